@@ -1,0 +1,35 @@
+//! Delivery: from user records to durable objects, and the checkpoint that may follow them.
+//!
+//! Owns: per-shard buffering ([`ShardBuffers`], a pure state machine driven with explicit
+//! time), object naming ([`ObjectKey`]), the checkpoint watermark ([`CheckpointWatermark`]),
+//! the destinations objects are written to ([`ObjectSink`]: S3, local directory, memory).
+//!
+//! Must never: advance a checkpoint past a record whose object is not durable, mix records of
+//! two shards in one object, read the wall clock inside the state machines (the shell passes
+//! `now`), or drop a record.
+//!
+//! ## Object key layout
+//! `<destination root><evaluated prefix><name>-<shard id>-<first sequence number>-<first
+//! sub-sequence number><extension>`, e.g.
+//! `2026/11/22/10/clickstream-to-s3-shardId-000000000001-4959...1234-0.gz`. The evaluated prefix
+//! is computed from the OLDEST record's approximate arrival time in the object.
+
+mod destination;
+mod file_sink;
+mod memory_sink;
+mod object_key;
+mod position;
+mod s3_sink;
+mod shard_buffers;
+mod sink;
+mod watermark;
+
+pub use destination::{Destination, DestinationError};
+pub use file_sink::FileSink;
+pub use memory_sink::MemorySink;
+pub use object_key::ObjectKey;
+pub use position::RecordPosition;
+pub use s3_sink::{S3Sink, S3SinkOptions};
+pub use shard_buffers::{BufferEvent, BufferLimits, FlushTicket, ObjectLayout, ReadyObject, ShardBuffers};
+pub use sink::{ObjectSink, SinkError};
+pub use watermark::CheckpointWatermark;
