@@ -1,1 +1,36 @@
-//! placeholder
+//! Lease coordination: which worker reads which shard, and where each shard was checkpointed.
+//!
+//! Owns: the lease model ([`Lease`], [`Checkpoint`]), the [`LeaseTable`] interface with a
+//! DynamoDB and an in-memory implementation, the pure lease-taking planner ([`LeaseTaker`]) and
+//! the fenced writer of renewals and checkpoints ([`LeaseKeeper`]).
+//!
+//! Must never: move a checkpoint or renew a lease without the condition "owner is me and the
+//! counter is the one I hold" (fencing); read the wall clock inside the planner (callers pass
+//! `now`).
+//!
+//! ## Lease table schema (DynamoDB, one item per shard, KCL attribute names)
+//! | attribute | type | meaning |
+//! |---|---|---|
+//! | `leaseKey` (hash key) | S | the shard id |
+//! | `leaseOwner` | S | worker id of the holder; absent when free |
+//! | `leaseCounter` | N | incremented by every take, renewal, checkpoint and release |
+//! | `checkpoint` | S | a sequence number, or `TRIM_HORIZON`, `LATEST`, `AT_TIMESTAMP`, `SHARD_END` |
+//! | `checkpointSubSequenceNumber` | N | sub-sequence within a KPL aggregate |
+//! | `ownerSwitchesSinceCheckpoint` | N | takes since the checkpoint last moved |
+//! | `parentShardIds` | SS | parents of the shard (absent when none) |
+//!
+//! The table is created on demand with on-demand (PAY_PER_REQUEST) billing.
+
+mod dynamodb_table;
+mod keeper;
+mod lease;
+mod memory_table;
+mod table;
+mod taker;
+
+pub use dynamodb_table::DynamoDbLeaseTable;
+pub use keeper::LeaseKeeper;
+pub use lease::{Checkpoint, Lease};
+pub use memory_table::MemoryLeaseTable;
+pub use table::{LeaseError, LeaseTable};
+pub use taker::{LeaseAction, LeaseTaker};

@@ -1,1 +1,18 @@
-//! placeholder
+//! Shard reading: the records of one shard, in order, from a checkpoint to the shard's end.
+//!
+//! Owns: the [`ShardSource`] interface over Kinesis (GetRecords polling, with a real
+//! implementation on aws-sdk-kinesis and an in-memory one), and the [`ShardReader`] loop that
+//! handles iterators, expiry, throttling backoff, idle pauses and shard end.
+//!
+//! Must never: skip records (an expired iterator is re-created after the last record handed
+//! out), or hand out a record twice within one reader.
+
+mod kinesis_source;
+mod memory_source;
+mod reader;
+mod source;
+
+pub use kinesis_source::{KinesisShardSource, StreamId};
+pub use memory_source::MemoryShardSource;
+pub use reader::{ReadBatch, ReaderSettings, ShardReader};
+pub use source::{RecordPage, ShardInfo, ShardSource, SourceError, StartPosition};

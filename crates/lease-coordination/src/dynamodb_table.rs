@@ -1,0 +1,325 @@
+//! The lease table in DynamoDB (aws-sdk-dynamodb), with conditional writes as fences.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue, ScalarAttributeType,
+    TableStatus,
+};
+
+use crate::lease::{Checkpoint, Lease};
+use crate::table::{LeaseError, LeaseTable};
+
+const KEY: &str = "leaseKey";
+const HELD: &str = "leaseOwner = :owner AND leaseCounter = :counter";
+
+/// A lease table stored in DynamoDB. See the crate docs for the item schema.
+///
+/// Guarantees: every take, renewal, checkpoint and release is one conditional `UpdateItem`
+/// that also increments `leaseCounter`; a failed condition is reported as
+/// [`LeaseError::Lost`] (or `Ok(None)` from take), never as success.
+#[derive(Debug, Clone)]
+pub struct DynamoDbLeaseTable {
+    client: Client,
+    table: String,
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+impl DynamoDbLeaseTable {
+    /// A lease table named `table` reached through `client`.
+    #[must_use]
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    /// The table name.
+    #[must_use]
+    pub fn table_name(&self) -> &str {
+        &self.table
+    }
+
+    fn unavailable<E, R>(&self, e: &SdkError<E, R>) -> LeaseError
+    where
+        E: std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        LeaseError::Unavailable { table: self.table.clone(), message: DisplayErrorContext(e).to_string() }
+    }
+
+    async fn conditional_update(
+        &self,
+        shard_id: &str,
+        update: &str,
+        condition: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<Option<Item>, LeaseError> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(KEY, AttributeValue::S(shard_id.to_owned()))
+            .update_expression(update)
+            .condition_expression(condition)
+            .return_values(ReturnValue::AllNew);
+        for (k, v) in values {
+            req = req.expression_attribute_values(k, v);
+        }
+        match req.send().await {
+            Ok(out) => Ok(Some(out.attributes.unwrap_or_default())),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(None),
+            Err(e) => Err(self.unavailable(&e)),
+        }
+    }
+
+    async fn fenced(
+        &self,
+        shard_id: &str,
+        update: &str,
+        owner: &str,
+        counter: u64,
+        mut values: Vec<(&str, AttributeValue)>,
+    ) -> Result<u64, LeaseError> {
+        values.push((":owner", AttributeValue::S(owner.to_owned())));
+        values.push((":counter", num(counter)));
+        values.push((":one", num(1)));
+        let item = self
+            .conditional_update(shard_id, update, HELD, values)
+            .await?
+            .ok_or_else(|| LeaseError::Lost { shard_id: shard_id.to_owned() })?;
+        let lease = lease_from_item(&item)?;
+        Ok(lease.counter)
+    }
+}
+
+fn num(n: u64) -> AttributeValue {
+    AttributeValue::N(n.to_string())
+}
+
+fn lease_from_item(item: &Item) -> Result<Lease, LeaseError> {
+    let shard_id = match item.get(KEY) {
+        Some(AttributeValue::S(s)) => s.clone(),
+        _ => return Err(LeaseError::Malformed { shard_id: "?".into(), message: format!("no string `{KEY}`") }),
+    };
+    let bad = |message: String| LeaseError::Malformed { shard_id: shard_id.clone(), message };
+    let number = |name: &str| -> Result<u64, LeaseError> {
+        match item.get(name) {
+            None => Ok(0),
+            Some(AttributeValue::N(n)) => n.parse().map_err(|_| bad(format!("`{name}` is not a whole number: {n}"))),
+            Some(other) => Err(bad(format!("`{name}` is not a number: {other:?}"))),
+        }
+    };
+    let owner = match item.get("leaseOwner") {
+        None | Some(AttributeValue::Null(_)) => None,
+        Some(AttributeValue::S(s)) => Some(s.clone()),
+        Some(other) => return Err(bad(format!("`leaseOwner` is not a string: {other:?}"))),
+    };
+    let sub = number("checkpointSubSequenceNumber")?;
+    let checkpoint = match item.get("checkpoint") {
+        Some(AttributeValue::S(s)) => {
+            Checkpoint::from_stored(s, sub).ok_or_else(|| bad(format!("`checkpoint` is not a sequence number or sentinel: {s}")))?
+        }
+        other => return Err(bad(format!("`checkpoint` missing or not a string: {other:?}"))),
+    };
+    let parent_shard_ids = match item.get("parentShardIds") {
+        None => Vec::new(),
+        Some(AttributeValue::Ss(v)) => v.clone(),
+        Some(other) => return Err(bad(format!("`parentShardIds` is not a string set: {other:?}"))),
+    };
+    Ok(Lease {
+        counter: number("leaseCounter")?,
+        owner_switches_since_checkpoint: number("ownerSwitchesSinceCheckpoint")?,
+        shard_id,
+        owner,
+        checkpoint,
+        parent_shard_ids,
+    })
+}
+
+fn item_from_lease(lease: &Lease) -> Item {
+    let mut item = Item::new();
+    item.insert(KEY.into(), AttributeValue::S(lease.shard_id.clone()));
+    if let Some(owner) = &lease.owner {
+        item.insert("leaseOwner".into(), AttributeValue::S(owner.clone()));
+    }
+    item.insert("leaseCounter".into(), num(lease.counter));
+    item.insert("checkpoint".into(), AttributeValue::S(lease.checkpoint.as_stored().to_owned()));
+    item.insert("checkpointSubSequenceNumber".into(), num(lease.checkpoint.sub_sequence()));
+    item.insert("ownerSwitchesSinceCheckpoint".into(), num(lease.owner_switches_since_checkpoint));
+    if !lease.parent_shard_ids.is_empty() {
+        item.insert("parentShardIds".into(), AttributeValue::Ss(lease.parent_shard_ids.clone()));
+    }
+    item
+}
+
+#[async_trait]
+impl LeaseTable for DynamoDbLeaseTable {
+    async fn ensure_exists(&self) -> Result<(), LeaseError> {
+        match self.client.describe_table().table_name(&self.table).send().await {
+            Ok(_) => {}
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {
+                let attr = AttributeDefinition::builder()
+                    .attribute_name(KEY)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .expect("attribute definition has its required fields");
+                let key = KeySchemaElement::builder()
+                    .attribute_name(KEY)
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .expect("key schema element has its required fields");
+                let created = self
+                    .client
+                    .create_table()
+                    .table_name(&self.table)
+                    .attribute_definitions(attr)
+                    .key_schema(key)
+                    .billing_mode(BillingMode::PayPerRequest)
+                    .send()
+                    .await;
+                match created {
+                    Ok(_) => tracing::info!(table = %self.table, "created lease table"),
+                    // Another worker created it at the same time.
+                    Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {}
+                    Err(e) => return Err(self.unavailable(&e)),
+                }
+            }
+            Err(e) => return Err(self.unavailable(&e)),
+        }
+        for _ in 0..120 {
+            let out = self.client.describe_table().table_name(&self.table).send().await.map_err(|e| self.unavailable(&e))?;
+            if out.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        Err(LeaseError::Unavailable { table: self.table.clone(), message: "table did not become ACTIVE within 60 s".into() })
+    }
+
+    async fn list(&self) -> Result<Vec<Lease>, LeaseError> {
+        let mut leases = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| self.unavailable(&e))?;
+            for item in out.items() {
+                leases.push(lease_from_item(item)?);
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        leases.sort_by(|a, b| a.shard_id.cmp(&b.shard_id));
+        Ok(leases)
+    }
+
+    async fn create_if_missing(&self, lease: &Lease) -> Result<bool, LeaseError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item_from_lease(lease)))
+            .condition_expression("attribute_not_exists(leaseKey)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(self.unavailable(&e)),
+        }
+    }
+
+    async fn take(&self, shard_id: &str, expected_counter: u64, owner: &str) -> Result<Option<Lease>, LeaseError> {
+        let item = self
+            .conditional_update(
+                shard_id,
+                "SET leaseOwner = :owner, leaseCounter = leaseCounter + :one, \
+                 ownerSwitchesSinceCheckpoint = if_not_exists(ownerSwitchesSinceCheckpoint, :zero) + :one",
+                "leaseCounter = :expected",
+                vec![
+                    (":owner", AttributeValue::S(owner.to_owned())),
+                    (":one", num(1)),
+                    (":zero", num(0)),
+                    (":expected", num(expected_counter)),
+                ],
+            )
+            .await?;
+        item.map(|i| lease_from_item(&i)).transpose()
+    }
+
+    async fn renew(&self, shard_id: &str, owner: &str, counter: u64) -> Result<u64, LeaseError> {
+        self.fenced(shard_id, "SET leaseCounter = leaseCounter + :one", owner, counter, vec![]).await
+    }
+
+    async fn checkpoint(&self, shard_id: &str, owner: &str, counter: u64, checkpoint: &Checkpoint) -> Result<u64, LeaseError> {
+        self.fenced(
+            shard_id,
+            "SET leaseCounter = leaseCounter + :one, checkpoint = :cp, checkpointSubSequenceNumber = :sub, \
+             ownerSwitchesSinceCheckpoint = :zero",
+            owner,
+            counter,
+            vec![
+                (":cp", AttributeValue::S(checkpoint.as_stored().to_owned())),
+                (":sub", num(checkpoint.sub_sequence())),
+                (":zero", num(0)),
+            ],
+        )
+        .await
+    }
+
+    async fn release(&self, shard_id: &str, owner: &str, counter: u64) -> Result<(), LeaseError> {
+        self.fenced(shard_id, "SET leaseCounter = leaseCounter + :one REMOVE leaseOwner", owner, counter, vec![])
+            .await
+            .map(|_| ())
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_round_trip_through_the_documented_schema() {
+        let lease = Lease {
+            shard_id: "shardId-000000000003".into(),
+            owner: Some("worker-a".into()),
+            counter: 42,
+            checkpoint: Checkpoint::Sequence { sequence_number: "4959".into(), sub_sequence_number: 2 },
+            parent_shard_ids: vec!["shardId-000000000001".into()],
+            owner_switches_since_checkpoint: 1,
+        };
+        let item = item_from_lease(&lease);
+        assert_eq!(item.get("leaseKey"), Some(&AttributeValue::S("shardId-000000000003".into())));
+        assert_eq!(item.get("checkpoint"), Some(&AttributeValue::S("4959".into())));
+        assert_eq!(item.get("checkpointSubSequenceNumber"), Some(&AttributeValue::N("2".into())));
+        assert_eq!(lease_from_item(&item).unwrap(), lease);
+    }
+
+    #[test]
+    fn a_free_lease_has_no_owner_attribute_and_no_empty_parent_set() {
+        let item = item_from_lease(&Lease::new("s", vec![], Checkpoint::TrimHorizon));
+        assert!(!item.contains_key("leaseOwner"));
+        assert!(!item.contains_key("parentShardIds"), "DynamoDB refuses empty string sets");
+    }
+
+    #[test]
+    fn a_malformed_checkpoint_is_reported_with_the_shard() {
+        let mut item = item_from_lease(&Lease::new("s-1", vec![], Checkpoint::TrimHorizon));
+        item.insert("checkpoint".into(), AttributeValue::S("garbage".into()));
+        let e = lease_from_item(&item).unwrap_err().to_string();
+        assert!(e.contains("s-1") && e.contains("garbage"), "{e}");
+    }
+}

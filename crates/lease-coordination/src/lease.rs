@@ -1,0 +1,128 @@
+//! The lease of one shard.
+
+use std::fmt;
+
+/// Where reading of a shard resumes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Checkpoint {
+    /// Nothing checkpointed yet: start at the oldest record.
+    TrimHorizon,
+    /// Nothing checkpointed yet: start at the tip.
+    Latest,
+    /// Nothing checkpointed yet: start at the configured timestamp.
+    AtTimestamp,
+    /// Every user record up to and including this position is durable.
+    Sequence {
+        /// Kinesis sequence number.
+        sequence_number: String,
+        /// Sub-sequence within a KPL aggregate.
+        sub_sequence_number: u64,
+    },
+    /// The shard is closed and read to its end; its children may be read.
+    ShardEnd,
+}
+
+impl Checkpoint {
+    /// The string stored in the `checkpoint` attribute (KCL's sentinels or the sequence number).
+    #[must_use]
+    pub fn as_stored(&self) -> &str {
+        match self {
+            Checkpoint::TrimHorizon => "TRIM_HORIZON",
+            Checkpoint::Latest => "LATEST",
+            Checkpoint::AtTimestamp => "AT_TIMESTAMP",
+            Checkpoint::ShardEnd => "SHARD_END",
+            Checkpoint::Sequence { sequence_number, .. } => sequence_number,
+        }
+    }
+
+    /// The sub-sequence number stored beside it (0 for sentinels).
+    #[must_use]
+    pub fn sub_sequence(&self) -> u64 {
+        match self {
+            Checkpoint::Sequence { sub_sequence_number, .. } => *sub_sequence_number,
+            _ => 0,
+        }
+    }
+
+    /// Parses the stored form; `None` when it is neither a sentinel nor a decimal number.
+    #[must_use]
+    pub fn from_stored(value: &str, sub_sequence_number: u64) -> Option<Self> {
+        Some(match value {
+            "TRIM_HORIZON" => Checkpoint::TrimHorizon,
+            "LATEST" => Checkpoint::Latest,
+            "AT_TIMESTAMP" => Checkpoint::AtTimestamp,
+            "SHARD_END" => Checkpoint::ShardEnd,
+            seq if !seq.is_empty() && seq.bytes().all(|b| b.is_ascii_digit()) => {
+                Checkpoint::Sequence { sequence_number: seq.to_owned(), sub_sequence_number }
+            }
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Checkpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Checkpoint::Sequence { sequence_number, sub_sequence_number } => {
+                write!(f, "{sequence_number}/{sub_sequence_number}")
+            }
+            other => f.write_str(other.as_stored()),
+        }
+    }
+}
+
+/// One item of the lease table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The shard id (`leaseKey`).
+    pub shard_id: String,
+    /// The holder, if any.
+    pub owner: Option<String>,
+    /// Moves on every write; a lease whose counter stands still for the failover time is expired.
+    pub counter: u64,
+    /// Where reading resumes.
+    pub checkpoint: Checkpoint,
+    /// Parent shards (from ListShards), read to their end before this one is read.
+    pub parent_shard_ids: Vec<String>,
+    /// Takes since the checkpoint last moved.
+    pub owner_switches_since_checkpoint: u64,
+}
+
+impl Lease {
+    /// A new, free lease for a shard starting at `initial`.
+    #[must_use]
+    pub fn new(shard_id: impl Into<String>, parent_shard_ids: Vec<String>, initial: Checkpoint) -> Self {
+        Self {
+            shard_id: shard_id.into(),
+            owner: None,
+            counter: 0,
+            checkpoint: initial,
+            parent_shard_ids,
+            owner_switches_since_checkpoint: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_checkpoints_round_trip() {
+        for cp in [
+            Checkpoint::TrimHorizon,
+            Checkpoint::Latest,
+            Checkpoint::AtTimestamp,
+            Checkpoint::ShardEnd,
+            Checkpoint::Sequence { sequence_number: "49590338271490256608559692538361571095921575989136588898".into(), sub_sequence_number: 7 },
+        ] {
+            assert_eq!(Checkpoint::from_stored(cp.as_stored(), cp.sub_sequence()), Some(cp));
+        }
+    }
+
+    #[test]
+    fn garbage_checkpoints_are_not_accepted() {
+        assert_eq!(Checkpoint::from_stored("", 0), None);
+        assert_eq!(Checkpoint::from_stored("12a", 0), None);
+    }
+}

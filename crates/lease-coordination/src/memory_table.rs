@@ -1,0 +1,96 @@
+//! An in-memory lease table with the same conditional semantics, for tests.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use crate::lease::{Checkpoint, Lease};
+use crate::table::{LeaseError, LeaseTable};
+
+/// Leases in a map behind a mutex; every operation is atomic.
+#[derive(Debug, Default)]
+pub struct MemoryLeaseTable {
+    leases: Mutex<BTreeMap<String, Lease>>,
+}
+
+impl MemoryLeaseTable {
+    /// An empty table.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn update<R>(&self, shard_id: &str, f: impl FnOnce(&mut Lease) -> Result<R, LeaseError>) -> Result<R, LeaseError> {
+        let mut map = self.leases.lock().expect("lease map lock");
+        let lease = map.get_mut(shard_id).ok_or_else(|| LeaseError::Lost { shard_id: shard_id.to_owned() })?;
+        f(lease)
+    }
+}
+
+fn held(lease: &Lease, owner: &str, counter: u64) -> Result<(), LeaseError> {
+    if lease.owner.as_deref() == Some(owner) && lease.counter == counter {
+        Ok(())
+    } else {
+        Err(LeaseError::Lost { shard_id: lease.shard_id.clone() })
+    }
+}
+
+#[async_trait]
+impl LeaseTable for MemoryLeaseTable {
+    async fn ensure_exists(&self) -> Result<(), LeaseError> {
+        Ok(())
+    }
+
+    async fn list(&self) -> Result<Vec<Lease>, LeaseError> {
+        Ok(self.leases.lock().expect("lease map lock").values().cloned().collect())
+    }
+
+    async fn create_if_missing(&self, lease: &Lease) -> Result<bool, LeaseError> {
+        let mut map = self.leases.lock().expect("lease map lock");
+        if map.contains_key(&lease.shard_id) {
+            return Ok(false);
+        }
+        map.insert(lease.shard_id.clone(), lease.clone());
+        Ok(true)
+    }
+
+    async fn take(&self, shard_id: &str, expected_counter: u64, owner: &str) -> Result<Option<Lease>, LeaseError> {
+        let mut map = self.leases.lock().expect("lease map lock");
+        let Some(lease) = map.get_mut(shard_id) else { return Ok(None) };
+        if lease.counter != expected_counter {
+            return Ok(None);
+        }
+        lease.owner_switches_since_checkpoint += 1;
+        lease.owner = Some(owner.to_owned());
+        lease.counter += 1;
+        Ok(Some(lease.clone()))
+    }
+
+    async fn renew(&self, shard_id: &str, owner: &str, counter: u64) -> Result<u64, LeaseError> {
+        self.update(shard_id, |l| {
+            held(l, owner, counter)?;
+            l.counter += 1;
+            Ok(l.counter)
+        })
+    }
+
+    async fn checkpoint(&self, shard_id: &str, owner: &str, counter: u64, checkpoint: &Checkpoint) -> Result<u64, LeaseError> {
+        self.update(shard_id, |l| {
+            held(l, owner, counter)?;
+            l.counter += 1;
+            l.checkpoint = checkpoint.clone();
+            l.owner_switches_since_checkpoint = 0;
+            Ok(l.counter)
+        })
+    }
+
+    async fn release(&self, shard_id: &str, owner: &str, counter: u64) -> Result<(), LeaseError> {
+        self.update(shard_id, |l| {
+            held(l, owner, counter)?;
+            l.counter += 1;
+            l.owner = None;
+            Ok(())
+        })
+    }
+}

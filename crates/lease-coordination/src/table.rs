@@ -1,0 +1,61 @@
+//! The lease table interface.
+
+use async_trait::async_trait;
+
+use crate::lease::{Checkpoint, Lease};
+
+/// Errors of lease table operations.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaseError {
+    /// The conditional write failed: the lease is no longer ours at the counter we held.
+    #[error("lease of shard {shard_id} is no longer held by this worker")]
+    Lost {
+        /// The shard.
+        shard_id: String,
+    },
+    /// An item in the table is not a lease we can read.
+    #[error("lease item {shard_id} is malformed: {message}")]
+    Malformed {
+        /// The item's key.
+        shard_id: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The table could not be reached or refused the request.
+    #[error("lease table {table}: {message}")]
+    Unavailable {
+        /// The table name.
+        table: String,
+        /// The underlying error.
+        message: String,
+    },
+}
+
+/// Storage of leases with conditional (fenced) writes.
+///
+/// Guarantees of every implementation: each write is atomic and conditional as documented;
+/// a failed condition returns [`LeaseError::Lost`] (or `Ok(None)` for [`LeaseTable::take`])
+/// and changes nothing.
+#[async_trait]
+pub trait LeaseTable: Send + Sync {
+    /// Creates the table if it does not exist and waits until it is usable.
+    async fn ensure_exists(&self) -> Result<(), LeaseError>;
+
+    /// All leases (strongly consistent).
+    async fn list(&self) -> Result<Vec<Lease>, LeaseError>;
+
+    /// Adds `lease` unless an item for its shard exists; returns whether it was added.
+    async fn create_if_missing(&self, lease: &Lease) -> Result<bool, LeaseError>;
+
+    /// Takes the lease for `owner` if its counter is still `expected_counter`; increments the counter.
+    async fn take(&self, shard_id: &str, expected_counter: u64, owner: &str) -> Result<Option<Lease>, LeaseError>;
+
+    /// Renews: increments the counter if `owner` still holds it at `counter`; returns the new counter.
+    async fn renew(&self, shard_id: &str, owner: &str, counter: u64) -> Result<u64, LeaseError>;
+
+    /// Stores a checkpoint if `owner` still holds the lease at `counter`; returns the new counter.
+    async fn checkpoint(&self, shard_id: &str, owner: &str, counter: u64, checkpoint: &Checkpoint) -> Result<u64, LeaseError>;
+
+    /// Clears the owner if `owner` still holds the lease at `counter`, so another worker can take it at once.
+    async fn release(&self, shard_id: &str, owner: &str, counter: u64) -> Result<(), LeaseError>;
+}
