@@ -30,6 +30,6 @@ pub use memory_sink::MemorySink;
 pub use object_key::ObjectKey;
 pub use position::RecordPosition;
 pub use s3_sink::{S3Sink, S3SinkOptions};
-pub use shard_buffers::{BufferEvent, BufferLimits, FlushTicket, ObjectLayout, ReadyObject, ShardBuffers};
+pub use shard_buffers::{BufferEvent, BufferLimits, FailedRecord, FlushTicket, ObjectLayout, ReadyObject, ShardBuffers};
 pub use sink::{ObjectSink, SinkError};
 pub use watermark::CheckpointWatermark;

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
-use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
 
@@ -50,10 +50,34 @@ impl ObjectSink for S3Sink {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| SinkError { key: full_key, destination: self.describe(), message: DisplayErrorContext(&e).to_string() })
+            .map_err(|e| SinkError { key: full_key, destination: self.describe(), message: sdk_error_line(&e) })
     }
 
     fn describe(&self) -> String {
         format!("s3://{}/{}", self.bucket, self.root)
     }
+}
+
+/// One line describing an SDK error: `Code: message` for service errors, the cause chain otherwise.
+fn sdk_error_line<E, R>(e: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let text = match e {
+        SdkError::ServiceError(s) => {
+            format!("{}: {}", s.err().code().unwrap_or("service error"), s.err().message().unwrap_or("(no message)"))
+        }
+        other => {
+            let mut text = other.to_string();
+            let mut source = std::error::Error::source(other);
+            while let Some(s) = source {
+                text.push_str(": ");
+                text.push_str(&s.to_string());
+                source = s.source();
+            }
+            text
+        }
+    };
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

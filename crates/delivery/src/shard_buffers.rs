@@ -33,11 +33,32 @@ pub struct ObjectLayout {
     pub codec: Codec,
 }
 
+/// A record that could not be processed; it is delivered to the error output, never dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedRecord {
+    /// The raw bytes as read (the whole Kinesis record when it could not be unpacked).
+    pub raw_data: Vec<u8>,
+    /// The partition key of the record.
+    pub partition_key: String,
+    /// Where it sits in the shard.
+    pub position: RecordPosition,
+    /// Approximate arrival time, ms since the epoch.
+    pub approximate_arrival_ms: i64,
+    /// Firehose error output type, the first level of the error prefix (e.g. `processing-failed`).
+    pub error_output_type: String,
+    /// Error code, e.g. `Deaggregation.Failed`.
+    pub error_code: String,
+    /// Human-readable reason.
+    pub error_message: String,
+}
+
 /// An input to [`ShardBuffers::step`].
 #[derive(Debug, Clone)]
 pub enum BufferEvent {
     /// A user record read from the shard, in shard order.
     Record(UserRecord),
+    /// A record that failed processing, in shard order; goes to the error output.
+    Failed(FailedRecord),
     /// Time passed: cut buffers whose interval expired.
     Tick,
     /// Cut every open buffer (shutdown, lease handed over, shard end).
@@ -80,6 +101,27 @@ struct OpenBuffer {
 /// Partition key of a buffer: the evaluated partition values (empty without dynamic partitioning).
 type PartitionValues = Vec<String>;
 
+/// First partition value of error-output buffers (cannot collide: data partitions have no
+/// values until dynamic partitioning, whose values are never this marker with a type).
+const ERROR_PARTITION: &str = "\u{0}error-output";
+
+/// One line of the error output, in the shape of Firehose's error records.
+fn error_record_json(shard_id: &str, f: &FailedRecord) -> Vec<u8> {
+    use base64::Engine;
+    let value = serde_json::json!({
+        "attemptsMade": 1,
+        "arrivalTimestamp": f.approximate_arrival_ms,
+        "errorCode": f.error_code,
+        "errorMessage": f.error_message,
+        "rawData": base64::engine::general_purpose::STANDARD.encode(&f.raw_data),
+        "partitionKey": f.partition_key,
+        "shardId": shard_id,
+        "sequenceNumber": f.position.sequence_number,
+        "subSequenceNumber": f.position.sub_sequence_number,
+    });
+    serde_json::to_vec(&value).expect("a JSON value always serialises")
+}
+
 /// The buffers of one shard.
 ///
 /// Guarantees: every record given in [`BufferEvent::Record`] ends up in exactly one
@@ -108,7 +150,16 @@ impl ShardBuffers {
     /// A record whose arrival time cannot be turned into a prefix is refused (not buffered).
     pub fn step(&mut self, now_ms: u64, event: BufferEvent) -> Result<Vec<ReadyObject>, PrefixTimeError> {
         match event {
-            BufferEvent::Record(record) => self.add(now_ms, record),
+            BufferEvent::Record(record) => {
+                let position = RecordPosition::new(record.sequence_number, record.sub_sequence_number);
+                let framing = self.layout.framing;
+                self.add(now_ms, Vec::new(), framing, position, record.approximate_arrival_ms, &record.data)
+            }
+            BufferEvent::Failed(failed) => {
+                let line = error_record_json(&self.layout.shard_id, &failed);
+                let partition = vec![ERROR_PARTITION.to_owned(), failed.error_output_type.clone()];
+                self.add(now_ms, partition, RecordFraming::NewlineDelimited, failed.position, failed.approximate_arrival_ms, &line)
+            }
             BufferEvent::Tick => {
                 let expired: Vec<PartitionValues> = self
                     .open
@@ -125,17 +176,23 @@ impl ShardBuffers {
         }
     }
 
-    fn add(&mut self, now_ms: u64, record: UserRecord) -> Result<Vec<ReadyObject>, PrefixTimeError> {
-        LegacyPrefix.evaluate(record.approximate_arrival_ms)?;
-        let partition: PartitionValues = Vec::new();
+    fn add(
+        &mut self,
+        now_ms: u64,
+        partition: PartitionValues,
+        framing: RecordFraming,
+        position: RecordPosition,
+        arrival_ms: i64,
+        data: &[u8],
+    ) -> Result<Vec<ReadyObject>, PrefixTimeError> {
+        LegacyPrefix.evaluate(arrival_ms)?;
         let mut ready = Vec::new();
-        let record_size = record.data.len() + usize::from(self.layout.framing == RecordFraming::NewlineDelimited);
+        let record_size = data.len() + usize::from(framing == RecordFraming::NewlineDelimited);
         if let Some(b) = self.open.get(&partition)
             && b.encoder.input_bytes() + record_size > self.limits.size_bytes
         {
             ready.push(self.cut(&partition)?);
         }
-        let position = RecordPosition::new(record.sequence_number, record.sub_sequence_number);
         let ordinal = self.next_ordinal;
         self.next_ordinal += 1;
         let buffer = match self.open.entry(partition) {
@@ -143,17 +200,17 @@ impl ShardBuffers {
             std::collections::btree_map::Entry::Vacant(e) => {
                 self.watermark.open(ordinal);
                 e.insert(OpenBuffer {
-                    encoder: RecordEncoder::new(self.layout.framing, self.layout.codec),
+                    encoder: RecordEncoder::new(framing, self.layout.codec),
                     opened_at_ms: now_ms,
-                    oldest_arrival_ms: record.approximate_arrival_ms,
+                    oldest_arrival_ms: arrival_ms,
                     first: position.clone(),
                     last: position.clone(),
                     first_ordinal: ordinal,
                 })
             }
         };
-        buffer.encoder.append(&record.data);
-        buffer.oldest_arrival_ms = buffer.oldest_arrival_ms.min(record.approximate_arrival_ms);
+        buffer.encoder.append(data);
+        buffer.oldest_arrival_ms = buffer.oldest_arrival_ms.min(arrival_ms);
         buffer.last = position.clone();
         self.watermark.read(position);
         Ok(ready)
@@ -161,7 +218,11 @@ impl ShardBuffers {
 
     fn cut(&mut self, partition: &PartitionValues) -> Result<ReadyObject, PrefixTimeError> {
         let b = self.open.remove(partition).expect("cut is only called for open buffers");
-        let prefix = LegacyPrefix.evaluate(b.oldest_arrival_ms)?;
+        let time_prefix = LegacyPrefix.evaluate(b.oldest_arrival_ms)?;
+        let prefix = match partition.as_slice() {
+            [marker, error_output_type] if marker == ERROR_PARTITION => format!("{error_output_type}/{time_prefix}"),
+            _ => time_prefix,
+        };
         let key = self.layout.key.render(&prefix, &self.layout.shard_id, &b.first);
         Ok(ReadyObject {
             key,
@@ -179,9 +240,15 @@ impl ShardBuffers {
         self.watermark.durable(ticket.0);
     }
 
-    /// The position the shard's checkpoint may move to now, if it moved.
-    pub fn checkpoint_advance(&mut self) -> Option<RecordPosition> {
+    /// The position the shard's checkpoint may move to now, if it is past the last one written.
+    #[must_use]
+    pub fn checkpoint_advance(&self) -> Option<RecordPosition> {
         self.watermark.advance()
+    }
+
+    /// Notes that the checkpoint at `position` was stored.
+    pub fn checkpoint_written(&mut self, position: RecordPosition) {
+        self.watermark.written(position);
     }
 
     /// Whether no record is buffered or awaiting durability.
@@ -270,6 +337,34 @@ mod tests {
         b.object_durable(out[0].ticket);
         assert_eq!(b.checkpoint_advance(), Some(RecordPosition::new("6", 0)));
         assert!(b.is_empty());
+    }
+
+    #[test]
+    fn failed_records_go_to_the_error_output_prefix_as_firehose_error_records() {
+        let mut b = ShardBuffers::new(layout(), BufferLimits { size_bytes: 1 << 20, interval_ms: 0 }, None);
+        b.step(0, BufferEvent::Record(record(1, "ok", T1100))).unwrap();
+        let failed = FailedRecord {
+            raw_data: vec![0xF3, 0x89, 0x9A, 0xC2, 0xFF],
+            partition_key: "pk".into(),
+            position: RecordPosition::new("2", 0),
+            approximate_arrival_ms: T1059,
+            error_output_type: "processing-failed".into(),
+            error_code: "Deaggregation.Failed".into(),
+            error_message: "bad protobuf".into(),
+        };
+        b.step(0, BufferEvent::Failed(failed)).unwrap();
+        let out = b.step(0, BufferEvent::Drain).unwrap();
+        assert_eq!(out.len(), 2);
+        let err = out.iter().find(|o| o.key.starts_with("processing-failed/")).expect("an error object");
+        assert_eq!(err.key, "processing-failed/2026/11/22/10/demo-shardId-000000000007-2-0.gz");
+        let line: serde_json::Value = serde_json::from_str(gunzip(&err.body).trim_end()).unwrap();
+        assert_eq!(line["errorCode"], "Deaggregation.Failed");
+        assert_eq!(line["rawData"], "84mawv8=");
+        assert_eq!(line["sequenceNumber"], "2");
+        for o in &out {
+            b.object_durable(o.ticket);
+        }
+        assert_eq!(b.checkpoint_advance(), Some(RecordPosition::new("2", 0)), "failed records count as delivered once written");
     }
 
     #[test]

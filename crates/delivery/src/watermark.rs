@@ -52,14 +52,21 @@ impl CheckpointWatermark {
         }
     }
 
-    /// The safe checkpoint if it moved past the last one taken; marks it taken.
-    pub fn advance(&mut self) -> Option<RecordPosition> {
+    /// The safe checkpoint if it is past the last one written (see [`Self::written`]).
+    #[must_use]
+    pub fn advance(&self) -> Option<RecordPosition> {
         let safe = self.safe_checkpoint()?;
         if self.committed.as_ref().is_some_and(|c| *c >= safe) {
             return None;
         }
-        self.committed = Some(safe.clone());
         Some(safe)
+    }
+
+    /// Notes that a checkpoint at `position` was stored.
+    pub fn written(&mut self, position: RecordPosition) {
+        if self.committed.as_ref().is_none_or(|c| *c < position) {
+            self.committed = Some(position);
+        }
     }
 
     /// Whether every record read is durable.
@@ -79,7 +86,7 @@ mod tests {
 
     #[test]
     fn nothing_to_checkpoint_before_anything_is_read() {
-        let mut w = CheckpointWatermark::new(None);
+        let w = CheckpointWatermark::new(None);
         assert_eq!(w.safe_checkpoint(), None);
         assert_eq!(w.advance(), None);
     }
@@ -100,6 +107,8 @@ mod tests {
         assert_eq!(w.safe_checkpoint(), Some(pos(10)));
         w.durable(0);
         assert_eq!(w.advance(), Some(pos(13)));
+        assert_eq!(w.advance(), Some(pos(13)), "offered again until written");
+        w.written(pos(13));
         assert_eq!(w.advance(), None, "no move, no checkpoint write");
     }
 
@@ -113,6 +122,7 @@ mod tests {
         w.open(3);
         w.read(pos(3));
         assert_eq!(w.advance(), Some(pos(2)));
+        w.written(pos(2));
         assert!(!w.all_durable());
     }
 }

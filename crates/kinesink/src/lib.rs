@@ -1,1 +1,16 @@
-//! placeholder
+//! kinesink: a worker that delivers a Kinesis Data Stream to S3 exactly once.
+//!
+//! Owns: the configuration file, wiring of the library crates into a running worker, and the
+//! command line (`run`, `dry-run`, `produce`, `leases list`).
+//! Must never: hold business rules that belong in a library crate (buffering, naming, lease
+//! rules), or exit with a panic or stack trace on bad input (errors are one line, exit code 2).
+
+pub mod aws;
+pub mod cli;
+pub mod config;
+pub mod dry_run;
+pub mod produce;
+pub mod record_pipeline;
+pub mod sample_events;
+pub mod shard_task;
+pub mod worker;

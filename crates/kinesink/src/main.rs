@@ -1,1 +1,5 @@
-fn main() {}
+//! The kinesink command line.
+
+fn main() -> std::process::ExitCode {
+    kinesink::cli::main()
+}

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue, ScalarAttributeType,
     TableStatus,
@@ -45,10 +45,10 @@ impl DynamoDbLeaseTable {
 
     fn unavailable<E, R>(&self, e: &SdkError<E, R>) -> LeaseError
     where
-        E: std::error::Error + 'static,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        LeaseError::Unavailable { table: self.table.clone(), message: DisplayErrorContext(e).to_string() }
+        LeaseError::Unavailable { table: self.table.clone(), message: sdk_error_line(e) }
     }
 
     async fn conditional_update(
@@ -286,6 +286,30 @@ impl LeaseTable for DynamoDbLeaseTable {
     }
 }
 
+
+/// One line describing an SDK error: `Code: message` for service errors, the cause chain otherwise.
+fn sdk_error_line<E, R>(e: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let text = match e {
+        SdkError::ServiceError(s) => {
+            format!("{}: {}", s.err().code().unwrap_or("service error"), s.err().message().unwrap_or("(no message)"))
+        }
+        other => {
+            let mut text = other.to_string();
+            let mut source = std::error::Error::source(other);
+            while let Some(s) = source {
+                text.push_str(": ");
+                text.push_str(&s.to_string());
+                source = s.source();
+            }
+            text
+        }
+    };
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
 
 #[cfg(test)]
 mod tests {

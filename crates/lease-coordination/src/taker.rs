@@ -28,8 +28,11 @@ struct Observation {
 /// matter: a lease owned by another worker is expired once its counter has not moved for
 /// `failover_ms` of this worker's time. A free lease (no owner) is available at once.
 ///
-/// Guarantees: never proposes a lease this worker already holds, a shard already read to its
-/// end, or a child shard while any of its parents (present in the table) is not at `SHARD_END`.
+/// A lease that names this worker as owner but is not held by this process (left by an earlier
+/// run with the same worker id) is taken at once.
+///
+/// Guarantees: never proposes a lease this process holds, a shard already read to its end, or a
+/// child shard while any of its parents (present in the table) is not at `SHARD_END`.
 #[derive(Debug, Clone)]
 pub struct LeaseTaker {
     owner: String,
@@ -44,8 +47,9 @@ impl LeaseTaker {
         Self { owner: owner.into(), failover_ms, seen: HashMap::new() }
     }
 
-    /// Observes the table at `now_ms` (a monotonic clock) and returns the leases to take.
-    pub fn step(&mut self, now_ms: u64, leases: &[Lease]) -> Vec<LeaseAction> {
+    /// Observes the table at `now_ms` (a monotonic clock) and returns the leases to take;
+    /// `held` lists the shards this process holds.
+    pub fn step(&mut self, now_ms: u64, leases: &[Lease], held: &[String]) -> Vec<LeaseAction> {
         self.seen.retain(|shard, _| leases.iter().any(|l| &l.shard_id == shard));
         let finished: HashMap<&str, bool> =
             leases.iter().map(|l| (l.shard_id.as_str(), l.checkpoint == Checkpoint::ShardEnd)).collect();
@@ -60,11 +64,14 @@ impl LeaseTaker {
                     }
                 })
                 .or_insert(Observation { counter: lease.counter, since_ms: now_ms });
-            let mine = lease.owner.as_deref() == Some(self.owner.as_str());
+            let held_here = held.contains(&lease.shard_id);
             let ended = lease.checkpoint == Checkpoint::ShardEnd;
             let parents_done = lease.parent_shard_ids.iter().all(|p| finished.get(p.as_str()).copied().unwrap_or(true));
-            let expired = lease.owner.is_none() || now_ms.saturating_sub(obs.since_ms) >= self.failover_ms;
-            if !mine && !ended && parents_done && expired {
+            let left_by_earlier_run = lease.owner.as_deref() == Some(self.owner.as_str());
+            let expired = lease.owner.is_none()
+                || left_by_earlier_run
+                || now_ms.saturating_sub(obs.since_ms) >= self.failover_ms;
+            if !held_here && !ended && parents_done && expired {
                 actions.push(LeaseAction::Take { shard_id: lease.shard_id.clone(), expected_counter: lease.counter });
             }
         }
@@ -85,27 +92,33 @@ mod tests {
     }
 
     #[test]
-    fn free_leases_are_taken_at_once_and_own_leases_never() {
+    fn free_leases_are_taken_at_once_and_held_leases_never() {
         let mut t = LeaseTaker::new("me", 10_000);
-        let actions = t.step(0, &[lease("a", None, 3), lease("b", Some("me"), 5)]);
+        let actions = t.step(0, &[lease("a", None, 3), lease("b", Some("me"), 5)], &["b".to_owned()]);
         assert_eq!(actions, vec![LeaseAction::Take { shard_id: "a".into(), expected_counter: 3 }]);
+    }
+
+    #[test]
+    fn a_lease_left_by_an_earlier_run_with_the_same_worker_id_is_taken_at_once() {
+        let mut t = LeaseTaker::new("me", 10_000);
+        assert_eq!(takes(&t.step(0, &[lease("b", Some("me"), 5)], &[])), vec!["b"]);
     }
 
     #[test]
     fn a_lease_of_another_worker_is_taken_only_after_its_counter_stood_still_for_the_failover_time() {
         let mut t = LeaseTaker::new("me", 10_000);
-        assert!(t.step(1_000, &[lease("a", Some("other"), 7)]).is_empty());
-        assert!(t.step(10_999, &[lease("a", Some("other"), 7)]).is_empty());
-        assert_eq!(takes(&t.step(11_000, &[lease("a", Some("other"), 7)])), vec!["a"]);
+        assert!(t.step(1_000, &[lease("a", Some("other"), 7)], &[]).is_empty());
+        assert!(t.step(10_999, &[lease("a", Some("other"), 7)], &[]).is_empty());
+        assert_eq!(takes(&t.step(11_000, &[lease("a", Some("other"), 7)], &[])), vec!["a"]);
     }
 
     #[test]
     fn a_renewed_lease_restarts_the_expiry_clock() {
         let mut t = LeaseTaker::new("me", 10_000);
-        t.step(0, &[lease("a", Some("other"), 7)]);
-        assert!(t.step(9_000, &[lease("a", Some("other"), 8)]).is_empty());
-        assert!(t.step(18_000, &[lease("a", Some("other"), 8)]).is_empty(), "only 9 s since the counter moved");
-        assert_eq!(takes(&t.step(19_000, &[lease("a", Some("other"), 8)])), vec!["a"]);
+        t.step(0, &[lease("a", Some("other"), 7)], &[]);
+        assert!(t.step(9_000, &[lease("a", Some("other"), 8)], &[]).is_empty());
+        assert!(t.step(18_000, &[lease("a", Some("other"), 8)], &[]).is_empty(), "only 9 s since the counter moved");
+        assert_eq!(takes(&t.step(19_000, &[lease("a", Some("other"), 8)], &[])), vec!["a"]);
     }
 
     #[test]
@@ -113,8 +126,8 @@ mod tests {
         let mut t = LeaseTaker::new("me", 10_000);
         let parent_open = lease("p", Some("other"), 1);
         let child = Lease { parent_shard_ids: vec!["p".into(), "gone".into()], ..lease("c", None, 0) };
-        assert!(takes(&t.step(0, &[parent_open.clone(), child.clone()])).is_empty());
+        assert!(takes(&t.step(0, &[parent_open.clone(), child.clone()], &[])).is_empty());
         let parent_ended = Lease { checkpoint: Checkpoint::ShardEnd, owner: None, ..parent_open };
-        assert_eq!(takes(&t.step(1, &[parent_ended, child])), vec!["c"], "ended parents are not taken, children are");
+        assert_eq!(takes(&t.step(1, &[parent_ended, child], &[])), vec!["c"], "ended parents are not taken, children are");
     }
 }

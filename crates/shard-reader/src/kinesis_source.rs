@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_kinesis::Client;
-use aws_sdk_kinesis::error::{DisplayErrorContext, SdkError};
+use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kinesis::types::ShardIteratorType;
 use aws_smithy_types::DateTime;
 use kinesink_record_deaggregation::KinesisRecord;
@@ -33,8 +33,8 @@ impl KinesisShardSource {
     }
 }
 
-fn unavailable<E: std::error::Error + 'static, R: std::fmt::Debug>(e: &SdkError<E, R>) -> SourceError {
-    SourceError::Unavailable(DisplayErrorContext(e).to_string())
+fn unavailable<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(e: &SdkError<E, R>) -> SourceError {
+    SourceError::Unavailable(sdk_error_line(e))
 }
 
 #[async_trait]
@@ -131,4 +131,28 @@ impl ShardSource for KinesisShardSource {
             child_shard_ids: out.child_shards.unwrap_or_default().into_iter().map(|c| c.shard_id).collect(),
         })
     }
+}
+
+/// One line describing an SDK error: `Code: message` for service errors, the cause chain otherwise.
+fn sdk_error_line<E, R>(e: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let text = match e {
+        SdkError::ServiceError(s) => {
+            format!("{}: {}", s.err().code().unwrap_or("service error"), s.err().message().unwrap_or("(no message)"))
+        }
+        other => {
+            let mut text = other.to_string();
+            let mut source = std::error::Error::source(other);
+            while let Some(s) = source {
+                text.push_str(": ");
+                text.push_str(&s.to_string());
+                source = s.source();
+            }
+            text
+        }
+    };
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

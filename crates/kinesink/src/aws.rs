@@ -1,0 +1,216 @@
+//! AWS clients built from the SDK's standard configuration, and the start-up checks that turn
+//! unreachable endpoints, missing credentials, streams, tables or buckets into one-line errors.
+
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::ProvideCredentials;
+use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
+use kinesink_delivery::Destination;
+use kinesink_lease_coordination::{DynamoDbLeaseTable, LeaseError, LeaseTable};
+use kinesink_shard_reader::StreamId;
+
+use crate::config::Settings;
+
+/// The three service clients the worker uses.
+#[derive(Debug, Clone)]
+pub struct AwsClients {
+    /// The SDK configuration they were built from.
+    pub sdk: SdkConfig,
+    /// Kinesis (with `source.endpoint_url` if set).
+    pub kinesis: aws_sdk_kinesis::Client,
+    /// DynamoDB (with `leases.endpoint_url` if set).
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    /// S3 (with `destination.endpoint_url` and `force_path_style`).
+    pub s3: aws_sdk_s3::Client,
+}
+
+/// A start-up failure: bad environment, unreachable endpoint, missing resource.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartupError(pub String);
+
+/// Loads the SDK configuration (environment, profiles, `AWS_ENDPOINT_URL*`) and builds clients.
+pub async fn clients(region: Option<&str>, kinesis_endpoint: Option<&str>, dynamodb_endpoint: Option<&str>, s3_endpoint: Option<&str>, force_path_style: bool) -> AwsClients {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
+        TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .operation_attempt_timeout(Duration::from_secs(30))
+            .build(),
+    );
+    if let Some(r) = region {
+        loader = loader.region(Region::new(r.to_owned()));
+    }
+    let sdk = loader.load().await;
+    let mut k = aws_sdk_kinesis::config::Builder::from(&sdk);
+    if let Some(e) = kinesis_endpoint {
+        k = k.endpoint_url(e);
+    }
+    let mut d = aws_sdk_dynamodb::config::Builder::from(&sdk);
+    if let Some(e) = dynamodb_endpoint {
+        d = d.endpoint_url(e);
+    }
+    let mut s = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(force_path_style);
+    if let Some(e) = s3_endpoint {
+        s = s.endpoint_url(e);
+    }
+    AwsClients {
+        kinesis: aws_sdk_kinesis::Client::from_conf(k.build()),
+        dynamodb: aws_sdk_dynamodb::Client::from_conf(d.build()),
+        s3: aws_sdk_s3::Client::from_conf(s.build()),
+        sdk,
+    }
+}
+
+/// Builds the clients for a validated configuration.
+pub async fn clients_for(settings: &Settings) -> AwsClients {
+    clients(
+        settings.region.as_deref(),
+        settings.kinesis_endpoint.as_deref(),
+        settings.dynamodb_endpoint.as_deref(),
+        settings.s3_endpoint.as_deref(),
+        settings.force_path_style,
+    )
+    .await
+}
+
+/// How an endpoint is described in errors: the config key's value, the `AWS_ENDPOINT_URL*`
+/// variable in force, or the region's default.
+pub fn describe_endpoint(service_env: &str, configured: Option<&str>, region: Option<&str>) -> String {
+    if let Some(c) = configured {
+        return c.to_owned();
+    }
+    for var in [format!("AWS_ENDPOINT_URL_{service_env}"), "AWS_ENDPOINT_URL".to_owned()] {
+        if let Ok(v) = std::env::var(&var)
+            && !v.is_empty()
+        {
+            return v;
+        }
+    }
+    format!("the default AWS endpoint of region {}", region.unwrap_or("?"))
+}
+
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn is_unreachable<E, R>(e: &SdkError<E, R>) -> bool {
+    matches!(e, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_))
+}
+
+/// Checks the region and that credentials can be loaded.
+///
+/// # Errors
+/// A one-line message saying what is missing.
+pub async fn check_credentials(sdk: &SdkConfig) -> Result<(), StartupError> {
+    if sdk.region().is_none() {
+        return Err(StartupError("no AWS region: set source.region or AWS_REGION".into()));
+    }
+    let provider = sdk
+        .credentials_provider()
+        .ok_or_else(|| StartupError("no AWS credentials provider is configured".into()))?;
+    provider.provide_credentials().await.map_err(|e| {
+        StartupError(format!(
+            "no AWS credentials found (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or a role): {}",
+            error_chain(&e)
+        ))
+    })?;
+    Ok(())
+}
+
+/// Checks everything `run` needs before any lease is taken: credentials, the stream, the lease
+/// table (created if missing) and the destination.
+///
+/// # Errors
+/// A one-line message naming the config key or endpoint at fault.
+pub async fn preflight(settings: &Settings, aws: &AwsClients, table: &DynamoDbLeaseTable) -> Result<(), StartupError> {
+    check_credentials(&aws.sdk).await?;
+    let region = aws.sdk.region().map(Region::as_ref);
+    let kinesis_at = describe_endpoint("KINESIS", settings.kinesis_endpoint.as_deref(), region);
+    let mut req = aws.kinesis.describe_stream_summary();
+    let (key, stream) = match &settings.stream {
+        StreamId::Name(n) => {
+            req = req.stream_name(n);
+            ("source.stream", n)
+        }
+        StreamId::Arn(a) => {
+            req = req.stream_arn(a);
+            ("source.stream_arn", a)
+        }
+    };
+    match req.send().await {
+        Ok(_) => {}
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {
+            return Err(StartupError(format!("config key `{key}`: stream `{stream}` does not exist at Kinesis endpoint {kinesis_at}")));
+        }
+        Err(e) if is_unreachable(&e) => {
+            return Err(StartupError(format!("cannot reach Kinesis endpoint {kinesis_at}: {}", sdk_error_line(&e))));
+        }
+        Err(e) => return Err(StartupError(format!("Kinesis endpoint {kinesis_at} refused DescribeStreamSummary: {}", sdk_error_line(&e)))),
+    }
+    let dynamodb_at = describe_endpoint("DYNAMODB", settings.dynamodb_endpoint.as_deref(), region);
+    table.ensure_exists().await.map_err(|e| match e {
+        LeaseError::Unavailable { message, .. } => StartupError(format!(
+            "lease table `{}` (config key `leases.table`) at DynamoDB endpoint {dynamodb_at}: {}",
+            table.table_name(),
+            message.split_whitespace().collect::<Vec<_>>().join(" ")
+        )),
+        other => StartupError(other.to_string()),
+    })?;
+    match &settings.destination {
+        Destination::S3 { bucket, .. } => {
+            let s3_at = describe_endpoint("S3", settings.s3_endpoint.as_deref(), region);
+            match aws.s3.head_bucket().bucket(bucket).send().await {
+                Ok(_) => {}
+                Err(e) if e.as_service_error().is_some_and(aws_sdk_s3::operation::head_bucket::HeadBucketError::is_not_found) => {
+                    return Err(StartupError(format!("config key `destination.url`: bucket `{bucket}` does not exist at S3 endpoint {s3_at}")));
+                }
+                Err(e) if is_unreachable(&e) => {
+                    return Err(StartupError(format!("cannot reach S3 endpoint {s3_at}: {}", sdk_error_line(&e))));
+                }
+                Err(e) => {
+                    return Err(StartupError(format!("S3 endpoint {s3_at} refused HeadBucket on `{bucket}`: {}", sdk_error_line(&e))));
+                }
+            }
+        }
+        Destination::Directory(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StartupError(format!("config key `destination.url`: cannot create directory {}: {e}", dir.display()))
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// One line describing an SDK error: `Code: message` for service errors, the cause chain otherwise.
+fn sdk_error_line<E, R>(e: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let text = match e {
+        SdkError::ServiceError(s) => {
+            format!("{}: {}", s.err().code().unwrap_or("service error"), s.err().message().unwrap_or("(no message)"))
+        }
+        other => {
+            let mut text = other.to_string();
+            let mut source = std::error::Error::source(other);
+            while let Some(s) = source {
+                text.push_str(": ");
+                text.push_str(&s.to_string());
+                source = s.source();
+            }
+            text
+        }
+    };
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}

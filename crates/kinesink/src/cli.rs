@@ -1,0 +1,305 @@
+//! The command line: `run`, `dry-run`, `produce`, `leases list`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use kinesink_delivery::{Destination, FileSink, ObjectSink, S3Sink, S3SinkOptions};
+use kinesink_lease_coordination::{Checkpoint, DynamoDbLeaseTable, LeaseTable};
+use kinesink_shard_reader::{KinesisShardSource, ReaderSettings, StartPosition};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{self, Encryption, Settings};
+use crate::dry_run::{DryRunInput, InputFormat};
+use crate::produce::ProduceOptions;
+use crate::worker::{RunOptions, Worker, WorkerSettings};
+
+/// kinesink: deliver a Kinesis Data Stream to S3, exactly once.
+#[derive(Debug, Parser)]
+#[command(name = "kinesink", version, about)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "KINESINK_LOG_FORMAT")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Read every shard of the stream and deliver it to the destination until stopped (SIGTERM / Ctrl-C).
+    Run {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Stop once every shard is read to its tip and everything read is delivered.
+        #[arg(long)]
+        until_caught_up: bool,
+    },
+    /// Run the pipeline on a local records file and write objects to a directory; no AWS.
+    DryRun {
+        /// The configuration file (its destination is replaced by --output).
+        #[arg(long)]
+        config: PathBuf,
+        /// The records file.
+        #[arg(long)]
+        input: PathBuf,
+        /// Directory to write objects to.
+        #[arg(long)]
+        output: PathBuf,
+        /// Shape of the records file.
+        #[arg(long, value_enum, default_value_t = InputFormat::GetRecords)]
+        input_format: InputFormat,
+        /// Shard id used in object names.
+        #[arg(long, default_value = "shardId-000000000000")]
+        shard_id: String,
+        /// Arrival time of `lines` records (RFC 3339); default: now.
+        #[arg(long)]
+        arrival_time: Option<String>,
+    },
+    /// Put sample JSON events into a stream (demos and tests).
+    Produce {
+        /// Stream name.
+        #[arg(long)]
+        stream: String,
+        /// Number of events.
+        #[arg(long)]
+        count: u64,
+        /// Events per second at most.
+        #[arg(long)]
+        rate: Option<u32>,
+        /// Prefix of event ids (`<prefix>-<n>`); default: random.
+        #[arg(long)]
+        id_prefix: Option<String>,
+        /// Random seed for event contents.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Pack events into KPL aggregates.
+        #[arg(long)]
+        aggregate: bool,
+        /// AWS region (default: the SDK's chain).
+        #[arg(long)]
+        region: Option<String>,
+        /// Kinesis endpoint (default: AWS_ENDPOINT_URL_KINESIS / AWS_ENDPOINT_URL / AWS).
+        #[arg(long)]
+        endpoint_url: Option<String>,
+    },
+    /// Inspect the lease table.
+    Leases {
+        #[command(subcommand)]
+        command: LeasesCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LeasesCommand {
+    /// One line per shard: owner, counter, checkpoint.
+    List {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+/// Failures of a command, by exit code.
+#[derive(Debug)]
+enum Failure {
+    /// Bad configuration, input or environment: exit 2.
+    Usage(String),
+    /// Failure while running: exit 1.
+    Runtime(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Runtime(e)
+    }
+}
+
+fn usage(e: impl std::fmt::Display) -> Failure {
+    Failure::Usage(e.to_string())
+}
+
+/// Entry point: parses arguments, runs the command, maps errors to exit codes (2 for bad
+/// configuration or environment, 1 for runtime failures) with a one-line message.
+#[must_use]
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("kinesink: error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(execute(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(message)) => {
+            eprintln!("kinesink: error: {message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(e)) => {
+            eprintln!("kinesink: error: {}", format!("{e:#}").split_whitespace().collect::<Vec<_>>().join(" "));
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,aws_config=warn,aws_smithy_runtime=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn load_config(path: &std::path::Path) -> Result<Settings, Failure> {
+    let env: BTreeMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("KINESINK_")).collect();
+    config::load(path, &env).map_err(usage)
+}
+
+async fn execute(command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Run { config, until_caught_up } => run(&load_config(&config)?, until_caught_up).await,
+        Command::DryRun { config, input, output, input_format, shard_id, arrival_time } => {
+            let settings = load_config(&config)?;
+            let lines_arrival_ms = match arrival_time {
+                None => chrono::Utc::now().timestamp_millis(),
+                Some(t) => chrono::DateTime::parse_from_rfc3339(&t)
+                    .map_err(|e| usage(format!("--arrival-time `{t}` is not an RFC 3339 time: {e}")))?
+                    .timestamp_millis(),
+            };
+            let input = DryRunInput { path: &input, format: input_format, shard_id: &shard_id, lines_arrival_ms };
+            let records = crate::dry_run::read_input(&input).map_err(usage)?;
+            drop(records);
+            let summary = crate::dry_run::dry_run(&settings, &input, &output).await?;
+            for (key, count) in &summary.objects {
+                println!("{key}\t{count} records");
+            }
+            println!(
+                "kinesink: dry run read {} Kinesis records and wrote {} objects to {}",
+                summary.input_records,
+                summary.objects.len(),
+                output.display()
+            );
+            Ok(())
+        }
+        Command::Produce { stream, count, rate, id_prefix, seed, aggregate, region, endpoint_url } => {
+            let aws = crate::aws::clients(region.as_deref(), endpoint_url.as_deref(), None, None, false).await;
+            crate::aws::check_credentials(&aws.sdk).await.map_err(usage)?;
+            let id_prefix = id_prefix.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..8].to_owned());
+            let options = ProduceOptions { stream: stream.clone(), count, rate, id_prefix: id_prefix.clone(), seed, aggregate };
+            let summary = crate::produce::produce(&aws.kinesis, &options).await?;
+            println!(
+                "kinesink: produced {} events in {} Kinesis records to stream {stream} (event ids {id_prefix}-0..{})",
+                summary.events,
+                summary.kinesis_records,
+                summary.events.saturating_sub(1)
+            );
+            Ok(())
+        }
+        Command::Leases { command: LeasesCommand::List { config } } => {
+            let settings = load_config(&config)?;
+            let aws = crate::aws::clients_for(&settings).await;
+            crate::aws::check_credentials(&aws.sdk).await.map_err(usage)?;
+            let table = DynamoDbLeaseTable::new(aws.dynamodb.clone(), settings.lease_table.clone());
+            let leases = table.list().await.map_err(|e| usage(e.to_string()))?;
+            println!("{:<24} {:<40} {:>8} {}", "SHARD", "OWNER", "COUNTER", "CHECKPOINT");
+            for l in leases {
+                println!("{:<24} {:<40} {:>8} {}", l.shard_id, l.owner.as_deref().unwrap_or("-"), l.counter, l.checkpoint);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn worker_settings(s: &Settings) -> WorkerSettings {
+    let initial_checkpoint = match s.initial_position {
+        StartPosition::Latest => Checkpoint::Latest,
+        StartPosition::AtTimestamp(_) => Checkpoint::AtTimestamp,
+        _ => Checkpoint::TrimHorizon,
+    };
+    WorkerSettings {
+        name: s.name.clone(),
+        worker_id: s.worker_id.clone(),
+        failover_time: s.failover_time,
+        initial_position: s.initial_position.clone(),
+        initial_checkpoint,
+        reader: ReaderSettings { max_records: s.max_records, idle: s.idle_time, max_backoff: Duration::from_secs(10) },
+        kpl_deaggregation: s.kpl_deaggregation,
+        record_split: s.record_split.clone(),
+        buffer: s.buffer,
+        framing: s.framing,
+        codec: s.codec,
+        file_extension: s.file_extension.clone(),
+        shard_sync_interval: Duration::from_secs(60),
+    }
+}
+
+async fn run(settings: &Settings, until_caught_up: bool) -> Result<(), Failure> {
+    let aws = crate::aws::clients_for(settings).await;
+    let table = DynamoDbLeaseTable::new(aws.dynamodb.clone(), settings.lease_table.clone());
+    crate::aws::preflight(settings, &aws, &table).await.map_err(usage)?;
+    let sink: Arc<dyn ObjectSink> = match &settings.destination {
+        Destination::S3 { bucket, root } => {
+            let options = match &settings.encryption {
+                Encryption::None => S3SinkOptions::default(),
+                Encryption::Aes256 => S3SinkOptions {
+                    server_side_encryption: Some(aws_sdk_s3::types::ServerSideEncryption::Aes256),
+                    kms_key_id: None,
+                },
+                Encryption::Kms(key) => S3SinkOptions {
+                    server_side_encryption: Some(aws_sdk_s3::types::ServerSideEncryption::AwsKms),
+                    kms_key_id: key.clone(),
+                },
+            };
+            Arc::new(S3Sink::new(aws.s3.clone(), bucket.clone(), root.clone(), options))
+        }
+        Destination::Directory(dir) => Arc::new(FileSink::new(dir.clone())),
+    };
+    let source = Arc::new(KinesisShardSource::new(aws.kinesis.clone(), settings.stream.clone()));
+    let worker = Worker::new(worker_settings(settings), source, Arc::new(table), sink.clone());
+    let shutdown = CancellationToken::new();
+    tokio::spawn(wait_for_signals(shutdown.clone()));
+    tracing::info!(destination = %sink.describe(), lease_table = %settings.lease_table, "starting");
+    let summary = worker.run(shutdown, RunOptions { until_caught_up }).await?;
+    println!(
+        "kinesink: delivered {} records ({} to the error output) in {} objects, {} bytes",
+        summary.records, summary.failed_records, summary.objects, summary.bytes
+    );
+    Ok(())
+}
+
+async fn wait_for_signals(shutdown: CancellationToken) {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM");
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("signal received: finishing in-flight objects, checkpointing, releasing leases (signal again to abort)");
+    shutdown.cancel();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    eprintln!("kinesink: second signal: exiting without finishing; records since the last checkpoint will be read again");
+    std::process::exit(130);
+}

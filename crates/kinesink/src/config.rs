@@ -1,0 +1,555 @@
+//! The configuration file: one TOML file, every key overridable by an environment variable,
+//! validated at start into [`Settings`] with errors that name the key.
+//!
+//! Environment overrides: `KINESINK_<SECTION>__<KEY>` (e.g. `KINESINK_SOURCE__STREAM`), and
+//! `KINESINK_NAME` for the top-level `name`. Values are given as text; numbers and booleans are
+//! parsed from it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use kinesink_delivery::{BufferLimits, Destination};
+use kinesink_parquet_writer::{Codec, RecordFraming};
+use kinesink_shard_reader::{StartPosition, StreamId};
+use serde::Deserialize;
+use serde_with::{DisplayFromStr, PickFirst, serde_as};
+
+/// A configuration problem; the message names the key (or file) at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+fn err(msg: impl Into<String>) -> ConfigError {
+    ConfigError(msg.into())
+}
+
+/// Keys of the reference configuration that this version does not implement yet. They are
+/// refused rather than ignored, so a config never silently means less than it says.
+const NOT_YET_SUPPORTED: &[(&str, &str)] = &[
+    ("source.consumer_name", "enhanced fan-out (reader = \"efo\") is not implemented yet"),
+    ("processing.partition_query", "dynamic partitioning (jq partition keys) is not implemented yet"),
+    ("processing.time_zone", "custom prefixes with !{timestamp:...} are not implemented yet; objects use UTC"),
+    ("destination.prefix", "custom prefixes are not implemented yet; objects use Firehose's default YYYY/MM/dd/HH/"),
+    ("destination.error_output_prefix", "custom error prefixes are not implemented yet; errors go to <error-output-type>/YYYY/MM/dd/HH/"),
+    ("destination.max_active_partitions", "dynamic partitioning is not implemented yet"),
+    ("destination.memory_budget_mib", "a global memory budget is not implemented yet"),
+    ("format.schema", "Parquet conversion is not implemented yet"),
+    ("format.glue", "Parquet conversion is not implemented yet"),
+    ("format.case_insensitive", "Parquet conversion is not implemented yet"),
+    ("format.column_to_json_key_mappings", "Parquet conversion is not implemented yet"),
+    ("format.convert_dots_in_json_keys_to_underscores", "Parquet conversion is not implemented yet"),
+    ("metrics", "the metrics endpoint is not implemented yet"),
+];
+
+const SECTIONS: &[&str] = &["source", "leases", "processing", "destination", "format", "metrics"];
+
+/// The file as written (after environment overrides), before validation.
+#[serde_as]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    name: String,
+    source: SourceSection,
+    #[serde(default)]
+    leases: LeasesSection,
+    #[serde(default)]
+    processing: ProcessingSection,
+    destination: DestinationSection,
+    #[serde(default)]
+    format: FormatSection,
+}
+
+#[serde_as]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceSection {
+    stream: Option<String>,
+    stream_arn: Option<String>,
+    region: Option<String>,
+    endpoint_url: Option<String>,
+    #[serde(default = "default_initial_position")]
+    initial_position: String,
+    initial_timestamp: Option<String>,
+    #[serde(default = "default_reader")]
+    reader: String,
+    #[serde_as(as = "PickFirst<(_, DisplayFromStr)>")]
+    #[serde(default = "default_max_records")]
+    max_records: u32,
+    #[serde_as(as = "PickFirst<(_, DisplayFromStr)>")]
+    #[serde(default = "default_idle_time_ms")]
+    idle_time_ms: u64,
+}
+
+#[serde_as]
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LeasesSection {
+    table: Option<String>,
+    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    #[serde(default)]
+    failover_time_ms: Option<u64>,
+    worker_id: Option<String>,
+    endpoint_url: Option<String>,
+}
+
+#[serde_as]
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProcessingSection {
+    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    #[serde(default)]
+    kpl_deaggregation: Option<bool>,
+    record_deaggregation: Option<String>,
+    delimiter_base64: Option<String>,
+}
+
+#[serde_as]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DestinationSection {
+    url: String,
+    endpoint_url: Option<String>,
+    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    #[serde(default)]
+    force_path_style: Option<bool>,
+    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    #[serde(default)]
+    buffer_size_mib: Option<u64>,
+    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    #[serde(default)]
+    buffer_interval_s: Option<u64>,
+    file_extension: Option<String>,
+    sse: Option<String>,
+    kms_key_id: Option<String>,
+}
+
+#[serde_as]
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FormatSection {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    compression: Option<String>,
+    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    #[serde(default)]
+    zstd_level: Option<i32>,
+}
+
+fn default_initial_position() -> String {
+    "trim_horizon".into()
+}
+fn default_reader() -> String {
+    "polling".into()
+}
+const fn default_max_records() -> u32 {
+    10_000
+}
+const fn default_idle_time_ms() -> u64 {
+    1_000
+}
+
+/// Default failover time: a lease not renewed for this long may be taken by another worker.
+pub const DEFAULT_FAILOVER_TIME_MS: u64 = 10_000;
+/// Firehose's default buffer size hint for NDJSON/raw output.
+pub const DEFAULT_BUFFER_SIZE_MIB: u64 = 5;
+/// Firehose's default buffer interval hint.
+pub const DEFAULT_BUFFER_INTERVAL_S: u64 = 300;
+
+/// Server-side encryption of written objects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Encryption {
+    /// The bucket's default.
+    None,
+    /// SSE-S3.
+    Aes256,
+    /// SSE-KMS with an optional key id.
+    Kms(Option<String>),
+}
+
+/// How plain Kinesis records are split into several user records (Firehose RecordDeAggregation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordSplit {
+    /// One Kinesis record, one user record.
+    None,
+    /// Concatenated or newline-separated JSON objects.
+    Json,
+    /// Records separated by these bytes.
+    Delimited(Vec<u8>),
+}
+
+/// The validated configuration the worker runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Delivery name (config `name`), used in object names.
+    pub name: String,
+    /// The stream read.
+    pub stream: StreamId,
+    /// AWS region, if set in the file (else the SDK's default chain).
+    pub region: Option<String>,
+    /// Kinesis endpoint override.
+    pub kinesis_endpoint: Option<String>,
+    /// Where new shards start.
+    pub initial_position: StartPosition,
+    /// Records per GetRecords.
+    pub max_records: u32,
+    /// Pause after an empty GetRecords.
+    pub idle_time: Duration,
+    /// Lease table name.
+    pub lease_table: String,
+    /// Failover time.
+    pub failover_time: Duration,
+    /// This worker's id in the lease table.
+    pub worker_id: String,
+    /// DynamoDB endpoint override.
+    pub dynamodb_endpoint: Option<String>,
+    /// Unpack KPL aggregates.
+    pub kpl_deaggregation: bool,
+    /// Firehose record splitting.
+    pub record_split: RecordSplit,
+    /// Where objects go.
+    pub destination: Destination,
+    /// S3 endpoint override.
+    pub s3_endpoint: Option<String>,
+    /// Path-style S3 addressing (needed by most S3 stand-ins).
+    pub force_path_style: bool,
+    /// Buffering hints.
+    pub buffer: BufferLimits,
+    /// Object extension (with its dot, or empty).
+    pub file_extension: String,
+    /// Server-side encryption.
+    pub encryption: Encryption,
+    /// Record framing of objects.
+    pub framing: RecordFraming,
+    /// Compression of objects.
+    pub codec: Codec,
+}
+
+/// Reads the file at `path`, applies `KINESINK_*` overrides from `env`, and validates.
+///
+/// # Errors
+/// A message naming the file, key or environment variable at fault.
+pub fn load(path: &Path, env: &BTreeMap<String, String>) -> Result<Settings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read config file {}: {e}", path.display())))?;
+    let mut table: toml::Table =
+        toml::from_str(&text).map_err(|e| err(format!("{}: {}", path.display(), one_line(&e.to_string()))))?;
+    apply_env_overrides(&mut table, env)?;
+    refuse_unsupported(&table)?;
+    let file: FileConfig = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = one_line(&e.into_inner().to_string());
+        if path == "." { err(format!("config: {inner}")) } else { err(format!("config key `{path}`: {inner}")) }
+    })?;
+    validate(file)
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn apply_env_overrides(table: &mut toml::Table, env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
+    for (var, value) in env {
+        let Some(rest) = var.strip_prefix("KINESINK_") else { continue };
+        if rest == "NAME" {
+            table.insert("name".into(), toml::Value::String(value.clone()));
+            continue;
+        }
+        let Some((section, key)) = rest.split_once("__") else {
+            if SECTIONS.iter().any(|s| rest.to_ascii_lowercase().starts_with(&format!("{s}_"))) {
+                return Err(err(format!(
+                    "environment variable {var}: overrides are named KINESINK_<SECTION>__<KEY> (two underscores)"
+                )));
+            }
+            continue;
+        };
+        let section = section.to_ascii_lowercase();
+        if !SECTIONS.contains(&section.as_str()) {
+            return Err(err(format!("environment variable {var}: unknown section `{section}`")));
+        }
+        let mut target = table
+            .entry(section.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .ok_or_else(|| err(format!("config key `{section}` must be a table")))?;
+        let parts: Vec<String> = key.split("__").map(str::to_ascii_lowercase).collect();
+        for part in &parts[..parts.len() - 1] {
+            target = target
+                .entry(part.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                .as_table_mut()
+                .ok_or_else(|| err(format!("environment variable {var}: `{part}` is not a table")))?;
+        }
+        target.insert(parts[parts.len() - 1].clone(), toml::Value::String(value.clone()));
+    }
+    Ok(())
+}
+
+fn refuse_unsupported(table: &toml::Table) -> Result<(), ConfigError> {
+    for (path, why) in NOT_YET_SUPPORTED {
+        let mut parts = path.split('.');
+        let first = parts.next().expect("non-empty path");
+        let mut value = table.get(first);
+        for p in parts {
+            value = value.and_then(|v| v.as_table()).and_then(|t| t.get(p));
+        }
+        if value.is_some() {
+            return Err(err(format!("config key `{path}` is not supported yet: {why}; remove it")));
+        }
+    }
+    Ok(())
+}
+
+fn check_endpoint(key: &str, url: Option<String>) -> Result<Option<String>, ConfigError> {
+    match url {
+        Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => {
+            Err(err(format!("config key `{key}`: `{u}` is not an http:// or https:// URL")))
+        }
+        other => Ok(other),
+    }
+}
+
+fn default_worker_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "kinesink".into());
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}-{}-{}", std::process::id(), &suffix[..8])
+}
+
+fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
+    if f.name.is_empty()
+        || f.name.len() > 64
+        || !f.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    {
+        return Err(err("config key `name`: 1-64 characters of A-Z, a-z, 0-9, '-', '_', '.' (it appears in object names)"));
+    }
+    let s = f.source;
+    let stream = match (s.stream, s.stream_arn) {
+        (Some(n), None) if !n.is_empty() => StreamId::Name(n),
+        (None, Some(a)) if a.starts_with("arn:") => StreamId::Arn(a),
+        (None, Some(a)) => return Err(err(format!("config key `source.stream_arn`: `{a}` is not an ARN"))),
+        (Some(_), Some(_)) => return Err(err("config keys `source.stream` and `source.stream_arn`: give one, not both")),
+        _ => return Err(err("config key `source.stream` is missing (or give `source.stream_arn`)")),
+    };
+    let initial_position = match (s.initial_position.as_str(), s.initial_timestamp) {
+        ("trim_horizon", None) => StartPosition::TrimHorizon,
+        ("latest", None) => StartPosition::Latest,
+        ("at_timestamp", Some(ts)) => {
+            let t = chrono::DateTime::parse_from_rfc3339(&ts)
+                .map_err(|e| err(format!("config key `source.initial_timestamp`: `{ts}` is not an RFC 3339 time: {e}")))?;
+            StartPosition::AtTimestamp(t.timestamp_millis())
+        }
+        ("at_timestamp", None) => return Err(err("config key `source.initial_timestamp` is required with initial_position = \"at_timestamp\"")),
+        ("trim_horizon" | "latest", Some(_)) => {
+            return Err(err("config key `source.initial_timestamp` is only used with initial_position = \"at_timestamp\""));
+        }
+        (other, _) => {
+            return Err(err(format!(
+                "config key `source.initial_position`: `{other}` is not one of latest, trim_horizon, at_timestamp"
+            )));
+        }
+    };
+    match s.reader.as_str() {
+        "polling" => {}
+        "efo" => return Err(err("config key `source.reader`: \"efo\" (enhanced fan-out) is not supported yet; use \"polling\"")),
+        other => return Err(err(format!("config key `source.reader`: `{other}` is not one of polling, efo"))),
+    }
+    if !(1..=10_000).contains(&s.max_records) {
+        return Err(err("config key `source.max_records`: must be 1..=10000 (the GetRecords limit)"));
+    }
+    let failover_ms = f.leases.failover_time_ms.unwrap_or(DEFAULT_FAILOVER_TIME_MS);
+    if failover_ms < 1_000 {
+        return Err(err("config key `leases.failover_time_ms`: must be at least 1000"));
+    }
+    let record_split = match (f.processing.record_deaggregation.as_deref().unwrap_or("none"), f.processing.delimiter_base64) {
+        ("none", None) => RecordSplit::None,
+        ("json", None) => RecordSplit::Json,
+        ("delimited", Some(b64)) => {
+            use base64::Engine;
+            let d = base64::engine::general_purpose::STANDARD
+                .decode(&b64)
+                .map_err(|e| err(format!("config key `processing.delimiter_base64`: not base64: {e}")))?;
+            if d.is_empty() {
+                return Err(err("config key `processing.delimiter_base64`: the delimiter must not be empty"));
+            }
+            RecordSplit::Delimited(d)
+        }
+        ("delimited", None) => return Err(err("config key `processing.delimiter_base64` is required with record_deaggregation = \"delimited\"")),
+        ("none" | "json", Some(_)) => {
+            return Err(err("config key `processing.delimiter_base64` is only used with record_deaggregation = \"delimited\""));
+        }
+        (other, _) => {
+            return Err(err(format!("config key `processing.record_deaggregation`: `{other}` is not one of none, json, delimited")));
+        }
+    };
+    let d = f.destination;
+    let destination = Destination::parse(&d.url).map_err(|e| err(format!("config key `destination.url`: {e}")))?;
+    let size_mib = d.buffer_size_mib.unwrap_or(DEFAULT_BUFFER_SIZE_MIB);
+    if !(1..=128).contains(&size_mib) {
+        return Err(err("config key `destination.buffer_size_mib`: must be 1..=128"));
+    }
+    let interval_s = d.buffer_interval_s.unwrap_or(DEFAULT_BUFFER_INTERVAL_S);
+    if interval_s > 900 {
+        return Err(err("config key `destination.buffer_interval_s`: must be 0..=900"));
+    }
+    let encryption = match (d.sse.as_deref(), d.kms_key_id) {
+        (None | Some("none"), None) => Encryption::None,
+        (Some("AES256"), None) => Encryption::Aes256,
+        (Some("aws:kms"), key) => Encryption::Kms(key),
+        (None | Some("none" | "AES256"), Some(_)) => {
+            return Err(err("config key `destination.kms_key_id` is only used with sse = \"aws:kms\""));
+        }
+        (Some(other), _) => return Err(err(format!("config key `destination.sse`: `{other}` is not one of none, AES256, aws:kms"))),
+    };
+    let framing = match f.format.kind.as_deref().unwrap_or("ndjson") {
+        "ndjson" => RecordFraming::NewlineDelimited,
+        "raw" => RecordFraming::Raw,
+        "parquet" => return Err(err("config key `format.type`: \"parquet\" is not supported yet; use \"ndjson\" or \"raw\"")),
+        other => return Err(err(format!("config key `format.type`: `{other}` is not one of parquet, ndjson, raw"))),
+    };
+    let mut codec: Codec = match f.format.compression.as_deref().unwrap_or("gzip") {
+        "snappy" => return Err(err("config key `format.compression`: \"snappy\" is not supported yet for ndjson/raw")),
+        other => other.parse().map_err(|e| err(format!("config key `format.compression`: {e}")))?,
+    };
+    match (codec, f.format.zstd_level) {
+        (Codec::Zstd { .. }, Some(level)) if (1..=22).contains(&level) => codec = Codec::Zstd { level },
+        (Codec::Zstd { .. }, Some(_)) => return Err(err("config key `format.zstd_level`: must be 1..=22")),
+        (_, Some(_)) => return Err(err("config key `format.zstd_level` is only used with compression = \"zstd\"")),
+        (_, None) => {}
+    }
+    let file_extension = d.file_extension.unwrap_or_else(|| codec.file_extension().to_owned());
+    if file_extension.contains('/') {
+        return Err(err("config key `destination.file_extension`: must not contain '/'"));
+    }
+    Ok(Settings {
+        lease_table: f.leases.table.unwrap_or_else(|| format!("kinesink-{}", f.name)),
+        name: f.name,
+        stream,
+        region: s.region,
+        kinesis_endpoint: check_endpoint("source.endpoint_url", s.endpoint_url)?,
+        initial_position,
+        max_records: s.max_records,
+        idle_time: Duration::from_millis(s.idle_time_ms),
+        failover_time: Duration::from_millis(failover_ms),
+        worker_id: f.leases.worker_id.unwrap_or_else(default_worker_id),
+        dynamodb_endpoint: check_endpoint("leases.endpoint_url", f.leases.endpoint_url)?,
+        kpl_deaggregation: f.processing.kpl_deaggregation.unwrap_or(true),
+        record_split,
+        destination,
+        s3_endpoint: check_endpoint("destination.endpoint_url", d.endpoint_url)?,
+        force_path_style: d.force_path_style.unwrap_or(false),
+        buffer: BufferLimits {
+            size_bytes: usize::try_from(size_mib * 1024 * 1024).expect("at most 128 MiB"),
+            interval_ms: interval_s * 1000,
+        },
+        file_extension,
+        encryption,
+        framing,
+        codec,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(text: &str, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.toml");
+        std::fs::write(&path, text).unwrap();
+        let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        load(&path, &env)
+    }
+
+    const MINIMAL: &str = r#"
+name = "clicks"
+[source]
+stream = "clickstream"
+[destination]
+url = "s3://my-bucket/events"
+"#;
+
+    #[test]
+    fn a_minimal_file_gets_firehose_defaults() {
+        let s = load_str(MINIMAL, &[]).unwrap();
+        assert_eq!(s.stream, StreamId::Name("clickstream".into()));
+        assert_eq!(s.buffer, BufferLimits { size_bytes: 5 * 1024 * 1024, interval_ms: 300_000 });
+        assert_eq!(s.codec, Codec::Gzip);
+        assert_eq!(s.file_extension, ".gz");
+        assert_eq!(s.lease_table, "kinesink-clicks");
+        assert_eq!(s.initial_position, StartPosition::TrimHorizon);
+        assert_eq!(s.failover_time, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn environment_variables_override_keys_and_numbers_parse_from_text() {
+        let s = load_str(
+            MINIMAL,
+            &[
+                ("KINESINK_SOURCE__STREAM", "other"),
+                ("KINESINK_DESTINATION__BUFFER_INTERVAL_S", "7"),
+                ("KINESINK_NAME", "renamed"),
+                ("KINESINK_CACHE", "/not/a/config/key"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.stream, StreamId::Name("other".into()));
+        assert_eq!(s.buffer.interval_ms, 7_000);
+        assert_eq!(s.name, "renamed");
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error_naming_it() {
+        let e = load_str(&MINIMAL.replace("stream = ", "strem = "), &[]).unwrap_err().to_string();
+        assert!(e.contains("strem") && e.contains("source"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_value_from_the_environment_names_the_key() {
+        let e = load_str(MINIMAL, &[("KINESINK_SOURCE__MAX_RECORDS", "lots")]).unwrap_err().to_string();
+        assert!(e.contains("source.max_records"), "{e}");
+    }
+
+    #[test]
+    fn a_single_underscore_override_is_refused_not_ignored() {
+        let e = load_str(MINIMAL, &[("KINESINK_SOURCE_STREAM", "x")]).unwrap_err().to_string();
+        assert!(e.contains("KINESINK_SOURCE_STREAM"), "{e}");
+    }
+
+    #[test]
+    fn keys_not_implemented_yet_are_refused_with_the_key() {
+        let text = format!("{MINIMAL}prefix = \"x/\"\n");
+        let e = load_str(&text, &[]).unwrap_err().to_string();
+        assert!(e.contains("destination.prefix") && e.contains("not supported yet"), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_values_name_their_key() {
+        for (k, v, key) in [
+            ("KINESINK_DESTINATION__BUFFER_SIZE_MIB", "129", "destination.buffer_size_mib"),
+            ("KINESINK_DESTINATION__BUFFER_INTERVAL_S", "901", "destination.buffer_interval_s"),
+            ("KINESINK_SOURCE__MAX_RECORDS", "0", "source.max_records"),
+            ("KINESINK_SOURCE__INITIAL_POSITION", "oldest", "source.initial_position"),
+            ("KINESINK_DESTINATION__URL", "ftp://x", "destination.url"),
+            ("KINESINK_FORMAT__COMPRESSION", "lz4", "format.compression"),
+        ] {
+            let e = load_str(MINIMAL, &[(k, v)]).unwrap_err().to_string();
+            assert!(e.contains(key), "{k}={v}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_missing_stream_names_the_key() {
+        let e = load_str("name = \"n\"\n[source]\n[destination]\nurl = \"file:///tmp/x\"\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("source.stream"), "{e}");
+    }
+
+    #[test]
+    fn the_shipped_example_config_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/kinesink.toml");
+        load(&path, &BTreeMap::new()).unwrap();
+    }
+}

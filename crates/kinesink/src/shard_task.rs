@@ -1,0 +1,197 @@
+//! The async shell around one shard: read, buffer, write objects, checkpoint.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use kinesink_delivery::{BufferEvent, ObjectSink, ReadyObject, RecordPosition, ShardBuffers};
+use kinesink_lease_coordination::{Checkpoint, LeaseError, LeaseKeeper};
+use kinesink_shard_reader::ShardReader;
+use tokio_util::sync::CancellationToken;
+
+use crate::record_pipeline::RecordPipeline;
+
+/// Counters shared by all shard tasks of a worker.
+#[derive(Debug, Default)]
+pub struct DeliveryStats {
+    /// User records written in objects (data and error output).
+    pub records: AtomicU64,
+    /// Objects written.
+    pub objects: AtomicU64,
+    /// Records written to the error output.
+    pub failed_records: AtomicU64,
+    /// Bytes written (compressed object sizes).
+    pub bytes: AtomicU64,
+}
+
+/// How a shard task ended.
+#[derive(Debug)]
+pub enum ShardOutcome {
+    /// Stopped on request after delivering and checkpointing everything read.
+    Stopped,
+    /// The lease was lost; buffered records were discarded (the new owner re-reads them).
+    LeaseLost,
+    /// The shard was read to its end, delivered, and checkpointed at `SHARD_END`.
+    Ended {
+        /// Child shards reported by Kinesis.
+        children: Vec<String>,
+    },
+    /// An error that stopped this shard (nothing past the last checkpoint is lost).
+    Failed(String),
+}
+
+/// What a shard task needs.
+pub struct ShardTask {
+    /// The shard.
+    pub shard_id: String,
+    /// Reads the shard from its checkpoint.
+    pub reader: ShardReader,
+    /// Unpacks records and skips what was delivered before a restart.
+    pub pipeline: RecordPipeline,
+    /// Buffers and the checkpoint watermark.
+    pub buffers: ShardBuffers,
+    /// Fenced checkpoint writes.
+    pub keeper: Arc<LeaseKeeper>,
+    /// Where objects go.
+    pub sink: Arc<dyn ObjectSink>,
+    /// Shared counters.
+    pub stats: Arc<DeliveryStats>,
+    /// Set while the last read found the shard at its tip with nothing buffered unwritten.
+    pub caught_up: Arc<AtomicBool>,
+    /// How often buffer intervals are checked.
+    pub tick: Duration,
+}
+
+enum Stop {
+    Lost,
+    Failed(String),
+}
+
+impl ShardTask {
+    /// Runs until `stop` (deliver, checkpoint, return), `lost` (return at once), shard end or error.
+    pub async fn run(mut self, stop: CancellationToken, lost: CancellationToken) -> ShardOutcome {
+        let started = Instant::now();
+        let now_ms = move || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let mut tick = tokio::time::interval(self.tick);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let result: Result<ShardOutcome, Stop> = async {
+            loop {
+                tokio::select! {
+                    biased;
+                    () = lost.cancelled() => return Err(Stop::Lost),
+                    () = stop.cancelled() => {
+                        self.deliver_events(now_ms(), vec![BufferEvent::Drain], &lost).await?;
+                        self.checkpoint().await?;
+                        return Ok(ShardOutcome::Stopped);
+                    }
+                    _ = tick.tick() => {
+                        self.deliver_events(now_ms(), vec![BufferEvent::Tick], &lost).await?;
+                        self.checkpoint().await?;
+                    }
+                    batch = self.reader.next_batch() => {
+                        let batch = batch.map_err(|e| Stop::Failed(format!("reading shard {}: {e}", self.shard_id)))?;
+                        let at_tip = batch.records.is_empty() && batch.millis_behind_latest.unwrap_or(0) == 0;
+                        let mut events = Vec::with_capacity(batch.records.len() + 1);
+                        for record in batch.records {
+                            self.pipeline.process(record, &mut events);
+                        }
+                        events.push(BufferEvent::Tick);
+                        self.deliver_events(now_ms(), events, &lost).await?;
+                        if let Some(children) = batch.shard_end {
+                            self.deliver_events(now_ms(), vec![BufferEvent::Drain], &lost).await?;
+                            self.checkpoint().await?;
+                            self.write_checkpoint(&Checkpoint::ShardEnd).await?;
+                            tracing::info!(shard_id = %self.shard_id, ?children, "shard read to its end");
+                            self.caught_up.store(true, Ordering::Relaxed);
+                            return Ok(ShardOutcome::Ended { children });
+                        }
+                        self.checkpoint().await?;
+                        self.caught_up.store(at_tip, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        .await;
+        match result {
+            Ok(outcome) => outcome,
+            Err(Stop::Lost) => {
+                tracing::warn!(shard_id = %self.shard_id, "lease lost; discarding buffers, the new owner re-reads them");
+                ShardOutcome::LeaseLost
+            }
+            Err(Stop::Failed(message)) => ShardOutcome::Failed(message),
+        }
+    }
+
+    async fn deliver_events(&mut self, now_ms: u64, events: Vec<BufferEvent>, lost: &CancellationToken) -> Result<(), Stop> {
+        for event in events {
+            let ready = self
+                .buffers
+                .step(now_ms, event)
+                .map_err(|e| Stop::Failed(format!("shard {}: {e}", self.shard_id)))?;
+            for object in ready {
+                self.write(object, lost).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes an object, retrying with backoff until it is durable or the lease is lost.
+    async fn write(&mut self, object: ReadyObject, lost: &CancellationToken) -> Result<(), Stop> {
+        let ReadyObject { key, body, record_count, ticket, .. } = object;
+        let size = body.len() as u64;
+        let mut attempt: u32 = 0;
+        loop {
+            match self.sink.put(&key, body.clone()).await {
+                Ok(()) => break,
+                Err(e) => {
+                    attempt += 1;
+                    let pause = Duration::from_millis(100u64.saturating_mul(1 << attempt.min(7))).min(Duration::from_secs(10));
+                    tracing::warn!(shard_id = %self.shard_id, key = %key, attempt, error = %e, "object write failed; retrying");
+                    tokio::select! {
+                        () = lost.cancelled() => return Err(Stop::Lost),
+                        () = tokio::time::sleep(pause) => {}
+                    }
+                }
+            }
+        }
+        tracing::debug!(shard_id = %self.shard_id, key = %key, records = record_count, bytes = size, "object written");
+        self.stats.records.fetch_add(record_count as u64, Ordering::Relaxed);
+        self.stats.objects.fetch_add(1, Ordering::Relaxed);
+        self.stats.bytes.fetch_add(size, Ordering::Relaxed);
+        if key.starts_with(crate::record_pipeline::PROCESSING_FAILED) {
+            self.stats.failed_records.fetch_add(record_count as u64, Ordering::Relaxed);
+        }
+        self.buffers.object_durable(ticket);
+        Ok(())
+    }
+
+    async fn checkpoint(&mut self) -> Result<(), Stop> {
+        if let Some(position) = self.buffers.checkpoint_advance() {
+            let RecordPosition { sequence_number, sub_sequence_number } = position.clone();
+            self.write_checkpoint(&Checkpoint::Sequence { sequence_number, sub_sequence_number }).await?;
+            self.buffers.checkpoint_written(position);
+        }
+        Ok(())
+    }
+
+    async fn write_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), Stop> {
+        let mut attempt: u32 = 0;
+        loop {
+            match self.keeper.checkpoint(&self.shard_id, checkpoint).await {
+                Ok(()) => {
+                    tracing::debug!(shard_id = %self.shard_id, %checkpoint, "checkpoint written");
+                    return Ok(());
+                }
+                Err(LeaseError::Lost { .. }) => return Err(Stop::Lost),
+                Err(e) => {
+                    attempt += 1;
+                    if attempt >= 8 {
+                        return Err(Stop::Failed(format!("checkpoint of shard {}: {e}", self.shard_id)));
+                    }
+                    tracing::warn!(shard_id = %self.shard_id, attempt, error = %e, "checkpoint failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+                }
+            }
+        }
+    }
+}

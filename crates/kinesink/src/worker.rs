@@ -1,0 +1,261 @@
+//! The worker: keeps leases, runs one task per held shard, shuts down gracefully.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use kinesink_delivery::{BufferLimits, ObjectKey, ObjectLayout, ObjectSink, RecordPosition, ShardBuffers};
+use kinesink_lease_coordination::{Checkpoint, Lease, LeaseAction, LeaseKeeper, LeaseTable, LeaseTaker};
+use kinesink_parquet_writer::{Codec, RecordFraming};
+use kinesink_shard_reader::{ReaderSettings, ShardReader, ShardSource, StartPosition};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::RecordSplit;
+use crate::record_pipeline::RecordPipeline;
+use crate::shard_task::{DeliveryStats, ShardOutcome, ShardTask};
+
+/// What a worker needs to know, independent of where the services are.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Delivery name (object names).
+    pub name: String,
+    /// This worker's id in the lease table.
+    pub worker_id: String,
+    /// Failover time of leases.
+    pub failover_time: Duration,
+    /// Where shards without a checkpoint start.
+    pub initial_position: StartPosition,
+    /// The initial checkpoint stored in new leases of shards without parents.
+    pub initial_checkpoint: Checkpoint,
+    /// GetRecords settings.
+    pub reader: ReaderSettings,
+    /// Unpack KPL aggregates.
+    pub kpl_deaggregation: bool,
+    /// Firehose sub-record splitting.
+    pub record_split: RecordSplit,
+    /// Buffering hints.
+    pub buffer: BufferLimits,
+    /// Record framing of objects.
+    pub framing: RecordFraming,
+    /// Compression of objects.
+    pub codec: Codec,
+    /// Extension of object names.
+    pub file_extension: String,
+    /// Interval of shard re-listing.
+    pub shard_sync_interval: Duration,
+}
+
+/// Options of one run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Stop (gracefully) once every shard is read to its tip and everything read is delivered.
+    pub until_caught_up: bool,
+}
+
+/// Totals of a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunSummary {
+    /// User records written (data and error output).
+    pub records: u64,
+    /// Of which to the error output.
+    pub failed_records: u64,
+    /// Objects written.
+    pub objects: u64,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+struct RunningShard {
+    stop: CancellationToken,
+    lost: CancellationToken,
+    caught_up: Arc<AtomicBool>,
+    handle: JoinHandle<ShardOutcome>,
+}
+
+/// One kinesink worker process.
+pub struct Worker {
+    settings: WorkerSettings,
+    source: Arc<dyn ShardSource>,
+    table: Arc<dyn LeaseTable>,
+    sink: Arc<dyn ObjectSink>,
+}
+
+impl Worker {
+    /// A worker over the given services.
+    #[must_use]
+    pub fn new(settings: WorkerSettings, source: Arc<dyn ShardSource>, table: Arc<dyn LeaseTable>, sink: Arc<dyn ObjectSink>) -> Self {
+        Self { settings, source, table, sink }
+    }
+
+    /// Creates leases for shards that have none. Children start at `TRIM_HORIZON` so nothing
+    /// after a reshard is skipped; shards without parents in the table start at the initial position.
+    async fn sync_shards(&self) -> anyhow::Result<()> {
+        let shards = self.source.list_shards().await?;
+        for shard in &shards {
+            let has_parent = shard.parent_shard_ids.iter().any(|p| shards.iter().any(|s| &s.shard_id == p));
+            let initial = if has_parent { Checkpoint::TrimHorizon } else { self.settings.initial_checkpoint.clone() };
+            let lease = Lease::new(shard.shard_id.clone(), shard.parent_shard_ids.clone(), initial);
+            if self.table.create_if_missing(&lease).await? {
+                tracing::info!(shard_id = %shard.shard_id, "created lease");
+            }
+        }
+        Ok(())
+    }
+
+    fn start_shard(&self, lease: &Lease, keeper: &Arc<LeaseKeeper>, stats: &Arc<DeliveryStats>) -> RunningShard {
+        let (start, resume_after) = match &lease.checkpoint {
+            Checkpoint::Sequence { sequence_number, sub_sequence_number } => (
+                StartPosition::AtSequence(sequence_number.clone()),
+                Some(RecordPosition::new(sequence_number.clone(), *sub_sequence_number)),
+            ),
+            Checkpoint::TrimHorizon => (StartPosition::TrimHorizon, None),
+            Checkpoint::Latest => (StartPosition::Latest, None),
+            Checkpoint::AtTimestamp | Checkpoint::ShardEnd => (self.settings.initial_position.clone(), None),
+        };
+        tracing::info!(shard_id = %lease.shard_id, checkpoint = %lease.checkpoint, "lease taken; reading");
+        let s = &self.settings;
+        let layout = ObjectLayout {
+            shard_id: lease.shard_id.clone(),
+            key: ObjectKey { name: s.name.clone(), extension: s.file_extension.clone() },
+            framing: s.framing,
+            codec: s.codec,
+        };
+        let caught_up = Arc::new(AtomicBool::new(false));
+        let task = ShardTask {
+            shard_id: lease.shard_id.clone(),
+            reader: ShardReader::new(self.source.clone(), lease.shard_id.clone(), start, s.reader),
+            pipeline: RecordPipeline::new(s.kpl_deaggregation, &s.record_split, resume_after.clone()),
+            buffers: ShardBuffers::new(layout, s.buffer, resume_after),
+            keeper: keeper.clone(),
+            sink: self.sink.clone(),
+            stats: stats.clone(),
+            caught_up: caught_up.clone(),
+            tick: Duration::from_millis(s.buffer.interval_ms.clamp(100, 1_000)),
+        };
+        let stop = CancellationToken::new();
+        let lost = CancellationToken::new();
+        let handle = tokio::spawn(task.run(stop.clone(), lost.clone()));
+        RunningShard { stop, lost, caught_up, handle }
+    }
+
+    /// Runs until `shutdown` is cancelled (or, with `until_caught_up`, until caught up); then
+    /// delivers and checkpoints everything read and releases the leases.
+    ///
+    /// # Errors
+    /// Lease table or stream errors at start, or a shard task that failed.
+    pub async fn run(self, shutdown: CancellationToken, options: RunOptions) -> anyhow::Result<RunSummary> {
+        let keeper = Arc::new(LeaseKeeper::new(self.table.clone(), self.settings.worker_id.clone()));
+        let mut taker = LeaseTaker::new(self.settings.worker_id.clone(), u64::try_from(self.settings.failover_time.as_millis())?);
+        let stats = Arc::new(DeliveryStats::default());
+        let started = Instant::now();
+        let mut running: BTreeMap<String, RunningShard> = BTreeMap::new();
+        let mut failure: Option<String> = None;
+        self.sync_shards().await?;
+        let mut lease_tick = tokio::time::interval((self.settings.failover_time / 3).max(Duration::from_millis(100)));
+        lease_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut sync_tick = tokio::time::interval(self.settings.shard_sync_interval);
+        sync_tick.tick().await;
+        tracing::info!(worker_id = %self.settings.worker_id, "worker started");
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                _ = sync_tick.tick() => {
+                    if let Err(e) = self.sync_shards().await {
+                        tracing::warn!(error = %e, "shard sync failed; will retry");
+                    }
+                }
+                _ = lease_tick.tick() => {
+                    for shard_id in keeper.renew_all().await {
+                        if let Some(r) = running.get(&shard_id) {
+                            r.lost.cancel();
+                        }
+                    }
+                    let mut resync = false;
+                    let finished: Vec<String> = running.iter().filter(|(_, r)| r.handle.is_finished()).map(|(k, _)| k.clone()).collect();
+                    for shard_id in finished {
+                        let r = running.remove(&shard_id).expect("listed above");
+                        match r.handle.await {
+                            Ok(ShardOutcome::Ended { .. }) => {
+                                resync = true;
+                                if let Err(e) = keeper.release(&shard_id).await {
+                                    tracing::warn!(shard_id = %shard_id, error = %e, "release after shard end failed");
+                                }
+                            }
+                            Ok(ShardOutcome::LeaseLost) => keeper.forget(&shard_id).await,
+                            Ok(ShardOutcome::Stopped) => {}
+                            Ok(ShardOutcome::Failed(message)) => {
+                                tracing::error!(shard_id = %shard_id, error = %message, "shard stopped");
+                                failure = Some(message);
+                            }
+                            Err(join) => failure = Some(format!("shard {shard_id} task panicked: {join}")),
+                        }
+                    }
+                    if failure.is_some() {
+                        break;
+                    }
+                    if resync && let Err(e) = self.sync_shards().await {
+                        tracing::warn!(error = %e, "shard sync failed; will retry");
+                    }
+                    let leases = match self.table.list().await {
+                        Ok(l) => l,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "listing leases failed; will retry");
+                            continue;
+                        }
+                    };
+                    let held = keeper.held_shards().await;
+                    let now_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    let actions = taker.step(now_ms, &leases, &held);
+                    let nothing_to_take = actions.is_empty();
+                    for LeaseAction::Take { shard_id, expected_counter } in actions {
+                        match keeper.take(&shard_id, expected_counter).await {
+                            Ok(Some(lease)) => {
+                                let shard = self.start_shard(&lease, &keeper, &stats);
+                                running.insert(shard_id, shard);
+                            }
+                            Ok(None) => tracing::debug!(shard_id = %shard_id, "lease moved before we could take it"),
+                            Err(e) => tracing::warn!(shard_id = %shard_id, error = %e, "taking lease failed"),
+                        }
+                    }
+                    if options.until_caught_up && nothing_to_take {
+                        let open_leases = leases.iter().filter(|l| l.checkpoint != Checkpoint::ShardEnd).count();
+                        let all_mine = leases.iter().filter(|l| l.checkpoint != Checkpoint::ShardEnd).all(|l| running.contains_key(&l.shard_id));
+                        let all_caught_up = running.values().all(|r| r.caught_up.load(Ordering::Relaxed));
+                        if all_mine && all_caught_up && running.len() == open_leases {
+                            tracing::info!("every shard is read to its tip; stopping");
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        tracing::info!(shards = running.len(), "stopping: delivering buffered records and checkpointing");
+        for r in running.values() {
+            r.stop.cancel();
+        }
+        for (shard_id, r) in running {
+            match r.handle.await {
+                Ok(ShardOutcome::Stopped | ShardOutcome::Ended { .. }) => {
+                    if let Err(e) = keeper.release(&shard_id).await {
+                        tracing::warn!(shard_id = %shard_id, error = %e, "releasing lease failed; it expires after the failover time");
+                    }
+                }
+                Ok(ShardOutcome::LeaseLost) => {}
+                Ok(ShardOutcome::Failed(message)) => failure = Some(message),
+                Err(join) => failure = Some(format!("shard {shard_id} task panicked: {join}")),
+            }
+        }
+        let summary = RunSummary {
+            records: stats.records.load(Ordering::Relaxed),
+            failed_records: stats.failed_records.load(Ordering::Relaxed),
+            objects: stats.objects.load(Ordering::Relaxed),
+            bytes: stats.bytes.load(Ordering::Relaxed),
+        };
+        match failure {
+            Some(message) => Err(anyhow::anyhow!(message)),
+            None => Ok(summary),
+        }
+    }
+}
