@@ -6,8 +6,10 @@ use std::time::{Duration, Instant};
 
 use kinesink_delivery::{BufferEvent, ObjectSink, ReadyObject, RecordPosition, ShardBuffers};
 use kinesink_lease_coordination::{Checkpoint, LeaseError, LeaseKeeper};
-use kinesink_shard_reader::ShardReader;
+use kinesink_shard_reader::{ReadBatch, ShardReader, SourceError};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::record_pipeline::RecordPipeline;
 
@@ -40,12 +42,40 @@ pub enum ShardOutcome {
     Failed(String),
 }
 
+/// Batches read ahead by a [`ShardReader`] running in its own task.
+///
+/// The reader keeps one batch ready while the previous one is delivered, and a GetRecords call
+/// in flight is never cancelled by buffer ticks (a cancelled call would be repeated from the
+/// same iterator and could starve the shard). Dropping the feed stops the reader.
+pub struct ReaderFeed {
+    batches: mpsc::Receiver<Result<ReadBatch, SourceError>>,
+    _reader: AbortOnDropHandle<()>,
+}
+
+impl ReaderFeed {
+    /// Starts reading in a background task.
+    #[must_use]
+    pub fn spawn(mut reader: ShardReader) -> Self {
+        let (tx, batches) = mpsc::channel(1);
+        let handle = tokio::spawn(async move {
+            loop {
+                let batch = reader.next_batch().await;
+                let last = batch.as_ref().map_or(true, |b| b.shard_end.is_some());
+                if tx.send(batch).await.is_err() || last {
+                    return;
+                }
+            }
+        });
+        Self { batches, _reader: AbortOnDropHandle::new(handle) }
+    }
+}
+
 /// What a shard task needs.
 pub struct ShardTask {
     /// The shard.
     pub shard_id: String,
-    /// Reads the shard from its checkpoint.
-    pub reader: ShardReader,
+    /// Batches of the shard, read from its checkpoint.
+    pub reader: ReaderFeed,
     /// Unpacks records and skips what was delivered before a restart.
     pub pipeline: RecordPipeline,
     /// Buffers and the checkpoint watermark.
@@ -88,8 +118,10 @@ impl ShardTask {
                         self.deliver_events(now_ms(), vec![BufferEvent::Tick], &lost).await?;
                         self.checkpoint().await?;
                     }
-                    batch = self.reader.next_batch() => {
-                        let batch = batch.map_err(|e| Stop::Failed(format!("reading shard {}: {e}", self.shard_id)))?;
+                    batch = self.reader.batches.recv() => {
+                        let batch = batch
+                            .ok_or_else(|| Stop::Failed(format!("reader of shard {} stopped", self.shard_id)))?
+                            .map_err(|e| Stop::Failed(format!("reading shard {}: {e}", self.shard_id)))?;
                         let at_tip = batch.records.is_empty() && batch.millis_behind_latest.unwrap_or(0) == 0;
                         let mut events = Vec::with_capacity(batch.records.len() + 1);
                         for record in batch.records {

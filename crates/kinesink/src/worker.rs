@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::RecordSplit;
 use crate::record_pipeline::RecordPipeline;
-use crate::shard_task::{DeliveryStats, ShardOutcome, ShardTask};
+use crate::shard_task::{DeliveryStats, ReaderFeed, ShardOutcome, ShardTask};
 
 /// What a worker needs to know, independent of where the services are.
 #[derive(Debug, Clone)]
@@ -125,7 +125,7 @@ impl Worker {
         let caught_up = Arc::new(AtomicBool::new(false));
         let task = ShardTask {
             shard_id: lease.shard_id.clone(),
-            reader: ShardReader::new(self.source.clone(), lease.shard_id.clone(), start, s.reader),
+            reader: ReaderFeed::spawn(ShardReader::new(self.source.clone(), lease.shard_id.clone(), start, s.reader)),
             pipeline: RecordPipeline::new(s.kpl_deaggregation, &s.record_split, resume_after.clone()),
             buffers: ShardBuffers::new(layout, s.buffer, resume_after),
             keeper: keeper.clone(),

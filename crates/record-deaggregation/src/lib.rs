@@ -32,7 +32,7 @@ pub use sub_record_splitting::{
     SplitFailure, SplitOutcome, SubRecordFormat, split_sub_records,
 };
 
-/// One record exactly as read from a Kinesis shard (GetRecords / SubscribeToShard).
+/// One record exactly as read from a Kinesis shard (`GetRecords` / `SubscribeToShard`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KinesisRecord {
     /// The record's data blob, unchanged.

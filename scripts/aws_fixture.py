@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Creates and inspects the local stand-ins' resources for the demo, independently of kinesink.
+
+  aws_fixture.py create-stream NAME SHARDS     creates a stream and waits until it is ACTIVE
+  aws_fixture.py create-bucket NAME            creates a bucket (no error if it exists)
+  aws_fixture.py verify BUCKET ROOT ID_PREFIX N
+      reads every object under s3://BUCKET/ROOT back, prints the objects, and checks that the
+      events <ID_PREFIX>-0 .. <ID_PREFIX>-(N-1) are each delivered exactly once.
+
+Uses boto3 with the endpoints of `scripts/local-aws env` (AWS_ENDPOINT_URL_*).
+"""
+import collections
+import gzip
+import json
+import os
+import sys
+import time
+
+import boto3
+
+
+def client(service):
+    env = "AWS_ENDPOINT_URL_" + service.upper()
+    return boto3.client(service, endpoint_url=os.environ.get(env), region_name=os.environ.get("AWS_REGION", "us-east-1"))
+
+
+def create_stream(name, shards):
+    k = client("kinesis")
+    k.create_stream(StreamName=name, ShardCount=int(shards))
+    for _ in range(200):
+        if k.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE":
+            print(f"stream {name} is ACTIVE with {shards} shards")
+            return
+        time.sleep(0.1)
+    sys.exit(f"stream {name} did not become ACTIVE")
+
+
+def create_bucket(name):
+    s3 = client("s3")
+    try:
+        s3.create_bucket(Bucket=name)
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    print(f"bucket {name} ready")
+
+
+def verify(bucket, root, id_prefix, expected):
+    expected = int(expected)
+    s3 = client("s3")
+    counts = collections.Counter()
+    objects = 0
+    errors = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=root):
+        for obj in page.get("Contents", []):
+            key = obj["Key"]
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            if key.endswith(".gz"):
+                body = gzip.decompress(body)
+            lines = [l for l in body.split(b"\n") if l]
+            objects += 1
+            print(f"  s3://{bucket}/{key}  {obj['Size']:>8} bytes  {len(lines):>6} records")
+            if key[len(root):].startswith("processing-failed/"):
+                errors += len(lines)
+                continue
+            for line in lines:
+                counts[json.loads(line)["event_id"]] += 1
+    wanted = {f"{id_prefix}-{i}" for i in range(expected)}
+    delivered = sum(counts[i] for i in wanted)
+    duplicates = sum(c - 1 for i, c in counts.items() if i in wanted and c > 1)
+    missing = sum(1 for i in wanted if counts[i] == 0)
+    strangers = sum(c for i, c in counts.items() if i not in wanted)
+    print(f"{objects} objects; produced {expected}, delivered {delivered}, duplicates {duplicates}, "
+          f"missing {missing}, unexpected {strangers}, error records {errors}")
+    if delivered != expected or duplicates or missing or strangers or errors:
+        sys.exit("delivery check FAILED")
+
+
+if __name__ == "__main__":
+    commands = {"create-stream": create_stream, "create-bucket": create_bucket, "verify": verify}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
+        sys.exit(__doc__)
+    commands[sys.argv[1]](*sys.argv[2:])
