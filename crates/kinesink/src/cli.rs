@@ -216,7 +216,7 @@ async fn execute(command: Command) -> Result<(), Failure> {
             crate::aws::check_credentials(&aws.sdk).await.map_err(usage)?;
             let table = DynamoDbLeaseTable::new(aws.dynamodb.clone(), settings.lease_table.clone());
             let leases = table.list().await.map_err(|e| usage(e.to_string()))?;
-            println!("{:<24} {:<40} {:>8} {}", "SHARD", "OWNER", "COUNTER", "CHECKPOINT");
+            println!("{:<24} {:<40} {:>8} CHECKPOINT", "SHARD", "OWNER", "COUNTER");
             for l in leases {
                 println!("{:<24} {:<40} {:>8} {}", l.shard_id, l.owner.as_deref().unwrap_or("-"), l.counter, l.checkpoint);
             }
