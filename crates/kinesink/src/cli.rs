@@ -93,6 +93,21 @@ enum Command {
         #[arg(long)]
         endpoint_url: Option<String>,
     },
+    /// Write sample JSON events, one per line, to stdout (the events `produce` sends).
+    SampleEvents {
+        /// Number of events.
+        #[arg(long)]
+        count: u64,
+        /// Prefix of event ids (`<prefix>-<n>`).
+        #[arg(long, default_value = "sample")]
+        id_prefix: String,
+        /// Random seed for event contents.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Event time of the first event (RFC 3339); events are 1 ms apart. Default: now.
+        #[arg(long)]
+        start_time: Option<String>,
+    },
     /// Inspect the lease table.
     Leases {
         #[command(subcommand)]
@@ -208,6 +223,23 @@ async fn execute(command: Command) -> Result<(), Failure> {
                 summary.kinesis_records,
                 summary.events.saturating_sub(1)
             );
+            Ok(())
+        }
+        Command::SampleEvents { count, id_prefix, seed, start_time } => {
+            use std::io::Write;
+            let start_ms = match start_time {
+                None => chrono::Utc::now().timestamp_millis(),
+                Some(t) => chrono::DateTime::parse_from_rfc3339(&t)
+                    .map_err(|e| usage(format!("--start-time `{t}` is not an RFC 3339 time: {e}")))?
+                    .timestamp_millis(),
+            };
+            let mut events = crate::sample_events::SampleEvents::new(id_prefix, seed);
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            for i in 0..count {
+                let (_, bytes) = events.next_event(start_ms + i64::try_from(i).unwrap_or(i64::MAX));
+                out.write_all(&bytes).and_then(|()| out.write_all(b"\n")).map_err(|e| Failure::Runtime(e.into()))?;
+            }
+            out.flush().map_err(|e| Failure::Runtime(e.into()))?;
             Ok(())
         }
         Command::Leases { command: LeasesCommand::List { config } } => {
