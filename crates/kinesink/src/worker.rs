@@ -198,18 +198,29 @@ impl Worker {
                     if resync && let Err(e) = self.sync_shards().await {
                         tracing::warn!(error = %e, "shard sync failed; will retry");
                     }
-                    let leases = match self.table.list().await {
-                        Ok(l) => l,
+                    if let Err(e) = self.table.heartbeat(&self.settings.worker_id).await {
+                        tracing::warn!(error = %e, "heartbeat failed; will retry");
+                    }
+                    let snapshot = match self.table.snapshot().await {
+                        Ok(s) => s,
                         Err(e) => {
                             tracing::warn!(error = %e, "listing leases failed; will retry");
                             continue;
                         }
                     };
+                    let leases = snapshot.leases;
                     let held = keeper.held_shards().await;
                     let now_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-                    let actions = taker.step(now_ms, &leases, &held);
+                    let actions = taker.step(now_ms, &leases, &snapshot.workers, &held);
                     let nothing_to_take = actions.is_empty();
-                    for LeaseAction::Take { shard_id, expected_counter } in actions {
+                    for action in actions {
+                        let (shard_id, expected_counter) = match action {
+                            LeaseAction::Take { shard_id, expected_counter } => (shard_id, expected_counter),
+                            LeaseAction::Steal { shard_id, expected_counter, from } => {
+                                tracing::info!(shard_id = %shard_id, from = %from, "stealing lease to balance load");
+                                (shard_id, expected_counter)
+                            }
+                        };
                         match keeper.take(&shard_id, expected_counter).await {
                             Ok(Some(lease)) => {
                                 let shard = self.start_shard(&lease, &keeper, &stats);
@@ -232,6 +243,9 @@ impl Worker {
             }
         }
         tracing::info!(shards = running.len(), "stopping: delivering buffered records and checkpointing");
+        if let Err(e) = self.table.remove_heartbeat(&self.settings.worker_id).await {
+            tracing::warn!(error = %e, "removing heartbeat failed; it expires after the failover time");
+        }
         for r in running.values() {
             r.stop.cancel();
         }

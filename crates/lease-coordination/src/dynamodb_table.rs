@@ -11,10 +11,11 @@ use aws_sdk_dynamodb::types::{
     TableStatus,
 };
 
-use crate::lease::{Checkpoint, Lease};
+use crate::lease::{Checkpoint, Lease, TableSnapshot, WorkerHeartbeat};
 use crate::table::{LeaseError, LeaseTable};
 
 const KEY: &str = "leaseKey";
+const WORKER_PREFIX: &str = "!worker:";
 const HELD: &str = "leaseOwner = :owner AND leaseCounter = :counter";
 
 /// A lease table stored in DynamoDB. See the crate docs for the item schema.
@@ -200,8 +201,9 @@ impl LeaseTable for DynamoDbLeaseTable {
         Err(LeaseError::Unavailable { table: self.table.clone(), message: "table did not become ACTIVE within 60 s".into() })
     }
 
-    async fn list(&self) -> Result<Vec<Lease>, LeaseError> {
+    async fn snapshot(&self) -> Result<TableSnapshot, LeaseError> {
         let mut leases = Vec::new();
+        let mut workers = Vec::new();
         let mut start: Option<Item> = None;
         loop {
             let out = self
@@ -214,7 +216,16 @@ impl LeaseTable for DynamoDbLeaseTable {
                 .await
                 .map_err(|e| self.unavailable(&e))?;
             for item in out.items() {
-                leases.push(lease_from_item(item)?);
+                match item.get(KEY) {
+                    Some(AttributeValue::S(k)) if k.starts_with(WORKER_PREFIX) => {
+                        let counter = match item.get("heartbeatCounter") {
+                            Some(AttributeValue::N(n)) => n.parse().unwrap_or(0),
+                            _ => 0,
+                        };
+                        workers.push(WorkerHeartbeat { worker_id: k[WORKER_PREFIX.len()..].to_owned(), counter });
+                    }
+                    _ => leases.push(lease_from_item(item)?),
+                }
             }
             match out.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
@@ -222,7 +233,33 @@ impl LeaseTable for DynamoDbLeaseTable {
             }
         }
         leases.sort_by(|a, b| a.shard_id.cmp(&b.shard_id));
-        Ok(leases)
+        workers.sort_by(|a, b| a.worker_id.cmp(&b.worker_id));
+        Ok(TableSnapshot { leases, workers })
+    }
+
+    async fn heartbeat(&self, worker_id: &str) -> Result<(), LeaseError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(KEY, AttributeValue::S(format!("{WORKER_PREFIX}{worker_id}")))
+            .update_expression("ADD heartbeatCounter :one SET workerId = :id")
+            .expression_attribute_values(":one", num(1))
+            .expression_attribute_values(":id", AttributeValue::S(worker_id.to_owned()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.unavailable(&e))
+    }
+
+    async fn remove_heartbeat(&self, worker_id: &str) -> Result<(), LeaseError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key(KEY, AttributeValue::S(format!("{WORKER_PREFIX}{worker_id}")))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.unavailable(&e))
     }
 
     async fn create_if_missing(&self, lease: &Lease) -> Result<bool, LeaseError> {

@@ -103,6 +103,24 @@ impl Lease {
     }
 }
 
+/// A worker's liveness item in the lease table (`leaseKey` = `!worker:<id>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerHeartbeat {
+    /// The worker id.
+    pub worker_id: String,
+    /// Incremented by the worker at every lease cycle.
+    pub counter: u64,
+}
+
+/// Everything in the lease table: shard leases and worker heartbeats.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableSnapshot {
+    /// One lease per shard, by shard id.
+    pub leases: Vec<Lease>,
+    /// One heartbeat per worker that announced itself.
+    pub workers: Vec<WorkerHeartbeat>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

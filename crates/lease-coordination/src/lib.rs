@@ -19,6 +19,10 @@
 //! | `ownerSwitchesSinceCheckpoint` | N | takes since the checkpoint last moved |
 //! | `parentShardIds` | SS | parents of the shard (absent when none) |
 //!
+//! Worker heartbeats live in the same table: `leaseKey` = `!worker:<worker id>` (shard ids never
+//! start with `!`), `heartbeatCounter` (N) incremented every lease cycle, `workerId` (S). A
+//! worker deletes its own heartbeat when it shuts down gracefully.
+//!
 //! The table is created on demand with on-demand (PAY_PER_REQUEST) billing.
 
 mod dynamodb_table;
@@ -30,7 +34,7 @@ mod taker;
 
 pub use dynamodb_table::DynamoDbLeaseTable;
 pub use keeper::LeaseKeeper;
-pub use lease::{Checkpoint, Lease};
+pub use lease::{Checkpoint, Lease, TableSnapshot, WorkerHeartbeat};
 pub use memory_table::MemoryLeaseTable;
 pub use table::{LeaseError, LeaseTable};
 pub use taker::{LeaseAction, LeaseTaker};

@@ -5,13 +5,14 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use crate::lease::{Checkpoint, Lease};
+use crate::lease::{Checkpoint, Lease, TableSnapshot, WorkerHeartbeat};
 use crate::table::{LeaseError, LeaseTable};
 
 /// Leases in a map behind a mutex; every operation is atomic.
 #[derive(Debug, Default)]
 pub struct MemoryLeaseTable {
     leases: Mutex<BTreeMap<String, Lease>>,
+    workers: Mutex<BTreeMap<String, u64>>,
 }
 
 impl MemoryLeaseTable {
@@ -42,8 +43,27 @@ impl LeaseTable for MemoryLeaseTable {
         Ok(())
     }
 
-    async fn list(&self) -> Result<Vec<Lease>, LeaseError> {
-        Ok(self.leases.lock().expect("lease map lock").values().cloned().collect())
+    async fn snapshot(&self) -> Result<TableSnapshot, LeaseError> {
+        Ok(TableSnapshot {
+            leases: self.leases.lock().expect("lease map lock").values().cloned().collect(),
+            workers: self
+                .workers
+                .lock()
+                .expect("worker map lock")
+                .iter()
+                .map(|(w, c)| WorkerHeartbeat { worker_id: w.clone(), counter: *c })
+                .collect(),
+        })
+    }
+
+    async fn heartbeat(&self, worker_id: &str) -> Result<(), LeaseError> {
+        *self.workers.lock().expect("worker map lock").entry(worker_id.to_owned()).or_insert(0) += 1;
+        Ok(())
+    }
+
+    async fn remove_heartbeat(&self, worker_id: &str) -> Result<(), LeaseError> {
+        self.workers.lock().expect("worker map lock").remove(worker_id);
+        Ok(())
     }
 
     async fn create_if_missing(&self, lease: &Lease) -> Result<bool, LeaseError> {

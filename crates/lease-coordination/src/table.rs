@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use crate::lease::{Checkpoint, Lease};
+use crate::lease::{Checkpoint, Lease, TableSnapshot};
 
 /// Errors of lease table operations.
 #[derive(Debug, thiserror::Error)]
@@ -41,8 +41,19 @@ pub trait LeaseTable: Send + Sync {
     /// Creates the table if it does not exist and waits until it is usable.
     async fn ensure_exists(&self) -> Result<(), LeaseError>;
 
-    /// All leases (strongly consistent).
-    async fn list(&self) -> Result<Vec<Lease>, LeaseError>;
+    /// All leases and worker heartbeats (one strongly consistent scan).
+    async fn snapshot(&self) -> Result<TableSnapshot, LeaseError>;
+
+    /// All leases (strongly consistent), by shard id.
+    async fn list(&self) -> Result<Vec<Lease>, LeaseError> {
+        Ok(self.snapshot().await?.leases)
+    }
+
+    /// Increments (creating if missing) this worker's heartbeat.
+    async fn heartbeat(&self, worker_id: &str) -> Result<(), LeaseError>;
+
+    /// Deletes a worker's heartbeat (graceful shutdown, or pruning a long-dead worker).
+    async fn remove_heartbeat(&self, worker_id: &str) -> Result<(), LeaseError>;
 
     /// Adds `lease` unless an item for its shard exists; returns whether it was added.
     async fn create_if_missing(&self, lease: &Lease) -> Result<bool, LeaseError>;

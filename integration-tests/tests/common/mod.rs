@@ -214,3 +214,36 @@ impl Drop for Worker {
         let _ = self.child.kill();
     }
 }
+
+/// shard id → owner (None when free) in a lease table.
+pub async fn lease_owners(table: &str) -> BTreeMap<String, Option<String>> {
+    let d = aws_sdk_dynamodb::Client::new(&aws().await);
+    let mut owners = BTreeMap::new();
+    let out = match d.scan().table_name(table).consistent_read(true).send().await {
+        Ok(out) => out,
+        // not created yet by the first worker
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return owners,
+        Err(e) => panic!("lease table {table} unreadable: {e:?}"),
+    };
+    for item in out.items() {
+        let Some(aws_sdk_dynamodb::types::AttributeValue::S(key)) = item.get("leaseKey") else { continue };
+        if key.starts_with('!') {
+            continue;
+        }
+        let owner = match item.get("leaseOwner") {
+            Some(aws_sdk_dynamodb::types::AttributeValue::S(o)) => Some(o.clone()),
+            _ => None,
+        };
+        owners.insert(key.clone(), owner);
+    }
+    owners
+}
+
+/// Number of leases each owner holds.
+pub fn loads(owners: &BTreeMap<String, Option<String>>) -> BTreeMap<String, usize> {
+    let mut loads = BTreeMap::new();
+    for o in owners.values().flatten() {
+        *loads.entry(o.clone()).or_insert(0) += 1;
+    }
+    loads
+}

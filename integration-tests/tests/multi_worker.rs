@@ -1,0 +1,91 @@
+//! Several worker processes share one stream through the lease table: they balance, hand over
+//! on SIGTERM at once, fail over after kill -9, and deliver every record exactly once.
+#![cfg(feature = "stand-ins")]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const BUCKET: &str = "kinesink-it";
+
+async fn wait_until<F: Fn(&std::collections::BTreeMap<String, Option<String>>) -> bool>(table: &str, limit: Duration, f: F) -> Duration {
+    let start = Instant::now();
+    loop {
+        let owners = lease_owners(table).await;
+        if f(&owners) {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < limit, "condition not reached within {limit:?}; owners: {owners:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_workers_balance_eight_shards_hand_over_on_sigterm_fail_over_on_kill_and_deliver_exactly_once() {
+    let stream = unique("it-multi");
+    create_stream(&stream, 8).await;
+    create_bucket(BUCKET).await;
+    produce(&stream, 1600, &stream, false);
+    // failover 3 s: lease cycles every second.
+    let configs: Vec<Config> = ["w1", "w2", "w3"]
+        .iter()
+        .map(|id| {
+            let c = config(&stream, &stream, BUCKET, &stream, "max_records = 100", "buffer_interval_s = 1");
+            let text = std::fs::read_to_string(&c.path).unwrap().replace("failover_time_ms = 3000", &format!("failover_time_ms = 3000\nworker_id = \"{id}\""));
+            std::fs::write(&c.path, text).unwrap();
+            c
+        })
+        .collect();
+    let mut workers: Vec<Option<Worker>> = configs.iter().map(|c| Some(Worker::start(&c.path))).collect();
+
+    // Balance: every shard owned, loads 3/3/2, within 3 lease cycles of the leases existing.
+    let converged = wait_until(&stream, Duration::from_secs(20), |o| {
+        let l = loads(o);
+        o.len() == 8 && o.values().all(Option::is_some) && l.len() == 3 && l.values().max().unwrap() - l.values().min().unwrap() <= 1
+    })
+    .await;
+    eprintln!("converged after {converged:?}");
+    let settled = lease_owners(&stream).await;
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(lease_owners(&stream).await, settled, "no lease changes owner once balanced");
+
+    // SIGTERM w1: its shards are taken by the others at once (released, not expired).
+    let w1_shards: Vec<String> = settled.iter().filter(|(_, o)| o.as_deref() == Some("w1")).map(|(s, _)| s.clone()).collect();
+    let w1 = workers[0].take().unwrap();
+    w1.sigterm();
+    let t = Instant::now();
+    let (code, _) = w1.wait(Duration::from_secs(30));
+    assert_eq!(code, Some(0));
+    let handover = wait_until(&stream, Duration::from_secs(10), |o| {
+        w1_shards.iter().all(|s| matches!(o[s].as_deref(), Some("w2" | "w3")))
+    })
+    .await;
+    eprintln!("SIGTERM handover: {:?} after the signal ({handover:?} after exit)", t.elapsed());
+    assert!(handover <= Duration::from_secs(3), "released shards taken within ~2 cycles, took {handover:?}");
+
+    // kill -9 w2: its shards are taken after the failover time plus a cycle or two.
+    let now = lease_owners(&stream).await;
+    let w2_shards: Vec<String> = now.iter().filter(|(_, o)| o.as_deref() == Some("w2")).map(|(s, _)| s.clone()).collect();
+    let mut w2 = workers[1].take().unwrap();
+    w2.child.kill().unwrap();
+    let _ = w2.child.wait();
+    let failover = wait_until(&stream, Duration::from_secs(20), |o| w2_shards.iter().all(|s| o[s].as_deref() == Some("w3"))).await;
+    eprintln!("kill -9 failover: {failover:?}");
+    assert!(failover <= Duration::from_secs(3 + 3), "failover_time (3 s) + cycles, took {failover:?}");
+
+    // More records while only w3 runs, then stop it and check the whole delivery.
+    produce(&stream, 400, &format!("{stream}-late"), false);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let w3 = workers[2].take().unwrap();
+    w3.sigterm();
+    assert_eq!(w3.wait(Duration::from_secs(30)).0, Some(0));
+    let out = run(kinesink().args(["run", "--until-caught-up", "--config"]).arg(&configs[2].path));
+    assert!(out.status.success());
+    let counts = event_counts(&objects(BUCKET, &format!("{stream}/")).await);
+    let (late, early): (std::collections::BTreeMap<_, _>, std::collections::BTreeMap<_, _>) =
+        counts.into_iter().partition(|(k, _)| k.starts_with(&format!("{stream}-late-")));
+    assert_exactly_once(&early, &stream, 1600);
+    assert_exactly_once(&late, &format!("{stream}-late"), 400);
+}
