@@ -10,8 +10,8 @@ use std::fmt;
 /// decimal integers of any length (Kinesis uses up to 56 digits, beyond `u128`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RecordPosition {
-    /// The Kinesis sequence number (decimal digits).
-    pub sequence_number: String,
+    /// The Kinesis sequence number (decimal digits), shared with the records that carry it.
+    pub sequence_number: std::sync::Arc<str>,
     /// The sub-sequence number within an aggregate.
     pub sub_sequence_number: u64,
 }
@@ -19,7 +19,7 @@ pub struct RecordPosition {
 impl RecordPosition {
     /// A position from its parts.
     #[must_use]
-    pub fn new(sequence_number: impl Into<String>, sub_sequence_number: u64) -> Self {
+    pub fn new(sequence_number: impl Into<std::sync::Arc<str>>, sub_sequence_number: u64) -> Self {
         Self { sequence_number: sequence_number.into(), sub_sequence_number }
     }
 }

@@ -116,7 +116,7 @@ fn error_record_json(shard_id: &str, f: &FailedRecord) -> Vec<u8> {
         "rawData": base64::engine::general_purpose::STANDARD.encode(&f.raw_data),
         "partitionKey": f.partition_key,
         "shardId": shard_id,
-        "sequenceNumber": f.position.sequence_number,
+        "sequenceNumber": &*f.position.sequence_number,
         "subSequenceNumber": f.position.sub_sequence_number,
     });
     serde_json::to_vec(&value).expect("a JSON value always serialises")
@@ -280,10 +280,10 @@ mod tests {
 
     fn record(seq: u64, data: &str, arrival_ms: i64) -> UserRecord {
         UserRecord {
-            data: data.as_bytes().to_vec(),
+            data: data.as_bytes().to_vec().into(),
             partition_key: "pk".into(),
             explicit_hash_key: None,
-            sequence_number: seq.to_string(),
+            sequence_number: seq.to_string().into(),
             sub_sequence_number: 0,
             approximate_arrival_ms: arrival_ms,
         }

@@ -89,7 +89,7 @@ impl RecordPipeline {
                             out.push(BufferEvent::Failed(FailedRecord {
                                 error_code: f.error_code().to_owned(),
                                 error_message: f.reason(),
-                                raw_data: f.record.data,
+                                raw_data: f.record.data.to_vec(),
                                 partition_key: f.record.partition_key,
                                 position,
                                 approximate_arrival_ms: f.record.approximate_arrival_ms,
@@ -132,7 +132,7 @@ mod tests {
             .iter()
             .filter_map(|e| match e {
                 BufferEvent::Record(r) => {
-                    Some((r.sequence_number.clone(), r.sub_sequence_number, String::from_utf8(r.data.clone()).unwrap()))
+                    Some((r.sequence_number.to_string(), r.sub_sequence_number, String::from_utf8(r.data.to_vec()).unwrap()))
                 }
                 _ => None,
             })

@@ -200,7 +200,7 @@ impl ShardTask {
     async fn checkpoint(&mut self) -> Result<(), Stop> {
         if let Some(position) = self.buffers.checkpoint_advance() {
             let RecordPosition { sequence_number, sub_sequence_number } = position.clone();
-            self.write_checkpoint(&Checkpoint::Sequence { sequence_number, sub_sequence_number }).await?;
+            self.write_checkpoint(&Checkpoint::Sequence { sequence_number: sequence_number.to_string(), sub_sequence_number }).await?;
             self.buffers.checkpoint_written(position);
         }
         Ok(())

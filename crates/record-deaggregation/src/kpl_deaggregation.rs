@@ -39,7 +39,7 @@ pub fn deaggregate(record: KinesisRecord) -> Result<Vec<UserRecord>, Deaggregati
     // Decoding from `Bytes` lets every user record's data be a slice of this one buffer.
     let framed = Bytes::from(data);
     let parent = Parent {
-        sequence_number: &sequence_number,
+        sequence_number: std::sync::Arc::from(sequence_number.as_str()),
         approximate_arrival_ms,
     };
     match unpack(framed.slice(protobuf_range), &parent) {
@@ -57,8 +57,8 @@ pub fn deaggregate(record: KinesisRecord) -> Result<Vec<UserRecord>, Deaggregati
 }
 
 /// What every user record inherits from the Kinesis record that carried it.
-struct Parent<'a> {
-    sequence_number: &'a str,
+struct Parent {
+    sequence_number: std::sync::Arc<str>,
     approximate_arrival_ms: i64,
 }
 
@@ -69,7 +69,7 @@ struct CheckedRecord {
     data: Bytes,
 }
 
-fn unpack(protobuf: Bytes, parent: &Parent<'_>) -> Result<Vec<UserRecord>, AggregateDefect> {
+fn unpack(protobuf: Bytes, parent: &Parent) -> Result<Vec<UserRecord>, AggregateDefect> {
     let AggregatedRecord {
         partition_key_table,
         explicit_hash_key_table,
@@ -95,12 +95,12 @@ fn unpack(protobuf: Bytes, parent: &Parent<'_>) -> Result<Vec<UserRecord>, Aggre
         .into_iter()
         .zip(0_u64..)
         .map(|(record, sub_sequence_number)| UserRecord {
-            data: record.data.to_vec(),
+            data: record.data,
             partition_key: partition_keys.take_use(record.partition_key),
             explicit_hash_key: record
                 .explicit_hash_key
                 .map(|position| explicit_hash_keys.take_use(position)),
-            sequence_number: parent.sequence_number.to_owned(),
+            sequence_number: std::sync::Arc::clone(&parent.sequence_number),
             sub_sequence_number,
             approximate_arrival_ms: parent.approximate_arrival_ms,
         })

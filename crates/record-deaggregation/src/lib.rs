@@ -53,14 +53,15 @@ pub struct KinesisRecord {
 /// identifies and orders.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRecord {
-    /// The user's data.
-    pub data: Vec<u8>,
+    /// The user's data (a slice of the aggregate it came from: no copy).
+    pub data: bytes::Bytes,
     /// The user record's partition key.
     pub partition_key: String,
     /// The explicit hash key, when the producer set one.
     pub explicit_hash_key: Option<String>,
-    /// The sequence number of the Kinesis record that carried it.
-    pub sequence_number: String,
+    /// The sequence number of the Kinesis record that carried it (shared by all user records
+    /// of one aggregate).
+    pub sequence_number: std::sync::Arc<str>,
     /// Position within its parent aggregate (0 for a record that was not aggregated).
     pub sub_sequence_number: u64,
     /// The parent Kinesis record's approximate arrival timestamp, ms since the Unix epoch.
@@ -72,10 +73,10 @@ impl UserRecord {
     #[must_use]
     pub fn from_plain(record: KinesisRecord) -> Self {
         Self {
-            data: record.data,
+            data: bytes::Bytes::from(record.data),
             partition_key: record.partition_key,
             explicit_hash_key: None,
-            sequence_number: record.sequence_number,
+            sequence_number: record.sequence_number.into(),
             sub_sequence_number: 0,
             approximate_arrival_ms: record.approximate_arrival_ms,
         }

@@ -234,7 +234,7 @@ fn split_at(mut record: UserRecord, first_position: u64, spans: &[Range<usize>])
             failures: Vec::new(),
         };
     }
-    let with_data = |data: Vec<u8>, position: u64| UserRecord {
+    let with_data = |data: bytes::Bytes, position: u64| UserRecord {
         data,
         partition_key: record.partition_key.clone(),
         explicit_hash_key: record.explicit_hash_key.clone(),
@@ -246,13 +246,13 @@ fn split_at(mut record: UserRecord, first_position: u64, spans: &[Range<usize>])
         .iter()
         .take(MAX_SUB_RECORDS)
         .zip(0_u64..)
-        .map(|(span, position)| with_data(record.data[span.clone()].to_vec(), position))
+        .map(|(span, position)| with_data(record.data.slice(span.clone()), position))
         .collect();
     let failures = match spans.get(MAX_SUB_RECORDS) {
         None => Vec::new(),
         Some(first_undelivered) => vec![SplitFailure {
             record: with_data(
-                record.data[first_undelivered.start..].to_vec(),
+                record.data.slice(first_undelivered.start..),
                 MAX_SUB_RECORDS as u64,
             ),
             defect: SplitDefect::TooManySubRecords { total: spans.len() },

@@ -37,10 +37,10 @@ fn a_well_formed_aggregate_unpacks_with_the_parents_sequence_number_and_arrival_
     assert_eq!(
         user_records,
         vec![UserRecord {
-            data: b"hi".to_vec(),
+            data: b"hi".to_vec().into(),
             partition_key: "pk".to_owned(),
             explicit_hash_key: None,
-            sequence_number: SEQUENCE_NUMBER.to_owned(),
+            sequence_number: SEQUENCE_NUMBER.into(),
             sub_sequence_number: 0,
             approximate_arrival_ms: ARRIVAL_MS,
         }]
@@ -206,7 +206,7 @@ fn a_user_record_with_tags_unpacks_to_its_data() {
     ];
     let user_records = deaggregate(kinesis_record(framed(&protobuf))).expect("tags are allowed");
     assert_eq!(user_records.len(), 1);
-    assert_eq!(user_records[0].data, b"hi");
+    assert_eq!(&user_records[0].data[..], b"hi");
 }
 
 #[test]

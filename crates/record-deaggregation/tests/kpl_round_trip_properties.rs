@@ -87,7 +87,7 @@ fn as_inputs(user_records: &[UserRecord]) -> Vec<Input> {
         .map(|record| Input {
             partition_key: record.partition_key.clone(),
             explicit_hash_key: record.explicit_hash_key.clone(),
-            data: record.data.clone(),
+            data: record.data.to_vec(),
         })
         .collect()
 }

@@ -100,7 +100,7 @@ fn every_official_aggregate_unpacks_into_its_user_records_in_order() {
             let got_as_expected = ExpectedUserRecord {
                 partition_key: got.partition_key.clone(),
                 explicit_hash_key: got.explicit_hash_key.clone(),
-                data: got.data.clone(),
+                data: got.data.to_vec(),
             };
             assert_eq!(
                 &got_as_expected,
@@ -109,7 +109,7 @@ fn every_official_aggregate_unpacks_into_its_user_records_in_order() {
                 line + 1
             );
             assert_eq!(got.sub_sequence_number, position as u64);
-            assert_eq!(got.sequence_number, sequence_number);
+            assert_eq!(&*got.sequence_number, sequence_number.as_str());
             assert_eq!(got.approximate_arrival_ms, approximate_arrival_ms);
         }
     }

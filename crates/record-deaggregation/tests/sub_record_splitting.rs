@@ -10,10 +10,10 @@ use proptest::prelude::*;
 
 fn user_record(data: &[u8], sub_sequence_number: u64) -> UserRecord {
     UserRecord {
-        data: data.to_vec(),
+        data: data.to_vec().into(),
         partition_key: "pk".to_owned(),
         explicit_hash_key: Some("42".to_owned()),
-        sequence_number: "49590338271490256608559692538361571095921575989136588898".to_owned(),
+        sequence_number: "49590338271490256608559692538361571095921575989136588898".into(),
         sub_sequence_number,
         approximate_arrival_ms: 1_795_000_000_000,
     }
@@ -27,7 +27,7 @@ fn datas(outcome: &SplitOutcome) -> Vec<&[u8]> {
     outcome
         .sub_records
         .iter()
-        .map(|record| record.data.as_slice())
+        .map(|record| &record.data[..])
         .collect()
 }
 
@@ -81,7 +81,7 @@ fn sub_records_keep_the_parents_keys_and_number_their_positions_after_the_parent
     let expected: Vec<UserRecord> = [(&br#"{"a":1}"#[..], 12_000), (br#"{"a":2}"#, 12_001)]
         .into_iter()
         .map(|(data, sub_sequence_number)| UserRecord {
-            data: data.to_vec(),
+            data: data.to_vec().into(),
             sub_sequence_number,
             ..parent.clone()
         })
@@ -122,7 +122,7 @@ fn a_scalar_after_valid_objects_fails_the_whole_record_with_its_offset() {
     ))
     .clone();
     assert_eq!(failure.defect, SplitDefect::NotAnObject { offset: 8 });
-    assert_eq!(failure.record.data, data);
+    assert_eq!(&failure.record.data[..], &data[..]);
 }
 
 #[test]
@@ -179,7 +179,7 @@ fn past_500_json_objects_the_rest_goes_to_the_error_output_as_one_failure_with_i
     let delivered: Vec<String> = outcome
         .sub_records
         .iter()
-        .map(|record| String::from_utf8(record.data.clone()).expect("utf8"))
+        .map(|record| String::from_utf8(record.data.to_vec()).expect("utf8"))
         .collect();
     assert_eq!(delivered, objects[..500]);
     assert_eq!(outcome.sub_records[499].sub_sequence_number, 2_499);
