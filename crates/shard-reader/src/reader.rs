@@ -90,7 +90,7 @@ impl ShardReader {
             tokio::time::sleep(pause).await;
             self.pause_before_next = None;
         }
-        let mut failures: u32 = 0;
+        let mut delays = self.backoff();
         loop {
             let iterator = match &self.iterator {
                 Some(i) => i.clone(),
@@ -105,7 +105,7 @@ impl ShardReader {
                             i
                         }
                         Err(e) => {
-                            self.back_off(e, &mut failures).await?;
+                            self.back_off(e, &mut delays).await?;
                             continue;
                         }
                     }
@@ -128,18 +128,27 @@ impl ShardReader {
                     tracing::debug!(shard_id = %self.shard_id, "iterator expired; re-creating after the last record read");
                     self.iterator = None;
                 }
-                Err(e) => self.back_off(e, &mut failures).await?,
+                Err(e) => self.back_off(e, &mut delays).await?,
             }
         }
     }
 
-    async fn back_off(&self, error: SourceError, failures: &mut u32) -> Result<(), SourceError> {
+    /// Exponential backoff with jitter from 100 ms up to `max_backoff`, never giving up.
+    fn backoff(&self) -> impl Iterator<Item = Duration> + use<> {
+        use backon::BackoffBuilder;
+        backon::ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(100))
+            .with_max_delay(self.settings.max_backoff)
+            .with_jitter()
+            .without_max_times()
+            .build()
+    }
+
+    async fn back_off(&self, error: SourceError, delays: &mut impl Iterator<Item = Duration>) -> Result<(), SourceError> {
         if matches!(error, SourceError::NotFound(_)) {
             return Err(error);
         }
-        *failures += 1;
-        let exp = 50u64.saturating_mul(1u64 << (*failures).min(16));
-        let pause = Duration::from_millis(exp).min(self.settings.max_backoff);
+        let pause = delays.next().unwrap_or(self.settings.max_backoff);
         tracing::warn!(shard_id = %self.shard_id, error = %error, retry_in_ms = pause.as_millis() as u64, "read failed; retrying");
         tokio::time::sleep(pause).await;
         Ok(())
