@@ -42,6 +42,7 @@ async fn every_record_of_every_shard_is_delivered_exactly_once_and_a_rerun_deliv
         counts.into_iter().partition(|(k, _)| !k.starts_with(&format!("{stream}-more-")));
     assert_exactly_once(&old, &stream, 1500);
     assert_exactly_once(&new, &format!("{stream}-more"), 300);
+    delete_stream(&stream).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -71,6 +72,7 @@ async fn sigterm_mid_run_delivers_and_checkpoints_what_was_read_and_a_restart_de
     let out = run(kinesink().args(["run", "--until-caught-up", "--config"]).arg(&cfg.path));
     assert!(out.status.success());
     assert_exactly_once(&event_counts(&objects(BUCKET, &format!("{stream}/")).await), &stream, total);
+    delete_stream(&stream).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -83,6 +85,7 @@ async fn kpl_aggregated_events_are_unpacked_and_delivered_exactly_once() {
     let out = run(kinesink().args(["run", "--until-caught-up", "--config"]).arg(&cfg.path));
     assert!(out.status.success());
     assert_exactly_once(&event_counts(&objects(BUCKET, &format!("{stream}/")).await), &stream, 3000);
+    delete_stream(&stream).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -106,4 +109,5 @@ async fn a_missing_bucket_is_a_one_line_error_naming_the_key_with_exit_code_2() 
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("destination.url") && stderr.contains("kinesink-no-such-bucket"), "{stderr}");
+    delete_stream(&stream).await;
 }

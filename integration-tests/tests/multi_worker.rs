@@ -88,4 +88,5 @@ async fn three_workers_balance_eight_shards_hand_over_on_sigterm_fail_over_on_ki
         counts.into_iter().partition(|(k, _)| k.starts_with(&format!("{stream}-late-")));
     assert_exactly_once(&early, &stream, 1600);
     assert_exactly_once(&late, &format!("{stream}-late"), 400);
+    delete_stream(&stream).await;
 }

@@ -1,8 +1,10 @@
 //! Delivery: from user records to durable objects, and the checkpoint that may follow them.
 //!
 //! Owns: per-shard buffering ([`ShardBuffers`], a pure state machine driven with explicit
-//! time), object naming ([`ObjectKey`]), the checkpoint watermark ([`CheckpointWatermark`]),
-//! the destinations objects are written to ([`ObjectSink`]: S3, local directory, memory).
+//! time), object naming ([`ObjectKey`]),
+//! the destinations objects are written to ([`ObjectSink`]: S3, local directory, memory), and
+//! the flush protocol that makes replays and zombies unable to duplicate a record (see
+//! [`ShardBuffers`]' module documentation).
 //!
 //! Must never: advance a checkpoint past a record whose object is not durable, mix records of
 //! two shards in one object, read the wall clock inside the state machines (the shell passes
@@ -22,7 +24,6 @@ mod position;
 mod s3_sink;
 mod shard_buffers;
 mod sink;
-mod watermark;
 
 pub use destination::{Destination, DestinationError};
 pub use file_sink::FileSink;
@@ -30,6 +31,8 @@ pub use memory_sink::MemorySink;
 pub use object_key::ObjectKey;
 pub use position::RecordPosition;
 pub use s3_sink::{S3Sink, S3SinkOptions};
-pub use shard_buffers::{BufferEvent, BufferLimits, FailedRecord, FlushTicket, ObjectLayout, ReadyObject, ShardBuffers};
+pub use shard_buffers::{
+    BufferAction, BufferError, BufferEvent, BufferLimits, FailedRecord, FlushTicket, ObjectLayout, ReadyObject, ResumeState,
+    ShardBuffers,
+};
 pub use sink::{ObjectSink, SinkError};
-pub use watermark::CheckpointWatermark;

@@ -1,6 +1,40 @@
-//! Per-shard buffering: the pure state machine that decides when an object is cut.
+//! Per-shard buffering: the pure state machine that decides when objects are cut, when a flush
+//! intent must be recorded and when the checkpoint may move.
+//!
+//! ## The flush protocol (exactly once in S3 across replays and zombies)
+//! Objects are named by (prefix, shard, first record), so writing the same object twice is
+//! harmless; a duplicate could only come from a replay that cuts a partition at a DIFFERENT
+//! record than the first run did. Cuts are therefore of two kinds:
+//!
+//! 1. **Deterministic cuts** — a partition's buffer reaches the size limit. Whether this happens
+//!    at a record depends only on the records since the last flush point, so a replay from the
+//!    same flush point cuts at the same records and writes byte-identical objects — provided
+//!    the replay adds no flush point of its own before them. So before such an object is
+//!    written, the *horizon* (its last record) is recorded in the lease with the fenced write
+//!    (skipped when an earlier horizon already covers it); a replay makes no time-based flush
+//!    before the recorded horizon.
+//! 2. **Shard-wide flushes** — triggered by time (a buffer older than the interval), shutdown or
+//!    shard end, i.e. by things a replay cannot reproduce. Before cutting, the state machine asks
+//!    for a *flush intent* `X` (the last record read) to be recorded in the shard's lease with the
+//!    fenced conditional write; only after that does it cut EVERY open buffer at `X`. When all
+//!    objects up to `X` are durable it asks for the checkpoint `X` (which clears the intent).
+//!
+//! A checkpoint is only ever a *flush point*: a position at which every buffer of the shard is
+//! empty. A new owner (or a restart) resumes after the checkpoint with empty buffers, exactly
+//! the state the first run had there. If the lease holds an unfinished intent `X`, the new owner
+//! makes no time-based flush before `X` (nor before the recorded horizon) and cuts every buffer
+//! exactly at `X`, reproducing the objects the first owner may already have written.
+//!
+//! Invariants (unit- and property-tested below):
+//! - every record after the checkpoint lands in exactly one object per run, and any two runs
+//!   from the same (checkpoint, intent) write the same key with the same bytes for every record;
+//! - a worker that lost its lease cannot record an intent or a horizon (the writes are fenced),
+//!   so it can only ever write objects a replay reproduces byte for byte: crash before upload, crash after
+//!   upload before checkpoint, and a zombie uploading after takeover all leave each record in
+//!   S3 exactly once;
+//! - the checkpoint never passes a record whose object is not durable.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use kinesink_parquet_writer::{Codec, RecordEncoder, RecordFraming};
 use kinesink_partitioning::{LegacyPrefix, PrefixTimeError};
@@ -8,15 +42,14 @@ use kinesink_record_deaggregation::UserRecord;
 
 use crate::object_key::ObjectKey;
 use crate::position::RecordPosition;
-use crate::watermark::CheckpointWatermark;
 
-/// When a buffer is cut into an object (Firehose's BufferingHints).
+/// When buffers are cut (Firehose's BufferingHints).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BufferLimits {
-    /// Cut before the uncompressed size would exceed this many bytes (a single larger record
-    /// still makes its own object).
+    /// Cut a partition before its uncompressed size would exceed this many bytes (a single
+    /// larger record still makes its own object). Deterministic.
     pub size_bytes: usize,
-    /// Cut once the buffer's first record has waited this long (0: at every tick).
+    /// Flush the shard once a buffer's first record has waited this long (0: at every tick).
     pub interval_ms: u64,
 }
 
@@ -31,6 +64,19 @@ pub struct ObjectLayout {
     pub framing: RecordFraming,
     /// Compression of the object.
     pub codec: Codec,
+}
+
+/// Where a shard resumes: its checkpoint, and the flush intent and horizon recorded by an
+/// earlier owner, from its lease.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResumeState {
+    /// Every record up to here is durable (`None`: nothing checkpointed yet).
+    pub checkpoint: Option<RecordPosition>,
+    /// A shard-wide flush recorded after the checkpoint, to be reproduced exactly.
+    pub flush_intent: Option<RecordPosition>,
+    /// The last record of any object an earlier owner may have written; no time-based flush
+    /// before it.
+    pub horizon: Option<RecordPosition>,
 }
 
 /// A record that could not be processed; it is delivered to the error output, never dropped.
@@ -59,13 +105,47 @@ pub enum BufferEvent {
     Record(UserRecord),
     /// A record that failed processing, in shard order; goes to the error output.
     Failed(FailedRecord),
-    /// Time passed: cut buffers whose interval expired.
+    /// Time passed: flush the shard if a buffer is older than the interval.
     Tick,
-    /// Cut every open buffer (shutdown, lease handed over, shard end).
+    /// Flush everything (shutdown, shard end).
     Drain,
+    /// The progress asked for by [`BufferAction::RecordProgress`] is stored in the lease.
+    ProgressRecorded,
+    /// An object from [`BufferAction::Write`] is durable at the destination.
+    ObjectDurable(FlushTicket),
+    /// The checkpoint asked for by [`BufferAction::Checkpoint`] is stored in the lease.
+    CheckpointWritten(RecordPosition),
 }
 
-/// Identifies a cut object to the watermark; hand it back with [`ShardBuffers::object_durable`].
+/// Something the shell must do, in order, feeding the completion back as an event.
+#[derive(Debug)]
+pub enum BufferAction {
+    /// Write this object; then send [`BufferEvent::ObjectDurable`].
+    Write(ReadyObject),
+    /// Store this horizon (and flush intent, if any) with the fenced lease write; then send
+    /// [`BufferEvent::ProgressRecorded`].
+    RecordProgress {
+        /// Objects up to this record may be written once recorded.
+        horizon: RecordPosition,
+        /// A shard-wide flush at this record, when the progress is for one.
+        flush_intent: Option<RecordPosition>,
+    },
+    /// Store this checkpoint with the fenced lease write; then send [`BufferEvent::CheckpointWritten`].
+    Checkpoint(RecordPosition),
+}
+
+/// Errors of [`ShardBuffers::step`]; the event was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum BufferError {
+    /// A record's arrival time cannot be turned into a prefix.
+    #[error(transparent)]
+    PrefixTime(#[from] PrefixTimeError),
+    /// An event arrived while progress was being recorded (a shell bug).
+    #[error("record {0} arrived while the flush progress was being recorded")]
+    RecordDuringIntent(RecordPosition),
+}
+
+/// Identifies a written object; hand it back with [`BufferEvent::ObjectDurable`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FlushTicket(u64);
 
@@ -95,7 +175,6 @@ struct OpenBuffer {
     oldest_arrival_ms: i64,
     first: RecordPosition,
     last: RecordPosition,
-    first_ordinal: u64,
 }
 
 /// Partition key of a buffer: the evaluated partition values (empty without dynamic partitioning).
@@ -104,6 +183,21 @@ type PartitionValues = Vec<String>;
 /// First partition value of error-output buffers (cannot collide: data partitions have no
 /// values until dynamic partitioning, whose values are never this marker with a type).
 const ERROR_PARTITION: &str = "\u{0}error-output";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Flush {
+    Idle,
+    AwaitingDurable { at: RecordPosition, up_to: u64 },
+    AwaitingCheckpoint(RecordPosition),
+}
+
+/// Progress being recorded, and the objects withheld until it is.
+#[derive(Debug)]
+struct PendingProgress {
+    horizon: RecordPosition,
+    flush_intent: Option<RecordPosition>,
+    withheld: Vec<ReadyObject>,
+}
 
 /// One line of the error output, in the shape of Firehose's error records.
 fn error_record_json(shard_id: &str, f: &FailedRecord) -> Vec<u8> {
@@ -122,60 +216,186 @@ fn error_record_json(shard_id: &str, f: &FailedRecord) -> Vec<u8> {
     serde_json::to_vec(&value).expect("a JSON value always serialises")
 }
 
-/// The buffers of one shard.
+/// The buffers of one shard, and the flush protocol described in the module docs.
 ///
-/// Guarantees: every record given in [`BufferEvent::Record`] ends up in exactly one
-/// [`ReadyObject`] (after a later cut); objects hold this shard's records only, in shard
-/// order; [`ShardBuffers::checkpoint_advance`] only names positions whose records are in
-/// objects reported durable through [`ShardBuffers::object_durable`].
+/// Guarantees: every record given in a `Record` or `Failed` event ends up in exactly one
+/// [`ReadyObject`]; objects hold this shard's records only, in shard order; a
+/// [`BufferAction::Checkpoint`] is only asked for at a flush point whose objects (and all
+/// earlier ones) were reported durable; time never decides a cut without a recorded intent.
 #[derive(Debug)]
 pub struct ShardBuffers {
     layout: ObjectLayout,
     limits: BufferLimits,
     open: BTreeMap<PartitionValues, OpenBuffer>,
-    watermark: CheckpointWatermark,
-    next_ordinal: u64,
+    last_read: Option<RecordPosition>,
+    committed: Option<RecordPosition>,
+    replay_intent: Option<RecordPosition>,
+    replay_limit: Option<RecordPosition>,
+    recorded_horizon: Option<RecordPosition>,
+    progress: Option<PendingProgress>,
+    unrecorded: Vec<ReadyObject>,
+    flush: Flush,
+    draining: bool,
+    pending: BTreeSet<u64>,
+    next_ticket: u64,
 }
 
 impl ShardBuffers {
-    /// Empty buffers for a shard whose stored checkpoint is `resumed_from`.
+    /// Empty buffers for a shard resuming from `resume`.
     #[must_use]
-    pub fn new(layout: ObjectLayout, limits: BufferLimits, resumed_from: Option<RecordPosition>) -> Self {
-        Self { layout, limits, open: BTreeMap::new(), watermark: CheckpointWatermark::new(resumed_from), next_ordinal: 0 }
+    pub fn new(layout: ObjectLayout, limits: BufferLimits, resume: ResumeState) -> Self {
+        let after_checkpoint = |p: &RecordPosition| resume.checkpoint.as_ref().is_none_or(|c| p > c);
+        let replay_intent = resume.flush_intent.clone().filter(after_checkpoint);
+        let recorded_horizon = resume.horizon.clone().max(resume.flush_intent.clone());
+        let replay_limit = recorded_horizon.clone().filter(after_checkpoint);
+        Self {
+            layout,
+            limits,
+            open: BTreeMap::new(),
+            last_read: resume.checkpoint.clone(),
+            committed: resume.checkpoint,
+            replay_intent,
+            replay_limit,
+            recorded_horizon,
+            progress: None,
+            unrecorded: Vec::new(),
+            flush: Flush::Idle,
+            draining: false,
+            pending: BTreeSet::new(),
+            next_ticket: 0,
+        }
     }
 
-    /// Advances the state machine at wall-clock time `now_ms` (used only for the interval).
+    /// Advances the state machine at wall-clock time `now_ms` (used only to age buffers).
     ///
     /// # Errors
-    /// A record whose arrival time cannot be turned into a prefix is refused (not buffered).
-    pub fn step(&mut self, now_ms: u64, event: BufferEvent) -> Result<Vec<ReadyObject>, PrefixTimeError> {
+    /// [`BufferError`]; the event is not applied.
+    pub fn step(&mut self, now_ms: u64, event: BufferEvent) -> Result<Vec<BufferAction>, BufferError> {
+        let mut actions = Vec::new();
         match event {
             BufferEvent::Record(record) => {
                 let position = RecordPosition::new(record.sequence_number, record.sub_sequence_number);
                 let framing = self.layout.framing;
-                self.add(now_ms, Vec::new(), framing, position, record.approximate_arrival_ms, &record.data)
+                self.add(now_ms, Vec::new(), framing, position, record.approximate_arrival_ms, &record.data, &mut actions)?;
             }
             BufferEvent::Failed(failed) => {
                 let line = error_record_json(&self.layout.shard_id, &failed);
                 let partition = vec![ERROR_PARTITION.to_owned(), failed.error_output_type.clone()];
-                self.add(now_ms, partition, RecordFraming::NewlineDelimited, failed.position, failed.approximate_arrival_ms, &line)
+                self.add(now_ms, partition, RecordFraming::NewlineDelimited, failed.position, failed.approximate_arrival_ms, &line, &mut actions)?;
             }
             BufferEvent::Tick => {
-                let expired: Vec<PartitionValues> = self
-                    .open
-                    .iter()
-                    .filter(|(_, b)| now_ms.saturating_sub(b.opened_at_ms) >= self.limits.interval_ms)
-                    .map(|(k, _)| k.clone())
-                    .collect();
-                expired.into_iter().map(|k| self.cut(&k)).collect()
+                let expired = self.open.values().any(|b| now_ms.saturating_sub(b.opened_at_ms) >= self.limits.interval_ms);
+                if expired {
+                    self.start_flush(&mut actions);
+                }
             }
             BufferEvent::Drain => {
-                let all: Vec<PartitionValues> = self.open.keys().cloned().collect();
-                all.into_iter().map(|k| self.cut(&k)).collect()
+                self.draining = true;
+                self.start_flush(&mut actions);
+            }
+            BufferEvent::ProgressRecorded => {
+                if let Some(p) = self.progress.take() {
+                    self.recorded_horizon = self.recorded_horizon.take().max(Some(p.horizon.clone()));
+                    actions.extend(p.withheld.into_iter().map(BufferAction::Write));
+                    let (covered, rest): (Vec<_>, Vec<_>) =
+                        std::mem::take(&mut self.unrecorded).into_iter().partition(|o| o.last <= p.horizon);
+                    self.unrecorded = rest;
+                    actions.extend(covered.into_iter().map(BufferAction::Write));
+                    if let Some(at) = p.flush_intent {
+                        self.cut_everything(at, &mut actions)?;
+                    }
+                }
+                self.record_withheld(&mut actions);
+                if self.draining {
+                    self.start_flush(&mut actions);
+                }
+            }
+            BufferEvent::ObjectDurable(FlushTicket(t)) => {
+                self.pending.remove(&t);
+            }
+            BufferEvent::CheckpointWritten(at) => {
+                if self.flush == Flush::AwaitingCheckpoint(at.clone()) {
+                    self.flush = Flush::Idle;
+                }
+                if self.committed.as_ref().is_none_or(|c| *c < at) {
+                    self.committed = Some(at);
+                }
+                if self.draining {
+                    self.start_flush(&mut actions);
+                }
             }
         }
+        self.maybe_checkpoint(&mut actions);
+        Ok(actions)
     }
 
+    /// Starts a shard-wide flush at the last record read, unless one is running or an earlier
+    /// owner's intent must be reached first.
+    fn start_flush(&mut self, actions: &mut Vec<BufferAction>) {
+        if self.flush != Flush::Idle || self.progress.is_some() || self.replaying_intent() || self.open.is_empty() {
+            return;
+        }
+        let at = self.last_read.clone().expect("open buffers hold records read");
+        self.progress = Some(PendingProgress { horizon: at.clone(), flush_intent: Some(at.clone()), withheld: Vec::new() });
+        actions.push(BufferAction::RecordProgress { horizon: at.clone(), flush_intent: Some(at) });
+    }
+
+    /// Emits a size-cut object at once when a recorded horizon covers it, or withholds it until
+    /// its horizon is recorded.
+    fn emit_size_cut(&mut self, object: ReadyObject, actions: &mut Vec<BufferAction>) {
+        if self.recorded_horizon.as_ref().is_some_and(|h| object.last <= *h) {
+            actions.push(BufferAction::Write(object));
+            return;
+        }
+        self.unrecorded.push(object);
+        self.record_withheld(actions);
+    }
+
+    /// Asks for the horizon of withheld size-cut objects to be recorded, one request at a time.
+    fn record_withheld(&mut self, actions: &mut Vec<BufferAction>) {
+        if self.progress.is_some() || self.unrecorded.is_empty() {
+            return;
+        }
+        let withheld = std::mem::take(&mut self.unrecorded);
+        let horizon = withheld.iter().map(|o| o.last.clone()).max().expect("non-empty");
+        self.progress = Some(PendingProgress { horizon: horizon.clone(), flush_intent: None, withheld });
+        actions.push(BufferAction::RecordProgress { horizon, flush_intent: None });
+    }
+
+    fn cut_everything(&mut self, at: RecordPosition, actions: &mut Vec<BufferAction>) -> Result<(), BufferError> {
+        let all: Vec<PartitionValues> = self.open.keys().cloned().collect();
+        for p in all {
+            let object = self.cut(&p)?;
+            actions.push(BufferAction::Write(object));
+        }
+        self.flush = Flush::AwaitingDurable { at, up_to: self.next_ticket };
+        Ok(())
+    }
+
+    /// Asks for a checkpoint when a flush point's objects are all durable, or when every buffer
+    /// is empty and everything written is durable (a flush point reached by size cuts alone).
+    fn maybe_checkpoint(&mut self, actions: &mut Vec<BufferAction>) {
+        let at = match &self.flush {
+            Flush::AwaitingDurable { at, up_to } if self.pending.first().is_none_or(|t| t >= up_to) => at.clone(),
+            Flush::Idle
+                if self.open.is_empty()
+                    && self.pending.is_empty()
+                    && self.progress.is_none()
+                    && self.unrecorded.is_empty()
+                    && self.replay_intent.is_none() =>
+            {
+                match &self.last_read {
+                    Some(r) if self.committed.as_ref().is_none_or(|c| c < r) => r.clone(),
+                    _ => return,
+                }
+            }
+            _ => return,
+        };
+        self.flush = Flush::AwaitingCheckpoint(at.clone());
+        actions.push(BufferAction::Checkpoint(at));
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn add(
         &mut self,
         now_ms: u64,
@@ -184,36 +404,43 @@ impl ShardBuffers {
         position: RecordPosition,
         arrival_ms: i64,
         data: &[u8],
-    ) -> Result<Vec<ReadyObject>, PrefixTimeError> {
+        actions: &mut Vec<BufferAction>,
+    ) -> Result<(), BufferError> {
+        if self.progress.as_ref().is_some_and(|p| p.flush_intent.is_some()) {
+            return Err(BufferError::RecordDuringIntent(position));
+        }
         LegacyPrefix.evaluate(arrival_ms)?;
-        let mut ready = Vec::new();
+        // An earlier owner's intent that this record passes without having hit it exactly.
+        if self.replay_intent.as_ref().is_some_and(|x| position > *x) {
+            let at = self.replay_intent.take().expect("checked");
+            self.cut_everything(at, actions)?;
+        }
         let record_size = data.len() + usize::from(framing == RecordFraming::NewlineDelimited);
         if let Some(b) = self.open.get(&partition)
             && b.encoder.input_bytes() + record_size > self.limits.size_bytes
         {
-            ready.push(self.cut(&partition)?);
+            let object = self.cut(&partition)?;
+            self.emit_size_cut(object, actions);
         }
-        let ordinal = self.next_ordinal;
-        self.next_ordinal += 1;
-        let buffer = match self.open.entry(partition) {
-            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::btree_map::Entry::Vacant(e) => {
-                self.watermark.open(ordinal);
-                e.insert(OpenBuffer {
-                    encoder: RecordEncoder::new(framing, self.layout.codec),
-                    opened_at_ms: now_ms,
-                    oldest_arrival_ms: arrival_ms,
-                    first: position.clone(),
-                    last: position.clone(),
-                    first_ordinal: ordinal,
-                })
-            }
-        };
+        let buffer = self.open.entry(partition).or_insert_with(|| OpenBuffer {
+            encoder: RecordEncoder::new(framing, self.layout.codec),
+            opened_at_ms: now_ms,
+            oldest_arrival_ms: arrival_ms,
+            first: position.clone(),
+            last: position.clone(),
+        });
         buffer.encoder.append(data);
         buffer.oldest_arrival_ms = buffer.oldest_arrival_ms.min(arrival_ms);
         buffer.last = position.clone();
-        self.watermark.read(position);
-        Ok(ready)
+        self.last_read = Some(position.clone());
+        if self.replay_limit.as_ref().is_some_and(|h| position >= *h) {
+            self.replay_limit = None;
+        }
+        if self.replay_intent.as_ref() == Some(&position) {
+            self.replay_intent = None;
+            self.cut_everything(position, actions)?;
+        }
+        Ok(())
     }
 
     fn cut(&mut self, partition: &PartitionValues) -> Result<ReadyObject, PrefixTimeError> {
@@ -224,6 +451,9 @@ impl ShardBuffers {
             _ => time_prefix,
         };
         let key = self.layout.key.render(&prefix, &self.layout.shard_id, &b.first);
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        self.pending.insert(ticket);
         Ok(ReadyObject {
             key,
             record_count: b.encoder.record_count(),
@@ -231,30 +461,26 @@ impl ShardBuffers {
             body: b.encoder.finish(),
             first: b.first,
             last: b.last,
-            ticket: FlushTicket(b.first_ordinal),
+            ticket: FlushTicket(ticket),
         })
     }
 
-    /// Reports an object durable at its destination.
-    pub fn object_durable(&mut self, ticket: FlushTicket) {
-        self.watermark.durable(ticket.0);
-    }
-
-    /// The position the shard's checkpoint may move to now, if it is past the last one written.
+    /// Whether everything read is durable and checkpointed, and no flush is under way.
     #[must_use]
-    pub fn checkpoint_advance(&self) -> Option<RecordPosition> {
-        self.watermark.advance()
+    pub fn is_idle(&self) -> bool {
+        self.open.is_empty()
+            && self.pending.is_empty()
+            && self.progress.is_none()
+            && self.unrecorded.is_empty()
+            && self.flush == Flush::Idle
+            && self.last_read == self.committed
     }
 
-    /// Notes that the checkpoint at `position` was stored.
-    pub fn checkpoint_written(&mut self, position: RecordPosition) {
-        self.watermark.written(position);
-    }
-
-    /// Whether no record is buffered or awaiting durability.
+    /// Whether an earlier owner's flush intent or horizon is still ahead (no time-based flush,
+    /// not even at shutdown, before it).
     #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.open.is_empty() && self.watermark.all_durable()
+    pub fn replaying_intent(&self) -> bool {
+        self.replay_intent.is_some() || self.replay_limit.is_some()
     }
 
     /// Uncompressed bytes currently buffered.
@@ -265,112 +491,4 @@ impl ShardBuffers {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Read;
-
-    fn layout() -> ObjectLayout {
-        ObjectLayout {
-            shard_id: "shardId-000000000007".into(),
-            key: ObjectKey { name: "demo".into(), extension: ".gz".into() },
-            framing: RecordFraming::NewlineDelimited,
-            codec: Codec::Gzip,
-        }
-    }
-
-    fn record(seq: u64, data: &str, arrival_ms: i64) -> UserRecord {
-        UserRecord {
-            data: data.as_bytes().to_vec().into(),
-            partition_key: "pk".into(),
-            explicit_hash_key: None,
-            sequence_number: seq.to_string().into(),
-            sub_sequence_number: 0,
-            approximate_arrival_ms: arrival_ms,
-        }
-    }
-
-    fn gunzip(b: &[u8]) -> String {
-        let mut s = String::new();
-        flate2::read::GzDecoder::new(b).read_to_string(&mut s).unwrap();
-        s
-    }
-
-    // 2026-11-22T10:59:59Z and 11:00:01Z
-    const T1059: i64 = 1_795_345_199_000;
-    const T1100: i64 = 1_795_345_201_000;
-
-    #[test]
-    fn interval_cut_names_the_object_after_the_oldest_record_and_holds_every_record() {
-        let mut b = ShardBuffers::new(layout(), BufferLimits { size_bytes: 1 << 20, interval_ms: 1000 }, None);
-        assert!(b.step(0, BufferEvent::Record(record(5, "{\"a\":1}", T1100))).unwrap().is_empty());
-        assert!(b.step(10, BufferEvent::Record(record(6, "{\"a\":2}", T1059))).unwrap().is_empty());
-        assert!(b.step(999, BufferEvent::Tick).unwrap().is_empty(), "interval not reached");
-        let out = b.step(1000, BufferEvent::Tick).unwrap();
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].key, "2026/11/22/10/demo-shardId-000000000007-5-0.gz");
-        assert_eq!(gunzip(&out[0].body), "{\"a\":1}\n{\"a\":2}\n");
-        assert_eq!(out[0].record_count, 2);
-    }
-
-    #[test]
-    fn size_limit_cuts_before_the_record_that_would_overflow() {
-        let mut b = ShardBuffers::new(layout(), BufferLimits { size_bytes: 10, interval_ms: 60_000 }, None);
-        assert!(b.step(0, BufferEvent::Record(record(1, "aaaa", T1100))).unwrap().is_empty()); // 5 bytes
-        assert!(b.step(0, BufferEvent::Record(record(2, "bbbb", T1100))).unwrap().is_empty()); // 10 bytes
-        let out = b.step(0, BufferEvent::Record(record(3, "c", T1100))).unwrap();
-        assert_eq!(out.len(), 1);
-        assert_eq!(gunzip(&out[0].body), "aaaa\nbbbb\n");
-        let rest = b.step(0, BufferEvent::Drain).unwrap();
-        assert_eq!(gunzip(&rest[0].body), "c\n");
-        assert!(rest[0].key.ends_with("-3-0.gz"));
-    }
-
-    #[test]
-    fn checkpoint_moves_only_after_the_object_is_reported_durable() {
-        let resumed = RecordPosition::new("4", 0);
-        let mut b = ShardBuffers::new(layout(), BufferLimits { size_bytes: 1 << 20, interval_ms: 0 }, Some(resumed));
-        b.step(0, BufferEvent::Record(record(5, "x", T1100))).unwrap();
-        b.step(0, BufferEvent::Record(record(6, "y", T1100))).unwrap();
-        let out = b.step(0, BufferEvent::Tick).unwrap();
-        assert_eq!(b.checkpoint_advance(), None, "object cut but not durable yet");
-        assert!(!b.is_empty());
-        b.object_durable(out[0].ticket);
-        assert_eq!(b.checkpoint_advance(), Some(RecordPosition::new("6", 0)));
-        assert!(b.is_empty());
-    }
-
-    #[test]
-    fn failed_records_go_to_the_error_output_prefix_as_firehose_error_records() {
-        let mut b = ShardBuffers::new(layout(), BufferLimits { size_bytes: 1 << 20, interval_ms: 0 }, None);
-        b.step(0, BufferEvent::Record(record(1, "ok", T1100))).unwrap();
-        let failed = FailedRecord {
-            raw_data: vec![0xF3, 0x89, 0x9A, 0xC2, 0xFF],
-            partition_key: "pk".into(),
-            position: RecordPosition::new("2", 0),
-            approximate_arrival_ms: T1059,
-            error_output_type: "processing-failed".into(),
-            error_code: "Deaggregation.Failed".into(),
-            error_message: "bad protobuf".into(),
-        };
-        b.step(0, BufferEvent::Failed(failed)).unwrap();
-        let out = b.step(0, BufferEvent::Drain).unwrap();
-        assert_eq!(out.len(), 2);
-        let err = out.iter().find(|o| o.key.starts_with("processing-failed/")).expect("an error object");
-        assert_eq!(err.key, "processing-failed/2026/11/22/10/demo-shardId-000000000007-2-0.gz");
-        let line: serde_json::Value = serde_json::from_str(gunzip(&err.body).trim_end()).unwrap();
-        assert_eq!(line["errorCode"], "Deaggregation.Failed");
-        assert_eq!(line["rawData"], "84mawv8=");
-        assert_eq!(line["sequenceNumber"], "2");
-        for o in &out {
-            b.object_durable(o.ticket);
-        }
-        assert_eq!(b.checkpoint_advance(), Some(RecordPosition::new("2", 0)), "failed records count as delivered once written");
-    }
-
-    #[test]
-    fn a_record_with_an_unrepresentable_arrival_time_is_refused_not_buffered() {
-        let mut b = ShardBuffers::new(layout(), BufferLimits { size_bytes: 100, interval_ms: 0 }, None);
-        assert!(b.step(0, BufferEvent::Record(record(1, "x", i64::MAX))).is_err());
-        assert!(b.is_empty());
-    }
-}
+mod tests;

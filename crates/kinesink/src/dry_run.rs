@@ -4,7 +4,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use base64::Engine;
-use kinesink_delivery::{BufferEvent, FileSink, ObjectKey, ObjectLayout, ObjectSink, ShardBuffers};
+use std::collections::VecDeque;
+
+use kinesink_delivery::{BufferAction, BufferEvent, FileSink, ObjectKey, ObjectLayout, ObjectSink, ResumeState, ShardBuffers};
 use kinesink_record_deaggregation::KinesisRecord;
 use serde::Deserialize;
 
@@ -137,18 +139,31 @@ pub async fn dry_run(settings: &Settings, input: &DryRunInput<'_>, output: &Path
         codec: settings.codec,
     };
     let mut pipeline = RecordPipeline::new(settings.kpl_deaggregation, &settings.record_split, None);
-    let mut buffers = ShardBuffers::new(layout, settings.buffer, None);
+    let mut buffers = ShardBuffers::new(layout, settings.buffer, ResumeState::default());
     let mut summary = DryRunSummary { input_records: records.len(), objects: Vec::new() };
     let mut events = Vec::new();
     for record in records {
         pipeline.process(record, &mut events);
     }
     events.push(BufferEvent::Drain);
-    for event in events {
-        for object in buffers.step(0, event)? {
-            sink.put(&object.key, object.body).await?;
-            buffers.object_durable(object.ticket);
-            summary.objects.push((object.key, object.record_count));
+    // No lease here: progress and checkpoints are acknowledged at once.
+    let mut queue: VecDeque<BufferEvent> = events.into();
+    while let Some(event) = queue.pop_front() {
+        let mut done = VecDeque::new();
+        for action in buffers.step(0, event)? {
+            done.push_back(match action {
+                BufferAction::Write(object) => {
+                    sink.put(&object.key, object.body).await?;
+                    summary.objects.push((object.key, object.record_count));
+                    BufferEvent::ObjectDurable(object.ticket)
+                }
+                BufferAction::RecordProgress { .. } => BufferEvent::ProgressRecorded,
+                BufferAction::Checkpoint(at) => BufferEvent::CheckpointWritten(at),
+            });
+        }
+        // completions go before the next input event
+        while let Some(d) = done.pop_back() {
+            queue.push_front(d);
         }
     }
     Ok(summary)

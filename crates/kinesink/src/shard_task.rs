@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use kinesink_delivery::{BufferEvent, ObjectSink, ReadyObject, RecordPosition, ShardBuffers};
+use std::collections::VecDeque;
+
+use kinesink_delivery::{BufferAction, BufferEvent, FlushTicket, ObjectSink, ReadyObject, RecordPosition, ShardBuffers};
 use kinesink_lease_coordination::{Checkpoint, LeaseError, LeaseKeeper};
 use kinesink_shard_reader::{ReadBatch, ShardReader, SourceError};
 use tokio::sync::mpsc;
@@ -110,13 +112,14 @@ impl ShardTask {
                     biased;
                     () = lost.cancelled() => return Err(Stop::Lost),
                     () = stop.cancelled() => {
-                        self.deliver_events(now_ms(), vec![BufferEvent::Drain], &lost).await?;
-                        self.checkpoint().await?;
+                        self.apply(now_ms(), BufferEvent::Drain, &lost).await?;
+                        if self.buffers.replaying_intent() {
+                            tracing::info!(shard_id = %self.shard_id, "stopping before an earlier owner's recorded flush point; the next owner completes it");
+                        }
                         return Ok(ShardOutcome::Stopped);
                     }
                     _ = tick.tick() => {
-                        self.deliver_events(now_ms(), vec![BufferEvent::Tick], &lost).await?;
-                        self.checkpoint().await?;
+                        self.apply(now_ms(), BufferEvent::Tick, &lost).await?;
                     }
                     batch = self.reader.batches.recv() => {
                         let batch = batch
@@ -128,16 +131,16 @@ impl ShardTask {
                             self.pipeline.process(record, &mut events);
                         }
                         events.push(BufferEvent::Tick);
-                        self.deliver_events(now_ms(), events, &lost).await?;
+                        for event in events {
+                            self.apply(now_ms(), event, &lost).await?;
+                        }
                         if let Some(children) = batch.shard_end {
-                            self.deliver_events(now_ms(), vec![BufferEvent::Drain], &lost).await?;
-                            self.checkpoint().await?;
+                            self.apply(now_ms(), BufferEvent::Drain, &lost).await?;
                             self.write_checkpoint(&Checkpoint::ShardEnd).await?;
                             tracing::info!(shard_id = %self.shard_id, ?children, "shard read to its end");
                             self.caught_up.store(true, Ordering::Relaxed);
                             return Ok(ShardOutcome::Ended { children });
                         }
-                        self.checkpoint().await?;
                         self.caught_up.store(at_tip, Ordering::Relaxed);
                     }
                 }
@@ -154,21 +157,57 @@ impl ShardTask {
         }
     }
 
-    async fn deliver_events(&mut self, now_ms: u64, events: Vec<BufferEvent>, lost: &CancellationToken) -> Result<(), Stop> {
-        for event in events {
-            let ready = self
-                .buffers
-                .step(now_ms, event)
-                .map_err(|e| Stop::Failed(format!("shard {}: {e}", self.shard_id)))?;
-            for object in ready {
-                self.write(object, lost).await?;
+    /// Feeds one event to the buffers and performs the actions they ask for, feeding each
+    /// completion back, until the buffers ask for nothing more.
+    async fn apply(&mut self, now_ms: u64, event: BufferEvent, lost: &CancellationToken) -> Result<(), Stop> {
+        let mut queue = VecDeque::from([event]);
+        while let Some(event) = queue.pop_front() {
+            let actions = self.buffers.step(now_ms, event).map_err(|e| Stop::Failed(format!("shard {}: {e}", self.shard_id)))?;
+            for action in actions {
+                let done = match action {
+                    BufferAction::Write(object) => BufferEvent::ObjectDurable(self.write(object, lost).await?),
+                    BufferAction::RecordProgress { horizon, flush_intent } => {
+                        self.record_progress(&horizon, flush_intent.as_ref()).await?;
+                        BufferEvent::ProgressRecorded
+                    }
+                    BufferAction::Checkpoint(at) => {
+                        let checkpoint = Checkpoint::Sequence {
+                            sequence_number: at.sequence_number.to_string(),
+                            sub_sequence_number: at.sub_sequence_number,
+                        };
+                        self.write_checkpoint(&checkpoint).await?;
+                        BufferEvent::CheckpointWritten(at)
+                    }
+                };
+                queue.push_back(done);
             }
         }
         Ok(())
     }
 
+    async fn record_progress(&self, horizon: &RecordPosition, flush_intent: Option<&RecordPosition>) -> Result<(), Stop> {
+        let as_pair = |p: &RecordPosition| (p.sequence_number.to_string(), p.sub_sequence_number);
+        let horizon = as_pair(horizon);
+        let intent = flush_intent.map(as_pair);
+        let mut attempt: u32 = 0;
+        loop {
+            match self.keeper.record_progress(&self.shard_id, &horizon, intent.as_ref()).await {
+                Ok(()) => return Ok(()),
+                Err(LeaseError::Lost { .. }) => return Err(Stop::Lost),
+                Err(e) => {
+                    attempt += 1;
+                    if attempt >= 8 {
+                        return Err(Stop::Failed(format!("recording flush progress of shard {}: {e}", self.shard_id)));
+                    }
+                    tracing::warn!(shard_id = %self.shard_id, attempt, error = %e, "recording flush progress failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+                }
+            }
+        }
+    }
+
     /// Writes an object, retrying with backoff until it is durable or the lease is lost.
-    async fn write(&mut self, object: ReadyObject, lost: &CancellationToken) -> Result<(), Stop> {
+    async fn write(&mut self, object: ReadyObject, lost: &CancellationToken) -> Result<FlushTicket, Stop> {
         let ReadyObject { key, body, record_count, ticket, .. } = object;
         let size = body.len() as u64;
         let mut attempt: u32 = 0;
@@ -193,17 +232,7 @@ impl ShardTask {
         if key.starts_with(crate::record_pipeline::PROCESSING_FAILED) {
             self.stats.failed_records.fetch_add(record_count as u64, Ordering::Relaxed);
         }
-        self.buffers.object_durable(ticket);
-        Ok(())
-    }
-
-    async fn checkpoint(&mut self) -> Result<(), Stop> {
-        if let Some(position) = self.buffers.checkpoint_advance() {
-            let RecordPosition { sequence_number, sub_sequence_number } = position.clone();
-            self.write_checkpoint(&Checkpoint::Sequence { sequence_number: sequence_number.to_string(), sub_sequence_number }).await?;
-            self.buffers.checkpoint_written(position);
-        }
-        Ok(())
+        Ok(ticket)
     }
 
     async fn write_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), Stop> {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use kinesink_delivery::{BufferLimits, ObjectKey, ObjectLayout, ObjectSink, RecordPosition, ShardBuffers};
+use kinesink_delivery::{BufferLimits, ObjectKey, ObjectLayout, ObjectSink, RecordPosition, ResumeState, ShardBuffers};
 use kinesink_lease_coordination::{Checkpoint, Lease, LeaseAction, LeaseKeeper, LeaseTable, LeaseTaker};
 use kinesink_parquet_writer::{Codec, RecordFraming};
 use kinesink_shard_reader::{ReaderSettings, ShardReader, ShardSource, StartPosition};
@@ -127,7 +127,15 @@ impl Worker {
             shard_id: lease.shard_id.clone(),
             reader: ReaderFeed::spawn(ShardReader::new(self.source.clone(), lease.shard_id.clone(), start, s.reader)),
             pipeline: RecordPipeline::new(s.kpl_deaggregation, &s.record_split, resume_after.clone()),
-            buffers: ShardBuffers::new(layout, s.buffer, resume_after),
+            buffers: ShardBuffers::new(
+                layout,
+                s.buffer,
+                ResumeState {
+                    checkpoint: resume_after,
+                    flush_intent: lease.flush_intent.clone().map(|(seq, sub)| RecordPosition::new(seq, sub)),
+                    horizon: lease.flush_horizon.clone().map(|(seq, sub)| RecordPosition::new(seq, sub)),
+                },
+            ),
             keeper: keeper.clone(),
             sink: self.sink.clone(),
             stats: stats.clone(),

@@ -126,6 +126,15 @@ fn lease_from_item(item: &Item) -> Result<Lease, LeaseError> {
         }
         other => return Err(bad(format!("`checkpoint` missing or not a string: {other:?}"))),
     };
+    let position = |name: &str, sub: &str| -> Result<Option<(String, u64)>, LeaseError> {
+        match item.get(name) {
+            None => Ok(None),
+            Some(AttributeValue::S(seq)) => Ok(Some((seq.clone(), number(sub)?))),
+            Some(other) => Err(bad(format!("`{name}` is not a string: {other:?}"))),
+        }
+    };
+    let flush_intent = position("flushIntent", "flushIntentSubSequenceNumber")?;
+    let flush_horizon = position("flushHorizon", "flushHorizonSubSequenceNumber")?;
     let parent_shard_ids = match item.get("parentShardIds") {
         None => Vec::new(),
         Some(AttributeValue::Ss(v)) => v.clone(),
@@ -138,6 +147,8 @@ fn lease_from_item(item: &Item) -> Result<Lease, LeaseError> {
         owner,
         checkpoint,
         parent_shard_ids,
+        flush_intent,
+        flush_horizon,
     })
 }
 
@@ -153,6 +164,15 @@ fn item_from_lease(lease: &Lease) -> Item {
     item.insert("ownerSwitchesSinceCheckpoint".into(), num(lease.owner_switches_since_checkpoint));
     if !lease.parent_shard_ids.is_empty() {
         item.insert("parentShardIds".into(), AttributeValue::Ss(lease.parent_shard_ids.clone()));
+    }
+    for (name, sub, value) in [
+        ("flushIntent", "flushIntentSubSequenceNumber", &lease.flush_intent),
+        ("flushHorizon", "flushHorizonSubSequenceNumber", &lease.flush_horizon),
+    ] {
+        if let Some((seq, n)) = value {
+            item.insert(name.into(), AttributeValue::S(seq.clone()));
+            item.insert(sub.into(), num(*n));
+        }
     }
     item
 }
@@ -304,7 +324,7 @@ impl LeaseTable for DynamoDbLeaseTable {
         self.fenced(
             shard_id,
             "SET leaseCounter = leaseCounter + :one, checkpoint = :cp, checkpointSubSequenceNumber = :sub, \
-             ownerSwitchesSinceCheckpoint = :zero",
+             ownerSwitchesSinceCheckpoint = :zero REMOVE flushIntent, flushIntentSubSequenceNumber",
             owner,
             counter,
             vec![
@@ -314,6 +334,24 @@ impl LeaseTable for DynamoDbLeaseTable {
             ],
         )
         .await
+    }
+
+    async fn record_progress(
+        &self,
+        shard_id: &str,
+        owner: &str,
+        counter: u64,
+        horizon: &(String, u64),
+        flush_intent: Option<&(String, u64)>,
+    ) -> Result<u64, LeaseError> {
+        let mut update = "SET leaseCounter = leaseCounter + :one, flushHorizon = :h, flushHorizonSubSequenceNumber = :hs".to_owned();
+        let mut values = vec![(":h", AttributeValue::S(horizon.0.clone())), (":hs", num(horizon.1))];
+        if let Some((seq, sub)) = flush_intent {
+            update.push_str(", flushIntent = :i, flushIntentSubSequenceNumber = :is");
+            values.push((":i", AttributeValue::S(seq.clone())));
+            values.push((":is", num(*sub)));
+        }
+        self.fenced(shard_id, &update, owner, counter, values).await
     }
 
     async fn release(&self, shard_id: &str, owner: &str, counter: u64) -> Result<(), LeaseError> {
@@ -361,6 +399,8 @@ mod tests {
             checkpoint: Checkpoint::Sequence { sequence_number: "4959".into(), sub_sequence_number: 2 },
             parent_shard_ids: vec!["shardId-000000000001".into()],
             owner_switches_since_checkpoint: 1,
+            flush_intent: Some(("4960".into(), 0)),
+            flush_horizon: Some(("4961".into(), 3)),
         };
         let item = item_from_lease(&lease);
         assert_eq!(item.get("leaseKey"), Some(&AttributeValue::S("shardId-000000000003".into())));

@@ -100,6 +100,26 @@ impl LeaseKeeper {
         }
     }
 
+    /// Stores flush progress for a held lease (see `kinesink-delivery`'s flush protocol).
+    ///
+    /// # Errors
+    /// [`LeaseError::Lost`] if the lease is not held (any more); table errors otherwise.
+    pub async fn record_progress(&self, shard_id: &str, horizon: &(String, u64), flush_intent: Option<&(String, u64)>) -> Result<(), LeaseError> {
+        let mut held = self.held.lock().await;
+        let counter = *held.get(shard_id).ok_or_else(|| LeaseError::Lost { shard_id: shard_id.to_owned() })?;
+        match self.table.record_progress(shard_id, &self.owner, counter, horizon, flush_intent).await {
+            Ok(new_counter) => {
+                held.insert(shard_id.to_owned(), new_counter);
+                Ok(())
+            }
+            Err(e @ LeaseError::Lost { .. }) => {
+                held.remove(shard_id);
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Gives a held lease back so another worker can take it at once.
     ///
     /// # Errors

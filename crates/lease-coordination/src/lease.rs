@@ -86,6 +86,10 @@ pub struct Lease {
     pub parent_shard_ids: Vec<String>,
     /// Takes since the checkpoint last moved.
     pub owner_switches_since_checkpoint: u64,
+    /// A shard-wide flush recorded after the checkpoint: (sequence number, sub-sequence).
+    pub flush_intent: Option<(String, u64)>,
+    /// The last record of any object that may have been written: (sequence number, sub-sequence).
+    pub flush_horizon: Option<(String, u64)>,
 }
 
 impl Lease {
@@ -99,6 +103,8 @@ impl Lease {
             checkpoint: initial,
             parent_shard_ids,
             owner_switches_since_checkpoint: 0,
+            flush_intent: None,
+            flush_horizon: None,
         }
     }
 }

@@ -101,6 +101,26 @@ impl LeaseTable for MemoryLeaseTable {
             l.counter += 1;
             l.checkpoint = checkpoint.clone();
             l.owner_switches_since_checkpoint = 0;
+            l.flush_intent = None;
+            Ok(l.counter)
+        })
+    }
+
+    async fn record_progress(
+        &self,
+        shard_id: &str,
+        owner: &str,
+        counter: u64,
+        horizon: &(String, u64),
+        flush_intent: Option<&(String, u64)>,
+    ) -> Result<u64, LeaseError> {
+        self.update(shard_id, |l| {
+            held(l, owner, counter)?;
+            l.counter += 1;
+            l.flush_horizon = Some(horizon.clone());
+            if let Some(i) = flush_intent {
+                l.flush_intent = Some(i.clone());
+            }
             Ok(l.counter)
         })
     }

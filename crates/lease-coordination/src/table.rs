@@ -64,8 +64,20 @@ pub trait LeaseTable: Send + Sync {
     /// Renews: increments the counter if `owner` still holds it at `counter`; returns the new counter.
     async fn renew(&self, shard_id: &str, owner: &str, counter: u64) -> Result<u64, LeaseError>;
 
-    /// Stores a checkpoint if `owner` still holds the lease at `counter`; returns the new counter.
+    /// Stores a checkpoint (clearing the flush intent) if `owner` still holds the lease at
+    /// `counter`; returns the new counter.
     async fn checkpoint(&self, shard_id: &str, owner: &str, counter: u64, checkpoint: &Checkpoint) -> Result<u64, LeaseError>;
+
+    /// Stores flush progress (the horizon, and a shard-wide flush intent if any) if `owner` still
+    /// holds the lease at `counter`; returns the new counter.
+    async fn record_progress(
+        &self,
+        shard_id: &str,
+        owner: &str,
+        counter: u64,
+        horizon: &(String, u64),
+        flush_intent: Option<&(String, u64)>,
+    ) -> Result<u64, LeaseError>;
 
     /// Clears the owner if `owner` still holds the lease at `counter`, so another worker can take it at once.
     async fn release(&self, shard_id: &str, owner: &str, counter: u64) -> Result<(), LeaseError>;

@@ -82,6 +82,12 @@ pub async fn create_stream(name: &str, shards: i32) {
     }
 }
 
+/// Deletes a test's stream so the stand-in stays small and fast.
+pub async fn delete_stream(name: &str) {
+    let k = aws_sdk_kinesis::Client::new(&aws().await);
+    let _ = k.delete_stream().stream_name(name).enforce_consumer_deletion(true).send().await;
+}
+
 pub async fn create_bucket(name: &str) {
     let s3 = s3().await;
     if s3.head_bucket().bucket(name).send().await.is_err() {

@@ -1,0 +1,307 @@
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::io::Read;
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn layout() -> ObjectLayout {
+    ObjectLayout {
+        shard_id: "shardId-000000000007".into(),
+        key: ObjectKey { name: "demo".into(), extension: ".gz".into() },
+        framing: RecordFraming::NewlineDelimited,
+        codec: Codec::Gzip,
+    }
+}
+
+fn record(seq: u64, data: &str, arrival_ms: i64) -> UserRecord {
+    UserRecord {
+        data: data.as_bytes().to_vec().into(),
+        partition_key: "pk".into(),
+        explicit_hash_key: None,
+        sequence_number: seq.to_string().into(),
+        sub_sequence_number: 0,
+        approximate_arrival_ms: arrival_ms,
+    }
+}
+
+fn pos(seq: u64) -> RecordPosition {
+    RecordPosition::new(seq.to_string(), 0)
+}
+
+fn gunzip(b: &[u8]) -> String {
+    let mut s = String::new();
+    flate2::read::GzDecoder::new(b).read_to_string(&mut s).unwrap();
+    s
+}
+
+// 2026-11-22T10:59:59Z and 11:00:01Z
+const T1059: i64 = 1_795_345_199_000;
+const T1100: i64 = 1_795_345_201_000;
+
+fn writes(actions: Vec<BufferAction>) -> Vec<ReadyObject> {
+    actions
+        .into_iter()
+        .map(|a| match a {
+            BufferAction::Write(o) => o,
+            other => panic!("expected only writes, got {other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn an_interval_flush_first_asks_for_an_intent_then_cuts_every_buffer_named_after_its_oldest_record() {
+    let mut b = ShardBuffers::new(layout(), BufferLimits { size_bytes: 1 << 20, interval_ms: 1000 }, ResumeState::default());
+    assert!(b.step(0, BufferEvent::Record(record(5, "{\"a\":1}", T1100))).unwrap().is_empty());
+    assert!(b.step(10, BufferEvent::Record(record(6, "{\"a\":2}", T1059))).unwrap().is_empty());
+    assert!(b.step(999, BufferEvent::Tick).unwrap().is_empty(), "interval not reached");
+    let actions = b.step(1000, BufferEvent::Tick).unwrap();
+    assert!(
+        matches!(actions.as_slice(), [BufferAction::RecordProgress { horizon, flush_intent: Some(at) }] if *horizon == pos(6) && *at == pos(6)),
+        "{actions:?}"
+    );
+    let out = writes(b.step(1000, BufferEvent::ProgressRecorded).unwrap());
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].key, "2026/11/22/10/demo-shardId-000000000007-5-0.gz");
+    assert_eq!(gunzip(&out[0].body), "{\"a\":1}\n{\"a\":2}\n");
+    let actions = b.step(1000, BufferEvent::ObjectDurable(out[0].ticket)).unwrap();
+    assert!(matches!(actions.as_slice(), [BufferAction::Checkpoint(p)] if *p == pos(6)), "{actions:?}");
+    assert!(b.step(1000, BufferEvent::CheckpointWritten(pos(6))).unwrap().is_empty());
+    assert!(b.is_idle());
+}
+
+#[test]
+fn a_size_cut_is_made_before_the_overflowing_record_and_written_once_its_horizon_is_recorded() {
+    let mut b = ShardBuffers::new(layout(), BufferLimits { size_bytes: 10, interval_ms: 60_000 }, ResumeState::default());
+    assert!(b.step(0, BufferEvent::Record(record(1, "aaaa", T1100))).unwrap().is_empty()); // 5 bytes
+    assert!(b.step(0, BufferEvent::Record(record(2, "bbbb", T1100))).unwrap().is_empty()); // 10 bytes
+    let actions = b.step(0, BufferEvent::Record(record(3, "c", T1100))).unwrap();
+    assert!(
+        matches!(actions.as_slice(), [BufferAction::RecordProgress { horizon, flush_intent: None }] if *horizon == pos(2)),
+        "{actions:?}"
+    );
+    let out = writes(b.step(0, BufferEvent::ProgressRecorded).unwrap());
+    assert_eq!(gunzip(&out[0].body), "aaaa\nbbbb\n");
+    let after = b.step(0, BufferEvent::ObjectDurable(out[0].ticket)).unwrap();
+    assert!(after.is_empty(), "record 3 is still buffered: no flush point yet: {after:?}");
+}
+
+#[test]
+fn a_size_cut_already_covered_by_a_recorded_horizon_is_written_without_recording_again() {
+    let resume = ResumeState { checkpoint: Some(pos(0)), flush_intent: None, horizon: Some(pos(2)) };
+    let mut b = ShardBuffers::new(layout(), BufferLimits { size_bytes: 10, interval_ms: 60_000 }, resume);
+    b.step(0, BufferEvent::Record(record(1, "aaaa", T1100))).unwrap();
+    b.step(0, BufferEvent::Record(record(2, "bbbb", T1100))).unwrap();
+    let out = writes(b.step(0, BufferEvent::Record(record(3, "c", T1100))).unwrap());
+    assert_eq!(out.len(), 1);
+}
+
+#[test]
+fn the_checkpoint_waits_for_every_object_of_the_flush() {
+    let resume = ResumeState { checkpoint: Some(pos(4)), ..ResumeState::default() };
+    let mut b = ShardBuffers::new(layout(), BufferLimits { size_bytes: 1 << 20, interval_ms: 0 }, resume);
+    b.step(0, BufferEvent::Record(record(5, "x", T1100))).unwrap();
+    let failed = FailedRecord {
+        raw_data: vec![1, 2],
+        partition_key: "pk".into(),
+        position: pos(6),
+        approximate_arrival_ms: T1100,
+        error_output_type: "processing-failed".into(),
+        error_code: "Deaggregation.Failed".into(),
+        error_message: "bad".into(),
+    };
+    b.step(0, BufferEvent::Failed(failed)).unwrap();
+    b.step(0, BufferEvent::Tick).unwrap();
+    let out = writes(b.step(0, BufferEvent::ProgressRecorded).unwrap());
+    assert_eq!(out.len(), 2, "data and error output");
+    assert!(b.step(0, BufferEvent::ObjectDurable(out[1].ticket)).unwrap().is_empty());
+    let actions = b.step(0, BufferEvent::ObjectDurable(out[0].ticket)).unwrap();
+    assert!(matches!(actions.as_slice(), [BufferAction::Checkpoint(p)] if *p == pos(6)));
+}
+
+#[test]
+fn failed_records_go_to_the_error_output_prefix_as_firehose_error_records() {
+    let mut b = ShardBuffers::new(layout(), BufferLimits { size_bytes: 1 << 20, interval_ms: 0 }, ResumeState::default());
+    let failed = FailedRecord {
+        raw_data: vec![0xF3, 0x89, 0x9A, 0xC2, 0xFF],
+        partition_key: "pk".into(),
+        position: pos(2),
+        approximate_arrival_ms: T1059,
+        error_output_type: "processing-failed".into(),
+        error_code: "Deaggregation.Failed".into(),
+        error_message: "bad protobuf".into(),
+    };
+    b.step(0, BufferEvent::Failed(failed)).unwrap();
+    b.step(0, BufferEvent::Drain).unwrap();
+    let out = writes(b.step(0, BufferEvent::ProgressRecorded).unwrap());
+    assert_eq!(out[0].key, "processing-failed/2026/11/22/10/demo-shardId-000000000007-2-0.gz");
+    let line: serde_json::Value = serde_json::from_str(gunzip(&out[0].body).trim_end()).unwrap();
+    assert_eq!(line["errorCode"], "Deaggregation.Failed");
+    assert_eq!(line["rawData"], "84mawv8=");
+    assert_eq!(line["sequenceNumber"], "2");
+}
+
+#[test]
+fn a_new_owner_makes_no_time_flush_before_an_earlier_intent_and_cuts_exactly_there() {
+    let resume = ResumeState { checkpoint: Some(pos(1)), flush_intent: Some(pos(3)), horizon: None };
+    let mut b = ShardBuffers::new(layout(), BufferLimits { size_bytes: 1 << 20, interval_ms: 0 }, resume);
+    b.step(0, BufferEvent::Record(record(2, "two", T1100))).unwrap();
+    assert!(b.step(10_000, BufferEvent::Tick).unwrap().is_empty(), "no flush before the recorded intent");
+    assert!(b.step(10_000, BufferEvent::Drain).unwrap().is_empty(), "not even on shutdown");
+    assert!(b.replaying_intent());
+    let out = writes(b.step(10_000, BufferEvent::Record(record(3, "three", T1100))).unwrap());
+    assert_eq!(out.len(), 1, "cut at the intent without recording a new one");
+    assert_eq!(gunzip(&out[0].body), "two\nthree\n");
+}
+
+#[test]
+fn a_record_during_an_intent_write_is_refused() {
+    let mut b = ShardBuffers::new(layout(), BufferLimits { size_bytes: 1 << 20, interval_ms: 0 }, ResumeState::default());
+    b.step(0, BufferEvent::Record(record(1, "x", T1100))).unwrap();
+    b.step(0, BufferEvent::Tick).unwrap();
+    assert!(matches!(b.step(0, BufferEvent::Record(record(2, "y", T1100))), Err(BufferError::RecordDuringIntent(_))));
+}
+
+#[test]
+fn an_unrepresentable_arrival_time_is_refused_not_buffered() {
+    let mut b = ShardBuffers::new(layout(), BufferLimits { size_bytes: 100, interval_ms: 0 }, ResumeState::default());
+    assert!(b.step(0, BufferEvent::Record(record(1, "x", i64::MAX))).is_err());
+    assert!(b.is_idle());
+}
+
+// ---- simulation of owners, crashes and zombies over one shard ----
+
+#[derive(Debug, Default, Clone)]
+struct Lease {
+    owner: u32,
+    checkpoint: Option<RecordPosition>,
+    intent: Option<RecordPosition>,
+    horizon: Option<RecordPosition>,
+}
+
+type Sink = BTreeMap<String, Vec<u8>>;
+
+/// One owner's state machine and the shell around it, able to pause (crash) and resume later
+/// as a zombie whose lease writes are refused.
+struct Owner {
+    id: u32,
+    buffers: ShardBuffers,
+    events: VecDeque<BufferEvent>,
+    queue: VecDeque<BufferAction>,
+    now: u64,
+    actions_done: usize,
+}
+
+enum Outcome {
+    Paused,
+    Finished,
+    Fenced,
+}
+
+impl Owner {
+    /// An owner resuming from the lease; ticks (expired interval) come before the records whose
+    /// index is in `ticks`; a drain comes last.
+    fn new(id: u32, lease: &Lease, records: &[UserRecord], limits: BufferLimits, ticks: &BTreeSet<usize>) -> Self {
+        let resume = ResumeState { checkpoint: lease.checkpoint.clone(), flush_intent: lease.intent.clone(), horizon: lease.horizon.clone() };
+        let mut events = VecDeque::new();
+        for (i, r) in records.iter().enumerate() {
+            if ticks.contains(&i) {
+                events.push_back(BufferEvent::Tick);
+            }
+            if lease.checkpoint.as_ref().is_none_or(|c| RecordPosition::new(r.sequence_number.clone(), 0) > *c) {
+                events.push_back(BufferEvent::Record(r.clone()));
+            }
+        }
+        events.push_back(BufferEvent::Drain);
+        Self { id, buffers: ShardBuffers::new(layout(), limits, resume), events, queue: VecDeque::new(), now: 0, actions_done: 0 }
+    }
+
+    /// Runs until `pause_after` actions are done, the events run out, or a lease write is refused.
+    fn run(&mut self, lease: &mut Lease, sink: &mut Sink, pause_after: Option<usize>) -> Outcome {
+        loop {
+            let Some(action) = self.queue.pop_front() else {
+                let Some(event) = self.events.pop_front() else { return Outcome::Finished };
+                self.now += 1_000_000;
+                self.queue.extend(self.buffers.step(self.now, event).unwrap());
+                continue;
+            };
+            if pause_after.is_some_and(|p| self.actions_done >= p) {
+                self.queue.push_front(action);
+                return Outcome::Paused;
+            }
+            self.actions_done += 1;
+            let next = match action {
+                BufferAction::Write(o) => {
+                    sink.insert(o.key.clone(), o.body.clone());
+                    BufferEvent::ObjectDurable(o.ticket)
+                }
+                BufferAction::RecordProgress { horizon, flush_intent } => {
+                    if lease.owner != self.id {
+                        return Outcome::Fenced;
+                    }
+                    lease.horizon = lease.horizon.take().max(Some(horizon));
+                    if flush_intent.is_some() {
+                        lease.intent = flush_intent;
+                    }
+                    BufferEvent::ProgressRecorded
+                }
+                BufferAction::Checkpoint(x) => {
+                    if lease.owner != self.id {
+                        return Outcome::Fenced;
+                    }
+                    lease.checkpoint = Some(x.clone());
+                    lease.intent = None;
+                    BufferEvent::CheckpointWritten(x)
+                }
+            };
+            self.queue.extend(self.buffers.step(self.now, next).unwrap());
+        }
+    }
+}
+
+fn occurrences(sink: &Sink) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for body in sink.values() {
+        for line in gunzip(body).lines() {
+            *counts.entry(line.to_owned()).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// A first owner pauses at an arbitrary action (before an upload, after an upload but before
+    /// the checkpoint, between recording progress and cutting); a second owner with different
+    /// timing takes the lease and runs to the end; then the first owner wakes up as a zombie and
+    /// carries on until a fenced lease write is refused. Every record is in S3 exactly once.
+    #[test]
+    fn crashes_replays_and_zombie_uploads_leave_every_record_exactly_once(
+        sizes in proptest::collection::vec(1usize..12, 1..60),
+        size_limit in 4usize..40,
+        ticks_a in proptest::collection::btree_set(0usize..60, 0..10),
+        ticks_b in proptest::collection::btree_set(0usize..60, 0..10),
+        pause_after in 0usize..60,
+    ) {
+        let lines: Vec<String> = sizes.iter().enumerate().map(|(i, n)| format!("{:0>width$}", 100 + i, width = (*n).max(3))).collect();
+        let records: Vec<UserRecord> =
+            lines.iter().enumerate().map(|(i, l)| record(100 + i as u64, l, T1100 + i as i64)).collect();
+        let limits = BufferLimits { size_bytes: size_limit, interval_ms: 1 };
+        let mut sink = Sink::new();
+        let mut lease = Lease { owner: 1, ..Lease::default() };
+        let mut first = Owner::new(1, &lease, &records, limits, &ticks_a);
+        let paused = matches!(first.run(&mut lease, &mut sink, Some(pause_after)), Outcome::Paused);
+        lease.owner = 2;
+        let mut second = Owner::new(2, &lease, &records, limits, &ticks_b);
+        prop_assert!(matches!(second.run(&mut lease, &mut sink, None), Outcome::Finished));
+        if paused {
+            let _ = first.run(&mut lease, &mut sink, None); // the zombie
+        }
+        let counts = occurrences(&sink);
+        for line in &lines {
+            prop_assert_eq!(counts.get(line).copied(), Some(1), "record {} in {:?}", line, sink.keys().collect::<Vec<_>>());
+        }
+        prop_assert_eq!(counts.values().sum::<usize>(), records.len());
+    }
+}
