@@ -90,3 +90,49 @@ async fn three_workers_balance_eight_shards_hand_over_on_sigterm_fail_over_on_ki
     assert_exactly_once(&late, &format!("{stream}-late"), 400);
     delete_stream(&stream).await;
 }
+
+fn worker_config_with_id(stream: &str, id: &str) -> Config {
+    let c = config(stream, stream, BUCKET, stream, "max_records = 50", "buffer_interval_s = 1");
+    let text = std::fs::read_to_string(&c.path).unwrap().replace("failover_time_ms = 3000", &format!("failover_time_ms = 3000\nworker_id = \"{id}\""));
+    std::fs::write(&c.path, text).unwrap();
+    c
+}
+
+fn signal(worker: &Worker, sig: &str) {
+    let status = std::process::Command::new("kill").args([sig, &worker.child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paused_worker_whose_leases_were_taken_cannot_write_a_checkpoint_and_nothing_is_duplicated() {
+    let stream = unique("it-zombie");
+    create_stream(&stream, 2).await;
+    create_bucket(BUCKET).await;
+    produce(&stream, 3000, &stream, false);
+    let cfg_a = worker_config_with_id(&stream, "zombie");
+    let cfg_b = worker_config_with_id(&stream, "successor");
+    let mut a = Worker::start(&cfg_a.path);
+    a.wait_for("lease taken", 2, Duration::from_secs(60));
+    std::thread::sleep(Duration::from_millis(1500));
+    signal(&a, "-STOP");
+    let mut b = Worker::start(&cfg_b.path);
+    wait_until(&stream, Duration::from_secs(20), |o| o.len() == 2 && o.values().all(|w| w.as_deref() == Some("successor"))).await;
+    // Let the successor replay and flush past the zombie's position, then wake the zombie.
+    std::thread::sleep(Duration::from_secs(3));
+    signal(&a, "-CONT");
+    a.wait_for("lease lost", 1, Duration::from_secs(30));
+    produce(&stream, 500, &format!("{stream}-late"), false);
+    std::thread::sleep(Duration::from_secs(4));
+    a.sigterm();
+    b.sigterm();
+    assert_eq!(a.wait(Duration::from_secs(30)).0, Some(0));
+    assert_eq!(b.wait(Duration::from_secs(30)).0, Some(0));
+    let out = run(kinesink().args(["run", "--until-caught-up", "--config"]).arg(&cfg_b.path));
+    assert!(out.status.success());
+    let counts = event_counts(&objects(BUCKET, &format!("{stream}/")).await);
+    let (late, early): (std::collections::BTreeMap<_, _>, std::collections::BTreeMap<_, _>) =
+        counts.into_iter().partition(|(k, _)| k.starts_with(&format!("{stream}-late-")));
+    assert_exactly_once(&early, &stream, 3000);
+    assert_exactly_once(&late, &format!("{stream}-late"), 500);
+    delete_stream(&stream).await;
+}
