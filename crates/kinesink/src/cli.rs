@@ -86,6 +86,9 @@ enum Command {
         /// Pack events into KPL aggregates.
         #[arg(long)]
         aggregate: bool,
+        /// Use this many partition keys (`pk-<n mod N>`) instead of the event id.
+        #[arg(long)]
+        partition_keys: Option<u32>,
         /// AWS region (default: the SDK's chain).
         #[arg(long)]
         region: Option<String>,
@@ -211,11 +214,11 @@ async fn execute(command: Command) -> Result<(), Failure> {
             );
             Ok(())
         }
-        Command::Produce { stream, count, rate, id_prefix, seed, aggregate, region, endpoint_url } => {
+        Command::Produce { stream, count, rate, id_prefix, seed, aggregate, partition_keys, region, endpoint_url } => {
             let aws = crate::aws::clients(region.as_deref(), endpoint_url.as_deref(), None, None, false).await;
             crate::aws::check_credentials(&aws.sdk).await.map_err(usage)?;
             let id_prefix = id_prefix.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..8].to_owned());
-            let options = ProduceOptions { stream: stream.clone(), count, rate, id_prefix: id_prefix.clone(), seed, aggregate };
+            let options = ProduceOptions { stream: stream.clone(), count, rate, id_prefix: id_prefix.clone(), seed, aggregate, partition_keys };
             let summary = crate::produce::produce(&aws.kinesis, &options).await?;
             println!(
                 "kinesink: produced {} events in {} Kinesis records to stream {stream} (event ids {id_prefix}-0..{})",

@@ -26,6 +26,8 @@ pub struct ProduceOptions {
     pub seed: u64,
     /// Pack events into KPL aggregates.
     pub aggregate: bool,
+    /// Number of distinct partition keys (`pk-<n mod N>`); none: the event id.
+    pub partition_keys: Option<u32>,
 }
 
 /// What was produced.
@@ -111,7 +113,11 @@ pub async fn produce(client: &Client, options: &ProduceOptions) -> anyhow::Resul
             let due = started + Duration::from_secs_f64(produced as f64 / f64::from(rate.max(1)));
             tokio::time::sleep_until(due.into()).await;
         }
-        let (id, data) = events.next_event(chrono::Utc::now().timestamp_millis());
+        let (event_id, data) = events.next_event(chrono::Utc::now().timestamp_millis());
+        let id = match options.partition_keys {
+            Some(n) => format!("pk-{}", produced % u64::from(n.max(1))),
+            None => event_id,
+        };
         produced += 1;
         let entry = match &mut aggregator {
             None => Some(Entry { partition_key: id, explicit_hash_key: None, data }),

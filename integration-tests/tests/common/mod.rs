@@ -59,7 +59,15 @@ force_path_style = true
     Config { dir, path }
 }
 
+/// SDK configuration for the stand-ins; refuses to run against anything but loopback endpoints.
 pub async fn aws() -> aws_config::SdkConfig {
+    for var in ["AWS_ENDPOINT_URL_KINESIS", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3"] {
+        let v = std::env::var(var).unwrap_or_default();
+        assert!(
+            v.starts_with("http://127.0.0.1:") || v.starts_with("http://localhost:"),
+            "{var} must point at a local stand-in (run the tests with scripts/test, or eval \"$(scripts/local-aws env)\"); got {v:?}"
+        );
+    }
     aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
 }
 
@@ -252,4 +260,11 @@ pub fn loads(owners: &BTreeMap<String, Option<String>>) -> BTreeMap<String, usiz
         *loads.entry(o.clone()).or_insert(0) += 1;
     }
     loads
+}
+
+/// Produces with a fixed number of partition keys (`pk-<i mod keys>`).
+pub fn produce_with_keys(stream: &str, count: u64, prefix: &str, keys: u32) {
+    let mut cmd = kinesink();
+    cmd.args(["produce", "--stream", stream, "--count", &count.to_string(), "--id-prefix", prefix, "--partition-keys", &keys.to_string()]);
+    assert!(run(&mut cmd).status.success(), "produce failed");
 }
