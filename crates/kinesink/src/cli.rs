@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use kinesink_delivery::{Destination, FileSink, ObjectSink, S3Sink, S3SinkOptions};
-use kinesink_lease_coordination::{Checkpoint, DynamoDbLeaseTable, LeaseTable};
+use kinesink_lease_coordination::{AdminChange, Checkpoint, DynamoDbLeaseTable, Lease, LeaseTable};
 use kinesink_shard_reader::{KinesisShardSource, ReaderSettings, StartPosition};
 use tokio_util::sync::CancellationToken;
 
@@ -111,21 +111,80 @@ enum Command {
         #[arg(long)]
         start_time: Option<String>,
     },
-    /// Inspect the lease table.
+    /// Inspect and administer the lease table.
     Leases {
         #[command(subcommand)]
         command: LeasesCommand,
+    },
+    /// The workers that announced themselves in the lease table, with their lease counts.
+    Workers {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
 #[derive(Debug, Subcommand)]
 enum LeasesCommand {
-    /// One line per shard: owner, counter, checkpoint.
+    /// One line per shard: owner, counter, checkpoint, parents, state.
     List {
         /// The configuration file.
         #[arg(long)]
         config: PathBuf,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
+    /// Everything stored for one shard's lease.
+    Show {
+        /// The shard id.
+        shard: String,
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Clear a lease's owner so another worker takes it (its holder stops at its next write).
+    Release {
+        /// The shard id.
+        shard: String,
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Confirm the change.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Move a lease's checkpoint; refused while a worker holds it live.
+    Reset {
+        /// The shard id.
+        shard: String,
+        /// New position.
+        #[arg(long, value_enum)]
+        to: ResetTarget,
+        /// The time, with `--to at-timestamp` (RFC 3339): stored as AT_TIMESTAMP, read with the
+        /// configured `source.initial_timestamp`.
+        #[arg(long)]
+        timestamp: Option<String>,
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Confirm the change.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ResetTarget {
+    TrimHorizon,
+    Latest,
+    AtTimestamp,
 }
 
 /// Failures of a command, by exit code.
@@ -245,17 +304,148 @@ async fn execute(command: Command) -> Result<(), Failure> {
             out.flush().map_err(|e| Failure::Runtime(e.into()))?;
             Ok(())
         }
-        Command::Leases { command: LeasesCommand::List { config } } => {
-            let settings = load_config(&config)?;
-            let aws = crate::aws::clients_for(&settings).await;
-            crate::aws::check_credentials(&aws.sdk).await.map_err(usage)?;
-            let table = DynamoDbLeaseTable::new(aws.dynamodb.clone(), settings.lease_table.clone());
-            let leases = table.list().await.map_err(|e| usage(e.to_string()))?;
-            println!("{:<24} {:<40} {:>8} CHECKPOINT", "SHARD", "OWNER", "COUNTER");
-            for l in leases {
-                println!("{:<24} {:<40} {:>8} {}", l.shard_id, l.owner.as_deref().unwrap_or("-"), l.counter, l.checkpoint);
+        Command::Leases { command } => leases_command(command).await,
+        Command::Workers { config, json } => {
+            let (_, table) = lease_table(&config).await?;
+            let snapshot = table.snapshot().await.map_err(|e| usage(e.to_string()))?;
+            let count = |w: &str| snapshot.leases.iter().filter(|l| l.owner.as_deref() == Some(w)).count();
+            if json {
+                let rows: Vec<_> = snapshot
+                    .workers
+                    .iter()
+                    .map(|w| serde_json::json!({"worker_id": w.worker_id, "heartbeat": w.counter, "leases": count(&w.worker_id)}))
+                    .collect();
+                println!("{}", serde_json::Value::Array(rows));
+            } else {
+                println!("{:<48} {:>10} {:>7}", "WORKER", "HEARTBEAT", "LEASES");
+                for w in &snapshot.workers {
+                    println!("{:<48} {:>10} {:>7}", w.worker_id, w.counter, count(&w.worker_id));
+                }
             }
             Ok(())
+        }
+    }
+}
+
+async fn lease_table(config: &std::path::Path) -> Result<(Settings, DynamoDbLeaseTable), Failure> {
+    let settings = load_config(config)?;
+    let aws = crate::aws::clients_for(&settings).await;
+    crate::aws::check_credentials(&aws.sdk).await.map_err(usage)?;
+    let table = DynamoDbLeaseTable::new(aws.dynamodb.clone(), settings.lease_table.clone());
+    Ok((settings, table))
+}
+
+fn lease_state(lease: &Lease, all: &[Lease]) -> &'static str {
+    if lease.checkpoint == Checkpoint::ShardEnd {
+        "ended"
+    } else if lease.parent_shard_ids.iter().any(|p| all.iter().any(|l| &l.shard_id == p && l.checkpoint != Checkpoint::ShardEnd)) {
+        "waiting-for-parents"
+    } else if lease.owner.is_some() {
+        "owned"
+    } else {
+        "free"
+    }
+}
+
+fn lease_json(lease: &Lease, all: &[Lease]) -> serde_json::Value {
+    serde_json::json!({
+        "shard_id": lease.shard_id,
+        "owner": lease.owner,
+        "counter": lease.counter,
+        "checkpoint": lease.checkpoint.as_stored(),
+        "checkpoint_sub_sequence_number": lease.checkpoint.sub_sequence(),
+        "parent_shard_ids": lease.parent_shard_ids,
+        "owner_switches_since_checkpoint": lease.owner_switches_since_checkpoint,
+        "flush_intent": lease.flush_intent.as_ref().map(|(s, n)| format!("{s}/{n}")),
+        "flush_horizon": lease.flush_horizon.as_ref().map(|(s, n)| format!("{s}/{n}")),
+        "state": lease_state(lease, all),
+    })
+}
+
+async fn find_lease(table: &DynamoDbLeaseTable, shard: &str) -> Result<(Lease, Vec<Lease>), Failure> {
+    let all = table.list().await.map_err(|e| usage(e.to_string()))?;
+    let lease = all.iter().find(|l| l.shard_id == shard).cloned().ok_or_else(|| usage(format!("no lease for shard `{shard}` in table {}", table.table_name())))?;
+    Ok((lease, all))
+}
+
+async fn leases_command(command: LeasesCommand) -> Result<(), Failure> {
+    match command {
+        LeasesCommand::List { config, json } => {
+            let (_, table) = lease_table(&config).await?;
+            let leases = table.list().await.map_err(|e| usage(e.to_string()))?;
+            if json {
+                println!("{}", serde_json::Value::Array(leases.iter().map(|l| lease_json(l, &leases)).collect()));
+                return Ok(());
+            }
+            println!("{:<24} {:<40} {:>8} {:<20} {:<24} CHECKPOINT", "SHARD", "OWNER", "COUNTER", "STATE", "PARENTS");
+            for l in &leases {
+                println!(
+                    "{:<24} {:<40} {:>8} {:<20} {:<24} {}",
+                    l.shard_id,
+                    l.owner.as_deref().unwrap_or("-"),
+                    l.counter,
+                    lease_state(l, &leases),
+                    if l.parent_shard_ids.is_empty() { "-".to_owned() } else { l.parent_shard_ids.join(",") },
+                    l.checkpoint
+                );
+            }
+            Ok(())
+        }
+        LeasesCommand::Show { shard, config, json } => {
+            let (_, table) = lease_table(&config).await?;
+            let (lease, all) = find_lease(&table, &shard).await?;
+            let v = lease_json(&lease, &all);
+            if json {
+                println!("{v}");
+            } else if let serde_json::Value::Object(map) = v {
+                for (k, v) in map {
+                    println!("{k:<32} {v}");
+                }
+            }
+            Ok(())
+        }
+        LeasesCommand::Release { shard, config, yes } => {
+            let (_, table) = lease_table(&config).await?;
+            let (lease, _) = find_lease(&table, &shard).await?;
+            if !yes {
+                return Err(usage(format!("releasing the lease of {shard} (owner {}) needs --yes", lease.owner.as_deref().unwrap_or("none"))));
+            }
+            if table.admin_change(&shard, lease.counter, &AdminChange::Release).await.map_err(|e| usage(e.to_string()))? {
+                println!("kinesink: released the lease of {shard} (was owned by {})", lease.owner.as_deref().unwrap_or("nobody"));
+                Ok(())
+            } else {
+                Err(usage(format!("the lease of {shard} changed while releasing it; try again")))
+            }
+        }
+        LeasesCommand::Reset { shard, to, timestamp, config, yes } => {
+            let (settings, table) = lease_table(&config).await?;
+            let checkpoint = match (to, timestamp) {
+                (ResetTarget::TrimHorizon, None) => Checkpoint::TrimHorizon,
+                (ResetTarget::Latest, None) => Checkpoint::Latest,
+                (ResetTarget::AtTimestamp, _) if !matches!(settings.initial_position, StartPosition::AtTimestamp(_)) => {
+                    return Err(usage("--to at-timestamp reads from source.initial_timestamp: set initial_position = \"at_timestamp\" and initial_timestamp in the config"));
+                }
+                (ResetTarget::AtTimestamp, _) => Checkpoint::AtTimestamp,
+                (_, Some(_)) => return Err(usage("--timestamp is only used with --to at-timestamp")),
+            };
+            let (lease, _) = find_lease(&table, &shard).await?;
+            if !yes {
+                return Err(usage(format!("resetting {shard} from {} to {checkpoint} re-reads or skips records; it needs --yes", lease.checkpoint)));
+            }
+            if let Some(owner) = &lease.owner {
+                eprintln!("kinesink: {shard} names owner {owner}; checking it is not live ({} ms)...", settings.failover_time.as_millis());
+                tokio::time::sleep(settings.failover_time).await;
+                let (again, _) = find_lease(&table, &shard).await?;
+                if again.counter != lease.counter {
+                    return Err(usage(format!("the lease of {shard} is held live by {owner}: stop that worker (or release the lease) first")));
+                }
+            }
+            if table.admin_change(&shard, lease.counter, &AdminChange::Reset(checkpoint.clone())).await.map_err(|e| usage(e.to_string()))? {
+                println!("kinesink: {shard} reset from {} to {checkpoint}", lease.checkpoint);
+                Ok(())
+            } else {
+                Err(usage(format!("the lease of {shard} changed while resetting it; try again")))
+            }
         }
     }
 }

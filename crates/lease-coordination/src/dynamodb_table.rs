@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 use crate::lease::{Checkpoint, Lease, TableSnapshot, WorkerHeartbeat};
-use crate::table::{LeaseError, LeaseTable};
+use crate::table::{AdminChange, LeaseError, LeaseTable};
 
 const KEY: &str = "leaseKey";
 const WORKER_PREFIX: &str = "!worker:";
@@ -352,6 +352,20 @@ impl LeaseTable for DynamoDbLeaseTable {
             values.push((":is", num(*sub)));
         }
         self.fenced(shard_id, &update, owner, counter, values).await
+    }
+
+    async fn admin_change(&self, shard_id: &str, expected_counter: u64, change: &AdminChange) -> Result<bool, LeaseError> {
+        let (update, mut values) = match change {
+            AdminChange::Release => ("SET leaseCounter = leaseCounter + :one REMOVE leaseOwner", vec![]),
+            AdminChange::Reset(cp) => (
+                "SET leaseCounter = leaseCounter + :one, checkpoint = :cp, checkpointSubSequenceNumber = :sub \
+                 REMOVE flushIntent, flushIntentSubSequenceNumber, flushHorizon, flushHorizonSubSequenceNumber",
+                vec![(":cp", AttributeValue::S(cp.as_stored().to_owned())), (":sub", num(cp.sub_sequence()))],
+            ),
+        };
+        values.push((":one", num(1)));
+        values.push((":expected", num(expected_counter)));
+        Ok(self.conditional_update(shard_id, update, "leaseCounter = :expected", values).await?.is_some())
     }
 
     async fn release(&self, shard_id: &str, owner: &str, counter: u64) -> Result<(), LeaseError> {

@@ -36,5 +36,5 @@ pub use dynamodb_table::DynamoDbLeaseTable;
 pub use keeper::LeaseKeeper;
 pub use lease::{Checkpoint, Lease, TableSnapshot, WorkerHeartbeat};
 pub use memory_table::MemoryLeaseTable;
-pub use table::{LeaseError, LeaseTable};
+pub use table::{AdminChange, LeaseError, LeaseTable};
 pub use taker::{LeaseAction, LeaseTaker};

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use crate::lease::{Checkpoint, Lease, TableSnapshot, WorkerHeartbeat};
-use crate::table::{LeaseError, LeaseTable};
+use crate::table::{AdminChange, LeaseError, LeaseTable};
 
 /// Leases in a map behind a mutex; every operation is atomic.
 #[derive(Debug, Default)]
@@ -123,6 +123,24 @@ impl LeaseTable for MemoryLeaseTable {
             }
             Ok(l.counter)
         })
+    }
+
+    async fn admin_change(&self, shard_id: &str, expected_counter: u64, change: &AdminChange) -> Result<bool, LeaseError> {
+        let mut map = self.leases.lock().expect("lease map lock");
+        let Some(l) = map.get_mut(shard_id) else { return Ok(false) };
+        if l.counter != expected_counter {
+            return Ok(false);
+        }
+        l.counter += 1;
+        match change {
+            AdminChange::Release => l.owner = None,
+            AdminChange::Reset(cp) => {
+                l.checkpoint = cp.clone();
+                l.flush_intent = None;
+                l.flush_horizon = None;
+            }
+        }
+        Ok(true)
     }
 
     async fn release(&self, shard_id: &str, owner: &str, counter: u64) -> Result<(), LeaseError> {

@@ -31,6 +31,15 @@ pub enum LeaseError {
     },
 }
 
+/// An operator's change to a lease (the `kinesink leases` commands), conditional on the counter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminChange {
+    /// Clear the owner: its holder loses the lease at its next write; another worker takes it.
+    Release,
+    /// Move the checkpoint (and forget any flush intent/horizon); the lease must not be live.
+    Reset(Checkpoint),
+}
+
 /// Storage of leases with conditional (fenced) writes.
 ///
 /// Guarantees of every implementation: each write is atomic and conditional as documented;
@@ -78,6 +87,10 @@ pub trait LeaseTable: Send + Sync {
         horizon: &(String, u64),
         flush_intent: Option<&(String, u64)>,
     ) -> Result<u64, LeaseError>;
+
+    /// Applies an operator's change if the lease's counter is still `expected_counter`; returns
+    /// whether it was applied.
+    async fn admin_change(&self, shard_id: &str, expected_counter: u64, change: &AdminChange) -> Result<bool, LeaseError>;
 
     /// Clears the owner if `owner` still holds the lease at `counter`, so another worker can take it at once.
     async fn release(&self, shard_id: &str, owner: &str, counter: u64) -> Result<(), LeaseError>;
