@@ -164,6 +164,8 @@ pub struct ReadyObject {
     pub first: RecordPosition,
     /// Position of the last record.
     pub last: RecordPosition,
+    /// Approximate arrival time of the oldest record inside (ms since the epoch).
+    pub oldest_arrival_ms: i64,
     /// Return this once the object is durable.
     pub ticket: FlushTicket,
 }
@@ -461,6 +463,7 @@ impl ShardBuffers {
             body: b.encoder.finish(),
             first: b.first,
             last: b.last,
+            oldest_arrival_ms: b.oldest_arrival_ms,
             ticket: FlushTicket(ticket),
         })
     }

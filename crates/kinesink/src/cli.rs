@@ -496,6 +496,20 @@ async fn run(settings: &Settings, until_caught_up: bool) -> Result<(), Failure> 
     };
     let source = Arc::new(KinesisShardSource::new(aws.kinesis.clone(), settings.stream.clone()));
     let worker = Worker::new(worker_settings(settings), source, Arc::new(table), sink.clone());
+    if let Some(listen) = settings.metrics_listen {
+        let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .map_err(|e| Failure::Runtime(anyhow::anyhow!("installing the metrics recorder: {e}")))?;
+        let server = crate::http_endpoints::bind(listen, handle, worker.readiness())
+            .await
+            .map_err(|e| usage(format!("config key `metrics.listen`: cannot listen on {listen}: {e}")))?;
+        tokio::spawn(async move {
+            if let Err(e) = server.await {
+                tracing::error!(error = %e, "metrics endpoint stopped");
+            }
+        });
+        tracing::info!(%listen, "serving /metrics, /healthz, /readyz");
+    }
     let shutdown = CancellationToken::new();
     tokio::spawn(wait_for_signals(shutdown.clone()));
     tracing::info!(destination = %sink.describe(), lease_table = %settings.lease_table, "starting");

@@ -39,7 +39,6 @@ const NOT_YET_SUPPORTED: &[(&str, &str)] = &[
     ("format.case_insensitive", "Parquet conversion is not implemented yet"),
     ("format.column_to_json_key_mappings", "Parquet conversion is not implemented yet"),
     ("format.convert_dots_in_json_keys_to_underscores", "Parquet conversion is not implemented yet"),
-    ("metrics", "the metrics endpoint is not implemented yet"),
 ];
 
 const SECTIONS: &[&str] = &["source", "leases", "processing", "destination", "format", "metrics"];
@@ -58,6 +57,14 @@ struct FileConfig {
     destination: DestinationSection,
     #[serde(default)]
     format: FormatSection,
+    #[serde(default)]
+    metrics: MetricsSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetricsSection {
+    listen: Option<String>,
 }
 
 #[serde_as]
@@ -223,6 +230,8 @@ pub struct Settings {
     pub framing: RecordFraming,
     /// Compression of objects.
     pub codec: Codec,
+    /// Address of `/metrics`, `/healthz`, `/readyz` (none: not served).
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Reads the file at `path`, applies `KINESINK_*` overrides from `env`, and validates.
@@ -449,6 +458,11 @@ fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
         encryption,
         framing,
         codec,
+        metrics_listen: f
+            .metrics
+            .listen
+            .map(|l| l.parse().map_err(|e| err(format!("config key `metrics.listen`: `{l}` is not an address like 0.0.0.0:9090: {e}"))))
+            .transpose()?,
     })
 }
 

@@ -130,6 +130,8 @@ impl ShardTask {
                         for record in batch.records {
                             self.pipeline.process(record, &mut events);
                         }
+                        let user_records = events.len();
+                        metrics::counter!("kinesink_incoming_records_total").increment(user_records as u64);
                         events.push(BufferEvent::Tick);
                         for event in events {
                             self.apply(now_ms(), event, &lost).await?;
@@ -208,7 +210,7 @@ impl ShardTask {
 
     /// Writes an object, retrying with backoff until it is durable or the lease is lost.
     async fn write(&mut self, object: ReadyObject, lost: &CancellationToken) -> Result<FlushTicket, Stop> {
-        let ReadyObject { key, body, record_count, ticket, .. } = object;
+        let ReadyObject { key, body, record_count, ticket, oldest_arrival_ms, .. } = object;
         let size = body.len() as u64;
         let mut attempt: u32 = 0;
         loop {
@@ -216,6 +218,7 @@ impl ShardTask {
                 Ok(()) => break,
                 Err(e) => {
                     attempt += 1;
+                    metrics::counter!("kinesink_delivery_to_s3_failures_total").increment(1);
                     let pause = Duration::from_millis(100u64.saturating_mul(1 << attempt.min(7))).min(Duration::from_secs(10));
                     tracing::warn!(shard_id = %self.shard_id, key = %key, attempt, error = %e, "object write failed; retrying");
                     tokio::select! {
@@ -226,6 +229,15 @@ impl ShardTask {
             }
         }
         tracing::debug!(shard_id = %self.shard_id, key = %key, records = record_count, bytes = size, "object written");
+        metrics::counter!("kinesink_delivery_to_s3_success_total").increment(1);
+        metrics::counter!("kinesink_delivery_to_s3_records_total").increment(record_count as u64);
+        metrics::counter!("kinesink_delivery_to_s3_bytes_total").increment(size);
+        #[allow(clippy::cast_precision_loss)]
+        metrics::gauge!("kinesink_delivery_to_s3_data_freshness_seconds")
+            .set((chrono::Utc::now().timestamp_millis() - oldest_arrival_ms).max(0) as f64 / 1000.0);
+        if let Some((error_output_type, _)) = key.split_once('/').filter(|(t, _)| t.ends_with("-failed")) {
+            metrics::counter!("kinesink_error_records_total", "error_output_type" => error_output_type.to_owned()).increment(record_count as u64);
+        }
         self.stats.records.fetch_add(record_count as u64, Ordering::Relaxed);
         self.stats.objects.fetch_add(1, Ordering::Relaxed);
         self.stats.bytes.fetch_add(size, Ordering::Relaxed);

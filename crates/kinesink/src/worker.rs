@@ -80,13 +80,21 @@ pub struct Worker {
     source: Arc<dyn ShardSource>,
     table: Arc<dyn LeaseTable>,
     sink: Arc<dyn ObjectSink>,
+    ready: Arc<AtomicBool>,
 }
 
 impl Worker {
     /// A worker over the given services.
     #[must_use]
     pub fn new(settings: WorkerSettings, source: Arc<dyn ShardSource>, table: Arc<dyn LeaseTable>, sink: Arc<dyn ObjectSink>) -> Self {
-        Self { settings, source, table, sink }
+        Self { settings, source, table, sink, ready: Arc::new(AtomicBool::new(false)) }
+    }
+
+    /// Set after each lease cycle in which the lease table answered and this worker holds a
+    /// shard or none is available to it: what `/readyz` reports.
+    #[must_use]
+    pub fn readiness(&self) -> Arc<AtomicBool> {
+        self.ready.clone()
     }
 
     /// Creates leases for shards that have none. Children start at `TRIM_HORIZON` so nothing
@@ -212,6 +220,7 @@ impl Worker {
                     let snapshot = match self.table.snapshot().await {
                         Ok(s) => s,
                         Err(e) => {
+                            self.ready.store(false, Ordering::Relaxed);
                             tracing::warn!(error = %e, "listing leases failed; will retry");
                             continue;
                         }
@@ -221,11 +230,13 @@ impl Worker {
                     let now_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
                     let actions = taker.step(now_ms, &leases, &snapshot.workers, &held);
                     let nothing_to_take = actions.is_empty();
+                    self.ready.store(!held.is_empty() || nothing_to_take, Ordering::Relaxed);
                     for action in actions {
                         let (shard_id, expected_counter) = match action {
                             LeaseAction::Take { shard_id, expected_counter } => (shard_id, expected_counter),
                             LeaseAction::Steal { shard_id, expected_counter, from } => {
                                 tracing::info!(shard_id = %shard_id, from = %from, "stealing lease to balance load");
+                                metrics::counter!("kinesink_lease_steals_total").increment(1);
                                 (shard_id, expected_counter)
                             }
                         };

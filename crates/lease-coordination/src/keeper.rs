@@ -54,7 +54,10 @@ impl LeaseKeeper {
         let taken = self.table.take(shard_id, expected_counter, &self.owner).await?;
         if let Some(lease) = &taken {
             held.insert(shard_id.to_owned(), lease.counter);
+            metrics::counter!("kinesink_lease_takes_total").increment(1);
         }
+        #[allow(clippy::cast_precision_loss)]
+        metrics::gauge!("kinesink_leases_owned").set(held.len() as f64);
         Ok(taken)
     }
 
@@ -72,6 +75,7 @@ impl LeaseKeeper {
                 }
                 Err(LeaseError::Lost { .. }) => {
                     held.remove(&shard_id);
+                    metrics::counter!("kinesink_lease_losses_total").increment(1);
                     lost.push(shard_id);
                 }
                 Err(e) => tracing::warn!(shard_id = %shard_id, error = %e, "lease renewal failed; will retry"),
@@ -89,6 +93,7 @@ impl LeaseKeeper {
         let counter = *held.get(shard_id).ok_or_else(|| LeaseError::Lost { shard_id: shard_id.to_owned() })?;
         match self.table.checkpoint(shard_id, &self.owner, counter, checkpoint).await {
             Ok(new_counter) => {
+                metrics::counter!("kinesink_checkpoint_writes_total").increment(1);
                 held.insert(shard_id.to_owned(), new_counter);
                 Ok(())
             }
@@ -109,6 +114,7 @@ impl LeaseKeeper {
         let counter = *held.get(shard_id).ok_or_else(|| LeaseError::Lost { shard_id: shard_id.to_owned() })?;
         match self.table.record_progress(shard_id, &self.owner, counter, horizon, flush_intent).await {
             Ok(new_counter) => {
+                metrics::counter!("kinesink_flush_progress_writes_total").increment(1);
                 held.insert(shard_id.to_owned(), new_counter);
                 Ok(())
             }
@@ -129,12 +135,17 @@ impl LeaseKeeper {
         let Some(counter) = held.remove(shard_id) else {
             return Err(LeaseError::Lost { shard_id: shard_id.to_owned() });
         };
+        #[allow(clippy::cast_precision_loss)]
+        metrics::gauge!("kinesink_leases_owned").set(held.len() as f64);
         self.table.release(shard_id, &self.owner, counter).await
     }
 
     /// Forgets a lease without writing (after its loss was detected elsewhere).
     pub async fn forget(&self, shard_id: &str) {
-        self.held.lock().await.remove(shard_id);
+        let mut held = self.held.lock().await;
+        held.remove(shard_id);
+        #[allow(clippy::cast_precision_loss)]
+        metrics::gauge!("kinesink_leases_owned").set(held.len() as f64);
     }
 
     /// The shards held now.

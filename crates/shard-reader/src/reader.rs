@@ -113,6 +113,15 @@ impl ShardReader {
             };
             match self.source.get_records(&iterator, self.settings.max_records).await {
                 Ok(page) => {
+                    let shard = self.shard_id.clone();
+                    metrics::counter!("kinesink_data_read_from_kinesis_stream_records_total", "shard_id" => shard.clone())
+                        .increment(page.records.len() as u64);
+                    metrics::counter!("kinesink_data_read_from_kinesis_stream_bytes_total", "shard_id" => shard.clone())
+                        .increment(page.records.iter().map(|r| r.data.len() as u64).sum());
+                    if let Some(ms) = page.millis_behind_latest {
+                        #[allow(clippy::cast_precision_loss)]
+                        metrics::gauge!("kinesink_millis_behind_latest", "shard_id" => shard).set(ms as f64);
+                    }
                     if let Some(last) = page.records.last() {
                         self.last_sequence = Some(last.sequence_number.clone());
                     }
@@ -149,6 +158,8 @@ impl ShardReader {
             return Err(error);
         }
         let pause = delays.next().unwrap_or(self.settings.max_backoff);
+        let metric = if matches!(error, SourceError::Throttled(_)) { "kinesink_read_throttles_total" } else { "kinesink_read_retries_total" };
+        metrics::counter!(metric, "shard_id" => self.shard_id.clone()).increment(1);
         tracing::warn!(shard_id = %self.shard_id, error = %error, retry_in_ms = pause.as_millis() as u64, "read failed; retrying");
         tokio::time::sleep(pause).await;
         Ok(())
