@@ -116,6 +116,12 @@ enum Command {
         #[command(subcommand)]
         command: LeasesCommand,
     },
+    /// Print the kinesink configuration equivalent to a Firehose delivery stream (the JSON of
+    /// `aws firehose describe-delivery-stream`), with what cannot be carried over.
+    ImportFirehose {
+        /// The JSON file (`-` for standard input).
+        file: PathBuf,
+    },
     /// The workers that announced themselves in the lease table, with their lease counts.
     Workers {
         /// The configuration file.
@@ -305,6 +311,20 @@ async fn execute(command: Command) -> Result<(), Failure> {
             Ok(())
         }
         Command::Leases { command } => leases_command(command).await,
+        Command::ImportFirehose { file } => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin()).map_err(|e| usage(format!("reading standard input: {e}")))?
+            } else {
+                std::fs::read_to_string(&file).map_err(|e| usage(format!("cannot read {}: {e}", file.display())))?
+            };
+            let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| usage(format!("{}: not JSON: {e}", file.display())))?;
+            let imported = crate::firehose_import::import(&doc).map_err(usage)?;
+            for m in &imported.not_carried_over {
+                eprintln!("kinesink: not carried over: {m}");
+            }
+            print!("{}", imported.to_toml());
+            Ok(())
+        }
         Command::Workers { config, json } => {
             let (_, table) = lease_table(&config).await?;
             let snapshot = table.snapshot().await.map_err(|e| usage(e.to_string()))?;

@@ -9,6 +9,7 @@ pub mod aws;
 pub mod cli;
 pub mod config;
 pub mod dry_run;
+pub mod firehose_import;
 pub mod http_endpoints;
 pub mod produce;
 pub mod record_pipeline;
