@@ -35,9 +35,12 @@
 //! - the checkpoint never passes a record whose object is not durable.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
-use kinesink_parquet_writer::{Codec, RecordEncoder, RecordFraming};
-use kinesink_partitioning::{LegacyPrefix, PrefixTimeError};
+use kinesink_parquet_writer::{
+    Codec, FORMAT_CONVERSION_FAILED_OUTPUT_TYPE, ObjectEncoder, ObjectFormat, RecordEncoder, RecordFraming,
+};
+use kinesink_partitioning::{EvaluateError, MetadataQuery, OutputPrefixes, PartitionKeys, PrefixInputs, error_codes};
 use kinesink_record_deaggregation::UserRecord;
 
 use crate::object_key::ObjectKey;
@@ -53,17 +56,23 @@ pub struct BufferLimits {
     pub interval_ms: u64,
 }
 
-/// How objects of one shard are encoded and named.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How objects of one shard are partitioned, encoded and named.
+#[derive(Debug, Clone)]
 pub struct ObjectLayout {
     /// The shard whose records these buffers hold.
     pub shard_id: String,
-    /// Naming of the objects.
-    pub key: ObjectKey,
-    /// Record framing inside an object.
-    pub framing: RecordFraming,
-    /// Compression of the object.
-    pub codec: Codec,
+    /// Delivery name (first part of every object name).
+    pub name: String,
+    /// Format of data objects.
+    pub format: ObjectFormat,
+    /// Extension of data objects (with its dot, or empty).
+    pub extension: String,
+    /// Compression of error-output objects (JSON lines).
+    pub error_codec: Codec,
+    /// Data and error prefixes.
+    pub prefixes: Arc<OutputPrefixes>,
+    /// Partition-key extraction (Firehose's MetadataExtractionQuery), if any.
+    pub query: Option<Arc<MetadataQuery>>,
 }
 
 /// Where a shard resumes: its checkpoint, and the flush intent and horizon recorded by an
@@ -137,9 +146,17 @@ pub enum BufferAction {
 /// Errors of [`ShardBuffers::step`]; the event was not applied.
 #[derive(Debug, thiserror::Error)]
 pub enum BufferError {
-    /// A record's arrival time cannot be turned into a prefix.
-    #[error(transparent)]
-    PrefixTime(#[from] PrefixTimeError),
+    /// The error output prefix cannot be evaluated (a configuration problem).
+    #[error("the error output prefix cannot be evaluated: {0}")]
+    ErrorPrefix(EvaluateError),
+    /// An object could not be encoded.
+    #[error("encoding object {key}: {message}")]
+    Encode {
+        /// The object's key.
+        key: String,
+        /// The encoder's error.
+        message: String,
+    },
     /// An event arrived while progress was being recorded (a shell bug).
     #[error("record {0} arrived while the flush progress was being recorded")]
     RecordDuringIntent(RecordPosition),
@@ -160,6 +177,8 @@ pub struct ReadyObject {
     pub record_count: usize,
     /// Uncompressed bytes of the records inside (delimiters included).
     pub input_bytes: usize,
+    /// Whether the object goes to the error output.
+    pub is_error_output: bool,
     /// Position of the first record.
     pub first: RecordPosition,
     /// Position of the last record.
@@ -172,19 +191,22 @@ pub struct ReadyObject {
 
 #[derive(Debug)]
 struct OpenBuffer {
-    encoder: RecordEncoder,
+    encoder: ObjectEncoder,
+    keys: PartitionKeys,
     opened_at_ms: u64,
     oldest_arrival_ms: i64,
     first: RecordPosition,
     last: RecordPosition,
 }
 
-/// Partition key of a buffer: the evaluated partition values (empty without dynamic partitioning).
-type PartitionValues = Vec<String>;
-
-/// First partition value of error-output buffers (cannot collide: data partitions have no
-/// values until dynamic partitioning, whose values are never this marker with a type).
-const ERROR_PARTITION: &str = "\u{0}error-output";
+/// Which buffer a record goes to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum PartitionId {
+    /// Data, by partition-key values (empty without dynamic partitioning).
+    Data(Vec<String>),
+    /// The error output, by error-output type.
+    Error(String),
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Flush {
@@ -204,11 +226,17 @@ struct PendingProgress {
 /// One line of the error output, in the shape of Firehose's error records.
 fn error_record_json(shard_id: &str, f: &FailedRecord) -> Vec<u8> {
     use base64::Engine;
+    // Firehose names these lastErrorCode/lastErrorMessage in format-conversion error records.
+    let (code_key, message_key) = if f.error_output_type == FORMAT_CONVERSION_FAILED_OUTPUT_TYPE {
+        ("lastErrorCode", "lastErrorMessage")
+    } else {
+        ("errorCode", "errorMessage")
+    };
     let value = serde_json::json!({
         "attemptsMade": 1,
         "arrivalTimestamp": f.approximate_arrival_ms,
-        "errorCode": f.error_code,
-        "errorMessage": f.error_message,
+        code_key: f.error_code,
+        message_key: f.error_message,
         "rawData": base64::engine::general_purpose::STANDARD.encode(&f.raw_data),
         "partitionKey": f.partition_key,
         "shardId": shard_id,
@@ -228,7 +256,7 @@ fn error_record_json(shard_id: &str, f: &FailedRecord) -> Vec<u8> {
 pub struct ShardBuffers {
     layout: ObjectLayout,
     limits: BufferLimits,
-    open: BTreeMap<PartitionValues, OpenBuffer>,
+    open: BTreeMap<PartitionId, OpenBuffer>,
     last_read: Option<RecordPosition>,
     committed: Option<RecordPosition>,
     replay_intent: Option<RecordPosition>,
@@ -276,14 +304,16 @@ impl ShardBuffers {
         let mut actions = Vec::new();
         match event {
             BufferEvent::Record(record) => {
-                let position = RecordPosition::new(record.sequence_number, record.sub_sequence_number);
-                let framing = self.layout.framing;
-                self.add(now_ms, Vec::new(), framing, position, record.approximate_arrival_ms, &record.data, &mut actions)?;
+                let position = RecordPosition::new(record.sequence_number.clone(), record.sub_sequence_number);
+                self.before_record(&position, &mut actions)?;
+                self.add_record(now_ms, &record, &position, &mut actions)?;
+                self.after_record(position, &mut actions)?;
             }
             BufferEvent::Failed(failed) => {
-                let line = error_record_json(&self.layout.shard_id, &failed);
-                let partition = vec![ERROR_PARTITION.to_owned(), failed.error_output_type.clone()];
-                self.add(now_ms, partition, RecordFraming::NewlineDelimited, failed.position, failed.approximate_arrival_ms, &line, &mut actions)?;
+                let position = failed.position.clone();
+                self.before_record(&position, &mut actions)?;
+                self.add_failed(now_ms, &failed, &mut actions)?;
+                self.after_record(position, &mut actions)?;
             }
             BufferEvent::Tick => {
                 let expired = self.open.values().any(|b| now_ms.saturating_sub(b.opened_at_ms) >= self.limits.interval_ms);
@@ -365,7 +395,7 @@ impl ShardBuffers {
     }
 
     fn cut_everything(&mut self, at: RecordPosition, actions: &mut Vec<BufferAction>) -> Result<(), BufferError> {
-        let all: Vec<PartitionValues> = self.open.keys().cloned().collect();
+        let all: Vec<PartitionId> = self.open.keys().cloned().collect();
         for p in all {
             let object = self.cut(&p)?;
             actions.push(BufferAction::Write(object));
@@ -397,43 +427,20 @@ impl ShardBuffers {
         actions.push(BufferAction::Checkpoint(at));
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn add(
-        &mut self,
-        now_ms: u64,
-        partition: PartitionValues,
-        framing: RecordFraming,
-        position: RecordPosition,
-        arrival_ms: i64,
-        data: &[u8],
-        actions: &mut Vec<BufferAction>,
-    ) -> Result<(), BufferError> {
+    /// Checks done before any record: no record during a shard-wide intent write, and an
+    /// earlier owner's intent that this record passes without having hit it exactly.
+    fn before_record(&mut self, position: &RecordPosition, actions: &mut Vec<BufferAction>) -> Result<(), BufferError> {
         if self.progress.as_ref().is_some_and(|p| p.flush_intent.is_some()) {
-            return Err(BufferError::RecordDuringIntent(position));
+            return Err(BufferError::RecordDuringIntent(position.clone()));
         }
-        LegacyPrefix.evaluate(arrival_ms)?;
-        // An earlier owner's intent that this record passes without having hit it exactly.
-        if self.replay_intent.as_ref().is_some_and(|x| position > *x) {
+        if self.replay_intent.as_ref().is_some_and(|x| position > x) {
             let at = self.replay_intent.take().expect("checked");
             self.cut_everything(at, actions)?;
         }
-        let record_size = data.len() + usize::from(framing == RecordFraming::NewlineDelimited);
-        if let Some(b) = self.open.get(&partition)
-            && b.encoder.input_bytes() + record_size > self.limits.size_bytes
-        {
-            let object = self.cut(&partition)?;
-            self.emit_size_cut(object, actions);
-        }
-        let buffer = self.open.entry(partition).or_insert_with(|| OpenBuffer {
-            encoder: RecordEncoder::new(framing, self.layout.codec),
-            opened_at_ms: now_ms,
-            oldest_arrival_ms: arrival_ms,
-            first: position.clone(),
-            last: position.clone(),
-        });
-        buffer.encoder.append(data);
-        buffer.oldest_arrival_ms = buffer.oldest_arrival_ms.min(arrival_ms);
-        buffer.last = position.clone();
+        Ok(())
+    }
+
+    fn after_record(&mut self, position: RecordPosition, actions: &mut Vec<BufferAction>) -> Result<(), BufferError> {
         self.last_read = Some(position.clone());
         if self.replay_limit.as_ref().is_some_and(|h| position >= *h) {
             self.replay_limit = None;
@@ -445,27 +452,168 @@ impl ShardBuffers {
         Ok(())
     }
 
-    fn cut(&mut self, partition: &PartitionValues) -> Result<ReadyObject, PrefixTimeError> {
-        let b = self.open.remove(partition).expect("cut is only called for open buffers");
-        let time_prefix = LegacyPrefix.evaluate(b.oldest_arrival_ms)?;
-        let prefix = match partition.as_slice() {
-            [marker, error_output_type] if marker == ERROR_PARTITION => format!("{error_output_type}/{time_prefix}"),
-            _ => time_prefix,
+    /// Partitions, checks the prefix and encodes one user record; whatever fails goes to the
+    /// error output instead.
+    fn add_record(&mut self, now_ms: u64, record: &UserRecord, position: &RecordPosition, actions: &mut Vec<BufferAction>) -> Result<(), BufferError> {
+        let fail = |output_type: &str, code: &str, message: String| FailedRecord {
+            raw_data: record.data.to_vec(),
+            partition_key: record.partition_key.clone(),
+            position: position.clone(),
+            approximate_arrival_ms: record.approximate_arrival_ms,
+            error_output_type: output_type.to_owned(),
+            error_code: code.to_owned(),
+            error_message: message,
         };
-        let key = self.layout.key.render(&prefix, &self.layout.shard_id, &b.first);
+        let (keys, parsed) = match &self.layout.query {
+            None => (PartitionKeys::empty(), None),
+            Some(query) => {
+                let extracted = match serde_json::from_slice::<serde_json::Value>(&record.data) {
+                    Ok(value) => query.extract(&value).map(|k| (k, Some(value))),
+                    Err(_) => query.extract_from_bytes(&record.data).map(|k| (k, None)),
+                };
+                match extracted {
+                    Ok(kv) => kv,
+                    Err(f) => return self.add_failed(now_ms, &fail(f.error_output_type(), f.error_code(), f.to_string()), actions),
+                }
+            }
+        };
+        let inputs = PrefixInputs {
+            partition_keys: &keys,
+            oldest_arrival_ms: record.approximate_arrival_ms,
+            error_output_type: None,
+            random_string_seed: b"",
+        };
+        if let Err(e) = self.layout.prefixes.data().evaluate(&inputs) {
+            let failed = fail(error_codes::PROCESSING_FAILED_OUTPUT_TYPE, e.error_code(), e.to_string());
+            return self.add_failed(now_ms, &failed, actions);
+        }
+        let id = PartitionId::Data(keys.iter().map(|(_, v)| v.to_owned()).collect());
+        if let Err(cf) = self.add_to(now_ms, id, keys, position, record.approximate_arrival_ms, &record.data, parsed.as_ref(), actions)? {
+            let failed = fail(FORMAT_CONVERSION_FAILED_OUTPUT_TYPE, cf.error_code(), cf.message().to_owned());
+            return self.add_failed(now_ms, &failed, actions);
+        }
+        Ok(())
+    }
+
+    fn add_failed(&mut self, now_ms: u64, failed: &FailedRecord, actions: &mut Vec<BufferAction>) -> Result<(), BufferError> {
+        // Refuse the event (the shard stops, nothing is lost) if even the error prefix cannot be made.
+        self.error_prefix(&failed.error_output_type, failed.approximate_arrival_ms, "")?;
+        let line = error_record_json(&self.layout.shard_id, failed);
+        let id = PartitionId::Error(failed.error_output_type.clone());
+        let outcome = self.add_to(now_ms, id, PartitionKeys::empty(), &failed.position, failed.approximate_arrival_ms, &line, None, actions)?;
+        debug_assert!(outcome.is_ok(), "error-output encoders never refuse a record");
+        Ok(())
+    }
+
+    fn new_encoder(&self, id: &PartitionId) -> ObjectEncoder {
+        match id {
+            PartitionId::Data(_) => self.layout.format.new_encoder(),
+            PartitionId::Error(_) => ObjectEncoder::Records(RecordEncoder::new(RecordFraming::NewlineDelimited, self.layout.error_codec)),
+        }
+    }
+
+    /// Appends to a partition's buffer, cutting it first (deterministically) when the record
+    /// would take it past the size limit. `Ok(Err(_))`: the encoder refused the record.
+    #[allow(clippy::too_many_arguments)]
+    fn add_to(
+        &mut self,
+        now_ms: u64,
+        id: PartitionId,
+        keys: PartitionKeys,
+        position: &RecordPosition,
+        arrival_ms: i64,
+        data: &[u8],
+        parsed: Option<&serde_json::Value>,
+        actions: &mut Vec<BufferAction>,
+    ) -> Result<Result<(), kinesink_parquet_writer::ConversionFailure>, BufferError> {
+        let record_size = data.len() + 1;
+        if let Some(b) = self.open.get(&id)
+            && b.encoder.input_bytes() + record_size > self.limits.size_bytes
+        {
+            let object = self.cut(&id)?;
+            self.emit_size_cut(object, actions);
+        }
+        match self.open.get_mut(&id) {
+            Some(buffer) => {
+                if let Err(cf) = buffer.encoder.append(data, parsed) {
+                    return Ok(Err(cf));
+                }
+                buffer.oldest_arrival_ms = buffer.oldest_arrival_ms.min(arrival_ms);
+                buffer.last = position.clone();
+            }
+            None => {
+                let mut encoder = self.new_encoder(&id);
+                if let Err(cf) = encoder.append(data, parsed) {
+                    return Ok(Err(cf));
+                }
+                self.open.insert(
+                    id,
+                    OpenBuffer {
+                        encoder,
+                        keys,
+                        opened_at_ms: now_ms,
+                        oldest_arrival_ms: arrival_ms,
+                        first: position.clone(),
+                        last: position.clone(),
+                    },
+                );
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    fn cut(&mut self, id: &PartitionId) -> Result<ReadyObject, BufferError> {
+        let b = self.open.remove(id).expect("cut is only called for open buffers");
+        let seed = format!("{}/{}/{}", self.layout.shard_id, b.first.sequence_number, b.first.sub_sequence_number);
+        let (prefix, extension, is_error_output) = match id {
+            PartitionId::Data(_) => {
+                let inputs = PrefixInputs {
+                    partition_keys: &b.keys,
+                    oldest_arrival_ms: b.oldest_arrival_ms,
+                    error_output_type: None,
+                    random_string_seed: seed.as_bytes(),
+                };
+                let prefix = match self.layout.prefixes.data().evaluate(&inputs) {
+                    Ok(p) => p,
+                    // Checked per record with its own arrival time; should the oldest record's time
+                    // still fail, the object goes under the error prefix rather than nowhere.
+                    Err(_) => self.error_prefix(error_codes::PROCESSING_FAILED_OUTPUT_TYPE, b.oldest_arrival_ms, &seed)?,
+                };
+                (prefix, self.layout.extension.clone(), false)
+            }
+            PartitionId::Error(output_type) => {
+                (self.error_prefix(output_type, b.oldest_arrival_ms, &seed)?, self.layout.error_codec.file_extension().to_owned(), true)
+            }
+        };
+        let key = ObjectKey { name: self.layout.name.clone(), extension }.render(&prefix, &self.layout.shard_id, &b.first);
         let ticket = self.next_ticket;
         self.next_ticket += 1;
         self.pending.insert(ticket);
+        let record_count = b.encoder.record_count();
+        let input_bytes = b.encoder.input_bytes();
+        let body = b.encoder.finish().map_err(|e| BufferError::Encode { key: key.clone(), message: e.to_string() })?;
         Ok(ReadyObject {
             key,
-            record_count: b.encoder.record_count(),
-            input_bytes: b.encoder.input_bytes(),
-            body: b.encoder.finish(),
+            record_count,
+            input_bytes,
+            body,
+            is_error_output,
             first: b.first,
             last: b.last,
             oldest_arrival_ms: b.oldest_arrival_ms,
             ticket: FlushTicket(ticket),
         })
+    }
+
+    fn error_prefix(&self, output_type: &str, oldest_arrival_ms: i64, seed: &str) -> Result<String, BufferError> {
+        let empty = PartitionKeys::empty();
+        let inputs = PrefixInputs {
+            partition_keys: &empty,
+            oldest_arrival_ms,
+            error_output_type: Some(output_type),
+            random_string_seed: seed.as_bytes(),
+        };
+        self.layout.prefixes.error().evaluate(&inputs).map_err(BufferError::ErrorPrefix)
     }
 
     /// Whether everything read is durable and checkpointed, and no flush is under way.

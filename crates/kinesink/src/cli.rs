@@ -486,8 +486,10 @@ fn worker_settings(s: &Settings) -> WorkerSettings {
         kpl_deaggregation: s.kpl_deaggregation,
         record_split: s.record_split.clone(),
         buffer: s.buffer,
-        framing: s.framing,
-        codec: s.codec,
+        format: s.format.clone(),
+        error_codec: s.error_codec,
+        prefixes: s.prefixes.clone(),
+        query: s.query.clone(),
         file_extension: s.file_extension.clone(),
         shard_sync_interval: Duration::from_secs(60),
     }

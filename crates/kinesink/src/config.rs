@@ -9,8 +9,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use kinesink_delivery::{BufferLimits, Destination};
-use kinesink_parquet_writer::{Codec, RecordFraming};
+use kinesink_parquet_writer::{
+    Codec, ObjectFormat, ParquetCompression, ParquetOptions, ParquetTableFormat, RecordFraming, SerdeOptions, TableSchema,
+};
+use kinesink_partitioning::{MetadataQuery, OutputPrefixes, Tz};
 use kinesink_shard_reader::{StartPosition, StreamId};
 use serde::Deserialize;
 use serde_with::{DisplayFromStr, PickFirst, serde_as};
@@ -28,17 +33,8 @@ fn err(msg: impl Into<String>) -> ConfigError {
 /// refused rather than ignored, so a config never silently means less than it says.
 const NOT_YET_SUPPORTED: &[(&str, &str)] = &[
     ("source.consumer_name", "enhanced fan-out (reader = \"efo\") is not implemented yet"),
-    ("processing.partition_query", "dynamic partitioning (jq partition keys) is not implemented yet"),
-    ("processing.time_zone", "custom prefixes with !{timestamp:...} are not implemented yet; objects use UTC"),
-    ("destination.prefix", "custom prefixes are not implemented yet; objects use Firehose's default YYYY/MM/dd/HH/"),
-    ("destination.error_output_prefix", "custom error prefixes are not implemented yet; errors go to <error-output-type>/YYYY/MM/dd/HH/"),
     ("destination.max_active_partitions", "dynamic partitioning is not implemented yet"),
     ("destination.memory_budget_mib", "a global memory budget is not implemented yet"),
-    ("format.schema", "Parquet conversion is not implemented yet"),
-    ("format.glue", "Parquet conversion is not implemented yet"),
-    ("format.case_insensitive", "Parquet conversion is not implemented yet"),
-    ("format.column_to_json_key_mappings", "Parquet conversion is not implemented yet"),
-    ("format.convert_dots_in_json_keys_to_underscores", "Parquet conversion is not implemented yet"),
 ];
 
 const SECTIONS: &[&str] = &["source", "leases", "processing", "destination", "format", "metrics"];
@@ -109,6 +105,8 @@ struct ProcessingSection {
     kpl_deaggregation: Option<bool>,
     record_deaggregation: Option<String>,
     delimiter_base64: Option<String>,
+    partition_query: Option<String>,
+    time_zone: Option<String>,
 }
 
 #[serde_as]
@@ -129,6 +127,8 @@ struct DestinationSection {
     file_extension: Option<String>,
     sse: Option<String>,
     kms_key_id: Option<String>,
+    prefix: Option<String>,
+    error_output_prefix: Option<String>,
 }
 
 #[serde_as]
@@ -141,6 +141,32 @@ struct FormatSection {
     #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
     #[serde(default)]
     zstd_level: Option<i32>,
+    schema: Option<String>,
+    glue: Option<GlueSection>,
+    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    #[serde(default)]
+    case_insensitive: Option<bool>,
+    #[serde(default)]
+    column_to_json_key_mappings: std::collections::BTreeMap<String, String>,
+    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    #[serde(default)]
+    convert_dots_in_json_keys_to_underscores: Option<bool>,
+}
+
+/// `[format.glue]`: read the schema from a Glue Data Catalog table at start-up.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct GlueSection {
+    /// Glue database.
+    pub database: String,
+    /// Glue table.
+    pub table: String,
+    /// Catalog (account) id; default: the caller's.
+    pub catalog_id: Option<String>,
+    /// Table version; default: the current one.
+    pub version: Option<String>,
+    /// Glue endpoint override.
+    pub endpoint_url: Option<String>,
 }
 
 fn default_initial_position() -> String {
@@ -226,10 +252,18 @@ pub struct Settings {
     pub file_extension: String,
     /// Server-side encryption.
     pub encryption: Encryption,
-    /// Record framing of objects.
-    pub framing: RecordFraming,
-    /// Compression of objects.
-    pub codec: Codec,
+    /// Format of data objects (for Parquet with a Glue schema: completed at start-up).
+    pub format: ObjectFormat,
+    /// Compression of error-output objects.
+    pub error_codec: Codec,
+    /// Data and error prefixes, in the configured time zone.
+    pub prefixes: Arc<OutputPrefixes>,
+    /// Partition-key extraction, compiled.
+    pub query: Option<Arc<MetadataQuery>>,
+    /// A Glue table to read the Parquet schema from at start-up.
+    pub glue: Option<GlueSection>,
+    /// Parquet settings, used once a Glue schema is known.
+    pub parquet: Option<(Arc<SerdeOptions>, ParquetOptions)>,
     /// Address of `/metrics`, `/healthz`, `/readyz` (none: not served).
     pub metrics_listen: Option<std::net::SocketAddr>,
 }
@@ -413,23 +447,91 @@ fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
         }
         (Some(other), _) => return Err(err(format!("config key `destination.sse`: `{other}` is not one of none, AES256, aws:kms"))),
     };
-    let framing = match f.format.kind.as_deref().unwrap_or("ndjson") {
-        "ndjson" => RecordFraming::NewlineDelimited,
-        "raw" => RecordFraming::Raw,
-        "parquet" => return Err(err("config key `format.type`: \"parquet\" is not supported yet; use \"ndjson\" or \"raw\"")),
+    let fmt = f.format;
+    let kind = fmt.kind.as_deref().unwrap_or(if fmt.schema.is_some() || fmt.glue.is_some() { "parquet" } else { "ndjson" });
+    let zstd_level = match fmt.zstd_level {
+        None => 3,
+        Some(l) if (1..=22).contains(&l) => l,
+        Some(_) => return Err(err("config key `format.zstd_level`: must be 1..=22")),
+    };
+    if fmt.zstd_level.is_some() && fmt.compression.as_deref().is_some_and(|c| c != "zstd") {
+        return Err(err("config key `format.zstd_level` is only used with compression = \"zstd\""));
+    }
+    let serde_keys_given = fmt.case_insensitive.is_some()
+        || !fmt.column_to_json_key_mappings.is_empty()
+        || fmt.convert_dots_in_json_keys_to_underscores.is_some();
+    let (format, error_codec, glue, parquet) = match kind {
+        "ndjson" | "raw" => {
+            if fmt.schema.is_some() || fmt.glue.is_some() || serde_keys_given {
+                return Err(err(format!("config keys `format.schema`, `format.glue` and the SerDe options are only used with type = \"parquet\", not \"{kind}\"")));
+            }
+            let framing = if kind == "raw" { RecordFraming::Raw } else { RecordFraming::NewlineDelimited };
+            let codec: Codec = match fmt.compression.as_deref().unwrap_or("gzip") {
+                "zstd" => Codec::Zstd { level: zstd_level },
+                other => other.parse().map_err(|e| err(format!("config key `format.compression`: {e}")))?,
+            };
+            (ObjectFormat::Records { framing, codec }, codec, None, None)
+        }
+        "parquet" => {
+            let compression = match fmt.compression.as_deref().unwrap_or("zstd") {
+                "zstd" => ParquetCompression::Zstd { level: zstd_level },
+                "snappy" => ParquetCompression::Snappy,
+                "gzip" => ParquetCompression::Gzip,
+                "none" | "uncompressed" => ParquetCompression::Uncompressed,
+                other => return Err(err(format!("config key `format.compression`: `{other}` is not one of zstd, snappy, gzip, none for parquet"))),
+            };
+            let serde = Arc::new(SerdeOptions {
+                case_insensitive: fmt.case_insensitive.unwrap_or(true),
+                column_to_json_key_mappings: fmt.column_to_json_key_mappings,
+                convert_dots_in_json_keys_to_underscores: fmt.convert_dots_in_json_keys_to_underscores.unwrap_or(false),
+            });
+            let options = ParquetOptions { compression, ..ParquetOptions::default() };
+            match (fmt.schema, fmt.glue) {
+                (Some(schema), None) => {
+                    let schema = Arc::new(TableSchema::parse_hive(&schema).map_err(|e| err(format!("config key `format.schema`: {e}")))?);
+                    serde.validate_against(&schema).map_err(|e| err(format!("config key `format.column_to_json_key_mappings`: {e}")))?;
+                    let table = ParquetTableFormat::new(schema, serde, options).map_err(|e| err(format!("config section `format`: {e}")))?;
+                    (ObjectFormat::Parquet(Arc::new(table)), Codec::Gzip, None, None)
+                }
+                (None, Some(glue)) => {
+                    // The schema is read from Glue at start-up; a placeholder format until then.
+                    (ObjectFormat::Records { framing: RecordFraming::NewlineDelimited, codec: Codec::Gzip }, Codec::Gzip, Some(glue), Some((serde, options)))
+                }
+                (Some(_), Some(_)) => return Err(err("config keys `format.schema` and `format.glue`: give one, not both")),
+                (None, None) => return Err(err("config key `format.schema` (or `[format.glue]`) is required with type = \"parquet\"")),
+            }
+        }
         other => return Err(err(format!("config key `format.type`: `{other}` is not one of parquet, ndjson, raw"))),
     };
-    let mut codec: Codec = match f.format.compression.as_deref().unwrap_or("gzip") {
-        "snappy" => return Err(err("config key `format.compression`: \"snappy\" is not supported yet for ndjson/raw")),
-        other => other.parse().map_err(|e| err(format!("config key `format.compression`: {e}")))?,
+    let time_zone: Tz = match f.processing.time_zone.as_deref() {
+        None => Tz::UTC,
+        Some(z) => z.parse().map_err(|_| err(format!("config key `processing.time_zone`: `{z}` is not an IANA time zone like UTC or Europe/Berlin")))?,
     };
-    match (codec, f.format.zstd_level) {
-        (Codec::Zstd { .. }, Some(level)) if (1..=22).contains(&level) => codec = Codec::Zstd { level },
-        (Codec::Zstd { .. }, Some(_)) => return Err(err("config key `format.zstd_level`: must be 1..=22")),
-        (_, Some(_)) => return Err(err("config key `format.zstd_level` is only used with compression = \"zstd\"")),
-        (_, None) => {}
-    }
-    let file_extension = d.file_extension.unwrap_or_else(|| codec.file_extension().to_owned());
+    let prefixes = OutputPrefixes::parse(d.prefix.as_deref(), d.error_output_prefix.as_deref())
+        .map_err(|e| {
+            let key = match e {
+                kinesink_partitioning::OutputPrefixesError::Prefix(_) => "destination.prefix",
+                _ => "destination.error_output_prefix",
+            };
+            err(format!("config key `{key}`: {e}"))
+        })?
+        .with_time_zone(time_zone);
+    let query = match f.processing.partition_query.as_deref() {
+        None => {
+            if let Some(k) = prefixes.data().partition_key_names().first() {
+                return Err(err(format!("config key `destination.prefix` uses !{{partitionKeyFromQuery:{k}}} but `processing.partition_query` is not set")));
+            }
+            None
+        }
+        Some(q) => {
+            let q = MetadataQuery::compile(q).map_err(|e| err(format!("config key `processing.partition_query`: {e}")))?;
+            q.check_template(prefixes.data()).map_err(|e| err(format!("config keys `processing.partition_query` and `destination.prefix`: {e}")))?;
+            Some(Arc::new(q))
+        }
+    };
+    let file_extension = d.file_extension.unwrap_or_else(|| {
+        if glue.is_some() { ".parquet".to_owned() } else { format.file_extension().to_owned() }
+    });
     if file_extension.contains('/') {
         return Err(err("config key `destination.file_extension`: must not contain '/'"));
     }
@@ -456,8 +558,12 @@ fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
         },
         file_extension,
         encryption,
-        framing,
-        codec,
+        format,
+        error_codec,
+        prefixes: Arc::new(prefixes),
+        query,
+        glue,
+        parquet,
         metrics_listen: f
             .metrics
             .listen
@@ -491,7 +597,7 @@ url = "s3://my-bucket/events"
         let s = load_str(MINIMAL, &[]).unwrap();
         assert_eq!(s.stream, StreamId::Name("clickstream".into()));
         assert_eq!(s.buffer, BufferLimits { size_bytes: 5 * 1024 * 1024, interval_ms: 300_000 });
-        assert_eq!(s.codec, Codec::Gzip);
+        assert!(matches!(s.format, ObjectFormat::Records { codec: Codec::Gzip, framing: RecordFraming::NewlineDelimited }));
         assert_eq!(s.file_extension, ".gz");
         assert_eq!(s.lease_table, "kinesink-clicks");
         assert_eq!(s.initial_position, StartPosition::TrimHorizon);
@@ -535,9 +641,48 @@ url = "s3://my-bucket/events"
 
     #[test]
     fn keys_not_implemented_yet_are_refused_with_the_key() {
-        let text = format!("{MINIMAL}prefix = \"x/\"\n");
+        let text = format!("{MINIMAL}max_active_partitions = 5\n");
         let e = load_str(&text, &[]).unwrap_err().to_string();
-        assert!(e.contains("destination.prefix") && e.contains("not supported yet"), "{e}");
+        assert!(e.contains("destination.max_active_partitions") && e.contains("not supported yet"), "{e}");
+    }
+
+    #[test]
+    fn a_prefix_using_a_key_the_query_does_not_produce_is_refused_at_load() {
+        let text = MINIMAL.replace("[destination]", "[processing]\npartition_query = \"{a: .a}\"\n[destination]\nprefix = \"b=!{partitionKeyFromQuery:b}/\"\nerror_output_prefix = \"e/!{firehose:error-output-type}/\"");
+        let e = load_str(&text, &[]).unwrap_err().to_string();
+        assert!(e.contains("partition_query") && e.contains('b'), "{e}");
+    }
+
+    #[test]
+    fn a_bad_prefix_expression_is_refused_naming_the_key_and_column() {
+        let text = MINIMAL.replace("[destination]", "[destination]\nprefix = \"x/!{timestamp:yyyy\"");
+        let e = load_str(&text, &[]).unwrap_err().to_string();
+        assert!(e.contains("destination.prefix") && e.contains("column"), "{e}");
+    }
+
+    #[test]
+    fn parquet_needs_a_schema_and_a_bad_type_names_the_key() {
+        let e = load_str(&format!("{MINIMAL}[format]\ntype = \"parquet\"\n"), &[]).unwrap_err().to_string();
+        assert!(e.contains("format.schema"), "{e}");
+        let e = load_str(&format!("{MINIMAL}[format]\nschema = \"a strng\"\n"), &[]).unwrap_err().to_string();
+        assert!(e.contains("format.schema"), "{e}");
+        let ok = load_str(&format!("{MINIMAL}[format]\nschema = \"a string, b bigint\"\n"), &[]).unwrap();
+        assert!(matches!(ok.format, ObjectFormat::Parquet(_)));
+        assert_eq!(ok.file_extension, ".parquet");
+    }
+
+    #[test]
+    fn the_reference_configuration_loads_unchanged_except_the_keys_not_implemented_yet() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/kinesink.example.toml");
+        let Ok(text) = std::fs::read_to_string(&path) else { return };
+        let text: String = text
+            .lines()
+            .filter(|l| !l.starts_with("max_active_partitions") && !l.starts_with("memory_budget_mib"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let s = load_str(&text, &[]).unwrap();
+        assert!(matches!(s.format, ObjectFormat::Parquet(_)));
+        assert!(s.query.is_some());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use base64::Engine;
 use std::collections::VecDeque;
 
-use kinesink_delivery::{BufferAction, BufferEvent, FileSink, ObjectKey, ObjectLayout, ObjectSink, ResumeState, ShardBuffers};
+use kinesink_delivery::{BufferAction, BufferEvent, FileSink, ObjectLayout, ObjectSink, ResumeState, ShardBuffers};
 use kinesink_record_deaggregation::KinesisRecord;
 use serde::Deserialize;
 
@@ -134,9 +134,12 @@ pub async fn dry_run(settings: &Settings, input: &DryRunInput<'_>, output: &Path
     let sink: Arc<dyn ObjectSink> = Arc::new(FileSink::new(output));
     let layout = ObjectLayout {
         shard_id: input.shard_id.to_owned(),
-        key: ObjectKey { name: settings.name.clone(), extension: settings.file_extension.clone() },
-        framing: settings.framing,
-        codec: settings.codec,
+        name: settings.name.clone(),
+        format: settings.format.clone(),
+        extension: settings.file_extension.clone(),
+        error_codec: settings.error_codec,
+        prefixes: settings.prefixes.clone(),
+        query: settings.query.clone(),
     };
     let mut pipeline = RecordPipeline::new(settings.kpl_deaggregation, &settings.record_split, None);
     let mut buffers = ShardBuffers::new(layout, settings.buffer, ResumeState::default());

@@ -187,7 +187,7 @@ impl ShardTask {
         Ok(())
     }
 
-    async fn record_progress(&self, horizon: &RecordPosition, flush_intent: Option<&RecordPosition>) -> Result<(), Stop> {
+    async fn record_progress(&mut self, horizon: &RecordPosition, flush_intent: Option<&RecordPosition>) -> Result<(), Stop> {
         let as_pair = |p: &RecordPosition| (p.sequence_number.to_string(), p.sub_sequence_number);
         let horizon = as_pair(horizon);
         let intent = flush_intent.map(as_pair);
@@ -210,7 +210,7 @@ impl ShardTask {
 
     /// Writes an object, retrying with backoff until it is durable or the lease is lost.
     async fn write(&mut self, object: ReadyObject, lost: &CancellationToken) -> Result<FlushTicket, Stop> {
-        let ReadyObject { key, body, record_count, ticket, oldest_arrival_ms, .. } = object;
+        let ReadyObject { key, body, record_count, ticket, oldest_arrival_ms, is_error_output, .. } = object;
         let size = body.len() as u64;
         let mut attempt: u32 = 0;
         loop {
@@ -235,19 +235,19 @@ impl ShardTask {
         #[allow(clippy::cast_precision_loss)]
         metrics::gauge!("kinesink_delivery_to_s3_data_freshness_seconds")
             .set((chrono::Utc::now().timestamp_millis() - oldest_arrival_ms).max(0) as f64 / 1000.0);
-        if let Some((error_output_type, _)) = key.split_once('/').filter(|(t, _)| t.ends_with("-failed")) {
-            metrics::counter!("kinesink_error_records_total", "error_output_type" => error_output_type.to_owned()).increment(record_count as u64);
+        if is_error_output {
+            metrics::counter!("kinesink_error_records_total").increment(record_count as u64);
         }
         self.stats.records.fetch_add(record_count as u64, Ordering::Relaxed);
         self.stats.objects.fetch_add(1, Ordering::Relaxed);
         self.stats.bytes.fetch_add(size, Ordering::Relaxed);
-        if key.starts_with(crate::record_pipeline::PROCESSING_FAILED) {
+        if is_error_output {
             self.stats.failed_records.fetch_add(record_count as u64, Ordering::Relaxed);
         }
         Ok(ticket)
     }
 
-    async fn write_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), Stop> {
+    async fn write_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), Stop> {
         let mut attempt: u32 = 0;
         loop {
             match self.keeper.checkpoint(&self.shard_id, checkpoint).await {

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use kinesink_delivery::{BufferLimits, ObjectKey, ObjectLayout, ObjectSink, RecordPosition, ResumeState, ShardBuffers};
+use kinesink_delivery::{BufferLimits, ObjectLayout, ObjectSink, RecordPosition, ResumeState, ShardBuffers};
 use kinesink_lease_coordination::{Checkpoint, Lease, LeaseAction, LeaseKeeper, LeaseTable, LeaseTaker};
-use kinesink_parquet_writer::{Codec, RecordFraming};
+use kinesink_parquet_writer::{Codec, ObjectFormat};
+use kinesink_partitioning::{MetadataQuery, OutputPrefixes};
 use kinesink_shard_reader::{ReaderSettings, ShardReader, ShardSource, StartPosition};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -37,10 +38,14 @@ pub struct WorkerSettings {
     pub record_split: RecordSplit,
     /// Buffering hints.
     pub buffer: BufferLimits,
-    /// Record framing of objects.
-    pub framing: RecordFraming,
-    /// Compression of objects.
-    pub codec: Codec,
+    /// Format of data objects.
+    pub format: ObjectFormat,
+    /// Compression of error-output objects.
+    pub error_codec: Codec,
+    /// Data and error prefixes.
+    pub prefixes: Arc<OutputPrefixes>,
+    /// Partition-key extraction.
+    pub query: Option<Arc<MetadataQuery>>,
     /// Extension of object names.
     pub file_extension: String,
     /// Interval of shard re-listing.
@@ -126,9 +131,12 @@ impl Worker {
         let s = &self.settings;
         let layout = ObjectLayout {
             shard_id: lease.shard_id.clone(),
-            key: ObjectKey { name: s.name.clone(), extension: s.file_extension.clone() },
-            framing: s.framing,
-            codec: s.codec,
+            name: s.name.clone(),
+            format: s.format.clone(),
+            extension: s.file_extension.clone(),
+            error_codec: s.error_codec,
+            prefixes: s.prefixes.clone(),
+            query: s.query.clone(),
         };
         let caught_up = Arc::new(AtomicBool::new(false));
         let task = ShardTask {

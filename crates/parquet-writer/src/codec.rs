@@ -1,4 +1,6 @@
 //! Compression codecs for record-oriented (non-Parquet) objects.
+//!
+//! Guarantees: names and file extensions follow Firehose (`.gz`, `.zst`, `.snappy`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -15,6 +17,9 @@ pub enum Codec {
         /// Compression level; 3 is zstd's default.
         level: i32,
     },
+    /// Snappy in the framing format (stream identifier, CRC-32C-checked chunks), Firehose's
+    /// `Snappy` S3 compression; not Hadoop's block format (`HADOOP_SNAPPY`).
+    Snappy,
 }
 
 impl Codec {
@@ -25,6 +30,7 @@ impl Codec {
             Codec::None => "",
             Codec::Gzip => ".gz",
             Codec::Zstd { .. } => ".zst",
+            Codec::Snappy => ".snappy",
         }
     }
 }
@@ -35,13 +41,14 @@ impl fmt::Display for Codec {
             Codec::None => f.write_str("none"),
             Codec::Gzip => f.write_str("gzip"),
             Codec::Zstd { .. } => f.write_str("zstd"),
+            Codec::Snappy => f.write_str("snappy"),
         }
     }
 }
 
-/// The error for a codec name that is not one of `none`, `gzip`, `zstd`.
+/// The error for a codec name that is not one of `none`, `gzip`, `zstd`, `snappy`.
 #[derive(Debug, thiserror::Error)]
-#[error("unknown compression `{0}`: expected one of none, gzip, zstd")]
+#[error("unknown compression `{0}`: expected one of none, gzip, zstd, snappy")]
 pub struct UnknownCodec(pub String);
 
 impl FromStr for Codec {
@@ -53,6 +60,7 @@ impl FromStr for Codec {
             "none" | "uncompressed" => Ok(Codec::None),
             "gzip" => Ok(Codec::Gzip),
             "zstd" => Ok(Codec::Zstd { level: 3 }),
+            "snappy" => Ok(Codec::Snappy),
             other => Err(UnknownCodec(other.to_owned())),
         }
     }

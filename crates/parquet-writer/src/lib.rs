@@ -1,11 +1,49 @@
 //! Object encoders: turn a sequence of user records into the bytes of one S3 object.
 //!
-//! Owns: the output formats (newline-delimited records, raw concatenation) and their
-//! compression codecs. Parquet conversion by schema arrives here too.
-//! Must never: do I/O, read clocks, or silently skip a record it was given.
+//! Owns: the output formats — newline-delimited records and raw concatenation (gzip, zstd,
+//! snappy or uncompressed), and Parquet converted from JSON by a Hive/Glue table schema with
+//! the OpenX JSON SerDe's rules ([`TableSchema`], [`SerdeOptions`], [`ParquetObjectEncoder`]) —
+//! the per-record conversion failures with Firehose's error code and error-record shape, and the
+//! file extension of each format.
+//!
+//! Must never: do I/O, read clocks, spawn threads or tasks, use AWS SDK types, or silently skip
+//! or alter a record it was given: a record is either in the object whole or refused with a
+//! [`ConversionFailure`] that leaves the encoder unchanged, for the caller to send to the error
+//! output.
 
 mod codec;
+mod column_buffer;
+mod column_cardinality;
+mod conversion_failure;
+mod decimal_text;
+mod hive_type;
+mod hive_type_parser;
+mod json_node;
+mod json_record_parser;
+mod json_row_converter;
+mod json_tape;
+mod object_encoder;
+mod openx_scalar_text;
+mod parquet_object_encoder;
+mod parquet_options;
 mod record_encoder;
+mod row_group_buffer;
+mod serde_options;
+mod table_schema;
+mod timestamp_parsing;
 
 pub use codec::{Codec, UnknownCodec};
+pub use conversion_failure::{
+    ConversionErrorRecord, ConversionFailure, ConversionFailureKind, DataCatalogTable, FORMAT_CONVERSION_FAILED_OUTPUT_TYPE,
+    MALFORMED_DATA_ERROR_CODE,
+};
+pub use hive_type::{HiveType, MAX_DECIMAL_PRECISION, StructField};
+pub use json_record_parser::{JsonRecordParser, ParsedJsonRecord};
+pub use object_encoder::{ObjectEncoder, ObjectFormat};
+pub use parquet_object_encoder::{ParquetEncodeError, ParquetObjectEncoder, ParquetTableFormat};
+pub use parquet_options::{
+    DictionaryMode, MAX_ROW_GROUP_BYTES_LIMIT, ParquetCompression, ParquetOptions, ParquetOptionsError, ParquetWriterVersion,
+};
 pub use record_encoder::{RecordEncoder, RecordFraming};
+pub use serde_options::SerdeOptions;
+pub use table_schema::{Column, SchemaError, TableSchema};

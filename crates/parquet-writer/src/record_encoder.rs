@@ -19,6 +19,7 @@ enum Sink {
     Plain(Vec<u8>),
     Gzip(GzEncoder<Vec<u8>>),
     Zstd(zstd::stream::write::Encoder<'static, Vec<u8>>),
+    Snappy(Box<snap::write::FrameEncoder<Vec<u8>>>),
 }
 
 /// Compresses records into one object incrementally, so the buffer holds compressed bytes only.
@@ -56,6 +57,7 @@ impl RecordEncoder {
                 zstd::stream::write::Encoder::new(Vec::new(), level)
                     .expect("zstd encoder over a Vec cannot fail to initialise"),
             ),
+            Codec::Snappy => Sink::Snappy(Box::new(snap::write::FrameEncoder::new(Vec::new()))),
         };
         Self { framing, sink, records: 0, input_bytes: 0 }
     }
@@ -79,6 +81,7 @@ impl RecordEncoder {
             }
             Sink::Gzip(e) => e.write_all(bytes),
             Sink::Zstd(e) => e.write_all(bytes),
+            Sink::Snappy(e) => e.write_all(bytes),
         };
         result.expect("compressing into memory cannot fail");
     }
@@ -95,6 +98,18 @@ impl RecordEncoder {
         self.input_bytes
     }
 
+    /// Bytes of memory held by the compressed output so far (its buffer's capacity; the
+    /// compressor's fixed working memory is not counted).
+    #[must_use]
+    pub fn buffered_bytes(&self) -> usize {
+        match &self.sink {
+            Sink::Plain(v) => v.capacity(),
+            Sink::Gzip(e) => e.get_ref().capacity(),
+            Sink::Zstd(e) => e.get_ref().capacity(),
+            Sink::Snappy(e) => e.get_ref().capacity(),
+        }
+    }
+
     /// Completes the object and returns its bytes (a valid, complete compressed stream).
     #[must_use]
     pub fn finish(self) -> Vec<u8> {
@@ -102,6 +117,7 @@ impl RecordEncoder {
             Sink::Plain(v) => Ok(v),
             Sink::Gzip(e) => e.finish(),
             Sink::Zstd(e) => e.finish(),
+            Sink::Snappy(e) => e.into_inner().map_err(|e| e.into_error()),
         };
         result.expect("finishing a compressor into memory cannot fail")
     }
@@ -122,11 +138,16 @@ mod tests {
                 out
             }
             Codec::Zstd { .. } => zstd::decode_all(bytes).unwrap(),
+            Codec::Snappy => {
+                let mut out = Vec::new();
+                snap::read::FrameDecoder::new(bytes).read_to_end(&mut out).unwrap();
+                out
+            }
         }
     }
 
     fn codecs() -> impl Strategy<Value = Codec> {
-        prop_oneof![Just(Codec::None), Just(Codec::Gzip), (1..=19i32).prop_map(|level| Codec::Zstd { level })]
+        prop_oneof![Just(Codec::None), Just(Codec::Gzip), Just(Codec::Snappy), (1..=19i32).prop_map(|level| Codec::Zstd { level })]
     }
 
     proptest! {
@@ -165,6 +186,7 @@ mod tests {
         assert_eq!("gzip".parse::<Codec>().unwrap(), Codec::Gzip);
         assert_eq!("none".parse::<Codec>().unwrap(), Codec::None);
         assert_eq!("zstd".parse::<Codec>().unwrap(), Codec::Zstd { level: 3 });
+        assert_eq!("snappy".parse::<Codec>().unwrap(), Codec::Snappy);
         let err = "lz4".parse::<Codec>().unwrap_err().to_string();
         assert!(err.contains("`lz4`"), "{err}");
     }
@@ -174,5 +196,15 @@ mod tests {
         assert_eq!(Codec::Gzip.file_extension(), ".gz");
         assert_eq!(Codec::Zstd { level: 3 }.file_extension(), ".zst");
         assert_eq!(Codec::None.file_extension(), "");
+        assert_eq!(Codec::Snappy.file_extension(), ".snappy");
+    }
+
+    #[test]
+    fn snappy_objects_use_the_framing_format_with_its_stream_identifier() {
+        let mut enc = RecordEncoder::new(RecordFraming::Raw, Codec::Snappy);
+        enc.append(b"hello");
+        let bytes = enc.finish();
+        // Framing format: chunk type 0xff, length 6, "sNaPpY" (google/snappy framing_format.txt).
+        assert_eq!(&bytes[..10], b"\xff\x06\x00\x00sNaPpY");
     }
 }

@@ -8,10 +8,95 @@ use super::*;
 fn layout() -> ObjectLayout {
     ObjectLayout {
         shard_id: "shardId-000000000007".into(),
-        key: ObjectKey { name: "demo".into(), extension: ".gz".into() },
-        framing: RecordFraming::NewlineDelimited,
-        codec: Codec::Gzip,
+        name: "demo".into(),
+        format: ObjectFormat::Records { framing: RecordFraming::NewlineDelimited, codec: Codec::Gzip },
+        extension: ".gz".into(),
+        error_codec: Codec::Gzip,
+        prefixes: Arc::new(OutputPrefixes::parse(None, None).unwrap()),
+        query: None,
     }
+}
+
+fn partitioned_layout() -> ObjectLayout {
+    ObjectLayout {
+        prefixes: Arc::new(
+            OutputPrefixes::parse(
+                Some("country=!{partitionKeyFromQuery:country}/!{timestamp:yyyy}/"),
+                Some("err/!{firehose:error-output-type}/"),
+            )
+            .unwrap(),
+        ),
+        query: Some(Arc::new(MetadataQuery::compile("{country: .country}").unwrap())),
+        ..layout()
+    }
+}
+
+fn drain_all(b: &mut ShardBuffers) -> Vec<ReadyObject> {
+    let mut out = Vec::new();
+    let mut queue: VecDeque<BufferEvent> = VecDeque::from([BufferEvent::Drain]);
+    while let Some(e) = queue.pop_front() {
+        for a in b.step(0, e).unwrap() {
+            queue.push_back(match a {
+                BufferAction::Write(o) => {
+                    let t = o.ticket;
+                    out.push(o);
+                    BufferEvent::ObjectDurable(t)
+                }
+                BufferAction::RecordProgress { .. } => BufferEvent::ProgressRecorded,
+                BufferAction::Checkpoint(p) => BufferEvent::CheckpointWritten(p),
+            });
+        }
+    }
+    out
+}
+
+#[test]
+fn each_partition_key_value_gets_its_own_object_under_its_evaluated_prefix() {
+    let mut b = ShardBuffers::new(partitioned_layout(), BufferLimits { size_bytes: 1 << 20, interval_ms: 60_000 }, ResumeState::default());
+    for (seq, data) in [(1, r#"{"country":"DE"}"#), (2, r#"{"country":"FR"}"#), (3, r#"{"country":"DE","n":2}"#)] {
+        assert!(b.step(0, BufferEvent::Record(record(seq, data, T1100))).unwrap().is_empty());
+    }
+    let mut out = drain_all(&mut b);
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    let keys: Vec<&str> = out.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(keys, vec!["country=DE/2026/demo-shardId-000000000007-1-0.gz", "country=FR/2026/demo-shardId-000000000007-2-0.gz"]);
+    assert_eq!(gunzip(&out[0].body), "{\"country\":\"DE\"}\n{\"country\":\"DE\",\"n\":2}\n");
+}
+
+#[test]
+fn a_record_without_its_partition_key_or_not_json_goes_to_the_error_prefix_with_its_raw_bytes() {
+    let mut b = ShardBuffers::new(partitioned_layout(), BufferLimits { size_bytes: 1 << 20, interval_ms: 60_000 }, ResumeState::default());
+    b.step(0, BufferEvent::Record(record(1, r#"{"other":1}"#, T1100))).unwrap();
+    b.step(0, BufferEvent::Record(record(2, "not json", T1100))).unwrap();
+    let out = drain_all(&mut b);
+    assert_eq!(out.len(), 1, "one error object: {:?}", out.iter().map(|o| &o.key).collect::<Vec<_>>());
+    assert!(out[0].is_error_output);
+    assert!(out[0].key.starts_with("err/"), "{}", out[0].key);
+    let lines: Vec<serde_json::Value> = gunzip(&out[0].body).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    use base64::Engine;
+    assert_eq!(base64::engine::general_purpose::STANDARD.decode(lines[1]["rawData"].as_str().unwrap()).unwrap(), b"not json");
+    assert_eq!(lines[0]["sequenceNumber"], "1");
+}
+
+#[test]
+fn a_record_that_does_not_fit_the_parquet_schema_goes_to_format_conversion_failed() {
+    use kinesink_parquet_writer::{ParquetOptions, ParquetTableFormat, SerdeOptions, TableSchema};
+    let schema = Arc::new(TableSchema::parse_hive("id bigint, name string").unwrap());
+    let format = ParquetTableFormat::new(schema, Arc::new(SerdeOptions::default()), ParquetOptions::default()).unwrap();
+    let layout = ObjectLayout { format: ObjectFormat::Parquet(Arc::new(format)), extension: ".parquet".into(), ..layout() };
+    let mut b = ShardBuffers::new(layout, BufferLimits { size_bytes: 1 << 20, interval_ms: 60_000 }, ResumeState::default());
+    b.step(0, BufferEvent::Record(record(1, r#"{"id": 7, "name": "a"}"#, T1100))).unwrap();
+    b.step(0, BufferEvent::Record(record(2, r#"{"id": "seven"}"#, T1100))).unwrap();
+    let out = drain_all(&mut b);
+    let data = out.iter().find(|o| !o.is_error_output).expect("a parquet object");
+    assert!(data.key.ends_with("-1-0.parquet"), "{}", data.key);
+    assert_eq!(data.record_count, 1);
+    assert_eq!(&data.body[..4], b"PAR1");
+    let err = out.iter().find(|o| o.is_error_output).expect("an error object");
+    assert!(err.key.starts_with("format-conversion-failed/"), "{}", err.key);
+    let line: serde_json::Value = serde_json::from_str(gunzip(&err.body).trim_end()).unwrap();
+    assert_eq!(line["lastErrorCode"], "DataFormatConversion.MalformedData");
 }
 
 fn record(seq: u64, data: &str, arrival_ms: i64) -> UserRecord {
@@ -163,9 +248,9 @@ fn a_record_during_an_intent_write_is_refused() {
 }
 
 #[test]
-fn an_unrepresentable_arrival_time_is_refused_not_buffered() {
+fn a_record_whose_arrival_time_cannot_make_any_prefix_is_refused_and_nothing_is_buffered() {
     let mut b = ShardBuffers::new(layout(), BufferLimits { size_bytes: 100, interval_ms: 0 }, ResumeState::default());
-    assert!(b.step(0, BufferEvent::Record(record(1, "x", i64::MAX))).is_err());
+    assert!(matches!(b.step(0, BufferEvent::Record(record(1, "x", i64::MAX))), Err(BufferError::ErrorPrefix(_))));
     assert!(b.is_idle());
 }
 

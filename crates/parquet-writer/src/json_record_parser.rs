@@ -1,0 +1,80 @@
+//! Raw record bytes parsed once into a reusable tape, for callers that need a field of the
+//! record (e.g. a partition key) and then its row, without parsing twice or building a
+//! `serde_json::Value`.
+
+use crate::conversion_failure::{ConversionFailure, ConversionFailureKind};
+use crate::json_node::{JsonNode, NodeView};
+use crate::json_tape::{JsonTape, TapeError, TapeRef};
+
+/// Parses records into a tape whose memory is reused from record to record.
+///
+/// Guarantees: [`JsonRecordParser::parse`] accepts exactly what
+/// [`crate::ParquetObjectEncoder::append_bytes`] accepts as JSON (UTF-8, non-empty, one or
+/// more concatenated JSON documents) and refuses the rest with the same [`ConversionFailure`].
+#[derive(Debug, Default)]
+pub struct JsonRecordParser {
+    tape: JsonTape,
+}
+
+/// A record parsed by a [`JsonRecordParser`], valid until the parser parses the next one.
+#[derive(Debug, Clone, Copy)]
+pub struct ParsedJsonRecord<'a> {
+    pub(crate) tape: &'a JsonTape,
+    pub(crate) text: &'a str,
+}
+
+impl JsonRecordParser {
+    /// A parser with no memory reserved yet.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parses one record.
+    ///
+    /// # Errors
+    /// A [`ConversionFailure`] (`NotUtf8`, `EmptyRecord`, `NotJson`, `TooLarge`).
+    pub fn parse<'a>(&'a mut self, record: &'a [u8]) -> Result<ParsedJsonRecord<'a>, ConversionFailure> {
+        let text = std::str::from_utf8(record)
+            .map_err(|e| ConversionFailure::new(ConversionFailureKind::NotUtf8, format!("the record is not UTF-8: {e}")))?;
+        if text.trim_ascii().is_empty() {
+            return Err(ConversionFailure::new(ConversionFailureKind::EmptyRecord, "the record is empty"));
+        }
+        self.tape.parse(text).map_err(|e| match e {
+            TapeError::TooLarge => ConversionFailure::new(ConversionFailureKind::TooLarge, "the record is 4 GiB or larger"),
+            TapeError::Syntax(message) => {
+                ConversionFailure::new(ConversionFailureKind::NotJson, format!("the record is not valid JSON: {message}"))
+            }
+        })?;
+        Ok(ParsedJsonRecord { tape: &self.tape, text })
+    }
+
+    /// Bytes of memory the parser holds between records.
+    #[must_use]
+    pub fn allocated_bytes(&self) -> usize {
+        self.tape.allocated_bytes()
+    }
+}
+
+impl<'a> ParsedJsonRecord<'a> {
+    /// Number of concatenated JSON documents in the record (each becomes a row).
+    #[must_use]
+    pub fn document_count(&self) -> usize {
+        self.documents().len()
+    }
+
+    /// The string value of the member named exactly `key` of the first document, when that
+    /// document is an object and the member is a string (e.g. a partition key).
+    #[must_use]
+    pub fn top_level_str(&self, key: &str) -> Option<&'a str> {
+        let first = self.documents().next()?;
+        match first.member(key)?.view() {
+            NodeView::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn documents(&self) -> impl ExactSizeIterator<Item = TapeRef<'a>> + 'a {
+        self.tape.documents(self.text)
+    }
+}

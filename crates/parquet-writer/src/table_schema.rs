@@ -1,0 +1,137 @@
+//! The table schema: ordered, named, typed columns, from Hive DDL text or Glue columns.
+
+use std::fmt;
+use std::sync::Arc;
+
+use arrow_schema::{Field, Schema, SchemaRef};
+
+use crate::hive_type::{HiveType, write_identifier};
+use crate::hive_type_parser::{self, TypeSyntaxError};
+
+/// One column of a [`TableSchema`].
+///
+/// Guarantees: `name` is lowercase and unique within its schema.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Column {
+    /// Lowercase column name (Hive and Glue store names lowercase).
+    pub name: String,
+    /// The column's type.
+    pub hive_type: HiveType,
+}
+
+/// The columns records are converted into, in order.
+///
+/// Guarantees: at least one column; names are lowercase and unique; every type is well formed
+/// (see [`HiveType`]); [`TableSchema::arrow_schema`] is the exact schema of the Parquet files
+/// written with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSchema {
+    columns: Vec<Column>,
+    arrow: SchemaRef,
+}
+
+/// Why a schema could not be read; names the column and the character where the problem is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.render())]
+pub struct SchemaError {
+    /// The column whose definition is wrong, when the problem is inside one.
+    pub column: Option<String>,
+    /// 1-based character position in the schema text (for Glue columns: in that column's type).
+    pub position: usize,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl SchemaError {
+    fn render(&self) -> String {
+        match &self.column {
+            Some(c) => format!("schema column `{c}`, character {}: {}", self.position, self.reason),
+            None => format!("schema, character {}: {}", self.position, self.reason),
+        }
+    }
+
+    fn at(text: &str, column: Option<String>, e: TypeSyntaxError) -> Self {
+        let offset = e.offset.min(text.len());
+        // Offsets always fall on char boundaries; count chars for a human position.
+        let position = text.get(..offset).map_or(offset, |prefix| prefix.chars().count()) + 1;
+        Self { column, position, reason: e.reason }
+    }
+}
+
+impl TableSchema {
+    /// Parses an inline schema in Hive DDL column syntax: `name type` pairs separated by commas
+    /// and/or new lines, e.g. `event_id string, ts timestamp, tags array<string>`.
+    ///
+    /// Accepted types: `string`, `varchar(n)`, `char(n)`, `tinyint`, `smallint`, `int`,
+    /// `integer`, `bigint`, `float`, `double`, `boolean`, `timestamp`, `date`, `decimal`,
+    /// `decimal(p)`, `decimal(p,s)`, `binary`, `array<T>`, `map<K,V>` (K primitive),
+    /// `struct<name:T,...>`; keywords are case-insensitive; names may be backquoted.
+    ///
+    /// # Errors
+    /// A [`SchemaError`] naming the column and character position of the first problem.
+    pub fn parse_hive(text: &str) -> Result<Self, SchemaError> {
+        let columns = hive_type_parser::parse_columns(text).map_err(|(column, e)| SchemaError::at(text, column, e))?;
+        Ok(Self::from_columns(columns.into_iter().map(|c| Column { name: c.name, hive_type: c.hive_type }).collect()))
+    }
+
+    /// Builds a schema from Glue Data Catalog columns, `(Name, Type)` in table order, as
+    /// returned by Glue's `GetTable` (`StorageDescriptor.Columns`).
+    ///
+    /// # Errors
+    /// A [`SchemaError`] naming the column whose name or type is invalid (position is within
+    /// that column's type string), a duplicate name, or an empty column list.
+    pub fn from_glue_columns<N: AsRef<str>, T: AsRef<str>>(columns: &[(N, T)]) -> Result<Self, SchemaError> {
+        if columns.is_empty() {
+            return Err(SchemaError { column: None, position: 1, reason: "the table has no columns".to_owned() });
+        }
+        let mut out: Vec<Column> = Vec::with_capacity(columns.len());
+        for (name, type_text) in columns {
+            let name = name.as_ref();
+            let lower = name.to_lowercase();
+            if lower.trim().is_empty() {
+                return Err(SchemaError { column: Some(name.to_owned()), position: 1, reason: "empty column name".to_owned() });
+            }
+            if out.iter().any(|c| c.name == lower) {
+                return Err(SchemaError { column: Some(lower.clone()), position: 1, reason: format!("duplicate column `{lower}`") });
+            }
+            let type_text = type_text.as_ref();
+            let hive_type =
+                hive_type_parser::parse_type(type_text).map_err(|e| SchemaError::at(type_text, Some(lower.clone()), e))?;
+            out.push(Column { name: lower, hive_type });
+        }
+        Ok(Self::from_columns(out))
+    }
+
+    fn from_columns(columns: Vec<Column>) -> Self {
+        let fields: Vec<Field> =
+            columns.iter().map(|c| Field::new(c.name.as_str(), c.hive_type.arrow_type(), true)).collect();
+        Self { arrow: Arc::new(Schema::new(fields)), columns }
+    }
+
+    /// The columns, in table order.
+    #[must_use]
+    pub fn columns(&self) -> &[Column] {
+        &self.columns
+    }
+
+    /// The Arrow schema of the Parquet files written with this schema (every column nullable).
+    #[must_use]
+    pub fn arrow_schema(&self) -> SchemaRef {
+        Arc::clone(&self.arrow)
+    }
+}
+
+impl fmt::Display for TableSchema {
+    /// Canonical DDL column list (`name type, ...`) that [`TableSchema::parse_hive`] reads back
+    /// to an equal schema.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, c) in self.columns.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write_identifier(f, &c.name)?;
+            write!(f, " {}", c.hive_type)?;
+        }
+        Ok(())
+    }
+}

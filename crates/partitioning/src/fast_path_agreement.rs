@@ -1,0 +1,171 @@
+//! Property tests: the jaq-free paths agree with jaq.
+//!
+//! - `{name: .path, ...}` on a `serde_json::Value` ([`crate::direct_selection`]) gives the same
+//!   keys as jaq running the same query, or fails for the same reason (same variant, same key);
+//! - the same on the bytes ([`crate::streaming_selection`]) gives exactly the result of parsing
+//!   the bytes into a `Value` first, for any bytes (valid JSON or not, duplicate keys, escapes).
+
+use proptest::prelude::*;
+use serde_json::{Map, Value, json};
+
+use crate::MetadataQuery;
+use crate::partition_keys::PartitionKeys;
+use crate::partitioning_failure::{FailureReason, PartitioningFailure};
+
+const NAMES: [&str; 5] = ["a", "b", "type", "x y", "é"];
+
+fn scalar() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
+        "(|\\.\\.|a/b|[a-z.%/ é\"\\\\]{1,6})".prop_map(Value::String),
+    ]
+}
+
+fn record() -> impl Strategy<Value = Value> {
+    scalar().prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+            proptest::collection::vec((proptest::sample::select(&NAMES[..]), inner), 0..5)
+                .prop_map(|pairs| Value::Object(
+                    pairs
+                        .into_iter()
+                        .map(|(k, v)| (k.to_owned(), v))
+                        .collect::<Map<_, _>>()
+                )),
+        ]
+    })
+}
+
+/// A `{name: .p.a.t.h, ...}` query over [`NAMES`] with unique output names.
+fn direct_query() -> impl Strategy<Value = String> {
+    proptest::collection::vec(
+        proptest::collection::vec(proptest::sample::select(&NAMES[..]), 1..4),
+        1..5,
+    )
+    .prop_map(|paths| {
+        let entries: Vec<String> = paths
+            .iter()
+            .enumerate()
+            .map(|(i, path)| {
+                let path: String = path.iter().map(|s| format!(".\"{s}\"")).collect();
+                format!("k{i}: {path}")
+            })
+            .collect();
+        format!("{{{}}}", entries.join(", "))
+    })
+}
+
+/// What the agreement is about for a failure: the reason's variant and the key it names.
+fn failure_kind(
+    f: &PartitioningFailure,
+) -> (std::mem::Discriminant<FailureReason>, Option<String>) {
+    let key = match f.reason() {
+        FailureReason::NullOrEmpty { key, .. }
+        | FailureReason::NotScalar { key, .. }
+        | FailureReason::NotFinite { key } => Some(key.clone()),
+        _ => None,
+    };
+    (std::mem::discriminant(f.reason()), key)
+}
+
+fn same_outcome(
+    fast: &Result<PartitionKeys, PartitioningFailure>,
+    jaq: &Result<PartitionKeys, PartitioningFailure>,
+) -> bool {
+    match (fast, jaq) {
+        (Ok(a), Ok(b)) => a == b,
+        (Err(a), Err(b)) => failure_kind(a) == failure_kind(b),
+        _ => false,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn the_direct_path_agrees_with_jaq_on_any_record(query in direct_query(), record in record()) {
+        let q = MetadataQuery::compile(&query).unwrap();
+        prop_assert!(q.runs_without_jaq(), "{}", query);
+        let fast = q.extract(&record);
+        let jaq = q.extract_with_jaq(&record);
+        prop_assert!(same_outcome(&fast, &jaq), "query {}\nrecord {}\nfast {:?}\njaq {:?}", query, record, fast, jaq);
+    }
+
+    #[test]
+    fn extraction_from_bytes_equals_extraction_from_the_parsed_value(
+        query in direct_query(),
+        record in record(),
+    ) {
+        let q = MetadataQuery::compile(&query).unwrap();
+        let bytes = serde_json::to_vec(&record).unwrap();
+        // Parsed back rather than `record` itself: serde_json's float parsing is not an exact
+        // round trip (`-4.803042098472631e91` reads back as `-4.8030420984726315e91`).
+        let parsed: Value = serde_json::from_slice(&bytes).unwrap();
+        prop_assert_eq!(q.extract_from_bytes(&bytes), q.extract(&parsed));
+    }
+
+    #[test]
+    fn extraction_from_any_bytes_equals_parsing_then_extracting(
+        query in direct_query(),
+        // JSON-ish text: objects with repeated keys, escapes, nesting, junk.
+        text in proptest::collection::vec(
+            prop_oneof![
+                Just("{".to_owned()), Just("}".to_owned()), Just("[".to_owned()), Just("]".to_owned()),
+                Just(",".to_owned()), Just(":".to_owned()), Just(" ".to_owned()), Just("null".to_owned()),
+                Just("1e400".to_owned()), Just("-0".to_owned()), Just("1.5".to_owned()), Just("\"\\u00e9\"".to_owned()),
+                Just("\"a\\\"b\"".to_owned()), Just("\"\\ud800\"".to_owned()),
+                proptest::sample::select(&NAMES[..]).prop_map(|n| format!("\"{n}\"")),
+                "[a-z0-9\"]{1,3}",
+            ],
+            0..24,
+        ),
+    ) {
+        let bytes = text.concat().into_bytes();
+        let q = MetadataQuery::compile(&query).unwrap();
+        let via_value = match serde_json::from_slice::<Value>(&bytes) {
+            Ok(value) => q.extract(&value),
+            Err(e) => Err(FailureReason::NotJson { detail: e.to_string() }.into()),
+        };
+        prop_assert_eq!(q.extract_from_bytes(&bytes), via_value, "bytes {:?}", String::from_utf8_lossy(&bytes));
+    }
+}
+
+#[test]
+fn a_later_duplicate_key_wins_on_both_paths() {
+    let q = MetadataQuery::compile("{v: .a.b}").unwrap();
+    let bytes = br#"{"a": {"b": "first"}, "a": {"c": 1}}"#;
+    // serde_json's `Value` keeps the last `a`, which has no `b`: null.
+    let value: Value = serde_json::from_slice(bytes).unwrap();
+    assert_eq!(value, json!({"a": {"c": 1}}));
+    let failure = q.extract_from_bytes(bytes).unwrap_err();
+    assert_eq!(
+        failure.reason(),
+        &FailureReason::NullOrEmpty {
+            key: "v".into(),
+            null: true
+        }
+    );
+    assert_eq!(q.extract(&value).unwrap_err(), failure);
+}
+
+#[test]
+fn nesting_beyond_serde_jsons_limit_fails_on_both_paths() {
+    let q = MetadataQuery::compile("{v: .a}").unwrap();
+    let deep = format!(
+        "{{\"a\": \"x\", \"b\": {}{}}}",
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    assert!(serde_json::from_slice::<Value>(deep.as_bytes()).is_err());
+    let failure = q.extract_from_bytes(deep.as_bytes()).unwrap_err();
+    assert!(
+        matches!(failure.reason(), FailureReason::NotJson { .. }),
+        "{failure}"
+    );
+}

@@ -1,0 +1,239 @@
+//! The partition keys of one record: ordered `(name, value)` pairs whose values are S3-safe.
+
+use std::sync::Arc;
+
+use crate::key_escaping::push_escaped;
+use crate::partitioning_failure::{FailureReason, MAX_PARTITION_KEYS, PartitioningFailure};
+
+/// The partition keys of one record, in the order the query wrote them.
+///
+/// Guarantees: every value is non-empty and already in its S3-safe form (see the crate README:
+/// ASCII letters, digits, `-` `_` `.` `~` kept, a leading `.` and every other byte
+/// percent-encoded), so it contains no `/` and never forms a `.` or `..` segment; at most
+/// [`MAX_PARTITION_KEYS`] pairs; names are unique. Equal keys compare, hash and order equal,
+/// so the value can key a map of buffers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PartitionKeys {
+    pairs: Vec<(Arc<str>, String)>,
+}
+
+impl PartitionKeys {
+    /// No keys (what a prefix without `!{partitionKeyFromQuery:...}` is evaluated with).
+    #[must_use]
+    pub fn empty() -> Self {
+        Self::default()
+    }
+
+    /// Keys from raw text values (for tests and for future key sources such as a Lambda step):
+    /// each value is checked like a query's string output and escaped. A later pair with the
+    /// same name replaces the earlier value and keeps its position, as in a jq object.
+    ///
+    /// # Errors
+    /// [`FailureReason::NullOrEmpty`] for an empty value, [`FailureReason::TooManyKeys`] past
+    /// [`MAX_PARTITION_KEYS`] distinct names.
+    pub fn from_text_values<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, PartitioningFailure> {
+        let mut keys = Self::empty();
+        for (name, value) in pairs {
+            keys.insert_text(Arc::from(name), value)?;
+        }
+        keys.check_count()?;
+        Ok(keys)
+    }
+
+    /// The S3-safe value of `name`, if the record has that key.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(n, _)| &**n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The `(name, S3-safe value)` pairs in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|(n, v)| (&**n, v.as_str()))
+    }
+
+    /// How many keys.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    /// `true` when there are no keys.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        Self {
+            pairs: Vec::with_capacity(n),
+        }
+    }
+
+    /// Adds (or replaces) a key from its text form; empty text is Firehose's null-or-empty failure.
+    pub(crate) fn insert_text(
+        &mut self,
+        name: Arc<str>,
+        text: &str,
+    ) -> Result<(), PartitioningFailure> {
+        if text.is_empty() {
+            return Err(FailureReason::NullOrEmpty {
+                key: name.to_string(),
+                null: false,
+            }
+            .into());
+        }
+        let mut value = String::with_capacity(text.len());
+        push_escaped(text, &mut value);
+        match self.pairs.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, old)) => *old = value,
+            None => self.pairs.push((name, value)),
+        }
+        Ok(())
+    }
+
+    /// Adds a key whose name is known to be new (names of a recognised query shape are unique).
+    pub(crate) fn push_new_text(
+        &mut self,
+        name: &Arc<str>,
+        text: &str,
+    ) -> Result<(), PartitioningFailure> {
+        if text.is_empty() {
+            return Err(FailureReason::NullOrEmpty {
+                key: name.to_string(),
+                null: false,
+            }
+            .into());
+        }
+        let mut value = String::with_capacity(text.len());
+        push_escaped(text, &mut value);
+        self.pairs.push((Arc::clone(name), value));
+        Ok(())
+    }
+
+    pub(crate) fn check_count(&self) -> Result<(), PartitioningFailure> {
+        if self.pairs.len() > MAX_PARTITION_KEYS {
+            return Err(FailureReason::TooManyKeys {
+                count: self.pairs.len(),
+            }
+            .into());
+        }
+        Ok(())
+    }
+}
+
+/// The text of a JSON scalar as a partition key value: strings as they are, numbers in JSON
+/// notation (`42`, `-1`, `398.74`, `1e+20` as serde_json and jq write them), booleans as
+/// `true`/`false`.
+///
+/// # Errors
+/// Null is Firehose's null-or-empty failure; arrays and objects are not scalars.
+pub(crate) fn json_scalar_text<'v>(
+    name: &str,
+    value: &'v serde_json::Value,
+) -> Result<std::borrow::Cow<'v, str>, PartitioningFailure> {
+    use serde_json::Value;
+    use std::borrow::Cow;
+    match value {
+        Value::String(s) => Ok(Cow::Borrowed(s)),
+        Value::Number(n) => Ok(Cow::Owned(n.to_string())),
+        Value::Bool(b) => Ok(Cow::Borrowed(if *b { "true" } else { "false" })),
+        Value::Null => Err(FailureReason::NullOrEmpty {
+            key: name.to_owned(),
+            null: true,
+        }
+        .into()),
+        Value::Array(_) => Err(FailureReason::NotScalar {
+            key: name.to_owned(),
+            found: "an array",
+        }
+        .into()),
+        Value::Object(_) => Err(FailureReason::NotScalar {
+            key: name.to_owned(),
+            found: "an object",
+        }
+        .into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_stored_in_their_s3_safe_form_and_kept_in_order() {
+        let keys = PartitionKeys::from_text_values([("b", "x/y"), ("a", "..")]).unwrap();
+        assert_eq!(
+            keys.iter().collect::<Vec<_>>(),
+            vec![("b", "x%2Fy"), ("a", "%2E.")]
+        );
+        assert_eq!(keys.get("a"), Some("%2E."));
+        assert_eq!(keys.get("c"), None);
+    }
+
+    #[test]
+    fn a_repeated_name_replaces_the_value_in_place_like_a_jq_object() {
+        let keys = PartitionKeys::from_text_values([("a", "1"), ("b", "2"), ("a", "3")]).unwrap();
+        assert_eq!(
+            keys.iter().collect::<Vec<_>>(),
+            vec![("a", "3"), ("b", "2")]
+        );
+    }
+
+    #[test]
+    fn an_empty_value_is_firehoses_null_or_empty_failure() {
+        let err = PartitionKeys::from_text_values([("a", "")]).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("partitionKeys values must not be null or empty"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn fifty_keys_are_accepted_and_fifty_one_refused() {
+        let names: Vec<String> = (0..51).map(|i| format!("k{i}")).collect();
+        assert!(
+            PartitionKeys::from_text_values(names[..50].iter().map(|n| (n.as_str(), "v"))).is_ok()
+        );
+        let err =
+            PartitionKeys::from_text_values(names.iter().map(|n| (n.as_str(), "v"))).unwrap_err();
+        assert_eq!(err.reason(), &FailureReason::TooManyKeys { count: 51 });
+    }
+
+    #[test]
+    fn json_scalars_become_their_json_text_and_null_and_containers_fail() {
+        use serde_json::json;
+        let text = |v: serde_json::Value| json_scalar_text("k", &v).map(|c| c.into_owned());
+        assert_eq!(text(json!("click")).unwrap(), "click");
+        assert_eq!(text(json!(42)).unwrap(), "42");
+        assert_eq!(text(json!(-7)).unwrap(), "-7");
+        assert_eq!(text(json!(398.74)).unwrap(), "398.74");
+        assert_eq!(text(json!(true)).unwrap(), "true");
+        assert_eq!(
+            text(json!(null)).unwrap_err().reason(),
+            &FailureReason::NullOrEmpty {
+                key: "k".into(),
+                null: true
+            }
+        );
+        assert_eq!(
+            text(json!([1])).unwrap_err().reason(),
+            &FailureReason::NotScalar {
+                key: "k".into(),
+                found: "an array"
+            }
+        );
+        assert_eq!(
+            text(json!({})).unwrap_err().reason(),
+            &FailureReason::NotScalar {
+                key: "k".into(),
+                found: "an object"
+            }
+        );
+    }
+}
