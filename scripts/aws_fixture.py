@@ -4,8 +4,9 @@
   aws_fixture.py create-stream NAME SHARDS     creates a stream and waits until it is ACTIVE
   aws_fixture.py create-bucket NAME            creates a bucket (no error if it exists)
   aws_fixture.py verify BUCKET ROOT ID_PREFIX N
-      reads every object under s3://BUCKET/ROOT back, prints the objects, and checks that the
-      events <ID_PREFIX>-0 .. <ID_PREFIX>-(N-1) are each delivered exactly once.
+      reads every object under s3://BUCKET/ROOT back (gzip NDJSON, or Parquet read with DuckDB),
+      prints the objects, checks that the events <ID_PREFIX>-0 .. <ID_PREFIX>-(N-1) are each
+      delivered exactly once, and for Parquet runs a query over the files.
 
 Uses boto3 with the endpoints of `scripts/local-aws env` (AWS_ENDPOINT_URL_*).
 """
@@ -14,6 +15,7 @@ import gzip
 import json
 import os
 import sys
+import tempfile
 import time
 
 import boto3
@@ -50,20 +52,38 @@ def verify(bucket, root, id_prefix, expected):
     counts = collections.Counter()
     objects = 0
     errors = 0
+    parquet_files = []
+    workdir = tempfile.mkdtemp(prefix="kinesink-demo-")
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=root):
         for obj in page.get("Contents", []):
             key = obj["Key"]
             body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            objects += 1
+            if key.endswith(".parquet"):
+                path = os.path.join(workdir, key.replace("/", "__"))
+                with open(path, "wb") as f:
+                    f.write(body)
+                parquet_files.append(path)
+                print(f"  s3://{bucket}/{key}  {obj['Size']:>8} bytes")
+                continue
             if key.endswith(".gz"):
                 body = gzip.decompress(body)
             lines = [l for l in body.split(b"\n") if l]
-            objects += 1
             print(f"  s3://{bucket}/{key}  {obj['Size']:>8} bytes  {len(lines):>6} records")
-            if key[len(root):].startswith("processing-failed/"):
+            if "-failed/" in key[len(root):] or key[len(root):].startswith("errors/"):
                 errors += len(lines)
                 continue
             for line in lines:
                 counts[json.loads(line)["event_id"]] += 1
+    if parquet_files:
+        import duckdb
+        files = "[" + ",".join("'" + p + "'" for p in parquet_files) + "]"
+        for (event_id,) in duckdb.sql(f"SELECT event_id FROM read_parquet({files})").fetchall():
+            counts[event_id] += 1
+        print("\nDuckDB over the Parquet files:")
+        print(duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet({files})").select("column_name", "column_type"))
+        print(duckdb.sql(f"SELECT event_type, country, count(*) AS events, round(sum(price), 2) AS revenue, "
+                         f"min(ts) AS first_ts FROM read_parquet({files}) GROUP BY ALL ORDER BY events DESC LIMIT 8"))
     wanted = {f"{id_prefix}-{i}" for i in range(expected)}
     delivered = sum(counts[i] for i in wanted)
     duplicates = sum(c - 1 for i, c in counts.items() if i in wanted and c > 1)
