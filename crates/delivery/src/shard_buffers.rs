@@ -466,6 +466,14 @@ impl ShardBuffers {
         };
         let (keys, parsed) = match &self.layout.query {
             None => (PartitionKeys::empty(), None),
+            // Each record is parsed once: into a `Value` shared with the Parquet converter, or,
+            // for record formats that need no conversion, by the extractor's faster bytes path.
+            Some(query) if matches!(self.layout.format, ObjectFormat::Records { .. }) => {
+                match query.extract_from_bytes(&record.data) {
+                    Ok(keys) => (keys, None),
+                    Err(f) => return self.add_failed(now_ms, &fail(f.error_output_type(), f.error_code(), f.to_string()), actions),
+                }
+            }
             Some(query) => {
                 let extracted = match serde_json::from_slice::<serde_json::Value>(&record.data) {
                     Ok(value) => query.extract(&value).map(|k| (k, Some(value))),
