@@ -214,3 +214,52 @@ where
     };
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
+
+/// Reads the Parquet schema of `[format.glue]` from the Glue Data Catalog (GetTable, or
+/// GetTableVersion for a pinned version).
+///
+/// # Errors
+/// A one-line message naming `format.glue` and the endpoint when the table cannot be read or
+/// its columns are not a schema kinesink can write.
+pub async fn glue_schema(sdk: &SdkConfig, glue: &crate::config::GlueSection) -> Result<kinesink_parquet_writer::TableSchema, StartupError> {
+    let mut conf = aws_sdk_glue::config::Builder::from(sdk);
+    if let Some(e) = &glue.endpoint_url {
+        conf = conf.endpoint_url(e);
+    }
+    let client = aws_sdk_glue::Client::from_conf(conf.build());
+    let region = sdk.region().map(Region::as_ref);
+    let at = describe_endpoint("GLUE", glue.endpoint_url.as_deref(), region);
+    let name = format!("{}.{}", glue.database, glue.table);
+    let fail = |what: String| StartupError(format!("config key `format.glue`: table {name} at Glue endpoint {at}: {what}"));
+    let descriptor = match glue.version.as_deref().filter(|v| *v != "LATEST") {
+        None => client
+            .get_table()
+            .database_name(&glue.database)
+            .name(&glue.table)
+            .set_catalog_id(glue.catalog_id.clone())
+            .send()
+            .await
+            .map_err(|e| fail(sdk_error_line(&e)))?
+            .table
+            .and_then(|t| t.storage_descriptor),
+        Some(version) => client
+            .get_table_version()
+            .database_name(&glue.database)
+            .table_name(&glue.table)
+            .version_id(version)
+            .set_catalog_id(glue.catalog_id.clone())
+            .send()
+            .await
+            .map_err(|e| fail(sdk_error_line(&e)))?
+            .table_version
+            .and_then(|v| v.table)
+            .and_then(|t| t.storage_descriptor),
+    };
+    let columns: Vec<(String, String)> = descriptor
+        .map(|d| d.columns.unwrap_or_default().into_iter().map(|c| (c.name, c.r#type.unwrap_or_default())).collect())
+        .unwrap_or_default();
+    if columns.is_empty() {
+        return Err(fail("it has no columns".into()));
+    }
+    kinesink_parquet_writer::TableSchema::from_glue_columns(&columns).map_err(|e| fail(e.to_string()))
+}

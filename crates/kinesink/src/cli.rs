@@ -250,7 +250,11 @@ fn init_tracing(format: LogFormat) {
 
 fn load_config(path: &std::path::Path) -> Result<Settings, Failure> {
     let env: BTreeMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("KINESINK_")).collect();
-    config::load(path, &env).map_err(usage)
+    let settings = config::load(path, &env).map_err(usage)?;
+    for w in &settings.warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(settings)
 }
 
 async fn execute(command: Command) -> Result<(), Failure> {
@@ -258,6 +262,9 @@ async fn execute(command: Command) -> Result<(), Failure> {
         Command::Run { config, until_caught_up } => run(&load_config(&config)?, until_caught_up).await,
         Command::DryRun { config, input, output, input_format, shard_id, arrival_time } => {
             let settings = load_config(&config)?;
+            if settings.glue.is_some() {
+                return Err(usage("config key `format.glue`: dry-run uses no AWS; give the schema inline in `format.schema`"));
+            }
             let lines_arrival_ms = match arrival_time {
                 None => chrono::Utc::now().timestamp_millis(),
                 Some(t) => chrono::DateTime::parse_from_rfc3339(&t)
@@ -499,6 +506,15 @@ async fn run(settings: &Settings, until_caught_up: bool) -> Result<(), Failure> 
     let aws = crate::aws::clients_for(settings).await;
     let table = DynamoDbLeaseTable::new(aws.dynamodb.clone(), settings.lease_table.clone());
     crate::aws::preflight(settings, &aws, &table).await.map_err(usage)?;
+    let mut settings = settings.clone();
+    if let (Some(glue), Some((serde, options))) = (&settings.glue, &settings.parquet) {
+        let schema = crate::aws::glue_schema(&aws.sdk, glue).await.map_err(usage)?;
+        let table_format = kinesink_parquet_writer::ParquetTableFormat::new(Arc::new(schema), serde.clone(), options.clone())
+            .map_err(|e| usage(format!("config section `format`: {e}")))?;
+        tracing::info!(table = %format!("{}.{}", glue.database, glue.table), "Parquet schema read from Glue");
+        settings.format = kinesink_parquet_writer::ObjectFormat::Parquet(Arc::new(table_format));
+    }
+    let settings = &settings;
     let sink: Arc<dyn ObjectSink> = match &settings.destination {
         Destination::S3 { bucket, root } => {
             let options = match &settings.encryption {

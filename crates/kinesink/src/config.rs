@@ -264,6 +264,8 @@ pub struct Settings {
     pub glue: Option<GlueSection>,
     /// Parquet settings, used once a Glue schema is known.
     pub parquet: Option<(Arc<SerdeOptions>, ParquetOptions)>,
+    /// Things the loader ignored and the user should hear about (logged at start).
+    pub warnings: Vec<String>,
     /// Address of `/metrics`, `/healthz`, `/readyz` (none: not served).
     pub metrics_listen: Option<std::net::SocketAddr>,
 }
@@ -276,21 +278,24 @@ pub fn load(path: &Path, env: &BTreeMap<String, String>) -> Result<Settings, Con
     let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read config file {}: {e}", path.display())))?;
     let mut table: toml::Table =
         toml::from_str(&text).map_err(|e| err(format!("{}: {}", path.display(), one_line(&e.to_string()))))?;
-    apply_env_overrides(&mut table, env)?;
+    let mut ignored = Vec::new();
+    apply_env_overrides(&mut table, env, &mut ignored)?;
     refuse_unsupported(&table)?;
     let file: FileConfig = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
         let path = e.path().to_string();
         let inner = one_line(&e.into_inner().to_string());
         if path == "." { err(format!("config: {inner}")) } else { err(format!("config key `{path}`: {inner}")) }
     })?;
-    validate(file)
+    let mut settings = validate(file)?;
+    settings.warnings = ignored;
+    Ok(settings)
 }
 
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn apply_env_overrides(table: &mut toml::Table, env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
+fn apply_env_overrides(table: &mut toml::Table, env: &BTreeMap<String, String>, ignored: &mut Vec<String>) -> Result<(), ConfigError> {
     for (var, value) in env {
         let Some(rest) = var.strip_prefix("KINESINK_") else { continue };
         if rest == "NAME" {
@@ -298,10 +303,12 @@ fn apply_env_overrides(table: &mut toml::Table, env: &BTreeMap<String, String>) 
             continue;
         }
         let Some((section, key)) = rest.split_once("__") else {
+            // Not an override. Kubernetes injects service links like KINESINK_METRICS_SERVICE_HOST
+            // for a Service named kinesink-metrics, so these are reported, not refused.
             if SECTIONS.iter().any(|s| rest.to_ascii_lowercase().starts_with(&format!("{s}_"))) {
-                return Err(err(format!(
-                    "environment variable {var}: overrides are named KINESINK_<SECTION>__<KEY> (two underscores)"
-                )));
+                ignored.push(format!(
+                    "environment variable {var} is ignored: overrides are named KINESINK_<SECTION>__<KEY> (two underscores)"
+                ));
             }
             continue;
         };
@@ -564,6 +571,7 @@ fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
         query,
         glue,
         parquet,
+        warnings: Vec::new(),
         metrics_listen: f
             .metrics
             .listen
@@ -634,9 +642,12 @@ url = "s3://my-bucket/events"
     }
 
     #[test]
-    fn a_single_underscore_override_is_refused_not_ignored() {
-        let e = load_str(MINIMAL, &[("KINESINK_SOURCE_STREAM", "x")]).unwrap_err().to_string();
-        assert!(e.contains("KINESINK_SOURCE_STREAM"), "{e}");
+    fn a_single_underscore_variable_is_not_an_override_and_is_reported_not_fatal() {
+        // e.g. Kubernetes service links for a Service named kinesink-metrics
+        let s = load_str(MINIMAL, &[("KINESINK_SOURCE_STREAM", "x"), ("KINESINK_METRICS_SERVICE_HOST", "10.0.0.1")]).unwrap();
+        assert_eq!(s.stream, StreamId::Name("clickstream".into()));
+        assert_eq!(s.warnings.len(), 2);
+        assert!(s.warnings[1].contains("KINESINK_SOURCE_STREAM"), "{:?}", s.warnings);
     }
 
     #[test]
