@@ -279,6 +279,19 @@ mod tests {
     }
 
     #[test]
+    fn every_imported_configuration_is_accepted_by_the_config_loader() {
+        for name in ["plain_gzip.json", "dynamic_partitioning_jq.json", "parquet_conversion.json"] {
+            let text = import(&fixture(name)).unwrap().to_toml();
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("k.toml");
+            std::fs::write(&path, &text).unwrap();
+            if let Err(e) = crate::config::load(&path, &std::collections::BTreeMap::new()) {
+                panic!("{name}: {e}\n{text}");
+            }
+        }
+    }
+
+    #[test]
     fn a_delivery_stream_without_a_kinesis_source_is_refused_with_the_reason() {
         let doc = serde_json::json!({"DeliveryStreamDescription": {"DeliveryStreamName": "x", "Source": {}}});
         assert!(import(&doc).unwrap_err().to_string().contains("Kinesis"));
