@@ -192,7 +192,7 @@ pub async fn preflight(settings: &Settings, aws: &AwsClients, table: &DynamoDbLe
 }
 
 /// One line describing an SDK error: `Code: message` for service errors, the cause chain otherwise.
-fn sdk_error_line<E, R>(e: &SdkError<E, R>) -> String
+pub(crate) fn sdk_error_line<E, R>(e: &SdkError<E, R>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use aws_sdk_kinesis::Client;
-use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
+use crate::aws::sdk_error_line;
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use kinesink_record_deaggregation::{AggregationLimits, Aggregator};
@@ -146,26 +146,3 @@ pub async fn produce(client: &Client, options: &ProduceOptions) -> anyhow::Resul
     Ok(ProduceSummary { events: produced, kinesis_records })
 }
 
-/// One line describing an SDK error: `Code: message` for service errors, the cause chain otherwise.
-fn sdk_error_line<E, R>(e: &SdkError<E, R>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    let text = match e {
-        SdkError::ServiceError(s) => {
-            format!("{}: {}", s.err().code().unwrap_or("service error"), s.err().message().unwrap_or("(no message)"))
-        }
-        other => {
-            let mut text = other.to_string();
-            let mut source = std::error::Error::source(other);
-            while let Some(s) = source {
-                text.push_str(": ");
-                text.push_str(&s.to_string());
-                source = s.source();
-            }
-            text
-        }
-    };
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
