@@ -81,3 +81,19 @@ fn a_bad_environment_override_names_the_variable_and_key() {
     let out = run(kinesink().env("KINESINK_DESTINATION__BUFFER_SIZE_MIB", "lots").args(["run", "--config"]).arg(&cfg));
     assert_one_line_error(&out, &["destination.buffer_size_mib"]);
 }
+
+#[test]
+fn check_config_prints_the_effective_settings_of_a_valid_file_and_refuses_a_bad_one_with_exit_code_2() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/kinesink.toml");
+    let out = run(kinesink().args(["check-config", "--config"]).arg(&example));
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("events/event_type=!{partitionKeyFromQuery:event_type}"), "{stdout}");
+    assert!(stdout.contains("parquet, 10 columns"), "{stdout}");
+    assert!(stdout.contains("is valid"), "{stdout}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(&dir, &GOOD.replace("[destination]", "[processing]\npartition_query = \"{a: .a\"\n[destination]"));
+    let out = run(kinesink().args(["check-config", "--config"]).arg(&bad));
+    assert_one_line_error(&out, &["processing.partition_query"]);
+}

@@ -215,6 +215,37 @@ where
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// Read-only checks for `check-config --online`: credentials, the stream, the lease table (not
+/// created), the bucket.
+///
+/// # Errors
+/// A one-line message naming the config key or endpoint at fault.
+pub async fn check_online(settings: &Settings, aws: &AwsClients) -> Result<(), StartupError> {
+    check_credentials(&aws.sdk).await?;
+    let region = aws.sdk.region().map(Region::as_ref);
+    let kinesis_at = describe_endpoint("KINESIS", settings.kinesis_endpoint.as_deref(), region);
+    let mut req = aws.kinesis.describe_stream_summary();
+    req = match &settings.stream {
+        StreamId::Name(n) => req.stream_name(n),
+        StreamId::Arn(a) => req.stream_arn(a),
+    };
+    req.send().await.map_err(|e| StartupError(format!("config key `source.stream` at Kinesis endpoint {kinesis_at}: {}", sdk_error_line(&e))))?;
+    let dynamodb_at = describe_endpoint("DYNAMODB", settings.dynamodb_endpoint.as_deref(), region);
+    match aws.dynamodb.describe_table().table_name(&settings.lease_table).send().await {
+        Ok(_) => {}
+        // `run` creates it; that is fine.
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {}
+        Err(e) => return Err(StartupError(format!("config key `leases.table` at DynamoDB endpoint {dynamodb_at}: {}", sdk_error_line(&e)))),
+    }
+    if let Destination::S3 { bucket, .. } = &settings.destination {
+        let s3_at = describe_endpoint("S3", settings.s3_endpoint.as_deref(), region);
+        aws.s3.head_bucket().bucket(bucket).send().await.map_err(|e| {
+            StartupError(format!("config key `destination.url`: bucket `{bucket}` at S3 endpoint {s3_at}: {}", sdk_error_line(&e)))
+        })?;
+    }
+    Ok(())
+}
+
 /// Reads the Parquet schema of `[format.glue]` from the Glue Data Catalog (GetTable, or
 /// GetTableVersion for a pinned version).
 ///

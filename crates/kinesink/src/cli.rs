@@ -116,6 +116,16 @@ enum Command {
         #[command(subcommand)]
         command: LeasesCommand,
     },
+    /// Validate a configuration (prefixes, query, schema, values) and print the effective settings;
+    /// with --online also check credentials, the stream, the lease table, the bucket and Glue.
+    CheckConfig {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Also reach the AWS endpoints (read-only: nothing is created).
+        #[arg(long)]
+        online: bool,
+    },
     /// Print the kinesink configuration equivalent to a Firehose delivery stream (the JSON of
     /// `aws firehose describe-delivery-stream`), with what cannot be carried over.
     ImportFirehose {
@@ -318,6 +328,21 @@ async fn execute(command: Command) -> Result<(), Failure> {
             Ok(())
         }
         Command::Leases { command } => leases_command(command).await,
+        Command::CheckConfig { config, online } => {
+            let settings = load_config(&config)?;
+            print!("{}", effective_settings(&settings));
+            if online {
+                let aws = crate::aws::clients_for(&settings).await;
+                crate::aws::check_online(&settings, &aws).await.map_err(usage)?;
+                if let Some(glue) = &settings.glue {
+                    let schema = crate::aws::glue_schema(&aws.sdk, glue).await.map_err(usage)?;
+                    println!("glue schema              {} columns", schema.columns().len());
+                }
+                println!("online checks            credentials, stream, lease table, destination: ok");
+            }
+            println!("kinesink: configuration {} is valid", config.display());
+            Ok(())
+        }
         Command::ImportFirehose { file } => {
             let text = if file.as_os_str() == "-" {
                 std::io::read_to_string(std::io::stdin()).map_err(|e| usage(format!("reading standard input: {e}")))?
@@ -475,6 +500,38 @@ async fn leases_command(command: LeasesCommand) -> Result<(), Failure> {
             }
         }
     }
+}
+
+/// The settings a run would use, one per line.
+fn effective_settings(s: &Settings) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let mut line = |k: &str, v: String| {
+        let _ = writeln!(out, "{k:<24} {v}");
+    };
+    line("name", s.name.clone());
+    line("stream", format!("{:?}", s.stream));
+    line("region", s.region.clone().unwrap_or_else(|| "(SDK default chain)".into()));
+    line("initial position", format!("{:?}", s.initial_position));
+    line("lease table", s.lease_table.clone());
+    line("failover time", format!("{} ms", s.failover_time.as_millis()));
+    line("worker id", s.worker_id.clone());
+    line("destination", format!("{:?}", s.destination));
+    line("prefix", s.prefixes.data().text().to_owned());
+    line("error output prefix", s.prefixes.error().text().to_owned());
+    line("partition query", s.query.as_ref().map_or_else(|| "(none)".into(), |q| q.text().to_owned()));
+    line("buffer", format!("{} bytes or {} ms", s.buffer.size_bytes, s.buffer.interval_ms));
+    let format = match &s.format {
+        _ if s.glue.is_some() => "parquet, schema from Glue at start-up".to_owned(),
+        kinesink_parquet_writer::ObjectFormat::Records { framing, codec } => format!("{framing:?} records, {codec}"),
+        kinesink_parquet_writer::ObjectFormat::Parquet(p) => format!("parquet, {} columns, {:?}", p.schema().columns().len(), p.options().compression),
+    };
+    line("format", format);
+    line("file extension", s.file_extension.clone());
+    line("kpl deaggregation", s.kpl_deaggregation.to_string());
+    line("record deaggregation", format!("{:?}", s.record_split));
+    line("metrics", s.metrics_listen.map_or_else(|| "(not served)".into(), |a| a.to_string()));
+    out
 }
 
 fn worker_settings(s: &Settings) -> WorkerSettings {
