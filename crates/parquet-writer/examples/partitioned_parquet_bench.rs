@@ -1,37 +1,33 @@
 //! Our side of `bench/parquet_vs_duckdb.sh`: JSON lines → zstd Parquet partitioned by
-//! `event_type` and `country`, on one thread, as the worker does it (parse each record once
-//! into a `serde_json::Value`, take the partition values from it, append it to that
-//! partition's encoder; one object per partition, each one row group encoded once).
+//! `event_type` and `country`, on one thread, the way the worker does it — each record parsed
+//! once, its partition values read from the parse, the record appended to that partition's
+//! encoder; one object per partition, each written as one row group encoded once.
 //!
-//! Usage: `partitioned_parquet_bench <events.jsonl> <output dir> [value|bytes]`
-//! - `value` (default): `ParquetObjectEncoder::append_json` on the parsed value;
-//! - `bytes`: each line parsed once by a `JsonRecordParser` (no `Value`), the partition values
-//!   read from it, then `append_parsed`.
+//! Usage: `partitioned_parquet_bench <events.jsonl> <output dir> [value|bytes] [zstd level]`
+//! - `value` (default): `serde_json::Value` per record (what the pipeline builds for its jq
+//!   partition query), then `ParquetObjectEncoder::append_json`;
+//! - `bytes`: `JsonRecordParser` per record (no `Value`), then `append_parsed`.
 //!
-//! Prints one JSON line: records, failures, seconds, records_per_s, output_bytes, files.
+//! Prints one JSON line: mode, records, failures, seconds, records_per_s, output_bytes, files.
+
+#[path = "support/line_reader.rs"]
+mod line_reader;
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use kinesink_parquet_writer::{JsonRecordParser, ParquetObjectEncoder, ParquetOptions, ParquetTableFormat, SerdeOptions, TableSchema};
+use kinesink_parquet_writer::{
+    JsonRecordParser, ParquetCompression, ParquetObjectEncoder, ParquetOptions, ParquetTableFormat, SerdeOptions,
+    TableSchema,
+};
 
-/// The reference configuration's schema (`../shared/kinesink.example.toml`).
-/// Bytes read from the file at a time.
-const READ_BUFFER_BYTES: usize = 8 << 20;
-
+/// The reference configuration's schema (`kinesink.example.toml`).
 const SCHEMA: &str = "event_id string, customer_id string, event_type string, ts timestamp,
 price double, quantity int, page string, country string, user_agent string, session_ms bigint";
 
-fn partition_of(event_type: Option<&str>, country: Option<&str>, key: &mut String) {
-    key.clear();
-    key.push_str("event_type=");
-    key.push_str(event_type.unwrap_or("__null__"));
-    key.push_str("/country=");
-    key.push_str(country.unwrap_or("__null__"));
-}
+type Encoders = HashMap<String, ParquetObjectEncoder, foldhash::fast::RandomState>;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -40,65 +36,54 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         _ => return Err("usage: partitioned_parquet_bench <events.jsonl> <output dir> [value|bytes]".into()),
     };
     let mode = args.get(3).map_or("value", String::as_str);
+    if mode != "value" && mode != "bytes" {
+        return Err(format!("unknown mode `{mode}`: value or bytes").into());
+    }
+    let mut options = ParquetOptions::default();
+    if let Some(level) = args.get(4) {
+        options.compression = ParquetCompression::Zstd { level: level.parse()? };
+    }
     let schema = Arc::new(TableSchema::parse_hive(SCHEMA)?);
-    let format = Arc::new(ParquetTableFormat::new(schema, Arc::new(SerdeOptions::default()), ParquetOptions::default())?);
+    let format = Arc::new(ParquetTableFormat::new(
+        schema,
+        Arc::new(SerdeOptions::default()),
+        options,
+    )?);
 
     let started = Instant::now();
-    let mut encoders: HashMap<String, ParquetObjectEncoder, foldhash::fast::RandomState> = HashMap::default();
+    let mut encoders = Encoders::default();
     let mut key = String::new();
     let mut parser = JsonRecordParser::new();
     let (mut records, mut failures) = (0usize, 0usize);
-    // Stream the file through a fixed buffer, as the worker streams records: whole lines are
-    // processed, a partial last line is carried over to the next read.
-    let mut file = std::fs::File::open(&input)?;
-    let mut buffer = vec![0u8; READ_BUFFER_BYTES];
-    let mut filled = 0;
-    loop {
-        let read = file.read(&mut buffer[filled..])?;
-        filled += read;
-        let complete = if read == 0 { filled } else { memchr::memrchr(b'\n', &buffer[..filled]).map_or(0, |i| i + 1) };
-        let mut start = 0;
-        for end in memchr::memchr_iter(b'\n', &buffer[..complete]).chain(std::iter::once(complete)) {
-            let line = &buffer[start..end];
-            start = (end + 1).min(complete);
-            if line.is_empty() {
-                continue;
+    line_reader::for_each_line(&input, |line| {
+        records += 1;
+        let outcome = if mode == "bytes" {
+            parser.parse(line).and_then(|parsed| {
+                partition_of(
+                    parsed.top_level_str("event_type"),
+                    parsed.top_level_str("country"),
+                    &mut key,
+                );
+                encoder_for(&mut encoders, &key, &format).append_parsed(&parsed)
+            })
+        } else {
+            match serde_json::from_slice::<serde_json::Value>(line) {
+                Ok(value) => {
+                    partition_of(value["event_type"].as_str(), value["country"].as_str(), &mut key);
+                    encoder_for(&mut encoders, &key, &format).append_json(&value)
+                }
+                Err(_) => {
+                    failures += 1;
+                    return;
+                }
             }
-            records += 1;
-            let result = match mode {
-                "bytes" => match parser.parse(line) {
-                    Ok(parsed) => {
-                        partition_of(parsed.top_level_str("event_type"), parsed.top_level_str("country"), &mut key);
-                        encoder_for(&mut encoders, &key, &format).append_parsed(&parsed)
-                    }
-                    Err(e) => Err(e),
-                },
-                _ => match serde_json::from_slice::<serde_json::Value>(line) {
-                    Ok(value) => {
-                        partition_of(value["event_type"].as_str(), value["country"].as_str(), &mut key);
-                        encoder_for(&mut encoders, &key, &format).append_json(&value)
-                    }
-                    Err(_) => {
-                        failures += 1;
-                        continue;
-                    }
-                },
-            };
-            if result.is_err() {
-                failures += 1;
-            }
+        };
+        if outcome.is_err() {
+            failures += 1;
         }
-        if read == 0 {
-            break;
-        }
-        buffer.copy_within(complete..filled, 0);
-        filled -= complete;
-        if filled == buffer.len() {
-            buffer.resize(buffer.len() * 2, 0); // a line longer than the buffer
-        }
-    }
-    let mut output_bytes = 0usize;
+    })?;
     let files = encoders.len();
+    let mut output_bytes = 0usize;
     for (partition, encoder) in encoders {
         let bytes = encoder.finish()?;
         output_bytes += bytes.len();
@@ -113,8 +98,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// Hive-style partition path of a record, written into `key`.
+fn partition_of(event_type: Option<&str>, country: Option<&str>, key: &mut String) {
+    key.clear();
+    key.push_str("event_type=");
+    key.push_str(event_type.unwrap_or("__HIVE_DEFAULT_PARTITION__"));
+    key.push_str("/country=");
+    key.push_str(country.unwrap_or("__HIVE_DEFAULT_PARTITION__"));
+}
+
 fn encoder_for<'a>(
-    encoders: &'a mut HashMap<String, ParquetObjectEncoder, foldhash::fast::RandomState>,
+    encoders: &'a mut Encoders,
     key: &str,
     format: &Arc<ParquetTableFormat>,
 ) -> &'a mut ParquetObjectEncoder {

@@ -13,7 +13,8 @@ use arrow_array::types::{
     TimestampMicrosecondType,
 };
 use arrow_array::{
-    ArrayRef, ArrowPrimitiveType, BinaryArray, BooleanArray, ListArray, MapArray, PrimitiveArray, StringArray, StructArray,
+    ArrayRef, ArrowPrimitiveType, BinaryArray, BooleanArray, ListArray, MapArray, PrimitiveArray, StringArray,
+    StructArray,
 };
 use arrow_buffer::{BooleanBufferBuilder, Buffer, NullBufferBuilder, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, FieldRef, Fields};
@@ -33,11 +34,29 @@ pub(crate) enum ColumnValues {
     Date32(Vec<i32>),
     TimestampMicros(Vec<i64>),
     Decimal128(Vec<i128>),
-    Utf8 { offsets: Vec<i32>, data: Vec<u8> },
-    Binary { offsets: Vec<i32>, data: Vec<u8> },
-    List { offsets: Vec<i32>, element: Box<ColumnBuffer>, element_field: FieldRef },
-    Map { offsets: Vec<i32>, keys: Box<ColumnBuffer>, values: Box<ColumnBuffer>, entries_field: FieldRef },
-    Struct { children: Vec<ColumnBuffer>, fields: Fields },
+    Utf8 {
+        offsets: Vec<i32>,
+        data: Vec<u8>,
+    },
+    Binary {
+        offsets: Vec<i32>,
+        data: Vec<u8>,
+    },
+    List {
+        offsets: Vec<i32>,
+        element: Box<ColumnBuffer>,
+        element_field: FieldRef,
+    },
+    Map {
+        offsets: Vec<i32>,
+        keys: Box<ColumnBuffer>,
+        values: Box<ColumnBuffer>,
+        entries_field: FieldRef,
+    },
+    Struct {
+        children: Vec<ColumnBuffer>,
+        fields: Fields,
+    },
 }
 
 /// One column's buffered values and validity.
@@ -57,6 +76,7 @@ pub(crate) struct ColumnBuffer {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct OffsetOverflow;
 
+#[inline]
 pub(crate) fn next_offset(len: usize) -> Result<i32, OffsetOverflow> {
     i32::try_from(len).map_err(|_| OffsetOverflow)
 }
@@ -64,8 +84,14 @@ pub(crate) fn next_offset(len: usize) -> Result<i32, OffsetOverflow> {
 impl ColumnBuffer {
     pub(crate) fn new(hive_type: &HiveType) -> Self {
         let values = match hive_type {
-            HiveType::String => ColumnValues::Utf8 { offsets: vec![0], data: Vec::new() },
-            HiveType::Binary => ColumnValues::Binary { offsets: vec![0], data: Vec::new() },
+            HiveType::String => ColumnValues::Utf8 {
+                offsets: vec![0],
+                data: Vec::new(),
+            },
+            HiveType::Binary => ColumnValues::Binary {
+                offsets: vec![0],
+                data: Vec::new(),
+            },
             HiveType::TinyInt => ColumnValues::Int8(Vec::new()),
             HiveType::SmallInt => ColumnValues::Int16(Vec::new()),
             HiveType::Int => ColumnValues::Int32(Vec::new()),
@@ -95,15 +121,21 @@ impl ColumnBuffer {
                 fields: struct_fields(fields),
             },
         };
-        Self { nulls: NullBufferBuilder::new(0), values, data_type: hive_type.arrow_type() }
+        Self {
+            nulls: NullBufferBuilder::new(0),
+            values,
+            data_type: hive_type.arrow_type(),
+        }
     }
 
     /// Rows buffered.
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         self.nulls.len()
     }
 
     /// Appends a null row (children of a struct get null rows too, as Arrow requires).
+    #[inline]
     pub(crate) fn append_null(&mut self) {
         self.nulls.append_null();
         match &mut self.values {
@@ -161,7 +193,9 @@ impl ColumnBuffer {
             ColumnValues::List { offsets, element, .. } => {
                 element.truncate(usize::try_from(offsets.last().copied().unwrap_or(0)).unwrap_or(0));
             }
-            ColumnValues::Map { offsets, keys, values, .. } => {
+            ColumnValues::Map {
+                offsets, keys, values, ..
+            } => {
                 let end = usize::try_from(offsets.last().copied().unwrap_or(0)).unwrap_or(0);
                 keys.truncate(end);
                 values.truncate(end);
@@ -193,9 +227,9 @@ impl ColumnBuffer {
                     vec_bytes(offsets) + vec_bytes(data)
                 }
                 ColumnValues::List { offsets, element, .. } => vec_bytes(offsets) + element.allocated_bytes(),
-                ColumnValues::Map { offsets, keys, values, .. } => {
-                    vec_bytes(offsets) + keys.allocated_bytes() + values.allocated_bytes()
-                }
+                ColumnValues::Map {
+                    offsets, keys, values, ..
+                } => vec_bytes(offsets) + keys.allocated_bytes() + values.allocated_bytes(),
                 ColumnValues::Struct { children, .. } => children.iter().map(ColumnBuffer::allocated_bytes).sum(),
             }
     }
@@ -223,11 +257,25 @@ impl ColumnBuffer {
                 let (offsets, data) = take_offsets_and_data(offsets, data);
                 Arc::new(BinaryArray::new(offsets, data, nulls))
             }
-            ColumnValues::List { offsets, element, element_field } => {
+            ColumnValues::List {
+                offsets,
+                element,
+                element_field,
+            } => {
                 let offsets = take_offsets(offsets);
-                Arc::new(ListArray::new(Arc::clone(element_field), offsets, element.finish(), nulls))
+                Arc::new(ListArray::new(
+                    Arc::clone(element_field),
+                    offsets,
+                    element.finish(),
+                    nulls,
+                ))
             }
-            ColumnValues::Map { offsets, keys, values, entries_field } => {
+            ColumnValues::Map {
+                offsets,
+                keys,
+                values,
+                entries_field,
+            } => {
                 let offsets = take_offsets(offsets);
                 let DataType::Struct(entry_fields) = entries_field.data_type() else {
                     unreachable!("map entries are a struct")

@@ -3,12 +3,14 @@
 use std::collections::HashSet;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Date32Type, Decimal128Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, TimestampMicrosecondType};
+use arrow_array::types::{
+    Date32Type, Decimal128Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, TimestampMicrosecondType,
+};
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, TimeUnit};
 
 /// Values sampled per column.
-const SAMPLE_SIZE: usize = 4096;
+const SAMPLE_SIZE: usize = 1024;
 /// A column whose sampled non-null values are more than this fraction distinct is "high-cardinality".
 const DISTINCT_RATIO: f64 = 0.5;
 /// Columns with fewer sampled values than this are too small to judge (a dictionary is cheap there).
@@ -33,47 +35,37 @@ fn ratio(distinct: usize, sampled: usize) -> Option<f64> {
     (sampled >= MIN_SAMPLE).then(|| distinct as f64 / sampled as f64)
 }
 
-fn sample_bits<T, F: Fn(&T) -> u128>(values: impl Iterator<Item = Option<T>>, key: F) -> Option<f64> {
-    let mut seen = HashSet::with_capacity(SAMPLE_SIZE);
+/// Distinct fraction of the first [`SAMPLE_SIZE`] non-null values; stops early once more than
+/// [`DISTINCT_RATIO`] of a full sample are distinct (the answer is then known).
+fn sample<T: std::hash::Hash + Eq>(values: impl Iterator<Item = Option<T>>) -> Option<f64> {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // a small positive count
+    let enough = (DISTINCT_RATIO * SAMPLE_SIZE as f64) as usize + 1;
+    let mut seen = HashSet::with_capacity_and_hasher(SAMPLE_SIZE, foldhash::fast::FixedState::default());
     let mut sampled = 0;
     for v in values.flatten().take(SAMPLE_SIZE) {
         sampled += 1;
-        seen.insert(key(&v));
+        seen.insert(v);
+        if seen.len() >= enough {
+            return Some(1.0);
+        }
     }
     ratio(seen.len(), sampled)
 }
 
-#[allow(clippy::cast_sign_loss)] // bit patterns only need to be distinct
 fn distinct_ratio(array: &dyn Array) -> Option<f64> {
     match array.data_type() {
-        DataType::Utf8 => {
-            let mut seen = HashSet::with_capacity(SAMPLE_SIZE);
-            let mut sampled = 0;
-            for v in array.as_string::<i32>().iter().flatten().take(SAMPLE_SIZE) {
-                sampled += 1;
-                seen.insert(v);
-            }
-            ratio(seen.len(), sampled)
-        }
-        DataType::Binary => {
-            let mut seen = HashSet::with_capacity(SAMPLE_SIZE);
-            let mut sampled = 0;
-            for v in array.as_binary::<i32>().iter().flatten().take(SAMPLE_SIZE) {
-                sampled += 1;
-                seen.insert(v);
-            }
-            ratio(seen.len(), sampled)
-        }
-        DataType::Int16 => sample_bits(array.as_primitive::<Int16Type>().iter(), |v| *v as u128),
-        DataType::Int32 => sample_bits(array.as_primitive::<Int32Type>().iter(), |v| *v as u128),
-        DataType::Date32 => sample_bits(array.as_primitive::<Date32Type>().iter(), |v| *v as u128),
-        DataType::Int64 => sample_bits(array.as_primitive::<Int64Type>().iter(), |v| *v as u128),
+        DataType::Utf8 => sample(array.as_string::<i32>().iter()),
+        DataType::Binary => sample(array.as_binary::<i32>().iter()),
+        DataType::Int16 => sample(array.as_primitive::<Int16Type>().iter()),
+        DataType::Int32 => sample(array.as_primitive::<Int32Type>().iter()),
+        DataType::Date32 => sample(array.as_primitive::<Date32Type>().iter()),
+        DataType::Int64 => sample(array.as_primitive::<Int64Type>().iter()),
         DataType::Timestamp(TimeUnit::Microsecond, _) => {
-            sample_bits(array.as_primitive::<TimestampMicrosecondType>().iter(), |v| *v as u128)
+            sample(array.as_primitive::<TimestampMicrosecondType>().iter())
         }
-        DataType::Float32 => sample_bits(array.as_primitive::<Float32Type>().iter(), |v| u128::from(v.to_bits())),
-        DataType::Float64 => sample_bits(array.as_primitive::<Float64Type>().iter(), |v| u128::from(v.to_bits())),
-        DataType::Decimal128(..) => sample_bits(array.as_primitive::<Decimal128Type>().iter(), |v| *v as u128),
+        DataType::Float32 => sample(array.as_primitive::<Float32Type>().iter().map(|v| v.map(f32::to_bits))),
+        DataType::Float64 => sample(array.as_primitive::<Float64Type>().iter().map(|v| v.map(f64::to_bits))),
+        DataType::Decimal128(..) => sample(array.as_primitive::<Decimal128Type>().iter()),
         _ => None,
     }
 }

@@ -44,7 +44,10 @@ pub struct ConversionFailure {
 
 impl ConversionFailure {
     pub(crate) fn new(kind: ConversionFailureKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into() }
+        Self {
+            kind,
+            message: message.into(),
+        }
     }
 
     /// The kind of problem.

@@ -41,7 +41,12 @@ pub(crate) fn parse_scaled_decimal(text: &str, precision: u8, scale: u8) -> Resu
         return Err(DecimalTextError::Syntax);
     }
     // All digits, leading zeros dropped; the value is digits × 10^(exponent - frac_len).
-    let digits: Vec<u8> = int_part.iter().chain(frac_part).map(|b| b - b'0').skip_while(|d| *d == 0).collect();
+    let digits: Vec<u8> = int_part
+        .iter()
+        .chain(frac_part)
+        .map(|b| b - b'0')
+        .skip_while(|d| *d == 0)
+        .collect();
     let frac_len = i64::try_from(frac_part.len()).map_err(|_| DecimalTextError::OutOfRange)?;
     // Unscaled = digits × 10^shift.
     let shift = exponent - frac_len + i64::from(scale);
@@ -132,7 +137,10 @@ mod tests {
     fn too_many_integer_digits_are_out_of_range_and_garbage_is_a_syntax_error() {
         assert_eq!(parse_scaled_decimal("1000", 5, 2), Err(DecimalTextError::OutOfRange));
         assert_eq!(parse_scaled_decimal("999.995", 5, 2), Err(DecimalTextError::OutOfRange));
-        assert_eq!(parse_scaled_decimal("1e10000000", 38, 0), Err(DecimalTextError::OutOfRange));
+        assert_eq!(
+            parse_scaled_decimal("1e10000000", 38, 0),
+            Err(DecimalTextError::OutOfRange)
+        );
         for bad in ["", ".", "-", "1.2.3", "abc", "1e", "0x10", "1,5"] {
             assert_eq!(parse_scaled_decimal(bad, 10, 2), Err(DecimalTextError::Syntax), "{bad}");
         }

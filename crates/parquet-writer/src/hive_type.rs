@@ -112,7 +112,10 @@ pub(crate) fn map_entries_field(key: &HiveType, value: &HiveType) -> Field {
 
 /// The Arrow fields of a struct type.
 pub(crate) fn struct_fields(fields: &[StructField]) -> Fields {
-    fields.iter().map(|f| Field::new(f.name.as_str(), f.hive_type.arrow_type(), true)).collect()
+    fields
+        .iter()
+        .map(|f| Field::new(f.name.as_str(), f.hive_type.arrow_type(), true))
+        .collect()
 }
 
 /// Whether `name` can be written without backquotes in a type string.

@@ -56,16 +56,32 @@ pub(crate) fn parse_columns(text: &str) -> Result<Vec<ParsedColumn>, (Option<Str
         let offset = p.pos;
         let name = p.identifier("a column name").map_err(|e| (None, e))?;
         if !seen.insert(name.clone()) {
-            return Err((Some(name.clone()), TypeSyntaxError { offset, reason: format!("duplicate column `{name}`") }));
+            return Err((
+                Some(name.clone()),
+                TypeSyntaxError {
+                    offset,
+                    reason: format!("duplicate column `{name}`"),
+                },
+            ));
         }
         let name_end = p.pos;
         p.skip_whitespace();
         if p.pos == name_end {
-            return Err((Some(name), p.error(format!("expected whitespace and a type after the column name, found {}", p.describe_next()))));
+            return Err((
+                Some(name),
+                p.error(format!(
+                    "expected whitespace and a type after the column name, found {}",
+                    p.describe_next()
+                )),
+            ));
         }
         let hive_type = p.hive_type(0).map_err(|e| (Some(name.clone()), e))?;
         let line_break = p.skip_whitespace();
-        columns.push(ParsedColumn { name: name.clone(), hive_type, offset });
+        columns.push(ParsedColumn {
+            name: name.clone(),
+            hive_type,
+            offset,
+        });
         match p.peek() {
             None => break,
             Some(',') => p.pos += 1,
@@ -73,13 +89,22 @@ pub(crate) fn parse_columns(text: &str) -> Result<Vec<ParsedColumn>, (Option<Str
             Some(_) => {
                 return Err((
                     Some(name),
-                    p.error(format!("expected `,` or a new line after the column's type, found {}", p.describe_next())),
+                    p.error(format!(
+                        "expected `,` or a new line after the column's type, found {}",
+                        p.describe_next()
+                    )),
                 ));
             }
         }
     }
     if columns.is_empty() {
-        return Err((None, TypeSyntaxError { offset: 0, reason: "the schema has no columns".to_owned() }));
+        return Err((
+            None,
+            TypeSyntaxError {
+                offset: 0,
+                reason: "the schema has no columns".to_owned(),
+            },
+        ));
     }
     Ok(columns)
 }
@@ -95,7 +120,10 @@ impl Cursor<'_> {
     }
 
     fn error(&self, reason: String) -> TypeSyntaxError {
-        TypeSyntaxError { offset: self.pos, reason }
+        TypeSyntaxError {
+            offset: self.pos,
+            reason,
+        }
     }
 
     fn describe_next(&self) -> String {
@@ -154,7 +182,10 @@ impl Cursor<'_> {
             loop {
                 match self.peek() {
                     None => {
-                        return Err(TypeSyntaxError { offset: start, reason: "unterminated backquoted name".to_owned() });
+                        return Err(TypeSyntaxError {
+                            offset: start,
+                            reason: "unterminated backquoted name".to_owned(),
+                        });
                     }
                     Some('`') => {
                         self.pos += 1;
@@ -172,7 +203,10 @@ impl Cursor<'_> {
                 }
             }
             if name.is_empty() {
-                return Err(TypeSyntaxError { offset: start, reason: format!("{what} must not be empty") });
+                return Err(TypeSyntaxError {
+                    offset: start,
+                    reason: format!("{what} must not be empty"),
+                });
             }
             Ok(name.to_lowercase())
         } else {
@@ -192,12 +226,17 @@ impl Cursor<'_> {
             self.pos = start;
             return Err(self.error(format!("expected {what} (a number), found {}", self.describe_next())));
         }
-        word.parse::<u8>().map_err(|_| TypeSyntaxError { offset: start, reason: format!("{what} `{word}` is too large") })
+        word.parse::<u8>().map_err(|_| TypeSyntaxError {
+            offset: start,
+            reason: format!("{what} `{word}` is too large"),
+        })
     }
 
     fn hive_type(&mut self, depth: usize) -> Result<HiveType, TypeSyntaxError> {
         if depth > MAX_NESTING_DEPTH {
-            return Err(self.error(format!("types nested deeper than {MAX_NESTING_DEPTH} levels are not supported")));
+            return Err(self.error(format!(
+                "types nested deeper than {MAX_NESTING_DEPTH} levels are not supported"
+            )));
         }
         self.skip_whitespace();
         let start = self.pos;
@@ -239,7 +278,10 @@ impl Cursor<'_> {
                 let key_at = self.pos;
                 let key = self.hive_type(depth + 1)?;
                 if !key.is_primitive() {
-                    return Err(TypeSyntaxError { offset: key_at, reason: format!("a map key must be a primitive type, not `{key}`") });
+                    return Err(TypeSyntaxError {
+                        offset: key_at,
+                        reason: format!("a map key must be a primitive type, not `{key}`"),
+                    });
                 }
                 self.expect(',')?;
                 let value = self.hive_type(depth + 1)?;
@@ -249,7 +291,10 @@ impl Cursor<'_> {
             "struct" => self.struct_fields(depth)?,
             "" => return Err(self.error(format!("expected a type, found {}", self.describe_next()))),
             other => {
-                return Err(TypeSyntaxError { offset: start, reason: format!("unknown type `{other}`") });
+                return Err(TypeSyntaxError {
+                    offset: start,
+                    reason: format!("unknown type `{other}`"),
+                });
             }
         };
         Ok(t)
@@ -260,7 +305,10 @@ impl Cursor<'_> {
         self.skip_whitespace();
         if self.peek() != Some('(') {
             self.pos = before;
-            return Ok(HiveType::Decimal { precision: 10, scale: 0 });
+            return Ok(HiveType::Decimal {
+                precision: 10,
+                scale: 0,
+            });
         }
         self.pos += 1;
         let precision = self.number("the decimal precision")?;
@@ -273,7 +321,10 @@ impl Cursor<'_> {
         };
         self.expect(')')?;
         if precision == 0 || precision > MAX_DECIMAL_PRECISION {
-            return Err(TypeSyntaxError { offset: start, reason: format!("decimal precision must be 1..=38, not {precision}") });
+            return Err(TypeSyntaxError {
+                offset: start,
+                reason: format!("decimal precision must be 1..=38, not {precision}"),
+            });
         }
         if scale > precision {
             return Err(TypeSyntaxError {
@@ -293,7 +344,10 @@ impl Cursor<'_> {
             let name_at = self.pos;
             let name = self.identifier("a struct field name")?;
             if !seen.insert(name.clone()) {
-                return Err(TypeSyntaxError { offset: name_at, reason: format!("duplicate struct field `{name}`") });
+                return Err(TypeSyntaxError {
+                    offset: name_at,
+                    reason: format!("duplicate struct field `{name}`"),
+                });
             }
             self.expect(':')?;
             let hive_type = self.hive_type(depth + 1)?;

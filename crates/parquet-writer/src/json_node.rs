@@ -74,7 +74,8 @@ impl<'a> JsonNode<'a> for &'a Value {
     }
 
     fn members(self) -> Self::Members {
-        static EMPTY: std::sync::LazyLock<serde_json::Map<String, Value>> = std::sync::LazyLock::new(serde_json::Map::new);
+        static EMPTY: std::sync::LazyLock<serde_json::Map<String, Value>> =
+            std::sync::LazyLock::new(serde_json::Map::new);
         let object = self.as_object().unwrap_or(&EMPTY);
         object.iter().map(member_entry as fn(_) -> _)
     }

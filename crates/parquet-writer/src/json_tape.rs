@@ -10,6 +10,7 @@ use std::fmt;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::json_node::{JsonNode, NodeView};
+use crate::serde_options::same_text;
 
 /// Where a string's text is.
 #[derive(Debug, Clone, Copy)]
@@ -31,9 +32,15 @@ enum TapeNode {
     /// An object member's key; its value follows.
     Key(Text),
     /// An array; its items follow, up to (excluding) `end`.
-    Array { end: u32, len: u32 },
+    Array {
+        end: u32,
+        len: u32,
+    },
     /// An object; `Key`, value pairs follow, up to (excluding) `end`.
-    Object { end: u32, members: u32 },
+    Object {
+        end: u32,
+        members: u32,
+    },
 }
 
 /// One or more JSON documents of a record, as a tape.
@@ -66,9 +73,13 @@ impl JsonTape {
         self.roots.clear();
         let mut de = serde_json::Deserializer::from_str(input);
         self.roots.push(0);
-        TapeSeed { tape: self, base: input.as_ptr() as usize, input_len: input.len() }
-            .deserialize(&mut de)
-            .map_err(|e| TapeError::Syntax(e.to_string()))?;
+        TapeSeed {
+            tape: self,
+            base: input.as_ptr() as usize,
+            input_len: input.len(),
+        }
+        .deserialize(&mut de)
+        .map_err(|e| TapeError::Syntax(e.to_string()))?;
         if de.end().is_ok() {
             return Ok(());
         }
@@ -85,9 +96,13 @@ impl JsonTape {
             let root = u32::try_from(self.nodes.len()).map_err(|_| TapeError::TooLarge)?;
             self.roots.push(root);
             let mut de = serde_json::Deserializer::from_str(&input[start..end]);
-            TapeSeed { tape: self, base, input_len: input.len() }
-                .deserialize(&mut de)
-                .map_err(|e| TapeError::Syntax(e.to_string()))?;
+            TapeSeed {
+                tape: self,
+                base,
+                input_len: input.len(),
+            }
+            .deserialize(&mut de)
+            .map_err(|e| TapeError::Syntax(e.to_string()))?;
             start = end;
         }
         Ok(())
@@ -100,7 +115,11 @@ impl JsonTape {
 
     /// The documents parsed, in input order.
     pub(crate) fn documents<'a>(&'a self, input: &'a str) -> impl ExactSizeIterator<Item = TapeRef<'a>> + 'a {
-        self.roots.iter().map(move |&index| TapeRef { tape: self, input, index })
+        self.roots.iter().map(move |&index| TapeRef {
+            tape: self,
+            input,
+            index,
+        })
     }
 
     fn push(&mut self, node: TapeNode) -> Result<u32, TapeError> {
@@ -122,12 +141,16 @@ struct TapeSeed<'t> {
 }
 
 impl TapeSeed<'_> {
+    #[inline]
     fn text(&mut self, s: &str, borrowed: bool) -> Text {
         let offset = (s.as_ptr() as usize).wrapping_sub(self.base);
         let len = u32::try_from(s.len()).unwrap_or(u32::MAX);
         if borrowed && offset <= self.input_len && s.len() <= self.input_len - offset {
             // In the input: offsets fit u32 because the input does.
-            Text::Input { start: u32::try_from(offset).unwrap_or(0), len }
+            Text::Input {
+                start: u32::try_from(offset).unwrap_or(0),
+                len,
+            }
         } else {
             let start = u32::try_from(self.tape.unescaped.len()).unwrap_or(u32::MAX);
             self.tape.unescaped.push_str(s);
@@ -136,7 +159,11 @@ impl TapeSeed<'_> {
     }
 
     fn reborrow(&mut self) -> TapeSeed<'_> {
-        TapeSeed { tape: self.tape, base: self.base, input_len: self.input_len }
+        TapeSeed {
+            tape: self.tape,
+            base: self.base,
+            input_len: self.input_len,
+        }
     }
 }
 
@@ -206,7 +233,10 @@ impl<'de> Visitor<'de> for TapeSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
-        let at = self.tape.push(TapeNode::Object { end: 0, members: 0 }).map_err(custom)?;
+        let at = self
+            .tape
+            .push(TapeNode::Object { end: 0, members: 0 })
+            .map_err(custom)?;
         let mut members = 0u32;
         while map.next_key_seed(KeySeed(self.reborrow()))?.is_some() {
             map.next_value_seed(self.reborrow())?;
@@ -256,10 +286,12 @@ pub(crate) struct TapeRef<'a> {
 }
 
 impl<'a> TapeRef<'a> {
+    #[inline]
     fn node(self) -> TapeNode {
         self.tape.nodes[self.index as usize]
     }
 
+    #[inline]
     fn text(self, text: Text) -> &'a str {
         let (source, start, len) = match text {
             Text::Input { start, len } => (self.input, start, len),
@@ -268,11 +300,13 @@ impl<'a> TapeRef<'a> {
         source.get(start as usize..(start + len) as usize).unwrap_or_default()
     }
 
+    #[inline]
     fn at(self, index: u32) -> Self {
         Self { index, ..self }
     }
 
     /// Index of the node after this one and its descendants.
+    #[inline]
     fn next_index(self) -> u32 {
         match self.node() {
             TapeNode::Array { end, .. } | TapeNode::Object { end, .. } => end,
@@ -290,6 +324,7 @@ pub(crate) struct TapeItems<'a> {
 impl<'a> Iterator for TapeItems<'a> {
     type Item = TapeRef<'a>;
 
+    #[inline]
     fn next(&mut self) -> Option<TapeRef<'a>> {
         if self.next.index >= self.end {
             return None;
@@ -309,6 +344,7 @@ pub(crate) struct TapeMembers<'a> {
 impl<'a> Iterator for TapeMembers<'a> {
     type Item = (&'a str, TapeRef<'a>);
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.next.index >= self.end {
             return None;
@@ -337,23 +373,35 @@ impl<'a> JsonNode<'a> for TapeRef<'a> {
             TapeNode::UInt(u) => NodeView::UInt(u),
             TapeNode::Float(f) => NodeView::Float(f),
             TapeNode::Str(text) => NodeView::Str(self.text(text)),
-            TapeNode::Array { end, len } => NodeView::Array(TapeItems { next: self.at(self.index + 1), end }, len as usize),
+            TapeNode::Array { end, len } => NodeView::Array(
+                TapeItems {
+                    next: self.at(self.index + 1),
+                    end,
+                },
+                len as usize,
+            ),
             TapeNode::Object { .. } => NodeView::Object,
         }
     }
 
+    #[inline]
     fn member(self, key: &str) -> Option<Self> {
-        self.members().find(|(k, _)| *k == key).map(|(_, v)| v)
+        self.members().find(|(k, _)| same_text(k, key)).map(|(_, v)| v)
     }
 
+    #[inline]
     fn members(self) -> TapeMembers<'a> {
         let end = match self.node() {
             TapeNode::Object { end, .. } => end,
             _ => self.index,
         };
-        TapeMembers { next: self.at(self.index + 1), end }
+        TapeMembers {
+            next: self.at(self.index + 1),
+            end,
+        }
     }
 
+    #[inline]
     fn member_count(self) -> usize {
         match self.node() {
             TapeNode::Object { members, .. } => members as usize,

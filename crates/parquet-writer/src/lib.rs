@@ -16,6 +16,7 @@ mod column_buffer;
 mod column_cardinality;
 mod conversion_failure;
 mod decimal_text;
+mod field_error;
 mod hive_type;
 mod hive_type_parser;
 mod json_node;
@@ -28,21 +29,23 @@ mod parquet_object_encoder;
 mod parquet_options;
 mod record_encoder;
 mod row_group_buffer;
+mod scalar_conversion;
 mod serde_options;
 mod table_schema;
 mod timestamp_parsing;
 
 pub use codec::{Codec, UnknownCodec};
 pub use conversion_failure::{
-    ConversionErrorRecord, ConversionFailure, ConversionFailureKind, DataCatalogTable, FORMAT_CONVERSION_FAILED_OUTPUT_TYPE,
-    MALFORMED_DATA_ERROR_CODE,
+    ConversionErrorRecord, ConversionFailure, ConversionFailureKind, DataCatalogTable,
+    FORMAT_CONVERSION_FAILED_OUTPUT_TYPE, MALFORMED_DATA_ERROR_CODE,
 };
 pub use hive_type::{HiveType, MAX_DECIMAL_PRECISION, StructField};
 pub use json_record_parser::{JsonRecordParser, ParsedJsonRecord};
 pub use object_encoder::{ObjectEncoder, ObjectFormat};
 pub use parquet_object_encoder::{ParquetEncodeError, ParquetObjectEncoder, ParquetTableFormat};
 pub use parquet_options::{
-    DictionaryMode, MAX_ROW_GROUP_BYTES_LIMIT, ParquetCompression, ParquetOptions, ParquetOptionsError, ParquetWriterVersion,
+    DictionaryMode, MAX_ROW_GROUP_BYTES_LIMIT, ParquetCompression, ParquetOptions, ParquetOptionsError,
+    ParquetWriterVersion,
 };
 pub use record_encoder::{RecordEncoder, RecordFraming};
 pub use serde_options::SerdeOptions;

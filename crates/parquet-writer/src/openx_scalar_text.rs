@@ -61,11 +61,16 @@ pub(crate) fn parse_java_double(text: &str) -> Result<f64, ScalarTextError> {
     }
     let number = unsigned.strip_suffix(['f', 'F', 'd', 'D']).unwrap_or(unsigned);
     let well_formed = number.bytes().any(|b| b.is_ascii_digit())
-        && number.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
+        && number
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
     if !well_formed {
         return Err(ScalarTextError::Syntax);
     }
-    number.parse::<f64>().map(|v| sign * v).map_err(|_| ScalarTextError::Syntax)
+    number
+        .parse::<f64>()
+        .map(|v| sign * v)
+        .map_err(|_| ScalarTextError::Syntax)
 }
 
 /// A `float` from a double, refusing finite values beyond `f32`'s range.
@@ -95,7 +100,10 @@ mod tests {
 
     #[test]
     fn integers_accept_java_decimal_and_openx_hex_forms() {
-        assert_eq!(parse_java_integer("42", i64::from(i32::MIN), i64::from(i32::MAX)), Ok(42));
+        assert_eq!(
+            parse_java_integer("42", i64::from(i32::MIN), i64::from(i32::MAX)),
+            Ok(42)
+        );
         assert_eq!(parse_java_integer("-42", -100, 100), Ok(-42));
         assert_eq!(parse_java_integer("+7", -100, 100), Ok(7));
         assert_eq!(parse_java_integer("0x1F", -100, 100), Ok(31));
@@ -105,11 +113,18 @@ mod tests {
     #[test]
     fn integers_refuse_spaces_fractions_and_values_outside_the_type() {
         for bad in ["", " 1", "1 ", "1.0", "1e3", "--1", "0x", "abc", "٣"] {
-            assert_eq!(parse_java_integer(bad, -100, 100), Err(ScalarTextError::Syntax), "{bad:?}");
+            assert_eq!(
+                parse_java_integer(bad, -100, 100),
+                Err(ScalarTextError::Syntax),
+                "{bad:?}"
+            );
         }
         assert_eq!(parse_java_integer("128", -128, 127), Err(ScalarTextError::OutOfRange));
         assert_eq!(parse_java_integer("0xFF", -128, 127), Err(ScalarTextError::OutOfRange));
-        assert_eq!(parse_java_integer("99999999999999999999999", i64::MIN, i64::MAX), Err(ScalarTextError::OutOfRange));
+        assert_eq!(
+            parse_java_integer("99999999999999999999999", i64::MIN, i64::MAX),
+            Err(ScalarTextError::OutOfRange)
+        );
     }
 
     #[test]

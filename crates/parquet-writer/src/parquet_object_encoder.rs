@@ -6,8 +6,8 @@ use parquet::arrow::ArrowWriter;
 
 use crate::column_cardinality::high_cardinality_columns;
 use crate::conversion_failure::ConversionFailure;
-use crate::json_row_converter::JsonRowConverter;
 use crate::json_record_parser::{JsonRecordParser, ParsedJsonRecord};
+use crate::json_row_converter::JsonRowConverter;
 use crate::parquet_options::{DictionaryMode, ParquetOptions, ParquetOptionsError};
 use crate::row_group_buffer::RowGroupBuffer;
 use crate::serde_options::SerdeOptions;
@@ -35,10 +35,19 @@ impl ParquetTableFormat {
     ///
     /// # Errors
     /// A [`ParquetOptionsError`] for an option out of range.
-    pub fn new(schema: Arc<TableSchema>, serde: Arc<SerdeOptions>, options: ParquetOptions) -> Result<Self, ParquetOptionsError> {
+    pub fn new(
+        schema: Arc<TableSchema>,
+        serde: Arc<SerdeOptions>,
+        options: ParquetOptions,
+    ) -> Result<Self, ParquetOptionsError> {
         options.validate()?;
         let converter = JsonRowConverter::new(&schema, &serde);
-        Ok(Self { schema, serde, options, converter })
+        Ok(Self {
+            schema,
+            serde,
+            options,
+            converter,
+        })
     }
 
     /// The table schema.
@@ -88,15 +97,28 @@ impl ParquetObjectEncoder {
     ///
     /// # Errors
     /// A [`ParquetOptionsError`] for an option out of range.
-    pub fn new(schema: Arc<TableSchema>, serde: Arc<SerdeOptions>, options: ParquetOptions) -> Result<Self, ParquetOptionsError> {
-        Ok(Self::with_format(Arc::new(ParquetTableFormat::new(schema, serde, options)?)))
+    pub fn new(
+        schema: Arc<TableSchema>,
+        serde: Arc<SerdeOptions>,
+        options: ParquetOptions,
+    ) -> Result<Self, ParquetOptionsError> {
+        Ok(Self::with_format(Arc::new(ParquetTableFormat::new(
+            schema, serde, options,
+        )?)))
     }
 
     /// A new, empty object of a shared format (cheap: no per-object preparation).
     #[must_use]
     pub fn with_format(format: Arc<ParquetTableFormat>) -> Self {
         let rows = RowGroupBuffer::new(&format.schema);
-        Self { format, rows, writer: None, records: 0, deferred_error: None, parser: JsonRecordParser::new() }
+        Self {
+            format,
+            rows,
+            writer: None,
+            records: 0,
+            deferred_error: None,
+            parser: JsonRecordParser::new(),
+        }
     }
 
     /// Appends a record already parsed as JSON (the fast path: the pipeline parses each record
@@ -149,7 +171,12 @@ impl ParquetObjectEncoder {
     /// Bytes of memory held: buffered column data plus encoded output so far.
     #[must_use]
     pub fn buffered_bytes(&self) -> usize {
-        self.rows.allocated_bytes() + self.parser.allocated_bytes() + self.writer.as_ref().map_or(0, |w| w.inner().capacity() + w.in_progress_size())
+        self.rows.allocated_bytes()
+            + self.parser.allocated_bytes()
+            + self
+                .writer
+                .as_ref()
+                .map_or(0, |w| w.inner().capacity() + w.in_progress_size())
     }
 
     /// Encodes the remaining rows and returns the complete Parquet file.
@@ -185,8 +212,15 @@ impl ParquetObjectEncoder {
     }
 
     fn new_writer(&self, plain_columns: &[String]) -> Result<ArrowWriter<Vec<u8>>, ParquetEncodeError> {
-        let properties = self.format.options.writer_properties(plain_columns.iter().map(String::as_str));
-        Ok(ArrowWriter::try_new(Vec::new(), self.format.schema.arrow_schema(), Some(properties))?)
+        let properties = self
+            .format
+            .options
+            .writer_properties(plain_columns.iter().map(String::as_str));
+        Ok(ArrowWriter::try_new(
+            Vec::new(),
+            self.format.schema.arrow_schema(),
+            Some(properties),
+        )?)
     }
 
     fn encode_row_group(&mut self) -> Result<(), ParquetEncodeError> {
@@ -195,7 +229,11 @@ impl ParquetObjectEncoder {
         }
         let batch = self.rows.take_batch();
         if self.writer.is_none() {
-            let plain = if self.format.options.dictionary == DictionaryMode::Auto { high_cardinality_columns(&batch) } else { Vec::new() };
+            let plain = if self.format.options.dictionary == DictionaryMode::Auto {
+                high_cardinality_columns(&batch)
+            } else {
+                Vec::new()
+            };
             self.writer = Some(self.new_writer(&plain)?);
         }
         let writer = self.writer.as_mut().expect("created above");
@@ -206,7 +244,11 @@ impl ParquetObjectEncoder {
 }
 
 /// Appends every document of a record as a row, or none of them.
-fn append_documents(converter: &JsonRowConverter, rows: &mut RowGroupBuffer, record: &ParsedJsonRecord<'_>) -> Result<(), ConversionFailure> {
+fn append_documents(
+    converter: &JsonRowConverter,
+    rows: &mut RowGroupBuffer,
+    record: &ParsedJsonRecord<'_>,
+) -> Result<(), ConversionFailure> {
     let before = rows.row_count();
     let documents = record.documents();
     let count = documents.len();

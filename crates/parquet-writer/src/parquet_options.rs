@@ -103,7 +103,12 @@ impl ParquetOptions {
     /// # Errors
     /// The first option out of range.
     pub fn validate(&self) -> Result<(), ParquetOptionsError> {
-        let err = |option, reason: &str| Err(ParquetOptionsError { option, reason: reason.to_owned() });
+        let err = |option, reason: &str| {
+            Err(ParquetOptionsError {
+                option,
+                reason: reason.to_owned(),
+            })
+        };
         if let ParquetCompression::Zstd { level } = self.compression
             && !(1..=22).contains(&level)
         {

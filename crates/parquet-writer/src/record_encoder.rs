@@ -59,7 +59,12 @@ impl RecordEncoder {
             ),
             Codec::Snappy => Sink::Snappy(Box::new(snap::write::FrameEncoder::new(Vec::new()))),
         };
-        Self { framing, sink, records: 0, input_bytes: 0 }
+        Self {
+            framing,
+            sink,
+            records: 0,
+            input_bytes: 0,
+        }
     }
 
     /// Appends one record (and its delimiter, with newline framing).
@@ -147,7 +152,12 @@ mod tests {
     }
 
     fn codecs() -> impl Strategy<Value = Codec> {
-        prop_oneof![Just(Codec::None), Just(Codec::Gzip), Just(Codec::Snappy), (1..=19i32).prop_map(|level| Codec::Zstd { level })]
+        prop_oneof![
+            Just(Codec::None),
+            Just(Codec::Gzip),
+            Just(Codec::Snappy),
+            (1..=19i32).prop_map(|level| Codec::Zstd { level })
+        ]
     }
 
     proptest! {

@@ -21,7 +21,11 @@ impl RowGroupBuffer {
     pub(crate) fn new(schema: &TableSchema) -> Self {
         Self {
             schema: schema.arrow_schema(),
-            columns: schema.columns().iter().map(|c| ColumnBuffer::new(&c.hive_type)).collect(),
+            columns: schema
+                .columns()
+                .iter()
+                .map(|c| ColumnBuffer::new(&c.hive_type))
+                .collect(),
             rows: 0,
         }
     }
@@ -38,7 +42,10 @@ impl RowGroupBuffer {
     /// Records that every column received one more row.
     pub(crate) fn row_appended(&mut self) {
         self.rows += 1;
-        debug_assert!(self.columns.iter().all(|c| c.len() == self.rows), "a column missed a value");
+        debug_assert!(
+            self.columns.iter().all(|c| c.len() == self.rows),
+            "a column missed a value"
+        );
     }
 
     /// Drops everything appended after the first `rows` rows (a failed record's partial row).

@@ -28,7 +28,11 @@ pub struct SerdeOptions {
 
 impl Default for SerdeOptions {
     fn default() -> Self {
-        Self { case_insensitive: true, column_to_json_key_mappings: BTreeMap::new(), convert_dots_in_json_keys_to_underscores: false }
+        Self {
+            case_insensitive: true,
+            column_to_json_key_mappings: BTreeMap::new(),
+            convert_dots_in_json_keys_to_underscores: false,
+        }
     }
 }
 
@@ -75,6 +79,7 @@ impl SerdeOptions {
 
 /// How well a JSON key matched a field; a better (smaller) match replaces a worse one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
 pub(crate) enum MatchQuality {
     /// The key is byte-for-byte the field's JSON key.
     Exact,
@@ -92,8 +97,9 @@ const NO_HINT: u32 = u32::MAX;
 
 /// Resolves the JSON keys of one struct level (or the top-level record) to field indexes.
 ///
-/// Guarantees: for each field, the value chosen is the one whose key matches best
-/// ([`MatchQuality`]); among equally good keys the first in the object's iteration order wins.
+/// Guarantees (with the converter): for each field, the value chosen is the one whose key
+/// matches best ([`MatchQuality`]); among equally good keys the last in the object's order wins
+/// (so a key repeated in the JSON text keeps its last value, as `serde_json::Value` does).
 /// [`KeyResolver::resolve_at`] gives the same answers as [`KeyResolver::resolve`]; it only
 /// remembers which field the key at each position had last time (records of one stream
 /// usually list their keys in the same order), so that most keys cost one comparison.
@@ -124,12 +130,18 @@ impl KeyResolver {
                 .iter()
                 .find(|(column, _)| column.to_lowercase() == name)
                 .map_or(name, |(_, key)| key.as_str());
-            let key = if options.case_insensitive { mapped.to_lowercase() } else { mapped.to_owned() };
+            let key = if options.case_insensitive {
+                mapped.to_lowercase()
+            } else {
+                mapped.to_owned()
+            };
             by_key.entry(key.clone()).or_insert(i);
             by_name.entry(name.to_owned()).or_insert(i);
             json_keys.push(key);
         }
-        let hints = (0..HINTED_POSITIONS.min(json_keys.len() * 2)).map(|_| AtomicU32::new(NO_HINT)).collect();
+        let hints = (0..HINTED_POSITIONS.min(json_keys.len() * 2))
+            .map(|_| AtomicU32::new(NO_HINT))
+            .collect();
         Self {
             json_keys,
             by_key,
@@ -141,12 +153,14 @@ impl KeyResolver {
     }
 
     /// The JSON key field `index` reads when it is present exactly.
+    #[inline]
     pub(crate) fn exact_key(&self, index: usize) -> &str {
         &self.json_keys[index]
     }
 
     /// Whether keys that are not byte-for-byte equal can still match (so a field missing from
     /// the exact lookup needs a scan of the object's keys).
+    #[inline]
     pub(crate) fn matches_inexactly(&self) -> bool {
         self.case_insensitive || self.convert_dots
     }
@@ -155,9 +169,11 @@ impl KeyResolver {
     /// field found at that position last time first.
     #[inline]
     pub(crate) fn resolve_at(&self, position: usize, key: &str) -> Option<(usize, MatchQuality)> {
-        let Some(hint) = self.hints.get(position) else { return self.resolve(key) };
+        let Some(hint) = self.hints.get(position) else {
+            return self.resolve(key);
+        };
         let hinted = hint.load(Ordering::Relaxed) as usize;
-        if self.json_keys.get(hinted).is_some_and(|k| k == key) {
+        if self.json_keys.get(hinted).is_some_and(|k| same_text(k, key)) {
             return Some((hinted, MatchQuality::Exact));
         }
         let resolved = self.resolve(key);
@@ -168,10 +184,19 @@ impl KeyResolver {
     }
 
     /// The field a JSON key fills, and how well it matches; `None` for unknown keys.
+    #[inline]
     pub(crate) fn resolve(&self, key: &str) -> Option<(usize, MatchQuality)> {
-        let folded: Cow<'_, str> = if self.case_insensitive { fold_case(key) } else { Cow::Borrowed(key) };
+        let folded: Cow<'_, str> = if self.case_insensitive {
+            fold_case(key)
+        } else {
+            Cow::Borrowed(key)
+        };
         if let Some(&i) = self.by_key.get(folded.as_ref()) {
-            let quality = if folded.as_ref() == key { MatchQuality::Exact } else { MatchQuality::CaseFolded };
+            let quality = if folded.as_ref() == key {
+                MatchQuality::Exact
+            } else {
+                MatchQuality::CaseFolded
+            };
             return Some((i, quality));
         }
         if self.convert_dots && key.contains('.') {
@@ -185,11 +210,34 @@ impl KeyResolver {
 }
 
 /// Lowercases a key, borrowing it when it has no uppercase letters.
+#[inline]
 pub(crate) fn fold_case(key: &str) -> Cow<'_, str> {
     if key.is_ascii() {
-        if key.bytes().any(|b| b.is_ascii_uppercase()) { Cow::Owned(key.to_ascii_lowercase()) } else { Cow::Borrowed(key) }
+        if key.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(key.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(key)
+        }
     } else {
         let lower = key.to_lowercase();
-        if lower == key { Cow::Borrowed(key) } else { Cow::Owned(lower) }
+        if lower == key {
+            Cow::Borrowed(key)
+        } else {
+            Cow::Owned(lower)
+        }
     }
+}
+
+/// Byte equality of two keys, without a `memcmp` call for the short keys JSON records have
+/// (the comparison runs for nearly every member of every record).
+#[inline]
+pub(crate) fn same_text(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    if a.len() <= 32 {
+        return a.iter().zip(b).fold(0u8, |differ, (x, y)| differ | (x ^ y)) == 0;
+    }
+    a == b
 }

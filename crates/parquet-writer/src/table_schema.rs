@@ -54,7 +54,11 @@ impl SchemaError {
         let offset = e.offset.min(text.len());
         // Offsets always fall on char boundaries; count chars for a human position.
         let position = text.get(..offset).map_or(offset, |prefix| prefix.chars().count()) + 1;
-        Self { column, position, reason: e.reason }
+        Self {
+            column,
+            position,
+            reason: e.reason,
+        }
     }
 }
 
@@ -71,7 +75,15 @@ impl TableSchema {
     /// A [`SchemaError`] naming the column and character position of the first problem.
     pub fn parse_hive(text: &str) -> Result<Self, SchemaError> {
         let columns = hive_type_parser::parse_columns(text).map_err(|(column, e)| SchemaError::at(text, column, e))?;
-        Ok(Self::from_columns(columns.into_iter().map(|c| Column { name: c.name, hive_type: c.hive_type }).collect()))
+        Ok(Self::from_columns(
+            columns
+                .into_iter()
+                .map(|c| Column {
+                    name: c.name,
+                    hive_type: c.hive_type,
+                })
+                .collect(),
+        ))
     }
 
     /// Builds a schema from Glue Data Catalog columns, `(Name, Type)` in table order, as
@@ -82,30 +94,47 @@ impl TableSchema {
     /// that column's type string), a duplicate name, or an empty column list.
     pub fn from_glue_columns<N: AsRef<str>, T: AsRef<str>>(columns: &[(N, T)]) -> Result<Self, SchemaError> {
         if columns.is_empty() {
-            return Err(SchemaError { column: None, position: 1, reason: "the table has no columns".to_owned() });
+            return Err(SchemaError {
+                column: None,
+                position: 1,
+                reason: "the table has no columns".to_owned(),
+            });
         }
         let mut out: Vec<Column> = Vec::with_capacity(columns.len());
         for (name, type_text) in columns {
             let name = name.as_ref();
             let lower = name.to_lowercase();
             if lower.trim().is_empty() {
-                return Err(SchemaError { column: Some(name.to_owned()), position: 1, reason: "empty column name".to_owned() });
+                return Err(SchemaError {
+                    column: Some(name.to_owned()),
+                    position: 1,
+                    reason: "empty column name".to_owned(),
+                });
             }
             if out.iter().any(|c| c.name == lower) {
-                return Err(SchemaError { column: Some(lower.clone()), position: 1, reason: format!("duplicate column `{lower}`") });
+                return Err(SchemaError {
+                    column: Some(lower.clone()),
+                    position: 1,
+                    reason: format!("duplicate column `{lower}`"),
+                });
             }
             let type_text = type_text.as_ref();
-            let hive_type =
-                hive_type_parser::parse_type(type_text).map_err(|e| SchemaError::at(type_text, Some(lower.clone()), e))?;
+            let hive_type = hive_type_parser::parse_type(type_text)
+                .map_err(|e| SchemaError::at(type_text, Some(lower.clone()), e))?;
             out.push(Column { name: lower, hive_type });
         }
         Ok(Self::from_columns(out))
     }
 
     fn from_columns(columns: Vec<Column>) -> Self {
-        let fields: Vec<Field> =
-            columns.iter().map(|c| Field::new(c.name.as_str(), c.hive_type.arrow_type(), true)).collect();
-        Self { arrow: Arc::new(Schema::new(fields)), columns }
+        let fields: Vec<Field> = columns
+            .iter()
+            .map(|c| Field::new(c.name.as_str(), c.hive_type.arrow_type(), true))
+            .collect();
+        Self {
+            arrow: Arc::new(Schema::new(fields)),
+            columns,
+        }
     }
 
     /// The columns, in table order.

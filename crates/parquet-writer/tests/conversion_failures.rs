@@ -29,18 +29,46 @@ fn each_kind_of_bad_record_is_refused_with_its_kind_and_the_column_named() {
         (b"{\"id\":1} trailing", ConversionFailureKind::NotJson, "not valid JSON"),
         (b"[{\"id\":\"a\"}]", ConversionFailureKind::NotAJsonObject, "an array"),
         (b"42", ConversionFailureKind::NotAJsonObject, "a number"),
-        (br#"{"qty":"many"}"#, ConversionFailureKind::InvalidValue, "column `qty`"),
+        (
+            br#"{"qty":"many"}"#,
+            ConversionFailureKind::InvalidValue,
+            "column `qty`",
+        ),
         (br#"{"qty":300}"#, ConversionFailureKind::OutOfRange, "column `qty`"),
         (br#"{"qty":1.5}"#, ConversionFailureKind::InvalidValue, "column `qty`"),
-        (br#"{"price":1000}"#, ConversionFailureKind::OutOfRange, "column `price`"),
-        (br#"{"ts":"next tuesday"}"#, ConversionFailureKind::InvalidValue, "column `ts`"),
+        (
+            br#"{"price":1000}"#,
+            ConversionFailureKind::OutOfRange,
+            "column `price`",
+        ),
+        (
+            br#"{"ts":"next tuesday"}"#,
+            ConversionFailureKind::InvalidValue,
+            "column `ts`",
+        ),
         (br#"{"ts":true}"#, ConversionFailureKind::TypeMismatch, "column `ts`"),
         (br#"{"ok":"yes"}"#, ConversionFailureKind::InvalidValue, "column `ok`"),
         (br#"{"day":12}"#, ConversionFailureKind::TypeMismatch, "column `day`"),
-        (br#"{"blob":"not base64!"}"#, ConversionFailureKind::InvalidValue, "column `blob`"),
-        (br#"{"tags":[1,"x"]}"#, ConversionFailureKind::InvalidValue, "column `tags[1]`"),
-        (br#"{"attrs":{"one":"1"}}"#, ConversionFailureKind::InvalidValue, "map key"),
-        (br#"{"inner":{"n":{}}}"#, ConversionFailureKind::TypeMismatch, "column `inner.n`"),
+        (
+            br#"{"blob":"not base64!"}"#,
+            ConversionFailureKind::InvalidValue,
+            "column `blob`",
+        ),
+        (
+            br#"{"tags":[1,"x"]}"#,
+            ConversionFailureKind::InvalidValue,
+            "column `tags[1]`",
+        ),
+        (
+            br#"{"attrs":{"one":"1"}}"#,
+            ConversionFailureKind::InvalidValue,
+            "map key",
+        ),
+        (
+            br#"{"inner":{"n":{}}}"#,
+            ConversionFailureKind::TypeMismatch,
+            "column `inner.n`",
+        ),
     ];
     for (record, kind, needle) in cases {
         let (got_kind, message) = failure_of(record);
@@ -51,7 +79,10 @@ fn each_kind_of_bad_record_is_refused_with_its_kind_and_the_column_named() {
 
 #[test]
 fn a_refused_record_leaves_no_partial_row_even_when_it_fails_on_its_last_column() {
-    let good = [r#"{"id":"a","qty":1,"tags":[1,2],"attrs":{"1":"x"},"inner":{"n":1}}"#, r#"{"id":"b","qty":2}"#];
+    let good = [
+        r#"{"id":"a","qty":1,"tags":[1,2],"attrs":{"1":"x"},"inner":{"n":1}}"#,
+        r#"{"id":"b","qty":2}"#,
+    ];
     // Fails after filling every earlier column, including nested ones.
     let bad = r#"{"id":"zzz","qty":3,"price":1.5,"tags":[7,8,9],"attrs":{"5":"y"},"inner":{"n":"not a number"}}"#;
 
@@ -68,7 +99,10 @@ fn a_refused_record_leaves_no_partial_row_even_when_it_fails_on_its_last_column(
     for g in good {
         without.append_bytes(g.as_bytes()).unwrap();
     }
-    assert_eq!(read_parquet(with_failure.finish().unwrap()), read_parquet(without.finish().unwrap()));
+    assert_eq!(
+        read_parquet(with_failure.finish().unwrap()),
+        read_parquet(without.finish().unwrap())
+    );
 }
 
 #[test]
@@ -110,7 +144,10 @@ fn the_error_record_has_firehoses_fields_and_the_exact_raw_bytes() {
     assert_eq!(v["lastErrorCode"], "DataFormatConversion.MalformedData");
     assert_eq!(v["lastErrorMessage"], failure.message());
     assert_eq!(v["rawData"], "eyJxdHkiOiJtYW55In0=", "base64 of the record as received");
-    assert_eq!(v["sequenceNumber"], "49590338271490256608559692538361571095921575989136588898");
+    assert_eq!(
+        v["sequenceNumber"],
+        "49590338271490256608559692538361571095921575989136588898"
+    );
     assert_eq!(v["subSequenceNumber"], 3);
     assert_eq!(v["dataCatalogTable"]["tableName"], "events");
     assert_eq!(FORMAT_CONVERSION_FAILED_OUTPUT_TYPE, "format-conversion-failed");

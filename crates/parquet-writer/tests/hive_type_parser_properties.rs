@@ -8,7 +8,9 @@ use kinesink_parquet_writer::{HiveType, StructField, TableSchema};
 use proptest::prelude::*;
 
 fn glue_type(text: &str) -> Result<HiveType, String> {
-    TableSchema::from_glue_columns(&[("c", text)]).map(|s| s.columns()[0].hive_type.clone()).map_err(|e| e.to_string())
+    TableSchema::from_glue_columns(&[("c", text)])
+        .map(|s| s.columns()[0].hive_type.clone())
+        .map_err(|e| e.to_string())
 }
 
 #[test]
@@ -19,7 +21,21 @@ fn the_reference_schema_parses_into_ten_columns_in_order() {
     )
     .unwrap();
     let names: Vec<&str> = schema.columns().iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(names, ["event_id", "customer_id", "event_type", "ts", "price", "quantity", "page", "country", "user_agent", "session_ms"]);
+    assert_eq!(
+        names,
+        [
+            "event_id",
+            "customer_id",
+            "event_type",
+            "ts",
+            "price",
+            "quantity",
+            "page",
+            "country",
+            "user_agent",
+            "session_ms"
+        ]
+    );
     assert_eq!(schema.columns()[3].hive_type, HiveType::Timestamp);
     assert_eq!(schema.columns()[9].hive_type, HiveType::BigInt);
 }
@@ -29,16 +45,40 @@ fn aliases_defaults_case_backquotes_and_new_lines_are_accepted() {
     assert_eq!(glue_type("INTEGER"), Ok(HiveType::Int));
     assert_eq!(glue_type("varchar(20)"), Ok(HiveType::String));
     assert_eq!(glue_type("char( 3 )"), Ok(HiveType::String));
-    assert_eq!(glue_type("decimal"), Ok(HiveType::Decimal { precision: 10, scale: 0 }));
-    assert_eq!(glue_type("decimal(7)"), Ok(HiveType::Decimal { precision: 7, scale: 0 }));
-    assert_eq!(glue_type(" Map < String , Array<Decimal(38,38)> > "), Ok(HiveType::Map(
-        Box::new(HiveType::String),
-        Box::new(HiveType::Array(Box::new(HiveType::Decimal { precision: 38, scale: 38 }))),
-    )));
-    assert_eq!(glue_type("struct<`Odd Name`:int,b:boolean>"), Ok(HiveType::Struct(vec![
-        StructField { name: "odd name".into(), hive_type: HiveType::Int },
-        StructField { name: "b".into(), hive_type: HiveType::Boolean },
-    ])));
+    assert_eq!(
+        glue_type("decimal"),
+        Ok(HiveType::Decimal {
+            precision: 10,
+            scale: 0
+        })
+    );
+    assert_eq!(
+        glue_type("decimal(7)"),
+        Ok(HiveType::Decimal { precision: 7, scale: 0 })
+    );
+    assert_eq!(
+        glue_type(" Map < String , Array<Decimal(38,38)> > "),
+        Ok(HiveType::Map(
+            Box::new(HiveType::String),
+            Box::new(HiveType::Array(Box::new(HiveType::Decimal {
+                precision: 38,
+                scale: 38
+            }))),
+        ))
+    );
+    assert_eq!(
+        glue_type("struct<`Odd Name`:int,b:boolean>"),
+        Ok(HiveType::Struct(vec![
+            StructField {
+                name: "odd name".into(),
+                hive_type: HiveType::Int
+            },
+            StructField {
+                name: "b".into(),
+                hive_type: HiveType::Boolean
+            },
+        ]))
+    );
     let schema = TableSchema::parse_hive("A int\n`b c` string\n  d date,\n").unwrap();
     let names: Vec<&str> = schema.columns().iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["a", "b c", "d"]);

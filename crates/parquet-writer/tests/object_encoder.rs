@@ -12,12 +12,17 @@ use kinesink_parquet_writer::{
 
 fn parquet_format() -> ObjectFormat {
     let schema = Arc::new(TableSchema::parse_hive("a int, b string").unwrap());
-    ObjectFormat::Parquet(Arc::new(ParquetTableFormat::new(schema, Arc::new(SerdeOptions::default()), ParquetOptions::default()).unwrap()))
+    ObjectFormat::Parquet(Arc::new(
+        ParquetTableFormat::new(schema, Arc::new(SerdeOptions::default()), ParquetOptions::default()).unwrap(),
+    ))
 }
 
 #[test]
 fn file_extensions_follow_firehose_per_format_and_codec() {
-    let records = |codec| ObjectFormat::Records { framing: RecordFraming::NewlineDelimited, codec };
+    let records = |codec| ObjectFormat::Records {
+        framing: RecordFraming::NewlineDelimited,
+        codec,
+    };
     assert_eq!(parquet_format().file_extension(), ".parquet");
     assert_eq!(records(Codec::Gzip).file_extension(), ".gz");
     assert_eq!(records(Codec::Zstd { level: 3 }).file_extension(), ".zst");
@@ -38,19 +43,27 @@ fn a_parquet_object_uses_the_parsed_value_when_given_and_the_raw_bytes_otherwise
     assert_eq!(enc.input_bytes(), 2 * raw.len(), "a refused record is not counted");
     assert!(enc.buffered_bytes() > 0);
     let batch = read_parquet(enc.finish().unwrap());
-    let a: Vec<i32> = arrow_array::cast::AsArray::as_primitive::<arrow_array::types::Int32Type>(batch.column(0)).values().to_vec();
+    let a: Vec<i32> = arrow_array::cast::AsArray::as_primitive::<arrow_array::types::Int32Type>(batch.column(0))
+        .values()
+        .to_vec();
     assert_eq!(a, [2, 1]);
 }
 
 #[test]
 fn a_record_object_takes_every_record_as_bytes_and_never_refuses() {
-    let format = ObjectFormat::Records { framing: RecordFraming::NewlineDelimited, codec: Codec::Snappy };
+    let format = ObjectFormat::Records {
+        framing: RecordFraming::NewlineDelimited,
+        codec: Codec::Snappy,
+    };
     let mut enc = format.new_encoder();
     enc.append(b"not json at all", None).unwrap();
-    enc.append(b"{\"a\":1}", Some(&serde_json::json!({"ignored": true}))).unwrap();
+    enc.append(b"{\"a\":1}", Some(&serde_json::json!({"ignored": true})))
+        .unwrap();
     assert_eq!(enc.record_count(), 2);
     assert_eq!(enc.input_bytes(), "not json at all\n{\"a\":1}\n".len());
     let mut out = Vec::new();
-    snap::read::FrameDecoder::new(enc.finish().unwrap().as_slice()).read_to_end(&mut out).unwrap();
+    snap::read::FrameDecoder::new(enc.finish().unwrap().as_slice())
+        .read_to_end(&mut out)
+        .unwrap();
     assert_eq!(out, b"not json at all\n{\"a\":1}\n");
 }

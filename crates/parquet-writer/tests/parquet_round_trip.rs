@@ -23,7 +23,10 @@ st struct<name:string, inner:struct<x:int, tags:array<string>>>, mi map<int,stri
 aos array<struct<k:string,v:bigint>>, vc varchar(10)";
 
 fn micros(text: &str) -> i64 {
-    NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").unwrap().and_utc().timestamp_micros()
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
+        .unwrap()
+        .and_utc()
+        .timestamp_micros()
 }
 
 fn days(y: i32, m: u32, d: u32) -> i32 {
@@ -32,7 +35,10 @@ fn days(y: i32, m: u32, d: u32) -> i32 {
 }
 
 fn column<'a>(batch: &'a RecordBatch, name: &str) -> &'a dyn Array {
-    batch.column_by_name(name).unwrap_or_else(|| panic!("column {name}")).as_ref()
+    batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("column {name}"))
+        .as_ref()
 }
 
 fn all_types_file(records: &[&str]) -> RecordBatch {
@@ -80,8 +86,14 @@ fn every_hive_type_reads_back_with_the_arrow_type_the_readme_lists_and_its_value
     assert_eq!(column(&batch, "f").as_primitive::<Float32Type>().value(0), 1.5);
     assert_eq!(column(&batch, "d").as_primitive::<Float64Type>().value(0), -2.25);
     assert!(column(&batch, "b").as_boolean().value(0));
-    assert_eq!(column(&batch, "ts").as_primitive::<TimestampMicrosecondType>().value(0), micros("2026-11-22 10:00:00.123"));
-    assert_eq!(column(&batch, "dt").as_primitive::<Date32Type>().value(0), days(2026, 11, 22));
+    assert_eq!(
+        column(&batch, "ts").as_primitive::<TimestampMicrosecondType>().value(0),
+        micros("2026-11-22 10:00:00.123")
+    );
+    assert_eq!(
+        column(&batch, "dt").as_primitive::<Date32Type>().value(0),
+        days(2026, 11, 22)
+    );
     assert_eq!(column(&batch, "dec").as_primitive::<Decimal128Type>().value(0), 12_345);
     assert_eq!(column(&batch, "bin").as_binary::<i32>().value(0), &[0u8, 1, 2, 255]);
     assert_eq!(column(&batch, "vc").as_string::<i32>().value(0), "short");
@@ -91,7 +103,12 @@ fn every_hive_type_reads_back_with_the_arrow_type_the_readme_lists_and_its_value
 
     let m = column(&batch, "m").as_map();
     let entries = m.value(0);
-    let keys: Vec<&str> = entries.column(0).as_string::<i32>().iter().map(Option::unwrap).collect();
+    let keys: Vec<&str> = entries
+        .column(0)
+        .as_string::<i32>()
+        .iter()
+        .map(Option::unwrap)
+        .collect();
     let values: Vec<f64> = entries.column(1).as_primitive::<Float64Type>().values().to_vec();
     assert_eq!(keys, ["a", "b"]);
     assert_eq!(values, [1.5, 2.0]);
@@ -103,9 +120,15 @@ fn every_hive_type_reads_back_with_the_arrow_type_the_readme_lists_and_its_value
     let st = column(&batch, "st").as_struct();
     assert_eq!(st.column_by_name("name").unwrap().as_string::<i32>().value(0), "n");
     let inner = st.column_by_name("inner").unwrap().as_struct();
-    assert_eq!(inner.column_by_name("x").unwrap().as_primitive::<Int32Type>().value(0), 5);
+    assert_eq!(
+        inner.column_by_name("x").unwrap().as_primitive::<Int32Type>().value(0),
+        5
+    );
     let tags = inner.column_by_name("tags").unwrap().as_list::<i32>().value(0);
-    assert_eq!(tags.as_string::<i32>().iter().map(Option::unwrap).collect::<Vec<_>>(), ["p", "q"]);
+    assert_eq!(
+        tags.as_string::<i32>().iter().map(Option::unwrap).collect::<Vec<_>>(),
+        ["p", "q"]
+    );
 
     let aos = column(&batch, "aos").as_list::<i32>().value(0);
     let aos = aos.as_struct();
@@ -147,7 +170,10 @@ fn structs_given_as_arrays_fill_fields_by_position_as_openx_does() {
     let st = column(&batch, "st").as_struct();
     assert_eq!(st.column_by_name("name").unwrap().as_string::<i32>().value(0), "n");
     let inner = st.column_by_name("inner").unwrap().as_struct();
-    assert_eq!(inner.column_by_name("x").unwrap().as_primitive::<Int32Type>().value(0), 1);
+    assert_eq!(
+        inner.column_by_name("x").unwrap().as_primitive::<Int32Type>().value(0),
+        1
+    );
     assert!(inner.is_null(1));
 }
 
@@ -177,14 +203,29 @@ fn timestamps_in_every_accepted_form_are_the_same_instant() {
     }
 
     let mut enc = encoder("ts timestamp", SerdeOptions::default());
-    for outcome in encode_texts(&mut enc, &[r#"{"ts":1795341600}"#, r#"{"ts":"2026-11-22 10:00:00"}"#, r#"{"ts":"2026-11-22T10:00:00.123456789Z"}"#]) {
+    for outcome in encode_texts(
+        &mut enc,
+        &[
+            r#"{"ts":1795341600}"#,
+            r#"{"ts":"2026-11-22 10:00:00"}"#,
+            r#"{"ts":"2026-11-22T10:00:00.123456789Z"}"#,
+        ],
+    ) {
         outcome.unwrap();
     }
     let batch = read_parquet(enc.finish().unwrap());
     let values = batch.column(0).as_primitive::<TimestampMicrosecondType>();
-    assert_eq!(values.value(0), micros("2026-11-22 10:00:00"), "10-digit integers are epoch seconds");
+    assert_eq!(
+        values.value(0),
+        micros("2026-11-22 10:00:00"),
+        "10-digit integers are epoch seconds"
+    );
     assert_eq!(values.value(1), micros("2026-11-22 10:00:00"));
-    assert_eq!(values.value(2), micros("2026-11-22 10:00:00.123456"), "digits below a microsecond are truncated");
+    assert_eq!(
+        values.value(2),
+        micros("2026-11-22 10:00:00.123456"),
+        "digits below a microsecond are truncated"
+    );
 }
 
 #[test]
@@ -192,25 +233,50 @@ fn numbers_and_booleans_given_as_strings_follow_the_openx_rules() {
     let schema = "ti tinyint, si smallint, i int, bi bigint, f float, d double, b boolean, dec decimal(5,2)";
     let mut enc = encoder(schema, SerdeOptions::default());
     let record = r#"{"ti":"12","si":"-300","i":"0x1F","bi":"9223372036854775807","f":"1.5","d":" -2.5e3 ","b":"TRUE","dec":"3.14159"}"#;
-    encode_texts(&mut enc, &[record, r#"{"i":3.0,"d":7,"dec":"-0.005"}"#]).into_iter().for_each(|o| o.unwrap());
+    encode_texts(&mut enc, &[record, r#"{"i":3.0,"d":7,"dec":"-0.005"}"#])
+        .into_iter()
+        .for_each(|o| o.unwrap());
     let batch = read_parquet(enc.finish().unwrap());
     assert_eq!(column(&batch, "ti").as_primitive::<Int8Type>().value(0), 12);
     assert_eq!(column(&batch, "si").as_primitive::<Int16Type>().value(0), -300);
-    assert_eq!(column(&batch, "i").as_primitive::<Int32Type>().value(0), 31, "0x1F is hexadecimal");
+    assert_eq!(
+        column(&batch, "i").as_primitive::<Int32Type>().value(0),
+        31,
+        "0x1F is hexadecimal"
+    );
     assert_eq!(column(&batch, "bi").as_primitive::<Int64Type>().value(0), i64::MAX);
     assert_eq!(column(&batch, "f").as_primitive::<Float32Type>().value(0), 1.5);
     assert_eq!(column(&batch, "d").as_primitive::<Float64Type>().value(0), -2500.0);
     assert!(column(&batch, "b").as_boolean().value(0));
-    assert_eq!(column(&batch, "dec").as_primitive::<Decimal128Type>().value(0), 314, "3.14159 rounds half-up to 3.14");
-    assert_eq!(column(&batch, "i").as_primitive::<Int32Type>().value(1), 3, "an integral JSON float fits an int");
+    assert_eq!(
+        column(&batch, "dec").as_primitive::<Decimal128Type>().value(0),
+        314,
+        "3.14159 rounds half-up to 3.14"
+    );
+    assert_eq!(
+        column(&batch, "i").as_primitive::<Int32Type>().value(1),
+        3,
+        "an integral JSON float fits an int"
+    );
     assert_eq!(column(&batch, "d").as_primitive::<Float64Type>().value(1), 7.0);
-    assert_eq!(column(&batch, "dec").as_primitive::<Decimal128Type>().value(1), -1, "-0.005 rounds half away from zero");
+    assert_eq!(
+        column(&batch, "dec").as_primitive::<Decimal128Type>().value(1),
+        -1,
+        "-0.005 rounds half away from zero"
+    );
 }
 
 #[test]
 fn string_columns_take_any_json_value_as_its_json_text() {
     let mut enc = encoder("s string", SerdeOptions::default());
-    let records = [r#"{"s":42}"#, r#"{"s":true}"#, r#"{"s":{"a":[1,"x"]}}"#, r#"{"s":[1,2]}"#, r#"{"s":1.5}"#, r#"{"s":"plain"}"#];
+    let records = [
+        r#"{"s":42}"#,
+        r#"{"s":true}"#,
+        r#"{"s":{"a":[1,"x"]}}"#,
+        r#"{"s":[1,2]}"#,
+        r#"{"s":1.5}"#,
+        r#"{"s":"plain"}"#,
+    ];
     encode_texts(&mut enc, &records).into_iter().for_each(|o| o.unwrap());
     let batch = read_parquet(enc.finish().unwrap());
     let values: Vec<&str> = batch.column(0).as_string::<i32>().iter().map(Option::unwrap).collect();
@@ -219,16 +285,32 @@ fn string_columns_take_any_json_value_as_its_json_text() {
 
 #[test]
 fn keys_match_columns_case_insensitively_by_default_and_an_exact_key_wins() {
-    let mut enc = encoder("eventtype string, name string, unknown_col int", SerdeOptions::default());
-    encode_texts(&mut enc, &[r#"{"EventType":"click","NAME":"upper","name":"exact","extra":1}"#]).into_iter().for_each(|o| o.unwrap());
+    let mut enc = encoder(
+        "eventtype string, name string, unknown_col int",
+        SerdeOptions::default(),
+    );
+    encode_texts(
+        &mut enc,
+        &[r#"{"EventType":"click","NAME":"upper","name":"exact","extra":1}"#],
+    )
+    .into_iter()
+    .for_each(|o| o.unwrap());
     let batch = read_parquet(enc.finish().unwrap());
     assert_eq!(column(&batch, "eventtype").as_string::<i32>().value(0), "click");
     assert_eq!(column(&batch, "name").as_string::<i32>().value(0), "exact");
-    assert!(column(&batch, "unknown_col").is_null(0), "unknown keys are ignored, missing columns null");
+    assert!(
+        column(&batch, "unknown_col").is_null(0),
+        "unknown keys are ignored, missing columns null"
+    );
 
-    let sensitive = SerdeOptions { case_insensitive: false, ..SerdeOptions::default() };
+    let sensitive = SerdeOptions {
+        case_insensitive: false,
+        ..SerdeOptions::default()
+    };
     let mut enc = encoder("eventtype string", sensitive);
-    encode_texts(&mut enc, &[r#"{"EventType":"click"}"#]).into_iter().for_each(|o| o.unwrap());
+    encode_texts(&mut enc, &[r#"{"EventType":"click"}"#])
+        .into_iter()
+        .for_each(|o| o.unwrap());
     assert!(read_parquet(enc.finish().unwrap()).column(0).is_null(0));
 }
 
@@ -243,28 +325,61 @@ fn mappings_and_dot_conversion_fill_columns_from_other_keys() {
     let record = r#"{"timestamp":"2026-11-22T10:00:00Z","ts":"1999-01-01T00:00:00Z","a.b":7,"nested":{"c.d":"x"}}"#;
     encode_texts(&mut enc, &[record]).into_iter().for_each(|o| o.unwrap());
     let batch = read_parquet(enc.finish().unwrap());
-    assert_eq!(column(&batch, "ts").as_primitive::<TimestampMicrosecondType>().value(0), micros("2026-11-22 10:00:00"), "a mapped column reads only its key");
+    assert_eq!(
+        column(&batch, "ts").as_primitive::<TimestampMicrosecondType>().value(0),
+        micros("2026-11-22 10:00:00"),
+        "a mapped column reads only its key"
+    );
     assert_eq!(column(&batch, "a_b").as_primitive::<Int32Type>().value(0), 7);
     let nested = column(&batch, "nested").as_struct();
     assert_eq!(nested.column(0).as_string::<i32>().value(0), "x");
 
     let mut enc = encoder("a_b int", SerdeOptions::default());
-    encode_texts(&mut enc, &[r#"{"a.b":7}"#]).into_iter().for_each(|o| o.unwrap());
-    assert!(read_parquet(enc.finish().unwrap()).column(0).is_null(0), "dots are kept unless converted");
+    encode_texts(&mut enc, &[r#"{"a.b":7}"#])
+        .into_iter()
+        .for_each(|o| o.unwrap());
+    assert!(
+        read_parquet(enc.finish().unwrap()).column(0).is_null(0),
+        "dots are kept unless converted"
+    );
+}
+
+#[test]
+fn a_key_repeated_in_the_json_text_keeps_its_last_value_on_both_paths() {
+    let text = r#"{"i":1,"i":2}"#;
+    let mut by_bytes = encoder("i int", SerdeOptions::default());
+    by_bytes.append_bytes(text.as_bytes()).unwrap();
+    let mut by_value = encoder("i int", SerdeOptions::default());
+    by_value.append_json(&serde_json::from_str(text).unwrap()).unwrap();
+    for batch in [
+        read_parquet(by_bytes.finish().unwrap()),
+        read_parquet(by_value.finish().unwrap()),
+    ] {
+        assert_eq!(batch.column(0).as_primitive::<Int32Type>().value(0), 2);
+    }
 }
 
 #[test]
 fn concatenated_documents_in_one_record_become_one_row_each() {
     let mut enc = encoder("i int", SerdeOptions::default());
-    encode_texts(&mut enc, &[r#"{"i":1}{"i":2} {"i":3}"#]).into_iter().for_each(|o| o.unwrap());
+    encode_texts(&mut enc, &[r#"{"i":1}{"i":2} {"i":3}"#])
+        .into_iter()
+        .for_each(|o| o.unwrap());
     assert_eq!(enc.record_count(), 3);
     let batch = read_parquet(enc.finish().unwrap());
-    assert_eq!(batch.column(0).as_primitive::<Int32Type>().values().to_vec(), vec![1, 2, 3]);
+    assert_eq!(
+        batch.column(0).as_primitive::<Int32Type>().values().to_vec(),
+        vec![1, 2, 3]
+    );
 }
 
 #[test]
 fn the_parsed_value_path_and_the_bytes_path_write_identical_rows() {
-    let records = [FULL_RECORD, "{}", r#"{"arr":[1,null],"st":["a"],"ts":1795341600,"s":{"k":"v"}}"#];
+    let records = [
+        FULL_RECORD,
+        "{}",
+        r#"{"arr":[1,null],"st":["a"],"ts":1795341600,"s":{"k":"v"}}"#,
+    ];
     let mut by_value = encoder(ALL_TYPES, SerdeOptions::default());
     let mut by_bytes = encoder(ALL_TYPES, SerdeOptions::default());
     for r in records {
@@ -272,12 +387,17 @@ fn the_parsed_value_path_and_the_bytes_path_write_identical_rows() {
         by_value.append_json(&value).unwrap();
         by_bytes.append_bytes(r.as_bytes()).unwrap();
     }
-    assert_eq!(read_parquet(by_value.finish().unwrap()), read_parquet(by_bytes.finish().unwrap()));
+    assert_eq!(
+        read_parquet(by_value.finish().unwrap()),
+        read_parquet(by_bytes.finish().unwrap())
+    );
 }
 
 #[test]
 fn every_compression_writer_version_and_row_group_size_reads_back_the_same_rows() {
-    let records: Vec<String> = (0..250).map(|i| format!(r#"{{"id":"id-{i}","n":{i},"tag":"t{}"}}"#, i % 3)).collect();
+    let records: Vec<String> = (0..250)
+        .map(|i| format!(r#"{{"id":"id-{i}","n":{i},"tag":"t{}"}}"#, i % 3))
+        .collect();
     let texts: Vec<&str> = records.iter().map(String::as_str).collect();
     let mut reference = None;
     for compression in [
@@ -288,12 +408,18 @@ fn every_compression_writer_version_and_row_group_size_reads_back_the_same_rows(
         ParquetCompression::Uncompressed,
     ] {
         for writer_version in [ParquetWriterVersion::V1, ParquetWriterVersion::V2] {
-            let options = ParquetOptions { compression, writer_version, max_row_group_rows: 100, ..ParquetOptions::default() };
+            let options = ParquetOptions {
+                compression,
+                writer_version,
+                max_row_group_rows: 100,
+                ..ParquetOptions::default()
+            };
             let mut enc = encoder_with("id string, n bigint, tag string", SerdeOptions::default(), options);
             encode_texts(&mut enc, &texts).into_iter().for_each(|o| o.unwrap());
             let bytes = enc.finish().unwrap();
             let metadata = parquet::file::reader::FileReader::metadata(
-                &parquet::file::serialized_reader::SerializedFileReader::new(bytes::Bytes::from(bytes.clone())).unwrap(),
+                &parquet::file::serialized_reader::SerializedFileReader::new(bytes::Bytes::from(bytes.clone()))
+                    .unwrap(),
             )
             .clone();
             assert_eq!(metadata.num_row_groups(), 3, "250 rows in row groups of 100");
@@ -311,12 +437,17 @@ fn every_compression_writer_version_and_row_group_size_reads_back_the_same_rows(
 
 #[test]
 fn automatic_dictionaries_skip_mostly_distinct_columns_and_keep_repetitive_ones() {
-    let records: Vec<String> = (0..1000).map(|i| format!(r#"{{"id":"event-{i}","country":"C{}"}}"#, i % 7)).collect();
+    let records: Vec<String> = (0..1000)
+        .map(|i| format!(r#"{{"id":"event-{i}","country":"C{}"}}"#, i % 7))
+        .collect();
     let texts: Vec<&str> = records.iter().map(String::as_str).collect();
     let mut enc = encoder("id string, country string", SerdeOptions::default());
     encode_texts(&mut enc, &texts).into_iter().for_each(|o| o.unwrap());
-    let reader = parquet::file::serialized_reader::SerializedFileReader::new(bytes::Bytes::from(enc.finish().unwrap())).unwrap();
-    let row_group = parquet::file::reader::FileReader::metadata(&reader).row_group(0).clone();
+    let reader =
+        parquet::file::serialized_reader::SerializedFileReader::new(bytes::Bytes::from(enc.finish().unwrap())).unwrap();
+    let row_group = parquet::file::reader::FileReader::metadata(&reader)
+        .row_group(0)
+        .clone();
     let uses_dictionary = |i: usize| row_group.column(i).dictionary_page_offset().is_some();
     assert!(!uses_dictionary(0), "ids are written plain");
     assert!(uses_dictionary(1), "a 7-value column keeps its dictionary");

@@ -34,7 +34,10 @@ pub fn read_parquet(bytes: Vec<u8>) -> RecordBatch {
 
 /// Encodes JSON texts through `append_bytes`; returns the file and the per-record outcomes.
 pub fn encode_texts(encoder: &mut ParquetObjectEncoder, records: &[&str]) -> Vec<Result<(), String>> {
-    records.iter().map(|r| encoder.append_bytes(r.as_bytes()).map_err(|e| e.message().to_owned())).collect()
+    records
+        .iter()
+        .map(|r| encoder.append_bytes(r.as_bytes()).map_err(|e| e.message().to_owned()))
+        .collect()
 }
 
 /// proptest strategies for Hive types, schemas and JSON records that mostly fit them.
@@ -63,7 +66,9 @@ pub mod strategies {
             Just(HiveType::Timestamp),
             Just(HiveType::Date),
             Just(HiveType::Binary),
-            (1u8..=38).prop_flat_map(|p| (Just(p), 0..=p)).prop_map(|(precision, scale)| HiveType::Decimal { precision, scale }),
+            (1u8..=38)
+                .prop_flat_map(|p| (Just(p), 0..=p))
+                .prop_map(|(precision, scale)| HiveType::Decimal { precision, scale }),
         ]
     }
 
@@ -92,7 +97,10 @@ pub mod strategies {
     pub fn table_schema() -> impl Strategy<Value = TableSchema> {
         proptest::collection::vec((field_name(), hive_type()), 1..6).prop_map(|columns| {
             let fields = unique_fields(columns);
-            let pairs: Vec<(String, String)> = fields.iter().map(|f| (f.name.clone(), f.hive_type.to_string())).collect();
+            let pairs: Vec<(String, String)> = fields
+                .iter()
+                .map(|f| (f.name.clone(), f.hive_type.to_string()))
+                .collect();
             TableSchema::from_glue_columns(&pairs).expect("generated columns are valid")
         })
     }
@@ -109,7 +117,8 @@ pub mod strategies {
         leaf.prop_recursive(2, 8, 3, |inner| {
             prop_oneof![
                 proptest::collection::vec(inner.clone(), 0..3).prop_map(Value::from),
-                proptest::collection::btree_map("[a-zA-Z.]{1,4}", inner, 0..3).prop_map(|m| Value::Object(m.into_iter().collect())),
+                proptest::collection::btree_map("[a-zA-Z.]{1,4}", inner, 0..3)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
             ]
         })
     }
@@ -119,17 +128,34 @@ pub mod strategies {
         match t {
             HiveType::TinyInt => any::<i8>().prop_map(|v| v.to_string()).boxed(),
             HiveType::SmallInt => any::<i16>().prop_map(|v| v.to_string()).boxed(),
-            HiveType::Int => prop_oneof![any::<i32>().prop_map(|v| v.to_string()), (0..0x7fff_i32).prop_map(|v| format!("0x{v:X}"))].boxed(),
+            HiveType::Int => prop_oneof![
+                any::<i32>().prop_map(|v| v.to_string()),
+                (0..0x7fff_i32).prop_map(|v| format!("0x{v:X}"))
+            ]
+            .boxed(),
             HiveType::BigInt => any::<i64>().prop_map(|v| v.to_string()).boxed(),
             HiveType::Float | HiveType::Double => (-1e6f64..1e6).prop_map(|v| v.to_string()).boxed(),
             HiveType::Boolean => prop_oneof![Just("true".to_owned()), Just("False".to_owned())].boxed(),
-            HiveType::Date => (0i64..20_000).prop_map(|d| (chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap() + chrono::Days::new(d as u64)).to_string()).boxed(),
+            HiveType::Date => (0i64..20_000)
+                .prop_map(|d| {
+                    (chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap() + chrono::Days::new(d as u64)).to_string()
+                })
+                .boxed(),
             HiveType::Timestamp => (0i64..4_000_000_000).prop_map(|s| s.to_string()).boxed(),
             HiveType::Decimal { precision, scale } => {
                 let int_digits = usize::from(precision - scale);
                 let scale = usize::from(*scale);
-                (proptest::string::string_regex(&format!("-?[0-9]{{0,{int_digits}}}")).unwrap(), proptest::string::string_regex(&format!("[0-9]{{0,{scale}}}")).unwrap())
-                    .prop_map(|(i, f)| if f.is_empty() { format!("{i}0") } else { format!("{i}0.{f}") })
+                (
+                    proptest::string::string_regex(&format!("-?[0-9]{{0,{int_digits}}}")).unwrap(),
+                    proptest::string::string_regex(&format!("[0-9]{{0,{scale}}}")).unwrap(),
+                )
+                    .prop_map(|(i, f)| {
+                        if f.is_empty() {
+                            format!("{i}0")
+                        } else {
+                            format!("{i}0.{f}")
+                        }
+                    })
                     .prop_map(|s| s.replacen("-0", "-", 1).replace("-.", "-0."))
                     .prop_filter("not just a sign", |s| s != "-")
                     .boxed()
@@ -142,17 +168,24 @@ pub mod strategies {
     pub fn json_for(t: &HiveType) -> BoxedStrategy<Value> {
         let fitting: BoxedStrategy<Value> = match t {
             HiveType::String => ".{0,10}".prop_map(Value::from).boxed(),
-            HiveType::TinyInt => prop_oneof![any::<i8>().prop_map(Value::from), key_text(t).prop_map(Value::from)].boxed(),
+            HiveType::TinyInt => {
+                prop_oneof![any::<i8>().prop_map(Value::from), key_text(t).prop_map(Value::from)].boxed()
+            }
             HiveType::SmallInt => any::<i16>().prop_map(Value::from).boxed(),
             HiveType::Int => prop_oneof![any::<i32>().prop_map(Value::from), key_text(t).prop_map(Value::from)].boxed(),
             HiveType::BigInt => any::<i64>().prop_map(Value::from).boxed(),
             HiveType::Float => (-1e30f64..1e30).prop_map(Value::from).boxed(),
-            HiveType::Double => prop_oneof![any::<f64>().prop_map(Value::from), key_text(t).prop_map(Value::from)].boxed(),
-            HiveType::Boolean => prop_oneof![any::<bool>().prop_map(Value::from), key_text(t).prop_map(Value::from)].boxed(),
+            HiveType::Double => {
+                prop_oneof![any::<f64>().prop_map(Value::from), key_text(t).prop_map(Value::from)].boxed()
+            }
+            HiveType::Boolean => {
+                prop_oneof![any::<bool>().prop_map(Value::from), key_text(t).prop_map(Value::from)].boxed()
+            }
             HiveType::Timestamp => prop_oneof![
                 (0i64..4_000_000_000).prop_map(Value::from),
                 (0i64..4_000_000_000_000).prop_map(Value::from),
-                (0i64..253_402_300_799_000_000).prop_map(|us| Value::from(chrono::DateTime::from_timestamp_micros(us).unwrap().to_rfc3339())),
+                (0i64..253_402_300_799_000_000)
+                    .prop_map(|us| Value::from(chrono::DateTime::from_timestamp_micros(us).unwrap().to_rfc3339())),
                 (0f64..4e9).prop_map(Value::from),
             ]
             .boxed(),
@@ -161,7 +194,9 @@ pub mod strategies {
             HiveType::Binary => proptest::collection::vec(any::<u8>(), 0..12)
                 .prop_map(|b| Value::from(base64::engine::general_purpose::STANDARD.encode(b)))
                 .boxed(),
-            HiveType::Array(e) => proptest::collection::vec(json_for(e), 0..4).prop_map(Value::from).boxed(),
+            HiveType::Array(e) => proptest::collection::vec(json_for(e), 0..4)
+                .prop_map(Value::from)
+                .boxed(),
             HiveType::Map(k, v) => proptest::collection::vec((key_text(k), json_for(v)), 0..3)
                 .prop_map(|entries| Value::Object(entries.into_iter().collect::<Map<String, Value>>()))
                 .boxed(),
@@ -193,7 +228,14 @@ pub mod strategies {
 
     /// A record (JSON object) for `schema`, sometimes with an unknown key.
     pub fn record_for(schema: &TableSchema) -> BoxedStrategy<Value> {
-        let fields: Vec<_> = schema.columns().iter().map(|c| kinesink_parquet_writer::StructField { name: c.name.clone(), hive_type: c.hive_type.clone() }).collect();
+        let fields: Vec<_> = schema
+            .columns()
+            .iter()
+            .map(|c| kinesink_parquet_writer::StructField {
+                name: c.name.clone(),
+                hive_type: c.hive_type.clone(),
+            })
+            .collect();
         (json_for(&HiveType::Struct(fields)), any::<bool>())
             .prop_map(|(mut v, extra)| {
                 if extra && let Some(o) = v.as_object_mut() {
