@@ -115,7 +115,7 @@ async fn a_paused_worker_whose_leases_were_taken_cannot_write_a_checkpoint_and_n
     a.wait_for("lease taken", 2, Duration::from_secs(60));
     std::thread::sleep(Duration::from_millis(1500));
     signal(&a, "-STOP");
-    let mut b = Worker::start(&cfg_b.path);
+    let b = Worker::start(&cfg_b.path);
     wait_until(&stream, Duration::from_secs(20), |o| o.len() == 2 && o.values().all(|w| w.as_deref() == Some("successor"))).await;
     // Let the successor replay and flush past the zombie's position, then wake the zombie.
     std::thread::sleep(Duration::from_secs(3));
