@@ -228,7 +228,7 @@ impl ShardTask {
                 }
             }
         }
-        tracing::debug!(shard_id = %self.shard_id, key = %key, records = record_count, bytes = size, "object written");
+        tracing::info!(shard_id = %self.shard_id, key = %key, records = record_count, bytes = size, "object written");
         metrics::counter!("kinesink_delivery_to_s3_success_total").increment(1);
         metrics::counter!("kinesink_delivery_to_s3_records_total").increment(record_count as u64);
         metrics::counter!("kinesink_delivery_to_s3_bytes_total").increment(size);
