@@ -227,7 +227,9 @@ fn usage(e: impl std::fmt::Display) -> Failure {
 #[must_use]
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
+    let progress = matches!(cli.command, Command::Run { .. }) && matches!(cli.log_format, LogFormat::Text) && progress_view_wanted();
+    let _ = PROGRESS_VIEW.set(progress);
+    init_tracing(cli.log_format, progress);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -248,9 +250,19 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,aws_config=warn,aws_smithy_runtime=warn"));
+/// Whether `run` draws the progress view (decided once at start).
+static PROGRESS_VIEW: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// The progress view is drawn when stderr is a terminal, logs are text and RUST_LOG is not set.
+fn progress_view_wanted() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("RUST_LOG").is_none() && std::env::var("KINESINK_LOG_FORMAT").map_or(true, |f| f != "json")
+}
+
+fn init_tracing(format: LogFormat, progress_view: bool) {
+    // With the progress view on, only warnings and errors are logged, so lines do not tear it.
+    let default = if progress_view { "warn" } else { "info,aws_config=warn,aws_smithy_runtime=warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -607,8 +619,14 @@ async fn run(settings: &Settings, until_caught_up: bool) -> Result<(), Failure> 
     }
     let shutdown = CancellationToken::new();
     tokio::spawn(wait_for_signals(shutdown.clone()));
+    let progress_stop = CancellationToken::new();
+    if PROGRESS_VIEW.get().copied().unwrap_or(false) {
+        tokio::spawn(crate::progress_view::show(worker.stats(), progress_stop.clone()));
+    }
     tracing::info!(destination = %sink.describe(), lease_table = %settings.lease_table, "starting");
-    let summary = worker.run(shutdown, RunOptions { until_caught_up }).await?;
+    let summary = worker.run(shutdown, RunOptions { until_caught_up }).await;
+    progress_stop.cancel();
+    let summary = summary?;
     println!(
         "kinesink: delivered {} records ({} to the error output) in {} objects, {} bytes",
         summary.records, summary.failed_records, summary.objects, summary.bytes

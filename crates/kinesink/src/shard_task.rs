@@ -26,6 +26,33 @@ pub struct DeliveryStats {
     pub failed_records: AtomicU64,
     /// Bytes written (compressed object sizes).
     pub bytes: AtomicU64,
+    /// Per-shard progress, for the terminal view.
+    pub shards: std::sync::Mutex<std::collections::BTreeMap<String, ShardProgress>>,
+}
+
+/// What the terminal progress view shows for one shard.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShardProgress {
+    /// Kinesis records read.
+    pub read: u64,
+    /// User records written to S3 (data and error output).
+    pub delivered: u64,
+    /// MillisBehindLatest of the last read.
+    pub millis_behind: Option<i64>,
+}
+
+impl DeliveryStats {
+    fn update(&self, shard_id: &str, f: impl FnOnce(&mut ShardProgress)) {
+        if let Ok(mut map) = self.shards.lock() {
+            f(map.entry(shard_id.to_owned()).or_default());
+        }
+    }
+
+    /// A copy of every shard's progress.
+    #[must_use]
+    pub fn snapshot(&self) -> Vec<(String, ShardProgress)> {
+        self.shards.lock().map(|m| m.iter().map(|(k, v)| (k.clone(), *v)).collect()).unwrap_or_default()
+    }
 }
 
 /// How a shard task ended.
@@ -126,6 +153,11 @@ impl ShardTask {
                             .ok_or_else(|| Stop::Failed(format!("reader of shard {} stopped", self.shard_id)))?
                             .map_err(|e| Stop::Failed(format!("reading shard {}: {e}", self.shard_id)))?;
                         let at_tip = batch.records.is_empty() && batch.millis_behind_latest.unwrap_or(0) == 0;
+                        let (read, behind) = (batch.records.len() as u64, batch.millis_behind_latest);
+                        self.stats.update(&self.shard_id, |p| {
+                            p.read += read;
+                            p.millis_behind = behind;
+                        });
                         let mut events = Vec::with_capacity(batch.records.len() + 1);
                         for record in batch.records {
                             self.pipeline.process(record, &mut events);
@@ -239,6 +271,7 @@ impl ShardTask {
             metrics::counter!("kinesink_error_records_total").increment(record_count as u64);
         }
         self.stats.records.fetch_add(record_count as u64, Ordering::Relaxed);
+        self.stats.update(&self.shard_id, |p| p.delivered += record_count as u64);
         self.stats.objects.fetch_add(1, Ordering::Relaxed);
         self.stats.bytes.fetch_add(size, Ordering::Relaxed);
         if is_error_output {

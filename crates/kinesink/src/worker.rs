@@ -86,13 +86,20 @@ pub struct Worker {
     table: Arc<dyn LeaseTable>,
     sink: Arc<dyn ObjectSink>,
     ready: Arc<AtomicBool>,
+    stats: Arc<DeliveryStats>,
 }
 
 impl Worker {
     /// A worker over the given services.
     #[must_use]
     pub fn new(settings: WorkerSettings, source: Arc<dyn ShardSource>, table: Arc<dyn LeaseTable>, sink: Arc<dyn ObjectSink>) -> Self {
-        Self { settings, source, table, sink, ready: Arc::new(AtomicBool::new(false)) }
+        Self { settings, source, table, sink, ready: Arc::new(AtomicBool::new(false)), stats: Arc::new(DeliveryStats::default()) }
+    }
+
+    /// The worker's delivery counters (totals and per shard), shared with its shard tasks.
+    #[must_use]
+    pub fn stats(&self) -> Arc<DeliveryStats> {
+        self.stats.clone()
     }
 
     /// Set after each lease cycle in which the lease table answered and this worker holds a
@@ -172,7 +179,7 @@ impl Worker {
     pub async fn run(self, shutdown: CancellationToken, options: RunOptions) -> anyhow::Result<RunSummary> {
         let keeper = Arc::new(LeaseKeeper::new(self.table.clone(), self.settings.worker_id.clone()));
         let mut taker = LeaseTaker::new(self.settings.worker_id.clone(), u64::try_from(self.settings.failover_time.as_millis())?);
-        let stats = Arc::new(DeliveryStats::default());
+        let stats = self.stats.clone();
         let started = Instant::now();
         let mut running: BTreeMap<String, RunningShard> = BTreeMap::new();
         let mut failure: Option<String> = None;
