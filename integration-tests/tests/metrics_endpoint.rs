@@ -58,6 +58,7 @@ async fn scraped_counters_match_what_was_delivered() {
     assert_eq!(metric(&text, "kinesink_delivery_to_s3_success_total"), objects_written);
     assert_eq!(metric(&text, "kinesink_leases_owned"), 2.0);
     assert!(metric(&text, "kinesink_checkpoint_writes_total") >= 2.0);
+    assert!(text.contains("kinesink_active_partitions{"), "per-shard partition gauge: {text}");
     assert_eq!(get(port, "/readyz").0, 200);
     worker.sigterm();
     assert_eq!(worker.wait(Duration::from_secs(30)).0, Some(0));

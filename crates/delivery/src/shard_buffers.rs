@@ -179,6 +179,8 @@ pub struct ReadyObject {
     pub input_bytes: usize,
     /// Whether the object goes to the error output.
     pub is_error_output: bool,
+    /// Its error-output type (`processing-failed`, ...) when it goes to the error output.
+    pub error_output_type: Option<String>,
     /// Position of the first record.
     pub first: RecordPosition,
     /// Position of the last record.
@@ -573,6 +575,10 @@ impl ShardBuffers {
     fn cut(&mut self, id: &PartitionId) -> Result<ReadyObject, BufferError> {
         let b = self.open.remove(id).expect("cut is only called for open buffers");
         let seed = format!("{}/{}/{}", self.layout.shard_id, b.first.sequence_number, b.first.sub_sequence_number);
+        let error_output_type = match id {
+            PartitionId::Error(t) => Some(t.clone()),
+            PartitionId::Data(_) => None,
+        };
         let (prefix, extension, is_error_output) = match id {
             PartitionId::Data(_) => {
                 let inputs = PrefixInputs {
@@ -606,6 +612,7 @@ impl ShardBuffers {
             input_bytes,
             body,
             is_error_output,
+            error_output_type,
             first: b.first,
             last: b.last,
             oldest_arrival_ms: b.oldest_arrival_ms,
@@ -640,6 +647,12 @@ impl ShardBuffers {
     #[must_use]
     pub fn replaying_intent(&self) -> bool {
         self.replay_intent.is_some() || self.replay_limit.is_some()
+    }
+
+    /// Number of open buffers (partitions with records not yet cut).
+    #[must_use]
+    pub fn open_partitions(&self) -> usize {
+        self.open.len()
     }
 
     /// Uncompressed bytes currently buffered.

@@ -119,6 +119,8 @@ pub struct ShardTask {
     pub caught_up: Arc<AtomicBool>,
     /// How often buffer intervals are checked.
     pub tick: Duration,
+    /// Whether data objects are Parquet (records are then converted).
+    pub parquet: bool,
 }
 
 enum Stop {
@@ -194,6 +196,7 @@ impl ShardTask {
     /// Feeds one event to the buffers and performs the actions they ask for, feeding each
     /// completion back, until the buffers ask for nothing more.
     async fn apply(&mut self, now_ms: u64, event: BufferEvent, lost: &CancellationToken) -> Result<(), Stop> {
+        let is_tick = matches!(event, BufferEvent::Tick);
         let mut queue = VecDeque::from([event]);
         while let Some(event) = queue.pop_front() {
             let actions = self.buffers.step(now_ms, event).map_err(|e| Stop::Failed(format!("shard {}: {e}", self.shard_id)))?;
@@ -215,6 +218,10 @@ impl ShardTask {
                 };
                 queue.push_back(done);
             }
+        }
+        if is_tick {
+            #[allow(clippy::cast_precision_loss)]
+            metrics::gauge!("kinesink_active_partitions", "shard_id" => self.shard_id.clone()).set(self.buffers.open_partitions() as f64);
         }
         Ok(())
     }
@@ -242,7 +249,7 @@ impl ShardTask {
 
     /// Writes an object, retrying with backoff until it is durable or the lease is lost.
     async fn write(&mut self, object: ReadyObject, lost: &CancellationToken) -> Result<FlushTicket, Stop> {
-        let ReadyObject { key, body, record_count, ticket, oldest_arrival_ms, is_error_output, .. } = object;
+        let ReadyObject { key, body, record_count, ticket, oldest_arrival_ms, is_error_output, error_output_type, .. } = object;
         let size = body.len() as u64;
         let mut attempt: u32 = 0;
         loop {
@@ -267,8 +274,17 @@ impl ShardTask {
         #[allow(clippy::cast_precision_loss)]
         metrics::gauge!("kinesink_delivery_to_s3_data_freshness_seconds")
             .set((chrono::Utc::now().timestamp_millis() - oldest_arrival_ms).max(0) as f64 / 1000.0);
-        if is_error_output {
-            metrics::counter!("kinesink_error_records_total").increment(record_count as u64);
+        match &error_output_type {
+            Some(t) => {
+                metrics::counter!("kinesink_error_records_total", "error_output_type" => t.clone()).increment(record_count as u64);
+                if t == kinesink_parquet_writer::FORMAT_CONVERSION_FAILED_OUTPUT_TYPE {
+                    metrics::counter!("kinesink_format_conversion_failed_records_total").increment(record_count as u64);
+                }
+            }
+            None if self.parquet => {
+                metrics::counter!("kinesink_format_conversion_succeeded_records_total").increment(record_count as u64);
+            }
+            None => {}
         }
         self.stats.records.fetch_add(record_count as u64, Ordering::Relaxed);
         self.stats.update(&self.shard_id, |p| p.delivered += record_count as u64);

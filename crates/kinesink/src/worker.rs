@@ -164,6 +164,7 @@ impl Worker {
             stats: stats.clone(),
             caught_up: caught_up.clone(),
             tick: Duration::from_millis(s.buffer.interval_ms.clamp(100, 1_000)),
+            parquet: matches!(s.format, ObjectFormat::Parquet(_)),
         };
         let stop = CancellationToken::new();
         let lost = CancellationToken::new();
