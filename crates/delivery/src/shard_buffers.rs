@@ -56,6 +56,29 @@ pub struct BufferLimits {
     pub interval_ms: u64,
 }
 
+/// What happens to a record of a new partition when the shard already has the maximum number
+/// of open partitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartitionLimitAction {
+    /// The record goes to the error output as `activePartitionExceeded` (Firehose's behaviour).
+    ErrorOutput,
+    /// The least recently used partition is cut (like a size cut) to make room.
+    FlushLeastRecentlyUsed,
+}
+
+/// The active-partition limit. It applies per shard, so that which records are refused or
+/// which partition is cut depends only on the shard's records (replays do the same).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionLimit {
+    /// Most data partitions open at once in one shard.
+    pub max_active: usize,
+    /// What to do beyond it.
+    pub action: PartitionLimitAction,
+}
+
+/// Firehose's error-output type for records refused by the active-partition limit.
+pub const ACTIVE_PARTITION_EXCEEDED: &str = "activePartitionExceeded";
+
 /// How objects of one shard are partitioned, encoded and named.
 #[derive(Debug, Clone)]
 pub struct ObjectLayout {
@@ -73,6 +96,8 @@ pub struct ObjectLayout {
     pub prefixes: Arc<OutputPrefixes>,
     /// Partition-key extraction (Firehose's MetadataExtractionQuery), if any.
     pub query: Option<Arc<MetadataQuery>>,
+    /// The active-partition limit.
+    pub partition_limit: PartitionLimit,
 }
 
 /// Where a shard resumes: its checkpoint, and the flush intent and horizon recorded by an
@@ -195,6 +220,7 @@ pub struct ReadyObject {
 struct OpenBuffer {
     encoder: ObjectEncoder,
     keys: PartitionKeys,
+    last_used: u64,
     opened_at_ms: u64,
     oldest_arrival_ms: i64,
     first: RecordPosition,
@@ -270,6 +296,7 @@ pub struct ShardBuffers {
     draining: bool,
     pending: BTreeSet<u64>,
     next_ticket: u64,
+    next_use: u64,
 }
 
 impl ShardBuffers {
@@ -295,6 +322,7 @@ impl ShardBuffers {
             draining: false,
             pending: BTreeSet::new(),
             next_ticket: 0,
+            next_use: 0,
         }
     }
 
@@ -498,6 +526,32 @@ impl ShardBuffers {
             return self.add_failed(now_ms, &failed, actions);
         }
         let id = PartitionId::Data(keys.iter().map(|(_, v)| v.to_owned()).collect());
+        if !self.open.contains_key(&id) {
+            let active = self.open.keys().filter(|k| matches!(k, PartitionId::Data(_))).count();
+            if active >= self.layout.partition_limit.max_active {
+                match self.layout.partition_limit.action {
+                    PartitionLimitAction::ErrorOutput => {
+                        let message = format!(
+                            "the shard already has {active} active partitions (max_active_partitions = {})",
+                            self.layout.partition_limit.max_active
+                        );
+                        let failed = fail(ACTIVE_PARTITION_EXCEEDED, "DynamicPartitioning.ActivePartitionsLimitExceeded", message);
+                        return self.add_failed(now_ms, &failed, actions);
+                    }
+                    PartitionLimitAction::FlushLeastRecentlyUsed => {
+                        let lru = self
+                            .open
+                            .iter()
+                            .filter(|(k, _)| matches!(k, PartitionId::Data(_)))
+                            .min_by_key(|(_, b)| b.last_used)
+                            .map(|(k, _)| k.clone())
+                            .expect("at least one active partition");
+                        let object = self.cut(&lru)?;
+                        self.emit_size_cut(object, actions);
+                    }
+                }
+            }
+        }
         if let Err(cf) = self.add_to(now_ms, id, keys, position, record.approximate_arrival_ms, &record.data, parsed.as_ref(), actions)? {
             let failed = fail(FORMAT_CONVERSION_FAILED_OUTPUT_TYPE, cf.error_code(), cf.message().to_owned());
             return self.add_failed(now_ms, &failed, actions);
@@ -550,6 +604,8 @@ impl ShardBuffers {
                 }
                 buffer.oldest_arrival_ms = buffer.oldest_arrival_ms.min(arrival_ms);
                 buffer.last = position.clone();
+                buffer.last_used = self.next_use;
+                self.next_use += 1;
             }
             None => {
                 let mut encoder = self.new_encoder(&id);
@@ -561,12 +617,14 @@ impl ShardBuffers {
                     OpenBuffer {
                         encoder,
                         keys,
+                        last_used: self.next_use,
                         opened_at_ms: now_ms,
                         oldest_arrival_ms: arrival_ms,
                         first: position.clone(),
                         last: position.clone(),
                     },
                 );
+                self.next_use += 1;
             }
         }
         Ok(Ok(()))

@@ -566,6 +566,7 @@ fn worker_settings(s: &Settings) -> WorkerSettings {
         error_codec: s.error_codec,
         prefixes: s.prefixes.clone(),
         query: s.query.clone(),
+        partition_limit: s.partition_limit,
         file_extension: s.file_extension.clone(),
         shard_sync_interval: Duration::from_secs(60),
     }

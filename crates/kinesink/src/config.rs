@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use kinesink_delivery::{BufferLimits, Destination};
+use kinesink_delivery::{BufferLimits, Destination, PartitionLimit, PartitionLimitAction};
 use kinesink_parquet_writer::{
     Codec, ObjectFormat, ParquetCompression, ParquetOptions, ParquetTableFormat, RecordFraming, SerdeOptions, TableSchema,
 };
@@ -33,7 +33,6 @@ fn err(msg: impl Into<String>) -> ConfigError {
 /// refused rather than ignored, so a config never silently means less than it says.
 const NOT_YET_SUPPORTED: &[(&str, &str)] = &[
     ("source.consumer_name", "enhanced fan-out (reader = \"efo\") is not implemented yet"),
-    ("destination.max_active_partitions", "dynamic partitioning is not implemented yet"),
     ("destination.memory_budget_mib", "a global memory budget is not implemented yet"),
 ];
 
@@ -129,6 +128,10 @@ struct DestinationSection {
     kms_key_id: Option<String>,
     prefix: Option<String>,
     error_output_prefix: Option<String>,
+    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    #[serde(default)]
+    max_active_partitions: Option<usize>,
+    on_partition_limit: Option<String>,
 }
 
 #[serde_as]
@@ -264,6 +267,8 @@ pub struct Settings {
     pub glue: Option<GlueSection>,
     /// Parquet settings, used once a Glue schema is known.
     pub parquet: Option<(Arc<SerdeOptions>, ParquetOptions)>,
+    /// The active-partition limit (per shard).
+    pub partition_limit: PartitionLimit,
     /// Things the loader ignored and the user should hear about (logged at start).
     pub warnings: Vec<String>,
     /// Address of `/metrics`, `/healthz`, `/readyz` (none: not served).
@@ -536,6 +541,20 @@ fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
             Some(Arc::new(q))
         }
     };
+    let max_active = d.max_active_partitions.unwrap_or(500);
+    if !(1..=100_000).contains(&max_active) {
+        return Err(err("config key `destination.max_active_partitions`: must be 1..=100000"));
+    }
+    let action = match d.on_partition_limit.as_deref().unwrap_or("error-output") {
+        "error-output" => PartitionLimitAction::ErrorOutput,
+        "flush-least-recently-used" => PartitionLimitAction::FlushLeastRecentlyUsed,
+        other => {
+            return Err(err(format!(
+                "config key `destination.on_partition_limit`: `{other}` is not one of error-output, flush-least-recently-used"
+            )));
+        }
+    };
+    let partition_limit = PartitionLimit { max_active, action };
     let file_extension = d.file_extension.unwrap_or_else(|| {
         if glue.is_some() { ".parquet".to_owned() } else { format.file_extension().to_owned() }
     });
@@ -572,6 +591,7 @@ fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
         glue,
         parquet,
         warnings: Vec::new(),
+        partition_limit,
         metrics_listen: f
             .metrics
             .listen
@@ -652,9 +672,9 @@ url = "s3://my-bucket/events"
 
     #[test]
     fn keys_not_implemented_yet_are_refused_with_the_key() {
-        let text = format!("{MINIMAL}max_active_partitions = 5\n");
+        let text = format!("{MINIMAL}memory_budget_mib = 5\n");
         let e = load_str(&text, &[]).unwrap_err().to_string();
-        assert!(e.contains("destination.max_active_partitions") && e.contains("not supported yet"), "{e}");
+        assert!(e.contains("destination.memory_budget_mib") && e.contains("not supported yet"), "{e}");
     }
 
     #[test]
@@ -688,7 +708,7 @@ url = "s3://my-bucket/events"
         let Ok(text) = std::fs::read_to_string(&path) else { return };
         let text: String = text
             .lines()
-            .filter(|l| !l.starts_with("max_active_partitions") && !l.starts_with("memory_budget_mib"))
+            .filter(|l| !l.starts_with("memory_budget_mib"))
             .collect::<Vec<_>>()
             .join("\n");
         let s = load_str(&text, &[]).unwrap();

@@ -140,6 +140,7 @@ pub async fn dry_run(settings: &Settings, input: &DryRunInput<'_>, output: &Path
         error_codec: settings.error_codec,
         prefixes: settings.prefixes.clone(),
         query: settings.query.clone(),
+        partition_limit: settings.partition_limit,
     };
     let mut pipeline = RecordPipeline::new(settings.kpl_deaggregation, &settings.record_split, None);
     let mut buffers = ShardBuffers::new(layout, settings.buffer, ResumeState::default());

@@ -277,6 +277,9 @@ impl ShardTask {
         match &error_output_type {
             Some(t) => {
                 metrics::counter!("kinesink_error_records_total", "error_output_type" => t.clone()).increment(record_count as u64);
+                if t == kinesink_delivery::ACTIVE_PARTITION_EXCEEDED {
+                    metrics::counter!("kinesink_partition_count_exceeded_records_total").increment(record_count as u64);
+                }
                 if t == kinesink_parquet_writer::FORMAT_CONVERSION_FAILED_OUTPUT_TYPE {
                     metrics::counter!("kinesink_format_conversion_failed_records_total").increment(record_count as u64);
                 }

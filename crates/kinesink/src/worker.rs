@@ -46,6 +46,8 @@ pub struct WorkerSettings {
     pub prefixes: Arc<OutputPrefixes>,
     /// Partition-key extraction.
     pub query: Option<Arc<MetadataQuery>>,
+    /// The active-partition limit (per shard).
+    pub partition_limit: kinesink_delivery::PartitionLimit,
     /// Extension of object names.
     pub file_extension: String,
     /// Interval of shard re-listing.
@@ -144,6 +146,7 @@ impl Worker {
             error_codec: s.error_codec,
             prefixes: s.prefixes.clone(),
             query: s.query.clone(),
+            partition_limit: s.partition_limit,
         };
         let caught_up = Arc::new(AtomicBool::new(false));
         let task = ShardTask {

@@ -14,6 +14,7 @@ fn layout() -> ObjectLayout {
         error_codec: Codec::Gzip,
         prefixes: Arc::new(OutputPrefixes::parse(None, None).unwrap()),
         query: None,
+        partition_limit: PartitionLimit { max_active: 500, action: PartitionLimitAction::ErrorOutput },
     }
 }
 
@@ -61,6 +62,48 @@ fn each_partition_key_value_gets_its_own_object_under_its_evaluated_prefix() {
     let keys: Vec<&str> = out.iter().map(|o| o.key.as_str()).collect();
     assert_eq!(keys, vec!["country=DE/2026/demo-shardId-000000000007-1-0.gz", "country=FR/2026/demo-shardId-000000000007-2-0.gz"]);
     assert_eq!(gunzip(&out[0].body), "{\"country\":\"DE\"}\n{\"country\":\"DE\",\"n\":2}\n");
+}
+
+#[test]
+fn beyond_the_active_partition_limit_new_partitions_go_to_the_error_output_or_cut_the_least_recently_used() {
+    let records = [(1, "DE"), (2, "FR"), (3, "DE"), (4, "US"), (5, "US")];
+    let run = |action| {
+        let layout = ObjectLayout { partition_limit: PartitionLimit { max_active: 2, action }, ..partitioned_layout() };
+        let mut b = ShardBuffers::new(layout, BufferLimits { size_bytes: 1 << 20, interval_ms: 60_000 }, ResumeState::default());
+        let mut out = Vec::new();
+        let mut queue: VecDeque<BufferEvent> =
+            records.iter().map(|(n, c)| BufferEvent::Record(record(*n, &format!("{{\"country\":\"{c}\"}}"), T1100))).collect();
+        queue.push_back(BufferEvent::Drain);
+        while let Some(e) = queue.pop_front() {
+            let mut done = VecDeque::new();
+            for a in b.step(0, e).unwrap() {
+                done.push_back(match a {
+                    BufferAction::Write(o) => {
+                        let t = o.ticket;
+                        out.push(o);
+                        BufferEvent::ObjectDurable(t)
+                    }
+                    BufferAction::RecordProgress { .. } => BufferEvent::ProgressRecorded,
+                    BufferAction::Checkpoint(p) => BufferEvent::CheckpointWritten(p),
+                });
+            }
+            while let Some(d) = done.pop_back() {
+                queue.push_front(d);
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out
+    };
+    let refused = run(PartitionLimitAction::ErrorOutput);
+    let errors: Vec<_> = refused.iter().filter(|o| o.is_error_output).collect();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].error_output_type.as_deref(), Some("activePartitionExceeded"));
+    assert_eq!(errors[0].record_count, 2, "both US records refused");
+    let lru = run(PartitionLimitAction::FlushLeastRecentlyUsed);
+    assert!(lru.iter().all(|o| !o.is_error_output));
+    let fr = lru.iter().find(|o| o.key.starts_with("country=FR/")).expect("FR was least recently used and cut");
+    assert_eq!(fr.record_count, 1);
+    assert_eq!(lru.iter().map(|o| o.record_count).sum::<usize>(), 5);
 }
 
 #[test]
