@@ -32,12 +32,14 @@ fn partitioned_layout() -> ObjectLayout {
     }
 }
 
-fn drain_all(b: &mut ShardBuffers) -> Vec<ReadyObject> {
+/// Feeds `events` (completions acknowledged at once, before the next event); returns the objects.
+fn run_events(b: &mut ShardBuffers, events: impl IntoIterator<Item = BufferEvent>) -> Vec<ReadyObject> {
     let mut out = Vec::new();
-    let mut queue: VecDeque<BufferEvent> = VecDeque::from([BufferEvent::Drain]);
+    let mut queue: VecDeque<BufferEvent> = events.into_iter().collect();
     while let Some(e) = queue.pop_front() {
+        let mut done = VecDeque::new();
         for a in b.step(0, e).unwrap() {
-            queue.push_back(match a {
+            done.push_back(match a {
                 BufferAction::Write(o) => {
                     let t = o.ticket;
                     out.push(o);
@@ -47,8 +49,15 @@ fn drain_all(b: &mut ShardBuffers) -> Vec<ReadyObject> {
                 BufferAction::Checkpoint(p) => BufferEvent::CheckpointWritten(p),
             });
         }
+        while let Some(d) = done.pop_back() {
+            queue.push_front(d);
+        }
     }
     out
+}
+
+fn drain_all(b: &mut ShardBuffers) -> Vec<ReadyObject> {
+    run_events(b, [BufferEvent::Drain])
 }
 
 #[test]
@@ -70,27 +79,11 @@ fn beyond_the_active_partition_limit_new_partitions_go_to_the_error_output_or_cu
     let run = |action| {
         let layout = ObjectLayout { partition_limit: PartitionLimit { max_active: 2, action }, ..partitioned_layout() };
         let mut b = ShardBuffers::new(layout, BufferLimits { size_bytes: 1 << 20, interval_ms: 60_000 }, ResumeState::default());
-        let mut out = Vec::new();
-        let mut queue: VecDeque<BufferEvent> =
-            records.iter().map(|(n, c)| BufferEvent::Record(record(*n, &format!("{{\"country\":\"{c}\"}}"), T1100))).collect();
-        queue.push_back(BufferEvent::Drain);
-        while let Some(e) = queue.pop_front() {
-            let mut done = VecDeque::new();
-            for a in b.step(0, e).unwrap() {
-                done.push_back(match a {
-                    BufferAction::Write(o) => {
-                        let t = o.ticket;
-                        out.push(o);
-                        BufferEvent::ObjectDurable(t)
-                    }
-                    BufferAction::RecordProgress { .. } => BufferEvent::ProgressRecorded,
-                    BufferAction::Checkpoint(p) => BufferEvent::CheckpointWritten(p),
-                });
-            }
-            while let Some(d) = done.pop_back() {
-                queue.push_front(d);
-            }
-        }
+        let events = records
+            .iter()
+            .map(|(n, c)| BufferEvent::Record(record(*n, &format!("{{\"country\":\"{c}\"}}"), T1100)))
+            .chain([BufferEvent::Drain]);
+        let mut out = run_events(&mut b, events);
         out.sort_by(|a, b| a.key.cmp(&b.key));
         out
     };
