@@ -63,7 +63,7 @@ async fn three_workers_balance_eight_shards_hand_over_on_sigterm_fail_over_on_ki
     })
     .await;
     eprintln!("SIGTERM handover: {:?} after the signal ({handover:?} after exit)", t.elapsed());
-    assert!(handover <= Duration::from_secs(3), "released shards taken within ~2 cycles, took {handover:?}");
+    assert!(handover <= Duration::from_secs(4), "released shards taken within a few 1 s cycles, took {handover:?}");
 
     // kill -9 w2: its shards are taken after the failover time plus a cycle or two.
     let now = lease_owners(&stream).await;
@@ -73,7 +73,7 @@ async fn three_workers_balance_eight_shards_hand_over_on_sigterm_fail_over_on_ki
     let _ = w2.child.wait();
     let failover = wait_until(&stream, Duration::from_secs(20), |o| w2_shards.iter().all(|s| o[s].as_deref() == Some("w3"))).await;
     eprintln!("kill -9 failover: {failover:?}");
-    assert!(failover <= Duration::from_secs(3 + 3), "failover_time (3 s) + cycles, took {failover:?}");
+    assert!(failover <= Duration::from_secs(3 + 5), "failover_time (3 s) + a few cycles, took {failover:?}");
 
     // More records while only w3 runs, then stop it and check the whole delivery.
     produce(&stream, 400, &format!("{stream}-late"), false);
