@@ -54,6 +54,12 @@ async fn scraped_counters_match_what_was_delivered() {
     assert_eq!(code, 200);
     assert_eq!(metric(&text, "kinesink_delivery_to_s3_records_total"), 700.0, "{text}");
     assert_eq!(metric(&text, "kinesink_data_read_from_kinesis_stream_records_total"), 700.0, "{text}");
+    assert_eq!(metric(&text, "kinesink_incoming_records_total"), 700.0, "{text}");
+    assert_eq!(
+        metric(&text, "kinesink_incoming_bytes_total"),
+        metric(&text, "kinesink_data_read_from_kinesis_stream_bytes_total"),
+        "no aggregation here: user bytes equal Kinesis bytes"
+    );
     let objects_written = objects(BUCKET, &format!("{stream}/")).await.len() as f64;
     assert_eq!(metric(&text, "kinesink_delivery_to_s3_success_total"), objects_written);
     assert_eq!(metric(&text, "kinesink_leases_owned"), 2.0);

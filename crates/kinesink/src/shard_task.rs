@@ -165,7 +165,16 @@ impl ShardTask {
                             self.pipeline.process(record, &mut events);
                         }
                         let user_records = events.len();
+                        let user_bytes: usize = events
+                            .iter()
+                            .map(|e| match e {
+                                BufferEvent::Record(r) => r.data.len(),
+                                BufferEvent::Failed(f) => f.raw_data.len(),
+                                _ => 0,
+                            })
+                            .sum();
                         metrics::counter!("kinesink_incoming_records_total").increment(user_records as u64);
+                        metrics::counter!("kinesink_incoming_bytes_total").increment(user_bytes as u64);
                         events.push(BufferEvent::Tick);
                         for event in events {
                             self.apply(now_ms(), event, &lost).await?;
