@@ -248,6 +248,15 @@ impl Worker {
                     let held = keeper.held_shards().await;
                     let now_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
                     let actions = taker.step(now_ms, &leases, &snapshot.workers, &held);
+                    // Heartbeats of workers gone for 6 failover times (crashed, or restarted with a
+                    // new id) are deleted so the table and `kinesink workers` stay accurate.
+                    let failover_ms = u64::try_from(self.settings.failover_time.as_millis()).unwrap_or(u64::MAX);
+                    for dead in taker.dead_workers(now_ms, failover_ms.saturating_mul(6)) {
+                        tracing::info!(worker_id = %dead, "removing the heartbeat of a worker gone for 6 failover times");
+                        if let Err(e) = self.table.remove_heartbeat(&dead).await {
+                            tracing::warn!(worker_id = %dead, error = %e, "removing a dead worker's heartbeat failed");
+                        }
+                    }
                     let nothing_to_take = actions.is_empty();
                     self.ready.store(!held.is_empty() || nothing_to_take, Ordering::Relaxed);
                     for action in actions {

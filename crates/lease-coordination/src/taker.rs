@@ -75,6 +75,17 @@ impl LeaseTaker {
         Self { owner: owner.into(), failover_ms, leases_seen: HashMap::new(), workers_seen: HashMap::new() }
     }
 
+    /// Workers whose heartbeat has not moved for `idle_ms` of this worker's observation (as of
+    /// the last [`Self::step`] at `now_ms`): safe to delete, they are long gone.
+    #[must_use]
+    pub fn dead_workers(&self, now_ms: u64, idle_ms: u64) -> Vec<String> {
+        self.workers_seen
+            .iter()
+            .filter(|(w, o)| **w != self.owner && now_ms.saturating_sub(o.since_ms) >= idle_ms)
+            .map(|(w, _)| w.clone())
+            .collect()
+    }
+
     /// Observes the table at `now_ms` (a monotonic clock) and returns the leases to take;
     /// `held` lists the shards this process holds.
     pub fn step(&mut self, now_ms: u64, leases: &[Lease], workers: &[WorkerHeartbeat], held: &[String]) -> Vec<LeaseAction> {
@@ -239,6 +250,15 @@ mod tests {
         let table: Vec<Lease> = (0..4).map(|i| lease(&format!("s{i}"), None, 0)).collect();
         assert_eq!(t.step(0, &table, &[hb("gone", 5)], &[]).len(), 2, "two live workers: share 2");
         assert_eq!(t.step(10_000, &table, &[hb("gone", 5)], &[]).len(), 4, "its heartbeat stood still: share 4");
+    }
+
+    #[test]
+    fn a_heartbeat_that_stood_still_long_enough_marks_its_worker_dead_but_never_this_one() {
+        let mut t = LeaseTaker::new("me", 10_000);
+        t.step(0, &[], &[hb("gone", 3), hb("alive", 1), hb("me", 1)], &[]);
+        t.step(50_000, &[], &[hb("gone", 3), hb("alive", 9), hb("me", 1)], &[]);
+        assert!(t.dead_workers(50_000, 60_000).is_empty());
+        assert_eq!(t.dead_workers(60_000, 60_000), vec!["gone".to_owned()]);
     }
 
     #[test]
