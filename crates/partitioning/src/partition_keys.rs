@@ -80,15 +80,7 @@ impl PartitionKeys {
         name: Arc<str>,
         text: &str,
     ) -> Result<(), PartitioningFailure> {
-        if text.is_empty() {
-            return Err(FailureReason::NullOrEmpty {
-                key: name.to_string(),
-                null: false,
-            }
-            .into());
-        }
-        let mut value = String::with_capacity(text.len());
-        push_escaped(text, &mut value);
+        let value = escaped_value(&name, text)?;
         match self.pairs.iter_mut().find(|(n, _)| *n == name) {
             Some((_, old)) => *old = value,
             None => self.pairs.push((name, value)),
@@ -102,15 +94,7 @@ impl PartitionKeys {
         name: &Arc<str>,
         text: &str,
     ) -> Result<(), PartitioningFailure> {
-        if text.is_empty() {
-            return Err(FailureReason::NullOrEmpty {
-                key: name.to_string(),
-                null: false,
-            }
-            .into());
-        }
-        let mut value = String::with_capacity(text.len());
-        push_escaped(text, &mut value);
+        let value = escaped_value(name, text)?;
         self.pairs.push((Arc::clone(name), value));
         Ok(())
     }
@@ -158,6 +142,16 @@ pub(crate) fn json_scalar_text<'v>(
         }
         .into()),
     }
+}
+
+/// The S3-safe form of a key's text value; empty text is Firehose's null-or-empty failure.
+fn escaped_value(name: &str, text: &str) -> Result<String, PartitioningFailure> {
+    if text.is_empty() {
+        return Err(FailureReason::NullOrEmpty { key: name.to_owned(), null: false }.into());
+    }
+    let mut value = String::with_capacity(text.len());
+    push_escaped(text, &mut value);
+    Ok(value)
 }
 
 #[cfg(test)]
