@@ -6,7 +6,6 @@
 use std::ops::Range;
 
 use bytes::Bytes;
-use md5::{Digest, Md5};
 use prost::Message;
 
 /// The four bytes every KPL aggregate starts with.
@@ -72,7 +71,7 @@ pub(crate) fn aggregate_protobuf_range(data: &[u8]) -> Option<Range<usize>> {
     let rest = data.strip_prefix(&MAGIC)?;
     let protobuf_len = rest.len().checked_sub(DIGEST_LEN)?;
     let (protobuf, digest) = rest.split_at(protobuf_len);
-    (Md5::digest(protobuf).as_slice() == digest).then_some(MAGIC.len()..MAGIC.len() + protobuf_len)
+    (crate::md5_digest::md5(protobuf).as_slice() == digest).then_some(MAGIC.len()..MAGIC.len() + protobuf_len)
 }
 
 /// Encodes `message` framed as a KPL aggregate: magic, the protobuf bytes, their MD5.
@@ -81,7 +80,7 @@ pub(crate) fn encode_framed(message: &AggregatedRecord) -> Vec<u8> {
     let mut framed = Vec::with_capacity(FRAMING_LEN + protobuf_len);
     framed.extend_from_slice(&MAGIC);
     message.encode_raw(&mut framed);
-    let digest = Md5::digest(&framed[MAGIC.len()..]);
+    let digest = crate::md5_digest::md5(&framed[MAGIC.len()..]);
     framed.extend_from_slice(&digest);
     framed
 }

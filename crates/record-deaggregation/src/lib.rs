@@ -20,12 +20,15 @@ mod json_sub_records;
 mod kpl_aggregation;
 mod kpl_deaggregation;
 mod kpl_wire_format;
+mod md5_digest;
 mod sub_record_splitting;
 
 pub use kpl_aggregation::{
     Aggregate, AggregationError, AggregationLimits, Aggregator, DEFAULT_MAX_AGGREGATE_BYTES,
     DEFAULT_MAX_AGGREGATE_RECORDS,
 };
+#[doc(hidden)]
+pub use md5_digest::md5_for_bench;
 pub use kpl_deaggregation::{AggregateDefect, DeaggregationFailure, deaggregate};
 pub use sub_record_splitting::{
     Delimiter, EmptyDelimiter, MAX_SUB_RECORDS, SUB_RECORD_POSITIONS_PER_USER_RECORD, SplitDefect,
