@@ -18,6 +18,7 @@
 
 mod destination;
 mod file_sink;
+mod memory_budget;
 mod memory_sink;
 mod object_key;
 mod position;
@@ -27,10 +28,11 @@ mod sink;
 
 pub use destination::{Destination, DestinationError};
 pub use file_sink::FileSink;
+pub use memory_budget::{BudgetVerdict, MemoryBudget, ShardUsage};
 pub use memory_sink::MemorySink;
 pub use object_key::ObjectKey;
 pub use position::RecordPosition;
-pub use s3_sink::{S3Sink, S3SinkOptions};
+pub use s3_sink::{MIN_PART_SIZE, S3Sink, S3SinkOptions};
 pub use shard_buffers::{
     ACTIVE_PARTITION_EXCEEDED, BufferAction, BufferError, BufferEvent, BufferLimits, FailedRecord, FlushTicket, ObjectLayout, PartitionLimit,
     PartitionLimitAction, ReadyObject, ResumeState,

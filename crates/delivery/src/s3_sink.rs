@@ -1,25 +1,49 @@
-//! The S3 destination (aws-sdk-s3 PutObject).
+//! The S3 destination (aws-sdk-s3 PutObject, multipart upload for large objects).
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::ServerSideEncryption;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, ObjectCannedAcl, ServerSideEncryption};
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
 
 use crate::sink::{ObjectSink, SinkError};
 
 /// Options of S3 writes.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct S3SinkOptions {
     /// Server-side encryption (`AES256`, `aws:kms`), or none.
     pub server_side_encryption: Option<ServerSideEncryption>,
     /// KMS key for `aws:kms`.
     pub kms_key_id: Option<String>,
+    /// Send the canned ACL `bucket-owner-full-control` with every object (for buckets owned by
+    /// another account that still use ACLs).
+    pub bucket_owner_full_control: bool,
+    /// Objects larger than this are uploaded with multipart upload in parts of this size (at
+    /// least 5 MiB, S3's minimum part size); smaller ones with one PutObject.
+    pub multipart_part_size: usize,
 }
 
-/// Writes objects with one PutObject each (objects are bounded by the buffer size hint).
+/// S3's smallest part size (except for the last part of an upload).
+pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
+
+/// Parts of one object uploaded at once.
+const PARTS_IN_FLIGHT: usize = 4;
+
+impl Default for S3SinkOptions {
+    fn default() -> Self {
+        Self { server_side_encryption: None, kms_key_id: None, bucket_owner_full_control: false, multipart_part_size: 8 * 1024 * 1024 }
+    }
+}
+
+/// Writes objects to S3: one PutObject for objects up to the part size, a multipart upload for
+/// larger ones.
 ///
-/// Guarantees: `Ok` means S3 acknowledged the whole object (PutObject is atomic).
+/// Guarantees: `Ok` means S3 acknowledged the whole object (PutObject and
+/// CompleteMultipartUpload are atomic: readers never see a partial object). A multipart upload
+/// that fails is aborted (best effort); one orphaned by a crash is aborted later by
+/// [`S3Sink::abort_stale_uploads`], which the worker runs at start and every hour.
 #[derive(Debug, Clone)]
 pub struct S3Sink {
     client: Client,
@@ -29,10 +53,148 @@ pub struct S3Sink {
 }
 
 impl S3Sink {
-    /// A sink writing `root + key` into `bucket`.
+    /// A sink writing `root + key` into `bucket`. A part size below [`MIN_PART_SIZE`] is raised
+    /// to it.
     #[must_use]
-    pub fn new(client: Client, bucket: impl Into<String>, root: impl Into<String>, options: S3SinkOptions) -> Self {
+    pub fn new(client: Client, bucket: impl Into<String>, root: impl Into<String>, mut options: S3SinkOptions) -> Self {
+        options.multipart_part_size = options.multipart_part_size.max(MIN_PART_SIZE);
         Self { client, bucket: bucket.into(), root: root.into(), options }
+    }
+
+    fn acl(&self) -> Option<ObjectCannedAcl> {
+        self.options.bucket_owner_full_control.then_some(ObjectCannedAcl::BucketOwnerFullControl)
+    }
+
+    fn error(&self, key: &str, message: String) -> SinkError {
+        SinkError { key: key.to_owned(), destination: self.describe(), message }
+    }
+
+    async fn put_whole(&self, full_key: &str, body: Vec<u8>) -> Result<(), SinkError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(full_key)
+            .body(ByteStream::from(body))
+            .set_server_side_encryption(self.options.server_side_encryption.clone())
+            .set_ssekms_key_id(self.options.kms_key_id.clone())
+            .set_acl(self.acl())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.error(full_key, sdk_error_line(&e)))
+    }
+
+    async fn put_multipart(&self, full_key: &str, body: Vec<u8>) -> Result<(), SinkError> {
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(full_key)
+            .set_server_side_encryption(self.options.server_side_encryption.clone())
+            .set_ssekms_key_id(self.options.kms_key_id.clone())
+            .set_acl(self.acl())
+            .send()
+            .await
+            .map_err(|e| self.error(full_key, format!("CreateMultipartUpload: {}", sdk_error_line(&e))))?;
+        let upload_id = created
+            .upload_id()
+            .ok_or_else(|| self.error(full_key, "CreateMultipartUpload returned no upload id".to_owned()))?
+            .to_owned();
+        match self.upload_parts_and_complete(full_key, &upload_id, Bytes::from(body)).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                if let Err(abort) =
+                    self.client.abort_multipart_upload().bucket(&self.bucket).key(full_key).upload_id(&upload_id).send().await
+                {
+                    tracing::warn!(key = %full_key, upload_id = %upload_id, error = %sdk_error_line(&abort), "aborting a failed multipart upload failed; the stale-upload cleanup aborts it later");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn upload_parts_and_complete(&self, full_key: &str, upload_id: &str, body: Bytes) -> Result<(), SinkError> {
+        let part_size = self.options.multipart_part_size;
+        let parts = (0..body.len().div_ceil(part_size)).map(|index| {
+            let chunk = body.slice(index * part_size..((index + 1) * part_size).min(body.len()));
+            let part_number = i32::try_from(index + 1).unwrap_or(i32::MAX);
+            async move {
+                let uploaded = self
+                    .client
+                    .upload_part()
+                    .bucket(&self.bucket)
+                    .key(full_key)
+                    .upload_id(upload_id)
+                    .part_number(part_number)
+                    .body(ByteStream::from(chunk))
+                    .send()
+                    .await
+                    .map_err(|e| self.error(full_key, format!("UploadPart {part_number}: {}", sdk_error_line(&e))))?;
+                Ok::<_, SinkError>(CompletedPart::builder().set_e_tag(uploaded.e_tag().map(str::to_owned)).part_number(part_number).build())
+            }
+        });
+        let completed: Vec<CompletedPart> = futures::stream::iter(parts).buffered(PARTS_IN_FLIGHT).try_collect().await?;
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(full_key)
+            .upload_id(upload_id)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(completed)).build())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.error(full_key, format!("CompleteMultipartUpload: {}", sdk_error_line(&e))))
+    }
+
+    /// Aborts multipart uploads under this sink's root that were started more than `older_than`
+    /// before `now` (uploads orphaned by a crashed worker; a live upload of one object takes
+    /// seconds to minutes). Returns how many were aborted.
+    ///
+    /// # Errors
+    /// Listing or aborting failed; uploads not reached stay for the next run.
+    pub async fn abort_stale_uploads(&self, now: std::time::SystemTime, older_than: std::time::Duration) -> Result<usize, SinkError> {
+        let cutoff = now.checked_sub(older_than).unwrap_or(std::time::UNIX_EPOCH);
+        let cutoff_secs = cutoff.duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        let mut aborted = 0;
+        let mut key_marker: Option<String> = None;
+        let mut upload_id_marker: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_multipart_uploads()
+                .bucket(&self.bucket)
+                .prefix(&self.root)
+                .set_key_marker(key_marker.clone())
+                .set_upload_id_marker(upload_id_marker.clone())
+                .send()
+                .await
+                .map_err(|e| self.error(&self.root, format!("ListMultipartUploads: {}", sdk_error_line(&e))))?;
+            for upload in page.uploads() {
+                let (Some(key), Some(upload_id)) = (upload.key(), upload.upload_id()) else { continue };
+                let stale = upload.initiated().is_none_or(|t| t.as_secs_f64() <= cutoff_secs);
+                if !stale {
+                    continue;
+                }
+                self.client
+                    .abort_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(upload_id)
+                    .send()
+                    .await
+                    .map_err(|e| self.error(key, format!("AbortMultipartUpload: {}", sdk_error_line(&e))))?;
+                tracing::info!(key = %key, upload_id = %upload_id, "aborted a stale multipart upload");
+                aborted += 1;
+            }
+            if page.is_truncated() != Some(true) {
+                return Ok(aborted);
+            }
+            key_marker = page.next_key_marker().map(str::to_owned);
+            upload_id_marker = page.next_upload_id_marker().map(str::to_owned);
+            if key_marker.is_none() && upload_id_marker.is_none() {
+                return Ok(aborted);
+            }
+        }
     }
 }
 
@@ -40,17 +202,11 @@ impl S3Sink {
 impl ObjectSink for S3Sink {
     async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), SinkError> {
         let full_key = format!("{}{key}", self.root);
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(&full_key)
-            .body(ByteStream::from(body))
-            .set_server_side_encryption(self.options.server_side_encryption.clone())
-            .set_ssekms_key_id(self.options.kms_key_id.clone())
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| SinkError { key: full_key, destination: self.describe(), message: sdk_error_line(&e) })
+        if body.len() > self.options.multipart_part_size {
+            self.put_multipart(&full_key, body).await
+        } else {
+            self.put_whole(&full_key, body).await
+        }
     }
 
     fn describe(&self) -> String {

@@ -143,6 +143,10 @@ pub enum BufferEvent {
     Tick,
     /// Flush everything (shutdown, shard end).
     Drain,
+    /// Flush every buffer now and read on (memory pressure, see [`crate::MemoryBudget`]). A
+    /// shard-wide flush like an expired interval: its intent is recorded first. Ignored while a
+    /// flush is under way or an earlier owner's flush point is still ahead.
+    Flush,
     /// The progress asked for by [`BufferAction::RecordProgress`] is stored in the lease.
     ProgressRecorded,
     /// An object from [`BufferAction::Write`] is durable at the destination.
@@ -355,6 +359,7 @@ impl ShardBuffers {
                 self.draining = true;
                 self.start_flush(&mut actions);
             }
+            BufferEvent::Flush => self.start_flush(&mut actions),
             BufferEvent::ProgressRecorded => {
                 if let Some(p) = self.progress.take() {
                     self.recorded_horizon = self.recorded_horizon.take().max(Some(p.horizon.clone()));

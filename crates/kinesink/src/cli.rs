@@ -569,7 +569,25 @@ fn worker_settings(s: &Settings) -> WorkerSettings {
         partition_limit: s.partition_limit,
         file_extension: s.file_extension.clone(),
         shard_sync_interval: Duration::from_secs(60),
+        memory_budget_bytes: s.memory_budget_bytes,
+        retry_duration: s.retry_duration,
     }
+}
+
+/// Aborts multipart uploads orphaned by crashed workers: at start and every hour, those started
+/// more than an hour ago under the destination root (no live upload of one object lasts that long).
+fn spawn_stale_upload_cleanup(sink: S3Sink) {
+    tokio::spawn(async move {
+        let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            every_hour.tick().await;
+            match sink.abort_stale_uploads(std::time::SystemTime::now(), Duration::from_secs(3600)).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(aborted = n, "aborted stale multipart uploads"),
+                Err(e) => tracing::warn!(error = %e, "cleaning up stale multipart uploads failed; retrying in an hour"),
+            }
+        }
+    });
 }
 
 async fn run(settings: &Settings, until_caught_up: bool) -> Result<(), Failure> {
@@ -587,18 +605,20 @@ async fn run(settings: &Settings, until_caught_up: bool) -> Result<(), Failure> 
     let settings = &settings;
     let sink: Arc<dyn ObjectSink> = match &settings.destination {
         Destination::S3 { bucket, root } => {
-            let options = match &settings.encryption {
-                Encryption::None => S3SinkOptions::default(),
-                Encryption::Aes256 => S3SinkOptions {
-                    server_side_encryption: Some(aws_sdk_s3::types::ServerSideEncryption::Aes256),
-                    kms_key_id: None,
-                },
-                Encryption::Kms(key) => S3SinkOptions {
-                    server_side_encryption: Some(aws_sdk_s3::types::ServerSideEncryption::AwsKms),
-                    kms_key_id: key.clone(),
-                },
+            let (server_side_encryption, kms_key_id) = match &settings.encryption {
+                Encryption::None => (None, None),
+                Encryption::Aes256 => (Some(aws_sdk_s3::types::ServerSideEncryption::Aes256), None),
+                Encryption::Kms(key) => (Some(aws_sdk_s3::types::ServerSideEncryption::AwsKms), key.clone()),
             };
-            Arc::new(S3Sink::new(aws.s3.clone(), bucket.clone(), root.clone(), options))
+            let options = S3SinkOptions {
+                server_side_encryption,
+                kms_key_id,
+                bucket_owner_full_control: settings.bucket_owner_full_control,
+                multipart_part_size: settings.multipart_part_size_bytes,
+            };
+            let s3_sink = S3Sink::new(aws.s3.clone(), bucket.clone(), root.clone(), options);
+            spawn_stale_upload_cleanup(s3_sink.clone());
+            Arc::new(s3_sink)
         }
         Destination::Directory(dir) => Arc::new(FileSink::new(dir.clone())),
     };

@@ -33,7 +33,6 @@ fn err(msg: impl Into<String>) -> ConfigError {
 /// refused rather than ignored, so a config never silently means less than it says.
 const NOT_YET_SUPPORTED: &[(&str, &str)] = &[
     ("source.consumer_name", "enhanced fan-out (reader = \"efo\") is not implemented yet"),
-    ("destination.memory_budget_mib", "a global memory budget is not implemented yet"),
 ];
 
 const SECTIONS: &[&str] = &["source", "leases", "processing", "destination", "format", "metrics"];
@@ -132,6 +131,18 @@ struct DestinationSection {
     #[serde(default)]
     max_active_partitions: Option<usize>,
     on_partition_limit: Option<String>,
+    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    #[serde(default)]
+    memory_budget_mib: Option<u64>,
+    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    #[serde(default)]
+    retry_duration_s: Option<u64>,
+    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    #[serde(default)]
+    bucket_owner_full_control: Option<bool>,
+    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    #[serde(default)]
+    multipart_part_size_mib: Option<u64>,
 }
 
 #[serde_as]
@@ -269,6 +280,15 @@ pub struct Settings {
     pub parquet: Option<(Arc<SerdeOptions>, ParquetOptions)>,
     /// The active-partition limit (per shard).
     pub partition_limit: PartitionLimit,
+    /// Bytes all buffers of the worker may hold together (`destination.memory_budget_mib`).
+    pub memory_budget_bytes: usize,
+    /// How long a failing object write is retried before the shard gives up and the worker
+    /// stops (nothing past the checkpoint is lost: the records stay in the stream).
+    pub retry_duration: Duration,
+    /// Grant the bucket owner full control of every object (canned ACL).
+    pub bucket_owner_full_control: bool,
+    /// Objects larger than this are uploaded in parts of this size (S3 multipart).
+    pub multipart_part_size_bytes: usize,
     /// Things the loader ignored and the user should hear about (logged at start).
     pub warnings: Vec<String>,
     /// Address of `/metrics`, `/healthz`, `/readyz` (none: not served).
@@ -555,6 +575,18 @@ fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
         }
     };
     let partition_limit = PartitionLimit { max_active, action };
+    let memory_budget_mib = d.memory_budget_mib.unwrap_or(1024);
+    if !(1..=1_048_576).contains(&memory_budget_mib) {
+        return Err(err("config key `destination.memory_budget_mib`: must be 1..=1048576"));
+    }
+    let retry_duration_s = d.retry_duration_s.unwrap_or(86_400);
+    if retry_duration_s > 7 * 86_400 {
+        return Err(err("config key `destination.retry_duration_s`: must be 0..=604800 (7 days, the longest stream retention for which retrying makes sense)"));
+    }
+    let part_size_mib = d.multipart_part_size_mib.unwrap_or(8);
+    if !(5..=5120).contains(&part_size_mib) {
+        return Err(err("config key `destination.multipart_part_size_mib`: must be 5..=5120 (S3's part size limits)"));
+    }
     let file_extension = d.file_extension.unwrap_or_else(|| {
         if glue.is_some() { ".parquet".to_owned() } else { format.file_extension().to_owned() }
     });
@@ -592,6 +624,10 @@ fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
         parquet,
         warnings: Vec::new(),
         partition_limit,
+        memory_budget_bytes: usize::try_from(memory_budget_mib * 1024 * 1024).map_err(|_| err("config key `destination.memory_budget_mib`: too large for this machine"))?,
+        retry_duration: Duration::from_secs(retry_duration_s),
+        bucket_owner_full_control: d.bucket_owner_full_control.unwrap_or(false),
+        multipart_part_size_bytes: usize::try_from(part_size_mib * 1024 * 1024).map_err(|_| err("config key `destination.multipart_part_size_mib`: too large for this machine"))?,
         metrics_listen: f
             .metrics
             .listen
@@ -672,9 +708,32 @@ url = "s3://my-bucket/events"
 
     #[test]
     fn keys_not_implemented_yet_are_refused_with_the_key() {
-        let text = format!("{MINIMAL}memory_budget_mib = 5\n");
+        let text = MINIMAL.replace("[source]", "[source]\nconsumer_name = \"kinesink\"");
         let e = load_str(&text, &[]).unwrap_err().to_string();
-        assert!(e.contains("destination.memory_budget_mib") && e.contains("not supported yet"), "{e}");
+        assert!(e.contains("source.consumer_name") && e.contains("not supported yet"), "{e}");
+    }
+
+    #[test]
+    fn delivery_keys_have_firehose_like_defaults_and_env_overrides() {
+        let s = load_str(MINIMAL, &[]).unwrap();
+        assert_eq!(s.memory_budget_bytes, 1024 * 1024 * 1024);
+        assert_eq!(s.retry_duration, Duration::from_secs(86_400), "Firehose retries S3 for 24 h");
+        assert!(!s.bucket_owner_full_control);
+        assert_eq!(s.multipart_part_size_bytes, 8 * 1024 * 1024);
+        let s = load_str(
+            MINIMAL,
+            &[
+                ("KINESINK_DESTINATION__MEMORY_BUDGET_MIB", "64"),
+                ("KINESINK_DESTINATION__RETRY_DURATION_S", "30"),
+                ("KINESINK_DESTINATION__BUCKET_OWNER_FULL_CONTROL", "true"),
+                ("KINESINK_DESTINATION__MULTIPART_PART_SIZE_MIB", "5"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.memory_budget_bytes, 64 * 1024 * 1024);
+        assert_eq!(s.retry_duration, Duration::from_secs(30));
+        assert!(s.bucket_owner_full_control);
+        assert_eq!(s.multipart_part_size_bytes, 5 * 1024 * 1024);
     }
 
     #[test]
@@ -703,15 +762,11 @@ url = "s3://my-bucket/events"
     }
 
     #[test]
-    fn the_reference_configuration_loads_unchanged_except_the_keys_not_implemented_yet() {
+    fn the_reference_configuration_loads_unchanged() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/kinesink.example.toml");
         let Ok(text) = std::fs::read_to_string(&path) else { return };
-        let text: String = text
-            .lines()
-            .filter(|l| !l.starts_with("memory_budget_mib"))
-            .collect::<Vec<_>>()
-            .join("\n");
         let s = load_str(&text, &[]).unwrap();
+        assert_eq!(s.memory_budget_bytes, 1024 * 1024 * 1024);
         assert!(matches!(s.format, ObjectFormat::Parquet(_)));
         assert!(s.query.is_some());
     }
@@ -725,6 +780,10 @@ url = "s3://my-bucket/events"
             ("KINESINK_SOURCE__INITIAL_POSITION", "oldest", "source.initial_position"),
             ("KINESINK_DESTINATION__URL", "ftp://x", "destination.url"),
             ("KINESINK_FORMAT__COMPRESSION", "lz4", "format.compression"),
+            ("KINESINK_DESTINATION__MEMORY_BUDGET_MIB", "0", "destination.memory_budget_mib"),
+            ("KINESINK_DESTINATION__RETRY_DURATION_S", "999999999", "destination.retry_duration_s"),
+            ("KINESINK_DESTINATION__MULTIPART_PART_SIZE_MIB", "4", "destination.multipart_part_size_mib"),
+            ("KINESINK_DESTINATION__BUCKET_OWNER_FULL_CONTROL", "maybe", "destination.bucket_owner_full_control"),
         ] {
             let e = load_str(MINIMAL, &[(k, v)]).unwrap_err().to_string();
             assert!(e.contains(key), "{k}={v}: {e}");

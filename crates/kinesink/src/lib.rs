@@ -16,4 +16,5 @@ pub mod progress_view;
 pub mod record_pipeline;
 pub mod sample_events;
 pub mod shard_task;
+pub mod shared_memory_budget;
 pub mod worker;

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use std::collections::VecDeque;
 
-use kinesink_delivery::{BufferAction, BufferEvent, FlushTicket, ObjectSink, ReadyObject, RecordPosition, ShardBuffers};
+use kinesink_delivery::{
+    BudgetVerdict, BufferAction, BufferEvent, FlushTicket, ObjectSink, ReadyObject, RecordPosition, ShardBuffers, ShardUsage,
+};
 use kinesink_lease_coordination::{Checkpoint, LeaseError, LeaseKeeper};
 use kinesink_shard_reader::{ReadBatch, ShardReader, SourceError};
 use tokio::sync::mpsc;
@@ -14,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::record_pipeline::RecordPipeline;
+use crate::shared_memory_budget::SharedMemoryBudget;
 
 /// Counters shared by all shard tasks of a worker.
 #[derive(Debug, Default)]
@@ -121,6 +124,12 @@ pub struct ShardTask {
     pub tick: Duration,
     /// Whether data objects are Parquet (records are then converted).
     pub parquet: bool,
+    /// The worker's memory budget: this task reports its buffered bytes after every batch and
+    /// tick, flushes when told to, and stops reading while told to wait.
+    pub budget: Arc<SharedMemoryBudget>,
+    /// How long a failing object write is retried (exponential backoff with jitter) before the
+    /// shard fails; nothing is checkpointed past the object meanwhile.
+    pub retry_duration: Duration,
 }
 
 enum Stop {
@@ -135,6 +144,8 @@ impl ShardTask {
         let now_ms = move || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let mut tick = tokio::time::interval(self.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut budget_changes = self.budget.subscribe();
+        let mut waiting = false;
         let result: Result<ShardOutcome, Stop> = async {
             loop {
                 tokio::select! {
@@ -149,8 +160,12 @@ impl ShardTask {
                     }
                     _ = tick.tick() => {
                         self.apply(now_ms(), BufferEvent::Tick, &lost).await?;
+                        waiting = self.obey_budget(now_ms(), &lost, waiting).await?;
                     }
-                    batch = self.reader.batches.recv() => {
+                    Ok(()) = budget_changes.changed() => {
+                        waiting = self.obey_budget(now_ms(), &lost, waiting).await?;
+                    }
+                    batch = self.reader.batches.recv(), if !waiting => {
                         let batch = batch
                             .ok_or_else(|| Stop::Failed(format!("reader of shard {} stopped", self.shard_id)))?
                             .map_err(|e| Stop::Failed(format!("reading shard {}: {e}", self.shard_id)))?;
@@ -187,11 +202,13 @@ impl ShardTask {
                             return Ok(ShardOutcome::Ended { children });
                         }
                         self.caught_up.store(at_tip, Ordering::Relaxed);
+                        waiting = self.obey_budget(now_ms(), &lost, waiting).await?;
                     }
                 }
             }
         }
         .await;
+        self.budget.remove(&self.shard_id);
         match result {
             Ok(outcome) => outcome,
             Err(Stop::Lost) => {
@@ -235,6 +252,29 @@ impl ShardTask {
         Ok(())
     }
 
+    /// Reports this shard's buffered bytes to the worker's budget and does what it says: flush
+    /// every buffer now (an exactly-once shard-wide flush), or stop reading for now. Returns
+    /// whether reading must wait.
+    async fn obey_budget(&mut self, now_ms: u64, lost: &CancellationToken, was_waiting: bool) -> Result<bool, Stop> {
+        let mut verdict = self.budget.report(&self.shard_id, self.usage());
+        if verdict == BudgetVerdict::Flush {
+            tracing::info!(shard_id = %self.shard_id, buffered_bytes = self.buffers.buffered_bytes(), "memory budget reached; flushing this shard early");
+            metrics::counter!("kinesink_memory_budget_flushes_total").increment(1);
+            self.apply(now_ms, BufferEvent::Flush, lost).await?;
+            verdict = self.budget.report(&self.shard_id, self.usage());
+        }
+        let waiting = verdict == BudgetVerdict::Wait;
+        if waiting && !was_waiting {
+            tracing::debug!(shard_id = %self.shard_id, "memory budget reached; reading paused");
+            metrics::counter!("kinesink_reader_pauses_total").increment(1);
+        }
+        Ok(waiting)
+    }
+
+    fn usage(&self) -> ShardUsage {
+        ShardUsage { buffered_bytes: self.buffers.buffered_bytes(), can_flush: !self.buffers.replaying_intent() }
+    }
+
     async fn record_progress(&mut self, horizon: &RecordPosition, flush_intent: Option<&RecordPosition>) -> Result<(), Stop> {
         let as_pair = |p: &RecordPosition| (p.sequence_number.to_string(), p.sub_sequence_number);
         let horizon = as_pair(horizon);
@@ -256,18 +296,34 @@ impl ShardTask {
         }
     }
 
-    /// Writes an object, retrying with backoff until it is durable or the lease is lost.
+    /// Writes an object, retrying with exponential backoff and jitter until it is durable, the
+    /// lease is lost, or `retry_duration` of waiting has passed (then the shard fails: its
+    /// checkpoint stays before the object, so the records are read again later, never lost).
     async fn write(&mut self, object: ReadyObject, lost: &CancellationToken) -> Result<FlushTicket, Stop> {
+        use backon::BackoffBuilder;
         let ReadyObject { key, body, record_count, ticket, oldest_arrival_ms, is_error_output, error_output_type, .. } = object;
         let size = body.len() as u64;
         let mut attempt: u32 = 0;
+        let mut delays = backon::ExponentialBuilder::default()
+            .with_jitter()
+            .with_min_delay(Duration::from_millis(100))
+            .with_max_delay(Duration::from_secs(10))
+            .without_max_times()
+            .with_total_delay(Some(self.retry_duration))
+            .build();
         loop {
             match self.sink.put(&key, body.clone()).await {
                 Ok(()) => break,
                 Err(e) => {
                     attempt += 1;
                     metrics::counter!("kinesink_delivery_to_s3_failures_total").increment(1);
-                    let pause = Duration::from_millis(100u64.saturating_mul(1 << attempt.min(7))).min(Duration::from_secs(10));
+                    let Some(pause) = delays.next() else {
+                        return Err(Stop::Failed(format!(
+                            "shard {}: writing object {key} failed for the whole retry duration ({} s, destination.retry_duration_s), {attempt} attempts; last error: {e}",
+                            self.shard_id,
+                            self.retry_duration.as_secs()
+                        )));
+                    };
                     tracing::warn!(shard_id = %self.shard_id, key = %key, attempt, error = %e, "object write failed; retrying");
                     tokio::select! {
                         () = lost.cancelled() => return Err(Stop::Lost),

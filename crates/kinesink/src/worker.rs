@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::RecordSplit;
 use crate::record_pipeline::RecordPipeline;
 use crate::shard_task::{DeliveryStats, ReaderFeed, ShardOutcome, ShardTask};
+use crate::shared_memory_budget::SharedMemoryBudget;
 
 /// What a worker needs to know, independent of where the services are.
 #[derive(Debug, Clone)]
@@ -52,6 +53,10 @@ pub struct WorkerSettings {
     pub file_extension: String,
     /// Interval of shard re-listing.
     pub shard_sync_interval: Duration,
+    /// Bytes all shard buffers of this worker may hold together.
+    pub memory_budget_bytes: usize,
+    /// How long a failing object write is retried before its shard fails.
+    pub retry_duration: Duration,
 }
 
 /// Options of one run.
@@ -89,13 +94,15 @@ pub struct Worker {
     sink: Arc<dyn ObjectSink>,
     ready: Arc<AtomicBool>,
     stats: Arc<DeliveryStats>,
+    budget: Arc<SharedMemoryBudget>,
 }
 
 impl Worker {
     /// A worker over the given services.
     #[must_use]
     pub fn new(settings: WorkerSettings, source: Arc<dyn ShardSource>, table: Arc<dyn LeaseTable>, sink: Arc<dyn ObjectSink>) -> Self {
-        Self { settings, source, table, sink, ready: Arc::new(AtomicBool::new(false)), stats: Arc::new(DeliveryStats::default()) }
+        let budget = Arc::new(SharedMemoryBudget::new(settings.memory_budget_bytes));
+        Self { settings, source, table, sink, ready: Arc::new(AtomicBool::new(false)), stats: Arc::new(DeliveryStats::default()), budget }
     }
 
     /// The worker's delivery counters (totals and per shard), shared with its shard tasks.
@@ -168,6 +175,8 @@ impl Worker {
             caught_up: caught_up.clone(),
             tick: Duration::from_millis(s.buffer.interval_ms.clamp(100, 1_000)),
             parquet: matches!(s.format, ObjectFormat::Parquet(_)),
+            budget: self.budget.clone(),
+            retry_duration: s.retry_duration,
         };
         let stop = CancellationToken::new();
         let lost = CancellationToken::new();

@@ -192,6 +192,39 @@ fn an_interval_flush_first_asks_for_an_intent_then_cuts_every_buffer_named_after
 }
 
 #[test]
+fn a_memory_flush_cuts_every_buffer_before_the_interval_after_recording_its_intent_then_reading_goes_on() {
+    let mut b = ShardBuffers::new(layout(), BufferLimits { size_bytes: 1 << 20, interval_ms: 900_000 }, ResumeState::default());
+    b.step(0, BufferEvent::Record(record(5, "{\"a\":1}", T1100))).unwrap();
+    b.step(0, BufferEvent::Record(record(6, "{\"a\":2}", T1100))).unwrap();
+    assert!(b.buffered_bytes() > 0);
+    let actions = b.step(1, BufferEvent::Flush).unwrap();
+    assert!(
+        matches!(actions.as_slice(), [BufferAction::RecordProgress { horizon, flush_intent: Some(at) }] if *horizon == pos(6) && *at == pos(6)),
+        "a memory flush is a shard-wide flush with a fenced intent: {actions:?}"
+    );
+    let out = writes(b.step(1, BufferEvent::ProgressRecorded).unwrap());
+    assert_eq!(out.len(), 1);
+    assert_eq!(gunzip(&out[0].body), "{\"a\":1}\n{\"a\":2}\n");
+    assert_eq!(b.buffered_bytes(), 0, "the buffers are empty once cut");
+    let actions = b.step(1, BufferEvent::ObjectDurable(out[0].ticket)).unwrap();
+    assert!(matches!(actions.as_slice(), [BufferAction::Checkpoint(p)] if *p == pos(6)), "{actions:?}");
+    b.step(1, BufferEvent::CheckpointWritten(pos(6))).unwrap();
+    b.step(2, BufferEvent::Record(record(7, "{\"a\":3}", T1100))).unwrap();
+    assert_eq!(b.open_partitions(), 1, "reading goes on after a memory flush (unlike a drain)");
+    assert!(b.step(3, BufferEvent::Tick).unwrap().is_empty(), "the interval has not passed");
+}
+
+#[test]
+fn a_memory_flush_waits_for_an_earlier_owners_flush_point() {
+    let resume = ResumeState { checkpoint: Some(pos(1)), flush_intent: Some(pos(3)), horizon: None };
+    let mut b = ShardBuffers::new(layout(), BufferLimits { size_bytes: 1 << 20, interval_ms: 0 }, resume);
+    b.step(0, BufferEvent::Record(record(2, "two", T1100))).unwrap();
+    assert!(b.step(0, BufferEvent::Flush).unwrap().is_empty(), "no flush of its own before the recorded intent");
+    let out = writes(b.step(0, BufferEvent::Record(record(3, "three", T1100))).unwrap());
+    assert_eq!(gunzip(&out[0].body), "two\nthree\n", "cut exactly at the intent");
+}
+
+#[test]
 fn a_size_cut_is_made_before_the_overflowing_record_and_written_once_its_horizon_is_recorded() {
     let mut b = ShardBuffers::new(layout(), BufferLimits { size_bytes: 10, interval_ms: 60_000 }, ResumeState::default());
     assert!(b.step(0, BufferEvent::Record(record(1, "aaaa", T1100))).unwrap().is_empty()); // 5 bytes
@@ -321,13 +354,16 @@ enum Outcome {
 
 impl Owner {
     /// An owner resuming from the lease; ticks (expired interval) come before the records whose
-    /// index is in `ticks`; a drain comes last.
-    fn new(id: u32, lease: &Lease, records: &[UserRecord], limits: BufferLimits, ticks: &BTreeSet<usize>) -> Self {
+    /// index is in `ticks`, memory-pressure flushes before those in `flushes`; a drain comes last.
+    fn new(id: u32, lease: &Lease, records: &[UserRecord], limits: BufferLimits, ticks: &BTreeSet<usize>, flushes: &BTreeSet<usize>) -> Self {
         let resume = ResumeState { checkpoint: lease.checkpoint.clone(), flush_intent: lease.intent.clone(), horizon: lease.horizon.clone() };
         let mut events = VecDeque::new();
         for (i, r) in records.iter().enumerate() {
             if ticks.contains(&i) {
                 events.push_back(BufferEvent::Tick);
+            }
+            if flushes.contains(&i) {
+                events.push_back(BufferEvent::Flush);
             }
             if lease.checkpoint.as_ref().is_none_or(|c| RecordPosition::new(r.sequence_number.clone(), 0) > *c) {
                 events.push_back(BufferEvent::Record(r.clone()));
@@ -396,13 +432,16 @@ proptest! {
     /// A first owner pauses at an arbitrary action (before an upload, after an upload but before
     /// the checkpoint, between recording progress and cutting); a second owner with different
     /// timing takes the lease and runs to the end; then the first owner wakes up as a zombie and
-    /// carries on until a fenced lease write is refused. Every record is in S3 exactly once.
+    /// carries on until a fenced lease write is refused. Memory-budget flushes come at arbitrary
+    /// records too. Every record is in S3 exactly once.
     #[test]
     fn crashes_replays_and_zombie_uploads_leave_every_record_exactly_once(
         sizes in proptest::collection::vec(1usize..12, 1..60),
         size_limit in 4usize..40,
         ticks_a in proptest::collection::btree_set(0usize..60, 0..10),
         ticks_b in proptest::collection::btree_set(0usize..60, 0..10),
+        flushes_a in proptest::collection::btree_set(0usize..60, 0..6),
+        flushes_b in proptest::collection::btree_set(0usize..60, 0..6),
         pause_after in 0usize..60,
     ) {
         let lines: Vec<String> = sizes.iter().enumerate().map(|(i, n)| format!("{:0>width$}", 100 + i, width = (*n).max(3))).collect();
@@ -411,10 +450,10 @@ proptest! {
         let limits = BufferLimits { size_bytes: size_limit, interval_ms: 1 };
         let mut sink = Sink::new();
         let mut lease = Lease { owner: 1, ..Lease::default() };
-        let mut first = Owner::new(1, &lease, &records, limits, &ticks_a);
+        let mut first = Owner::new(1, &lease, &records, limits, &ticks_a, &flushes_a);
         let paused = matches!(first.run(&mut lease, &mut sink, Some(pause_after)), Outcome::Paused);
         lease.owner = 2;
-        let mut second = Owner::new(2, &lease, &records, limits, &ticks_b);
+        let mut second = Owner::new(2, &lease, &records, limits, &ticks_b, &flushes_b);
         prop_assert!(matches!(second.run(&mut lease, &mut sink, None), Outcome::Finished));
         if paused {
             let _ = first.run(&mut lease, &mut sink, None); // the zombie
