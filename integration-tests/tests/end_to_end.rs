@@ -111,3 +111,31 @@ async fn a_missing_bucket_is_a_one_line_error_naming_the_key_with_exit_code_2() 
     assert!(stderr.contains("destination.url") && stderr.contains("kinesink-no-such-bucket"), "{stderr}");
     delete_stream(&stream).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_small_memory_budget_flushes_shards_early_and_still_delivers_every_record_exactly_once() {
+    let stream = unique("it-budget");
+    create_stream(&stream, 2).await;
+    create_bucket(BUCKET).await;
+    produce(&stream, 8000, &stream, false);
+    // Buffers would only be cut at the end of the run (128 MiB, 900 s); the 1 MiB budget must cut them.
+    let cfg = config(
+        &stream,
+        &stream,
+        BUCKET,
+        &stream,
+        "max_records = 500",
+        "buffer_size_mib = 128\nbuffer_interval_s = 900\nmemory_budget_mib = 1",
+    );
+    let out = run(kinesink().env("RUST_LOG", "info").args(["run", "--until-caught-up", "--config"]).arg(&cfg.path));
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("memory budget reached; flushing this shard early"), "the budget made shards flush");
+    let objects = objects(BUCKET, &format!("{stream}/")).await;
+    assert!(objects.len() > 2, "more than one object per shard: the budget cut buffers before the end ({} objects)", objects.len());
+    let largest = objects.values().map(|(_, body)| body.len()).max().unwrap();
+    // At most the budget plus one GetRecords batch (500 events of ~300 bytes) is ever buffered.
+    assert!(largest <= 1024 * 1024 + 500 * 400, "largest object holds {largest} bytes");
+    assert_exactly_once(&event_counts(&objects), &stream, 8000);
+    delete_stream(&stream).await;
+}

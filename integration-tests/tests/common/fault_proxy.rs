@@ -1,0 +1,243 @@
+//! A fault-injecting HTTP proxy in front of a stand-in (S3 or DynamoDB), for the chaos test.
+//!
+//! Each request is, at the configured rates: answered with a 500 error in the service's own
+//! error format without reaching the stand-in; answered with the service's throttling error;
+//! forwarded but its response replaced by a 500 (the write happened, the client cannot know —
+//! the hardest case for conditional writes); or forwarded and its response cut off mid-body (a
+//! dropped connection). Otherwise it is forwarded unchanged. Every request's method, path and
+//! headers are recorded, so tests can also check what the worker sent.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, Uri};
+use axum::response::Response;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use rand::Rng;
+
+/// Which service's error formats to inject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    S3,
+    DynamoDb,
+}
+
+/// Share of requests (0.0..1.0) given each fault.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FaultRates {
+    pub server_error: f64,
+    pub throttle: f64,
+    pub lost_response: f64,
+    pub dropped_connection: f64,
+    /// Only requests for which this returns true (method, path and query) get faults; all when unset.
+    pub applies_to: Option<fn(&str, &str) -> bool>,
+}
+
+/// What the proxy did.
+#[derive(Debug, Default)]
+pub struct ProxyCounters {
+    pub requests: AtomicU64,
+    pub server_errors: AtomicU64,
+    pub throttles: AtomicU64,
+    pub lost_responses: AtomicU64,
+    pub dropped_connections: AtomicU64,
+}
+
+impl ProxyCounters {
+    pub fn faults(&self) -> u64 {
+        self.server_errors.load(Ordering::Relaxed)
+            + self.throttles.load(Ordering::Relaxed)
+            + self.lost_responses.load(Ordering::Relaxed)
+            + self.dropped_connections.load(Ordering::Relaxed)
+    }
+}
+
+/// A request as the proxy received it.
+#[derive(Debug, Clone)]
+pub struct RecordedRequest {
+    pub method: String,
+    pub path_and_query: String,
+    pub headers: Vec<(String, String)>,
+}
+
+struct Shared {
+    upstream: String,
+    service: Service,
+    rates: FaultRates,
+    enabled: AtomicBool,
+    counters: Arc<ProxyCounters>,
+    recorded: Arc<Mutex<Vec<RecordedRequest>>>,
+    client: Client<HttpConnector, Body>,
+}
+
+/// A running proxy on 127.0.0.1 (stops when dropped).
+pub struct FaultProxy {
+    pub url: String,
+    pub counters: Arc<ProxyCounters>,
+    pub recorded: Arc<Mutex<Vec<RecordedRequest>>>,
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy forwarding to `upstream` (e.g. `http://127.0.0.1:5055`), faults enabled.
+    pub async fn start(upstream: &str, service: Service, rates: FaultRates) -> Self {
+        let counters = Arc::new(ProxyCounters::default());
+        let recorded = Arc::new(Mutex::new(Vec::new()));
+        let shared = Arc::new(Shared {
+            upstream: upstream.trim_end_matches('/').to_owned(),
+            service,
+            rates,
+            enabled: AtomicBool::new(true),
+            counters: counters.clone(),
+            recorded: recorded.clone(),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        });
+        let app = axum::Router::new().fallback(handle).with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self { url, counters, recorded, shared, task }
+    }
+
+    /// Turns fault injection on or off (requests are always forwarded when off).
+    pub fn set_faults(&self, on: bool) {
+        self.shared.enabled.store(on, Ordering::Relaxed);
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+enum Fault {
+    ServerError,
+    Throttle,
+    LostResponse,
+    DroppedConnection,
+}
+
+fn pick(shared: &Shared) -> Option<Fault> {
+    if !shared.enabled.load(Ordering::Relaxed) {
+        return None;
+    }
+    let r = shared.rates;
+    let x: f64 = rand::rng().random();
+    let mut edge = r.server_error;
+    if x < edge {
+        return Some(Fault::ServerError);
+    }
+    edge += r.throttle;
+    if x < edge {
+        return Some(Fault::Throttle);
+    }
+    edge += r.lost_response;
+    if x < edge {
+        return Some(Fault::LostResponse);
+    }
+    edge += r.dropped_connection;
+    if x < edge {
+        return Some(Fault::DroppedConnection);
+    }
+    None
+}
+
+fn error_response(service: Service, throttle: bool) -> Response {
+    let (status, content_type, body) = match (service, throttle) {
+        (Service::S3, false) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "application/xml",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InternalError</Code><Message>injected fault</Message></Error>".to_owned(),
+        ),
+        (Service::S3, true) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "application/xml",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>injected throttling</Message></Error>".to_owned(),
+        ),
+        (Service::DynamoDb, false) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "application/x-amz-json-1.0",
+            r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected fault"}"#.to_owned(),
+        ),
+        (Service::DynamoDb, true) => (
+            StatusCode::BAD_REQUEST,
+            "application/x-amz-json-1.0",
+            r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"injected throttling"}"#.to_owned(),
+        ),
+    };
+    Response::builder().status(status).header("content-type", content_type).body(Body::from(body)).unwrap()
+}
+
+async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    shared.counters.requests.fetch_add(1, Ordering::Relaxed);
+    let path_and_query = request.uri().path_and_query().map_or("/".to_owned(), ToString::to_string);
+    shared.recorded.lock().unwrap().push(RecordedRequest {
+        method: request.method().to_string(),
+        path_and_query: path_and_query.clone(),
+        headers: request
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect(),
+    });
+    let applies = shared.rates.applies_to.is_none_or(|f| f(request.method().as_str(), &path_and_query));
+    let fault = if applies { pick(&shared) } else { None };
+    match fault {
+        Some(Fault::ServerError) => {
+            shared.counters.server_errors.fetch_add(1, Ordering::Relaxed);
+            return error_response(shared.service, false);
+        }
+        Some(Fault::Throttle) => {
+            shared.counters.throttles.fetch_add(1, Ordering::Relaxed);
+            return error_response(shared.service, true);
+        }
+        _ => {}
+    }
+    let (mut parts, body) = request.into_parts();
+    parts.uri = format!("{}{path_and_query}", shared.upstream).parse::<Uri>().unwrap();
+    let upstream = match shared.client.request(axum::http::Request::from_parts(parts, body)).await {
+        Ok(response) => response,
+        Err(e) => {
+            return Response::builder().status(StatusCode::BAD_GATEWAY).body(Body::from(format!("proxy: upstream failed: {e}"))).unwrap();
+        }
+    };
+    match fault {
+        Some(Fault::LostResponse) => {
+            shared.counters.lost_responses.fetch_add(1, Ordering::Relaxed);
+            // Let the stand-in finish the request, then hide its answer.
+            let _ = drain(Body::new(upstream.into_body())).await;
+            error_response(shared.service, false)
+        }
+        Some(Fault::DroppedConnection) => {
+            shared.counters.dropped_connections.fetch_add(1, Ordering::Relaxed);
+            let _ = drain(Body::new(upstream.into_body())).await;
+            // Headers promise a body that never comes: the client sees the connection break.
+            let broken = futures::stream::once(async { Err::<axum::body::Bytes, std::io::Error>(std::io::Error::other("injected connection drop")) });
+            let mut response = Response::new(Body::from_stream(broken));
+            response.headers_mut().insert("content-length", HeaderValue::from_static("64"));
+            response
+        }
+        _ => {
+            let (parts, body) = upstream.into_parts();
+            Response::from_parts(parts, Body::new(body))
+        }
+    }
+}
+
+async fn drain(body: Body) -> Result<(), String> {
+    use futures::StreamExt;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        chunk.map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
