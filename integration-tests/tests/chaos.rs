@@ -1,0 +1,438 @@
+//! The chaos test: 3 worker processes on a 4-shard stream while a producer writes events with
+//! unique ids (plain and KPL-aggregated, ~1% malformed), and meanwhile: kill -9 of a random
+//! worker every ~10 s (restarted at once, as an orchestrator would), one SIGTERM, one worker
+//! paused with SIGSTOP past the failover time and resumed (a zombie), a shard split and a merge,
+//! and S3 and DynamoDB failing a share of requests through a fault-injecting proxy (500s,
+//! throttling, responses lost after the write happened, connections dropped).
+//!
+//! At the end every object is read back and one line is printed:
+//! `records produced, delivered, in error prefix, duplicates, missing, kills, reshards, faults injected`.
+//! Pass: duplicates 0, missing 0, every malformed record in the error prefix exactly once.
+//!
+//! Size: `KINESINK_CHAOS_RECORDS` (default 40,000: kinesis-mock slows sharply past ~10,000
+//! records per shard) and `KINESINK_CHAOS_SECONDS` of chaos (default 60). The long run:
+//! `KINESINK_CHAOS_RECORDS=1000000 KINESINK_CHAOS_SECONDS=600 cargo nextest run -p
+//! kinesink-integration-tests --features stand-ins --test chaos --no-capture` (needs a Kinesis
+//! stand-in fast enough for a million records; see the performance issue).
+#![cfg(feature = "stand-ins")]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_kinesis::primitives::Blob;
+use aws_sdk_kinesis::types::PutRecordsRequestEntry;
+use base64::Engine;
+use common::fault_proxy::{FaultProxy, FaultRates, Service};
+use common::*;
+use md5::{Digest, Md5};
+use rand::Rng;
+
+const BUCKET: &str = "kinesink-it";
+const FAILOVER_MS: u64 = 3000;
+const KPL_MAGIC: [u8; 4] = [0xF3, 0x89, 0x9A, 0xC2];
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+struct Setup {
+    stream: String,
+    dir: tempfile::TempDir,
+    s3_proxy: String,
+    dynamodb_proxy: String,
+}
+
+impl Setup {
+    fn config_for(&self, worker_id: &str) -> PathBuf {
+        let path = self.dir.path().join(format!("{worker_id}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                r#"name = "chaos"
+[source]
+stream = "{stream}"
+initial_position = "trim_horizon"
+idle_time_ms = 200
+max_records = 1000
+[leases]
+table = "{stream}"
+failover_time_ms = {FAILOVER_MS}
+worker_id = "{worker_id}"
+endpoint_url = "{ddb}"
+[processing]
+partition_query = "{{event_type: .event_type}}"
+[destination]
+url = "s3://{BUCKET}/{stream}"
+endpoint_url = "{s3}"
+force_path_style = true
+buffer_size_mib = 1
+buffer_interval_s = 2
+prefix = "data/type=!{{partitionKeyFromQuery:event_type}}/"
+error_output_prefix = "errors/!{{firehose:error-output-type}}/"
+"#,
+                stream = self.stream,
+                ddb = self.dynamodb_proxy,
+                s3 = self.s3_proxy,
+            ),
+        )
+        .unwrap();
+        path
+    }
+
+    fn log_path(&self, worker_id: &str) -> PathBuf {
+        self.dir.path().join(format!("{worker_id}.log"))
+    }
+}
+
+/// A worker process logging to a file in the test's directory.
+struct ChaosWorker {
+    id: String,
+    child: Child,
+    paused: bool,
+}
+
+impl ChaosWorker {
+    fn start(setup: &Setup, id: String) -> Self {
+        let log = std::fs::File::create(setup.log_path(&id)).unwrap();
+        let child = kinesink()
+            .env("RUST_LOG", "warn")
+            .args(["run", "--config"])
+            .arg(setup.config_for(&id))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Self { id, child, paused: false }
+    }
+
+    fn signal(&self, sig: &str) {
+        let status = Command::new("kill").args([sig, &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success(), "kill {sig} {}", self.id);
+    }
+}
+
+impl Drop for ChaosWorker {
+    fn drop(&mut self) {
+        if self.paused {
+            let _ = Command::new("kill").args(["-CONT", &self.child.id().to_string()]).status();
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What the producer wrote.
+#[derive(Default)]
+struct Produced {
+    /// Id prefixes and counts of good events (`<prefix>-0 .. <prefix>-(n-1)`).
+    chunks: Vec<(String, u64)>,
+    /// Markers of malformed records (each must appear in the error prefix once).
+    malformed: Vec<String>,
+}
+
+impl Produced {
+    fn good(&self) -> u64 {
+        self.chunks.iter().map(|(_, n)| n).sum()
+    }
+}
+
+/// A KPL-framed record (magic, protobuf, MD5) whose protobuf cannot be decoded.
+fn corrupt_aggregate(marker: &str) -> Vec<u8> {
+    let mut protobuf = vec![0x0A, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F];
+    // The '!' ends the marker: the MD5 after it may start with letters or digits.
+    protobuf.extend_from_slice(format!("{marker}!").as_bytes());
+    let mut data = KPL_MAGIC.to_vec();
+    data.extend_from_slice(&protobuf);
+    data.extend_from_slice(&Md5::digest(&protobuf));
+    data
+}
+
+/// Writes `total` good events in chunks (plain and KPL-aggregated alternately) with ~1% malformed
+/// records between them: non-JSON, JSON without the partition key, corrupt KPL aggregates.
+async fn produce_all(stream: &str, total: u64) -> Produced {
+    let kinesis = aws_sdk_kinesis::Client::new(&aws().await);
+    let mut produced = Produced::default();
+    let chunk = 2000.min(total.max(1));
+    let mut written = 0;
+    let mut index = 0;
+    while written < total {
+        let n = chunk.min(total - written);
+        let prefix = format!("{stream}-c{index}");
+        let stream_owned = stream.to_owned();
+        let prefix_owned = prefix.clone();
+        tokio::task::spawn_blocking(move || produce(&stream_owned, n, &prefix_owned, index % 2 == 1)).await.unwrap();
+        produced.chunks.push((prefix, n));
+        written += n;
+        let bad = (n / 100).max(3);
+        let mut entries = Vec::new();
+        for k in 0..bad {
+            let marker = format!("chaos-bad-{index}-{k}");
+            let data = match k % 3 {
+                0 => format!("this is not json {marker}").into_bytes(),
+                1 => format!(r#"{{"event_id":"{marker}","note":"no event_type"}}"#).into_bytes(),
+                _ => corrupt_aggregate(&marker),
+            };
+            entries.push(PutRecordsRequestEntry::builder().data(Blob::new(data)).partition_key(format!("pk-{k}")).build().unwrap());
+            produced.malformed.push(marker);
+        }
+        while !entries.is_empty() {
+            let out = kinesis.put_records().stream_name(stream).set_records(Some(entries.clone())).send().await.unwrap();
+            entries = out.records().iter().zip(entries).filter(|(r, _)| r.error_code().is_some()).map(|(_, e)| e).collect();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        index += 1;
+    }
+    produced
+}
+
+async fn wait_active(kinesis: &aws_sdk_kinesis::Client, stream: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let d = kinesis.describe_stream_summary().stream_name(stream).send().await.unwrap();
+        if d.stream_description_summary().is_some_and(|s| s.stream_status().as_str() == "ACTIVE") {
+            return;
+        }
+        assert!(Instant::now() < deadline, "stream {stream} not ACTIVE again");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn hash_range(kinesis: &aws_sdk_kinesis::Client, stream: &str, shard: &str) -> (u128, u128) {
+    let shards = kinesis.list_shards().stream_name(stream).send().await.unwrap();
+    let s = shards.shards().iter().find(|s| s.shard_id() == shard).expect("shard listed");
+    let r = s.hash_key_range().unwrap();
+    (r.starting_hash_key().parse().unwrap(), r.ending_hash_key().parse().unwrap())
+}
+
+/// How often each good event id and each malformed marker was delivered.
+struct Delivered {
+    events: BTreeMap<String, usize>,
+    errors: BTreeMap<String, usize>,
+    unexpected: Vec<String>,
+}
+
+async fn read_back(stream: &str) -> Delivered {
+    let objects = objects(BUCKET, &format!("{stream}/")).await;
+    let mut delivered = Delivered { events: BTreeMap::new(), errors: BTreeMap::new(), unexpected: Vec::new() };
+    for (key, (_, body)) in &objects {
+        let is_error = key.starts_with(&format!("{stream}/errors/"));
+        for line in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let value: serde_json::Value = serde_json::from_slice(line).unwrap_or_else(|e| panic!("{key}: a line is not JSON: {e}"));
+            if is_error {
+                let raw = base64::engine::general_purpose::STANDARD.decode(value["rawData"].as_str().expect("rawData")).unwrap();
+                let text = String::from_utf8_lossy(&raw);
+                match text.find("chaos-bad-") {
+                    Some(at) => {
+                        let marker: String =
+                            text[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+                        *delivered.errors.entry(marker).or_insert(0) += 1;
+                    }
+                    None => delivered.unexpected.push(format!("{key}: a good record in the error output: {value}")),
+                }
+            } else {
+                let id = value["event_id"].as_str().unwrap_or_else(|| panic!("{key}: no event_id in {value}")).to_owned();
+                *delivered.events.entry(id).or_insert(0) += 1;
+            }
+        }
+    }
+    delivered
+}
+
+fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once() {
+    let records = env_number("KINESINK_CHAOS_RECORDS", 40_000);
+    let chaos_for = Duration::from_secs(env_number("KINESINK_CHAOS_SECONDS", 60));
+    let stream = unique("it-chaos");
+    create_stream(&stream, 4).await;
+    create_bucket(BUCKET).await;
+    let kinesis = aws_sdk_kinesis::Client::new(&aws().await);
+    let rates = FaultRates { server_error: 0.04, throttle: 0.03, lost_response: 0.02, dropped_connection: 0.02, applies_to: None };
+    let s3_proxy = FaultProxy::start(&std::env::var("AWS_ENDPOINT_URL_S3").unwrap(), Service::S3, rates).await;
+    let dynamodb_proxy = FaultProxy::start(&std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap(), Service::DynamoDb, rates).await;
+    let setup = Setup { stream: stream.clone(), dir: tempfile::tempdir().unwrap(), s3_proxy: s3_proxy.url.clone(), dynamodb_proxy: dynamodb_proxy.url.clone() };
+
+    let started = Instant::now();
+    let producer = tokio::spawn({
+        let stream = stream.clone();
+        async move { produce_all(&stream, records).await }
+    });
+    let mut generation = 0_u32;
+    let mut next_id = |slot: usize| {
+        generation += 1;
+        format!("w{slot}-g{generation}")
+    };
+    let mut workers: Vec<ChaosWorker> = (0..3).map(|slot| ChaosWorker::start(&setup, next_id(slot))).collect();
+    let (mut kills, mut reshards, mut sigterms, mut zombies, mut self_exits) = (0_u32, 0_u32, 0_u32, 0_u32, 0_u32);
+    let mut next_kill = Duration::from_secs(10);
+    let (mut sigterm_done, mut split_done, mut merge_done) = (false, false, false);
+    let mut paused_since: Option<(usize, Instant)> = None;
+    let mut rng = rand::rng();
+    while started.elapsed() < chaos_for || !producer.is_finished() {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let t = started.elapsed();
+        // A worker that exited on its own (e.g. an error it gave up on) is restarted, as an
+        // orchestrator would; counted, and its log shown.
+        for (slot, worker) in workers.iter_mut().enumerate() {
+            if let Some(status) = worker.child.try_wait().unwrap() {
+                eprintln!("chaos: worker {} exited by itself ({status}); log tail:\n{}", worker.id, log_tail(&setup.log_path(&worker.id)));
+                self_exits += 1;
+                *worker = ChaosWorker::start(&setup, next_id(slot));
+            }
+        }
+        if t >= next_kill {
+            next_kill = t + Duration::from_secs(10);
+            let slot = rng.random_range(0..workers.len());
+            if paused_since.is_none_or(|(p, _)| p != slot) {
+                eprintln!("chaos: kill -9 {} at {t:?}", workers[slot].id);
+                workers[slot].signal("-KILL");
+                let _ = workers[slot].child.wait();
+                workers[slot] = ChaosWorker::start(&setup, next_id(slot));
+                kills += 1;
+            }
+        }
+        if !sigterm_done && t >= Duration::from_secs(15) {
+            sigterm_done = true;
+            let slot = 1;
+            eprintln!("chaos: SIGTERM {} at {t:?}", workers[slot].id);
+            workers[slot].signal("-TERM");
+            let status = workers[slot].child.wait().unwrap();
+            assert_eq!(status.code(), Some(0), "a SIGTERM ends the worker cleanly; log:\n{}", log_tail(&setup.log_path(&workers[slot].id)));
+            workers[slot] = ChaosWorker::start(&setup, next_id(slot));
+            sigterms += 1;
+        }
+        if !split_done && t >= Duration::from_secs(20) {
+            split_done = true;
+            let (start, end) = hash_range(&kinesis, &stream, "shardId-000000000000").await;
+            let middle = start + (end - start) / 2;
+            eprintln!("chaos: split shardId-000000000000 at {t:?}");
+            kinesis
+                .split_shard()
+                .stream_name(&stream)
+                .shard_to_split("shardId-000000000000")
+                .new_starting_hash_key(middle.to_string())
+                .send()
+                .await
+                .unwrap();
+            reshards += 1;
+        }
+        if paused_since.is_none() && zombies == 0 && t >= Duration::from_secs(25) {
+            let slot = 2;
+            eprintln!("chaos: SIGSTOP {} at {t:?}", workers[slot].id);
+            workers[slot].signal("-STOP");
+            workers[slot].paused = true;
+            paused_since = Some((slot, Instant::now()));
+            zombies += 1;
+        }
+        if let Some((slot, since)) = paused_since
+            && since.elapsed() >= Duration::from_millis(FAILOVER_MS + 3000)
+        {
+            eprintln!("chaos: SIGCONT {} at {t:?} (its leases were taken meanwhile)", workers[slot].id);
+            workers[slot].signal("-CONT");
+            workers[slot].paused = false;
+            paused_since = None;
+        }
+        if split_done && !merge_done && t >= Duration::from_secs(35) {
+            merge_done = true;
+            wait_active(&kinesis, &stream).await;
+            eprintln!("chaos: merge shardId-000000000002 + shardId-000000000003 at {:?}", started.elapsed());
+            kinesis
+                .merge_shards()
+                .stream_name(&stream)
+                .shard_to_merge("shardId-000000000002")
+                .adjacent_shard_to_merge("shardId-000000000003")
+                .send()
+                .await
+                .unwrap();
+            reshards += 1;
+        }
+    }
+    let produced = producer.await.unwrap();
+    // Graceful stop of the survivors, then one worker (still through the faulty proxies) reads
+    // whatever is left to the tip of every shard.
+    for worker in &mut workers {
+        if worker.paused {
+            worker.signal("-CONT");
+            worker.paused = false;
+        }
+        worker.signal("-TERM");
+    }
+    for worker in &mut workers {
+        let _ = worker.child.wait();
+    }
+    let final_config = setup.config_for("final");
+    let mut finished = false;
+    for attempt in 1..=3 {
+        let out = run(kinesink().env("RUST_LOG", "warn").args(["run", "--until-caught-up", "--config"]).arg(&final_config));
+        if out.status.success() {
+            finished = true;
+            break;
+        }
+        eprintln!("chaos: the final catch-up run failed (attempt {attempt}); retrying");
+    }
+    assert!(finished, "the final catch-up run never succeeded");
+    let faults = s3_proxy.counters.faults() + dynamodb_proxy.counters.faults();
+
+    let delivered = read_back(&stream).await;
+    let mut duplicates = 0_u64;
+    let mut missing = 0_u64;
+    let mut missing_examples: Vec<String> = Vec::new();
+    let mut delivered_good = 0_u64;
+    for (prefix, n) in &produced.chunks {
+        for i in 0..*n {
+            match delivered.events.get(&format!("{prefix}-{i}")).copied().unwrap_or(0) {
+                0 => {
+                    missing += 1;
+                    if missing_examples.len() < 5 {
+                        missing_examples.push(format!("{prefix}-{i}"));
+                    }
+                }
+                1 => delivered_good += 1,
+                more => {
+                    delivered_good += 1;
+                    duplicates += (more - 1) as u64;
+                }
+            }
+        }
+    }
+    let mut in_error_prefix = 0_u64;
+    for marker in &produced.malformed {
+        match delivered.errors.get(marker).copied().unwrap_or(0) {
+            0 => {
+                missing += 1;
+                missing_examples.push(marker.clone());
+            }
+            1 => in_error_prefix += 1,
+            more => {
+                in_error_prefix += 1;
+                duplicates += (more - 1) as u64;
+            }
+        }
+    }
+    let unknown_events = delivered.events.len() as u64 - delivered.events.keys().filter(|k| produced.chunks.iter().any(|(p, _)| k.starts_with(&format!("{p}-")))).count() as u64;
+    println!(
+        "chaos: records produced {}, delivered {delivered_good}, in error prefix {in_error_prefix}, duplicates {duplicates}, missing {missing}, kills {kills}, reshards {reshards}, faults injected {faults} (S3 {} of {} requests, DynamoDB {} of {}), sigterms {sigterms}, zombies {zombies}, self-exits {self_exits}, {:.0} s",
+        produced.good() + produced.malformed.len() as u64,
+        s3_proxy.counters.faults(),
+        s3_proxy.counters.requests.load(std::sync::atomic::Ordering::Relaxed),
+        dynamodb_proxy.counters.faults(),
+        dynamodb_proxy.counters.requests.load(std::sync::atomic::Ordering::Relaxed),
+        started.elapsed().as_secs_f64(),
+    );
+    assert!(delivered.unexpected.is_empty(), "good records in the error output: {:?}", &delivered.unexpected[..delivered.unexpected.len().min(5)]);
+    assert_eq!(unknown_events, 0, "events nobody produced");
+    assert_eq!(duplicates, 0);
+    assert_eq!(missing, 0, "missing, first ones: {:?}", &missing_examples[..missing_examples.len().min(5)]);
+    assert_eq!(delivered_good, produced.good());
+    assert_eq!(in_error_prefix, produced.malformed.len() as u64);
+    assert!(kills >= 1 && reshards == 2 && zombies == 1 && sigterms == 1 && faults > 0, "every kind of chaos happened");
+    delete_stream(&stream).await;
+}
