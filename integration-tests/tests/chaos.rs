@@ -10,10 +10,12 @@
 //! Pass: duplicates 0, missing 0, every malformed record in the error prefix exactly once.
 //!
 //! Size: `KINESINK_CHAOS_RECORDS` (default 40,000: kinesis-mock slows sharply past ~10,000
-//! records per shard) and `KINESINK_CHAOS_SECONDS` of chaos (default 60). The long run:
-//! `KINESINK_CHAOS_RECORDS=1000000 KINESINK_CHAOS_SECONDS=600 cargo nextest run -p
-//! kinesink-integration-tests --features stand-ins --test chaos --no-capture` (needs a Kinesis
-//! stand-in fast enough for a million records; see the performance issue).
+//! records per shard) and `KINESINK_CHAOS_SECONDS` of chaos (default 60). With
+//! `KINESINK_CHAOS_KINESIS=fake` the stream lives in the project's fast fake Kinesis
+//! (`kinesink_integration_tests::fake_kinesis`, which also splits and merges) instead of
+//! kinesis-mock; DynamoDB and S3 stay on moto. The long run (`scripts/chaos-long`):
+//! `KINESINK_CHAOS_KINESIS=fake KINESINK_CHAOS_RECORDS=1000000 KINESINK_CHAOS_SECONDS=300 cargo
+//! nextest run -p kinesink-integration-tests --features stand-ins --test chaos --no-capture`.
 #![cfg(feature = "stand-ins")]
 
 mod common;
@@ -28,6 +30,7 @@ use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use base64::Engine;
 use common::fault_proxy::{FaultProxy, FaultRates, Service};
 use common::*;
+use kinesink_integration_tests::fake_kinesis::FakeKinesis;
 use md5::{Digest, Md5};
 use rand::Rng;
 
@@ -44,6 +47,8 @@ struct Setup {
     dir: tempfile::TempDir,
     s3_proxy: String,
     dynamodb_proxy: String,
+    /// The fake Kinesis' URL, when the stream lives there.
+    kinesis_endpoint: Option<String>,
 }
 
 impl Setup {
@@ -58,6 +63,7 @@ stream = "{stream}"
 initial_position = "trim_horizon"
 idle_time_ms = 200
 max_records = 1000
+{kinesis_endpoint}
 [leases]
 table = "{stream}"
 failover_time_ms = {FAILOVER_MS}
@@ -77,6 +83,7 @@ error_output_prefix = "errors/!{{firehose:error-output-type}}/"
                 stream = self.stream,
                 ddb = self.dynamodb_proxy,
                 s3 = self.s3_proxy,
+                kinesis_endpoint = self.kinesis_endpoint.as_ref().map(|e| format!("endpoint_url = \"{e}\"")).unwrap_or_default(),
             ),
         )
         .unwrap();
@@ -153,10 +160,10 @@ fn corrupt_aggregate(marker: &str) -> Vec<u8> {
 
 /// Writes `total` good events in chunks (plain and KPL-aggregated alternately) with ~1% malformed
 /// records between them: non-JSON, JSON without the partition key, corrupt KPL aggregates.
-async fn produce_all(stream: &str, total: u64) -> Produced {
-    let kinesis = aws_sdk_kinesis::Client::new(&aws().await);
+async fn produce_all(stream: &str, total: u64, kinesis_endpoint: Option<String>) -> Produced {
+    let kinesis = kinesis_client(kinesis_endpoint.as_deref()).await;
     let mut produced = Produced::default();
-    let chunk = 2000.min(total.max(1));
+    let chunk = (total / 100).clamp(2000, 20_000).min(total.max(1));
     let mut written = 0;
     let mut index = 0;
     while written < total {
@@ -164,7 +171,21 @@ async fn produce_all(stream: &str, total: u64) -> Produced {
         let prefix = format!("{stream}-c{index}");
         let stream_owned = stream.to_owned();
         let prefix_owned = prefix.clone();
-        tokio::task::spawn_blocking(move || produce(&stream_owned, n, &prefix_owned, index % 2 == 1)).await.unwrap();
+        let endpoint = kinesis_endpoint.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut cmd = kinesink();
+            if let Some(e) = &endpoint {
+                cmd.env("AWS_ENDPOINT_URL_KINESIS", e);
+            }
+            cmd.args(["produce", "--stream", &stream_owned, "--count", &n.to_string(), "--id-prefix", &prefix_owned]);
+            if index % 2 == 1 {
+                cmd.arg("--aggregate");
+            }
+            let out = cmd.output().unwrap();
+            assert!(out.status.success(), "produce failed: {}", String::from_utf8_lossy(&out.stderr));
+        })
+        .await
+        .unwrap();
         produced.chunks.push((prefix, n));
         written += n;
         let bad = (n / 100).max(3);
@@ -187,6 +208,14 @@ async fn produce_all(stream: &str, total: u64) -> Produced {
         index += 1;
     }
     produced
+}
+
+async fn kinesis_client(endpoint: Option<&str>) -> aws_sdk_kinesis::Client {
+    let sdk = aws().await;
+    match endpoint {
+        Some(url) => aws_sdk_kinesis::Client::from_conf(aws_sdk_kinesis::config::Builder::from(&sdk).endpoint_url(url).build()),
+        None => aws_sdk_kinesis::Client::new(&sdk),
+    }
 }
 
 async fn wait_active(kinesis: &aws_sdk_kinesis::Client, stream: &str) {
@@ -252,18 +281,27 @@ async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once(
     let records = env_number("KINESINK_CHAOS_RECORDS", 40_000);
     let chaos_for = Duration::from_secs(env_number("KINESINK_CHAOS_SECONDS", 60));
     let stream = unique("it-chaos");
-    create_stream(&stream, 4).await;
+    let fake = match std::env::var("KINESINK_CHAOS_KINESIS").as_deref() {
+        Ok("fake") => Some(FakeKinesis::start("127.0.0.1:0", false).await),
+        _ => None,
+    };
+    let kinesis_endpoint = fake.as_ref().map(|f| f.url.clone());
+    match &fake {
+        Some(f) => f.create_stream(&stream, 4),
+        None => create_stream(&stream, 4).await,
+    }
     create_bucket(BUCKET).await;
-    let kinesis = aws_sdk_kinesis::Client::new(&aws().await);
+    let kinesis = kinesis_client(kinesis_endpoint.as_deref()).await;
     let rates = FaultRates { server_error: 0.04, throttle: 0.03, lost_response: 0.02, dropped_connection: 0.02, applies_to: None };
     let s3_proxy = FaultProxy::start(&std::env::var("AWS_ENDPOINT_URL_S3").unwrap(), Service::S3, rates).await;
     let dynamodb_proxy = FaultProxy::start(&std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap(), Service::DynamoDb, rates).await;
-    let setup = Setup { stream: stream.clone(), dir: tempfile::tempdir().unwrap(), s3_proxy: s3_proxy.url.clone(), dynamodb_proxy: dynamodb_proxy.url.clone() };
+    let setup = Setup { stream: stream.clone(), dir: tempfile::tempdir().unwrap(), s3_proxy: s3_proxy.url.clone(), dynamodb_proxy: dynamodb_proxy.url.clone(), kinesis_endpoint: kinesis_endpoint.clone() };
 
     let started = Instant::now();
     let producer = tokio::spawn({
         let stream = stream.clone();
-        async move { produce_all(&stream, records).await }
+        let endpoint = kinesis_endpoint.clone();
+        async move { produce_all(&stream, records, endpoint).await }
     });
     let mut generation = 0_u32;
     let mut next_id = |slot: usize| {
@@ -434,5 +472,7 @@ async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once(
     assert_eq!(delivered_good, produced.good());
     assert_eq!(in_error_prefix, produced.malformed.len() as u64);
     assert!(kills >= 1 && reshards == 2 && zombies == 1 && sigterms == 1 && faults > 0, "every kind of chaos happened");
-    delete_stream(&stream).await;
+    if fake.is_none() {
+        delete_stream(&stream).await;
+    }
 }

@@ -1,0 +1,102 @@
+//! `fake-kinesis`: the fast Kinesis stand-in as a process, for benchmarks.
+//!
+//! ```text
+//! fake-kinesis --listen 127.0.0.1:4599 --stream bench --shards 4 --preload-events 250000 [--aggregate]
+//!              [--shard-limits] [--feed-bytes-per-shard 2000000]
+//! ```
+//! Prints `fake-kinesis: listening on http://…` and `fake-kinesis: preloaded N events` (so
+//! scripts can wait for them), then serves until killed. With `--feed-bytes-per-shard`, every
+//! shard receives that many bytes of new sample events per second (the shards-per-worker
+//! benchmark). Events come from kinesink's own sample-event generator.
+
+use std::time::Duration;
+
+use clap::Parser;
+use kinesink::sample_events::SampleEvents;
+use kinesink_integration_tests::fake_kinesis::FakeKinesis;
+use kinesink_record_deaggregation::{AggregationLimits, Aggregator};
+
+#[derive(Parser, Debug)]
+#[command(about = "A fast local Kinesis stand-in (JSON 1.1) for kinesink benchmarks")]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:4599")]
+    listen: String,
+    /// Stream to create at start.
+    #[arg(long)]
+    stream: Option<String>,
+    /// Shards of that stream.
+    #[arg(long, default_value_t = 4)]
+    shards: u32,
+    /// Sample events to store before serving (ids `<stream>-0..`), spread by random partition keys.
+    #[arg(long, default_value_t = 0)]
+    preload_events: u64,
+    /// Store the preloaded events as KPL aggregates (~50 KB each) instead of one record each.
+    #[arg(long)]
+    aggregate: bool,
+    /// Enforce the real per-shard read limits (5 GetRecords/s, 2 MB/s).
+    #[arg(long)]
+    shard_limits: bool,
+    /// Append this many bytes of new events per shard per second while serving.
+    #[arg(long, default_value_t = 0)]
+    feed_bytes_per_shard: u64,
+}
+
+const EVENT_TIME_MS: i64 = 1_795_345_201_000;
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let fake = FakeKinesis::start(&args.listen, args.shard_limits).await;
+    println!("fake-kinesis: listening on {}", fake.url);
+    if let Some(stream) = &args.stream {
+        fake.create_stream(stream, args.shards);
+        let mut events = SampleEvents::new(stream.clone(), 7);
+        let mut aggregator = Aggregator::new(AggregationLimits::default()).expect("default limits are valid");
+        let mut stored = 0_u64;
+        let mut batch = Vec::with_capacity(10_000);
+        for n in 0..args.preload_events {
+            let (_, data) = events.next_event(EVENT_TIME_MS + i64::try_from(n % 3_600_000).unwrap_or(0));
+            let key = format!("pk-{}", n % 10_007);
+            if args.aggregate {
+                if let Some(done) = aggregator.add(&key, None, &data).expect("a sample event fits an aggregate") {
+                    batch.push((done.partition_key, done.data));
+                }
+            } else {
+                batch.push((key, data));
+            }
+            if batch.len() == 10_000 {
+                fake.append(stream, batch.drain(..));
+            }
+            stored += 1;
+        }
+        if let Some(done) = aggregator.finish() {
+            batch.push((done.partition_key, done.data));
+        }
+        fake.append(stream, batch.drain(..));
+        println!("fake-kinesis: preloaded {stored} events into {stream} ({:?})", fake.shard_sizes(stream));
+        if args.feed_bytes_per_shard > 0 {
+            let stream = stream.clone();
+            let shards = usize::try_from(args.shards).unwrap_or(1);
+            let per_tick = args.feed_bytes_per_shard / 10;
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            let mut generators: Vec<SampleEvents> = (0..shards).map(|i| SampleEvents::new(format!("{stream}-feed{i}"), i as u64)).collect();
+            println!("fake-kinesis: feeding {} bytes/s into each of {shards} shards", args.feed_bytes_per_shard);
+            loop {
+                tick.tick().await;
+                let now = i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis()).unwrap_or(0);
+                for (index, generator) in generators.iter_mut().enumerate() {
+                    let mut bytes = 0;
+                    let mut records = Vec::new();
+                    while bytes < per_tick {
+                        let (id, data) = generator.next_event(now);
+                        bytes += data.len() as u64;
+                        records.push((id, data));
+                    }
+                    fake.append_to_shard(&stream, index, records);
+                }
+            }
+        }
+    }
+    std::future::pending::<()>().await;
+}
