@@ -179,7 +179,11 @@ impl FakeKinesis {
     pub async fn start(listen: &str, shard_limits: bool) -> Self {
         let counters = Arc::new(FakeKinesisCounters::default());
         let inner = Arc::new(Inner { streams: Mutex::new(BTreeMap::new()), limits: AtomicBool::new(shard_limits), counters: counters.clone() });
-        let app = axum::Router::new().fallback(handle).with_state(inner.clone());
+        // PutRecords requests reach 5 MiB of records, base64-encoded in JSON: above axum's 2 MB default.
+        let app = axum::Router::new()
+            .fallback(handle)
+            .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
+            .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind(listen).await.expect("the fake Kinesis binds its address");
         let url = format!("http://{}", listener.local_addr().expect("bound"));
         let task = tokio::spawn(async move {

@@ -40,6 +40,9 @@ struct Args {
     /// Append this many bytes of new events per shard per second while serving.
     #[arg(long, default_value_t = 0)]
     feed_bytes_per_shard: u64,
+    /// Also write the preloaded events as JSON lines to this file (the reference tools' input).
+    #[arg(long)]
+    dump_events: Option<std::path::PathBuf>,
 }
 
 const EVENT_TIME_MS: i64 = 1_795_345_201_000;
@@ -55,8 +58,15 @@ async fn main() {
         let mut aggregator = Aggregator::new(AggregationLimits::default()).expect("default limits are valid");
         let mut stored = 0_u64;
         let mut batch = Vec::with_capacity(10_000);
+        let mut dump = args.dump_events.as_ref().map(|path| {
+            std::io::BufWriter::new(std::fs::File::create(path).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display())))
+        });
         for n in 0..args.preload_events {
             let (_, data) = events.next_event(EVENT_TIME_MS + i64::try_from(n % 3_600_000).unwrap_or(0));
+            if let Some(out) = dump.as_mut() {
+                use std::io::Write;
+                out.write_all(&data).and_then(|()| out.write_all(b"\n")).expect("writing the events file");
+            }
             let key = format!("pk-{}", n % 10_007);
             if args.aggregate {
                 if let Some(done) = aggregator.add(&key, None, &data).expect("a sample event fits an aggregate") {
@@ -74,24 +84,36 @@ async fn main() {
             batch.push((done.partition_key, done.data));
         }
         fake.append(stream, batch.drain(..));
+        if let Some(mut out) = dump {
+            use std::io::Write;
+            out.flush().expect("writing the events file");
+        }
         println!("fake-kinesis: preloaded {stored} events into {stream} ({:?})", fake.shard_sizes(stream));
         if args.feed_bytes_per_shard > 0 {
             let stream = stream.clone();
             let shards = usize::try_from(args.shards).unwrap_or(1);
             let per_tick = args.feed_bytes_per_shard / 10;
             let mut tick = tokio::time::interval(Duration::from_millis(100));
-            let mut generators: Vec<SampleEvents> = (0..shards).map(|i| SampleEvents::new(format!("{stream}-feed{i}"), i as u64)).collect();
+            // A ring of pre-made events per shard, so that feeding costs little CPU next to the
+            // worker under test (ids repeat across laps; this feed measures throughput only).
+            let rings: Vec<Vec<(String, Vec<u8>)>> = (0..shards)
+                .map(|i| {
+                    let mut generator = SampleEvents::new(format!("{stream}-feed{i}"), i as u64);
+                    (0..20_000).map(|_| generator.next_event(EVENT_TIME_MS)).collect()
+                })
+                .collect();
+            let mut positions = vec![0_usize; shards];
             println!("fake-kinesis: feeding {} bytes/s into each of {shards} shards", args.feed_bytes_per_shard);
             loop {
                 tick.tick().await;
-                let now = i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis()).unwrap_or(0);
-                for (index, generator) in generators.iter_mut().enumerate() {
+                for (index, ring) in rings.iter().enumerate() {
                     let mut bytes = 0;
                     let mut records = Vec::new();
                     while bytes < per_tick {
-                        let (id, data) = generator.next_event(now);
+                        let (id, data) = &ring[positions[index] % ring.len()];
+                        positions[index] += 1;
                         bytes += data.len() as u64;
-                        records.push((id, data));
+                        records.push((id.clone(), data.clone()));
                     }
                     fake.append_to_shard(&stream, index, records);
                 }
