@@ -205,9 +205,10 @@ def throughput(args, work, results):
     print(f"{'case':<26}{'ours rec/s/core':>16}{'MB/s/core':>10}{'ours wall rec/s':>16}{'duckdb 1 thr':>13}{'pyarrow 1 thr':>14}{'vs duckdb':>10}{'vs pyarrow':>11}{'size vs duckdb':>15}")
     for r in rows:
         pa_rate = r.get("pyarrow")
+        pa_text = f"{pa_rate:,.0f}" if pa_rate else "n/a"
+        pa_ratio = f"{r['ours_per_core'] / pa_rate:.2f}x" if pa_rate else "n/a"
         print(f"{r['case']:<26}{r['ours_per_core']:>16,.0f}{r['ours_mb_per_core']:>10.1f}{r['ours_wall']:>16,.0f}{r['duckdb']:>13,.0f}"
-              f"{(f'{pa_rate:,.0f}' if pa_rate else 'n/a'):>14}{r['ours_per_core'] / r['duckdb']:>9.2f}x"
-              f"{(f'{r['ours_per_core'] / pa_rate:.2f}x' if pa_rate else 'n/a'):>11}{r['ours_bytes'] / r['duckdb_bytes']:>14.2f}x")
+              f"{pa_text:>14}{r['ours_per_core'] / r['duckdb']:>9.2f}x{pa_ratio:>11}{r['ours_bytes'] / r['duckdb_bytes']:>14.2f}x")
 
 
 def rss(args, work, results):
