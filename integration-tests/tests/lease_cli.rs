@@ -27,6 +27,7 @@ async fn leases_are_listed_shown_released_and_reset_only_with_confirmation() {
     for l in leases {
         assert_eq!(l["state"], "free", "released at shutdown: {l}");
         assert!(l["checkpoint"].as_str().unwrap().bytes().all(|b| b.is_ascii_digit()), "checkpointed at a sequence number: {l}");
+        assert!(l["millis_behind_latest"].is_i64(), "the owner stored how far behind it read: {l}");
     }
     let table = run(kinesink().args(["leases", "list", "--config"]).arg(&cfg.path));
     assert!(String::from_utf8_lossy(&table.stdout).contains("shardId-000000000001"));

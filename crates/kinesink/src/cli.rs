@@ -422,6 +422,7 @@ fn lease_json(lease: &Lease, all: &[Lease]) -> serde_json::Value {
         "owner_switches_since_checkpoint": lease.owner_switches_since_checkpoint,
         "flush_intent": lease.flush_intent.as_ref().map(|(s, n)| format!("{s}/{n}")),
         "flush_horizon": lease.flush_horizon.as_ref().map(|(s, n)| format!("{s}/{n}")),
+        "millis_behind_latest": lease.millis_behind_latest,
         "state": lease_state(lease, all),
     })
 }
@@ -441,14 +442,15 @@ async fn leases_command(command: LeasesCommand) -> Result<(), Failure> {
                 println!("{}", serde_json::Value::Array(leases.iter().map(|l| lease_json(l, &leases)).collect()));
                 return Ok(());
             }
-            println!("{:<24} {:<40} {:>8} {:<20} {:<24} CHECKPOINT", "SHARD", "OWNER", "COUNTER", "STATE", "PARENTS");
+            println!("{:<24} {:<40} {:>8} {:<20} {:>12} {:<24} CHECKPOINT", "SHARD", "OWNER", "COUNTER", "STATE", "MS BEHIND", "PARENTS");
             for l in &leases {
                 println!(
-                    "{:<24} {:<40} {:>8} {:<20} {:<24} {}",
+                    "{:<24} {:<40} {:>8} {:<20} {:>12} {:<24} {}",
                     l.shard_id,
                     l.owner.as_deref().unwrap_or("-"),
                     l.counter,
                     lease_state(l, &leases),
+                    l.millis_behind_latest.map_or_else(|| "-".to_owned(), |ms| ms.to_string()),
                     if l.parent_shard_ids.is_empty() { "-".to_owned() } else { l.parent_shard_ids.join(",") },
                     l.checkpoint
                 );

@@ -175,6 +175,9 @@ impl ShardTask {
                             p.read += read;
                             p.millis_behind = behind;
                         });
+                        if let Some(ms) = behind {
+                            self.keeper.report_behind(&self.shard_id, ms);
+                        }
                         let mut events = Vec::with_capacity(batch.records.len() + 1);
                         for record in batch.records {
                             self.pipeline.process(record, &mut events);

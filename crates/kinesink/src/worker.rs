@@ -120,9 +120,14 @@ impl Worker {
 
     /// Creates leases for shards that have none. Children start at `TRIM_HORIZON` so nothing
     /// after a reshard is skipped; shards without parents in the table start at the initial position.
+    ///
+    /// Only shards with no lease in the table cost a write (one Scan reads the table first), so a
+    /// periodic sync of a settled stream writes nothing.
     async fn sync_shards(&self) -> anyhow::Result<()> {
         let shards = self.source.list_shards().await?;
-        for shard in &shards {
+        let known: std::collections::BTreeSet<String> =
+            self.table.snapshot().await?.leases.into_iter().map(|l| l.shard_id).collect();
+        for shard in shards.iter().filter(|s| !known.contains(&s.shard_id)) {
             let has_parent = shard.parent_shard_ids.iter().any(|p| shards.iter().any(|s| &s.shard_id == p));
             let initial = if has_parent { Checkpoint::TrimHorizon } else { self.settings.initial_checkpoint.clone() };
             let lease = Lease::new(shard.shard_id.clone(), shard.parent_shard_ids.clone(), initial);

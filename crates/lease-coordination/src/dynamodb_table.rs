@@ -140,7 +140,13 @@ fn lease_from_item(item: &Item) -> Result<Lease, LeaseError> {
         Some(AttributeValue::Ss(v)) => v.clone(),
         Some(other) => return Err(bad(format!("`parentShardIds` is not a string set: {other:?}"))),
     };
+    let millis_behind_latest = match item.get("millisBehindLatest") {
+        None => None,
+        Some(AttributeValue::N(n)) => Some(n.parse().map_err(|_| bad(format!("`millisBehindLatest` is not a whole number: {n}")))?),
+        Some(other) => return Err(bad(format!("`millisBehindLatest` is not a number: {other:?}"))),
+    };
     Ok(Lease {
+        millis_behind_latest,
         counter: number("leaseCounter")?,
         owner_switches_since_checkpoint: number("ownerSwitchesSinceCheckpoint")?,
         shard_id,
@@ -164,6 +170,9 @@ fn item_from_lease(lease: &Lease) -> Item {
     item.insert("ownerSwitchesSinceCheckpoint".into(), num(lease.owner_switches_since_checkpoint));
     if !lease.parent_shard_ids.is_empty() {
         item.insert("parentShardIds".into(), AttributeValue::Ss(lease.parent_shard_ids.clone()));
+    }
+    if let Some(ms) = lease.millis_behind_latest {
+        item.insert("millisBehindLatest".into(), AttributeValue::N(ms.to_string()));
     }
     for (name, sub, value) in [
         ("flushIntent", "flushIntentSubSequenceNumber", &lease.flush_intent),
@@ -316,8 +325,15 @@ impl LeaseTable for DynamoDbLeaseTable {
         item.map(|i| lease_from_item(&i)).transpose()
     }
 
-    async fn renew(&self, shard_id: &str, owner: &str, counter: u64) -> Result<u64, LeaseError> {
-        self.fenced(shard_id, "SET leaseCounter = leaseCounter + :one", owner, counter, vec![]).await
+    async fn renew(&self, shard_id: &str, owner: &str, counter: u64, millis_behind_latest: Option<i64>) -> Result<u64, LeaseError> {
+        match millis_behind_latest {
+            None => self.fenced(shard_id, "SET leaseCounter = leaseCounter + :one", owner, counter, vec![]).await,
+            Some(ms) => {
+                let value = AttributeValue::N(ms.to_string());
+                self.fenced(shard_id, "SET leaseCounter = leaseCounter + :one, millisBehindLatest = :behind", owner, counter, vec![(":behind", value)])
+                    .await
+            }
+        }
     }
 
     async fn checkpoint(&self, shard_id: &str, owner: &str, counter: u64, checkpoint: &Checkpoint) -> Result<u64, LeaseError> {
@@ -415,6 +431,7 @@ mod tests {
             owner_switches_since_checkpoint: 1,
             flush_intent: Some(("4960".into(), 0)),
             flush_horizon: Some(("4961".into(), 3)),
+            millis_behind_latest: Some(1500),
         };
         let item = item_from_lease(&lease);
         assert_eq!(item.get("leaseKey"), Some(&AttributeValue::S("shardId-000000000003".into())));

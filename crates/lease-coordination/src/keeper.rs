@@ -18,6 +18,7 @@ pub struct LeaseKeeper {
     table: Arc<dyn LeaseTable>,
     owner: String,
     held: Mutex<BTreeMap<String, u64>>,
+    behind: std::sync::Mutex<BTreeMap<String, i64>>,
 }
 
 impl std::fmt::Debug for LeaseKeeper {
@@ -30,7 +31,15 @@ impl LeaseKeeper {
     /// A keeper for worker `owner` over `table`, holding nothing yet.
     #[must_use]
     pub fn new(table: Arc<dyn LeaseTable>, owner: impl Into<String>) -> Self {
-        Self { table, owner: owner.into(), held: Mutex::new(BTreeMap::new()) }
+        Self { table, owner: owner.into(), held: Mutex::new(BTreeMap::new()), behind: std::sync::Mutex::new(BTreeMap::new()) }
+    }
+
+    /// Notes a shard's latest `MillisBehindLatest`; the next renewal stores it in the lease, so
+    /// `kinesink leases list` shows how far behind each owned shard is (no extra writes).
+    pub fn report_behind(&self, shard_id: &str, millis_behind_latest: i64) {
+        if let Ok(mut behind) = self.behind.lock() {
+            behind.insert(shard_id.to_owned(), millis_behind_latest);
+        }
     }
 
     /// This worker's id.
@@ -69,7 +78,8 @@ impl LeaseKeeper {
         let mut lost = Vec::new();
         let shards: Vec<(String, u64)> = held.iter().map(|(k, v)| (k.clone(), *v)).collect();
         for (shard_id, counter) in shards {
-            match self.table.renew(&shard_id, &self.owner, counter).await {
+            let behind = self.behind.lock().ok().and_then(|b| b.get(&shard_id).copied());
+            match self.table.renew(&shard_id, &self.owner, counter, behind).await {
                 Ok(new_counter) => {
                     held.insert(shard_id, new_counter);
                 }
@@ -193,7 +203,10 @@ mod tests {
         let a = LeaseKeeper::new(table.clone(), "a");
         a.take("x", 0).await.unwrap().unwrap();
         a.take("y", 0).await.unwrap().unwrap();
+        a.report_behind("x", 2500);
         assert!(a.renew_all().await.is_empty());
+        let x = table.list().await.unwrap().into_iter().find(|l| l.shard_id == "x").unwrap();
+        assert_eq!(x.millis_behind_latest, Some(2500), "the renewal stores how far behind the owner reads");
         a.checkpoint("x", &seq(5)).await.unwrap();
         // someone else takes y
         let y_counter = table.list().await.unwrap().into_iter().find(|l| l.shard_id == "y").unwrap().counter;

@@ -90,6 +90,9 @@ pub struct Lease {
     pub flush_intent: Option<(String, u64)>,
     /// The last record of any object that may have been written: (sequence number, sub-sequence).
     pub flush_horizon: Option<(String, u64)>,
+    /// `MillisBehindLatest` of the owner's last read, stored with its last renewal
+    /// (`millisBehindLatest`); `None` until an owner reported one. Informational only.
+    pub millis_behind_latest: Option<i64>,
 }
 
 impl Lease {
@@ -105,6 +108,7 @@ impl Lease {
             owner_switches_since_checkpoint: 0,
             flush_intent: None,
             flush_horizon: None,
+            millis_behind_latest: None,
         }
     }
 }

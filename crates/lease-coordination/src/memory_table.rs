@@ -87,10 +87,13 @@ impl LeaseTable for MemoryLeaseTable {
         Ok(Some(lease.clone()))
     }
 
-    async fn renew(&self, shard_id: &str, owner: &str, counter: u64) -> Result<u64, LeaseError> {
+    async fn renew(&self, shard_id: &str, owner: &str, counter: u64, millis_behind_latest: Option<i64>) -> Result<u64, LeaseError> {
         self.update(shard_id, |l| {
             held(l, owner, counter)?;
             l.counter += 1;
+            if millis_behind_latest.is_some() {
+                l.millis_behind_latest = millis_behind_latest;
+            }
             Ok(l.counter)
         })
     }

@@ -70,8 +70,9 @@ pub trait LeaseTable: Send + Sync {
     /// Takes the lease for `owner` if its counter is still `expected_counter`; increments the counter.
     async fn take(&self, shard_id: &str, expected_counter: u64, owner: &str) -> Result<Option<Lease>, LeaseError>;
 
-    /// Renews: increments the counter if `owner` still holds it at `counter`; returns the new counter.
-    async fn renew(&self, shard_id: &str, owner: &str, counter: u64) -> Result<u64, LeaseError>;
+    /// Renews: increments the counter if `owner` still holds it at `counter`, storing the
+    /// owner's last `MillisBehindLatest` when given; returns the new counter.
+    async fn renew(&self, shard_id: &str, owner: &str, counter: u64, millis_behind_latest: Option<i64>) -> Result<u64, LeaseError>;
 
     /// Stores a checkpoint (clearing the flush intent) if `owner` still holds the lease at
     /// `counter`; returns the new counter.
