@@ -66,6 +66,8 @@ struct Shard {
     read_calls: std::collections::VecDeque<Instant>,
     read_tokens: f64,
     tokens_at: Instant,
+    /// Past the stream's retention: no longer listed or readable.
+    expired: bool,
 }
 
 impl Shard {
@@ -117,11 +119,12 @@ impl Stream {
             read_calls: std::collections::VecDeque::new(),
             read_tokens: READ_BYTES_PER_SECOND,
             tokens_at: Instant::now(),
+            expired: false,
         });
     }
 
     fn shard_mut(&mut self, id: &str) -> Option<&mut Shard> {
-        self.shards.iter_mut().find(|s| s.id == id)
+        self.shards.iter_mut().find(|s| s.id == id && !s.expired)
     }
 
     fn close(&mut self, id: &str) {
@@ -235,6 +238,19 @@ impl FakeKinesis {
         }
         self.inner.counters.records_written.fetch_add(stored as u64, Ordering::Relaxed);
         stored
+    }
+
+    /// Makes a closed shard pass the stream's retention period: it is no longer listed, and
+    /// reading it answers `ResourceNotFoundException`. Returns false for an open or unknown shard.
+    pub fn expire_shard(&self, stream: &str, shard_id: &str) -> bool {
+        let mut streams = self.inner.streams.lock().expect("lock");
+        let Some(shard) = streams.get_mut(stream).and_then(|s| s.shards.iter_mut().find(|sh| sh.id == shard_id)) else { return false };
+        if shard.is_open() {
+            return false;
+        }
+        shard.expired = true;
+        shard.records.clear();
+        true
     }
 
     /// Records stored per shard id.
@@ -454,7 +470,9 @@ fn get_shard_iterator(inner: &Inner, request: &Value) -> Response {
     let kind = request.get("ShardIteratorType").and_then(Value::as_str).unwrap_or("");
     let streams = inner.streams.lock().expect("lock");
     let Some(stream) = streams.get(&name) else { return error("ResourceNotFoundException", "stream not found") };
-    let Some(shard) = stream.shards.iter().find(|s| s.id == shard_id) else { return error("ResourceNotFoundException", "shard not found") };
+    let Some(shard) = stream.shards.iter().find(|s| s.id == shard_id && !s.expired) else {
+        return error("ResourceNotFoundException", "shard not found");
+    };
     let sequence = request.get("StartingSequenceNumber").and_then(Value::as_str).unwrap_or("");
     let after = |s: &str| shard.records.partition_point(|r| (r.sequence_number.len(), r.sequence_number.as_str()) <= (s.len(), s));
     let at = |s: &str| shard.records.partition_point(|r| (r.sequence_number.len(), r.sequence_number.as_str()) < (s.len(), s));
@@ -479,7 +497,7 @@ fn list_shards(inner: &Inner, request: &Value) -> Response {
     let Some(name) = name else { return error("InvalidArgumentException", "StreamName is required") };
     let streams = inner.streams.lock().expect("lock");
     let Some(stream) = streams.get(&name) else { return error("ResourceNotFoundException", "stream not found") };
-    let shards: Vec<Value> = stream.shards.iter().map(shard_json).collect();
+    let shards: Vec<Value> = stream.shards.iter().filter(|s| !s.expired).map(shard_json).collect();
     ok(json!({"Shards": shards}).to_string())
 }
 

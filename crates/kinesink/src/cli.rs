@@ -570,7 +570,7 @@ fn worker_settings(s: &Settings) -> WorkerSettings {
         query: s.query.clone(),
         partition_limit: s.partition_limit,
         file_extension: s.file_extension.clone(),
-        shard_sync_interval: Duration::from_secs(60),
+        shard_sync_interval: s.shard_sync_interval,
         memory_budget_bytes: s.memory_budget_bytes,
         retry_duration: s.retry_duration,
     }

@@ -92,6 +92,9 @@ struct LeasesSection {
     failover_time_ms: Option<u64>,
     worker_id: Option<String>,
     endpoint_url: Option<String>,
+    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    #[serde(default)]
+    shard_sync_interval_ms: Option<u64>,
 }
 
 #[serde_as]
@@ -246,6 +249,8 @@ pub struct Settings {
     pub lease_table: String,
     /// Failover time.
     pub failover_time: Duration,
+    /// How often shards are re-listed (new shards, leases deleted by hand, expired shards).
+    pub shard_sync_interval: Duration,
     /// This worker's id in the lease table.
     pub worker_id: String,
     /// DynamoDB endpoint override.
@@ -435,6 +440,10 @@ fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
     if !(1..=10_000).contains(&s.max_records) {
         return Err(err("config key `source.max_records`: must be 1..=10000 (the GetRecords limit)"));
     }
+    let shard_sync_ms = f.leases.shard_sync_interval_ms.unwrap_or(60_000);
+    if !(1_000..=3_600_000).contains(&shard_sync_ms) {
+        return Err(err("config key `leases.shard_sync_interval_ms`: must be 1000..=3600000"));
+    }
     let failover_ms = f.leases.failover_time_ms.unwrap_or(DEFAULT_FAILOVER_TIME_MS);
     if failover_ms < 1_000 {
         return Err(err("config key `leases.failover_time_ms`: must be at least 1000"));
@@ -603,6 +612,7 @@ fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
         max_records: s.max_records,
         idle_time: Duration::from_millis(s.idle_time_ms),
         failover_time: Duration::from_millis(failover_ms),
+        shard_sync_interval: Duration::from_millis(shard_sync_ms),
         worker_id: f.leases.worker_id.unwrap_or_else(default_worker_id),
         dynamodb_endpoint: check_endpoint("leases.endpoint_url", f.leases.endpoint_url)?,
         kpl_deaggregation: f.processing.kpl_deaggregation.unwrap_or(true),
@@ -781,6 +791,7 @@ url = "s3://my-bucket/events"
             ("KINESINK_DESTINATION__URL", "ftp://x", "destination.url"),
             ("KINESINK_FORMAT__COMPRESSION", "lz4", "format.compression"),
             ("KINESINK_DESTINATION__MEMORY_BUDGET_MIB", "0", "destination.memory_budget_mib"),
+            ("KINESINK_LEASES__SHARD_SYNC_INTERVAL_MS", "10", "leases.shard_sync_interval_ms"),
             ("KINESINK_DESTINATION__RETRY_DURATION_S", "999999999", "destination.retry_duration_s"),
             ("KINESINK_DESTINATION__MULTIPART_PART_SIZE_MIB", "4", "destination.multipart_part_size_mib"),
             ("KINESINK_DESTINATION__BUCKET_OWNER_FULL_CONTROL", "maybe", "destination.bucket_owner_full_control"),

@@ -123,10 +123,24 @@ impl Worker {
     ///
     /// Only shards with no lease in the table cost a write (one Scan reads the table first), so a
     /// periodic sync of a settled stream writes nothing.
+    ///
+    /// Leases of shards the stream no longer lists (gone past its retention period) are deleted
+    /// once they are at `SHARD_END`; one that is not (its records expired unread) is kept and
+    /// reported, never silently dropped.
     async fn sync_shards(&self) -> anyhow::Result<()> {
         let shards = self.source.list_shards().await?;
-        let known: std::collections::BTreeSet<String> =
-            self.table.snapshot().await?.leases.into_iter().map(|l| l.shard_id).collect();
+        let leases = self.table.snapshot().await?.leases;
+        let listed: std::collections::BTreeSet<&str> = shards.iter().map(|s| s.shard_id.as_str()).collect();
+        for gone in leases.iter().filter(|l| !listed.contains(l.shard_id.as_str())) {
+            if gone.checkpoint == Checkpoint::ShardEnd {
+                if self.table.delete_ended(&gone.shard_id).await? {
+                    tracing::info!(shard_id = %gone.shard_id, "deleted the lease of a shard past the stream's retention");
+                }
+            } else {
+                tracing::error!(shard_id = %gone.shard_id, checkpoint = %gone.checkpoint, "the stream no longer lists this shard but it was not read to its end; its lease is kept");
+            }
+        }
+        let known: std::collections::BTreeSet<String> = leases.into_iter().map(|l| l.shard_id).collect();
         for shard in shards.iter().filter(|s| !known.contains(&s.shard_id)) {
             let has_parent = shard.parent_shard_ids.iter().any(|p| shards.iter().any(|s| &s.shard_id == p));
             let initial = if has_parent { Checkpoint::TrimHorizon } else { self.settings.initial_checkpoint.clone() };

@@ -291,6 +291,23 @@ impl LeaseTable for DynamoDbLeaseTable {
             .map_err(|e| self.unavailable(&e))
     }
 
+    async fn delete_ended(&self, shard_id: &str) -> Result<bool, LeaseError> {
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(KEY, AttributeValue::S(shard_id.to_owned()))
+            .condition_expression("checkpoint = :end")
+            .expression_attribute_values(":end", AttributeValue::S(Checkpoint::ShardEnd.as_stored().to_owned()))
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(self.unavailable(&e)),
+        }
+    }
+
     async fn create_if_missing(&self, lease: &Lease) -> Result<bool, LeaseError> {
         let put = self
             .client

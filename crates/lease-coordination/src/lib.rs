@@ -18,6 +18,13 @@
 //! | `checkpointSubSequenceNumber` | N | sub-sequence within a KPL aggregate |
 //! | `ownerSwitchesSinceCheckpoint` | N | takes since the checkpoint last moved |
 //! | `parentShardIds` | SS | parents of the shard (absent when none) |
+//! | `flushIntent`, `flushIntentSubSequenceNumber` | S, N | a shard-wide flush recorded before its objects are cut (kinesink's exactly-once protocol, see the delivery crate) |
+//! | `flushHorizon`, `flushHorizonSubSequenceNumber` | S, N | the last record of any object that may have been written |
+//! | `millisBehindLatest` | N | the owner's last `MillisBehindLatest`, stored with each renewal (shown by `kinesink leases list`) |
+//!
+//! Leases are created by shard sync for every listed shard without one (also one deleted by
+//! hand), and deleted once their shard is at `SHARD_END` and no longer listed by the stream
+//! (past its retention period).
 //!
 //! Worker heartbeats live in the same table: `leaseKey` = `!worker:<worker id>` (shard ids never
 //! start with `!`), `heartbeatCounter` (N) incremented every lease cycle, `workerId` (S). A

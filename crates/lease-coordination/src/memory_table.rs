@@ -66,6 +66,15 @@ impl LeaseTable for MemoryLeaseTable {
         Ok(())
     }
 
+    async fn delete_ended(&self, shard_id: &str) -> Result<bool, LeaseError> {
+        let mut map = self.leases.lock().expect("lease map lock");
+        if map.get(shard_id).is_some_and(|l| l.checkpoint == Checkpoint::ShardEnd) {
+            map.remove(shard_id);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
     async fn create_if_missing(&self, lease: &Lease) -> Result<bool, LeaseError> {
         let mut map = self.leases.lock().expect("lease map lock");
         if map.contains_key(&lease.shard_id) {
@@ -153,5 +162,22 @@ impl LeaseTable for MemoryLeaseTable {
             l.owner = None;
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn only_a_lease_at_shard_end_can_be_deleted() {
+        let table = MemoryLeaseTable::new();
+        table.create_if_missing(&Lease::new("open", vec![], Checkpoint::TrimHorizon)).await.unwrap();
+        table.create_if_missing(&Lease::new("ended", vec![], Checkpoint::ShardEnd)).await.unwrap();
+        assert!(!table.delete_ended("open").await.unwrap(), "a shard not read to its end keeps its lease");
+        assert!(table.delete_ended("ended").await.unwrap());
+        assert!(!table.delete_ended("missing").await.unwrap());
+        let left: Vec<String> = table.list().await.unwrap().into_iter().map(|l| l.shard_id).collect();
+        assert_eq!(left, vec!["open".to_owned()]);
     }
 }

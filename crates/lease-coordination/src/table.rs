@@ -64,6 +64,11 @@ pub trait LeaseTable: Send + Sync {
     /// Deletes a worker's heartbeat (graceful shutdown, or pruning a long-dead worker).
     async fn remove_heartbeat(&self, worker_id: &str) -> Result<(), LeaseError>;
 
+    /// Deletes the lease of a shard read to its end (`checkpoint = SHARD_END`, condition of the
+    /// delete): used when the shard has left the stream after its retention period. Returns
+    /// whether it was deleted; a lease not at `SHARD_END` is never deleted.
+    async fn delete_ended(&self, shard_id: &str) -> Result<bool, LeaseError>;
+
     /// Adds `lease` unless an item for its shard exists; returns whether it was added.
     async fn create_if_missing(&self, lease: &Lease) -> Result<bool, LeaseError>;
 

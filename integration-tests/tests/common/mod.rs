@@ -33,6 +33,15 @@ pub struct Config {
     pub path: PathBuf,
 }
 
+impl Config {
+    /// Adds lines to the `[leases]` section.
+    pub fn with_leases_extra(self, lines: &str) -> Self {
+        let text = std::fs::read_to_string(&self.path).unwrap().replace("[leases]\n", &format!("[leases]\n{lines}\n"));
+        std::fs::write(&self.path, text).unwrap();
+        self
+    }
+}
+
 /// Writes a config for a stand-in stream delivering to `s3://bucket/root` with the given extra TOML
 /// lines per section.
 pub fn config(stream: &str, table: &str, bucket: &str, root: &str, source_extra: &str, destination_extra: &str) -> Config {
