@@ -1,5 +1,6 @@
 //! The chaos test: 3 worker processes on a 4-shard stream while a producer writes events with
-//! unique ids (plain and KPL-aggregated, ~1% malformed), and meanwhile: kill -9 of a random
+//! unique ids (plain and KPL-aggregated, ~1% malformed: not JSON, no partition key, a corrupt
+//! KPL aggregate, a value the Parquet schema cannot take), delivered as zstd Parquet; meanwhile: kill -9 of a random
 //! worker every ~10 s (restarted at once, as an orchestrator would), one SIGTERM, one worker
 //! paused with SIGSTOP past the failover time and resumed (a zombie), a shard split and a merge,
 //! and S3 and DynamoDB failing a share of requests through a fault-injecting proxy (500s,
@@ -79,6 +80,10 @@ buffer_size_mib = 1
 buffer_interval_s = 2
 prefix = "data/type=!{{partitionKeyFromQuery:event_type}}/"
 error_output_prefix = "errors/!{{firehose:error-output-type}}/"
+[format]
+type = "parquet"
+compression = "zstd"
+schema = "event_id string, customer_id string, event_type string, ts timestamp, price double, quantity int, page string, country string, user_agent string, session_ms bigint"
 "#,
                 stream = self.stream,
                 ddb = self.dynamodb_proxy,
@@ -159,7 +164,8 @@ fn corrupt_aggregate(marker: &str) -> Vec<u8> {
 }
 
 /// Writes `total` good events in chunks (plain and KPL-aggregated alternately) with ~1% malformed
-/// records between them: non-JSON, JSON without the partition key, corrupt KPL aggregates.
+/// records between them: non-JSON, JSON without the partition key, corrupt KPL aggregates, and
+/// JSON whose `quantity` the Parquet schema's `int` cannot take.
 async fn produce_all(stream: &str, total: u64, kinesis_endpoint: Option<String>) -> Produced {
     let kinesis = kinesis_client(kinesis_endpoint.as_deref()).await;
     let mut produced = Produced::default();
@@ -188,14 +194,15 @@ async fn produce_all(stream: &str, total: u64, kinesis_endpoint: Option<String>)
         .unwrap();
         produced.chunks.push((prefix, n));
         written += n;
-        let bad = (n / 100).max(3);
+        let bad = (n / 100).max(4);
         let mut entries = Vec::new();
         for k in 0..bad {
             let marker = format!("chaos-bad-{index}-{k}");
-            let data = match k % 3 {
+            let data = match k % 4 {
                 0 => format!("this is not json {marker}").into_bytes(),
                 1 => format!(r#"{{"event_id":"{marker}","note":"no event_type"}}"#).into_bytes(),
-                _ => corrupt_aggregate(&marker),
+                2 => corrupt_aggregate(&marker),
+                _ => format!(r#"{{"event_id":"{marker}","event_type":"click","country":"DE","quantity":"lots"}}"#).into_bytes(),
             };
             entries.push(PutRecordsRequestEntry::builder().data(Blob::new(data)).partition_key(format!("pk-{k}")).build().unwrap());
             produced.malformed.push(marker);
@@ -241,14 +248,42 @@ async fn hash_range(kinesis: &aws_sdk_kinesis::Client, stream: &str, shard: &str
 struct Delivered {
     events: BTreeMap<String, usize>,
     errors: BTreeMap<String, usize>,
+    /// Error output type (the first level under `errors/`) each marker was found under.
+    error_types: BTreeMap<String, String>,
     unexpected: Vec<String>,
 }
 
+/// The `event_id` column of a Parquet object.
+fn parquet_event_ids(key: &str, body: &[u8]) -> Vec<String> {
+    use arrow_array::Array;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::copy_from_slice(body))
+        .unwrap_or_else(|e| panic!("{key} is not Parquet: {e}"))
+        .build()
+        .unwrap();
+    let mut ids = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        let column = batch.column_by_name("event_id").unwrap_or_else(|| panic!("{key}: no event_id column"));
+        let strings = column.as_any().downcast_ref::<arrow_array::StringArray>().expect("event_id is a string column");
+        ids.extend((0..strings.len()).map(|i| strings.value(i).to_owned()));
+    }
+    ids
+}
+
 async fn read_back(stream: &str) -> Delivered {
-    let objects = objects(BUCKET, &format!("{stream}/")).await;
-    let mut delivered = Delivered { events: BTreeMap::new(), errors: BTreeMap::new(), unexpected: Vec::new() };
-    for (key, (_, body)) in &objects {
+    let objects = raw_objects(BUCKET, &format!("{stream}/")).await;
+    let mut delivered = Delivered { events: BTreeMap::new(), errors: BTreeMap::new(), error_types: BTreeMap::new(), unexpected: Vec::new() };
+    for (key, raw) in &objects {
         let is_error = key.starts_with(&format!("{stream}/errors/"));
+        if !is_error {
+            assert!(key.ends_with(".parquet"), "data objects are Parquet: {key}");
+            for id in parquet_event_ids(key, raw) {
+                *delivered.events.entry(id).or_insert(0) += 1;
+            }
+            continue;
+        }
+        let mut body = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut body).expect("error objects are gzip");
         for line in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             let value: serde_json::Value = serde_json::from_slice(line).unwrap_or_else(|e| panic!("{key}: a line is not JSON: {e}"));
             if is_error {
@@ -258,6 +293,8 @@ async fn read_back(stream: &str) -> Delivered {
                     Some(at) => {
                         let marker: String =
                             text[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+                        let output_type = key.trim_start_matches(&format!("{stream}/errors/")).split('/').next().unwrap_or("").to_owned();
+                        delivered.error_types.insert(marker.clone(), output_type);
                         *delivered.errors.entry(marker).or_insert(0) += 1;
                     }
                     None => delivered.unexpected.push(format!("{key}: a good record in the error output: {value}")),
@@ -465,6 +502,23 @@ async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once(
         dynamodb_proxy.counters.requests.load(std::sync::atomic::Ordering::Relaxed),
         started.elapsed().as_secs_f64(),
     );
+    // Each kind of malformed record lands under Firehose's error output type for it.
+    for marker in &produced.malformed {
+        let kind: u64 = marker.rsplit('-').next().unwrap().parse().unwrap();
+        let expected = match kind % 4 {
+            2 => Some("processing-failed"),
+            3 => Some("format-conversion-failed"),
+            _ => None,
+        };
+        if let Some(expected) = expected {
+            assert_eq!(delivered.error_types.get(marker).map(String::as_str), Some(expected), "{marker}");
+        }
+    }
+    let mut by_type: BTreeMap<&str, usize> = BTreeMap::new();
+    for t in delivered.error_types.values() {
+        *by_type.entry(t.as_str()).or_insert(0) += 1;
+    }
+    println!("chaos: error output by type {by_type:?}");
     assert!(delivered.unexpected.is_empty(), "good records in the error output: {:?}", &delivered.unexpected[..delivered.unexpected.len().min(5)]);
     assert_eq!(unknown_events, 0, "events nobody produced");
     assert_eq!(duplicates, 0);

@@ -124,6 +124,26 @@ pub fn produce(stream: &str, count: u64, prefix: &str, aggregate: bool) {
     assert!(run(&mut cmd).status.success(), "produce failed");
 }
 
+/// Every object under `s3://bucket/root` as stored: key → bytes.
+pub async fn raw_objects(bucket: &str, root: &str) -> BTreeMap<String, Vec<u8>> {
+    let s3 = s3().await;
+    let mut out = BTreeMap::new();
+    let mut token = None;
+    loop {
+        let page = s3.list_objects_v2().bucket(bucket).prefix(root).set_continuation_token(token.clone()).send().await.unwrap();
+        for o in page.contents() {
+            let key = o.key().unwrap().to_owned();
+            let body = s3.get_object().bucket(bucket).key(&key).send().await.unwrap().body.collect().await.unwrap().into_bytes();
+            out.insert(key, body.to_vec());
+        }
+        match page.next_continuation_token() {
+            Some(t) => token = Some(t.to_owned()),
+            None => break,
+        }
+    }
+    out
+}
+
 /// Everything under `s3://bucket/root`: key → (etag, body decompressed).
 pub async fn objects(bucket: &str, root: &str) -> BTreeMap<String, (String, Vec<u8>)> {
     let s3 = s3().await;
