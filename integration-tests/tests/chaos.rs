@@ -273,7 +273,7 @@ fn parquet_event_ids(key: &str, body: &[u8]) -> Vec<String> {
 async fn read_back(stream: &str) -> Delivered {
     let objects = raw_objects(BUCKET, &format!("{stream}/")).await;
     let mut delivered = Delivered { events: BTreeMap::new(), errors: BTreeMap::new(), error_types: BTreeMap::new(), unexpected: Vec::new() };
-    for (key, raw) in &objects {
+    for (key, (_, raw)) in &objects {
         let is_error = key.starts_with(&format!("{stream}/errors/"));
         if !is_error {
             assert!(key.ends_with(".parquet"), "data objects are Parquet: {key}");

@@ -215,7 +215,22 @@ impl Worker {
         let started = Instant::now();
         let mut running: BTreeMap<String, RunningShard> = BTreeMap::new();
         let mut failure: Option<String> = None;
-        self.sync_shards().await?;
+        // A transient error at start (throttling, a 5xx, a dropped connection that outlived the
+        // SDK's own attempts) is retried rather than ending the process.
+        {
+            use backon::Retryable;
+            (|| self.sync_shards())
+                .retry(
+                    backon::ExponentialBuilder::default()
+                        .with_jitter()
+                        .with_min_delay(Duration::from_millis(200))
+                        .with_max_delay(Duration::from_secs(5))
+                        .with_max_times(6),
+                )
+                .sleep(tokio::time::sleep)
+                .notify(|e, pause| tracing::warn!(error = %e, ?pause, "first shard sync failed; retrying"))
+                .await?;
+        }
         let mut lease_tick = tokio::time::interval((self.settings.failover_time / 3).max(Duration::from_millis(100)));
         lease_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut sync_tick = tokio::time::interval(self.settings.shard_sync_interval);

@@ -124,8 +124,8 @@ pub fn produce(stream: &str, count: u64, prefix: &str, aggregate: bool) {
     assert!(run(&mut cmd).status.success(), "produce failed");
 }
 
-/// Every object under `s3://bucket/root` as stored: key → bytes.
-pub async fn raw_objects(bucket: &str, root: &str) -> BTreeMap<String, Vec<u8>> {
+/// Every object under `s3://bucket/root` as stored: key → (etag, bytes).
+pub async fn raw_objects(bucket: &str, root: &str) -> BTreeMap<String, (String, Vec<u8>)> {
     let s3 = s3().await;
     let mut out = BTreeMap::new();
     let mut token = None;
@@ -134,7 +134,7 @@ pub async fn raw_objects(bucket: &str, root: &str) -> BTreeMap<String, Vec<u8>> 
         for o in page.contents() {
             let key = o.key().unwrap().to_owned();
             let body = s3.get_object().bucket(bucket).key(&key).send().await.unwrap().body.collect().await.unwrap().into_bytes();
-            out.insert(key, body.to_vec());
+            out.insert(key, (o.e_tag().unwrap_or_default().to_owned(), body.to_vec()));
         }
         match page.next_continuation_token() {
             Some(t) => token = Some(t.to_owned()),
@@ -146,22 +146,11 @@ pub async fn raw_objects(bucket: &str, root: &str) -> BTreeMap<String, Vec<u8>> 
 
 /// Everything under `s3://bucket/root`: key → (etag, body decompressed).
 pub async fn objects(bucket: &str, root: &str) -> BTreeMap<String, (String, Vec<u8>)> {
-    let s3 = s3().await;
     let mut out = BTreeMap::new();
-    let mut token = None;
-    loop {
-        let page = s3.list_objects_v2().bucket(bucket).prefix(root).set_continuation_token(token.clone()).send().await.unwrap();
-        for o in page.contents() {
-            let key = o.key().unwrap().to_owned();
-            let body = s3.get_object().bucket(bucket).key(&key).send().await.unwrap().body.collect().await.unwrap().into_bytes();
-            let mut plain = Vec::new();
-            flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut plain).expect("objects are gzip");
-            out.insert(key, (o.e_tag().unwrap_or_default().to_owned(), plain));
-        }
-        match page.next_continuation_token() {
-            Some(t) => token = Some(t.to_owned()),
-            None => break,
-        }
+    for (key, (etag, body)) in raw_objects(bucket, root).await {
+        let mut plain = Vec::new();
+        flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut plain).expect("objects are gzip");
+        out.insert(key, (etag, plain));
     }
     out
 }
