@@ -2,8 +2,11 @@
 //!
 //! Speaks the JSON 1.1 protocol the AWS SDK uses (`X-Amz-Target: Kinesis_20131202.<Operation>`)
 //! for the operations kinesink and its tests call: CreateStream, DeleteStream,
-//! DescribeStreamSummary, ListShards, GetShardIterator, GetRecords, PutRecords, SplitShard and
-//! MergeShards. Records are kept in memory with their base64 text, so GetRecords answers as fast
+//! DescribeStreamSummary, ListShards, GetShardIterator, GetRecords, PutRecords, SplitShard,
+//! MergeShards, and enhanced fan-out: RegisterStreamConsumer, DescribeStreamConsumer and
+//! SubscribeToShard (an `application/vnd.amazon.eventstream` response body of
+//! `initial-response` then `SubscribeToShardEvent` messages, framed with the SDK's own
+//! event-stream codec; served over HTTP/1.1, where the real service needs HTTP/2). Records are kept in memory with their base64 text, so GetRecords answers as fast
 //! as the worker asks. Per-shard read limits of the real service (5 GetRecords calls per second,
 //! 2 MB/s with bursts of up to 10 MB per call) can be switched on and off; a throttled call gets
 //! `ProvisionedThroughputExceededException` like the real service.
@@ -44,6 +47,10 @@ pub struct FakeKinesisCounters {
     pub throttled: AtomicU64,
     /// Records accepted by PutRecords (and preloads).
     pub records_written: AtomicU64,
+    /// SubscribeToShard calls answered with an event stream.
+    pub subscriptions: AtomicU64,
+    /// Records pushed in SubscribeToShard events.
+    pub records_pushed: AtomicU64,
 }
 
 struct StoredRecord {
@@ -146,6 +153,10 @@ struct Inner {
     streams: Mutex<BTreeMap<String, Stream>>,
     limits: AtomicBool,
     counters: Arc<FakeKinesisCounters>,
+    /// Registered consumers: consumer ARN → stream name.
+    consumers: Mutex<BTreeMap<String, String>>,
+    /// How long one SubscribeToShard stream lasts (5 minutes in the real service).
+    subscription_ms: AtomicU64,
 }
 
 /// A running fake on 127.0.0.1; stops when dropped.
@@ -181,7 +192,13 @@ impl FakeKinesis {
     /// The address cannot be bound.
     pub async fn start(listen: &str, shard_limits: bool) -> Self {
         let counters = Arc::new(FakeKinesisCounters::default());
-        let inner = Arc::new(Inner { streams: Mutex::new(BTreeMap::new()), limits: AtomicBool::new(shard_limits), counters: counters.clone() });
+        let inner = Arc::new(Inner {
+            streams: Mutex::new(BTreeMap::new()),
+            limits: AtomicBool::new(shard_limits),
+            counters: counters.clone(),
+            consumers: Mutex::new(BTreeMap::new()),
+            subscription_ms: AtomicU64::new(300_000),
+        });
         // PutRecords requests reach 5 MiB of records, base64-encoded in JSON: above axum's 2 MB default.
         let app = axum::Router::new()
             .fallback(handle)
@@ -193,6 +210,11 @@ impl FakeKinesis {
             let _ = axum::serve(listener, app).await;
         });
         Self { url, counters, inner, task }
+    }
+
+    /// Sets how long each SubscribeToShard stream lasts before it ends and must be renewed.
+    pub fn set_subscription_duration(&self, duration: std::time::Duration) {
+        self.inner.subscription_ms.store(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     /// Turns the per-shard read limits on or off.
@@ -357,6 +379,9 @@ async fn handle(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
             ok("{}".into())
         }
         "SplitShard" => split_shard(&inner, &request),
+        "RegisterStreamConsumer" => register_consumer(&inner, &request),
+        "DescribeStreamConsumer" => describe_consumer(&inner, &request),
+        "SubscribeToShard" => subscribe_to_shard(&inner, &request),
         "MergeShards" => merge_shards(&inner, &request),
         other => error("UnknownOperationException", &format!("the fake Kinesis does not implement {other}")),
     }
@@ -510,7 +535,7 @@ fn describe_stream_summary(inner: &Inner, request: &Value) -> Response {
     let open = stream.shards.iter().filter(|s| s.is_open()).count();
     ok(json!({"StreamDescriptionSummary": {
         "StreamName": stream.name,
-        "StreamARN": format!("arn:aws:kinesis:us-east-1:000000000000:stream/{}", stream.name),
+        "StreamARN": stream_arn(&stream.name),
         "StreamStatus": "ACTIVE",
         "StreamModeDetails": {"StreamMode": "PROVISIONED"},
         "RetentionPeriodHours": 24,
@@ -559,6 +584,153 @@ fn merge_shards(inner: &Inner, request: &Value) -> Response {
     stream.close(&second);
     stream.new_shard(a.0.min(b.0), a.1.max(b.1), Some(first), Some(second));
     ok("{}".into())
+}
+
+
+fn stream_arn(name: &str) -> String {
+    format!("arn:aws:kinesis:us-east-1:000000000000:stream/{name}")
+}
+
+fn consumer_json(arn: &str, stream: &str) -> Value {
+    let name = arn.rsplit_once("/consumer/").map_or("", |(_, rest)| rest.split(':').next().unwrap_or(""));
+    json!({"ConsumerName": name, "ConsumerARN": arn, "ConsumerStatus": "ACTIVE", "ConsumerCreationTimestamp": 1_795_345_201.0, "StreamARN": stream_arn(stream)})
+}
+
+fn register_consumer(inner: &Inner, request: &Value) -> Response {
+    let (Some(stream), Some(name)) = (stream_name(request), request.get("ConsumerName").and_then(Value::as_str)) else {
+        return error("InvalidArgumentException", "StreamARN and ConsumerName are required");
+    };
+    if !inner.streams.lock().expect("lock").contains_key(&stream) {
+        return error("ResourceNotFoundException", "stream not found");
+    }
+    let arn = format!("{}/consumer/{name}:1795345201", stream_arn(&stream));
+    let mut consumers = inner.consumers.lock().expect("lock");
+    if consumers.contains_key(&arn) {
+        return error("ResourceInUseException", &format!("consumer {name} exists"));
+    }
+    consumers.insert(arn.clone(), stream.clone());
+    ok(json!({"Consumer": consumer_json(&arn, &stream)}).to_string())
+}
+
+fn describe_consumer(inner: &Inner, request: &Value) -> Response {
+    let consumers = inner.consumers.lock().expect("lock");
+    let found = match request.get("ConsumerARN").and_then(Value::as_str) {
+        Some(arn) => consumers.get_key_value(arn),
+        None => {
+            let name = request.get("ConsumerName").and_then(Value::as_str).unwrap_or("");
+            let stream = stream_name(request).unwrap_or_default();
+            consumers.iter().find(|(arn, s)| **s == stream && arn.contains(&format!("/consumer/{name}:")))
+        }
+    };
+    match found {
+        Some((arn, stream)) => ok(json!({"ConsumerDescription": consumer_json(arn, stream)}).to_string()),
+        None => error("ResourceNotFoundException", "consumer not found"),
+    }
+}
+
+fn event_message(event_type: &str, payload: Vec<u8>) -> Bytes {
+    use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
+    let message = Message::new(payload)
+        .add_header(Header::new(":message-type", HeaderValue::String("event".into())))
+        .add_header(Header::new(":event-type", HeaderValue::String(event_type.to_owned().into())))
+        .add_header(Header::new(":content-type", HeaderValue::String("application/json".into())));
+    let mut out = Vec::new();
+    aws_smithy_eventstream::frame::write_message_to(&message, &mut out).expect("an event fits a frame");
+    Bytes::from(out)
+}
+
+/// One SubscribeToShard event from `index`: (message, next index, whether the shard ended).
+fn next_event(stream: &Stream, shard_id: &str, index: usize) -> Option<(Bytes, usize, bool, u64)> {
+    let shard = stream.shards.iter().find(|s| s.id == shard_id && !s.expired)?;
+    let end = (index + MAX_RECORDS_PER_CALL).min(shard.records.len());
+    let records: Vec<Value> = shard.records[index.min(end)..end]
+        .iter()
+        .map(|r| {
+            json!({"SequenceNumber": r.sequence_number, "ApproximateArrivalTimestamp": r.arrival_ms as f64 / 1000.0,
+                   "Data": r.data_base64, "PartitionKey": r.partition_key})
+        })
+        .collect();
+    let behind = if end < shard.records.len() { (now_ms() - shard.records[end].arrival_ms).max(0) } else { 0 };
+    let ended = shard.ending_sequence.is_some() && end == shard.records.len();
+    let continuation = match end.checked_sub(1).and_then(|i| shard.records.get(i)) {
+        Some(r) => r.sequence_number.clone(),
+        None => shard.starting_sequence.clone(),
+    };
+    let mut payload = json!({"Records": records, "MillisBehindLatest": behind});
+    if ended {
+        let children: Vec<Value> = stream
+            .shards
+            .iter()
+            .filter(|s| s.parent.as_deref() == Some(shard_id) || s.adjacent_parent.as_deref() == Some(shard_id))
+            .map(|s| {
+                let parents: Vec<&str> = [s.parent.as_deref(), s.adjacent_parent.as_deref()].into_iter().flatten().collect();
+                json!({"ShardId": s.id, "ParentShards": parents, "HashKeyRange": {"StartingHashKey": s.start_hash.to_string(), "EndingHashKey": s.end_hash.to_string()}})
+            })
+            .collect();
+        payload["ChildShards"] = Value::Array(children);
+    } else {
+        payload["ContinuationSequenceNumber"] = json!(continuation);
+    }
+    let pushed = (end - index.min(end)) as u64;
+    Some((event_message("SubscribeToShardEvent", payload.to_string().into_bytes()), end, ended, pushed))
+}
+
+fn subscribe_to_shard(inner: &Arc<Inner>, request: &Value) -> Response {
+    let arn = request.get("ConsumerARN").and_then(Value::as_str).unwrap_or("").to_owned();
+    let Some(stream_name) = inner.consumers.lock().expect("lock").get(&arn).cloned() else {
+        return error("ResourceNotFoundException", "consumer not found");
+    };
+    let shard_id = request.get("ShardId").and_then(Value::as_str).unwrap_or("").to_owned();
+    let position = request.get("StartingPosition").cloned().unwrap_or(Value::Null);
+    let kind = position.get("Type").and_then(Value::as_str).unwrap_or("");
+    let sequence = position.get("SequenceNumber").and_then(Value::as_str).unwrap_or("").to_owned();
+    let start = {
+        let streams = inner.streams.lock().expect("lock");
+        let Some(shard) = streams.get(&stream_name).and_then(|s| s.shards.iter().find(|sh| sh.id == shard_id && !sh.expired)) else {
+            return error("ResourceNotFoundException", "shard not found");
+        };
+        let key = |s: &str| (s.len(), s.to_owned());
+        match kind {
+            "TRIM_HORIZON" => 0,
+            "LATEST" => shard.records.len(),
+            "AT_SEQUENCE_NUMBER" => shard.records.partition_point(|r| key(&r.sequence_number) < key(&sequence)),
+            "AFTER_SEQUENCE_NUMBER" => shard.records.partition_point(|r| key(&r.sequence_number) <= key(&sequence)),
+            "AT_TIMESTAMP" => {
+                let ts_ms = position.get("Timestamp").and_then(Value::as_f64).map_or(0, |t| (t * 1000.0) as i64);
+                shard.records.partition_point(|r| r.arrival_ms < ts_ms)
+            }
+            other => return error("InvalidArgumentException", &format!("unsupported StartingPosition type {other}")),
+        }
+    };
+    inner.counters.subscriptions.fetch_add(1, Ordering::Relaxed);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+    let inner = inner.clone();
+    let lasts = std::time::Duration::from_millis(inner.subscription_ms.load(Ordering::Relaxed));
+    tokio::spawn(async move {
+        let started = Instant::now();
+        let mut index = start;
+        if tx.send(event_message("initial-response", b"{}".to_vec())).await.is_err() {
+            return;
+        }
+        while started.elapsed() < lasts {
+            let event = {
+                let streams = inner.streams.lock().expect("lock");
+                streams.get(&stream_name).and_then(|s| next_event(s, &shard_id, index))
+            };
+            let Some((message, next, ended, pushed)) = event else { return };
+            inner.counters.records_pushed.fetch_add(pushed, Ordering::Relaxed);
+            let idle = next == index;
+            index = next;
+            if tx.send(message).await.is_err() || ended {
+                return;
+            }
+            if idle {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+    });
+    let body = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (Ok::<Bytes, std::convert::Infallible>(b), rx)) });
+    (StatusCode::OK, [("content-type", "application/vnd.amazon.eventstream")], axum::body::Body::from_stream(body)).into_response()
 }
 
 #[cfg(test)]

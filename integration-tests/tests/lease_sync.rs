@@ -107,7 +107,7 @@ fn balanced(owners: &std::collections::BTreeMap<String, Option<String>>, shards:
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn three_workers_stay_put_for_sixty_seconds_and_a_fourth_is_given_its_share_within_three_lease_cycles() {
+async fn three_workers_converge_in_three_lease_cycles_stay_put_for_sixty_seconds_and_a_fourth_gets_its_share_in_three_more() {
     let fake = FakeKinesis::start("127.0.0.1:0", false).await;
     let stream = unique("it-rebalance");
     fake.create_stream(&stream, 8);
@@ -115,7 +115,13 @@ async fn three_workers_stay_put_for_sixty_seconds_and_a_fourth_is_given_its_shar
     fake.append(&stream, (0..800).map(|i| (format!("pk-{i}"), format!("{{\"event_id\":\"{stream}-{i}\"}}").into_bytes())));
     let configs: Vec<Config> = ["w1", "w2", "w3", "w4"].iter().map(|id| worker_config(&stream, &fake.url, id)).collect();
     let mut workers: Vec<Worker> = configs[..3].iter().map(|c| Worker::start(&c.path)).collect();
-    wait_for("3 workers share 8 shards 3/3/2", Duration::from_secs(30), async || balanced(&lease_owners(&stream).await, 8, 3)).await;
+    for w in &mut workers {
+        w.wait_for("worker started", 1, Duration::from_secs(30));
+    }
+    let converged =
+        wait_for("3 workers share 8 shards 3/3/2", Duration::from_secs(30), async || balanced(&lease_owners(&stream).await, 8, 3)).await;
+    eprintln!("3 workers started at once converged {converged:?} after the last one started");
+    assert!(converged <= Duration::from_millis(3 * 1000 + 1500), "converged in {converged:?}: more than 3 lease cycles (+1.5 s of polling)");
 
     // The following 60 s: no lease changes owner more than once (in fact: not at all).
     let mut last = lease_owners(&stream).await;

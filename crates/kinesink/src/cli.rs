@@ -624,7 +624,30 @@ async fn run(settings: &Settings, until_caught_up: bool) -> Result<(), Failure> 
         }
         Destination::Directory(dir) => Arc::new(FileSink::new(dir.clone())),
     };
-    let source = Arc::new(KinesisShardSource::new(aws.kinesis.clone(), settings.stream.clone()));
+    let polling = KinesisShardSource::new(aws.kinesis.clone(), settings.stream.clone());
+    let source: Arc<dyn kinesink_shard_reader::ShardSource> = match &settings.reader {
+        config::Reader::Polling => Arc::new(polling),
+        config::Reader::EnhancedFanOut { consumer_name } => {
+            let stream_arn = match &settings.stream {
+                kinesink_shard_reader::StreamId::Arn(arn) => arn.clone(),
+                kinesink_shard_reader::StreamId::Name(name) => aws
+                    .kinesis
+                    .describe_stream_summary()
+                    .stream_name(name)
+                    .send()
+                    .await
+                    .map_err(|e| usage(format!("config key `source.stream`: DescribeStreamSummary of `{name}` failed: {e}")))?
+                    .stream_description_summary()
+                    .map(|d| d.stream_arn().to_owned())
+                    .ok_or_else(|| usage(format!("DescribeStreamSummary of `{name}` returned no stream ARN")))?,
+            };
+            let consumer_arn = kinesink_shard_reader::register_consumer(&aws.kinesis, &stream_arn, consumer_name)
+                .await
+                .map_err(|e| usage(format!("config key `source.consumer_name`: {e}")))?;
+            tracing::info!(consumer = %consumer_name, arn = %consumer_arn, "reading with enhanced fan-out");
+            Arc::new(kinesink_shard_reader::KinesisEfoSource::new(aws.kinesis.clone(), polling, consumer_arn))
+        }
+    };
     let worker = Worker::new(worker_settings(settings), source, Arc::new(table), sink.clone());
     if let Some(listen) = settings.metrics_listen {
         let handle = metrics_exporter_prometheus::PrometheusBuilder::new()

@@ -29,12 +29,6 @@ fn err(msg: impl Into<String>) -> ConfigError {
     ConfigError(msg.into())
 }
 
-/// Keys of the reference configuration that this version does not implement yet. They are
-/// refused rather than ignored, so a config never silently means less than it says.
-const NOT_YET_SUPPORTED: &[(&str, &str)] = &[
-    ("source.consumer_name", "enhanced fan-out (reader = \"efo\") is not implemented yet"),
-];
-
 const SECTIONS: &[&str] = &["source", "leases", "processing", "destination", "format", "metrics"];
 
 /// The file as written (after environment overrides), before validation.
@@ -74,6 +68,7 @@ struct SourceSection {
     initial_timestamp: Option<String>,
     #[serde(default = "default_reader")]
     reader: String,
+    consumer_name: Option<String>,
     #[serde_as(as = "PickFirst<(_, DisplayFromStr)>")]
     #[serde(default = "default_max_records")]
     max_records: u32,
@@ -228,6 +223,18 @@ pub enum RecordSplit {
     Delimited(Vec<u8>),
 }
 
+/// How shards are read (`source.reader`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reader {
+    /// GetRecords polling.
+    Polling,
+    /// Enhanced fan-out: SubscribeToShard through a registered stream consumer.
+    EnhancedFanOut {
+        /// The consumer's name (`source.consumer_name`, default `kinesink-<name>`).
+        consumer_name: String,
+    },
+}
+
 /// The validated configuration the worker runs with.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -241,6 +248,8 @@ pub struct Settings {
     pub kinesis_endpoint: Option<String>,
     /// Where new shards start.
     pub initial_position: StartPosition,
+    /// GetRecords polling or enhanced fan-out.
+    pub reader: Reader,
     /// Records per GetRecords.
     pub max_records: u32,
     /// Pause after an empty GetRecords.
@@ -310,7 +319,6 @@ pub fn load(path: &Path, env: &BTreeMap<String, String>) -> Result<Settings, Con
         toml::from_str(&text).map_err(|e| err(format!("{}: {}", path.display(), one_line(&e.to_string()))))?;
     let mut ignored = Vec::new();
     apply_env_overrides(&mut table, env, &mut ignored)?;
-    refuse_unsupported(&table)?;
     let file: FileConfig = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
         let path = e.path().to_string();
         let inner = one_line(&e.into_inner().to_string());
@@ -360,21 +368,6 @@ fn apply_env_overrides(table: &mut toml::Table, env: &BTreeMap<String, String>, 
                 .ok_or_else(|| err(format!("environment variable {var}: `{part}` is not a table")))?;
         }
         target.insert(parts[parts.len() - 1].clone(), toml::Value::String(value.clone()));
-    }
-    Ok(())
-}
-
-fn refuse_unsupported(table: &toml::Table) -> Result<(), ConfigError> {
-    for (path, why) in NOT_YET_SUPPORTED {
-        let mut parts = path.split('.');
-        let first = parts.next().expect("non-empty path");
-        let mut value = table.get(first);
-        for p in parts {
-            value = value.and_then(|v| v.as_table()).and_then(|t| t.get(p));
-        }
-        if value.is_some() {
-            return Err(err(format!("config key `{path}` is not supported yet: {why}; remove it")));
-        }
     }
     Ok(())
 }
@@ -432,11 +425,18 @@ fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
             )));
         }
     };
-    match s.reader.as_str() {
-        "polling" => {}
-        "efo" => return Err(err("config key `source.reader`: \"efo\" (enhanced fan-out) is not supported yet; use \"polling\"")),
-        other => return Err(err(format!("config key `source.reader`: `{other}` is not one of polling, efo"))),
-    }
+    let reader = match (s.reader.as_str(), s.consumer_name) {
+        ("polling", None) => Reader::Polling,
+        ("polling", Some(_)) => return Err(err("config key `source.consumer_name` is only used with reader = \"efo\"")),
+        ("efo", name) => {
+            let consumer_name = name.unwrap_or_else(|| format!("kinesink-{}", f.name));
+            if consumer_name.is_empty() || consumer_name.len() > 128 {
+                return Err(err("config key `source.consumer_name`: 1 to 128 characters"));
+            }
+            Reader::EnhancedFanOut { consumer_name }
+        }
+        (other, _) => return Err(err(format!("config key `source.reader`: `{other}` is not one of polling, efo"))),
+    };
     if !(1..=10_000).contains(&s.max_records) {
         return Err(err("config key `source.max_records`: must be 1..=10000 (the GetRecords limit)"));
     }
@@ -609,6 +609,7 @@ fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
         region: s.region,
         kinesis_endpoint: check_endpoint("source.endpoint_url", s.endpoint_url)?,
         initial_position,
+        reader,
         max_records: s.max_records,
         idle_time: Duration::from_millis(s.idle_time_ms),
         failover_time: Duration::from_millis(failover_ms),
@@ -717,10 +718,14 @@ url = "s3://my-bucket/events"
     }
 
     #[test]
-    fn keys_not_implemented_yet_are_refused_with_the_key() {
-        let text = MINIMAL.replace("[source]", "[source]\nconsumer_name = \"kinesink\"");
-        let e = load_str(&text, &[]).unwrap_err().to_string();
-        assert!(e.contains("source.consumer_name") && e.contains("not supported yet"), "{e}");
+    fn enhanced_fan_out_takes_a_consumer_name_defaulting_to_the_delivery_name() {
+        let s = load_str(&MINIMAL.replace("[source]", "[source]\nreader = \"efo\""), &[]).unwrap();
+        assert_eq!(s.reader, Reader::EnhancedFanOut { consumer_name: "kinesink-clicks".into() });
+        let s = load_str(&MINIMAL.replace("[source]", "[source]\nreader = \"efo\"\nconsumer_name = \"mine\""), &[]).unwrap();
+        assert_eq!(s.reader, Reader::EnhancedFanOut { consumer_name: "mine".into() });
+        assert_eq!(load_str(MINIMAL, &[]).unwrap().reader, Reader::Polling);
+        let e = load_str(&MINIMAL.replace("[source]", "[source]\nconsumer_name = \"mine\""), &[]).unwrap_err().to_string();
+        assert!(e.contains("source.consumer_name") && e.contains("efo"), "{e}");
     }
 
     #[test]

@@ -7,11 +7,13 @@
 //! Must never: skip records (an expired iterator is re-created after the last record handed
 //! out), or hand out a record twice within one reader.
 
+mod efo_source;
 mod kinesis_source;
 mod memory_source;
 mod reader;
 mod source;
 
+pub use efo_source::{KinesisEfoSource, register_consumer};
 pub use kinesis_source::{KinesisShardSource, StreamId};
 pub use memory_source::MemoryShardSource;
 pub use reader::{ReadBatch, ReaderSettings, ShardReader};

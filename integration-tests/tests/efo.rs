@@ -1,0 +1,62 @@
+//! Enhanced fan-out (`reader = "efo"`) against the fast fake Kinesis, which serves
+//! SubscribeToShard event streams: every record is delivered exactly once across resubscriptions
+//! (subscriptions made to end every second here, every 5 minutes in the real service) and a
+//! split, without a single GetRecords call.
+#![cfg(feature = "stand-ins")]
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::*;
+use kinesink_integration_tests::fake_kinesis::FakeKinesis;
+
+const BUCKET: &str = "kinesink-it";
+
+fn events(stream: &str, range: std::ops::Range<u32>) -> Vec<(String, Vec<u8>)> {
+    range.map(|i| (format!("pk-{i}"), format!("{{\"event_id\":\"{stream}-{i}\"}}").into_bytes())).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn enhanced_fan_out_delivers_every_record_once_across_resubscriptions_and_a_split_without_get_records() {
+    let fake = FakeKinesis::start("127.0.0.1:0", false).await;
+    fake.set_subscription_duration(Duration::from_secs(1));
+    let stream = unique("it-efo");
+    fake.create_stream(&stream, 2);
+    create_bucket(BUCKET).await;
+    fake.append(&stream, events(&stream, 0..2000));
+    let kinesis = aws_sdk_kinesis::Client::from_conf(aws_sdk_kinesis::config::Builder::from(&aws().await).endpoint_url(&fake.url).build());
+    kinesis
+        .split_shard()
+        .stream_name(&stream)
+        .shard_to_split("shardId-000000000000")
+        .new_starting_hash_key((u128::MAX / 4).to_string())
+        .send()
+        .await
+        .unwrap();
+    fake.append(&stream, events(&stream, 2000..3000));
+    let cfg = config(
+        &stream,
+        &stream,
+        BUCKET,
+        &stream,
+        &format!("endpoint_url = \"{}\"\nreader = \"efo\"\nconsumer_name = \"it-consumer\"", fake.url),
+        "buffer_interval_s = 1",
+    );
+    let out = run(kinesink().env("RUST_LOG", "info").args(["run", "--until-caught-up", "--config"]).arg(&cfg.path));
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("reading with enhanced fan-out"));
+    let counts = event_counts(&objects(BUCKET, &format!("{stream}/")).await);
+    assert_exactly_once(&counts, &stream, 3000);
+    let c = &fake.counters;
+    eprintln!(
+        "subscriptions {}, records pushed {}, GetRecords calls {}",
+        c.subscriptions.load(Ordering::Relaxed),
+        c.records_pushed.load(Ordering::Relaxed),
+        c.get_records.load(Ordering::Relaxed)
+    );
+    assert_eq!(c.get_records.load(Ordering::Relaxed), 0, "no GetRecords with enhanced fan-out");
+    assert!(c.subscriptions.load(Ordering::Relaxed) >= 4, "one subscription per shard at least (4 shards after the split)");
+    assert_eq!(c.records_pushed.load(Ordering::Relaxed), 3000, "each record pushed once: resubscriptions continue, never repeat");
+}
