@@ -12,6 +12,7 @@
 //!
 //! Size: `KINESINK_CHAOS_RECORDS` (default 40,000: kinesis-mock slows sharply past ~10,000
 //! records per shard) and `KINESINK_CHAOS_SECONDS` of chaos (default 60). With
+//! `KINESINK_CHAOS_READER=efo` the workers read with enhanced fan-out (needs the fake). With
 //! `KINESINK_CHAOS_KINESIS=fake` the stream lives in the project's fast fake Kinesis
 //! (`kinesink_integration_tests::fake_kinesis`, which also splits and merges) instead of
 //! kinesis-mock; DynamoDB and S3 stay on moto. The long run (`scripts/chaos-long`):
@@ -88,7 +89,8 @@ schema = "event_id string, customer_id string, event_type string, ts timestamp, 
                 stream = self.stream,
                 ddb = self.dynamodb_proxy,
                 s3 = self.s3_proxy,
-                kinesis_endpoint = self.kinesis_endpoint.as_ref().map(|e| format!("endpoint_url = \"{e}\"")).unwrap_or_default(),
+                kinesis_endpoint = self.kinesis_endpoint.as_ref().map(|e| format!("endpoint_url = \"{e}\"")).unwrap_or_default()
+                    + if std::env::var("KINESINK_CHAOS_READER").as_deref() == Ok("efo") { "\nreader = \"efo\"" } else { "" },
             ),
         )
         .unwrap();
@@ -519,6 +521,14 @@ async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once(
         *by_type.entry(t.as_str()).or_insert(0) += 1;
     }
     println!("chaos: error output by type {by_type:?}");
+    if let Some(f) = &fake {
+        let c = &f.counters;
+        println!(
+            "chaos: fake Kinesis served {} GetRecords calls and {} SubscribeToShard subscriptions",
+            c.get_records.load(std::sync::atomic::Ordering::Relaxed),
+            c.subscriptions.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
     assert!(delivered.unexpected.is_empty(), "good records in the error output: {:?}", &delivered.unexpected[..delivered.unexpected.len().min(5)]);
     assert_eq!(unknown_events, 0, "events nobody produced");
     assert_eq!(duplicates, 0);
