@@ -62,7 +62,7 @@ pub async fn register_consumer(client: &Client, stream_arn: &str, name: &str) ->
     match client.register_stream_consumer().stream_arn(stream_arn).consumer_name(name).send().await {
         Ok(out) => tracing::info!(consumer = %name, arn = ?out.consumer().map(|c| c.consumer_arn()), "registered stream consumer"),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {}
-        Err(e) => return Err(unavailable("registering", &e.into_service_error().meta().message().unwrap_or("error").to_owned())),
+        Err(e) => return Err(unavailable("registering", &error_chain(&e))),
     }
     for _ in 0..120 {
         let out = client
@@ -71,7 +71,7 @@ pub async fn register_consumer(client: &Client, stream_arn: &str, name: &str) ->
             .consumer_name(name)
             .send()
             .await
-            .map_err(|e| unavailable("describing", &e.into_service_error().meta().message().unwrap_or("error").to_owned()))?;
+            .map_err(|e| unavailable("describing", &error_chain(&e)))?;
         if let Some(d) = out.consumer_description()
             && d.consumer_status() == &ConsumerStatus::Active
         {
@@ -198,6 +198,9 @@ impl ShardSource for KinesisEfoSource {
                             Some(next)
                         } else {
                             *slot = None;
+                            if let Ok(mut map) = self.subscriptions.lock() {
+                                map.remove(&shard_id);
+                            }
                             None
                         };
                         return Ok(RecordPage { records, next_iterator, millis_behind_latest: Some(event.millis_behind_latest), child_shard_ids });
