@@ -62,8 +62,9 @@ async fn three_workers_balance_eight_shards_hand_over_on_sigterm_fail_over_on_ki
         w1_shards.iter().all(|s| matches!(o[s].as_deref(), Some("w2" | "w3")))
     })
     .await;
-    eprintln!("SIGTERM handover: {:?} after the signal ({handover:?} after exit)", t.elapsed());
-    assert!(handover <= Duration::from_secs(4), "released shards taken within a few 1 s cycles, took {handover:?}");
+    let since_signal = t.elapsed();
+    eprintln!("SIGTERM handover: {since_signal:?} after the signal ({handover:?} after exit)");
+    assert!(since_signal <= Duration::from_secs(2), "released shards taken within 2 s of SIGTERM, took {since_signal:?}");
 
     // kill -9 w2: its shards are taken after the failover time plus a cycle or two.
     let now = lease_owners(&stream).await;
@@ -73,7 +74,13 @@ async fn three_workers_balance_eight_shards_hand_over_on_sigterm_fail_over_on_ki
     let _ = w2.child.wait();
     let failover = wait_until(&stream, Duration::from_secs(20), |o| w2_shards.iter().all(|s| o[s].as_deref() == Some("w3"))).await;
     eprintln!("kill -9 failover: {failover:?}");
-    assert!(failover <= Duration::from_secs(3 + 5), "failover_time (3 s) + a few cycles, took {failover:?}");
+    // Expiry is judged from each worker's own observations (clocks never matter): a lease is
+    // expired failover_time after the observer SAW its last renewal, which it sees up to one
+    // cycle late; so from the kill: failover_time + one cycle, + one cycle of observation lag.
+    assert!(
+        failover <= Duration::from_millis(3000 + 2 * 1000 + 1000),
+        "taken within failover_time (3 s) + one lease cycle (1 s) after the last renewal was seen (+1 s), + 1 s for cycle jitter and polling; took {failover:?}"
+    );
 
     // More records while only w3 runs, then stop it and check the whole delivery.
     produce(&stream, 400, &format!("{stream}-late"), false);

@@ -43,6 +43,14 @@ fn observe(map: &mut HashMap<String, Observation>, key: &str, counter: u64, now_
     now_ms.saturating_sub(o.since_ms)
 }
 
+/// This worker's order of preference among free leases: a fixed hash of (worker, shard).
+fn preference(owner: &str, shard_id: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    (owner, shard_id).hash(&mut hasher);
+    hasher.finish()
+}
+
 /// Decides which leases this worker takes, from what it observes of the table over time.
 ///
 /// Expiry is judged from local observation, as KCL does, so clocks of different workers never
@@ -125,6 +133,10 @@ impl LeaseTaker {
         }
         let target = readable.div_ceil(live.len());
         let mine = held.len();
+        // Workers seeing the same free leases prefer different ones (an order of their own,
+        // from a hash of worker and shard), so that two takers rarely race for the same lease
+        // and a released worker's shards are all taken in one cycle.
+        available.sort_by_key(|l| preference(&self.owner, &l.shard_id));
         if !available.is_empty() {
             return available
                 .into_iter()
@@ -160,6 +172,28 @@ mod tests {
 
     fn hb(worker: &str, counter: u64) -> WorkerHeartbeat {
         WorkerHeartbeat { worker_id: worker.into(), counter }
+    }
+
+    #[test]
+    fn workers_seeing_the_same_free_leases_mostly_prefer_different_ones() {
+        // A third worker left: two free leases, the two others hold 3 each and may take one each.
+        // In table order both would always propose the same lease and one take would fail.
+        let workers = [hb("w2", 1), hb("w3", 1)];
+        let mut differ = 0;
+        for round in 0..100 {
+            let shard = |i: u32| format!("shardId-{:012}", round * 8 + i);
+            let mut leases = vec![lease(&shard(0), None, 5), lease(&shard(1), None, 5)];
+            leases.extend((2..5).map(|i| lease(&shard(i), Some("w2"), 1)));
+            leases.extend((5..8).map(|i| lease(&shard(i), Some("w3"), 1)));
+            let held = |w: &str| leases.iter().filter(|l| l.owner.as_deref() == Some(w)).map(|l| l.shard_id.clone()).collect::<Vec<_>>();
+            let a2 = LeaseTaker::new("w2", 3000).step(0, &leases, &workers, &held("w2"));
+            let a3 = LeaseTaker::new("w3", 3000).step(0, &leases, &workers, &held("w3"));
+            assert_eq!((a2.len(), a3.len()), (1, 1), "each takes one lease: {a2:?} {a3:?}");
+            if a2 != a3 {
+                differ += 1;
+            }
+        }
+        assert!(differ >= 30, "two takers proposed different leases in only {differ} of 100 cases");
     }
 
     fn shards(actions: &[LeaseAction]) -> Vec<&str> {
