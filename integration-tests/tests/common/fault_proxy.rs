@@ -192,12 +192,16 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     let applies = shared.rates.applies_to.is_none_or(|f| f(request.method().as_str(), &path_and_query));
     let fault = if applies { pick(&shared) } else { None };
     match fault {
+        // The request body is read first, as a server would: answering before it is sent makes
+        // the client see a broken pipe instead of the error.
         Some(Fault::ServerError) => {
             shared.counters.server_errors.fetch_add(1, Ordering::Relaxed);
+            let _ = drain(request.into_body()).await;
             return error_response(shared.service, false);
         }
         Some(Fault::Throttle) => {
             shared.counters.throttles.fetch_add(1, Ordering::Relaxed);
+            let _ = drain(request.into_body()).await;
             return error_response(shared.service, true);
         }
         _ => {}
