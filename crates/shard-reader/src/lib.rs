@@ -1,8 +1,9 @@
 //! Shard reading: the records of one shard, in order, from a checkpoint to the shard's end.
 //!
-//! Owns: the [`ShardSource`] interface over Kinesis (GetRecords polling, with a real
-//! implementation on aws-sdk-kinesis and an in-memory one), and the [`ShardReader`] loop that
-//! handles iterators, expiry, throttling backoff, idle pauses and shard end.
+//! Owns: the [`ShardSource`] interface over Kinesis, with implementations for GetRecords polling
+//! ([`KinesisShardSource`]), enhanced fan-out over SubscribeToShard ([`KinesisEfoSource`],
+//! consumer registration in [`register_consumer`]) and in memory, and the [`ShardReader`] loop
+//! that handles iterators, expiry, throttling backoff, idle pauses and shard end.
 //!
 //! Must never: skip records (an expired iterator is re-created after the last record handed
 //! out), or hand out a record twice within one reader.
