@@ -18,10 +18,9 @@ use async_trait::async_trait;
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::types::{ConsumerStatus, ShardIteratorType, StartingPosition, SubscribeToShardEventStream};
 use aws_smithy_types::DateTime;
-use kinesink_record_deaggregation::KinesisRecord;
 use tokio::sync::Mutex;
 
-use crate::kinesis_source::KinesisShardSource;
+use crate::kinesis_source::{KinesisShardSource, kinesis_record, sdk_error_line};
 use crate::source::{RecordPage, ShardInfo, ShardSource, SourceError, StartPosition};
 
 type Receiver = aws_sdk_kinesis::primitives::event_stream::EventReceiver<
@@ -62,7 +61,7 @@ pub async fn register_consumer(client: &Client, stream_arn: &str, name: &str) ->
     match client.register_stream_consumer().stream_arn(stream_arn).consumer_name(name).send().await {
         Ok(out) => tracing::info!(consumer = %name, arn = ?out.consumer().map(|c| c.consumer_arn()), "registered stream consumer"),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {}
-        Err(e) => return Err(unavailable("registering", &error_chain(&e))),
+        Err(e) => return Err(unavailable("registering", &sdk_error_line(&e))),
     }
     for _ in 0..120 {
         let out = client
@@ -71,7 +70,7 @@ pub async fn register_consumer(client: &Client, stream_arn: &str, name: &str) ->
             .consumer_name(name)
             .send()
             .await
-            .map_err(|e| unavailable("describing", &error_chain(&e)))?;
+            .map_err(|e| unavailable("describing", &sdk_error_line(&e)))?;
         if let Some(d) = out.consumer_description()
             && d.consumer_status() == &ConsumerStatus::Active
         {
@@ -135,23 +134,12 @@ impl KinesisEfoSource {
                     Some(s) if s.is_resource_in_use_exception() || s.is_limit_exceeded_exception() => {
                         SourceError::Throttled(s.meta().message().unwrap_or(&line).to_owned())
                     }
-                    _ => SourceError::Unavailable(format!("SubscribeToShard {shard_id}: {}", error_chain(&e))),
+                    _ => SourceError::Unavailable(format!("SubscribeToShard {shard_id}: {}", sdk_error_line(&e))),
                 }
             })?;
         metrics::counter!("kinesink_subscriptions_total", "shard_id" => shard_id).increment(1);
         Ok(Subscription { token: token.to_owned(), receiver: out.event_stream })
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[async_trait]
@@ -179,18 +167,7 @@ impl ShardSource for KinesisEfoSource {
             loop {
                 match subscription.receiver.recv().await {
                     Ok(Some(SubscribeToShardEventStream::SubscribeToShardEvent(event))) => {
-                        let mut records = Vec::with_capacity(event.records.len());
-                        for r in event.records {
-                            let arrival = r.approximate_arrival_timestamp.as_ref().map(|t| t.to_millis()).transpose().map_err(|e| {
-                                SourceError::Unavailable(format!("record {} has an unusable arrival timestamp: {e}", r.sequence_number))
-                            })?;
-                            records.push(KinesisRecord {
-                                data: r.data.into_inner(),
-                                partition_key: r.partition_key.unwrap_or_default(),
-                                approximate_arrival_ms: arrival.unwrap_or(0),
-                                sequence_number: r.sequence_number,
-                            });
-                        }
+                        let records = event.records.into_iter().map(kinesis_record).collect::<Result<Vec<_>, _>>()?;
                         let child_shard_ids: Vec<String> = event.child_shards.unwrap_or_default().into_iter().map(|c| c.shard_id).collect();
                         let next_iterator = if child_shard_ids.is_empty() || !event.continuation_sequence_number.is_empty() {
                             let next = token(&shard_id, &StartPosition::AfterSequence(event.continuation_sequence_number));
@@ -209,7 +186,7 @@ impl ShardSource for KinesisEfoSource {
                     Ok(None) => break,
                     Err(e) => {
                         *slot = None;
-                        return Err(SourceError::Unavailable(format!("SubscribeToShard {shard_id} stream: {}", error_chain(&e))));
+                        return Err(SourceError::Unavailable(format!("SubscribeToShard {shard_id} stream: {}", sdk_error_line(&e))));
                     }
                 }
             }

@@ -111,19 +111,7 @@ impl ShardSource for KinesisShardSource {
                 Some(s) if s.is_resource_not_found_exception() => SourceError::NotFound(s.to_string()),
                 _ => unavailable(&e),
             })?;
-        let mut records = Vec::with_capacity(out.records().len());
-        for r in out.records {
-            let arrival = r.approximate_arrival_timestamp.as_ref().map(|t| t.to_millis()).transpose().map_err(|e| {
-                SourceError::Unavailable(format!("record {} has an unusable arrival timestamp: {e}", r.sequence_number))
-            })?;
-            records.push(KinesisRecord {
-                data: r.data.into_inner(),
-                partition_key: r.partition_key.unwrap_or_default(),
-                // A record without an arrival time is impossible from Kinesis; 0 keeps it, visibly.
-                approximate_arrival_ms: arrival.unwrap_or(0),
-                sequence_number: r.sequence_number,
-            });
-        }
+        let records = out.records.into_iter().map(kinesis_record).collect::<Result<Vec<_>, _>>()?;
         Ok(RecordPage {
             records,
             next_iterator: out.next_shard_iterator,
@@ -133,8 +121,22 @@ impl ShardSource for KinesisShardSource {
     }
 }
 
+/// A record as the SDK returns it (GetRecords or a SubscribeToShard event), as kinesink reads it.
+pub(crate) fn kinesis_record(r: aws_sdk_kinesis::types::Record) -> Result<KinesisRecord, SourceError> {
+    let arrival = r.approximate_arrival_timestamp.as_ref().map(|t| t.to_millis()).transpose().map_err(|e| {
+        SourceError::Unavailable(format!("record {} has an unusable arrival timestamp: {e}", r.sequence_number))
+    })?;
+    Ok(KinesisRecord {
+        data: r.data.into_inner(),
+        partition_key: r.partition_key.unwrap_or_default(),
+        // A record without an arrival time is impossible from Kinesis; 0 keeps it, visibly.
+        approximate_arrival_ms: arrival.unwrap_or(0),
+        sequence_number: r.sequence_number,
+    })
+}
+
 /// One line describing an SDK error: `Code: message` for service errors, the cause chain otherwise.
-fn sdk_error_line<E, R>(e: &SdkError<E, R>) -> String
+pub(crate) fn sdk_error_line<E, R>(e: &SdkError<E, R>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
