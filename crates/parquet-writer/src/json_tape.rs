@@ -3,7 +3,8 @@
 //! The tape borrows strings from the input by offset (only strings with escapes are copied),
 //! and its vectors are reused from record to record, so parsing a record allocates nothing in
 //! the steady state — unlike `serde_json::Value`, which allocates every key, string and map
-//! node. Tokenising is serde_json's (through a `DeserializeSeed`); only the tape layout is ours.
+//! node. A hand-written scanner (`scanner`) tokenises the common case, one well-formed document;
+//! serde_json (through a `DeserializeSeed`) parses everything else and words every error.
 
 use std::fmt;
 
@@ -11,6 +12,8 @@ use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::json_node::{JsonNode, NodeView};
 use crate::serde_options::same_text;
+
+mod scanner;
 
 /// Where a string's text is.
 #[derive(Debug, Clone, Copy)]
@@ -68,6 +71,19 @@ impl JsonTape {
         if u32::try_from(input.len()).is_err() {
             return Err(TapeError::TooLarge);
         }
+        self.nodes.clear();
+        self.unescaped.clear();
+        self.roots.clear();
+        // The common case (one well-formed document) by the fast scanner; anything it
+        // declines is parsed by serde_json below, which also words every error.
+        if scanner::scan_single_document(self, input).is_ok() {
+            return Ok(());
+        }
+        self.parse_with_serde(input)
+    }
+
+    /// [`JsonTape::parse`] by serde_json alone (the scanner's fallback and its reference).
+    fn parse_with_serde(&mut self, input: &str) -> Result<(), TapeError> {
         self.nodes.clear();
         self.unescaped.clear();
         self.roots.clear();
