@@ -41,7 +41,10 @@ const FAILOVER_MS: u64 = 3000;
 const KPL_MAGIC: [u8; 4] = [0xF3, 0x89, 0x9A, 0xC2];
 
 fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 struct Setup {
@@ -120,11 +123,18 @@ impl ChaosWorker {
             .stderr(log)
             .spawn()
             .unwrap();
-        Self { id, child, paused: false }
+        Self {
+            id,
+            child,
+            paused: false,
+        }
     }
 
     fn signal(&self, sig: &str) {
-        let status = Command::new("kill").args([sig, &self.child.id().to_string()]).status().unwrap();
+        let status = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
         assert!(status.success(), "kill {sig} {}", self.id);
     }
 }
@@ -132,7 +142,9 @@ impl ChaosWorker {
 impl Drop for ChaosWorker {
     fn drop(&mut self) {
         if self.paused {
-            let _ = Command::new("kill").args(["-CONT", &self.child.id().to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-CONT", &self.child.id().to_string()])
+                .status();
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -185,12 +197,24 @@ async fn produce_all(stream: &str, total: u64, kinesis_endpoint: Option<String>)
             if let Some(e) = &endpoint {
                 cmd.env("AWS_ENDPOINT_URL_KINESIS", e);
             }
-            cmd.args(["produce", "--stream", &stream_owned, "--count", &n.to_string(), "--id-prefix", &prefix_owned]);
+            cmd.args([
+                "produce",
+                "--stream",
+                &stream_owned,
+                "--count",
+                &n.to_string(),
+                "--id-prefix",
+                &prefix_owned,
+            ]);
             if index % 2 == 1 {
                 cmd.arg("--aggregate");
             }
             let out = cmd.output().unwrap();
-            assert!(out.status.success(), "produce failed: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "produce failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         })
         .await
         .unwrap();
@@ -206,12 +230,30 @@ async fn produce_all(stream: &str, total: u64, kinesis_endpoint: Option<String>)
                 2 => corrupt_aggregate(&marker),
                 _ => format!(r#"{{"event_id":"{marker}","event_type":"click","country":"DE","quantity":"lots"}}"#).into_bytes(),
             };
-            entries.push(PutRecordsRequestEntry::builder().data(Blob::new(data)).partition_key(format!("pk-{k}")).build().unwrap());
+            entries.push(
+                PutRecordsRequestEntry::builder()
+                    .data(Blob::new(data))
+                    .partition_key(format!("pk-{k}"))
+                    .build()
+                    .unwrap(),
+            );
             produced.malformed.push(marker);
         }
         while !entries.is_empty() {
-            let out = kinesis.put_records().stream_name(stream).set_records(Some(entries.clone())).send().await.unwrap();
-            entries = out.records().iter().zip(entries).filter(|(r, _)| r.error_code().is_some()).map(|(_, e)| e).collect();
+            let out = kinesis
+                .put_records()
+                .stream_name(stream)
+                .set_records(Some(entries.clone()))
+                .send()
+                .await
+                .unwrap();
+            entries = out
+                .records()
+                .iter()
+                .zip(entries)
+                .filter(|(r, _)| r.error_code().is_some())
+                .map(|(_, e)| e)
+                .collect();
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         index += 1;
@@ -222,7 +264,11 @@ async fn produce_all(stream: &str, total: u64, kinesis_endpoint: Option<String>)
 async fn kinesis_client(endpoint: Option<&str>) -> aws_sdk_kinesis::Client {
     let sdk = aws().await;
     match endpoint {
-        Some(url) => aws_sdk_kinesis::Client::from_conf(aws_sdk_kinesis::config::Builder::from(&sdk).endpoint_url(url).build()),
+        Some(url) => aws_sdk_kinesis::Client::from_conf(
+            aws_sdk_kinesis::config::Builder::from(&sdk)
+                .endpoint_url(url)
+                .build(),
+        ),
         None => aws_sdk_kinesis::Client::new(&sdk),
     }
 }
@@ -230,20 +276,42 @@ async fn kinesis_client(endpoint: Option<&str>) -> aws_sdk_kinesis::Client {
 async fn wait_active(kinesis: &aws_sdk_kinesis::Client, stream: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let d = kinesis.describe_stream_summary().stream_name(stream).send().await.unwrap();
-        if d.stream_description_summary().is_some_and(|s| s.stream_status().as_str() == "ACTIVE") {
+        let d = kinesis
+            .describe_stream_summary()
+            .stream_name(stream)
+            .send()
+            .await
+            .unwrap();
+        if d.stream_description_summary()
+            .is_some_and(|s| s.stream_status().as_str() == "ACTIVE")
+        {
             return;
         }
-        assert!(Instant::now() < deadline, "stream {stream} not ACTIVE again");
+        assert!(
+            Instant::now() < deadline,
+            "stream {stream} not ACTIVE again"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
 async fn hash_range(kinesis: &aws_sdk_kinesis::Client, stream: &str, shard: &str) -> (u128, u128) {
-    let shards = kinesis.list_shards().stream_name(stream).send().await.unwrap();
-    let s = shards.shards().iter().find(|s| s.shard_id() == shard).expect("shard listed");
+    let shards = kinesis
+        .list_shards()
+        .stream_name(stream)
+        .send()
+        .await
+        .unwrap();
+    let s = shards
+        .shards()
+        .iter()
+        .find(|s| s.shard_id() == shard)
+        .expect("shard listed");
     let r = s.hash_key_range().unwrap();
-    (r.starting_hash_key().parse().unwrap(), r.ending_hash_key().parse().unwrap())
+    (
+        r.starting_hash_key().parse().unwrap(),
+        r.ending_hash_key().parse().unwrap(),
+    )
 }
 
 /// How often each good event id and each malformed marker was delivered.
@@ -258,15 +326,22 @@ struct Delivered {
 /// The `event_id` column of a Parquet object.
 fn parquet_event_ids(key: &str, body: &[u8]) -> Vec<String> {
     use arrow_array::Array;
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::copy_from_slice(body))
-        .unwrap_or_else(|e| panic!("{key} is not Parquet: {e}"))
-        .build()
-        .unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        bytes::Bytes::copy_from_slice(body),
+    )
+    .unwrap_or_else(|e| panic!("{key} is not Parquet: {e}"))
+    .build()
+    .unwrap();
     let mut ids = Vec::new();
     for batch in reader {
         let batch = batch.unwrap();
-        let column = batch.column_by_name("event_id").unwrap_or_else(|| panic!("{key}: no event_id column"));
-        let strings = column.as_any().downcast_ref::<arrow_array::StringArray>().expect("event_id is a string column");
+        let column = batch
+            .column_by_name("event_id")
+            .unwrap_or_else(|| panic!("{key}: no event_id column"));
+        let strings = column
+            .as_any()
+            .downcast_ref::<arrow_array::StringArray>()
+            .expect("event_id is a string column");
         ids.extend((0..strings.len()).map(|i| strings.value(i).to_owned()));
     }
     ids
@@ -274,7 +349,12 @@ fn parquet_event_ids(key: &str, body: &[u8]) -> Vec<String> {
 
 async fn read_back(stream: &str) -> Delivered {
     let objects = raw_objects(BUCKET, &format!("{stream}/")).await;
-    let mut delivered = Delivered { events: BTreeMap::new(), errors: BTreeMap::new(), error_types: BTreeMap::new(), unexpected: Vec::new() };
+    let mut delivered = Delivered {
+        events: BTreeMap::new(),
+        errors: BTreeMap::new(),
+        error_types: BTreeMap::new(),
+        unexpected: Vec::new(),
+    };
     for (key, (_, raw)) in &objects {
         let is_error = key.starts_with(&format!("{stream}/errors/"));
         if !is_error {
@@ -285,24 +365,40 @@ async fn read_back(stream: &str) -> Delivered {
             continue;
         }
         let mut body = Vec::new();
-        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut body).expect("error objects are gzip");
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut body)
+            .expect("error objects are gzip");
         for line in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            let value: serde_json::Value = serde_json::from_slice(line).unwrap_or_else(|e| panic!("{key}: a line is not JSON: {e}"));
+            let value: serde_json::Value = serde_json::from_slice(line)
+                .unwrap_or_else(|e| panic!("{key}: a line is not JSON: {e}"));
             if is_error {
-                let raw = base64::engine::general_purpose::STANDARD.decode(value["rawData"].as_str().expect("rawData")).unwrap();
+                let raw = base64::engine::general_purpose::STANDARD
+                    .decode(value["rawData"].as_str().expect("rawData"))
+                    .unwrap();
                 let text = String::from_utf8_lossy(&raw);
                 match text.find("chaos-bad-") {
                     Some(at) => {
-                        let marker: String =
-                            text[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
-                        let output_type = key.trim_start_matches(&format!("{stream}/errors/")).split('/').next().unwrap_or("").to_owned();
+                        let marker: String = text[at..]
+                            .chars()
+                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                            .collect();
+                        let output_type = key
+                            .trim_start_matches(&format!("{stream}/errors/"))
+                            .split('/')
+                            .next()
+                            .unwrap_or("")
+                            .to_owned();
                         delivered.error_types.insert(marker.clone(), output_type);
                         *delivered.errors.entry(marker).or_insert(0) += 1;
                     }
-                    None => delivered.unexpected.push(format!("{key}: a good record in the error output: {value}")),
+                    None => delivered
+                        .unexpected
+                        .push(format!("{key}: a good record in the error output: {value}")),
                 }
             } else {
-                let id = value["event_id"].as_str().unwrap_or_else(|| panic!("{key}: no event_id in {value}")).to_owned();
+                let id = value["event_id"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{key}: no event_id in {value}"))
+                    .to_owned();
                 *delivered.events.entry(id).or_insert(0) += 1;
             }
         }
@@ -312,7 +408,14 @@ async fn read_back(stream: &str) -> Delivered {
 
 fn log_tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+    text.lines()
+        .rev()
+        .take(20)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -331,10 +434,32 @@ async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once(
     }
     create_bucket(BUCKET).await;
     let kinesis = kinesis_client(kinesis_endpoint.as_deref()).await;
-    let rates = FaultRates { server_error: 0.04, throttle: 0.03, lost_response: 0.02, dropped_connection: 0.02, applies_to: None };
-    let s3_proxy = FaultProxy::start(&std::env::var("AWS_ENDPOINT_URL_S3").unwrap(), Service::S3, rates).await;
-    let dynamodb_proxy = FaultProxy::start(&std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap(), Service::DynamoDb, rates).await;
-    let setup = Setup { stream: stream.clone(), dir: tempfile::tempdir().unwrap(), s3_proxy: s3_proxy.url.clone(), dynamodb_proxy: dynamodb_proxy.url.clone(), kinesis_endpoint: kinesis_endpoint.clone() };
+    let rates = FaultRates {
+        server_error: 0.04,
+        throttle: 0.03,
+        lost_response: 0.02,
+        dropped_connection: 0.02,
+        applies_to: None,
+    };
+    let s3_proxy = FaultProxy::start(
+        &std::env::var("AWS_ENDPOINT_URL_S3").unwrap(),
+        Service::S3,
+        rates,
+    )
+    .await;
+    let dynamodb_proxy = FaultProxy::start(
+        &std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap(),
+        Service::DynamoDb,
+        rates,
+    )
+    .await;
+    let setup = Setup {
+        stream: stream.clone(),
+        dir: tempfile::tempdir().unwrap(),
+        s3_proxy: s3_proxy.url.clone(),
+        dynamodb_proxy: dynamodb_proxy.url.clone(),
+        kinesis_endpoint: kinesis_endpoint.clone(),
+    };
 
     let started = Instant::now();
     let producer = tokio::spawn({
@@ -347,8 +472,11 @@ async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once(
         generation += 1;
         format!("w{slot}-g{generation}")
     };
-    let mut workers: Vec<ChaosWorker> = (0..3).map(|slot| ChaosWorker::start(&setup, next_id(slot))).collect();
-    let (mut kills, mut reshards, mut sigterms, mut zombies, mut self_exits) = (0_u32, 0_u32, 0_u32, 0_u32, 0_u32);
+    let mut workers: Vec<ChaosWorker> = (0..3)
+        .map(|slot| ChaosWorker::start(&setup, next_id(slot)))
+        .collect();
+    let (mut kills, mut reshards, mut sigterms, mut zombies, mut self_exits) =
+        (0_u32, 0_u32, 0_u32, 0_u32, 0_u32);
     let mut next_kill = Duration::from_secs(10);
     let (mut sigterm_done, mut split_done, mut merge_done) = (false, false, false);
     let mut paused_since: Option<(usize, Instant)> = None;
@@ -360,7 +488,11 @@ async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once(
         // orchestrator would; counted, and its log shown.
         for (slot, worker) in workers.iter_mut().enumerate() {
             if let Some(status) = worker.child.try_wait().unwrap() {
-                eprintln!("chaos: worker {} exited by itself ({status}); log tail:\n{}", worker.id, log_tail(&setup.log_path(&worker.id)));
+                eprintln!(
+                    "chaos: worker {} exited by itself ({status}); log tail:\n{}",
+                    worker.id,
+                    log_tail(&setup.log_path(&worker.id))
+                );
                 self_exits += 1;
                 *worker = ChaosWorker::start(&setup, next_id(slot));
             }
@@ -382,7 +514,12 @@ async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once(
             eprintln!("chaos: SIGTERM {} at {t:?}", workers[slot].id);
             workers[slot].signal("-TERM");
             let status = workers[slot].child.wait().unwrap();
-            assert_eq!(status.code(), Some(0), "a SIGTERM ends the worker cleanly; log:\n{}", log_tail(&setup.log_path(&workers[slot].id)));
+            assert_eq!(
+                status.code(),
+                Some(0),
+                "a SIGTERM ends the worker cleanly; log:\n{}",
+                log_tail(&setup.log_path(&workers[slot].id))
+            );
             workers[slot] = ChaosWorker::start(&setup, next_id(slot));
             sigterms += 1;
         }
@@ -412,7 +549,10 @@ async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once(
         if let Some((slot, since)) = paused_since
             && since.elapsed() >= Duration::from_millis(FAILOVER_MS + 3000)
         {
-            eprintln!("chaos: SIGCONT {} at {t:?} (its leases were taken meanwhile)", workers[slot].id);
+            eprintln!(
+                "chaos: SIGCONT {} at {t:?} (its leases were taken meanwhile)",
+                workers[slot].id
+            );
             workers[slot].signal("-CONT");
             workers[slot].paused = false;
             paused_since = None;
@@ -420,7 +560,10 @@ async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once(
         if split_done && !merge_done && t >= Duration::from_secs(35) {
             merge_done = true;
             wait_active(&kinesis, &stream).await;
-            eprintln!("chaos: merge shardId-000000000002 + shardId-000000000003 at {:?}", started.elapsed());
+            eprintln!(
+                "chaos: merge shardId-000000000002 + shardId-000000000003 at {:?}",
+                started.elapsed()
+            );
             kinesis
                 .merge_shards()
                 .stream_name(&stream)
@@ -448,7 +591,10 @@ async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once(
     let final_config = setup.config_for("final");
     let mut finished = false;
     for attempt in 1..=3 {
-        let out = run(kinesink().env("RUST_LOG", "warn").args(["run", "--until-caught-up", "--config"]).arg(&final_config));
+        let out = run(kinesink()
+            .env("RUST_LOG", "warn")
+            .args(["run", "--until-caught-up", "--config"])
+            .arg(&final_config));
         if out.status.success() {
             finished = true;
             break;
@@ -465,7 +611,12 @@ async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once(
     let mut delivered_good = 0_u64;
     for (prefix, n) in &produced.chunks {
         for i in 0..*n {
-            match delivered.events.get(&format!("{prefix}-{i}")).copied().unwrap_or(0) {
+            match delivered
+                .events
+                .get(&format!("{prefix}-{i}"))
+                .copied()
+                .unwrap_or(0)
+            {
                 0 => {
                     missing += 1;
                     if missing_examples.len() < 5 {
@@ -494,14 +645,30 @@ async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once(
             }
         }
     }
-    let unknown_events = delivered.events.len() as u64 - delivered.events.keys().filter(|k| produced.chunks.iter().any(|(p, _)| k.starts_with(&format!("{p}-")))).count() as u64;
+    let unknown_events = delivered.events.len() as u64
+        - delivered
+            .events
+            .keys()
+            .filter(|k| {
+                produced
+                    .chunks
+                    .iter()
+                    .any(|(p, _)| k.starts_with(&format!("{p}-")))
+            })
+            .count() as u64;
     println!(
         "chaos: records produced {}, delivered {delivered_good}, in error prefix {in_error_prefix}, duplicates {duplicates}, missing {missing}, kills {kills}, reshards {reshards}, faults injected {faults} (S3 {} of {} requests, DynamoDB {} of {}), sigterms {sigterms}, zombies {zombies}, self-exits {self_exits}, {:.0} s",
         produced.good() + produced.malformed.len() as u64,
         s3_proxy.counters.faults(),
-        s3_proxy.counters.requests.load(std::sync::atomic::Ordering::Relaxed),
+        s3_proxy
+            .counters
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed),
         dynamodb_proxy.counters.faults(),
-        dynamodb_proxy.counters.requests.load(std::sync::atomic::Ordering::Relaxed),
+        dynamodb_proxy
+            .counters
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed),
         started.elapsed().as_secs_f64(),
     );
     // Each kind of malformed record lands under Firehose's error output type for it.
@@ -513,7 +680,11 @@ async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once(
             _ => None,
         };
         if let Some(expected) = expected {
-            assert_eq!(delivered.error_types.get(marker).map(String::as_str), Some(expected), "{marker}");
+            assert_eq!(
+                delivered.error_types.get(marker).map(String::as_str),
+                Some(expected),
+                "{marker}"
+            );
         }
     }
     let mut by_type: BTreeMap<&str, usize> = BTreeMap::new();
@@ -529,13 +700,25 @@ async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once(
             c.subscriptions.load(std::sync::atomic::Ordering::Relaxed)
         );
     }
-    assert!(delivered.unexpected.is_empty(), "good records in the error output: {:?}", &delivered.unexpected[..delivered.unexpected.len().min(5)]);
+    assert!(
+        delivered.unexpected.is_empty(),
+        "good records in the error output: {:?}",
+        &delivered.unexpected[..delivered.unexpected.len().min(5)]
+    );
     assert_eq!(unknown_events, 0, "events nobody produced");
     assert_eq!(duplicates, 0);
-    assert_eq!(missing, 0, "missing, first ones: {:?}", &missing_examples[..missing_examples.len().min(5)]);
+    assert_eq!(
+        missing,
+        0,
+        "missing, first ones: {:?}",
+        &missing_examples[..missing_examples.len().min(5)]
+    );
     assert_eq!(delivered_good, produced.good());
     assert_eq!(in_error_prefix, produced.malformed.len() as u64);
-    assert!(kills >= 1 && reshards == 2 && zombies == 1 && sigterms == 1 && faults > 0, "every kind of chaos happened");
+    assert!(
+        kills >= 1 && reshards == 2 && zombies == 1 && sigterms == 1 && faults > 0,
+        "every kind of chaos happened"
+    );
     if fake.is_none() {
         delete_stream(&stream).await;
     }

@@ -14,7 +14,11 @@ fn write(dir: &tempfile::TempDir, text: &str) -> std::path::PathBuf {
 fn assert_one_line_error(out: &std::process::Output, needles: &[&str]) {
     assert_eq!(out.status.code(), Some(2), "exit code 2");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.trim_end().lines().count(), 1, "exactly one line: {stderr}");
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "exactly one line: {stderr}"
+    );
     assert!(stderr.starts_with("kinesink: error: "), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     for n in needles {
@@ -22,7 +26,8 @@ fn assert_one_line_error(out: &std::process::Output, needles: &[&str]) {
     }
 }
 
-const GOOD: &str = "name = \"n\"\n[source]\nstream = \"s\"\n[destination]\nurl = \"s3://bucket-x\"\n";
+const GOOD: &str =
+    "name = \"n\"\n[source]\nstream = \"s\"\n[destination]\nurl = \"s3://bucket-x\"\n";
 
 #[test]
 fn an_unknown_key_is_named_with_exit_code_2() {
@@ -41,7 +46,13 @@ fn a_missing_config_file_is_named() {
 #[test]
 fn an_unreachable_endpoint_is_named_with_exit_code_2() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write(&dir, &GOOD.replace("stream = \"s\"", "stream = \"s\"\nendpoint_url = \"http://127.0.0.1:9\""));
+    let cfg = write(
+        &dir,
+        &GOOD.replace(
+            "stream = \"s\"",
+            "stream = \"s\"\nendpoint_url = \"http://127.0.0.1:9\"",
+        ),
+    );
     let out = run(kinesink()
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
@@ -54,7 +65,13 @@ fn an_unreachable_endpoint_is_named_with_exit_code_2() {
 #[test]
 fn missing_credentials_are_reported_with_exit_code_2() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write(&dir, &GOOD.replace("stream = \"s\"", "stream = \"s\"\nendpoint_url = \"http://127.0.0.1:9\""));
+    let cfg = write(
+        &dir,
+        &GOOD.replace(
+            "stream = \"s\"",
+            "stream = \"s\"\nendpoint_url = \"http://127.0.0.1:9\"",
+        ),
+    );
     let empty = dir.path().join("empty");
     std::fs::write(&empty, "").unwrap();
     let out = run(kinesink()
@@ -78,22 +95,36 @@ fn missing_credentials_are_reported_with_exit_code_2() {
 fn a_bad_environment_override_names_the_variable_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write(&dir, GOOD);
-    let out = run(kinesink().env("KINESINK_DESTINATION__BUFFER_SIZE_MIB", "lots").args(["run", "--config"]).arg(&cfg));
+    let out = run(kinesink()
+        .env("KINESINK_DESTINATION__BUFFER_SIZE_MIB", "lots")
+        .args(["run", "--config"])
+        .arg(&cfg));
     assert_one_line_error(&out, &["destination.buffer_size_mib"]);
 }
 
 #[test]
-fn check_config_prints_the_effective_settings_of_a_valid_file_and_refuses_a_bad_one_with_exit_code_2() {
-    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/kinesink.toml");
+fn check_config_prints_the_effective_settings_of_a_valid_file_and_refuses_a_bad_one_with_exit_code_2()
+ {
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/kinesink.toml");
     let out = run(kinesink().args(["check-config", "--config"]).arg(&example));
     assert!(out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("events/event_type=!{partitionKeyFromQuery:event_type}"), "{stdout}");
+    assert!(
+        stdout.contains("events/event_type=!{partitionKeyFromQuery:event_type}"),
+        "{stdout}"
+    );
     assert!(stdout.contains("parquet, 10 columns"), "{stdout}");
     assert!(stdout.contains("is valid"), "{stdout}");
 
     let dir = tempfile::tempdir().unwrap();
-    let bad = write(&dir, &GOOD.replace("[destination]", "[processing]\npartition_query = \"{a: .a\"\n[destination]"));
+    let bad = write(
+        &dir,
+        &GOOD.replace(
+            "[destination]",
+            "[processing]\npartition_query = \"{a: .a\"\n[destination]",
+        ),
+    );
     let out = run(kinesink().args(["check-config", "--config"]).arg(&bad));
     assert_one_line_error(&out, &["processing.partition_query"]);
 }

@@ -8,7 +8,9 @@ use common::*;
 
 fn gunzip(path: &std::path::Path) -> String {
     let mut s = String::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap()).read_to_string(&mut s).unwrap();
+    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
+        .read_to_string(&mut s)
+        .unwrap();
     s
 }
 
@@ -16,13 +18,18 @@ fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
-        if p.is_dir() { out.extend(files(&p)) } else { out.push(p) }
+        if p.is_dir() {
+            out.extend(files(&p))
+        } else {
+            out.push(p)
+        }
     }
     out.sort();
     out
 }
 
-const CONFIG: &str = "name = \"try\"\n[source]\nstream = \"s\"\n[destination]\nurl = \"s3://bucket-x\"\n";
+const CONFIG: &str =
+    "name = \"try\"\n[source]\nstream = \"s\"\n[destination]\nurl = \"s3://bucket-x\"\n";
 
 #[test]
 fn get_records_input_is_written_under_the_hour_of_the_oldest_record_with_the_same_keys_as_run() {
@@ -40,10 +47,19 @@ fn get_records_input_is_written_under_the_hour_of_the_oldest_record_with_the_sam
     )
     .unwrap();
     let out_dir = dir.path().join("out");
-    let out = run(kinesink().args(["dry-run", "--config"]).arg(&cfg).arg("--input").arg(&input).arg("--output").arg(&out_dir));
+    let out = run(kinesink()
+        .args(["dry-run", "--config"])
+        .arg(&cfg)
+        .arg("--input")
+        .arg(&input)
+        .arg("--output")
+        .arg(&out_dir));
     assert!(out.status.success());
     let written = files(&out_dir);
-    assert_eq!(written, vec![out_dir.join("2026/11/22/09/try-shardId-000000000000-100-0.gz")]);
+    assert_eq!(
+        written,
+        vec![out_dir.join("2026/11/22/09/try-shardId-000000000000-100-0.gz")]
+    );
     assert_eq!(gunzip(&written[0]), "{\"a\":1}\n{\"a\":2}\n");
 }
 
@@ -56,7 +72,16 @@ fn lines_input_uses_the_given_arrival_time() {
     std::fs::write(&input, "one\ntwo\n").unwrap();
     let out_dir = dir.path().join("out");
     let out = run(kinesink()
-        .args(["dry-run", "--input-format", "lines", "--arrival-time", "2026-01-02T03:04:05Z", "--shard-id", "shardId-9", "--config"])
+        .args([
+            "dry-run",
+            "--input-format",
+            "lines",
+            "--arrival-time",
+            "2026-01-02T03:04:05Z",
+            "--shard-id",
+            "shardId-9",
+            "--config",
+        ])
         .arg(&cfg)
         .arg("--input")
         .arg(&input)
@@ -64,7 +89,10 @@ fn lines_input_uses_the_given_arrival_time() {
         .arg(&out_dir));
     assert!(out.status.success());
     let written = files(&out_dir);
-    assert_eq!(written, vec![out_dir.join("2026/01/02/03/try-shardId-9-1-0.gz")]);
+    assert_eq!(
+        written,
+        vec![out_dir.join("2026/01/02/03/try-shardId-9-1-0.gz")]
+    );
     assert_eq!(gunzip(&written[0]), "one\ntwo\n");
 }
 
@@ -83,9 +111,18 @@ fn a_bad_input_line_is_named_by_number_with_exit_code_2_and_nothing_is_written()
     )
     .unwrap();
     let out_dir = dir.path().join("out");
-    let out = run(kinesink().args(["dry-run", "--config"]).arg(&cfg).arg("--input").arg(&input).arg("--output").arg(&out_dir));
+    let out = run(kinesink()
+        .args(["dry-run", "--config"])
+        .arg(&cfg)
+        .arg("--input")
+        .arg(&input)
+        .arg("--output")
+        .arg(&out_dir));
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("line 2") && stderr.contains("base64"), "{stderr}");
+    assert!(
+        stderr.contains("line 2") && stderr.contains("base64"),
+        "{stderr}"
+    );
     assert!(!out_dir.exists());
 }

@@ -15,18 +15,30 @@ use kinesink_integration_tests::fake_kinesis::FakeKinesis;
 const BUCKET: &str = "kinesink-it";
 
 fn events(stream: &str, range: std::ops::Range<u32>) -> Vec<(String, Vec<u8>)> {
-    range.map(|i| (format!("pk-{i}"), format!("{{\"event_id\":\"{stream}-{i}\"}}").into_bytes())).collect()
+    range
+        .map(|i| {
+            (
+                format!("pk-{i}"),
+                format!("{{\"event_id\":\"{stream}-{i}\"}}").into_bytes(),
+            )
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn enhanced_fan_out_delivers_every_record_once_across_resubscriptions_and_a_split_without_get_records() {
+async fn enhanced_fan_out_delivers_every_record_once_across_resubscriptions_and_a_split_without_get_records()
+ {
     let fake = FakeKinesis::start("127.0.0.1:0", false).await;
     fake.set_subscription_duration(Duration::from_secs(1));
     let stream = unique("it-efo");
     fake.create_stream(&stream, 2);
     create_bucket(BUCKET).await;
     fake.append(&stream, events(&stream, 0..2000));
-    let kinesis = aws_sdk_kinesis::Client::from_conf(aws_sdk_kinesis::config::Builder::from(&aws().await).endpoint_url(&fake.url).build());
+    let kinesis = aws_sdk_kinesis::Client::from_conf(
+        aws_sdk_kinesis::config::Builder::from(&aws().await)
+            .endpoint_url(&fake.url)
+            .build(),
+    );
     kinesis
         .split_shard()
         .stream_name(&stream)
@@ -41,10 +53,16 @@ async fn enhanced_fan_out_delivers_every_record_once_across_resubscriptions_and_
         &stream,
         BUCKET,
         &stream,
-        &format!("endpoint_url = \"{}\"\nreader = \"efo\"\nconsumer_name = \"it-consumer\"", fake.url),
+        &format!(
+            "endpoint_url = \"{}\"\nreader = \"efo\"\nconsumer_name = \"it-consumer\"",
+            fake.url
+        ),
         "buffer_interval_s = 1",
     );
-    let out = run(kinesink().env("RUST_LOG", "info").args(["run", "--until-caught-up", "--config"]).arg(&cfg.path));
+    let out = run(kinesink()
+        .env("RUST_LOG", "info")
+        .args(["run", "--until-caught-up", "--config"])
+        .arg(&cfg.path));
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("reading with enhanced fan-out"));
     let counts = event_counts(&objects(BUCKET, &format!("{stream}/")).await);
@@ -56,7 +74,18 @@ async fn enhanced_fan_out_delivers_every_record_once_across_resubscriptions_and_
         c.records_pushed.load(Ordering::Relaxed),
         c.get_records.load(Ordering::Relaxed)
     );
-    assert_eq!(c.get_records.load(Ordering::Relaxed), 0, "no GetRecords with enhanced fan-out");
-    assert!(c.subscriptions.load(Ordering::Relaxed) >= 4, "one subscription per shard at least (4 shards after the split)");
-    assert_eq!(c.records_pushed.load(Ordering::Relaxed), 3000, "each record pushed once: resubscriptions continue, never repeat");
+    assert_eq!(
+        c.get_records.load(Ordering::Relaxed),
+        0,
+        "no GetRecords with enhanced fan-out"
+    );
+    assert!(
+        c.subscriptions.load(Ordering::Relaxed) >= 4,
+        "one subscription per shard at least (4 shards after the split)"
+    );
+    assert_eq!(
+        c.records_pushed.load(Ordering::Relaxed),
+        3000,
+        "each record pushed once: resubscriptions continue, never repeat"
+    );
 }

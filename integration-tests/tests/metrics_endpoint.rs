@@ -14,11 +14,18 @@ const BUCKET: &str = "kinesink-it";
 /// (status code, body) of `GET path`.
 fn get(port: u16, path: &str) -> (u16, String) {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap();
     let code = text.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     (code, body)
 }
 
@@ -36,35 +43,72 @@ async fn scraped_counters_match_what_was_delivered() {
     create_stream(&stream, 2).await;
     create_bucket(BUCKET).await;
     produce(&stream, 700, &stream, false);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let cfg = config(&stream, &stream, BUCKET, &stream, "", &format!("buffer_interval_s = 1\n[metrics]\nlisten = \"127.0.0.1:{port}\""));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = config(
+        &stream,
+        &stream,
+        BUCKET,
+        &stream,
+        "",
+        &format!("buffer_interval_s = 1\n[metrics]\nlisten = \"127.0.0.1:{port}\""),
+    );
     let mut worker = Worker::start(&cfg.path);
     worker.wait_for("serving /metrics", 1, Duration::from_secs(30));
     assert_eq!(get(port, "/healthz").0, 200);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let delivered: usize = event_counts(&objects(BUCKET, &format!("{stream}/")).await).values().sum();
+        let delivered: usize = event_counts(&objects(BUCKET, &format!("{stream}/")).await)
+            .values()
+            .sum();
         if delivered == 700 {
             break;
         }
-        assert!(Instant::now() < deadline, "only {delivered} of 700 delivered");
+        assert!(
+            Instant::now() < deadline,
+            "only {delivered} of 700 delivered"
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     let (code, text) = get(port, "/metrics");
     assert_eq!(code, 200);
-    assert_eq!(metric(&text, "kinesink_delivery_to_s3_records_total"), 700.0, "{text}");
-    assert_eq!(metric(&text, "kinesink_data_read_from_kinesis_stream_records_total"), 700.0, "{text}");
-    assert_eq!(metric(&text, "kinesink_incoming_records_total"), 700.0, "{text}");
+    assert_eq!(
+        metric(&text, "kinesink_delivery_to_s3_records_total"),
+        700.0,
+        "{text}"
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "kinesink_data_read_from_kinesis_stream_records_total"
+        ),
+        700.0,
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "kinesink_incoming_records_total"),
+        700.0,
+        "{text}"
+    );
     assert_eq!(
         metric(&text, "kinesink_incoming_bytes_total"),
         metric(&text, "kinesink_data_read_from_kinesis_stream_bytes_total"),
         "no aggregation here: user bytes equal Kinesis bytes"
     );
     let objects_written = objects(BUCKET, &format!("{stream}/")).await.len() as f64;
-    assert_eq!(metric(&text, "kinesink_delivery_to_s3_success_total"), objects_written);
+    assert_eq!(
+        metric(&text, "kinesink_delivery_to_s3_success_total"),
+        objects_written
+    );
     assert_eq!(metric(&text, "kinesink_leases_owned"), 2.0);
     assert!(metric(&text, "kinesink_checkpoint_writes_total") >= 2.0);
-    assert!(text.contains("kinesink_active_partitions{"), "per-shard partition gauge: {text}");
+    assert!(
+        text.contains("kinesink_active_partitions{"),
+        "per-shard partition gauge: {text}"
+    );
     assert_eq!(get(port, "/readyz").0, 200);
     worker.sigterm();
     assert_eq!(worker.wait(Duration::from_secs(30)).0, Some(0));
@@ -78,10 +122,20 @@ async fn a_taken_metrics_port_is_a_one_line_error_naming_the_key() {
     create_bucket(BUCKET).await;
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
-    let cfg = config(&stream, &stream, BUCKET, &stream, "", &format!("[metrics]\nlisten = \"127.0.0.1:{port}\""));
+    let cfg = config(
+        &stream,
+        &stream,
+        BUCKET,
+        &stream,
+        "",
+        &format!("[metrics]\nlisten = \"127.0.0.1:{port}\""),
+    );
     let out = run(kinesink().args(["run", "--config"]).arg(&cfg.path));
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("metrics.listen") && stderr.contains(&port.to_string()), "{stderr}");
+    assert!(
+        stderr.contains("metrics.listen") && stderr.contains(&port.to_string()),
+        "{stderr}"
+    );
     delete_stream(&stream).await;
 }

@@ -19,12 +19,26 @@ fn body_of(len: usize) -> Vec<u8> {
 
 async fn s3_via(url: &str) -> aws_sdk_s3::Client {
     let sdk = aws().await;
-    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).endpoint_url(url).force_path_style(true).build())
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .endpoint_url(url)
+            .force_path_style(true)
+            .build(),
+    )
 }
 
 async fn pending_uploads(s3: &aws_sdk_s3::Client, root: &str) -> Vec<String> {
-    let out = s3.list_multipart_uploads().bucket(BUCKET).prefix(root).send().await.unwrap();
-    out.uploads().iter().filter_map(|u| u.upload_id().map(str::to_owned)).collect()
+    let out = s3
+        .list_multipart_uploads()
+        .bucket(BUCKET)
+        .prefix(root)
+        .send()
+        .await
+        .unwrap();
+    out.uploads()
+        .iter()
+        .filter_map(|u| u.upload_id().map(str::to_owned))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -32,20 +46,49 @@ async fn an_object_larger_than_the_part_size_is_uploaded_in_parts_and_reads_back
     create_bucket(BUCKET).await;
     let root = format!("{}/", unique("it-multipart"));
     let s3 = s3().await;
-    let sink = S3Sink::new(s3.clone(), BUCKET, root.clone(), S3SinkOptions { multipart_part_size: MIN_PART_SIZE, ..S3SinkOptions::default() });
+    let sink = S3Sink::new(
+        s3.clone(),
+        BUCKET,
+        root.clone(),
+        S3SinkOptions {
+            multipart_part_size: MIN_PART_SIZE,
+            ..S3SinkOptions::default()
+        },
+    );
     let body = body_of(2 * MIN_PART_SIZE + 12_345);
     sink.put("big.bin", body.clone()).await.unwrap();
-    let got = s3.get_object().bucket(BUCKET).key(format!("{root}big.bin")).send().await.unwrap();
+    let got = s3
+        .get_object()
+        .bucket(BUCKET)
+        .key(format!("{root}big.bin"))
+        .send()
+        .await
+        .unwrap();
     let etag = got.e_tag().unwrap().to_owned();
     let bytes = got.body.collect().await.unwrap().into_bytes();
     assert_eq!(bytes.len(), body.len());
     assert!(bytes[..] == body[..], "the object reads back byte for byte");
-    assert!(etag.trim_matches('"').ends_with("-3"), "a 3-part multipart upload's ETag ends in -3: {etag}");
-    assert!(pending_uploads(&s3, &root).await.is_empty(), "the upload was completed, none left pending");
+    assert!(
+        etag.trim_matches('"').ends_with("-3"),
+        "a 3-part multipart upload's ETag ends in -3: {etag}"
+    );
+    assert!(
+        pending_uploads(&s3, &root).await.is_empty(),
+        "the upload was completed, none left pending"
+    );
 
     sink.put("small.bin", body_of(1000)).await.unwrap();
-    let small = s3.head_object().bucket(BUCKET).key(format!("{root}small.bin")).send().await.unwrap();
-    assert!(!small.e_tag().unwrap().contains('-'), "a small object is one PutObject");
+    let small = s3
+        .head_object()
+        .bucket(BUCKET)
+        .key(format!("{root}small.bin"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !small.e_tag().unwrap().contains('-'),
+        "a small object is one PutObject"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -54,16 +97,56 @@ async fn a_multipart_upload_whose_parts_fail_is_aborted_and_nothing_is_visible()
     let root = format!("{}/", unique("it-multipart-fail"));
     // Every UploadPart through this proxy fails with S3 500s (the SDK retries, then gives up);
     // CreateMultipartUpload and AbortMultipartUpload pass.
-    let rates = FaultRates { server_error: 1.0, applies_to: Some(|_, path| path.contains("partNumber=")), ..FaultRates::default() };
-    let proxy = FaultProxy::start(&std::env::var("AWS_ENDPOINT_URL_S3").unwrap(), Service::S3, rates).await;
-    let sink = S3Sink::new(s3_via(&proxy.url).await, BUCKET, root.clone(), S3SinkOptions { multipart_part_size: MIN_PART_SIZE, ..S3SinkOptions::default() });
-    let err = sink.put("big.bin", body_of(MIN_PART_SIZE + 1)).await.unwrap_err();
-    assert!(err.message.contains("UploadPart") && err.message.contains("InternalError"), "the error names the step and S3's answer: {err}");
+    let rates = FaultRates {
+        server_error: 1.0,
+        applies_to: Some(|_, path| path.contains("partNumber=")),
+        ..FaultRates::default()
+    };
+    let proxy = FaultProxy::start(
+        &std::env::var("AWS_ENDPOINT_URL_S3").unwrap(),
+        Service::S3,
+        rates,
+    )
+    .await;
+    let sink = S3Sink::new(
+        s3_via(&proxy.url).await,
+        BUCKET,
+        root.clone(),
+        S3SinkOptions {
+            multipart_part_size: MIN_PART_SIZE,
+            ..S3SinkOptions::default()
+        },
+    );
+    let err = sink
+        .put("big.bin", body_of(MIN_PART_SIZE + 1))
+        .await
+        .unwrap_err();
+    assert!(
+        err.message.contains("UploadPart") && err.message.contains("InternalError"),
+        "the error names the step and S3's answer: {err}"
+    );
     let direct = s3().await;
-    assert!(direct.head_object().bucket(BUCKET).key(format!("{root}big.bin")).send().await.is_err(), "no partial object is visible");
-    assert!(pending_uploads(&direct, &root).await.is_empty(), "the failed upload was aborted");
+    assert!(
+        direct
+            .head_object()
+            .bucket(BUCKET)
+            .key(format!("{root}big.bin"))
+            .send()
+            .await
+            .is_err(),
+        "no partial object is visible"
+    );
+    assert!(
+        pending_uploads(&direct, &root).await.is_empty(),
+        "the failed upload was aborted"
+    );
     let recorded = proxy.recorded.lock().unwrap().clone();
-    assert!(recorded.iter().any(|r| r.method == "DELETE" && r.path_and_query.contains("uploadId=")), "AbortMultipartUpload was sent");
+    assert!(
+        recorded
+            .iter()
+            .any(|r| r.method == "DELETE" && r.path_and_query.contains("uploadId=")),
+        "AbortMultipartUpload was sent"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -72,35 +155,65 @@ async fn orphaned_multipart_uploads_older_than_the_cutoff_are_aborted_and_younge
     let root = format!("{}/", unique("it-orphans"));
     let s3 = s3().await;
     for key in ["a.parquet", "b.parquet"] {
-        s3.create_multipart_upload().bucket(BUCKET).key(format!("{root}{key}")).send().await.unwrap();
+        s3.create_multipart_upload()
+            .bucket(BUCKET)
+            .key(format!("{root}{key}"))
+            .send()
+            .await
+            .unwrap();
     }
     let sink = S3Sink::new(s3.clone(), BUCKET, root.clone(), S3SinkOptions::default());
     // moto reports every upload as initiated at 2010-11-10T20:48:33Z (a fixed value in its
     // response template), so "now" is placed relative to that instant.
     let initiated = SystemTime::UNIX_EPOCH + Duration::from_secs(1_289_422_113);
-    let kept = sink.abort_stale_uploads(initiated + Duration::from_secs(1800), Duration::from_secs(3600)).await.unwrap();
+    let kept = sink
+        .abort_stale_uploads(
+            initiated + Duration::from_secs(1800),
+            Duration::from_secs(3600),
+        )
+        .await
+        .unwrap();
     assert_eq!(kept, 0, "uploads started half an hour ago are not stale");
     assert_eq!(pending_uploads(&s3, &root).await.len(), 2);
     let later = initiated + Duration::from_secs(2 * 3600);
-    let aborted = sink.abort_stale_uploads(later, Duration::from_secs(3600)).await.unwrap();
+    let aborted = sink
+        .abort_stale_uploads(later, Duration::from_secs(3600))
+        .await
+        .unwrap();
     assert_eq!(aborted, 2);
-    assert!(pending_uploads(&s3, &root).await.is_empty(), "both orphans are aborted");
+    assert!(
+        pending_uploads(&s3, &root).await.is_empty(),
+        "both orphans are aborted"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn bucket_owner_full_control_is_sent_with_every_put_and_multipart_upload_only_when_configured() {
+async fn bucket_owner_full_control_is_sent_with_every_put_and_multipart_upload_only_when_configured()
+ {
     create_bucket(BUCKET).await;
     let root = format!("{}/", unique("it-acl"));
-    let proxy = FaultProxy::start(&std::env::var("AWS_ENDPOINT_URL_S3").unwrap(), Service::S3, FaultRates::default()).await;
+    let proxy = FaultProxy::start(
+        &std::env::var("AWS_ENDPOINT_URL_S3").unwrap(),
+        Service::S3,
+        FaultRates::default(),
+    )
+    .await;
     let client = s3_via(&proxy.url).await;
     let with_acl = S3Sink::new(
         client.clone(),
         BUCKET,
         root.clone(),
-        S3SinkOptions { bucket_owner_full_control: true, multipart_part_size: MIN_PART_SIZE, ..S3SinkOptions::default() },
+        S3SinkOptions {
+            bucket_owner_full_control: true,
+            multipart_part_size: MIN_PART_SIZE,
+            ..S3SinkOptions::default()
+        },
     );
     with_acl.put("small", body_of(10)).await.unwrap();
-    with_acl.put("big", body_of(MIN_PART_SIZE + 10)).await.unwrap();
+    with_acl
+        .put("big", body_of(MIN_PART_SIZE + 10))
+        .await
+        .unwrap();
     let without = S3Sink::new(client, BUCKET, root.clone(), S3SinkOptions::default());
     without.put("plain", body_of(10)).await.unwrap();
     let recorded = proxy.recorded.lock().unwrap().clone();
@@ -114,7 +227,18 @@ async fn bucket_owner_full_control_is_sent_with_every_put_and_multipart_upload_o
             .find(|(k, _)| k == "x-amz-acl")
             .map(|(_, v)| v.clone())
     };
-    assert_eq!(acl_of(&format!("{root}small"), ""), Some("bucket-owner-full-control".into()));
-    assert_eq!(acl_of(&format!("{root}big"), "uploads"), Some("bucket-owner-full-control".into()), "CreateMultipartUpload");
-    assert_eq!(acl_of(&format!("{root}plain"), ""), None, "no ACL unless configured");
+    assert_eq!(
+        acl_of(&format!("{root}small"), ""),
+        Some("bucket-owner-full-control".into())
+    );
+    assert_eq!(
+        acl_of(&format!("{root}big"), "uploads"),
+        Some("bucket-owner-full-control".into()),
+        "CreateMultipartUpload"
+    );
+    assert_eq!(
+        acl_of(&format!("{root}plain"), ""),
+        None,
+        "no ACL unless configured"
+    );
 }

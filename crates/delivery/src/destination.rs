@@ -32,20 +32,36 @@ impl Destination {
     /// # Errors
     /// Any other scheme, an empty or invalid bucket name, or a relative file path.
     pub fn parse(url: &str) -> Result<Self, DestinationError> {
-        let fail = |reason| DestinationError { url: url.to_owned(), reason };
+        let fail = |reason| DestinationError {
+            url: url.to_owned(),
+            reason,
+        };
         if let Some(rest) = url.strip_prefix("s3://") {
             let (bucket, root) = rest.split_once('/').unwrap_or((rest, ""));
             let valid_bucket = (3..=63).contains(&bucket.len())
-                && bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+                && bucket.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'
+                });
             if !valid_bucket {
-                return Err(fail("the bucket name must be 3-63 characters of a-z, 0-9, '-' and '.'"));
+                return Err(fail(
+                    "the bucket name must be 3-63 characters of a-z, 0-9, '-' and '.'",
+                ));
             }
             let root = root.trim_start_matches('/');
-            let root = if root.is_empty() || root.ends_with('/') { root.to_owned() } else { format!("{root}/") };
-            Ok(Destination::S3 { bucket: bucket.to_owned(), root })
+            let root = if root.is_empty() || root.ends_with('/') {
+                root.to_owned()
+            } else {
+                format!("{root}/")
+            };
+            Ok(Destination::S3 {
+                bucket: bucket.to_owned(),
+                root,
+            })
         } else if let Some(path) = url.strip_prefix("file://") {
             if !path.starts_with('/') {
-                return Err(fail("a file destination needs an absolute path: file:///dir"));
+                return Err(fail(
+                    "a file destination needs an absolute path: file:///dir",
+                ));
             }
             Ok(Destination::Directory(PathBuf::from(path)))
         } else {
@@ -60,20 +76,35 @@ mod tests {
 
     #[test]
     fn s3_urls_give_bucket_and_a_root_ending_in_slash() {
-        assert_eq!(Destination::parse("s3://my-bucket").unwrap(), Destination::S3 { bucket: "my-bucket".into(), root: String::new() });
+        assert_eq!(
+            Destination::parse("s3://my-bucket").unwrap(),
+            Destination::S3 {
+                bucket: "my-bucket".into(),
+                root: String::new()
+            }
+        );
         assert_eq!(
             Destination::parse("s3://my-bucket/events").unwrap(),
-            Destination::S3 { bucket: "my-bucket".into(), root: "events/".into() }
+            Destination::S3 {
+                bucket: "my-bucket".into(),
+                root: "events/".into()
+            }
         );
         assert_eq!(
             Destination::parse("s3://my-bucket/a/b/").unwrap(),
-            Destination::S3 { bucket: "my-bucket".into(), root: "a/b/".into() }
+            Destination::S3 {
+                bucket: "my-bucket".into(),
+                root: "a/b/".into()
+            }
         );
     }
 
     #[test]
     fn file_urls_need_an_absolute_path() {
-        assert_eq!(Destination::parse("file:///tmp/out").unwrap(), Destination::Directory("/tmp/out".into()));
+        assert_eq!(
+            Destination::parse("file:///tmp/out").unwrap(),
+            Destination::Directory("/tmp/out".into())
+        );
         assert!(Destination::parse("file://relative").is_err());
     }
 

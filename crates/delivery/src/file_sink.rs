@@ -34,9 +34,18 @@ impl FileSink {
 #[async_trait]
 impl ObjectSink for FileSink {
     async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), SinkError> {
-        let err = |message: String| SinkError { key: key.to_owned(), destination: self.describe(), message };
-        let path = self.path_for(key).ok_or_else(|| err("the key is not a relative path inside the root".into()))?;
-        let dir = path.parent().expect("a joined relative path has a parent").to_path_buf();
+        let err = |message: String| SinkError {
+            key: key.to_owned(),
+            destination: self.describe(),
+            message,
+        };
+        let path = self
+            .path_for(key)
+            .ok_or_else(|| err("the key is not a relative path inside the root".into()))?;
+        let dir = path
+            .parent()
+            .expect("a joined relative path has a parent")
+            .to_path_buf();
         let tmp = dir.join(format!(".{}.tmp", uuid::Uuid::new_v4()));
         let result = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             use std::io::Write;
@@ -64,10 +73,19 @@ mod tests {
     async fn an_object_is_written_as_a_file_at_its_key_and_overwrite_is_harmless() {
         let dir = tempfile::tempdir().unwrap();
         let sink = FileSink::new(dir.path());
-        sink.put("2026/11/22/10/a-1-0.gz", b"hello".to_vec()).await.unwrap();
-        sink.put("2026/11/22/10/a-1-0.gz", b"hello".to_vec()).await.unwrap();
-        assert_eq!(std::fs::read(dir.path().join("2026/11/22/10/a-1-0.gz")).unwrap(), b"hello");
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("2026/11/22/10")).unwrap().collect();
+        sink.put("2026/11/22/10/a-1-0.gz", b"hello".to_vec())
+            .await
+            .unwrap();
+        sink.put("2026/11/22/10/a-1-0.gz", b"hello".to_vec())
+            .await
+            .unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join("2026/11/22/10/a-1-0.gz")).unwrap(),
+            b"hello"
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("2026/11/22/10"))
+            .unwrap()
+            .collect();
         assert_eq!(leftovers.len(), 1, "no temporary files remain");
     }
 

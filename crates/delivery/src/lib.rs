@@ -34,8 +34,8 @@ pub use object_key::ObjectKey;
 pub use position::RecordPosition;
 pub use s3_sink::{MIN_PART_SIZE, S3Sink, S3SinkOptions};
 pub use shard_buffers::{
-    ACTIVE_PARTITION_EXCEEDED, BufferAction, BufferError, BufferEvent, BufferLimits, FailedRecord, FlushTicket, ObjectLayout, PartitionLimit,
-    PartitionLimitAction, ReadyObject, ResumeState,
+    ACTIVE_PARTITION_EXCEEDED, BufferAction, BufferError, BufferEvent, BufferLimits, FailedRecord,
+    FlushTicket, ObjectLayout, PartitionLimit, PartitionLimitAction, ReadyObject, ResumeState,
     ShardBuffers,
 };
 pub use sink::{ObjectSink, SinkError};

@@ -52,7 +52,10 @@ impl MemoryBudget {
     /// A budget of `limit_bytes` (at least 1) for all shards together.
     #[must_use]
     pub fn new(limit_bytes: usize) -> Self {
-        Self { limit_bytes: limit_bytes.max(1), shards: BTreeMap::new() }
+        Self {
+            limit_bytes: limit_bytes.max(1),
+            shards: BTreeMap::new(),
+        }
     }
 
     /// The limit, in bytes.
@@ -137,7 +140,10 @@ mod tests {
     use super::*;
 
     fn usage(buffered_bytes: usize) -> ShardUsage {
-        ShardUsage { buffered_bytes, can_flush: true }
+        ShardUsage {
+            buffered_bytes,
+            can_flush: true,
+        }
     }
 
     #[test]
@@ -178,7 +184,13 @@ mod tests {
     #[test]
     fn a_shard_replaying_an_earlier_flush_point_proceeds_and_the_next_largest_flushes() {
         let mut budget = MemoryBudget::new(100);
-        budget.report("replaying", ShardUsage { buffered_bytes: 90, can_flush: false });
+        budget.report(
+            "replaying",
+            ShardUsage {
+                buffered_bytes: 90,
+                can_flush: false,
+            },
+        );
         budget.report("other", usage(30));
         budget.report("idle", usage(0));
         assert_eq!(budget.verdict("replaying"), BudgetVerdict::Proceed);
@@ -197,7 +209,11 @@ mod tests {
         budget.report("b", usage(101));
         budget.remove("b");
         assert_eq!(budget.total_bytes(), 0);
-        assert_eq!(budget.verdict("b"), BudgetVerdict::Proceed, "unknown shards proceed");
+        assert_eq!(
+            budget.verdict("b"),
+            BudgetVerdict::Proceed,
+            "unknown shards proceed"
+        );
     }
 
     proptest! {

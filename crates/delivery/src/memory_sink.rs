@@ -43,7 +43,10 @@ impl MemorySink {
 #[async_trait]
 impl ObjectSink for MemorySink {
     async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), SinkError> {
-        self.objects.lock().expect("memory sink lock").insert(key.to_owned(), body);
+        self.objects
+            .lock()
+            .expect("memory sink lock")
+            .insert(key.to_owned(), body);
         *self.puts.lock().expect("memory sink lock") += 1;
         Ok(())
     }

@@ -32,16 +32,26 @@ mod tests {
 
     #[test]
     fn key_is_prefix_name_shard_and_first_position() {
-        let k = ObjectKey { name: "clicks".into(), extension: ".gz".into() };
+        let k = ObjectKey {
+            name: "clicks".into(),
+            extension: ".gz".into(),
+        };
         assert_eq!(
-            k.render("2026/11/22/10/", "shardId-000000000001", &RecordPosition::new("4959", 3)),
+            k.render(
+                "2026/11/22/10/",
+                "shardId-000000000001",
+                &RecordPosition::new("4959", 3)
+            ),
             "2026/11/22/10/clicks-shardId-000000000001-4959-3.gz"
         );
     }
 
     #[test]
     fn different_first_records_give_different_keys() {
-        let k = ObjectKey { name: "n".into(), extension: String::new() };
+        let k = ObjectKey {
+            name: "n".into(),
+            extension: String::new(),
+        };
         let a = k.render("p/", "s", &RecordPosition::new("1", 11));
         let b = k.render("p/", "s", &RecordPosition::new("11", 1));
         assert_ne!(a, b);

@@ -20,7 +20,10 @@ impl RecordPosition {
     /// A position from its parts.
     #[must_use]
     pub fn new(sequence_number: impl Into<std::sync::Arc<str>>, sub_sequence_number: u64) -> Self {
-        Self { sequence_number: sequence_number.into(), sub_sequence_number }
+        Self {
+            sequence_number: sequence_number.into(),
+            sub_sequence_number,
+        }
     }
 }
 
@@ -56,8 +59,14 @@ mod tests {
 
     #[test]
     fn fifty_six_digit_sequence_numbers_order_numerically() {
-        let a = RecordPosition::new("49590338271490256608559692538361571095921575989136588898", 0);
-        let b = RecordPosition::new("49590338271490256608559692538361571095921575989136588899", 0);
+        let a = RecordPosition::new(
+            "49590338271490256608559692538361571095921575989136588898",
+            0,
+        );
+        let b = RecordPosition::new(
+            "49590338271490256608559692538361571095921575989136588899",
+            0,
+        );
         let short = RecordPosition::new("9", 0);
         assert!(a < b);
         assert!(short < a, "fewer digits means smaller");

@@ -4,7 +4,9 @@ use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, ObjectCannedAcl, ServerSideEncryption};
+use aws_sdk_s3::types::{
+    CompletedMultipartUpload, CompletedPart, ObjectCannedAcl, ServerSideEncryption,
+};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 
@@ -33,7 +35,12 @@ const PARTS_IN_FLIGHT: usize = 4;
 
 impl Default for S3SinkOptions {
     fn default() -> Self {
-        Self { server_side_encryption: None, kms_key_id: None, bucket_owner_full_control: false, multipart_part_size: 8 * 1024 * 1024 }
+        Self {
+            server_side_encryption: None,
+            kms_key_id: None,
+            bucket_owner_full_control: false,
+            multipart_part_size: 8 * 1024 * 1024,
+        }
     }
 }
 
@@ -56,17 +63,33 @@ impl S3Sink {
     /// A sink writing `root + key` into `bucket`. A part size below [`MIN_PART_SIZE`] is raised
     /// to it.
     #[must_use]
-    pub fn new(client: Client, bucket: impl Into<String>, root: impl Into<String>, mut options: S3SinkOptions) -> Self {
+    pub fn new(
+        client: Client,
+        bucket: impl Into<String>,
+        root: impl Into<String>,
+        mut options: S3SinkOptions,
+    ) -> Self {
         options.multipart_part_size = options.multipart_part_size.max(MIN_PART_SIZE);
-        Self { client, bucket: bucket.into(), root: root.into(), options }
+        Self {
+            client,
+            bucket: bucket.into(),
+            root: root.into(),
+            options,
+        }
     }
 
     fn acl(&self) -> Option<ObjectCannedAcl> {
-        self.options.bucket_owner_full_control.then_some(ObjectCannedAcl::BucketOwnerFullControl)
+        self.options
+            .bucket_owner_full_control
+            .then_some(ObjectCannedAcl::BucketOwnerFullControl)
     }
 
     fn error(&self, key: &str, message: String) -> SinkError {
-        SinkError { key: key.to_owned(), destination: self.describe(), message }
+        SinkError {
+            key: key.to_owned(),
+            destination: self.describe(),
+            message,
+        }
     }
 
     async fn put_whole(&self, full_key: &str, body: Vec<u8>) -> Result<(), SinkError> {
@@ -95,16 +118,35 @@ impl S3Sink {
             .set_acl(self.acl())
             .send()
             .await
-            .map_err(|e| self.error(full_key, format!("CreateMultipartUpload: {}", sdk_error_line(&e))))?;
+            .map_err(|e| {
+                self.error(
+                    full_key,
+                    format!("CreateMultipartUpload: {}", sdk_error_line(&e)),
+                )
+            })?;
         let upload_id = created
             .upload_id()
-            .ok_or_else(|| self.error(full_key, "CreateMultipartUpload returned no upload id".to_owned()))?
+            .ok_or_else(|| {
+                self.error(
+                    full_key,
+                    "CreateMultipartUpload returned no upload id".to_owned(),
+                )
+            })?
             .to_owned();
-        match self.upload_parts_and_complete(full_key, &upload_id, Bytes::from(body)).await {
+        match self
+            .upload_parts_and_complete(full_key, &upload_id, Bytes::from(body))
+            .await
+        {
             Ok(()) => Ok(()),
             Err(e) => {
-                if let Err(abort) =
-                    self.client.abort_multipart_upload().bucket(&self.bucket).key(full_key).upload_id(&upload_id).send().await
+                if let Err(abort) = self
+                    .client
+                    .abort_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(full_key)
+                    .upload_id(&upload_id)
+                    .send()
+                    .await
                 {
                     tracing::warn!(key = %full_key, upload_id = %upload_id, error = %sdk_error_line(&abort), "aborting a failed multipart upload failed; the stale-upload cleanup aborts it later");
                 }
@@ -113,7 +155,12 @@ impl S3Sink {
         }
     }
 
-    async fn upload_parts_and_complete(&self, full_key: &str, upload_id: &str, body: Bytes) -> Result<(), SinkError> {
+    async fn upload_parts_and_complete(
+        &self,
+        full_key: &str,
+        upload_id: &str,
+        body: Bytes,
+    ) -> Result<(), SinkError> {
         let part_size = self.options.multipart_part_size;
         let parts = (0..body.len().div_ceil(part_size)).map(|index| {
             let chunk = body.slice(index * part_size..((index + 1) * part_size).min(body.len()));
@@ -129,21 +176,43 @@ impl S3Sink {
                     .body(ByteStream::from(chunk))
                     .send()
                     .await
-                    .map_err(|e| self.error(full_key, format!("UploadPart {part_number}: {}", sdk_error_line(&e))))?;
-                Ok::<_, SinkError>(CompletedPart::builder().set_e_tag(uploaded.e_tag().map(str::to_owned)).part_number(part_number).build())
+                    .map_err(|e| {
+                        self.error(
+                            full_key,
+                            format!("UploadPart {part_number}: {}", sdk_error_line(&e)),
+                        )
+                    })?;
+                Ok::<_, SinkError>(
+                    CompletedPart::builder()
+                        .set_e_tag(uploaded.e_tag().map(str::to_owned))
+                        .part_number(part_number)
+                        .build(),
+                )
             }
         });
-        let completed: Vec<CompletedPart> = futures::stream::iter(parts).buffered(PARTS_IN_FLIGHT).try_collect().await?;
+        let completed: Vec<CompletedPart> = futures::stream::iter(parts)
+            .buffered(PARTS_IN_FLIGHT)
+            .try_collect()
+            .await?;
         self.client
             .complete_multipart_upload()
             .bucket(&self.bucket)
             .key(full_key)
             .upload_id(upload_id)
-            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(completed)).build())
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(completed))
+                    .build(),
+            )
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| self.error(full_key, format!("CompleteMultipartUpload: {}", sdk_error_line(&e))))
+            .map_err(|e| {
+                self.error(
+                    full_key,
+                    format!("CompleteMultipartUpload: {}", sdk_error_line(&e)),
+                )
+            })
     }
 
     /// Aborts multipart uploads under this sink's root that were started more than `older_than`
@@ -152,9 +221,15 @@ impl S3Sink {
     ///
     /// # Errors
     /// Listing or aborting failed; uploads not reached stay for the next run.
-    pub async fn abort_stale_uploads(&self, now: std::time::SystemTime, older_than: std::time::Duration) -> Result<usize, SinkError> {
+    pub async fn abort_stale_uploads(
+        &self,
+        now: std::time::SystemTime,
+        older_than: std::time::Duration,
+    ) -> Result<usize, SinkError> {
         let cutoff = now.checked_sub(older_than).unwrap_or(std::time::UNIX_EPOCH);
-        let cutoff_secs = cutoff.duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        let cutoff_secs = cutoff
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
         let mut aborted = 0;
         let mut key_marker: Option<String> = None;
         let mut upload_id_marker: Option<String> = None;
@@ -168,10 +243,19 @@ impl S3Sink {
                 .set_upload_id_marker(upload_id_marker.clone())
                 .send()
                 .await
-                .map_err(|e| self.error(&self.root, format!("ListMultipartUploads: {}", sdk_error_line(&e))))?;
+                .map_err(|e| {
+                    self.error(
+                        &self.root,
+                        format!("ListMultipartUploads: {}", sdk_error_line(&e)),
+                    )
+                })?;
             for upload in page.uploads() {
-                let (Some(key), Some(upload_id)) = (upload.key(), upload.upload_id()) else { continue };
-                let stale = upload.initiated().is_none_or(|t| t.as_secs_f64() <= cutoff_secs);
+                let (Some(key), Some(upload_id)) = (upload.key(), upload.upload_id()) else {
+                    continue;
+                };
+                let stale = upload
+                    .initiated()
+                    .is_none_or(|t| t.as_secs_f64() <= cutoff_secs);
                 if !stale {
                     continue;
                 }
@@ -182,7 +266,9 @@ impl S3Sink {
                     .upload_id(upload_id)
                     .send()
                     .await
-                    .map_err(|e| self.error(key, format!("AbortMultipartUpload: {}", sdk_error_line(&e))))?;
+                    .map_err(|e| {
+                        self.error(key, format!("AbortMultipartUpload: {}", sdk_error_line(&e)))
+                    })?;
                 tracing::info!(key = %key, upload_id = %upload_id, "aborted a stale multipart upload");
                 aborted += 1;
             }
@@ -222,7 +308,11 @@ where
 {
     let text = match e {
         SdkError::ServiceError(s) => {
-            format!("{}: {}", s.err().code().unwrap_or("service error"), s.err().message().unwrap_or("(no message)"))
+            format!(
+                "{}: {}",
+                s.err().code().unwrap_or("service error"),
+                s.err().message().unwrap_or("(no message)")
+            )
         }
         other => {
             let mut text = other.to_string();

@@ -38,9 +38,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use kinesink_parquet_writer::{
-    Codec, FORMAT_CONVERSION_FAILED_OUTPUT_TYPE, ObjectEncoder, ObjectFormat, RecordEncoder, RecordFraming,
+    Codec, FORMAT_CONVERSION_FAILED_OUTPUT_TYPE, ObjectEncoder, ObjectFormat, RecordEncoder,
+    RecordFraming,
 };
-use kinesink_partitioning::{EvaluateError, MetadataQuery, OutputPrefixes, PartitionKeys, PrefixInputs, error_codes};
+use kinesink_partitioning::{
+    EvaluateError, MetadataQuery, OutputPrefixes, PartitionKeys, PrefixInputs, error_codes,
+};
 use kinesink_record_deaggregation::UserRecord;
 
 use crate::object_key::ObjectKey;
@@ -307,7 +310,8 @@ impl ShardBuffers {
     /// Empty buffers for a shard resuming from `resume`.
     #[must_use]
     pub fn new(layout: ObjectLayout, limits: BufferLimits, resume: ResumeState) -> Self {
-        let after_checkpoint = |p: &RecordPosition| resume.checkpoint.as_ref().is_none_or(|c| p > c);
+        let after_checkpoint =
+            |p: &RecordPosition| resume.checkpoint.as_ref().is_none_or(|c| p > c);
         let replay_intent = resume.flush_intent.clone().filter(after_checkpoint);
         let recorded_horizon = resume.horizon.clone().max(resume.flush_intent.clone());
         let replay_limit = recorded_horizon.clone().filter(after_checkpoint);
@@ -334,11 +338,16 @@ impl ShardBuffers {
     ///
     /// # Errors
     /// [`BufferError`]; the event is not applied.
-    pub fn step(&mut self, now_ms: u64, event: BufferEvent) -> Result<Vec<BufferAction>, BufferError> {
+    pub fn step(
+        &mut self,
+        now_ms: u64,
+        event: BufferEvent,
+    ) -> Result<Vec<BufferAction>, BufferError> {
         let mut actions = Vec::new();
         match event {
             BufferEvent::Record(record) => {
-                let position = RecordPosition::new(record.sequence_number.clone(), record.sub_sequence_number);
+                let position =
+                    RecordPosition::new(record.sequence_number.clone(), record.sub_sequence_number);
                 self.before_record(&position, &mut actions)?;
                 self.add_record(now_ms, &record, &position, &mut actions)?;
                 self.after_record(position, &mut actions)?;
@@ -350,7 +359,10 @@ impl ShardBuffers {
                 self.after_record(position, &mut actions)?;
             }
             BufferEvent::Tick => {
-                let expired = self.open.values().any(|b| now_ms.saturating_sub(b.opened_at_ms) >= self.limits.interval_ms);
+                let expired = self
+                    .open
+                    .values()
+                    .any(|b| now_ms.saturating_sub(b.opened_at_ms) >= self.limits.interval_ms);
                 if expired {
                     self.start_flush(&mut actions);
                 }
@@ -362,10 +374,12 @@ impl ShardBuffers {
             BufferEvent::Flush => self.start_flush(&mut actions),
             BufferEvent::ProgressRecorded => {
                 if let Some(p) = self.progress.take() {
-                    self.recorded_horizon = self.recorded_horizon.take().max(Some(p.horizon.clone()));
+                    self.recorded_horizon =
+                        self.recorded_horizon.take().max(Some(p.horizon.clone()));
                     actions.extend(p.withheld.into_iter().map(BufferAction::Write));
-                    let (covered, rest): (Vec<_>, Vec<_>) =
-                        std::mem::take(&mut self.unrecorded).into_iter().partition(|o| o.last <= p.horizon);
+                    let (covered, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.unrecorded)
+                        .into_iter()
+                        .partition(|o| o.last <= p.horizon);
                     self.unrecorded = rest;
                     actions.extend(covered.into_iter().map(BufferAction::Write));
                     if let Some(at) = p.flush_intent {
@@ -399,18 +413,36 @@ impl ShardBuffers {
     /// Starts a shard-wide flush at the last record read, unless one is running or an earlier
     /// owner's intent must be reached first.
     fn start_flush(&mut self, actions: &mut Vec<BufferAction>) {
-        if self.flush != Flush::Idle || self.progress.is_some() || self.replaying_intent() || self.open.is_empty() {
+        if self.flush != Flush::Idle
+            || self.progress.is_some()
+            || self.replaying_intent()
+            || self.open.is_empty()
+        {
             return;
         }
-        let at = self.last_read.clone().expect("open buffers hold records read");
-        self.progress = Some(PendingProgress { horizon: at.clone(), flush_intent: Some(at.clone()), withheld: Vec::new() });
-        actions.push(BufferAction::RecordProgress { horizon: at.clone(), flush_intent: Some(at) });
+        let at = self
+            .last_read
+            .clone()
+            .expect("open buffers hold records read");
+        self.progress = Some(PendingProgress {
+            horizon: at.clone(),
+            flush_intent: Some(at.clone()),
+            withheld: Vec::new(),
+        });
+        actions.push(BufferAction::RecordProgress {
+            horizon: at.clone(),
+            flush_intent: Some(at),
+        });
     }
 
     /// Emits a size-cut object at once when a recorded horizon covers it, or withholds it until
     /// its horizon is recorded.
     fn emit_size_cut(&mut self, object: ReadyObject, actions: &mut Vec<BufferAction>) {
-        if self.recorded_horizon.as_ref().is_some_and(|h| object.last <= *h) {
+        if self
+            .recorded_horizon
+            .as_ref()
+            .is_some_and(|h| object.last <= *h)
+        {
             actions.push(BufferAction::Write(object));
             return;
         }
@@ -424,18 +456,36 @@ impl ShardBuffers {
             return;
         }
         let withheld = std::mem::take(&mut self.unrecorded);
-        let horizon = withheld.iter().map(|o| o.last.clone()).max().expect("non-empty");
-        self.progress = Some(PendingProgress { horizon: horizon.clone(), flush_intent: None, withheld });
-        actions.push(BufferAction::RecordProgress { horizon, flush_intent: None });
+        let horizon = withheld
+            .iter()
+            .map(|o| o.last.clone())
+            .max()
+            .expect("non-empty");
+        self.progress = Some(PendingProgress {
+            horizon: horizon.clone(),
+            flush_intent: None,
+            withheld,
+        });
+        actions.push(BufferAction::RecordProgress {
+            horizon,
+            flush_intent: None,
+        });
     }
 
-    fn cut_everything(&mut self, at: RecordPosition, actions: &mut Vec<BufferAction>) -> Result<(), BufferError> {
+    fn cut_everything(
+        &mut self,
+        at: RecordPosition,
+        actions: &mut Vec<BufferAction>,
+    ) -> Result<(), BufferError> {
         let all: Vec<PartitionId> = self.open.keys().cloned().collect();
         for p in all {
             let object = self.cut(&p)?;
             actions.push(BufferAction::Write(object));
         }
-        self.flush = Flush::AwaitingDurable { at, up_to: self.next_ticket };
+        self.flush = Flush::AwaitingDurable {
+            at,
+            up_to: self.next_ticket,
+        };
         Ok(())
     }
 
@@ -443,7 +493,11 @@ impl ShardBuffers {
     /// is empty and everything written is durable (a flush point reached by size cuts alone).
     fn maybe_checkpoint(&mut self, actions: &mut Vec<BufferAction>) {
         let at = match &self.flush {
-            Flush::AwaitingDurable { at, up_to } if self.pending.first().is_none_or(|t| t >= up_to) => at.clone(),
+            Flush::AwaitingDurable { at, up_to }
+                if self.pending.first().is_none_or(|t| t >= up_to) =>
+            {
+                at.clone()
+            }
             Flush::Idle
                 if self.open.is_empty()
                     && self.pending.is_empty()
@@ -464,8 +518,16 @@ impl ShardBuffers {
 
     /// Checks done before any record: no record during a shard-wide intent write, and an
     /// earlier owner's intent that this record passes without having hit it exactly.
-    fn before_record(&mut self, position: &RecordPosition, actions: &mut Vec<BufferAction>) -> Result<(), BufferError> {
-        if self.progress.as_ref().is_some_and(|p| p.flush_intent.is_some()) {
+    fn before_record(
+        &mut self,
+        position: &RecordPosition,
+        actions: &mut Vec<BufferAction>,
+    ) -> Result<(), BufferError> {
+        if self
+            .progress
+            .as_ref()
+            .is_some_and(|p| p.flush_intent.is_some())
+        {
             return Err(BufferError::RecordDuringIntent(position.clone()));
         }
         if self.replay_intent.as_ref().is_some_and(|x| position > x) {
@@ -475,7 +537,11 @@ impl ShardBuffers {
         Ok(())
     }
 
-    fn after_record(&mut self, position: RecordPosition, actions: &mut Vec<BufferAction>) -> Result<(), BufferError> {
+    fn after_record(
+        &mut self,
+        position: RecordPosition,
+        actions: &mut Vec<BufferAction>,
+    ) -> Result<(), BufferError> {
         self.last_read = Some(position.clone());
         if self.replay_limit.as_ref().is_some_and(|h| position >= *h) {
             self.replay_limit = None;
@@ -489,7 +555,13 @@ impl ShardBuffers {
 
     /// Partitions, checks the prefix and encodes one user record; whatever fails goes to the
     /// error output instead.
-    fn add_record(&mut self, now_ms: u64, record: &UserRecord, position: &RecordPosition, actions: &mut Vec<BufferAction>) -> Result<(), BufferError> {
+    fn add_record(
+        &mut self,
+        now_ms: u64,
+        record: &UserRecord,
+        position: &RecordPosition,
+        actions: &mut Vec<BufferAction>,
+    ) -> Result<(), BufferError> {
         let fail = |output_type: &str, code: &str, message: String| FailedRecord {
             raw_data: record.data.to_vec(),
             partition_key: record.partition_key.clone(),
@@ -508,7 +580,13 @@ impl ShardBuffers {
             None => PartitionKeys::empty(),
             Some(query) => match query.extract_from_bytes(&record.data) {
                 Ok(keys) => keys,
-                Err(f) => return self.add_failed(now_ms, &fail(f.error_output_type(), f.error_code(), f.to_string()), actions),
+                Err(f) => {
+                    return self.add_failed(
+                        now_ms,
+                        &fail(f.error_output_type(), f.error_code(), f.to_string()),
+                        actions,
+                    );
+                }
             },
         };
         let parsed: Option<serde_json::Value> = None;
@@ -519,12 +597,20 @@ impl ShardBuffers {
             random_string_seed: b"",
         };
         if let Err(e) = self.layout.prefixes.data().evaluate(&inputs) {
-            let failed = fail(error_codes::PROCESSING_FAILED_OUTPUT_TYPE, e.error_code(), e.to_string());
+            let failed = fail(
+                error_codes::PROCESSING_FAILED_OUTPUT_TYPE,
+                e.error_code(),
+                e.to_string(),
+            );
             return self.add_failed(now_ms, &failed, actions);
         }
         let id = PartitionId::Data(keys.iter().map(|(_, v)| v.to_owned()).collect());
         if !self.open.contains_key(&id) {
-            let active = self.open.keys().filter(|k| matches!(k, PartitionId::Data(_))).count();
+            let active = self
+                .open
+                .keys()
+                .filter(|k| matches!(k, PartitionId::Data(_)))
+                .count();
             if active >= self.layout.partition_limit.max_active {
                 match self.layout.partition_limit.action {
                     PartitionLimitAction::ErrorOutput => {
@@ -532,7 +618,11 @@ impl ShardBuffers {
                             "the shard already has {active} active partitions (max_active_partitions = {})",
                             self.layout.partition_limit.max_active
                         );
-                        let failed = fail(ACTIVE_PARTITION_EXCEEDED, "DynamicPartitioning.ActivePartitionsLimitExceeded", message);
+                        let failed = fail(
+                            ACTIVE_PARTITION_EXCEEDED,
+                            "DynamicPartitioning.ActivePartitionsLimitExceeded",
+                            message,
+                        );
                         return self.add_failed(now_ms, &failed, actions);
                     }
                     PartitionLimitAction::FlushLeastRecentlyUsed => {
@@ -549,27 +639,60 @@ impl ShardBuffers {
                 }
             }
         }
-        if let Err(cf) = self.add_to(now_ms, id, keys, position, record.approximate_arrival_ms, &record.data, parsed.as_ref(), actions)? {
-            let failed = fail(FORMAT_CONVERSION_FAILED_OUTPUT_TYPE, cf.error_code(), cf.message().to_owned());
+        if let Err(cf) = self.add_to(
+            now_ms,
+            id,
+            keys,
+            position,
+            record.approximate_arrival_ms,
+            &record.data,
+            parsed.as_ref(),
+            actions,
+        )? {
+            let failed = fail(
+                FORMAT_CONVERSION_FAILED_OUTPUT_TYPE,
+                cf.error_code(),
+                cf.message().to_owned(),
+            );
             return self.add_failed(now_ms, &failed, actions);
         }
         Ok(())
     }
 
-    fn add_failed(&mut self, now_ms: u64, failed: &FailedRecord, actions: &mut Vec<BufferAction>) -> Result<(), BufferError> {
+    fn add_failed(
+        &mut self,
+        now_ms: u64,
+        failed: &FailedRecord,
+        actions: &mut Vec<BufferAction>,
+    ) -> Result<(), BufferError> {
         // Refuse the event (the shard stops, nothing is lost) if even the error prefix cannot be made.
         self.error_prefix(&failed.error_output_type, failed.approximate_arrival_ms, "")?;
         let line = error_record_json(&self.layout.shard_id, failed);
         let id = PartitionId::Error(failed.error_output_type.clone());
-        let outcome = self.add_to(now_ms, id, PartitionKeys::empty(), &failed.position, failed.approximate_arrival_ms, &line, None, actions)?;
-        debug_assert!(outcome.is_ok(), "error-output encoders never refuse a record");
+        let outcome = self.add_to(
+            now_ms,
+            id,
+            PartitionKeys::empty(),
+            &failed.position,
+            failed.approximate_arrival_ms,
+            &line,
+            None,
+            actions,
+        )?;
+        debug_assert!(
+            outcome.is_ok(),
+            "error-output encoders never refuse a record"
+        );
         Ok(())
     }
 
     fn new_encoder(&self, id: &PartitionId) -> ObjectEncoder {
         match id {
             PartitionId::Data(_) => self.layout.format.new_encoder(),
-            PartitionId::Error(_) => ObjectEncoder::Records(RecordEncoder::new(RecordFraming::NewlineDelimited, self.layout.error_codec)),
+            PartitionId::Error(_) => ObjectEncoder::Records(RecordEncoder::new(
+                RecordFraming::NewlineDelimited,
+                self.layout.error_codec,
+            )),
         }
     }
 
@@ -628,8 +751,14 @@ impl ShardBuffers {
     }
 
     fn cut(&mut self, id: &PartitionId) -> Result<ReadyObject, BufferError> {
-        let b = self.open.remove(id).expect("cut is only called for open buffers");
-        let seed = format!("{}/{}/{}", self.layout.shard_id, b.first.sequence_number, b.first.sub_sequence_number);
+        let b = self
+            .open
+            .remove(id)
+            .expect("cut is only called for open buffers");
+        let seed = format!(
+            "{}/{}/{}",
+            self.layout.shard_id, b.first.sequence_number, b.first.sub_sequence_number
+        );
         let error_output_type = match id {
             PartitionId::Error(t) => Some(t.clone()),
             PartitionId::Data(_) => None,
@@ -646,21 +775,34 @@ impl ShardBuffers {
                     Ok(p) => p,
                     // Checked per record with its own arrival time; should the oldest record's time
                     // still fail, the object goes under the error prefix rather than nowhere.
-                    Err(_) => self.error_prefix(error_codes::PROCESSING_FAILED_OUTPUT_TYPE, b.oldest_arrival_ms, &seed)?,
+                    Err(_) => self.error_prefix(
+                        error_codes::PROCESSING_FAILED_OUTPUT_TYPE,
+                        b.oldest_arrival_ms,
+                        &seed,
+                    )?,
                 };
                 (prefix, self.layout.extension.clone(), false)
             }
-            PartitionId::Error(output_type) => {
-                (self.error_prefix(output_type, b.oldest_arrival_ms, &seed)?, self.layout.error_codec.file_extension().to_owned(), true)
-            }
+            PartitionId::Error(output_type) => (
+                self.error_prefix(output_type, b.oldest_arrival_ms, &seed)?,
+                self.layout.error_codec.file_extension().to_owned(),
+                true,
+            ),
         };
-        let key = ObjectKey { name: self.layout.name.clone(), extension }.render(&prefix, &self.layout.shard_id, &b.first);
+        let key = ObjectKey {
+            name: self.layout.name.clone(),
+            extension,
+        }
+        .render(&prefix, &self.layout.shard_id, &b.first);
         let ticket = self.next_ticket;
         self.next_ticket += 1;
         self.pending.insert(ticket);
         let record_count = b.encoder.record_count();
         let input_bytes = b.encoder.input_bytes();
-        let body = b.encoder.finish().map_err(|e| BufferError::Encode { key: key.clone(), message: e.to_string() })?;
+        let body = b.encoder.finish().map_err(|e| BufferError::Encode {
+            key: key.clone(),
+            message: e.to_string(),
+        })?;
         Ok(ReadyObject {
             key,
             record_count,
@@ -675,7 +817,12 @@ impl ShardBuffers {
         })
     }
 
-    fn error_prefix(&self, output_type: &str, oldest_arrival_ms: i64, seed: &str) -> Result<String, BufferError> {
+    fn error_prefix(
+        &self,
+        output_type: &str,
+        oldest_arrival_ms: i64,
+        seed: &str,
+    ) -> Result<String, BufferError> {
         let empty = PartitionKeys::empty();
         let inputs = PrefixInputs {
             partition_keys: &empty,
@@ -683,7 +830,11 @@ impl ShardBuffers {
             error_output_type: Some(output_type),
             random_string_seed: seed.as_bytes(),
         };
-        self.layout.prefixes.error().evaluate(&inputs).map_err(BufferError::ErrorPrefix)
+        self.layout
+            .prefixes
+            .error()
+            .evaluate(&inputs)
+            .map_err(BufferError::ErrorPrefix)
     }
 
     /// Whether everything read is durable and checkpointed, and no flush is under way.

@@ -32,7 +32,13 @@ pub struct AwsClients {
 pub struct StartupError(pub String);
 
 /// Loads the SDK configuration (environment, profiles, `AWS_ENDPOINT_URL*`) and builds clients.
-pub async fn clients(region: Option<&str>, kinesis_endpoint: Option<&str>, dynamodb_endpoint: Option<&str>, s3_endpoint: Option<&str>, force_path_style: bool) -> AwsClients {
+pub async fn clients(
+    region: Option<&str>,
+    kinesis_endpoint: Option<&str>,
+    dynamodb_endpoint: Option<&str>,
+    s3_endpoint: Option<&str>,
+    force_path_style: bool,
+) -> AwsClients {
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
         TimeoutConfig::builder()
             .connect_timeout(Duration::from_secs(3))
@@ -77,20 +83,29 @@ pub async fn clients_for(settings: &Settings) -> AwsClients {
 
 /// How an endpoint is described in errors: the config key's value, the `AWS_ENDPOINT_URL*`
 /// variable in force, or the region's default.
-pub fn describe_endpoint(service_env: &str, configured: Option<&str>, region: Option<&str>) -> String {
+pub fn describe_endpoint(
+    service_env: &str,
+    configured: Option<&str>,
+    region: Option<&str>,
+) -> String {
     if let Some(c) = configured {
         return c.to_owned();
     }
-    for var in [format!("AWS_ENDPOINT_URL_{service_env}"), "AWS_ENDPOINT_URL".to_owned()] {
+    for var in [
+        format!("AWS_ENDPOINT_URL_{service_env}"),
+        "AWS_ENDPOINT_URL".to_owned(),
+    ] {
         if let Ok(v) = std::env::var(&var)
             && !v.is_empty()
         {
             return v;
         }
     }
-    format!("the default AWS endpoint of region {}", region.unwrap_or("?"))
+    format!(
+        "the default AWS endpoint of region {}",
+        region.unwrap_or("?")
+    )
 }
-
 
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
@@ -113,7 +128,9 @@ fn is_unreachable<E, R>(e: &SdkError<E, R>) -> bool {
 /// A one-line message saying what is missing.
 pub async fn check_credentials(sdk: &SdkConfig) -> Result<(), StartupError> {
     if sdk.region().is_none() {
-        return Err(StartupError("no AWS region: set source.region or AWS_REGION".into()));
+        return Err(StartupError(
+            "no AWS region: set source.region or AWS_REGION".into(),
+        ));
     }
     let provider = sdk
         .credentials_provider()
@@ -132,7 +149,11 @@ pub async fn check_credentials(sdk: &SdkConfig) -> Result<(), StartupError> {
 ///
 /// # Errors
 /// A one-line message naming the config key or endpoint at fault.
-pub async fn preflight(settings: &Settings, aws: &AwsClients, table: &DynamoDbLeaseTable) -> Result<(), StartupError> {
+pub async fn preflight(
+    settings: &Settings,
+    aws: &AwsClients,
+    table: &DynamoDbLeaseTable,
+) -> Result<(), StartupError> {
     check_credentials(&aws.sdk).await?;
     let region = aws.sdk.region().map(Region::as_ref);
     let kinesis_at = describe_endpoint("KINESIS", settings.kinesis_endpoint.as_deref(), region);
@@ -149,13 +170,26 @@ pub async fn preflight(settings: &Settings, aws: &AwsClients, table: &DynamoDbLe
     };
     match req.send().await {
         Ok(_) => {}
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {
-            return Err(StartupError(format!("config key `{key}`: stream `{stream}` does not exist at Kinesis endpoint {kinesis_at}")));
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            return Err(StartupError(format!(
+                "config key `{key}`: stream `{stream}` does not exist at Kinesis endpoint {kinesis_at}"
+            )));
         }
         Err(e) if is_unreachable(&e) => {
-            return Err(StartupError(format!("cannot reach Kinesis endpoint {kinesis_at}: {}", sdk_error_line(&e))));
+            return Err(StartupError(format!(
+                "cannot reach Kinesis endpoint {kinesis_at}: {}",
+                sdk_error_line(&e)
+            )));
         }
-        Err(e) => return Err(StartupError(format!("Kinesis endpoint {kinesis_at} refused DescribeStreamSummary: {}", sdk_error_line(&e)))),
+        Err(e) => {
+            return Err(StartupError(format!(
+                "Kinesis endpoint {kinesis_at} refused DescribeStreamSummary: {}",
+                sdk_error_line(&e)
+            )));
+        }
     }
     let dynamodb_at = describe_endpoint("DYNAMODB", settings.dynamodb_endpoint.as_deref(), region);
     table.ensure_exists().await.map_err(|e| match e {
@@ -171,20 +205,35 @@ pub async fn preflight(settings: &Settings, aws: &AwsClients, table: &DynamoDbLe
             let s3_at = describe_endpoint("S3", settings.s3_endpoint.as_deref(), region);
             match aws.s3.head_bucket().bucket(bucket).send().await {
                 Ok(_) => {}
-                Err(e) if e.as_service_error().is_some_and(aws_sdk_s3::operation::head_bucket::HeadBucketError::is_not_found) => {
-                    return Err(StartupError(format!("config key `destination.url`: bucket `{bucket}` does not exist at S3 endpoint {s3_at}")));
+                Err(e)
+                    if e.as_service_error().is_some_and(
+                        aws_sdk_s3::operation::head_bucket::HeadBucketError::is_not_found,
+                    ) =>
+                {
+                    return Err(StartupError(format!(
+                        "config key `destination.url`: bucket `{bucket}` does not exist at S3 endpoint {s3_at}"
+                    )));
                 }
                 Err(e) if is_unreachable(&e) => {
-                    return Err(StartupError(format!("cannot reach S3 endpoint {s3_at}: {}", sdk_error_line(&e))));
+                    return Err(StartupError(format!(
+                        "cannot reach S3 endpoint {s3_at}: {}",
+                        sdk_error_line(&e)
+                    )));
                 }
                 Err(e) => {
-                    return Err(StartupError(format!("S3 endpoint {s3_at} refused HeadBucket on `{bucket}`: {}", sdk_error_line(&e))));
+                    return Err(StartupError(format!(
+                        "S3 endpoint {s3_at} refused HeadBucket on `{bucket}`: {}",
+                        sdk_error_line(&e)
+                    )));
                 }
             }
         }
         Destination::Directory(dir) => {
             std::fs::create_dir_all(dir).map_err(|e| {
-                StartupError(format!("config key `destination.url`: cannot create directory {}: {e}", dir.display()))
+                StartupError(format!(
+                    "config key `destination.url`: cannot create directory {}: {e}",
+                    dir.display()
+                ))
             })?;
         }
     }
@@ -199,7 +248,11 @@ where
 {
     let text = match e {
         SdkError::ServiceError(s) => {
-            format!("{}: {}", s.err().code().unwrap_or("service error"), s.err().message().unwrap_or("(no message)"))
+            format!(
+                "{}: {}",
+                s.err().code().unwrap_or("service error"),
+                s.err().message().unwrap_or("(no message)")
+            )
         }
         other => {
             let mut text = other.to_string();
@@ -229,19 +282,45 @@ pub async fn check_online(settings: &Settings, aws: &AwsClients) -> Result<(), S
         StreamId::Name(n) => req.stream_name(n),
         StreamId::Arn(a) => req.stream_arn(a),
     };
-    req.send().await.map_err(|e| StartupError(format!("config key `source.stream` at Kinesis endpoint {kinesis_at}: {}", sdk_error_line(&e))))?;
+    req.send().await.map_err(|e| {
+        StartupError(format!(
+            "config key `source.stream` at Kinesis endpoint {kinesis_at}: {}",
+            sdk_error_line(&e)
+        ))
+    })?;
     let dynamodb_at = describe_endpoint("DYNAMODB", settings.dynamodb_endpoint.as_deref(), region);
-    match aws.dynamodb.describe_table().table_name(&settings.lease_table).send().await {
+    match aws
+        .dynamodb
+        .describe_table()
+        .table_name(&settings.lease_table)
+        .send()
+        .await
+    {
         Ok(_) => {}
         // `run` creates it; that is fine.
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {}
-        Err(e) => return Err(StartupError(format!("config key `leases.table` at DynamoDB endpoint {dynamodb_at}: {}", sdk_error_line(&e)))),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) => {}
+        Err(e) => {
+            return Err(StartupError(format!(
+                "config key `leases.table` at DynamoDB endpoint {dynamodb_at}: {}",
+                sdk_error_line(&e)
+            )));
+        }
     }
     if let Destination::S3 { bucket, .. } = &settings.destination {
         let s3_at = describe_endpoint("S3", settings.s3_endpoint.as_deref(), region);
-        aws.s3.head_bucket().bucket(bucket).send().await.map_err(|e| {
-            StartupError(format!("config key `destination.url`: bucket `{bucket}` at S3 endpoint {s3_at}: {}", sdk_error_line(&e)))
-        })?;
+        aws.s3
+            .head_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| {
+                StartupError(format!(
+                    "config key `destination.url`: bucket `{bucket}` at S3 endpoint {s3_at}: {}",
+                    sdk_error_line(&e)
+                ))
+            })?;
     }
     Ok(())
 }
@@ -252,7 +331,10 @@ pub async fn check_online(settings: &Settings, aws: &AwsClients) -> Result<(), S
 /// # Errors
 /// A one-line message naming `format.glue` and the endpoint when the table cannot be read or
 /// its columns are not a schema kinesink can write.
-pub async fn glue_schema(sdk: &SdkConfig, glue: &crate::config::GlueSection) -> Result<kinesink_parquet_writer::TableSchema, StartupError> {
+pub async fn glue_schema(
+    sdk: &SdkConfig,
+    glue: &crate::config::GlueSection,
+) -> Result<kinesink_parquet_writer::TableSchema, StartupError> {
     let mut conf = aws_sdk_glue::config::Builder::from(sdk);
     if let Some(e) = &glue.endpoint_url {
         conf = conf.endpoint_url(e);
@@ -261,7 +343,11 @@ pub async fn glue_schema(sdk: &SdkConfig, glue: &crate::config::GlueSection) -> 
     let region = sdk.region().map(Region::as_ref);
     let at = describe_endpoint("GLUE", glue.endpoint_url.as_deref(), region);
     let name = format!("{}.{}", glue.database, glue.table);
-    let fail = |what: String| StartupError(format!("config key `format.glue`: table {name} at Glue endpoint {at}: {what}"));
+    let fail = |what: String| {
+        StartupError(format!(
+            "config key `format.glue`: table {name} at Glue endpoint {at}: {what}"
+        ))
+    };
     let descriptor = match glue.version.as_deref().filter(|v| *v != "LATEST") {
         None => client
             .get_table()
@@ -287,10 +373,17 @@ pub async fn glue_schema(sdk: &SdkConfig, glue: &crate::config::GlueSection) -> 
             .and_then(|t| t.storage_descriptor),
     };
     let columns: Vec<(String, String)> = descriptor
-        .map(|d| d.columns.unwrap_or_default().into_iter().map(|c| (c.name, c.r#type.unwrap_or_default())).collect())
+        .map(|d| {
+            d.columns
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| (c.name, c.r#type.unwrap_or_default()))
+                .collect()
+        })
         .unwrap_or_default();
     if columns.is_empty() {
         return Err(fail("it has no columns".into()));
     }
-    kinesink_parquet_writer::TableSchema::from_glue_columns(&columns).map_err(|e| fail(e.to_string()))
+    kinesink_parquet_writer::TableSchema::from_glue_columns(&columns)
+        .map_err(|e| fail(e.to_string()))
 }

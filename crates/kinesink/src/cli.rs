@@ -227,10 +227,15 @@ fn usage(e: impl std::fmt::Display) -> Failure {
 #[must_use]
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let progress = matches!(cli.command, Command::Run { .. }) && matches!(cli.log_format, LogFormat::Text) && progress_view_wanted();
+    let progress = matches!(cli.command, Command::Run { .. })
+        && matches!(cli.log_format, LogFormat::Text)
+        && progress_view_wanted();
     let _ = PROGRESS_VIEW.set(progress);
     init_tracing(cli.log_format, progress);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("kinesink: error: cannot start the async runtime: {e}");
@@ -244,7 +249,13 @@ pub fn main() -> ExitCode {
             ExitCode::from(2)
         }
         Err(Failure::Runtime(e)) => {
-            eprintln!("kinesink: error: {}", format!("{e:#}").split_whitespace().collect::<Vec<_>>().join(" "));
+            eprintln!(
+                "kinesink: error: {}",
+                format!("{e:#}")
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
             ExitCode::from(1)
         }
     }
@@ -256,14 +267,23 @@ static PROGRESS_VIEW: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 /// The progress view is drawn when stderr is a terminal, logs are text and RUST_LOG is not set.
 fn progress_view_wanted() -> bool {
     use std::io::IsTerminal;
-    std::io::stderr().is_terminal() && std::env::var_os("RUST_LOG").is_none() && std::env::var("KINESINK_LOG_FORMAT").map_or(true, |f| f != "json")
+    std::io::stderr().is_terminal()
+        && std::env::var_os("RUST_LOG").is_none()
+        && std::env::var("KINESINK_LOG_FORMAT").map_or(true, |f| f != "json")
 }
 
 fn init_tracing(format: LogFormat, progress_view: bool) {
     // With the progress view on, only warnings and errors are logged, so lines do not tear it.
-    let default = if progress_view { "warn" } else { "info,aws_config=warn,aws_smithy_runtime=warn" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let default = if progress_view {
+        "warn"
+    } else {
+        "info,aws_config=warn,aws_smithy_runtime=warn"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -271,7 +291,9 @@ fn init_tracing(format: LogFormat, progress_view: bool) {
 }
 
 fn load_config(path: &std::path::Path) -> Result<Settings, Failure> {
-    let env: BTreeMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("KINESINK_")).collect();
+    let env: BTreeMap<String, String> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("KINESINK_"))
+        .collect();
     let settings = config::load(path, &env).map_err(usage)?;
     for w in &settings.warnings {
         tracing::warn!("{w}");
@@ -281,19 +303,38 @@ fn load_config(path: &std::path::Path) -> Result<Settings, Failure> {
 
 async fn execute(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Run { config, until_caught_up } => run(&load_config(&config)?, until_caught_up).await,
-        Command::DryRun { config, input, output, input_format, shard_id, arrival_time } => {
+        Command::Run {
+            config,
+            until_caught_up,
+        } => run(&load_config(&config)?, until_caught_up).await,
+        Command::DryRun {
+            config,
+            input,
+            output,
+            input_format,
+            shard_id,
+            arrival_time,
+        } => {
             let settings = load_config(&config)?;
             if settings.glue.is_some() {
-                return Err(usage("config key `format.glue`: dry-run uses no AWS; give the schema inline in `format.schema`"));
+                return Err(usage(
+                    "config key `format.glue`: dry-run uses no AWS; give the schema inline in `format.schema`",
+                ));
             }
             let lines_arrival_ms = match arrival_time {
                 None => chrono::Utc::now().timestamp_millis(),
                 Some(t) => chrono::DateTime::parse_from_rfc3339(&t)
-                    .map_err(|e| usage(format!("--arrival-time `{t}` is not an RFC 3339 time: {e}")))?
+                    .map_err(|e| {
+                        usage(format!("--arrival-time `{t}` is not an RFC 3339 time: {e}"))
+                    })?
                     .timestamp_millis(),
             };
-            let input = DryRunInput { path: &input, format: input_format, shard_id: &shard_id, lines_arrival_ms };
+            let input = DryRunInput {
+                path: &input,
+                format: input_format,
+                shard_id: &shard_id,
+                lines_arrival_ms,
+            };
             let records = crate::dry_run::read_input(&input).map_err(usage)?;
             drop(records);
             let summary = crate::dry_run::dry_run(&settings, &input, &output).await?;
@@ -308,11 +349,39 @@ async fn execute(command: Command) -> Result<(), Failure> {
             );
             Ok(())
         }
-        Command::Produce { stream, count, rate, id_prefix, seed, aggregate, partition_keys, region, endpoint_url } => {
-            let aws = crate::aws::clients(region.as_deref(), endpoint_url.as_deref(), None, None, false).await;
-            crate::aws::check_credentials(&aws.sdk).await.map_err(usage)?;
-            let id_prefix = id_prefix.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..8].to_owned());
-            let options = ProduceOptions { stream: stream.clone(), count, rate, id_prefix: id_prefix.clone(), seed, aggregate, partition_keys };
+        Command::Produce {
+            stream,
+            count,
+            rate,
+            id_prefix,
+            seed,
+            aggregate,
+            partition_keys,
+            region,
+            endpoint_url,
+        } => {
+            let aws = crate::aws::clients(
+                region.as_deref(),
+                endpoint_url.as_deref(),
+                None,
+                None,
+                false,
+            )
+            .await;
+            crate::aws::check_credentials(&aws.sdk)
+                .await
+                .map_err(usage)?;
+            let id_prefix = id_prefix
+                .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..8].to_owned());
+            let options = ProduceOptions {
+                stream: stream.clone(),
+                count,
+                rate,
+                id_prefix: id_prefix.clone(),
+                seed,
+                aggregate,
+                partition_keys,
+            };
             let summary = crate::produce::produce(&aws.kinesis, &options).await?;
             println!(
                 "kinesink: produced {} events in {} Kinesis records to stream {stream} (event ids {id_prefix}-0..{})",
@@ -322,7 +391,12 @@ async fn execute(command: Command) -> Result<(), Failure> {
             );
             Ok(())
         }
-        Command::SampleEvents { count, id_prefix, seed, start_time } => {
+        Command::SampleEvents {
+            count,
+            id_prefix,
+            seed,
+            start_time,
+        } => {
             use std::io::Write;
             let start_ms = match start_time {
                 None => chrono::Utc::now().timestamp_millis(),
@@ -334,7 +408,9 @@ async fn execute(command: Command) -> Result<(), Failure> {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             for i in 0..count {
                 let (_, bytes) = events.next_event(start_ms + i64::try_from(i).unwrap_or(i64::MAX));
-                out.write_all(&bytes).and_then(|()| out.write_all(b"\n")).map_err(|e| Failure::Runtime(e.into()))?;
+                out.write_all(&bytes)
+                    .and_then(|()| out.write_all(b"\n"))
+                    .map_err(|e| Failure::Runtime(e.into()))?;
             }
             out.flush().map_err(|e| Failure::Runtime(e.into()))?;
             Ok(())
@@ -345,23 +421,35 @@ async fn execute(command: Command) -> Result<(), Failure> {
             print!("{}", effective_settings(&settings));
             if online {
                 let aws = crate::aws::clients_for(&settings).await;
-                crate::aws::check_online(&settings, &aws).await.map_err(usage)?;
+                crate::aws::check_online(&settings, &aws)
+                    .await
+                    .map_err(usage)?;
                 if let Some(glue) = &settings.glue {
-                    let schema = crate::aws::glue_schema(&aws.sdk, glue).await.map_err(usage)?;
-                    println!("glue schema              {} columns", schema.columns().len());
+                    let schema = crate::aws::glue_schema(&aws.sdk, glue)
+                        .await
+                        .map_err(usage)?;
+                    println!(
+                        "glue schema              {} columns",
+                        schema.columns().len()
+                    );
                 }
-                println!("online checks            credentials, stream, lease table, destination: ok");
+                println!(
+                    "online checks            credentials, stream, lease table, destination: ok"
+                );
             }
             println!("kinesink: configuration {} is valid", config.display());
             Ok(())
         }
         Command::ImportFirehose { file } => {
             let text = if file.as_os_str() == "-" {
-                std::io::read_to_string(std::io::stdin()).map_err(|e| usage(format!("reading standard input: {e}")))?
+                std::io::read_to_string(std::io::stdin())
+                    .map_err(|e| usage(format!("reading standard input: {e}")))?
             } else {
-                std::fs::read_to_string(&file).map_err(|e| usage(format!("cannot read {}: {e}", file.display())))?
+                std::fs::read_to_string(&file)
+                    .map_err(|e| usage(format!("cannot read {}: {e}", file.display())))?
             };
-            let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| usage(format!("{}: not JSON: {e}", file.display())))?;
+            let doc: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| usage(format!("{}: not JSON: {e}", file.display())))?;
             let imported = crate::firehose_import::import(&doc).map_err(usage)?;
             for m in &imported.not_carried_over {
                 eprintln!("kinesink: not carried over: {m}");
@@ -372,7 +460,13 @@ async fn execute(command: Command) -> Result<(), Failure> {
         Command::Workers { config, json } => {
             let (_, table) = lease_table(&config).await?;
             let snapshot = table.snapshot().await.map_err(|e| usage(e.to_string()))?;
-            let count = |w: &str| snapshot.leases.iter().filter(|l| l.owner.as_deref() == Some(w)).count();
+            let count = |w: &str| {
+                snapshot
+                    .leases
+                    .iter()
+                    .filter(|l| l.owner.as_deref() == Some(w))
+                    .count()
+            };
             if json {
                 let rows: Vec<_> = snapshot
                     .workers
@@ -383,7 +477,12 @@ async fn execute(command: Command) -> Result<(), Failure> {
             } else {
                 println!("{:<48} {:>10} {:>7}", "WORKER", "HEARTBEAT", "LEASES");
                 for w in &snapshot.workers {
-                    println!("{:<48} {:>10} {:>7}", w.worker_id, w.counter, count(&w.worker_id));
+                    println!(
+                        "{:<48} {:>10} {:>7}",
+                        w.worker_id,
+                        w.counter,
+                        count(&w.worker_id)
+                    );
                 }
             }
             Ok(())
@@ -394,7 +493,9 @@ async fn execute(command: Command) -> Result<(), Failure> {
 async fn lease_table(config: &std::path::Path) -> Result<(Settings, DynamoDbLeaseTable), Failure> {
     let settings = load_config(config)?;
     let aws = crate::aws::clients_for(&settings).await;
-    crate::aws::check_credentials(&aws.sdk).await.map_err(usage)?;
+    crate::aws::check_credentials(&aws.sdk)
+        .await
+        .map_err(usage)?;
     let table = DynamoDbLeaseTable::new(aws.dynamodb.clone(), settings.lease_table.clone());
     Ok((settings, table))
 }
@@ -402,7 +503,10 @@ async fn lease_table(config: &std::path::Path) -> Result<(Settings, DynamoDbLeas
 fn lease_state(lease: &Lease, all: &[Lease]) -> &'static str {
     if lease.checkpoint == Checkpoint::ShardEnd {
         "ended"
-    } else if lease.parent_shard_ids.iter().any(|p| all.iter().any(|l| &l.shard_id == p && l.checkpoint != Checkpoint::ShardEnd)) {
+    } else if lease.parent_shard_ids.iter().any(|p| {
+        all.iter()
+            .any(|l| &l.shard_id == p && l.checkpoint != Checkpoint::ShardEnd)
+    }) {
         "waiting-for-parents"
     } else if lease.owner.is_some() {
         "owned"
@@ -427,9 +531,21 @@ fn lease_json(lease: &Lease, all: &[Lease]) -> serde_json::Value {
     })
 }
 
-async fn find_lease(table: &DynamoDbLeaseTable, shard: &str) -> Result<(Lease, Vec<Lease>), Failure> {
+async fn find_lease(
+    table: &DynamoDbLeaseTable,
+    shard: &str,
+) -> Result<(Lease, Vec<Lease>), Failure> {
     let all = table.list().await.map_err(|e| usage(e.to_string()))?;
-    let lease = all.iter().find(|l| l.shard_id == shard).cloned().ok_or_else(|| usage(format!("no lease for shard `{shard}` in table {}", table.table_name())))?;
+    let lease = all
+        .iter()
+        .find(|l| l.shard_id == shard)
+        .cloned()
+        .ok_or_else(|| {
+            usage(format!(
+                "no lease for shard `{shard}` in table {}",
+                table.table_name()
+            ))
+        })?;
     Ok((lease, all))
 }
 
@@ -439,10 +555,18 @@ async fn leases_command(command: LeasesCommand) -> Result<(), Failure> {
             let (_, table) = lease_table(&config).await?;
             let leases = table.list().await.map_err(|e| usage(e.to_string()))?;
             if json {
-                println!("{}", serde_json::Value::Array(leases.iter().map(|l| lease_json(l, &leases)).collect()));
+                println!(
+                    "{}",
+                    serde_json::Value::Array(
+                        leases.iter().map(|l| lease_json(l, &leases)).collect()
+                    )
+                );
                 return Ok(());
             }
-            println!("{:<24} {:<40} {:>8} {:<20} {:>12} {:<24} CHECKPOINT", "SHARD", "OWNER", "COUNTER", "STATE", "MS BEHIND", "PARENTS");
+            println!(
+                "{:<24} {:<40} {:>8} {:<20} {:>12} {:<24} CHECKPOINT",
+                "SHARD", "OWNER", "COUNTER", "STATE", "MS BEHIND", "PARENTS"
+            );
             for l in &leases {
                 println!(
                     "{:<24} {:<40} {:>8} {:<20} {:>12} {:<24} {}",
@@ -450,14 +574,23 @@ async fn leases_command(command: LeasesCommand) -> Result<(), Failure> {
                     l.owner.as_deref().unwrap_or("-"),
                     l.counter,
                     lease_state(l, &leases),
-                    l.millis_behind_latest.map_or_else(|| "-".to_owned(), |ms| ms.to_string()),
-                    if l.parent_shard_ids.is_empty() { "-".to_owned() } else { l.parent_shard_ids.join(",") },
+                    l.millis_behind_latest
+                        .map_or_else(|| "-".to_owned(), |ms| ms.to_string()),
+                    if l.parent_shard_ids.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        l.parent_shard_ids.join(",")
+                    },
                     l.checkpoint
                 );
             }
             Ok(())
         }
-        LeasesCommand::Show { shard, config, json } => {
+        LeasesCommand::Show {
+            shard,
+            config,
+            json,
+        } => {
             let (_, table) = lease_table(&config).await?;
             let (lease, all) = find_lease(&table, &shard).await?;
             let v = lease_json(&lease, &all);
@@ -474,43 +607,88 @@ async fn leases_command(command: LeasesCommand) -> Result<(), Failure> {
             let (_, table) = lease_table(&config).await?;
             let (lease, _) = find_lease(&table, &shard).await?;
             if !yes {
-                return Err(usage(format!("releasing the lease of {shard} (owner {}) needs --yes", lease.owner.as_deref().unwrap_or("none"))));
+                return Err(usage(format!(
+                    "releasing the lease of {shard} (owner {}) needs --yes",
+                    lease.owner.as_deref().unwrap_or("none")
+                )));
             }
-            if table.admin_change(&shard, lease.counter, &AdminChange::Release).await.map_err(|e| usage(e.to_string()))? {
-                println!("kinesink: released the lease of {shard} (was owned by {})", lease.owner.as_deref().unwrap_or("nobody"));
+            if table
+                .admin_change(&shard, lease.counter, &AdminChange::Release)
+                .await
+                .map_err(|e| usage(e.to_string()))?
+            {
+                println!(
+                    "kinesink: released the lease of {shard} (was owned by {})",
+                    lease.owner.as_deref().unwrap_or("nobody")
+                );
                 Ok(())
             } else {
-                Err(usage(format!("the lease of {shard} changed while releasing it; try again")))
+                Err(usage(format!(
+                    "the lease of {shard} changed while releasing it; try again"
+                )))
             }
         }
-        LeasesCommand::Reset { shard, to, timestamp, config, yes } => {
+        LeasesCommand::Reset {
+            shard,
+            to,
+            timestamp,
+            config,
+            yes,
+        } => {
             let (settings, table) = lease_table(&config).await?;
             let checkpoint = match (to, timestamp) {
                 (ResetTarget::TrimHorizon, None) => Checkpoint::TrimHorizon,
                 (ResetTarget::Latest, None) => Checkpoint::Latest,
-                (ResetTarget::AtTimestamp, _) if !matches!(settings.initial_position, StartPosition::AtTimestamp(_)) => {
-                    return Err(usage("--to at-timestamp reads from source.initial_timestamp: set initial_position = \"at_timestamp\" and initial_timestamp in the config"));
+                (ResetTarget::AtTimestamp, _)
+                    if !matches!(settings.initial_position, StartPosition::AtTimestamp(_)) =>
+                {
+                    return Err(usage(
+                        "--to at-timestamp reads from source.initial_timestamp: set initial_position = \"at_timestamp\" and initial_timestamp in the config",
+                    ));
                 }
                 (ResetTarget::AtTimestamp, _) => Checkpoint::AtTimestamp,
-                (_, Some(_)) => return Err(usage("--timestamp is only used with --to at-timestamp")),
+                (_, Some(_)) => {
+                    return Err(usage("--timestamp is only used with --to at-timestamp"));
+                }
             };
             let (lease, _) = find_lease(&table, &shard).await?;
             if !yes {
-                return Err(usage(format!("resetting {shard} from {} to {checkpoint} re-reads or skips records; it needs --yes", lease.checkpoint)));
+                return Err(usage(format!(
+                    "resetting {shard} from {} to {checkpoint} re-reads or skips records; it needs --yes",
+                    lease.checkpoint
+                )));
             }
             if let Some(owner) = &lease.owner {
-                eprintln!("kinesink: {shard} names owner {owner}; checking it is not live ({} ms)...", settings.failover_time.as_millis());
+                eprintln!(
+                    "kinesink: {shard} names owner {owner}; checking it is not live ({} ms)...",
+                    settings.failover_time.as_millis()
+                );
                 tokio::time::sleep(settings.failover_time).await;
                 let (again, _) = find_lease(&table, &shard).await?;
                 if again.counter != lease.counter {
-                    return Err(usage(format!("the lease of {shard} is held live by {owner}: stop that worker (or release the lease) first")));
+                    return Err(usage(format!(
+                        "the lease of {shard} is held live by {owner}: stop that worker (or release the lease) first"
+                    )));
                 }
             }
-            if table.admin_change(&shard, lease.counter, &AdminChange::Reset(checkpoint.clone())).await.map_err(|e| usage(e.to_string()))? {
-                println!("kinesink: {shard} reset from {} to {checkpoint}", lease.checkpoint);
+            if table
+                .admin_change(
+                    &shard,
+                    lease.counter,
+                    &AdminChange::Reset(checkpoint.clone()),
+                )
+                .await
+                .map_err(|e| usage(e.to_string()))?
+            {
+                println!(
+                    "kinesink: {shard} reset from {} to {checkpoint}",
+                    lease.checkpoint
+                );
                 Ok(())
             } else {
-                Err(usage(format!("the lease of {shard} changed while resetting it; try again")))
+                Err(usage(format!(
+                    "the lease of {shard} changed while resetting it; try again"
+                )))
             }
         }
     }
@@ -525,26 +703,55 @@ fn effective_settings(s: &Settings) -> String {
     };
     line("name", s.name.clone());
     line("stream", format!("{:?}", s.stream));
-    line("region", s.region.clone().unwrap_or_else(|| "(SDK default chain)".into()));
+    line(
+        "region",
+        s.region
+            .clone()
+            .unwrap_or_else(|| "(SDK default chain)".into()),
+    );
     line("initial position", format!("{:?}", s.initial_position));
     line("lease table", s.lease_table.clone());
-    line("failover time", format!("{} ms", s.failover_time.as_millis()));
+    line(
+        "failover time",
+        format!("{} ms", s.failover_time.as_millis()),
+    );
     line("worker id", s.worker_id.clone());
     line("destination", format!("{:?}", s.destination));
     line("prefix", s.prefixes.data().text().to_owned());
     line("error output prefix", s.prefixes.error().text().to_owned());
-    line("partition query", s.query.as_ref().map_or_else(|| "(none)".into(), |q| q.text().to_owned()));
-    line("buffer", format!("{} bytes or {} ms", s.buffer.size_bytes, s.buffer.interval_ms));
+    line(
+        "partition query",
+        s.query
+            .as_ref()
+            .map_or_else(|| "(none)".into(), |q| q.text().to_owned()),
+    );
+    line(
+        "buffer",
+        format!(
+            "{} bytes or {} ms",
+            s.buffer.size_bytes, s.buffer.interval_ms
+        ),
+    );
     let format = match &s.format {
         _ if s.glue.is_some() => "parquet, schema from Glue at start-up".to_owned(),
-        kinesink_parquet_writer::ObjectFormat::Records { framing, codec } => format!("{framing:?} records, {codec}"),
-        kinesink_parquet_writer::ObjectFormat::Parquet(p) => format!("parquet, {} columns, {:?}", p.schema().columns().len(), p.options().compression),
+        kinesink_parquet_writer::ObjectFormat::Records { framing, codec } => {
+            format!("{framing:?} records, {codec}")
+        }
+        kinesink_parquet_writer::ObjectFormat::Parquet(p) => format!(
+            "parquet, {} columns, {:?}",
+            p.schema().columns().len(),
+            p.options().compression
+        ),
     };
     line("format", format);
     line("file extension", s.file_extension.clone());
     line("kpl deaggregation", s.kpl_deaggregation.to_string());
     line("record deaggregation", format!("{:?}", s.record_split));
-    line("metrics", s.metrics_listen.map_or_else(|| "(not served)".into(), |a| a.to_string()));
+    line(
+        "metrics",
+        s.metrics_listen
+            .map_or_else(|| "(not served)".into(), |a| a.to_string()),
+    );
     out
 }
 
@@ -560,7 +767,11 @@ fn worker_settings(s: &Settings) -> WorkerSettings {
         failover_time: s.failover_time,
         initial_position: s.initial_position.clone(),
         initial_checkpoint,
-        reader: ReaderSettings { max_records: s.max_records, idle: s.idle_time, max_backoff: Duration::from_secs(10) },
+        reader: ReaderSettings {
+            max_records: s.max_records,
+            idle: s.idle_time,
+            max_backoff: Duration::from_secs(10),
+        },
         kpl_deaggregation: s.kpl_deaggregation,
         record_split: s.record_split.clone(),
         buffer: s.buffer,
@@ -583,10 +794,15 @@ fn spawn_stale_upload_cleanup(sink: S3Sink) {
         let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
         loop {
             every_hour.tick().await;
-            match sink.abort_stale_uploads(std::time::SystemTime::now(), Duration::from_secs(3600)).await {
+            match sink
+                .abort_stale_uploads(std::time::SystemTime::now(), Duration::from_secs(3600))
+                .await
+            {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(aborted = n, "aborted stale multipart uploads"),
-                Err(e) => tracing::warn!(error = %e, "cleaning up stale multipart uploads failed; retrying in an hour"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cleaning up stale multipart uploads failed; retrying in an hour")
+                }
             }
         }
     });
@@ -595,12 +811,20 @@ fn spawn_stale_upload_cleanup(sink: S3Sink) {
 async fn run(settings: &Settings, until_caught_up: bool) -> Result<(), Failure> {
     let aws = crate::aws::clients_for(settings).await;
     let table = DynamoDbLeaseTable::new(aws.dynamodb.clone(), settings.lease_table.clone());
-    crate::aws::preflight(settings, &aws, &table).await.map_err(usage)?;
+    crate::aws::preflight(settings, &aws, &table)
+        .await
+        .map_err(usage)?;
     let mut settings = settings.clone();
     if let (Some(glue), Some((serde, options))) = (&settings.glue, &settings.parquet) {
-        let schema = crate::aws::glue_schema(&aws.sdk, glue).await.map_err(usage)?;
-        let table_format = kinesink_parquet_writer::ParquetTableFormat::new(Arc::new(schema), serde.clone(), options.clone())
-            .map_err(|e| usage(format!("config section `format`: {e}")))?;
+        let schema = crate::aws::glue_schema(&aws.sdk, glue)
+            .await
+            .map_err(usage)?;
+        let table_format = kinesink_parquet_writer::ParquetTableFormat::new(
+            Arc::new(schema),
+            serde.clone(),
+            options.clone(),
+        )
+        .map_err(|e| usage(format!("config section `format`: {e}")))?;
         tracing::info!(table = %format!("{}.{}", glue.database, glue.table), "Parquet schema read from Glue");
         settings.format = kinesink_parquet_writer::ObjectFormat::Parquet(Arc::new(table_format));
     }
@@ -610,7 +834,10 @@ async fn run(settings: &Settings, until_caught_up: bool) -> Result<(), Failure> 
             let (server_side_encryption, kms_key_id) = match &settings.encryption {
                 Encryption::None => (None, None),
                 Encryption::Aes256 => (Some(aws_sdk_s3::types::ServerSideEncryption::Aes256), None),
-                Encryption::Kms(key) => (Some(aws_sdk_s3::types::ServerSideEncryption::AwsKms), key.clone()),
+                Encryption::Kms(key) => (
+                    Some(aws_sdk_s3::types::ServerSideEncryption::AwsKms),
+                    key.clone(),
+                ),
             };
             let options = S3SinkOptions {
                 server_side_encryption,
@@ -641,21 +868,37 @@ async fn run(settings: &Settings, until_caught_up: bool) -> Result<(), Failure> 
                     .map(|d| d.stream_arn().to_owned())
                     .ok_or_else(|| usage(format!("DescribeStreamSummary of `{name}` returned no stream ARN")))?,
             };
-            let consumer_arn = kinesink_shard_reader::register_consumer(&aws.kinesis, &stream_arn, consumer_name)
-                .await
-                .map_err(|e| usage(format!("config key `source.consumer_name`: {e}")))?;
+            let consumer_arn =
+                kinesink_shard_reader::register_consumer(&aws.kinesis, &stream_arn, consumer_name)
+                    .await
+                    .map_err(|e| usage(format!("config key `source.consumer_name`: {e}")))?;
             tracing::info!(consumer = %consumer_name, arn = %consumer_arn, "reading with enhanced fan-out");
-            Arc::new(kinesink_shard_reader::KinesisEfoSource::new(aws.kinesis.clone(), polling, consumer_arn))
+            Arc::new(kinesink_shard_reader::KinesisEfoSource::new(
+                aws.kinesis.clone(),
+                polling,
+                consumer_arn,
+            ))
         }
     };
-    let worker = Worker::new(worker_settings(settings), source, Arc::new(table), sink.clone());
+    let worker = Worker::new(
+        worker_settings(settings),
+        source,
+        Arc::new(table),
+        sink.clone(),
+    );
     if let Some(listen) = settings.metrics_listen {
         let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
             .install_recorder()
-            .map_err(|e| Failure::Runtime(anyhow::anyhow!("installing the metrics recorder: {e}")))?;
+            .map_err(|e| {
+                Failure::Runtime(anyhow::anyhow!("installing the metrics recorder: {e}"))
+            })?;
         let server = crate::http_endpoints::bind(listen, handle, worker.readiness())
             .await
-            .map_err(|e| usage(format!("config key `metrics.listen`: cannot listen on {listen}: {e}")))?;
+            .map_err(|e| {
+                usage(format!(
+                    "config key `metrics.listen`: cannot listen on {listen}: {e}"
+                ))
+            })?;
         tokio::spawn(async move {
             if let Err(e) = server.await {
                 tracing::error!(error = %e, "metrics endpoint stopped");
@@ -667,7 +910,10 @@ async fn run(settings: &Settings, until_caught_up: bool) -> Result<(), Failure> 
     tokio::spawn(wait_for_signals(shutdown.clone()));
     let progress_stop = CancellationToken::new();
     if PROGRESS_VIEW.get().copied().unwrap_or(false) {
-        tokio::spawn(crate::progress_view::show(worker.stats(), progress_stop.clone()));
+        tokio::spawn(crate::progress_view::show(
+            worker.stats(),
+            progress_stop.clone(),
+        ));
     }
     tracing::info!(destination = %sink.describe(), lease_table = %settings.lease_table, "starting");
     let summary = worker.run(shutdown, RunOptions { until_caught_up }).await;
@@ -692,12 +938,16 @@ async fn wait_for_signals(shutdown: CancellationToken) {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
-    tracing::info!("signal received: finishing in-flight objects, checkpointing, releasing leases (signal again to abort)");
+    tracing::info!(
+        "signal received: finishing in-flight objects, checkpointing, releasing leases (signal again to abort)"
+    );
     shutdown.cancel();
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
-    eprintln!("kinesink: second signal: exiting without finishing; records since the last checkpoint will be read again");
+    eprintln!(
+        "kinesink: second signal: exiting without finishing; records since the last checkpoint will be read again"
+    );
     std::process::exit(130);
 }

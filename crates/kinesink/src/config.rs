@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use kinesink_delivery::{BufferLimits, Destination, PartitionLimit, PartitionLimitAction};
 use kinesink_parquet_writer::{
-    Codec, ObjectFormat, ParquetCompression, ParquetOptions, ParquetTableFormat, RecordFraming, SerdeOptions, TableSchema,
+    Codec, ObjectFormat, ParquetCompression, ParquetOptions, ParquetTableFormat, RecordFraming,
+    SerdeOptions, TableSchema,
 };
 use kinesink_partitioning::{MetadataQuery, OutputPrefixes, Tz};
 use kinesink_shard_reader::{StartPosition, StreamId};
@@ -29,7 +30,14 @@ fn err(msg: impl Into<String>) -> ConfigError {
     ConfigError(msg.into())
 }
 
-const SECTIONS: &[&str] = &["source", "leases", "processing", "destination", "format", "metrics"];
+const SECTIONS: &[&str] = &[
+    "source",
+    "leases",
+    "processing",
+    "destination",
+    "format",
+    "metrics",
+];
 
 /// The file as written (after environment overrides), before validation.
 #[serde_as]
@@ -314,16 +322,22 @@ pub struct Settings {
 /// # Errors
 /// A message naming the file, key or environment variable at fault.
 pub fn load(path: &Path, env: &BTreeMap<String, String>) -> Result<Settings, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read config file {}: {e}", path.display())))?;
-    let mut table: toml::Table =
-        toml::from_str(&text).map_err(|e| err(format!("{}: {}", path.display(), one_line(&e.to_string()))))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| err(format!("cannot read config file {}: {e}", path.display())))?;
+    let mut table: toml::Table = toml::from_str(&text)
+        .map_err(|e| err(format!("{}: {}", path.display(), one_line(&e.to_string()))))?;
     let mut ignored = Vec::new();
     apply_env_overrides(&mut table, env, &mut ignored)?;
-    let file: FileConfig = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = one_line(&e.into_inner().to_string());
-        if path == "." { err(format!("config: {inner}")) } else { err(format!("config key `{path}`: {inner}")) }
-    })?;
+    let file: FileConfig =
+        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = one_line(&e.into_inner().to_string());
+            if path == "." {
+                err(format!("config: {inner}"))
+            } else {
+                err(format!("config key `{path}`: {inner}"))
+            }
+        })?;
     let mut settings = validate(file)?;
     settings.warnings = ignored;
     Ok(settings)
@@ -333,9 +347,15 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn apply_env_overrides(table: &mut toml::Table, env: &BTreeMap<String, String>, ignored: &mut Vec<String>) -> Result<(), ConfigError> {
+fn apply_env_overrides(
+    table: &mut toml::Table,
+    env: &BTreeMap<String, String>,
+    ignored: &mut Vec<String>,
+) -> Result<(), ConfigError> {
     for (var, value) in env {
-        let Some(rest) = var.strip_prefix("KINESINK_") else { continue };
+        let Some(rest) = var.strip_prefix("KINESINK_") else {
+            continue;
+        };
         if rest == "NAME" {
             table.insert("name".into(), toml::Value::String(value.clone()));
             continue;
@@ -343,7 +363,10 @@ fn apply_env_overrides(table: &mut toml::Table, env: &BTreeMap<String, String>, 
         let Some((section, key)) = rest.split_once("__") else {
             // Not an override. Kubernetes injects service links like KINESINK_METRICS_SERVICE_HOST
             // for a Service named kinesink-metrics, so these are reported, not refused.
-            if SECTIONS.iter().any(|s| rest.to_ascii_lowercase().starts_with(&format!("{s}_"))) {
+            if SECTIONS
+                .iter()
+                .any(|s| rest.to_ascii_lowercase().starts_with(&format!("{s}_")))
+            {
                 ignored.push(format!(
                     "environment variable {var} is ignored: overrides are named KINESINK_<SECTION>__<KEY> (two underscores)"
                 ));
@@ -352,7 +375,9 @@ fn apply_env_overrides(table: &mut toml::Table, env: &BTreeMap<String, String>, 
         };
         let section = section.to_ascii_lowercase();
         if !SECTIONS.contains(&section.as_str()) {
-            return Err(err(format!("environment variable {var}: unknown section `{section}`")));
+            return Err(err(format!(
+                "environment variable {var}: unknown section `{section}`"
+            )));
         }
         let mut target = table
             .entry(section.clone())
@@ -365,18 +390,25 @@ fn apply_env_overrides(table: &mut toml::Table, env: &BTreeMap<String, String>, 
                 .entry(part.clone())
                 .or_insert_with(|| toml::Value::Table(toml::Table::new()))
                 .as_table_mut()
-                .ok_or_else(|| err(format!("environment variable {var}: `{part}` is not a table")))?;
+                .ok_or_else(|| {
+                    err(format!(
+                        "environment variable {var}: `{part}` is not a table"
+                    ))
+                })?;
         }
-        target.insert(parts[parts.len() - 1].clone(), toml::Value::String(value.clone()));
+        target.insert(
+            parts[parts.len() - 1].clone(),
+            toml::Value::String(value.clone()),
+        );
     }
     Ok(())
 }
 
 fn check_endpoint(key: &str, url: Option<String>) -> Result<Option<String>, ConfigError> {
     match url {
-        Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => {
-            Err(err(format!("config key `{key}`: `{u}` is not an http:// or https:// URL")))
-        }
+        Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => Err(err(format!(
+            "config key `{key}`: `{u}` is not an http:// or https:// URL"
+        ))),
         other => Ok(other),
     }
 }
@@ -395,29 +427,55 @@ fn default_worker_id() -> String {
 fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
     if f.name.is_empty()
         || f.name.len() > 64
-        || !f.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        || !f
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
     {
-        return Err(err("config key `name`: 1-64 characters of A-Z, a-z, 0-9, '-', '_', '.' (it appears in object names)"));
+        return Err(err(
+            "config key `name`: 1-64 characters of A-Z, a-z, 0-9, '-', '_', '.' (it appears in object names)",
+        ));
     }
     let s = f.source;
     let stream = match (s.stream, s.stream_arn) {
         (Some(n), None) if !n.is_empty() => StreamId::Name(n),
         (None, Some(a)) if a.starts_with("arn:") => StreamId::Arn(a),
-        (None, Some(a)) => return Err(err(format!("config key `source.stream_arn`: `{a}` is not an ARN"))),
-        (Some(_), Some(_)) => return Err(err("config keys `source.stream` and `source.stream_arn`: give one, not both")),
-        _ => return Err(err("config key `source.stream` is missing (or give `source.stream_arn`)")),
+        (None, Some(a)) => {
+            return Err(err(format!(
+                "config key `source.stream_arn`: `{a}` is not an ARN"
+            )));
+        }
+        (Some(_), Some(_)) => {
+            return Err(err(
+                "config keys `source.stream` and `source.stream_arn`: give one, not both",
+            ));
+        }
+        _ => {
+            return Err(err(
+                "config key `source.stream` is missing (or give `source.stream_arn`)",
+            ));
+        }
     };
     let initial_position = match (s.initial_position.as_str(), s.initial_timestamp) {
         ("trim_horizon", None) => StartPosition::TrimHorizon,
         ("latest", None) => StartPosition::Latest,
         ("at_timestamp", Some(ts)) => {
-            let t = chrono::DateTime::parse_from_rfc3339(&ts)
-                .map_err(|e| err(format!("config key `source.initial_timestamp`: `{ts}` is not an RFC 3339 time: {e}")))?;
+            let t = chrono::DateTime::parse_from_rfc3339(&ts).map_err(|e| {
+                err(format!(
+                    "config key `source.initial_timestamp`: `{ts}` is not an RFC 3339 time: {e}"
+                ))
+            })?;
             StartPosition::AtTimestamp(t.timestamp_millis())
         }
-        ("at_timestamp", None) => return Err(err("config key `source.initial_timestamp` is required with initial_position = \"at_timestamp\"")),
+        ("at_timestamp", None) => {
+            return Err(err(
+                "config key `source.initial_timestamp` is required with initial_position = \"at_timestamp\"",
+            ));
+        }
         ("trim_horizon" | "latest", Some(_)) => {
-            return Err(err("config key `source.initial_timestamp` is only used with initial_position = \"at_timestamp\""));
+            return Err(err(
+                "config key `source.initial_timestamp` is only used with initial_position = \"at_timestamp\"",
+            ));
         }
         (other, _) => {
             return Err(err(format!(
@@ -427,76 +485,135 @@ fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
     };
     let reader = match (s.reader.as_str(), s.consumer_name) {
         ("polling", None) => Reader::Polling,
-        ("polling", Some(_)) => return Err(err("config key `source.consumer_name` is only used with reader = \"efo\"")),
+        ("polling", Some(_)) => {
+            return Err(err(
+                "config key `source.consumer_name` is only used with reader = \"efo\"",
+            ));
+        }
         ("efo", name) => {
             let consumer_name = name.unwrap_or_else(|| format!("kinesink-{}", f.name));
             if consumer_name.is_empty() || consumer_name.len() > 128 {
-                return Err(err("config key `source.consumer_name`: 1 to 128 characters"));
+                return Err(err(
+                    "config key `source.consumer_name`: 1 to 128 characters",
+                ));
             }
             Reader::EnhancedFanOut { consumer_name }
         }
-        (other, _) => return Err(err(format!("config key `source.reader`: `{other}` is not one of polling, efo"))),
+        (other, _) => {
+            return Err(err(format!(
+                "config key `source.reader`: `{other}` is not one of polling, efo"
+            )));
+        }
     };
     if !(1..=10_000).contains(&s.max_records) {
-        return Err(err("config key `source.max_records`: must be 1..=10000 (the GetRecords limit)"));
+        return Err(err(
+            "config key `source.max_records`: must be 1..=10000 (the GetRecords limit)",
+        ));
     }
     let shard_sync_ms = f.leases.shard_sync_interval_ms.unwrap_or(60_000);
     if !(1_000..=3_600_000).contains(&shard_sync_ms) {
-        return Err(err("config key `leases.shard_sync_interval_ms`: must be 1000..=3600000"));
+        return Err(err(
+            "config key `leases.shard_sync_interval_ms`: must be 1000..=3600000",
+        ));
     }
-    let failover_ms = f.leases.failover_time_ms.unwrap_or(DEFAULT_FAILOVER_TIME_MS);
+    let failover_ms = f
+        .leases
+        .failover_time_ms
+        .unwrap_or(DEFAULT_FAILOVER_TIME_MS);
     if failover_ms < 1_000 {
-        return Err(err("config key `leases.failover_time_ms`: must be at least 1000"));
+        return Err(err(
+            "config key `leases.failover_time_ms`: must be at least 1000",
+        ));
     }
-    let record_split = match (f.processing.record_deaggregation.as_deref().unwrap_or("none"), f.processing.delimiter_base64) {
+    let record_split = match (
+        f.processing
+            .record_deaggregation
+            .as_deref()
+            .unwrap_or("none"),
+        f.processing.delimiter_base64,
+    ) {
         ("none", None) => RecordSplit::None,
         ("json", None) => RecordSplit::Json,
         ("delimited", Some(b64)) => {
             use base64::Engine;
             let d = base64::engine::general_purpose::STANDARD
                 .decode(&b64)
-                .map_err(|e| err(format!("config key `processing.delimiter_base64`: not base64: {e}")))?;
+                .map_err(|e| {
+                    err(format!(
+                        "config key `processing.delimiter_base64`: not base64: {e}"
+                    ))
+                })?;
             if d.is_empty() {
-                return Err(err("config key `processing.delimiter_base64`: the delimiter must not be empty"));
+                return Err(err(
+                    "config key `processing.delimiter_base64`: the delimiter must not be empty",
+                ));
             }
             RecordSplit::Delimited(d)
         }
-        ("delimited", None) => return Err(err("config key `processing.delimiter_base64` is required with record_deaggregation = \"delimited\"")),
+        ("delimited", None) => {
+            return Err(err(
+                "config key `processing.delimiter_base64` is required with record_deaggregation = \"delimited\"",
+            ));
+        }
         ("none" | "json", Some(_)) => {
-            return Err(err("config key `processing.delimiter_base64` is only used with record_deaggregation = \"delimited\""));
+            return Err(err(
+                "config key `processing.delimiter_base64` is only used with record_deaggregation = \"delimited\"",
+            ));
         }
         (other, _) => {
-            return Err(err(format!("config key `processing.record_deaggregation`: `{other}` is not one of none, json, delimited")));
+            return Err(err(format!(
+                "config key `processing.record_deaggregation`: `{other}` is not one of none, json, delimited"
+            )));
         }
     };
     let d = f.destination;
-    let destination = Destination::parse(&d.url).map_err(|e| err(format!("config key `destination.url`: {e}")))?;
+    let destination = Destination::parse(&d.url)
+        .map_err(|e| err(format!("config key `destination.url`: {e}")))?;
     let size_mib = d.buffer_size_mib.unwrap_or(DEFAULT_BUFFER_SIZE_MIB);
     if !(1..=128).contains(&size_mib) {
-        return Err(err("config key `destination.buffer_size_mib`: must be 1..=128"));
+        return Err(err(
+            "config key `destination.buffer_size_mib`: must be 1..=128",
+        ));
     }
     let interval_s = d.buffer_interval_s.unwrap_or(DEFAULT_BUFFER_INTERVAL_S);
     if interval_s > 900 {
-        return Err(err("config key `destination.buffer_interval_s`: must be 0..=900"));
+        return Err(err(
+            "config key `destination.buffer_interval_s`: must be 0..=900",
+        ));
     }
     let encryption = match (d.sse.as_deref(), d.kms_key_id) {
         (None | Some("none"), None) => Encryption::None,
         (Some("AES256"), None) => Encryption::Aes256,
         (Some("aws:kms"), key) => Encryption::Kms(key),
         (None | Some("none" | "AES256"), Some(_)) => {
-            return Err(err("config key `destination.kms_key_id` is only used with sse = \"aws:kms\""));
+            return Err(err(
+                "config key `destination.kms_key_id` is only used with sse = \"aws:kms\"",
+            ));
         }
-        (Some(other), _) => return Err(err(format!("config key `destination.sse`: `{other}` is not one of none, AES256, aws:kms"))),
+        (Some(other), _) => {
+            return Err(err(format!(
+                "config key `destination.sse`: `{other}` is not one of none, AES256, aws:kms"
+            )));
+        }
     };
     let fmt = f.format;
-    let kind = fmt.kind.as_deref().unwrap_or(if fmt.schema.is_some() || fmt.glue.is_some() { "parquet" } else { "ndjson" });
+    let kind = fmt
+        .kind
+        .as_deref()
+        .unwrap_or(if fmt.schema.is_some() || fmt.glue.is_some() {
+            "parquet"
+        } else {
+            "ndjson"
+        });
     let zstd_level = match fmt.zstd_level {
         None => 3,
         Some(l) if (1..=22).contains(&l) => l,
         Some(_) => return Err(err("config key `format.zstd_level`: must be 1..=22")),
     };
     if fmt.zstd_level.is_some() && fmt.compression.as_deref().is_some_and(|c| c != "zstd") {
-        return Err(err("config key `format.zstd_level` is only used with compression = \"zstd\""));
+        return Err(err(
+            "config key `format.zstd_level` is only used with compression = \"zstd\"",
+        ));
     }
     let serde_keys_given = fmt.case_insensitive.is_some()
         || !fmt.column_to_json_key_mappings.is_empty()
@@ -504,12 +621,20 @@ fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
     let (format, error_codec, glue, parquet) = match kind {
         "ndjson" | "raw" => {
             if fmt.schema.is_some() || fmt.glue.is_some() || serde_keys_given {
-                return Err(err(format!("config keys `format.schema`, `format.glue` and the SerDe options are only used with type = \"parquet\", not \"{kind}\"")));
+                return Err(err(format!(
+                    "config keys `format.schema`, `format.glue` and the SerDe options are only used with type = \"parquet\", not \"{kind}\""
+                )));
             }
-            let framing = if kind == "raw" { RecordFraming::Raw } else { RecordFraming::NewlineDelimited };
+            let framing = if kind == "raw" {
+                RecordFraming::Raw
+            } else {
+                RecordFraming::NewlineDelimited
+            };
             let codec: Codec = match fmt.compression.as_deref().unwrap_or("gzip") {
                 "zstd" => Codec::Zstd { level: zstd_level },
-                other => other.parse().map_err(|e| err(format!("config key `format.compression`: {e}")))?,
+                other => other
+                    .parse()
+                    .map_err(|e| err(format!("config key `format.compression`: {e}")))?,
             };
             (ObjectFormat::Records { framing, codec }, codec, None, None)
         }
@@ -519,30 +644,72 @@ fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
                 "snappy" => ParquetCompression::Snappy,
                 "gzip" => ParquetCompression::Gzip,
                 "none" | "uncompressed" => ParquetCompression::Uncompressed,
-                other => return Err(err(format!("config key `format.compression`: `{other}` is not one of zstd, snappy, gzip, none for parquet"))),
+                other => {
+                    return Err(err(format!(
+                        "config key `format.compression`: `{other}` is not one of zstd, snappy, gzip, none for parquet"
+                    )));
+                }
             };
             let serde = Arc::new(SerdeOptions {
                 case_insensitive: fmt.case_insensitive.unwrap_or(true),
                 column_to_json_key_mappings: fmt.column_to_json_key_mappings,
-                convert_dots_in_json_keys_to_underscores: fmt.convert_dots_in_json_keys_to_underscores.unwrap_or(false),
+                convert_dots_in_json_keys_to_underscores: fmt
+                    .convert_dots_in_json_keys_to_underscores
+                    .unwrap_or(false),
             });
-            let options = ParquetOptions { compression, ..ParquetOptions::default() };
+            let options = ParquetOptions {
+                compression,
+                ..ParquetOptions::default()
+            };
             match (fmt.schema, fmt.glue) {
                 (Some(schema), None) => {
-                    let schema = Arc::new(TableSchema::parse_hive(&schema).map_err(|e| err(format!("config key `format.schema`: {e}")))?);
-                    serde.validate_against(&schema).map_err(|e| err(format!("config key `format.column_to_json_key_mappings`: {e}")))?;
-                    let table = ParquetTableFormat::new(schema, serde, options).map_err(|e| err(format!("config section `format`: {e}")))?;
-                    (ObjectFormat::Parquet(Arc::new(table)), Codec::Gzip, None, None)
+                    let schema = Arc::new(
+                        TableSchema::parse_hive(&schema)
+                            .map_err(|e| err(format!("config key `format.schema`: {e}")))?,
+                    );
+                    serde.validate_against(&schema).map_err(|e| {
+                        err(format!(
+                            "config key `format.column_to_json_key_mappings`: {e}"
+                        ))
+                    })?;
+                    let table = ParquetTableFormat::new(schema, serde, options)
+                        .map_err(|e| err(format!("config section `format`: {e}")))?;
+                    (
+                        ObjectFormat::Parquet(Arc::new(table)),
+                        Codec::Gzip,
+                        None,
+                        None,
+                    )
                 }
                 (None, Some(glue)) => {
                     // The schema is read from Glue at start-up; a placeholder format until then.
-                    (ObjectFormat::Records { framing: RecordFraming::NewlineDelimited, codec: Codec::Gzip }, Codec::Gzip, Some(glue), Some((serde, options)))
+                    (
+                        ObjectFormat::Records {
+                            framing: RecordFraming::NewlineDelimited,
+                            codec: Codec::Gzip,
+                        },
+                        Codec::Gzip,
+                        Some(glue),
+                        Some((serde, options)),
+                    )
                 }
-                (Some(_), Some(_)) => return Err(err("config keys `format.schema` and `format.glue`: give one, not both")),
-                (None, None) => return Err(err("config key `format.schema` (or `[format.glue]`) is required with type = \"parquet\"")),
+                (Some(_), Some(_)) => {
+                    return Err(err(
+                        "config keys `format.schema` and `format.glue`: give one, not both",
+                    ));
+                }
+                (None, None) => {
+                    return Err(err(
+                        "config key `format.schema` (or `[format.glue]`) is required with type = \"parquet\"",
+                    ));
+                }
             }
         }
-        other => return Err(err(format!("config key `format.type`: `{other}` is not one of parquet, ndjson, raw"))),
+        other => {
+            return Err(err(format!(
+                "config key `format.type`: `{other}` is not one of parquet, ndjson, raw"
+            )));
+        }
     };
     let time_zone: Tz = match f.processing.time_zone.as_deref() {
         None => Tz::UTC,
@@ -560,19 +727,28 @@ fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
     let query = match f.processing.partition_query.as_deref() {
         None => {
             if let Some(k) = prefixes.data().partition_key_names().first() {
-                return Err(err(format!("config key `destination.prefix` uses !{{partitionKeyFromQuery:{k}}} but `processing.partition_query` is not set")));
+                return Err(err(format!(
+                    "config key `destination.prefix` uses !{{partitionKeyFromQuery:{k}}} but `processing.partition_query` is not set"
+                )));
             }
             None
         }
         Some(q) => {
-            let q = MetadataQuery::compile(q).map_err(|e| err(format!("config key `processing.partition_query`: {e}")))?;
-            q.check_template(prefixes.data()).map_err(|e| err(format!("config keys `processing.partition_query` and `destination.prefix`: {e}")))?;
+            let q = MetadataQuery::compile(q)
+                .map_err(|e| err(format!("config key `processing.partition_query`: {e}")))?;
+            q.check_template(prefixes.data()).map_err(|e| {
+                err(format!(
+                    "config keys `processing.partition_query` and `destination.prefix`: {e}"
+                ))
+            })?;
             Some(Arc::new(q))
         }
     };
     let max_active = d.max_active_partitions.unwrap_or(500);
     if !(1..=100_000).contains(&max_active) {
-        return Err(err("config key `destination.max_active_partitions`: must be 1..=100000"));
+        return Err(err(
+            "config key `destination.max_active_partitions`: must be 1..=100000",
+        ));
     }
     let action = match d.on_partition_limit.as_deref().unwrap_or("error-output") {
         "error-output" => PartitionLimitAction::ErrorOutput,
@@ -586,21 +762,33 @@ fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
     let partition_limit = PartitionLimit { max_active, action };
     let memory_budget_mib = d.memory_budget_mib.unwrap_or(1024);
     if !(1..=1_048_576).contains(&memory_budget_mib) {
-        return Err(err("config key `destination.memory_budget_mib`: must be 1..=1048576"));
+        return Err(err(
+            "config key `destination.memory_budget_mib`: must be 1..=1048576",
+        ));
     }
     let retry_duration_s = d.retry_duration_s.unwrap_or(86_400);
     if retry_duration_s > 7 * 86_400 {
-        return Err(err("config key `destination.retry_duration_s`: must be 0..=604800 (7 days, the longest stream retention for which retrying makes sense)"));
+        return Err(err(
+            "config key `destination.retry_duration_s`: must be 0..=604800 (7 days, the longest stream retention for which retrying makes sense)",
+        ));
     }
     let part_size_mib = d.multipart_part_size_mib.unwrap_or(8);
     if !(5..=5120).contains(&part_size_mib) {
-        return Err(err("config key `destination.multipart_part_size_mib`: must be 5..=5120 (S3's part size limits)"));
+        return Err(err(
+            "config key `destination.multipart_part_size_mib`: must be 5..=5120 (S3's part size limits)",
+        ));
     }
     let file_extension = d.file_extension.unwrap_or_else(|| {
-        if glue.is_some() { ".parquet".to_owned() } else { format.file_extension().to_owned() }
+        if glue.is_some() {
+            ".parquet".to_owned()
+        } else {
+            format.file_extension().to_owned()
+        }
     });
     if file_extension.contains('/') {
-        return Err(err("config key `destination.file_extension`: must not contain '/'"));
+        return Err(err(
+            "config key `destination.file_extension`: must not contain '/'",
+        ));
     }
     Ok(Settings {
         lease_table: f.leases.table.unwrap_or_else(|| format!("kinesink-{}", f.name)),
@@ -655,7 +843,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("k.toml");
         std::fs::write(&path, text).unwrap();
-        let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         load(&path, &env)
     }
 
@@ -671,8 +862,20 @@ url = "s3://my-bucket/events"
     fn a_minimal_file_gets_firehose_defaults() {
         let s = load_str(MINIMAL, &[]).unwrap();
         assert_eq!(s.stream, StreamId::Name("clickstream".into()));
-        assert_eq!(s.buffer, BufferLimits { size_bytes: 5 * 1024 * 1024, interval_ms: 300_000 });
-        assert!(matches!(s.format, ObjectFormat::Records { codec: Codec::Gzip, framing: RecordFraming::NewlineDelimited }));
+        assert_eq!(
+            s.buffer,
+            BufferLimits {
+                size_bytes: 5 * 1024 * 1024,
+                interval_ms: 300_000
+            }
+        );
+        assert!(matches!(
+            s.format,
+            ObjectFormat::Records {
+                codec: Codec::Gzip,
+                framing: RecordFraming::NewlineDelimited
+            }
+        ));
         assert_eq!(s.file_extension, ".gz");
         assert_eq!(s.lease_table, "kinesink-clicks");
         assert_eq!(s.initial_position, StartPosition::TrimHorizon);
@@ -698,41 +901,89 @@ url = "s3://my-bucket/events"
 
     #[test]
     fn an_unknown_key_is_an_error_naming_it() {
-        let e = load_str(&MINIMAL.replace("stream = ", "strem = "), &[]).unwrap_err().to_string();
+        let e = load_str(&MINIMAL.replace("stream = ", "strem = "), &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("strem") && e.contains("source"), "{e}");
     }
 
     #[test]
     fn a_bad_value_from_the_environment_names_the_key() {
-        let e = load_str(MINIMAL, &[("KINESINK_SOURCE__MAX_RECORDS", "lots")]).unwrap_err().to_string();
+        let e = load_str(MINIMAL, &[("KINESINK_SOURCE__MAX_RECORDS", "lots")])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("source.max_records"), "{e}");
     }
 
     #[test]
     fn a_single_underscore_variable_is_not_an_override_and_is_reported_not_fatal() {
         // e.g. Kubernetes service links for a Service named kinesink-metrics
-        let s = load_str(MINIMAL, &[("KINESINK_SOURCE_STREAM", "x"), ("KINESINK_METRICS_SERVICE_HOST", "10.0.0.1")]).unwrap();
+        let s = load_str(
+            MINIMAL,
+            &[
+                ("KINESINK_SOURCE_STREAM", "x"),
+                ("KINESINK_METRICS_SERVICE_HOST", "10.0.0.1"),
+            ],
+        )
+        .unwrap();
         assert_eq!(s.stream, StreamId::Name("clickstream".into()));
         assert_eq!(s.warnings.len(), 2);
-        assert!(s.warnings[1].contains("KINESINK_SOURCE_STREAM"), "{:?}", s.warnings);
+        assert!(
+            s.warnings[1].contains("KINESINK_SOURCE_STREAM"),
+            "{:?}",
+            s.warnings
+        );
     }
 
     #[test]
     fn enhanced_fan_out_takes_a_consumer_name_defaulting_to_the_delivery_name() {
-        let s = load_str(&MINIMAL.replace("[source]", "[source]\nreader = \"efo\""), &[]).unwrap();
-        assert_eq!(s.reader, Reader::EnhancedFanOut { consumer_name: "kinesink-clicks".into() });
-        let s = load_str(&MINIMAL.replace("[source]", "[source]\nreader = \"efo\"\nconsumer_name = \"mine\""), &[]).unwrap();
-        assert_eq!(s.reader, Reader::EnhancedFanOut { consumer_name: "mine".into() });
+        let s = load_str(
+            &MINIMAL.replace("[source]", "[source]\nreader = \"efo\""),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            s.reader,
+            Reader::EnhancedFanOut {
+                consumer_name: "kinesink-clicks".into()
+            }
+        );
+        let s = load_str(
+            &MINIMAL.replace(
+                "[source]",
+                "[source]\nreader = \"efo\"\nconsumer_name = \"mine\"",
+            ),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            s.reader,
+            Reader::EnhancedFanOut {
+                consumer_name: "mine".into()
+            }
+        );
         assert_eq!(load_str(MINIMAL, &[]).unwrap().reader, Reader::Polling);
-        let e = load_str(&MINIMAL.replace("[source]", "[source]\nconsumer_name = \"mine\""), &[]).unwrap_err().to_string();
-        assert!(e.contains("source.consumer_name") && e.contains("efo"), "{e}");
+        let e = load_str(
+            &MINIMAL.replace("[source]", "[source]\nconsumer_name = \"mine\""),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("source.consumer_name") && e.contains("efo"),
+            "{e}"
+        );
     }
 
     #[test]
     fn delivery_keys_have_firehose_like_defaults_and_env_overrides() {
         let s = load_str(MINIMAL, &[]).unwrap();
         assert_eq!(s.memory_budget_bytes, 1024 * 1024 * 1024);
-        assert_eq!(s.retry_duration, Duration::from_secs(86_400), "Firehose retries S3 for 24 h");
+        assert_eq!(
+            s.retry_duration,
+            Duration::from_secs(86_400),
+            "Firehose retries S3 for 24 h"
+        );
         assert!(!s.bucket_owner_full_control);
         assert_eq!(s.multipart_part_size_bytes, 8 * 1024 * 1024);
         let s = load_str(
@@ -760,26 +1011,43 @@ url = "s3://my-bucket/events"
 
     #[test]
     fn a_bad_prefix_expression_is_refused_naming_the_key_and_column() {
-        let text = MINIMAL.replace("[destination]", "[destination]\nprefix = \"x/!{timestamp:yyyy\"");
+        let text = MINIMAL.replace(
+            "[destination]",
+            "[destination]\nprefix = \"x/!{timestamp:yyyy\"",
+        );
         let e = load_str(&text, &[]).unwrap_err().to_string();
-        assert!(e.contains("destination.prefix") && e.contains("column"), "{e}");
+        assert!(
+            e.contains("destination.prefix") && e.contains("column"),
+            "{e}"
+        );
     }
 
     #[test]
     fn parquet_needs_a_schema_and_a_bad_type_names_the_key() {
-        let e = load_str(&format!("{MINIMAL}[format]\ntype = \"parquet\"\n"), &[]).unwrap_err().to_string();
+        let e = load_str(&format!("{MINIMAL}[format]\ntype = \"parquet\"\n"), &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("format.schema"), "{e}");
-        let e = load_str(&format!("{MINIMAL}[format]\nschema = \"a strng\"\n"), &[]).unwrap_err().to_string();
+        let e = load_str(&format!("{MINIMAL}[format]\nschema = \"a strng\"\n"), &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("format.schema"), "{e}");
-        let ok = load_str(&format!("{MINIMAL}[format]\nschema = \"a string, b bigint\"\n"), &[]).unwrap();
+        let ok = load_str(
+            &format!("{MINIMAL}[format]\nschema = \"a string, b bigint\"\n"),
+            &[],
+        )
+        .unwrap();
         assert!(matches!(ok.format, ObjectFormat::Parquet(_)));
         assert_eq!(ok.file_extension, ".parquet");
     }
 
     #[test]
     fn the_reference_configuration_loads_unchanged() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/kinesink.example.toml");
-        let Ok(text) = std::fs::read_to_string(&path) else { return };
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/kinesink.example.toml");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return;
+        };
         let s = load_str(&text, &[]).unwrap();
         assert_eq!(s.memory_budget_bytes, 1024 * 1024 * 1024);
         assert!(matches!(s.format, ObjectFormat::Parquet(_)));
@@ -789,17 +1057,49 @@ url = "s3://my-bucket/events"
     #[test]
     fn out_of_range_values_name_their_key() {
         for (k, v, key) in [
-            ("KINESINK_DESTINATION__BUFFER_SIZE_MIB", "129", "destination.buffer_size_mib"),
-            ("KINESINK_DESTINATION__BUFFER_INTERVAL_S", "901", "destination.buffer_interval_s"),
+            (
+                "KINESINK_DESTINATION__BUFFER_SIZE_MIB",
+                "129",
+                "destination.buffer_size_mib",
+            ),
+            (
+                "KINESINK_DESTINATION__BUFFER_INTERVAL_S",
+                "901",
+                "destination.buffer_interval_s",
+            ),
             ("KINESINK_SOURCE__MAX_RECORDS", "0", "source.max_records"),
-            ("KINESINK_SOURCE__INITIAL_POSITION", "oldest", "source.initial_position"),
+            (
+                "KINESINK_SOURCE__INITIAL_POSITION",
+                "oldest",
+                "source.initial_position",
+            ),
             ("KINESINK_DESTINATION__URL", "ftp://x", "destination.url"),
             ("KINESINK_FORMAT__COMPRESSION", "lz4", "format.compression"),
-            ("KINESINK_DESTINATION__MEMORY_BUDGET_MIB", "0", "destination.memory_budget_mib"),
-            ("KINESINK_LEASES__SHARD_SYNC_INTERVAL_MS", "10", "leases.shard_sync_interval_ms"),
-            ("KINESINK_DESTINATION__RETRY_DURATION_S", "999999999", "destination.retry_duration_s"),
-            ("KINESINK_DESTINATION__MULTIPART_PART_SIZE_MIB", "4", "destination.multipart_part_size_mib"),
-            ("KINESINK_DESTINATION__BUCKET_OWNER_FULL_CONTROL", "maybe", "destination.bucket_owner_full_control"),
+            (
+                "KINESINK_DESTINATION__MEMORY_BUDGET_MIB",
+                "0",
+                "destination.memory_budget_mib",
+            ),
+            (
+                "KINESINK_LEASES__SHARD_SYNC_INTERVAL_MS",
+                "10",
+                "leases.shard_sync_interval_ms",
+            ),
+            (
+                "KINESINK_DESTINATION__RETRY_DURATION_S",
+                "999999999",
+                "destination.retry_duration_s",
+            ),
+            (
+                "KINESINK_DESTINATION__MULTIPART_PART_SIZE_MIB",
+                "4",
+                "destination.multipart_part_size_mib",
+            ),
+            (
+                "KINESINK_DESTINATION__BUCKET_OWNER_FULL_CONTROL",
+                "maybe",
+                "destination.bucket_owner_full_control",
+            ),
         ] {
             let e = load_str(MINIMAL, &[(k, v)]).unwrap_err().to_string();
             assert!(e.contains(key), "{k}={v}: {e}");
@@ -808,7 +1108,12 @@ url = "s3://my-bucket/events"
 
     #[test]
     fn a_missing_stream_names_the_key() {
-        let e = load_str("name = \"n\"\n[source]\n[destination]\nurl = \"file:///tmp/x\"\n", &[]).unwrap_err().to_string();
+        let e = load_str(
+            "name = \"n\"\n[source]\n[destination]\nurl = \"file:///tmp/x\"\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("source.stream"), "{e}");
     }
 

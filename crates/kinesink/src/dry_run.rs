@@ -6,7 +6,9 @@ use std::sync::Arc;
 use base64::Engine;
 use std::collections::VecDeque;
 
-use kinesink_delivery::{BufferAction, BufferEvent, FileSink, ObjectLayout, ObjectSink, ResumeState, ShardBuffers};
+use kinesink_delivery::{
+    BufferAction, BufferEvent, FileSink, ObjectLayout, ObjectSink, ResumeState, ShardBuffers,
+};
 use kinesink_record_deaggregation::KinesisRecord;
 use serde::Deserialize;
 
@@ -64,8 +66,12 @@ fn arrival_ms(v: &serde_json::Value) -> Result<i64, String> {
             .ok_or_else(|| format!("ApproximateArrivalTimestamp {n} is not a number of seconds")),
         serde_json::Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
             .map(|t| t.timestamp_millis())
-            .map_err(|e| format!("ApproximateArrivalTimestamp `{s}` is not epoch seconds or RFC 3339: {e}")),
-        other => Err(format!("ApproximateArrivalTimestamp must be a number or string, not {other}")),
+            .map_err(|e| {
+                format!("ApproximateArrivalTimestamp `{s}` is not epoch seconds or RFC 3339: {e}")
+            }),
+        other => Err(format!(
+            "ApproximateArrivalTimestamp must be a number or string, not {other}"
+        )),
     }
 }
 
@@ -75,7 +81,11 @@ fn arrival_ms(v: &serde_json::Value) -> Result<i64, String> {
 /// The first bad line, by number, with what is wrong with it.
 pub fn read_input(input: &DryRunInput<'_>) -> Result<Vec<KinesisRecord>, InputError> {
     let path = input.path.display().to_string();
-    let text = std::fs::read(input.path).map_err(|e| InputError { path: path.clone(), line: 0, message: e.to_string() })?;
+    let text = std::fs::read(input.path).map_err(|e| InputError {
+        path: path.clone(),
+        line: 0,
+        message: e.to_string(),
+    })?;
     let mut lines: Vec<&[u8]> = text.split(|b| *b == b'\n').collect();
     if lines.last().is_some_and(|l| l.is_empty()) {
         lines.pop();
@@ -87,7 +97,11 @@ pub fn read_input(input: &DryRunInput<'_>) -> Result<Vec<KinesisRecord>, InputEr
         if raw.is_empty() && input.format == InputFormat::GetRecords {
             continue;
         }
-        let fail = |message: String| InputError { path: path.clone(), line, message };
+        let fail = |message: String| InputError {
+            path: path.clone(),
+            line,
+            message,
+        };
         match input.format {
             InputFormat::Lines => records.push(KinesisRecord {
                 data: raw.to_vec(),
@@ -96,18 +110,25 @@ pub fn read_input(input: &DryRunInput<'_>) -> Result<Vec<KinesisRecord>, InputEr
                 approximate_arrival_ms: input.lines_arrival_ms,
             }),
             InputFormat::GetRecords => {
-                let e: GetRecordsElement = serde_json::from_slice(raw).map_err(|e| fail(e.to_string()))?;
+                let e: GetRecordsElement =
+                    serde_json::from_slice(raw).map_err(|e| fail(e.to_string()))?;
                 let data = base64::engine::general_purpose::STANDARD
                     .decode(e.data.as_bytes())
                     .map_err(|err| fail(format!("Data is not base64: {err}")))?;
-                if e.sequence_number.is_empty() || !e.sequence_number.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(fail(format!("SequenceNumber `{}` is not a decimal number", e.sequence_number)));
+                if e.sequence_number.is_empty()
+                    || !e.sequence_number.bytes().all(|b| b.is_ascii_digit())
+                {
+                    return Err(fail(format!(
+                        "SequenceNumber `{}` is not a decimal number",
+                        e.sequence_number
+                    )));
                 }
                 records.push(KinesisRecord {
                     data,
                     partition_key: e.partition_key,
                     sequence_number: e.sequence_number,
-                    approximate_arrival_ms: arrival_ms(&e.approximate_arrival_timestamp).map_err(fail)?,
+                    approximate_arrival_ms: arrival_ms(&e.approximate_arrival_timestamp)
+                        .map_err(fail)?,
                 });
             }
         }
@@ -129,7 +150,11 @@ pub struct DryRunSummary {
 ///
 /// # Errors
 /// Bad input lines, or a failure writing to `output`.
-pub async fn dry_run(settings: &Settings, input: &DryRunInput<'_>, output: &Path) -> anyhow::Result<DryRunSummary> {
+pub async fn dry_run(
+    settings: &Settings,
+    input: &DryRunInput<'_>,
+    output: &Path,
+) -> anyhow::Result<DryRunSummary> {
     let records = read_input(input)?;
     let sink: Arc<dyn ObjectSink> = Arc::new(FileSink::new(output));
     let layout = ObjectLayout {
@@ -142,9 +167,13 @@ pub async fn dry_run(settings: &Settings, input: &DryRunInput<'_>, output: &Path
         query: settings.query.clone(),
         partition_limit: settings.partition_limit,
     };
-    let mut pipeline = RecordPipeline::new(settings.kpl_deaggregation, &settings.record_split, None);
+    let mut pipeline =
+        RecordPipeline::new(settings.kpl_deaggregation, &settings.record_split, None);
     let mut buffers = ShardBuffers::new(layout, settings.buffer, ResumeState::default());
-    let mut summary = DryRunSummary { input_records: records.len(), objects: Vec::new() };
+    let mut summary = DryRunSummary {
+        input_records: records.len(),
+        objects: Vec::new(),
+    };
     let mut events = Vec::new();
     for record in records {
         pipeline.process(record, &mut events);

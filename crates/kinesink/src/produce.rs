@@ -2,9 +2,9 @@
 
 use std::time::{Duration, Instant};
 
+use crate::aws::sdk_error_line;
 use anyhow::{Context, bail};
 use aws_sdk_kinesis::Client;
-use crate::aws::sdk_error_line;
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use kinesink_record_deaggregation::{AggregationLimits, Aggregator};
@@ -63,7 +63,12 @@ async fn put_all(client: &Client, stream: &str, mut entries: Vec<Entry>) -> anyh
                     .expect("data and partition key are set")
             })
             .collect();
-        let result = client.put_records().stream_name(stream).set_records(Some(request)).send().await;
+        let result = client
+            .put_records()
+            .stream_name(stream)
+            .set_records(Some(request))
+            .send()
+            .await;
         let failed: Vec<Entry> = match result {
             Ok(out) => entries
                 .into_iter()
@@ -71,15 +76,21 @@ async fn put_all(client: &Client, stream: &str, mut entries: Vec<Entry>) -> anyh
                 .filter(|(_, r)| r.error_code().is_some())
                 .map(|(e, _)| e)
                 .collect(),
-            Err(e) if e.as_service_error().is_some_and(|s| {
-                s.is_resource_not_found_exception() || s.is_invalid_argument_exception() || s.is_access_denied_exception()
-            }) =>
+            Err(e)
+                if e.as_service_error().is_some_and(|s| {
+                    s.is_resource_not_found_exception()
+                        || s.is_invalid_argument_exception()
+                        || s.is_access_denied_exception()
+                }) =>
             {
                 bail!("PutRecords to {stream}: {}", sdk_error_line(&e));
             }
             Err(e) => {
                 if attempt >= 10 {
-                    bail!("PutRecords to {stream} failed 10 times: {}", sdk_error_line(&e));
+                    bail!(
+                        "PutRecords to {stream} failed 10 times: {}",
+                        sdk_error_line(&e)
+                    );
                 }
                 entries
             }
@@ -87,7 +98,10 @@ async fn put_all(client: &Client, stream: &str, mut entries: Vec<Entry>) -> anyh
         if !failed.is_empty() {
             attempt += 1;
             if attempt > 20 {
-                bail!("{} records still failing after 20 PutRecords attempts", failed.len());
+                bail!(
+                    "{} records still failing after 20 PutRecords attempts",
+                    failed.len()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt.min(20)))).await;
         }
@@ -102,7 +116,11 @@ async fn put_all(client: &Client, stream: &str, mut entries: Vec<Entry>) -> anyh
 /// PutRecords failing persistently.
 pub async fn produce(client: &Client, options: &ProduceOptions) -> anyhow::Result<ProduceSummary> {
     let mut events = SampleEvents::new(options.id_prefix.clone(), options.seed);
-    let mut aggregator = if options.aggregate { Some(Aggregator::new(AggregationLimits::default())?) } else { None };
+    let mut aggregator = if options.aggregate {
+        Some(Aggregator::new(AggregationLimits::default())?)
+    } else {
+        None
+    };
     let started = Instant::now();
     let mut produced = 0u64;
     let mut kinesis_records = 0u64;
@@ -120,7 +138,11 @@ pub async fn produce(client: &Client, options: &ProduceOptions) -> anyhow::Resul
         };
         produced += 1;
         let entry = match &mut aggregator {
-            None => Some(Entry { partition_key: id, explicit_hash_key: None, data }),
+            None => Some(Entry {
+                partition_key: id,
+                explicit_hash_key: None,
+                data,
+            }),
             Some(agg) => agg.add(&id, None, &data)?.map(|a| Entry {
                 partition_key: a.partition_key,
                 explicit_hash_key: a.explicit_hash_key,
@@ -131,18 +153,30 @@ pub async fn produce(client: &Client, options: &ProduceOptions) -> anyhow::Resul
             batch_bytes += e.data.len() + e.partition_key.len();
             batch.push(e);
         }
-        let rate_flush = options.rate.is_some_and(|r| batch.len() as u64 >= u64::from(r.clamp(1, 500)));
+        let rate_flush = options
+            .rate
+            .is_some_and(|r| batch.len() as u64 >= u64::from(r.clamp(1, 500)));
         if batch.len() >= MAX_BATCH_RECORDS || batch_bytes >= MAX_BATCH_BYTES || rate_flush {
             kinesis_records += batch.len() as u64;
-            put_all(client, &options.stream, std::mem::take(&mut batch)).await.context("producing sample events")?;
+            put_all(client, &options.stream, std::mem::take(&mut batch))
+                .await
+                .context("producing sample events")?;
             batch_bytes = 0;
         }
     }
     if let Some(a) = aggregator.as_mut().and_then(Aggregator::finish) {
-        batch.push(Entry { partition_key: a.partition_key, explicit_hash_key: a.explicit_hash_key, data: a.data });
+        batch.push(Entry {
+            partition_key: a.partition_key,
+            explicit_hash_key: a.explicit_hash_key,
+            data: a.data,
+        });
     }
     kinesis_records += batch.len() as u64;
-    put_all(client, &options.stream, batch).await.context("producing sample events")?;
-    Ok(ProduceSummary { events: produced, kinesis_records })
+    put_all(client, &options.stream, batch)
+        .await
+        .context("producing sample events")?;
+    Ok(ProduceSummary {
+        events: produced,
+        kinesis_records,
+    })
 }
-

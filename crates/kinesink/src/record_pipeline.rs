@@ -33,11 +33,15 @@ impl RecordPipeline {
         let split = match split {
             RecordSplit::None => None,
             RecordSplit::Json => Some(SubRecordFormat::Json),
-            RecordSplit::Delimited(d) => {
-                Some(SubRecordFormat::Delimited(Delimiter::new(d.clone()).expect("validated non-empty")))
-            }
+            RecordSplit::Delimited(d) => Some(SubRecordFormat::Delimited(
+                Delimiter::new(d.clone()).expect("validated non-empty"),
+            )),
         };
-        Self { kpl, split, resume_after }
+        Self {
+            kpl,
+            split,
+            resume_after,
+        }
     }
 
     fn keep(&mut self, position: &RecordPosition) -> bool {
@@ -84,7 +88,10 @@ impl RecordPipeline {
                         self.push_record(sub, out);
                     }
                     for f in outcome.failures {
-                        let position = RecordPosition::new(f.record.sequence_number.clone(), f.record.sub_sequence_number);
+                        let position = RecordPosition::new(
+                            f.record.sequence_number.clone(),
+                            f.record.sub_sequence_number,
+                        );
                         if self.keep(&position) {
                             out.push(BufferEvent::Failed(FailedRecord {
                                 error_code: f.error_code().to_owned(),
@@ -116,7 +123,12 @@ mod tests {
     use kinesink_record_deaggregation::{AggregationLimits, Aggregator};
 
     fn kinesis(seq: &str, data: Vec<u8>) -> KinesisRecord {
-        KinesisRecord { data, partition_key: "pk".into(), sequence_number: seq.into(), approximate_arrival_ms: 1 }
+        KinesisRecord {
+            data,
+            partition_key: "pk".into(),
+            sequence_number: seq.into(),
+            approximate_arrival_ms: 1,
+        }
     }
 
     fn aggregate(payloads: &[&str]) -> Vec<u8> {
@@ -131,9 +143,11 @@ mod tests {
         events
             .iter()
             .filter_map(|e| match e {
-                BufferEvent::Record(r) => {
-                    Some((r.sequence_number.to_string(), r.sub_sequence_number, String::from_utf8(r.data.to_vec()).unwrap()))
-                }
+                BufferEvent::Record(r) => Some((
+                    r.sequence_number.to_string(),
+                    r.sub_sequence_number,
+                    String::from_utf8(r.data.to_vec()).unwrap(),
+                )),
                 _ => None,
             })
             .collect()
@@ -158,11 +172,15 @@ mod tests {
 
     #[test]
     fn a_restart_mid_aggregate_skips_exactly_the_user_records_already_checkpointed() {
-        let mut p = RecordPipeline::new(true, &RecordSplit::None, Some(RecordPosition::new("10", 1)));
+        let mut p =
+            RecordPipeline::new(true, &RecordSplit::None, Some(RecordPosition::new("10", 1)));
         let mut out = Vec::new();
         p.process(kinesis("10", aggregate(&["a", "b", "c"])), &mut out);
         p.process(kinesis("11", b"d".to_vec()), &mut out);
-        assert_eq!(records(&out), vec![("10".into(), 2, "c".into()), ("11".into(), 0, "d".into())]);
+        assert_eq!(
+            records(&out),
+            vec![("10".into(), 2, "c".into()), ("11".into(), 0, "d".into())]
+        );
     }
 
     #[test]
@@ -203,7 +221,13 @@ mod tests {
         p.process(kinesis("20", br#"{"a":1}{"a":2}"#.to_vec()), &mut out);
         p.process(kinesis("21", b"not json".to_vec()), &mut out);
         let recs = records(&out);
-        assert_eq!(recs.iter().map(|r| r.2.as_str()).collect::<Vec<_>>(), vec![r#"{"a":1}"#, r#"{"a":2}"#]);
-        assert!(out.iter().any(|e| matches!(e, BufferEvent::Failed(f) if f.raw_data == b"not json")));
+        assert_eq!(
+            recs.iter().map(|r| r.2.as_str()).collect::<Vec<_>>(),
+            vec![r#"{"a":1}"#, r#"{"a":2}"#]
+        );
+        assert!(
+            out.iter()
+                .any(|e| matches!(e, BufferEvent::Failed(f) if f.raw_data == b"not json"))
+        );
     }
 }

@@ -6,7 +6,11 @@ use rand::{Rng, SeedableRng};
 const EVENT_TYPES: &[&str] = &["page_view", "click", "add_to_cart", "purchase"];
 const COUNTRIES: &[&str] = &["US", "DE", "FR", "GB", "JP", "BR", "IN"];
 const PAGES: &[&str] = &["/", "/search", "/product", "/cart", "/checkout", "/account"];
-const AGENTS: &[&str] = &["Mozilla/5.0 (X11; Linux x86_64)", "Mozilla/5.0 (Macintosh)", "Mozilla/5.0 (iPhone)"];
+const AGENTS: &[&str] = &[
+    "Mozilla/5.0 (X11; Linux x86_64)",
+    "Mozilla/5.0 (Macintosh)",
+    "Mozilla/5.0 (iPhone)",
+];
 
 /// Generates events with ids `<prefix>-<n>` for n = 0, 1, 2, ...
 ///
@@ -22,7 +26,11 @@ impl SampleEvents {
     /// A generator with the given id prefix and seed.
     #[must_use]
     pub fn new(id_prefix: impl Into<String>, seed: u64) -> Self {
-        Self { rng: StdRng::seed_from_u64(seed), id_prefix: id_prefix.into(), next: 0 }
+        Self {
+            rng: StdRng::seed_from_u64(seed),
+            id_prefix: id_prefix.into(),
+            next: 0,
+        }
     }
 
     /// The next event, stamped with `ts_ms` (ms since the epoch), as JSON bytes.
@@ -44,7 +52,10 @@ impl SampleEvents {
             "user_agent": AGENTS[self.rng.random_range(0..AGENTS.len())],
             "session_ms": self.rng.random_range(0..3_600_000u64),
         });
-        (id, serde_json::to_vec(&event).expect("JSON value serialises"))
+        (
+            id,
+            serde_json::to_vec(&event).expect("JSON value serialises"),
+        )
     }
 }
 
@@ -60,7 +71,17 @@ mod tests {
             let (id, bytes) = g.next_event(1_795_345_200_000);
             let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
             assert_eq!(v["event_id"], id.as_str());
-            for col in ["customer_id", "event_type", "ts", "price", "quantity", "page", "country", "user_agent", "session_ms"] {
+            for col in [
+                "customer_id",
+                "event_type",
+                "ts",
+                "price",
+                "quantity",
+                "page",
+                "country",
+                "user_agent",
+                "session_ms",
+            ] {
                 assert!(!v[col].is_null(), "{col} missing in {v}");
             }
             assert!(ids.insert(id));
@@ -69,8 +90,18 @@ mod tests {
 
     #[test]
     fn the_same_seed_gives_the_same_events() {
-        let a: Vec<_> = (0..5).map({ let mut g = SampleEvents::new("x", 7); move |_| g.next_event(0) }).collect();
-        let b: Vec<_> = (0..5).map({ let mut g = SampleEvents::new("x", 7); move |_| g.next_event(0) }).collect();
+        let a: Vec<_> = (0..5)
+            .map({
+                let mut g = SampleEvents::new("x", 7);
+                move |_| g.next_event(0)
+            })
+            .collect();
+        let b: Vec<_> = (0..5)
+            .map({
+                let mut g = SampleEvents::new("x", 7);
+                move |_| g.next_event(0)
+            })
+            .collect();
         assert_eq!(a, b);
     }
 }

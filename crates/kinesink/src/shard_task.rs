@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use std::collections::VecDeque;
 
 use kinesink_delivery::{
-    BudgetVerdict, BufferAction, BufferEvent, FlushTicket, ObjectSink, ReadyObject, RecordPosition, ShardBuffers, ShardUsage,
+    BudgetVerdict, BufferAction, BufferEvent, FlushTicket, ObjectSink, ReadyObject, RecordPosition,
+    ShardBuffers, ShardUsage,
 };
 use kinesink_lease_coordination::{Checkpoint, LeaseError, LeaseKeeper};
 use kinesink_shard_reader::{ReadBatch, ShardReader, SourceError};
@@ -54,7 +55,10 @@ impl DeliveryStats {
     /// A copy of every shard's progress.
     #[must_use]
     pub fn snapshot(&self) -> Vec<(String, ShardProgress)> {
-        self.shards.lock().map(|m| m.iter().map(|(k, v)| (k.clone(), *v)).collect()).unwrap_or_default()
+        self.shards
+            .lock()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), *v)).collect())
+            .unwrap_or_default()
     }
 }
 
@@ -98,7 +102,10 @@ impl ReaderFeed {
                 }
             }
         });
-        Self { batches, _reader: AbortOnDropHandle::new(handle) }
+        Self {
+            batches,
+            _reader: AbortOnDropHandle::new(handle),
+        }
     }
 }
 
@@ -224,16 +231,30 @@ impl ShardTask {
 
     /// Feeds one event to the buffers and performs the actions they ask for, feeding each
     /// completion back, until the buffers ask for nothing more.
-    async fn apply(&mut self, now_ms: u64, event: BufferEvent, lost: &CancellationToken) -> Result<(), Stop> {
+    async fn apply(
+        &mut self,
+        now_ms: u64,
+        event: BufferEvent,
+        lost: &CancellationToken,
+    ) -> Result<(), Stop> {
         let is_tick = matches!(event, BufferEvent::Tick);
         let mut queue = VecDeque::from([event]);
         while let Some(event) = queue.pop_front() {
-            let actions = self.buffers.step(now_ms, event).map_err(|e| Stop::Failed(format!("shard {}: {e}", self.shard_id)))?;
+            let actions = self
+                .buffers
+                .step(now_ms, event)
+                .map_err(|e| Stop::Failed(format!("shard {}: {e}", self.shard_id)))?;
             for action in actions {
                 let done = match action {
-                    BufferAction::Write(object) => BufferEvent::ObjectDurable(self.write(object, lost).await?),
-                    BufferAction::RecordProgress { horizon, flush_intent } => {
-                        self.record_progress(&horizon, flush_intent.as_ref()).await?;
+                    BufferAction::Write(object) => {
+                        BufferEvent::ObjectDurable(self.write(object, lost).await?)
+                    }
+                    BufferAction::RecordProgress {
+                        horizon,
+                        flush_intent,
+                    } => {
+                        self.record_progress(&horizon, flush_intent.as_ref())
+                            .await?;
                         BufferEvent::ProgressRecorded
                     }
                     BufferAction::Checkpoint(at) => {
@@ -250,7 +271,8 @@ impl ShardTask {
         }
         if is_tick {
             #[allow(clippy::cast_precision_loss)]
-            metrics::gauge!("kinesink_active_partitions", "shard_id" => self.shard_id.clone()).set(self.buffers.open_partitions() as f64);
+            metrics::gauge!("kinesink_active_partitions", "shard_id" => self.shard_id.clone())
+                .set(self.buffers.open_partitions() as f64);
         }
         Ok(())
     }
@@ -258,7 +280,12 @@ impl ShardTask {
     /// Reports this shard's buffered bytes to the worker's budget and does what it says: flush
     /// every buffer now (an exactly-once shard-wide flush), or stop reading for now. Returns
     /// whether reading must wait.
-    async fn obey_budget(&mut self, now_ms: u64, lost: &CancellationToken, was_waiting: bool) -> Result<bool, Stop> {
+    async fn obey_budget(
+        &mut self,
+        now_ms: u64,
+        lost: &CancellationToken,
+        was_waiting: bool,
+    ) -> Result<bool, Stop> {
         let mut verdict = self.budget.report(&self.shard_id, self.usage());
         if verdict == BudgetVerdict::Flush {
             tracing::info!(shard_id = %self.shard_id, buffered_bytes = self.buffers.buffered_bytes(), "memory budget reached; flushing this shard early");
@@ -275,22 +302,36 @@ impl ShardTask {
     }
 
     fn usage(&self) -> ShardUsage {
-        ShardUsage { buffered_bytes: self.buffers.buffered_bytes(), can_flush: !self.buffers.replaying_intent() }
+        ShardUsage {
+            buffered_bytes: self.buffers.buffered_bytes(),
+            can_flush: !self.buffers.replaying_intent(),
+        }
     }
 
-    async fn record_progress(&mut self, horizon: &RecordPosition, flush_intent: Option<&RecordPosition>) -> Result<(), Stop> {
+    async fn record_progress(
+        &mut self,
+        horizon: &RecordPosition,
+        flush_intent: Option<&RecordPosition>,
+    ) -> Result<(), Stop> {
         let as_pair = |p: &RecordPosition| (p.sequence_number.to_string(), p.sub_sequence_number);
         let horizon = as_pair(horizon);
         let intent = flush_intent.map(as_pair);
         let mut attempt: u32 = 0;
         loop {
-            match self.keeper.record_progress(&self.shard_id, &horizon, intent.as_ref()).await {
+            match self
+                .keeper
+                .record_progress(&self.shard_id, &horizon, intent.as_ref())
+                .await
+            {
                 Ok(()) => return Ok(()),
                 Err(LeaseError::Lost { .. }) => return Err(Stop::Lost),
                 Err(e) => {
                     attempt += 1;
                     if attempt >= 8 {
-                        return Err(Stop::Failed(format!("recording flush progress of shard {}: {e}", self.shard_id)));
+                        return Err(Stop::Failed(format!(
+                            "recording flush progress of shard {}: {e}",
+                            self.shard_id
+                        )));
                     }
                     tracing::warn!(shard_id = %self.shard_id, attempt, error = %e, "recording flush progress failed; retrying");
                     tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
@@ -302,9 +343,22 @@ impl ShardTask {
     /// Writes an object, retrying with exponential backoff and jitter until it is durable, the
     /// lease is lost, or `retry_duration` of waiting has passed (then the shard fails: its
     /// checkpoint stays before the object, so the records are read again later, never lost).
-    async fn write(&mut self, object: ReadyObject, lost: &CancellationToken) -> Result<FlushTicket, Stop> {
+    async fn write(
+        &mut self,
+        object: ReadyObject,
+        lost: &CancellationToken,
+    ) -> Result<FlushTicket, Stop> {
         use backon::BackoffBuilder;
-        let ReadyObject { key, body, record_count, ticket, oldest_arrival_ms, is_error_output, error_output_type, .. } = object;
+        let ReadyObject {
+            key,
+            body,
+            record_count,
+            ticket,
+            oldest_arrival_ms,
+            is_error_output,
+            error_output_type,
+            ..
+        } = object;
         let size = body.len() as u64;
         let mut attempt: u32 = 0;
         let mut delays = backon::ExponentialBuilder::default()
@@ -340,29 +394,39 @@ impl ShardTask {
         metrics::counter!("kinesink_delivery_to_s3_records_total").increment(record_count as u64);
         metrics::counter!("kinesink_delivery_to_s3_bytes_total").increment(size);
         #[allow(clippy::cast_precision_loss)]
-        metrics::gauge!("kinesink_delivery_to_s3_data_freshness_seconds")
-            .set((chrono::Utc::now().timestamp_millis() - oldest_arrival_ms).max(0) as f64 / 1000.0);
+        metrics::gauge!("kinesink_delivery_to_s3_data_freshness_seconds").set(
+            (chrono::Utc::now().timestamp_millis() - oldest_arrival_ms).max(0) as f64 / 1000.0,
+        );
         match &error_output_type {
             Some(t) => {
-                metrics::counter!("kinesink_error_records_total", "error_output_type" => t.clone()).increment(record_count as u64);
+                metrics::counter!("kinesink_error_records_total", "error_output_type" => t.clone())
+                    .increment(record_count as u64);
                 if t == kinesink_delivery::ACTIVE_PARTITION_EXCEEDED {
-                    metrics::counter!("kinesink_partition_count_exceeded_records_total").increment(record_count as u64);
+                    metrics::counter!("kinesink_partition_count_exceeded_records_total")
+                        .increment(record_count as u64);
                 }
                 if t == kinesink_parquet_writer::FORMAT_CONVERSION_FAILED_OUTPUT_TYPE {
-                    metrics::counter!("kinesink_format_conversion_failed_records_total").increment(record_count as u64);
+                    metrics::counter!("kinesink_format_conversion_failed_records_total")
+                        .increment(record_count as u64);
                 }
             }
             None if self.parquet => {
-                metrics::counter!("kinesink_format_conversion_succeeded_records_total").increment(record_count as u64);
+                metrics::counter!("kinesink_format_conversion_succeeded_records_total")
+                    .increment(record_count as u64);
             }
             None => {}
         }
-        self.stats.records.fetch_add(record_count as u64, Ordering::Relaxed);
-        self.stats.update(&self.shard_id, |p| p.delivered += record_count as u64);
+        self.stats
+            .records
+            .fetch_add(record_count as u64, Ordering::Relaxed);
+        self.stats
+            .update(&self.shard_id, |p| p.delivered += record_count as u64);
         self.stats.objects.fetch_add(1, Ordering::Relaxed);
         self.stats.bytes.fetch_add(size, Ordering::Relaxed);
         if is_error_output {
-            self.stats.failed_records.fetch_add(record_count as u64, Ordering::Relaxed);
+            self.stats
+                .failed_records
+                .fetch_add(record_count as u64, Ordering::Relaxed);
         }
         Ok(ticket)
     }
@@ -379,7 +443,10 @@ impl ShardTask {
                 Err(e) => {
                     attempt += 1;
                     if attempt >= 8 {
-                        return Err(Stop::Failed(format!("checkpoint of shard {}: {e}", self.shard_id)));
+                        return Err(Stop::Failed(format!(
+                            "checkpoint of shard {}: {e}",
+                            self.shard_id
+                        )));
                     }
                     tracing::warn!(shard_id = %self.shard_id, attempt, error = %e, "checkpoint failed; retrying");
                     tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;

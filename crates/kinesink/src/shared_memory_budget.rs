@@ -21,7 +21,10 @@ impl SharedMemoryBudget {
     /// A budget of `limit_bytes` for all shards of the worker.
     #[must_use]
     pub fn new(limit_bytes: usize) -> Self {
-        Self { ledger: Mutex::new(MemoryBudget::new(limit_bytes)), changes: watch::channel(0).0 }
+        Self {
+            ledger: Mutex::new(MemoryBudget::new(limit_bytes)),
+            changes: watch::channel(0).0,
+        }
     }
 
     /// A receiver that changes whenever verdicts may have changed.
@@ -33,31 +36,46 @@ impl SharedMemoryBudget {
     /// Records `shard_id`'s usage and returns its verdict.
     pub fn report(&self, shard_id: &str, usage: ShardUsage) -> BudgetVerdict {
         let (verdict, wake, total) = {
-            let mut ledger = self.ledger.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut ledger = self
+                .ledger
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let was_over = ledger.is_over();
             let before = ledger.total_bytes();
             ledger.report(shard_id, usage);
             let total = ledger.total_bytes();
-            (ledger.verdict(shard_id), total != before && (was_over || ledger.is_over()), total)
+            (
+                ledger.verdict(shard_id),
+                total != before && (was_over || ledger.is_over()),
+                total,
+            )
         };
         #[allow(clippy::cast_precision_loss)]
         metrics::gauge!("kinesink_buffered_bytes").set(total as f64);
         if wake {
-            self.changes.send_modify(|generation| *generation = generation.wrapping_add(1));
+            self.changes
+                .send_modify(|generation| *generation = generation.wrapping_add(1));
         }
         verdict
     }
 
     /// Forgets `shard_id` (its task ended) and wakes the others.
     pub fn remove(&self, shard_id: &str) {
-        self.ledger.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(shard_id);
-        self.changes.send_modify(|generation| *generation = generation.wrapping_add(1));
+        self.ledger
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(shard_id);
+        self.changes
+            .send_modify(|generation| *generation = generation.wrapping_add(1));
     }
 
     /// Bytes buffered by all shards now.
     #[must_use]
     pub fn total_bytes(&self) -> usize {
-        self.ledger.lock().unwrap_or_else(std::sync::PoisonError::into_inner).total_bytes()
+        self.ledger
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .total_bytes()
     }
 }
 
@@ -66,7 +84,10 @@ mod tests {
     use super::*;
 
     fn usage(buffered_bytes: usize) -> ShardUsage {
-        ShardUsage { buffered_bytes, can_flush: true }
+        ShardUsage {
+            buffered_bytes,
+            can_flush: true,
+        }
     }
 
     #[test]
@@ -74,14 +95,23 @@ mod tests {
         let budget = SharedMemoryBudget::new(100);
         let mut changes = budget.subscribe();
         assert_eq!(budget.report("a", usage(50)), BudgetVerdict::Proceed);
-        assert!(!changes.has_changed().unwrap(), "under the limit nobody needs waking");
+        assert!(
+            !changes.has_changed().unwrap(),
+            "under the limit nobody needs waking"
+        );
         assert_eq!(budget.report("b", usage(80)), BudgetVerdict::Flush);
         assert!(changes.has_changed().unwrap());
         changes.mark_unchanged();
         assert_eq!(budget.report("a", usage(50)), BudgetVerdict::Wait);
-        assert!(!changes.has_changed().unwrap(), "an unchanged report wakes no one");
+        assert!(
+            !changes.has_changed().unwrap(),
+            "an unchanged report wakes no one"
+        );
         assert_eq!(budget.report("b", usage(0)), BudgetVerdict::Proceed);
-        assert!(changes.has_changed().unwrap(), "the flush releases the waiting shard");
+        assert!(
+            changes.has_changed().unwrap(),
+            "the flush releases the waiting shard"
+        );
         assert_eq!(budget.report("a", usage(50)), BudgetVerdict::Proceed);
         budget.remove("a");
         assert_eq!(budget.total_bytes(), 0);

@@ -5,8 +5,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use kinesink_delivery::{BufferLimits, ObjectLayout, ObjectSink, RecordPosition, ResumeState, ShardBuffers};
-use kinesink_lease_coordination::{Checkpoint, Lease, LeaseAction, LeaseKeeper, LeaseTable, LeaseTaker};
+use kinesink_delivery::{
+    BufferLimits, ObjectLayout, ObjectSink, RecordPosition, ResumeState, ShardBuffers,
+};
+use kinesink_lease_coordination::{
+    Checkpoint, Lease, LeaseAction, LeaseKeeper, LeaseTable, LeaseTaker,
+};
 use kinesink_parquet_writer::{Codec, ObjectFormat};
 use kinesink_partitioning::{MetadataQuery, OutputPrefixes};
 use kinesink_shard_reader::{ReaderSettings, ShardReader, ShardSource, StartPosition};
@@ -100,9 +104,22 @@ pub struct Worker {
 impl Worker {
     /// A worker over the given services.
     #[must_use]
-    pub fn new(settings: WorkerSettings, source: Arc<dyn ShardSource>, table: Arc<dyn LeaseTable>, sink: Arc<dyn ObjectSink>) -> Self {
+    pub fn new(
+        settings: WorkerSettings,
+        source: Arc<dyn ShardSource>,
+        table: Arc<dyn LeaseTable>,
+        sink: Arc<dyn ObjectSink>,
+    ) -> Self {
         let budget = Arc::new(SharedMemoryBudget::new(settings.memory_budget_bytes));
-        Self { settings, source, table, sink, ready: Arc::new(AtomicBool::new(false)), stats: Arc::new(DeliveryStats::default()), budget }
+        Self {
+            settings,
+            source,
+            table,
+            sink,
+            ready: Arc::new(AtomicBool::new(false)),
+            stats: Arc::new(DeliveryStats::default()),
+            budget,
+        }
     }
 
     /// The worker's delivery counters (totals and per shard), shared with its shard tasks.
@@ -130,8 +147,12 @@ impl Worker {
     async fn sync_shards(&self) -> anyhow::Result<()> {
         let shards = self.source.list_shards().await?;
         let leases = self.table.snapshot().await?.leases;
-        let listed: std::collections::BTreeSet<&str> = shards.iter().map(|s| s.shard_id.as_str()).collect();
-        for gone in leases.iter().filter(|l| !listed.contains(l.shard_id.as_str())) {
+        let listed: std::collections::BTreeSet<&str> =
+            shards.iter().map(|s| s.shard_id.as_str()).collect();
+        for gone in leases
+            .iter()
+            .filter(|l| !listed.contains(l.shard_id.as_str()))
+        {
             if gone.checkpoint == Checkpoint::ShardEnd {
                 if self.table.delete_ended(&gone.shard_id).await? {
                     tracing::info!(shard_id = %gone.shard_id, "deleted the lease of a shard past the stream's retention");
@@ -140,11 +161,23 @@ impl Worker {
                 tracing::error!(shard_id = %gone.shard_id, checkpoint = %gone.checkpoint, "the stream no longer lists this shard but it was not read to its end; its lease is kept");
             }
         }
-        let known: std::collections::BTreeSet<String> = leases.into_iter().map(|l| l.shard_id).collect();
+        let known: std::collections::BTreeSet<String> =
+            leases.into_iter().map(|l| l.shard_id).collect();
         for shard in shards.iter().filter(|s| !known.contains(&s.shard_id)) {
-            let has_parent = shard.parent_shard_ids.iter().any(|p| shards.iter().any(|s| &s.shard_id == p));
-            let initial = if has_parent { Checkpoint::TrimHorizon } else { self.settings.initial_checkpoint.clone() };
-            let lease = Lease::new(shard.shard_id.clone(), shard.parent_shard_ids.clone(), initial);
+            let has_parent = shard
+                .parent_shard_ids
+                .iter()
+                .any(|p| shards.iter().any(|s| &s.shard_id == p));
+            let initial = if has_parent {
+                Checkpoint::TrimHorizon
+            } else {
+                self.settings.initial_checkpoint.clone()
+            };
+            let lease = Lease::new(
+                shard.shard_id.clone(),
+                shard.parent_shard_ids.clone(),
+                initial,
+            );
             if self.table.create_if_missing(&lease).await? {
                 tracing::info!(shard_id = %shard.shard_id, "created lease");
             }
@@ -152,15 +185,28 @@ impl Worker {
         Ok(())
     }
 
-    fn start_shard(&self, lease: &Lease, keeper: &Arc<LeaseKeeper>, stats: &Arc<DeliveryStats>) -> RunningShard {
+    fn start_shard(
+        &self,
+        lease: &Lease,
+        keeper: &Arc<LeaseKeeper>,
+        stats: &Arc<DeliveryStats>,
+    ) -> RunningShard {
         let (start, resume_after) = match &lease.checkpoint {
-            Checkpoint::Sequence { sequence_number, sub_sequence_number } => (
+            Checkpoint::Sequence {
+                sequence_number,
+                sub_sequence_number,
+            } => (
                 StartPosition::AtSequence(sequence_number.clone()),
-                Some(RecordPosition::new(sequence_number.clone(), *sub_sequence_number)),
+                Some(RecordPosition::new(
+                    sequence_number.clone(),
+                    *sub_sequence_number,
+                )),
             ),
             Checkpoint::TrimHorizon => (StartPosition::TrimHorizon, None),
             Checkpoint::Latest => (StartPosition::Latest, None),
-            Checkpoint::AtTimestamp | Checkpoint::ShardEnd => (self.settings.initial_position.clone(), None),
+            Checkpoint::AtTimestamp | Checkpoint::ShardEnd => {
+                (self.settings.initial_position.clone(), None)
+            }
         };
         tracing::info!(shard_id = %lease.shard_id, checkpoint = %lease.checkpoint, "lease taken; reading");
         let s = &self.settings;
@@ -177,15 +223,30 @@ impl Worker {
         let caught_up = Arc::new(AtomicBool::new(false));
         let task = ShardTask {
             shard_id: lease.shard_id.clone(),
-            reader: ReaderFeed::spawn(ShardReader::new(self.source.clone(), lease.shard_id.clone(), start, s.reader)),
-            pipeline: RecordPipeline::new(s.kpl_deaggregation, &s.record_split, resume_after.clone()),
+            reader: ReaderFeed::spawn(ShardReader::new(
+                self.source.clone(),
+                lease.shard_id.clone(),
+                start,
+                s.reader,
+            )),
+            pipeline: RecordPipeline::new(
+                s.kpl_deaggregation,
+                &s.record_split,
+                resume_after.clone(),
+            ),
             buffers: ShardBuffers::new(
                 layout,
                 s.buffer,
                 ResumeState {
                     checkpoint: resume_after,
-                    flush_intent: lease.flush_intent.clone().map(|(seq, sub)| RecordPosition::new(seq, sub)),
-                    horizon: lease.flush_horizon.clone().map(|(seq, sub)| RecordPosition::new(seq, sub)),
+                    flush_intent: lease
+                        .flush_intent
+                        .clone()
+                        .map(|(seq, sub)| RecordPosition::new(seq, sub)),
+                    horizon: lease
+                        .flush_horizon
+                        .clone()
+                        .map(|(seq, sub)| RecordPosition::new(seq, sub)),
                 },
             ),
             keeper: keeper.clone(),
@@ -200,7 +261,12 @@ impl Worker {
         let stop = CancellationToken::new();
         let lost = CancellationToken::new();
         let handle = tokio::spawn(task.run(stop.clone(), lost.clone()));
-        RunningShard { stop, lost, caught_up, handle }
+        RunningShard {
+            stop,
+            lost,
+            caught_up,
+            handle,
+        }
     }
 
     /// Runs until `shutdown` is cancelled (or, with `until_caught_up`, until caught up); then
@@ -208,9 +274,19 @@ impl Worker {
     ///
     /// # Errors
     /// Lease table or stream errors at start, or a shard task that failed.
-    pub async fn run(self, shutdown: CancellationToken, options: RunOptions) -> anyhow::Result<RunSummary> {
-        let keeper = Arc::new(LeaseKeeper::new(self.table.clone(), self.settings.worker_id.clone()));
-        let mut taker = LeaseTaker::new(self.settings.worker_id.clone(), u64::try_from(self.settings.failover_time.as_millis())?);
+    pub async fn run(
+        self,
+        shutdown: CancellationToken,
+        options: RunOptions,
+    ) -> anyhow::Result<RunSummary> {
+        let keeper = Arc::new(LeaseKeeper::new(
+            self.table.clone(),
+            self.settings.worker_id.clone(),
+        ));
+        let mut taker = LeaseTaker::new(
+            self.settings.worker_id.clone(),
+            u64::try_from(self.settings.failover_time.as_millis())?,
+        );
         let stats = self.stats.clone();
         let started = Instant::now();
         let mut running: BTreeMap<String, RunningShard> = BTreeMap::new();
@@ -231,7 +307,9 @@ impl Worker {
                 .notify(|e, pause| tracing::warn!(error = %e, ?pause, "first shard sync failed; retrying"))
                 .await?;
         }
-        let mut lease_tick = tokio::time::interval((self.settings.failover_time / 3).max(Duration::from_millis(100)));
+        let mut lease_tick = tokio::time::interval(
+            (self.settings.failover_time / 3).max(Duration::from_millis(100)),
+        );
         lease_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut sync_tick = tokio::time::interval(self.settings.shard_sync_interval);
         sync_tick.tick().await;
@@ -332,7 +410,10 @@ impl Worker {
                 }
             }
         }
-        tracing::info!(shards = running.len(), "stopping: delivering buffered records and checkpointing");
+        tracing::info!(
+            shards = running.len(),
+            "stopping: delivering buffered records and checkpointing"
+        );
         if let Err(e) = self.table.remove_heartbeat(&self.settings.worker_id).await {
             tracing::warn!(error = %e, "removing heartbeat failed; it expires after the failover time");
         }

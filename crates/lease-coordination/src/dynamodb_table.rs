@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue, ScalarAttributeType,
-    TableStatus,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
+    ScalarAttributeType, TableStatus,
 };
 
 use crate::lease::{Checkpoint, Lease, TableSnapshot, WorkerHeartbeat};
@@ -35,7 +35,10 @@ impl DynamoDbLeaseTable {
     /// A lease table named `table` reached through `client`.
     #[must_use]
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self {
+            client,
+            table: table.into(),
+        }
     }
 
     /// The table name.
@@ -49,7 +52,10 @@ impl DynamoDbLeaseTable {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        LeaseError::Unavailable { table: self.table.clone(), message: sdk_error_line(e) }
+        LeaseError::Unavailable {
+            table: self.table.clone(),
+            message: sdk_error_line(e),
+        }
     }
 
     async fn conditional_update(
@@ -72,7 +78,12 @@ impl DynamoDbLeaseTable {
         }
         match req.send().await {
             Ok(out) => Ok(Some(out.attributes.unwrap_or_default())),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(None),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(self.unavailable(&e)),
         }
     }
@@ -91,7 +102,9 @@ impl DynamoDbLeaseTable {
         let item = self
             .conditional_update(shard_id, update, HELD, values)
             .await?
-            .ok_or_else(|| LeaseError::Lost { shard_id: shard_id.to_owned() })?;
+            .ok_or_else(|| LeaseError::Lost {
+                shard_id: shard_id.to_owned(),
+            })?;
         let lease = lease_from_item(&item)?;
         Ok(lease.counter)
     }
@@ -104,13 +117,23 @@ fn num(n: u64) -> AttributeValue {
 fn lease_from_item(item: &Item) -> Result<Lease, LeaseError> {
     let shard_id = match item.get(KEY) {
         Some(AttributeValue::S(s)) => s.clone(),
-        _ => return Err(LeaseError::Malformed { shard_id: "?".into(), message: format!("no string `{KEY}`") }),
+        _ => {
+            return Err(LeaseError::Malformed {
+                shard_id: "?".into(),
+                message: format!("no string `{KEY}`"),
+            });
+        }
     };
-    let bad = |message: String| LeaseError::Malformed { shard_id: shard_id.clone(), message };
+    let bad = |message: String| LeaseError::Malformed {
+        shard_id: shard_id.clone(),
+        message,
+    };
     let number = |name: &str| -> Result<u64, LeaseError> {
         match item.get(name) {
             None => Ok(0),
-            Some(AttributeValue::N(n)) => n.parse().map_err(|_| bad(format!("`{name}` is not a whole number: {n}"))),
+            Some(AttributeValue::N(n)) => n
+                .parse()
+                .map_err(|_| bad(format!("`{name}` is not a whole number: {n}"))),
             Some(other) => Err(bad(format!("`{name}` is not a number: {other:?}"))),
         }
     };
@@ -121,10 +144,16 @@ fn lease_from_item(item: &Item) -> Result<Lease, LeaseError> {
     };
     let sub = number("checkpointSubSequenceNumber")?;
     let checkpoint = match item.get("checkpoint") {
-        Some(AttributeValue::S(s)) => {
-            Checkpoint::from_stored(s, sub).ok_or_else(|| bad(format!("`checkpoint` is not a sequence number or sentinel: {s}")))?
+        Some(AttributeValue::S(s)) => Checkpoint::from_stored(s, sub).ok_or_else(|| {
+            bad(format!(
+                "`checkpoint` is not a sequence number or sentinel: {s}"
+            ))
+        })?,
+        other => {
+            return Err(bad(format!(
+                "`checkpoint` missing or not a string: {other:?}"
+            )));
         }
-        other => return Err(bad(format!("`checkpoint` missing or not a string: {other:?}"))),
     };
     let position = |name: &str, sub: &str| -> Result<Option<(String, u64)>, LeaseError> {
         match item.get(name) {
@@ -138,12 +167,23 @@ fn lease_from_item(item: &Item) -> Result<Lease, LeaseError> {
     let parent_shard_ids = match item.get("parentShardIds") {
         None => Vec::new(),
         Some(AttributeValue::Ss(v)) => v.clone(),
-        Some(other) => return Err(bad(format!("`parentShardIds` is not a string set: {other:?}"))),
+        Some(other) => {
+            return Err(bad(format!(
+                "`parentShardIds` is not a string set: {other:?}"
+            )));
+        }
     };
     let millis_behind_latest = match item.get("millisBehindLatest") {
         None => None,
-        Some(AttributeValue::N(n)) => Some(n.parse().map_err(|_| bad(format!("`millisBehindLatest` is not a whole number: {n}")))?),
-        Some(other) => return Err(bad(format!("`millisBehindLatest` is not a number: {other:?}"))),
+        Some(AttributeValue::N(n)) => Some(
+            n.parse()
+                .map_err(|_| bad(format!("`millisBehindLatest` is not a whole number: {n}")))?,
+        ),
+        Some(other) => {
+            return Err(bad(format!(
+                "`millisBehindLatest` is not a number: {other:?}"
+            )));
+        }
     };
     Ok(Lease {
         millis_behind_latest,
@@ -165,18 +205,41 @@ fn item_from_lease(lease: &Lease) -> Item {
         item.insert("leaseOwner".into(), AttributeValue::S(owner.clone()));
     }
     item.insert("leaseCounter".into(), num(lease.counter));
-    item.insert("checkpoint".into(), AttributeValue::S(lease.checkpoint.as_stored().to_owned()));
-    item.insert("checkpointSubSequenceNumber".into(), num(lease.checkpoint.sub_sequence()));
-    item.insert("ownerSwitchesSinceCheckpoint".into(), num(lease.owner_switches_since_checkpoint));
+    item.insert(
+        "checkpoint".into(),
+        AttributeValue::S(lease.checkpoint.as_stored().to_owned()),
+    );
+    item.insert(
+        "checkpointSubSequenceNumber".into(),
+        num(lease.checkpoint.sub_sequence()),
+    );
+    item.insert(
+        "ownerSwitchesSinceCheckpoint".into(),
+        num(lease.owner_switches_since_checkpoint),
+    );
     if !lease.parent_shard_ids.is_empty() {
-        item.insert("parentShardIds".into(), AttributeValue::Ss(lease.parent_shard_ids.clone()));
+        item.insert(
+            "parentShardIds".into(),
+            AttributeValue::Ss(lease.parent_shard_ids.clone()),
+        );
     }
     if let Some(ms) = lease.millis_behind_latest {
-        item.insert("millisBehindLatest".into(), AttributeValue::N(ms.to_string()));
+        item.insert(
+            "millisBehindLatest".into(),
+            AttributeValue::N(ms.to_string()),
+        );
     }
     for (name, sub, value) in [
-        ("flushIntent", "flushIntentSubSequenceNumber", &lease.flush_intent),
-        ("flushHorizon", "flushHorizonSubSequenceNumber", &lease.flush_horizon),
+        (
+            "flushIntent",
+            "flushIntentSubSequenceNumber",
+            &lease.flush_intent,
+        ),
+        (
+            "flushHorizon",
+            "flushHorizonSubSequenceNumber",
+            &lease.flush_horizon,
+        ),
     ] {
         if let Some((seq, n)) = value {
             item.insert(name.into(), AttributeValue::S(seq.clone()));
@@ -189,9 +252,18 @@ fn item_from_lease(lease: &Lease) -> Item {
 #[async_trait]
 impl LeaseTable for DynamoDbLeaseTable {
     async fn ensure_exists(&self) -> Result<(), LeaseError> {
-        match self.client.describe_table().table_name(&self.table).send().await {
+        match self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+        {
             Ok(_) => {}
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
                 let attr = AttributeDefinition::builder()
                     .attribute_name(KEY)
                     .attribute_type(ScalarAttributeType::S)
@@ -214,20 +286,31 @@ impl LeaseTable for DynamoDbLeaseTable {
                 match created {
                     Ok(_) => tracing::info!(table = %self.table, "created lease table"),
                     // Another worker created it at the same time.
-                    Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {}
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|s| s.is_resource_in_use_exception()) => {}
                     Err(e) => return Err(self.unavailable(&e)),
                 }
             }
             Err(e) => return Err(self.unavailable(&e)),
         }
         for _ in 0..120 {
-            let out = self.client.describe_table().table_name(&self.table).send().await.map_err(|e| self.unavailable(&e))?;
+            let out = self
+                .client
+                .describe_table()
+                .table_name(&self.table)
+                .send()
+                .await
+                .map_err(|e| self.unavailable(&e))?;
             if out.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        Err(LeaseError::Unavailable { table: self.table.clone(), message: "table did not become ACTIVE within 60 s".into() })
+        Err(LeaseError::Unavailable {
+            table: self.table.clone(),
+            message: "table did not become ACTIVE within 60 s".into(),
+        })
     }
 
     async fn snapshot(&self) -> Result<TableSnapshot, LeaseError> {
@@ -251,7 +334,10 @@ impl LeaseTable for DynamoDbLeaseTable {
                             Some(AttributeValue::N(n)) => n.parse().unwrap_or(0),
                             _ => 0,
                         };
-                        workers.push(WorkerHeartbeat { worker_id: k[WORKER_PREFIX.len()..].to_owned(), counter });
+                        workers.push(WorkerHeartbeat {
+                            worker_id: k[WORKER_PREFIX.len()..].to_owned(),
+                            counter,
+                        });
                     }
                     _ => leases.push(lease_from_item(item)?),
                 }
@@ -270,7 +356,10 @@ impl LeaseTable for DynamoDbLeaseTable {
         self.client
             .update_item()
             .table_name(&self.table)
-            .key(KEY, AttributeValue::S(format!("{WORKER_PREFIX}{worker_id}")))
+            .key(
+                KEY,
+                AttributeValue::S(format!("{WORKER_PREFIX}{worker_id}")),
+            )
             .update_expression("ADD heartbeatCounter :one SET workerId = :id")
             .expression_attribute_values(":one", num(1))
             .expression_attribute_values(":id", AttributeValue::S(worker_id.to_owned()))
@@ -284,7 +373,10 @@ impl LeaseTable for DynamoDbLeaseTable {
         self.client
             .delete_item()
             .table_name(&self.table)
-            .key(KEY, AttributeValue::S(format!("{WORKER_PREFIX}{worker_id}")))
+            .key(
+                KEY,
+                AttributeValue::S(format!("{WORKER_PREFIX}{worker_id}")),
+            )
             .send()
             .await
             .map(|_| ())
@@ -298,12 +390,20 @@ impl LeaseTable for DynamoDbLeaseTable {
             .table_name(&self.table)
             .key(KEY, AttributeValue::S(shard_id.to_owned()))
             .condition_expression("checkpoint = :end")
-            .expression_attribute_values(":end", AttributeValue::S(Checkpoint::ShardEnd.as_stored().to_owned()))
+            .expression_attribute_values(
+                ":end",
+                AttributeValue::S(Checkpoint::ShardEnd.as_stored().to_owned()),
+            )
             .send()
             .await;
         match deleted {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(self.unavailable(&e)),
         }
     }
@@ -319,12 +419,22 @@ impl LeaseTable for DynamoDbLeaseTable {
             .await;
         match put {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(self.unavailable(&e)),
         }
     }
 
-    async fn take(&self, shard_id: &str, expected_counter: u64, owner: &str) -> Result<Option<Lease>, LeaseError> {
+    async fn take(
+        &self,
+        shard_id: &str,
+        expected_counter: u64,
+        owner: &str,
+    ) -> Result<Option<Lease>, LeaseError> {
         let item = self
             .conditional_update(
                 shard_id,
@@ -342,18 +452,45 @@ impl LeaseTable for DynamoDbLeaseTable {
         item.map(|i| lease_from_item(&i)).transpose()
     }
 
-    async fn renew(&self, shard_id: &str, owner: &str, counter: u64, millis_behind_latest: Option<i64>) -> Result<u64, LeaseError> {
+    async fn renew(
+        &self,
+        shard_id: &str,
+        owner: &str,
+        counter: u64,
+        millis_behind_latest: Option<i64>,
+    ) -> Result<u64, LeaseError> {
         match millis_behind_latest {
-            None => self.fenced(shard_id, "SET leaseCounter = leaseCounter + :one", owner, counter, vec![]).await,
+            None => {
+                self.fenced(
+                    shard_id,
+                    "SET leaseCounter = leaseCounter + :one",
+                    owner,
+                    counter,
+                    vec![],
+                )
+                .await
+            }
             Some(ms) => {
                 let value = AttributeValue::N(ms.to_string());
-                self.fenced(shard_id, "SET leaseCounter = leaseCounter + :one, millisBehindLatest = :behind", owner, counter, vec![(":behind", value)])
-                    .await
+                self.fenced(
+                    shard_id,
+                    "SET leaseCounter = leaseCounter + :one, millisBehindLatest = :behind",
+                    owner,
+                    counter,
+                    vec![(":behind", value)],
+                )
+                .await
             }
         }
     }
 
-    async fn checkpoint(&self, shard_id: &str, owner: &str, counter: u64, checkpoint: &Checkpoint) -> Result<u64, LeaseError> {
+    async fn checkpoint(
+        &self,
+        shard_id: &str,
+        owner: &str,
+        counter: u64,
+        checkpoint: &Checkpoint,
+    ) -> Result<u64, LeaseError> {
         self.fenced(
             shard_id,
             "SET leaseCounter = leaseCounter + :one, checkpoint = :cp, checkpointSubSequenceNumber = :sub, \
@@ -378,7 +515,10 @@ impl LeaseTable for DynamoDbLeaseTable {
         flush_intent: Option<&(String, u64)>,
     ) -> Result<u64, LeaseError> {
         let mut update = "SET leaseCounter = leaseCounter + :one, flushHorizon = :h, flushHorizonSubSequenceNumber = :hs".to_owned();
-        let mut values = vec![(":h", AttributeValue::S(horizon.0.clone())), (":hs", num(horizon.1))];
+        let mut values = vec![
+            (":h", AttributeValue::S(horizon.0.clone())),
+            (":hs", num(horizon.1)),
+        ];
         if let Some((seq, sub)) = flush_intent {
             update.push_str(", flushIntent = :i, flushIntentSubSequenceNumber = :is");
             values.push((":i", AttributeValue::S(seq.clone())));
@@ -387,27 +527,46 @@ impl LeaseTable for DynamoDbLeaseTable {
         self.fenced(shard_id, &update, owner, counter, values).await
     }
 
-    async fn admin_change(&self, shard_id: &str, expected_counter: u64, change: &AdminChange) -> Result<bool, LeaseError> {
+    async fn admin_change(
+        &self,
+        shard_id: &str,
+        expected_counter: u64,
+        change: &AdminChange,
+    ) -> Result<bool, LeaseError> {
         let (update, mut values) = match change {
-            AdminChange::Release => ("SET leaseCounter = leaseCounter + :one REMOVE leaseOwner", vec![]),
+            AdminChange::Release => (
+                "SET leaseCounter = leaseCounter + :one REMOVE leaseOwner",
+                vec![],
+            ),
             AdminChange::Reset(cp) => (
                 "SET leaseCounter = leaseCounter + :one, checkpoint = :cp, checkpointSubSequenceNumber = :sub \
                  REMOVE flushIntent, flushIntentSubSequenceNumber, flushHorizon, flushHorizonSubSequenceNumber",
-                vec![(":cp", AttributeValue::S(cp.as_stored().to_owned())), (":sub", num(cp.sub_sequence()))],
+                vec![
+                    (":cp", AttributeValue::S(cp.as_stored().to_owned())),
+                    (":sub", num(cp.sub_sequence())),
+                ],
             ),
         };
         values.push((":one", num(1)));
         values.push((":expected", num(expected_counter)));
-        Ok(self.conditional_update(shard_id, update, "leaseCounter = :expected", values).await?.is_some())
+        Ok(self
+            .conditional_update(shard_id, update, "leaseCounter = :expected", values)
+            .await?
+            .is_some())
     }
 
     async fn release(&self, shard_id: &str, owner: &str, counter: u64) -> Result<(), LeaseError> {
-        self.fenced(shard_id, "SET leaseCounter = leaseCounter + :one REMOVE leaseOwner", owner, counter, vec![])
-            .await
-            .map(|_| ())
+        self.fenced(
+            shard_id,
+            "SET leaseCounter = leaseCounter + :one REMOVE leaseOwner",
+            owner,
+            counter,
+            vec![],
+        )
+        .await
+        .map(|_| ())
     }
 }
-
 
 /// One line describing an SDK error: `Code: message` for service errors, the cause chain otherwise.
 fn sdk_error_line<E, R>(e: &SdkError<E, R>) -> String
@@ -417,7 +576,11 @@ where
 {
     let text = match e {
         SdkError::ServiceError(s) => {
-            format!("{}: {}", s.err().code().unwrap_or("service error"), s.err().message().unwrap_or("(no message)"))
+            format!(
+                "{}: {}",
+                s.err().code().unwrap_or("service error"),
+                s.err().message().unwrap_or("(no message)")
+            )
         }
         other => {
             let mut text = other.to_string();
@@ -443,7 +606,10 @@ mod tests {
             shard_id: "shardId-000000000003".into(),
             owner: Some("worker-a".into()),
             counter: 42,
-            checkpoint: Checkpoint::Sequence { sequence_number: "4959".into(), sub_sequence_number: 2 },
+            checkpoint: Checkpoint::Sequence {
+                sequence_number: "4959".into(),
+                sub_sequence_number: 2,
+            },
             parent_shard_ids: vec!["shardId-000000000001".into()],
             owner_switches_since_checkpoint: 1,
             flush_intent: Some(("4960".into(), 0)),
@@ -451,9 +617,18 @@ mod tests {
             millis_behind_latest: Some(1500),
         };
         let item = item_from_lease(&lease);
-        assert_eq!(item.get("leaseKey"), Some(&AttributeValue::S("shardId-000000000003".into())));
-        assert_eq!(item.get("checkpoint"), Some(&AttributeValue::S("4959".into())));
-        assert_eq!(item.get("checkpointSubSequenceNumber"), Some(&AttributeValue::N("2".into())));
+        assert_eq!(
+            item.get("leaseKey"),
+            Some(&AttributeValue::S("shardId-000000000003".into()))
+        );
+        assert_eq!(
+            item.get("checkpoint"),
+            Some(&AttributeValue::S("4959".into()))
+        );
+        assert_eq!(
+            item.get("checkpointSubSequenceNumber"),
+            Some(&AttributeValue::N("2".into()))
+        );
         assert_eq!(lease_from_item(&item).unwrap(), lease);
     }
 
@@ -461,7 +636,10 @@ mod tests {
     fn a_free_lease_has_no_owner_attribute_and_no_empty_parent_set() {
         let item = item_from_lease(&Lease::new("s", vec![], Checkpoint::TrimHorizon));
         assert!(!item.contains_key("leaseOwner"));
-        assert!(!item.contains_key("parentShardIds"), "DynamoDB refuses empty string sets");
+        assert!(
+            !item.contains_key("parentShardIds"),
+            "DynamoDB refuses empty string sets"
+        );
     }
 
     #[test]

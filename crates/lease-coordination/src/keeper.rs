@@ -23,7 +23,9 @@ pub struct LeaseKeeper {
 
 impl std::fmt::Debug for LeaseKeeper {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LeaseKeeper").field("owner", &self.owner).finish_non_exhaustive()
+        f.debug_struct("LeaseKeeper")
+            .field("owner", &self.owner)
+            .finish_non_exhaustive()
     }
 }
 
@@ -31,7 +33,12 @@ impl LeaseKeeper {
     /// A keeper for worker `owner` over `table`, holding nothing yet.
     #[must_use]
     pub fn new(table: Arc<dyn LeaseTable>, owner: impl Into<String>) -> Self {
-        Self { table, owner: owner.into(), held: Mutex::new(BTreeMap::new()), behind: std::sync::Mutex::new(BTreeMap::new()) }
+        Self {
+            table,
+            owner: owner.into(),
+            held: Mutex::new(BTreeMap::new()),
+            behind: std::sync::Mutex::new(BTreeMap::new()),
+        }
     }
 
     /// Notes a shard's latest `MillisBehindLatest`; the next renewal stores it in the lease, so
@@ -58,9 +65,16 @@ impl LeaseKeeper {
     ///
     /// # Errors
     /// [`LeaseError::Unavailable`] or [`LeaseError::Malformed`] from the table.
-    pub async fn take(&self, shard_id: &str, expected_counter: u64) -> Result<Option<Lease>, LeaseError> {
+    pub async fn take(
+        &self,
+        shard_id: &str,
+        expected_counter: u64,
+    ) -> Result<Option<Lease>, LeaseError> {
         let mut held = self.held.lock().await;
-        let taken = self.table.take(shard_id, expected_counter, &self.owner).await?;
+        let taken = self
+            .table
+            .take(shard_id, expected_counter, &self.owner)
+            .await?;
         if let Some(lease) = &taken {
             held.insert(shard_id.to_owned(), lease.counter);
             metrics::counter!("kinesink_lease_takes_total").increment(1);
@@ -78,8 +92,16 @@ impl LeaseKeeper {
         let mut lost = Vec::new();
         let shards: Vec<(String, u64)> = held.iter().map(|(k, v)| (k.clone(), *v)).collect();
         for (shard_id, counter) in shards {
-            let behind = self.behind.lock().ok().and_then(|b| b.get(&shard_id).copied());
-            match self.table.renew(&shard_id, &self.owner, counter, behind).await {
+            let behind = self
+                .behind
+                .lock()
+                .ok()
+                .and_then(|b| b.get(&shard_id).copied());
+            match self
+                .table
+                .renew(&shard_id, &self.owner, counter, behind)
+                .await
+            {
                 Ok(new_counter) => {
                     held.insert(shard_id, new_counter);
                 }
@@ -88,7 +110,9 @@ impl LeaseKeeper {
                     metrics::counter!("kinesink_lease_losses_total").increment(1);
                     lost.push(shard_id);
                 }
-                Err(e) => tracing::warn!(shard_id = %shard_id, error = %e, "lease renewal failed; will retry"),
+                Err(e) => {
+                    tracing::warn!(shard_id = %shard_id, error = %e, "lease renewal failed; will retry")
+                }
             }
         }
         lost
@@ -98,10 +122,20 @@ impl LeaseKeeper {
     ///
     /// # Errors
     /// [`LeaseError::Lost`] if the lease is not held (any more); table errors otherwise.
-    pub async fn checkpoint(&self, shard_id: &str, checkpoint: &Checkpoint) -> Result<(), LeaseError> {
+    pub async fn checkpoint(
+        &self,
+        shard_id: &str,
+        checkpoint: &Checkpoint,
+    ) -> Result<(), LeaseError> {
         let mut held = self.held.lock().await;
-        let counter = *held.get(shard_id).ok_or_else(|| LeaseError::Lost { shard_id: shard_id.to_owned() })?;
-        match self.table.checkpoint(shard_id, &self.owner, counter, checkpoint).await {
+        let counter = *held.get(shard_id).ok_or_else(|| LeaseError::Lost {
+            shard_id: shard_id.to_owned(),
+        })?;
+        match self
+            .table
+            .checkpoint(shard_id, &self.owner, counter, checkpoint)
+            .await
+        {
             Ok(new_counter) => {
                 metrics::counter!("kinesink_checkpoint_writes_total").increment(1);
                 held.insert(shard_id.to_owned(), new_counter);
@@ -119,10 +153,21 @@ impl LeaseKeeper {
     ///
     /// # Errors
     /// [`LeaseError::Lost`] if the lease is not held (any more); table errors otherwise.
-    pub async fn record_progress(&self, shard_id: &str, horizon: &(String, u64), flush_intent: Option<&(String, u64)>) -> Result<(), LeaseError> {
+    pub async fn record_progress(
+        &self,
+        shard_id: &str,
+        horizon: &(String, u64),
+        flush_intent: Option<&(String, u64)>,
+    ) -> Result<(), LeaseError> {
         let mut held = self.held.lock().await;
-        let counter = *held.get(shard_id).ok_or_else(|| LeaseError::Lost { shard_id: shard_id.to_owned() })?;
-        match self.table.record_progress(shard_id, &self.owner, counter, horizon, flush_intent).await {
+        let counter = *held.get(shard_id).ok_or_else(|| LeaseError::Lost {
+            shard_id: shard_id.to_owned(),
+        })?;
+        match self
+            .table
+            .record_progress(shard_id, &self.owner, counter, horizon, flush_intent)
+            .await
+        {
             Ok(new_counter) => {
                 metrics::counter!("kinesink_flush_progress_writes_total").increment(1);
                 held.insert(shard_id.to_owned(), new_counter);
@@ -143,7 +188,9 @@ impl LeaseKeeper {
     pub async fn release(&self, shard_id: &str) -> Result<(), LeaseError> {
         let mut held = self.held.lock().await;
         let Some(counter) = held.remove(shard_id) else {
-            return Err(LeaseError::Lost { shard_id: shard_id.to_owned() });
+            return Err(LeaseError::Lost {
+                shard_id: shard_id.to_owned(),
+            });
         };
         #[allow(clippy::cast_precision_loss)]
         metrics::gauge!("kinesink_leases_owned").set(held.len() as f64);
@@ -170,13 +217,19 @@ mod tests {
     use crate::memory_table::MemoryLeaseTable;
 
     fn seq(n: u64) -> Checkpoint {
-        Checkpoint::Sequence { sequence_number: n.to_string(), sub_sequence_number: 0 }
+        Checkpoint::Sequence {
+            sequence_number: n.to_string(),
+            sub_sequence_number: 0,
+        }
     }
 
     #[tokio::test]
     async fn a_zombie_cannot_move_a_checkpoint_after_its_lease_was_taken() {
         let table: Arc<dyn LeaseTable> = Arc::new(MemoryLeaseTable::new());
-        table.create_if_missing(&Lease::new("s", vec![], Checkpoint::TrimHorizon)).await.unwrap();
+        table
+            .create_if_missing(&Lease::new("s", vec![], Checkpoint::TrimHorizon))
+            .await
+            .unwrap();
         let a = LeaseKeeper::new(table.clone(), "a");
         let b = LeaseKeeper::new(table.clone(), "b");
         let taken = a.take("s", 0).await.unwrap().unwrap();
@@ -189,7 +242,10 @@ mod tests {
         let err = a.checkpoint("s", &seq(20)).await.unwrap_err();
         assert!(matches!(err, LeaseError::Lost { .. }));
         assert_eq!(table.list().await.unwrap()[0].checkpoint, seq(10));
-        assert!(a.held_shards().await.is_empty(), "the zombie forgets the lease");
+        assert!(
+            a.held_shards().await.is_empty(),
+            "the zombie forgets the lease"
+        );
         b.checkpoint("s", &seq(20)).await.unwrap();
         assert_eq!(table.list().await.unwrap()[0].checkpoint, seq(20));
     }
@@ -198,18 +254,38 @@ mod tests {
     async fn renewals_keep_checkpoints_valid_and_report_lost_leases() {
         let table: Arc<dyn LeaseTable> = Arc::new(MemoryLeaseTable::new());
         for s in ["x", "y"] {
-            table.create_if_missing(&Lease::new(s, vec![], Checkpoint::TrimHorizon)).await.unwrap();
+            table
+                .create_if_missing(&Lease::new(s, vec![], Checkpoint::TrimHorizon))
+                .await
+                .unwrap();
         }
         let a = LeaseKeeper::new(table.clone(), "a");
         a.take("x", 0).await.unwrap().unwrap();
         a.take("y", 0).await.unwrap().unwrap();
         a.report_behind("x", 2500);
         assert!(a.renew_all().await.is_empty());
-        let x = table.list().await.unwrap().into_iter().find(|l| l.shard_id == "x").unwrap();
-        assert_eq!(x.millis_behind_latest, Some(2500), "the renewal stores how far behind the owner reads");
+        let x = table
+            .list()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|l| l.shard_id == "x")
+            .unwrap();
+        assert_eq!(
+            x.millis_behind_latest,
+            Some(2500),
+            "the renewal stores how far behind the owner reads"
+        );
         a.checkpoint("x", &seq(5)).await.unwrap();
         // someone else takes y
-        let y_counter = table.list().await.unwrap().into_iter().find(|l| l.shard_id == "y").unwrap().counter;
+        let y_counter = table
+            .list()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|l| l.shard_id == "y")
+            .unwrap()
+            .counter;
         table.take("y", y_counter, "b").await.unwrap().unwrap();
         assert_eq!(a.renew_all().await, vec!["y".to_owned()]);
         assert_eq!(a.held_shards().await, vec!["x".to_owned()]);
@@ -218,7 +294,10 @@ mod tests {
     #[tokio::test]
     async fn a_released_lease_is_free_for_others_at_once() {
         let table: Arc<dyn LeaseTable> = Arc::new(MemoryLeaseTable::new());
-        table.create_if_missing(&Lease::new("s", vec![], Checkpoint::TrimHorizon)).await.unwrap();
+        table
+            .create_if_missing(&Lease::new("s", vec![], Checkpoint::TrimHorizon))
+            .await
+            .unwrap();
         let a = LeaseKeeper::new(table.clone(), "a");
         a.take("s", 0).await.unwrap().unwrap();
         a.release("s").await.unwrap();
@@ -230,8 +309,21 @@ mod tests {
     #[tokio::test]
     async fn creating_an_existing_lease_keeps_the_stored_one() {
         let table = MemoryLeaseTable::new();
-        assert!(table.create_if_missing(&Lease::new("s", vec![], Checkpoint::TrimHorizon)).await.unwrap());
-        assert!(!table.create_if_missing(&Lease::new("s", vec![], Checkpoint::Latest)).await.unwrap());
-        assert_eq!(table.list().await.unwrap()[0].checkpoint, Checkpoint::TrimHorizon);
+        assert!(
+            table
+                .create_if_missing(&Lease::new("s", vec![], Checkpoint::TrimHorizon))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !table
+                .create_if_missing(&Lease::new("s", vec![], Checkpoint::Latest))
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            table.list().await.unwrap()[0].checkpoint,
+            Checkpoint::TrimHorizon
+        );
     }
 }

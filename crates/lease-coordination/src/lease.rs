@@ -31,7 +31,9 @@ impl Checkpoint {
             Checkpoint::Latest => "LATEST",
             Checkpoint::AtTimestamp => "AT_TIMESTAMP",
             Checkpoint::ShardEnd => "SHARD_END",
-            Checkpoint::Sequence { sequence_number, .. } => sequence_number,
+            Checkpoint::Sequence {
+                sequence_number, ..
+            } => sequence_number,
         }
     }
 
@@ -39,7 +41,10 @@ impl Checkpoint {
     #[must_use]
     pub fn sub_sequence(&self) -> u64 {
         match self {
-            Checkpoint::Sequence { sub_sequence_number, .. } => *sub_sequence_number,
+            Checkpoint::Sequence {
+                sub_sequence_number,
+                ..
+            } => *sub_sequence_number,
             _ => 0,
         }
     }
@@ -53,7 +58,10 @@ impl Checkpoint {
             "AT_TIMESTAMP" => Checkpoint::AtTimestamp,
             "SHARD_END" => Checkpoint::ShardEnd,
             seq if !seq.is_empty() && seq.bytes().all(|b| b.is_ascii_digit()) => {
-                Checkpoint::Sequence { sequence_number: seq.to_owned(), sub_sequence_number }
+                Checkpoint::Sequence {
+                    sequence_number: seq.to_owned(),
+                    sub_sequence_number,
+                }
             }
             _ => return None,
         })
@@ -63,7 +71,10 @@ impl Checkpoint {
 impl fmt::Display for Checkpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Checkpoint::Sequence { sequence_number, sub_sequence_number } => {
+            Checkpoint::Sequence {
+                sequence_number,
+                sub_sequence_number,
+            } => {
                 write!(f, "{sequence_number}/{sub_sequence_number}")
             }
             other => f.write_str(other.as_stored()),
@@ -98,7 +109,11 @@ pub struct Lease {
 impl Lease {
     /// A new, free lease for a shard starting at `initial`.
     #[must_use]
-    pub fn new(shard_id: impl Into<String>, parent_shard_ids: Vec<String>, initial: Checkpoint) -> Self {
+    pub fn new(
+        shard_id: impl Into<String>,
+        parent_shard_ids: Vec<String>,
+        initial: Checkpoint,
+    ) -> Self {
         Self {
             shard_id: shard_id.into(),
             owner: None,
@@ -142,9 +157,15 @@ mod tests {
             Checkpoint::Latest,
             Checkpoint::AtTimestamp,
             Checkpoint::ShardEnd,
-            Checkpoint::Sequence { sequence_number: "49590338271490256608559692538361571095921575989136588898".into(), sub_sequence_number: 7 },
+            Checkpoint::Sequence {
+                sequence_number: "49590338271490256608559692538361571095921575989136588898".into(),
+                sub_sequence_number: 7,
+            },
         ] {
-            assert_eq!(Checkpoint::from_stored(cp.as_stored(), cp.sub_sequence()), Some(cp));
+            assert_eq!(
+                Checkpoint::from_stored(cp.as_stored(), cp.sub_sequence()),
+                Some(cp)
+            );
         }
     }
 

@@ -22,9 +22,15 @@ impl MemoryLeaseTable {
         Self::default()
     }
 
-    fn update<R>(&self, shard_id: &str, f: impl FnOnce(&mut Lease) -> Result<R, LeaseError>) -> Result<R, LeaseError> {
+    fn update<R>(
+        &self,
+        shard_id: &str,
+        f: impl FnOnce(&mut Lease) -> Result<R, LeaseError>,
+    ) -> Result<R, LeaseError> {
         let mut map = self.leases.lock().expect("lease map lock");
-        let lease = map.get_mut(shard_id).ok_or_else(|| LeaseError::Lost { shard_id: shard_id.to_owned() })?;
+        let lease = map.get_mut(shard_id).ok_or_else(|| LeaseError::Lost {
+            shard_id: shard_id.to_owned(),
+        })?;
         f(lease)
     }
 }
@@ -33,7 +39,9 @@ fn held(lease: &Lease, owner: &str, counter: u64) -> Result<(), LeaseError> {
     if lease.owner.as_deref() == Some(owner) && lease.counter == counter {
         Ok(())
     } else {
-        Err(LeaseError::Lost { shard_id: lease.shard_id.clone() })
+        Err(LeaseError::Lost {
+            shard_id: lease.shard_id.clone(),
+        })
     }
 }
 
@@ -45,30 +53,50 @@ impl LeaseTable for MemoryLeaseTable {
 
     async fn snapshot(&self) -> Result<TableSnapshot, LeaseError> {
         Ok(TableSnapshot {
-            leases: self.leases.lock().expect("lease map lock").values().cloned().collect(),
+            leases: self
+                .leases
+                .lock()
+                .expect("lease map lock")
+                .values()
+                .cloned()
+                .collect(),
             workers: self
                 .workers
                 .lock()
                 .expect("worker map lock")
                 .iter()
-                .map(|(w, c)| WorkerHeartbeat { worker_id: w.clone(), counter: *c })
+                .map(|(w, c)| WorkerHeartbeat {
+                    worker_id: w.clone(),
+                    counter: *c,
+                })
                 .collect(),
         })
     }
 
     async fn heartbeat(&self, worker_id: &str) -> Result<(), LeaseError> {
-        *self.workers.lock().expect("worker map lock").entry(worker_id.to_owned()).or_insert(0) += 1;
+        *self
+            .workers
+            .lock()
+            .expect("worker map lock")
+            .entry(worker_id.to_owned())
+            .or_insert(0) += 1;
         Ok(())
     }
 
     async fn remove_heartbeat(&self, worker_id: &str) -> Result<(), LeaseError> {
-        self.workers.lock().expect("worker map lock").remove(worker_id);
+        self.workers
+            .lock()
+            .expect("worker map lock")
+            .remove(worker_id);
         Ok(())
     }
 
     async fn delete_ended(&self, shard_id: &str) -> Result<bool, LeaseError> {
         let mut map = self.leases.lock().expect("lease map lock");
-        if map.get(shard_id).is_some_and(|l| l.checkpoint == Checkpoint::ShardEnd) {
+        if map
+            .get(shard_id)
+            .is_some_and(|l| l.checkpoint == Checkpoint::ShardEnd)
+        {
             map.remove(shard_id);
             return Ok(true);
         }
@@ -84,9 +112,16 @@ impl LeaseTable for MemoryLeaseTable {
         Ok(true)
     }
 
-    async fn take(&self, shard_id: &str, expected_counter: u64, owner: &str) -> Result<Option<Lease>, LeaseError> {
+    async fn take(
+        &self,
+        shard_id: &str,
+        expected_counter: u64,
+        owner: &str,
+    ) -> Result<Option<Lease>, LeaseError> {
         let mut map = self.leases.lock().expect("lease map lock");
-        let Some(lease) = map.get_mut(shard_id) else { return Ok(None) };
+        let Some(lease) = map.get_mut(shard_id) else {
+            return Ok(None);
+        };
         if lease.counter != expected_counter {
             return Ok(None);
         }
@@ -96,7 +131,13 @@ impl LeaseTable for MemoryLeaseTable {
         Ok(Some(lease.clone()))
     }
 
-    async fn renew(&self, shard_id: &str, owner: &str, counter: u64, millis_behind_latest: Option<i64>) -> Result<u64, LeaseError> {
+    async fn renew(
+        &self,
+        shard_id: &str,
+        owner: &str,
+        counter: u64,
+        millis_behind_latest: Option<i64>,
+    ) -> Result<u64, LeaseError> {
         self.update(shard_id, |l| {
             held(l, owner, counter)?;
             l.counter += 1;
@@ -107,7 +148,13 @@ impl LeaseTable for MemoryLeaseTable {
         })
     }
 
-    async fn checkpoint(&self, shard_id: &str, owner: &str, counter: u64, checkpoint: &Checkpoint) -> Result<u64, LeaseError> {
+    async fn checkpoint(
+        &self,
+        shard_id: &str,
+        owner: &str,
+        counter: u64,
+        checkpoint: &Checkpoint,
+    ) -> Result<u64, LeaseError> {
         self.update(shard_id, |l| {
             held(l, owner, counter)?;
             l.counter += 1;
@@ -137,9 +184,16 @@ impl LeaseTable for MemoryLeaseTable {
         })
     }
 
-    async fn admin_change(&self, shard_id: &str, expected_counter: u64, change: &AdminChange) -> Result<bool, LeaseError> {
+    async fn admin_change(
+        &self,
+        shard_id: &str,
+        expected_counter: u64,
+        change: &AdminChange,
+    ) -> Result<bool, LeaseError> {
         let mut map = self.leases.lock().expect("lease map lock");
-        let Some(l) = map.get_mut(shard_id) else { return Ok(false) };
+        let Some(l) = map.get_mut(shard_id) else {
+            return Ok(false);
+        };
         if l.counter != expected_counter {
             return Ok(false);
         }
@@ -172,12 +226,27 @@ mod tests {
     #[tokio::test]
     async fn only_a_lease_at_shard_end_can_be_deleted() {
         let table = MemoryLeaseTable::new();
-        table.create_if_missing(&Lease::new("open", vec![], Checkpoint::TrimHorizon)).await.unwrap();
-        table.create_if_missing(&Lease::new("ended", vec![], Checkpoint::ShardEnd)).await.unwrap();
-        assert!(!table.delete_ended("open").await.unwrap(), "a shard not read to its end keeps its lease");
+        table
+            .create_if_missing(&Lease::new("open", vec![], Checkpoint::TrimHorizon))
+            .await
+            .unwrap();
+        table
+            .create_if_missing(&Lease::new("ended", vec![], Checkpoint::ShardEnd))
+            .await
+            .unwrap();
+        assert!(
+            !table.delete_ended("open").await.unwrap(),
+            "a shard not read to its end keeps its lease"
+        );
         assert!(table.delete_ended("ended").await.unwrap());
         assert!(!table.delete_ended("missing").await.unwrap());
-        let left: Vec<String> = table.list().await.unwrap().into_iter().map(|l| l.shard_id).collect();
+        let left: Vec<String> = table
+            .list()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|l| l.shard_id)
+            .collect();
         assert_eq!(left, vec!["open".to_owned()]);
     }
 }

@@ -73,15 +73,32 @@ pub trait LeaseTable: Send + Sync {
     async fn create_if_missing(&self, lease: &Lease) -> Result<bool, LeaseError>;
 
     /// Takes the lease for `owner` if its counter is still `expected_counter`; increments the counter.
-    async fn take(&self, shard_id: &str, expected_counter: u64, owner: &str) -> Result<Option<Lease>, LeaseError>;
+    async fn take(
+        &self,
+        shard_id: &str,
+        expected_counter: u64,
+        owner: &str,
+    ) -> Result<Option<Lease>, LeaseError>;
 
     /// Renews: increments the counter if `owner` still holds it at `counter`, storing the
     /// owner's last `MillisBehindLatest` when given; returns the new counter.
-    async fn renew(&self, shard_id: &str, owner: &str, counter: u64, millis_behind_latest: Option<i64>) -> Result<u64, LeaseError>;
+    async fn renew(
+        &self,
+        shard_id: &str,
+        owner: &str,
+        counter: u64,
+        millis_behind_latest: Option<i64>,
+    ) -> Result<u64, LeaseError>;
 
     /// Stores a checkpoint (clearing the flush intent) if `owner` still holds the lease at
     /// `counter`; returns the new counter.
-    async fn checkpoint(&self, shard_id: &str, owner: &str, counter: u64, checkpoint: &Checkpoint) -> Result<u64, LeaseError>;
+    async fn checkpoint(
+        &self,
+        shard_id: &str,
+        owner: &str,
+        counter: u64,
+        checkpoint: &Checkpoint,
+    ) -> Result<u64, LeaseError>;
 
     /// Stores flush progress (the horizon, and a shard-wide flush intent if any) if `owner` still
     /// holds the lease at `counter`; returns the new counter.
@@ -96,7 +113,12 @@ pub trait LeaseTable: Send + Sync {
 
     /// Applies an operator's change if the lease's counter is still `expected_counter`; returns
     /// whether it was applied.
-    async fn admin_change(&self, shard_id: &str, expected_counter: u64, change: &AdminChange) -> Result<bool, LeaseError>;
+    async fn admin_change(
+        &self,
+        shard_id: &str,
+        expected_counter: u64,
+        change: &AdminChange,
+    ) -> Result<bool, LeaseError>;
 
     /// Clears the owner if `owner` still holds the lease at `counter`, so another worker can take it at once.
     async fn release(&self, shard_id: &str, owner: &str, counter: u64) -> Result<(), LeaseError>;

@@ -36,10 +36,16 @@ fn observe(map: &mut HashMap<String, Observation>, key: &str, counter: u64, now_
         .entry(key.to_owned())
         .and_modify(|o| {
             if o.counter != counter {
-                *o = Observation { counter, since_ms: now_ms };
+                *o = Observation {
+                    counter,
+                    since_ms: now_ms,
+                };
             }
         })
-        .or_insert(Observation { counter, since_ms: now_ms });
+        .or_insert(Observation {
+            counter,
+            since_ms: now_ms,
+        });
     now_ms.saturating_sub(o.since_ms)
 }
 
@@ -80,7 +86,12 @@ impl LeaseTaker {
     /// A planner for worker `owner` with the given failover time.
     #[must_use]
     pub fn new(owner: impl Into<String>, failover_ms: u64) -> Self {
-        Self { owner: owner.into(), failover_ms, leases_seen: HashMap::new(), workers_seen: HashMap::new() }
+        Self {
+            owner: owner.into(),
+            failover_ms,
+            leases_seen: HashMap::new(),
+            workers_seen: HashMap::new(),
+        }
     }
 
     /// Workers whose heartbeat has not moved for `idle_ms` of this worker's observation (as of
@@ -96,24 +107,42 @@ impl LeaseTaker {
 
     /// Observes the table at `now_ms` (a monotonic clock) and returns the leases to take;
     /// `held` lists the shards this process holds.
-    pub fn step(&mut self, now_ms: u64, leases: &[Lease], workers: &[WorkerHeartbeat], held: &[String]) -> Vec<LeaseAction> {
-        self.leases_seen.retain(|k, _| leases.iter().any(|l| &l.shard_id == k));
-        self.workers_seen.retain(|k, _| workers.iter().any(|w| &w.worker_id == k));
+    pub fn step(
+        &mut self,
+        now_ms: u64,
+        leases: &[Lease],
+        workers: &[WorkerHeartbeat],
+        held: &[String],
+    ) -> Vec<LeaseAction> {
+        self.leases_seen
+            .retain(|k, _| leases.iter().any(|l| &l.shard_id == k));
+        self.workers_seen
+            .retain(|k, _| workers.iter().any(|w| &w.worker_id == k));
         let mut live: BTreeSet<&str> = BTreeSet::from([self.owner.as_str()]);
         for w in workers {
             if observe(&mut self.workers_seen, &w.worker_id, w.counter, now_ms) < self.failover_ms {
                 live.insert(&w.worker_id);
             }
         }
-        let finished: HashMap<&str, bool> =
-            leases.iter().map(|l| (l.shard_id.as_str(), l.checkpoint == Checkpoint::ShardEnd)).collect();
+        let finished: HashMap<&str, bool> = leases
+            .iter()
+            .map(|l| (l.shard_id.as_str(), l.checkpoint == Checkpoint::ShardEnd))
+            .collect();
         let mut readable = 0usize;
         let mut available = Vec::new();
         let mut load: BTreeMap<&str, Vec<&Lease>> = BTreeMap::new();
         for lease in leases {
-            let idle_ms = observe(&mut self.leases_seen, &lease.shard_id, lease.counter, now_ms);
+            let idle_ms = observe(
+                &mut self.leases_seen,
+                &lease.shard_id,
+                lease.counter,
+                now_ms,
+            );
             let ended = lease.checkpoint == Checkpoint::ShardEnd;
-            let parents_done = lease.parent_shard_ids.iter().all(|p| finished.get(p.as_str()).copied().unwrap_or(true));
+            let parents_done = lease
+                .parent_shard_ids
+                .iter()
+                .all(|p| finished.get(p.as_str()).copied().unwrap_or(true));
             if ended || !parents_done {
                 continue;
             }
@@ -141,16 +170,25 @@ impl LeaseTaker {
             return available
                 .into_iter()
                 .take(target.saturating_sub(mine))
-                .map(|l| LeaseAction::Take { shard_id: l.shard_id.clone(), expected_counter: l.counter })
+                .map(|l| LeaseAction::Take {
+                    shard_id: l.shard_id.clone(),
+                    expected_counter: l.counter,
+                })
                 .collect();
         }
         if mine >= target {
             return Vec::new();
         }
-        let victim = load.iter().filter(|(_, ls)| ls.len() > target).max_by_key(|(w, ls)| (ls.len(), std::cmp::Reverse(**w)));
+        let victim = load
+            .iter()
+            .filter(|(_, ls)| ls.len() > target)
+            .max_by_key(|(w, ls)| (ls.len(), std::cmp::Reverse(**w)));
         match victim {
             Some((from, ls)) => {
-                let lease = ls.iter().max_by(|a, b| a.shard_id.cmp(&b.shard_id)).expect("a victim has leases");
+                let lease = ls
+                    .iter()
+                    .max_by(|a, b| a.shard_id.cmp(&b.shard_id))
+                    .expect("a victim has leases");
                 vec![LeaseAction::Steal {
                     shard_id: lease.shard_id.clone(),
                     expected_counter: lease.counter,
@@ -167,11 +205,18 @@ mod tests {
     use super::*;
 
     fn lease(shard: &str, owner: Option<&str>, counter: u64) -> Lease {
-        Lease { owner: owner.map(str::to_owned), counter, ..Lease::new(shard, vec![], Checkpoint::TrimHorizon) }
+        Lease {
+            owner: owner.map(str::to_owned),
+            counter,
+            ..Lease::new(shard, vec![], Checkpoint::TrimHorizon)
+        }
     }
 
     fn hb(worker: &str, counter: u64) -> WorkerHeartbeat {
-        WorkerHeartbeat { worker_id: worker.into(), counter }
+        WorkerHeartbeat {
+            worker_id: worker.into(),
+            counter,
+        }
     }
 
     #[test]
@@ -185,22 +230,37 @@ mod tests {
             let mut leases = vec![lease(&shard(0), None, 5), lease(&shard(1), None, 5)];
             leases.extend((2..5).map(|i| lease(&shard(i), Some("w2"), 1)));
             leases.extend((5..8).map(|i| lease(&shard(i), Some("w3"), 1)));
-            let held = |w: &str| leases.iter().filter(|l| l.owner.as_deref() == Some(w)).map(|l| l.shard_id.clone()).collect::<Vec<_>>();
+            let held = |w: &str| {
+                leases
+                    .iter()
+                    .filter(|l| l.owner.as_deref() == Some(w))
+                    .map(|l| l.shard_id.clone())
+                    .collect::<Vec<_>>()
+            };
             let a2 = LeaseTaker::new("w2", 3000).step(0, &leases, &workers, &held("w2"));
             let a3 = LeaseTaker::new("w3", 3000).step(0, &leases, &workers, &held("w3"));
-            assert_eq!((a2.len(), a3.len()), (1, 1), "each takes one lease: {a2:?} {a3:?}");
+            assert_eq!(
+                (a2.len(), a3.len()),
+                (1, 1),
+                "each takes one lease: {a2:?} {a3:?}"
+            );
             if a2 != a3 {
                 differ += 1;
             }
         }
-        assert!(differ >= 30, "two takers proposed different leases in only {differ} of 100 cases");
+        assert!(
+            differ >= 30,
+            "two takers proposed different leases in only {differ} of 100 cases"
+        );
     }
 
     fn shards(actions: &[LeaseAction]) -> Vec<&str> {
         actions
             .iter()
             .map(|a| match a {
-                LeaseAction::Take { shard_id, .. } | LeaseAction::Steal { shard_id, .. } => shard_id.as_str(),
+                LeaseAction::Take { shard_id, .. } | LeaseAction::Steal { shard_id, .. } => {
+                    shard_id.as_str()
+                }
             })
             .collect()
     }
@@ -208,18 +268,33 @@ mod tests {
     #[test]
     fn free_leases_are_taken_at_once_and_held_leases_never() {
         let mut t = LeaseTaker::new("me", 10_000);
-        let actions = t.step(0, &[lease("a", None, 3), lease("b", Some("me"), 5)], &[], &["b".to_owned()]);
-        assert_eq!(actions, vec![LeaseAction::Take { shard_id: "a".into(), expected_counter: 3 }]);
+        let actions = t.step(
+            0,
+            &[lease("a", None, 3), lease("b", Some("me"), 5)],
+            &[],
+            &["b".to_owned()],
+        );
+        assert_eq!(
+            actions,
+            vec![LeaseAction::Take {
+                shard_id: "a".into(),
+                expected_counter: 3
+            }]
+        );
     }
 
     #[test]
     fn a_lease_left_by_an_earlier_run_with_the_same_worker_id_is_taken_at_once() {
         let mut t = LeaseTaker::new("me", 10_000);
-        assert_eq!(shards(&t.step(0, &[lease("b", Some("me"), 5)], &[], &[])), vec!["b"]);
+        assert_eq!(
+            shards(&t.step(0, &[lease("b", Some("me"), 5)], &[], &[])),
+            vec!["b"]
+        );
     }
 
     #[test]
-    fn a_lease_of_another_worker_is_taken_only_after_its_counter_stood_still_for_the_failover_time() {
+    fn a_lease_of_another_worker_is_taken_only_after_its_counter_stood_still_for_the_failover_time()
+    {
         let mut t = LeaseTaker::new("me", 10_000);
         let table = [lease("a", Some("other"), 7)];
         assert!(t.step(1_000, &table, &[], &[]).is_empty());
@@ -231,19 +306,40 @@ mod tests {
     fn a_renewed_lease_restarts_the_expiry_clock() {
         let mut t = LeaseTaker::new("me", 10_000);
         t.step(0, &[lease("a", Some("other"), 7)], &[], &[]);
-        assert!(t.step(9_000, &[lease("a", Some("other"), 8)], &[], &[]).is_empty());
-        assert!(t.step(18_000, &[lease("a", Some("other"), 8)], &[], &[]).is_empty(), "only 9 s since the counter moved");
-        assert_eq!(shards(&t.step(19_000, &[lease("a", Some("other"), 8)], &[], &[])), vec!["a"]);
+        assert!(
+            t.step(9_000, &[lease("a", Some("other"), 8)], &[], &[])
+                .is_empty()
+        );
+        assert!(
+            t.step(18_000, &[lease("a", Some("other"), 8)], &[], &[])
+                .is_empty(),
+            "only 9 s since the counter moved"
+        );
+        assert_eq!(
+            shards(&t.step(19_000, &[lease("a", Some("other"), 8)], &[], &[])),
+            vec!["a"]
+        );
     }
 
     #[test]
     fn children_wait_until_every_parent_in_the_table_has_ended() {
         let mut t = LeaseTaker::new("me", 10_000);
         let parent_open = lease("p", Some("other"), 1);
-        let child = Lease { parent_shard_ids: vec!["p".into(), "gone".into()], ..lease("c", None, 0) };
+        let child = Lease {
+            parent_shard_ids: vec!["p".into(), "gone".into()],
+            ..lease("c", None, 0)
+        };
         assert!(shards(&t.step(0, &[parent_open.clone(), child.clone()], &[], &[])).is_empty());
-        let parent_ended = Lease { checkpoint: Checkpoint::ShardEnd, owner: None, ..parent_open };
-        assert_eq!(shards(&t.step(1, &[parent_ended, child], &[], &[])), vec!["c"], "ended parents are not taken, children are");
+        let parent_ended = Lease {
+            checkpoint: Checkpoint::ShardEnd,
+            owner: None,
+            ..parent_open
+        };
+        assert_eq!(
+            shards(&t.step(1, &[parent_ended, child], &[], &[])),
+            vec!["c"],
+            "ended parents are not taken, children are"
+        );
     }
 
     #[test]
@@ -257,18 +353,29 @@ mod tests {
     #[test]
     fn a_worker_below_its_share_steals_one_lease_per_step_from_the_most_loaded_worker() {
         let mut t = LeaseTaker::new("me", 10_000);
-        let mut table: Vec<Lease> = (0..5).map(|i| lease(&format!("a{i}"), Some("a"), 1)).collect();
+        let mut table: Vec<Lease> = (0..5)
+            .map(|i| lease(&format!("a{i}"), Some("a"), 1))
+            .collect();
         table.extend((0..3).map(|i| lease(&format!("b{i}"), Some("b"), 1)));
         let workers = [hb("a", 1), hb("b", 1), hb("me", 1)];
         let actions = t.step(0, &table, &workers, &[]);
-        assert_eq!(actions, vec![LeaseAction::Steal { shard_id: "a4".into(), expected_counter: 1, from: "a".into() }]);
+        assert_eq!(
+            actions,
+            vec![LeaseAction::Steal {
+                shard_id: "a4".into(),
+                expected_counter: 1,
+                from: "a".into()
+            }]
+        );
     }
 
     #[test]
     fn balanced_loads_never_steal_so_there_is_no_ping_pong() {
         let mut t = LeaseTaker::new("me", 10_000);
         // 3, 3, 2 over 8 shards with share 3: nobody is above the share.
-        let mut table: Vec<Lease> = (0..3).map(|i| lease(&format!("a{i}"), Some("a"), 1)).collect();
+        let mut table: Vec<Lease> = (0..3)
+            .map(|i| lease(&format!("a{i}"), Some("a"), 1))
+            .collect();
         table.extend((0..3).map(|i| lease(&format!("b{i}"), Some("b"), 1)));
         table.extend((0..2).map(|i| lease(&format!("m{i}"), Some("me"), 1)));
         let held = vec!["m0".to_owned(), "m1".to_owned()];
@@ -282,15 +389,28 @@ mod tests {
     fn a_worker_whose_heartbeat_stopped_no_longer_counts_toward_the_share() {
         let mut t = LeaseTaker::new("me", 10_000);
         let table: Vec<Lease> = (0..4).map(|i| lease(&format!("s{i}"), None, 0)).collect();
-        assert_eq!(t.step(0, &table, &[hb("gone", 5)], &[]).len(), 2, "two live workers: share 2");
-        assert_eq!(t.step(10_000, &table, &[hb("gone", 5)], &[]).len(), 4, "its heartbeat stood still: share 4");
+        assert_eq!(
+            t.step(0, &table, &[hb("gone", 5)], &[]).len(),
+            2,
+            "two live workers: share 2"
+        );
+        assert_eq!(
+            t.step(10_000, &table, &[hb("gone", 5)], &[]).len(),
+            4,
+            "its heartbeat stood still: share 4"
+        );
     }
 
     #[test]
     fn a_heartbeat_that_stood_still_long_enough_marks_its_worker_dead_but_never_this_one() {
         let mut t = LeaseTaker::new("me", 10_000);
         t.step(0, &[], &[hb("gone", 3), hb("alive", 1), hb("me", 1)], &[]);
-        t.step(50_000, &[], &[hb("gone", 3), hb("alive", 9), hb("me", 1)], &[]);
+        t.step(
+            50_000,
+            &[],
+            &[hb("gone", 3), hb("alive", 9), hb("me", 1)],
+            &[],
+        );
         assert!(t.dead_workers(50_000, 60_000).is_empty());
         assert_eq!(t.dead_workers(60_000, 60_000), vec!["gone".to_owned()]);
     }
@@ -299,17 +419,22 @@ mod tests {
     fn simulated_workers_starting_together_converge_to_loads_differing_by_at_most_one() {
         // Three planners over a shared in-memory table, stepping in turn; leases are taken at once.
         let names = ["w1", "w2", "w3"];
-        let mut takers: Vec<LeaseTaker> = names.iter().map(|n| LeaseTaker::new(*n, 10_000)).collect();
+        let mut takers: Vec<LeaseTaker> =
+            names.iter().map(|n| LeaseTaker::new(*n, 10_000)).collect();
         let mut table: Vec<Lease> = (0..8).map(|i| lease(&format!("s{i}"), None, 0)).collect();
         let mut beats: Vec<WorkerHeartbeat> = names.iter().map(|n| hb(n, 0)).collect();
         let mut changes_after_convergence = 0;
         for cycle in 0..10u64 {
             for (i, taker) in takers.iter_mut().enumerate() {
                 beats[i].counter += 1;
-                let held: Vec<String> =
-                    table.iter().filter(|l| l.owner.as_deref() == Some(names[i])).map(|l| l.shard_id.clone()).collect();
+                let held: Vec<String> = table
+                    .iter()
+                    .filter(|l| l.owner.as_deref() == Some(names[i]))
+                    .map(|l| l.shard_id.clone())
+                    .collect();
                 for action in taker.step(cycle * 1000, &table, &beats, &held) {
-                    let (LeaseAction::Take { shard_id, .. } | LeaseAction::Steal { shard_id, .. }) = action;
+                    let (LeaseAction::Take { shard_id, .. } | LeaseAction::Steal { shard_id, .. }) =
+                        action;
                     let l = table.iter_mut().find(|l| l.shard_id == shard_id).unwrap();
                     l.owner = Some(names[i].to_owned());
                     l.counter += 1;
@@ -322,9 +447,23 @@ mod tests {
                 l.counter += 1; // renewals
             }
         }
-        let loads: Vec<usize> = names.iter().map(|n| table.iter().filter(|l| l.owner.as_deref() == Some(*n)).count()).collect();
+        let loads: Vec<usize> = names
+            .iter()
+            .map(|n| {
+                table
+                    .iter()
+                    .filter(|l| l.owner.as_deref() == Some(*n))
+                    .count()
+            })
+            .collect();
         assert_eq!(loads.iter().sum::<usize>(), 8);
-        assert!(loads.iter().max().unwrap() - loads.iter().min().unwrap() <= 1, "{loads:?}");
-        assert_eq!(changes_after_convergence, 0, "no lease moves after 3 cycles");
+        assert!(
+            loads.iter().max().unwrap() - loads.iter().min().unwrap() <= 1,
+            "{loads:?}"
+        );
+        assert_eq!(
+            changes_after_convergence, 0,
+            "no lease moves after 3 cycles"
+        );
     }
 }

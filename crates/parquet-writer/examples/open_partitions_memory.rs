@@ -13,7 +13,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use kinesink_parquet_writer::{
-    JsonRecordParser, ParquetObjectEncoder, ParquetOptions, ParquetTableFormat, SerdeOptions, TableSchema,
+    JsonRecordParser, ParquetObjectEncoder, ParquetOptions, ParquetTableFormat, SerdeOptions,
+    TableSchema,
 };
 
 const SCHEMA: &str = "event_id string, customer_id string, event_type string, ts timestamp,
@@ -74,7 +75,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     })?;
     let open_peak = status_mib("VmHWM:");
     let open_rss = status_mib("VmRSS:");
-    let reported = mib(encoders.iter().map(ParquetObjectEncoder::buffered_bytes).sum());
+    let reported = mib(encoders
+        .iter()
+        .map(ParquetObjectEncoder::buffered_bytes)
+        .sum());
     let mut output_bytes = 0usize;
     for encoder in encoders.drain(..) {
         output_bytes += encoder.finish()?.len();

@@ -19,8 +19,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use kinesink_parquet_writer::{
-    JsonRecordParser, ParquetCompression, ParquetObjectEncoder, ParquetOptions, ParquetTableFormat, SerdeOptions,
-    TableSchema,
+    JsonRecordParser, ParquetCompression, ParquetObjectEncoder, ParquetOptions, ParquetTableFormat,
+    SerdeOptions, TableSchema,
 };
 
 /// The reference configuration's schema (`kinesink.example.toml`).
@@ -33,7 +33,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let (input, output) = match (args.get(1), args.get(2)) {
         (Some(i), Some(o)) => (PathBuf::from(i), PathBuf::from(o)),
-        _ => return Err("usage: partitioned_parquet_bench <events.jsonl> <output dir> [value|bytes]".into()),
+        _ => {
+            return Err(
+                "usage: partitioned_parquet_bench <events.jsonl> <output dir> [value|bytes]".into(),
+            );
+        }
     };
     let mode = args.get(3).map_or("value", String::as_str);
     if mode != "value" && mode != "bytes" {
@@ -41,7 +45,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut options = ParquetOptions::default();
     if let Some(level) = args.get(4) {
-        options.compression = ParquetCompression::Zstd { level: level.parse()? };
+        options.compression = ParquetCompression::Zstd {
+            level: level.parse()?,
+        };
     }
     let schema = Arc::new(TableSchema::parse_hive(SCHEMA)?);
     let format = Arc::new(ParquetTableFormat::new(
@@ -69,7 +75,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         } else {
             match serde_json::from_slice::<serde_json::Value>(line) {
                 Ok(value) => {
-                    partition_of(value["event_type"].as_str(), value["country"].as_str(), &mut key);
+                    partition_of(
+                        value["event_type"].as_str(),
+                        value["country"].as_str(),
+                        &mut key,
+                    );
                     encoder_for(&mut encoders, &key, &format).append_json(&value)
                 }
                 Err(_) => {
@@ -113,7 +123,10 @@ fn encoder_for<'a>(
     format: &Arc<ParquetTableFormat>,
 ) -> &'a mut ParquetObjectEncoder {
     if !encoders.contains_key(key) {
-        encoders.insert(key.to_owned(), ParquetObjectEncoder::with_format(Arc::clone(format)));
+        encoders.insert(
+            key.to_owned(),
+            ParquetObjectEncoder::with_format(Arc::clone(format)),
+        );
     }
     encoders.get_mut(key).expect("inserted above")
 }

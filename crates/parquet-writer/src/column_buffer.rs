@@ -9,12 +9,12 @@
 use std::sync::Arc;
 
 use arrow_array::types::{
-    Date32Type, Decimal128Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type,
-    TimestampMicrosecondType,
+    Date32Type, Decimal128Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type,
+    Int64Type, TimestampMicrosecondType,
 };
 use arrow_array::{
-    ArrayRef, ArrowPrimitiveType, BinaryArray, BooleanArray, ListArray, MapArray, PrimitiveArray, StringArray,
-    StructArray,
+    ArrayRef, ArrowPrimitiveType, BinaryArray, BooleanArray, ListArray, MapArray, PrimitiveArray,
+    StringArray, StructArray,
 };
 use arrow_buffer::{BooleanBufferBuilder, Buffer, NullBufferBuilder, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, FieldRef, Fields};
@@ -117,7 +117,10 @@ impl ColumnBuffer {
                 entries_field: Arc::new(map_entries_field(key, value)),
             },
             HiveType::Struct(fields) => ColumnValues::Struct {
-                children: fields.iter().map(|f| ColumnBuffer::new(&f.hive_type)).collect(),
+                children: fields
+                    .iter()
+                    .map(|f| ColumnBuffer::new(&f.hive_type))
+                    .collect(),
                 fields: struct_fields(fields),
             },
         };
@@ -154,7 +157,9 @@ impl ColumnBuffer {
                 let last = offsets.last().copied().unwrap_or(0);
                 offsets.push(last);
             }
-            ColumnValues::Struct { children, .. } => children.iter_mut().for_each(ColumnBuffer::append_null),
+            ColumnValues::Struct { children, .. } => {
+                children.iter_mut().for_each(ColumnBuffer::append_null)
+            }
         }
     }
 
@@ -179,8 +184,12 @@ impl ColumnBuffer {
                 offsets.truncate(len + 1);
                 data.truncate(usize::try_from(offsets[len]).unwrap_or(0));
             }
-            ColumnValues::List { offsets, .. } | ColumnValues::Map { offsets, .. } => offsets.truncate(len + 1),
-            ColumnValues::Struct { children, .. } => children.iter_mut().for_each(|c| c.truncate(len)),
+            ColumnValues::List { offsets, .. } | ColumnValues::Map { offsets, .. } => {
+                offsets.truncate(len + 1)
+            }
+            ColumnValues::Struct { children, .. } => {
+                children.iter_mut().for_each(|c| c.truncate(len))
+            }
         }
         self.truncate_children_to_offsets();
     }
@@ -190,11 +199,17 @@ impl ColumnBuffer {
             ColumnValues::Utf8 { offsets, data } | ColumnValues::Binary { offsets, data } => {
                 data.truncate(usize::try_from(offsets.last().copied().unwrap_or(0)).unwrap_or(0));
             }
-            ColumnValues::List { offsets, element, .. } => {
-                element.truncate(usize::try_from(offsets.last().copied().unwrap_or(0)).unwrap_or(0));
+            ColumnValues::List {
+                offsets, element, ..
+            } => {
+                element
+                    .truncate(usize::try_from(offsets.last().copied().unwrap_or(0)).unwrap_or(0));
             }
             ColumnValues::Map {
-                offsets, keys, values, ..
+                offsets,
+                keys,
+                values,
+                ..
             } => {
                 let end = usize::try_from(offsets.last().copied().unwrap_or(0)).unwrap_or(0);
                 keys.truncate(end);
@@ -226,11 +241,18 @@ impl ColumnBuffer {
                 ColumnValues::Utf8 { offsets, data } | ColumnValues::Binary { offsets, data } => {
                     vec_bytes(offsets) + vec_bytes(data)
                 }
-                ColumnValues::List { offsets, element, .. } => vec_bytes(offsets) + element.allocated_bytes(),
+                ColumnValues::List {
+                    offsets, element, ..
+                } => vec_bytes(offsets) + element.allocated_bytes(),
                 ColumnValues::Map {
-                    offsets, keys, values, ..
+                    offsets,
+                    keys,
+                    values,
+                    ..
                 } => vec_bytes(offsets) + keys.allocated_bytes() + values.allocated_bytes(),
-                ColumnValues::Struct { children, .. } => children.iter().map(ColumnBuffer::allocated_bytes).sum(),
+                ColumnValues::Struct { children, .. } => {
+                    children.iter().map(ColumnBuffer::allocated_bytes).sum()
+                }
             }
     }
 
@@ -247,8 +269,12 @@ impl ColumnBuffer {
             ColumnValues::Float32(v) => primitive::<Float32Type>(v, nulls, data_type),
             ColumnValues::Float64(v) => primitive::<Float64Type>(v, nulls, data_type),
             ColumnValues::Date32(v) => primitive::<Date32Type>(v, nulls, data_type),
-            ColumnValues::TimestampMicros(v) => primitive::<TimestampMicrosecondType>(v, nulls, data_type),
-            ColumnValues::Decimal128(values) => primitive::<Decimal128Type>(values, nulls, data_type),
+            ColumnValues::TimestampMicros(v) => {
+                primitive::<TimestampMicrosecondType>(v, nulls, data_type)
+            }
+            ColumnValues::Decimal128(values) => {
+                primitive::<Decimal128Type>(values, nulls, data_type)
+            }
             ColumnValues::Utf8 { offsets, data } => {
                 let (offsets, data) = take_offsets_and_data(offsets, data);
                 Arc::new(StringArray::new(offsets, data, nulls))
@@ -280,8 +306,18 @@ impl ColumnBuffer {
                 let DataType::Struct(entry_fields) = entries_field.data_type() else {
                     unreachable!("map entries are a struct")
                 };
-                let entries = StructArray::new(entry_fields.clone(), vec![keys.finish(), values.finish()], None);
-                Arc::new(MapArray::new(Arc::clone(entries_field), offsets, entries, nulls, false))
+                let entries = StructArray::new(
+                    entry_fields.clone(),
+                    vec![keys.finish(), values.finish()],
+                    None,
+                );
+                Arc::new(MapArray::new(
+                    Arc::clone(entries_field),
+                    offsets,
+                    entries,
+                    nulls,
+                    false,
+                ))
             }
             ColumnValues::Struct { children, fields } => {
                 let arrays = children.iter_mut().map(ColumnBuffer::finish).collect();
@@ -305,7 +341,10 @@ fn take_offsets(offsets: &mut Vec<i32>) -> OffsetBuffer<i32> {
     OffsetBuffer::new(ScalarBuffer::from(taken))
 }
 
-fn take_offsets_and_data(offsets: &mut Vec<i32>, data: &mut Vec<u8>) -> (OffsetBuffer<i32>, Buffer) {
+fn take_offsets_and_data(
+    offsets: &mut Vec<i32>,
+    data: &mut Vec<u8>,
+) -> (OffsetBuffer<i32>, Buffer) {
     let data = std::mem::take(data);
     (take_offsets(offsets), Buffer::from_vec(data))
 }

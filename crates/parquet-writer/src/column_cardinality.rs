@@ -4,7 +4,8 @@ use std::collections::HashSet;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
-    Date32Type, Decimal128Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, TimestampMicrosecondType,
+    Date32Type, Decimal128Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type,
+    TimestampMicrosecondType,
 };
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, TimeUnit};
@@ -40,7 +41,8 @@ fn ratio(distinct: usize, sampled: usize) -> Option<f64> {
 fn sample<T: std::hash::Hash + Eq>(values: impl Iterator<Item = Option<T>>) -> Option<f64> {
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // a small positive count
     let enough = (DISTINCT_RATIO * SAMPLE_SIZE as f64) as usize + 1;
-    let mut seen = HashSet::with_capacity_and_hasher(SAMPLE_SIZE, foldhash::fast::FixedState::default());
+    let mut seen =
+        HashSet::with_capacity_and_hasher(SAMPLE_SIZE, foldhash::fast::FixedState::default());
     let mut sampled = 0;
     for v in values.flatten().take(SAMPLE_SIZE) {
         sampled += 1;
@@ -63,8 +65,18 @@ fn distinct_ratio(array: &dyn Array) -> Option<f64> {
         DataType::Timestamp(TimeUnit::Microsecond, _) => {
             sample(array.as_primitive::<TimestampMicrosecondType>().iter())
         }
-        DataType::Float32 => sample(array.as_primitive::<Float32Type>().iter().map(|v| v.map(f32::to_bits))),
-        DataType::Float64 => sample(array.as_primitive::<Float64Type>().iter().map(|v| v.map(f64::to_bits))),
+        DataType::Float32 => sample(
+            array
+                .as_primitive::<Float32Type>()
+                .iter()
+                .map(|v| v.map(f32::to_bits)),
+        ),
+        DataType::Float64 => sample(
+            array
+                .as_primitive::<Float64Type>()
+                .iter()
+                .map(|v| v.map(f64::to_bits)),
+        ),
         DataType::Decimal128(..) => sample(array.as_primitive::<Decimal128Type>().iter()),
         _ => None,
     }

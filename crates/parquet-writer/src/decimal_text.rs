@@ -16,14 +16,21 @@ pub(crate) enum DecimalTextError {
 /// Parses `[ws][+-]digits[.digits][(e|E)[+-]digits][ws]` into the unscaled integer at `scale`,
 /// rounding extra fractional digits half away from zero (Hive's HALF_UP), and checks the result
 /// has at most `precision` digits.
-pub(crate) fn parse_scaled_decimal(text: &str, precision: u8, scale: u8) -> Result<i128, DecimalTextError> {
+pub(crate) fn parse_scaled_decimal(
+    text: &str,
+    precision: u8,
+    scale: u8,
+) -> Result<i128, DecimalTextError> {
     let s = text.trim().as_bytes();
     let (negative, s) = match s.first() {
         Some(b'-') => (true, &s[1..]),
         Some(b'+') => (false, &s[1..]),
         _ => (false, s),
     };
-    let mantissa_end = s.iter().position(|b| *b == b'e' || *b == b'E').unwrap_or(s.len());
+    let mantissa_end = s
+        .iter()
+        .position(|b| *b == b'e' || *b == b'E')
+        .unwrap_or(s.len());
     let (mantissa, exponent_part) = s.split_at(mantissa_end);
     let exponent: i64 = if exponent_part.is_empty() {
         0
@@ -135,14 +142,24 @@ mod tests {
 
     #[test]
     fn too_many_integer_digits_are_out_of_range_and_garbage_is_a_syntax_error() {
-        assert_eq!(parse_scaled_decimal("1000", 5, 2), Err(DecimalTextError::OutOfRange));
-        assert_eq!(parse_scaled_decimal("999.995", 5, 2), Err(DecimalTextError::OutOfRange));
+        assert_eq!(
+            parse_scaled_decimal("1000", 5, 2),
+            Err(DecimalTextError::OutOfRange)
+        );
+        assert_eq!(
+            parse_scaled_decimal("999.995", 5, 2),
+            Err(DecimalTextError::OutOfRange)
+        );
         assert_eq!(
             parse_scaled_decimal("1e10000000", 38, 0),
             Err(DecimalTextError::OutOfRange)
         );
         for bad in ["", ".", "-", "1.2.3", "abc", "1e", "0x10", "1,5"] {
-            assert_eq!(parse_scaled_decimal(bad, 10, 2), Err(DecimalTextError::Syntax), "{bad}");
+            assert_eq!(
+                parse_scaled_decimal(bad, 10, 2),
+                Err(DecimalTextError::Syntax),
+                "{bad}"
+            );
         }
     }
 

@@ -68,7 +68,10 @@ impl HiveType {
     /// Whether this is a primitive (non-nested) type, the only kind allowed as a map key.
     #[must_use]
     pub fn is_primitive(&self) -> bool {
-        !matches!(self, HiveType::Array(_) | HiveType::Map(..) | HiveType::Struct(_))
+        !matches!(
+            self,
+            HiveType::Array(_) | HiveType::Map(..) | HiveType::Struct(_)
+        )
     }
 
     /// The Arrow type a column of this Hive type is written as (see the crate README's table).
@@ -87,15 +90,21 @@ impl HiveType {
             HiveType::Float => DataType::Float32,
             HiveType::Double => DataType::Float64,
             HiveType::Boolean => DataType::Boolean,
-            HiveType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some(Arc::from("UTC"))),
+            HiveType::Timestamp => {
+                DataType::Timestamp(TimeUnit::Microsecond, Some(Arc::from("UTC")))
+            }
             HiveType::Date => DataType::Date32,
             HiveType::Decimal { precision, scale } => {
                 // scale ≤ precision ≤ 38 always fits i8.
                 DataType::Decimal128(*precision, i8::try_from(*scale).unwrap_or(i8::MAX))
             }
             HiveType::Binary => DataType::Binary,
-            HiveType::Array(element) => DataType::List(Arc::new(Field::new("element", element.arrow_type(), true))),
-            HiveType::Map(key, value) => DataType::Map(Arc::new(map_entries_field(key, value)), false),
+            HiveType::Array(element) => {
+                DataType::List(Arc::new(Field::new("element", element.arrow_type(), true)))
+            }
+            HiveType::Map(key, value) => {
+                DataType::Map(Arc::new(map_entries_field(key, value)), false)
+            }
             HiveType::Struct(fields) => DataType::Struct(struct_fields(fields)),
         }
     }

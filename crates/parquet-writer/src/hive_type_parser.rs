@@ -44,7 +44,9 @@ pub(crate) fn parse_type(text: &str) -> Result<HiveType, TypeSyntaxError> {
 /// Parses `name type, name type, ...` (commas and/or new lines between columns).
 ///
 /// Errors carry the column name when the problem is inside a column's type.
-pub(crate) fn parse_columns(text: &str) -> Result<Vec<ParsedColumn>, (Option<String>, TypeSyntaxError)> {
+pub(crate) fn parse_columns(
+    text: &str,
+) -> Result<Vec<ParsedColumn>, (Option<String>, TypeSyntaxError)> {
     let mut p = Cursor { text, pos: 0 };
     let mut columns: Vec<ParsedColumn> = Vec::new();
     let mut seen = HashSet::new();
@@ -131,7 +133,11 @@ impl Cursor<'_> {
             None => "the end of the text".to_owned(),
             Some(_) => {
                 let rest = &self.text[self.pos..];
-                let word: String = rest.chars().take_while(|c| !c.is_whitespace()).take(20).collect();
+                let word: String = rest
+                    .chars()
+                    .take_while(|c| !c.is_whitespace())
+                    .take(20)
+                    .collect();
                 format!("`{word}`")
             }
         }
@@ -156,7 +162,10 @@ impl Cursor<'_> {
             self.pos += 1;
             Ok(())
         } else {
-            Err(self.error(format!("expected `{wanted}`, found {}", self.describe_next())))
+            Err(self.error(format!(
+                "expected `{wanted}`, found {}",
+                self.describe_next()
+            )))
         }
     }
 
@@ -224,7 +233,10 @@ impl Cursor<'_> {
         let word = self.word();
         if word.is_empty() || !word.bytes().all(|b| b.is_ascii_digit()) {
             self.pos = start;
-            return Err(self.error(format!("expected {what} (a number), found {}", self.describe_next())));
+            return Err(self.error(format!(
+                "expected {what} (a number), found {}",
+                self.describe_next()
+            )));
         }
         word.parse::<u8>().map_err(|_| TypeSyntaxError {
             offset: start,
@@ -250,7 +262,10 @@ impl Cursor<'_> {
                 let digits = self.word();
                 if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
                     self.pos = digits_at;
-                    return Err(self.error(format!("expected the {word} length, found {}", self.describe_next())));
+                    return Err(self.error(format!(
+                        "expected the {word} length, found {}",
+                        self.describe_next()
+                    )));
                 }
                 self.expect(')')?;
                 HiveType::String
@@ -289,7 +304,9 @@ impl Cursor<'_> {
                 HiveType::Map(Box::new(key), Box::new(value))
             }
             "struct" => self.struct_fields(depth)?,
-            "" => return Err(self.error(format!("expected a type, found {}", self.describe_next()))),
+            "" => {
+                return Err(self.error(format!("expected a type, found {}", self.describe_next())));
+            }
             other => {
                 return Err(TypeSyntaxError {
                     offset: start,
@@ -359,7 +376,12 @@ impl Cursor<'_> {
                     self.pos += 1;
                     return Ok(HiveType::Struct(fields));
                 }
-                _ => return Err(self.error(format!("expected `,` or `>` in struct, found {}", self.describe_next()))),
+                _ => {
+                    return Err(self.error(format!(
+                        "expected `,` or `>` in struct, found {}",
+                        self.describe_next()
+                    )));
+                }
             }
         }
     }

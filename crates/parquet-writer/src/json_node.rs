@@ -37,7 +37,8 @@ pub(crate) trait JsonNode<'a>: Copy {
     fn write_json(self, out: &mut Vec<u8>);
 }
 
-type ValueMembers<'a> = std::iter::Map<serde_json::map::Iter<'a>, fn((&'a String, &'a Value)) -> (&'a str, &'a Value)>;
+type ValueMembers<'a> =
+    std::iter::Map<serde_json::map::Iter<'a>, fn((&'a String, &'a Value)) -> (&'a str, &'a Value)>;
 
 fn member_entry<'a>((k, v): (&'a String, &'a Value)) -> (&'a str, &'a Value) {
     (k.as_str(), v)

@@ -34,9 +34,15 @@ impl JsonRecordParser {
     ///
     /// # Errors
     /// A [`ConversionFailure`] (`NotUtf8`, `EmptyRecord`, `NotJson`, `TooLarge`).
-    pub fn parse<'a>(&'a mut self, record: &'a [u8]) -> Result<ParsedJsonRecord<'a>, ConversionFailure> {
+    pub fn parse<'a>(
+        &'a mut self,
+        record: &'a [u8],
+    ) -> Result<ParsedJsonRecord<'a>, ConversionFailure> {
         let text = std::str::from_utf8(record).map_err(|e| {
-            ConversionFailure::new(ConversionFailureKind::NotUtf8, format!("the record is not UTF-8: {e}"))
+            ConversionFailure::new(
+                ConversionFailureKind::NotUtf8,
+                format!("the record is not UTF-8: {e}"),
+            )
         })?;
         if text.trim_ascii().is_empty() {
             return Err(ConversionFailure::new(
@@ -45,15 +51,19 @@ impl JsonRecordParser {
             ));
         }
         self.tape.parse(text).map_err(|e| match e {
-            TapeError::TooLarge => {
-                ConversionFailure::new(ConversionFailureKind::TooLarge, "the record is 4 GiB or larger")
-            }
+            TapeError::TooLarge => ConversionFailure::new(
+                ConversionFailureKind::TooLarge,
+                "the record is 4 GiB or larger",
+            ),
             TapeError::Syntax(message) => ConversionFailure::new(
                 ConversionFailureKind::NotJson,
                 format!("the record is not valid JSON: {message}"),
             ),
         })?;
-        Ok(ParsedJsonRecord { tape: &self.tape, text })
+        Ok(ParsedJsonRecord {
+            tape: &self.tape,
+            text,
+        })
     }
 
     /// Bytes of memory the parser holds between records.

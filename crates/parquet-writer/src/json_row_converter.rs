@@ -49,9 +49,10 @@ impl TypePlan {
     fn new(t: &HiveType, options: &SerdeOptions) -> Self {
         match t {
             HiveType::Array(e) => TypePlan::List(Box::new(TypePlan::new(e, options))),
-            HiveType::Map(k, v) => {
-                TypePlan::Map(Box::new(TypePlan::new(k, options)), Box::new(TypePlan::new(v, options)))
-            }
+            HiveType::Map(k, v) => TypePlan::Map(
+                Box::new(TypePlan::new(k, options)),
+                Box::new(TypePlan::new(v, options)),
+            ),
             HiveType::Struct(fields) => TypePlan::Struct(StructPlan::new(
                 fields.iter().map(|f: &StructField| (&f.name, &f.hive_type)),
                 options,
@@ -62,7 +63,10 @@ impl TypePlan {
 }
 
 impl StructPlan {
-    fn new<'a>(fields: impl Iterator<Item = (&'a String, &'a HiveType)> + Clone, options: &SerdeOptions) -> Self {
+    fn new<'a>(
+        fields: impl Iterator<Item = (&'a String, &'a HiveType)> + Clone,
+        options: &SerdeOptions,
+    ) -> Self {
         Self {
             names: fields.clone().map(|(n, _)| n.clone()).collect(),
             resolver: KeyResolver::new(fields.clone().map(|(n, _)| n.as_str()), options),
@@ -74,7 +78,10 @@ impl StructPlan {
 impl JsonRowConverter {
     pub(crate) fn new(schema: &TableSchema, options: &SerdeOptions) -> Self {
         Self {
-            top: StructPlan::new(schema.columns().iter().map(|c| (&c.name, &c.hive_type)), options),
+            top: StructPlan::new(
+                schema.columns().iter().map(|c| (&c.name, &c.hive_type)),
+                options,
+            ),
             case_insensitive: options.case_insensitive,
         }
     }
@@ -146,7 +153,9 @@ impl JsonRowConverter {
                 }
             }
         }
-        if !look_up || (found < n && plan.resolver.matches_inexactly() && object.member_count() > found) {
+        if !look_up
+            || (found < n && plan.resolver.matches_inexactly() && object.member_count() > found)
+        {
             for (position, (key, value)) in object.members().enumerate() {
                 let Some((i, quality)) = plan.resolver.resolve_at(position, key) else {
                     continue;
@@ -154,7 +163,9 @@ impl JsonRowConverter {
                 let quality = quality as u8;
                 if filled[i] == NOT_FILLED {
                     put(i, value, columns)?;
-                } else if quality <= filled[i] && !(look_up && filled[i] == MatchQuality::Exact as u8) {
+                } else if quality <= filled[i]
+                    && !(look_up && filled[i] == MatchQuality::Exact as u8)
+                {
                     columns[i].truncate(row);
                     put(i, value, columns)?;
                 } else {
@@ -211,7 +222,10 @@ impl JsonRowConverter {
                         format!("expected an array, found {}", json_kind(&view)),
                     ));
                 };
-                let ColumnValues::List { offsets, element, .. } = &mut column.values else {
+                let ColumnValues::List {
+                    offsets, element, ..
+                } = &mut column.values
+                else {
                     unreachable!("an array plan has a list buffer")
                 };
                 for (i, item) in items.enumerate() {
@@ -230,7 +244,10 @@ impl JsonRowConverter {
                     ));
                 }
                 let ColumnValues::Map {
-                    offsets, keys, values, ..
+                    offsets,
+                    keys,
+                    values,
+                    ..
                 } = &mut column.values
                 else {
                     unreachable!("a map plan has a map buffer")
@@ -266,11 +283,16 @@ impl JsonRowConverter {
                         column.append_null();
                         return Ok(());
                     }
-                    NodeView::Array(items, _) => self.fill_struct_positions::<N>(struct_plan, items, children)?,
+                    NodeView::Array(items, _) => {
+                        self.fill_struct_positions::<N>(struct_plan, items, children)?
+                    }
                     other => {
                         return Err(FieldError::new(
                             ConversionFailureKind::TypeMismatch,
-                            format!("expected a struct (JSON object), found {}", json_kind(&other)),
+                            format!(
+                                "expected a struct (JSON object), found {}",
+                                json_kind(&other)
+                            ),
                         ));
                     }
                 }

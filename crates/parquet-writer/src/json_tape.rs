@@ -104,7 +104,8 @@ impl JsonTape {
         self.unescaped.clear();
         self.roots.clear();
         let base = input.as_ptr() as usize;
-        let mut stream = serde_json::Deserializer::from_str(input).into_iter::<serde::de::IgnoredAny>();
+        let mut stream =
+            serde_json::Deserializer::from_str(input).into_iter::<serde::de::IgnoredAny>();
         let mut start = 0;
         while let Some(document) = stream.next() {
             document.map_err(|e| TapeError::Syntax(e.to_string()))?;
@@ -126,11 +127,16 @@ impl JsonTape {
 
     /// Bytes of memory the tape holds between records.
     pub(crate) fn allocated_bytes(&self) -> usize {
-        self.nodes.capacity() * std::mem::size_of::<TapeNode>() + self.unescaped.capacity() + self.roots.capacity() * 4
+        self.nodes.capacity() * std::mem::size_of::<TapeNode>()
+            + self.unescaped.capacity()
+            + self.roots.capacity() * 4
     }
 
     /// The documents parsed, in input order.
-    pub(crate) fn documents<'a>(&'a self, input: &'a str) -> impl ExactSizeIterator<Item = TapeRef<'a>> + 'a {
+    pub(crate) fn documents<'a>(
+        &'a self,
+        input: &'a str,
+    ) -> impl ExactSizeIterator<Item = TapeRef<'a>> + 'a {
         self.roots.iter().map(move |&index| TapeRef {
             tape: self,
             input,
@@ -221,12 +227,18 @@ impl<'de> Visitor<'de> for TapeSeed<'_> {
 
     fn visit_borrowed_str<E: serde::de::Error>(mut self, v: &'de str) -> Result<(), E> {
         let text = self.text(v, true);
-        self.tape.push(TapeNode::Str(text)).map(drop).map_err(custom)
+        self.tape
+            .push(TapeNode::Str(text))
+            .map(drop)
+            .map_err(custom)
     }
 
     fn visit_str<E: serde::de::Error>(mut self, v: &str) -> Result<(), E> {
         let text = self.text(v, false);
-        self.tape.push(TapeNode::Str(text)).map(drop).map_err(custom)
+        self.tape
+            .push(TapeNode::Str(text))
+            .map(drop)
+            .map_err(custom)
     }
 
     fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
@@ -238,7 +250,10 @@ impl<'de> Visitor<'de> for TapeSeed<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
-        let at = self.tape.push(TapeNode::Array { end: 0, len: 0 }).map_err(custom)?;
+        let at = self
+            .tape
+            .push(TapeNode::Array { end: 0, len: 0 })
+            .map_err(custom)?;
         let mut len = 0u32;
         while seq.next_element_seed(self.reborrow())?.is_some() {
             len += 1;
@@ -284,12 +299,20 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
 
     fn visit_borrowed_str<E: serde::de::Error>(mut self, v: &'de str) -> Result<(), E> {
         let text = self.0.text(v, true);
-        self.0.tape.push(TapeNode::Key(text)).map(drop).map_err(custom)
+        self.0
+            .tape
+            .push(TapeNode::Key(text))
+            .map(drop)
+            .map_err(custom)
     }
 
     fn visit_str<E: serde::de::Error>(mut self, v: &str) -> Result<(), E> {
         let text = self.0.text(v, false);
-        self.0.tape.push(TapeNode::Key(text)).map(drop).map_err(custom)
+        self.0
+            .tape
+            .push(TapeNode::Key(text))
+            .map(drop)
+            .map_err(custom)
     }
 }
 
@@ -313,7 +336,9 @@ impl<'a> TapeRef<'a> {
             Text::Input { start, len } => (self.input, start, len),
             Text::Unescaped { start, len } => (self.tape.unescaped.as_str(), start, len),
         };
-        source.get(start as usize..(start + len) as usize).unwrap_or_default()
+        source
+            .get(start as usize..(start + len) as usize)
+            .unwrap_or_default()
     }
 
     #[inline]
@@ -402,7 +427,9 @@ impl<'a> JsonNode<'a> for TapeRef<'a> {
 
     #[inline]
     fn member(self, key: &str) -> Option<Self> {
-        self.members().find(|(k, _)| same_text(k, key)).map(|(_, v)| v)
+        self.members()
+            .find(|(k, _)| same_text(k, key))
+            .map(|(_, v)| v)
     }
 
     #[inline]

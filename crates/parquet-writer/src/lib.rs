@@ -44,8 +44,8 @@ pub use json_record_parser::{JsonRecordParser, ParsedJsonRecord};
 pub use object_encoder::{ObjectEncoder, ObjectFormat};
 pub use parquet_object_encoder::{ParquetEncodeError, ParquetObjectEncoder, ParquetTableFormat};
 pub use parquet_options::{
-    DictionaryMode, MAX_ROW_GROUP_BYTES_LIMIT, ParquetCompression, ParquetOptions, ParquetOptionsError,
-    ParquetWriterVersion,
+    DictionaryMode, MAX_ROW_GROUP_BYTES_LIMIT, ParquetCompression, ParquetOptions,
+    ParquetOptionsError, ParquetWriterVersion,
 };
 pub use record_encoder::{RecordEncoder, RecordFraming};
 pub use serde_options::SerdeOptions;

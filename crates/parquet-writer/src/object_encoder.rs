@@ -26,7 +26,9 @@ impl ObjectFormat {
     #[must_use]
     pub fn new_encoder(&self) -> ObjectEncoder {
         match self {
-            ObjectFormat::Records { framing, codec } => ObjectEncoder::Records(RecordEncoder::new(*framing, *codec)),
+            ObjectFormat::Records { framing, codec } => {
+                ObjectEncoder::Records(RecordEncoder::new(*framing, *codec))
+            }
             ObjectFormat::Parquet(format) => ObjectEncoder::Parquet {
                 encoder: Box::new(ParquetObjectEncoder::with_format(Arc::clone(format))),
                 input_bytes: 0,
@@ -68,13 +70,20 @@ impl ObjectEncoder {
     ///
     /// # Errors
     /// A [`ConversionFailure`] when a Parquet object cannot take the record; nothing is appended.
-    pub fn append(&mut self, raw: &[u8], parsed: Option<&serde_json::Value>) -> Result<(), ConversionFailure> {
+    pub fn append(
+        &mut self,
+        raw: &[u8],
+        parsed: Option<&serde_json::Value>,
+    ) -> Result<(), ConversionFailure> {
         match self {
             ObjectEncoder::Records(encoder) => {
                 encoder.append(raw);
                 Ok(())
             }
-            ObjectEncoder::Parquet { encoder, input_bytes } => {
+            ObjectEncoder::Parquet {
+                encoder,
+                input_bytes,
+            } => {
                 match parsed {
                     Some(value) => encoder.append_json(value)?,
                     None => encoder.append_bytes(raw)?,

@@ -59,7 +59,9 @@ pub(crate) fn parse_java_double(text: &str) -> Result<f64, ScalarTextError> {
         "Infinity" => return Ok(sign * f64::INFINITY),
         _ => {}
     }
-    let number = unsigned.strip_suffix(['f', 'F', 'd', 'D']).unwrap_or(unsigned);
+    let number = unsigned
+        .strip_suffix(['f', 'F', 'd', 'D'])
+        .unwrap_or(unsigned);
     let well_formed = number.bytes().any(|b| b.is_ascii_digit())
         && number
             .bytes()
@@ -119,8 +121,14 @@ mod tests {
                 "{bad:?}"
             );
         }
-        assert_eq!(parse_java_integer("128", -128, 127), Err(ScalarTextError::OutOfRange));
-        assert_eq!(parse_java_integer("0xFF", -128, 127), Err(ScalarTextError::OutOfRange));
+        assert_eq!(
+            parse_java_integer("128", -128, 127),
+            Err(ScalarTextError::OutOfRange)
+        );
+        assert_eq!(
+            parse_java_integer("0xFF", -128, 127),
+            Err(ScalarTextError::OutOfRange)
+        );
         assert_eq!(
             parse_java_integer("99999999999999999999999", i64::MIN, i64::MAX),
             Err(ScalarTextError::OutOfRange)
@@ -136,7 +144,11 @@ mod tests {
         assert_eq!(parse_java_double("-Infinity"), Ok(f64::NEG_INFINITY));
         assert!(parse_java_double("NaN").unwrap().is_nan());
         for bad in ["", "inf", "nan", "1,5", "one", "0x10", "e5", "1.2.3"] {
-            assert_eq!(parse_java_double(bad), Err(ScalarTextError::Syntax), "{bad:?}");
+            assert_eq!(
+                parse_java_double(bad),
+                Err(ScalarTextError::Syntax),
+                "{bad:?}"
+            );
         }
     }
 

@@ -155,7 +155,10 @@ impl ParquetObjectEncoder {
     ///
     /// # Errors
     /// A [`ConversionFailure`] when a document does not fit the schema; the encoder is unchanged.
-    pub fn append_parsed(&mut self, record: &ParsedJsonRecord<'_>) -> Result<(), ConversionFailure> {
+    pub fn append_parsed(
+        &mut self,
+        record: &ParsedJsonRecord<'_>,
+    ) -> Result<(), ConversionFailure> {
         append_documents(&self.format.converter, &mut self.rows, record)?;
         self.records += record.document_count();
         self.encode_if_full();
@@ -201,7 +204,8 @@ impl ParquetObjectEncoder {
         let options = &self.format.options;
         let rows = self.rows.row_count();
         if rows >= options.max_row_group_rows
-            || (rows.is_multiple_of(BYTES_CHECK_INTERVAL) && self.rows.allocated_bytes() >= options.max_row_group_bytes)
+            || (rows.is_multiple_of(BYTES_CHECK_INTERVAL)
+                && self.rows.allocated_bytes() >= options.max_row_group_bytes)
         {
             // Encoding our own buffers into memory does not fail; if it ever did, `finish`
             // reports it so the object is never delivered incomplete.
@@ -211,7 +215,10 @@ impl ParquetObjectEncoder {
         }
     }
 
-    fn new_writer(&self, plain_columns: &[String]) -> Result<ArrowWriter<Vec<u8>>, ParquetEncodeError> {
+    fn new_writer(
+        &self,
+        plain_columns: &[String],
+    ) -> Result<ArrowWriter<Vec<u8>>, ParquetEncodeError> {
         let properties = self
             .format
             .options
@@ -256,7 +263,10 @@ fn append_documents(
         if let Err(e) = converter.append_row(document, rows) {
             rows.truncate(before);
             return Err(if count > 1 {
-                ConversionFailure::new(e.kind(), format!("document {} of {count}: {}", i + 1, e.message()))
+                ConversionFailure::new(
+                    e.kind(),
+                    format!("document {} of {count}: {}", i + 1, e.message()),
+                )
             } else {
                 e
             });

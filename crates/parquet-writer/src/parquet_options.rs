@@ -127,7 +127,10 @@ impl ParquetOptions {
     }
 
     /// The writer properties for a file whose listed top-level columns must not use a dictionary.
-    pub(crate) fn writer_properties<'a>(&self, plain_columns: impl Iterator<Item = &'a str>) -> WriterProperties {
+    pub(crate) fn writer_properties<'a>(
+        &self,
+        plain_columns: impl Iterator<Item = &'a str>,
+    ) -> WriterProperties {
         let compression = match self.compression {
             ParquetCompression::Uncompressed => Compression::UNCOMPRESSED,
             ParquetCompression::Snappy => Compression::SNAPPY,

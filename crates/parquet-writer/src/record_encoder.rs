@@ -139,13 +139,17 @@ mod tests {
             Codec::None => bytes.to_vec(),
             Codec::Gzip => {
                 let mut out = Vec::new();
-                flate2::read::GzDecoder::new(bytes).read_to_end(&mut out).unwrap();
+                flate2::read::GzDecoder::new(bytes)
+                    .read_to_end(&mut out)
+                    .unwrap();
                 out
             }
             Codec::Zstd { .. } => zstd::decode_all(bytes).unwrap(),
             Codec::Snappy => {
                 let mut out = Vec::new();
-                snap::read::FrameDecoder::new(bytes).read_to_end(&mut out).unwrap();
+                snap::read::FrameDecoder::new(bytes)
+                    .read_to_end(&mut out)
+                    .unwrap();
                 out
             }
         }

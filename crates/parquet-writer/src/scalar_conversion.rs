@@ -121,7 +121,9 @@ fn push_float(
 ) -> Result<(), FieldError> {
     match values {
         ColumnValues::Float64(out) => out.push(v),
-        ColumnValues::Float32(out) => out.push(narrow_to_float(v).map_err(|e| text_error(hive_type, &shown(), e))?),
+        ColumnValues::Float32(out) => {
+            out.push(narrow_to_float(v).map_err(|e| text_error(hive_type, &shown(), e))?)
+        }
         _ => unreachable!("float columns have float buffers"),
     }
     Ok(())
@@ -134,8 +136,12 @@ fn push_bytes(values: &mut ColumnValues, bytes: &[u8]) -> Result<(), FieldError>
 
 /// Appends one byte-string value written by `write`, ending it with its offset.
 #[inline]
-fn push_bytes_with(values: &mut ColumnValues, write: impl FnOnce(&mut Vec<u8>)) -> Result<(), FieldError> {
-    let (ColumnValues::Utf8 { offsets, data } | ColumnValues::Binary { offsets, data }) = values else {
+fn push_bytes_with(
+    values: &mut ColumnValues,
+    write: impl FnOnce(&mut Vec<u8>),
+) -> Result<(), FieldError> {
+    let (ColumnValues::Utf8 { offsets, data } | ColumnValues::Binary { offsets, data }) = values
+    else {
         unreachable!("byte columns have byte buffers")
     };
     write(data);
@@ -164,7 +170,9 @@ pub(crate) fn append_scalar<'a, N: JsonNode<'a>>(
         return append_text(hive_type, text, column);
     }
     match (hive_type, &view) {
-        (HiveType::String, NodeView::Bool(b)) => push_bytes(&mut column.values, if *b { b"true" } else { b"false" })?,
+        (HiveType::String, NodeView::Bool(b)) => {
+            push_bytes(&mut column.values, if *b { b"true" } else { b"false" })?
+        }
         (HiveType::String, _) => push_bytes_with(&mut column.values, |data| node.write_json(data))?,
         (
             HiveType::TinyInt | HiveType::SmallInt | HiveType::Int | HiveType::BigInt,
@@ -173,7 +181,10 @@ pub(crate) fn append_scalar<'a, N: JsonNode<'a>>(
             let v = number_to_integer(hive_type, &view)?;
             push_integer(&mut column.values, v);
         }
-        (HiveType::Float | HiveType::Double, NodeView::Int(_) | NodeView::UInt(_) | NodeView::Float(_)) => {
+        (
+            HiveType::Float | HiveType::Double,
+            NodeView::Int(_) | NodeView::UInt(_) | NodeView::Float(_),
+        ) => {
             let v = number_to_f64(&view);
             push_float(hive_type, &mut column.values, v, &|| v.to_string())?;
         }
@@ -196,7 +207,10 @@ pub(crate) fn append_scalar<'a, N: JsonNode<'a>>(
             };
             out.push(micros);
         }
-        (HiveType::Decimal { precision, scale }, NodeView::Int(_) | NodeView::UInt(_) | NodeView::Float(_)) => {
+        (
+            HiveType::Decimal { precision, scale },
+            NodeView::Int(_) | NodeView::UInt(_) | NodeView::Float(_),
+        ) => {
             if let NodeView::Float(f) = view
                 && !f.is_finite()
             {
@@ -206,7 +220,8 @@ pub(crate) fn append_scalar<'a, N: JsonNode<'a>>(
                 ));
             }
             let text = number_text(&view);
-            let v = parse_scaled_decimal(&text, *precision, *scale).map_err(|e| decimal_error(hive_type, &text, e))?;
+            let v = parse_scaled_decimal(&text, *precision, *scale)
+                .map_err(|e| decimal_error(hive_type, &text, e))?;
             let ColumnValues::Decimal128(values) = &mut column.values else {
                 unreachable!("decimal buffer")
             };
@@ -230,12 +245,17 @@ fn number_text<I>(view: &NodeView<'_, I>) -> String {
 
 /// Appends a JSON string (or map key) to a primitive column, reading it by the column's type.
 #[inline]
-pub(crate) fn append_text(hive_type: &HiveType, text: &str, column: &mut ColumnBuffer) -> Result<(), FieldError> {
+pub(crate) fn append_text(
+    hive_type: &HiveType,
+    text: &str,
+    column: &mut ColumnBuffer,
+) -> Result<(), FieldError> {
     match hive_type {
         HiveType::String => push_bytes(&mut column.values, text.as_bytes())?,
         HiveType::TinyInt | HiveType::SmallInt | HiveType::Int | HiveType::BigInt => {
             let (min, max) = integer_range(hive_type);
-            let v = parse_java_integer(text, min, max).map_err(|e| text_error(hive_type, text, e))?;
+            let v =
+                parse_java_integer(text, min, max).map_err(|e| text_error(hive_type, text, e))?;
             push_integer(&mut column.values, v);
         }
         HiveType::Float | HiveType::Double => {
@@ -264,7 +284,8 @@ pub(crate) fn append_text(hive_type: &HiveType, text: &str, column: &mut ColumnB
             out.push(v);
         }
         HiveType::Decimal { precision, scale } => {
-            let v = parse_scaled_decimal(text, *precision, *scale).map_err(|e| decimal_error(hive_type, text, e))?;
+            let v = parse_scaled_decimal(text, *precision, *scale)
+                .map_err(|e| decimal_error(hive_type, text, e))?;
             let ColumnValues::Decimal128(values) = &mut column.values else {
                 unreachable!("decimal buffer")
             };

@@ -69,7 +69,8 @@ impl SerdeOptions {
                 return Err(SchemaError {
                     column: Some(mapped.clone()),
                     position: 1,
-                    reason: "column_to_json_key_mappings names a column that is not in the schema".to_owned(),
+                    reason: "column_to_json_key_mappings names a column that is not in the schema"
+                        .to_owned(),
                 });
             }
         }
@@ -120,7 +121,10 @@ pub(crate) struct KeyResolver {
 }
 
 impl KeyResolver {
-    pub(crate) fn new<'a>(field_names: impl Iterator<Item = &'a str>, options: &SerdeOptions) -> Self {
+    pub(crate) fn new<'a>(
+        field_names: impl Iterator<Item = &'a str>,
+        options: &SerdeOptions,
+    ) -> Self {
         let mut json_keys = Vec::new();
         let mut by_key = FastMap::default();
         let mut by_name = FastMap::default();
@@ -173,7 +177,11 @@ impl KeyResolver {
             return self.resolve(key);
         };
         let hinted = hint.load(Ordering::Relaxed) as usize;
-        if self.json_keys.get(hinted).is_some_and(|k| same_text(k, key)) {
+        if self
+            .json_keys
+            .get(hinted)
+            .is_some_and(|k| same_text(k, key))
+        {
             return Some((hinted, MatchQuality::Exact));
         }
         let resolved = self.resolve(key);

@@ -45,7 +45,10 @@ pub struct SchemaError {
 impl SchemaError {
     fn render(&self) -> String {
         match &self.column {
-            Some(c) => format!("schema column `{c}`, character {}: {}", self.position, self.reason),
+            Some(c) => format!(
+                "schema column `{c}`, character {}: {}",
+                self.position, self.reason
+            ),
             None => format!("schema, character {}: {}", self.position, self.reason),
         }
     }
@@ -53,7 +56,10 @@ impl SchemaError {
     fn at(text: &str, column: Option<String>, e: TypeSyntaxError) -> Self {
         let offset = e.offset.min(text.len());
         // Offsets always fall on char boundaries; count chars for a human position.
-        let position = text.get(..offset).map_or(offset, |prefix| prefix.chars().count()) + 1;
+        let position = text
+            .get(..offset)
+            .map_or(offset, |prefix| prefix.chars().count())
+            + 1;
         Self {
             column,
             position,
@@ -74,7 +80,8 @@ impl TableSchema {
     /// # Errors
     /// A [`SchemaError`] naming the column and character position of the first problem.
     pub fn parse_hive(text: &str) -> Result<Self, SchemaError> {
-        let columns = hive_type_parser::parse_columns(text).map_err(|(column, e)| SchemaError::at(text, column, e))?;
+        let columns = hive_type_parser::parse_columns(text)
+            .map_err(|(column, e)| SchemaError::at(text, column, e))?;
         Ok(Self::from_columns(
             columns
                 .into_iter()
@@ -92,7 +99,9 @@ impl TableSchema {
     /// # Errors
     /// A [`SchemaError`] naming the column whose name or type is invalid (position is within
     /// that column's type string), a duplicate name, or an empty column list.
-    pub fn from_glue_columns<N: AsRef<str>, T: AsRef<str>>(columns: &[(N, T)]) -> Result<Self, SchemaError> {
+    pub fn from_glue_columns<N: AsRef<str>, T: AsRef<str>>(
+        columns: &[(N, T)],
+    ) -> Result<Self, SchemaError> {
         if columns.is_empty() {
             return Err(SchemaError {
                 column: None,
@@ -121,7 +130,10 @@ impl TableSchema {
             let type_text = type_text.as_ref();
             let hive_type = hive_type_parser::parse_type(type_text)
                 .map_err(|e| SchemaError::at(type_text, Some(lower.clone()), e))?;
-            out.push(Column { name: lower, hive_type });
+            out.push(Column {
+                name: lower,
+                hive_type,
+            });
         }
         Ok(Self::from_columns(out))
     }

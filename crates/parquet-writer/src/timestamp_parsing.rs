@@ -68,7 +68,11 @@ fn decimal_digits(mut v: u64) -> usize {
 }
 
 fn epoch_integer_micros(value: i64, chars: usize) -> Result<i64, TimeTextError> {
-    let per_unit = if chars >= MILLIS_MIN_CHARS { 1_000 } else { 1_000_000 };
+    let per_unit = if chars >= MILLIS_MIN_CHARS {
+        1_000
+    } else {
+        1_000_000
+    };
     value.checked_mul(per_unit).ok_or(TimeTextError::OutOfRange)
 }
 
@@ -88,7 +92,9 @@ fn truncate_fraction(text: &str, keep: usize) -> std::borrow::Cow<'_, str> {
         return text.into();
     }
     match text.find('.') {
-        Some(dot) if text.len() - dot - 1 > keep => text.get(..=dot + keep).map_or(text.into(), Into::into),
+        Some(dot) if text.len() - dot - 1 > keep => {
+            text.get(..=dot + keep).map_or(text.into(), Into::into)
+        }
         _ => text.into(),
     }
 }
@@ -155,7 +161,8 @@ fn date_time_micros(text: &str) -> Result<i64, TimeTextError> {
 /// Days since 1970-01-01 for date text: `yyyy-MM-dd`, or any accepted date-time text (its UTC
 /// calendar day).
 pub(crate) fn date_days_from_text(text: &str) -> Result<i32, TimeTextError> {
-    const EPOCH: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("1970-01-01 is a valid date");
+    const EPOCH: NaiveDate =
+        NaiveDate::from_ymd_opt(1970, 1, 1).expect("1970-01-01 is a valid date");
     let day = match NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d") {
         Ok(day) => day,
         Err(_) if text.contains(':') => {
@@ -166,7 +173,8 @@ pub(crate) fn date_days_from_text(text: &str) -> Result<i32, TimeTextError> {
         }
         Err(_) => return Err(TimeTextError::Unrecognised),
     };
-    i32::try_from(day.signed_duration_since(EPOCH).num_days()).map_err(|_| TimeTextError::OutOfRange)
+    i32::try_from(day.signed_duration_since(EPOCH).num_days())
+        .map_err(|_| TimeTextError::OutOfRange)
 }
 
 #[cfg(test)]
@@ -178,7 +186,8 @@ mod tests {
     fn micros(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32, us: u32) -> i64 {
         let date = NaiveDate::from_ymd_opt(y, mo, d).unwrap();
         let time = NaiveTime::from_hms_micro_opt(h, mi, s, us).unwrap();
-        Utc.from_utc_datetime(&date.and_time(time)).timestamp_micros()
+        Utc.from_utc_datetime(&date.and_time(time))
+            .timestamp_micros()
     }
 
     #[test]
@@ -199,13 +208,22 @@ mod tests {
 
     #[test]
     fn short_integers_are_seconds_and_long_ones_milliseconds_as_in_openx() {
-        assert_eq!(timestamp_micros_from_text("1795341600"), Ok(1_795_341_600_000_000));
-        assert_eq!(timestamp_micros_from_integer(1_795_341_600), Ok(1_795_341_600_000_000));
+        assert_eq!(
+            timestamp_micros_from_text("1795341600"),
+            Ok(1_795_341_600_000_000)
+        );
+        assert_eq!(
+            timestamp_micros_from_integer(1_795_341_600),
+            Ok(1_795_341_600_000_000)
+        );
         assert_eq!(
             timestamp_micros_from_integer(1_795_341_600_123),
             Ok(1_795_341_600_123_000)
         );
-        assert_eq!(timestamp_micros_from_float(1_795_341_600.5), Ok(1_795_341_600_500_000));
+        assert_eq!(
+            timestamp_micros_from_float(1_795_341_600.5),
+            Ok(1_795_341_600_500_000)
+        );
     }
 
     #[test]
@@ -237,7 +255,10 @@ mod tests {
             timestamp_micros_from_text("9999999999999999999"),
             Err(TimeTextError::OutOfRange)
         );
-        assert_eq!(timestamp_micros_from_integer(i64::MAX), Err(TimeTextError::OutOfRange));
+        assert_eq!(
+            timestamp_micros_from_integer(i64::MAX),
+            Err(TimeTextError::OutOfRange)
+        );
         assert_eq!(
             timestamp_micros_from_text("99999999999999.5"),
             Err(TimeTextError::OutOfRange)
@@ -249,7 +270,10 @@ mod tests {
         assert_eq!(date_days_from_text("1970-01-02"), Ok(1));
         assert_eq!(date_days_from_text("1969-12-31"), Ok(-1));
         assert_eq!(date_days_from_text("1970-01-02T23:30:00-01:00"), Ok(2));
-        assert_eq!(date_days_from_text("02/01/1970"), Err(TimeTextError::Unrecognised));
+        assert_eq!(
+            date_days_from_text("02/01/1970"),
+            Err(TimeTextError::Unrecognised)
+        );
     }
 
     proptest! {

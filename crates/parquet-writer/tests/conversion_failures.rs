@@ -5,16 +5,19 @@ mod common;
 
 use common::{encoder, read_parquet};
 use kinesink_parquet_writer::{
-    ConversionErrorRecord, ConversionFailureKind, DataCatalogTable, FORMAT_CONVERSION_FAILED_OUTPUT_TYPE,
-    MALFORMED_DATA_ERROR_CODE, SerdeOptions,
+    ConversionErrorRecord, ConversionFailureKind, DataCatalogTable,
+    FORMAT_CONVERSION_FAILED_OUTPUT_TYPE, MALFORMED_DATA_ERROR_CODE, SerdeOptions,
 };
 
-const SCHEMA: &str = "id string, qty tinyint, price decimal(5,2), ts timestamp, ok boolean, day date, blob binary,
+const SCHEMA: &str =
+    "id string, qty tinyint, price decimal(5,2), ts timestamp, ok boolean, day date, blob binary,
 tags array<int>, attrs map<int,string>, inner struct<n:int>";
 
 fn failure_of(record: &[u8]) -> (ConversionFailureKind, String) {
     let mut enc = encoder(SCHEMA, SerdeOptions::default());
-    let e = enc.append_bytes(record).expect_err("the record must be refused");
+    let e = enc
+        .append_bytes(record)
+        .expect_err("the record must be refused");
     assert_eq!(e.error_code(), MALFORMED_DATA_ERROR_CODE);
     (e.kind(), e.message().to_owned())
 }
@@ -25,17 +28,37 @@ fn each_kind_of_bad_record_is_refused_with_its_kind_and_the_column_named() {
         (b"", ConversionFailureKind::EmptyRecord, "empty"),
         (b"  \n ", ConversionFailureKind::EmptyRecord, "empty"),
         (b"\xff\xfe{}", ConversionFailureKind::NotUtf8, "UTF-8"),
-        (b"{\"id\":", ConversionFailureKind::NotJson, "not valid JSON"),
-        (b"{\"id\":1} trailing", ConversionFailureKind::NotJson, "not valid JSON"),
-        (b"[{\"id\":\"a\"}]", ConversionFailureKind::NotAJsonObject, "an array"),
+        (
+            b"{\"id\":",
+            ConversionFailureKind::NotJson,
+            "not valid JSON",
+        ),
+        (
+            b"{\"id\":1} trailing",
+            ConversionFailureKind::NotJson,
+            "not valid JSON",
+        ),
+        (
+            b"[{\"id\":\"a\"}]",
+            ConversionFailureKind::NotAJsonObject,
+            "an array",
+        ),
         (b"42", ConversionFailureKind::NotAJsonObject, "a number"),
         (
             br#"{"qty":"many"}"#,
             ConversionFailureKind::InvalidValue,
             "column `qty`",
         ),
-        (br#"{"qty":300}"#, ConversionFailureKind::OutOfRange, "column `qty`"),
-        (br#"{"qty":1.5}"#, ConversionFailureKind::InvalidValue, "column `qty`"),
+        (
+            br#"{"qty":300}"#,
+            ConversionFailureKind::OutOfRange,
+            "column `qty`",
+        ),
+        (
+            br#"{"qty":1.5}"#,
+            ConversionFailureKind::InvalidValue,
+            "column `qty`",
+        ),
         (
             br#"{"price":1000}"#,
             ConversionFailureKind::OutOfRange,
@@ -46,9 +69,21 @@ fn each_kind_of_bad_record_is_refused_with_its_kind_and_the_column_named() {
             ConversionFailureKind::InvalidValue,
             "column `ts`",
         ),
-        (br#"{"ts":true}"#, ConversionFailureKind::TypeMismatch, "column `ts`"),
-        (br#"{"ok":"yes"}"#, ConversionFailureKind::InvalidValue, "column `ok`"),
-        (br#"{"day":12}"#, ConversionFailureKind::TypeMismatch, "column `day`"),
+        (
+            br#"{"ts":true}"#,
+            ConversionFailureKind::TypeMismatch,
+            "column `ts`",
+        ),
+        (
+            br#"{"ok":"yes"}"#,
+            ConversionFailureKind::InvalidValue,
+            "column `ok`",
+        ),
+        (
+            br#"{"day":12}"#,
+            ConversionFailureKind::TypeMismatch,
+            "column `day`",
+        ),
         (
             br#"{"blob":"not base64!"}"#,
             ConversionFailureKind::InvalidValue,
@@ -72,8 +107,16 @@ fn each_kind_of_bad_record_is_refused_with_its_kind_and_the_column_named() {
     ];
     for (record, kind, needle) in cases {
         let (got_kind, message) = failure_of(record);
-        assert_eq!(got_kind, kind, "{}: {message}", String::from_utf8_lossy(record));
-        assert!(message.contains(needle), "{message:?} should mention {needle:?}");
+        assert_eq!(
+            got_kind,
+            kind,
+            "{}: {message}",
+            String::from_utf8_lossy(record)
+        );
+        assert!(
+            message.contains(needle),
+            "{message:?} should mention {needle:?}"
+        );
     }
 }
 
@@ -109,7 +152,11 @@ fn a_refused_record_leaves_no_partial_row_even_when_it_fails_on_its_last_column(
 fn a_record_of_several_documents_is_refused_whole_when_one_does_not_fit() {
     let mut enc = encoder("i int", SerdeOptions::default());
     let e = enc.append_bytes(br#"{"i":1}{"i":"x"}"#).unwrap_err();
-    assert!(e.message().starts_with("document 2 of 2"), "{}", e.message());
+    assert!(
+        e.message().starts_with("document 2 of 2"),
+        "{}",
+        e.message()
+    );
     assert_eq!(enc.record_count(), 0);
     assert_eq!(read_parquet(enc.finish().unwrap()).num_rows(), 0);
 }
@@ -143,12 +190,18 @@ fn the_error_record_has_firehoses_fields_and_the_exact_raw_bytes() {
     assert_eq!(v["attemptEndingTimestamp"], 1_795_341_601_000_i64);
     assert_eq!(v["lastErrorCode"], "DataFormatConversion.MalformedData");
     assert_eq!(v["lastErrorMessage"], failure.message());
-    assert_eq!(v["rawData"], "eyJxdHkiOiJtYW55In0=", "base64 of the record as received");
+    assert_eq!(
+        v["rawData"], "eyJxdHkiOiJtYW55In0=",
+        "base64 of the record as received"
+    );
     assert_eq!(
         v["sequenceNumber"],
         "49590338271490256608559692538361571095921575989136588898"
     );
     assert_eq!(v["subSequenceNumber"], 3);
     assert_eq!(v["dataCatalogTable"]["tableName"], "events");
-    assert_eq!(FORMAT_CONVERSION_FAILED_OUTPUT_TYPE, "format-conversion-failed");
+    assert_eq!(
+        FORMAT_CONVERSION_FAILED_OUTPUT_TYPE,
+        "format-conversion-failed"
+    );
 }

@@ -18,7 +18,12 @@ fn schema_and_records() -> impl Strategy<Value = (TableSchema, Vec<serde_json::V
 }
 
 fn new_encoder(schema: &TableSchema, options: ParquetOptions) -> ParquetObjectEncoder {
-    ParquetObjectEncoder::new(Arc::new(schema.clone()), Arc::new(SerdeOptions::default()), options).unwrap()
+    ParquetObjectEncoder::new(
+        Arc::new(schema.clone()),
+        Arc::new(SerdeOptions::default()),
+        options,
+    )
+    .unwrap()
 }
 
 proptest! {

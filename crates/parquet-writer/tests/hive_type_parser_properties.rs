@@ -54,7 +54,10 @@ fn aliases_defaults_case_backquotes_and_new_lines_are_accepted() {
     );
     assert_eq!(
         glue_type("decimal(7)"),
-        Ok(HiveType::Decimal { precision: 7, scale: 0 })
+        Ok(HiveType::Decimal {
+            precision: 7,
+            scale: 0
+        })
     );
     assert_eq!(
         glue_type(" Map < String , Array<Decimal(38,38)> > "),

@@ -7,13 +7,19 @@ use std::sync::Arc;
 
 use common::read_parquet;
 use kinesink_parquet_writer::{
-    Codec, ObjectFormat, ParquetOptions, ParquetTableFormat, RecordFraming, SerdeOptions, TableSchema,
+    Codec, ObjectFormat, ParquetOptions, ParquetTableFormat, RecordFraming, SerdeOptions,
+    TableSchema,
 };
 
 fn parquet_format() -> ObjectFormat {
     let schema = Arc::new(TableSchema::parse_hive("a int, b string").unwrap());
     ObjectFormat::Parquet(Arc::new(
-        ParquetTableFormat::new(schema, Arc::new(SerdeOptions::default()), ParquetOptions::default()).unwrap(),
+        ParquetTableFormat::new(
+            schema,
+            Arc::new(SerdeOptions::default()),
+            ParquetOptions::default(),
+        )
+        .unwrap(),
     ))
 }
 
@@ -40,12 +46,17 @@ fn a_parquet_object_uses_the_parsed_value_when_given_and_the_raw_bytes_otherwise
     enc.append(raw, None).unwrap();
     assert!(enc.append(b"{\"a\":\"x\"}", None).is_err());
     assert_eq!(enc.record_count(), 2);
-    assert_eq!(enc.input_bytes(), 2 * raw.len(), "a refused record is not counted");
+    assert_eq!(
+        enc.input_bytes(),
+        2 * raw.len(),
+        "a refused record is not counted"
+    );
     assert!(enc.buffered_bytes() > 0);
     let batch = read_parquet(enc.finish().unwrap());
-    let a: Vec<i32> = arrow_array::cast::AsArray::as_primitive::<arrow_array::types::Int32Type>(batch.column(0))
-        .values()
-        .to_vec();
+    let a: Vec<i32> =
+        arrow_array::cast::AsArray::as_primitive::<arrow_array::types::Int32Type>(batch.column(0))
+            .values()
+            .to_vec();
     assert_eq!(a, [2, 1]);
 }
 

@@ -20,8 +20,8 @@ impl LegacyPrefix {
     /// # Errors
     /// [`PrefixTimeError`] when the instant cannot be expressed as a date (beyond year 262143).
     pub fn evaluate(self, oldest_arrival_ms: i64) -> Result<String, PrefixTimeError> {
-        let t: DateTime<Utc> =
-            DateTime::from_timestamp_millis(oldest_arrival_ms).ok_or(PrefixTimeError(oldest_arrival_ms))?;
+        let t: DateTime<Utc> = DateTime::from_timestamp_millis(oldest_arrival_ms)
+            .ok_or(PrefixTimeError(oldest_arrival_ms))?;
         Ok(t.format("%Y/%m/%d/%H/").to_string())
     }
 }
@@ -34,10 +34,19 @@ mod tests {
     #[test]
     fn prefix_is_the_utc_hour_of_the_given_instant() {
         // 1_700_000_000 s is 2023-11-14T22:13:20Z.
-        assert_eq!(LegacyPrefix.evaluate(1_700_000_000_000).unwrap(), "2023/11/14/22/");
+        assert_eq!(
+            LegacyPrefix.evaluate(1_700_000_000_000).unwrap(),
+            "2023/11/14/22/"
+        );
         // One millisecond before midnight UTC on 2026-01-01 is still the last hour of 2025.
-        assert_eq!(LegacyPrefix.evaluate(1_767_225_599_999).unwrap(), "2025/12/31/23/");
-        assert_eq!(LegacyPrefix.evaluate(1_767_225_600_000).unwrap(), "2026/01/01/00/");
+        assert_eq!(
+            LegacyPrefix.evaluate(1_767_225_599_999).unwrap(),
+            "2025/12/31/23/"
+        );
+        assert_eq!(
+            LegacyPrefix.evaluate(1_767_225_600_000).unwrap(),
+            "2026/01/01/00/"
+        );
     }
 
     #[test]
@@ -47,7 +56,10 @@ mod tests {
 
     #[test]
     fn an_unrepresentable_instant_is_an_error_not_a_panic() {
-        assert_eq!(LegacyPrefix.evaluate(i64::MAX), Err(PrefixTimeError(i64::MAX)));
+        assert_eq!(
+            LegacyPrefix.evaluate(i64::MAX),
+            Err(PrefixTimeError(i64::MAX))
+        );
     }
 
     proptest! {

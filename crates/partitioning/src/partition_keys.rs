@@ -147,7 +147,11 @@ pub(crate) fn json_scalar_text<'v>(
 /// The S3-safe form of a key's text value; empty text is Firehose's null-or-empty failure.
 fn escaped_value(name: &str, text: &str) -> Result<String, PartitioningFailure> {
     if text.is_empty() {
-        return Err(FailureReason::NullOrEmpty { key: name.to_owned(), null: false }.into());
+        return Err(FailureReason::NullOrEmpty {
+            key: name.to_owned(),
+            null: false,
+        }
+        .into());
     }
     let mut value = String::with_capacity(text.len());
     push_escaped(text, &mut value);

@@ -71,7 +71,8 @@ pub(crate) fn aggregate_protobuf_range(data: &[u8]) -> Option<Range<usize>> {
     let rest = data.strip_prefix(&MAGIC)?;
     let protobuf_len = rest.len().checked_sub(DIGEST_LEN)?;
     let (protobuf, digest) = rest.split_at(protobuf_len);
-    (crate::md5_digest::md5(protobuf).as_slice() == digest).then_some(MAGIC.len()..MAGIC.len() + protobuf_len)
+    (crate::md5_digest::md5(protobuf).as_slice() == digest)
+        .then_some(MAGIC.len()..MAGIC.len() + protobuf_len)
 }
 
 /// Encodes `message` framed as a KPL aggregate: magic, the protobuf bytes, their MD5.

@@ -27,9 +27,9 @@ pub use kpl_aggregation::{
     Aggregate, AggregationError, AggregationLimits, Aggregator, DEFAULT_MAX_AGGREGATE_BYTES,
     DEFAULT_MAX_AGGREGATE_RECORDS,
 };
+pub use kpl_deaggregation::{AggregateDefect, DeaggregationFailure, deaggregate};
 #[doc(hidden)]
 pub use md5_digest::md5_for_bench;
-pub use kpl_deaggregation::{AggregateDefect, DeaggregationFailure, deaggregate};
 pub use sub_record_splitting::{
     Delimiter, EmptyDelimiter, MAX_SUB_RECORDS, SUB_RECORD_POSITIONS_PER_USER_RECORD, SplitDefect,
     SplitFailure, SplitOutcome, SubRecordFormat, split_sub_records,

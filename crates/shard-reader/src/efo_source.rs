@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_kinesis::Client;
-use aws_sdk_kinesis::types::{ConsumerStatus, ShardIteratorType, StartingPosition, SubscribeToShardEventStream};
+use aws_sdk_kinesis::types::{
+    ConsumerStatus, ShardIteratorType, StartingPosition, SubscribeToShardEventStream,
+};
 use aws_smithy_types::DateTime;
 use tokio::sync::Mutex;
 
@@ -48,7 +50,9 @@ pub struct KinesisEfoSource {
 
 impl std::fmt::Debug for KinesisEfoSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KinesisEfoSource").field("consumer_arn", &self.consumer_arn).finish_non_exhaustive()
+        f.debug_struct("KinesisEfoSource")
+            .field("consumer_arn", &self.consumer_arn)
+            .finish_non_exhaustive()
     }
 }
 
@@ -56,11 +60,27 @@ impl std::fmt::Debug for KinesisEfoSource {
 ///
 /// # Errors
 /// The stream or consumer cannot be reached, or the consumer does not become ACTIVE in 60 s.
-pub async fn register_consumer(client: &Client, stream_arn: &str, name: &str) -> Result<String, SourceError> {
-    let unavailable = |what: &str, e: &dyn std::fmt::Display| SourceError::Unavailable(format!("{what} consumer `{name}`: {e}"));
-    match client.register_stream_consumer().stream_arn(stream_arn).consumer_name(name).send().await {
-        Ok(out) => tracing::info!(consumer = %name, arn = ?out.consumer().map(|c| c.consumer_arn()), "registered stream consumer"),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {}
+pub async fn register_consumer(
+    client: &Client,
+    stream_arn: &str,
+    name: &str,
+) -> Result<String, SourceError> {
+    let unavailable = |what: &str, e: &dyn std::fmt::Display| {
+        SourceError::Unavailable(format!("{what} consumer `{name}`: {e}"))
+    };
+    match client
+        .register_stream_consumer()
+        .stream_arn(stream_arn)
+        .consumer_name(name)
+        .send()
+        .await
+    {
+        Ok(out) => {
+            tracing::info!(consumer = %name, arn = ?out.consumer().map(|c| c.consumer_arn()), "registered stream consumer")
+        }
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_in_use_exception()) => {}
         Err(e) => return Err(unavailable("registering", &sdk_error_line(&e))),
     }
     for _ in 0..120 {
@@ -78,7 +98,9 @@ pub async fn register_consumer(client: &Client, stream_arn: &str, name: &str) ->
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    Err(SourceError::Unavailable(format!("stream consumer `{name}` did not become ACTIVE within 60 s")))
+    Err(SourceError::Unavailable(format!(
+        "stream consumer `{name}` did not become ACTIVE within 60 s"
+    )))
 }
 
 fn token(shard_id: &str, position: &StartPosition) -> String {
@@ -102,7 +124,9 @@ fn parse_token(token: &str) -> Result<(String, StartingPosition), SourceError> {
     let value = parts.next().unwrap_or("");
     let builder = StartingPosition::builder().r#type(ShardIteratorType::from(kind));
     let builder = match kind {
-        "AT_TIMESTAMP" => builder.timestamp(DateTime::from_millis(value.parse().map_err(|_| bad())?)),
+        "AT_TIMESTAMP" => {
+            builder.timestamp(DateTime::from_millis(value.parse().map_err(|_| bad())?))
+        }
         "AT_SEQUENCE_NUMBER" | "AFTER_SEQUENCE_NUMBER" => builder.sequence_number(value),
         "TRIM_HORIZON" | "LATEST" => builder,
         _ => return Err(bad()),
@@ -113,8 +137,17 @@ fn parse_token(token: &str) -> Result<(String, StartingPosition), SourceError> {
 impl KinesisEfoSource {
     /// A source reading through the registered consumer `consumer_arn`; `listing` lists shards.
     #[must_use]
-    pub fn new(client: Client, listing: KinesisShardSource, consumer_arn: impl Into<String>) -> Self {
-        Self { listing, client, consumer_arn: consumer_arn.into(), subscriptions: std::sync::Mutex::new(HashMap::new()) }
+    pub fn new(
+        client: Client,
+        listing: KinesisShardSource,
+        consumer_arn: impl Into<String>,
+    ) -> Self {
+        Self {
+            listing,
+            client,
+            consumer_arn: consumer_arn.into(),
+            subscriptions: std::sync::Mutex::new(HashMap::new()),
+        }
     }
 
     async fn subscribe(&self, token: &str) -> Result<Subscription, SourceError> {
@@ -130,15 +163,25 @@ impl KinesisEfoSource {
             .map_err(|e| {
                 let line = e.to_string();
                 match e.as_service_error() {
-                    Some(s) if s.is_resource_not_found_exception() => SourceError::NotFound(s.meta().message().unwrap_or(&line).to_owned()),
-                    Some(s) if s.is_resource_in_use_exception() || s.is_limit_exceeded_exception() => {
+                    Some(s) if s.is_resource_not_found_exception() => {
+                        SourceError::NotFound(s.meta().message().unwrap_or(&line).to_owned())
+                    }
+                    Some(s)
+                        if s.is_resource_in_use_exception() || s.is_limit_exceeded_exception() =>
+                    {
                         SourceError::Throttled(s.meta().message().unwrap_or(&line).to_owned())
                     }
-                    _ => SourceError::Unavailable(format!("SubscribeToShard {shard_id}: {}", sdk_error_line(&e))),
+                    _ => SourceError::Unavailable(format!(
+                        "SubscribeToShard {shard_id}: {}",
+                        sdk_error_line(&e)
+                    )),
                 }
             })?;
         metrics::counter!("kinesink_subscriptions_total", "shard_id" => shard_id).increment(1);
-        Ok(Subscription { token: token.to_owned(), receiver: out.event_stream })
+        Ok(Subscription {
+            token: token.to_owned(),
+            receiver: out.event_stream,
+        })
     }
 }
 
@@ -148,13 +191,23 @@ impl ShardSource for KinesisEfoSource {
         self.listing.list_shards().await
     }
 
-    async fn shard_iterator(&self, shard_id: &str, position: &StartPosition) -> Result<String, SourceError> {
+    async fn shard_iterator(
+        &self,
+        shard_id: &str,
+        position: &StartPosition,
+    ) -> Result<String, SourceError> {
         Ok(token(shard_id, position))
     }
 
     async fn get_records(&self, iterator: &str, _limit: u32) -> Result<RecordPage, SourceError> {
         let (shard_id, _) = parse_token(iterator)?;
-        let slot = self.subscriptions.lock().map_err(|_| SourceError::Unavailable("subscription map poisoned".into()))?.entry(shard_id.clone()).or_default().clone();
+        let slot = self
+            .subscriptions
+            .lock()
+            .map_err(|_| SourceError::Unavailable("subscription map poisoned".into()))?
+            .entry(shard_id.clone())
+            .or_default()
+            .clone();
         let mut slot = slot.lock().await;
         // A subscription that ended (the service ends each after 5 minutes) is renewed once per
         // call from the same position; a second immediate end returns an empty page.
@@ -167,10 +220,24 @@ impl ShardSource for KinesisEfoSource {
             loop {
                 match subscription.receiver.recv().await {
                     Ok(Some(SubscribeToShardEventStream::SubscribeToShardEvent(event))) => {
-                        let records = event.records.into_iter().map(kinesis_record).collect::<Result<Vec<_>, _>>()?;
-                        let child_shard_ids: Vec<String> = event.child_shards.unwrap_or_default().into_iter().map(|c| c.shard_id).collect();
-                        let next_iterator = if child_shard_ids.is_empty() || !event.continuation_sequence_number.is_empty() {
-                            let next = token(&shard_id, &StartPosition::AfterSequence(event.continuation_sequence_number));
+                        let records = event
+                            .records
+                            .into_iter()
+                            .map(kinesis_record)
+                            .collect::<Result<Vec<_>, _>>()?;
+                        let child_shard_ids: Vec<String> = event
+                            .child_shards
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|c| c.shard_id)
+                            .collect();
+                        let next_iterator = if child_shard_ids.is_empty()
+                            || !event.continuation_sequence_number.is_empty()
+                        {
+                            let next = token(
+                                &shard_id,
+                                &StartPosition::AfterSequence(event.continuation_sequence_number),
+                            );
                             subscription.token.clone_from(&next);
                             Some(next)
                         } else {
@@ -180,19 +247,32 @@ impl ShardSource for KinesisEfoSource {
                             }
                             None
                         };
-                        return Ok(RecordPage { records, next_iterator, millis_behind_latest: Some(event.millis_behind_latest), child_shard_ids });
+                        return Ok(RecordPage {
+                            records,
+                            next_iterator,
+                            millis_behind_latest: Some(event.millis_behind_latest),
+                            child_shard_ids,
+                        });
                     }
                     Ok(Some(_)) => {}
                     Ok(None) => break,
                     Err(e) => {
                         *slot = None;
-                        return Err(SourceError::Unavailable(format!("SubscribeToShard {shard_id} stream: {}", sdk_error_line(&e))));
+                        return Err(SourceError::Unavailable(format!(
+                            "SubscribeToShard {shard_id} stream: {}",
+                            sdk_error_line(&e)
+                        )));
                     }
                 }
             }
             *slot = None;
         }
-        Ok(RecordPage { records: Vec::new(), next_iterator: Some(iterator.to_owned()), millis_behind_latest: None, child_shard_ids: Vec::new() })
+        Ok(RecordPage {
+            records: Vec::new(),
+            next_iterator: Some(iterator.to_owned()),
+            millis_behind_latest: None,
+            child_shard_ids: Vec::new(),
+        })
     }
 }
 
@@ -212,8 +292,12 @@ mod tests {
             let (shard, starting) = parse_token(&token("shardId-000000000001", &position)).unwrap();
             assert_eq!(shard, "shardId-000000000001");
             match position {
-                StartPosition::AfterSequence(s) | StartPosition::AtSequence(s) => assert_eq!(starting.sequence_number(), Some(s.as_str())),
-                StartPosition::AtTimestamp(ms) => assert_eq!(starting.timestamp().unwrap().to_millis().unwrap(), ms),
+                StartPosition::AfterSequence(s) | StartPosition::AtSequence(s) => {
+                    assert_eq!(starting.sequence_number(), Some(s.as_str()))
+                }
+                StartPosition::AtTimestamp(ms) => {
+                    assert_eq!(starting.timestamp().unwrap().to_millis().unwrap(), ms)
+                }
                 _ => assert_eq!(starting.sequence_number(), None),
             }
         }

@@ -33,7 +33,9 @@ impl KinesisShardSource {
     }
 }
 
-fn unavailable<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(e: &SdkError<E, R>) -> SourceError {
+fn unavailable<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    e: &SdkError<E, R>,
+) -> SourceError {
     SourceError::Unavailable(sdk_error_line(e))
 }
 
@@ -50,15 +52,27 @@ impl ShardSource for KinesisShardSource {
                 (None, StreamId::Arn(a)) => req.stream_arn(a),
             };
             let out = req.send().await.map_err(|e| match e.as_service_error() {
-                Some(s) if s.is_resource_not_found_exception() => SourceError::NotFound(s.to_string()),
+                Some(s) if s.is_resource_not_found_exception() => {
+                    SourceError::NotFound(s.to_string())
+                }
                 Some(s) if s.is_limit_exceeded_exception() => SourceError::Throttled(s.to_string()),
                 _ => unavailable(&e),
             })?;
             for s in out.shards() {
-                let parent_shard_ids =
-                    [s.parent_shard_id(), s.adjacent_parent_shard_id()].into_iter().flatten().map(str::to_owned).collect();
-                let closed = s.sequence_number_range().and_then(|r| r.ending_sequence_number()).is_some();
-                shards.push(ShardInfo { shard_id: s.shard_id().to_owned(), parent_shard_ids, closed });
+                let parent_shard_ids = [s.parent_shard_id(), s.adjacent_parent_shard_id()]
+                    .into_iter()
+                    .flatten()
+                    .map(str::to_owned)
+                    .collect();
+                let closed = s
+                    .sequence_number_range()
+                    .and_then(|r| r.ending_sequence_number())
+                    .is_some();
+                shards.push(ShardInfo {
+                    shard_id: s.shard_id().to_owned(),
+                    parent_shard_ids,
+                    closed,
+                });
             }
             match out.next_token {
                 Some(t) if !t.is_empty() => token = Some(t),
@@ -68,7 +82,11 @@ impl ShardSource for KinesisShardSource {
         Ok(shards)
     }
 
-    async fn shard_iterator(&self, shard_id: &str, position: &StartPosition) -> Result<String, SourceError> {
+    async fn shard_iterator(
+        &self,
+        shard_id: &str,
+        position: &StartPosition,
+    ) -> Result<String, SourceError> {
         let mut req = self.client.get_shard_iterator().shard_id(shard_id);
         req = match &self.stream {
             StreamId::Name(n) => req.stream_name(n),
@@ -77,22 +95,28 @@ impl ShardSource for KinesisShardSource {
         req = match position {
             StartPosition::TrimHorizon => req.shard_iterator_type(ShardIteratorType::TrimHorizon),
             StartPosition::Latest => req.shard_iterator_type(ShardIteratorType::Latest),
-            StartPosition::AtTimestamp(ms) => {
-                req.shard_iterator_type(ShardIteratorType::AtTimestamp).timestamp(DateTime::from_millis(*ms))
-            }
-            StartPosition::AtSequence(s) => {
-                req.shard_iterator_type(ShardIteratorType::AtSequenceNumber).starting_sequence_number(s)
-            }
-            StartPosition::AfterSequence(s) => {
-                req.shard_iterator_type(ShardIteratorType::AfterSequenceNumber).starting_sequence_number(s)
-            }
+            StartPosition::AtTimestamp(ms) => req
+                .shard_iterator_type(ShardIteratorType::AtTimestamp)
+                .timestamp(DateTime::from_millis(*ms)),
+            StartPosition::AtSequence(s) => req
+                .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
+                .starting_sequence_number(s),
+            StartPosition::AfterSequence(s) => req
+                .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                .starting_sequence_number(s),
         };
         let out = req.send().await.map_err(|e| match e.as_service_error() {
             Some(s) if s.is_resource_not_found_exception() => SourceError::NotFound(s.to_string()),
-            Some(s) if s.is_provisioned_throughput_exceeded_exception() => SourceError::Throttled(s.to_string()),
+            Some(s) if s.is_provisioned_throughput_exceeded_exception() => {
+                SourceError::Throttled(s.to_string())
+            }
             _ => unavailable(&e),
         })?;
-        out.shard_iterator.ok_or_else(|| SourceError::Unavailable(format!("GetShardIterator for {shard_id} returned no iterator")))
+        out.shard_iterator.ok_or_else(|| {
+            SourceError::Unavailable(format!(
+                "GetShardIterator for {shard_id} returned no iterator"
+            ))
+        })
     }
 
     async fn get_records(&self, iterator: &str, limit: u32) -> Result<RecordPage, SourceError> {
@@ -105,27 +129,51 @@ impl ShardSource for KinesisShardSource {
             .await
             .map_err(|e| match e.as_service_error() {
                 Some(s) if s.is_expired_iterator_exception() => SourceError::ExpiredIterator,
-                Some(s) if s.is_provisioned_throughput_exceeded_exception() || s.is_kms_throttling_exception() => {
+                Some(s)
+                    if s.is_provisioned_throughput_exceeded_exception()
+                        || s.is_kms_throttling_exception() =>
+                {
                     SourceError::Throttled(s.to_string())
                 }
-                Some(s) if s.is_resource_not_found_exception() => SourceError::NotFound(s.to_string()),
+                Some(s) if s.is_resource_not_found_exception() => {
+                    SourceError::NotFound(s.to_string())
+                }
                 _ => unavailable(&e),
             })?;
-        let records = out.records.into_iter().map(kinesis_record).collect::<Result<Vec<_>, _>>()?;
+        let records = out
+            .records
+            .into_iter()
+            .map(kinesis_record)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(RecordPage {
             records,
             next_iterator: out.next_shard_iterator,
             millis_behind_latest: out.millis_behind_latest,
-            child_shard_ids: out.child_shards.unwrap_or_default().into_iter().map(|c| c.shard_id).collect(),
+            child_shard_ids: out
+                .child_shards
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| c.shard_id)
+                .collect(),
         })
     }
 }
 
 /// A record as the SDK returns it (GetRecords or a SubscribeToShard event), as kinesink reads it.
-pub(crate) fn kinesis_record(r: aws_sdk_kinesis::types::Record) -> Result<KinesisRecord, SourceError> {
-    let arrival = r.approximate_arrival_timestamp.as_ref().map(|t| t.to_millis()).transpose().map_err(|e| {
-        SourceError::Unavailable(format!("record {} has an unusable arrival timestamp: {e}", r.sequence_number))
-    })?;
+pub(crate) fn kinesis_record(
+    r: aws_sdk_kinesis::types::Record,
+) -> Result<KinesisRecord, SourceError> {
+    let arrival = r
+        .approximate_arrival_timestamp
+        .as_ref()
+        .map(|t| t.to_millis())
+        .transpose()
+        .map_err(|e| {
+            SourceError::Unavailable(format!(
+                "record {} has an unusable arrival timestamp: {e}",
+                r.sequence_number
+            ))
+        })?;
     Ok(KinesisRecord {
         data: r.data.into_inner(),
         partition_key: r.partition_key.unwrap_or_default(),
@@ -143,7 +191,11 @@ where
 {
     let text = match e {
         SdkError::ServiceError(s) => {
-            format!("{}: {}", s.err().code().unwrap_or("service error"), s.err().message().unwrap_or("(no message)"))
+            format!(
+                "{}: {}",
+                s.err().code().unwrap_or("service error"),
+                s.err().message().unwrap_or("(no message)")
+            )
         }
         other => {
             let mut text = other.to_string();

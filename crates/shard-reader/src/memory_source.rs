@@ -36,7 +36,14 @@ impl MemoryShardSource {
     /// Only if a lock was poisoned by a panicking test.
     pub fn add_shard(&self, info: ShardInfo, records: Vec<KinesisRecord>, children: Vec<String>) {
         let id = info.shard_id.clone();
-        self.shards.lock().expect("lock").insert(id, Shard { info: Some(info), records, children });
+        self.shards.lock().expect("lock").insert(
+            id,
+            Shard {
+                info: Some(info),
+                records,
+                children,
+            },
+        );
     }
 
     /// Makes the next `n` GetRecords calls fail with an expired iterator.
@@ -55,24 +62,42 @@ fn seq_value(s: &str) -> u128 {
 #[async_trait]
 impl ShardSource for MemoryShardSource {
     async fn list_shards(&self) -> Result<Vec<ShardInfo>, SourceError> {
-        Ok(self.shards.lock().expect("lock").values().filter_map(|s| s.info.clone()).collect())
+        Ok(self
+            .shards
+            .lock()
+            .expect("lock")
+            .values()
+            .filter_map(|s| s.info.clone())
+            .collect())
     }
 
-    async fn shard_iterator(&self, shard_id: &str, position: &StartPosition) -> Result<String, SourceError> {
+    async fn shard_iterator(
+        &self,
+        shard_id: &str,
+        position: &StartPosition,
+    ) -> Result<String, SourceError> {
         let shards = self.shards.lock().expect("lock");
-        let shard = shards.get(shard_id).ok_or_else(|| SourceError::NotFound(shard_id.to_owned()))?;
+        let shard = shards
+            .get(shard_id)
+            .ok_or_else(|| SourceError::NotFound(shard_id.to_owned()))?;
         let index = match position {
             StartPosition::TrimHorizon => 0,
             StartPosition::Latest => shard.records.len(),
-            StartPosition::AtTimestamp(ms) => {
-                shard.records.iter().position(|r| r.approximate_arrival_ms >= *ms).unwrap_or(shard.records.len())
-            }
-            StartPosition::AtSequence(s) => {
-                shard.records.iter().position(|r| seq_value(&r.sequence_number) >= seq_value(s)).unwrap_or(shard.records.len())
-            }
-            StartPosition::AfterSequence(s) => {
-                shard.records.iter().position(|r| seq_value(&r.sequence_number) > seq_value(s)).unwrap_or(shard.records.len())
-            }
+            StartPosition::AtTimestamp(ms) => shard
+                .records
+                .iter()
+                .position(|r| r.approximate_arrival_ms >= *ms)
+                .unwrap_or(shard.records.len()),
+            StartPosition::AtSequence(s) => shard
+                .records
+                .iter()
+                .position(|r| seq_value(&r.sequence_number) >= seq_value(s))
+                .unwrap_or(shard.records.len()),
+            StartPosition::AfterSequence(s) => shard
+                .records
+                .iter()
+                .position(|r| seq_value(&r.sequence_number) > seq_value(s))
+                .unwrap_or(shard.records.len()),
         };
         Ok(format!("{shard_id}/{index}"))
     }
@@ -85,19 +110,33 @@ impl ShardSource for MemoryShardSource {
                 return Err(SourceError::ExpiredIterator);
             }
         }
-        let (shard_id, index) = iterator.rsplit_once('/').ok_or_else(|| SourceError::Unavailable("bad iterator".into()))?;
-        let index: usize = index.parse().map_err(|_| SourceError::Unavailable("bad iterator".into()))?;
+        let (shard_id, index) = iterator
+            .rsplit_once('/')
+            .ok_or_else(|| SourceError::Unavailable("bad iterator".into()))?;
+        let index: usize = index
+            .parse()
+            .map_err(|_| SourceError::Unavailable("bad iterator".into()))?;
         let shards = self.shards.lock().expect("lock");
-        let shard = shards.get(shard_id).ok_or_else(|| SourceError::NotFound(shard_id.to_owned()))?;
+        let shard = shards
+            .get(shard_id)
+            .ok_or_else(|| SourceError::NotFound(shard_id.to_owned()))?;
         let end = (index + limit as usize).min(shard.records.len());
         let records = shard.records[index..end].to_vec();
         let closed = shard.info.as_ref().is_some_and(|i| i.closed);
         let at_end = end == shard.records.len();
         Ok(RecordPage {
             records,
-            next_iterator: if closed && at_end { None } else { Some(format!("{shard_id}/{end}")) },
+            next_iterator: if closed && at_end {
+                None
+            } else {
+                Some(format!("{shard_id}/{end}"))
+            },
             millis_behind_latest: Some(if at_end { 0 } else { 1000 }),
-            child_shard_ids: if closed && at_end { shard.children.clone() } else { Vec::new() },
+            child_shard_ids: if closed && at_end {
+                shard.children.clone()
+            } else {
+                Vec::new()
+            },
         })
     }
 }

@@ -59,7 +59,12 @@ impl std::fmt::Debug for ShardReader {
 impl ShardReader {
     /// A reader of `shard_id` starting at `start`.
     #[must_use]
-    pub fn new(source: Arc<dyn ShardSource>, shard_id: impl Into<String>, start: StartPosition, settings: ReaderSettings) -> Self {
+    pub fn new(
+        source: Arc<dyn ShardSource>,
+        shard_id: impl Into<String>,
+        start: StartPosition,
+        settings: ReaderSettings,
+    ) -> Self {
         Self {
             source,
             shard_id: shard_id.into(),
@@ -84,7 +89,11 @@ impl ShardReader {
     /// [`SourceError::NotFound`] when the stream or shard is gone; other errors are retried.
     pub async fn next_batch(&mut self) -> Result<ReadBatch, SourceError> {
         if let Some(children) = &self.shard_end {
-            return Ok(ReadBatch { records: Vec::new(), millis_behind_latest: Some(0), shard_end: Some(children.clone()) });
+            return Ok(ReadBatch {
+                records: Vec::new(),
+                millis_behind_latest: Some(0),
+                shard_end: Some(children.clone()),
+            });
         }
         if let Some(pause) = self.pause_before_next {
             tokio::time::sleep(pause).await;
@@ -111,7 +120,11 @@ impl ShardReader {
                     }
                 }
             };
-            match self.source.get_records(&iterator, self.settings.max_records).await {
+            match self
+                .source
+                .get_records(&iterator, self.settings.max_records)
+                .await
+            {
                 Ok(page) => {
                     let shard = self.shard_id.clone();
                     metrics::counter!("kinesink_data_read_from_kinesis_stream_records_total", "shard_id" => shard.clone())
@@ -120,7 +133,8 @@ impl ShardReader {
                         .increment(page.records.iter().map(|r| r.data.len() as u64).sum());
                     if let Some(ms) = page.millis_behind_latest {
                         #[allow(clippy::cast_precision_loss)]
-                        metrics::gauge!("kinesink_millis_behind_latest", "shard_id" => shard).set(ms as f64);
+                        metrics::gauge!("kinesink_millis_behind_latest", "shard_id" => shard)
+                            .set(ms as f64);
                     }
                     if let Some(last) = page.records.last() {
                         self.last_sequence = Some(last.sequence_number.clone());
@@ -131,7 +145,11 @@ impl ShardReader {
                     self.iterator = page.next_iterator;
                     let shard_end = self.iterator.is_none().then_some(page.child_shard_ids);
                     self.shard_end.clone_from(&shard_end);
-                    return Ok(ReadBatch { records: page.records, millis_behind_latest: page.millis_behind_latest, shard_end });
+                    return Ok(ReadBatch {
+                        records: page.records,
+                        millis_behind_latest: page.millis_behind_latest,
+                        shard_end,
+                    });
                 }
                 Err(SourceError::ExpiredIterator) => {
                     tracing::debug!(shard_id = %self.shard_id, "iterator expired; re-creating after the last record read");
@@ -153,12 +171,20 @@ impl ShardReader {
             .build()
     }
 
-    async fn back_off(&self, error: SourceError, delays: &mut impl Iterator<Item = Duration>) -> Result<(), SourceError> {
+    async fn back_off(
+        &self,
+        error: SourceError,
+        delays: &mut impl Iterator<Item = Duration>,
+    ) -> Result<(), SourceError> {
         if matches!(error, SourceError::NotFound(_)) {
             return Err(error);
         }
         let pause = delays.next().unwrap_or(self.settings.max_backoff);
-        let metric = if matches!(error, SourceError::Throttled(_)) { "kinesink_read_throttles_total" } else { "kinesink_read_retries_total" };
+        let metric = if matches!(error, SourceError::Throttled(_)) {
+            "kinesink_read_throttles_total"
+        } else {
+            "kinesink_read_retries_total"
+        };
         metrics::counter!(metric, "shard_id" => self.shard_id.clone()).increment(1);
         tracing::warn!(shard_id = %self.shard_id, error = %error, retry_in_ms = pause.as_millis() as u64, "read failed; retrying");
         tokio::time::sleep(pause).await;
@@ -173,17 +199,30 @@ mod tests {
     use crate::source::ShardInfo;
 
     fn rec(seq: u64) -> KinesisRecord {
-        KinesisRecord { data: seq.to_string().into_bytes(), partition_key: "k".into(), sequence_number: seq.to_string(), approximate_arrival_ms: 0 }
+        KinesisRecord {
+            data: seq.to_string().into_bytes(),
+            partition_key: "k".into(),
+            sequence_number: seq.to_string(),
+            approximate_arrival_ms: 0,
+        }
     }
 
     fn settings(max_records: u32) -> ReaderSettings {
-        ReaderSettings { max_records, idle: Duration::from_millis(1), max_backoff: Duration::from_millis(5) }
+        ReaderSettings {
+            max_records,
+            idle: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(5),
+        }
     }
 
     fn source(closed: bool, n: u64) -> Arc<MemoryShardSource> {
         let s = Arc::new(MemoryShardSource::new());
         s.add_shard(
-            ShardInfo { shard_id: "s0".into(), parent_shard_ids: vec![], closed },
+            ShardInfo {
+                shard_id: "s0".into(),
+                parent_shard_ids: vec![],
+                closed,
+            },
             (1..=n).map(rec).collect(),
             vec!["s1".into(), "s2".into()],
         );
@@ -203,7 +242,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_closed_shard_is_read_to_its_end_in_order_and_reports_its_children() {
-        let mut r = ShardReader::new(source(true, 25), "s0", StartPosition::TrimHorizon, settings(7));
+        let mut r = ShardReader::new(
+            source(true, 25),
+            "s0",
+            StartPosition::TrimHorizon,
+            settings(7),
+        );
         let (seqs, children) = read_all(&mut r).await;
         assert_eq!(seqs, (1..=25).map(|n| n.to_string()).collect::<Vec<_>>());
         assert_eq!(children, vec!["s1", "s2"]);
@@ -222,7 +266,12 @@ mod tests {
 
     #[tokio::test]
     async fn resuming_after_a_sequence_number_starts_with_the_next_record() {
-        let mut r = ShardReader::new(source(true, 10), "s0", StartPosition::AfterSequence("4".into()), settings(100));
+        let mut r = ShardReader::new(
+            source(true, 10),
+            "s0",
+            StartPosition::AfterSequence("4".into()),
+            settings(100),
+        );
         let (seqs, _) = read_all(&mut r).await;
         assert_eq!(seqs.first().map(String::as_str), Some("5"));
         assert_eq!(seqs.len(), 6);
@@ -230,7 +279,12 @@ mod tests {
 
     #[tokio::test]
     async fn an_open_shard_at_its_tip_returns_empty_batches_caught_up() {
-        let mut r = ShardReader::new(source(false, 3), "s0", StartPosition::TrimHorizon, settings(100));
+        let mut r = ShardReader::new(
+            source(false, 3),
+            "s0",
+            StartPosition::TrimHorizon,
+            settings(100),
+        );
         assert_eq!(r.next_batch().await.unwrap().records.len(), 3);
         let b = r.next_batch().await.unwrap();
         assert!(b.records.is_empty() && b.shard_end.is_none());
@@ -239,7 +293,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_shard_is_an_error_not_a_retry_loop() {
-        let mut r = ShardReader::new(source(false, 3), "nope", StartPosition::TrimHorizon, settings(100));
-        assert!(matches!(r.next_batch().await, Err(SourceError::NotFound(_))));
+        let mut r = ShardReader::new(
+            source(false, 3),
+            "nope",
+            StartPosition::TrimHorizon,
+            settings(100),
+        );
+        assert!(matches!(
+            r.next_batch().await,
+            Err(SourceError::NotFound(_))
+        ));
     }
 }

@@ -69,7 +69,11 @@ pub trait ShardSource: Send + Sync {
     async fn list_shards(&self) -> Result<Vec<ShardInfo>, SourceError>;
 
     /// A new iterator for `shard_id` at `position`.
-    async fn shard_iterator(&self, shard_id: &str, position: &StartPosition) -> Result<String, SourceError>;
+    async fn shard_iterator(
+        &self,
+        shard_id: &str,
+        position: &StartPosition,
+    ) -> Result<String, SourceError>;
 
     /// Up to `limit` records from `iterator`.
     async fn get_records(&self, iterator: &str, limit: u32) -> Result<RecordPage, SourceError>;

@@ -55,21 +55,31 @@ async fn main() {
     if let Some(stream) = &args.stream {
         fake.create_stream(stream, args.shards);
         let mut events = SampleEvents::new(stream.clone(), 7);
-        let mut aggregator = Aggregator::new(AggregationLimits::default()).expect("default limits are valid");
+        let mut aggregator =
+            Aggregator::new(AggregationLimits::default()).expect("default limits are valid");
         let mut stored = 0_u64;
         let mut batch = Vec::with_capacity(10_000);
         let mut dump = args.dump_events.as_ref().map(|path| {
-            std::io::BufWriter::new(std::fs::File::create(path).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display())))
+            std::io::BufWriter::new(
+                std::fs::File::create(path)
+                    .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display())),
+            )
         });
         for n in 0..args.preload_events {
-            let (_, data) = events.next_event(EVENT_TIME_MS + i64::try_from(n % 3_600_000).unwrap_or(0));
+            let (_, data) =
+                events.next_event(EVENT_TIME_MS + i64::try_from(n % 3_600_000).unwrap_or(0));
             if let Some(out) = dump.as_mut() {
                 use std::io::Write;
-                out.write_all(&data).and_then(|()| out.write_all(b"\n")).expect("writing the events file");
+                out.write_all(&data)
+                    .and_then(|()| out.write_all(b"\n"))
+                    .expect("writing the events file");
             }
             let key = format!("pk-{}", n % 10_007);
             if args.aggregate {
-                if let Some(done) = aggregator.add(&key, None, &data).expect("a sample event fits an aggregate") {
+                if let Some(done) = aggregator
+                    .add(&key, None, &data)
+                    .expect("a sample event fits an aggregate")
+                {
                     batch.push((done.partition_key, done.data));
                 }
             } else {
@@ -88,7 +98,10 @@ async fn main() {
             use std::io::Write;
             out.flush().expect("writing the events file");
         }
-        println!("fake-kinesis: preloaded {stored} events into {stream} ({:?})", fake.shard_sizes(stream));
+        println!(
+            "fake-kinesis: preloaded {stored} events into {stream} ({:?})",
+            fake.shard_sizes(stream)
+        );
         if args.feed_bytes_per_shard > 0 {
             let stream = stream.clone();
             let shards = usize::try_from(args.shards).unwrap_or(1);
@@ -99,11 +112,16 @@ async fn main() {
             let rings: Vec<Vec<(String, Vec<u8>)>> = (0..shards)
                 .map(|i| {
                     let mut generator = SampleEvents::new(format!("{stream}-feed{i}"), i as u64);
-                    (0..20_000).map(|_| generator.next_event(EVENT_TIME_MS)).collect()
+                    (0..20_000)
+                        .map(|_| generator.next_event(EVENT_TIME_MS))
+                        .collect()
                 })
                 .collect();
             let mut positions = vec![0_usize; shards];
-            println!("fake-kinesis: feeding {} bytes/s into each of {shards} shards", args.feed_bytes_per_shard);
+            println!(
+                "fake-kinesis: feeding {} bytes/s into each of {shards} shards",
+                args.feed_bytes_per_shard
+            );
             loop {
                 tick.tick().await;
                 for (index, ring) in rings.iter().enumerate() {

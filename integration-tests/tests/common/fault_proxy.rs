@@ -98,13 +98,21 @@ impl FaultProxy {
             recorded: recorded.clone(),
             client: Client::builder(TokioExecutor::new()).build_http(),
         });
-        let app = axum::Router::new().fallback(handle).with_state(shared.clone());
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
-        Self { url, counters, recorded, shared, task }
+        Self {
+            url,
+            counters,
+            recorded,
+            shared,
+            task,
+        }
     }
 
     /// Turns fault injection on or off (requests are always forwarded when off).
@@ -174,12 +182,19 @@ fn error_response(service: Service, throttle: bool) -> Response {
             r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"injected throttling"}"#.to_owned(),
         ),
     };
-    Response::builder().status(status).header("content-type", content_type).body(Body::from(body)).unwrap()
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .body(Body::from(body))
+        .unwrap()
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     shared.counters.requests.fetch_add(1, Ordering::Relaxed);
-    let path_and_query = request.uri().path_and_query().map_or("/".to_owned(), ToString::to_string);
+    let path_and_query = request
+        .uri()
+        .path_and_query()
+        .map_or("/".to_owned(), ToString::to_string);
     shared.recorded.lock().unwrap().push(RecordedRequest {
         method: request.method().to_string(),
         path_and_query: path_and_query.clone(),
@@ -189,13 +204,19 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
             .collect(),
     });
-    let applies = shared.rates.applies_to.is_none_or(|f| f(request.method().as_str(), &path_and_query));
+    let applies = shared
+        .rates
+        .applies_to
+        .is_none_or(|f| f(request.method().as_str(), &path_and_query));
     let fault = if applies { pick(&shared) } else { None };
     match fault {
         // The request body is read first, as a server would: answering before it is sent makes
         // the client see a broken pipe instead of the error.
         Some(Fault::ServerError) => {
-            shared.counters.server_errors.fetch_add(1, Ordering::Relaxed);
+            shared
+                .counters
+                .server_errors
+                .fetch_add(1, Ordering::Relaxed);
             let _ = drain(request.into_body()).await;
             return error_response(shared.service, false);
         }
@@ -207,27 +228,48 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         _ => {}
     }
     let (mut parts, body) = request.into_parts();
-    parts.uri = format!("{}{path_and_query}", shared.upstream).parse::<Uri>().unwrap();
-    let upstream = match shared.client.request(axum::http::Request::from_parts(parts, body)).await {
+    parts.uri = format!("{}{path_and_query}", shared.upstream)
+        .parse::<Uri>()
+        .unwrap();
+    let upstream = match shared
+        .client
+        .request(axum::http::Request::from_parts(parts, body))
+        .await
+    {
         Ok(response) => response,
         Err(e) => {
-            return Response::builder().status(StatusCode::BAD_GATEWAY).body(Body::from(format!("proxy: upstream failed: {e}"))).unwrap();
+            return Response::builder()
+                .status(StatusCode::BAD_GATEWAY)
+                .body(Body::from(format!("proxy: upstream failed: {e}")))
+                .unwrap();
         }
     };
     match fault {
         Some(Fault::LostResponse) => {
-            shared.counters.lost_responses.fetch_add(1, Ordering::Relaxed);
+            shared
+                .counters
+                .lost_responses
+                .fetch_add(1, Ordering::Relaxed);
             // Let the stand-in finish the request, then hide its answer.
             let _ = drain(Body::new(upstream.into_body())).await;
             error_response(shared.service, false)
         }
         Some(Fault::DroppedConnection) => {
-            shared.counters.dropped_connections.fetch_add(1, Ordering::Relaxed);
+            shared
+                .counters
+                .dropped_connections
+                .fetch_add(1, Ordering::Relaxed);
             let _ = drain(Body::new(upstream.into_body())).await;
             // Headers promise a body that never comes: the client sees the connection break.
-            let broken = futures::stream::once(async { Err::<axum::body::Bytes, std::io::Error>(std::io::Error::other("injected connection drop")) });
+            let broken = futures::stream::once(async {
+                Err::<axum::body::Bytes, std::io::Error>(std::io::Error::other(
+                    "injected connection drop",
+                ))
+            });
             let mut response = Response::new(Body::from_stream(broken));
-            response.headers_mut().insert("content-length", HeaderValue::from_static("64"));
+            response
+                .headers_mut()
+                .insert("content-length", HeaderValue::from_static("64"));
             response
         }
         _ => {

@@ -19,12 +19,21 @@ pub fn kinesink() -> Command {
 
 /// A unique lowercase name for a stream, table or bucket root.
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
 }
 
 pub fn run(cmd: &mut Command) -> Output {
     let out = cmd.output().expect("kinesink runs");
-    eprintln!("--- {:?}\nstatus {:?}\nstdout:\n{}\nstderr:\n{}", cmd, out.status, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    eprintln!(
+        "--- {:?}\nstatus {:?}\nstdout:\n{}\nstderr:\n{}",
+        cmd,
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 
@@ -36,7 +45,9 @@ pub struct Config {
 impl Config {
     /// Adds lines to the `[leases]` section.
     pub fn with_leases_extra(self, lines: &str) -> Self {
-        let text = std::fs::read_to_string(&self.path).unwrap().replace("[leases]\n", &format!("[leases]\n{lines}\n"));
+        let text = std::fs::read_to_string(&self.path)
+            .unwrap()
+            .replace("[leases]\n", &format!("[leases]\n{lines}\n"));
         std::fs::write(&self.path, text).unwrap();
         self
     }
@@ -44,7 +55,14 @@ impl Config {
 
 /// Writes a config for a stand-in stream delivering to `s3://bucket/root` with the given extra TOML
 /// lines per section.
-pub fn config(stream: &str, table: &str, bucket: &str, root: &str, source_extra: &str, destination_extra: &str) -> Config {
+pub fn config(
+    stream: &str,
+    table: &str,
+    bucket: &str,
+    root: &str,
+    source_extra: &str,
+    destination_extra: &str,
+) -> Config {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("kinesink.toml");
     std::fs::write(
@@ -72,28 +90,51 @@ force_path_style = true
 
 /// SDK configuration for the stand-ins; refuses to run against anything but loopback endpoints.
 pub async fn aws() -> aws_config::SdkConfig {
-    for var in ["AWS_ENDPOINT_URL_KINESIS", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3"] {
+    for var in [
+        "AWS_ENDPOINT_URL_KINESIS",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "AWS_ENDPOINT_URL_S3",
+    ] {
         let v = std::env::var(var).unwrap_or_default();
         assert!(
             v.starts_with("http://127.0.0.1:") || v.starts_with("http://localhost:"),
             "{var} must point at a local stand-in (run the tests with scripts/test, or eval \"$(scripts/local-aws env)\"); got {v:?}"
         );
     }
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await
 }
 
 pub async fn s3() -> aws_sdk_s3::Client {
     let sdk = aws().await;
-    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build())
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    )
 }
 
 pub async fn create_stream(name: &str, shards: i32) {
     let k = aws_sdk_kinesis::Client::new(&aws().await);
-    k.create_stream().stream_name(name).shard_count(shards).send().await.expect("stand-in Kinesis creates the stream");
+    k.create_stream()
+        .stream_name(name)
+        .shard_count(shards)
+        .send()
+        .await
+        .expect("stand-in Kinesis creates the stream");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let d = k.describe_stream_summary().stream_name(name).send().await.unwrap();
-        if d.stream_description_summary().map(|s| s.stream_status().as_str() == "ACTIVE").unwrap_or(false) {
+        let d = k
+            .describe_stream_summary()
+            .stream_name(name)
+            .send()
+            .await
+            .unwrap();
+        if d.stream_description_summary()
+            .map(|s| s.stream_status().as_str() == "ACTIVE")
+            .unwrap_or(false)
+        {
             return;
         }
         assert!(Instant::now() < deadline, "stream {name} not ACTIVE");
@@ -104,7 +145,12 @@ pub async fn create_stream(name: &str, shards: i32) {
 /// Deletes a test's stream so the stand-in stays small and fast.
 pub async fn delete_stream(name: &str) {
     let k = aws_sdk_kinesis::Client::new(&aws().await);
-    let _ = k.delete_stream().stream_name(name).enforce_consumer_deletion(true).send().await;
+    let _ = k
+        .delete_stream()
+        .stream_name(name)
+        .enforce_consumer_deletion(true)
+        .send()
+        .await;
 }
 
 pub async fn create_bucket(name: &str) {
@@ -117,7 +163,15 @@ pub async fn create_bucket(name: &str) {
 /// Produces `count` events `<prefix>-0..` with the CLI's producer.
 pub fn produce(stream: &str, count: u64, prefix: &str, aggregate: bool) {
     let mut cmd = kinesink();
-    cmd.args(["produce", "--stream", stream, "--count", &count.to_string(), "--id-prefix", prefix]);
+    cmd.args([
+        "produce",
+        "--stream",
+        stream,
+        "--count",
+        &count.to_string(),
+        "--id-prefix",
+        prefix,
+    ]);
     if aggregate {
         cmd.arg("--aggregate");
     }
@@ -130,11 +184,32 @@ pub async fn raw_objects(bucket: &str, root: &str) -> BTreeMap<String, (String, 
     let mut out = BTreeMap::new();
     let mut token = None;
     loop {
-        let page = s3.list_objects_v2().bucket(bucket).prefix(root).set_continuation_token(token.clone()).send().await.unwrap();
+        let page = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(root)
+            .set_continuation_token(token.clone())
+            .send()
+            .await
+            .unwrap();
         for o in page.contents() {
             let key = o.key().unwrap().to_owned();
-            let body = s3.get_object().bucket(bucket).key(&key).send().await.unwrap().body.collect().await.unwrap().into_bytes();
-            out.insert(key, (o.e_tag().unwrap_or_default().to_owned(), body.to_vec()));
+            let body = s3
+                .get_object()
+                .bucket(bucket)
+                .key(&key)
+                .send()
+                .await
+                .unwrap()
+                .body
+                .collect()
+                .await
+                .unwrap()
+                .into_bytes();
+            out.insert(
+                key,
+                (o.e_tag().unwrap_or_default().to_owned(), body.to_vec()),
+            );
         }
         match page.next_continuation_token() {
             Some(t) => token = Some(t.to_owned()),
@@ -149,7 +224,9 @@ pub async fn objects(bucket: &str, root: &str) -> BTreeMap<String, (String, Vec<
     let mut out = BTreeMap::new();
     for (key, (etag, body)) in raw_objects(bucket, root).await {
         let mut plain = Vec::new();
-        flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut plain).expect("objects are gzip");
+        flate2::read::GzDecoder::new(&body[..])
+            .read_to_end(&mut plain)
+            .expect("objects are gzip");
         out.insert(key, (etag, plain));
     }
     out
@@ -159,10 +236,16 @@ pub async fn objects(bucket: &str, root: &str) -> BTreeMap<String, (String, Vec<
 pub fn event_counts(objects: &BTreeMap<String, (String, Vec<u8>)>) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
     for (key, (_, body)) in objects {
-        assert!(!key.contains("processing-failed/"), "unexpected error output {key}");
+        assert!(
+            !key.contains("processing-failed/"),
+            "unexpected error output {key}"
+        );
         for line in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            let v: serde_json::Value = serde_json::from_slice(line).expect("each line is one JSON event");
-            *counts.entry(v["event_id"].as_str().unwrap().to_owned()).or_insert(0) += 1;
+            let v: serde_json::Value =
+                serde_json::from_slice(line).expect("each line is one JSON event");
+            *counts
+                .entry(v["event_id"].as_str().unwrap().to_owned())
+                .or_insert(0) += 1;
         }
     }
     counts
@@ -172,7 +255,11 @@ pub fn event_counts(objects: &BTreeMap<String, (String, Vec<u8>)>) -> BTreeMap<S
 pub fn assert_exactly_once(counts: &BTreeMap<String, usize>, prefix: &str, n: u64) {
     let dupes: Vec<_> = counts.iter().filter(|(_, c)| **c > 1).take(5).collect();
     assert!(dupes.is_empty(), "duplicates: {dupes:?}");
-    let missing: Vec<String> = (0..n).map(|i| format!("{prefix}-{i}")).filter(|id| !counts.contains_key(id)).take(5).collect();
+    let missing: Vec<String> = (0..n)
+        .map(|i| format!("{prefix}-{i}"))
+        .filter(|id| !counts.contains_key(id))
+        .take(5)
+        .collect();
     assert!(missing.is_empty(), "missing (first 5): {missing:?}");
     assert_eq!(counts.len() as u64, n, "unexpected extra events");
 }
@@ -204,7 +291,11 @@ impl Worker {
                 }
             }
         });
-        Self { child, lines, seen: Vec::new() }
+        Self {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
     }
 
     /// Waits until `n` stderr lines contain `needle`.
@@ -214,13 +305,19 @@ impl Worker {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(line) => self.seen.push(line),
-                Err(_) => panic!("timed out waiting for {n} x {needle:?}; saw {:#?}", self.seen),
+                Err(_) => panic!(
+                    "timed out waiting for {n} x {needle:?}; saw {:#?}",
+                    self.seen
+                ),
             }
         }
     }
 
     pub fn sigterm(&self) {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
         assert!(status.success());
     }
 
@@ -230,7 +327,12 @@ impl Worker {
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 let mut stdout = String::new();
-                self.child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+                self.child
+                    .stdout
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut stdout)
+                    .unwrap();
                 eprintln!("worker stdout: {stdout}");
                 return (status.code(), stdout);
             }
@@ -253,14 +355,27 @@ impl Drop for Worker {
 pub async fn lease_owners(table: &str) -> BTreeMap<String, Option<String>> {
     let d = aws_sdk_dynamodb::Client::new(&aws().await);
     let mut owners = BTreeMap::new();
-    let out = match d.scan().table_name(table).consistent_read(true).send().await {
+    let out = match d
+        .scan()
+        .table_name(table)
+        .consistent_read(true)
+        .send()
+        .await
+    {
         Ok(out) => out,
         // not created yet by the first worker
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return owners,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            return owners;
+        }
         Err(e) => panic!("lease table {table} unreadable: {e:?}"),
     };
     for item in out.items() {
-        let Some(aws_sdk_dynamodb::types::AttributeValue::S(key)) = item.get("leaseKey") else { continue };
+        let Some(aws_sdk_dynamodb::types::AttributeValue::S(key)) = item.get("leaseKey") else {
+            continue;
+        };
         if key.starts_with('!') {
             continue;
         }
@@ -285,6 +400,16 @@ pub fn loads(owners: &BTreeMap<String, Option<String>>) -> BTreeMap<String, usiz
 /// Produces with a fixed number of partition keys (`pk-<i mod keys>`).
 pub fn produce_with_keys(stream: &str, count: u64, prefix: &str, keys: u32) {
     let mut cmd = kinesink();
-    cmd.args(["produce", "--stream", stream, "--count", &count.to_string(), "--id-prefix", prefix, "--partition-keys", &keys.to_string()]);
+    cmd.args([
+        "produce",
+        "--stream",
+        stream,
+        "--count",
+        &count.to_string(),
+        "--id-prefix",
+        prefix,
+        "--partition-keys",
+        &keys.to_string(),
+    ]);
     assert!(run(&mut cmd).status.success(), "produce failed");
 }

@@ -9,12 +9,18 @@ fn layout() -> ObjectLayout {
     ObjectLayout {
         shard_id: "shardId-000000000007".into(),
         name: "demo".into(),
-        format: ObjectFormat::Records { framing: RecordFraming::NewlineDelimited, codec: Codec::Gzip },
+        format: ObjectFormat::Records {
+            framing: RecordFraming::NewlineDelimited,
+            codec: Codec::Gzip,
+        },
         extension: ".gz".into(),
         error_codec: Codec::Gzip,
         prefixes: Arc::new(OutputPrefixes::parse(None, None).unwrap()),
         query: None,
-        partition_limit: PartitionLimit { max_active: 500, action: PartitionLimitAction::ErrorOutput },
+        partition_limit: PartitionLimit {
+            max_active: 500,
+            action: PartitionLimitAction::ErrorOutput,
+        },
     }
 }
 
@@ -27,13 +33,18 @@ fn partitioned_layout() -> ObjectLayout {
             )
             .unwrap(),
         ),
-        query: Some(Arc::new(MetadataQuery::compile("{country: .country}").unwrap())),
+        query: Some(Arc::new(
+            MetadataQuery::compile("{country: .country}").unwrap(),
+        )),
         ..layout()
     }
 }
 
 /// Feeds `events` (completions acknowledged at once, before the next event); returns the objects.
-fn run_events(b: &mut ShardBuffers, events: impl IntoIterator<Item = BufferEvent>) -> Vec<ReadyObject> {
+fn run_events(
+    b: &mut ShardBuffers,
+    events: impl IntoIterator<Item = BufferEvent>,
+) -> Vec<ReadyObject> {
     let mut out = Vec::new();
     let mut queue: VecDeque<BufferEvent> = events.into_iter().collect();
     while let Some(e) = queue.pop_front() {
@@ -62,26 +73,66 @@ fn drain_all(b: &mut ShardBuffers) -> Vec<ReadyObject> {
 
 #[test]
 fn each_partition_key_value_gets_its_own_object_under_its_evaluated_prefix() {
-    let mut b = ShardBuffers::new(partitioned_layout(), BufferLimits { size_bytes: 1 << 20, interval_ms: 60_000 }, ResumeState::default());
-    for (seq, data) in [(1, r#"{"country":"DE"}"#), (2, r#"{"country":"FR"}"#), (3, r#"{"country":"DE","n":2}"#)] {
-        assert!(b.step(0, BufferEvent::Record(record(seq, data, T1100))).unwrap().is_empty());
+    let mut b = ShardBuffers::new(
+        partitioned_layout(),
+        BufferLimits {
+            size_bytes: 1 << 20,
+            interval_ms: 60_000,
+        },
+        ResumeState::default(),
+    );
+    for (seq, data) in [
+        (1, r#"{"country":"DE"}"#),
+        (2, r#"{"country":"FR"}"#),
+        (3, r#"{"country":"DE","n":2}"#),
+    ] {
+        assert!(
+            b.step(0, BufferEvent::Record(record(seq, data, T1100)))
+                .unwrap()
+                .is_empty()
+        );
     }
     let mut out = drain_all(&mut b);
     out.sort_by(|a, b| a.key.cmp(&b.key));
     let keys: Vec<&str> = out.iter().map(|o| o.key.as_str()).collect();
-    assert_eq!(keys, vec!["country=DE/2026/demo-shardId-000000000007-1-0.gz", "country=FR/2026/demo-shardId-000000000007-2-0.gz"]);
-    assert_eq!(gunzip(&out[0].body), "{\"country\":\"DE\"}\n{\"country\":\"DE\",\"n\":2}\n");
+    assert_eq!(
+        keys,
+        vec![
+            "country=DE/2026/demo-shardId-000000000007-1-0.gz",
+            "country=FR/2026/demo-shardId-000000000007-2-0.gz"
+        ]
+    );
+    assert_eq!(
+        gunzip(&out[0].body),
+        "{\"country\":\"DE\"}\n{\"country\":\"DE\",\"n\":2}\n"
+    );
 }
 
 #[test]
-fn beyond_the_active_partition_limit_new_partitions_go_to_the_error_output_or_cut_the_least_recently_used() {
+fn beyond_the_active_partition_limit_new_partitions_go_to_the_error_output_or_cut_the_least_recently_used()
+ {
     let records = [(1, "DE"), (2, "FR"), (3, "DE"), (4, "US"), (5, "US")];
     let run = |action| {
-        let layout = ObjectLayout { partition_limit: PartitionLimit { max_active: 2, action }, ..partitioned_layout() };
-        let mut b = ShardBuffers::new(layout, BufferLimits { size_bytes: 1 << 20, interval_ms: 60_000 }, ResumeState::default());
+        let layout = ObjectLayout {
+            partition_limit: PartitionLimit {
+                max_active: 2,
+                action,
+            },
+            ..partitioned_layout()
+        };
+        let mut b = ShardBuffers::new(
+            layout,
+            BufferLimits {
+                size_bytes: 1 << 20,
+                interval_ms: 60_000,
+            },
+            ResumeState::default(),
+        );
         let events = records
             .iter()
-            .map(|(n, c)| BufferEvent::Record(record(*n, &format!("{{\"country\":\"{c}\"}}"), T1100)))
+            .map(|(n, c)| {
+                BufferEvent::Record(record(*n, &format!("{{\"country\":\"{c}\"}}"), T1100))
+            })
             .chain([BufferEvent::Drain]);
         let mut out = run_events(&mut b, events);
         out.sort_by(|a, b| a.key.cmp(&b.key));
@@ -90,28 +141,56 @@ fn beyond_the_active_partition_limit_new_partitions_go_to_the_error_output_or_cu
     let refused = run(PartitionLimitAction::ErrorOutput);
     let errors: Vec<_> = refused.iter().filter(|o| o.is_error_output).collect();
     assert_eq!(errors.len(), 1);
-    assert_eq!(errors[0].error_output_type.as_deref(), Some("activePartitionExceeded"));
+    assert_eq!(
+        errors[0].error_output_type.as_deref(),
+        Some("activePartitionExceeded")
+    );
     assert_eq!(errors[0].record_count, 2, "both US records refused");
     let lru = run(PartitionLimitAction::FlushLeastRecentlyUsed);
     assert!(lru.iter().all(|o| !o.is_error_output));
-    let fr = lru.iter().find(|o| o.key.starts_with("country=FR/")).expect("FR was least recently used and cut");
+    let fr = lru
+        .iter()
+        .find(|o| o.key.starts_with("country=FR/"))
+        .expect("FR was least recently used and cut");
     assert_eq!(fr.record_count, 1);
     assert_eq!(lru.iter().map(|o| o.record_count).sum::<usize>(), 5);
 }
 
 #[test]
 fn a_record_without_its_partition_key_or_not_json_goes_to_the_error_prefix_with_its_raw_bytes() {
-    let mut b = ShardBuffers::new(partitioned_layout(), BufferLimits { size_bytes: 1 << 20, interval_ms: 60_000 }, ResumeState::default());
-    b.step(0, BufferEvent::Record(record(1, r#"{"other":1}"#, T1100))).unwrap();
-    b.step(0, BufferEvent::Record(record(2, "not json", T1100))).unwrap();
+    let mut b = ShardBuffers::new(
+        partitioned_layout(),
+        BufferLimits {
+            size_bytes: 1 << 20,
+            interval_ms: 60_000,
+        },
+        ResumeState::default(),
+    );
+    b.step(0, BufferEvent::Record(record(1, r#"{"other":1}"#, T1100)))
+        .unwrap();
+    b.step(0, BufferEvent::Record(record(2, "not json", T1100)))
+        .unwrap();
     let out = drain_all(&mut b);
-    assert_eq!(out.len(), 1, "one error object: {:?}", out.iter().map(|o| &o.key).collect::<Vec<_>>());
+    assert_eq!(
+        out.len(),
+        1,
+        "one error object: {:?}",
+        out.iter().map(|o| &o.key).collect::<Vec<_>>()
+    );
     assert!(out[0].is_error_output);
     assert!(out[0].key.starts_with("err/"), "{}", out[0].key);
-    let lines: Vec<serde_json::Value> = gunzip(&out[0].body).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = gunzip(&out[0].body)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 2);
     use base64::Engine;
-    assert_eq!(base64::engine::general_purpose::STANDARD.decode(lines[1]["rawData"].as_str().unwrap()).unwrap(), b"not json");
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(lines[1]["rawData"].as_str().unwrap())
+            .unwrap(),
+        b"not json"
+    );
     assert_eq!(lines[0]["sequenceNumber"], "1");
 }
 
@@ -119,18 +198,52 @@ fn a_record_without_its_partition_key_or_not_json_goes_to_the_error_prefix_with_
 fn a_record_that_does_not_fit_the_parquet_schema_goes_to_format_conversion_failed() {
     use kinesink_parquet_writer::{ParquetOptions, ParquetTableFormat, SerdeOptions, TableSchema};
     let schema = Arc::new(TableSchema::parse_hive("id bigint, name string").unwrap());
-    let format = ParquetTableFormat::new(schema, Arc::new(SerdeOptions::default()), ParquetOptions::default()).unwrap();
-    let layout = ObjectLayout { format: ObjectFormat::Parquet(Arc::new(format)), extension: ".parquet".into(), ..layout() };
-    let mut b = ShardBuffers::new(layout, BufferLimits { size_bytes: 1 << 20, interval_ms: 60_000 }, ResumeState::default());
-    b.step(0, BufferEvent::Record(record(1, r#"{"id": 7, "name": "a"}"#, T1100))).unwrap();
-    b.step(0, BufferEvent::Record(record(2, r#"{"id": "seven"}"#, T1100))).unwrap();
+    let format = ParquetTableFormat::new(
+        schema,
+        Arc::new(SerdeOptions::default()),
+        ParquetOptions::default(),
+    )
+    .unwrap();
+    let layout = ObjectLayout {
+        format: ObjectFormat::Parquet(Arc::new(format)),
+        extension: ".parquet".into(),
+        ..layout()
+    };
+    let mut b = ShardBuffers::new(
+        layout,
+        BufferLimits {
+            size_bytes: 1 << 20,
+            interval_ms: 60_000,
+        },
+        ResumeState::default(),
+    );
+    b.step(
+        0,
+        BufferEvent::Record(record(1, r#"{"id": 7, "name": "a"}"#, T1100)),
+    )
+    .unwrap();
+    b.step(
+        0,
+        BufferEvent::Record(record(2, r#"{"id": "seven"}"#, T1100)),
+    )
+    .unwrap();
     let out = drain_all(&mut b);
-    let data = out.iter().find(|o| !o.is_error_output).expect("a parquet object");
+    let data = out
+        .iter()
+        .find(|o| !o.is_error_output)
+        .expect("a parquet object");
     assert!(data.key.ends_with("-1-0.parquet"), "{}", data.key);
     assert_eq!(data.record_count, 1);
     assert_eq!(&data.body[..4], b"PAR1");
-    let err = out.iter().find(|o| o.is_error_output).expect("an error object");
-    assert!(err.key.starts_with("format-conversion-failed/"), "{}", err.key);
+    let err = out
+        .iter()
+        .find(|o| o.is_error_output)
+        .expect("an error object");
+    assert!(
+        err.key.starts_with("format-conversion-failed/"),
+        "{}",
+        err.key
+    );
     let line: serde_json::Value = serde_json::from_str(gunzip(&err.body).trim_end()).unwrap();
     assert_eq!(line["lastErrorCode"], "DataFormatConversion.MalformedData");
 }
@@ -152,7 +265,9 @@ fn pos(seq: u64) -> RecordPosition {
 
 fn gunzip(b: &[u8]) -> String {
     let mut s = String::new();
-    flate2::read::GzDecoder::new(b).read_to_string(&mut s).unwrap();
+    flate2::read::GzDecoder::new(b)
+        .read_to_string(&mut s)
+        .unwrap();
     s
 }
 
@@ -171,11 +286,30 @@ fn writes(actions: Vec<BufferAction>) -> Vec<ReadyObject> {
 }
 
 #[test]
-fn an_interval_flush_first_asks_for_an_intent_then_cuts_every_buffer_named_after_its_oldest_record() {
-    let mut b = ShardBuffers::new(layout(), BufferLimits { size_bytes: 1 << 20, interval_ms: 1000 }, ResumeState::default());
-    assert!(b.step(0, BufferEvent::Record(record(5, "{\"a\":1}", T1100))).unwrap().is_empty());
-    assert!(b.step(10, BufferEvent::Record(record(6, "{\"a\":2}", T1059))).unwrap().is_empty());
-    assert!(b.step(999, BufferEvent::Tick).unwrap().is_empty(), "interval not reached");
+fn an_interval_flush_first_asks_for_an_intent_then_cuts_every_buffer_named_after_its_oldest_record()
+{
+    let mut b = ShardBuffers::new(
+        layout(),
+        BufferLimits {
+            size_bytes: 1 << 20,
+            interval_ms: 1000,
+        },
+        ResumeState::default(),
+    );
+    assert!(
+        b.step(0, BufferEvent::Record(record(5, "{\"a\":1}", T1100)))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        b.step(10, BufferEvent::Record(record(6, "{\"a\":2}", T1059)))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        b.step(999, BufferEvent::Tick).unwrap().is_empty(),
+        "interval not reached"
+    );
     let actions = b.step(1000, BufferEvent::Tick).unwrap();
     assert!(
         matches!(actions.as_slice(), [BufferAction::RecordProgress { horizon, flush_intent: Some(at) }] if *horizon == pos(6) && *at == pos(6)),
@@ -185,17 +319,36 @@ fn an_interval_flush_first_asks_for_an_intent_then_cuts_every_buffer_named_after
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].key, "2026/11/22/10/demo-shardId-000000000007-5-0.gz");
     assert_eq!(gunzip(&out[0].body), "{\"a\":1}\n{\"a\":2}\n");
-    let actions = b.step(1000, BufferEvent::ObjectDurable(out[0].ticket)).unwrap();
-    assert!(matches!(actions.as_slice(), [BufferAction::Checkpoint(p)] if *p == pos(6)), "{actions:?}");
-    assert!(b.step(1000, BufferEvent::CheckpointWritten(pos(6))).unwrap().is_empty());
+    let actions = b
+        .step(1000, BufferEvent::ObjectDurable(out[0].ticket))
+        .unwrap();
+    assert!(
+        matches!(actions.as_slice(), [BufferAction::Checkpoint(p)] if *p == pos(6)),
+        "{actions:?}"
+    );
+    assert!(
+        b.step(1000, BufferEvent::CheckpointWritten(pos(6)))
+            .unwrap()
+            .is_empty()
+    );
     assert!(b.is_idle());
 }
 
 #[test]
-fn a_memory_flush_cuts_every_buffer_before_the_interval_after_recording_its_intent_then_reading_goes_on() {
-    let mut b = ShardBuffers::new(layout(), BufferLimits { size_bytes: 1 << 20, interval_ms: 900_000 }, ResumeState::default());
-    b.step(0, BufferEvent::Record(record(5, "{\"a\":1}", T1100))).unwrap();
-    b.step(0, BufferEvent::Record(record(6, "{\"a\":2}", T1100))).unwrap();
+fn a_memory_flush_cuts_every_buffer_before_the_interval_after_recording_its_intent_then_reading_goes_on()
+ {
+    let mut b = ShardBuffers::new(
+        layout(),
+        BufferLimits {
+            size_bytes: 1 << 20,
+            interval_ms: 900_000,
+        },
+        ResumeState::default(),
+    );
+    b.step(0, BufferEvent::Record(record(5, "{\"a\":1}", T1100)))
+        .unwrap();
+    b.step(0, BufferEvent::Record(record(6, "{\"a\":2}", T1100)))
+        .unwrap();
     assert!(b.buffered_bytes() > 0);
     let actions = b.step(1, BufferEvent::Flush).unwrap();
     assert!(
@@ -206,55 +359,139 @@ fn a_memory_flush_cuts_every_buffer_before_the_interval_after_recording_its_inte
     assert_eq!(out.len(), 1);
     assert_eq!(gunzip(&out[0].body), "{\"a\":1}\n{\"a\":2}\n");
     assert_eq!(b.buffered_bytes(), 0, "the buffers are empty once cut");
-    let actions = b.step(1, BufferEvent::ObjectDurable(out[0].ticket)).unwrap();
-    assert!(matches!(actions.as_slice(), [BufferAction::Checkpoint(p)] if *p == pos(6)), "{actions:?}");
+    let actions = b
+        .step(1, BufferEvent::ObjectDurable(out[0].ticket))
+        .unwrap();
+    assert!(
+        matches!(actions.as_slice(), [BufferAction::Checkpoint(p)] if *p == pos(6)),
+        "{actions:?}"
+    );
     b.step(1, BufferEvent::CheckpointWritten(pos(6))).unwrap();
-    b.step(2, BufferEvent::Record(record(7, "{\"a\":3}", T1100))).unwrap();
-    assert_eq!(b.open_partitions(), 1, "reading goes on after a memory flush (unlike a drain)");
-    assert!(b.step(3, BufferEvent::Tick).unwrap().is_empty(), "the interval has not passed");
+    b.step(2, BufferEvent::Record(record(7, "{\"a\":3}", T1100)))
+        .unwrap();
+    assert_eq!(
+        b.open_partitions(),
+        1,
+        "reading goes on after a memory flush (unlike a drain)"
+    );
+    assert!(
+        b.step(3, BufferEvent::Tick).unwrap().is_empty(),
+        "the interval has not passed"
+    );
 }
 
 #[test]
 fn a_memory_flush_waits_for_an_earlier_owners_flush_point() {
-    let resume = ResumeState { checkpoint: Some(pos(1)), flush_intent: Some(pos(3)), horizon: None };
-    let mut b = ShardBuffers::new(layout(), BufferLimits { size_bytes: 1 << 20, interval_ms: 0 }, resume);
-    b.step(0, BufferEvent::Record(record(2, "two", T1100))).unwrap();
-    assert!(b.step(0, BufferEvent::Flush).unwrap().is_empty(), "no flush of its own before the recorded intent");
-    let out = writes(b.step(0, BufferEvent::Record(record(3, "three", T1100))).unwrap());
-    assert_eq!(gunzip(&out[0].body), "two\nthree\n", "cut exactly at the intent");
+    let resume = ResumeState {
+        checkpoint: Some(pos(1)),
+        flush_intent: Some(pos(3)),
+        horizon: None,
+    };
+    let mut b = ShardBuffers::new(
+        layout(),
+        BufferLimits {
+            size_bytes: 1 << 20,
+            interval_ms: 0,
+        },
+        resume,
+    );
+    b.step(0, BufferEvent::Record(record(2, "two", T1100)))
+        .unwrap();
+    assert!(
+        b.step(0, BufferEvent::Flush).unwrap().is_empty(),
+        "no flush of its own before the recorded intent"
+    );
+    let out = writes(
+        b.step(0, BufferEvent::Record(record(3, "three", T1100)))
+            .unwrap(),
+    );
+    assert_eq!(
+        gunzip(&out[0].body),
+        "two\nthree\n",
+        "cut exactly at the intent"
+    );
 }
 
 #[test]
 fn a_size_cut_is_made_before_the_overflowing_record_and_written_once_its_horizon_is_recorded() {
-    let mut b = ShardBuffers::new(layout(), BufferLimits { size_bytes: 10, interval_ms: 60_000 }, ResumeState::default());
-    assert!(b.step(0, BufferEvent::Record(record(1, "aaaa", T1100))).unwrap().is_empty()); // 5 bytes
-    assert!(b.step(0, BufferEvent::Record(record(2, "bbbb", T1100))).unwrap().is_empty()); // 10 bytes
-    let actions = b.step(0, BufferEvent::Record(record(3, "c", T1100))).unwrap();
+    let mut b = ShardBuffers::new(
+        layout(),
+        BufferLimits {
+            size_bytes: 10,
+            interval_ms: 60_000,
+        },
+        ResumeState::default(),
+    );
+    assert!(
+        b.step(0, BufferEvent::Record(record(1, "aaaa", T1100)))
+            .unwrap()
+            .is_empty()
+    ); // 5 bytes
+    assert!(
+        b.step(0, BufferEvent::Record(record(2, "bbbb", T1100)))
+            .unwrap()
+            .is_empty()
+    ); // 10 bytes
+    let actions = b
+        .step(0, BufferEvent::Record(record(3, "c", T1100)))
+        .unwrap();
     assert!(
         matches!(actions.as_slice(), [BufferAction::RecordProgress { horizon, flush_intent: None }] if *horizon == pos(2)),
         "{actions:?}"
     );
     let out = writes(b.step(0, BufferEvent::ProgressRecorded).unwrap());
     assert_eq!(gunzip(&out[0].body), "aaaa\nbbbb\n");
-    let after = b.step(0, BufferEvent::ObjectDurable(out[0].ticket)).unwrap();
-    assert!(after.is_empty(), "record 3 is still buffered: no flush point yet: {after:?}");
+    let after = b
+        .step(0, BufferEvent::ObjectDurable(out[0].ticket))
+        .unwrap();
+    assert!(
+        after.is_empty(),
+        "record 3 is still buffered: no flush point yet: {after:?}"
+    );
 }
 
 #[test]
 fn a_size_cut_already_covered_by_a_recorded_horizon_is_written_without_recording_again() {
-    let resume = ResumeState { checkpoint: Some(pos(0)), flush_intent: None, horizon: Some(pos(2)) };
-    let mut b = ShardBuffers::new(layout(), BufferLimits { size_bytes: 10, interval_ms: 60_000 }, resume);
-    b.step(0, BufferEvent::Record(record(1, "aaaa", T1100))).unwrap();
-    b.step(0, BufferEvent::Record(record(2, "bbbb", T1100))).unwrap();
-    let out = writes(b.step(0, BufferEvent::Record(record(3, "c", T1100))).unwrap());
+    let resume = ResumeState {
+        checkpoint: Some(pos(0)),
+        flush_intent: None,
+        horizon: Some(pos(2)),
+    };
+    let mut b = ShardBuffers::new(
+        layout(),
+        BufferLimits {
+            size_bytes: 10,
+            interval_ms: 60_000,
+        },
+        resume,
+    );
+    b.step(0, BufferEvent::Record(record(1, "aaaa", T1100)))
+        .unwrap();
+    b.step(0, BufferEvent::Record(record(2, "bbbb", T1100)))
+        .unwrap();
+    let out = writes(
+        b.step(0, BufferEvent::Record(record(3, "c", T1100)))
+            .unwrap(),
+    );
     assert_eq!(out.len(), 1);
 }
 
 #[test]
 fn the_checkpoint_waits_for_every_object_of_the_flush() {
-    let resume = ResumeState { checkpoint: Some(pos(4)), ..ResumeState::default() };
-    let mut b = ShardBuffers::new(layout(), BufferLimits { size_bytes: 1 << 20, interval_ms: 0 }, resume);
-    b.step(0, BufferEvent::Record(record(5, "x", T1100))).unwrap();
+    let resume = ResumeState {
+        checkpoint: Some(pos(4)),
+        ..ResumeState::default()
+    };
+    let mut b = ShardBuffers::new(
+        layout(),
+        BufferLimits {
+            size_bytes: 1 << 20,
+            interval_ms: 0,
+        },
+        resume,
+    );
+    b.step(0, BufferEvent::Record(record(5, "x", T1100)))
+        .unwrap();
     let failed = FailedRecord {
         raw_data: vec![1, 2],
         partition_key: "pk".into(),
@@ -268,14 +505,27 @@ fn the_checkpoint_waits_for_every_object_of_the_flush() {
     b.step(0, BufferEvent::Tick).unwrap();
     let out = writes(b.step(0, BufferEvent::ProgressRecorded).unwrap());
     assert_eq!(out.len(), 2, "data and error output");
-    assert!(b.step(0, BufferEvent::ObjectDurable(out[1].ticket)).unwrap().is_empty());
-    let actions = b.step(0, BufferEvent::ObjectDurable(out[0].ticket)).unwrap();
+    assert!(
+        b.step(0, BufferEvent::ObjectDurable(out[1].ticket))
+            .unwrap()
+            .is_empty()
+    );
+    let actions = b
+        .step(0, BufferEvent::ObjectDurable(out[0].ticket))
+        .unwrap();
     assert!(matches!(actions.as_slice(), [BufferAction::Checkpoint(p)] if *p == pos(6)));
 }
 
 #[test]
 fn failed_records_go_to_the_error_output_prefix_as_firehose_error_records() {
-    let mut b = ShardBuffers::new(layout(), BufferLimits { size_bytes: 1 << 20, interval_ms: 0 }, ResumeState::default());
+    let mut b = ShardBuffers::new(
+        layout(),
+        BufferLimits {
+            size_bytes: 1 << 20,
+            interval_ms: 0,
+        },
+        ResumeState::default(),
+    );
     let failed = FailedRecord {
         raw_data: vec![0xF3, 0x89, 0x9A, 0xC2, 0xFF],
         partition_key: "pk".into(),
@@ -288,7 +538,10 @@ fn failed_records_go_to_the_error_output_prefix_as_firehose_error_records() {
     b.step(0, BufferEvent::Failed(failed)).unwrap();
     b.step(0, BufferEvent::Drain).unwrap();
     let out = writes(b.step(0, BufferEvent::ProgressRecorded).unwrap());
-    assert_eq!(out[0].key, "processing-failed/2026/11/22/10/demo-shardId-000000000007-2-0.gz");
+    assert_eq!(
+        out[0].key,
+        "processing-failed/2026/11/22/10/demo-shardId-000000000007-2-0.gz"
+    );
     let line: serde_json::Value = serde_json::from_str(gunzip(&out[0].body).trim_end()).unwrap();
     assert_eq!(line["errorCode"], "Deaggregation.Failed");
     assert_eq!(line["rawData"], "84mawv8=");
@@ -297,29 +550,75 @@ fn failed_records_go_to_the_error_output_prefix_as_firehose_error_records() {
 
 #[test]
 fn a_new_owner_makes_no_time_flush_before_an_earlier_intent_and_cuts_exactly_there() {
-    let resume = ResumeState { checkpoint: Some(pos(1)), flush_intent: Some(pos(3)), horizon: None };
-    let mut b = ShardBuffers::new(layout(), BufferLimits { size_bytes: 1 << 20, interval_ms: 0 }, resume);
-    b.step(0, BufferEvent::Record(record(2, "two", T1100))).unwrap();
-    assert!(b.step(10_000, BufferEvent::Tick).unwrap().is_empty(), "no flush before the recorded intent");
-    assert!(b.step(10_000, BufferEvent::Drain).unwrap().is_empty(), "not even on shutdown");
+    let resume = ResumeState {
+        checkpoint: Some(pos(1)),
+        flush_intent: Some(pos(3)),
+        horizon: None,
+    };
+    let mut b = ShardBuffers::new(
+        layout(),
+        BufferLimits {
+            size_bytes: 1 << 20,
+            interval_ms: 0,
+        },
+        resume,
+    );
+    b.step(0, BufferEvent::Record(record(2, "two", T1100)))
+        .unwrap();
+    assert!(
+        b.step(10_000, BufferEvent::Tick).unwrap().is_empty(),
+        "no flush before the recorded intent"
+    );
+    assert!(
+        b.step(10_000, BufferEvent::Drain).unwrap().is_empty(),
+        "not even on shutdown"
+    );
     assert!(b.replaying_intent());
-    let out = writes(b.step(10_000, BufferEvent::Record(record(3, "three", T1100))).unwrap());
-    assert_eq!(out.len(), 1, "cut at the intent without recording a new one");
+    let out = writes(
+        b.step(10_000, BufferEvent::Record(record(3, "three", T1100)))
+            .unwrap(),
+    );
+    assert_eq!(
+        out.len(),
+        1,
+        "cut at the intent without recording a new one"
+    );
     assert_eq!(gunzip(&out[0].body), "two\nthree\n");
 }
 
 #[test]
 fn a_record_during_an_intent_write_is_refused() {
-    let mut b = ShardBuffers::new(layout(), BufferLimits { size_bytes: 1 << 20, interval_ms: 0 }, ResumeState::default());
-    b.step(0, BufferEvent::Record(record(1, "x", T1100))).unwrap();
+    let mut b = ShardBuffers::new(
+        layout(),
+        BufferLimits {
+            size_bytes: 1 << 20,
+            interval_ms: 0,
+        },
+        ResumeState::default(),
+    );
+    b.step(0, BufferEvent::Record(record(1, "x", T1100)))
+        .unwrap();
     b.step(0, BufferEvent::Tick).unwrap();
-    assert!(matches!(b.step(0, BufferEvent::Record(record(2, "y", T1100))), Err(BufferError::RecordDuringIntent(_))));
+    assert!(matches!(
+        b.step(0, BufferEvent::Record(record(2, "y", T1100))),
+        Err(BufferError::RecordDuringIntent(_))
+    ));
 }
 
 #[test]
 fn a_record_whose_arrival_time_cannot_make_any_prefix_is_refused_and_nothing_is_buffered() {
-    let mut b = ShardBuffers::new(layout(), BufferLimits { size_bytes: 100, interval_ms: 0 }, ResumeState::default());
-    assert!(matches!(b.step(0, BufferEvent::Record(record(1, "x", i64::MAX))), Err(BufferError::ErrorPrefix(_))));
+    let mut b = ShardBuffers::new(
+        layout(),
+        BufferLimits {
+            size_bytes: 100,
+            interval_ms: 0,
+        },
+        ResumeState::default(),
+    );
+    assert!(matches!(
+        b.step(0, BufferEvent::Record(record(1, "x", i64::MAX))),
+        Err(BufferError::ErrorPrefix(_))
+    ));
     assert!(b.is_idle());
 }
 
@@ -355,8 +654,19 @@ enum Outcome {
 impl Owner {
     /// An owner resuming from the lease; ticks (expired interval) come before the records whose
     /// index is in `ticks`, memory-pressure flushes before those in `flushes`; a drain comes last.
-    fn new(id: u32, lease: &Lease, records: &[UserRecord], limits: BufferLimits, ticks: &BTreeSet<usize>, flushes: &BTreeSet<usize>) -> Self {
-        let resume = ResumeState { checkpoint: lease.checkpoint.clone(), flush_intent: lease.intent.clone(), horizon: lease.horizon.clone() };
+    fn new(
+        id: u32,
+        lease: &Lease,
+        records: &[UserRecord],
+        limits: BufferLimits,
+        ticks: &BTreeSet<usize>,
+        flushes: &BTreeSet<usize>,
+    ) -> Self {
+        let resume = ResumeState {
+            checkpoint: lease.checkpoint.clone(),
+            flush_intent: lease.intent.clone(),
+            horizon: lease.horizon.clone(),
+        };
         let mut events = VecDeque::new();
         for (i, r) in records.iter().enumerate() {
             if ticks.contains(&i) {
@@ -365,21 +675,35 @@ impl Owner {
             if flushes.contains(&i) {
                 events.push_back(BufferEvent::Flush);
             }
-            if lease.checkpoint.as_ref().is_none_or(|c| RecordPosition::new(r.sequence_number.clone(), 0) > *c) {
+            if lease
+                .checkpoint
+                .as_ref()
+                .is_none_or(|c| RecordPosition::new(r.sequence_number.clone(), 0) > *c)
+            {
                 events.push_back(BufferEvent::Record(r.clone()));
             }
         }
         events.push_back(BufferEvent::Drain);
-        Self { id, buffers: ShardBuffers::new(layout(), limits, resume), events, queue: VecDeque::new(), now: 0, actions_done: 0 }
+        Self {
+            id,
+            buffers: ShardBuffers::new(layout(), limits, resume),
+            events,
+            queue: VecDeque::new(),
+            now: 0,
+            actions_done: 0,
+        }
     }
 
     /// Runs until `pause_after` actions are done, the events run out, or a lease write is refused.
     fn run(&mut self, lease: &mut Lease, sink: &mut Sink, pause_after: Option<usize>) -> Outcome {
         loop {
             let Some(action) = self.queue.pop_front() else {
-                let Some(event) = self.events.pop_front() else { return Outcome::Finished };
+                let Some(event) = self.events.pop_front() else {
+                    return Outcome::Finished;
+                };
                 self.now += 1_000_000;
-                self.queue.extend(self.buffers.step(self.now, event).unwrap());
+                self.queue
+                    .extend(self.buffers.step(self.now, event).unwrap());
                 continue;
             };
             if pause_after.is_some_and(|p| self.actions_done >= p) {
@@ -392,7 +716,10 @@ impl Owner {
                     sink.insert(o.key.clone(), o.body.clone());
                     BufferEvent::ObjectDurable(o.ticket)
                 }
-                BufferAction::RecordProgress { horizon, flush_intent } => {
+                BufferAction::RecordProgress {
+                    horizon,
+                    flush_intent,
+                } => {
                     if lease.owner != self.id {
                         return Outcome::Fenced;
                     }
@@ -411,7 +738,8 @@ impl Owner {
                     BufferEvent::CheckpointWritten(x)
                 }
             };
-            self.queue.extend(self.buffers.step(self.now, next).unwrap());
+            self.queue
+                .extend(self.buffers.step(self.now, next).unwrap());
         }
     }
 }

@@ -21,7 +21,8 @@ pub(crate) fn for_each_line(path: &Path, mut each: impl FnMut(&[u8])) -> std::io
             memchr::memrchr(b'\n', &buffer[..filled]).map_or(0, |i| i + 1)
         };
         let mut start = 0;
-        for end in memchr::memchr_iter(b'\n', &buffer[..complete]).chain(std::iter::once(complete)) {
+        for end in memchr::memchr_iter(b'\n', &buffer[..complete]).chain(std::iter::once(complete))
+        {
             let line = &buffer[start..end];
             start = (end + 1).min(complete);
             if !line.is_empty() {

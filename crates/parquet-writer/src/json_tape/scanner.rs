@@ -234,12 +234,20 @@ impl Scanner<'_, '_> {
                     start: offset(start),
                     len: offset(i - start),
                 };
-                self.push(if key { TapeNode::Key(text) } else { TapeNode::Str(text) });
+                self.push(if key {
+                    TapeNode::Key(text)
+                } else {
+                    TapeNode::Str(text)
+                });
                 Ok(())
             }
             Some(b'\\') => {
                 let text = self.escaped_string(start, i)?;
-                self.push(if key { TapeNode::Key(text) } else { TapeNode::Str(text) });
+                self.push(if key {
+                    TapeNode::Key(text)
+                } else {
+                    TapeNode::Str(text)
+                });
                 Ok(())
             }
             _ => Err(Fallback), // a control character or the end of input
@@ -278,7 +286,9 @@ impl Scanner<'_, '_> {
                             i += 4;
                             match high {
                                 0xD800..=0xDBFF => {
-                                    if bytes.get(i) != Some(&b'\\') || bytes.get(i + 1) != Some(&b'u') {
+                                    if bytes.get(i) != Some(&b'\\')
+                                        || bytes.get(i + 1) != Some(&b'u')
+                                    {
                                         return Err(Fallback);
                                     }
                                     let low = hex4(bytes, i + 2)?;
@@ -361,7 +371,10 @@ impl Scanner<'_, '_> {
             let mut value: u64 = 0;
             let mut overflow = false;
             for &d in &bytes[digits_start..integer_end] {
-                match value.checked_mul(10).and_then(|v| v.checked_add(u64::from(d - b'0'))) {
+                match value
+                    .checked_mul(10)
+                    .and_then(|v| v.checked_add(u64::from(d - b'0')))
+                {
                     Some(v) => value = v,
                     None => {
                         overflow = true;
@@ -435,7 +448,9 @@ mod tests {
     fn resolve(tape: &JsonTape, input: &str) -> Vec<Resolved> {
         let text = |t: Text| match t {
             Text::Input { start, len } => input[start as usize..(start + len) as usize].to_owned(),
-            Text::Unescaped { start, len } => tape.unescaped[start as usize..(start + len) as usize].to_owned(),
+            Text::Unescaped { start, len } => {
+                tape.unescaped[start as usize..(start + len) as usize].to_owned()
+            }
         };
         tape.nodes
             .iter()
@@ -467,7 +482,10 @@ mod tests {
         let mut reference = JsonTape::default();
         let serde_result = reference.parse_with_serde(input);
         if accepted {
-            prop_assert!(serde_result.is_ok(), "scanner accepted what serde_json refuses: {input:?}");
+            prop_assert!(
+                serde_result.is_ok(),
+                "scanner accepted what serde_json refuses: {input:?}"
+            );
             let (a, b) = (resolve(&fast, input), resolve(&reference, input));
             prop_assert!(same(&a, &b), "tapes differ for {input:?}:\n{a:?}\n{b:?}");
             prop_assert_eq!(&fast.roots, &reference.roots);
@@ -581,10 +599,19 @@ mod tests {
         scan_single_document(&mut tape, input).unwrap();
         let nodes = resolve(&tape, input);
         assert_eq!(nodes[1], Resolved::Key("k\u{e9}y".into()));
-        assert_eq!(nodes[2], Resolved::Str("a\"b\\c/d\u{8}\u{c}\n\r\t\u{1f600}e".into()));
+        assert_eq!(
+            nodes[2],
+            Resolved::Str("a\"b\\c/d\u{8}\u{c}\n\r\t\u{1f600}e".into())
+        );
         for lone in [r#""\ud83d""#, r#""\ude00""#, r#""\ud83d\u0041""#] {
-            assert!(scan_single_document(&mut JsonTape::default(), lone).is_err(), "{lone}");
-            assert!(JsonTape::default().parse_with_serde(lone).is_err(), "serde_json refuses {lone} too");
+            assert!(
+                scan_single_document(&mut JsonTape::default(), lone).is_err(),
+                "{lone}"
+            );
+            assert!(
+                JsonTape::default().parse_with_serde(lone).is_err(),
+                "serde_json refuses {lone} too"
+            );
         }
     }
 
@@ -595,6 +622,10 @@ mod tests {
         assert!(scan_single_document(&mut JsonTape::default(), &deep).is_err());
         let mut tape = JsonTape::default();
         tape.parse(r#"{"a":1} {"a":2}"#).unwrap();
-        assert_eq!(tape.roots.len(), 2, "parse still splits concatenated documents");
+        assert_eq!(
+            tape.roots.len(),
+            2,
+            "parse still splits concatenated documents"
+        );
     }
 }

@@ -14,7 +14,11 @@ pub fn encoder(schema: &str, serde: SerdeOptions) -> ParquetObjectEncoder {
 }
 
 /// An encoder for `schema` (Hive DDL) with the given options.
-pub fn encoder_with(schema: &str, serde: SerdeOptions, options: ParquetOptions) -> ParquetObjectEncoder {
+pub fn encoder_with(
+    schema: &str,
+    serde: SerdeOptions,
+    options: ParquetOptions,
+) -> ParquetObjectEncoder {
     let schema = Arc::new(TableSchema::parse_hive(schema).expect("test schema parses"));
     ParquetObjectEncoder::new(schema, Arc::new(serde), options).expect("test options are valid")
 }
@@ -29,14 +33,23 @@ pub fn read_parquet(bytes: Vec<u8>) -> RecordBatch {
     let schema = reader.schema();
     let mut batches: Vec<RecordBatch> = reader.map(|b| b.expect("a readable batch")).collect();
     assert!(batches.len() <= 1, "test files fit one batch");
-    batches.pop().unwrap_or_else(|| RecordBatch::new_empty(schema))
+    batches
+        .pop()
+        .unwrap_or_else(|| RecordBatch::new_empty(schema))
 }
 
 /// Encodes JSON texts through `append_bytes`; returns the file and the per-record outcomes.
-pub fn encode_texts(encoder: &mut ParquetObjectEncoder, records: &[&str]) -> Vec<Result<(), String>> {
+pub fn encode_texts(
+    encoder: &mut ParquetObjectEncoder,
+    records: &[&str],
+) -> Vec<Result<(), String>> {
     records
         .iter()
-        .map(|r| encoder.append_bytes(r.as_bytes()).map_err(|e| e.message().to_owned()))
+        .map(|r| {
+            encoder
+                .append_bytes(r.as_bytes())
+                .map_err(|e| e.message().to_owned())
+        })
         .collect()
 }
 
@@ -87,8 +100,10 @@ pub mod strategies {
         primitive_type().prop_recursive(3, 24, 4, |inner| {
             prop_oneof![
                 inner.clone().prop_map(|t| HiveType::Array(Box::new(t))),
-                (primitive_type(), inner.clone()).prop_map(|(k, v)| HiveType::Map(Box::new(k), Box::new(v))),
-                proptest::collection::vec((field_name(), inner), 1..4).prop_map(|f| HiveType::Struct(unique_fields(f))),
+                (primitive_type(), inner.clone())
+                    .prop_map(|(k, v)| HiveType::Map(Box::new(k), Box::new(v))),
+                proptest::collection::vec((field_name(), inner), 1..4)
+                    .prop_map(|f| HiveType::Struct(unique_fields(f))),
             ]
         })
     }
@@ -134,11 +149,17 @@ pub mod strategies {
             ]
             .boxed(),
             HiveType::BigInt => any::<i64>().prop_map(|v| v.to_string()).boxed(),
-            HiveType::Float | HiveType::Double => (-1e6f64..1e6).prop_map(|v| v.to_string()).boxed(),
-            HiveType::Boolean => prop_oneof![Just("true".to_owned()), Just("False".to_owned())].boxed(),
+            HiveType::Float | HiveType::Double => {
+                (-1e6f64..1e6).prop_map(|v| v.to_string()).boxed()
+            }
+            HiveType::Boolean => {
+                prop_oneof![Just("true".to_owned()), Just("False".to_owned())].boxed()
+            }
             HiveType::Date => (0i64..20_000)
                 .prop_map(|d| {
-                    (chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap() + chrono::Days::new(d as u64)).to_string()
+                    (chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()
+                        + chrono::Days::new(d as u64))
+                    .to_string()
                 })
                 .boxed(),
             HiveType::Timestamp => (0i64..4_000_000_000).prop_map(|s| s.to_string()).boxed(),
@@ -168,24 +189,37 @@ pub mod strategies {
     pub fn json_for(t: &HiveType) -> BoxedStrategy<Value> {
         let fitting: BoxedStrategy<Value> = match t {
             HiveType::String => ".{0,10}".prop_map(Value::from).boxed(),
-            HiveType::TinyInt => {
-                prop_oneof![any::<i8>().prop_map(Value::from), key_text(t).prop_map(Value::from)].boxed()
-            }
+            HiveType::TinyInt => prop_oneof![
+                any::<i8>().prop_map(Value::from),
+                key_text(t).prop_map(Value::from)
+            ]
+            .boxed(),
             HiveType::SmallInt => any::<i16>().prop_map(Value::from).boxed(),
-            HiveType::Int => prop_oneof![any::<i32>().prop_map(Value::from), key_text(t).prop_map(Value::from)].boxed(),
+            HiveType::Int => prop_oneof![
+                any::<i32>().prop_map(Value::from),
+                key_text(t).prop_map(Value::from)
+            ]
+            .boxed(),
             HiveType::BigInt => any::<i64>().prop_map(Value::from).boxed(),
             HiveType::Float => (-1e30f64..1e30).prop_map(Value::from).boxed(),
-            HiveType::Double => {
-                prop_oneof![any::<f64>().prop_map(Value::from), key_text(t).prop_map(Value::from)].boxed()
-            }
-            HiveType::Boolean => {
-                prop_oneof![any::<bool>().prop_map(Value::from), key_text(t).prop_map(Value::from)].boxed()
-            }
+            HiveType::Double => prop_oneof![
+                any::<f64>().prop_map(Value::from),
+                key_text(t).prop_map(Value::from)
+            ]
+            .boxed(),
+            HiveType::Boolean => prop_oneof![
+                any::<bool>().prop_map(Value::from),
+                key_text(t).prop_map(Value::from)
+            ]
+            .boxed(),
             HiveType::Timestamp => prop_oneof![
                 (0i64..4_000_000_000).prop_map(Value::from),
                 (0i64..4_000_000_000_000).prop_map(Value::from),
-                (0i64..253_402_300_799_000_000)
-                    .prop_map(|us| Value::from(chrono::DateTime::from_timestamp_micros(us).unwrap().to_rfc3339())),
+                (0i64..253_402_300_799_000_000).prop_map(|us| Value::from(
+                    chrono::DateTime::from_timestamp_micros(us)
+                        .unwrap()
+                        .to_rfc3339()
+                )),
                 (0f64..4e9).prop_map(Value::from),
             ]
             .boxed(),
@@ -198,15 +232,29 @@ pub mod strategies {
                 .prop_map(Value::from)
                 .boxed(),
             HiveType::Map(k, v) => proptest::collection::vec((key_text(k), json_for(v)), 0..3)
-                .prop_map(|entries| Value::Object(entries.into_iter().collect::<Map<String, Value>>()))
+                .prop_map(|entries| {
+                    Value::Object(entries.into_iter().collect::<Map<String, Value>>())
+                })
                 .boxed(),
             HiveType::Struct(fields) => {
                 let parts: Vec<BoxedStrategy<(String, Option<Value>)>> = fields
                     .iter()
                     .map(|f| {
                         let name = f.name.clone();
-                        (proptest::option::weighted(0.8, json_for(&f.hive_type)), any::<bool>())
-                            .prop_map(move |(v, upper)| (if upper { name.to_uppercase() } else { name.clone() }, v))
+                        (
+                            proptest::option::weighted(0.8, json_for(&f.hive_type)),
+                            any::<bool>(),
+                        )
+                            .prop_map(move |(v, upper)| {
+                                (
+                                    if upper {
+                                        name.to_uppercase()
+                                    } else {
+                                        name.clone()
+                                    },
+                                    v,
+                                )
+                            })
                             .boxed()
                     })
                     .collect();
