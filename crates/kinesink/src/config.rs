@@ -202,7 +202,8 @@ const fn default_idle_time_ms() -> u64 {
     1_000
 }
 
-/// Default failover time: a lease not renewed for this long may be taken by another worker.
+/// Default failover time: a lease whose owner's heartbeat (and the lease itself) did not move for
+/// this long may be taken by another worker.
 pub const DEFAULT_FAILOVER_TIME_MS: u64 = 10_000;
 /// Firehose's default buffer size hint for NDJSON/raw output.
 pub const DEFAULT_BUFFER_SIZE_MIB: u64 = 5;

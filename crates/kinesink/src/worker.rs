@@ -323,11 +323,6 @@ impl Worker {
                     }
                 }
                 _ = lease_tick.tick() => {
-                    for shard_id in keeper.renew_all().await {
-                        if let Some(r) = running.get(&shard_id) {
-                            r.lost.cancel();
-                        }
-                    }
                     let mut resync = false;
                     let finished: Vec<String> = running.iter().filter(|(_, r)| r.handle.is_finished()).map(|(k, _)| k.clone()).collect();
                     for shard_id in finished {
@@ -354,7 +349,9 @@ impl Worker {
                     if resync && let Err(e) = self.sync_shards().await {
                         tracing::warn!(error = %e, "shard sync failed; will retry");
                     }
-                    if let Err(e) = self.table.heartbeat(&self.settings.worker_id).await {
+                    // The heartbeat keeps every lease this worker owns live (one write per cycle,
+                    // not one per lease) and carries how far behind each shard reads.
+                    if let Err(e) = self.table.heartbeat(&self.settings.worker_id, &keeper.millis_behind_latest().await).await {
                         tracing::warn!(error = %e, "heartbeat failed; will retry");
                     }
                     let snapshot = match self.table.snapshot().await {
@@ -365,6 +362,14 @@ impl Worker {
                             continue;
                         }
                     };
+                    // Leases another worker took (stolen to balance, or taken while this one was
+                    // paused): stop their readers; their writes were fenced all along.
+                    for shard_id in keeper.reconcile(&snapshot.leases).await {
+                        tracing::info!(shard_id = %shard_id, "lease taken by another worker; stopping its reader");
+                        if let Some(r) = running.get(&shard_id) {
+                            r.lost.cancel();
+                        }
+                    }
                     let leases = snapshot.leases;
                     let held = keeper.held_shards().await;
                     let now_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);

@@ -1,6 +1,6 @@
 //! The lease table in DynamoDB (aws-sdk-dynamodb), with conditional writes as fences.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,7 +20,7 @@ const HELD: &str = "leaseOwner = :owner AND leaseCounter = :counter";
 
 /// A lease table stored in DynamoDB. See the crate docs for the item schema.
 ///
-/// Guarantees: every take, renewal, checkpoint and release is one conditional `UpdateItem`
+/// Guarantees: every take, checkpoint, flush-progress write and release is one conditional `UpdateItem`
 /// that also increments `leaseCounter`; a failed condition is reported as
 /// [`LeaseError::Lost`] (or `Ok(None)` from take), never as success.
 #[derive(Debug, Clone)]
@@ -334,9 +334,23 @@ impl LeaseTable for DynamoDbLeaseTable {
                             Some(AttributeValue::N(n)) => n.parse().unwrap_or(0),
                             _ => 0,
                         };
+                        // Informational: an entry that is not a whole number is skipped.
+                        let millis_behind_latest = match item.get("millisBehindLatest") {
+                            Some(AttributeValue::M(m)) => m
+                                .iter()
+                                .filter_map(|(shard, v)| match v {
+                                    AttributeValue::N(n) => {
+                                        n.parse().ok().map(|ms| (shard.clone(), ms))
+                                    }
+                                    _ => None,
+                                })
+                                .collect(),
+                            _ => BTreeMap::new(),
+                        };
                         workers.push(WorkerHeartbeat {
                             worker_id: k[WORKER_PREFIX.len()..].to_owned(),
                             counter,
+                            millis_behind_latest,
                         });
                     }
                     _ => leases.push(lease_from_item(item)?),
@@ -349,10 +363,18 @@ impl LeaseTable for DynamoDbLeaseTable {
         }
         leases.sort_by(|a, b| a.shard_id.cmp(&b.shard_id));
         workers.sort_by(|a, b| a.worker_id.cmp(&b.worker_id));
-        Ok(TableSnapshot { leases, workers })
+        Ok(TableSnapshot::joined(leases, workers))
     }
 
-    async fn heartbeat(&self, worker_id: &str) -> Result<(), LeaseError> {
+    async fn heartbeat(
+        &self,
+        worker_id: &str,
+        millis_behind_latest: &BTreeMap<String, i64>,
+    ) -> Result<(), LeaseError> {
+        let behind = millis_behind_latest
+            .iter()
+            .map(|(shard, ms)| (shard.clone(), AttributeValue::N(ms.to_string())))
+            .collect();
         self.client
             .update_item()
             .table_name(&self.table)
@@ -360,9 +382,12 @@ impl LeaseTable for DynamoDbLeaseTable {
                 KEY,
                 AttributeValue::S(format!("{WORKER_PREFIX}{worker_id}")),
             )
-            .update_expression("ADD heartbeatCounter :one SET workerId = :id")
+            .update_expression(
+                "ADD heartbeatCounter :one SET workerId = :id, millisBehindLatest = :behind",
+            )
             .expression_attribute_values(":one", num(1))
             .expression_attribute_values(":id", AttributeValue::S(worker_id.to_owned()))
+            .expression_attribute_values(":behind", AttributeValue::M(behind))
             .send()
             .await
             .map(|_| ())
@@ -452,38 +477,6 @@ impl LeaseTable for DynamoDbLeaseTable {
         item.map(|i| lease_from_item(&i)).transpose()
     }
 
-    async fn renew(
-        &self,
-        shard_id: &str,
-        owner: &str,
-        counter: u64,
-        millis_behind_latest: Option<i64>,
-    ) -> Result<u64, LeaseError> {
-        match millis_behind_latest {
-            None => {
-                self.fenced(
-                    shard_id,
-                    "SET leaseCounter = leaseCounter + :one",
-                    owner,
-                    counter,
-                    vec![],
-                )
-                .await
-            }
-            Some(ms) => {
-                let value = AttributeValue::N(ms.to_string());
-                self.fenced(
-                    shard_id,
-                    "SET leaseCounter = leaseCounter + :one, millisBehindLatest = :behind",
-                    owner,
-                    counter,
-                    vec![(":behind", value)],
-                )
-                .await
-            }
-        }
-    }
-
     async fn checkpoint(
         &self,
         shard_id: &str,
@@ -555,15 +548,21 @@ impl LeaseTable for DynamoDbLeaseTable {
             .is_some())
     }
 
-    async fn release(&self, shard_id: &str, owner: &str, counter: u64) -> Result<(), LeaseError> {
-        self.fenced(
-            shard_id,
-            "SET leaseCounter = leaseCounter + :one REMOVE leaseOwner",
-            owner,
-            counter,
-            vec![],
-        )
-        .await
+    async fn release(
+        &self,
+        shard_id: &str,
+        owner: &str,
+        counter: u64,
+        millis_behind_latest: Option<i64>,
+    ) -> Result<(), LeaseError> {
+        match millis_behind_latest {
+            None => self.fenced(shard_id, "SET leaseCounter = leaseCounter + :one REMOVE leaseOwner", owner, counter, vec![]).await,
+            Some(ms) => {
+                let behind = AttributeValue::N(ms.to_string());
+                self.fenced(shard_id, "SET leaseCounter = leaseCounter + :one, millisBehindLatest = :behind REMOVE leaseOwner", owner, counter, vec![(":behind", behind)])
+                    .await
+            }
+        }
         .map(|_| ())
     }
 }

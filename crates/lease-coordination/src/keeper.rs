@@ -1,4 +1,5 @@
-//! The fenced writer of this worker's leases: takes, renewals, checkpoints, releases.
+//! The fenced writer of this worker's leases: takes, checkpoints, releases; and the judge of
+//! which held leases another worker has taken.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,10 +11,14 @@ use crate::table::{LeaseError, LeaseTable};
 
 /// Holds the counters of the leases this worker owns and performs every write conditional on them.
 ///
+/// Leases are not renewed one by one: the worker's heartbeat keeps them all live (see
+/// [`crate::LeaseTaker`]). A lease another worker took is noticed by [`LeaseKeeper::reconcile`]
+/// against each lease-table scan, or by the next fenced write failing.
+///
 /// Guarantees: a checkpoint is written only with the condition "owner is me and counter is the
 /// one I hold"; a failed condition drops the lease from the held set and returns
-/// [`LeaseError::Lost`]; writes for leases are serialised so a renewal never invalidates a
-/// concurrent checkpoint of this same worker.
+/// [`LeaseError::Lost`]; writes for leases are serialised, so one never invalidates a
+/// concurrent one of this same worker.
 pub struct LeaseKeeper {
     table: Arc<dyn LeaseTable>,
     owner: String,
@@ -41,8 +46,9 @@ impl LeaseKeeper {
         }
     }
 
-    /// Notes a shard's latest `MillisBehindLatest`; the next renewal stores it in the lease, so
-    /// `kinesink leases list` shows how far behind each owned shard is (no extra writes).
+    /// Notes a shard's latest `MillisBehindLatest`; the next heartbeat stores it (see
+    /// [`LeaseKeeper::millis_behind_latest`]), so `kinesink leases list` shows how far behind
+    /// each owned shard is (no extra writes).
     pub fn report_behind(&self, shard_id: &str, millis_behind_latest: i64) {
         if let Ok(mut behind) = self.behind.lock() {
             behind.insert(shard_id.to_owned(), millis_behind_latest);
@@ -84,36 +90,40 @@ impl LeaseKeeper {
         Ok(taken)
     }
 
-    /// Renews every held lease; returns the shards whose lease was lost.
-    ///
-    /// A lease the table cannot be reached for stays held (its checkpoints stay fenced).
-    pub async fn renew_all(&self) -> Vec<String> {
+    /// The last `MillisBehindLatest` of each held shard, for this worker's heartbeat.
+    pub async fn millis_behind_latest(&self) -> BTreeMap<String, i64> {
+        let held = self.held.lock().await;
+        let Ok(behind) = self.behind.lock() else {
+            return BTreeMap::new();
+        };
+        held.keys()
+            .filter_map(|shard| behind.get(shard).map(|ms| (shard.clone(), *ms)))
+            .collect()
+    }
+
+    /// Compares the held leases with a scan of the table: a held lease that now names another
+    /// owner (or none), or is gone, was taken from this worker; it is dropped from the held set
+    /// and its shard returned, so its reader stops. (Its writes were fenced all along: the
+    /// taker's write moved the counter.)
+    pub async fn reconcile(&self, leases: &[Lease]) -> Vec<String> {
         let mut held = self.held.lock().await;
-        let mut lost = Vec::new();
-        let shards: Vec<(String, u64)> = held.iter().map(|(k, v)| (k.clone(), *v)).collect();
-        for (shard_id, counter) in shards {
-            let behind = self
-                .behind
-                .lock()
-                .ok()
-                .and_then(|b| b.get(&shard_id).copied());
-            match self
-                .table
-                .renew(&shard_id, &self.owner, counter, behind)
-                .await
-            {
-                Ok(new_counter) => {
-                    held.insert(shard_id, new_counter);
-                }
-                Err(LeaseError::Lost { .. }) => {
-                    held.remove(&shard_id);
-                    metrics::counter!("kinesink_lease_losses_total").increment(1);
-                    lost.push(shard_id);
-                }
-                Err(e) => {
-                    tracing::warn!(shard_id = %shard_id, error = %e, "lease renewal failed; will retry")
-                }
-            }
+        let lost: Vec<String> = held
+            .keys()
+            .filter(|shard| {
+                leases
+                    .iter()
+                    .find(|l| &l.shard_id == *shard)
+                    .is_none_or(|l| l.owner.as_deref() != Some(self.owner.as_str()))
+            })
+            .cloned()
+            .collect();
+        for shard in &lost {
+            held.remove(shard);
+            metrics::counter!("kinesink_lease_losses_total").increment(1);
+        }
+        if !lost.is_empty() {
+            #[allow(clippy::cast_precision_loss)]
+            metrics::gauge!("kinesink_leases_owned").set(held.len() as f64);
         }
         lost
     }
@@ -194,7 +204,14 @@ impl LeaseKeeper {
         };
         #[allow(clippy::cast_precision_loss)]
         metrics::gauge!("kinesink_leases_owned").set(held.len() as f64);
-        self.table.release(shard_id, &self.owner, counter).await
+        let behind = self
+            .behind
+            .lock()
+            .ok()
+            .and_then(|b| b.get(shard_id).copied());
+        self.table
+            .release(shard_id, &self.owner, counter, behind)
+            .await
     }
 
     /// Forgets a lease without writing (after its loss was detected elsewhere).
@@ -251,7 +268,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn renewals_keep_checkpoints_valid_and_report_lost_leases() {
+    async fn the_heartbeat_reports_how_far_behind_each_held_shard_reads() {
         let table: Arc<dyn LeaseTable> = Arc::new(MemoryLeaseTable::new());
         for s in ["x", "y"] {
             table
@@ -261,34 +278,61 @@ mod tests {
         }
         let a = LeaseKeeper::new(table.clone(), "a");
         a.take("x", 0).await.unwrap().unwrap();
-        a.take("y", 0).await.unwrap().unwrap();
         a.report_behind("x", 2500);
-        assert!(a.renew_all().await.is_empty());
-        let x = table
-            .list()
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|l| l.shard_id == "x")
-            .unwrap();
+        a.report_behind("y", 700); // not held: not reported
+        let behind = a.millis_behind_latest().await;
+        assert_eq!(behind, BTreeMap::from([("x".to_owned(), 2500)]));
+        table.heartbeat("a", &behind).await.unwrap();
+        let leases = table.list().await.unwrap();
         assert_eq!(
-            x.millis_behind_latest,
+            leases[0].millis_behind_latest,
             Some(2500),
-            "the renewal stores how far behind the owner reads"
+            "the snapshot joins the owner's report into its lease"
         );
+        assert_eq!(leases[1].millis_behind_latest, None);
+        a.report_behind("x", 900);
+        a.release("x").await.unwrap();
+        table.remove_heartbeat("a").await.unwrap();
+        let x = table.list().await.unwrap().remove(0);
+        assert_eq!(
+            (x.owner, x.millis_behind_latest),
+            (None, Some(900)),
+            "a released lease keeps its last owner's report"
+        );
+    }
+
+    #[tokio::test]
+    async fn reconcile_drops_held_leases_the_table_gives_to_another_owner_or_lost() {
+        let table: Arc<dyn LeaseTable> = Arc::new(MemoryLeaseTable::new());
+        for s in ["x", "y", "z"] {
+            table
+                .create_if_missing(&Lease::new(s, vec![], Checkpoint::TrimHorizon))
+                .await
+                .unwrap();
+        }
+        let a = LeaseKeeper::new(table.clone(), "a");
+        for s in ["x", "y", "z"] {
+            a.take(s, 0).await.unwrap().unwrap();
+        }
         a.checkpoint("x", &seq(5)).await.unwrap();
-        // someone else takes y
-        let y_counter = table
-            .list()
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|l| l.shard_id == "y")
-            .unwrap()
-            .counter;
-        table.take("y", y_counter, "b").await.unwrap().unwrap();
-        assert_eq!(a.renew_all().await, vec!["y".to_owned()]);
+        assert!(
+            a.reconcile(&table.list().await.unwrap()).await.is_empty(),
+            "all still ours"
+        );
+        // b takes y; z's item disappears (deleted by hand)
+        table.take("y", 1, "b").await.unwrap().unwrap();
+        let mut leases = table.list().await.unwrap();
+        leases.retain(|l| l.shard_id != "z");
+        assert_eq!(
+            a.reconcile(&leases).await,
+            vec!["y".to_owned(), "z".to_owned()]
+        );
         assert_eq!(a.held_shards().await, vec!["x".to_owned()]);
+        a.checkpoint("x", &seq(6)).await.unwrap();
+        assert!(matches!(
+            a.checkpoint("y", &seq(6)).await,
+            Err(LeaseError::Lost { .. })
+        ));
     }
 
     #[tokio::test]

@@ -1,5 +1,7 @@
 //! The lease of one shard.
 
+use std::collections::BTreeMap;
+
 use std::fmt;
 
 /// Where reading of a shard resumes.
@@ -101,8 +103,9 @@ pub struct Lease {
     pub flush_intent: Option<(String, u64)>,
     /// The last record of any object that may have been written: (sequence number, sub-sequence).
     pub flush_horizon: Option<(String, u64)>,
-    /// `MillisBehindLatest` of the owner's last read, stored with its last renewal
-    /// (`millisBehindLatest`); `None` until an owner reported one. Informational only.
+    /// `MillisBehindLatest` of the owner's last read, as its last heartbeat reported it (filled
+    /// in by [`LeaseTable::snapshot`](crate::LeaseTable::snapshot) from the owner's
+    /// [`WorkerHeartbeat`]); `None` when no owner reported one. Informational only.
     pub millis_behind_latest: Option<i64>,
 }
 
@@ -133,8 +136,11 @@ impl Lease {
 pub struct WorkerHeartbeat {
     /// The worker id.
     pub worker_id: String,
-    /// Incremented by the worker at every lease cycle.
+    /// Incremented by the worker at every lease cycle. While it moves, every lease naming this
+    /// worker as owner is live (leases are not renewed one by one).
     pub counter: u64,
+    /// `MillisBehindLatest` of each shard the worker reads, as of its last heartbeat.
+    pub millis_behind_latest: BTreeMap<String, i64>,
 }
 
 /// Everything in the lease table: shard leases and worker heartbeats.
@@ -144,6 +150,27 @@ pub struct TableSnapshot {
     pub leases: Vec<Lease>,
     /// One heartbeat per worker that announced itself.
     pub workers: Vec<WorkerHeartbeat>,
+}
+
+impl TableSnapshot {
+    /// A snapshot of `leases` and `workers`, each lease's
+    /// [`Lease::millis_behind_latest`] filled in from its owner's heartbeat (when the owner
+    /// reported the shard).
+    #[must_use]
+    pub fn joined(mut leases: Vec<Lease>, workers: Vec<WorkerHeartbeat>) -> Self {
+        for lease in &mut leases {
+            let reported = lease.owner.as_deref().and_then(|owner| {
+                workers
+                    .iter()
+                    .find(|w| w.worker_id == owner)
+                    .and_then(|w| w.millis_behind_latest.get(&lease.shard_id).copied())
+            });
+            if reported.is_some() {
+                lease.millis_behind_latest = reported;
+            }
+        }
+        Self { leases, workers }
+    }
 }
 
 #[cfg(test)]

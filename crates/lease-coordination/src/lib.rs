@@ -2,9 +2,9 @@
 //!
 //! Owns: the lease model ([`Lease`], [`Checkpoint`]), the [`LeaseTable`] interface with a
 //! DynamoDB and an in-memory implementation, the pure lease-taking planner ([`LeaseTaker`]) and
-//! the fenced writer of renewals and checkpoints ([`LeaseKeeper`]).
+//! the fenced writer of takes, checkpoints and releases ([`LeaseKeeper`]).
 //!
-//! Must never: move a checkpoint or renew a lease without the condition "owner is me and the
+//! Must never: move a checkpoint or write a lease without the condition "owner is me and the
 //! counter is the one I hold" (fencing); read the wall clock inside the planner (callers pass
 //! `now`).
 //!
@@ -13,22 +13,31 @@
 //! |---|---|---|
 //! | `leaseKey` (hash key) | S | the shard id |
 //! | `leaseOwner` | S | worker id of the holder; absent when free |
-//! | `leaseCounter` | N | incremented by every take, renewal, checkpoint and release |
+//! | `leaseCounter` | N | incremented by every take, checkpoint, flush-progress write and release (leases are not renewed one by one: see below) |
 //! | `checkpoint` | S | a sequence number, or `TRIM_HORIZON`, `LATEST`, `AT_TIMESTAMP`, `SHARD_END` |
 //! | `checkpointSubSequenceNumber` | N | sub-sequence within a KPL aggregate |
 //! | `ownerSwitchesSinceCheckpoint` | N | takes since the checkpoint last moved |
 //! | `parentShardIds` | SS | parents of the shard (absent when none) |
 //! | `flushIntent`, `flushIntentSubSequenceNumber` | S, N | a shard-wide flush recorded before its objects are cut (kinesink's exactly-once protocol, see the delivery crate) |
 //! | `flushHorizon`, `flushHorizonSubSequenceNumber` | S, N | the last record of any object that may have been written |
-//! | `millisBehindLatest` | N | the owner's last `MillisBehindLatest`, stored with each renewal (shown by `kinesink leases list`) |
+//! | `millisBehindLatest` | N | the last owner's `MillisBehindLatest`, stored when it released the lease; an owned lease shows its owner's heartbeat report instead (below) |
 //!
 //! Leases are created by shard sync for every listed shard without one (also one deleted by
 //! hand), and deleted once their shard is at `SHARD_END` and no longer listed by the stream
 //! (past its retention period).
 //!
 //! Worker heartbeats live in the same table: `leaseKey` = `!worker:<worker id>` (shard ids never
-//! start with `!`), `heartbeatCounter` (N) incremented every lease cycle, `workerId` (S). A
+//! start with `!`), `heartbeatCounter` (N) incremented every lease cycle (failover time / 3),
+//! `workerId` (S), `millisBehindLatest` (M: shard id → N, shown by `kinesink leases list`). A
 //! worker deletes its own heartbeat when it shuts down gracefully.
+//!
+//! Leases are heartbeat-backed: the heartbeat keeps every lease its worker owns live, so a
+//! worker writes once per cycle instead of once per lease per cycle as KCL does (at 8 shards per
+//! worker, ~9x fewer writes; see `bench/RESULTS.md`). A lease expires when neither it nor its
+//! owner's heartbeat moved for the failover time ([`LeaseTaker`]). Fencing does not depend on
+//! expiry: a take moves `leaseCounter`, so a paused owner's later writes all fail. Every worker
+//! of an application must run a version with heartbeat-backed leases (an older worker would see
+//! the unrenewed leases as expired).
 //!
 //! The table is created on demand with on-demand (PAY_PER_REQUEST) billing.
 

@@ -12,7 +12,7 @@ use crate::table::{AdminChange, LeaseError, LeaseTable};
 #[derive(Debug, Default)]
 pub struct MemoryLeaseTable {
     leases: Mutex<BTreeMap<String, Lease>>,
-    workers: Mutex<BTreeMap<String, u64>>,
+    workers: Mutex<BTreeMap<String, (u64, BTreeMap<String, i64>)>>,
 }
 
 impl MemoryLeaseTable {
@@ -52,34 +52,35 @@ impl LeaseTable for MemoryLeaseTable {
     }
 
     async fn snapshot(&self) -> Result<TableSnapshot, LeaseError> {
-        Ok(TableSnapshot {
-            leases: self
-                .leases
+        Ok(TableSnapshot::joined(
+            self.leases
                 .lock()
                 .expect("lease map lock")
                 .values()
                 .cloned()
                 .collect(),
-            workers: self
-                .workers
+            self.workers
                 .lock()
                 .expect("worker map lock")
                 .iter()
-                .map(|(w, c)| WorkerHeartbeat {
+                .map(|(w, (c, behind))| WorkerHeartbeat {
                     worker_id: w.clone(),
                     counter: *c,
+                    millis_behind_latest: behind.clone(),
                 })
                 .collect(),
-        })
+        ))
     }
 
-    async fn heartbeat(&self, worker_id: &str) -> Result<(), LeaseError> {
-        *self
-            .workers
-            .lock()
-            .expect("worker map lock")
-            .entry(worker_id.to_owned())
-            .or_insert(0) += 1;
+    async fn heartbeat(
+        &self,
+        worker_id: &str,
+        millis_behind_latest: &BTreeMap<String, i64>,
+    ) -> Result<(), LeaseError> {
+        let mut workers = self.workers.lock().expect("worker map lock");
+        let (counter, behind) = workers.entry(worker_id.to_owned()).or_default();
+        *counter += 1;
+        behind.clone_from(millis_behind_latest);
         Ok(())
     }
 
@@ -129,23 +130,6 @@ impl LeaseTable for MemoryLeaseTable {
         lease.owner = Some(owner.to_owned());
         lease.counter += 1;
         Ok(Some(lease.clone()))
-    }
-
-    async fn renew(
-        &self,
-        shard_id: &str,
-        owner: &str,
-        counter: u64,
-        millis_behind_latest: Option<i64>,
-    ) -> Result<u64, LeaseError> {
-        self.update(shard_id, |l| {
-            held(l, owner, counter)?;
-            l.counter += 1;
-            if millis_behind_latest.is_some() {
-                l.millis_behind_latest = millis_behind_latest;
-            }
-            Ok(l.counter)
-        })
     }
 
     async fn checkpoint(
@@ -209,11 +193,20 @@ impl LeaseTable for MemoryLeaseTable {
         Ok(true)
     }
 
-    async fn release(&self, shard_id: &str, owner: &str, counter: u64) -> Result<(), LeaseError> {
+    async fn release(
+        &self,
+        shard_id: &str,
+        owner: &str,
+        counter: u64,
+        millis_behind_latest: Option<i64>,
+    ) -> Result<(), LeaseError> {
         self.update(shard_id, |l| {
             held(l, owner, counter)?;
             l.counter += 1;
             l.owner = None;
+            if millis_behind_latest.is_some() {
+                l.millis_behind_latest = millis_behind_latest;
+            }
             Ok(())
         })
     }

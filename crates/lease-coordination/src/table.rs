@@ -1,5 +1,7 @@
 //! The lease table interface.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 
 use crate::lease::{Checkpoint, Lease, TableSnapshot};
@@ -58,8 +60,13 @@ pub trait LeaseTable: Send + Sync {
         Ok(self.snapshot().await?.leases)
     }
 
-    /// Increments (creating if missing) this worker's heartbeat.
-    async fn heartbeat(&self, worker_id: &str) -> Result<(), LeaseError>;
+    /// Increments (creating if missing) this worker's heartbeat, which keeps every lease it
+    /// owns live, and stores the `MillisBehindLatest` of each shard it reads.
+    async fn heartbeat(
+        &self,
+        worker_id: &str,
+        millis_behind_latest: &BTreeMap<String, i64>,
+    ) -> Result<(), LeaseError>;
 
     /// Deletes a worker's heartbeat (graceful shutdown, or pruning a long-dead worker).
     async fn remove_heartbeat(&self, worker_id: &str) -> Result<(), LeaseError>;
@@ -79,16 +86,6 @@ pub trait LeaseTable: Send + Sync {
         expected_counter: u64,
         owner: &str,
     ) -> Result<Option<Lease>, LeaseError>;
-
-    /// Renews: increments the counter if `owner` still holds it at `counter`, storing the
-    /// owner's last `MillisBehindLatest` when given; returns the new counter.
-    async fn renew(
-        &self,
-        shard_id: &str,
-        owner: &str,
-        counter: u64,
-        millis_behind_latest: Option<i64>,
-    ) -> Result<u64, LeaseError>;
 
     /// Stores a checkpoint (clearing the flush intent) if `owner` still holds the lease at
     /// `counter`; returns the new counter.
@@ -120,6 +117,14 @@ pub trait LeaseTable: Send + Sync {
         change: &AdminChange,
     ) -> Result<bool, LeaseError>;
 
-    /// Clears the owner if `owner` still holds the lease at `counter`, so another worker can take it at once.
-    async fn release(&self, shard_id: &str, owner: &str, counter: u64) -> Result<(), LeaseError>;
+    /// Clears the owner if `owner` still holds the lease at `counter`, so another worker can take
+    /// it at once; stores the owner's last `MillisBehindLatest` in the lease when given (shown for
+    /// a free lease, whose owner's heartbeat is gone).
+    async fn release(
+        &self,
+        shard_id: &str,
+        owner: &str,
+        counter: u64,
+        millis_behind_latest: Option<i64>,
+    ) -> Result<(), LeaseError>;
 }
