@@ -446,8 +446,8 @@ def main():
                    help="bytes per shard per second fed while the worker reads (Kinesis accepts at most 1 MB/s per shard; "
                         "feeding the 2 MB/s read limit leaves no headroom to catch up)")
     p.add_argument("--failover-ms", type=int, default=5000)
-    p.add_argument("--ddb-seconds", type=float, default=120.0)
-    p.add_argument("--ddb-interval-s", type=int, default=300)
+    p.add_argument("--ddb-seconds", type=float, default=180.0)
+    p.add_argument("--ddb-interval-s", type=int, default=60)  # our checkpoint rate = the KCL reference's one a minute
     p.add_argument("--json", help="also write every figure to this file")
     args = p.parse_args()
     work = tempfile.mkdtemp(prefix="kinesink-bench-")
