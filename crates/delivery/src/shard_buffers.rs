@@ -226,7 +226,6 @@ pub struct ReadyObject {
 #[derive(Debug)]
 struct OpenBuffer {
     encoder: ObjectEncoder,
-    keys: PartitionKeys,
     last_used: u64,
     opened_at_ms: u64,
     oldest_arrival_ms: i64,
@@ -237,8 +236,9 @@ struct OpenBuffer {
 /// Which buffer a record goes to.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum PartitionId {
-    /// Data, by partition-key values (empty without dynamic partitioning).
-    Data(Vec<String>),
+    /// Data, by partition keys (none without dynamic partitioning). The record's own keys
+    /// become the id: nothing is copied per record.
+    Data(PartitionKeys),
     /// The error output, by error-output type.
     Error(String),
 }
@@ -604,7 +604,7 @@ impl ShardBuffers {
             );
             return self.add_failed(now_ms, &failed, actions);
         }
-        let id = PartitionId::Data(keys.iter().map(|(_, v)| v.to_owned()).collect());
+        let id = PartitionId::Data(keys);
         if !self.open.contains_key(&id) {
             let active = self
                 .open
@@ -642,7 +642,6 @@ impl ShardBuffers {
         if let Err(cf) = self.add_to(
             now_ms,
             id,
-            keys,
             position,
             record.approximate_arrival_ms,
             &record.data,
@@ -672,7 +671,6 @@ impl ShardBuffers {
         let outcome = self.add_to(
             now_ms,
             id,
-            PartitionKeys::empty(),
             &failed.position,
             failed.approximate_arrival_ms,
             &line,
@@ -703,7 +701,6 @@ impl ShardBuffers {
         &mut self,
         now_ms: u64,
         id: PartitionId,
-        keys: PartitionKeys,
         position: &RecordPosition,
         arrival_ms: i64,
         data: &[u8],
@@ -711,14 +708,9 @@ impl ShardBuffers {
         actions: &mut Vec<BufferAction>,
     ) -> Result<Result<(), kinesink_parquet_writer::ConversionFailure>, BufferError> {
         let record_size = data.len() + 1;
-        if let Some(b) = self.open.get(&id)
-            && b.encoder.input_bytes() + record_size > self.limits.size_bytes
-        {
-            let object = self.cut(&id)?;
-            self.emit_size_cut(object, actions);
-        }
+        // One map search in the common case (the partition is open and has room).
         match self.open.get_mut(&id) {
-            Some(buffer) => {
+            Some(buffer) if buffer.encoder.input_bytes() + record_size <= self.limits.size_bytes => {
                 if let Err(cf) = buffer.encoder.append(data, parsed) {
                     return Ok(Err(cf));
                 }
@@ -727,7 +719,11 @@ impl ShardBuffers {
                 buffer.last_used = self.next_use;
                 self.next_use += 1;
             }
-            None => {
+            found => {
+                if found.is_some() {
+                    let object = self.cut(&id)?;
+                    self.emit_size_cut(object, actions);
+                }
                 let mut encoder = self.new_encoder(&id);
                 if let Err(cf) = encoder.append(data, parsed) {
                     return Ok(Err(cf));
@@ -736,7 +732,6 @@ impl ShardBuffers {
                     id,
                     OpenBuffer {
                         encoder,
-                        keys,
                         last_used: self.next_use,
                         opened_at_ms: now_ms,
                         oldest_arrival_ms: arrival_ms,
@@ -764,9 +759,9 @@ impl ShardBuffers {
             PartitionId::Data(_) => None,
         };
         let (prefix, extension, is_error_output) = match id {
-            PartitionId::Data(_) => {
+            PartitionId::Data(keys) => {
                 let inputs = PrefixInputs {
-                    partition_keys: &b.keys,
+                    partition_keys: keys,
                     oldest_arrival_ms: b.oldest_arrival_ms,
                     error_output_type: None,
                     random_string_seed: seed.as_bytes(),

@@ -11,11 +11,44 @@ use crate::partitioning_failure::{FailureReason, MAX_PARTITION_KEYS, Partitionin
 /// ASCII letters, digits, `-` `_` `.` `~` kept, a leading `.` and every other byte
 /// percent-encoded), so it contains no `/` and never forms a `.` or `..` segment; at most
 /// [`MAX_PARTITION_KEYS`] pairs; names are unique. Equal keys compare, hash and order equal,
-/// so the value can key a map of buffers.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// so the value can key a map of buffers (ordered pair by pair, name then value, as the tuples
+/// would be; a name shared with the query is recognised by pointer, without comparing text).
+#[derive(Debug, Clone, Default, Hash)]
 pub struct PartitionKeys {
     pairs: Vec<(Arc<str>, String)>,
 }
+
+impl Ord for PartitionKeys {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        for ((name_a, value_a), (name_b, value_b)) in self.pairs.iter().zip(&other.pairs) {
+            if !Arc::ptr_eq(name_a, name_b) {
+                let by_name = name_a.cmp(name_b);
+                if by_name.is_ne() {
+                    return by_name;
+                }
+            }
+            let by_value = value_a.cmp(value_b);
+            if by_value.is_ne() {
+                return by_value;
+            }
+        }
+        self.pairs.len().cmp(&other.pairs.len())
+    }
+}
+
+impl PartialOrd for PartitionKeys {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for PartitionKeys {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for PartitionKeys {}
 
 impl PartitionKeys {
     /// No keys (what a prefix without `!{partitionKeyFromQuery:...}` is evaluated with).
@@ -161,6 +194,29 @@ fn escaped_value(name: &str, text: &str) -> Result<String, PartitioningFailure> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn keys_order_and_equal_exactly_as_their_name_value_pairs(
+            a in proptest::collection::vec(("[ab]", "[xy]{1,2}"), 0..4),
+            b in proptest::collection::vec(("[ab]", "[xy]{1,2}"), 0..4),
+        ) {
+            let build = |pairs: &[(String, String)]| {
+                let mut keys = PartitionKeys::empty();
+                for (n, v) in pairs {
+                    keys.pairs.push((Arc::from(n.as_str()), v.clone()));
+                }
+                keys
+            };
+            let (ka, kb) = (build(&a), build(&b));
+            proptest::prop_assert_eq!(ka.cmp(&kb), a.cmp(&b));
+            proptest::prop_assert_eq!(ka == kb, a == b);
+            // Shared name pointers (keys of one query) give the same answers.
+            let shared: Vec<Arc<str>> = ["a", "b"].into_iter().map(Arc::from).collect();
+            let share = |k: &PartitionKeys| PartitionKeys { pairs: k.pairs.iter().map(|(n, v)| (Arc::clone(&shared[usize::from(&**n == "b")]), v.clone())).collect() };
+            proptest::prop_assert_eq!(share(&ka).cmp(&share(&kb)), a.cmp(&b));
+        }
+    }
 
     #[test]
     fn values_are_stored_in_their_s3_safe_form_and_kept_in_order() {
