@@ -687,10 +687,10 @@ impl ShardBuffers {
     fn new_encoder(&self, id: &PartitionId) -> ObjectEncoder {
         match id {
             PartitionId::Data(_) => self.layout.format.new_encoder(),
-            PartitionId::Error(_) => ObjectEncoder::Records(RecordEncoder::new(
+            PartitionId::Error(_) => ObjectEncoder::Records(Box::new(RecordEncoder::new(
                 RecordFraming::NewlineDelimited,
                 self.layout.error_codec,
-            )),
+            ))),
         }
     }
 

@@ -12,7 +12,7 @@ use crate::table::{AdminChange, LeaseError, LeaseTable};
 #[derive(Debug, Default)]
 pub struct MemoryLeaseTable {
     leases: Mutex<BTreeMap<String, Lease>>,
-    workers: Mutex<BTreeMap<String, (u64, BTreeMap<String, i64>)>>,
+    workers: Mutex<BTreeMap<String, WorkerHeartbeat>>,
 }
 
 impl MemoryLeaseTable {
@@ -62,12 +62,8 @@ impl LeaseTable for MemoryLeaseTable {
             self.workers
                 .lock()
                 .expect("worker map lock")
-                .iter()
-                .map(|(w, (c, behind))| WorkerHeartbeat {
-                    worker_id: w.clone(),
-                    counter: *c,
-                    millis_behind_latest: behind.clone(),
-                })
+                .values()
+                .cloned()
                 .collect(),
         ))
     }
@@ -78,9 +74,13 @@ impl LeaseTable for MemoryLeaseTable {
         millis_behind_latest: &BTreeMap<String, i64>,
     ) -> Result<(), LeaseError> {
         let mut workers = self.workers.lock().expect("worker map lock");
-        let (counter, behind) = workers.entry(worker_id.to_owned()).or_default();
-        *counter += 1;
-        behind.clone_from(millis_behind_latest);
+        let heartbeat = workers.entry(worker_id.to_owned()).or_insert_with(|| WorkerHeartbeat {
+            worker_id: worker_id.to_owned(),
+            counter: 0,
+            millis_behind_latest: BTreeMap::new(),
+        });
+        heartbeat.counter += 1;
+        heartbeat.millis_behind_latest.clone_from(millis_behind_latest);
         Ok(())
     }
 

@@ -27,7 +27,7 @@ impl ObjectFormat {
     pub fn new_encoder(&self) -> ObjectEncoder {
         match self {
             ObjectFormat::Records { framing, codec } => {
-                ObjectEncoder::Records(RecordEncoder::new(*framing, *codec))
+                ObjectEncoder::Records(Box::new(RecordEncoder::new(*framing, *codec)))
             }
             ObjectFormat::Parquet(format) => ObjectEncoder::Parquet {
                 encoder: Box::new(ParquetObjectEncoder::with_format(Arc::clone(format))),
@@ -54,7 +54,7 @@ impl ObjectFormat {
 #[derive(Debug)]
 pub enum ObjectEncoder {
     /// NDJSON / raw.
-    Records(RecordEncoder),
+    Records(Box<RecordEncoder>),
     /// Parquet.
     Parquet {
         /// The encoder.
@@ -129,7 +129,7 @@ impl ObjectEncoder {
     /// A [`ParquetEncodeError`] if the Parquet writer fails (not expected for in-memory output).
     pub fn finish(self) -> Result<Vec<u8>, ParquetEncodeError> {
         match self {
-            ObjectEncoder::Records(encoder) => Ok(encoder.finish()),
+            ObjectEncoder::Records(encoder) => Ok((*encoder).finish()),
             ObjectEncoder::Parquet { encoder, .. } => encoder.finish(),
         }
     }

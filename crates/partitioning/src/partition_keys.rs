@@ -13,7 +13,7 @@ use crate::partitioning_failure::{FailureReason, MAX_PARTITION_KEYS, Partitionin
 /// [`MAX_PARTITION_KEYS`] pairs; names are unique. Equal keys compare, hash and order equal,
 /// so the value can key a map of buffers (ordered pair by pair, name then value, as the tuples
 /// would be; a name shared with the query is recognised by pointer, without comparing text).
-#[derive(Debug, Clone, Default, Hash)]
+#[derive(Debug, Clone, Default)]
 pub struct PartitionKeys {
     pairs: Vec<(Arc<str>, String)>,
 }
@@ -49,6 +49,13 @@ impl PartialEq for PartitionKeys {
 }
 
 impl Eq for PartitionKeys {}
+
+impl std::hash::Hash for PartitionKeys {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // The pairs' text, like the equality above.
+        self.pairs.hash(state);
+    }
+}
 
 impl PartitionKeys {
     /// No keys (what a prefix without `!{partitionKeyFromQuery:...}` is evaluated with).
