@@ -170,20 +170,32 @@ impl Scanner<'_, '_> {
                 self.pos += 1;
                 self.value(depth)?;
                 members += 1;
-                self.skip_whitespace();
-                match self.bytes.get(self.pos) {
-                    Some(b',') => self.pos += 1,
-                    Some(b'}') => {
-                        self.pos += 1;
-                        break;
-                    }
-                    _ => return Err(Fallback),
+                if !self.another_item(b'}')? {
+                    break;
                 }
             }
         }
         let end = self.tape.len_u32();
         self.tape.nodes[at] = TapeNode::Object { end, members };
         Ok(())
+    }
+
+    /// After an item of an array or object: consumes `,` (another item follows: `true`) or
+    /// `close` (the container ends: `false`).
+    #[inline]
+    fn another_item(&mut self, close: u8) -> Result<bool, Fallback> {
+        self.skip_whitespace();
+        match self.bytes.get(self.pos) {
+            Some(b',') => {
+                self.pos += 1;
+                Ok(true)
+            }
+            Some(&b) if b == close => {
+                self.pos += 1;
+                Ok(false)
+            }
+            _ => Err(Fallback),
+        }
     }
 
     fn array(&mut self, depth: u32) -> Result<(), Fallback> {
@@ -201,14 +213,8 @@ impl Scanner<'_, '_> {
             loop {
                 self.value(depth)?;
                 len += 1;
-                self.skip_whitespace();
-                match self.bytes.get(self.pos) {
-                    Some(b',') => self.pos += 1,
-                    Some(b']') => {
-                        self.pos += 1;
-                        break;
-                    }
-                    _ => return Err(Fallback),
+                if !self.another_item(b']')? {
+                    break;
                 }
             }
         }
