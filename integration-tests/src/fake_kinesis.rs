@@ -417,6 +417,11 @@ fn ok(body: String) -> Response {
         .into_response()
 }
 
+/// A string member of a request, or "" when it is missing or not a string.
+fn text_field<'a>(request: &'a Value, key: &str) -> &'a str {
+    request.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
 fn stream_name(request: &Value) -> Option<String> {
     if let Some(n) = request.get("StreamName").and_then(Value::as_str) {
         return Some(n.to_owned());
@@ -662,15 +667,8 @@ fn get_shard_iterator(inner: &Inner, request: &Value) -> Response {
     let Some(name) = stream_name(request) else {
         return error("InvalidArgumentException", "StreamName is required");
     };
-    let shard_id = request
-        .get("ShardId")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned();
-    let kind = request
-        .get("ShardIteratorType")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let shard_id = text_field(request, "ShardId").to_owned();
+    let kind = text_field(request, "ShardIteratorType");
     let streams = inner.streams.lock().expect("lock");
     let Some(stream) = streams.get(&name) else {
         return error("ResourceNotFoundException", "stream not found");
@@ -682,10 +680,7 @@ fn get_shard_iterator(inner: &Inner, request: &Value) -> Response {
     else {
         return error("ResourceNotFoundException", "shard not found");
     };
-    let sequence = request
-        .get("StartingSequenceNumber")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let sequence = text_field(request, "StartingSequenceNumber");
     let after = |s: &str| {
         shard.records.partition_point(|r| {
             (r.sequence_number.len(), r.sequence_number.as_str()) <= (s.len(), s)
@@ -772,11 +767,7 @@ fn split_shard(inner: &Inner, request: &Value) -> Response {
     let Some(name) = stream_name(request) else {
         return error("InvalidArgumentException", "StreamName is required");
     };
-    let shard_id = request
-        .get("ShardToSplit")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned();
+    let shard_id = text_field(request, "ShardToSplit").to_owned();
     let Some(middle) = request
         .get("NewStartingHashKey")
         .and_then(Value::as_str)
@@ -812,16 +803,8 @@ fn merge_shards(inner: &Inner, request: &Value) -> Response {
     let Some(name) = stream_name(request) else {
         return error("InvalidArgumentException", "StreamName is required");
     };
-    let first = request
-        .get("ShardToMerge")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned();
-    let second = request
-        .get("AdjacentShardToMerge")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned();
+    let first = text_field(request, "ShardToMerge").to_owned();
+    let second = text_field(request, "AdjacentShardToMerge").to_owned();
     let mut streams = inner.streams.lock().expect("lock");
     let Some(stream) = streams.get_mut(&name) else {
         return error("ResourceNotFoundException", "stream not found");
@@ -883,10 +866,7 @@ fn describe_consumer(inner: &Inner, request: &Value) -> Response {
     let found = match request.get("ConsumerARN").and_then(Value::as_str) {
         Some(arn) => consumers.get_key_value(arn),
         None => {
-            let name = request
-                .get("ConsumerName")
-                .and_then(Value::as_str)
-                .unwrap_or("");
+            let name = text_field(request, "ConsumerName");
             let stream = stream_name(request).unwrap_or_default();
             consumers
                 .iter()
@@ -971,19 +951,11 @@ fn next_event(stream: &Stream, shard_id: &str, index: usize) -> Option<(Bytes, u
 }
 
 fn subscribe_to_shard(inner: &Arc<Inner>, request: &Value) -> Response {
-    let arn = request
-        .get("ConsumerARN")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned();
+    let arn = text_field(request, "ConsumerARN").to_owned();
     let Some(stream_name) = inner.consumers.lock().expect("lock").get(&arn).cloned() else {
         return error("ResourceNotFoundException", "consumer not found");
     };
-    let shard_id = request
-        .get("ShardId")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned();
+    let shard_id = text_field(request, "ShardId").to_owned();
     let position = request
         .get("StartingPosition")
         .cloned()

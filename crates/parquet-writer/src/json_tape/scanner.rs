@@ -146,17 +146,10 @@ impl Scanner<'_, '_> {
     }
 
     fn object(&mut self, depth: u32) -> Result<(), Fallback> {
-        if depth > MAX_DEPTH {
-            return Err(Fallback);
-        }
-        self.pos += 1; // '{'
-        let at = self.tape.nodes.len();
-        self.push(TapeNode::Object { end: 0, members: 0 });
+        let (at, empty) =
+            self.open_container(depth, TapeNode::Object { end: 0, members: 0 }, b'}')?;
         let mut members = 0u32;
-        self.skip_whitespace();
-        if self.bytes.get(self.pos) == Some(&b'}') {
-            self.pos += 1;
-        } else {
+        if !empty {
             loop {
                 self.skip_whitespace();
                 if self.bytes.get(self.pos) != Some(&b'"') {
@@ -180,6 +173,30 @@ impl Scanner<'_, '_> {
         Ok(())
     }
 
+    /// Opens an array or object at its opening bracket: pushes `placeholder` (patched with the
+    /// end once the container is scanned) and returns its index, and whether `close` follows at
+    /// once (an empty container, consumed).
+    #[inline]
+    fn open_container(
+        &mut self,
+        depth: u32,
+        placeholder: TapeNode,
+        close: u8,
+    ) -> Result<(usize, bool), Fallback> {
+        if depth > MAX_DEPTH {
+            return Err(Fallback);
+        }
+        self.pos += 1; // '{' or '['
+        let at = self.tape.nodes.len();
+        self.push(placeholder);
+        self.skip_whitespace();
+        let empty = self.bytes.get(self.pos) == Some(&close);
+        if empty {
+            self.pos += 1;
+        }
+        Ok((at, empty))
+    }
+
     /// After an item of an array or object: consumes `,` (another item follows: `true`) or
     /// `close` (the container ends: `false`).
     #[inline]
@@ -199,17 +216,9 @@ impl Scanner<'_, '_> {
     }
 
     fn array(&mut self, depth: u32) -> Result<(), Fallback> {
-        if depth > MAX_DEPTH {
-            return Err(Fallback);
-        }
-        self.pos += 1; // '['
-        let at = self.tape.nodes.len();
-        self.push(TapeNode::Array { end: 0, len: 0 });
+        let (at, empty) = self.open_container(depth, TapeNode::Array { end: 0, len: 0 }, b']')?;
         let mut len = 0u32;
-        self.skip_whitespace();
-        if self.bytes.get(self.pos) == Some(&b']') {
-            self.pos += 1;
-        } else {
+        if !empty {
             loop {
                 self.value(depth)?;
                 len += 1;
