@@ -261,18 +261,6 @@ async fn produce_all(stream: &str, total: u64, kinesis_endpoint: Option<String>)
     produced
 }
 
-async fn kinesis_client(endpoint: Option<&str>) -> aws_sdk_kinesis::Client {
-    let sdk = aws().await;
-    match endpoint {
-        Some(url) => aws_sdk_kinesis::Client::from_conf(
-            aws_sdk_kinesis::config::Builder::from(&sdk)
-                .endpoint_url(url)
-                .build(),
-        ),
-        None => aws_sdk_kinesis::Client::new(&sdk),
-    }
-}
-
 async fn wait_active(kinesis: &aws_sdk_kinesis::Client, stream: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {

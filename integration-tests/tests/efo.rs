@@ -34,11 +34,7 @@ async fn enhanced_fan_out_delivers_every_record_once_across_resubscriptions_and_
     fake.create_stream(&stream, 2);
     create_bucket(BUCKET).await;
     fake.append(&stream, events(&stream, 0..2000));
-    let kinesis = aws_sdk_kinesis::Client::from_conf(
-        aws_sdk_kinesis::config::Builder::from(&aws().await)
-            .endpoint_url(&fake.url)
-            .build(),
-    );
+    let kinesis = kinesis_client(Some(&fake.url)).await;
     kinesis
         .split_shard()
         .stream_name(&stream)

@@ -95,11 +95,7 @@ async fn the_lease_of_a_shard_past_retention_is_deleted_once_read_to_its_end_and
             )
         }),
     );
-    let kinesis = aws_sdk_kinesis::Client::from_conf(
-        aws_sdk_kinesis::config::Builder::from(&aws().await)
-            .endpoint_url(&fake.url)
-            .build(),
-    );
+    let kinesis = kinesis_client(Some(&fake.url)).await;
     kinesis
         .split_shard()
         .stream_name(&stream)

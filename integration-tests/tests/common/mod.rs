@@ -106,6 +106,19 @@ pub async fn aws() -> aws_config::SdkConfig {
         .await
 }
 
+/// A Kinesis client for the stand-in, or for `endpoint` (the project's fake Kinesis) when given.
+pub async fn kinesis_client(endpoint: Option<&str>) -> aws_sdk_kinesis::Client {
+    let sdk = aws().await;
+    match endpoint {
+        Some(url) => aws_sdk_kinesis::Client::from_conf(
+            aws_sdk_kinesis::config::Builder::from(&sdk)
+                .endpoint_url(url)
+                .build(),
+        ),
+        None => aws_sdk_kinesis::Client::new(&sdk),
+    }
+}
+
 pub async fn s3() -> aws_sdk_s3::Client {
     let sdk = aws().await;
     aws_sdk_s3::Client::from_conf(
