@@ -74,13 +74,17 @@ impl LeaseTable for MemoryLeaseTable {
         millis_behind_latest: &BTreeMap<String, i64>,
     ) -> Result<(), LeaseError> {
         let mut workers = self.workers.lock().expect("worker map lock");
-        let heartbeat = workers.entry(worker_id.to_owned()).or_insert_with(|| WorkerHeartbeat {
-            worker_id: worker_id.to_owned(),
-            counter: 0,
-            millis_behind_latest: BTreeMap::new(),
-        });
+        let heartbeat = workers
+            .entry(worker_id.to_owned())
+            .or_insert_with(|| WorkerHeartbeat {
+                worker_id: worker_id.to_owned(),
+                counter: 0,
+                millis_behind_latest: BTreeMap::new(),
+            });
         heartbeat.counter += 1;
-        heartbeat.millis_behind_latest.clone_from(millis_behind_latest);
+        heartbeat
+            .millis_behind_latest
+            .clone_from(millis_behind_latest);
         Ok(())
     }
 

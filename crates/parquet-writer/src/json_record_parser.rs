@@ -2,9 +2,12 @@
 //! record (e.g. a partition key) and then its row, without parsing twice or building a
 //! `serde_json::Value`.
 
+use std::borrow::Cow;
+
 use crate::conversion_failure::{ConversionFailure, ConversionFailureKind};
 use crate::json_node::{JsonNode, NodeView};
 use crate::json_tape::{JsonTape, TapeError, TapeRef};
+use crate::serde_options::same_text;
 
 /// Parses records into a tape whose memory is reused from record to record.
 ///
@@ -87,6 +90,38 @@ impl<'a> ParsedJsonRecord<'a> {
         let first = self.documents().next()?;
         match first.member(key)?.view() {
             NodeView::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The text at a field path (`["a", "b"]` is jq's `.a.b`) of a record that is one JSON
+    /// document, for partition keys: a string's text, or an integer in JSON notation (`42`,
+    /// `-7`). Of duplicate member names the last counts, as in a `serde_json::Value`.
+    ///
+    /// Guarantees: `None` for anything else (several documents, a missing member, a path
+    /// through a non-object, null, booleans, floats, arrays, objects), so a caller can fall
+    /// back to a slower path that explains why the value is unusable.
+    #[must_use]
+    pub fn text_at_path(&self, path: &[String]) -> Option<Cow<'a, str>> {
+        let mut documents = self.documents();
+        if documents.len() != 1 {
+            return None;
+        }
+        let mut node = documents.next()?;
+        for segment in path {
+            if !matches!(node.view(), NodeView::Object) {
+                return None;
+            }
+            node = node
+                .members()
+                .filter(|(name, _)| same_text(name, segment))
+                .last()?
+                .1;
+        }
+        match node.view() {
+            NodeView::Str(s) => Some(Cow::Borrowed(s)),
+            NodeView::Int(i) => Some(Cow::Owned(i.to_string())),
+            NodeView::UInt(u) => Some(Cow::Owned(u.to_string())),
             _ => None,
         }
     }

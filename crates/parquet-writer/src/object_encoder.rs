@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::codec::Codec;
 use crate::conversion_failure::ConversionFailure;
+use crate::json_record_parser::ParsedJsonRecord;
 use crate::parquet_object_encoder::{ParquetEncodeError, ParquetObjectEncoder, ParquetTableFormat};
 use crate::record_encoder::{RecordEncoder, RecordFraming};
 
@@ -65,15 +66,16 @@ pub enum ObjectEncoder {
 }
 
 impl ObjectEncoder {
-    /// Appends one record: `raw` is the record as received; `parsed` is its JSON value when the
-    /// caller already parsed it (Parquet then uses it and does not parse `raw` again).
+    /// Appends one record: `raw` is the record as received; `parsed` is `raw` parsed by a
+    /// [`crate::JsonRecordParser`] when the caller already did (Parquet then converts it and does not
+    /// parse `raw` again; NDJSON and raw objects always take `raw`).
     ///
     /// # Errors
     /// A [`ConversionFailure`] when a Parquet object cannot take the record; nothing is appended.
     pub fn append(
         &mut self,
         raw: &[u8],
-        parsed: Option<&serde_json::Value>,
+        parsed: Option<&ParsedJsonRecord<'_>>,
     ) -> Result<(), ConversionFailure> {
         match self {
             ObjectEncoder::Records(encoder) => {
@@ -85,7 +87,7 @@ impl ObjectEncoder {
                 input_bytes,
             } => {
                 match parsed {
-                    Some(value) => encoder.append_json(value)?,
+                    Some(record) => encoder.append_parsed(record)?,
                     None => encoder.append_bytes(raw)?,
                 }
                 *input_bytes += raw.len();

@@ -57,7 +57,10 @@ impl RecordEncoder {
     pub fn new(framing: RecordFraming, codec: Codec) -> Self {
         let sink = match codec {
             Codec::None => Sink::Plain(Vec::new()),
-            Codec::Gzip => Sink::Gzip(GzEncoder::new(Vec::new(), flate2::Compression::new(GZIP_LEVEL))),
+            Codec::Gzip => Sink::Gzip(GzEncoder::new(
+                Vec::new(),
+                flate2::Compression::new(GZIP_LEVEL),
+            )),
             Codec::Zstd { level } => Sink::Zstd(
                 zstd::stream::write::Encoder::new(Vec::new(), level)
                     .expect("zstd encoder over a Vec cannot fail to initialise"),

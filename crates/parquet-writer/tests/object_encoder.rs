@@ -37,11 +37,12 @@ fn file_extensions_follow_firehose_per_format_and_codec() {
 }
 
 #[test]
-fn a_parquet_object_uses_the_parsed_value_when_given_and_the_raw_bytes_otherwise() {
+fn a_parquet_object_uses_the_parsed_record_when_given_and_the_raw_bytes_otherwise() {
     let mut enc = parquet_format().new_encoder();
     let raw = br#"{"a":1,"b":"x"}"#;
-    // The parsed value is what is converted when present (here it deliberately differs from raw).
-    let parsed = serde_json::json!({"a": 2, "b": "y"});
+    // The parsed record is what is converted when present (here it deliberately differs from raw).
+    let mut parser = kinesink_parquet_writer::JsonRecordParser::new();
+    let parsed = parser.parse(br#"{"a":2,"b":"y"}"#).unwrap();
     enc.append(raw, Some(&parsed)).unwrap();
     enc.append(raw, None).unwrap();
     assert!(enc.append(b"{\"a\":\"x\"}", None).is_err());
@@ -68,8 +69,9 @@ fn a_record_object_takes_every_record_as_bytes_and_never_refuses() {
     };
     let mut enc = format.new_encoder();
     enc.append(b"not json at all", None).unwrap();
-    enc.append(b"{\"a\":1}", Some(&serde_json::json!({"ignored": true})))
-        .unwrap();
+    let mut parser = kinesink_parquet_writer::JsonRecordParser::new();
+    let ignored = parser.parse(br#"{"ignored":true}"#).unwrap();
+    enc.append(b"{\"a\":1}", Some(&ignored)).unwrap();
     assert_eq!(enc.record_count(), 2);
     assert_eq!(enc.input_bytes(), "not json at all\n{\"a\":1}\n".len());
     let mut out = Vec::new();

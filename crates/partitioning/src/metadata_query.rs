@@ -178,6 +178,44 @@ impl MetadataQuery {
         }
     }
 
+    /// Extracts the keys of a record the caller has already parsed, without parsing it again:
+    /// `select` is asked for the text at each field path of a `{name: .path, ...}` query, in
+    /// query order, and answers `Some(text)` only when the record is one JSON document whose
+    /// value at that path is a string (its text) or an integer (its JSON notation), taking the
+    /// last of duplicate member names as serde_json does.
+    ///
+    /// Guarantees: when it returns `Some`, the result equals
+    /// [`MetadataQuery::extract_from_bytes`] of the record. It returns `None` (the caller then
+    /// calls `extract_from_bytes`) when the query needs jaq or `select` answers `None` for any
+    /// path: nulls, missing fields, booleans, floats, arrays and objects are left to the
+    /// reference path, which words their failures.
+    ///
+    /// # Errors
+    /// Inside the `Some`: the failures of [`MetadataQuery::extract`] for these values (an empty
+    /// string, a key too long for a prefix, ...).
+    pub fn extract_selected<'r>(
+        &self,
+        mut select: impl FnMut(&[String]) -> Option<Cow<'r, str>>,
+    ) -> Option<Result<PartitionKeys, PartitioningFailure>> {
+        let (direct, _) = self.direct.as_ref()?;
+        let mut keys = PartitionKeys::with_capacity(direct.names.len());
+        // Every path is selected before any failure is reported: a later path that `select`
+        // declines may hold the reference path's first failure (a path error comes first).
+        let mut first_failure = None;
+        for (name, path) in direct.names.iter().zip(&direct.paths) {
+            let text = select(path)?;
+            if first_failure.is_none()
+                && let Err(failure) = keys.push_new_text(name, &text)
+            {
+                first_failure = Some(failure);
+            }
+        }
+        if let Some(failure) = first_failure {
+            return Some(Err(failure));
+        }
+        Some(Ok(keys))
+    }
+
     /// Runs the query with jaq whatever its shape (the reference the fast path is tested against).
     pub(crate) fn extract_with_jaq(
         &self,
