@@ -3,7 +3,8 @@
 
 use kinesink_delivery::{BufferEvent, FailedRecord, RecordPosition};
 use kinesink_record_deaggregation::{
-    Delimiter, KinesisRecord, SubRecordFormat, UserRecord, deaggregate, split_sub_records,
+    Delimiter, KinesisRecord, SubRecordFormat, UserRecord, deaggregate, may_be_aggregate,
+    split_sub_records,
 };
 
 use crate::config::RecordSplit;
@@ -57,6 +58,11 @@ impl RecordPipeline {
 
     /// Appends the events for one Kinesis record to `out`.
     pub fn process(&mut self, record: KinesisRecord, out: &mut Vec<BufferEvent>) {
+        if self.split.is_none() && !(self.kpl && may_be_aggregate(&record.data)) {
+            // The common case, a plain record: one event, no intermediate list.
+            self.push_record(UserRecord::from_plain(record), out);
+            return;
+        }
         let user_records = if self.kpl {
             match deaggregate(record) {
                 Ok(records) => records,

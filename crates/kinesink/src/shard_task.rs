@@ -238,35 +238,17 @@ impl ShardTask {
         lost: &CancellationToken,
     ) -> Result<(), Stop> {
         let is_tick = matches!(event, BufferEvent::Tick);
-        let mut queue = VecDeque::from([event]);
-        while let Some(event) = queue.pop_front() {
+        // The first event is not queued: most records ask for nothing, and then no queue is
+        // ever allocated.
+        let mut next = Some(event);
+        let mut queue = VecDeque::new();
+        while let Some(event) = next.take().or_else(|| queue.pop_front()) {
             let actions = self
                 .buffers
                 .step(now_ms, event)
                 .map_err(|e| Stop::Failed(format!("shard {}: {e}", self.shard_id)))?;
             for action in actions {
-                let done = match action {
-                    BufferAction::Write(object) => {
-                        BufferEvent::ObjectDurable(self.write(object, lost).await?)
-                    }
-                    BufferAction::RecordProgress {
-                        horizon,
-                        flush_intent,
-                    } => {
-                        self.record_progress(&horizon, flush_intent.as_ref())
-                            .await?;
-                        BufferEvent::ProgressRecorded
-                    }
-                    BufferAction::Checkpoint(at) => {
-                        let checkpoint = Checkpoint::Sequence {
-                            sequence_number: at.sequence_number.to_string(),
-                            sub_sequence_number: at.sub_sequence_number,
-                        };
-                        self.write_checkpoint(&checkpoint).await?;
-                        BufferEvent::CheckpointWritten(at)
-                    }
-                };
-                queue.push_back(done);
+                queue.push_back(self.perform(action, lost).await?);
             }
         }
         if is_tick {
@@ -275,6 +257,36 @@ impl ShardTask {
                 .set(self.buffers.open_partitions() as f64);
         }
         Ok(())
+    }
+
+    /// Performs one action the buffers asked for and returns the event that reports its
+    /// completion.
+    async fn perform(
+        &mut self,
+        action: BufferAction,
+        lost: &CancellationToken,
+    ) -> Result<BufferEvent, Stop> {
+        Ok(match action {
+            BufferAction::Write(object) => {
+                BufferEvent::ObjectDurable(self.write(object, lost).await?)
+            }
+            BufferAction::RecordProgress {
+                horizon,
+                flush_intent,
+            } => {
+                self.record_progress(&horizon, flush_intent.as_ref())
+                    .await?;
+                BufferEvent::ProgressRecorded
+            }
+            BufferAction::Checkpoint(at) => {
+                let checkpoint = Checkpoint::Sequence {
+                    sequence_number: at.sequence_number.to_string(),
+                    sub_sequence_number: at.sub_sequence_number,
+                };
+                self.write_checkpoint(&checkpoint).await?;
+                BufferEvent::CheckpointWritten(at)
+            }
+        })
     }
 
     /// Reports this shard's buffered bytes to the worker's budget and does what it says: flush

@@ -67,6 +67,13 @@ pub(crate) struct Tag {
 /// Where the protobuf bytes sit in `data` when it is framed as a KPL aggregate: `data` is long
 /// enough, starts with the magic and ends with the MD5 of the bytes between. `None` means "not an
 /// aggregate".
+/// Whether `data` starts with the KPL magic: `false` means it is certainly a plain record
+/// (a cheap test before [`crate::deaggregate`], which also checks the MD5).
+#[must_use]
+pub fn may_be_aggregate(data: &[u8]) -> bool {
+    data.starts_with(&MAGIC)
+}
+
 pub(crate) fn aggregate_protobuf_range(data: &[u8]) -> Option<Range<usize>> {
     let rest = data.strip_prefix(&MAGIC)?;
     let protobuf_len = rest.len().checked_sub(DIGEST_LEN)?;

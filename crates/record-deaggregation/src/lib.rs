@@ -28,6 +28,7 @@ pub use kpl_aggregation::{
     DEFAULT_MAX_AGGREGATE_RECORDS,
 };
 pub use kpl_deaggregation::{AggregateDefect, DeaggregationFailure, deaggregate};
+pub use kpl_wire_format::may_be_aggregate;
 #[doc(hidden)]
 pub use md5_digest::md5_for_bench;
 pub use sub_record_splitting::{

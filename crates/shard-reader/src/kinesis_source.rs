@@ -1,5 +1,8 @@
 //! The Kinesis implementation of [`ShardSource`] (aws-sdk-kinesis, GetRecords polling).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use async_trait::async_trait;
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
@@ -7,6 +10,7 @@ use aws_sdk_kinesis::types::ShardIteratorType;
 use aws_smithy_types::DateTime;
 use kinesink_record_deaggregation::KinesisRecord;
 
+use crate::get_records_body::{BodyBuffers, RecordsBodyTap};
 use crate::source::{RecordPage, ShardInfo, ShardSource, SourceError, StartPosition};
 
 /// How the stream is named in requests.
@@ -23,13 +27,43 @@ pub enum StreamId {
 pub struct KinesisShardSource {
     client: Client,
     stream: StreamId,
+    read_bodies: bool,
+    pages_read_here: Arc<AtomicU64>,
+    body_buffers: Arc<BodyBuffers>,
 }
 
 impl KinesisShardSource {
-    /// A source for `stream` reached through `client`.
+    /// A source for `stream` reached through `client`. GetRecords bodies are read by
+    /// kinesink's own JSON reader, not the SDK's record builders (the SDK still makes, signs, retries and fails the calls).
     #[must_use]
     pub fn new(client: Client, stream: StreamId) -> Self {
-        Self { client, stream }
+        Self {
+            client,
+            stream,
+            read_bodies: true,
+            pages_read_here: Arc::default(),
+            body_buffers: Arc::default(),
+        }
+    }
+
+    /// A source whose GetRecords records are deserialized by the SDK: the reference the faster
+    /// [`KinesisShardSource::new`] is tested against.
+    #[must_use]
+    pub fn with_sdk_record_decoding(client: Client, stream: StreamId) -> Self {
+        Self {
+            client,
+            stream,
+            read_bodies: false,
+            pages_read_here: Arc::default(),
+            body_buffers: Arc::default(),
+        }
+    }
+
+    /// GetRecords pages read by kinesink's own body reader so far (the others, if any, were
+    /// responses in a protocol it leaves to the SDK).
+    #[must_use]
+    pub fn pages_read_here(&self) -> u64 {
+        self.pages_read_here.load(Ordering::Relaxed)
     }
 }
 
@@ -120,26 +154,34 @@ impl ShardSource for KinesisShardSource {
     }
 
     async fn get_records(&self, iterator: &str, limit: u32) -> Result<RecordPage, SourceError> {
-        let out = self
+        let request = self
             .client
             .get_records()
             .shard_iterator(iterator)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .send()
-            .await
-            .map_err(|e| match e.as_service_error() {
-                Some(s) if s.is_expired_iterator_exception() => SourceError::ExpiredIterator,
-                Some(s)
-                    if s.is_provisioned_throughput_exceeded_exception()
-                        || s.is_kms_throttling_exception() =>
-                {
-                    SourceError::Throttled(s.to_string())
-                }
-                Some(s) if s.is_resource_not_found_exception() => {
-                    SourceError::NotFound(s.to_string())
-                }
-                _ => unavailable(&e),
-            })?;
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX));
+        let (out, page) = if self.read_bodies {
+            let (tap, slot) = RecordsBodyTap::new(limit as usize, Arc::clone(&self.body_buffers));
+            let out = request.customize().interceptor(tap).send().await;
+            let page = slot.lock().ok().and_then(|mut s| s.take());
+            (out, page)
+        } else {
+            (request.send().await, None)
+        };
+        let out = out.map_err(|e| match e.as_service_error() {
+            Some(s) if s.is_expired_iterator_exception() => SourceError::ExpiredIterator,
+            Some(s)
+                if s.is_provisioned_throughput_exceeded_exception()
+                    || s.is_kms_throttling_exception() =>
+            {
+                SourceError::Throttled(s.to_string())
+            }
+            Some(s) if s.is_resource_not_found_exception() => SourceError::NotFound(s.to_string()),
+            _ => unavailable(&e),
+        })?;
+        if let Some(page) = page {
+            self.pages_read_here.fetch_add(1, Ordering::Relaxed);
+            return page.map_err(SourceError::Unavailable);
+        }
         let records = out
             .records
             .into_iter()

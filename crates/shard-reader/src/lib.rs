@@ -9,6 +9,7 @@
 //! out), or hand out a record twice within one reader.
 
 mod efo_source;
+mod get_records_body;
 mod kinesis_source;
 mod memory_source;
 mod reader;

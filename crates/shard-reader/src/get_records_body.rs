@@ -1,0 +1,555 @@
+//! GetRecords responses read from their JSON bytes, without the SDK's record builders.
+//!
+//! The SDK stays in charge of the call (endpoint, signing, credentials, retries, errors); a
+//! per-call interceptor ([`RecordsBodyTap`]) takes the body of a successful JSON response as
+//! it streams in, reads it here with serde_json (records' `Data` base64-decoded straight from
+//! the response bytes into the record's buffer), and hands the SDK an empty page instead. The
+//! SDK's generic deserializer cost about 16% of the worker's CPU (a String per base64 text, a
+//! builder per record); this path is property-tested to give the records the SDK would have
+//! given. A response that is not JSON (another protocol), or any error response, is left to
+//! the SDK untouched.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextMut;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::config_bag::ConfigBag;
+use base64::Engine as _;
+use bytes::Bytes;
+use kinesink_record_deaggregation::KinesisRecord;
+use serde::Deserialize;
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use crate::source::RecordPage;
+
+/// What the SDK deserializes in place of a body read here: a page without records.
+const EMPTY_PAGE: &[u8] = br#"{"Records":[]}"#;
+
+/// A GetRecords response body as Kinesis writes it (JSON 1.1); unknown members are ignored.
+/// `Records` is read by [`RecordsSeed`], straight into [`KinesisRecord`]s.
+struct ResponseBody {
+    page: RecordPage,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RecordBody<'a> {
+    #[serde(borrow)]
+    data: Cow<'a, str>,
+    partition_key: Option<String>,
+    sequence_number: String,
+    approximate_arrival_timestamp: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ChildShardBody {
+    shard_id: String,
+}
+
+impl RecordBody<'_> {
+    fn into_record(self) -> Result<KinesisRecord, String> {
+        let data = base64::engine::general_purpose::STANDARD
+            .decode(self.data.as_bytes())
+            .map_err(|e| {
+                format!(
+                    "record {} has Data that is not base64: {e}",
+                    self.sequence_number
+                )
+            })?;
+        let approximate_arrival_ms = match self.approximate_arrival_timestamp {
+            None => 0,
+            Some(seconds) => aws_smithy_types::DateTime::from_secs_f64(seconds)
+                .to_millis()
+                .map_err(|e| {
+                    format!(
+                        "record {} has an unusable arrival timestamp: {e}",
+                        self.sequence_number
+                    )
+                })?,
+        };
+        Ok(KinesisRecord {
+            data,
+            partition_key: self.partition_key.unwrap_or_default(),
+            approximate_arrival_ms,
+            sequence_number: self.sequence_number,
+        })
+    }
+}
+
+/// Reads the `Records` array into a list reserved for `capacity` records (the call's limit),
+/// so a full page never regrows its list.
+struct RecordsSeed {
+    capacity: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for RecordsSeed {
+    type Value = Vec<KinesisRecord>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RecordsSeed {
+    type Value = Vec<KinesisRecord>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of records")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut records = Vec::with_capacity(self.capacity);
+        while let Some(record) = seq.next_element::<RecordBody<'de>>()? {
+            records.push(record.into_record().map_err(serde::de::Error::custom)?);
+        }
+        Ok(records)
+    }
+}
+
+struct ResponseSeed {
+    capacity: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for ResponseSeed {
+    type Value = ResponseBody;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ResponseSeed {
+    type Value = ResponseBody;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a GetRecords response object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut page = RecordPage::default();
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match key.as_ref() {
+                "Records" => {
+                    page.records = map.next_value_seed(RecordsSeed {
+                        capacity: self.capacity,
+                    })?;
+                }
+                "NextShardIterator" => page.next_iterator = map.next_value()?,
+                "MillisBehindLatest" => page.millis_behind_latest = map.next_value()?,
+                "ChildShards" => {
+                    page.child_shard_ids = map
+                        .next_value::<Option<Vec<ChildShardBody>>>()?
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|c| c.shard_id)
+                        .collect();
+                }
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(ResponseBody { page })
+    }
+}
+
+/// Reads a GetRecords JSON response body; `capacity` is the number of records to reserve room
+/// for (the call's limit).
+///
+/// Guarantees: the same records, next iterator, MillisBehindLatest and child shard ids as the
+/// SDK's deserializer gives for the same body (arrival times converted by the SDK's own
+/// `DateTime::from_secs_f64`, to milliseconds; a missing arrival time is 0 as in
+/// `kinesis_record`).
+///
+/// # Errors
+/// A message naming what is wrong: not JSON, a missing `SequenceNumber` or `Data`, `Data` that
+/// is not base64, an arrival time out of range.
+pub(crate) fn parse_get_records_body(body: &[u8], capacity: usize) -> Result<RecordPage, String> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    ResponseSeed {
+        capacity: capacity.min(MAX_RECORDS_PER_CALL),
+    }
+    .deserialize(&mut de)
+    .and_then(|body| de.end().map(|()| body.page))
+    .map_err(|e| format!("GetRecords response is not what Kinesis sends: {e}"))
+}
+
+/// The most records one GetRecords call returns.
+const MAX_RECORDS_PER_CALL: usize = 10_000;
+
+/// Whether a response is one this module reads: a success in the JSON 1.1 protocol.
+#[must_use]
+pub(crate) fn reads_response(status: u16, content_type: Option<&str>) -> bool {
+    (200..300).contains(&status)
+        && content_type.is_some_and(|t| {
+            let t = t.trim().to_ascii_lowercase();
+            t.starts_with("application/x-amz-json-1.1") || t.starts_with("application/json")
+        })
+}
+
+/// The page read from the body of the call's last attempt, once the SDK has read the body.
+pub(crate) type PageSlot = Arc<Mutex<Option<Result<RecordPage, String>>>>;
+
+/// Buffers that responses arriving in several chunks are joined in, kept from call to call:
+/// a fresh multi-megabyte buffer per call cost ~3% of the worker's CPU in page faults.
+#[derive(Debug, Default)]
+pub(crate) struct BodyBuffers {
+    free: Mutex<Vec<Vec<u8>>>,
+}
+
+impl BodyBuffers {
+    /// Buffers kept at most (one per concurrent call is enough; more is memory for nothing).
+    const KEPT: usize = 4;
+
+    fn take(&self) -> Vec<u8> {
+        self.free
+            .lock()
+            .ok()
+            .and_then(|mut free| free.pop())
+            .unwrap_or_default()
+    }
+
+    fn give_back(&self, mut buffer: Vec<u8>) {
+        buffer.clear();
+        if let Ok(mut free) = self.free.lock()
+            && free.len() < Self::KEPT
+        {
+            free.push(buffer);
+        }
+    }
+}
+
+/// A per-call interceptor that reads a successful GetRecords body here (see the module
+/// documentation) and leaves the SDK an empty page.
+///
+/// Guarantees: the page is put in the slot only when the SDK has read the whole body; an
+/// attempt that fails while the body streams leaves the slot as the SDK's error leaves the
+/// call (failed); a retried attempt replaces the page of the earlier one.
+#[derive(Clone)]
+pub(crate) struct RecordsBodyTap {
+    slot: PageSlot,
+    capacity: usize,
+    buffers: Arc<BodyBuffers>,
+}
+
+impl RecordsBodyTap {
+    /// A tap for a call asking for up to `capacity` records, and the slot its page lands in.
+    pub(crate) fn new(capacity: usize, buffers: Arc<BodyBuffers>) -> (Self, PageSlot) {
+        let slot = PageSlot::default();
+        (
+            Self {
+                slot: Arc::clone(&slot),
+                capacity,
+                buffers,
+            },
+            slot,
+        )
+    }
+}
+
+impl fmt::Debug for RecordsBodyTap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RecordsBodyTap")
+    }
+}
+
+impl Intercept for RecordsBodyTap {
+    fn name(&self) -> &'static str {
+        "RecordsBodyTap"
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let response = context.response_mut();
+        if let Ok(mut slot) = self.slot.lock() {
+            *slot = None;
+        }
+        if !reads_response(
+            response.status().as_u16(),
+            response.headers().get("content-type"),
+        ) {
+            return Ok(());
+        }
+        let inner = response.take_body();
+        response.headers_mut().remove("content-length");
+        *response.body_mut() = SdkBody::from_body_1_x(TappedBody {
+            inner,
+            first: None,
+            joined: None,
+            tap: self.clone(),
+            done: false,
+        });
+        Ok(())
+    }
+}
+
+/// The response body as the SDK reads it: the original body is collected, read into the slot,
+/// and replaced by [`EMPTY_PAGE`].
+struct TappedBody {
+    inner: SdkBody,
+    /// The first chunk (often the whole body: then it is read in place).
+    first: Option<Bytes>,
+    /// Every chunk so far, once there is more than one.
+    joined: Option<Vec<u8>>,
+    tap: RecordsBodyTap,
+    done: bool,
+}
+
+impl TappedBody {
+    fn collect(&mut self, chunk: Bytes) {
+        match (&mut self.joined, self.first.take()) {
+            (Some(joined), _) => joined.extend_from_slice(&chunk),
+            (None, None) => self.first = Some(chunk),
+            (None, Some(first)) => {
+                let mut joined = self.tap.buffers.take();
+                joined.extend_from_slice(&first);
+                joined.extend_from_slice(&chunk);
+                self.joined = Some(joined);
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        let capacity = self.tap.capacity;
+        let page = match (self.joined.take(), self.first.take()) {
+            (Some(joined), _) => {
+                let page = parse_get_records_body(&joined, capacity);
+                self.tap.buffers.give_back(joined);
+                page
+            }
+            (None, Some(only)) => parse_get_records_body(&only, capacity),
+            (None, None) => parse_get_records_body(b"", capacity),
+        };
+        if let Ok(mut slot) = self.tap.slot.lock() {
+            *slot = Some(page);
+        }
+    }
+}
+
+impl http_body::Body for TappedBody {
+    type Data = Bytes;
+    type Error = aws_smithy_types::body::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        loop {
+            match std::task::ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        this.collect(data);
+                    }
+                }
+                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+                None => {
+                    this.done = true;
+                    this.finish();
+                    return Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from_static(
+                        EMPTY_PAGE,
+                    )))));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_response_as_kinesis_writes_it_gives_its_records_iterator_lag_and_children() {
+        // `\/` in Data: JSON may escape the slash of base64; the text is unescaped first.
+        let body = br#"{"ChildShards":[{"HashKeyRange":{"EndingHashKey":"1","StartingHashKey":"0"},"ParentShards":["shardId-000000000000"],"ShardId":"shardId-000000000002"}],
+            "MillisBehindLatest":1500,"NextShardIterator":null,
+            "Records":[{"ApproximateArrivalTimestamp":1.700000000123E9,"Data":"aGVsbG8=","EncryptionType":"NONE","PartitionKey":"pk-1","SequenceNumber":"4959"},
+                       {"ApproximateArrivalTimestamp":1700000001,"Data":"\/\/8=","PartitionKey":"pk-2","SequenceNumber":"4960"}]}"#;
+        let page = parse_get_records_body(body, 10).unwrap();
+        assert_eq!(page.next_iterator, None);
+        assert_eq!(page.millis_behind_latest, Some(1500));
+        assert_eq!(page.child_shard_ids, ["shardId-000000000002"]);
+        let got: Vec<_> = page
+            .records
+            .iter()
+            .map(|r| {
+                (
+                    r.data.clone(),
+                    r.partition_key.as_str(),
+                    r.sequence_number.as_str(),
+                    r.approximate_arrival_ms,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                // The SDK's `DateTime::from_secs_f64` truncates 1700000000.123 s (an f64 just
+                // below it) to ...122 ms; the same conversion keeps polling and EFO in agreement.
+                (b"hello".to_vec(), "pk-1", "4959", 1_700_000_000_122),
+                (vec![0xFF, 0xFF], "pk-2", "4960", 1_700_000_001_000)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_body_kinesis_would_not_send_is_refused_with_what_is_wrong() {
+        let not_base64 = br#"{"Records":[{"Data":"***","PartitionKey":"p","SequenceNumber":"7"}]}"#;
+        let e = parse_get_records_body(not_base64, 10).unwrap_err();
+        assert!(e.contains("record 7 has Data that is not base64"), "{e}");
+        let no_sequence = br#"{"Records":[{"Data":"","PartitionKey":"p"}]}"#;
+        let e = parse_get_records_body(no_sequence, 10).unwrap_err();
+        assert!(e.contains("SequenceNumber"), "{e}");
+        let e = parse_get_records_body(b"<html>", 10).unwrap_err();
+        assert!(e.contains("not what Kinesis sends"), "{e}");
+    }
+
+    /// A body that arrives in the given chunks.
+    struct Chunks(std::collections::VecDeque<Bytes>);
+
+    impl http_body::Body for Chunks {
+        type Data = Bytes;
+        type Error = aws_smithy_types::body::Error;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+            Poll::Ready(
+                self.get_mut()
+                    .0
+                    .pop_front()
+                    .map(|c| Ok(http_body::Frame::data(c))),
+            )
+        }
+    }
+
+    async fn read_through_tap(
+        chunks: &[&[u8]],
+        buffers: &Arc<BodyBuffers>,
+    ) -> (Vec<u8>, RecordPage) {
+        use http_body_util::BodyExt as _;
+        let (tap, slot) = RecordsBodyTap::new(100, Arc::clone(buffers));
+        let body = TappedBody {
+            inner: SdkBody::from_body_1_x(Chunks(
+                chunks.iter().map(|c| Bytes::copy_from_slice(c)).collect(),
+            )),
+            first: None,
+            joined: None,
+            tap,
+            done: false,
+        };
+        let seen_by_sdk = body.collect().await.unwrap().to_bytes().to_vec();
+        let page = slot.lock().unwrap().take().expect("page read").unwrap();
+        (seen_by_sdk, page)
+    }
+
+    #[tokio::test]
+    async fn a_body_in_one_or_many_chunks_is_read_whole_and_the_sdk_sees_an_empty_page() {
+        let body = br#"{"MillisBehindLatest":7,"NextShardIterator":"it-2","Records":[{"Data":"YQ==","PartitionKey":"p","SequenceNumber":"1"},{"Data":"Yg==","PartitionKey":"p","SequenceNumber":"2"}]}"#;
+        let buffers = Arc::new(BodyBuffers::default());
+        for cut in [
+            vec![body.len()],
+            vec![10, 60, body.len()],
+            (1..=body.len()).collect(),
+        ] {
+            let mut chunks = Vec::new();
+            let mut start = 0;
+            for end in cut {
+                chunks.push(&body[start..end]);
+                start = end;
+            }
+            let (sdk, page) = read_through_tap(&chunks, &buffers).await;
+            assert_eq!(sdk, EMPTY_PAGE);
+            assert_eq!(page.next_iterator.as_deref(), Some("it-2"));
+            assert_eq!(page.millis_behind_latest, Some(7));
+            let data: Vec<_> = page.records.iter().map(|r| r.data.clone()).collect();
+            assert_eq!(
+                data,
+                [b"a".to_vec(), b"b".to_vec()],
+                "{} chunks",
+                chunks.len()
+            );
+        }
+        let kept = buffers.free.lock().unwrap();
+        assert_eq!(
+            kept.len(),
+            1,
+            "one joining buffer, reused by the later calls"
+        );
+        assert!(kept[0].is_empty() && kept[0].capacity() >= body.len());
+    }
+
+    #[test]
+    fn only_successful_json_responses_are_read_here() {
+        assert!(reads_response(200, Some("application/x-amz-json-1.1")));
+        assert!(reads_response(200, Some("application/json")));
+        assert!(!reads_response(400, Some("application/x-amz-json-1.1")));
+        assert!(!reads_response(500, Some("application/x-amz-json-1.1")));
+        assert!(!reads_response(200, Some("application/cbor")));
+        assert!(!reads_response(200, None));
+    }
+
+    proptest! {
+        #[test]
+        fn records_written_as_kinesis_writes_them_read_back_as_the_sdk_reads_them(
+            records in proptest::collection::vec(
+                (
+                    proptest::collection::vec(any::<u8>(), 0..64),
+                    "[ -~é]{0,12}",
+                    "[0-9]{1,56}",
+                    proptest::option::of(0u64..4_102_444_800_000),
+                ),
+                0..8,
+            ),
+            behind in proptest::option::of(0i64..86_400_000),
+            iterator in proptest::option::of("[A-Za-z0-9/+=]{1,40}"),
+        ) {
+            let body = serde_json::json!({
+                "Records": records.iter().map(|(data, pk, seq, ms)| {
+                    let mut r = serde_json::json!({
+                        "Data": base64::engine::general_purpose::STANDARD.encode(data),
+                        "PartitionKey": pk,
+                        "SequenceNumber": seq,
+                    });
+                    if let Some(ms) = ms {
+                        // Seconds with a fraction, as Kinesis writes them.
+                        r["ApproximateArrivalTimestamp"] = serde_json::json!(*ms as f64 / 1000.0);
+                    }
+                    r
+                }).collect::<Vec<_>>(),
+                "MillisBehindLatest": behind,
+                "NextShardIterator": iterator,
+            });
+            let page = parse_get_records_body(&serde_json::to_vec(&body).unwrap(), 4).unwrap();
+            prop_assert_eq!(page.next_iterator, iterator);
+            prop_assert_eq!(page.millis_behind_latest, behind);
+            prop_assert_eq!(page.records.len(), records.len());
+            for (got, (data, pk, seq, ms)) in page.records.iter().zip(&records) {
+                prop_assert_eq!(&got.data, data);
+                prop_assert_eq!(&got.partition_key, pk);
+                prop_assert_eq!(&got.sequence_number, seq);
+                // The SDK's conversion of the same seconds.
+                let sdk = ms.map_or(0, |ms| aws_smithy_types::DateTime::from_secs_f64(ms as f64 / 1000.0).to_millis().unwrap());
+                prop_assert_eq!(got.approximate_arrival_ms, sdk);
+            }
+        }
+    }
+}
