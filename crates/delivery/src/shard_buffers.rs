@@ -34,7 +34,7 @@
 //!   S3 exactly once;
 //! - the checkpoint never passes a record whose object is not durable.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use kinesink_parquet_writer::{
@@ -234,7 +234,7 @@ struct OpenBuffer {
 }
 
 /// Which buffer a record goes to.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum PartitionId {
     /// Data, by partition keys (none without dynamic partitioning). The record's own keys
     /// become the id: nothing is copied per record.
@@ -310,7 +310,9 @@ fn error_record_json(shard_id: &str, f: &FailedRecord) -> Vec<u8> {
 pub struct ShardBuffers {
     layout: ObjectLayout,
     limits: BufferLimits,
-    open: BTreeMap<PartitionId, OpenBuffer>,
+    /// Open buffers by partition (hashed: ordered lookups compared key texts ~8 times a
+    /// record); whatever depends on their order sorts them.
+    open: HashMap<PartitionId, OpenBuffer, foldhash::fast::RandomState>,
     last_read: Option<RecordPosition>,
     committed: Option<RecordPosition>,
     replay_intent: Option<RecordPosition>,
@@ -339,7 +341,7 @@ impl ShardBuffers {
         Self {
             layout,
             limits,
-            open: BTreeMap::new(),
+            open: HashMap::default(),
             last_read: resume.checkpoint.clone(),
             committed: resume.checkpoint,
             replay_intent,
@@ -499,7 +501,9 @@ impl ShardBuffers {
         at: RecordPosition,
         actions: &mut Vec<BufferAction>,
     ) -> Result<(), BufferError> {
-        let all: Vec<PartitionId> = self.open.keys().cloned().collect();
+        // In key order: the same objects come out in the same order on every replay.
+        let mut all: Vec<PartitionId> = self.open.keys().cloned().collect();
+        all.sort_unstable();
         for p in all {
             let object = self.cut(&p)?;
             actions.push(BufferAction::Write(object));
