@@ -3,6 +3,11 @@
 //! A pure ledger. Every shard reports how many bytes its open buffers hold and whether it may
 //! flush now; [`MemoryBudget::verdict`] tells each shard what to do while the total is over the
 //! limit:
+//! - a shard whose bytes are mostly rows not yet encoded (Parquet keeps them uncompressed until
+//!   a row group is written) is told to [`BudgetVerdict::Compact`]: encode them into compressed
+//!   row groups of the objects it will write anyway. Its objects keep the same records (only
+//!   their row-group layout changes), so this needs no flush and makes no extra object: memory
+//!   pressure then costs bigger objects less often instead of many small ones;
 //! - the largest flushable shards are told to [`BudgetVerdict::Flush`] — as many as needed to
 //!   bring the total down to half the limit, so one flush is not immediately followed by the next;
 //! - a shard that may not flush yet (it is replaying an earlier owner's recorded flush point,
@@ -16,7 +21,9 @@
 //! [`crate::ShardBuffers`]), so memory pressure flushes the shards holding most bytes.
 //!
 //! No deadlock: whenever the total is over the limit, some shard with buffered bytes is told to
-//! flush or to proceed (a flushable shard with bytes is in the flush set before any shard waits).
+//! compact, flush or proceed (a flushable shard with bytes is in the flush set before any shard
+//! waits); a compacted shard has no compactable bytes left, so it is not told to compact again
+//! until it has buffered new rows.
 
 use std::collections::BTreeMap;
 
@@ -28,6 +35,9 @@ pub struct ShardUsage {
     /// Whether the shard can start a flush now (false while it replays an earlier owner's
     /// recorded flush point).
     pub can_flush: bool,
+    /// Of `buffered_bytes`, those held as rows not yet encoded, which
+    /// [`BudgetVerdict::Compact`] would shrink.
+    pub compactable_bytes: usize,
 }
 
 /// What a shard should do, from [`MemoryBudget::verdict`].
@@ -35,6 +45,9 @@ pub struct ShardUsage {
 pub enum BudgetVerdict {
     /// Read and buffer as usual.
     Proceed,
+    /// Encode the rows buffered so far into compressed row groups (no object is cut), then
+    /// report again.
+    Compact,
     /// Flush every buffer of the shard now, then read on.
     Flush,
     /// Do not read until the budget says otherwise (buffers, ticks and shutdown go on).
@@ -99,7 +112,13 @@ impl MemoryBudget {
             return BudgetVerdict::Proceed;
         };
         let total = self.total_bytes();
-        if total <= self.limit_bytes || !usage.can_flush {
+        if total <= self.limit_bytes {
+            return BudgetVerdict::Proceed;
+        }
+        if usage.compactable_bytes > 0 && usage.compactable_bytes * 2 >= usage.buffered_bytes {
+            return BudgetVerdict::Compact;
+        }
+        if !usage.can_flush {
             return BudgetVerdict::Proceed;
         }
         if self.flush_set(total).contains(&shard_id) {
@@ -143,7 +162,43 @@ mod tests {
         ShardUsage {
             buffered_bytes,
             can_flush: true,
+            compactable_bytes: 0,
         }
+    }
+
+    #[test]
+    fn over_the_limit_a_shard_holding_mostly_unencoded_rows_compacts_before_anything_flushes() {
+        let mut budget = MemoryBudget::new(100);
+        let rows = |buffered_bytes, compactable_bytes| ShardUsage {
+            buffered_bytes,
+            can_flush: true,
+            compactable_bytes,
+        };
+        budget.report("rows", rows(70, 60));
+        budget.report("encoded", rows(40, 10));
+        assert_eq!(budget.verdict("rows"), BudgetVerdict::Compact);
+        assert_eq!(
+            budget.verdict("encoded"),
+            BudgetVerdict::Wait,
+            "mostly encoded already: compacting would not help, the usual rules apply"
+        );
+        // Compacted: 60 bytes of rows became 6 of row groups; the total is within the limit.
+        budget.report("rows", rows(16, 0));
+        assert_eq!(budget.verdict("rows"), BudgetVerdict::Proceed);
+        assert_eq!(budget.verdict("encoded"), BudgetVerdict::Proceed);
+        // Still over after compacting: the largest flushes, as before.
+        budget.report("rows", rows(90, 0));
+        assert_eq!(budget.verdict("rows"), BudgetVerdict::Flush);
+        // A shard replaying an earlier flush point may still compact (no object is cut).
+        budget.report(
+            "replaying",
+            ShardUsage {
+                buffered_bytes: 50,
+                can_flush: false,
+                compactable_bytes: 50,
+            },
+        );
+        assert_eq!(budget.verdict("replaying"), BudgetVerdict::Compact);
     }
 
     #[test]
@@ -189,6 +244,7 @@ mod tests {
             ShardUsage {
                 buffered_bytes: 90,
                 can_flush: false,
+                compactable_bytes: 0,
             },
         );
         budget.report("other", usage(30));
@@ -218,21 +274,25 @@ mod tests {
 
     proptest! {
         /// Whenever the total is over the limit, some shard holding bytes can make progress
-        /// (flush or proceed), so waiting shards are always released eventually.
+        /// (compact, flush or proceed), so waiting shards are always released eventually.
         #[test]
         fn over_the_limit_some_shard_with_bytes_flushes_or_proceeds(
-            shards in proptest::collection::vec((0_usize..1_000, any::<bool>()), 1..20),
+            shards in proptest::collection::vec((0_usize..1_000, any::<bool>(), 0_usize..=100), 1..20),
             limit in 1_usize..5_000,
         ) {
             let mut budget = MemoryBudget::new(limit);
-            for (index, (bytes, can_flush)) in shards.iter().enumerate() {
-                budget.report(&format!("shard-{index:02}"), ShardUsage { buffered_bytes: *bytes, can_flush: *can_flush });
+            for (index, (bytes, can_flush, rows_percent)) in shards.iter().enumerate() {
+                budget.report(&format!("shard-{index:02}"), ShardUsage {
+                    buffered_bytes: *bytes,
+                    can_flush: *can_flush,
+                    compactable_bytes: bytes * rows_percent / 100,
+                });
             }
             if budget.is_over() {
                 let verdicts: Vec<(usize, BudgetVerdict)> = shards
                     .iter()
                     .enumerate()
-                    .map(|(index, (bytes, _))| (*bytes, budget.verdict(&format!("shard-{index:02}"))))
+                    .map(|(index, (bytes, _, _))| (*bytes, budget.verdict(&format!("shard-{index:02}"))))
                     .collect();
                 prop_assert!(verdicts.iter().any(|(bytes, v)| *bytes > 0 && *v != BudgetVerdict::Wait));
                 // The shards told to flush hold at least as much as any shard told to wait.

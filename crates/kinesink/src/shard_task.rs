@@ -289,9 +289,10 @@ impl ShardTask {
         })
     }
 
-    /// Reports this shard's buffered bytes to the worker's budget and does what it says: flush
-    /// every buffer now (an exactly-once shard-wide flush), or stop reading for now. Returns
-    /// whether reading must wait.
+    /// Reports this shard's buffered bytes to the worker's budget and does what it says: encode
+    /// buffered Parquet rows into row groups (no object is cut), flush every buffer now (an
+    /// exactly-once shard-wide flush), or stop reading for now. Returns whether reading must
+    /// wait.
     async fn obey_budget(
         &mut self,
         now_ms: u64,
@@ -299,8 +300,14 @@ impl ShardTask {
         was_waiting: bool,
     ) -> Result<bool, Stop> {
         let mut verdict = self.budget.report(&self.shard_id, self.usage());
+        if verdict == BudgetVerdict::Compact {
+            tracing::debug!(shard_id = %self.shard_id, unencoded_bytes = self.buffers.unencoded_bytes(), "memory budget reached; encoding buffered rows into row groups");
+            metrics::counter!("kinesink_memory_budget_compactions_total").increment(1);
+            self.buffers.compact();
+            verdict = self.budget.report(&self.shard_id, self.usage());
+        }
         if verdict == BudgetVerdict::Flush {
-            tracing::info!(shard_id = %self.shard_id, buffered_bytes = self.buffers.buffered_bytes(), "memory budget reached; flushing this shard early");
+            tracing::info!(shard_id = %self.shard_id, held_bytes = self.buffers.held_bytes(), "memory budget reached; flushing this shard early");
             metrics::counter!("kinesink_memory_budget_flushes_total").increment(1);
             self.apply(now_ms, BufferEvent::Flush, lost).await?;
             verdict = self.budget.report(&self.shard_id, self.usage());
@@ -315,8 +322,9 @@ impl ShardTask {
 
     fn usage(&self) -> ShardUsage {
         ShardUsage {
-            buffered_bytes: self.buffers.buffered_bytes(),
+            buffered_bytes: self.buffers.held_bytes(),
             can_flush: !self.buffers.replaying_intent(),
+            compactable_bytes: self.buffers.unencoded_bytes(),
         }
     }
 

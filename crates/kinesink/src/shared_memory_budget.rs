@@ -87,6 +87,7 @@ mod tests {
         ShardUsage {
             buffered_bytes,
             can_flush: true,
+            compactable_bytes: 0,
         }
     }
 

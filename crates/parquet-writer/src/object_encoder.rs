@@ -96,6 +96,24 @@ impl ObjectEncoder {
         }
     }
 
+    /// Encodes buffered Parquet rows into a compressed row group now (see
+    /// [`ParquetObjectEncoder::compact`]); nothing to do for record objects, which compress as
+    /// they go.
+    pub fn compact(&mut self) {
+        if let ObjectEncoder::Parquet { encoder, .. } = self {
+            encoder.compact();
+        }
+    }
+
+    /// Bytes [`ObjectEncoder::compact`] would encode (0 for record objects).
+    #[must_use]
+    pub fn unencoded_bytes(&self) -> usize {
+        match self {
+            ObjectEncoder::Records(_) => 0,
+            ObjectEncoder::Parquet { encoder, .. } => encoder.unencoded_bytes(),
+        }
+    }
+
     /// Records (Parquet rows) in the object so far.
     #[must_use]
     pub fn record_count(&self) -> usize {

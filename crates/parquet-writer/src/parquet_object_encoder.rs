@@ -165,6 +165,24 @@ impl ParquetObjectEncoder {
         Ok(())
     }
 
+    /// Encodes the rows buffered so far into a compressed row group of this object now, instead
+    /// of when the row group fills up (memory pressure). The object keeps exactly the same
+    /// rows, in the same order; only its row-group layout changes.
+    pub fn compact(&mut self) {
+        if let Err(e) = self.encode_row_group() {
+            self.deferred_error.get_or_insert(e);
+        }
+    }
+
+    /// Bytes held as rows not yet encoded ([`ParquetObjectEncoder::compact`] would encode them).
+    #[must_use]
+    pub fn unencoded_bytes(&self) -> usize {
+        if self.rows.row_count() == 0 {
+            return 0; // empty column buffers: nothing to encode
+        }
+        self.rows.allocated_bytes()
+    }
+
     /// Rows appended so far (a multi-document record counts each document).
     #[must_use]
     pub fn record_count(&self) -> usize {

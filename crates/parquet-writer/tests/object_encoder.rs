@@ -80,3 +80,61 @@ fn a_record_object_takes_every_record_as_bytes_and_never_refuses() {
         .unwrap();
     assert_eq!(out, b"not json at all\n{\"a\":1}\n");
 }
+
+#[test]
+fn compacting_a_parquet_object_encodes_its_rows_now_and_keeps_every_row_in_order() {
+    let mut enc = parquet_format().new_encoder();
+    for i in 0..300 {
+        enc.append(
+            format!(r#"{{"a":{i},"b":"text {i} {}"}}"#, "x".repeat(i % 50)).as_bytes(),
+            None,
+        )
+        .unwrap();
+    }
+    let before = enc.buffered_bytes();
+    let unencoded = enc.unencoded_bytes();
+    assert!(unencoded > 0 && unencoded <= before);
+    enc.compact();
+    assert_eq!(enc.unencoded_bytes(), 0, "every buffered row is encoded");
+    assert!(
+        enc.buffered_bytes() < before,
+        "compressed row groups hold less than the rows did ({} >= {before})",
+        enc.buffered_bytes()
+    );
+    enc.compact(); // nothing buffered: no empty row group
+    for i in 300..400 {
+        enc.append(format!(r#"{{"a":{i},"b":"text {i}"}}"#).as_bytes(), None)
+            .unwrap();
+    }
+    assert_eq!(enc.record_count(), 400);
+    let bytes = enc.finish().unwrap();
+    let reader =
+        parquet::file::reader::SerializedFileReader::new(bytes::Bytes::from(bytes.clone()))
+            .unwrap();
+    use parquet::file::reader::FileReader as _;
+    assert_eq!(
+        reader.metadata().num_row_groups(),
+        2,
+        "the compacted rows, then the rest"
+    );
+    let batch = read_parquet(bytes);
+    let a: Vec<i32> =
+        arrow_array::cast::AsArray::as_primitive::<arrow_array::types::Int32Type>(batch.column(0))
+            .values()
+            .to_vec();
+    assert_eq!(a, (0..400).collect::<Vec<i32>>());
+}
+
+#[test]
+fn compacting_a_record_object_changes_nothing() {
+    let format = ObjectFormat::Records {
+        framing: RecordFraming::NewlineDelimited,
+        codec: Codec::None,
+    };
+    let mut enc = format.new_encoder();
+    enc.append(b"{\"a\":1}", None).unwrap();
+    assert_eq!(enc.unencoded_bytes(), 0);
+    enc.compact();
+    enc.append(b"{\"a\":2}", None).unwrap();
+    assert_eq!(enc.finish().unwrap(), b"{\"a\":1}\n{\"a\":2}\n");
+}

@@ -793,3 +793,69 @@ proptest! {
         prop_assert_eq!(counts.values().sum::<usize>(), records.len());
     }
 }
+
+#[test]
+fn compacting_parquet_buffers_shrinks_them_and_cuts_the_same_objects_with_the_same_records() {
+    use kinesink_parquet_writer::{ParquetOptions, ParquetTableFormat, SerdeOptions, TableSchema};
+    let schema = Arc::new(TableSchema::parse_hive("country string, note string").unwrap());
+    let format = ParquetTableFormat::new(
+        schema,
+        Arc::new(SerdeOptions::default()),
+        ParquetOptions::default(),
+    )
+    .unwrap();
+    let layout = ObjectLayout {
+        format: ObjectFormat::Parquet(Arc::new(format)),
+        extension: ".parquet".into(),
+        ..partitioned_layout()
+    };
+    let limits = BufferLimits {
+        size_bytes: 1 << 20,
+        interval_ms: 60_000,
+    };
+    let mut plain = ShardBuffers::new(layout.clone(), limits.clone(), ResumeState::default());
+    let mut compacted = ShardBuffers::new(layout, limits, ResumeState::default());
+    let event = |seq: u64| {
+        let country = ["DE", "FR", "IT"][(seq % 3) as usize];
+        BufferEvent::Record(record(
+            seq,
+            &format!(
+                r#"{{"country":"{country}","note":"note {seq} {}"}}"#,
+                "n".repeat(40)
+            ),
+            T1100,
+        ))
+    };
+    for seq in 1..=600 {
+        plain.step(0, event(seq)).unwrap();
+        compacted.step(0, event(seq)).unwrap();
+        if seq == 400 {
+            let held = compacted.held_bytes();
+            assert!(
+                compacted.unencoded_bytes() * 2 >= held,
+                "mostly rows before"
+            );
+            compacted.compact();
+            assert_eq!(compacted.unencoded_bytes(), 0);
+            assert!(
+                compacted.held_bytes() < held / 2,
+                "compressed row groups hold much less ({} of {held})",
+                compacted.held_bytes()
+            );
+        }
+    }
+    let summary = |objects: Vec<ReadyObject>| {
+        let mut s: Vec<(String, usize, RecordPosition, RecordPosition)> = objects
+            .into_iter()
+            .map(|o| (o.key, o.record_count, o.first, o.last))
+            .collect();
+        s.sort();
+        s
+    };
+    let (a, b) = (
+        summary(drain_all(&mut plain)),
+        summary(drain_all(&mut compacted)),
+    );
+    assert_eq!(a.len(), 3, "one object per country");
+    assert_eq!(a, b, "same keys, record counts and first/last records");
+}
