@@ -301,7 +301,7 @@ impl ShardTask {
     ) -> Result<bool, Stop> {
         let mut verdict = self.budget.report(&self.shard_id, self.usage());
         if verdict == BudgetVerdict::Compact {
-            tracing::debug!(shard_id = %self.shard_id, unencoded_bytes = self.buffers.unencoded_bytes(), "memory budget reached; encoding buffered rows into row groups");
+            tracing::debug!(shard_id = %self.shard_id, compactable_bytes = self.buffers.compactable_bytes(), "memory budget reached; encoding buffered rows into row groups");
             metrics::counter!("kinesink_memory_budget_compactions_total").increment(1);
             self.buffers.compact();
             verdict = self.budget.report(&self.shard_id, self.usage());
@@ -324,7 +324,7 @@ impl ShardTask {
         ShardUsage {
             buffered_bytes: self.buffers.held_bytes(),
             can_flush: !self.buffers.replaying_intent(),
-            compactable_bytes: self.buffers.unencoded_bytes(),
+            compactable_bytes: self.buffers.compactable_bytes(),
         }
     }
 

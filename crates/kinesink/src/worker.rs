@@ -236,7 +236,7 @@ impl Worker {
             ),
             buffers: ShardBuffers::new(
                 layout,
-                s.buffer,
+                s.buffer.staggered_for(&lease.shard_id),
                 ResumeState {
                     checkpoint: resume_after,
                     flush_intent: lease

@@ -3,7 +3,9 @@
 //! then reports the peak resident memory (VmHWM) and what the encoders say they hold, and
 //! finishes the objects one by one as the delivery would upload them.
 //!
-//! Usage: `open_partitions_memory <events.jsonl> [partitions] [value|bytes]`
+//! Usage: `open_partitions_memory <events.jsonl> [partitions] [value|bytes] [compact]`
+//! (`compact`: every encoder encodes its rows into a row group once all records are in, as
+//! under memory pressure, before memory is measured.)
 //! Prints one JSON line. Linux only (reads /proc/self/status).
 
 #[path = "support/line_reader.rs"]
@@ -73,6 +75,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         failures += usize::from(outcome.is_err());
     })?;
+    if args.get(4).is_some_and(|a| a == "compact") {
+        for encoder in &mut encoders {
+            encoder.compact();
+        }
+    }
     let open_peak = status_mib("VmHWM:");
     let open_rss = status_mib("VmRSS:");
     let reported = mib(encoders

@@ -42,7 +42,9 @@ pub use conversion_failure::{
 pub use hive_type::{HiveType, MAX_DECIMAL_PRECISION, StructField};
 pub use json_record_parser::{JsonRecordParser, ParsedJsonRecord};
 pub use object_encoder::{ObjectEncoder, ObjectFormat};
-pub use parquet_object_encoder::{ParquetEncodeError, ParquetObjectEncoder, ParquetTableFormat};
+pub use parquet_object_encoder::{
+    MIN_COMPACTION_BYTES, ParquetEncodeError, ParquetObjectEncoder, ParquetTableFormat,
+};
 pub use parquet_options::{
     DictionaryMode, MAX_ROW_GROUP_BYTES_LIMIT, ParquetCompression, ParquetOptions,
     ParquetOptionsError, ParquetWriterVersion,

@@ -107,10 +107,10 @@ impl ObjectEncoder {
 
     /// Bytes [`ObjectEncoder::compact`] would encode (0 for record objects).
     #[must_use]
-    pub fn unencoded_bytes(&self) -> usize {
+    pub fn compactable_bytes(&self) -> usize {
         match self {
             ObjectEncoder::Records(_) => 0,
-            ObjectEncoder::Parquet { encoder, .. } => encoder.unencoded_bytes(),
+            ObjectEncoder::Parquet { encoder, .. } => encoder.compactable_bytes(),
         }
     }
 

@@ -86,23 +86,26 @@ fn compacting_a_parquet_object_encodes_its_rows_now_and_keeps_every_row_in_order
     let mut enc = parquet_format().new_encoder();
     for i in 0..300 {
         enc.append(
-            format!(r#"{{"a":{i},"b":"text {i} {}"}}"#, "x".repeat(i % 50)).as_bytes(),
+            format!(r#"{{"a":{i},"b":"text {i} {}"}}"#, "x".repeat(400 + i % 50)).as_bytes(),
             None,
         )
         .unwrap();
     }
     let before = enc.buffered_bytes();
-    let unencoded = enc.unencoded_bytes();
+    let unencoded = enc.compactable_bytes();
     assert!(unencoded > 0 && unencoded <= before);
     enc.compact();
-    assert_eq!(enc.unencoded_bytes(), 0, "every buffered row is encoded");
+    assert_eq!(enc.compactable_bytes(), 0, "every buffered row is encoded");
     assert!(
         enc.buffered_bytes() < before,
         "compressed row groups hold less than the rows did ({} >= {before})",
         enc.buffered_bytes()
     );
     enc.compact(); // nothing buffered: no empty row group
-    for i in 300..400 {
+    enc.append(br#"{"a":300,"b":"few"}"#, None).unwrap();
+    enc.compact(); // too few bytes for a row group of their own: left buffered
+    assert!(enc.compactable_bytes() == 0);
+    for i in 301..400 {
         enc.append(format!(r#"{{"a":{i},"b":"text {i}"}}"#).as_bytes(), None)
             .unwrap();
     }
@@ -133,7 +136,7 @@ fn compacting_a_record_object_changes_nothing() {
     };
     let mut enc = format.new_encoder();
     enc.append(b"{\"a\":1}", None).unwrap();
-    assert_eq!(enc.unencoded_bytes(), 0);
+    assert_eq!(enc.compactable_bytes(), 0);
     enc.compact();
     enc.append(b"{\"a\":2}", None).unwrap();
     assert_eq!(enc.finish().unwrap(), b"{\"a\":1}\n{\"a\":2}\n");

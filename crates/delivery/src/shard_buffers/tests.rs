@@ -821,7 +821,7 @@ fn compacting_parquet_buffers_shrinks_them_and_cuts_the_same_objects_with_the_sa
             seq,
             &format!(
                 r#"{{"country":"{country}","note":"note {seq} {}"}}"#,
-                "n".repeat(40)
+                "n".repeat(1000)
             ),
             T1100,
         ))
@@ -832,11 +832,11 @@ fn compacting_parquet_buffers_shrinks_them_and_cuts_the_same_objects_with_the_sa
         if seq == 400 {
             let held = compacted.held_bytes();
             assert!(
-                compacted.unencoded_bytes() * 2 >= held,
+                compacted.compactable_bytes() * 2 >= held,
                 "mostly rows before"
             );
             compacted.compact();
-            assert_eq!(compacted.unencoded_bytes(), 0);
+            assert_eq!(compacted.compactable_bytes(), 0);
             assert!(
                 compacted.held_bytes() < held / 2,
                 "compressed row groups hold much less ({} of {held})",
@@ -858,4 +858,44 @@ fn compacting_parquet_buffers_shrinks_them_and_cuts_the_same_objects_with_the_sa
     );
     assert_eq!(a.len(), 3, "one object per country");
     assert_eq!(a, b, "same keys, record counts and first/last records");
+}
+
+#[test]
+fn shards_interval_flushes_are_spread_over_a_fifth_of_the_interval_never_later() {
+    let limits = BufferLimits {
+        size_bytes: 5 << 20,
+        interval_ms: 60_000,
+    };
+    let intervals: Vec<u64> = (0..64)
+        .map(|i| {
+            let l = limits.staggered_for(&format!("shardId-{i:012}"));
+            assert_eq!(l.size_bytes, limits.size_bytes);
+            l.interval_ms
+        })
+        .collect();
+    assert!(
+        intervals.iter().all(|i| (48_000..=60_000).contains(i)),
+        "{intervals:?}"
+    );
+    let distinct: std::collections::BTreeSet<u64> = intervals.iter().copied().collect();
+    assert!(
+        distinct.len() >= 48,
+        "64 shards, {} distinct intervals",
+        distinct.len()
+    );
+    let spread = distinct.last().unwrap() - distinct.first().unwrap();
+    assert!(
+        spread >= 9_000,
+        "spread over {spread} ms of the 12 s window"
+    );
+    assert_eq!(
+        limits.staggered_for("shardId-000000000007"),
+        limits.staggered_for("shardId-000000000007"),
+        "the same shard gets the same interval"
+    );
+    let zero = BufferLimits {
+        size_bytes: 1,
+        interval_ms: 0,
+    };
+    assert_eq!(zero.staggered_for("shardId-000000000001").interval_ms, 0);
 }
