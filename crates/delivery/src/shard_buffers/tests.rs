@@ -813,7 +813,7 @@ fn compacting_parquet_buffers_shrinks_them_and_cuts_the_same_objects_with_the_sa
         size_bytes: 1 << 20,
         interval_ms: 60_000,
     };
-    let mut plain = ShardBuffers::new(layout.clone(), limits.clone(), ResumeState::default());
+    let mut plain = ShardBuffers::new(layout.clone(), limits, ResumeState::default());
     let mut compacted = ShardBuffers::new(layout, limits, ResumeState::default());
     let event = |seq: u64| {
         let country = ["DE", "FR", "IT"][(seq % 3) as usize];
