@@ -35,14 +35,7 @@ async fn enhanced_fan_out_delivers_every_record_once_across_resubscriptions_and_
     create_bucket(BUCKET).await;
     fake.append(&stream, events(&stream, 0..2000));
     let kinesis = kinesis_client(Some(&fake.url)).await;
-    kinesis
-        .split_shard()
-        .stream_name(&stream)
-        .shard_to_split("shardId-000000000000")
-        .new_starting_hash_key((u128::MAX / 4).to_string())
-        .send()
-        .await
-        .unwrap();
+    split_first_shard(&kinesis, &stream, u128::MAX / 4).await;
     fake.append(&stream, events(&stream, 2000..3000));
     let cfg = config(
         &stream,

@@ -78,14 +78,7 @@ async fn pages_from_the_fake_kinesis_read_here_equal_the_sdks_pages() {
     fake.create_stream(&stream, 2);
     fake.append(&stream, payloads(700));
     let kinesis = kinesis_client(Some(&fake.url)).await;
-    kinesis
-        .split_shard()
-        .stream_name(&stream)
-        .shard_to_split("shardId-000000000000")
-        .new_starting_hash_key((u128::MAX / 4).to_string())
-        .send()
-        .await
-        .unwrap();
+    split_first_shard(&kinesis, &stream, u128::MAX / 4).await;
     fake.append(&stream, payloads(300));
     let ours = KinesisShardSource::new(kinesis.clone(), StreamId::Name(stream.clone()));
     let sdk = KinesisShardSource::with_sdk_record_decoding(kinesis, StreamId::Name(stream));

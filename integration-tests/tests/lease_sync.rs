@@ -96,14 +96,7 @@ async fn the_lease_of_a_shard_past_retention_is_deleted_once_read_to_its_end_and
         }),
     );
     let kinesis = kinesis_client(Some(&fake.url)).await;
-    kinesis
-        .split_shard()
-        .stream_name(&stream)
-        .shard_to_split("shardId-000000000000")
-        .new_starting_hash_key((u128::MAX / 2).to_string())
-        .send()
-        .await
-        .unwrap();
+    split_first_shard(&kinesis, &stream, u128::MAX / 2).await;
     let cfg = sync_config(&stream, &fake.url);
     let mut worker = Worker::start(&cfg.path);
     worker.wait_for("shard read to its end", 1, Duration::from_secs(60));

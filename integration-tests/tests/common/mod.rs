@@ -119,6 +119,18 @@ pub async fn kinesis_client(endpoint: Option<&str>) -> aws_sdk_kinesis::Client {
     }
 }
 
+/// Splits the stream's first shard at hash key `at` (the parent closes; two children open).
+pub async fn split_first_shard(kinesis: &aws_sdk_kinesis::Client, stream: &str, at: u128) {
+    kinesis
+        .split_shard()
+        .stream_name(stream)
+        .shard_to_split("shardId-000000000000")
+        .new_starting_hash_key(at.to_string())
+        .send()
+        .await
+        .expect("the split is accepted");
+}
+
 pub async fn s3() -> aws_sdk_s3::Client {
     let sdk = aws().await;
     aws_sdk_s3::Client::from_conf(

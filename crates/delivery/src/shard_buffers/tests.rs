@@ -67,6 +67,22 @@ fn run_events(
     out
 }
 
+/// `layout` writing Parquet objects of `schema` (Hive DDL) with default options.
+fn parquet(layout: ObjectLayout, schema: &str) -> ObjectLayout {
+    use kinesink_parquet_writer::{ParquetOptions, ParquetTableFormat, SerdeOptions, TableSchema};
+    let format = ParquetTableFormat::new(
+        Arc::new(TableSchema::parse_hive(schema).unwrap()),
+        Arc::new(SerdeOptions::default()),
+        ParquetOptions::default(),
+    )
+    .unwrap();
+    ObjectLayout {
+        format: ObjectFormat::Parquet(Arc::new(format)),
+        extension: ".parquet".into(),
+        ..layout
+    }
+}
+
 fn drain_all(b: &mut ShardBuffers) -> Vec<ReadyObject> {
     run_events(b, [BufferEvent::Drain])
 }
@@ -196,19 +212,7 @@ fn a_record_without_its_partition_key_or_not_json_goes_to_the_error_prefix_with_
 
 #[test]
 fn a_record_that_does_not_fit_the_parquet_schema_goes_to_format_conversion_failed() {
-    use kinesink_parquet_writer::{ParquetOptions, ParquetTableFormat, SerdeOptions, TableSchema};
-    let schema = Arc::new(TableSchema::parse_hive("id bigint, name string").unwrap());
-    let format = ParquetTableFormat::new(
-        schema,
-        Arc::new(SerdeOptions::default()),
-        ParquetOptions::default(),
-    )
-    .unwrap();
-    let layout = ObjectLayout {
-        format: ObjectFormat::Parquet(Arc::new(format)),
-        extension: ".parquet".into(),
-        ..layout()
-    };
+    let layout = parquet(layout(), "id bigint, name string");
     let mut b = ShardBuffers::new(
         layout,
         BufferLimits {
@@ -796,19 +800,7 @@ proptest! {
 
 #[test]
 fn compacting_parquet_buffers_shrinks_them_and_cuts_the_same_objects_with_the_same_records() {
-    use kinesink_parquet_writer::{ParquetOptions, ParquetTableFormat, SerdeOptions, TableSchema};
-    let schema = Arc::new(TableSchema::parse_hive("country string, note string").unwrap());
-    let format = ParquetTableFormat::new(
-        schema,
-        Arc::new(SerdeOptions::default()),
-        ParquetOptions::default(),
-    )
-    .unwrap();
-    let layout = ObjectLayout {
-        format: ObjectFormat::Parquet(Arc::new(format)),
-        extension: ".parquet".into(),
-        ..partitioned_layout()
-    };
+    let layout = parquet(partitioned_layout(), "country string, note string");
     let limits = BufferLimits {
         size_bytes: 1 << 20,
         interval_ms: 60_000,
