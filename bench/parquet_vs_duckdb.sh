@@ -47,45 +47,6 @@ log "building the parquet-writer bench (release, target $TARGET)"
 OURS="$TARGET/release/examples/partitioned_parquet_bench"
 MEMORY="$TARGET/release/examples/open_partitions_memory"
 
-cat > "$WORK/engines.py" <<'PY'
-import json, os, sys, time
-
-SCHEMA = [("event_id", "string"), ("customer_id", "string"), ("event_type", "string"), ("ts", "timestamp"),
-          ("price", "double"), ("quantity", "int"), ("page", "string"), ("country", "string"),
-          ("user_agent", "string"), ("session_ms", "bigint")]
-
-def size(root):
-    return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(root) for f in fs)
-
-def duckdb_run(events, out):
-    import duckdb
-    con = duckdb.connect()
-    con.execute("SET threads=1")
-    duck_types = {"string": "VARCHAR", "timestamp": "TIMESTAMP", "double": "DOUBLE", "int": "INTEGER", "bigint": "BIGINT"}
-    columns = "{" + ", ".join(f"{n}: '{duck_types[t]}'" for n, t in SCHEMA) + "}"
-    started = time.perf_counter()
-    con.execute(f"""COPY (SELECT * FROM read_json('{events}', format='newline_delimited', columns={columns}))
-                    TO '{out}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (event_type, country))""")
-    return time.perf_counter() - started, duckdb.__version__
-
-def pyarrow_run(events, out):
-    import pyarrow as pa, pyarrow.json as pj, pyarrow.parquet as pq
-    pa.set_cpu_count(1)
-    pa.set_io_thread_count(1)
-    arrow_types = {"string": pa.string(), "timestamp": pa.timestamp("us", tz="UTC"), "double": pa.float64(),
-                   "int": pa.int32(), "bigint": pa.int64()}
-    schema = pa.schema([(n, arrow_types[t]) for n, t in SCHEMA])
-    started = time.perf_counter()
-    table = pj.read_json(events, read_options=pj.ReadOptions(use_threads=False),
-                         parse_options=pj.ParseOptions(explicit_schema=schema))
-    pq.write_to_dataset(table, out, partition_cols=["event_type", "country"], compression="zstd", use_threads=False)
-    return time.perf_counter() - started, pa.__version__
-
-engine, events, out = sys.argv[1:4]
-seconds, version = {"duckdb": duckdb_run, "pyarrow": pyarrow_run}[engine](events, out)
-print(json.dumps({"seconds": seconds, "output_bytes": size(out), "version": version}))
-PY
-
 # 4. Rounds, interleaved so that machine noise hits every engine alike.
 declare -A TIMES SIZES
 for round in $(seq 1 "$ROUNDS"); do
@@ -93,7 +54,7 @@ for round in $(seq 1 "$ROUNDS"); do
     out="$WORK/out-$engine-$round"
     case "$engine" in
       ours-*) line=$("$OURS" "$EVENTS" "$out" "${engine#ours-}") ;;
-      *) line=$("$VENV/bin/python" "$WORK/engines.py" "$engine" "$EVENTS" "$out") ;;
+      *) line=$("$VENV/bin/python" "$ROOT/bench/reference_tools.py" "$engine" "$EVENTS" "$out" --partition-by event_type,country) ;;
     esac
     seconds=$(printf '%s' "$line" | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["seconds"])')
     bytes=$(find "$out" -type f -printf '%s\n' | awk '{s+=$1} END {print s}')

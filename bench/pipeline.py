@@ -41,7 +41,6 @@ KINESINK = os.path.join(BIN, "kinesink")
 FAKE = os.path.join(BIN, "fake-kinesis")
 SCHEMA = ("event_id string, customer_id string, event_type string, ts timestamp, price double, quantity int, "
           "page string, country string, user_agent string, session_ms bigint")
-COLUMNS = [c.strip().split(" ") for c in SCHEMA.split(",")]
 
 
 def log(*a):
@@ -125,33 +124,17 @@ def tree_bytes(root):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(root) for f in fs)
 
 
-def duckdb_copy(events, out, fmt, partition_cols):
-    import duckdb
-    con = duckdb.connect()
-    con.execute("SET threads=1")
-    types = {"string": "VARCHAR", "timestamp": "TIMESTAMP", "double": "DOUBLE", "int": "INTEGER", "bigint": "BIGINT"}
-    columns = "{" + ", ".join(f"{n}: '{types[t]}'" for n, t in COLUMNS) + "}"
-    options = "FORMAT parquet, COMPRESSION zstd" if fmt == "parquet" else "FORMAT json, COMPRESSION gzip"
-    started = time.perf_counter()
-    con.execute(f"""COPY (SELECT * FROM read_json('{events}', format='newline_delimited', columns={columns}))
-                    TO '{out}' ({options}, PARTITION_BY ({', '.join(partition_cols)}))""")
-    return time.perf_counter() - started
+REFERENCE_TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference_tools.py")
 
 
-def pyarrow_dataset(events, out, partition_cols):
-    import pyarrow as pa
-    import pyarrow.json as pj
-    import pyarrow.parquet as pq
-    pa.set_cpu_count(1)
-    pa.set_io_thread_count(1)
-    types = {"string": pa.string(), "timestamp": pa.timestamp("us", tz="UTC"), "double": pa.float64(),
-             "int": pa.int32(), "bigint": pa.int64()}
-    schema = pa.schema([(n, types[t]) for n, t in COLUMNS])
-    started = time.perf_counter()
-    table = pj.read_json(events, read_options=pj.ReadOptions(use_threads=False),
-                         parse_options=pj.ParseOptions(explicit_schema=schema))
-    pq.write_to_dataset(table, out, partition_cols=partition_cols, compression="zstd", use_threads=False)
-    return time.perf_counter() - started
+def reference(engine, events, out, fmt, partition_cols):
+    """Runs DuckDB or pyarrow (bench/reference_tools.py) in its own process; returns
+    (seconds of the transformation, output bytes)."""
+    line = subprocess.run([sys.executable, REFERENCE_TOOLS, engine, events, out, "--format", fmt,
+                           "--partition-by", ",".join(partition_cols)],
+                          check=True, capture_output=True, text=True).stdout
+    result = json.loads(line)
+    return result["seconds"], result["output_bytes"]
 
 
 def throughput(args, work, results):
@@ -182,11 +165,11 @@ def throughput(args, work, results):
         duck, arrow = [], []
         for round_ in range(args.rounds):
             out = os.path.join(work, f"duck-{name}-{round_}")
-            duck.append((duckdb_copy(events, out, fmt, cols), tree_bytes(out)))
+            duck.append(reference("duckdb", events, out, fmt, cols))
             shutil.rmtree(out, ignore_errors=True)
             if fmt == "parquet":
                 out = os.path.join(work, f"arrow-{name}-{round_}")
-                arrow.append((pyarrow_dataset(events, out, cols), tree_bytes(out)))
+                arrow.append(reference("pyarrow", events, out, fmt, cols))
                 shutil.rmtree(out, ignore_errors=True)
             log(f"throughput {name} round {round_ + 1}: duckdb {duck[-1][0]:.2f}s" + (f" pyarrow {arrow[-1][0]:.2f}s" if arrow else ""))
         cpu = statistics.median(o[1] for o in ours)

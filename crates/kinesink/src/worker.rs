@@ -313,10 +313,27 @@ impl Worker {
         lease_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut sync_tick = tokio::time::interval(self.settings.shard_sync_interval);
         sync_tick.tick().await;
+        // With `until_caught_up`: the last lease cycle found every open lease running here and
+        // nothing to take, so the worker may stop as soon as every reader is at its tip (checked
+        // every 100 ms rather than once a lease cycle: a third of the failover time).
+        let mut may_finish = false;
+        let mut finish_check = tokio::time::interval(Duration::from_millis(100));
+        finish_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tracing::info!(worker_id = %self.settings.worker_id, "worker started");
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => break,
+                _ = finish_check.tick(), if may_finish => {
+                    // A reader that ended (shard end) is left to the next lease cycle, which
+                    // releases its lease and syncs its children.
+                    let all_at_tip = running.values().all(|r| {
+                        !r.handle.is_finished() && r.caught_up.load(Ordering::Relaxed)
+                    });
+                    if all_at_tip {
+                        tracing::info!("every shard is read to its tip; stopping");
+                        break;
+                    }
+                }
                 _ = sync_tick.tick() => {
                     if let Err(e) = self.sync_shards().await {
                         tracing::warn!(error = %e, "shard sync failed; will retry");
@@ -403,13 +420,18 @@ impl Worker {
                             Err(e) => tracing::warn!(shard_id = %shard_id, error = %e, "taking lease failed"),
                         }
                     }
-                    if options.until_caught_up && nothing_to_take {
+                    may_finish = false;
+                    if options.until_caught_up {
+                        // Counted after this cycle's takes: every open lease is read here.
                         let open_leases = leases.iter().filter(|l| l.checkpoint != Checkpoint::ShardEnd).count();
                         let all_mine = leases.iter().filter(|l| l.checkpoint != Checkpoint::ShardEnd).all(|l| running.contains_key(&l.shard_id));
-                        let all_caught_up = running.values().all(|r| r.caught_up.load(Ordering::Relaxed));
-                        if all_mine && all_caught_up && running.len() == open_leases {
-                            tracing::info!("every shard is read to its tip; stopping");
-                            break;
+                        if all_mine && running.len() == open_leases {
+                            let all_caught_up = running.values().all(|r| r.caught_up.load(Ordering::Relaxed));
+                            if nothing_to_take && all_caught_up {
+                                tracing::info!("every shard is read to its tip; stopping");
+                                break;
+                            }
+                            may_finish = true;
                         }
                     }
                 }
