@@ -55,34 +55,14 @@ async fn the_parquet_schema_comes_from_the_glue_table_and_a_missing_table_is_a_s
         .args(["run", "--until-caught-up", "--config"])
         .arg(&cfg.path));
     assert!(out.status.success());
-    let objects = {
-        let s3 = s3().await;
-        let listed = s3
-            .list_objects_v2()
-            .bucket(BUCKET)
-            .prefix(format!("{stream}/"))
-            .send()
-            .await
-            .unwrap();
-        let mut bodies = Vec::new();
-        for o in listed.contents() {
-            assert!(o.key().unwrap().ends_with(".parquet"), "{:?}", o.key());
-            bodies.push(
-                s3.get_object()
-                    .bucket(BUCKET)
-                    .key(o.key().unwrap())
-                    .send()
-                    .await
-                    .unwrap()
-                    .body
-                    .collect()
-                    .await
-                    .unwrap()
-                    .into_bytes(),
-            );
-        }
-        bodies
-    };
+    let objects: Vec<Vec<u8>> = raw_objects(BUCKET, &format!("{stream}/"))
+        .await
+        .into_iter()
+        .map(|(key, (_, body))| {
+            assert!(key.ends_with(".parquet"), "{key}");
+            body
+        })
+        .collect();
     assert_eq!(objects.len(), 1);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("o.parquet");

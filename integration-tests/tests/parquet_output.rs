@@ -41,18 +41,9 @@ schema = "event_id string, customer_id string, event_type string, ts timestamp, 
         .success()
     );
 
-    let s3 = s3().await;
     let dir = tempfile::tempdir().unwrap();
-    let listed = s3
-        .list_objects_v2()
-        .bucket(BUCKET)
-        .prefix(format!("{stream}/"))
-        .send()
-        .await
-        .unwrap();
     let mut files = Vec::new();
-    for o in listed.contents() {
-        let key = o.key().unwrap();
+    for (key, (_, body)) in raw_objects(BUCKET, &format!("{stream}/")).await {
         assert!(
             key.ends_with(".parquet"),
             "only Parquet data objects: {key}"
@@ -66,18 +57,6 @@ schema = "event_id string, customer_id string, event_type string, ts timestamp, 
             ["page_view", "click", "add_to_cart", "purchase"].contains(&event_type),
             "{key}"
         );
-        let body = s3
-            .get_object()
-            .bucket(BUCKET)
-            .key(key)
-            .send()
-            .await
-            .unwrap()
-            .body
-            .collect()
-            .await
-            .unwrap()
-            .into_bytes();
         let path = dir
             .path()
             .join(format!("{event_type}-{}.parquet", files.len()));

@@ -83,20 +83,25 @@ fn parquet(layout: ObjectLayout, schema: &str) -> ObjectLayout {
     }
 }
 
+/// Buffers for `layout` cutting at 1 MiB or after `interval_ms`, resuming from `resume`.
+fn buffers(layout: ObjectLayout, interval_ms: u64, resume: ResumeState) -> ShardBuffers {
+    ShardBuffers::new(
+        layout,
+        BufferLimits {
+            size_bytes: 1 << 20,
+            interval_ms,
+        },
+        resume,
+    )
+}
+
 fn drain_all(b: &mut ShardBuffers) -> Vec<ReadyObject> {
     run_events(b, [BufferEvent::Drain])
 }
 
 #[test]
 fn each_partition_key_value_gets_its_own_object_under_its_evaluated_prefix() {
-    let mut b = ShardBuffers::new(
-        partitioned_layout(),
-        BufferLimits {
-            size_bytes: 1 << 20,
-            interval_ms: 60_000,
-        },
-        ResumeState::default(),
-    );
+    let mut b = buffers(partitioned_layout(), 60_000, ResumeState::default());
     for (seq, data) in [
         (1, r#"{"country":"DE"}"#),
         (2, r#"{"country":"FR"}"#),
@@ -136,14 +141,7 @@ fn beyond_the_active_partition_limit_new_partitions_go_to_the_error_output_or_cu
             },
             ..partitioned_layout()
         };
-        let mut b = ShardBuffers::new(
-            layout,
-            BufferLimits {
-                size_bytes: 1 << 20,
-                interval_ms: 60_000,
-            },
-            ResumeState::default(),
-        );
+        let mut b = buffers(layout, 60_000, ResumeState::default());
         let events = records
             .iter()
             .map(|(n, c)| {
@@ -174,14 +172,7 @@ fn beyond_the_active_partition_limit_new_partitions_go_to_the_error_output_or_cu
 
 #[test]
 fn a_record_without_its_partition_key_or_not_json_goes_to_the_error_prefix_with_its_raw_bytes() {
-    let mut b = ShardBuffers::new(
-        partitioned_layout(),
-        BufferLimits {
-            size_bytes: 1 << 20,
-            interval_ms: 60_000,
-        },
-        ResumeState::default(),
-    );
+    let mut b = buffers(partitioned_layout(), 60_000, ResumeState::default());
     b.step(0, BufferEvent::Record(record(1, r#"{"other":1}"#, T1100)))
         .unwrap();
     b.step(0, BufferEvent::Record(record(2, "not json", T1100)))
@@ -213,14 +204,7 @@ fn a_record_without_its_partition_key_or_not_json_goes_to_the_error_prefix_with_
 #[test]
 fn a_record_that_does_not_fit_the_parquet_schema_goes_to_format_conversion_failed() {
     let layout = parquet(layout(), "id bigint, name string");
-    let mut b = ShardBuffers::new(
-        layout,
-        BufferLimits {
-            size_bytes: 1 << 20,
-            interval_ms: 60_000,
-        },
-        ResumeState::default(),
-    );
+    let mut b = buffers(layout, 60_000, ResumeState::default());
     b.step(
         0,
         BufferEvent::Record(record(1, r#"{"id": 7, "name": "a"}"#, T1100)),
@@ -292,14 +276,7 @@ fn writes(actions: Vec<BufferAction>) -> Vec<ReadyObject> {
 #[test]
 fn an_interval_flush_first_asks_for_an_intent_then_cuts_every_buffer_named_after_its_oldest_record()
 {
-    let mut b = ShardBuffers::new(
-        layout(),
-        BufferLimits {
-            size_bytes: 1 << 20,
-            interval_ms: 1000,
-        },
-        ResumeState::default(),
-    );
+    let mut b = buffers(layout(), 1000, ResumeState::default());
     assert!(
         b.step(0, BufferEvent::Record(record(5, "{\"a\":1}", T1100)))
             .unwrap()
@@ -341,14 +318,7 @@ fn an_interval_flush_first_asks_for_an_intent_then_cuts_every_buffer_named_after
 #[test]
 fn a_memory_flush_cuts_every_buffer_before_the_interval_after_recording_its_intent_then_reading_goes_on()
  {
-    let mut b = ShardBuffers::new(
-        layout(),
-        BufferLimits {
-            size_bytes: 1 << 20,
-            interval_ms: 900_000,
-        },
-        ResumeState::default(),
-    );
+    let mut b = buffers(layout(), 900_000, ResumeState::default());
     b.step(0, BufferEvent::Record(record(5, "{\"a\":1}", T1100)))
         .unwrap();
     b.step(0, BufferEvent::Record(record(6, "{\"a\":2}", T1100)))
@@ -391,14 +361,7 @@ fn a_memory_flush_waits_for_an_earlier_owners_flush_point() {
         flush_intent: Some(pos(3)),
         horizon: None,
     };
-    let mut b = ShardBuffers::new(
-        layout(),
-        BufferLimits {
-            size_bytes: 1 << 20,
-            interval_ms: 0,
-        },
-        resume,
-    );
+    let mut b = buffers(layout(), 0, resume);
     b.step(0, BufferEvent::Record(record(2, "two", T1100)))
         .unwrap();
     assert!(
@@ -486,14 +449,7 @@ fn the_checkpoint_waits_for_every_object_of_the_flush() {
         checkpoint: Some(pos(4)),
         ..ResumeState::default()
     };
-    let mut b = ShardBuffers::new(
-        layout(),
-        BufferLimits {
-            size_bytes: 1 << 20,
-            interval_ms: 0,
-        },
-        resume,
-    );
+    let mut b = buffers(layout(), 0, resume);
     b.step(0, BufferEvent::Record(record(5, "x", T1100)))
         .unwrap();
     let failed = FailedRecord {
@@ -522,14 +478,7 @@ fn the_checkpoint_waits_for_every_object_of_the_flush() {
 
 #[test]
 fn failed_records_go_to_the_error_output_prefix_as_firehose_error_records() {
-    let mut b = ShardBuffers::new(
-        layout(),
-        BufferLimits {
-            size_bytes: 1 << 20,
-            interval_ms: 0,
-        },
-        ResumeState::default(),
-    );
+    let mut b = buffers(layout(), 0, ResumeState::default());
     let failed = FailedRecord {
         raw_data: vec![0xF3, 0x89, 0x9A, 0xC2, 0xFF],
         partition_key: "pk".into(),
@@ -559,14 +508,7 @@ fn a_new_owner_makes_no_time_flush_before_an_earlier_intent_and_cuts_exactly_the
         flush_intent: Some(pos(3)),
         horizon: None,
     };
-    let mut b = ShardBuffers::new(
-        layout(),
-        BufferLimits {
-            size_bytes: 1 << 20,
-            interval_ms: 0,
-        },
-        resume,
-    );
+    let mut b = buffers(layout(), 0, resume);
     b.step(0, BufferEvent::Record(record(2, "two", T1100)))
         .unwrap();
     assert!(
@@ -592,14 +534,7 @@ fn a_new_owner_makes_no_time_flush_before_an_earlier_intent_and_cuts_exactly_the
 
 #[test]
 fn a_record_during_an_intent_write_is_refused() {
-    let mut b = ShardBuffers::new(
-        layout(),
-        BufferLimits {
-            size_bytes: 1 << 20,
-            interval_ms: 0,
-        },
-        ResumeState::default(),
-    );
+    let mut b = buffers(layout(), 0, ResumeState::default());
     b.step(0, BufferEvent::Record(record(1, "x", T1100)))
         .unwrap();
     b.step(0, BufferEvent::Tick).unwrap();
