@@ -353,6 +353,8 @@ pub struct ShardBuffers {
     next_use: u64,
     /// Parses each record once for its keys and its Parquet row (memory reused).
     record_parser: JsonRecordParser,
+    /// Reused for checking each record's data prefix (the text itself is not kept).
+    prefix_scratch: String,
 }
 
 impl ShardBuffers {
@@ -381,6 +383,7 @@ impl ShardBuffers {
             next_ticket: 0,
             next_use: 0,
             record_parser: JsonRecordParser::new(),
+            prefix_scratch: String::new(),
         }
     }
 
@@ -665,22 +668,33 @@ impl ShardBuffers {
         let fail = |output_type: &str, code: &str, message: String| {
             failed_record(record, position, output_type, code, message)
         };
-        let inputs = PrefixInputs {
-            partition_keys: &keys,
-            oldest_arrival_ms: record.approximate_arrival_ms,
-            error_output_type: None,
-            random_string_seed: b"",
-        };
-        if let Err(e) = self.layout.prefixes.data().evaluate(&inputs) {
-            let failed = fail(
-                error_codes::PROCESSING_FAILED_OUTPUT_TYPE,
-                e.error_code(),
-                e.to_string(),
-            );
-            return self.add_failed(now_ms, &failed, actions);
-        }
         let id = PartitionId::Data(keys);
-        if !self.open.contains_key(&id) {
+        let is_open = self.open.contains_key(&id);
+        // Every record's prefix must evaluate with its own arrival time. An open partition's
+        // keys were checked when it opened, so a template without a timestamp (whose outcome
+        // depends on the keys alone) need not be evaluated again for each of its records.
+        let data_prefix = self.layout.prefixes.data();
+        if !is_open || data_prefix.reads_arrival_time() {
+            self.prefix_scratch.clear();
+            let PartitionId::Data(keys) = &id else {
+                unreachable!("built as data above")
+            };
+            let inputs = PrefixInputs {
+                partition_keys: keys,
+                oldest_arrival_ms: record.approximate_arrival_ms,
+                error_output_type: None,
+                random_string_seed: b"",
+            };
+            if let Err(e) = data_prefix.evaluate_into(&inputs, &mut self.prefix_scratch) {
+                let failed = fail(
+                    error_codes::PROCESSING_FAILED_OUTPUT_TYPE,
+                    e.error_code(),
+                    e.to_string(),
+                );
+                return self.add_failed(now_ms, &failed, actions);
+            }
+        }
+        if !is_open {
             let active = self
                 .open
                 .keys()

@@ -41,12 +41,15 @@ impl JsonRecordParser {
         &'a mut self,
         record: &'a [u8],
     ) -> Result<ParsedJsonRecord<'a>, ConversionFailure> {
-        let text = std::str::from_utf8(record).map_err(|e| {
-            ConversionFailure::new(
-                ConversionFailureKind::NotUtf8,
-                format!("the record is not UTF-8: {e}"),
-            )
-        })?;
+        // simdutf8 validates valid text several times faster than std; std words the failure.
+        let text = simdutf8::basic::from_utf8(record)
+            .or_else(|_| std::str::from_utf8(record))
+            .map_err(|e| {
+                ConversionFailure::new(
+                    ConversionFailureKind::NotUtf8,
+                    format!("the record is not UTF-8: {e}"),
+                )
+            })?;
         if text.trim_ascii().is_empty() {
             return Err(ConversionFailure::new(
                 ConversionFailureKind::EmptyRecord,

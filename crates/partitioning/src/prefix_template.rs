@@ -253,6 +253,15 @@ impl PrefixTemplate {
         &self.key_names
     }
 
+    /// `true` when the evaluated prefix depends on the arrival time (the template has a
+    /// `!{timestamp:...}`). When `false`, whether [`PrefixTemplate::evaluate`] succeeds and what
+    /// it writes depend only on the partition keys (random strings have a fixed length), so a
+    /// caller that evaluated some keys once need not check them again for another record.
+    #[must_use]
+    pub fn reads_arrival_time(&self) -> bool {
+        self.parts.iter().any(|p| matches!(p, Part::Timestamp(_)))
+    }
+
     /// `true` when the template has `!{...}` expressions as written (before the default
     /// timestamp is appended).
     #[must_use]

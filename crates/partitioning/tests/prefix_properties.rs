@@ -84,6 +84,37 @@ proptest! {
     }
 
     #[test]
+    fn without_a_timestamp_the_outcome_depends_on_the_keys_alone(
+        pieces in proptest::collection::vec(template_piece(), 0..8),
+        values in key_values(),
+        times in proptest::array::uniform2(prop_oneof![any::<i64>(), -10_000_000_000_000i64..10_000_000_000_000]),
+        seeds in proptest::array::uniform2(proptest::collection::vec(any::<u8>(), 0..40)),
+    ) {
+        // What lets the buffers check an open partition's keys once instead of per record.
+        let text = pieces.concat();
+        let has_timestamp = text.contains("!{timestamp:");
+        if let Ok(template) = PrefixTemplate::parse(&text, PrefixKind::Data) {
+            let keys = partition_keys(&values);
+            let outcome = |at: usize| {
+                template.evaluate(&PrefixInputs {
+                    partition_keys: &keys,
+                    oldest_arrival_ms: times[at],
+                    error_output_type: None,
+                    random_string_seed: &seeds[at],
+                })
+            };
+            let (first, second) = (outcome(0), outcome(1));
+            if template.reads_arrival_time() {
+                prop_assert!(has_timestamp || template.default_timestamp_appended());
+            } else {
+                prop_assert!(!has_timestamp, "{}", text);
+                prop_assert_eq!(first.is_ok(), second.is_ok());
+                prop_assert_eq!(first.map(|p| p.len()).ok(), second.map(|p| p.len()).ok());
+            }
+        }
+    }
+
+    #[test]
     fn no_key_value_adds_removes_or_empties_a_segment_or_forms_a_dot_segment(
         pieces in proptest::collection::vec(
             prop_oneof![
