@@ -21,7 +21,6 @@ use aws_smithy_runtime_api::client::interceptors::context::BeforeDeserialization
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::ConfigBag;
-use base64::Engine as _;
 use bytes::Bytes;
 use kinesink_record_deaggregation::KinesisRecord;
 use serde::Deserialize;
@@ -387,6 +386,7 @@ impl http_body::Body for TappedBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
     use proptest::prelude::*;
 
     #[test]
