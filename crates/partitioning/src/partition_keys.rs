@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use crate::key_escaping::push_escaped;
 use crate::partitioning_failure::{FailureReason, MAX_PARTITION_KEYS, PartitioningFailure};
 
@@ -15,24 +17,29 @@ use crate::partitioning_failure::{FailureReason, MAX_PARTITION_KEYS, Partitionin
 /// would be; a name shared with the query is recognised by pointer, without comparing text).
 #[derive(Debug, Clone, Default)]
 pub struct PartitionKeys {
-    pairs: Vec<(Arc<str>, String)>,
+    /// The names in order (a query's keys share its `Arc`s); inline up to four keys.
+    names: SmallVec<[Arc<str>; 4]>,
+    /// The S3-safe values one after another; value `i` ends at `ends[i]`. One allocation for a
+    /// record's keys instead of one per key and one for the list: this is built per record.
+    values: String,
+    ends: SmallVec<[u32; 4]>,
 }
 
 impl Ord for PartitionKeys {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        for ((name_a, value_a), (name_b, value_b)) in self.pairs.iter().zip(&other.pairs) {
+        for (i, (name_a, name_b)) in self.names.iter().zip(&other.names).enumerate() {
             if !Arc::ptr_eq(name_a, name_b) {
                 let by_name = name_a.cmp(name_b);
                 if by_name.is_ne() {
                     return by_name;
                 }
             }
-            let by_value = value_a.cmp(value_b);
+            let by_value = self.value(i).cmp(other.value(i));
             if by_value.is_ne() {
                 return by_value;
             }
         }
-        self.pairs.len().cmp(&other.pairs.len())
+        self.names.len().cmp(&other.names.len())
     }
 }
 
@@ -44,7 +51,8 @@ impl PartialOrd for PartitionKeys {
 
 impl PartialEq for PartitionKeys {
     fn eq(&self, other: &Self) -> bool {
-        self.cmp(other).is_eq()
+        // The values text first: cheap, and it settles most unequal keys.
+        self.values == other.values && self.cmp(other).is_eq()
     }
 }
 
@@ -52,8 +60,9 @@ impl Eq for PartitionKeys {}
 
 impl std::hash::Hash for PartitionKeys {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        // The pairs' text, like the equality above.
-        self.pairs.hash(state);
+        // Equal keys have equal values text and value boundaries, so this agrees with `eq`.
+        self.values.hash(state);
+        self.ends.hash(state);
     }
 }
 
@@ -85,32 +94,39 @@ impl PartitionKeys {
     /// The S3-safe value of `name`, if the record has that key.
     #[must_use]
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs
+        self.names
             .iter()
-            .find(|(n, _)| &**n == name)
-            .map(|(_, v)| v.as_str())
+            .position(|n| &**n == name)
+            .map(|i| self.value(i))
     }
 
     /// The `(name, S3-safe value)` pairs in order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
-        self.pairs.iter().map(|(n, v)| (&**n, v.as_str()))
+        (0..self.names.len()).map(|i| (&*self.names[i], self.value(i)))
     }
 
     /// How many keys.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.pairs.len()
+        self.names.len()
     }
 
     /// `true` when there are no keys.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.pairs.is_empty()
+        self.names.is_empty()
+    }
+
+    fn value(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.values[start..self.ends[i] as usize]
     }
 
     pub(crate) fn with_capacity(n: usize) -> Self {
         Self {
-            pairs: Vec::with_capacity(n),
+            names: SmallVec::with_capacity(n),
+            values: String::with_capacity(16 * n),
+            ends: SmallVec::with_capacity(n),
         }
     }
 
@@ -120,12 +136,22 @@ impl PartitionKeys {
         name: Arc<str>,
         text: &str,
     ) -> Result<(), PartitioningFailure> {
-        let value = escaped_value(&name, text)?;
-        match self.pairs.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, old)) => *old = value,
-            None => self.pairs.push((name, value)),
+        match self.names.iter().position(|n| *n == name) {
+            Some(i) => {
+                // Rare (a jq object naming a key twice): the values are rebuilt with the new one.
+                let mut rebuilt = Self::with_capacity(self.names.len());
+                for (j, n) in self.names.iter().enumerate() {
+                    if j == i {
+                        rebuilt.push_new_text(n, text)?;
+                    } else {
+                        rebuilt.push_escaped_value(Arc::clone(n), self.value(j));
+                    }
+                }
+                *self = rebuilt;
+                Ok(())
+            }
+            None => self.push_new_text(&name, text),
         }
-        Ok(())
     }
 
     /// Adds a key whose name is known to be new (names of a recognised query shape are unique).
@@ -134,15 +160,35 @@ impl PartitionKeys {
         name: &Arc<str>,
         text: &str,
     ) -> Result<(), PartitioningFailure> {
-        let value = escaped_value(name, text)?;
-        self.pairs.push((Arc::clone(name), value));
+        if text.is_empty() {
+            return Err(FailureReason::NullOrEmpty {
+                key: (**name).to_owned(),
+                null: false,
+            }
+            .into());
+        }
+        push_escaped(text, &mut self.values);
+        self.close_value(Arc::clone(name));
         Ok(())
     }
 
+    /// Adds a value already in its S3-safe form.
+    fn push_escaped_value(&mut self, name: Arc<str>, escaped: &str) {
+        self.values.push_str(escaped);
+        self.close_value(name);
+    }
+
+    fn close_value(&mut self, name: Arc<str>) {
+        let end = u32::try_from(self.values.len())
+            .expect("partition key values are bounded far below 4 GiB");
+        self.names.push(name);
+        self.ends.push(end);
+    }
+
     pub(crate) fn check_count(&self) -> Result<(), PartitioningFailure> {
-        if self.pairs.len() > MAX_PARTITION_KEYS {
+        if self.names.len() > MAX_PARTITION_KEYS {
             return Err(FailureReason::TooManyKeys {
-                count: self.pairs.len(),
+                count: self.names.len(),
             }
             .into());
         }
@@ -184,20 +230,6 @@ pub(crate) fn json_scalar_text<'v>(
     }
 }
 
-/// The S3-safe form of a key's text value; empty text is Firehose's null-or-empty failure.
-fn escaped_value(name: &str, text: &str) -> Result<String, PartitioningFailure> {
-    if text.is_empty() {
-        return Err(FailureReason::NullOrEmpty {
-            key: name.to_owned(),
-            null: false,
-        }
-        .into());
-    }
-    let mut value = String::with_capacity(text.len());
-    push_escaped(text, &mut value);
-    Ok(value)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,19 +240,30 @@ mod tests {
             a in proptest::collection::vec(("[ab]", "[xy]{1,2}"), 0..4),
             b in proptest::collection::vec(("[ab]", "[xy]{1,2}"), 0..4),
         ) {
+            // Pairs as given, repeated names included (values are S3-safe as generated).
             let build = |pairs: &[(String, String)]| {
                 let mut keys = PartitionKeys::empty();
                 for (n, v) in pairs {
-                    keys.pairs.push((Arc::from(n.as_str()), v.clone()));
+                    keys.push_escaped_value(Arc::from(n.as_str()), v);
                 }
                 keys
             };
             let (ka, kb) = (build(&a), build(&b));
             proptest::prop_assert_eq!(ka.cmp(&kb), a.cmp(&b));
             proptest::prop_assert_eq!(ka == kb, a == b);
+            if ka == kb {
+                let state = std::collections::hash_map::RandomState::new();
+                proptest::prop_assert_eq!(std::hash::BuildHasher::hash_one(&state, &ka), std::hash::BuildHasher::hash_one(&state, &kb));
+            }
             // Shared name pointers (keys of one query) give the same answers.
             let shared: Vec<Arc<str>> = ["a", "b"].into_iter().map(Arc::from).collect();
-            let share = |k: &PartitionKeys| PartitionKeys { pairs: k.pairs.iter().map(|(n, v)| (Arc::clone(&shared[usize::from(&**n == "b")]), v.clone())).collect() };
+            let share = |k: &PartitionKeys| {
+                let mut keys = PartitionKeys::empty();
+                for (n, v) in k.iter() {
+                    keys.push_escaped_value(Arc::clone(&shared[usize::from(n == "b")]), v);
+                }
+                keys
+            };
             proptest::prop_assert_eq!(share(&ka).cmp(&share(&kb)), a.cmp(&b));
         }
     }
