@@ -29,7 +29,17 @@ pub(crate) fn push_escaped(value: &str, out: &mut String) {
         }
         None => value,
     };
-    out.extend(utf8_percent_encode(rest, NOT_UNRESERVED));
+    // Most values need no escaping at all: one scan and one copy.
+    if rest.bytes().all(is_unreserved) {
+        out.push_str(rest);
+    } else {
+        out.extend(utf8_percent_encode(rest, NOT_UNRESERVED));
+    }
+}
+
+/// The bytes [`NOT_UNRESERVED`] leaves as they are.
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')
 }
 
 #[cfg(test)]
@@ -83,6 +93,18 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn the_copy_fast_path_writes_what_the_percent_encoder_writes(
+            value in prop_oneof!["[a-zA-Z0-9._~-]{0,20}", "[a-zA-Z0-9._~-]{0,8}.[a-zA-Z0-9._~-]{0,8}", ".{0,20}"],
+        ) {
+            let (dot, rest) = match value.strip_prefix('.') {
+                Some(rest) => ("%2E", rest),
+                None => ("", value.as_str()),
+            };
+            let reference = format!("{dot}{}", utf8_percent_encode(rest, NOT_UNRESERVED));
+            prop_assert_eq!(escaped(&value), reference);
+        }
+
         #[test]
         fn the_encoding_is_reversible_slash_free_and_never_starts_with_a_dot(value in ".{1,20}") {
             let e = escaped(&value);
