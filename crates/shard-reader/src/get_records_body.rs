@@ -26,6 +26,7 @@ use kinesink_record_deaggregation::KinesisRecord;
 use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
+use crate::plain_body_scanner::scan_plain_body;
 use crate::source::RecordPage;
 
 /// What the SDK deserializes in place of a body read here: a page without records.
@@ -55,34 +56,46 @@ struct ChildShardBody {
 
 impl RecordBody<'_> {
     fn into_record(self) -> Result<KinesisRecord, String> {
-        // The decoder the SDK itself uses for blobs (aws-smithy-types wraps base64-simd's
-        // STANDARD), so both paths accept and refuse the same texts; ~3x faster than `base64`.
-        let data = base64_simd::STANDARD
-            .decode_to_vec(self.data.as_bytes())
-            .map_err(|e| {
-                format!(
-                    "record {} has Data that is not base64: {e}",
-                    self.sequence_number
-                )
-            })?;
-        let approximate_arrival_ms = match self.approximate_arrival_timestamp {
-            None => 0,
-            Some(seconds) => aws_smithy_types::DateTime::from_secs_f64(seconds)
-                .to_millis()
-                .map_err(|e| {
-                    format!(
-                        "record {} has an unusable arrival timestamp: {e}",
-                        self.sequence_number
-                    )
-                })?,
-        };
-        Ok(KinesisRecord {
-            data,
-            partition_key: self.partition_key.unwrap_or_default(),
-            approximate_arrival_ms,
-            sequence_number: self.sequence_number,
-        })
+        kinesis_record(
+            self.data.as_bytes(),
+            self.partition_key,
+            self.sequence_number,
+            self.approximate_arrival_timestamp,
+        )
     }
+}
+
+/// One record from the members of its JSON object: `data` is the base64 text of `Data`,
+/// `arrival_seconds` the `ApproximateArrivalTimestamp`. Both body readers build records here,
+/// so they accept and refuse the same values.
+///
+/// # Errors
+/// `Data` that is not base64, an arrival time out of range.
+pub(crate) fn kinesis_record(
+    data: &[u8],
+    partition_key: Option<String>,
+    sequence_number: String,
+    arrival_seconds: Option<f64>,
+) -> Result<KinesisRecord, String> {
+    // The decoder the SDK itself uses for blobs (aws-smithy-types wraps base64-simd's
+    // STANDARD), so both paths accept and refuse the same texts; ~3x faster than `base64`.
+    let data = base64_simd::STANDARD
+        .decode_to_vec(data)
+        .map_err(|e| format!("record {sequence_number} has Data that is not base64: {e}"))?;
+    let approximate_arrival_ms = match arrival_seconds {
+        None => 0,
+        Some(seconds) => aws_smithy_types::DateTime::from_secs_f64(seconds)
+            .to_millis()
+            .map_err(|e| {
+                format!("record {sequence_number} has an unusable arrival timestamp: {e}")
+            })?,
+    };
+    Ok(KinesisRecord {
+        data,
+        partition_key: partition_key.unwrap_or_default(),
+        approximate_arrival_ms,
+        sequence_number,
+    })
 }
 
 /// Reads the `Records` array into a list reserved for `capacity` records (the call's limit),
@@ -174,6 +187,16 @@ impl<'de> Visitor<'de> for ResponseSeed {
 /// A message naming what is wrong: not JSON, a missing `SequenceNumber` or `Data`, `Data` that
 /// is not base64, an arrival time out of range.
 pub(crate) fn parse_get_records_body(body: &[u8], capacity: usize) -> Result<RecordPage, String> {
+    let capacity = capacity.min(MAX_RECORDS_PER_CALL);
+    match scan_plain_body(body, capacity) {
+        Some(page) => Ok(page),
+        None => serde_page(body, capacity),
+    }
+}
+
+/// [`parse_get_records_body`] with serde_json alone: the reader of every body the plain-body
+/// scanner leaves, and the reference it is tested against.
+pub(crate) fn serde_page(body: &[u8], capacity: usize) -> Result<RecordPage, String> {
     let seed = ResponseSeed {
         capacity: capacity.min(MAX_RECORDS_PER_CALL),
     };

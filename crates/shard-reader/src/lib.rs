@@ -12,6 +12,7 @@ mod efo_source;
 mod get_records_body;
 mod kinesis_source;
 mod memory_source;
+mod plain_body_scanner;
 mod reader;
 mod source;
 
