@@ -634,7 +634,10 @@ impl ShardBuffers {
             None => Ok(PartitionKeys::empty()),
             Some(query) => parsed
                 .as_ref()
-                .and_then(|p| query.extract_selected(|path| p.text_at_path(path)))
+                .and_then(|p| {
+                    let mut texts = p.texts_at_paths(query.selected_paths()?).into_iter();
+                    query.extract_selected(|_| texts.next().flatten())
+                })
                 .unwrap_or_else(|| query.extract_from_bytes(&record.data)),
         };
         let outcome = match keys {

@@ -4,6 +4,8 @@
 
 use std::borrow::Cow;
 
+use smallvec::SmallVec;
+
 use crate::conversion_failure::{ConversionFailure, ConversionFailureKind};
 use crate::json_node::{JsonNode, NodeView};
 use crate::json_tape::{JsonTape, TapeError, TapeRef};
@@ -110,26 +112,67 @@ impl<'a> ParsedJsonRecord<'a> {
         if documents.len() != 1 {
             return None;
         }
-        let mut node = documents.next()?;
-        for segment in path {
-            if !matches!(node.view(), NodeView::Object) {
-                return None;
+        text_below(documents.next()?, path)
+    }
+
+    /// [`ParsedJsonRecord::text_at_path`] of every path in `paths`, in order, in one walk over
+    /// the document's members (asking for each path on its own walks them once per path).
+    ///
+    /// Guarantees: item `i` equals `text_at_path(&paths[i])`.
+    #[must_use]
+    pub fn texts_at_paths(&self, paths: &[Vec<String>]) -> PathTexts<'a> {
+        const AT_ONCE: usize = 8;
+        let mut documents = self.documents();
+        if documents.len() != 1 || paths.len() > AT_ONCE || paths.iter().any(Vec::is_empty) {
+            return paths.iter().map(|p| self.text_at_path(p)).collect();
+        }
+        let Some(document) = documents.next() else {
+            return paths.iter().map(|_| None).collect();
+        };
+        if !matches!(document.view(), NodeView::Object) {
+            return paths.iter().map(|_| None).collect();
+        }
+        // The last member of each path's first name, as `text_at_path` takes it.
+        let mut found: [Option<TapeRef<'a>>; AT_ONCE] = [None; AT_ONCE];
+        for (name, value) in document.members() {
+            for (slot, path) in found.iter_mut().zip(paths) {
+                if same_text(name, &path[0]) {
+                    *slot = Some(value);
+                }
             }
-            node = node
-                .members()
-                .filter(|(name, _)| same_text(name, segment))
-                .last()?
-                .1;
         }
-        match node.view() {
-            NodeView::Str(s) => Some(Cow::Borrowed(s)),
-            NodeView::Int(i) => Some(Cow::Owned(i.to_string())),
-            NodeView::UInt(u) => Some(Cow::Owned(u.to_string())),
-            _ => None,
-        }
+        found
+            .iter()
+            .zip(paths)
+            .map(|(node, path)| node.and_then(|node| text_below(node, &path[1..])))
+            .collect()
     }
 
     pub(crate) fn documents(&self) -> impl ExactSizeIterator<Item = TapeRef<'a>> + 'a {
         self.tape.documents(self.text)
+    }
+}
+
+/// The texts [`ParsedJsonRecord::texts_at_paths`] gives, one per path (held inline for up to
+/// four paths).
+pub type PathTexts<'a> = SmallVec<[Option<Cow<'a, str>>; 4]>;
+
+/// The text at `path` below `node`: the last member of each name, down to a string or integer.
+fn text_below<'a>(mut node: TapeRef<'a>, path: &[String]) -> Option<Cow<'a, str>> {
+    for segment in path {
+        if !matches!(node.view(), NodeView::Object) {
+            return None;
+        }
+        node = node
+            .members()
+            .filter(|(name, _)| same_text(name, segment))
+            .last()?
+            .1;
+    }
+    match node.view() {
+        NodeView::Str(s) => Some(Cow::Borrowed(s)),
+        NodeView::Int(i) => Some(Cow::Owned(i.to_string())),
+        NodeView::UInt(u) => Some(Cow::Owned(u.to_string())),
+        _ => None,
     }
 }

@@ -40,7 +40,7 @@ pub use conversion_failure::{
     FORMAT_CONVERSION_FAILED_OUTPUT_TYPE, MALFORMED_DATA_ERROR_CODE,
 };
 pub use hive_type::{HiveType, MAX_DECIMAL_PRECISION, StructField};
-pub use json_record_parser::{JsonRecordParser, ParsedJsonRecord};
+pub use json_record_parser::{JsonRecordParser, ParsedJsonRecord, PathTexts};
 pub use object_encoder::{ObjectEncoder, ObjectFormat};
 pub use parquet_object_encoder::{
     MIN_COMPACTION_BYTES, ParquetEncodeError, ParquetObjectEncoder, ParquetTableFormat,

@@ -178,6 +178,13 @@ impl MetadataQuery {
         }
     }
 
+    /// The field paths [`MetadataQuery::extract_selected`] asks its `select` for, in the order
+    /// it asks; `None` when the query needs jaq (then `extract_selected` answers `None`).
+    #[must_use]
+    pub fn selected_paths(&self) -> Option<&[Vec<String>]> {
+        self.direct.as_ref().map(|(d, _)| d.paths.as_slice())
+    }
+
     /// Extracts the keys of a record the caller has already parsed, without parsing it again:
     /// `select` is asked for the text at each field path of a `{name: .path, ...}` query, in
     /// query order, and answers `Some(text)` only when the record is one JSON document whose
