@@ -51,8 +51,18 @@ impl PartialOrd for PartitionKeys {
 
 impl PartialEq for PartitionKeys {
     fn eq(&self, other: &Self) -> bool {
-        // The values text first: cheap, and it settles most unequal keys.
-        self.values == other.values && self.cmp(other).is_eq()
+        // What `cmp(..).is_eq()` means, without slicing out each value: the same values text
+        // with the same boundaries is the same values; then the names, by pointer when they
+        // are the query's (as good as always) and by text otherwise. The values text first:
+        // cheap, and it settles most unequal keys.
+        self.values == other.values
+            && self.ends == other.ends
+            && self.names.len() == other.names.len()
+            && self
+                .names
+                .iter()
+                .zip(&other.names)
+                .all(|(a, b)| Arc::ptr_eq(a, b) || a == b)
     }
 }
 
@@ -265,6 +275,8 @@ mod tests {
                 keys
             };
             proptest::prop_assert_eq!(share(&ka).cmp(&share(&kb)), a.cmp(&b));
+            proptest::prop_assert_eq!(share(&ka) == share(&kb), a == b);
+            proptest::prop_assert_eq!(share(&ka) == kb, a == b);
         }
     }
 

@@ -242,7 +242,10 @@ impl<'a> Cursor<'a> {
                     b"ApproximateArrivalTimestamp" if arrival.is_none() => {
                         arrival = Some(self.optional(Cursor::float)?);
                     }
-                    b"Data" | b"PartitionKey" | b"SequenceNumber" | b"ApproximateArrivalTimestamp" => {
+                    b"Data"
+                    | b"PartitionKey"
+                    | b"SequenceNumber"
+                    | b"ApproximateArrivalTimestamp" => {
                         return None;
                     }
                     // Other members (`EncryptionType`, `KeyId`, ...) are skipped when they are
@@ -317,7 +320,10 @@ mod tests {
             assert_eq!(got.0[0].partition_key, "pk-1");
         }
         // The SDK's `DateTime::from_secs_f64` truncates the f64 just below 1700000000.123 s.
-        assert_eq!(scanned(fake).unwrap().0[0].approximate_arrival_ms, 1_700_000_000_122);
+        assert_eq!(
+            scanned(fake).unwrap().0[0].approximate_arrival_ms,
+            1_700_000_000_122
+        );
     }
 
     #[test]
@@ -367,7 +373,8 @@ mod tests {
             "[0-9]{1,56}",
             prop_oneof![
                 Just(None),
-                (0u64..4_102_444_800_000).prop_map(|ms| Some(serde_json::json!(ms as f64 / 1000.0))),
+                (0u64..4_102_444_800_000)
+                    .prop_map(|ms| Some(serde_json::json!(ms as f64 / 1000.0))),
                 (0u64..4_102_444_800).prop_map(|s| Some(serde_json::json!(s))),
             ],
             proptest::option::of(text()),
@@ -386,7 +393,9 @@ mod tests {
                         let mut r = serde_json::Map::new();
                         r.insert(
                             "Data".into(),
-                            base64::engine::general_purpose::STANDARD.encode(data).into(),
+                            base64::engine::general_purpose::STANDARD
+                                .encode(data)
+                                .into(),
                         );
                         match pk {
                             Some(pk) => {
