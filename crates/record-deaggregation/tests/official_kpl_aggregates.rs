@@ -1,4 +1,5 @@
-//! The aggregates made by the official `aws_kinesis_agg` library (`../shared/kpl/`) unpack into
+//! The aggregates made by the official `aws_kinesis_agg` library (`../shared/kpl/`, copied to
+//! `tests/fixtures/official-kpl/`) unpack into
 //! exactly the user records it recorded, and the aggregator writes the same bytes it wrote.
 
 mod common;
@@ -22,8 +23,24 @@ struct ExpectedUserRecord {
     data: Vec<u8>,
 }
 
+/// The repository's copy of the shared fixture (tests/fixtures/official-kpl/README.md).
 fn fixture_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/kpl/aggregates.jsonl")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/official-kpl/aggregates.jsonl")
+}
+
+#[test]
+fn the_fixture_copy_is_the_shared_fixture_where_that_is_present() {
+    let shared =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/kpl/aggregates.jsonl");
+    if let Ok(original) = std::fs::read(&shared) {
+        let copy = std::fs::read(fixture_path()).expect("the copy is in the repository");
+        assert!(
+            copy == original,
+            "{} differs from {}",
+            fixture_path().display(),
+            shared.display()
+        );
+    }
 }
 
 fn official_aggregates() -> Vec<OfficialAggregate> {
