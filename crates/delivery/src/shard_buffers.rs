@@ -634,10 +634,7 @@ impl ShardBuffers {
             None => Ok(PartitionKeys::empty()),
             Some(query) => parsed
                 .as_ref()
-                .and_then(|p| {
-                    let mut texts = p.texts_at_paths(query.selected_paths()?).into_iter();
-                    query.extract_selected(|_| texts.next().flatten())
-                })
+                .and_then(|p| query.extract_selected(|paths| p.texts_at_paths(paths)))
                 .unwrap_or_else(|| query.extract_from_bytes(&record.data)),
         };
         let outcome = match keys {

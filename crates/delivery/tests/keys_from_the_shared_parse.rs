@@ -16,8 +16,7 @@ fn keys_from_tape(
 ) -> Option<Result<PartitionKeys, PartitioningFailure>> {
     let parsed = parser.parse(bytes).ok()?;
     // As ShardBuffers asks: every path's text from one walk over the record.
-    let mut texts = parsed.texts_at_paths(query.selected_paths()?).into_iter();
-    query.extract_selected(|_| texts.next().flatten())
+    query.extract_selected(|paths| parsed.texts_at_paths(paths))
 }
 
 /// JSON text (valid or not) with repeated member names, escapes, integers, floats and nesting.

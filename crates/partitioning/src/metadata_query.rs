@@ -178,18 +178,11 @@ impl MetadataQuery {
         }
     }
 
-    /// The field paths [`MetadataQuery::extract_selected`] asks its `select` for, in the order
-    /// it asks; `None` when the query needs jaq (then `extract_selected` answers `None`).
-    #[must_use]
-    pub fn selected_paths(&self) -> Option<&[Vec<String>]> {
-        self.direct.as_ref().map(|(d, _)| d.paths.as_slice())
-    }
-
     /// Extracts the keys of a record the caller has already parsed, without parsing it again:
-    /// `select` is asked for the text at each field path of a `{name: .path, ...}` query, in
-    /// query order, and answers `Some(text)` only when the record is one JSON document whose
-    /// value at that path is a string (its text) or an integer (its JSON notation), taking the
-    /// last of duplicate member names as serde_json does.
+    /// `select` is given the field paths of a `{name: .path, ...}` query (in query order) and
+    /// answers one text per path, in that order: `Some(text)` only when the record is one JSON
+    /// document whose value at that path is a string (its text) or an integer (its JSON
+    /// notation), taking the last of duplicate member names as serde_json does.
     ///
     /// Guarantees: when it returns `Some`, the result equals
     /// [`MetadataQuery::extract_from_bytes`] of the record. It returns `None` (the caller then
@@ -200,17 +193,18 @@ impl MetadataQuery {
     /// # Errors
     /// Inside the `Some`: the failures of [`MetadataQuery::extract`] for these values (an empty
     /// string, a key too long for a prefix, ...).
-    pub fn extract_selected<'r>(
+    pub fn extract_selected<'r, T: IntoIterator<Item = Option<Cow<'r, str>>>>(
         &self,
-        mut select: impl FnMut(&[String]) -> Option<Cow<'r, str>>,
+        select: impl FnOnce(&[Vec<String>]) -> T,
     ) -> Option<Result<PartitionKeys, PartitioningFailure>> {
         let (direct, _) = self.direct.as_ref()?;
         let mut keys = PartitionKeys::with_capacity(direct.names.len());
+        let mut texts = select(&direct.paths).into_iter();
         // Every path is selected before any failure is reported: a later path that `select`
         // declines may hold the reference path's first failure (a path error comes first).
         let mut first_failure = None;
-        for (name, path) in direct.names.iter().zip(&direct.paths) {
-            let text = select(path)?;
+        for name in &direct.names {
+            let text = texts.next()??;
             if first_failure.is_none()
                 && let Err(failure) = keys.push_new_text(name, &text)
             {

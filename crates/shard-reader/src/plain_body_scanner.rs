@@ -61,6 +61,15 @@ pub(crate) fn scan_plain_body(body: &[u8], capacity: usize) -> Option<RecordPage
     (cursor.at == body.len()).then_some(page)
 }
 
+/// The bytes between a string's quotes as text JSON allows unescaped: no control character,
+/// valid UTF-8.
+fn plain_text(raw: &[u8]) -> Option<&str> {
+    if raw.iter().any(|&b| b < 0x20) {
+        return None;
+    }
+    std::str::from_utf8(raw).ok()
+}
+
 struct Cursor<'a> {
     bytes: &'a [u8],
     at: usize,
@@ -117,11 +126,7 @@ impl<'a> Cursor<'a> {
 
     /// A string JSON allows as it is: no escape, no control character, valid UTF-8.
     fn text(&mut self) -> Option<&'a str> {
-        let raw = self.raw_string()?;
-        if raw.iter().any(|&b| b < 0x20) {
-            return None;
-        }
-        std::str::from_utf8(raw).ok()
+        plain_text(self.raw_string()?)
     }
 
     /// `null` as `None`, anything else read by `read`.
@@ -251,9 +256,7 @@ impl<'a> Cursor<'a> {
                     // Other members (`EncryptionType`, `KeyId`, ...) are skipped when they are
                     // a plain string, number or null under a plain name.
                     other => {
-                        if other.iter().any(|&b| b < 0x20) || std::str::from_utf8(other).is_err() {
-                            return None;
-                        }
+                        plain_text(other)?;
                         match self.peek()? {
                             b'"' => {
                                 self.text()?;
