@@ -38,4 +38,4 @@ pub use shard_buffers::{
     FlushTicket, ObjectLayout, PartitionLimit, PartitionLimitAction, ReadyObject, ResumeState,
     ShardBuffers,
 };
-pub use sink::{ObjectSink, SinkError};
+pub use sink::{ObjectSink, PutOutcome, SinkError};
