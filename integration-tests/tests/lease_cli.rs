@@ -153,9 +153,10 @@ async fn a_reset_to_a_timestamp_reads_from_that_time_whatever_the_configured_sta
     );
     // Configured to start new shards at the tip: only the reset's own time can make the worker
     // read the records after it (and none before it).
-    let text = std::fs::read_to_string(&cfg.path)
-        .unwrap()
-        .replace("initial_position = \"trim_horizon\"", "initial_position = \"latest\"");
+    let text = std::fs::read_to_string(&cfg.path).unwrap().replace(
+        "initial_position = \"trim_horizon\"",
+        "initial_position = \"latest\"",
+    );
     std::fs::write(&cfg.path, text).unwrap();
     produce(&stream, 30, "before", false);
     assert!(
@@ -185,7 +186,11 @@ async fn a_reset_to_a_timestamp_reads_from_that_time_whatever_the_configured_sta
             "--config",
         ])
         .arg(&cfg.path));
-    assert_eq!(refused.status.code(), Some(2), "--timestamp only with at-timestamp");
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "--timestamp only with at-timestamp"
+    );
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--timestamp"));
     let reset = run(kinesink()
         .args([
