@@ -235,3 +235,30 @@ async fn a_reset_to_a_timestamp_reads_from_that_time_whatever_the_configured_sta
     assert_exactly_once(&counts, "after", 40);
     delete_stream(&stream).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn workers_shows_the_age_of_each_live_workers_last_heartbeat() {
+    let stream = unique("it-workers");
+    create_stream(&stream, 1).await;
+    create_bucket(BUCKET).await;
+    let cfg = config(&stream, &stream, BUCKET, &stream, "", "");
+    let mut worker = Worker::start(&cfg.path);
+    worker.wait_for("lease taken", 1, std::time::Duration::from_secs(30));
+    // A heartbeat every failover time / 3 (1 s here).
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let workers = json(&run(kinesink()
+        .args(["workers", "--json", "--config"])
+        .arg(&cfg.path)));
+    let rows = workers.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{workers}");
+    let age = rows[0]["last_heartbeat_age_ms"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no heartbeat age: {workers}"));
+    assert!(age < 10_000, "a live worker heartbeat recently: {workers}");
+    assert_eq!(rows[0]["leases"], 1);
+    let table = run(kinesink().args(["workers", "--config"]).arg(&cfg.path));
+    assert!(String::from_utf8_lossy(&table.stdout).contains("LAST HEARTBEAT"));
+    worker.sigterm();
+    assert_eq!(worker.wait(std::time::Duration::from_secs(30)).0, Some(0));
+    delete_stream(&stream).await;
+}
