@@ -13,7 +13,8 @@ use crate::sink::{ObjectSink, PutOutcome, SinkError};
 /// final name); a key that would escape the root (`..`, absolute) is refused. With conditional
 /// writes (the default) a file is created exclusively: the synced temporary file is hard-linked
 /// to the final name, which fails if that name exists, and a key already written is left as it
-/// is ([`PutOutcome::AlreadyWritten`]). Without them the temporary file is renamed over the name.
+/// is ([`PutOutcome::AlreadyWritten`]); this needs a filesystem with hard links (every local
+/// Linux filesystem). Without them the temporary file is renamed over the name.
 #[derive(Debug, Clone)]
 pub struct FileSink {
     root: PathBuf,

@@ -729,6 +729,7 @@ fn effective_settings(s: &Settings) -> String {
     };
     line("format", format);
     line("file extension", s.file_extension.clone());
+    line("conditional writes", s.conditional_writes.to_string());
     line("kpl deaggregation", s.kpl_deaggregation.to_string());
     line("record deaggregation", format!("{:?}", s.record_split));
     line(
