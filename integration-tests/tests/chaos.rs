@@ -36,7 +36,8 @@ use kinesink_integration_tests::fake_kinesis::FakeKinesis;
 use md5::{Digest, Md5};
 use rand::Rng;
 
-const BUCKET: &str = "kinesink-it";
+/// Versioning enabled: every key must end with one version (each object created once).
+const BUCKET: &str = "kinesink-it-chaos-versioned";
 const FAILOVER_MS: u64 = 3000;
 const KPL_MAGIC: [u8; 4] = [0xF3, 0x89, 0x9A, 0xC2];
 
@@ -420,7 +421,7 @@ async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once(
         Some(f) => f.create_stream(&stream, 4),
         None => create_stream(&stream, 4).await,
     }
-    create_bucket(BUCKET).await;
+    common::versioned_bucket::create_versioned_bucket(BUCKET).await;
     let kinesis = kinesis_client(kinesis_endpoint.as_deref()).await;
     let rates = FaultRates {
         server_error: 0.04,
@@ -707,6 +708,11 @@ async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once(
         kills >= 1 && reshards == 2 && zombies == 1 && sigterms == 1 && faults > 0,
         "every kind of chaos happened"
     );
+    // Conditional writes: a replay, a zombie or a retried lost response never wrote a key twice,
+    // so each object has one version, i.e. fired one ObjectCreated notification.
+    let keys =
+        common::versioned_bucket::assert_one_version_per_key(BUCKET, &format!("{stream}/")).await;
+    println!("chaos: {keys} objects, one version each");
     if fake.is_none() {
         delete_stream(&stream).await;
     }

@@ -137,3 +137,128 @@ async fn leases_are_listed_shown_released_and_reset_only_with_confirmation() {
     );
     delete_stream(&stream).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reset_to_a_timestamp_reads_from_that_time_whatever_the_configured_start() {
+    let stream = unique("it-reset-ts");
+    create_stream(&stream, 1).await;
+    create_bucket(BUCKET).await;
+    let cfg = config(
+        &stream,
+        &stream,
+        BUCKET,
+        &stream,
+        "",
+        "buffer_interval_s = 1",
+    );
+    // Configured to start new shards at the tip: only the reset's own time can make the worker
+    // read the records after it (and none before it).
+    let text = std::fs::read_to_string(&cfg.path).unwrap().replace(
+        "initial_position = \"trim_horizon\"",
+        "initial_position = \"latest\"",
+    );
+    std::fs::write(&cfg.path, text).unwrap();
+    produce(&stream, 30, "before", false);
+    assert!(
+        run(kinesink()
+            .args(["run", "--until-caught-up", "--config"])
+            .arg(&cfg.path))
+        .status
+        .success(),
+        "the first run creates the lease at LATEST"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let at = chrono::Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    produce(&stream, 40, "after", false);
+
+    let timestamp = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let refused = run(kinesink()
+        .args([
+            "leases",
+            "reset",
+            "shardId-000000000000",
+            "--to",
+            "latest",
+            "--timestamp",
+            &timestamp,
+            "--yes",
+            "--config",
+        ])
+        .arg(&cfg.path));
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "--timestamp only with at-timestamp"
+    );
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--timestamp"));
+    let reset = run(kinesink()
+        .args([
+            "leases",
+            "reset",
+            "shardId-000000000000",
+            "--to",
+            "at-timestamp",
+            "--timestamp",
+            &timestamp,
+            "--yes",
+            "--config",
+        ])
+        .arg(&cfg.path));
+    assert!(reset.status.success());
+    let show = json(&run(kinesink()
+        .args([
+            "leases",
+            "show",
+            "shardId-000000000000",
+            "--json",
+            "--config",
+        ])
+        .arg(&cfg.path)));
+    assert_eq!(show["checkpoint"], "AT_TIMESTAMP");
+    assert_eq!(
+        chrono::DateTime::parse_from_rfc3339(show["checkpoint_timestamp"].as_str().unwrap())
+            .unwrap()
+            .timestamp_millis(),
+        at.timestamp_millis(),
+        "the lease stores the time given: {show}"
+    );
+
+    assert!(
+        run(kinesink()
+            .args(["run", "--until-caught-up", "--config"])
+            .arg(&cfg.path))
+        .status
+        .success()
+    );
+    let counts = event_counts(&objects(BUCKET, &format!("{stream}/")).await);
+    assert_exactly_once(&counts, "after", 40);
+    delete_stream(&stream).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn workers_shows_the_age_of_each_live_workers_last_heartbeat() {
+    let stream = unique("it-workers");
+    create_stream(&stream, 1).await;
+    create_bucket(BUCKET).await;
+    let cfg = config(&stream, &stream, BUCKET, &stream, "", "");
+    let mut worker = Worker::start(&cfg.path);
+    worker.wait_for("lease taken", 1, std::time::Duration::from_secs(30));
+    // A heartbeat every failover time / 3 (1 s here).
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let workers = json(&run(kinesink()
+        .args(["workers", "--json", "--config"])
+        .arg(&cfg.path)));
+    let rows = workers.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{workers}");
+    let age = rows[0]["last_heartbeat_age_ms"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no heartbeat age: {workers}"));
+    assert!(age < 10_000, "a live worker heartbeat recently: {workers}");
+    assert_eq!(rows[0]["leases"], 1);
+    let table = run(kinesink().args(["workers", "--config"]).arg(&cfg.path));
+    assert!(String::from_utf8_lossy(&table.stdout).contains("LAST HEARTBEAT"));
+    worker.sigterm();
+    assert_eq!(worker.wait(std::time::Duration::from_secs(30)).0, Some(0));
+    delete_stream(&stream).await;
+}

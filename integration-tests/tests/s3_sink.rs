@@ -1,6 +1,7 @@
 //! The S3 sink against the S3 stand-in: large objects go up as multipart uploads and read back
 //! whole, failed and orphaned multipart uploads are aborted, and the bucket-owner-full-control
-//! ACL is sent when configured (checked on the wire, through a recording proxy).
+//! ACL is sent when configured (checked on the wire, through a recording proxy), and each object
+//! is written once (`If-None-Match: *`; a second write of a key is a no-op success).
 #![cfg(feature = "stand-ins")]
 
 mod common;
@@ -8,10 +9,13 @@ mod common;
 use std::time::{Duration, SystemTime};
 
 use common::fault_proxy::{FaultProxy, FaultRates, Service};
+use common::versioned_bucket::{create_versioned_bucket, versions_per_key};
 use common::*;
-use kinesink_delivery::{MIN_PART_SIZE, ObjectSink, S3Sink, S3SinkOptions};
+use kinesink_delivery::{MIN_PART_SIZE, ObjectSink, PutOutcome, S3Sink, S3SinkOptions};
 
 const BUCKET: &str = "kinesink-it";
+/// A bucket with versioning enabled: a key written twice has two versions.
+const VERSIONED_BUCKET: &str = "kinesink-it-versioned";
 
 fn body_of(len: usize) -> Vec<u8> {
     (0..len).map(|i| u8::try_from(i % 251).unwrap()).collect()
@@ -241,4 +245,168 @@ async fn bucket_owner_full_control_is_sent_with_every_put_and_multipart_upload_o
         None,
         "no ACL unless configured"
     );
+}
+
+/// Requests the recording proxy saw for `key` with `method`, and whether each carried
+/// `If-None-Match: *`.
+fn conditional_flags(
+    recorded: &[common::fault_proxy::RecordedRequest],
+    method: &str,
+    key: &str,
+    query: &str,
+) -> Vec<bool> {
+    recorded
+        .iter()
+        .filter(|r| {
+            let (path, q) = r
+                .path_and_query
+                .split_once('?')
+                .unwrap_or((&r.path_and_query, ""));
+            r.method == method
+                && path.ends_with(&format!("/{key}"))
+                && (if query.is_empty() {
+                    q.is_empty() || q.starts_with("x-id=PutObject")
+                } else {
+                    q.contains(query)
+                })
+        })
+        .map(|r| {
+            r.headers
+                .iter()
+                .any(|(k, v)| k.eq_ignore_ascii_case("if-none-match") && v == "*")
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_write_of_a_written_key_is_a_no_op_success_sending_one_conditional_request_and_leaving_one_version()
+ {
+    create_versioned_bucket(VERSIONED_BUCKET).await;
+    let root = format!("{}/", unique("it-write-once"));
+    let proxy = FaultProxy::start(
+        &std::env::var("AWS_ENDPOINT_URL_S3").unwrap(),
+        Service::S3,
+        FaultRates::default(),
+    )
+    .await;
+    let sink = S3Sink::new(
+        s3_via(&proxy.url).await,
+        VERSIONED_BUCKET,
+        root.clone(),
+        S3SinkOptions {
+            multipart_part_size: MIN_PART_SIZE,
+            ..S3SinkOptions::default()
+        },
+    );
+    let small = body_of(1000);
+    let big = body_of(MIN_PART_SIZE + 10);
+    assert_eq!(
+        sink.put("small", small.clone()).await.unwrap(),
+        PutOutcome::Written
+    );
+    assert_eq!(
+        sink.put("big", big.clone()).await.unwrap(),
+        PutOutcome::Written
+    );
+    // A replay or a zombie writes the same key with the same bytes: done, nothing written.
+    assert_eq!(
+        sink.put("small", small.clone()).await.unwrap(),
+        PutOutcome::AlreadyWritten {
+            existing_size: Some(1000)
+        }
+    );
+    assert_eq!(
+        sink.put("big", big.clone()).await.unwrap(),
+        PutOutcome::AlreadyWritten {
+            existing_size: Some(big.len() as u64)
+        }
+    );
+
+    let recorded = proxy.recorded.lock().unwrap().clone();
+    let small_key = format!("{root}small");
+    let big_key = format!("{root}big");
+    assert_eq!(
+        conditional_flags(&recorded, "PUT", &small_key, ""),
+        vec![true, true],
+        "one PutObject per write, each with If-None-Match: * (the second answered 412): {recorded:#?}"
+    );
+    assert_eq!(
+        conditional_flags(&recorded, "POST", &big_key, "uploadId="),
+        vec![true, true],
+        "one CompleteMultipartUpload per write, each with If-None-Match: *"
+    );
+    let direct = s3().await;
+    assert!(
+        pending_uploads_in(&direct, VERSIONED_BUCKET, &root)
+            .await
+            .is_empty(),
+        "the upload refused at completion was aborted"
+    );
+    let versions = versions_per_key(VERSIONED_BUCKET, &root).await;
+    assert_eq!(
+        versions,
+        [(big_key.clone(), 1), (small_key.clone(), 1)].into(),
+        "each object has one version: it was created once"
+    );
+    let got = direct
+        .get_object()
+        .bucket(VERSIONED_BUCKET)
+        .key(&big_key)
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    assert!(got[..] == big[..], "the first upload's bytes are kept");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_conditional_writes_no_if_none_match_is_sent_and_a_second_write_adds_a_version() {
+    create_versioned_bucket(VERSIONED_BUCKET).await;
+    let root = format!("{}/", unique("it-unconditional"));
+    let proxy = FaultProxy::start(
+        &std::env::var("AWS_ENDPOINT_URL_S3").unwrap(),
+        Service::S3,
+        FaultRates::default(),
+    )
+    .await;
+    let sink = S3Sink::new(
+        s3_via(&proxy.url).await,
+        VERSIONED_BUCKET,
+        root.clone(),
+        S3SinkOptions {
+            conditional_writes: false,
+            ..S3SinkOptions::default()
+        },
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            sink.put("small", body_of(10)).await.unwrap(),
+            PutOutcome::Written
+        );
+    }
+    let recorded = proxy.recorded.lock().unwrap().clone();
+    let key = format!("{root}small");
+    assert_eq!(
+        conditional_flags(&recorded, "PUT", &key, ""),
+        vec![false, false]
+    );
+    assert_eq!(versions_per_key(VERSIONED_BUCKET, &root).await[&key], 2);
+}
+
+async fn pending_uploads_in(s3: &aws_sdk_s3::Client, bucket: &str, root: &str) -> Vec<String> {
+    let out = s3
+        .list_multipart_uploads()
+        .bucket(bucket)
+        .prefix(root)
+        .send()
+        .await
+        .unwrap();
+    out.uploads()
+        .iter()
+        .filter_map(|u| u.upload_id().map(str::to_owned))
+        .collect()
 }

@@ -30,7 +30,8 @@ impl Destination {
     /// Parses `s3://bucket[/root]` or `file:///absolute/dir`.
     ///
     /// # Errors
-    /// Any other scheme, an empty or invalid bucket name, or a relative file path.
+    /// Any other scheme, an empty or invalid bucket name, a key root with a `.` or `..` segment,
+    /// or a relative file path.
     pub fn parse(url: &str) -> Result<Self, DestinationError> {
         let fail = |reason| DestinationError {
             url: url.to_owned(),
@@ -48,6 +49,11 @@ impl Destination {
                 ));
             }
             let root = root.trim_start_matches('/');
+            if root.split('/').any(|segment| matches!(segment, "." | "..")) {
+                return Err(fail(
+                    "the key root must not have `.` or `..` segments (S3 would store them as literal key parts)",
+                ));
+            }
             let root = if root.is_empty() || root.ends_with('/') {
                 root.to_owned()
             } else {
@@ -110,7 +116,15 @@ mod tests {
 
     #[test]
     fn other_schemes_and_bad_buckets_are_refused_with_the_url() {
-        for bad in ["http://x", "s3://", "s3://UPPER", "s3://ab", "bucket"] {
+        for bad in [
+            "http://x",
+            "s3://",
+            "s3://UPPER",
+            "s3://ab",
+            "bucket",
+            "s3://my-bucket/../escape",
+            "s3://my-bucket/a/./b/",
+        ] {
             let e = Destination::parse(bad).unwrap_err();
             assert_eq!(e.url, bad);
         }

@@ -6,6 +6,10 @@
 //! the flush protocol that makes replays and zombies unable to duplicate a record (see
 //! [`ShardBuffers`]' module documentation).
 //!
+//! Objects are written once: the S3 and file sinks write conditionally (`If-None-Match: *`,
+//! exclusive file creation) and report a key found already written as
+//! [`PutOutcome::AlreadyWritten`], which is success (its bytes are the same by construction).
+//!
 //! Must never: advance a checkpoint past a record whose object is not durable, mix records of
 //! two shards in one object, read the wall clock inside the state machines (the shell passes
 //! `now`), or drop a record.
@@ -38,4 +42,4 @@ pub use shard_buffers::{
     FlushTicket, ObjectLayout, PartitionLimit, PartitionLimitAction, ReadyObject, ResumeState,
     ShardBuffers,
 };
-pub use sink::{ObjectSink, SinkError};
+pub use sink::{ObjectSink, PutOutcome, SinkError};

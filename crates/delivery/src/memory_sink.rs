@@ -5,9 +5,11 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use crate::sink::{ObjectSink, SinkError};
+use crate::sink::{ObjectSink, PutOutcome, SinkError};
 
-/// Keeps objects in a map; counts every put (including overwrites).
+/// Keeps objects in a map, each key written once (like the S3 and file sinks with conditional
+/// writes: a put of an existing key keeps the first bytes and returns
+/// [`PutOutcome::AlreadyWritten`]); counts every put.
 #[derive(Debug, Default)]
 pub struct MemorySink {
     objects: Mutex<BTreeMap<String, Vec<u8>>>,
@@ -42,16 +44,41 @@ impl MemorySink {
 
 #[async_trait]
 impl ObjectSink for MemorySink {
-    async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), SinkError> {
-        self.objects
-            .lock()
-            .expect("memory sink lock")
-            .insert(key.to_owned(), body);
+    async fn put(&self, key: &str, body: Vec<u8>) -> Result<PutOutcome, SinkError> {
         *self.puts.lock().expect("memory sink lock") += 1;
-        Ok(())
+        let mut objects = self.objects.lock().expect("memory sink lock");
+        if let Some(existing) = objects.get(key) {
+            return Ok(PutOutcome::AlreadyWritten {
+                existing_size: Some(existing.len() as u64),
+            });
+        }
+        objects.insert(key.to_owned(), body);
+        Ok(PutOutcome::Written)
     }
 
     fn describe(&self) -> String {
         "memory".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_key_is_written_once_and_a_second_put_keeps_the_first_bytes() {
+        let sink = MemorySink::new();
+        assert_eq!(
+            sink.put("k", b"first".to_vec()).await.unwrap(),
+            PutOutcome::Written
+        );
+        assert_eq!(
+            sink.put("k", b"second!".to_vec()).await.unwrap(),
+            PutOutcome::AlreadyWritten {
+                existing_size: Some(5)
+            }
+        );
+        assert_eq!(sink.objects()["k"], b"first");
+        assert_eq!(sink.put_count(), 2);
     }
 }

@@ -10,7 +10,7 @@ use aws_sdk_s3::types::{
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 
-use crate::sink::{ObjectSink, SinkError};
+use crate::sink::{ObjectSink, PutOutcome, SinkError};
 
 /// Options of S3 writes.
 #[derive(Debug, Clone)]
@@ -25,6 +25,9 @@ pub struct S3SinkOptions {
     /// Objects larger than this are uploaded with multipart upload in parts of this size (at
     /// least 5 MiB, S3's minimum part size); smaller ones with one PutObject.
     pub multipart_part_size: usize,
+    /// Send `If-None-Match: *` with PutObject and CompleteMultipartUpload (S3 conditional
+    /// writes), so each key is written once; off for S3-compatible stores without them.
+    pub conditional_writes: bool,
 }
 
 /// S3's smallest part size (except for the last part of an upload).
@@ -40,6 +43,7 @@ impl Default for S3SinkOptions {
             kms_key_id: None,
             bucket_owner_full_control: false,
             multipart_part_size: 8 * 1024 * 1024,
+            conditional_writes: true,
         }
     }
 }
@@ -47,10 +51,14 @@ impl Default for S3SinkOptions {
 /// Writes objects to S3: one PutObject for objects up to the part size, a multipart upload for
 /// larger ones.
 ///
-/// Guarantees: `Ok` means S3 acknowledged the whole object (PutObject and
-/// CompleteMultipartUpload are atomic: readers never see a partial object). A multipart upload
-/// that fails is aborted (best effort); one orphaned by a crash is aborted later by
-/// [`S3Sink::abort_stale_uploads`], which the worker runs at start and every hour.
+/// Guarantees: `Ok` means S3 holds the whole object (PutObject and CompleteMultipartUpload are
+/// atomic: readers never see a partial object). With conditional writes (the default) both send
+/// `If-None-Match: *`: a key already written answers 412 PreconditionFailed, which is
+/// [`PutOutcome::AlreadyWritten`] (the existing object's size read with HeadObject), so each
+/// object is created once (one ObjectCreated notification, one version in a versioned bucket).
+/// A multipart upload that fails or finds its key written is aborted (best effort); one
+/// orphaned by a crash is aborted later by [`S3Sink::abort_stale_uploads`], which the worker
+/// runs at start and every hour.
 #[derive(Debug, Clone)]
 pub struct S3Sink {
     client: Client,
@@ -92,8 +100,32 @@ impl S3Sink {
         }
     }
 
-    async fn put_whole(&self, full_key: &str, body: Vec<u8>) -> Result<(), SinkError> {
-        self.client
+    fn if_none_match(&self) -> Option<String> {
+        self.options.conditional_writes.then(|| "*".to_owned())
+    }
+
+    /// The size of the object already at `full_key` (after a 412), or `None` when HeadObject
+    /// failed (logged; the write is done either way).
+    async fn existing_size(&self, full_key: &str) -> Option<u64> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(full_key)
+            .send()
+            .await
+        {
+            Ok(head) => head.content_length().and_then(|l| u64::try_from(l).ok()),
+            Err(e) => {
+                tracing::warn!(key = %full_key, error = %sdk_error_line(&e), "the key is already written; reading its size failed");
+                None
+            }
+        }
+    }
+
+    async fn put_whole(&self, full_key: &str, body: Vec<u8>) -> Result<PutOutcome, SinkError> {
+        match self
+            .client
             .put_object()
             .bucket(&self.bucket)
             .key(full_key)
@@ -101,13 +133,19 @@ impl S3Sink {
             .set_server_side_encryption(self.options.server_side_encryption.clone())
             .set_ssekms_key_id(self.options.kms_key_id.clone())
             .set_acl(self.acl())
+            .set_if_none_match(self.if_none_match())
             .send()
             .await
-            .map(|_| ())
-            .map_err(|e| self.error(full_key, sdk_error_line(&e)))
+        {
+            Ok(_) => Ok(PutOutcome::Written),
+            Err(e) if is_precondition_failed(&e) => Ok(PutOutcome::AlreadyWritten {
+                existing_size: self.existing_size(full_key).await,
+            }),
+            Err(e) => Err(self.error(full_key, sdk_error_line(&e))),
+        }
     }
 
-    async fn put_multipart(&self, full_key: &str, body: Vec<u8>) -> Result<(), SinkError> {
+    async fn put_multipart(&self, full_key: &str, body: Vec<u8>) -> Result<PutOutcome, SinkError> {
         let created = self
             .client
             .create_multipart_upload()
@@ -133,12 +171,13 @@ impl S3Sink {
                 )
             })?
             .to_owned();
-        match self
+        let outcome = self
             .upload_parts_and_complete(full_key, &upload_id, Bytes::from(body))
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(e) => {
+            .await;
+        match outcome {
+            Ok(PutOutcome::Written) => Ok(PutOutcome::Written),
+            // The key was written meanwhile: the parts uploaded are not needed.
+            Ok(PutOutcome::AlreadyWritten { .. }) | Err(_) => {
                 if let Err(abort) = self
                     .client
                     .abort_multipart_upload()
@@ -150,7 +189,12 @@ impl S3Sink {
                 {
                     tracing::warn!(key = %full_key, upload_id = %upload_id, error = %sdk_error_line(&abort), "aborting a failed multipart upload failed; the stale-upload cleanup aborts it later");
                 }
-                Err(e)
+                match outcome {
+                    Ok(PutOutcome::AlreadyWritten { .. }) => Ok(PutOutcome::AlreadyWritten {
+                        existing_size: self.existing_size(full_key).await,
+                    }),
+                    other => other,
+                }
             }
         }
     }
@@ -160,7 +204,7 @@ impl S3Sink {
         full_key: &str,
         upload_id: &str,
         body: Bytes,
-    ) -> Result<(), SinkError> {
+    ) -> Result<PutOutcome, SinkError> {
         let part_size = self.options.multipart_part_size;
         let parts = (0..body.len().div_ceil(part_size)).map(|index| {
             let chunk = body.slice(index * part_size..((index + 1) * part_size).min(body.len()));
@@ -194,7 +238,8 @@ impl S3Sink {
             .buffered(PARTS_IN_FLIGHT)
             .try_collect()
             .await?;
-        self.client
+        match self
+            .client
             .complete_multipart_upload()
             .bucket(&self.bucket)
             .key(full_key)
@@ -204,15 +249,20 @@ impl S3Sink {
                     .set_parts(Some(completed))
                     .build(),
             )
+            .set_if_none_match(self.if_none_match())
             .send()
             .await
-            .map(|_| ())
-            .map_err(|e| {
-                self.error(
-                    full_key,
-                    format!("CompleteMultipartUpload: {}", sdk_error_line(&e)),
-                )
-            })
+        {
+            Ok(_) => Ok(PutOutcome::Written),
+            // The existing size is read after the upload is aborted (by the caller).
+            Err(e) if is_precondition_failed(&e) => Ok(PutOutcome::AlreadyWritten {
+                existing_size: None,
+            }),
+            Err(e) => Err(self.error(
+                full_key,
+                format!("CompleteMultipartUpload: {}", sdk_error_line(&e)),
+            )),
+        }
     }
 
     /// Aborts multipart uploads under this sink's root that were started more than `older_than`
@@ -286,7 +336,7 @@ impl S3Sink {
 
 #[async_trait]
 impl ObjectSink for S3Sink {
-    async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), SinkError> {
+    async fn put(&self, key: &str, body: Vec<u8>) -> Result<PutOutcome, SinkError> {
         let full_key = format!("{}{key}", self.root);
         if body.len() > self.options.multipart_part_size {
             self.put_multipart(&full_key, body).await
@@ -297,6 +347,19 @@ impl ObjectSink for S3Sink {
 
     fn describe(&self) -> String {
         format!("s3://{}/{}", self.bucket, self.root)
+    }
+}
+
+/// Whether S3 refused a conditional write because the key exists (412 PreconditionFailed).
+fn is_precondition_failed<E>(e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    match e {
+        SdkError::ServiceError(s) => {
+            s.err().code() == Some("PreconditionFailed") || s.raw().status().as_u16() == 412
+        }
+        _ => false,
     }
 }
 

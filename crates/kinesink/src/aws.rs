@@ -201,13 +201,13 @@ pub async fn preflight(
         other => StartupError(other.to_string()),
     })?;
     match &settings.destination {
-        Destination::S3 { bucket, .. } => {
+        Destination::S3 { bucket, root } => {
             let s3_at = describe_endpoint("S3", settings.s3_endpoint.as_deref(), region);
-            match aws.s3.head_bucket().bucket(bucket).send().await {
+            match list_prefix(aws, bucket, root).await {
                 Ok(_) => {}
                 Err(e)
                     if e.as_service_error().is_some_and(
-                        aws_sdk_s3::operation::head_bucket::HeadBucketError::is_not_found,
+                        aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Error::is_no_such_bucket,
                     ) =>
                 {
                     return Err(StartupError(format!(
@@ -222,7 +222,7 @@ pub async fn preflight(
                 }
                 Err(e) => {
                     return Err(StartupError(format!(
-                        "S3 endpoint {s3_at} refused HeadBucket on `{bucket}`: {}",
+                        "S3 endpoint {s3_at} refused ListObjectsV2 on `{bucket}` (prefix `{root}`): {}",
                         sdk_error_line(&e)
                     )));
                 }
@@ -238,6 +238,29 @@ pub async fn preflight(
         }
     }
     Ok(())
+}
+
+/// Lists at most one key under the destination's root: the start-up check that the bucket
+/// exists and may be read there. (Not HeadBucket: that needs `s3:ListBucket` without a prefix,
+/// which the worker policy's prefix-conditioned statement refuses.)
+async fn list_prefix(
+    aws: &AwsClients,
+    bucket: &str,
+    root: &str,
+) -> Result<
+    aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output,
+    SdkError<
+        aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Error,
+        aws_sdk_s3::config::http::HttpResponse,
+    >,
+> {
+    aws.s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(root)
+        .max_keys(1)
+        .send()
+        .await
 }
 
 /// One line describing an SDK error: `Code: message` for service errors, the cause chain otherwise.
@@ -308,19 +331,14 @@ pub async fn check_online(settings: &Settings, aws: &AwsClients) -> Result<(), S
             )));
         }
     }
-    if let Destination::S3 { bucket, .. } = &settings.destination {
+    if let Destination::S3 { bucket, root } = &settings.destination {
         let s3_at = describe_endpoint("S3", settings.s3_endpoint.as_deref(), region);
-        aws.s3
-            .head_bucket()
-            .bucket(bucket)
-            .send()
-            .await
-            .map_err(|e| {
-                StartupError(format!(
-                    "config key `destination.url`: bucket `{bucket}` at S3 endpoint {s3_at}: {}",
-                    sdk_error_line(&e)
-                ))
-            })?;
+        list_prefix(aws, bucket, root).await.map_err(|e| {
+            StartupError(format!(
+                "config key `destination.url`: bucket `{bucket}` at S3 endpoint {s3_at}: {}",
+                sdk_error_line(&e)
+            ))
+        })?;
     }
     Ok(())
 }

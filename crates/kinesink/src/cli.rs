@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, Encryption, Settings};
 use crate::dry_run::{DryRunInput, InputFormat};
+use crate::lease_reset::ResetTarget;
 use crate::produce::ProduceOptions;
 use crate::worker::{RunOptions, Worker, WorkerSettings};
 
@@ -132,7 +133,8 @@ enum Command {
         /// The JSON file (`-` for standard input).
         file: PathBuf,
     },
-    /// The workers that announced themselves in the lease table, with their lease counts.
+    /// The workers that announced themselves in the lease table: heartbeat, age of the last
+    /// heartbeat, lease count. Workers silent for more than 10 failover times are hidden.
     Workers {
         /// The configuration file.
         #[arg(long)]
@@ -140,6 +142,9 @@ enum Command {
         /// JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Also show workers silent for more than 10 failover times.
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -183,8 +188,8 @@ enum LeasesCommand {
         /// New position.
         #[arg(long, value_enum)]
         to: ResetTarget,
-        /// The time, with `--to at-timestamp` (RFC 3339): stored as AT_TIMESTAMP, read with the
-        /// configured `source.initial_timestamp`.
+        /// With `--to at-timestamp`: the time (RFC 3339) reading restarts at, stored in the
+        /// lease. Without it, `--to at-timestamp` uses the configured `source.initial_timestamp`.
         #[arg(long)]
         timestamp: Option<String>,
         /// The configuration file.
@@ -194,13 +199,6 @@ enum LeasesCommand {
         #[arg(long)]
         yes: bool,
     },
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum ResetTarget {
-    TrimHorizon,
-    Latest,
-    AtTimestamp,
 }
 
 /// Failures of a command, by exit code.
@@ -457,33 +455,24 @@ async fn execute(command: Command) -> Result<(), Failure> {
             print!("{}", imported.to_toml());
             Ok(())
         }
-        Command::Workers { config, json } => {
-            let (_, table) = lease_table(&config).await?;
+        Command::Workers { config, json, all } => {
+            let (settings, table) = lease_table(&config).await?;
             let snapshot = table.snapshot().await.map_err(|e| usage(e.to_string()))?;
-            let count = |w: &str| {
-                snapshot
-                    .leases
-                    .iter()
-                    .filter(|l| l.owner.as_deref() == Some(w))
-                    .count()
-            };
+            let failover_ms = u64::try_from(settings.failover_time.as_millis()).unwrap_or(u64::MAX);
+            let (rows, hidden) = crate::workers_view::worker_rows(
+                &snapshot,
+                chrono::Utc::now().timestamp_millis(),
+                failover_ms,
+                all,
+            );
             if json {
-                let rows: Vec<_> = snapshot
-                    .workers
+                let rows: Vec<_> = rows
                     .iter()
-                    .map(|w| serde_json::json!({"worker_id": w.worker_id, "heartbeat": w.counter, "leases": count(&w.worker_id)}))
+                    .map(|w| serde_json::json!({"worker_id": w.worker_id, "heartbeat": w.heartbeat, "last_heartbeat_age_ms": w.last_heartbeat_age_ms, "leases": w.leases}))
                     .collect();
                 println!("{}", serde_json::Value::Array(rows));
             } else {
-                println!("{:<48} {:>10} {:>7}", "WORKER", "HEARTBEAT", "LEASES");
-                for w in &snapshot.workers {
-                    println!(
-                        "{:<48} {:>10} {:>7}",
-                        w.worker_id,
-                        w.counter,
-                        count(&w.worker_id)
-                    );
-                }
+                print!("{}", crate::workers_view::table_text(&rows, hidden));
             }
             Ok(())
         }
@@ -522,6 +511,10 @@ fn lease_json(lease: &Lease, all: &[Lease]) -> serde_json::Value {
         "counter": lease.counter,
         "checkpoint": lease.checkpoint.as_stored(),
         "checkpoint_sub_sequence_number": lease.checkpoint.sub_sequence(),
+        "checkpoint_timestamp": match lease.checkpoint {
+            Checkpoint::AtTime(ms) => i64::try_from(ms).ok().and_then(chrono::DateTime::from_timestamp_millis).map(|t| t.to_rfc3339()),
+            _ => None,
+        },
         "parent_shard_ids": lease.parent_shard_ids,
         "owner_switches_since_checkpoint": lease.owner_switches_since_checkpoint,
         "flush_intent": lease.flush_intent.as_ref().map(|(s, n)| format!("{s}/{n}")),
@@ -636,21 +629,12 @@ async fn leases_command(command: LeasesCommand) -> Result<(), Failure> {
             yes,
         } => {
             let (settings, table) = lease_table(&config).await?;
-            let checkpoint = match (to, timestamp) {
-                (ResetTarget::TrimHorizon, None) => Checkpoint::TrimHorizon,
-                (ResetTarget::Latest, None) => Checkpoint::Latest,
-                (ResetTarget::AtTimestamp, _)
-                    if !matches!(settings.initial_position, StartPosition::AtTimestamp(_)) =>
-                {
-                    return Err(usage(
-                        "--to at-timestamp reads from source.initial_timestamp: set initial_position = \"at_timestamp\" and initial_timestamp in the config",
-                    ));
-                }
-                (ResetTarget::AtTimestamp, _) => Checkpoint::AtTimestamp,
-                (_, Some(_)) => {
-                    return Err(usage("--timestamp is only used with --to at-timestamp"));
-                }
-            };
+            let checkpoint = crate::lease_reset::reset_checkpoint(
+                to,
+                timestamp.as_deref(),
+                &settings.initial_position,
+            )
+            .map_err(usage)?;
             let (lease, _) = find_lease(&table, &shard).await?;
             if !yes {
                 return Err(usage(format!(
@@ -745,6 +729,7 @@ fn effective_settings(s: &Settings) -> String {
     };
     line("format", format);
     line("file extension", s.file_extension.clone());
+    line("conditional writes", s.conditional_writes.to_string());
     line("kpl deaggregation", s.kpl_deaggregation.to_string());
     line("record deaggregation", format!("{:?}", s.record_split));
     line(
@@ -844,12 +829,15 @@ async fn run(settings: &Settings, until_caught_up: bool) -> Result<(), Failure> 
                 kms_key_id,
                 bucket_owner_full_control: settings.bucket_owner_full_control,
                 multipart_part_size: settings.multipart_part_size_bytes,
+                conditional_writes: settings.conditional_writes,
             };
             let s3_sink = S3Sink::new(aws.s3.clone(), bucket.clone(), root.clone(), options);
             spawn_stale_upload_cleanup(s3_sink.clone());
             Arc::new(s3_sink)
         }
-        Destination::Directory(dir) => Arc::new(FileSink::new(dir.clone())),
+        Destination::Directory(dir) => Arc::new(
+            FileSink::new(dir.clone()).with_conditional_writes(settings.conditional_writes),
+        ),
     };
     let polling = KinesisShardSource::new(aws.kinesis.clone(), settings.stream.clone());
     let source: Arc<dyn kinesink_shard_reader::ShardSource> = match &settings.reader {

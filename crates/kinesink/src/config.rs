@@ -19,7 +19,14 @@ use kinesink_parquet_writer::{
 use kinesink_partitioning::{MetadataQuery, OutputPrefixes, Tz};
 use kinesink_shard_reader::{StartPosition, StreamId};
 use serde::Deserialize;
-use serde_with::{DisplayFromStr, PickFirst, serde_as};
+use serde_with::serde_as;
+
+use scalar_value::ScalarValue;
+
+mod bounds;
+mod scalar_value;
+#[cfg(test)]
+mod validation_tests;
 
 /// A configuration problem; the message names the key (or file) at fault.
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +49,10 @@ const SECTIONS: &[&str] = &[
 /// The file as written (after environment overrides), before validation.
 #[serde_as]
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a configuration file of tables: name, [source], [leases], [processing], [destination], [format], [metrics]"
+)]
 struct FileConfig {
     name: String,
     source: SourceSection,
@@ -58,14 +68,14 @@ struct FileConfig {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table of [metrics] keys")]
 struct MetricsSection {
     listen: Option<String>,
 }
 
 #[serde_as]
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table of [source] keys")]
 struct SourceSection {
     stream: Option<String>,
     stream_arn: Option<String>,
@@ -77,34 +87,34 @@ struct SourceSection {
     #[serde(default = "default_reader")]
     reader: String,
     consumer_name: Option<String>,
-    #[serde_as(as = "PickFirst<(_, DisplayFromStr)>")]
+    #[serde_as(as = "ScalarValue")]
     #[serde(default = "default_max_records")]
     max_records: u32,
-    #[serde_as(as = "PickFirst<(_, DisplayFromStr)>")]
+    #[serde_as(as = "ScalarValue")]
     #[serde(default = "default_idle_time_ms")]
     idle_time_ms: u64,
 }
 
 #[serde_as]
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table of [leases] keys")]
 struct LeasesSection {
     table: Option<String>,
-    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    #[serde_as(as = "Option<ScalarValue>")]
     #[serde(default)]
     failover_time_ms: Option<u64>,
     worker_id: Option<String>,
     endpoint_url: Option<String>,
-    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    #[serde_as(as = "Option<ScalarValue>")]
     #[serde(default)]
     shard_sync_interval_ms: Option<u64>,
 }
 
 #[serde_as]
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table of [processing] keys")]
 struct ProcessingSection {
-    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    #[serde_as(as = "Option<ScalarValue>")]
     #[serde(default)]
     kpl_deaggregation: Option<bool>,
     record_deaggregation: Option<String>,
@@ -115,17 +125,17 @@ struct ProcessingSection {
 
 #[serde_as]
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table of [destination] keys")]
 struct DestinationSection {
     url: String,
     endpoint_url: Option<String>,
-    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    #[serde_as(as = "Option<ScalarValue>")]
     #[serde(default)]
     force_path_style: Option<bool>,
-    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    #[serde_as(as = "Option<ScalarValue>")]
     #[serde(default)]
     buffer_size_mib: Option<u64>,
-    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    #[serde_as(as = "Option<ScalarValue>")]
     #[serde(default)]
     buffer_interval_s: Option<u64>,
     file_extension: Option<String>,
@@ -133,49 +143,52 @@ struct DestinationSection {
     kms_key_id: Option<String>,
     prefix: Option<String>,
     error_output_prefix: Option<String>,
-    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    #[serde_as(as = "Option<ScalarValue>")]
     #[serde(default)]
     max_active_partitions: Option<usize>,
     on_partition_limit: Option<String>,
-    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    #[serde_as(as = "Option<ScalarValue>")]
     #[serde(default)]
     memory_budget_mib: Option<u64>,
-    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    #[serde_as(as = "Option<ScalarValue>")]
     #[serde(default)]
     retry_duration_s: Option<u64>,
-    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    #[serde_as(as = "Option<ScalarValue>")]
     #[serde(default)]
     bucket_owner_full_control: Option<bool>,
-    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    #[serde_as(as = "Option<ScalarValue>")]
     #[serde(default)]
     multipart_part_size_mib: Option<u64>,
+    #[serde_as(as = "Option<ScalarValue>")]
+    #[serde(default)]
+    conditional_writes: Option<bool>,
 }
 
 #[serde_as]
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table of [format] keys")]
 struct FormatSection {
     #[serde(rename = "type")]
     kind: Option<String>,
     compression: Option<String>,
-    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    #[serde_as(as = "Option<ScalarValue>")]
     #[serde(default)]
     zstd_level: Option<i32>,
     schema: Option<String>,
     glue: Option<GlueSection>,
-    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    #[serde_as(as = "Option<ScalarValue>")]
     #[serde(default)]
     case_insensitive: Option<bool>,
     #[serde(default)]
     column_to_json_key_mappings: std::collections::BTreeMap<String, String>,
-    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    #[serde_as(as = "Option<ScalarValue>")]
     #[serde(default)]
     convert_dots_in_json_keys_to_underscores: Option<bool>,
 }
 
 /// `[format.glue]`: read the schema from a Glue Data Catalog table at start-up.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table of [format.glue] keys")]
 pub struct GlueSection {
     /// Glue database.
     pub database: String,
@@ -312,6 +325,9 @@ pub struct Settings {
     pub bucket_owner_full_control: bool,
     /// Objects larger than this are uploaded in parts of this size (S3 multipart).
     pub multipart_part_size_bytes: usize,
+    /// Write each object once: `If-None-Match: *` on S3 writes, exclusive file creation
+    /// (`destination.conditional_writes`, default on).
+    pub conditional_writes: bool,
     /// Things the loader ignored and the user should hear about (logged at start).
     pub warnings: Vec<String>,
     /// Address of `/metrics`, `/healthz`, `/readyz` (none: not served).
@@ -333,6 +349,10 @@ pub fn load(path: &Path, env: &BTreeMap<String, String>) -> Result<Settings, Con
         serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
             let path = e.path().to_string();
             let inner = one_line(&e.into_inner().to_string());
+            // toml names the key again at the end; it is said first here.
+            let inner = inner
+                .strip_suffix(&format!(" in `{path}`"))
+                .map_or(inner.clone(), str::to_owned);
             if path == "." {
                 err(format!("config: {inner}"))
             } else {
@@ -517,15 +537,20 @@ fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
             "config key `leases.shard_sync_interval_ms`: must be 1000..=3600000",
         ));
     }
-    let failover_ms = f
-        .leases
-        .failover_time_ms
-        .unwrap_or(DEFAULT_FAILOVER_TIME_MS);
-    if failover_ms < 1_000 {
-        return Err(err(
-            "config key `leases.failover_time_ms`: must be at least 1000",
-        ));
-    }
+    let failover_ms = bounds::within(
+        "leases.failover_time_ms",
+        f.leases
+            .failover_time_ms
+            .unwrap_or(DEFAULT_FAILOVER_TIME_MS),
+        &bounds::FAILOVER_TIME_MS,
+        "milliseconds",
+    )?;
+    let idle_time_ms = bounds::within(
+        "source.idle_time_ms",
+        s.idle_time_ms,
+        &bounds::IDLE_TIME_MS,
+        "milliseconds",
+    )?;
     let record_split = match (
         f.processing
             .record_deaggregation
@@ -800,7 +825,7 @@ fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
         initial_position,
         reader,
         max_records: s.max_records,
-        idle_time: Duration::from_millis(s.idle_time_ms),
+        idle_time: Duration::from_millis(idle_time_ms),
         failover_time: Duration::from_millis(failover_ms),
         shard_sync_interval: Duration::from_millis(shard_sync_ms),
         worker_id: f.leases.worker_id.unwrap_or_else(default_worker_id),
@@ -827,6 +852,7 @@ fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
         memory_budget_bytes: usize::try_from(memory_budget_mib * 1024 * 1024).map_err(|_| err("config key `destination.memory_budget_mib`: too large for this machine"))?,
         retry_duration: Duration::from_secs(retry_duration_s),
         bucket_owner_full_control: d.bucket_owner_full_control.unwrap_or(false),
+        conditional_writes: d.conditional_writes.unwrap_or(true),
         multipart_part_size_bytes: usize::try_from(part_size_mib * 1024 * 1024).map_err(|_| err("config key `destination.multipart_part_size_mib`: too large for this machine"))?,
         metrics_listen: f
             .metrics

@@ -156,7 +156,8 @@ pub async fn dry_run(
     output: &Path,
 ) -> anyhow::Result<DryRunSummary> {
     let records = read_input(input)?;
-    let sink: Arc<dyn ObjectSink> = Arc::new(FileSink::new(output));
+    // A preview written again into the same directory replaces the earlier one.
+    let sink: Arc<dyn ObjectSink> = Arc::new(FileSink::new(output).with_conditional_writes(false));
     let layout = ObjectLayout {
         shard_id: input.shard_id.to_owned(),
         name: settings.name.clone(),

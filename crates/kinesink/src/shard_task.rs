@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use std::collections::VecDeque;
 
 use kinesink_delivery::{
-    BudgetVerdict, BufferAction, BufferEvent, FlushTicket, ObjectSink, ReadyObject, RecordPosition,
-    ShardBuffers, ShardUsage,
+    BudgetVerdict, BufferAction, BufferEvent, FlushTicket, ObjectSink, PutOutcome, ReadyObject,
+    RecordPosition, ShardBuffers, ShardUsage,
 };
 use kinesink_lease_coordination::{Checkpoint, LeaseError, LeaseKeeper};
 use kinesink_shard_reader::{ReadBatch, ShardReader, SourceError};
@@ -390,7 +390,10 @@ impl ShardTask {
             .build();
         loop {
             match self.sink.put(&key, body.clone()).await {
-                Ok(()) => break,
+                Ok(outcome) => {
+                    report_already_written(&self.shard_id, &key, size, outcome);
+                    break;
+                }
                 Err(e) => {
                     attempt += 1;
                     metrics::counter!("kinesink_delivery_to_s3_failures_total").increment(1);
@@ -473,5 +476,21 @@ impl ShardTask {
                 }
             }
         }
+    }
+}
+
+/// Counts a write that found its key already written (a replay or a zombie wrote it first; the
+/// conditional write left it as it was) and reports, at ERROR, an existing object whose size
+/// differs from the body this write carried, which the flush protocol rules out.
+fn report_already_written(shard_id: &str, key: &str, size: u64, outcome: PutOutcome) {
+    if outcome == PutOutcome::Written {
+        return;
+    }
+    metrics::counter!("kinesink_delivery_to_s3_already_written_total").increment(1);
+    tracing::info!(shard_id = %shard_id, key = %key, "object already written (a replay or another worker wrote it first); not written again");
+    if let Some(existing) = outcome.size_mismatch(size) {
+        metrics::counter!("kinesink_delivery_to_s3_already_written_size_mismatch_total")
+            .increment(1);
+        tracing::error!(shard_id = %shard_id, key = %key, existing_bytes = existing, expected_bytes = size, "an object already written under this key has a different size than the one this worker would write; kept as it is");
     }
 }

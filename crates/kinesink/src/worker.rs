@@ -145,21 +145,22 @@ impl Worker {
     /// once they are at `SHARD_END`; one that is not (its records expired unread) is kept and
     /// reported, never silently dropped.
     async fn sync_shards(&self) -> anyhow::Result<()> {
-        let shards = self.source.list_shards().await?;
-        let leases = self.table.snapshot().await?.leases;
-        let listed: std::collections::BTreeSet<&str> =
-            shards.iter().map(|s| s.shard_id.as_str()).collect();
-        for gone in leases
-            .iter()
-            .filter(|l| !listed.contains(l.shard_id.as_str()))
-        {
-            if gone.checkpoint == Checkpoint::ShardEnd {
-                if self.table.delete_ended(&gone.shard_id).await? {
-                    tracing::info!(shard_id = %gone.shard_id, "deleted the lease of a shard past the stream's retention");
-                }
-            } else {
-                tracing::error!(shard_id = %gone.shard_id, checkpoint = %gone.checkpoint, "the stream no longer lists this shard but it was not read to its end; its lease is kept");
+        // The lease table is read before the shards are listed, and an unread lease is judged
+        // gone only when a second listing agrees (see `shard_sync`): no false report after a
+        // pause across a split.
+        let crate::shard_sync::ShardSyncView {
+            leases,
+            shards,
+            ended,
+            gone_unread,
+        } = crate::shard_sync::read_view(self.table.as_ref(), self.source.as_ref()).await?;
+        for shard_id in ended {
+            if self.table.delete_ended(&shard_id).await? {
+                tracing::info!(shard_id = %shard_id, "deleted the lease of a shard past the stream's retention");
             }
+        }
+        for (shard_id, checkpoint) in gone_unread {
+            tracing::error!(shard_id = %shard_id, checkpoint = %checkpoint, "the stream no longer lists this shard but it was not read to its end; its lease is kept");
         }
         let known: std::collections::BTreeSet<String> =
             leases.into_iter().map(|l| l.shard_id).collect();
@@ -204,6 +205,10 @@ impl Worker {
             ),
             Checkpoint::TrimHorizon => (StartPosition::TrimHorizon, None),
             Checkpoint::Latest => (StartPosition::Latest, None),
+            Checkpoint::AtTime(millis) => (
+                StartPosition::AtTimestamp(i64::try_from(*millis).unwrap_or(i64::MAX)),
+                None,
+            ),
             Checkpoint::AtTimestamp | Checkpoint::ShardEnd => {
                 (self.settings.initial_position.clone(), None)
             }

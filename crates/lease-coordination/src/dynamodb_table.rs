@@ -347,10 +347,15 @@ impl LeaseTable for DynamoDbLeaseTable {
                                 .collect(),
                             _ => BTreeMap::new(),
                         };
+                        let last_heartbeat_ms = match item.get("lastHeartbeatMillis") {
+                            Some(AttributeValue::N(n)) => n.parse().ok(),
+                            _ => None,
+                        };
                         workers.push(WorkerHeartbeat {
                             worker_id: k[WORKER_PREFIX.len()..].to_owned(),
                             counter,
                             millis_behind_latest,
+                            last_heartbeat_ms,
                         });
                     }
                     _ => leases.push(lease_from_item(item)?),
@@ -383,9 +388,13 @@ impl LeaseTable for DynamoDbLeaseTable {
                 AttributeValue::S(format!("{WORKER_PREFIX}{worker_id}")),
             )
             .update_expression(
-                "ADD heartbeatCounter :one SET workerId = :id, millisBehindLatest = :behind",
+                "ADD heartbeatCounter :one SET workerId = :id, millisBehindLatest = :behind, lastHeartbeatMillis = :now",
             )
             .expression_attribute_values(":one", num(1))
+            .expression_attribute_values(
+                ":now",
+                AttributeValue::N(wall_clock_ms().unwrap_or(0).to_string()),
+            )
             .expression_attribute_values(":id", AttributeValue::S(worker_id.to_owned()))
             .expression_attribute_values(":behind", AttributeValue::M(behind))
             .send()
@@ -593,6 +602,15 @@ where
         }
     };
     text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// This host's wall clock, ms since the Unix epoch (the informational `lastHeartbeatMillis` of
+/// worker heartbeats); `None` before 1970.
+pub(crate) fn wall_clock_ms() -> Option<i64> {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_millis()).ok())
 }
 
 #[cfg(test)]

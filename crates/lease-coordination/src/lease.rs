@@ -13,6 +13,10 @@ pub enum Checkpoint {
     Latest,
     /// Nothing checkpointed yet: start at the configured timestamp.
     AtTimestamp,
+    /// Nothing checkpointed yet: start at this time, ms since the Unix epoch (set by `kinesink
+    /// leases reset --to at-timestamp --timestamp T`). Stored as `AT_TIMESTAMP` with the time in
+    /// `checkpointSubSequenceNumber` (0 there means the configured timestamp, [`Checkpoint::AtTimestamp`]).
+    AtTime(u64),
     /// Every user record up to and including this position is durable.
     Sequence {
         /// Kinesis sequence number.
@@ -31,7 +35,7 @@ impl Checkpoint {
         match self {
             Checkpoint::TrimHorizon => "TRIM_HORIZON",
             Checkpoint::Latest => "LATEST",
-            Checkpoint::AtTimestamp => "AT_TIMESTAMP",
+            Checkpoint::AtTimestamp | Checkpoint::AtTime(_) => "AT_TIMESTAMP",
             Checkpoint::ShardEnd => "SHARD_END",
             Checkpoint::Sequence {
                 sequence_number, ..
@@ -39,7 +43,8 @@ impl Checkpoint {
         }
     }
 
-    /// The sub-sequence number stored beside it (0 for sentinels).
+    /// The sub-sequence number stored beside it (0 for sentinels, the time for
+    /// [`Checkpoint::AtTime`]).
     #[must_use]
     pub fn sub_sequence(&self) -> u64 {
         match self {
@@ -47,6 +52,7 @@ impl Checkpoint {
                 sub_sequence_number,
                 ..
             } => *sub_sequence_number,
+            Checkpoint::AtTime(millis) => *millis,
             _ => 0,
         }
     }
@@ -57,7 +63,8 @@ impl Checkpoint {
         Some(match value {
             "TRIM_HORIZON" => Checkpoint::TrimHorizon,
             "LATEST" => Checkpoint::Latest,
-            "AT_TIMESTAMP" => Checkpoint::AtTimestamp,
+            "AT_TIMESTAMP" if sub_sequence_number == 0 => Checkpoint::AtTimestamp,
+            "AT_TIMESTAMP" => Checkpoint::AtTime(sub_sequence_number),
             "SHARD_END" => Checkpoint::ShardEnd,
             seq if !seq.is_empty() && seq.bytes().all(|b| b.is_ascii_digit()) => {
                 Checkpoint::Sequence {
@@ -79,6 +86,7 @@ impl fmt::Display for Checkpoint {
             } => {
                 write!(f, "{sequence_number}/{sub_sequence_number}")
             }
+            Checkpoint::AtTime(millis) => write!(f, "AT_TIMESTAMP({millis} ms)"),
             other => f.write_str(other.as_stored()),
         }
     }
@@ -141,6 +149,10 @@ pub struct WorkerHeartbeat {
     pub counter: u64,
     /// `MillisBehindLatest` of each shard the worker reads, as of its last heartbeat.
     pub millis_behind_latest: BTreeMap<String, i64>,
+    /// When the worker last heartbeat, ms since the Unix epoch by the worker's own clock
+    /// (informational, for `kinesink workers`: liveness is judged by the counter, never by
+    /// clocks); `None` when not recorded.
+    pub last_heartbeat_ms: Option<i64>,
 }
 
 /// Everything in the lease table: shard leases and worker heartbeats.
@@ -183,6 +195,7 @@ mod tests {
             Checkpoint::TrimHorizon,
             Checkpoint::Latest,
             Checkpoint::AtTimestamp,
+            Checkpoint::AtTime(1_795_000_000_000),
             Checkpoint::ShardEnd,
             Checkpoint::Sequence {
                 sequence_number: "49590338271490256608559692538361571095921575989136588898".into(),

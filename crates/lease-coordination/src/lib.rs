@@ -15,7 +15,7 @@
 //! | `leaseOwner` | S | worker id of the holder; absent when free |
 //! | `leaseCounter` | N | incremented by every take, checkpoint, flush-progress write and release (leases are not renewed one by one: see below) |
 //! | `checkpoint` | S | a sequence number, or `TRIM_HORIZON`, `LATEST`, `AT_TIMESTAMP`, `SHARD_END` |
-//! | `checkpointSubSequenceNumber` | N | sub-sequence within a KPL aggregate |
+//! | `checkpointSubSequenceNumber` | N | sub-sequence within a KPL aggregate; with `AT_TIMESTAMP`, the time set by `leases reset --timestamp` (ms since the epoch; 0: the configured timestamp) |
 //! | `ownerSwitchesSinceCheckpoint` | N | takes since the checkpoint last moved |
 //! | `parentShardIds` | SS | parents of the shard (absent when none) |
 //! | `flushIntent`, `flushIntentSubSequenceNumber` | S, N | a shard-wide flush recorded before its objects are cut (kinesink's exactly-once protocol, see the delivery crate) |
@@ -28,7 +28,9 @@
 //!
 //! Worker heartbeats live in the same table: `leaseKey` = `!worker:<worker id>` (shard ids never
 //! start with `!`), `heartbeatCounter` (N) incremented every lease cycle (failover time / 3),
-//! `workerId` (S), `millisBehindLatest` (M: shard id → N, shown by `kinesink leases list`). A
+//! `workerId` (S), `millisBehindLatest` (M: shard id → N, shown by `kinesink leases list`),
+//! `lastHeartbeatMillis` (N: the worker's wall clock at its last heartbeat, shown as an age by
+//! `kinesink workers`; never used to judge liveness). A
 //! worker deletes its own heartbeat when it shuts down gracefully.
 //!
 //! Leases are heartbeat-backed: the heartbeat keeps every lease its worker owns live, so a

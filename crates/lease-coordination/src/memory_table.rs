@@ -80,8 +80,10 @@ impl LeaseTable for MemoryLeaseTable {
                 worker_id: worker_id.to_owned(),
                 counter: 0,
                 millis_behind_latest: BTreeMap::new(),
+                last_heartbeat_ms: None,
             });
         heartbeat.counter += 1;
+        heartbeat.last_heartbeat_ms = crate::dynamodb_table::wall_clock_ms();
         heartbeat
             .millis_behind_latest
             .clone_from(millis_behind_latest);

@@ -233,6 +233,7 @@ mod tests {
             worker_id: worker.into(),
             counter,
             millis_behind_latest: std::collections::BTreeMap::new(),
+            last_heartbeat_ms: None,
         }
     }
 

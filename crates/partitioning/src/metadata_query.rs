@@ -64,6 +64,17 @@ pub enum QueryError {
     /// The query is a literal object with more than [`MAX_PARTITION_KEYS`] names.
     #[error("the query outputs {0} partition keys; at most {MAX_PARTITION_KEYS} are allowed")]
     TooManyKeys(usize),
+    /// The query never outputs an object (a literal, a boolean, or a plain field path such as
+    /// `.event_type`): every record would fail.
+    #[error(
+        "the query outputs {outputs}, never an object; partition keys are the values of an object, e.g. `{{key: {query}}}`"
+    )]
+    NotAnObject {
+        /// What it outputs instead, e.g. "a field's value".
+        outputs: &'static str,
+        /// The query.
+        query: String,
+    },
     /// A prefix uses a key the query (a literal object) does not output.
     #[error("the prefix uses partition key `{key}`, but the metadata extraction query only outputs {}", known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "))]
     KeyNotProduced {
@@ -78,10 +89,17 @@ impl MetadataQuery {
     /// Compiles a jq query (jaq-core + jaq-std + jaq-json definitions).
     ///
     /// # Errors
-    /// [`QueryError`] for a syntax error, an undefined name, or a literal object with more than
+    /// [`QueryError`] for a syntax error, an undefined name, a query that never outputs an
+    /// object (see [`QueryError::NotAnObject`]), or a literal object with more than
     /// [`MAX_PARTITION_KEYS`] keys.
     pub fn compile(text: &str) -> Result<Self, QueryError> {
         let filter = compile_jq(text)?;
+        if let Some(outputs) = crate::query_shape::never_an_object(text) {
+            return Err(QueryError::NotAnObject {
+                outputs,
+                query: text.trim().to_owned(),
+            });
+        }
         let key_names = literal_object_names(text);
         if let Some(names) = &key_names
             && names.len() > MAX_PARTITION_KEYS

@@ -136,6 +136,16 @@ pub enum TemplateErrorReason {
     /// Longer than [`MAX_TEMPLATE_CHARS`].
     #[error("the template is {0} characters long; at most {MAX_TEMPLATE_CHARS} are allowed")]
     TooLong(usize),
+    /// The evaluated prefix starts with `/`.
+    #[error(
+        "the prefix starts with `/`; prefixes are relative to the destination (`s3://bucket/root` or `file:///dir`)"
+    )]
+    AbsolutePrefix,
+    /// The evaluated prefix has a `.` or `..` segment.
+    #[error(
+        "the prefix has a `{0}` path segment; prefixes must stay inside the destination (S3 would store `{0}` as a literal key part, a directory would resolve it)"
+    )]
+    DotSegment(String),
 }
 
 /// A prefix that cannot be evaluated for these inputs: the records go to the error output with
@@ -186,7 +196,9 @@ impl PrefixTemplate {
     ///   without a time suffix);
     /// - `error-output-type` only in an error prefix, and mandatory there when the error prefix
     ///   has any expression; no partition keys in an error prefix;
-    /// - at most [`MAX_TEMPLATE_CHARS`] characters.
+    /// - at most [`MAX_TEMPLATE_CHARS`] characters;
+    /// - (kinesink's rule) no evaluation starts with `/` or has a `.` or `..` segment: the
+    ///   prefix stays inside the destination.
     ///
     /// # Errors
     /// [`TemplateError`] with the 1-based column of the offending expression (or character).
@@ -198,7 +210,9 @@ impl PrefixTemplate {
                 reason: TemplateErrorReason::TooLong(chars),
             });
         }
-        Self::parse_unlimited(text, kind)
+        let template = Self::parse_unlimited(text, kind)?;
+        crate::prefix_path::check(&template)?;
+        Ok(template)
     }
 
     /// Firehose's default when no prefix is configured: `!{timestamp:yyyy/MM/dd/HH/}` (UTC

@@ -133,13 +133,43 @@ fn a_query_must_output_exactly_one_object() {
         FailureReason::NotOneObject { found } => found.clone(),
         other => panic!("{query}: {other}"),
     };
-    assert_eq!(found(".a"), "a string");
+    // (A plain `.a` is refused at compile time; one only known per record fails per record.)
+    assert_eq!(found(".a | tostring"), "a string");
     assert_eq!(found("empty"), "nothing");
     assert_eq!(found("{a: .a}, {a: .a}"), "several values");
     assert_eq!(
         found("{(1|tostring): .a} | with_entries(.key |= tonumber)"),
         "an object with a key that is not a string"
     );
+}
+
+#[test]
+fn a_query_that_never_outputs_an_object_is_refused_at_compile_time() {
+    for (query, outputs) in [
+        (".event_type", "a field's value"),
+        ("\"fixed\"", "a string"),
+        (".a == 1", "a boolean"),
+    ] {
+        assert_eq!(
+            MetadataQuery::compile(query).err(),
+            Some(QueryError::NotAnObject {
+                outputs,
+                query: query.to_owned()
+            }),
+            "{query}"
+        );
+    }
+    let message = MetadataQuery::compile(".event_type")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("never an object") && message.contains("{key: .event_type}"),
+        "{message}"
+    );
+    for allowed in [".a | tostring | {a: .}", "with_entries(.)", "{a: .a}"] {
+        assert!(MetadataQuery::compile(allowed).is_ok(), "{allowed}");
+    }
 }
 
 #[test]

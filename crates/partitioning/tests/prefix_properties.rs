@@ -130,7 +130,23 @@ proptest! {
         ),
         oldest_arrival_ms in 0i64..4_102_444_800_000,
     ) {
-        let template = PrefixTemplate::parse(&pieces.concat(), PrefixKind::Data).unwrap();
+        let text = pieces.concat();
+        let template = match PrefixTemplate::parse(&text, PrefixKind::Data) {
+            Ok(template) => template,
+            Err(e) => {
+                // Refused only for a segment of the template itself: an absolute prefix or a
+                // `.`/`..` segment written in it (what the values below cannot form).
+                prop_assert!(
+                    matches!(e.reason, TemplateErrorReason::AbsolutePrefix | TemplateErrorReason::DotSegment(_)),
+                    "{} refused: {}", text, e
+                );
+                prop_assert!(
+                    text.starts_with('/') || text.split('/').any(|s| s == "." || s == ".."),
+                    "{} refused for a segment it does not have: {}", text, e
+                );
+                return Ok(());
+            }
+        };
         let evaluate = |values: &[&str]| {
             let keys = PartitionKeys::from_text_values(["k0", "k1", "k2"].into_iter().zip(values.iter().copied())).unwrap();
             template.evaluate(&PrefixInputs {
@@ -146,6 +162,9 @@ proptest! {
             // Only the 512-character limit can refuse these inputs.
             return Ok(());
         };
+        // Accepted templates stay inside the destination whatever the values.
+        prop_assert!(!actual.starts_with('/'), "{} made {}", text, actual);
+        prop_assert!(!actual.split('/').any(|s| s == "." || s == ".."), "{} made {}", text, actual);
         let actual: Vec<&str> = actual.split('/').collect();
         let baseline: Vec<&str> = baseline.split('/').collect();
         prop_assert_eq!(actual.len(), baseline.len(), "values {:?} changed the number of segments", values);

@@ -2,6 +2,7 @@
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
 pub mod fault_proxy;
+pub mod versioned_bucket;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
