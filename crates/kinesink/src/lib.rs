@@ -11,6 +11,7 @@ pub mod config;
 pub mod dry_run;
 pub mod firehose_import;
 pub mod http_endpoints;
+pub mod lease_outage;
 pub mod produce;
 pub mod progress_view;
 pub mod record_pipeline;

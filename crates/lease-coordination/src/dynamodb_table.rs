@@ -52,9 +52,11 @@ impl DynamoDbLeaseTable {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        LeaseError::Unavailable {
-            table: self.table.clone(),
-            message: sdk_error_line(e),
+        let (table, message) = (self.table.clone(), sdk_error_line(e));
+        if is_permanent(e) {
+            LeaseError::Refused { table, message }
+        } else {
+            LeaseError::Unavailable { table, message }
         }
     }
 
@@ -565,6 +567,27 @@ impl LeaseTable for DynamoDbLeaseTable {
         }
         .map(|_| ())
     }
+}
+
+/// Service errors that waiting does not fix: credentials, permissions, invalid requests. Every
+/// other error (network, timeouts, 5xx, throttling, a missing table that may be recreated) is
+/// transient.
+fn is_permanent<E, R>(e: &SdkError<E, R>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    const PERMANENT: [&str; 7] = [
+        "AccessDeniedException",
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "MissingAuthenticationTokenException",
+        "IncompleteSignatureException",
+        "ValidationException",
+        "SerializationException",
+    ];
+    e.as_service_error()
+        .and_then(ProvideErrorMetadata::code)
+        .is_some_and(|code| PERMANENT.contains(&code))
 }
 
 /// One line describing an SDK error: `Code: message` for service errors, the cause chain otherwise.
