@@ -428,3 +428,94 @@ async fn an_s3_write_failing_longer_than_destination_retry_duration_s_stops_the_
     assert_each_once(&delivered(&stream).await, &[(&stream, 100)]);
     delete_stream(&stream).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_cut_off_from_dynamodb_past_the_failover_time_writes_nothing_as_owner_and_drops_the_leases_taken_meanwhile()
+ {
+    let stream = unique("it-ddb-fence");
+    create_stream(&stream, 2).await;
+    create_bucket(BUCKET).await;
+    let dynamodb = FaultProxy::start(
+        &std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap(),
+        Service::DynamoDb,
+        refuse_everything(),
+    )
+    .await;
+    dynamodb.set_faults(false);
+    // A's S3 requests are recorded (never faulted) to see when it writes objects.
+    let s3 = FaultProxy::start(
+        &std::env::var("AWS_ENDPOINT_URL_S3").unwrap(),
+        Service::S3,
+        FaultRates::default(),
+    )
+    .await;
+    let a_puts = || {
+        s3.recorded
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.method == "PUT" || r.method == "POST")
+            .count()
+    };
+    let (first, second) = (format!("{stream}-first"), format!("{stream}-second"));
+    produce(&stream, 300, &first, false);
+    let a_cfg = config(
+        &stream,
+        &stream,
+        BUCKET,
+        &stream,
+        "",
+        &format!("buffer_interval_s = 1\nendpoint_url = \"{}\"", s3.url),
+    )
+    .with_leases_extra(&format!(
+        "endpoint_url = \"{}\"\nworker_id = \"a\"",
+        dynamodb.url
+    ));
+    let mut a = Worker::start(&a_cfg.path);
+    a.wait_for("lease taken; reading", 2, Duration::from_secs(60));
+    wait_delivered(&stream, 300, std::slice::from_mut(&mut a), Duration::from_secs(60)).await;
+
+    // A loses DynamoDB; B (direct) sees A's heartbeat stand still and takes both leases after
+    // the failover time (3 s), while records keep coming.
+    dynamodb.set_faults(true);
+    let cut_off = Instant::now();
+    let b_cfg = config(&stream, &stream, BUCKET, &stream, "", "buffer_interval_s = 1")
+        .with_leases_extra("worker_id = \"b\"");
+    let mut b = Worker::start(&b_cfg.path);
+    produce(&stream, 300, &second, false);
+    b.wait_for("lease taken; reading", 2, Duration::from_secs(60));
+    // A's own view: its leases expired once its heartbeat could not be written for 3 s.
+    tokio::time::sleep(Duration::from_secs(4).saturating_sub(cut_off.elapsed())).await;
+    let puts_at_expiry = a_puts();
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert!(
+        a.child.try_wait().unwrap().is_none(),
+        "A rides out the outage"
+    );
+    assert_eq!(
+        a_puts(),
+        puts_at_expiry,
+        "A writes no object while its leases may have been taken"
+    );
+    a.wait_for(
+        "waiting for the lease to be re-confirmed before writing as owner",
+        2,
+        Duration::from_secs(5),
+    );
+    dynamodb.set_faults(false);
+    // Back in touch, A finds both leases taken (by its first consistent scan, or by the
+    // re-confirming conditional writes) and drops them with their buffers.
+    a.wait_for("lease lost; discarding buffers", 2, Duration::from_secs(30));
+
+    let mut both = [a, b];
+    wait_delivered(&stream, 600, &mut both, Duration::from_secs(60)).await;
+    for w in &both {
+        w.sigterm();
+    }
+    for w in both {
+        let (code, _) = w.wait(Duration::from_secs(60));
+        assert_eq!(code, Some(0));
+    }
+    assert_each_once(&delivered(&stream).await, &[(&first, 300), (&second, 300)]);
+    delete_stream(&stream).await;
+}
