@@ -664,6 +664,63 @@ mod tests {
         );
     }
 
+    fn service_error(
+        code: &str,
+    ) -> SdkError<
+        aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+        aws_sdk_dynamodb::config::http::HttpResponse,
+    > {
+        SdkError::service_error(
+            aws_sdk_dynamodb::operation::update_item::UpdateItemError::generic(
+                aws_sdk_dynamodb::error::ErrorMetadata::builder()
+                    .code(code)
+                    .message("from the test")
+                    .build(),
+            ),
+            aws_sdk_dynamodb::config::http::HttpResponse::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(400).unwrap(),
+                aws_smithy_types::body::SdkBody::empty(),
+            ),
+        )
+    }
+
+    #[test]
+    fn missing_permissions_are_permanent_while_outages_throttling_and_a_missing_table_are_transient()
+     {
+        use crate::outage_retry::FailureClass;
+        let table = DynamoDbLeaseTable::new(
+            Client::from_conf(
+                aws_sdk_dynamodb::Config::builder()
+                    .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+                    .build(),
+            ),
+            "t",
+        );
+        for code in [
+            "AccessDeniedException",
+            "UnrecognizedClientException",
+            "ValidationException",
+        ] {
+            let e = table.unavailable(&service_error(code));
+            assert!(matches!(e, LeaseError::Refused { .. }), "{code}: {e:?}");
+            assert_eq!(e.class(), FailureClass::Permanent, "{code}");
+        }
+        for code in [
+            "InternalServerError",
+            "ThrottlingException",
+            "ProvisionedThroughputExceededException",
+            "ResourceNotFoundException",
+        ] {
+            let e = table.unavailable(&service_error(code));
+            assert_eq!(e.class(), FailureClass::Transient, "{code}: {e:?}");
+        }
+        let timeout: SdkError<
+            aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+            aws_sdk_dynamodb::config::http::HttpResponse,
+        > = SdkError::timeout_error("connect timed out");
+        assert_eq!(table.unavailable(&timeout).class(), FailureClass::Transient);
+    }
+
     #[test]
     fn a_malformed_checkpoint_is_reported_with_the_shard() {
         let mut item = item_from_lease(&Lease::new("s-1", vec![], Checkpoint::TrimHorizon));
