@@ -759,7 +759,7 @@ fn effective_settings(s: &Settings) -> String {
     out
 }
 
-fn worker_settings(s: &Settings) -> WorkerSettings {
+pub(crate) fn worker_settings(s: &Settings) -> WorkerSettings {
     let initial_checkpoint = match s.initial_position {
         StartPosition::Latest => Checkpoint::Latest,
         StartPosition::AtTimestamp(_) => Checkpoint::AtTimestamp,

@@ -298,6 +298,7 @@ mod tests {
     struct FlakyTable {
         inner: MemoryLeaseTable,
         down: AtomicBool,
+        heartbeat_down: AtomicBool,
         checkpoint_calls: AtomicU32,
     }
 
@@ -321,6 +322,9 @@ mod tests {
             worker_id: &str,
             behind: &BTreeMap<String, i64>,
         ) -> Result<(), LeaseError> {
+            if self.heartbeat_down.load(Ordering::Relaxed) {
+                return Err(outage());
+            }
             self.inner.heartbeat(worker_id, behind).await
         }
         async fn remove_heartbeat(&self, worker_id: &str) -> Result<(), LeaseError> {
@@ -390,6 +394,7 @@ mod tests {
         let table = Arc::new(FlakyTable {
             inner: MemoryLeaseTable::new(),
             down: AtomicBool::new(true),
+            heartbeat_down: AtomicBool::new(false),
             checkpoint_calls: AtomicU32::new(0),
         });
         table
@@ -521,5 +526,82 @@ mod tests {
         });
         assert!(task.await.unwrap().is_ok());
         assert_eq!(table.inner.list().await.unwrap()[0].checkpoint, seq(2));
+    }
+
+    #[tokio::test]
+    async fn a_worker_whose_heartbeat_fails_for_the_failover_time_writes_no_object_until_its_leases_are_reconfirmed()
+     {
+        use kinesink_delivery::{MemorySink, ObjectSink};
+        use kinesink_record_deaggregation::KinesisRecord;
+        use kinesink_shard_reader::{MemoryShardSource, ShardInfo, ShardSource};
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.toml");
+        std::fs::write(
+            &path,
+            "name = \"gate\"\n[source]\nstream = \"s\"\nidle_time_ms = 100\n[leases]\nfailover_time_ms = 1000\nworker_id = \"a\"\n[destination]\nurl = \"file:///nonexistent-unused\"\nbuffer_interval_s = 3\n",
+        )
+        .unwrap();
+        let settings = crate::config::load(&path, &BTreeMap::new()).unwrap();
+        let source = Arc::new(MemoryShardSource::new());
+        source.add_shard(
+            ShardInfo {
+                shard_id: "shardId-000000000000".into(),
+                parent_shard_ids: vec![],
+                closed: false,
+            },
+            (1..=50)
+                .map(|i| KinesisRecord {
+                    data: format!("{{\"n\":{i}}}").into_bytes(),
+                    partition_key: "k".into(),
+                    sequence_number: (1000 + i).to_string(),
+                    approximate_arrival_ms: 1_700_000_000_000,
+                })
+                .collect(),
+            vec![],
+        );
+        let table = Arc::new(FlakyTable {
+            inner: MemoryLeaseTable::new(),
+            down: AtomicBool::new(false),
+            heartbeat_down: AtomicBool::new(true),
+            checkpoint_calls: AtomicU32::new(0),
+        });
+        let sink = Arc::new(MemorySink::new());
+        let worker = crate::worker::Worker::new(
+            crate::cli::worker_settings(&settings),
+            source as Arc<dyn ShardSource>,
+            table.clone() as Arc<dyn LeaseTable>,
+            sink.clone() as Arc<dyn ObjectSink>,
+        );
+        let ready = worker.readiness();
+        let shutdown = CancellationToken::new();
+        let run = tokio::spawn(worker.run(shutdown.clone(), crate::worker::RunOptions::default()));
+        // The buffer interval (2.4-3 s) ends after the leases expired locally (1 s without a
+        // heartbeat): the objects wait, though the lease table takes every other write.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let lease = table.inner.list().await.unwrap().remove(0);
+        assert_eq!(
+            lease.owner.as_deref(),
+            Some("a"),
+            "the worker took the lease"
+        );
+        assert_eq!(
+            sink.put_count(),
+            0,
+            "no object written as owner while expired"
+        );
+        assert!(!ready.load(Ordering::Relaxed));
+        table.heartbeat_down.store(false, Ordering::Relaxed);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while sink.put_count() == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "objects written once re-confirmed"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        shutdown.cancel();
+        let summary = run.await.unwrap().unwrap();
+        assert_eq!(summary.records, 50);
     }
 }

@@ -303,8 +303,9 @@ impl Worker {
         self.gate.record(OwnershipEvent::LeasesReconfirmed {
             started_at_ms: started,
         });
+        let kept = keeper.held_shards().await.len();
         tracing::info!(
-            kept = keeper.held_shards().await.len(),
+            kept,
             lost = lost.len(),
             "leases re-confirmed after the heartbeat could not be written for the failover time"
         );
