@@ -192,14 +192,7 @@ pub async fn preflight(
         }
     }
     let dynamodb_at = describe_endpoint("DYNAMODB", settings.dynamodb_endpoint.as_deref(), region);
-    table.ensure_exists().await.map_err(|e| match e {
-        LeaseError::Unavailable { message, .. } => StartupError(format!(
-            "lease table `{}` (config key `leases.table`) at DynamoDB endpoint {dynamodb_at}: {}",
-            table.table_name(),
-            message.split_whitespace().collect::<Vec<_>>().join(" ")
-        )),
-        other => StartupError(other.to_string()),
-    })?;
+    ensure_lease_table(table, &dynamodb_at, settings.lease_retry_duration).await?;
     match &settings.destination {
         Destination::S3 { bucket, root } => {
             let s3_at = describe_endpoint("S3", settings.s3_endpoint.as_deref(), region);
@@ -261,6 +254,52 @@ async fn list_prefix(
         .max_keys(1)
         .send()
         .await
+}
+
+/// Creates the lease table if needed. A transient failure (DynamoDB unreachable, 5xx,
+/// throttling) is retried for up to `leases.retry_duration_s`, so a fleet restarting during a
+/// short outage waits instead of exiting; a permanent one (missing permissions, bad
+/// credentials) is an error at once.
+async fn ensure_lease_table(
+    table: &DynamoDbLeaseTable,
+    dynamodb_at: &str,
+    retry_duration: Duration,
+) -> Result<(), StartupError> {
+    let started = tokio::time::Instant::now();
+    let mut retry = kinesink_lease_coordination::OutageRetry::new(retry_duration);
+    loop {
+        let Err(e) = table.ensure_exists().await else {
+            return Ok(());
+        };
+        let now_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let verdict = retry.step(now_ms, e.class());
+        let message = match &e {
+            LeaseError::Unavailable { message, .. } | LeaseError::Refused { message, .. } => {
+                message.split_whitespace().collect::<Vec<_>>().join(" ")
+            }
+            other => other.to_string(),
+        };
+        match verdict {
+            kinesink_lease_coordination::RetryVerdict::RetryAfter(pause) => {
+                tracing::warn!(table = %table.table_name(), endpoint = %dynamodb_at, error = %message, ?pause, "the DynamoDB lease table cannot be reached at start-up; retrying (up to leases.retry_duration_s)");
+                tokio::time::sleep(pause).await;
+            }
+            kinesink_lease_coordination::RetryVerdict::GiveUp { failing_for, .. } => {
+                return Err(StartupError(format!(
+                    "lease table `{}` (config key `leases.table`) at DynamoDB endpoint {dynamodb_at}: unreachable for {} s (leases.retry_duration_s = {}): {message}",
+                    table.table_name(),
+                    failing_for.as_secs(),
+                    retry_duration.as_secs()
+                )));
+            }
+            _ => {
+                return Err(StartupError(format!(
+                    "lease table `{}` (config key `leases.table`) at DynamoDB endpoint {dynamodb_at}: {message}",
+                    table.table_name()
+                )));
+            }
+        }
+    }
 }
 
 /// One line describing an SDK error: `Code: message` for service errors, the cause chain otherwise.

@@ -699,6 +699,10 @@ fn effective_settings(s: &Settings) -> String {
         "failover time",
         format!("{} ms", s.failover_time.as_millis()),
     );
+    line(
+        "lease table outages ridden out for",
+        format!("{} s", s.lease_retry_duration.as_secs()),
+    );
     line("worker id", s.worker_id.clone());
     line("destination", format!("{:?}", s.destination));
     line("prefix", s.prefixes.data().text().to_owned());
@@ -740,7 +744,7 @@ fn effective_settings(s: &Settings) -> String {
     out
 }
 
-fn worker_settings(s: &Settings) -> WorkerSettings {
+pub(crate) fn worker_settings(s: &Settings) -> WorkerSettings {
     let initial_checkpoint = match s.initial_position {
         StartPosition::Latest => Checkpoint::Latest,
         StartPosition::AtTimestamp(_) => Checkpoint::AtTimestamp,
@@ -769,6 +773,7 @@ fn worker_settings(s: &Settings) -> WorkerSettings {
         shard_sync_interval: s.shard_sync_interval,
         memory_budget_bytes: s.memory_budget_bytes,
         retry_duration: s.retry_duration,
+        lease_retry_duration: s.lease_retry_duration,
     }
 }
 

@@ -108,6 +108,9 @@ struct LeasesSection {
     #[serde_as(as = "Option<ScalarValue>")]
     #[serde(default)]
     shard_sync_interval_ms: Option<u64>,
+    #[serde_as(as = "Option<ScalarValue>")]
+    #[serde(default)]
+    retry_duration_s: Option<u64>,
 }
 
 #[serde_as]
@@ -282,6 +285,9 @@ pub struct Settings {
     pub failover_time: Duration,
     /// How often shards are re-listed (new shards, leases deleted by hand, expired shards).
     pub shard_sync_interval: Duration,
+    /// How long lease-table calls failing transiently (a DynamoDB outage) are retried before
+    /// the worker stops (`leases.retry_duration_s`).
+    pub lease_retry_duration: Duration,
     /// This worker's id in the lease table.
     pub worker_id: String,
     /// DynamoDB endpoint override.
@@ -550,6 +556,12 @@ fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
         s.idle_time_ms,
         &bounds::IDLE_TIME_MS,
         "milliseconds",
+    )?;
+    let lease_retry_s = bounds::within(
+        "leases.retry_duration_s",
+        f.leases.retry_duration_s.unwrap_or(600),
+        &bounds::LEASE_RETRY_DURATION_S,
+        "seconds",
     )?;
     let record_split = match (
         f.processing
@@ -828,6 +840,7 @@ fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
         idle_time: Duration::from_millis(idle_time_ms),
         failover_time: Duration::from_millis(failover_ms),
         shard_sync_interval: Duration::from_millis(shard_sync_ms),
+        lease_retry_duration: Duration::from_secs(lease_retry_s),
         worker_id: f.leases.worker_id.unwrap_or_else(default_worker_id),
         dynamodb_endpoint: check_endpoint("leases.endpoint_url", f.leases.endpoint_url)?,
         kpl_deaggregation: f.processing.kpl_deaggregation.unwrap_or(true),
@@ -907,6 +920,13 @@ url = "s3://my-bucket/events"
         assert_eq!(s.lease_table, "kinesink-clicks");
         assert_eq!(s.initial_position, StartPosition::TrimHorizon);
         assert_eq!(s.failover_time, Duration::from_secs(10));
+        assert_eq!(
+            s.lease_retry_duration,
+            Duration::from_secs(600),
+            "DynamoDB outages are ridden out for 10 minutes"
+        );
+        let s = load_str(MINIMAL, &[("KINESINK_LEASES__RETRY_DURATION_S", "45")]).unwrap();
+        assert_eq!(s.lease_retry_duration, Duration::from_secs(45));
     }
 
     #[test]
@@ -1121,6 +1141,16 @@ url = "s3://my-bucket/events"
                 "KINESINK_LEASES__SHARD_SYNC_INTERVAL_MS",
                 "10",
                 "leases.shard_sync_interval_ms",
+            ),
+            (
+                "KINESINK_LEASES__RETRY_DURATION_S",
+                "0",
+                "leases.retry_duration_s",
+            ),
+            (
+                "KINESINK_LEASES__RETRY_DURATION_S",
+                "86401",
+                "leases.retry_duration_s",
             ),
             (
                 "KINESINK_DESTINATION__RETRY_DURATION_S",

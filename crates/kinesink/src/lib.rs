@@ -12,6 +12,7 @@ pub mod dry_run;
 pub mod firehose_import;
 pub mod http_endpoints;
 mod lease_reset;
+pub mod lease_outage;
 pub mod produce;
 pub mod progress_view;
 pub mod record_pipeline;

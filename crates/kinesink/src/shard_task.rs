@@ -10,12 +10,13 @@ use kinesink_delivery::{
     BudgetVerdict, BufferAction, BufferEvent, FlushTicket, ObjectSink, PutOutcome, ReadyObject,
     RecordPosition, ShardBuffers, ShardUsage,
 };
-use kinesink_lease_coordination::{Checkpoint, LeaseError, LeaseKeeper};
+use kinesink_lease_coordination::{Checkpoint, LeaseKeeper};
 use kinesink_shard_reader::{ReadBatch, ShardReader, SourceError};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
+use crate::lease_outage::{LeaseWrites, WriteStop};
 use crate::record_pipeline::RecordPipeline;
 use crate::shared_memory_budget::SharedMemoryBudget;
 
@@ -121,6 +122,9 @@ pub struct ShardTask {
     pub buffers: ShardBuffers,
     /// Fenced checkpoint writes.
     pub keeper: Arc<LeaseKeeper>,
+    /// The same writes retried through DynamoDB outages, and the gate that holds every write
+    /// as owner (objects too) while this worker's leases may have expired.
+    pub lease_writes: LeaseWrites,
     /// Where objects go.
     pub sink: Arc<dyn ObjectSink>,
     /// Shared counters.
@@ -142,6 +146,15 @@ pub struct ShardTask {
 enum Stop {
     Lost,
     Failed(String),
+}
+
+impl From<WriteStop> for Stop {
+    fn from(stop: WriteStop) -> Self {
+        match stop {
+            WriteStop::Lost => Stop::Lost,
+            WriteStop::Failed(message) => Stop::Failed(message),
+        }
+    }
 }
 
 impl ShardTask {
@@ -206,7 +219,7 @@ impl ShardTask {
                         }
                         if let Some(children) = batch.shard_end {
                             self.apply(now_ms(), BufferEvent::Drain, &lost).await?;
-                            self.write_checkpoint(&Checkpoint::ShardEnd).await?;
+                            self.write_checkpoint(&Checkpoint::ShardEnd, &lost).await?;
                             tracing::info!(shard_id = %self.shard_id, ?children, "shard read to its end");
                             self.caught_up.store(true, Ordering::Relaxed);
                             return Ok(ShardOutcome::Ended { children });
@@ -274,7 +287,7 @@ impl ShardTask {
                 horizon,
                 flush_intent,
             } => {
-                self.record_progress(&horizon, flush_intent.as_ref())
+                self.record_progress(&horizon, flush_intent.as_ref(), lost)
                     .await?;
                 BufferEvent::ProgressRecorded
             }
@@ -283,7 +296,7 @@ impl ShardTask {
                     sequence_number: at.sequence_number.to_string(),
                     sub_sequence_number: at.sub_sequence_number,
                 };
-                self.write_checkpoint(&checkpoint).await?;
+                self.write_checkpoint(&checkpoint, lost).await?;
                 BufferEvent::CheckpointWritten(at)
             }
         })
@@ -332,32 +345,15 @@ impl ShardTask {
         &mut self,
         horizon: &RecordPosition,
         flush_intent: Option<&RecordPosition>,
+        lost: &CancellationToken,
     ) -> Result<(), Stop> {
         let as_pair = |p: &RecordPosition| (p.sequence_number.to_string(), p.sub_sequence_number);
         let horizon = as_pair(horizon);
         let intent = flush_intent.map(as_pair);
-        let mut attempt: u32 = 0;
-        loop {
-            match self
-                .keeper
-                .record_progress(&self.shard_id, &horizon, intent.as_ref())
-                .await
-            {
-                Ok(()) => return Ok(()),
-                Err(LeaseError::Lost { .. }) => return Err(Stop::Lost),
-                Err(e) => {
-                    attempt += 1;
-                    if attempt >= 8 {
-                        return Err(Stop::Failed(format!(
-                            "recording flush progress of shard {}: {e}",
-                            self.shard_id
-                        )));
-                    }
-                    tracing::warn!(shard_id = %self.shard_id, attempt, error = %e, "recording flush progress failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
-                }
-            }
-        }
+        self.lease_writes
+            .record_progress(&self.shard_id, &horizon, intent.as_ref(), lost)
+            .await
+            .map_err(Stop::from)
     }
 
     /// Writes an object, retrying with exponential backoff and jitter until it is durable, the
@@ -389,6 +385,15 @@ impl ShardTask {
             .with_total_delay(Some(self.retry_duration))
             .build();
         loop {
+            // Not as owner while the leases may have expired in other workers' eyes.
+            if !self
+                .lease_writes
+                .gate
+                .wait_until_owner(&self.shard_id, lost)
+                .await
+            {
+                return Err(Stop::Lost);
+            }
             match self.sink.put(&key, body.clone()).await {
                 Ok(outcome) => {
                     report_already_written(&self.shard_id, &key, size, outcome);
@@ -454,28 +459,17 @@ impl ShardTask {
         Ok(ticket)
     }
 
-    async fn write_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), Stop> {
-        let mut attempt: u32 = 0;
-        loop {
-            match self.keeper.checkpoint(&self.shard_id, checkpoint).await {
-                Ok(()) => {
-                    tracing::debug!(shard_id = %self.shard_id, %checkpoint, "checkpoint written");
-                    return Ok(());
-                }
-                Err(LeaseError::Lost { .. }) => return Err(Stop::Lost),
-                Err(e) => {
-                    attempt += 1;
-                    if attempt >= 8 {
-                        return Err(Stop::Failed(format!(
-                            "checkpoint of shard {}: {e}",
-                            self.shard_id
-                        )));
-                    }
-                    tracing::warn!(shard_id = %self.shard_id, attempt, error = %e, "checkpoint failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
-                }
-            }
-        }
+    async fn write_checkpoint(
+        &mut self,
+        checkpoint: &Checkpoint,
+        lost: &CancellationToken,
+    ) -> Result<(), Stop> {
+        self.lease_writes
+            .checkpoint(&self.shard_id, checkpoint, lost)
+            .await
+            .map_err(Stop::from)?;
+        tracing::debug!(shard_id = %self.shard_id, %checkpoint, "checkpoint written");
+        Ok(())
     }
 }
 

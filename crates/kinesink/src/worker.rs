@@ -9,7 +9,8 @@ use kinesink_delivery::{
     BufferLimits, ObjectLayout, ObjectSink, RecordPosition, ResumeState, ShardBuffers,
 };
 use kinesink_lease_coordination::{
-    Checkpoint, Lease, LeaseAction, LeaseKeeper, LeaseTable, LeaseTaker,
+    Checkpoint, FailureClass, Lease, LeaseAction, LeaseError, LeaseKeeper, LeaseTable, LeaseTaker,
+    OutageRetry, OwnershipEvent, RetryVerdict,
 };
 use kinesink_parquet_writer::{Codec, ObjectFormat};
 use kinesink_partitioning::{MetadataQuery, OutputPrefixes};
@@ -18,6 +19,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::RecordSplit;
+use crate::lease_outage::{LeaseTableOutage, LeaseWrites, OwnershipGate};
 use crate::record_pipeline::RecordPipeline;
 use crate::shard_task::{DeliveryStats, ReaderFeed, ShardOutcome, ShardTask};
 use crate::shared_memory_budget::SharedMemoryBudget;
@@ -61,6 +63,8 @@ pub struct WorkerSettings {
     pub memory_budget_bytes: usize,
     /// How long a failing object write is retried before its shard fails.
     pub retry_duration: Duration,
+    /// How long lease-table calls failing transiently are retried before the worker stops.
+    pub lease_retry_duration: Duration,
 }
 
 /// Options of one run.
@@ -99,6 +103,8 @@ pub struct Worker {
     ready: Arc<AtomicBool>,
     stats: Arc<DeliveryStats>,
     budget: Arc<SharedMemoryBudget>,
+    gate: Arc<OwnershipGate>,
+    outage: Arc<LeaseTableOutage>,
 }
 
 impl Worker {
@@ -111,12 +117,15 @@ impl Worker {
         sink: Arc<dyn ObjectSink>,
     ) -> Self {
         let budget = Arc::new(SharedMemoryBudget::new(settings.memory_budget_bytes));
+        let ready = Arc::new(AtomicBool::new(false));
         Self {
+            gate: Arc::new(OwnershipGate::new(settings.failover_time)),
+            outage: Arc::new(LeaseTableOutage::new(ready.clone())),
             settings,
             source,
             table,
             sink,
-            ready: Arc::new(AtomicBool::new(false)),
+            ready,
             stats: Arc::new(DeliveryStats::default()),
             budget,
         }
@@ -128,8 +137,9 @@ impl Worker {
         self.stats.clone()
     }
 
-    /// Set after each lease cycle in which the lease table answered and this worker holds a
-    /// shard or none is available to it: what `/readyz` reports.
+    /// Set after each lease cycle in which the lease table answered, no lease write is failing,
+    /// this worker's leases are not expired locally, and it holds a shard or none is available to
+    /// it; cleared at once when a lease write starts failing: what `/readyz` reports.
     #[must_use]
     pub fn readiness(&self) -> Arc<AtomicBool> {
         self.ready.clone()
@@ -255,6 +265,12 @@ impl Worker {
                 },
             ),
             keeper: keeper.clone(),
+            lease_writes: LeaseWrites {
+                keeper: keeper.clone(),
+                gate: self.gate.clone(),
+                outage: self.outage.clone(),
+                retry_duration: s.lease_retry_duration,
+            },
             sink: self.sink.clone(),
             stats: stats.clone(),
             caught_up: caught_up.clone(),
@@ -272,6 +288,33 @@ impl Worker {
             caught_up,
             handle,
         }
+    }
+
+    /// Re-confirms every held lease after this worker's heartbeat could not be written for the
+    /// failover time (see [`LeaseKeeper::reconfirm`]); readers of leases taken meanwhile stop.
+    async fn reconfirm_leases(
+        &self,
+        keeper: &LeaseKeeper,
+        running: &BTreeMap<String, RunningShard>,
+    ) -> Result<(), LeaseError> {
+        let started = self.gate.now_ms();
+        let lost = keeper.reconfirm().await?;
+        for shard_id in &lost {
+            tracing::warn!(shard_id = %shard_id, "lease taken by another worker while this one could not write its heartbeat; stopping its reader");
+            if let Some(r) = running.get(shard_id) {
+                r.lost.cancel();
+            }
+        }
+        self.gate.record(OwnershipEvent::LeasesReconfirmed {
+            started_at_ms: started,
+        });
+        let kept = keeper.held_shards().await.len();
+        tracing::info!(
+            kept,
+            lost = lost.len(),
+            "leases re-confirmed after the heartbeat could not be written for the failover time"
+        );
+        Ok(())
     }
 
     /// Runs until `shutdown` is cancelled (or, with `until_caught_up`, until caught up); then
@@ -296,22 +339,40 @@ impl Worker {
         let started = Instant::now();
         let mut running: BTreeMap<String, RunningShard> = BTreeMap::new();
         let mut failure: Option<String> = None;
-        // A transient error at start (throttling, a 5xx, a dropped connection that outlived the
-        // SDK's own attempts) is retried rather than ending the process.
+        // A transient error at start (throttling, a 5xx, a DynamoDB or Kinesis outage) is
+        // retried for up to `leases.retry_duration_s` rather than ending the process.
         {
-            use backon::Retryable;
-            (|| self.sync_shards())
-                .retry(
-                    backon::ExponentialBuilder::default()
-                        .with_jitter()
-                        .with_min_delay(Duration::from_millis(200))
-                        .with_max_delay(Duration::from_secs(5))
-                        .with_max_times(6),
-                )
-                .sleep(tokio::time::sleep)
-                .notify(|e, pause| tracing::warn!(error = %e, ?pause, "first shard sync failed; retrying"))
-                .await?;
+            let mut retry = OutageRetry::new(self.settings.lease_retry_duration);
+            loop {
+                let Err(e) = self.sync_shards().await else {
+                    break;
+                };
+                let class = e
+                    .downcast_ref::<LeaseError>()
+                    .map_or(FailureClass::Transient, LeaseError::class);
+                match retry.step(self.gate.now_ms(), class) {
+                    RetryVerdict::RetryAfter(pause) => {
+                        tracing::warn!(error = %e, ?pause, "first shard sync failed (Kinesis ListShards or the DynamoDB lease table); retrying (up to leases.retry_duration_s)");
+                        tokio::select! {
+                            () = shutdown.cancelled() => return Ok(RunSummary::default()),
+                            () = tokio::time::sleep(pause) => {}
+                        }
+                    }
+                    _ => {
+                        return Err(e.context(format!(
+                            "first shard sync failed for {} s (leases.retry_duration_s = {})",
+                            retry.failing_for(self.gate.now_ms()).as_secs(),
+                            self.settings.lease_retry_duration.as_secs()
+                        )));
+                    }
+                }
+            }
         }
+        // The lease cycle's own outage clock: heartbeat and lease-table scans failing for
+        // `leases.retry_duration_s` stop the worker (the cycle itself is the retry, every
+        // failover/3).
+        let mut cycle_outage = OutageRetry::new(self.settings.lease_retry_duration);
+        let mut abandon = false;
         let mut lease_tick = tokio::time::interval(
             (self.settings.failover_time / 3).max(Duration::from_millis(100)),
         );
@@ -372,17 +433,49 @@ impl Worker {
                         tracing::warn!(error = %e, "shard sync failed; will retry");
                     }
                     // The heartbeat keeps every lease this worker owns live (one write per cycle,
-                    // not one per lease) and carries how far behind each shard reads.
-                    if let Err(e) = self.table.heartbeat(&self.settings.worker_id, &keeper.millis_behind_latest().await).await {
-                        tracing::warn!(error = %e, "heartbeat failed; will retry");
-                    }
-                    let snapshot = match self.table.snapshot().await {
-                        Ok(s) => s,
-                        Err(e) => {
-                            self.ready.store(false, Ordering::Relaxed);
-                            tracing::warn!(error = %e, "listing leases failed; will retry");
-                            continue;
+                    // not one per lease) and carries how far behind each shard reads. After it
+                    // could not be written for the failover time, the leases are re-confirmed
+                    // before anything is written as owner again.
+                    let heartbeat_sent = self.gate.now_ms();
+                    let mut cycle_error = match self.table.heartbeat(&self.settings.worker_id, &keeper.millis_behind_latest().await).await {
+                        Ok(()) => {
+                            let ownership = self.gate.record(OwnershipEvent::HeartbeatWritten { sent_at_ms: heartbeat_sent });
+                            if ownership.is_live() {
+                                None
+                            } else {
+                                self.reconfirm_leases(&keeper, &running).await.err()
+                            }
                         }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "heartbeat to the DynamoDB lease table failed; will retry (worker unready)");
+                            Some(e)
+                        }
+                    };
+                    let snapshot = match self.table.snapshot().await {
+                        Ok(s) => Some(s),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "listing leases in the DynamoDB lease table failed; will retry (worker unready)");
+                            cycle_error = Some(e);
+                            None
+                        }
+                    };
+                    match &cycle_error {
+                        None => cycle_outage.succeeded(),
+                        Some(e) => {
+                            self.ready.store(false, Ordering::Relaxed);
+                            if let RetryVerdict::GiveUp { failing_for, attempts } = cycle_outage.step(self.gate.now_ms(), FailureClass::Transient) {
+                                failure = Some(format!(
+                                    "the DynamoDB lease table could not be used for {} s, the whole retry duration (leases.retry_duration_s = {}), {attempts} lease cycles; stopping (nothing past the checkpoints is lost); last error: {e}",
+                                    failing_for.as_secs(),
+                                    self.settings.lease_retry_duration.as_secs()
+                                ));
+                                abandon = true;
+                                break;
+                            }
+                        }
+                    }
+                    let Some(snapshot) = snapshot else {
+                        continue;
                     };
                     // Leases another worker took (stolen to balance, or taken while this one was
                     // paused): stop their readers; their writes were fenced all along.
@@ -406,7 +499,13 @@ impl Worker {
                         }
                     }
                     let nothing_to_take = actions.is_empty();
-                    self.ready.store(!held.is_empty() || nothing_to_take, Ordering::Relaxed);
+                    self.ready.store(
+                        cycle_error.is_none()
+                            && !self.outage.writes_failing()
+                            && self.gate.current().is_live()
+                            && (!held.is_empty() || nothing_to_take),
+                        Ordering::Relaxed,
+                    );
                     for action in actions {
                         let (shard_id, expected_counter) = match action {
                             LeaseAction::Take { shard_id, expected_counter } => (shard_id, expected_counter),
@@ -446,11 +545,23 @@ impl Worker {
             shards = running.len(),
             "stopping: delivering buffered records and checkpointing"
         );
-        if let Err(e) = self.table.remove_heartbeat(&self.settings.worker_id).await {
+        // A shard that gave up on the lease table leaves the others nothing to checkpoint
+        // with: they stop at once too (their records are read again by the next owner).
+        abandon |= self.outage.gave_up();
+        if abandon {
+            tracing::error!(
+                shards = running.len(),
+                "stopping without writing buffered records: the DynamoDB lease table is unusable; the next owner reads them again from the checkpoints"
+            );
+        } else if let Err(e) = self.table.remove_heartbeat(&self.settings.worker_id).await {
             tracing::warn!(error = %e, "removing heartbeat failed; it expires after the failover time");
         }
         for r in running.values() {
-            r.stop.cancel();
+            if abandon {
+                r.lost.cancel();
+            } else {
+                r.stop.cancel();
+            }
         }
         for (shard_id, r) in running {
             match r.handle.await {

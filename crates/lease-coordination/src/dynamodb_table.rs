@@ -52,9 +52,11 @@ impl DynamoDbLeaseTable {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        LeaseError::Unavailable {
-            table: self.table.clone(),
-            message: sdk_error_line(e),
+        let (table, message) = (self.table.clone(), sdk_error_line(e));
+        if is_permanent(e) {
+            LeaseError::Refused { table, message }
+        } else {
+            LeaseError::Unavailable { table, message }
         }
     }
 
@@ -576,6 +578,27 @@ impl LeaseTable for DynamoDbLeaseTable {
     }
 }
 
+/// Service errors that waiting does not fix: credentials, permissions, invalid requests. Every
+/// other error (network, timeouts, 5xx, throttling, a missing table that may be recreated) is
+/// transient.
+fn is_permanent<E, R>(e: &SdkError<E, R>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    const PERMANENT: [&str; 7] = [
+        "AccessDeniedException",
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "MissingAuthenticationTokenException",
+        "IncompleteSignatureException",
+        "ValidationException",
+        "SerializationException",
+    ];
+    e.as_service_error()
+        .and_then(ProvideErrorMetadata::code)
+        .is_some_and(|code| PERMANENT.contains(&code))
+}
+
 /// One line describing an SDK error: `Code: message` for service errors, the cause chain otherwise.
 fn sdk_error_line<E, R>(e: &SdkError<E, R>) -> String
 where
@@ -657,6 +680,63 @@ mod tests {
             !item.contains_key("parentShardIds"),
             "DynamoDB refuses empty string sets"
         );
+    }
+
+    fn service_error(
+        code: &str,
+    ) -> SdkError<
+        aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+        aws_sdk_dynamodb::config::http::HttpResponse,
+    > {
+        SdkError::service_error(
+            aws_sdk_dynamodb::operation::update_item::UpdateItemError::generic(
+                aws_sdk_dynamodb::error::ErrorMetadata::builder()
+                    .code(code)
+                    .message("from the test")
+                    .build(),
+            ),
+            aws_sdk_dynamodb::config::http::HttpResponse::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(400).unwrap(),
+                aws_smithy_types::body::SdkBody::empty(),
+            ),
+        )
+    }
+
+    #[test]
+    fn missing_permissions_are_permanent_while_outages_throttling_and_a_missing_table_are_transient()
+     {
+        use crate::outage_retry::FailureClass;
+        let table = DynamoDbLeaseTable::new(
+            Client::from_conf(
+                aws_sdk_dynamodb::Config::builder()
+                    .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+                    .build(),
+            ),
+            "t",
+        );
+        for code in [
+            "AccessDeniedException",
+            "UnrecognizedClientException",
+            "ValidationException",
+        ] {
+            let e = table.unavailable(&service_error(code));
+            assert!(matches!(e, LeaseError::Refused { .. }), "{code}: {e:?}");
+            assert_eq!(e.class(), FailureClass::Permanent, "{code}");
+        }
+        for code in [
+            "InternalServerError",
+            "ThrottlingException",
+            "ProvisionedThroughputExceededException",
+            "ResourceNotFoundException",
+        ] {
+            let e = table.unavailable(&service_error(code));
+            assert_eq!(e.class(), FailureClass::Transient, "{code}: {e:?}");
+        }
+        let timeout: SdkError<
+            aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+            aws_sdk_dynamodb::config::http::HttpResponse,
+        > = SdkError::timeout_error("connect timed out");
+        assert_eq!(table.unavailable(&timeout).class(), FailureClass::Transient);
     }
 
     #[test]

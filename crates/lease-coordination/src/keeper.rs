@@ -214,6 +214,38 @@ impl LeaseKeeper {
             .await
     }
 
+    /// Re-confirms every held lease after this worker's ownership expired locally (see
+    /// [`crate::OwnershipClock`]): one write per lease, conditional on the counter held, that
+    /// keeps this worker as owner and moves the counter (a take at the held counter; it counts in
+    /// `ownerSwitchesSinceCheckpoint`). A lease another worker took meanwhile has a moved counter,
+    /// so the write is refused: it is dropped from the held set and its shard returned. Moving the
+    /// counter also makes any take another worker decided from an older observation fail.
+    ///
+    /// # Errors
+    /// Table errors; leases re-confirmed before the error keep their new counters.
+    pub async fn reconfirm(&self) -> Result<Vec<String>, LeaseError> {
+        let mut held = self.held.lock().await;
+        let mut lost = Vec::new();
+        let shards: Vec<(String, u64)> = held.iter().map(|(s, c)| (s.clone(), *c)).collect();
+        for (shard_id, counter) in shards {
+            match self.table.take(&shard_id, counter, &self.owner).await? {
+                Some(lease) => {
+                    held.insert(shard_id, lease.counter);
+                }
+                None => {
+                    held.remove(&shard_id);
+                    metrics::counter!("kinesink_lease_losses_total").increment(1);
+                    lost.push(shard_id);
+                }
+            }
+        }
+        if !lost.is_empty() {
+            #[allow(clippy::cast_precision_loss)]
+            metrics::gauge!("kinesink_leases_owned").set(held.len() as f64);
+        }
+        Ok(lost)
+    }
+
     /// Forgets a lease without writing (after its loss was detected elsewhere).
     pub async fn forget(&self, shard_id: &str) {
         let mut held = self.held.lock().await;
@@ -328,6 +360,40 @@ mod tests {
             vec!["y".to_owned(), "z".to_owned()]
         );
         assert_eq!(a.held_shards().await, vec!["x".to_owned()]);
+        a.checkpoint("x", &seq(6)).await.unwrap();
+        assert!(matches!(
+            a.checkpoint("y", &seq(6)).await,
+            Err(LeaseError::Lost { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn reconfirming_keeps_untouched_leases_moves_their_counters_and_drops_taken_ones() {
+        let table: Arc<dyn LeaseTable> = Arc::new(MemoryLeaseTable::new());
+        for s in ["x", "y"] {
+            table
+                .create_if_missing(&Lease::new(s, vec![], Checkpoint::TrimHorizon))
+                .await
+                .unwrap();
+        }
+        let a = LeaseKeeper::new(table.clone(), "a");
+        a.take("x", 0).await.unwrap().unwrap();
+        a.take("y", 0).await.unwrap().unwrap();
+        a.checkpoint("x", &seq(5)).await.unwrap();
+        // during a's outage, b judged y expired and took it
+        table.take("y", 1, "b").await.unwrap().unwrap();
+        // and another taker decided from an older observation of x (counter 2)
+        let x_before = table.list().await.unwrap()[0].counter;
+        assert_eq!(a.reconfirm().await.unwrap(), vec!["y".to_owned()]);
+        assert_eq!(a.held_shards().await, vec!["x".to_owned()]);
+        let x = table.list().await.unwrap().remove(0);
+        assert_eq!(x.owner.as_deref(), Some("a"));
+        assert_eq!(x.checkpoint, seq(5), "the checkpoint is untouched");
+        assert!(x.counter > x_before, "the counter moved");
+        assert!(
+            table.take("x", x_before, "c").await.unwrap().is_none(),
+            "a take decided before the re-confirmation fails"
+        );
         a.checkpoint("x", &seq(6)).await.unwrap();
         assert!(matches!(
             a.checkpoint("y", &seq(6)).await,

@@ -42,11 +42,22 @@
 //! the unrenewed leases as expired).
 //!
 //! The table is created on demand with on-demand (PAY_PER_REQUEST) billing.
+//!
+//! ## Outages of the table
+//! Lease-table calls that fail transiently are retried with exponential backoff and jitter for
+//! up to a retry duration ([`OutageRetry`]); a failed condition ([`LeaseError::Lost`]) is never
+//! retried. Meanwhile an owner cannot renew its leases, so [`OwnershipClock`] judges when other
+//! workers may have taken them: once this worker's heartbeat could not be written for the
+//! failover time, it must not write as owner until [`LeaseKeeper::reconfirm`] has moved each
+//! held lease's counter with a write conditional on the counter it holds (a lease refused there
+//! was taken and is dropped).
 
 mod dynamodb_table;
 mod keeper;
 mod lease;
 mod memory_table;
+mod outage_retry;
+mod ownership_clock;
 mod table;
 mod taker;
 
@@ -54,5 +65,7 @@ pub use dynamodb_table::DynamoDbLeaseTable;
 pub use keeper::LeaseKeeper;
 pub use lease::{Checkpoint, Lease, TableSnapshot, WorkerHeartbeat};
 pub use memory_table::MemoryLeaseTable;
+pub use outage_retry::{FailureClass, OutageRetry, RetryVerdict};
+pub use ownership_clock::{Ownership, OwnershipClock, OwnershipEvent};
 pub use table::{AdminChange, LeaseError, LeaseTable};
 pub use taker::{LeaseAction, LeaseTaker};

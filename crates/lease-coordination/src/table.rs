@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 
 use crate::lease::{Checkpoint, Lease, TableSnapshot};
+use crate::outage_retry::FailureClass;
 
 /// Errors of lease table operations.
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +24,8 @@ pub enum LeaseError {
         /// What is wrong.
         message: String,
     },
-    /// The table could not be reached or refused the request.
+    /// The table could not be reached or refused the request for now (network, 5xx,
+    /// throttling, a missing table): waiting may help.
     #[error("lease table {table}: {message}")]
     Unavailable {
         /// The table name.
@@ -31,6 +33,28 @@ pub enum LeaseError {
         /// The underlying error.
         message: String,
     },
+    /// The service refused the request for a reason waiting does not fix (missing permissions,
+    /// bad credentials, an invalid request).
+    #[error("lease table {table}: {message}")]
+    Refused {
+        /// The table name.
+        table: String,
+        /// The underlying error.
+        message: String,
+    },
+}
+
+impl LeaseError {
+    /// Whether waiting may help: [`LeaseError::Unavailable`] is transient, [`LeaseError::Lost`]
+    /// means the lease is lost (never retried), the others are permanent.
+    #[must_use]
+    pub fn class(&self) -> FailureClass {
+        match self {
+            LeaseError::Unavailable { .. } => FailureClass::Transient,
+            LeaseError::Lost { .. } => FailureClass::LeaseLost,
+            LeaseError::Malformed { .. } | LeaseError::Refused { .. } => FailureClass::Permanent,
+        }
+    }
 }
 
 /// An operator's change to a lease (the `kinesink leases` commands), conditional on the counter.

@@ -16,6 +16,10 @@ pub(super) const FAILOVER_TIME_MS: RangeInclusive<u64> = 1_000..=600_000;
 /// iterator expires after 5 minutes unused).
 pub(super) const IDLE_TIME_MS: RangeInclusive<u64> = 0..=60_000;
 
+/// `leases.retry_duration_s`: how long lease writes are retried through a DynamoDB outage,
+/// from 1 s to a day.
+pub(super) const LEASE_RETRY_DURATION_S: RangeInclusive<u64> = 1..=86_400;
+
 /// `value` when it lies in `range`, else an error naming `key`, the range (in `unit`) and the
 /// value given.
 pub(super) fn within<T: PartialOrd + Display>(
