@@ -46,6 +46,8 @@ mod keeper;
 mod lease;
 mod memory_table;
 mod table;
+#[cfg(any(test, feature = "conformance"))]
+pub mod table_conformance;
 mod taker;
 
 pub use dynamodb_table::DynamoDbLeaseTable;
