@@ -139,6 +139,72 @@ async fn leases_are_listed_shown_released_and_reset_only_with_confirmation() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn reset_is_refused_while_an_idle_lease_is_held_live_by_its_owners_heartbeat() {
+    // An empty stream: the worker takes the lease and never writes it again (nothing to
+    // checkpoint), so only its heartbeat shows that it is alive.
+    let stream = unique("it-cli-idle");
+    create_stream(&stream, 1).await;
+    create_bucket(BUCKET).await;
+    let cfg = config(
+        &stream,
+        &stream,
+        BUCKET,
+        &stream,
+        "",
+        "buffer_interval_s = 1",
+    );
+    let mut worker = Worker::start(&cfg.path);
+    worker.wait_for("lease taken", 1, std::time::Duration::from_secs(60));
+    let reset = run(kinesink()
+        .args([
+            "leases",
+            "reset",
+            "shardId-000000000000",
+            "--to",
+            "latest",
+            "--yes",
+            "--config",
+        ])
+        .arg(&cfg.path));
+    assert_eq!(
+        reset.status.code(),
+        Some(2),
+        "a reset of a live lease is refused"
+    );
+    assert!(
+        String::from_utf8_lossy(&reset.stderr).contains("is held live by"),
+        "{}",
+        String::from_utf8_lossy(&reset.stderr)
+    );
+    let show = json(&run(kinesink()
+        .args([
+            "leases",
+            "show",
+            "shardId-000000000000",
+            "--json",
+            "--config",
+        ])
+        .arg(&cfg.path)));
+    assert_eq!(show["checkpoint"], "TRIM_HORIZON", "not reset");
+    worker.sigterm();
+    assert_eq!(worker.wait(std::time::Duration::from_secs(30)).0, Some(0));
+    // Once its owner stopped (and released it), the lease can be reset.
+    let reset = run(kinesink()
+        .args([
+            "leases",
+            "reset",
+            "shardId-000000000000",
+            "--to",
+            "latest",
+            "--yes",
+            "--config",
+        ])
+        .arg(&cfg.path));
+    assert!(reset.status.success());
+    delete_stream(&stream).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_reset_to_a_timestamp_reads_from_that_time_whatever_the_configured_start() {
     let stream = unique("it-reset-ts");
     create_stream(&stream, 1).await;

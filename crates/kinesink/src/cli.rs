@@ -647,9 +647,12 @@ async fn leases_command(command: LeasesCommand) -> Result<(), Failure> {
                     "kinesink: {shard} names owner {owner}; checking it is not live ({} ms)...",
                     settings.failover_time.as_millis()
                 );
+                let before = table.snapshot().await.map_err(|e| usage(e.to_string()))?;
                 tokio::time::sleep(settings.failover_time).await;
-                let (again, _) = find_lease(&table, &shard).await?;
-                if again.counter != lease.counter {
+                let after = table.snapshot().await.map_err(|e| usage(e.to_string()))?;
+                // Heartbeat-backed: an owner reading an idle shard never writes its lease, but
+                // its heartbeat moves.
+                if before.lease_live_until(&after, &shard) {
                     return Err(usage(format!(
                         "the lease of {shard} is held live by {owner}: stop that worker (or release the lease) first"
                     )));

@@ -183,6 +183,31 @@ impl TableSnapshot {
         }
         Self { leases, workers }
     }
+
+    /// Whether the lease of `shard_id` was held live between this snapshot and `later` (taken
+    /// at least a failover time after it): its counter moved, or the worker it names as owner
+    /// had its heartbeat counter move. Leases are heartbeat-backed, so an owner reading an idle
+    /// shard keeps its lease live without writing the lease at all; `false` for a lease that
+    /// neither snapshot has.
+    #[must_use]
+    pub fn lease_live_until(&self, later: &TableSnapshot, shard_id: &str) -> bool {
+        let lease =
+            |s: &'_ TableSnapshot| s.leases.iter().find(|l| l.shard_id == shard_id).cloned();
+        let (before, after) = (lease(self), lease(later));
+        if before.as_ref().map(|l| l.counter) != after.as_ref().map(|l| l.counter) {
+            return true;
+        }
+        let owners = [&before, &after].map(|l| l.as_ref().and_then(|l| l.owner.clone()));
+        owners.iter().flatten().any(|owner| {
+            let beat = |s: &TableSnapshot| {
+                s.workers
+                    .iter()
+                    .find(|w| &w.worker_id == owner)
+                    .map(|w| w.counter)
+            };
+            beat(self) != beat(later)
+        })
+    }
 }
 
 #[cfg(test)]
@@ -207,6 +232,40 @@ mod tests {
                 Some(cp)
             );
         }
+    }
+
+    fn owned_by(owner: Option<&str>, counter: u64, beats: &[(&str, u64)]) -> TableSnapshot {
+        let mut lease = Lease::new("s", vec![], Checkpoint::TrimHorizon);
+        lease.owner = owner.map(str::to_owned);
+        lease.counter = counter;
+        let workers = beats
+            .iter()
+            .map(|(id, counter)| WorkerHeartbeat {
+                worker_id: (*id).to_owned(),
+                counter: *counter,
+                millis_behind_latest: BTreeMap::new(),
+                last_heartbeat_ms: None,
+            })
+            .collect();
+        TableSnapshot::joined(vec![lease], workers)
+    }
+
+    #[test]
+    fn an_idle_lease_is_live_while_its_owners_heartbeat_moves() {
+        let before = owned_by(Some("a"), 5, &[("a", 10), ("b", 3)]);
+        // The lease counter stood still (nothing to checkpoint) but its owner's heartbeat moved.
+        assert!(before.lease_live_until(&owned_by(Some("a"), 5, &[("a", 12), ("b", 3)]), "s"));
+        // Another worker's heartbeat says nothing about this lease.
+        assert!(!before.lease_live_until(&owned_by(Some("a"), 5, &[("a", 10), ("b", 9)]), "s"));
+        // The owner's heartbeat appeared or disappeared: its worker started or stopped.
+        assert!(before.lease_live_until(&owned_by(Some("a"), 5, &[("b", 3)]), "s"));
+        // The lease itself was written (a checkpoint, a take).
+        assert!(before.lease_live_until(&owned_by(Some("a"), 6, &[("a", 10), ("b", 3)]), "s"));
+        // Nothing moved: the owner is dead.
+        assert!(!before.lease_live_until(&before.clone(), "s"));
+        let free = owned_by(None, 5, &[("a", 10)]);
+        assert!(!free.lease_live_until(&owned_by(None, 5, &[("a", 11)]), "s"));
+        assert!(!free.lease_live_until(&free.clone(), "other shard"));
     }
 
     #[test]

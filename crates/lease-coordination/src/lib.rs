@@ -59,6 +59,8 @@ mod memory_table;
 mod outage_retry;
 mod ownership_clock;
 mod table;
+#[cfg(any(test, feature = "conformance"))]
+pub mod table_conformance;
 mod taker;
 
 pub use dynamodb_table::DynamoDbLeaseTable;

@@ -100,12 +100,15 @@ impl<'a> ParsedJsonRecord<'a> {
     }
 
     /// The text at a field path (`["a", "b"]` is jq's `.a.b`) of a record that is one JSON
-    /// document, for partition keys: a string's text, or an integer in JSON notation (`42`,
-    /// `-7`). Of duplicate member names the last counts, as in a `serde_json::Value`.
+    /// document, for partition keys: a string's text, or an integer of magnitude at most 2^53
+    /// in JSON notation (`42`, `-7`). Of duplicate member names the last counts, as in a
+    /// `serde_json::Value`.
     ///
     /// Guarantees: `None` for anything else (several documents, a missing member, a path
-    /// through a non-object, null, booleans, floats, arrays, objects), so a caller can fall
-    /// back to a slower path that explains why the value is unusable.
+    /// through a non-object, null, booleans, floats, larger integers, arrays, objects), so a
+    /// caller can fall back to a slower path that explains why the value is unusable or, for
+    /// numbers, writes them as jq 1.6 prints them (Firehose's jq holds numbers as doubles: an
+    /// integer beyond 2^53 prints rounded, so its digits are not its text).
     #[must_use]
     pub fn text_at_path(&self, path: &[String]) -> Option<Cow<'a, str>> {
         let mut documents = self.documents();
@@ -157,7 +160,11 @@ impl<'a> ParsedJsonRecord<'a> {
 /// four paths).
 pub type PathTexts<'a> = SmallVec<[Option<Cow<'a, str>>; 4]>;
 
-/// The text at `path` below `node`: the last member of each name, down to a string or integer.
+/// Integers up to this magnitude are exact doubles, printed by jq 1.6 as their digits.
+const EXACT_INTEGER_LIMIT: u64 = 1 << 53;
+
+/// The text at `path` below `node`: the last member of each name, down to a string or an
+/// integer that is an exact double.
 fn text_below<'a>(mut node: TapeRef<'a>, path: &[String]) -> Option<Cow<'a, str>> {
     for segment in path {
         if !matches!(node.view(), NodeView::Object) {
@@ -171,8 +178,10 @@ fn text_below<'a>(mut node: TapeRef<'a>, path: &[String]) -> Option<Cow<'a, str>
     }
     match node.view() {
         NodeView::Str(s) => Some(Cow::Borrowed(s)),
-        NodeView::Int(i) => Some(Cow::Owned(i.to_string())),
-        NodeView::UInt(u) => Some(Cow::Owned(u.to_string())),
+        NodeView::Int(i) if i.unsigned_abs() <= EXACT_INTEGER_LIMIT => {
+            Some(Cow::Owned(i.to_string()))
+        }
+        NodeView::UInt(u) if u <= EXACT_INTEGER_LIMIT => Some(Cow::Owned(u.to_string())),
         _ => None,
     }
 }

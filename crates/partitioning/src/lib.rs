@@ -22,6 +22,7 @@ mod direct_selection;
 pub mod error_codes;
 #[cfg(test)]
 mod fast_path_agreement;
+mod jq_number_text;
 mod key_escaping;
 mod legacy_prefix;
 mod metadata_query;

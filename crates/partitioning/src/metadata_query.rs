@@ -10,6 +10,7 @@ use jaq_json::{Num, Val};
 use serde::Deserialize as _;
 
 use crate::direct_selection::{DirectSelection, literal_object_names};
+use crate::jq_number_text;
 use crate::partition_keys::PartitionKeys;
 use crate::partitioning_failure::{FailureReason, MAX_PARTITION_KEYS, PartitioningFailure};
 use crate::prefix_template::PrefixTemplate;
@@ -199,8 +200,10 @@ impl MetadataQuery {
     /// Extracts the keys of a record the caller has already parsed, without parsing it again:
     /// `select` is given the field paths of a `{name: .path, ...}` query (in query order) and
     /// answers one text per path, in that order: `Some(text)` only when the record is one JSON
-    /// document whose value at that path is a string (its text) or an integer (its JSON
-    /// notation), taking the last of duplicate member names as serde_json does.
+    /// document whose value at that path is a string (its text) or an integer of magnitude at
+    /// most 2^53 (its decimal digits, which is how jq 1.6 prints it; larger integers print
+    /// rounded to a double and are left to the reference path), taking the last of duplicate
+    /// member names as serde_json does.
     ///
     /// Guarantees: when it returns `Some`, the result equals
     /// [`MetadataQuery::extract_from_bytes`] of the record. It returns `None` (the caller then
@@ -302,17 +305,27 @@ impl std::fmt::Debug for MetadataQuery {
 }
 
 /// The text of a jq scalar as a partition key value, written as `json_scalar_text` writes the
-/// same JSON value (integers in decimal, floats as serde_json/ryu write them).
+/// same JSON value: numbers as jq 1.6 (Firehose's jq, all doubles) prints them, whatever jaq
+/// holds them as (machine or big integer, float, decimal literal of the query); infinity and NaN
+/// (from jaq arithmetic only) fail the record (see `jq_number_text`).
 fn val_scalar_text<'v>(name: &str, value: &'v Val) -> Result<Cow<'v, str>, PartitioningFailure> {
     let key = || name.to_owned();
     match value {
         Val::TStr(bytes) => Ok(String::from_utf8_lossy(bytes)),
         Val::Bool(b) => Ok(Cow::Borrowed(if *b { "true" } else { "false" })),
-        Val::Num(Num::Float(f)) => match serde_json::Number::from_f64(*f) {
-            Some(n) => Ok(Cow::Owned(n.to_string())),
-            None => Err(FailureReason::NotFinite { key: key() }.into()),
-        },
-        Val::Num(n) => Ok(Cow::Owned(n.to_string())),
+        Val::Num(Num::Int(i)) => Ok(Cow::Owned(jq_number_text::integer_text(*i as i64))),
+        Val::Num(n) => {
+            let double = match n {
+                Num::Float(f) => *f,
+                // A big integer or a decimal literal: its decimal text read as the nearest
+                // double, as jq 1.6 reads every number.
+                other => other.to_string().parse().unwrap_or(f64::NAN),
+            };
+            match jq_number_text::finite_text(double) {
+                Some(text) => Ok(Cow::Owned(text)),
+                None => Err(FailureReason::NotFinite { key: key() }.into()),
+            }
+        }
         Val::Null => Err(FailureReason::NullOrEmpty {
             key: key(),
             null: true,

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use smallvec::SmallVec;
 
+use crate::jq_number_text;
 use crate::key_escaping::push_escaped;
 use crate::partitioning_failure::{FailureReason, MAX_PARTITION_KEYS, PartitioningFailure};
 
@@ -206,9 +207,9 @@ impl PartitionKeys {
     }
 }
 
-/// The text of a JSON scalar as a partition key value: strings as they are, numbers in JSON
-/// notation (`42`, `-1`, `398.74`, `1e+20` as serde_json and jq write them), booleans as
-/// `true`/`false`.
+/// The text of a JSON scalar as a partition key value: strings as they are, numbers as jq 1.6
+/// prints them (Firehose's jq: `42`, `-1`, `398.74`, `1` for `1.0`, `1e+20`, integers beyond
+/// 2^53 rounded to a double; see [`crate::jq_number_text`]), booleans as `true`/`false`.
 ///
 /// # Errors
 /// Null is Firehose's null-or-empty failure; arrays and objects are not scalars.
@@ -220,7 +221,7 @@ pub(crate) fn json_scalar_text<'v>(
     use std::borrow::Cow;
     match value {
         Value::String(s) => Ok(Cow::Borrowed(s)),
-        Value::Number(n) => Ok(Cow::Owned(n.to_string())),
+        Value::Number(n) => Ok(Cow::Owned(json_number_text(n))),
         Value::Bool(b) => Ok(Cow::Borrowed(if *b { "true" } else { "false" })),
         Value::Null => Err(FailureReason::NullOrEmpty {
             key: name.to_owned(),
@@ -237,6 +238,20 @@ pub(crate) fn json_scalar_text<'v>(
             found: "an object",
         }
         .into()),
+    }
+}
+
+/// A JSON number as jq 1.6 prints it (serde_json holds an integer as `i64` or `u64`, anything
+/// else as a finite `f64`).
+fn json_number_text(n: &serde_json::Number) -> String {
+    if let Some(i) = n.as_i64() {
+        jq_number_text::integer_text(i)
+    } else if let Some(u) = n.as_u64() {
+        jq_number_text::unsigned_text(u)
+    } else {
+        n.as_f64()
+            .and_then(jq_number_text::finite_text)
+            .unwrap_or_else(|| n.to_string())
     }
 }
 
@@ -329,6 +344,10 @@ mod tests {
         assert_eq!(text(json!(42)).unwrap(), "42");
         assert_eq!(text(json!(-7)).unwrap(), "-7");
         assert_eq!(text(json!(398.74)).unwrap(), "398.74");
+        // As jq 1.6 (Firehose's jq) prints them, not as serde_json does (`1.0`, `1000.0`).
+        assert_eq!(text(json!(1.0)).unwrap(), "1");
+        assert_eq!(text(json!(1e3)).unwrap(), "1000");
+        assert_eq!(text(json!(u64::MAX)).unwrap(), "18446744073709552000");
         assert_eq!(text(json!(true)).unwrap(), "true");
         assert_eq!(
             text(json!(null)).unwrap_err().reason(),

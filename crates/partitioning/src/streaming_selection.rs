@@ -13,6 +13,7 @@ use std::fmt;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::direct_selection::{DirectSelection, cannot_index};
+use crate::jq_number_text;
 use crate::partition_keys::PartitionKeys;
 use crate::partitioning_failure::{FailureReason, PartitioningFailure};
 
@@ -189,7 +190,7 @@ impl<'de> Visitor<'de> for NodeSeed<'_, '_, 'de> {
 
     fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
         self.record(
-            || Found::Text(Cow::Owned(serde_json::Number::from(v).to_string())),
+            || Found::Text(Cow::Owned(jq_number_text::integer_text(v))),
             Some("a number"),
         );
         Ok(())
@@ -197,7 +198,7 @@ impl<'de> Visitor<'de> for NodeSeed<'_, '_, 'de> {
 
     fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<(), E> {
         self.record(
-            || Found::Text(Cow::Owned(serde_json::Number::from(v).to_string())),
+            || Found::Text(Cow::Owned(jq_number_text::unsigned_text(v))),
             Some("a number"),
         );
         Ok(())
@@ -206,9 +207,17 @@ impl<'de> Visitor<'de> for NodeSeed<'_, '_, 'de> {
     fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
         // serde_json's `Value` stores a float it cannot represent (never the case for parsed
         // JSON, which has no NaN or infinity) as null.
-        match serde_json::Number::from_f64(v) {
-            Some(n) => self.record(|| Found::Text(Cow::Owned(n.to_string())), Some("a number")),
-            None => self.record(|| Found::Null, None),
+        if v.is_finite() {
+            self.record(
+                || {
+                    Found::Text(Cow::Owned(
+                        jq_number_text::finite_text(v).unwrap_or_default(),
+                    ))
+                },
+                Some("a number"),
+            );
+        } else {
+            self.record(|| Found::Null, None);
         }
         Ok(())
     }

@@ -21,10 +21,10 @@ fuzz_target!(|input: &[u8]| {
         }
     };
     let record = UserRecord {
-        data: rest.to_vec(),
+        data: rest.to_vec().into(),
         partition_key: "pk".to_owned(),
         explicit_hash_key: None,
-        sequence_number: "1".to_owned(),
+        sequence_number: "1".into(),
         sub_sequence_number: u64::from(mode),
         approximate_arrival_ms: 1,
     };
