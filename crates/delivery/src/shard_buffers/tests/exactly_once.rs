@@ -443,10 +443,9 @@ fn run_case(case: &Case) -> Result<(), TestCaseError> {
         if running.is_empty() && takeovers.peek().is_none() {
             break;
         }
-        if let Some(choice) = case.schedule.get(step % case.schedule.len().max(1)) {
-            if !running.is_empty() {
-                owners[running[usize::from(*choice) % running.len()]].step(&mut sink)?;
-            }
+        if !running.is_empty() {
+            let choice = usize::from(case.schedule[step % case.schedule.len()]);
+            owners[running[choice % running.len()]].step(&mut sink)?;
         }
         step += 1;
         prop_assert!(step < 1_000_000, "the owners never finish");
