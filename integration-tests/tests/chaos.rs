@@ -445,24 +445,25 @@ async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once(
         if paused_since.is_none() && zombies == 0 && t >= Duration::from_secs(25) {
             // The zombie must hold leases to lose them: a worker that owns one (from slot 2 on).
             let owners = lease_owners(&stream).await;
-            let Some(slot) = [2, 0, 1].into_iter().find(|s| {
+            let holder = [2, 0, 1].into_iter().find(|s| {
                 owners
                     .values()
                     .any(|o| o.as_deref() == Some(&workers[*s].id))
-            }) else {
-                continue;
-            };
-            let text = scrape_metrics(workers[slot].metrics_port).unwrap_or_default();
-            zombie_before = (
-                metric(&text, "kinesink_lease_losses_total"),
-                metric(&text, "kinesink_fenced_writes_refused_total"),
-            );
-            eprintln!("chaos: SIGSTOP {} at {t:?}", workers[slot].id);
-            workers[slot].signal("-STOP");
-            workers[slot].paused = true;
-            paused_since = Some((slot, Instant::now()));
-            zombies += 1;
-            zombie_id = workers[slot].id.clone();
+            });
+            // (None: nobody holds a lease this instant; tried again next round.)
+            if let Some(slot) = holder {
+                let text = scrape_metrics(workers[slot].metrics_port).unwrap_or_default();
+                zombie_before = (
+                    metric(&text, "kinesink_lease_losses_total"),
+                    metric(&text, "kinesink_fenced_writes_refused_total"),
+                );
+                eprintln!("chaos: SIGSTOP {} at {t:?}", workers[slot].id);
+                workers[slot].signal("-STOP");
+                workers[slot].paused = true;
+                paused_since = Some((slot, Instant::now()));
+                zombies += 1;
+                zombie_id = workers[slot].id.clone();
+            }
         }
         if let Some((slot, since)) = paused_since
             && since.elapsed() >= Duration::from_millis(FAILOVER_MS + 3000)
