@@ -71,7 +71,7 @@ fn shard_records(specs: &[(u8, usize, usize)], countries: usize) -> Vec<ShardRec
                 16 | 17 => Kind::BadValue,
                 _ => Kind::Failed,
             };
-            let id = format!("r{i}");
+            let id = format!("<r{i}>");
             let country = COUNTRIES[country % countries];
             let note = "x".repeat(size * 1500);
             let seq = 100 + i as u64;
@@ -354,6 +354,12 @@ fn arrow_cast_to_strings(column: &dyn arrow_array::Array) -> Vec<String> {
     }
 }
 
+/// The record id (`<r7>`) in a text.
+fn id_in(text: &str) -> String {
+    let (start, end) = (text.find('<').unwrap(), text.find('>').unwrap());
+    text[start..=end].to_owned()
+}
+
 /// Where each record id landed: (data partition `country=XX` or error output type) per copy.
 fn placements(sink: &Sink) -> BTreeMap<String, Vec<String>> {
     use base64::Engine;
@@ -365,30 +371,19 @@ fn placements(sink: &Sink) -> BTreeMap<String, Vec<String>> {
         let place = place.unwrap().to_owned();
         if key.ends_with(".parquet") {
             for row in parquet_rows(body) {
-                let id = row[0].trim_start_matches("Some(\"").trim_end_matches("\")");
-                found.entry(id.to_owned()).or_default().push(place.clone());
+                found.entry(id_in(&row[0])).or_default().push(place.clone());
             }
             continue;
         }
         for line in gunzip(body).lines() {
-            let value: serde_json::Value = serde_json::from_str(line).unwrap();
             let id = if key.starts_with("err/") {
+                let value: serde_json::Value = serde_json::from_str(line).unwrap();
                 let raw = base64::engine::general_purpose::STANDARD
                     .decode(value["rawData"].as_str().unwrap())
                     .unwrap();
-                let text = String::from_utf8_lossy(&raw).into_owned();
-                let at = text.find(" r").map_or(0, |a| a + 1);
-                let at = if text.starts_with('{') {
-                    text.find("\"r").unwrap() + 1
-                } else {
-                    at
-                };
-                text[at..]
-                    .chars()
-                    .take_while(char::is_ascii_alphanumeric)
-                    .collect()
+                id_in(&String::from_utf8_lossy(&raw))
             } else {
-                value["id"].as_str().unwrap().to_owned()
+                id_in(line)
             };
             found.entry(id).or_default().push(place.clone());
         }
