@@ -8,7 +8,11 @@
 //!
 //! At the end every object is read back and one line is printed:
 //! `records produced, delivered, in error prefix, duplicates, missing, kills, reshards, faults injected`.
-//! Pass: duplicates 0, missing 0, every malformed record in the error prefix exactly once.
+//! Pass: duplicates 0, missing 0, every malformed record in the error prefix exactly once and
+//! under its error output type (all four kinds), no worker exiting by itself, the final catch-up
+//! run succeeding at its first try, every fault type injected into both S3 and DynamoDB, the
+//! zombie losing a lease and having a fenced write refused (its `/metrics` and log), and records
+//! delivered from each shard the split and the merge made (shard ids in object keys).
 //!
 //! Size: `KINESINK_CHAOS_RECORDS` (default 40,000: kinesis-mock slows sharply past ~10,000
 //! records per shard) and `KINESINK_CHAOS_SECONDS` of chaos (default 60). With
@@ -23,13 +27,13 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
-use base64::Engine;
+use common::chaos_run::*;
 use common::fault_proxy::{FaultProxy, FaultRates, Service};
 use common::*;
 use kinesink_integration_tests::fake_kinesis::FakeKinesis;
@@ -58,7 +62,8 @@ struct Setup {
 }
 
 impl Setup {
-    fn config_for(&self, worker_id: &str) -> PathBuf {
+    /// The config of a worker (serving `/metrics` on `metrics_port` when given).
+    fn config_for(&self, worker_id: &str, metrics_port: Option<u16>) -> PathBuf {
         let path = self.dir.path().join(format!("{worker_id}.toml"));
         std::fs::write(
             &path,
@@ -89,8 +94,9 @@ error_output_prefix = "errors/!{{firehose:error-output-type}}/"
 type = "parquet"
 compression = "zstd"
 schema = "event_id string, customer_id string, event_type string, ts timestamp, price double, quantity int, page string, country string, user_agent string, session_ms bigint"
-"#,
+{metrics}"#,
                 stream = self.stream,
+                metrics = metrics_port.map(|p| format!("[metrics]\nlisten = \"127.0.0.1:{p}\"\n")).unwrap_or_default(),
                 ddb = self.dynamodb_proxy,
                 s3 = self.s3_proxy,
                 kinesis_endpoint = self.kinesis_endpoint.as_ref().map(|e| format!("endpoint_url = \"{e}\"")).unwrap_or_default()
@@ -111,15 +117,18 @@ struct ChaosWorker {
     id: String,
     child: Child,
     paused: bool,
+    /// Where its `/metrics` is served.
+    metrics_port: u16,
 }
 
 impl ChaosWorker {
     fn start(setup: &Setup, id: String) -> Self {
         let log = std::fs::File::create(setup.log_path(&id)).unwrap();
+        let metrics_port = free_port();
         let child = kinesink()
             .env("RUST_LOG", "warn")
             .args(["run", "--config"])
-            .arg(setup.config_for(&id))
+            .arg(setup.config_for(&id, Some(metrics_port)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -128,6 +137,7 @@ impl ChaosWorker {
             id,
             child,
             paused: false,
+            metrics_port,
         }
     }
 
@@ -303,110 +313,6 @@ async fn hash_range(kinesis: &aws_sdk_kinesis::Client, stream: &str, shard: &str
     )
 }
 
-/// How often each good event id and each malformed marker was delivered.
-struct Delivered {
-    events: BTreeMap<String, usize>,
-    errors: BTreeMap<String, usize>,
-    /// Error output type (the first level under `errors/`) each marker was found under.
-    error_types: BTreeMap<String, String>,
-    unexpected: Vec<String>,
-}
-
-/// The `event_id` column of a Parquet object.
-fn parquet_event_ids(key: &str, body: &[u8]) -> Vec<String> {
-    use arrow_array::Array;
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-        bytes::Bytes::copy_from_slice(body),
-    )
-    .unwrap_or_else(|e| panic!("{key} is not Parquet: {e}"))
-    .build()
-    .unwrap();
-    let mut ids = Vec::new();
-    for batch in reader {
-        let batch = batch.unwrap();
-        let column = batch
-            .column_by_name("event_id")
-            .unwrap_or_else(|| panic!("{key}: no event_id column"));
-        let strings = column
-            .as_any()
-            .downcast_ref::<arrow_array::StringArray>()
-            .expect("event_id is a string column");
-        ids.extend((0..strings.len()).map(|i| strings.value(i).to_owned()));
-    }
-    ids
-}
-
-async fn read_back(stream: &str) -> Delivered {
-    let objects = raw_objects(BUCKET, &format!("{stream}/")).await;
-    let mut delivered = Delivered {
-        events: BTreeMap::new(),
-        errors: BTreeMap::new(),
-        error_types: BTreeMap::new(),
-        unexpected: Vec::new(),
-    };
-    for (key, (_, raw)) in &objects {
-        let is_error = key.starts_with(&format!("{stream}/errors/"));
-        if !is_error {
-            assert!(key.ends_with(".parquet"), "data objects are Parquet: {key}");
-            for id in parquet_event_ids(key, raw) {
-                *delivered.events.entry(id).or_insert(0) += 1;
-            }
-            continue;
-        }
-        let mut body = Vec::new();
-        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut body)
-            .expect("error objects are gzip");
-        for line in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            let value: serde_json::Value = serde_json::from_slice(line)
-                .unwrap_or_else(|e| panic!("{key}: a line is not JSON: {e}"));
-            if is_error {
-                let raw = base64::engine::general_purpose::STANDARD
-                    .decode(value["rawData"].as_str().expect("rawData"))
-                    .unwrap();
-                let text = String::from_utf8_lossy(&raw);
-                match text.find("chaos-bad-") {
-                    Some(at) => {
-                        let marker: String = text[at..]
-                            .chars()
-                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
-                            .collect();
-                        let output_type = key
-                            .trim_start_matches(&format!("{stream}/errors/"))
-                            .split('/')
-                            .next()
-                            .unwrap_or("")
-                            .to_owned();
-                        delivered.error_types.insert(marker.clone(), output_type);
-                        *delivered.errors.entry(marker).or_insert(0) += 1;
-                    }
-                    None => delivered
-                        .unexpected
-                        .push(format!("{key}: a good record in the error output: {value}")),
-                }
-            } else {
-                let id = value["event_id"]
-                    .as_str()
-                    .unwrap_or_else(|| panic!("{key}: no event_id in {value}"))
-                    .to_owned();
-                *delivered.events.entry(id).or_insert(0) += 1;
-            }
-        }
-    }
-    delivered
-}
-
-fn log_tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines()
-        .rev()
-        .take(20)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once() {
     let records = env_number("KINESINK_CHAOS_RECORDS", 40_000);
@@ -466,6 +372,13 @@ async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once(
         .collect();
     let (mut kills, mut reshards, mut sigterms, mut zombies, mut self_exits) =
         (0_u32, 0_u32, 0_u32, 0_u32, 0_u32);
+    let mut exits: Vec<String> = Vec::new();
+    // The resumed zombie (slot, id, metrics port, resumed at), watched until its /metrics shows
+    // a lost lease and a refused fenced write since the pause; then (lease losses, refused writes).
+    let mut zombie_watch: Option<(usize, String, u16, Instant)> = None;
+    let mut zombie_evidence: Option<(f64, f64)> = None;
+    let mut zombie_id = String::new();
+    let mut zombie_before = (0.0, 0.0); // its (losses, refused writes) before the pause
     let mut next_kill = Duration::from_secs(10);
     let (mut sigterm_done, mut split_done, mut merge_done) = (false, false, false);
     let mut paused_since: Option<(usize, Instant)> = None;
@@ -474,14 +387,16 @@ async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once(
         tokio::time::sleep(Duration::from_millis(250)).await;
         let t = started.elapsed();
         // A worker that exited on its own (e.g. an error it gave up on) is restarted, as an
-        // orchestrator would; counted, and its log shown.
+        // orchestrator would, so the run goes on; the test fails at the end with its log.
         for (slot, worker) in workers.iter_mut().enumerate() {
             if let Some(status) = worker.child.try_wait().unwrap() {
-                eprintln!(
-                    "chaos: worker {} exited by itself ({status}); log tail:\n{}",
+                let exit = format!(
+                    "worker {} exited by itself ({status}) at {t:?}; log tail:\n{}",
                     worker.id,
                     log_tail(&setup.log_path(&worker.id))
                 );
+                eprintln!("chaos: {exit}");
+                exits.push(exit);
                 self_exits += 1;
                 *worker = ChaosWorker::start(&setup, next_id(slot));
             }
@@ -489,7 +404,8 @@ async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once(
         if t >= next_kill {
             next_kill = t + Duration::from_secs(10);
             let slot = rng.random_range(0..workers.len());
-            if paused_since.is_none_or(|(p, _)| p != slot) {
+            let watched = zombie_watch.as_ref().is_some_and(|z| z.0 == slot);
+            if paused_since.is_none_or(|(p, _)| p != slot) && !watched {
                 eprintln!("chaos: kill -9 {} at {t:?}", workers[slot].id);
                 workers[slot].signal("-KILL");
                 let _ = workers[slot].child.wait();
@@ -528,12 +444,27 @@ async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once(
             reshards += 1;
         }
         if paused_since.is_none() && zombies == 0 && t >= Duration::from_secs(25) {
-            let slot = 2;
-            eprintln!("chaos: SIGSTOP {} at {t:?}", workers[slot].id);
-            workers[slot].signal("-STOP");
-            workers[slot].paused = true;
-            paused_since = Some((slot, Instant::now()));
-            zombies += 1;
+            // The zombie must hold leases to lose them: a worker that owns one (from slot 2 on).
+            let owners = lease_owners(&stream).await;
+            let holder = [2, 0, 1].into_iter().find(|s| {
+                owners
+                    .values()
+                    .any(|o| o.as_deref() == Some(&workers[*s].id))
+            });
+            // (None: nobody holds a lease this instant; tried again next round.)
+            if let Some(slot) = holder {
+                let text = scrape_metrics(workers[slot].metrics_port).unwrap_or_default();
+                zombie_before = (
+                    metric(&text, "kinesink_lease_losses_total"),
+                    metric(&text, "kinesink_fenced_writes_refused_total"),
+                );
+                eprintln!("chaos: SIGSTOP {} at {t:?}", workers[slot].id);
+                workers[slot].signal("-STOP");
+                workers[slot].paused = true;
+                paused_since = Some((slot, Instant::now()));
+                zombies += 1;
+                zombie_id = workers[slot].id.clone();
+            }
         }
         if let Some((slot, since)) = paused_since
             && since.elapsed() >= Duration::from_millis(FAILOVER_MS + 3000)
@@ -545,6 +476,25 @@ async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once(
             workers[slot].signal("-CONT");
             workers[slot].paused = false;
             paused_since = None;
+            let w = &workers[slot];
+            zombie_watch = Some((slot, w.id.clone(), w.metrics_port, Instant::now()));
+        }
+        if let Some((_, id, port, resumed)) = &zombie_watch {
+            let text = scrape_metrics(*port).unwrap_or_default();
+            let losses = metric(&text, "kinesink_lease_losses_total");
+            let refused = metric(&text, "kinesink_fenced_writes_refused_total");
+            if losses > zombie_before.0 && refused > zombie_before.1 {
+                eprintln!(
+                    "chaos: zombie {id}: {losses} lease losses, {refused} fenced writes refused"
+                );
+                zombie_evidence = Some((losses, refused));
+                zombie_watch = None;
+            } else if resumed.elapsed() > Duration::from_secs(20) {
+                eprintln!(
+                    "chaos: zombie {id} showed no lost lease and refused write: {losses} losses, {refused} refused"
+                );
+                zombie_watch = None;
+            }
         }
         if split_done && !merge_done && t >= Duration::from_secs(35) {
             merge_done = true;
@@ -577,23 +527,13 @@ async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once(
     for worker in &mut workers {
         let _ = worker.child.wait();
     }
-    let final_config = setup.config_for("final");
-    let mut finished = false;
-    for attempt in 1..=3 {
-        let out = run(kinesink()
-            .env("RUST_LOG", "warn")
-            .args(["run", "--until-caught-up", "--config"])
-            .arg(&final_config));
-        if out.status.success() {
-            finished = true;
-            break;
-        }
-        eprintln!("chaos: the final catch-up run failed (attempt {attempt}); retrying");
-    }
-    assert!(finished, "the final catch-up run never succeeded");
+    let final_run = run(kinesink()
+        .env("RUST_LOG", "warn")
+        .args(["run", "--until-caught-up", "--config"])
+        .arg(setup.config_for("final", None)));
     let faults = s3_proxy.counters.faults() + dynamodb_proxy.counters.faults();
 
-    let delivered = read_back(&stream).await;
+    let delivered = read_back(BUCKET, &stream).await;
     let mut duplicates = 0_u64;
     let mut missing = 0_u64;
     let mut missing_examples: Vec<String> = Vec::new();
@@ -660,33 +600,68 @@ async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once(
             .load(std::sync::atomic::Ordering::Relaxed),
         started.elapsed().as_secs_f64(),
     );
-    // Each kind of malformed record lands under Firehose's error output type for it.
-    for marker in &produced.malformed {
-        let kind: u64 = marker.rsplit('-').next().unwrap().parse().unwrap();
-        let expected = match kind % 4 {
-            2 => Some("processing-failed"),
-            3 => Some("format-conversion-failed"),
-            _ => None,
-        };
-        if let Some(expected) = expected {
-            assert_eq!(
-                delivered.error_types.get(marker).map(String::as_str),
-                Some(expected),
-                "{marker}"
-            );
-        }
-    }
     let mut by_type: BTreeMap<&str, usize> = BTreeMap::new();
     for t in delivered.error_types.values() {
         *by_type.entry(t.as_str()).or_insert(0) += 1;
     }
     println!("chaos: error output by type {by_type:?}");
+    let fault_kinds = [("S3", &s3_proxy), ("DynamoDB", &dynamodb_proxy)]
+        .map(|(service, proxy)| (service, faults_by_type(&proxy.counters)));
+    println!("chaos: faults by service and type {fault_kinds:?}");
+    println!("chaos: events by shard {:?}", delivered.events_by_shard);
     if let Some(f) = &fake {
         let c = &f.counters;
         println!(
             "chaos: fake Kinesis served {} GetRecords calls and {} SubscribeToShard subscriptions",
             c.get_records.load(std::sync::atomic::Ordering::Relaxed),
             c.subscriptions.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
+    assert!(
+        final_run.status.success(),
+        "the final catch-up run succeeds at its first try"
+    );
+    // Each kind of malformed record lands under Firehose's error output type for it.
+    let mut kinds_in_type = [0_u32; 4];
+    for marker in &produced.malformed {
+        let kind: u64 = marker.rsplit('-').next().unwrap().parse().unwrap();
+        let found = delivered.error_types.get(marker).map(String::as_str);
+        assert_eq!(found, Some(expected_error_type(kind)), "{marker}");
+        kinds_in_type[(kind % 4) as usize] += 1;
+    }
+    assert!(
+        kinds_in_type.iter().all(|n| *n > 0),
+        "every kind of malformed record, each in its error output type: {kinds_in_type:?}"
+    );
+    for (service, kinds) in &fault_kinds {
+        for (kind, n) in kinds {
+            assert!(*n > 0, "no {kind} injected into {service}: {fault_kinds:?}");
+        }
+    }
+    let zombie_log = std::fs::read_to_string(setup.log_path(&zombie_id)).unwrap_or_default();
+    assert!(
+        zombie_evidence.is_some() && zombie_log.contains("a fenced lease write was refused"),
+        "the zombie {zombie_id} lost a lease and had a fenced write refused (metrics after the \
+         pause {zombie_evidence:?}, before {zombie_before:?}); its log:\n{zombie_log}"
+    );
+    // Records were read from the shards the split and the merge made.
+    let children: Vec<String> = kinesis
+        .list_shards()
+        .stream_name(&stream)
+        .send()
+        .await
+        .unwrap()
+        .shards()
+        .iter()
+        .filter(|s| s.parent_shard_id().is_some())
+        .map(|s| s.shard_id().to_owned())
+        .collect();
+    assert_eq!(children.len(), 3, "two from the split, one from the merge");
+    for child in &children {
+        assert!(
+            delivered.events_by_shard.get(child).is_some_and(|n| *n > 0),
+            "no records delivered from child shard {child}: {:?}",
+            delivered.events_by_shard
         );
     }
     assert!(
@@ -713,6 +688,8 @@ async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once(
     let keys =
         common::versioned_bucket::assert_one_version_per_key(BUCKET, &format!("{stream}/")).await;
     println!("chaos: {keys} objects, one version each");
+    // Last, so that the properties above are checked in any case.
+    assert_eq!(self_exits, 0, "no worker exits by itself: {exits:#?}");
     if fake.is_none() {
         delete_stream(&stream).await;
     }

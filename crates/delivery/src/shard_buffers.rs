@@ -27,7 +27,10 @@
 //!
 //! Invariants (unit- and property-tested below):
 //! - every record after the checkpoint lands in exactly one object per run, and any two runs
-//!   from the same (checkpoint, intent) write the same key with the same bytes for every record;
+//!   from the same (checkpoint, intent) write the same key with the same bytes for every record
+//!   — with one exception: a Parquet buffer that memory-budget compaction
+//!   ([`ShardBuffers::compact`]) encoded early in one run and not in the other gets the same key
+//!   and the same rows in the same order, but another row-group layout, so other bytes;
 //! - a worker that lost its lease cannot record an intent or a horizon (the writes are fenced),
 //!   so it can only ever write objects a replay reproduces byte for byte: crash before upload, crash after
 //!   upload before checkpoint, and a zombie uploading after takeover all leave each record in

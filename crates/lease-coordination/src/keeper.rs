@@ -153,6 +153,7 @@ impl LeaseKeeper {
             }
             Err(e @ LeaseError::Lost { .. }) => {
                 held.remove(shard_id);
+                refused(shard_id, "checkpoint");
                 Err(e)
             }
             Err(e) => Err(e),
@@ -185,6 +186,7 @@ impl LeaseKeeper {
             }
             Err(e @ LeaseError::Lost { .. }) => {
                 held.remove(shard_id);
+                refused(shard_id, "flush progress");
                 Err(e)
             }
             Err(e) => Err(e),
@@ -209,9 +211,14 @@ impl LeaseKeeper {
             .lock()
             .ok()
             .and_then(|b| b.get(shard_id).copied());
-        self.table
+        let released = self
+            .table
             .release(shard_id, &self.owner, counter, behind)
-            .await
+            .await;
+        if matches!(released, Err(LeaseError::Lost { .. })) {
+            refused(shard_id, "release");
+        }
+        released
     }
 
     /// Re-confirms every held lease after this worker's ownership expired locally (see
@@ -260,6 +267,20 @@ impl LeaseKeeper {
     }
 }
 
+/// Counts and reports a fenced write the table refused (the lease's owner or counter moved:
+/// another worker took it, e.g. while this one was paused). The lease is lost then, so it also
+/// counts as a lease loss (a loss found by [`LeaseKeeper::reconcile`] is not held any more and
+/// is never counted twice).
+fn refused(shard_id: &str, write: &'static str) {
+    metrics::counter!("kinesink_fenced_writes_refused_total").increment(1);
+    metrics::counter!("kinesink_lease_losses_total").increment(1);
+    tracing::warn!(
+        shard_id,
+        write,
+        "a fenced lease write was refused: another worker holds this lease now"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,6 +318,71 @@ mod tests {
         );
         b.checkpoint("s", &seq(20)).await.unwrap();
         assert_eq!(table.list().await.unwrap()[0].checkpoint, seq(20));
+    }
+
+    #[test]
+    fn a_refused_fenced_write_is_counted_as_refused_and_as_a_lease_loss() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        metrics::with_local_recorder(&recorder, || {
+            runtime.block_on(async {
+                let table: Arc<dyn LeaseTable> = Arc::new(MemoryLeaseTable::new());
+                for s in ["x", "y", "z"] {
+                    table
+                        .create_if_missing(&Lease::new(s, vec![], Checkpoint::TrimHorizon))
+                        .await
+                        .unwrap();
+                }
+                let zombie = LeaseKeeper::new(table.clone(), "zombie");
+                for s in ["x", "y", "z"] {
+                    zombie.take(s, 0).await.unwrap().unwrap();
+                }
+                // While the zombie is paused, another worker takes all three leases.
+                for s in ["x", "y", "z"] {
+                    table.take(s, 1, "successor").await.unwrap().unwrap();
+                }
+                assert!(matches!(
+                    zombie.checkpoint("x", &seq(5)).await,
+                    Err(LeaseError::Lost { .. })
+                ));
+                assert!(matches!(
+                    zombie
+                        .record_progress("y", &("5".to_owned(), 0), None)
+                        .await,
+                    Err(LeaseError::Lost { .. })
+                ));
+                assert!(matches!(
+                    zombie.release("z").await,
+                    Err(LeaseError::Lost { .. })
+                ));
+                // Not held any more: refused by the keeper itself, no table write, not counted.
+                assert!(matches!(
+                    zombie.checkpoint("x", &seq(6)).await,
+                    Err(LeaseError::Lost { .. })
+                ));
+                // A loss found by a scan instead is counted once, by reconcile.
+                let other = LeaseKeeper::new(table.clone(), "other");
+                table
+                    .create_if_missing(&Lease::new("w", vec![], Checkpoint::TrimHorizon))
+                    .await
+                    .unwrap();
+                other.take("w", 0).await.unwrap().unwrap();
+                table.take("w", 1, "successor").await.unwrap().unwrap();
+                assert_eq!(other.reconcile(&table.list().await.unwrap()).await, ["w"]);
+            });
+        });
+        let text = handle.render();
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+                .unwrap_or_else(|| panic!("no {name} in {text}"))
+                .to_owned()
+        };
+        assert_eq!(value("kinesink_fenced_writes_refused_total"), "3");
+        assert_eq!(value("kinesink_lease_losses_total"), "4");
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! Helpers of the end-to-end tests: the kinesink binary, stand-in resources, reading objects back.
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
+pub mod chaos_run;
 pub mod fault_proxy;
 pub mod versioned_bucket;
 

@@ -1,0 +1,186 @@
+//! Accounting of the chaos test (`tests/chaos.rs`): reading every delivered object back, the
+//! error output types malformed records must land in, the faults each proxy injected, a
+//! worker's `/metrics` and log.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+use base64::Engine;
+
+use super::fault_proxy::ProxyCounters;
+use super::raw_objects;
+
+/// How often each good event id and each malformed marker was delivered.
+pub struct Delivered {
+    pub events: BTreeMap<String, usize>,
+    pub errors: BTreeMap<String, usize>,
+    /// Error output type (the first level under `errors/`) each marker was found under.
+    pub error_types: BTreeMap<String, String>,
+    /// Good events delivered per shard id (taken from the data objects' keys).
+    pub events_by_shard: BTreeMap<String, u64>,
+    pub unexpected: Vec<String>,
+}
+
+/// The `event_id` column of a Parquet object.
+fn parquet_event_ids(key: &str, body: &[u8]) -> Vec<String> {
+    use arrow_array::Array;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        bytes::Bytes::copy_from_slice(body),
+    )
+    .unwrap_or_else(|e| panic!("{key} is not Parquet: {e}"))
+    .build()
+    .unwrap();
+    let mut ids = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        let column = batch
+            .column_by_name("event_id")
+            .unwrap_or_else(|| panic!("{key}: no event_id column"));
+        let strings = column
+            .as_any()
+            .downcast_ref::<arrow_array::StringArray>()
+            .expect("event_id is a string column");
+        ids.extend((0..strings.len()).map(|i| strings.value(i).to_owned()));
+    }
+    ids
+}
+
+/// The shard id in an object key `.../<name>-<shard id>-<sequence number>-<sub>.<ext>`.
+pub fn shard_of_key(key: &str) -> Option<String> {
+    let file = key.rsplit('/').next()?;
+    let at = file.find("shardId-")?;
+    let id = &file[at..];
+    let end = "shardId-".len() + id["shardId-".len()..].find('-')?;
+    Some(id[..end].to_owned())
+}
+
+/// Reads every object under `s3://bucket/<stream>/` back: data objects are Parquet with an
+/// `event_id` column; error objects are gzip JSON lines whose `rawData` holds a marker.
+pub async fn read_back(bucket: &str, stream: &str) -> Delivered {
+    let objects = raw_objects(bucket, &format!("{stream}/")).await;
+    let mut delivered = Delivered {
+        events: BTreeMap::new(),
+        errors: BTreeMap::new(),
+        error_types: BTreeMap::new(),
+        events_by_shard: BTreeMap::new(),
+        unexpected: Vec::new(),
+    };
+    let errors_root = format!("{stream}/errors/");
+    for (key, (_, raw)) in &objects {
+        if !key.starts_with(&errors_root) {
+            assert!(key.ends_with(".parquet"), "data objects are Parquet: {key}");
+            let ids = parquet_event_ids(key, raw);
+            let shard = shard_of_key(key).unwrap_or_else(|| panic!("no shard id in {key}"));
+            *delivered.events_by_shard.entry(shard).or_insert(0) += ids.len() as u64;
+            for id in ids {
+                *delivered.events.entry(id).or_insert(0) += 1;
+            }
+            continue;
+        }
+        let mut body = Vec::new();
+        flate2::read::GzDecoder::new(&raw[..])
+            .read_to_end(&mut body)
+            .expect("error objects are gzip");
+        for line in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let value: serde_json::Value = serde_json::from_slice(line)
+                .unwrap_or_else(|e| panic!("{key}: a line is not JSON: {e}"));
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(value["rawData"].as_str().expect("rawData"))
+                .unwrap();
+            let text = String::from_utf8_lossy(&raw);
+            match text.find("chaos-bad-") {
+                Some(at) => {
+                    let marker: String = text[at..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                        .collect();
+                    let output_type = key
+                        .trim_start_matches(&errors_root)
+                        .split('/')
+                        .next()
+                        .unwrap_or("")
+                        .to_owned();
+                    delivered.error_types.insert(marker.clone(), output_type);
+                    *delivered.errors.entry(marker).or_insert(0) += 1;
+                }
+                None => delivered
+                    .unexpected
+                    .push(format!("{key}: a good record in the error output: {value}")),
+            }
+        }
+    }
+    delivered
+}
+
+/// The error output type a malformed record of `kind` (its marker's last number modulo 4, see
+/// the producer) lands in: not JSON and JSON without the partition key fail the partition query
+/// (`metadata-extraction-failed`); a corrupt KPL aggregate fails before partitioning
+/// (`processing-failed`); a value the Parquet schema cannot take fails conversion.
+pub fn expected_error_type(kind: u64) -> &'static str {
+    match kind % 4 {
+        0 | 1 => "metadata-extraction-failed",
+        2 => "processing-failed",
+        _ => "format-conversion-failed",
+    }
+}
+
+/// Each kind of fault the proxy injects, by name, with how often it did.
+pub fn faults_by_type(counters: &ProxyCounters) -> [(&'static str, u64); 4] {
+    [
+        (
+            "server error",
+            counters.server_errors.load(Ordering::Relaxed),
+        ),
+        ("throttle", counters.throttles.load(Ordering::Relaxed)),
+        (
+            "lost response",
+            counters.lost_responses.load(Ordering::Relaxed),
+        ),
+        (
+            "dropped connection",
+            counters.dropped_connections.load(Ordering::Relaxed),
+        ),
+    ]
+}
+
+/// The last 20 lines of a log file.
+pub fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+/// A port free right now on 127.0.0.1 (for a worker's `metrics.listen`).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The body of `GET /metrics` on 127.0.0.1:`port`, or `None` if nothing answers.
+pub fn scrape_metrics(port: u16) -> Option<String> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+        .ok()?;
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())
+}
+
+/// Sum of a metric's samples (all label sets) in Prometheus text (0 when absent).
+pub fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum()
+}
