@@ -22,6 +22,7 @@ mod memory_budget;
 mod memory_sink;
 mod object_key;
 mod position;
+mod progress_store;
 mod s3_sink;
 mod shard_buffers;
 mod sink;
@@ -32,6 +33,10 @@ pub use memory_budget::{BudgetVerdict, MemoryBudget, ShardUsage};
 pub use memory_sink::MemorySink;
 pub use object_key::ObjectKey;
 pub use position::RecordPosition;
+pub use progress_store::{
+    ProgressCondition, ProgressStore, ProgressTag, ProgressWrite, conformance as progress_store_conformance,
+    progress_key,
+};
 pub use s3_sink::{MIN_PART_SIZE, S3Sink, S3SinkOptions};
 pub use shard_buffers::{
     ACTIVE_PARTITION_EXCEEDED, BufferAction, BufferError, BufferEvent, BufferLimits, FailedRecord,

@@ -6,10 +6,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use kinesink_delivery::{
-    BufferLimits, ObjectLayout, ObjectSink, RecordPosition, ResumeState, ShardBuffers,
+    BufferLimits, ObjectLayout, ObjectSink, ProgressStore, RecordPosition, ResumeState,
+    ShardBuffers,
 };
 use kinesink_lease_coordination::{
-    Checkpoint, Lease, LeaseAction, LeaseKeeper, LeaseTable, LeaseTaker,
+    Checkpoint, Lease, LeaseAction, LeaseError, LeaseKeeper, LeaseTable, LeaseTaker,
 };
 use kinesink_parquet_writer::{Codec, ObjectFormat};
 use kinesink_partitioning::{MetadataQuery, OutputPrefixes};
@@ -18,6 +19,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::RecordSplit;
+use crate::destination_progress::{ProgressFailure, ProgressObject, stored_progress};
 use crate::record_pipeline::RecordPipeline;
 use crate::shard_task::{DeliveryStats, ReaderFeed, ShardOutcome, ShardTask};
 use crate::shared_memory_budget::SharedMemoryBudget;
@@ -96,19 +98,35 @@ pub struct Worker {
     source: Arc<dyn ShardSource>,
     table: Arc<dyn LeaseTable>,
     sink: Arc<dyn ObjectSink>,
+    progress: Arc<dyn ProgressStore>,
     ready: Arc<AtomicBool>,
     stats: Arc<DeliveryStats>,
     budget: Arc<SharedMemoryBudget>,
 }
 
+/// What a shard task is built from once its progress object is claimed (owned, so the claim
+/// runs in the shard's own task and never holds up the lease loop).
+#[derive(Clone)]
+struct ShardParts {
+    settings: WorkerSettings,
+    source: Arc<dyn ShardSource>,
+    sink: Arc<dyn ObjectSink>,
+    progress: Arc<dyn ProgressStore>,
+    keeper: Arc<LeaseKeeper>,
+    stats: Arc<DeliveryStats>,
+    budget: Arc<SharedMemoryBudget>,
+}
+
 impl Worker {
-    /// A worker over the given services.
+    /// A worker over the given services; `progress` keeps each shard's progress object (the
+    /// destination itself, see [`ProgressStore`]).
     #[must_use]
     pub fn new(
         settings: WorkerSettings,
         source: Arc<dyn ShardSource>,
         table: Arc<dyn LeaseTable>,
         sink: Arc<dyn ObjectSink>,
+        progress: Arc<dyn ProgressStore>,
     ) -> Self {
         let budget = Arc::new(SharedMemoryBudget::new(settings.memory_budget_bytes));
         Self {
@@ -116,6 +134,7 @@ impl Worker {
             source,
             table,
             sink,
+            progress,
             ready: Arc::new(AtomicBool::new(false)),
             stats: Arc::new(DeliveryStats::default()),
             budget,
@@ -135,8 +154,11 @@ impl Worker {
         self.ready.clone()
     }
 
-    /// Creates leases for shards that have none. Children start at `TRIM_HORIZON` so nothing
-    /// after a reshard is skipped; shards without parents in the table start at the initial position.
+    /// Creates leases for shards that have none. A shard whose progress object exists in the
+    /// destination had a lease row that was lost (deleted by hand, or the table dropped): its
+    /// row is recreated from that progress, never at the initial position, and a WARN says so.
+    /// Otherwise children start at `TRIM_HORIZON` so nothing after a reshard is skipped, and
+    /// shards without parents in the table start at the initial position.
     ///
     /// Only shards with no lease in the table cost a write (one Scan reads the table first), so a
     /// periodic sync of a settled stream writes nothing.
@@ -173,94 +195,66 @@ impl Worker {
             } else {
                 self.settings.initial_checkpoint.clone()
             };
-            let lease = Lease::new(
+            let mut lease = Lease::new(
                 shard.shard_id.clone(),
                 shard.parent_shard_ids.clone(),
                 initial,
             );
+            let stored = stored_progress(
+                self.progress.as_ref(),
+                &self.settings.name,
+                &shard.shard_id,
+            )
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "shard {} has no lease row and its progress could not be read: {e}",
+                    shard.shard_id
+                )
+            })?;
+            if let Some(progress) = &stored {
+                progress.apply_to(&mut lease);
+            }
             if self.table.create_if_missing(&lease).await? {
-                tracing::info!(shard_id = %shard.shard_id, "created lease");
+                match stored {
+                    Some(_) => {
+                        tracing::warn!(shard_id = %shard.shard_id, checkpoint = %lease.checkpoint, "the shard's lease row was missing (deleted, or the lease table dropped); recreated it from the progress kept in the destination");
+                        metrics::counter!("kinesink_lease_rows_recreated_total").increment(1);
+                    }
+                    None => tracing::info!(shard_id = %shard.shard_id, "created lease"),
+                }
             }
         }
         Ok(())
     }
 
+    /// Starts the task of a lease just taken: it first claims the shard's progress object (in
+    /// its own task), then reads from the further of that progress and the lease row.
     fn start_shard(
         &self,
         lease: &Lease,
         keeper: &Arc<LeaseKeeper>,
         stats: &Arc<DeliveryStats>,
     ) -> RunningShard {
-        let (start, resume_after) = match &lease.checkpoint {
-            Checkpoint::Sequence {
-                sequence_number,
-                sub_sequence_number,
-            } => (
-                StartPosition::AtSequence(sequence_number.clone()),
-                Some(RecordPosition::new(
-                    sequence_number.clone(),
-                    *sub_sequence_number,
-                )),
-            ),
-            Checkpoint::TrimHorizon => (StartPosition::TrimHorizon, None),
-            Checkpoint::Latest => (StartPosition::Latest, None),
-            Checkpoint::AtTimestamp | Checkpoint::ShardEnd => {
-                (self.settings.initial_position.clone(), None)
-            }
-        };
-        tracing::info!(shard_id = %lease.shard_id, checkpoint = %lease.checkpoint, "lease taken; reading");
-        let s = &self.settings;
-        let layout = ObjectLayout {
-            shard_id: lease.shard_id.clone(),
-            name: s.name.clone(),
-            format: s.format.clone(),
-            extension: s.file_extension.clone(),
-            error_codec: s.error_codec,
-            prefixes: s.prefixes.clone(),
-            query: s.query.clone(),
-            partition_limit: s.partition_limit,
+        let parts = ShardParts {
+            settings: self.settings.clone(),
+            source: self.source.clone(),
+            sink: self.sink.clone(),
+            progress: self.progress.clone(),
+            keeper: keeper.clone(),
+            stats: stats.clone(),
+            budget: self.budget.clone(),
         };
         let caught_up = Arc::new(AtomicBool::new(false));
-        let task = ShardTask {
-            shard_id: lease.shard_id.clone(),
-            reader: ReaderFeed::spawn(ShardReader::new(
-                self.source.clone(),
-                lease.shard_id.clone(),
-                start,
-                s.reader,
-            )),
-            pipeline: RecordPipeline::new(
-                s.kpl_deaggregation,
-                &s.record_split,
-                resume_after.clone(),
-            ),
-            buffers: ShardBuffers::new(
-                layout,
-                s.buffer.staggered_for(&lease.shard_id),
-                ResumeState {
-                    checkpoint: resume_after,
-                    flush_intent: lease
-                        .flush_intent
-                        .clone()
-                        .map(|(seq, sub)| RecordPosition::new(seq, sub)),
-                    horizon: lease
-                        .flush_horizon
-                        .clone()
-                        .map(|(seq, sub)| RecordPosition::new(seq, sub)),
-                },
-            ),
-            keeper: keeper.clone(),
-            sink: self.sink.clone(),
-            stats: stats.clone(),
-            caught_up: caught_up.clone(),
-            tick: Duration::from_millis(s.buffer.interval_ms.clamp(100, 1_000)),
-            parquet: matches!(s.format, ObjectFormat::Parquet(_)),
-            budget: self.budget.clone(),
-            retry_duration: s.retry_duration,
-        };
         let stop = CancellationToken::new();
         let lost = CancellationToken::new();
-        let handle = tokio::spawn(task.run(stop.clone(), lost.clone()));
+        let handle = tokio::spawn(launch_shard(
+            parts,
+            lease.clone(),
+            caught_up.clone(),
+            stop.clone(),
+            lost.clone(),
+        ));
         RunningShard {
             stop,
             lost,
@@ -373,6 +367,17 @@ impl Worker {
                     }
                     let snapshot = match self.table.snapshot().await {
                         Ok(s) => s,
+                        Err(LeaseError::TableMissing { table }) => {
+                            // The lease table is a cache of the progress kept in the destination.
+                            self.ready.store(false, Ordering::Relaxed);
+                            tracing::warn!(%table, "the lease table is missing (dropped?); creating it again and recreating its lease rows from the progress kept in the destination");
+                            if let Err(e) = self.table.ensure_exists().await {
+                                tracing::warn!(error = %e, "creating the lease table failed; will retry");
+                            } else if let Err(e) = self.sync_shards().await {
+                                tracing::warn!(error = %e, "shard sync failed; will retry");
+                            }
+                            continue;
+                        }
                         Err(e) => {
                             self.ready.store(false, Ordering::Relaxed);
                             tracing::warn!(error = %e, "listing leases failed; will retry");
@@ -470,4 +475,126 @@ impl Worker {
             None => Ok(summary),
         }
     }
+}
+
+/// Claims the shard's progress object, then runs its task from the further of that progress and
+/// the lease row (see `ShardProgress::resume_from`).
+async fn launch_shard(
+    parts: ShardParts,
+    lease: Lease,
+    caught_up: Arc<AtomicBool>,
+    stop: CancellationToken,
+    lost: CancellationToken,
+) -> ShardOutcome {
+    let s = &parts.settings;
+    let claim = ProgressObject::claim(
+        parts.progress.clone(),
+        &s.name,
+        &lease,
+        parts.keeper.owner(),
+        s.retry_duration,
+        &lost,
+    );
+    let progress = tokio::select! {
+        biased;
+        () = lost.cancelled() => return ShardOutcome::LeaseLost,
+        () = stop.cancelled() => return ShardOutcome::Stopped,
+        claimed = claim => match claimed {
+            Ok(progress) => progress,
+            Err(ProgressFailure::Superseded | ProgressFailure::Cancelled) => return ShardOutcome::LeaseLost,
+            Err(ProgressFailure::Failed(message)) => return ShardOutcome::Failed(message),
+        },
+    };
+    let mut resumed = lease.clone();
+    progress.current().apply_to(&mut resumed);
+    if resumed.checkpoint != lease.checkpoint {
+        tracing::info!(shard_id = %lease.shard_id, row = %lease.checkpoint, destination = %resumed.checkpoint, "the progress kept in the destination is further than the lease row; resuming from it");
+    }
+    if resumed.checkpoint == Checkpoint::ShardEnd {
+        // The shard ended; only the lease row's SHARD_END had not been written.
+        return match parts.keeper.checkpoint(&lease.shard_id, &Checkpoint::ShardEnd).await {
+            Ok(()) => ShardOutcome::Ended { children: Vec::new() },
+            Err(LeaseError::Lost { .. }) => ShardOutcome::LeaseLost,
+            Err(e) => ShardOutcome::Failed(format!("checkpoint of shard {}: {e}", lease.shard_id)),
+        };
+    }
+    let task = build_task(&parts, &resumed, progress, caught_up);
+    task.run(stop, lost).await
+}
+
+/// Builds the task of a shard resuming from `lease` (the lease row with the claimed progress
+/// applied).
+fn build_task(
+    parts: &ShardParts,
+    lease: &Lease,
+    progress: ProgressObject,
+    caught_up: Arc<AtomicBool>,
+) -> ShardTask {
+        let (start, resume_after) = match &lease.checkpoint {
+            Checkpoint::Sequence {
+                sequence_number,
+                sub_sequence_number,
+            } => (
+                StartPosition::AtSequence(sequence_number.clone()),
+                Some(RecordPosition::new(
+                    sequence_number.clone(),
+                    *sub_sequence_number,
+                )),
+            ),
+            Checkpoint::TrimHorizon => (StartPosition::TrimHorizon, None),
+            Checkpoint::Latest => (StartPosition::Latest, None),
+            Checkpoint::AtTimestamp | Checkpoint::ShardEnd => {
+                (parts.settings.initial_position.clone(), None)
+            }
+        };
+        tracing::info!(shard_id = %lease.shard_id, checkpoint = %lease.checkpoint, "lease taken; reading");
+        let s = &parts.settings;
+        let layout = ObjectLayout {
+            shard_id: lease.shard_id.clone(),
+            name: s.name.clone(),
+            format: s.format.clone(),
+            extension: s.file_extension.clone(),
+            error_codec: s.error_codec,
+            prefixes: s.prefixes.clone(),
+            query: s.query.clone(),
+            partition_limit: s.partition_limit,
+        };
+        ShardTask {
+            shard_id: lease.shard_id.clone(),
+            reader: ReaderFeed::spawn(ShardReader::new(
+                parts.source.clone(),
+                lease.shard_id.clone(),
+                start,
+                s.reader,
+            )),
+            pipeline: RecordPipeline::new(
+                s.kpl_deaggregation,
+                &s.record_split,
+                resume_after.clone(),
+            ),
+            buffers: ShardBuffers::new(
+                layout,
+                s.buffer.staggered_for(&lease.shard_id),
+                ResumeState {
+                    checkpoint: resume_after,
+                    flush_intent: lease
+                        .flush_intent
+                        .clone()
+                        .map(|(seq, sub)| RecordPosition::new(seq, sub)),
+                    horizon: lease
+                        .flush_horizon
+                        .clone()
+                        .map(|(seq, sub)| RecordPosition::new(seq, sub)),
+                },
+            ),
+            keeper: parts.keeper.clone(),
+        progress,
+            sink: parts.sink.clone(),
+            stats: parts.stats.clone(),
+            caught_up,
+            tick: Duration::from_millis(s.buffer.interval_ms.clamp(100, 1_000)),
+            parquet: matches!(s.format, ObjectFormat::Parquet(_)),
+            budget: parts.budget.clone(),
+            retry_duration: s.retry_duration,
+        }
 }

@@ -45,6 +45,7 @@ mod dynamodb_table;
 mod keeper;
 mod lease;
 mod memory_table;
+mod progress;
 mod table;
 mod taker;
 
@@ -52,5 +53,6 @@ pub use dynamodb_table::DynamoDbLeaseTable;
 pub use keeper::LeaseKeeper;
 pub use lease::{Checkpoint, Lease, TableSnapshot, WorkerHeartbeat};
 pub use memory_table::MemoryLeaseTable;
+pub use progress::{ProgressDecodeError, ShardProgress, compare_positions};
 pub use table::{AdminChange, LeaseError, LeaseTable};
 pub use taker::{LeaseAction, LeaseTaker};

@@ -23,6 +23,13 @@ pub enum LeaseError {
         /// What is wrong.
         message: String,
     },
+    /// The table does not exist (dropped, or not created yet): the worker creates it again and
+    /// recreates every lease row from the progress kept in the destination.
+    #[error("lease table {table} does not exist")]
+    TableMissing {
+        /// The table name.
+        table: String,
+    },
     /// The table could not be reached or refused the request.
     #[error("lease table {table}: {message}")]
     Unavailable {
