@@ -166,7 +166,7 @@ impl ProgressObject {
 
     /// Stores `next` if the object is still the version this worker wrote last, retrying
     /// destination errors with backoff for `retry_duration`. A write whose answer was lost but
-    /// which landed is recognised by reading the object back.
+    /// which landed is recognised by reading the object back after a refused condition.
     ///
     /// # Errors
     /// [`ProgressFailure::Superseded`] when another worker changed the object (stop the shard);
@@ -180,7 +180,6 @@ impl ProgressObject {
     ) -> Result<(), ProgressFailure> {
         let body = next.encode();
         let mut delays = backoff(retry_duration);
-        let mut failed_before = false;
         loop {
             let outcome = self
                 .store
@@ -197,8 +196,9 @@ impl ProgressObject {
                     self.current = next;
                     return Ok(());
                 }
-                Ok(ProgressWrite::Conflict) if failed_before => {
-                    // An earlier attempt may have landed without its answer reaching us.
+                Ok(ProgressWrite::Conflict) => {
+                    // An earlier attempt (ours, or the SDK's own retry of it) may have landed
+                    // without its answer reaching us: then the object holds our bytes.
                     match self.store.read_progress(&self.key).await {
                         Ok(Some((bytes, tag))) if bytes == body => {
                             metrics::counter!("kinesink_progress_object_writes_total")
@@ -211,10 +211,8 @@ impl ProgressObject {
                         Err(e) => e.to_string(),
                     }
                 }
-                Ok(ProgressWrite::Conflict) => return Err(ProgressFailure::Superseded),
                 Err(e) => e.to_string(),
             };
-            failed_before = true;
             let Some(pause) = delays.next() else {
                 return Err(ProgressFailure::Failed(format!(
                     "writing progress object {} failed for the whole retry duration ({} s, destination.retry_duration_s); last error: {error}",
