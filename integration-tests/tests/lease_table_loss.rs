@@ -31,17 +31,25 @@ async fn wait_until(what: &str, limit: Duration, mut check: impl AsyncFnMut() ->
 /// shard id → the `checkpoint` attribute of its lease row (rows only; heartbeats left out).
 async fn lease_checkpoints(table: &str) -> BTreeMap<String, String> {
     let d = aws_sdk_dynamodb::Client::new(&aws().await);
-    let Ok(out) = d.scan().table_name(table).consistent_read(true).send().await else {
+    let Ok(out) = d
+        .scan()
+        .table_name(table)
+        .consistent_read(true)
+        .send()
+        .await
+    else {
         return BTreeMap::new();
     };
     out.items()
         .iter()
-        .filter_map(|item| match (item.get("leaseKey"), item.get("checkpoint")) {
-            (Some(AttributeValue::S(k)), Some(AttributeValue::S(c))) if !k.starts_with('!') => {
-                Some((k.clone(), c.clone()))
-            }
-            _ => None,
-        })
+        .filter_map(
+            |item| match (item.get("leaseKey"), item.get("checkpoint")) {
+                (Some(AttributeValue::S(k)), Some(AttributeValue::S(c))) if !k.starts_with('!') => {
+                    Some((k.clone(), c.clone()))
+                }
+                _ => None,
+            },
+        )
         .collect()
 }
 
@@ -93,14 +101,20 @@ async fn a_lease_row_deleted_by_hand_resumes_at_the_delivered_position_without_d
     )
     .with_leases_extra("shard_sync_interval_ms = 1000");
     let mut worker = Worker::start(&cfg.path);
-    wait_until("the first 600 events are delivered", Duration::from_secs(60), async || {
-        delivered(&stream).await >= 600
-    })
+    wait_until(
+        "the first 600 events are delivered",
+        Duration::from_secs(60),
+        async || delivered(&stream).await >= 600,
+    )
     .await;
-    wait_until("both shards are checkpointed", Duration::from_secs(30), async || {
-        let c = lease_checkpoints(&stream).await;
-        c.len() == 2 && c.values().all(|c| c.bytes().all(|b| b.is_ascii_digit()))
-    })
+    wait_until(
+        "both shards are checkpointed",
+        Duration::from_secs(30),
+        async || {
+            let c = lease_checkpoints(&stream).await;
+            c.len() == 2 && c.values().all(|c| c.bytes().all(|b| b.is_ascii_digit()))
+        },
+    )
     .await;
     let shard = "shardId-000000000001";
     let before = lease_checkpoints(&stream).await[shard].clone();
@@ -112,10 +126,14 @@ async fn a_lease_row_deleted_by_hand_resumes_at_the_delivered_position_without_d
         .await
         .unwrap();
     let mut recreated = None;
-    wait_until("the deleted row is recreated", Duration::from_secs(30), async || {
-        recreated = lease_checkpoints(&stream).await.get(shard).cloned();
-        recreated.is_some()
-    })
+    wait_until(
+        "the deleted row is recreated",
+        Duration::from_secs(30),
+        async || {
+            recreated = lease_checkpoints(&stream).await.get(shard).cloned();
+            recreated.is_some()
+        },
+    )
     .await;
     let recreated = recreated.unwrap();
     assert!(
@@ -124,16 +142,17 @@ async fn a_lease_row_deleted_by_hand_resumes_at_the_delivered_position_without_d
     );
     worker.wait_for("lease row was missing", 1, Duration::from_secs(10));
     assert!(
-        worker
-            .seen
-            .iter()
-            .any(|l| l.contains("WARN") && l.contains("lease row was missing") && l.contains(shard)),
+        worker.seen.iter().any(|l| l.contains("WARN")
+            && l.contains("lease row was missing")
+            && l.contains(shard)),
         "the recreation is logged at WARN, naming the shard"
     );
     fake.append(&stream, events(&stream, 600..900));
-    wait_until("all 900 events are delivered", Duration::from_secs(60), async || {
-        delivered(&stream).await >= 900
-    })
+    wait_until(
+        "all 900 events are delivered",
+        Duration::from_secs(60),
+        async || delivered(&stream).await >= 900,
+    )
     .await;
     // Long enough for a re-read from TRIM_HORIZON to show up as duplicates.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -141,7 +160,10 @@ async fn a_lease_row_deleted_by_hand_resumes_at_the_delivered_position_without_d
     assert_eq!(worker.wait(Duration::from_secs(30)).0, Some(0));
     let counts = event_counts(&objects(BUCKET, &format!("{stream}/")).await);
     let duplicates: usize = counts.values().map(|c| c - 1).sum();
-    eprintln!("lease row deleted by hand: delivered {}, duplicates {duplicates}", counts.len());
+    eprintln!(
+        "lease row deleted by hand: delivered {}, duplicates {duplicates}",
+        counts.len()
+    );
     assert_exactly_once(&counts, &stream, 900);
 }
 
@@ -241,7 +263,10 @@ async fn dropping_the_whole_lease_table_mid_run_with_three_workers_loses_and_dup
         .iter_mut()
         .any(|w| w.child.try_wait().unwrap().is_none())
     {
-        assert!(Instant::now() < deadline, "workers did not stop after SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "workers did not stop after SIGTERM"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // The reader threads see the last lines a moment after the exit.
@@ -308,4 +333,109 @@ async fn dropping_the_whole_lease_table_mid_run_with_three_workers_loses_and_dup
     assert_eq!(duplicates, 0, "duplicates");
     assert_eq!(missing, 0, "missing");
     assert_exactly_once(&counts, &stream, total);
+}
+
+/// The body of `GET path` on the worker's metrics listener.
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default()
+}
+
+/// Sum of a metric's samples (all label sets) in Prometheus text.
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap() as u64)
+        .sum()
+}
+
+/// What the progress objects cost, counted by a proxy in front of S3: one PutObject per fenced
+/// lease write (flush progress, checkpoint), one GetObject and one PutObject per lease take.
+#[tokio::test(flavor = "multi_thread")]
+async fn each_fenced_lease_write_costs_one_progress_object_put() {
+    let fake = FakeKinesis::start("127.0.0.1:0", false).await;
+    let stream = unique("it-progress-cost");
+    fake.create_stream(&stream, 2);
+    create_bucket(BUCKET).await;
+    let s3_proxy = FaultProxy::start(
+        &std::env::var("AWS_ENDPOINT_URL_S3").unwrap(),
+        Service::S3,
+        FaultRates::default(),
+    )
+    .await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = config(
+        &stream,
+        &stream,
+        BUCKET,
+        &stream,
+        &format!("endpoint_url = \"{}\"", fake.url),
+        &format!(
+            "endpoint_url = \"{}\"\nbuffer_interval_s = 1\n[metrics]\nlisten = \"127.0.0.1:{port}\"",
+            s3_proxy.url
+        ),
+    );
+    let mut worker = Worker::start(&cfg.path);
+    worker.wait_for("serving /metrics", 1, Duration::from_secs(30));
+    for round in 0..10 {
+        fake.append(&stream, events(&stream, round * 100..(round + 1) * 100));
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+    }
+    wait_until(
+        "all 1000 events are delivered",
+        Duration::from_secs(60),
+        async || delivered(&stream).await >= 1000,
+    )
+    .await;
+    // Idle: every buffer flushed and checkpointed, nothing in flight.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let text = http_get(port, "/metrics");
+    let checkpoints = metric(&text, "kinesink_checkpoint_writes_total");
+    let flush_progress = metric(&text, "kinesink_flush_progress_writes_total");
+    let progress_writes = metric(&text, "kinesink_progress_object_writes_total");
+    let takes = metric(&text, "kinesink_lease_takes_total");
+    let recorded = s3_proxy.recorded.lock().unwrap().clone();
+    let count = |method: &str| {
+        recorded
+            .iter()
+            .filter(|r| r.method == method && is_progress_request(&r.path_and_query))
+            .count() as u64
+    };
+    let (puts, gets) = (count("PUT"), count("GET"));
+    let data_puts = recorded
+        .iter()
+        .filter(|r| r.method == "PUT" && !is_progress_request(&r.path_and_query))
+        .count();
+    eprintln!(
+        "progress objects: {puts} PUT, {gets} GET for {checkpoints} checkpoints + {flush_progress} flush-progress lease writes and {takes} lease takes; data PUT {data_puts}; \
+         PUT per shard-wide flush {:.2}",
+        (puts - takes) as f64 / checkpoints as f64
+    );
+    assert_eq!(
+        progress_writes,
+        checkpoints + flush_progress,
+        "one progress object write before each fenced lease write"
+    );
+    assert_eq!(puts, progress_writes + takes, "plus one claim per take");
+    assert_eq!(
+        gets,
+        takes + 2,
+        "a read per take, and one per shard at the first start"
+    );
+    worker.sigterm();
+    assert_eq!(worker.wait(Duration::from_secs(30)).0, Some(0));
 }

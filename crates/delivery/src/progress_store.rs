@@ -60,9 +60,6 @@ pub trait ProgressStore: Send + Sync {
         body: Vec<u8>,
         condition: &ProgressCondition,
     ) -> Result<ProgressWrite, SinkError>;
-
-    /// Deletes the object under `key` (none is fine): `leases reset` forgets a shard's progress.
-    async fn delete_progress(&self, key: &str) -> Result<(), SinkError>;
 }
 
 /// A stable 64-bit FNV-1a hash as hex: the tag of stores without ETags.
@@ -81,11 +78,19 @@ pub(crate) fn content_tag(bytes: &[u8]) -> ProgressTag {
 #[doc(hidden)]
 pub async fn conformance(store: &dyn ProgressStore) {
     let key = format!("_kinesink/t/progress/{}.json", uuid::Uuid::new_v4());
-    assert_eq!(store.read_progress(&key).await.unwrap(), None, "nothing stored yet");
+    assert_eq!(
+        store.read_progress(&key).await.unwrap(),
+        None,
+        "nothing stored yet"
+    );
     let stale = ProgressTag("\"0123\"".into());
     assert_eq!(
         store
-            .write_progress(&key, b"v0".to_vec(), &ProgressCondition::Unchanged(stale.clone()))
+            .write_progress(
+                &key,
+                b"v0".to_vec(),
+                &ProgressCondition::Unchanged(stale.clone())
+            )
             .await
             .unwrap(),
         ProgressWrite::Conflict,
@@ -112,7 +117,11 @@ pub async fn conformance(store: &dyn ProgressStore) {
     );
     // Two writers read v1; the first to write wins, the other's write changes nothing.
     let ProgressWrite::Written(t2) = store
-        .write_progress(&key, b"v2".to_vec(), &ProgressCondition::Unchanged(t1.clone()))
+        .write_progress(
+            &key,
+            b"v2".to_vec(),
+            &ProgressCondition::Unchanged(t1.clone()),
+        )
         .await
         .unwrap()
     else {
@@ -130,17 +139,6 @@ pub async fn conformance(store: &dyn ProgressStore) {
     assert_eq!(
         store.read_progress(&key).await.unwrap(),
         Some((b"v2".to_vec(), t2.clone()))
-    );
-    store.delete_progress(&key).await.unwrap();
-    store.delete_progress(&key).await.unwrap();
-    assert_eq!(store.read_progress(&key).await.unwrap(), None);
-    assert_eq!(
-        store
-            .write_progress(&key, b"v3".to_vec(), &ProgressCondition::Unchanged(t2))
-            .await
-            .unwrap(),
-        ProgressWrite::Conflict,
-        "a deleted object refuses its last tag"
     );
 }
 

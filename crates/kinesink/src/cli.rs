@@ -7,9 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use kinesink_delivery::{
-    Destination, FileSink, ObjectSink, ProgressStore, S3Sink, S3SinkOptions, progress_key,
-};
+use kinesink_delivery::{Destination, FileSink, ObjectSink, ProgressStore, S3Sink, S3SinkOptions};
 use kinesink_lease_coordination::{AdminChange, Checkpoint, DynamoDbLeaseTable, Lease, LeaseTable};
 use kinesink_shard_reader::{KinesisShardSource, ReaderSettings, StartPosition};
 use tokio_util::sync::CancellationToken;
@@ -673,13 +671,21 @@ async fn leases_command(command: LeasesCommand) -> Result<(), Failure> {
                     )));
                 }
             }
-            // The progress kept in the destination would overrule the reset row: forget it
-            // first (should the reset then be refused, a worker resumes from the row as it was).
+            // The progress kept in the destination would overrule the reset row: reset it
+            // first (should the row's reset then be refused, the row is further and wins).
             let aws = crate::aws::clients_for(&settings).await;
-            progress_store(&settings, &aws.s3)
-                .delete_progress(&progress_key(&settings.name, &shard))
-                .await
-                .map_err(|e| usage(format!("forgetting the progress of {shard} kept in the destination: {e}")))?;
+            crate::destination_progress::reset_progress(
+                progress_store(&settings, &aws.s3).as_ref(),
+                &settings.name,
+                &shard,
+                &checkpoint,
+            )
+            .await
+            .map_err(|e| {
+                usage(format!(
+                    "resetting the progress of {shard} kept in the destination: {e}"
+                ))
+            })?;
             if table
                 .admin_change(
                     &shard,

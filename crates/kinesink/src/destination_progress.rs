@@ -9,7 +9,7 @@ use backon::BackoffBuilder;
 use kinesink_delivery::{
     ProgressCondition, ProgressStore, ProgressTag, ProgressWrite, SinkError, progress_key,
 };
-use kinesink_lease_coordination::{Lease, ShardProgress};
+use kinesink_lease_coordination::{Checkpoint, Lease, ShardProgress};
 use tokio_util::sync::CancellationToken;
 
 /// Why progress could not be stored.
@@ -52,6 +52,41 @@ pub async fn stored_progress(
     }
 }
 
+/// Stores `checkpoint` (with no flush intent or horizon) as a shard's progress: `leases reset`,
+/// so the progress kept in the destination does not overrule the reset lease row. A holder of
+/// the object is superseded (its next write fails). An unreadable object is replaced.
+///
+/// # Errors
+/// The destination failed, or the object changed while it was being reset (try again).
+pub async fn reset_progress(
+    store: &dyn ProgressStore,
+    name: &str,
+    shard_id: &str,
+    checkpoint: &Checkpoint,
+) -> Result<(), String> {
+    let key = progress_key(name, shard_id);
+    let (version, condition) = match store.read_progress(&key).await.map_err(|e| e.to_string())? {
+        None => (0, ProgressCondition::Absent),
+        Some((bytes, tag)) => (
+            ShardProgress::decode(shard_id, &bytes).map_or(0, |p| p.version),
+            ProgressCondition::Unchanged(tag),
+        ),
+    };
+    let mut reset = ShardProgress::of_lease(&Lease::new(shard_id, Vec::new(), checkpoint.clone()));
+    reset.version = version + 1;
+    reset.writer = "kinesink leases reset".to_owned();
+    match store
+        .write_progress(&key, reset.encode(), &condition)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        ProgressWrite::Written(_) => Ok(()),
+        ProgressWrite::Conflict => Err(format!(
+            "the progress object {key} changed while resetting it; try again"
+        )),
+    }
+}
+
 /// This worker's hold on one shard's progress object.
 ///
 /// Guarantees: every write is conditional on the version this worker wrote last, so after
@@ -72,11 +107,6 @@ impl std::fmt::Debug for ProgressObject {
             .field("current", &self.current)
             .finish_non_exhaustive()
     }
-}
-
-enum Attempt {
-    Claimed(ProgressObject),
-    Raced,
 }
 
 impl ProgressObject {
@@ -101,12 +131,12 @@ impl ProgressObject {
         let mut races = 0_u32;
         loop {
             let error = match Self::try_claim(&store, &key, lease, writer).await {
-                Ok(Attempt::Claimed(object)) => return Ok(object),
-                Ok(Attempt::Raced) if races < 100 => {
+                Ok(Some(object)) => return Ok(object),
+                Ok(None) if races < 100 => {
                     races += 1;
                     continue;
                 }
-                Ok(Attempt::Raced) => "another worker keeps changing it".to_owned(),
+                Ok(None) => "another worker keeps changing it".to_owned(),
                 Err(ClaimError::Unreadable(message)) => {
                     return Err(ProgressFailure::Failed(message));
                 }
@@ -132,7 +162,8 @@ impl ProgressObject {
         key: &str,
         lease: &Lease,
         writer: &str,
-    ) -> Result<Attempt, ClaimError> {
+    ) -> Result<Option<Self>, ClaimError> {
+        // `None`: another claimer changed the object between the read and the write.
         let (stored, condition) = match store.read_progress(key).await? {
             None => (None, ProgressCondition::Absent),
             Some((bytes, tag)) => (
@@ -148,13 +179,13 @@ impl ProgressObject {
             .write_progress(key, claimed.encode(), &condition)
             .await?
         {
-            ProgressWrite::Written(tag) => Ok(Attempt::Claimed(Self {
+            ProgressWrite::Written(tag) => Ok(Some(Self {
                 store: store.clone(),
                 key: key.to_owned(),
                 current: claimed,
                 tag,
             })),
-            ProgressWrite::Conflict => Ok(Attempt::Raced),
+            ProgressWrite::Conflict => Ok(None),
         }
     }
 
@@ -201,8 +232,7 @@ impl ProgressObject {
                     // without its answer reaching us: then the object holds our bytes.
                     match self.store.read_progress(&self.key).await {
                         Ok(Some((bytes, tag))) if bytes == body => {
-                            metrics::counter!("kinesink_progress_object_writes_total")
-                                .increment(1);
+                            metrics::counter!("kinesink_progress_object_writes_total").increment(1);
                             self.tag = tag;
                             self.current = next;
                             return Ok(());
@@ -244,7 +274,6 @@ impl From<SinkError> for ClaimError {
 mod tests {
     use super::*;
     use kinesink_delivery::MemorySink;
-    use kinesink_lease_coordination::Checkpoint;
 
     fn seq(n: u64) -> Checkpoint {
         Checkpoint::Sequence {
@@ -287,7 +316,36 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(stored, *successor.current(), "the zombie's write changed nothing");
+        assert_eq!(
+            stored,
+            *successor.current(),
+            "the zombie's write changed nothing"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_reset_replaces_the_stored_progress_and_supersedes_its_holder() {
+        let store: Arc<dyn ProgressStore> = Arc::new(MemorySink::new());
+        let never = CancellationToken::new();
+        let retry = Duration::from_secs(1);
+        let lease = Lease::new("s-1", vec![], seq(500));
+        let mut holder = ProgressObject::claim(store.clone(), "n", &lease, "a", retry, &never)
+            .await
+            .unwrap();
+        reset_progress(store.as_ref(), "n", "s-1", &Checkpoint::TrimHorizon)
+            .await
+            .unwrap();
+        let next = holder.current().with_checkpoint(&seq(600));
+        assert!(matches!(
+            holder.store(next, retry, &never).await,
+            Err(ProgressFailure::Superseded)
+        ));
+        let reset_row = Lease::new("s-1", vec![], Checkpoint::TrimHorizon);
+        let resumed = ProgressObject::claim(store.clone(), "n", &reset_row, "b", retry, &never)
+            .await
+            .unwrap();
+        assert_eq!(resumed.current().checkpoint, Checkpoint::TrimHorizon);
+        assert_eq!(resumed.current().flush_horizon, None);
     }
 
     #[tokio::test]

@@ -358,10 +358,9 @@ impl ShardTask {
                 Err(Stop::Lost)
             }
             Err(ProgressFailure::Cancelled) => Err(Stop::Lost),
-            Err(ProgressFailure::Failed(message)) => Err(Stop::Failed(format!(
-                "shard {}: {message}",
-                self.shard_id
-            ))),
+            Err(ProgressFailure::Failed(message)) => {
+                Err(Stop::Failed(format!("shard {}: {message}", self.shard_id)))
+            }
         }
     }
 

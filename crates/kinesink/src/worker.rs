@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use kinesink_delivery::{
     BufferLimits, ObjectLayout, ObjectSink, ProgressStore, RecordPosition, ResumeState,
     ShardBuffers,
@@ -185,7 +186,19 @@ impl Worker {
         }
         let known: std::collections::BTreeSet<String> =
             leases.into_iter().map(|l| l.shard_id).collect();
-        for shard in shards.iter().filter(|s| !known.contains(&s.shard_id)) {
+        // The progress objects of shards without a row are read a few at a time (a first start
+        // of a large stream reads one per shard, none of which exists yet).
+        let missing: Vec<_> = shards
+            .iter()
+            .filter(|s| !known.contains(&s.shard_id))
+            .collect();
+        let stored: Vec<_> = futures::stream::iter(missing.iter().map(|shard| {
+            stored_progress(self.progress.as_ref(), &self.settings.name, &shard.shard_id)
+        }))
+        .buffered(16)
+        .collect()
+        .await;
+        for (shard, stored) in missing.into_iter().zip(stored) {
             let has_parent = shard
                 .parent_shard_ids
                 .iter()
@@ -200,13 +213,7 @@ impl Worker {
                 shard.parent_shard_ids.clone(),
                 initial,
             );
-            let stored = stored_progress(
-                self.progress.as_ref(),
-                &self.settings.name,
-                &shard.shard_id,
-            )
-            .await
-            .map_err(|e| {
+            let stored = stored.map_err(|e| {
                 anyhow::anyhow!(
                     "shard {} has no lease row and its progress could not be read: {e}",
                     shard.shard_id
@@ -512,8 +519,14 @@ async fn launch_shard(
     }
     if resumed.checkpoint == Checkpoint::ShardEnd {
         // The shard ended; only the lease row's SHARD_END had not been written.
-        return match parts.keeper.checkpoint(&lease.shard_id, &Checkpoint::ShardEnd).await {
-            Ok(()) => ShardOutcome::Ended { children: Vec::new() },
+        return match parts
+            .keeper
+            .checkpoint(&lease.shard_id, &Checkpoint::ShardEnd)
+            .await
+        {
+            Ok(()) => ShardOutcome::Ended {
+                children: Vec::new(),
+            },
             Err(LeaseError::Lost { .. }) => ShardOutcome::LeaseLost,
             Err(e) => ShardOutcome::Failed(format!("checkpoint of shard {}: {e}", lease.shard_id)),
         };
@@ -530,71 +543,67 @@ fn build_task(
     progress: ProgressObject,
     caught_up: Arc<AtomicBool>,
 ) -> ShardTask {
-        let (start, resume_after) = match &lease.checkpoint {
-            Checkpoint::Sequence {
-                sequence_number,
-                sub_sequence_number,
-            } => (
-                StartPosition::AtSequence(sequence_number.clone()),
-                Some(RecordPosition::new(
-                    sequence_number.clone(),
-                    *sub_sequence_number,
-                )),
-            ),
-            Checkpoint::TrimHorizon => (StartPosition::TrimHorizon, None),
-            Checkpoint::Latest => (StartPosition::Latest, None),
-            Checkpoint::AtTimestamp | Checkpoint::ShardEnd => {
-                (parts.settings.initial_position.clone(), None)
-            }
-        };
-        tracing::info!(shard_id = %lease.shard_id, checkpoint = %lease.checkpoint, "lease taken; reading");
-        let s = &parts.settings;
-        let layout = ObjectLayout {
-            shard_id: lease.shard_id.clone(),
-            name: s.name.clone(),
-            format: s.format.clone(),
-            extension: s.file_extension.clone(),
-            error_codec: s.error_codec,
-            prefixes: s.prefixes.clone(),
-            query: s.query.clone(),
-            partition_limit: s.partition_limit,
-        };
-        ShardTask {
-            shard_id: lease.shard_id.clone(),
-            reader: ReaderFeed::spawn(ShardReader::new(
-                parts.source.clone(),
-                lease.shard_id.clone(),
-                start,
-                s.reader,
+    let (start, resume_after) = match &lease.checkpoint {
+        Checkpoint::Sequence {
+            sequence_number,
+            sub_sequence_number,
+        } => (
+            StartPosition::AtSequence(sequence_number.clone()),
+            Some(RecordPosition::new(
+                sequence_number.clone(),
+                *sub_sequence_number,
             )),
-            pipeline: RecordPipeline::new(
-                s.kpl_deaggregation,
-                &s.record_split,
-                resume_after.clone(),
-            ),
-            buffers: ShardBuffers::new(
-                layout,
-                s.buffer.staggered_for(&lease.shard_id),
-                ResumeState {
-                    checkpoint: resume_after,
-                    flush_intent: lease
-                        .flush_intent
-                        .clone()
-                        .map(|(seq, sub)| RecordPosition::new(seq, sub)),
-                    horizon: lease
-                        .flush_horizon
-                        .clone()
-                        .map(|(seq, sub)| RecordPosition::new(seq, sub)),
-                },
-            ),
-            keeper: parts.keeper.clone(),
-        progress,
-            sink: parts.sink.clone(),
-            stats: parts.stats.clone(),
-            caught_up,
-            tick: Duration::from_millis(s.buffer.interval_ms.clamp(100, 1_000)),
-            parquet: matches!(s.format, ObjectFormat::Parquet(_)),
-            budget: parts.budget.clone(),
-            retry_duration: s.retry_duration,
+        ),
+        Checkpoint::TrimHorizon => (StartPosition::TrimHorizon, None),
+        Checkpoint::Latest => (StartPosition::Latest, None),
+        Checkpoint::AtTimestamp | Checkpoint::ShardEnd => {
+            (parts.settings.initial_position.clone(), None)
         }
+    };
+    tracing::info!(shard_id = %lease.shard_id, checkpoint = %lease.checkpoint, "lease taken; reading");
+    let s = &parts.settings;
+    let layout = ObjectLayout {
+        shard_id: lease.shard_id.clone(),
+        name: s.name.clone(),
+        format: s.format.clone(),
+        extension: s.file_extension.clone(),
+        error_codec: s.error_codec,
+        prefixes: s.prefixes.clone(),
+        query: s.query.clone(),
+        partition_limit: s.partition_limit,
+    };
+    ShardTask {
+        shard_id: lease.shard_id.clone(),
+        reader: ReaderFeed::spawn(ShardReader::new(
+            parts.source.clone(),
+            lease.shard_id.clone(),
+            start,
+            s.reader,
+        )),
+        pipeline: RecordPipeline::new(s.kpl_deaggregation, &s.record_split, resume_after.clone()),
+        buffers: ShardBuffers::new(
+            layout,
+            s.buffer.staggered_for(&lease.shard_id),
+            ResumeState {
+                checkpoint: resume_after,
+                flush_intent: lease
+                    .flush_intent
+                    .clone()
+                    .map(|(seq, sub)| RecordPosition::new(seq, sub)),
+                horizon: lease
+                    .flush_horizon
+                    .clone()
+                    .map(|(seq, sub)| RecordPosition::new(seq, sub)),
+            },
+        ),
+        keeper: parts.keeper.clone(),
+        progress,
+        sink: parts.sink.clone(),
+        stats: parts.stats.clone(),
+        caught_up,
+        tick: Duration::from_millis(s.buffer.interval_ms.clamp(100, 1_000)),
+        parquet: matches!(s.format, ObjectFormat::Parquet(_)),
+        budget: parts.budget.clone(),
+        retry_duration: s.retry_duration,
+    }
 }

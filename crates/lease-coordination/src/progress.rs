@@ -58,7 +58,11 @@ struct Stored {
     checkpoint: String,
     #[serde(rename = "checkpointSubSequenceNumber")]
     checkpoint_sub_sequence_number: u64,
-    #[serde(rename = "flushIntent", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "flushIntent",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     flush_intent: Option<(String, u64)>,
     #[serde(
         rename = "flushHorizon",
@@ -330,14 +334,28 @@ mod tests {
                 sequence_number: "49590338271490256608559692538361571095921575989136588898".into(),
                 sub_sequence_number: 3,
             },
-            flush_intent: Some(("49590338271490256608559692538361571095921575989136588999".into(), 1)),
-            flush_horizon: Some(("49590338271490256608559692538361571095921575989136589000".into(), 0)),
+            flush_intent: Some((
+                "49590338271490256608559692538361571095921575989136588999".into(),
+                1,
+            )),
+            flush_horizon: Some((
+                "49590338271490256608559692538361571095921575989136589000".into(),
+                0,
+            )),
             version: 17,
             writer: "host-1-abc".into(),
         };
         let bytes = p.encode();
-        assert_eq!(ShardProgress::decode("shardId-000000000001", &bytes).unwrap(), p);
-        for sentinel in [Checkpoint::TrimHorizon, Checkpoint::Latest, Checkpoint::AtTimestamp, Checkpoint::ShardEnd] {
+        assert_eq!(
+            ShardProgress::decode("shardId-000000000001", &bytes).unwrap(),
+            p
+        );
+        for sentinel in [
+            Checkpoint::TrimHorizon,
+            Checkpoint::Latest,
+            Checkpoint::AtTimestamp,
+            Checkpoint::ShardEnd,
+        ] {
             let p = progress(sentinel);
             assert_eq!(ShardProgress::decode("shardId-1", &p.encode()).unwrap(), p);
         }
@@ -366,33 +384,51 @@ mod tests {
         let e = ShardProgress::decode("shardId-1", text.replace("\"1\"", "\"x1\"").as_bytes())
             .unwrap_err();
         assert!(e.to_string().contains("checkpoint `x1`"), "{e}");
-        let e = ShardProgress::decode("shardId-1", text.replace("\"format\":1", "\"format\":2").as_bytes())
-            .unwrap_err();
+        let e = ShardProgress::decode(
+            "shardId-1",
+            text.replace("\"format\":1", "\"format\":2").as_bytes(),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("format 2"), "{e}");
     }
 
     #[test]
     fn a_stale_checkpoint_or_horizon_never_moves_progress_backwards() {
         let p = progress(seq(100)).with_flush_progress(&pos(150), None);
-        let stale = p.with_checkpoint(&seq(90)).with_flush_progress(&pos(120), None);
+        let stale = p
+            .with_checkpoint(&seq(90))
+            .with_flush_progress(&pos(120), None);
         assert_eq!(stale.checkpoint, seq(100));
         assert_eq!(stale.flush_horizon, Some(pos(150)));
         let sentinel = p.with_checkpoint(&Checkpoint::TrimHorizon);
-        assert_eq!(sentinel.checkpoint, seq(100), "a start sentinel is before any position");
+        assert_eq!(
+            sentinel.checkpoint,
+            seq(100),
+            "a start sentinel is before any position"
+        );
         let ended = p.with_checkpoint(&Checkpoint::ShardEnd);
         assert_eq!(ended.checkpoint, Checkpoint::ShardEnd);
-        assert_eq!(ended.with_checkpoint(&seq(500)).checkpoint, Checkpoint::ShardEnd);
+        assert_eq!(
+            ended.with_checkpoint(&seq(500)).checkpoint,
+            Checkpoint::ShardEnd
+        );
     }
 
     #[test]
     fn an_intent_stays_until_a_checkpoint_reaches_it() {
         let p = progress(seq(100)).with_flush_progress(&pos(200), Some(&pos(200)));
         let size_cut = p.with_flush_progress(&pos(180), None);
-        assert_eq!(size_cut.flush_intent, Some(pos(200)), "a horizon-only write keeps the intent");
+        assert_eq!(
+            size_cut.flush_intent,
+            Some(pos(200)),
+            "a horizon-only write keeps the intent"
+        );
         assert_eq!(p.with_checkpoint(&seq(150)).flush_intent, Some(pos(200)));
         assert_eq!(p.with_checkpoint(&seq(200)).flush_intent, None);
         assert_eq!(
-            p.with_checkpoint(&seq(200)).with_flush_progress(&pos(190), Some(&pos(190))).flush_intent,
+            p.with_checkpoint(&seq(200))
+                .with_flush_progress(&pos(190), Some(&pos(190)))
+                .flush_intent,
             None,
             "an intent at or before the checkpoint is already complete"
         );
@@ -414,20 +450,39 @@ mod tests {
         row.flush_intent = Some(pos(120));
         row.flush_horizon = Some(pos(120));
         // No object yet (first run, or written by an older version): the row.
-        assert_eq!(ShardProgress::resume_from(None, &row), ShardProgress::of_lease(&row));
+        assert_eq!(
+            ShardProgress::resume_from(None, &row),
+            ShardProgress::of_lease(&row)
+        );
         // The object is further (the row lags by a write, or was recreated at the initial position).
         let stored = progress(seq(120)).with_flush_progress(&pos(300), Some(&pos(300)));
-        let r = ShardProgress::resume_from(Some(&stored), &Lease::new("shardId-1", vec![], Checkpoint::TrimHorizon));
-        assert_eq!((r.checkpoint.clone(), r.flush_intent.clone(), r.flush_horizon.clone()), (seq(120), Some(pos(300)), Some(pos(300))));
+        let r = ShardProgress::resume_from(
+            Some(&stored),
+            &Lease::new("shardId-1", vec![], Checkpoint::TrimHorizon),
+        );
+        assert_eq!(
+            (
+                r.checkpoint.clone(),
+                r.flush_intent.clone(),
+                r.flush_horizon.clone()
+            ),
+            (seq(120), Some(pos(300)), Some(pos(300)))
+        );
         assert_eq!(r.version, stored.version);
         // The row is further (moved by a worker that writes no object): the row's intent counts.
         let old = progress(seq(50)).with_flush_progress(&pos(60), Some(&pos(60)));
         let r = ShardProgress::resume_from(Some(&old), &row);
-        assert_eq!((r.checkpoint, r.flush_intent, r.flush_horizon), (seq(100), Some(pos(120)), Some(pos(120))));
+        assert_eq!(
+            (r.checkpoint, r.flush_intent, r.flush_horizon),
+            (seq(100), Some(pos(120)), Some(pos(120)))
+        );
         // Same checkpoint: the stored intent, the further horizon.
         let same = progress(seq(100)).with_flush_progress(&pos(110), None);
         let r = ShardProgress::resume_from(Some(&same), &row);
-        assert_eq!((r.checkpoint, r.flush_intent, r.flush_horizon), (seq(100), Some(pos(120)), Some(pos(120))));
+        assert_eq!(
+            (r.checkpoint, r.flush_intent, r.flush_horizon),
+            (seq(100), Some(pos(120)), Some(pos(120)))
+        );
     }
 
     fn any_checkpoint() -> impl Strategy<Value = Checkpoint> {

@@ -34,9 +34,9 @@ fn read_if_present(path: &std::path::Path) -> std::io::Result<Option<Vec<u8>>> {
 #[async_trait]
 impl ProgressStore for FileSink {
     async fn read_progress(&self, key: &str) -> Result<Option<(Vec<u8>, ProgressTag)>, SinkError> {
-        let path = self
-            .path_for(key)
-            .ok_or_else(|| self.progress_error(key, "the key is not a relative path inside the root".into()))?;
+        let path = self.path_for(key).ok_or_else(|| {
+            self.progress_error(key, "the key is not a relative path inside the root".into())
+        })?;
         let read = tokio::task::spawn_blocking(move || read_if_present(&path))
             .await
             .map_err(|e| self.progress_error(key, format!("reader task failed: {e}")))?
@@ -53,9 +53,9 @@ impl ProgressStore for FileSink {
         body: Vec<u8>,
         condition: &ProgressCondition,
     ) -> Result<ProgressWrite, SinkError> {
-        let path = self
-            .path_for(key)
-            .ok_or_else(|| self.progress_error(key, "the key is not a relative path inside the root".into()))?;
+        let path = self.path_for(key).ok_or_else(|| {
+            self.progress_error(key, "the key is not a relative path inside the root".into())
+        })?;
         let condition = condition.clone();
         let outcome = tokio::task::spawn_blocking(move || -> std::io::Result<ProgressWrite> {
             use std::io::Write;
@@ -92,17 +92,6 @@ impl ProgressStore for FileSink {
         .await
         .map_err(|e| self.progress_error(key, format!("writer task failed: {e}")))?;
         outcome.map_err(|e| self.progress_error(key, e.to_string()))
-    }
-
-    async fn delete_progress(&self, key: &str) -> Result<(), SinkError> {
-        let path = self
-            .path_for(key)
-            .ok_or_else(|| self.progress_error(key, "the key is not a relative path inside the root".into()))?;
-        match tokio::fs::remove_file(&path).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(self.progress_error(key, e.to_string())),
-        }
     }
 }
 

@@ -46,11 +46,6 @@ impl ProgressStore for MemorySink {
         map.insert(key.to_owned(), body);
         Ok(ProgressWrite::Written(tag))
     }
-
-    async fn delete_progress(&self, key: &str) -> Result<(), SinkError> {
-        self.progress.lock().expect("memory sink lock").remove(key);
-        Ok(())
-    }
 }
 
 #[cfg(test)]

@@ -26,7 +26,9 @@ impl ProgressStore for S3Sink {
         {
             Ok(out) => out,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
-            Err(e) => return Err(self.error(&full_key, format!("GetObject: {}", sdk_error_line(&e)))),
+            Err(e) => {
+                return Err(self.error(&full_key, format!("GetObject: {}", sdk_error_line(&e))));
+            }
         };
         let tag = out
             .e_tag()
@@ -76,17 +78,5 @@ impl ProgressStore for S3Sink {
                 _ => Err(self.error(&full_key, format!("PutObject: {}", sdk_error_line(&e)))),
             },
         }
-    }
-
-    async fn delete_progress(&self, key: &str) -> Result<(), SinkError> {
-        let full_key = format!("{}{key}", self.root);
-        self.client
-            .delete_object()
-            .bucket(&self.bucket)
-            .key(&full_key)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| self.error(&full_key, format!("DeleteObject: {}", sdk_error_line(&e))))
     }
 }
