@@ -175,7 +175,8 @@ fn is_progress_request(path: &str) -> bool {
 }
 
 /// 3 workers, 4 shards, events produced throughout; S3 and DynamoDB behind the fault proxy; the
-/// whole lease table dropped twice and a worker killed with -9 in between.
+/// whole lease table dropped twice, a worker paused (SIGSTOP) across the first drop and resumed
+/// as a zombie, and a worker killed with -9 in between.
 #[tokio::test(flavor = "multi_thread")]
 async fn dropping_the_whole_lease_table_mid_run_with_three_workers_loses_and_duplicates_nothing() {
     let fake = FakeKinesis::start("127.0.0.1:0", false).await;
@@ -237,6 +238,17 @@ async fn dropping_the_whole_lease_table_mid_run_with_three_workers_loses_and_dup
                 .expect("the lease table is dropped");
             drops += 1;
             eprintln!("dropped the lease table at {:?}", started.elapsed());
+        }
+        // A zombie across a drop: w2 is paused past the failover time while the table is
+        // dropped and recreated, then resumes with the leases it held before.
+        if b == 10 || b == 25 {
+            let signal = if b == 10 { "-STOP" } else { "-CONT" };
+            let status = std::process::Command::new("kill")
+                .args([signal, &workers[2].child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success());
+            eprintln!("kill {signal} w2 at {:?}", started.elapsed());
         }
         if b == 28 {
             let _ = workers[1].child.kill();
@@ -319,7 +331,7 @@ async fn dropping_the_whole_lease_table_mid_run_with_three_workers_loses_and_dup
         })
         .count();
     eprintln!(
-        "lease table dropped {drops}x, kill -9 {kills}x: produced {total}, delivered {}, duplicates {duplicates}, missing {missing}; \
+        "lease table dropped {drops}x, 1 zombie across a drop, kill -9 {kills}x: produced {total}, delivered {}, duplicates {duplicates}, missing {missing}; \
          lease rows recreated {recreated}, table-missing warnings {table_missing}; S3 requests: progress PUT {progress_puts}, progress GET {progress_gets}, data PUT {data_puts}; DynamoDB UpdateItem {ddb_writes}; faults S3 {} DynamoDB {}",
         counts.len(),
         s3_proxy.counters.faults(),
