@@ -57,6 +57,8 @@ def verify(bucket, root, id_prefix, expected):
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=root):
         for obj in page.get("Contents", []):
             key = obj["Key"]
+            if key[len(root):].startswith("_kinesink/"):
+                continue  # the worker's per-shard progress, not output
             body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
             objects += 1
             if key.endswith(".parquet"):

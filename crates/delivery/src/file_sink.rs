@@ -6,6 +6,8 @@ use async_trait::async_trait;
 
 use crate::sink::{ObjectSink, PutOutcome, SinkError};
 
+mod progress;
+
 /// Writes each object as a file `<root>/<key>`, creating directories as needed.
 ///
 /// Guarantees: a file appears complete or not at all under its name (written to a temporary

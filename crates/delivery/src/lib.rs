@@ -19,6 +19,33 @@
 //! sub-sequence number><extension>`, e.g.
 //! `2026/11/22/10/clickstream-to-s3-shardId-000000000001-4959...1234-0.gz`. The evaluated prefix
 //! is computed from the OLDEST record's approximate arrival time in the object.
+//!
+//! ## Progress objects: the destination holds the truth, the lease table is a cache
+//! Each shard's checkpoint and the flush intent and horizon of the protocol above also live in
+//! one small JSON object per shard next to the data, `<destination
+//! root>_kinesink/<name>/progress/<shard id>.json` ([`progress_key`]; `_`-prefixed paths are
+//! hidden from Hive, Spark, Athena and Glue crawlers), written through a [`ProgressStore`]. The
+//! worker writes it BEFORE each fenced lease write (flush progress and checkpoint), so it is
+//! never behind what any written object relies on; a lease row deleted by hand, or a dropped
+//! lease table, is recreated from it instead of at the initial position.
+//!
+//! Why compare-and-swap on one object (S3 conditional writes: `If-Match` on the ETag last
+//! written, `If-None-Match: *` for the first write) rather than position-named objects where
+//! recovery takes the highest: the danger is not only a stale writer moving progress backwards
+//! (a highest-name rule would survive that) but a paused writer recording a NEW intent after a
+//! successor has already read the progress — e.g. it recorded the intent in its lease row, the
+//! row is deleted and recreated from the older object, the successor starts, and then the
+//! paused writer stores the intent and cuts objects at it, which the successor never learns of.
+//! With compare-and-swap the successor *claims* the object when it takes the lease (reads it,
+//! writes it back as a new version), so every later write of the earlier holder fails with 412
+//! and that holder stops before writing an object. Position-named objects cannot fence like
+//! that, and they also need listing and deleting to stay small. The cost is one PutObject per
+//! fenced lease write (two per shard-wide flush: intent, checkpoint; one per horizon of a size
+//! cut) plus a GetObject and a PutObject per lease take. Each version carries a higher
+//! `version` number, so no two writes store equal bytes (equal bytes would give equal ETags).
+//! Progress objects are overwritten in place, unlike data objects; moto 5.2.5 (the S3
+//! stand-in) enforces both conditions on PutObject, and the integration tests run the same
+//! conformance checks against it as against [`FileSink`] and [`MemorySink`].
 
 mod destination;
 mod file_sink;
@@ -26,6 +53,7 @@ mod memory_budget;
 mod memory_sink;
 mod object_key;
 mod position;
+mod progress_store;
 mod s3_sink;
 mod shard_buffers;
 mod sink;
@@ -36,6 +64,10 @@ pub use memory_budget::{BudgetVerdict, MemoryBudget, ShardUsage};
 pub use memory_sink::MemorySink;
 pub use object_key::ObjectKey;
 pub use position::RecordPosition;
+pub use progress_store::{
+    ProgressCondition, ProgressStore, ProgressTag, ProgressWrite,
+    conformance as progress_store_conformance, progress_key,
+};
 pub use s3_sink::{MIN_PART_SIZE, S3Sink, S3SinkOptions};
 pub use shard_buffers::{
     ACTIVE_PARTITION_EXCEEDED, BufferAction, BufferError, BufferEvent, BufferLimits, FailedRecord,

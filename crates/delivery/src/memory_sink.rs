@@ -14,7 +14,11 @@ use crate::sink::{ObjectSink, PutOutcome, SinkError};
 pub struct MemorySink {
     objects: Mutex<BTreeMap<String, Vec<u8>>>,
     puts: Mutex<usize>,
+    /// Progress objects, apart from the data (see [`crate::ProgressStore`]).
+    progress: Mutex<BTreeMap<String, Vec<u8>>>,
 }
+
+mod progress;
 
 impl MemorySink {
     /// An empty sink.

@@ -12,6 +12,8 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::sink::{ObjectSink, PutOutcome, SinkError};
 
+mod progress;
+
 /// Options of S3 writes.
 #[derive(Debug, Clone)]
 pub struct S3SinkOptions {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use kinesink_delivery::{Destination, FileSink, ObjectSink, S3Sink, S3SinkOptions};
+use kinesink_delivery::{Destination, FileSink, ObjectSink, ProgressStore, S3Sink, S3SinkOptions};
 use kinesink_lease_coordination::{AdminChange, Checkpoint, DynamoDbLeaseTable, Lease, LeaseTable};
 use kinesink_shard_reader::{KinesisShardSource, ReaderSettings, StartPosition};
 use tokio_util::sync::CancellationToken;
@@ -658,6 +658,21 @@ async fn leases_command(command: LeasesCommand) -> Result<(), Failure> {
                     )));
                 }
             }
+            // The progress kept in the destination would overrule the reset row: reset it
+            // first (should the row's reset then be refused, the row is further and wins).
+            let aws = crate::aws::clients_for(&settings).await;
+            crate::destination_progress::reset_progress(
+                progress_store(&settings, &aws.s3).as_ref(),
+                &settings.name,
+                &shard,
+                &checkpoint,
+            )
+            .await
+            .map_err(|e| {
+                usage(format!(
+                    "resetting the progress of {shard} kept in the destination: {e}"
+                ))
+            })?;
             if table
                 .admin_change(
                     &shard,
@@ -801,6 +816,34 @@ fn spawn_stale_upload_cleanup(sink: S3Sink) {
     });
 }
 
+/// The S3 destination with the configured encryption, ACL and part size.
+fn s3_sink(settings: &Settings, client: &aws_sdk_s3::Client, bucket: &str, root: &str) -> S3Sink {
+    let (server_side_encryption, kms_key_id) = match &settings.encryption {
+        Encryption::None => (None, None),
+        Encryption::Aes256 => (Some(aws_sdk_s3::types::ServerSideEncryption::Aes256), None),
+        Encryption::Kms(key) => (
+            Some(aws_sdk_s3::types::ServerSideEncryption::AwsKms),
+            key.clone(),
+        ),
+    };
+    let options = S3SinkOptions {
+        server_side_encryption,
+        kms_key_id,
+        bucket_owner_full_control: settings.bucket_owner_full_control,
+        multipart_part_size: settings.multipart_part_size_bytes,
+        conditional_writes: settings.conditional_writes,
+    };
+    S3Sink::new(client.clone(), bucket, root, options)
+}
+
+/// Where each shard's progress object is kept: the destination itself.
+fn progress_store(settings: &Settings, client: &aws_sdk_s3::Client) -> Arc<dyn ProgressStore> {
+    match &settings.destination {
+        Destination::S3 { bucket, root } => Arc::new(s3_sink(settings, client, bucket, root)),
+        Destination::Directory(dir) => Arc::new(FileSink::new(dir.clone())),
+    }
+}
+
 async fn run(settings: &Settings, until_caught_up: bool) -> Result<(), Failure> {
     let aws = crate::aws::clients_for(settings).await;
     let table = DynamoDbLeaseTable::new(aws.dynamodb.clone(), settings.lease_table.clone());
@@ -824,22 +867,7 @@ async fn run(settings: &Settings, until_caught_up: bool) -> Result<(), Failure> 
     let settings = &settings;
     let sink: Arc<dyn ObjectSink> = match &settings.destination {
         Destination::S3 { bucket, root } => {
-            let (server_side_encryption, kms_key_id) = match &settings.encryption {
-                Encryption::None => (None, None),
-                Encryption::Aes256 => (Some(aws_sdk_s3::types::ServerSideEncryption::Aes256), None),
-                Encryption::Kms(key) => (
-                    Some(aws_sdk_s3::types::ServerSideEncryption::AwsKms),
-                    key.clone(),
-                ),
-            };
-            let options = S3SinkOptions {
-                server_side_encryption,
-                kms_key_id,
-                bucket_owner_full_control: settings.bucket_owner_full_control,
-                multipart_part_size: settings.multipart_part_size_bytes,
-                conditional_writes: settings.conditional_writes,
-            };
-            let s3_sink = S3Sink::new(aws.s3.clone(), bucket.clone(), root.clone(), options);
+            let s3_sink = s3_sink(settings, &aws.s3, bucket, root);
             spawn_stale_upload_cleanup(s3_sink.clone());
             Arc::new(s3_sink)
         }
@@ -847,6 +875,7 @@ async fn run(settings: &Settings, until_caught_up: bool) -> Result<(), Failure> 
             FileSink::new(dir.clone()).with_conditional_writes(settings.conditional_writes),
         ),
     };
+    let progress = progress_store(settings, &aws.s3);
     let polling = KinesisShardSource::new(aws.kinesis.clone(), settings.stream.clone());
     let source: Arc<dyn kinesink_shard_reader::ShardSource> = match &settings.reader {
         config::Reader::Polling => Arc::new(polling),
@@ -881,6 +910,7 @@ async fn run(settings: &Settings, until_caught_up: bool) -> Result<(), Failure> 
         source,
         Arc::new(table),
         sink.clone(),
+        progress,
     );
     if let Some(listen) = settings.metrics_listen {
         let handle = metrics_exporter_prometheus::PrometheusBuilder::new()

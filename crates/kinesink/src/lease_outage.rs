@@ -572,6 +572,7 @@ mod tests {
             source as Arc<dyn ShardSource>,
             table.clone() as Arc<dyn LeaseTable>,
             sink.clone() as Arc<dyn ObjectSink>,
+            sink.clone() as Arc<dyn kinesink_delivery::ProgressStore>,
         );
         let ready = worker.readiness();
         let shutdown = CancellationToken::new();

@@ -8,6 +8,7 @@
 pub mod aws;
 pub mod cli;
 pub mod config;
+pub mod destination_progress;
 pub mod dry_run;
 pub mod firehose_import;
 pub mod http_endpoints;

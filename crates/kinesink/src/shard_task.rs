@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::lease_outage::{LeaseWrites, WriteStop};
+use crate::destination_progress::{ProgressFailure, ProgressObject};
 use crate::record_pipeline::RecordPipeline;
 use crate::shared_memory_budget::SharedMemoryBudget;
 
@@ -125,6 +126,9 @@ pub struct ShardTask {
     /// The same writes retried through DynamoDB outages, and the gate that holds every write
     /// as owner (objects too) while this worker's leases may have expired.
     pub lease_writes: LeaseWrites,
+    /// The shard's progress object in the destination, claimed by this worker: written before
+    /// every lease write (the lease row is a cache of it).
+    pub progress: ProgressObject,
     /// Where objects go.
     pub sink: Arc<dyn ObjectSink>,
     /// Shared counters.
@@ -219,6 +223,8 @@ impl ShardTask {
                         }
                         if let Some(children) = batch.shard_end {
                             self.apply(now_ms(), BufferEvent::Drain, &lost).await?;
+                            let ended = self.progress.current().with_checkpoint(&Checkpoint::ShardEnd);
+                            self.store_progress(ended, &lost).await?;
                             self.write_checkpoint(&Checkpoint::ShardEnd, &lost).await?;
                             tracing::info!(shard_id = %self.shard_id, ?children, "shard read to its end");
                             self.caught_up.store(true, Ordering::Relaxed);
@@ -287,6 +293,13 @@ impl ShardTask {
                 horizon,
                 flush_intent,
             } => {
+                let as_pair =
+                    |p: &RecordPosition| (p.sequence_number.to_string(), p.sub_sequence_number);
+                let next = self.progress.current().with_flush_progress(
+                    &as_pair(&horizon),
+                    flush_intent.as_ref().map(as_pair).as_ref(),
+                );
+                self.store_progress(next, lost).await?;
                 self.record_progress(&horizon, flush_intent.as_ref(), lost)
                     .await?;
                 BufferEvent::ProgressRecorded
@@ -296,6 +309,8 @@ impl ShardTask {
                     sequence_number: at.sequence_number.to_string(),
                     sub_sequence_number: at.sub_sequence_number,
                 };
+                let next = self.progress.current().with_checkpoint(&checkpoint);
+                self.store_progress(next, lost).await?;
                 self.write_checkpoint(&checkpoint, lost).await?;
                 BufferEvent::CheckpointWritten(at)
             }
@@ -338,6 +353,27 @@ impl ShardTask {
             buffered_bytes: self.buffers.held_bytes(),
             can_flush: !self.buffers.replaying_intent(),
             compactable_bytes: self.buffers.compactable_bytes(),
+        }
+    }
+
+    /// Stores the shard's progress in the destination before the lease row: the object is what a
+    /// successor resumes from should the row be lost, so nothing may be written that it does
+    /// not cover. Another worker's claim stops the shard like a lost lease.
+    async fn store_progress(
+        &mut self,
+        next: kinesink_lease_coordination::ShardProgress,
+        lost: &CancellationToken,
+    ) -> Result<(), Stop> {
+        match self.progress.store(next, self.retry_duration, lost).await {
+            Ok(()) => Ok(()),
+            Err(ProgressFailure::Superseded) => {
+                tracing::warn!(shard_id = %self.shard_id, "the shard's progress object was claimed by another worker (or deleted); stopping");
+                Err(Stop::Lost)
+            }
+            Err(ProgressFailure::Cancelled) => Err(Stop::Lost),
+            Err(ProgressFailure::Failed(message)) => {
+                Err(Stop::Failed(format!("shard {}: {message}", self.shard_id)))
+            }
         }
     }
 

@@ -5,8 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use kinesink_delivery::{
-    BufferLimits, ObjectLayout, ObjectSink, RecordPosition, ResumeState, ShardBuffers,
+    BufferLimits, ObjectLayout, ObjectSink, ProgressStore, RecordPosition, ResumeState,
+    ShardBuffers,
 };
 use kinesink_lease_coordination::{
     Checkpoint, FailureClass, Lease, LeaseAction, LeaseError, LeaseKeeper, LeaseTable, LeaseTaker,
@@ -20,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::RecordSplit;
 use crate::lease_outage::{LeaseTableOutage, LeaseWrites, OwnershipGate};
+use crate::destination_progress::{ProgressFailure, ProgressObject, stored_progress};
 use crate::record_pipeline::RecordPipeline;
 use crate::shard_task::{DeliveryStats, ReaderFeed, ShardOutcome, ShardTask};
 use crate::shared_memory_budget::SharedMemoryBudget;
@@ -100,6 +103,7 @@ pub struct Worker {
     source: Arc<dyn ShardSource>,
     table: Arc<dyn LeaseTable>,
     sink: Arc<dyn ObjectSink>,
+    progress: Arc<dyn ProgressStore>,
     ready: Arc<AtomicBool>,
     stats: Arc<DeliveryStats>,
     budget: Arc<SharedMemoryBudget>,
@@ -107,14 +111,31 @@ pub struct Worker {
     outage: Arc<LeaseTableOutage>,
 }
 
+/// What a shard task is built from once its progress object is claimed (owned, so the claim
+/// runs in the shard's own task and never holds up the lease loop).
+#[derive(Clone)]
+struct ShardParts {
+    settings: WorkerSettings,
+    source: Arc<dyn ShardSource>,
+    sink: Arc<dyn ObjectSink>,
+    progress: Arc<dyn ProgressStore>,
+    keeper: Arc<LeaseKeeper>,
+    stats: Arc<DeliveryStats>,
+    budget: Arc<SharedMemoryBudget>,
+    gate: Arc<OwnershipGate>,
+    outage: Arc<LeaseTableOutage>,
+}
+
 impl Worker {
-    /// A worker over the given services.
+    /// A worker over the given services; `progress` keeps each shard's progress object (the
+    /// destination itself, see [`ProgressStore`]).
     #[must_use]
     pub fn new(
         settings: WorkerSettings,
         source: Arc<dyn ShardSource>,
         table: Arc<dyn LeaseTable>,
         sink: Arc<dyn ObjectSink>,
+        progress: Arc<dyn ProgressStore>,
     ) -> Self {
         let budget = Arc::new(SharedMemoryBudget::new(settings.memory_budget_bytes));
         let ready = Arc::new(AtomicBool::new(false));
@@ -125,6 +146,7 @@ impl Worker {
             source,
             table,
             sink,
+            progress,
             ready,
             stats: Arc::new(DeliveryStats::default()),
             budget,
@@ -145,8 +167,11 @@ impl Worker {
         self.ready.clone()
     }
 
-    /// Creates leases for shards that have none. Children start at `TRIM_HORIZON` so nothing
-    /// after a reshard is skipped; shards without parents in the table start at the initial position.
+    /// Creates leases for shards that have none. A shard whose progress object exists in the
+    /// destination had a lease row that was lost (deleted by hand, or the table dropped): its
+    /// row is recreated from that progress, never at the initial position, and a WARN says so.
+    /// Otherwise children start at `TRIM_HORIZON` so nothing after a reshard is skipped, and
+    /// shards without parents in the table start at the initial position.
     ///
     /// Only shards with no lease in the table cost a write (one Scan reads the table first), so a
     /// periodic sync of a settled stream writes nothing.
@@ -174,7 +199,27 @@ impl Worker {
         }
         let known: std::collections::BTreeSet<String> =
             leases.into_iter().map(|l| l.shard_id).collect();
-        for shard in shards.iter().filter(|s| !known.contains(&s.shard_id)) {
+        // The progress objects of shards without a row are read a few at a time (a first start
+        // of a large stream reads one per shard, none of which exists yet).
+        let missing: Vec<_> = shards
+            .iter()
+            .filter(|s| !known.contains(&s.shard_id))
+            .collect();
+        // Owned futures: a future borrowing the listing is not `Send` for every lifetime, which
+        // `tokio::spawn(worker.run(..))` needs.
+        let lookups = missing.iter().map(|shard| {
+            let (store, name, shard_id) = (
+                self.progress.clone(),
+                self.settings.name.clone(),
+                shard.shard_id.clone(),
+            );
+            async move { stored_progress(store.as_ref(), &name, &shard_id).await }
+        });
+        let stored: Vec<_> = futures::stream::iter(lookups.collect::<Vec<_>>())
+            .buffered(16)
+            .collect()
+            .await;
+        for (shard, stored) in missing.into_iter().zip(stored) {
             let has_parent = shard
                 .parent_shard_ids
                 .iter()
@@ -184,104 +229,62 @@ impl Worker {
             } else {
                 self.settings.initial_checkpoint.clone()
             };
-            let lease = Lease::new(
+            let mut lease = Lease::new(
                 shard.shard_id.clone(),
                 shard.parent_shard_ids.clone(),
                 initial,
             );
+            let stored = stored.map_err(|e| {
+                anyhow::anyhow!(
+                    "shard {} has no lease row and its progress could not be read: {e}",
+                    shard.shard_id
+                )
+            })?;
+            if let Some(progress) = &stored {
+                progress.apply_to(&mut lease);
+            }
             if self.table.create_if_missing(&lease).await? {
-                tracing::info!(shard_id = %shard.shard_id, "created lease");
+                match stored {
+                    Some(_) => {
+                        tracing::warn!(shard_id = %shard.shard_id, checkpoint = %lease.checkpoint, "the shard's lease row was missing (deleted, or the lease table dropped); recreated it from the progress kept in the destination");
+                        metrics::counter!("kinesink_lease_rows_recreated_total").increment(1);
+                    }
+                    None => tracing::info!(shard_id = %shard.shard_id, "created lease"),
+                }
             }
         }
         Ok(())
     }
 
+    /// Starts the task of a lease just taken: it first claims the shard's progress object (in
+    /// its own task), then reads from the further of that progress and the lease row.
     fn start_shard(
         &self,
         lease: &Lease,
         keeper: &Arc<LeaseKeeper>,
         stats: &Arc<DeliveryStats>,
     ) -> RunningShard {
-        let (start, resume_after) = match &lease.checkpoint {
-            Checkpoint::Sequence {
-                sequence_number,
-                sub_sequence_number,
-            } => (
-                StartPosition::AtSequence(sequence_number.clone()),
-                Some(RecordPosition::new(
-                    sequence_number.clone(),
-                    *sub_sequence_number,
-                )),
-            ),
-            Checkpoint::TrimHorizon => (StartPosition::TrimHorizon, None),
-            Checkpoint::Latest => (StartPosition::Latest, None),
-            Checkpoint::AtTime(millis) => (
-                StartPosition::AtTimestamp(i64::try_from(*millis).unwrap_or(i64::MAX)),
-                None,
-            ),
-            Checkpoint::AtTimestamp | Checkpoint::ShardEnd => {
-                (self.settings.initial_position.clone(), None)
-            }
-        };
-        tracing::info!(shard_id = %lease.shard_id, checkpoint = %lease.checkpoint, "lease taken; reading");
-        let s = &self.settings;
-        let layout = ObjectLayout {
-            shard_id: lease.shard_id.clone(),
-            name: s.name.clone(),
-            format: s.format.clone(),
-            extension: s.file_extension.clone(),
-            error_codec: s.error_codec,
-            prefixes: s.prefixes.clone(),
-            query: s.query.clone(),
-            partition_limit: s.partition_limit,
+        let parts = ShardParts {
+            settings: self.settings.clone(),
+            source: self.source.clone(),
+            sink: self.sink.clone(),
+            progress: self.progress.clone(),
+            keeper: keeper.clone(),
+            stats: stats.clone(),
+            budget: self.budget.clone(),
+            gate: self.gate.clone(),
+            outage: self.outage.clone(),
         };
         let caught_up = Arc::new(AtomicBool::new(false));
-        let task = ShardTask {
-            shard_id: lease.shard_id.clone(),
-            reader: ReaderFeed::spawn(ShardReader::new(
-                self.source.clone(),
-                lease.shard_id.clone(),
-                start,
-                s.reader,
-            )),
-            pipeline: RecordPipeline::new(
-                s.kpl_deaggregation,
-                &s.record_split,
-                resume_after.clone(),
-            ),
-            buffers: ShardBuffers::new(
-                layout,
-                s.buffer.staggered_for(&lease.shard_id),
-                ResumeState {
-                    checkpoint: resume_after,
-                    flush_intent: lease
-                        .flush_intent
-                        .clone()
-                        .map(|(seq, sub)| RecordPosition::new(seq, sub)),
-                    horizon: lease
-                        .flush_horizon
-                        .clone()
-                        .map(|(seq, sub)| RecordPosition::new(seq, sub)),
-                },
-            ),
-            keeper: keeper.clone(),
-            lease_writes: LeaseWrites {
-                keeper: keeper.clone(),
-                gate: self.gate.clone(),
-                outage: self.outage.clone(),
-                retry_duration: s.lease_retry_duration,
-            },
-            sink: self.sink.clone(),
-            stats: stats.clone(),
-            caught_up: caught_up.clone(),
-            tick: Duration::from_millis(s.buffer.interval_ms.clamp(100, 1_000)),
-            parquet: matches!(s.format, ObjectFormat::Parquet(_)),
-            budget: self.budget.clone(),
-            retry_duration: s.retry_duration,
-        };
         let stop = CancellationToken::new();
         let lost = CancellationToken::new();
-        let handle = tokio::spawn(task.run(stop.clone(), lost.clone()));
+        let handle = tokio::spawn(launch_shard(
+            parts,
+            lease.clone(),
+            caught_up.clone(),
+            stop.clone(),
+            lost.clone(),
+        ));
         RunningShard {
             stop,
             lost,
@@ -453,6 +456,18 @@ impl Worker {
                     };
                     let snapshot = match self.table.snapshot().await {
                         Ok(s) => Some(s),
+                        Err(LeaseError::TableMissing { table }) => {
+                            // The lease table is a cache of the progress kept in the destination.
+                            self.ready.store(false, Ordering::Relaxed);
+                            tracing::warn!(%table, "the lease table is missing (dropped?); creating it again and recreating its lease rows from the progress kept in the destination");
+                            if let Err(e) = self.table.ensure_exists().await {
+                                tracing::warn!(error = %e, "creating the lease table failed; will retry");
+                                cycle_error = Some(e);
+                            } else if let Err(e) = self.sync_shards().await {
+                                tracing::warn!(error = %e, "shard sync failed; will retry");
+                            }
+                            None
+                        }
                         Err(e) => {
                             tracing::warn!(error = %e, "listing leases in the DynamoDB lease table failed; will retry (worker unready)");
                             cycle_error = Some(e);
@@ -585,5 +600,139 @@ impl Worker {
             Some(message) => Err(anyhow::anyhow!(message)),
             None => Ok(summary),
         }
+    }
+}
+
+/// Claims the shard's progress object, then runs its task from the further of that progress and
+/// the lease row (see `ShardProgress::resume_from`).
+async fn launch_shard(
+    parts: ShardParts,
+    lease: Lease,
+    caught_up: Arc<AtomicBool>,
+    stop: CancellationToken,
+    lost: CancellationToken,
+) -> ShardOutcome {
+    let s = &parts.settings;
+    let claim = ProgressObject::claim(
+        parts.progress.clone(),
+        &s.name,
+        &lease,
+        parts.keeper.owner(),
+        s.retry_duration,
+        &lost,
+    );
+    let progress = tokio::select! {
+        biased;
+        () = lost.cancelled() => return ShardOutcome::LeaseLost,
+        () = stop.cancelled() => return ShardOutcome::Stopped,
+        claimed = claim => match claimed {
+            Ok(progress) => progress,
+            Err(ProgressFailure::Superseded | ProgressFailure::Cancelled) => return ShardOutcome::LeaseLost,
+            Err(ProgressFailure::Failed(message)) => return ShardOutcome::Failed(message),
+        },
+    };
+    let mut resumed = lease.clone();
+    progress.current().apply_to(&mut resumed);
+    if resumed.checkpoint != lease.checkpoint {
+        tracing::info!(shard_id = %lease.shard_id, row = %lease.checkpoint, destination = %resumed.checkpoint, "the progress kept in the destination is further than the lease row; resuming from it");
+    }
+    if resumed.checkpoint == Checkpoint::ShardEnd {
+        // The shard ended; only the lease row's SHARD_END had not been written.
+        return match parts
+            .keeper
+            .checkpoint(&lease.shard_id, &Checkpoint::ShardEnd)
+            .await
+        {
+            Ok(()) => ShardOutcome::Ended {
+                children: Vec::new(),
+            },
+            Err(LeaseError::Lost { .. }) => ShardOutcome::LeaseLost,
+            Err(e) => ShardOutcome::Failed(format!("checkpoint of shard {}: {e}", lease.shard_id)),
+        };
+    }
+    let task = build_task(&parts, &resumed, progress, caught_up);
+    task.run(stop, lost).await
+}
+
+/// Builds the task of a shard resuming from `lease` (the lease row with the claimed progress
+/// applied).
+fn build_task(
+    parts: &ShardParts,
+    lease: &Lease,
+    progress: ProgressObject,
+    caught_up: Arc<AtomicBool>,
+) -> ShardTask {
+    let (start, resume_after) = match &lease.checkpoint {
+        Checkpoint::Sequence {
+            sequence_number,
+            sub_sequence_number,
+        } => (
+            StartPosition::AtSequence(sequence_number.clone()),
+            Some(RecordPosition::new(
+                sequence_number.clone(),
+                *sub_sequence_number,
+            )),
+        ),
+        Checkpoint::TrimHorizon => (StartPosition::TrimHorizon, None),
+        Checkpoint::Latest => (StartPosition::Latest, None),
+        Checkpoint::AtTime(millis) => (
+            StartPosition::AtTimestamp(i64::try_from(*millis).unwrap_or(i64::MAX)),
+            None,
+        ),
+        Checkpoint::AtTimestamp | Checkpoint::ShardEnd => {
+            (parts.settings.initial_position.clone(), None)
+        }
+    };
+    tracing::info!(shard_id = %lease.shard_id, checkpoint = %lease.checkpoint, "lease taken; reading");
+    let s = &parts.settings;
+    let layout = ObjectLayout {
+        shard_id: lease.shard_id.clone(),
+        name: s.name.clone(),
+        format: s.format.clone(),
+        extension: s.file_extension.clone(),
+        error_codec: s.error_codec,
+        prefixes: s.prefixes.clone(),
+        query: s.query.clone(),
+        partition_limit: s.partition_limit,
+    };
+    ShardTask {
+        shard_id: lease.shard_id.clone(),
+        reader: ReaderFeed::spawn(ShardReader::new(
+            parts.source.clone(),
+            lease.shard_id.clone(),
+            start,
+            s.reader,
+        )),
+        pipeline: RecordPipeline::new(s.kpl_deaggregation, &s.record_split, resume_after.clone()),
+        buffers: ShardBuffers::new(
+            layout,
+            s.buffer.staggered_for(&lease.shard_id),
+            ResumeState {
+                checkpoint: resume_after,
+                flush_intent: lease
+                    .flush_intent
+                    .clone()
+                    .map(|(seq, sub)| RecordPosition::new(seq, sub)),
+                horizon: lease
+                    .flush_horizon
+                    .clone()
+                    .map(|(seq, sub)| RecordPosition::new(seq, sub)),
+            },
+        ),
+        keeper: parts.keeper.clone(),
+        lease_writes: LeaseWrites {
+            keeper: parts.keeper.clone(),
+            gate: parts.gate.clone(),
+            outage: parts.outage.clone(),
+            retry_duration: s.lease_retry_duration,
+        },
+        progress,
+        sink: parts.sink.clone(),
+        stats: parts.stats.clone(),
+        caught_up,
+        tick: Duration::from_millis(s.buffer.interval_ms.clamp(100, 1_000)),
+        parquet: matches!(s.format, ObjectFormat::Parquet(_)),
+        budget: parts.budget.clone(),
+        retry_duration: s.retry_duration,
     }
 }

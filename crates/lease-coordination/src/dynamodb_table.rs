@@ -52,6 +52,14 @@ impl DynamoDbLeaseTable {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
+        if e.as_service_error()
+            .and_then(ProvideErrorMetadata::code)
+            .is_some_and(|code| code == "ResourceNotFoundException")
+        {
+            return LeaseError::TableMissing {
+                table: self.table.clone(),
+            };
+        }
         let (table, message) = (self.table.clone(), sdk_error_line(e));
         if is_permanent(e) {
             LeaseError::Refused { table, message }

@@ -22,9 +22,17 @@
 //! | `flushHorizon`, `flushHorizonSubSequenceNumber` | S, N | the last record of any object that may have been written |
 //! | `millisBehindLatest` | N | the last owner's `MillisBehindLatest`, stored when it released the lease; an owned lease shows its owner's heartbeat report instead (below) |
 //!
-//! Leases are created by shard sync for every listed shard without one (also one deleted by
-//! hand), and deleted once their shard is at `SHARD_END` and no longer listed by the stream
-//! (past its retention period).
+//! Leases are created by shard sync for every listed shard without one, and deleted once their
+//! shard is at `SHARD_END` and no longer listed by the stream (past its retention period).
+//!
+//! The lease table is a cache; the destination holds the truth. Each shard's progress
+//! ([`ShardProgress`]: checkpoint, flush intent, horizon) is also kept in a progress object in
+//! the destination, written before every fenced lease write and claimed (compare-and-swap) by
+//! each new owner, who resumes from whichever of object and row is further
+//! ([`ShardProgress::resume_from`]). A row deleted by hand is recreated from that object (never
+//! at the initial position, logged at WARN); a dropped table is reported as
+//! [`LeaseError::TableMissing`], created again by the worker, and its rows recreated the same
+//! way. `leases reset` resets the object too.
 //!
 //! Worker heartbeats live in the same table: `leaseKey` = `!worker:<worker id>` (shard ids never
 //! start with `!`), `heartbeatCounter` (N) incremented every lease cycle (failover time / 3),
@@ -58,6 +66,7 @@ mod lease;
 mod memory_table;
 mod outage_retry;
 mod ownership_clock;
+mod progress;
 mod table;
 #[cfg(any(test, feature = "conformance"))]
 pub mod table_conformance;
@@ -69,5 +78,6 @@ pub use lease::{Checkpoint, Lease, TableSnapshot, WorkerHeartbeat};
 pub use memory_table::MemoryLeaseTable;
 pub use outage_retry::{FailureClass, OutageRetry, RetryVerdict};
 pub use ownership_clock::{Ownership, OwnershipClock, OwnershipEvent};
+pub use progress::{ProgressDecodeError, ShardProgress, compare_positions};
 pub use table::{AdminChange, LeaseError, LeaseTable};
 pub use taker::{LeaseAction, LeaseTaker};

@@ -24,6 +24,13 @@ pub enum LeaseError {
         /// What is wrong.
         message: String,
     },
+    /// The table does not exist (dropped, or not created yet): the worker creates it again and
+    /// recreates every lease row from the progress kept in the destination.
+    #[error("lease table {table} does not exist")]
+    TableMissing {
+        /// The table name.
+        table: String,
+    },
     /// The table could not be reached or refused the request for now (network, 5xx,
     /// throttling, a missing table): waiting may help.
     #[error("lease table {table}: {message}")]
@@ -50,7 +57,11 @@ impl LeaseError {
     #[must_use]
     pub fn class(&self) -> FailureClass {
         match self {
-            LeaseError::Unavailable { .. } => FailureClass::Transient,
+            // A dropped table is recreated by the lease cycle (rows from the destination's
+            // progress): a write waits for that like for an outage.
+            LeaseError::Unavailable { .. } | LeaseError::TableMissing { .. } => {
+                FailureClass::Transient
+            }
             LeaseError::Lost { .. } => FailureClass::LeaseLost,
             LeaseError::Malformed { .. } | LeaseError::Refused { .. } => FailureClass::Permanent,
         }

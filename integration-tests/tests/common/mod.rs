@@ -205,7 +205,8 @@ pub fn produce(stream: &str, count: u64, prefix: &str, aggregate: bool) {
     assert!(run(&mut cmd).status.success(), "produce failed");
 }
 
-/// Every object under `s3://bucket/root` as stored: key → (etag, bytes).
+/// Every object under `s3://bucket/root` as stored: key → (etag, bytes); the worker's own
+/// bookkeeping under `<root>_kinesink/` (per-shard progress) is not output and left out.
 pub async fn raw_objects(bucket: &str, root: &str) -> BTreeMap<String, (String, Vec<u8>)> {
     let s3 = s3().await;
     let mut out = BTreeMap::new();
@@ -221,6 +222,9 @@ pub async fn raw_objects(bucket: &str, root: &str) -> BTreeMap<String, (String, 
             .unwrap();
         for o in page.contents() {
             let key = o.key().unwrap().to_owned();
+            if key[root.len()..].starts_with("_kinesink/") {
+                continue;
+            }
             let body = s3
                 .get_object()
                 .bucket(bucket)
@@ -337,6 +341,13 @@ impl Worker {
                     self.seen
                 ),
             }
+        }
+    }
+
+    /// Moves the stderr lines printed so far into `seen`, without waiting.
+    pub fn collect_lines(&mut self) {
+        while let Ok(line) = self.lines.try_recv() {
+            self.seen.push(line);
         }
     }
 
