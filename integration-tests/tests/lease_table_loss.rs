@@ -82,6 +82,41 @@ async fn progress_objects_in_the_s3_stand_in_are_written_with_compare_and_swap()
     kinesink_delivery::progress_store_conformance(&sink).await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn without_conditional_writes_progress_objects_are_written_unconditionally() {
+    use kinesink_delivery::{ProgressCondition, ProgressStore, ProgressTag, ProgressWrite};
+    create_bucket(BUCKET).await;
+    let sink = S3Sink::new(
+        s3().await,
+        BUCKET,
+        format!("{}/", unique("it-progress-plain")),
+        S3SinkOptions {
+            conditional_writes: false,
+            ..S3SinkOptions::default()
+        },
+    );
+    let key = "_kinesink/p/progress/shardId-000000000000.json";
+    let first = sink
+        .write_progress(key, b"{\"v\":1}".to_vec(), &ProgressCondition::Absent)
+        .await
+        .unwrap();
+    assert!(matches!(first, ProgressWrite::Written(_)), "{first:?}");
+    // With conditions both writes below would be refused (the object exists; the tag is stale):
+    // a store without conditional writes must still take them.
+    for (body, condition) in [
+        (b"{\"v\":2}".to_vec(), ProgressCondition::Absent),
+        (
+            b"{\"v\":3}".to_vec(),
+            ProgressCondition::Unchanged(ProgressTag("\"stale\"".to_owned())),
+        ),
+    ] {
+        let written = sink.write_progress(key, body, &condition).await.unwrap();
+        assert!(matches!(written, ProgressWrite::Written(_)), "{written:?}");
+    }
+    let (body, _) = sink.read_progress(key).await.unwrap().unwrap();
+    assert_eq!(body, b"{\"v\":3}");
+}
+
 /// The defect of issue 22: a lease row deleted by hand came back within 2 s at TRIM_HORIZON and
 /// 557 ids were delivered twice.
 #[tokio::test(flavor = "multi_thread")]

@@ -8,7 +8,8 @@ use crate::progress_store::{ProgressCondition, ProgressStore, ProgressTag, Progr
 use crate::sink::SinkError;
 
 /// Guarantees: one GetObject per read, one PutObject per write (always a single PutObject, never
-/// multipart: progress objects are ~300 bytes), with the sink's encryption and ACL settings.
+/// multipart: progress objects are ~300 bytes), with the sink's encryption and ACL settings; the
+/// write is conditional unless the sink's `conditional_writes` is off (then it always writes).
 /// 412 PreconditionFailed, 409 ConditionalRequestConflict (a concurrent conditional write) and
 /// 404 (the object was deleted under an `If-Match`) are reported as
 /// [`ProgressWrite::Conflict`].
@@ -61,10 +62,15 @@ impl ProgressStore for S3Sink {
             .set_server_side_encryption(self.options.server_side_encryption.clone())
             .set_ssekms_key_id(self.options.kms_key_id.clone())
             .set_acl(self.acl());
-        put = match condition {
-            ProgressCondition::Absent => put.if_none_match("*"),
-            ProgressCondition::Unchanged(tag) => put.if_match(&tag.0),
-        };
+        // Stores without conditional writes (`destination.conditional_writes = false`) get a
+        // plain PutObject: the progress object then follows the last writer, as the lease row
+        // does, and only the lease table fences a paused zombie.
+        if self.options.conditional_writes {
+            put = match condition {
+                ProgressCondition::Absent => put.if_none_match("*"),
+                ProgressCondition::Unchanged(tag) => put.if_match(&tag.0),
+            };
+        }
         match put.send().await {
             Ok(out) => out
                 .e_tag()
