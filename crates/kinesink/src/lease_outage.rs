@@ -70,11 +70,17 @@ impl OwnershipGate {
     }
 
     /// Waits until this worker may write as owner (`true`), or until `lost` is cancelled
-    /// (`false`). Waiting ends only through a re-confirmation by the lease cycle.
+    /// (`false`). Waiting ends only through a re-confirmation by the lease cycle. A cancelled
+    /// `lost` always wins, even when the gate is live: a re-confirmation that found this lease
+    /// taken cancels it just before it opens the gate, and the woken writer must not take the
+    /// open gate for its own.
     pub async fn wait_until_owner(&self, shard_id: &str, lost: &CancellationToken) -> bool {
         let mut changes = self.changes.subscribe();
         let mut warned = false;
         loop {
+            if lost.is_cancelled() {
+                return false;
+            }
             if self.current().is_live() {
                 if warned {
                     tracing::info!(shard_id, "leases re-confirmed; writing as owner again");
@@ -89,6 +95,7 @@ impl OwnershipGate {
                 );
             }
             tokio::select! {
+                biased;
                 () = lost.cancelled() => return false,
                 changed = changes.changed() => {
                     if changed.is_err() {
@@ -488,6 +495,38 @@ mod tests {
         lost.cancel();
         assert!(matches!(task.await.unwrap(), Err(WriteStop::Lost)));
         assert!(!writes.outage.writes_failing(), "the guard was dropped");
+    }
+
+    #[tokio::test]
+    async fn a_writer_whose_lease_was_found_taken_by_the_reconfirmation_does_not_pass_the_reopened_gate()
+     {
+        // Already lost, gate live: not the owner.
+        let gate = OwnershipGate::new(Duration::from_secs(3600));
+        let lost = CancellationToken::new();
+        lost.cancel();
+        assert!(!gate.wait_until_owner("s", &lost).await);
+        // Waiting while expired; the lease cycle's re-confirmation finds this lease taken: it
+        // cancels `lost`, then opens the gate for the leases it kept, in one step.
+        for _ in 0..20 {
+            let gate = Arc::new(OwnershipGate::new(Duration::from_millis(1)));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            assert!(!gate.current().is_live());
+            let lost = CancellationToken::new();
+            let waiter = {
+                let (gate, lost) = (gate.clone(), lost.clone());
+                tokio::spawn(async move { gate.wait_until_owner("s", &lost).await })
+            };
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            lost.cancel();
+            gate.record(OwnershipEvent::LeasesReconfirmed {
+                started_at_ms: gate.now_ms(),
+            });
+            assert!(gate.current().is_live());
+            assert!(
+                !waiter.await.unwrap(),
+                "a writer of a lease found taken passed the gate"
+            );
+        }
     }
 
     #[tokio::test]
