@@ -10,6 +10,8 @@ pub mod cli;
 pub mod config;
 pub mod dry_run;
 pub mod firehose_import;
+#[cfg(test)]
+mod flaky_lease_table;
 pub mod http_endpoints;
 mod lease_reset;
 pub mod lease_outage;

@@ -291,27 +291,35 @@ impl Worker {
     }
 
     /// Re-confirms every held lease after this worker's heartbeat could not be written for the
-    /// failover time (see [`LeaseKeeper::reconfirm`]); readers of leases taken meanwhile stop.
+    /// failover time (see [`LeaseKeeper::reconfirm`]); readers of leases taken meanwhile stop
+    /// before the gate reopens, also when a table error cuts the re-confirmation short (the
+    /// leases it found taken before the error are no longer held, and no later scan reports
+    /// them: every running shard whose lease is not held is stopped here).
     async fn reconfirm_leases(
         &self,
         keeper: &LeaseKeeper,
         running: &BTreeMap<String, RunningShard>,
     ) -> Result<(), LeaseError> {
         let started = self.gate.now_ms();
-        let lost = keeper.reconfirm().await?;
-        for shard_id in &lost {
+        let result = keeper.reconfirm().await;
+        let held: std::collections::BTreeSet<String> =
+            keeper.held_shards().await.into_iter().collect();
+        let mut lost = 0_usize;
+        for (shard_id, r) in running
+            .iter()
+            .filter(|(s, r)| !held.contains(*s) && !r.lost.is_cancelled())
+        {
             tracing::warn!(shard_id = %shard_id, "lease taken by another worker while this one could not write its heartbeat; stopping its reader");
-            if let Some(r) = running.get(shard_id) {
-                r.lost.cancel();
-            }
+            r.lost.cancel();
+            lost += 1;
         }
+        result?;
         self.gate.record(OwnershipEvent::LeasesReconfirmed {
             started_at_ms: started,
         });
-        let kept = keeper.held_shards().await.len();
         tracing::info!(
-            kept,
-            lost = lost.len(),
+            kept = held.len(),
+            lost,
             "leases re-confirmed after the heartbeat could not be written for the failover time"
         );
         Ok(())
@@ -585,5 +593,69 @@ impl Worker {
             Some(message) => Err(anyhow::anyhow!(message)),
             None => Ok(summary),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flaky_lease_table::FlakyTable;
+    use kinesink_delivery::MemorySink;
+    use kinesink_shard_reader::MemoryShardSource;
+
+    fn running_shard() -> RunningShard {
+        RunningShard {
+            stop: CancellationToken::new(),
+            lost: CancellationToken::new(),
+            caught_up: Arc::new(AtomicBool::new(false)),
+            handle: tokio::spawn(async { ShardOutcome::Stopped }),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reconfirmation_cut_short_by_a_table_error_still_stops_the_readers_of_leases_found_taken()
+     {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.toml");
+        std::fs::write(
+            &path,
+            "name = \"r\"\n[source]\nstream = \"s\"\n[leases]\nworker_id = \"a\"\n[destination]\nurl = \"file:///nonexistent-unused\"\n",
+        )
+        .unwrap();
+        let settings = crate::config::load(&path, &BTreeMap::new()).unwrap();
+        let table = Arc::new(FlakyTable::new(false));
+        for s in ["s-0", "s-1"] {
+            table
+                .create_if_missing(&Lease::new(s, vec![], Checkpoint::TrimHorizon))
+                .await
+                .unwrap();
+        }
+        let keeper = LeaseKeeper::new(table.clone(), "a");
+        keeper.take("s-0", 0).await.unwrap().unwrap();
+        keeper.take("s-1", 0).await.unwrap().unwrap();
+        let running: BTreeMap<String, RunningShard> = ["s-0", "s-1"]
+            .into_iter()
+            .map(|s| (s.to_owned(), running_shard()))
+            .collect();
+        // While a could not write its heartbeat, b took s-0; a's re-confirming write of s-1 then
+        // fails (DynamoDB still flaky), after s-0 was found taken.
+        table.inner.take("s-0", 1, "b").await.unwrap().unwrap();
+        *table.failing_take.lock().unwrap() = Some("s-1".to_owned());
+        let worker = Worker::new(
+            crate::cli::worker_settings(&settings),
+            Arc::new(MemoryShardSource::new()) as Arc<dyn ShardSource>,
+            table.clone() as Arc<dyn LeaseTable>,
+            Arc::new(MemorySink::new()) as Arc<dyn ObjectSink>,
+        );
+        assert!(worker.reconfirm_leases(&keeper, &running).await.is_err());
+        assert!(
+            running["s-0"].lost.is_cancelled(),
+            "the reader of the lease found taken is stopped before the gate can reopen"
+        );
+        assert!(!running["s-1"].lost.is_cancelled());
+        // The next cycle's re-confirmation succeeds and keeps s-1.
+        worker.reconfirm_leases(&keeper, &running).await.unwrap();
+        assert!(!running["s-1"].lost.is_cancelled());
+        assert_eq!(keeper.held_shards().await, vec!["s-1".to_owned()]);
     }
 }
