@@ -325,6 +325,71 @@ impl Worker {
         Ok(())
     }
 
+    /// Stops every shard (`abandon`: at once, discarding buffers; else delivering and
+    /// checkpointing what was read) and releases the leases of those that stopped cleanly;
+    /// returns the last failure. While shards deliver, the heartbeat goes on every lease cycle,
+    /// so their writes as owner stay allowed however long they take (a stop with large buffers
+    /// may outlast the failover time); if it cannot be written for the failover time, the
+    /// shards still running are abandoned (the next owner reads their records again) rather than
+    /// left waiting at the ownership gate for a re-confirmation that no lease cycle will make.
+    async fn stop_shards(
+        &self,
+        keeper: &LeaseKeeper,
+        running: BTreeMap<String, RunningShard>,
+        abandon: bool,
+    ) -> Option<String> {
+        let mut failure = None;
+        for r in running.values() {
+            if abandon {
+                r.lost.cancel();
+            } else {
+                r.stop.cancel();
+            }
+        }
+        let lost_tokens: Vec<CancellationToken> =
+            running.values().map(|r| r.lost.clone()).collect();
+        let mut heartbeating = !abandon;
+        let mut heartbeat = tokio::time::interval(
+            (self.settings.failover_time / 3).max(Duration::from_millis(100)),
+        );
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        for (shard_id, mut r) in running {
+            let outcome = loop {
+                tokio::select! {
+                    outcome = &mut r.handle => break outcome,
+                    _ = heartbeat.tick(), if heartbeating => {
+                        let sent = self.gate.now_ms();
+                        let behind = keeper.millis_behind_latest().await;
+                        match self.table.heartbeat(&self.settings.worker_id, &behind).await {
+                            Ok(()) => {
+                                self.gate.record(OwnershipEvent::HeartbeatWritten { sent_at_ms: sent });
+                            }
+                            Err(e) => tracing::warn!(error = %e, "heartbeat while stopping failed"),
+                        }
+                        if !self.gate.current().is_live() {
+                            heartbeating = false;
+                            tracing::error!("the heartbeat could not be written for the failover time while stopping: stopping the shards still delivering without writing; the next owner reads their records again");
+                            for lost in &lost_tokens {
+                                lost.cancel();
+                            }
+                        }
+                    }
+                }
+            };
+            match outcome {
+                Ok(ShardOutcome::Stopped | ShardOutcome::Ended { .. }) => {
+                    if let Err(e) = keeper.release(&shard_id).await {
+                        tracing::warn!(shard_id = %shard_id, error = %e, "releasing lease failed; it expires after the failover time");
+                    }
+                }
+                Ok(ShardOutcome::LeaseLost) => {}
+                Ok(ShardOutcome::Failed(message)) => failure = Some(message),
+                Err(join) => failure = Some(format!("shard {shard_id} task panicked: {join}")),
+            }
+        }
+        failure
+    }
+
     /// Runs until `shutdown` is cancelled (or, with `until_caught_up`, until caught up); then
     /// delivers and checkpoints everything read and releases the leases.
     ///
@@ -561,27 +626,13 @@ impl Worker {
                 shards = running.len(),
                 "stopping without writing buffered records: the DynamoDB lease table is unusable; the next owner reads them again from the checkpoints"
             );
-        } else if let Err(e) = self.table.remove_heartbeat(&self.settings.worker_id).await {
+        }
+        failure = self
+            .stop_shards(&keeper, running, abandon)
+            .await
+            .or(failure);
+        if !abandon && let Err(e) = self.table.remove_heartbeat(&self.settings.worker_id).await {
             tracing::warn!(error = %e, "removing heartbeat failed; it expires after the failover time");
-        }
-        for r in running.values() {
-            if abandon {
-                r.lost.cancel();
-            } else {
-                r.stop.cancel();
-            }
-        }
-        for (shard_id, r) in running {
-            match r.handle.await {
-                Ok(ShardOutcome::Stopped | ShardOutcome::Ended { .. }) => {
-                    if let Err(e) = keeper.release(&shard_id).await {
-                        tracing::warn!(shard_id = %shard_id, error = %e, "releasing lease failed; it expires after the failover time");
-                    }
-                }
-                Ok(ShardOutcome::LeaseLost) => {}
-                Ok(ShardOutcome::Failed(message)) => failure = Some(message),
-                Err(join) => failure = Some(format!("shard {shard_id} task panicked: {join}")),
-            }
         }
         let summary = RunSummary {
             records: stats.records.load(Ordering::Relaxed),
@@ -597,65 +648,4 @@ impl Worker {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::flaky_lease_table::FlakyTable;
-    use kinesink_delivery::MemorySink;
-    use kinesink_shard_reader::MemoryShardSource;
-
-    fn running_shard() -> RunningShard {
-        RunningShard {
-            stop: CancellationToken::new(),
-            lost: CancellationToken::new(),
-            caught_up: Arc::new(AtomicBool::new(false)),
-            handle: tokio::spawn(async { ShardOutcome::Stopped }),
-        }
-    }
-
-    #[tokio::test]
-    async fn a_reconfirmation_cut_short_by_a_table_error_still_stops_the_readers_of_leases_found_taken()
-     {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("k.toml");
-        std::fs::write(
-            &path,
-            "name = \"r\"\n[source]\nstream = \"s\"\n[leases]\nworker_id = \"a\"\n[destination]\nurl = \"file:///nonexistent-unused\"\n",
-        )
-        .unwrap();
-        let settings = crate::config::load(&path, &BTreeMap::new()).unwrap();
-        let table = Arc::new(FlakyTable::new(false));
-        for s in ["s-0", "s-1"] {
-            table
-                .create_if_missing(&Lease::new(s, vec![], Checkpoint::TrimHorizon))
-                .await
-                .unwrap();
-        }
-        let keeper = LeaseKeeper::new(table.clone(), "a");
-        keeper.take("s-0", 0).await.unwrap().unwrap();
-        keeper.take("s-1", 0).await.unwrap().unwrap();
-        let running: BTreeMap<String, RunningShard> = ["s-0", "s-1"]
-            .into_iter()
-            .map(|s| (s.to_owned(), running_shard()))
-            .collect();
-        // While a could not write its heartbeat, b took s-0; a's re-confirming write of s-1 then
-        // fails (DynamoDB still flaky), after s-0 was found taken.
-        table.inner.take("s-0", 1, "b").await.unwrap().unwrap();
-        *table.failing_take.lock().unwrap() = Some("s-1".to_owned());
-        let worker = Worker::new(
-            crate::cli::worker_settings(&settings),
-            Arc::new(MemoryShardSource::new()) as Arc<dyn ShardSource>,
-            table.clone() as Arc<dyn LeaseTable>,
-            Arc::new(MemorySink::new()) as Arc<dyn ObjectSink>,
-        );
-        assert!(worker.reconfirm_leases(&keeper, &running).await.is_err());
-        assert!(
-            running["s-0"].lost.is_cancelled(),
-            "the reader of the lease found taken is stopped before the gate can reopen"
-        );
-        assert!(!running["s-1"].lost.is_cancelled());
-        // The next cycle's re-confirmation succeeds and keeps s-1.
-        worker.reconfirm_leases(&keeper, &running).await.unwrap();
-        assert!(!running["s-1"].lost.is_cancelled());
-        assert_eq!(keeper.held_shards().await, vec!["s-1".to_owned()]);
-    }
-}
+mod tests;
