@@ -16,6 +16,8 @@ pub(crate) struct FlakyTable {
     pub(crate) down: AtomicBool,
     /// Heartbeats fail while set.
     pub(crate) heartbeat_down: AtomicBool,
+    /// Heartbeats are refused for good (as for missing permissions) while set.
+    pub(crate) heartbeat_refused: AtomicBool,
     /// Checkpoint writes attempted.
     pub(crate) checkpoint_calls: AtomicU32,
     /// The next take of this shard fails (once).
@@ -29,6 +31,7 @@ impl FlakyTable {
             inner: MemoryLeaseTable::new(),
             down: AtomicBool::new(checkpoints_down),
             heartbeat_down: AtomicBool::new(false),
+            heartbeat_refused: AtomicBool::new(false),
             checkpoint_calls: AtomicU32::new(0),
             failing_take: Mutex::new(None),
         }
@@ -57,6 +60,12 @@ impl LeaseTable for FlakyTable {
     ) -> Result<(), LeaseError> {
         if self.heartbeat_down.load(Ordering::Relaxed) {
             return Err(outage());
+        }
+        if self.heartbeat_refused.load(Ordering::Relaxed) {
+            return Err(LeaseError::Refused {
+                table: "t".into(),
+                message: "AccessDeniedException: injected".into(),
+            });
         }
         self.inner.heartbeat(worker_id, behind).await
     }

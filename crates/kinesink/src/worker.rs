@@ -536,14 +536,25 @@ impl Worker {
                         None => cycle_outage.succeeded(),
                         Some(e) => {
                             self.ready.store(false, Ordering::Relaxed);
-                            if let RetryVerdict::GiveUp { failing_for, attempts } = cycle_outage.step(self.gate.now_ms(), FailureClass::Transient) {
-                                failure = Some(format!(
-                                    "the DynamoDB lease table could not be used for {} s, the whole retry duration (leases.retry_duration_s = {}), {attempts} lease cycles; stopping (nothing past the checkpoints is lost); last error: {e}",
-                                    failing_for.as_secs(),
-                                    self.settings.lease_retry_duration.as_secs()
-                                ));
-                                abandon = true;
-                                break;
+                            match cycle_outage.step(self.gate.now_ms(), e.class()) {
+                                RetryVerdict::GiveUp { failing_for, attempts } => {
+                                    failure = Some(format!(
+                                        "the DynamoDB lease table could not be used for {} s, the whole retry duration (leases.retry_duration_s = {}), {attempts} lease cycles; stopping (nothing past the checkpoints is lost); last error: {e}",
+                                        failing_for.as_secs(),
+                                        self.settings.lease_retry_duration.as_secs()
+                                    ));
+                                    abandon = true;
+                                    break;
+                                }
+                                // Missing permissions, bad credentials, a malformed lease item:
+                                // waiting does not help.
+                                RetryVerdict::Permanent => {
+                                    failure = Some(format!(
+                                        "the DynamoDB lease table refused the lease cycle for good (waiting does not help); stopping (nothing past the checkpoints is lost): {e}"
+                                    ));
+                                    break;
+                                }
+                                RetryVerdict::RetryAfter(_) | RetryVerdict::LeaseLost => {}
                             }
                         }
                     }

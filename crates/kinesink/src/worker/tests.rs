@@ -152,3 +152,37 @@ async fn a_graceful_stop_whose_writes_outlast_the_failover_time_delivers_checkpo
     );
     assert_eq!(lease.owner, None, "released");
 }
+
+#[tokio::test]
+async fn a_running_worker_whose_heartbeat_is_refused_for_good_stops_at_once_not_after_the_retry_duration()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.toml");
+    std::fs::write(
+        &path,
+        "name = \"refused\"\n[source]\nstream = \"s\"\n[leases]\nfailover_time_ms = 1000\nworker_id = \"a\"\nretry_duration_s = 600\n[destination]\nurl = \"file:///nonexistent-unused\"\n",
+    )
+    .unwrap();
+    let settings = crate::config::load(&path, &BTreeMap::new()).unwrap();
+    let table = Arc::new(FlakyTable::new(false));
+    let worker = Worker::new(
+        crate::cli::worker_settings(&settings),
+        Arc::new(MemoryShardSource::new()) as Arc<dyn ShardSource>,
+        table.clone() as Arc<dyn LeaseTable>,
+        Arc::new(MemorySink::new()) as Arc<dyn ObjectSink>,
+    );
+    let shutdown = CancellationToken::new();
+    let run = tokio::spawn(worker.run(shutdown.clone(), RunOptions::default()));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The role lost its DynamoDB permissions.
+    table
+        .heartbeat_refused
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let result = tokio::time::timeout(Duration::from_secs(5), run)
+        .await
+        .expect("a refused heartbeat stops the worker at once, not after leases.retry_duration_s")
+        .unwrap();
+    let e = result.unwrap_err().to_string();
+    assert!(e.contains("AccessDeniedException"), "{e}");
+    shutdown.cancel();
+}
