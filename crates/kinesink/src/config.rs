@@ -532,17 +532,18 @@ fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
             )));
         }
     };
-    if !(1..=10_000).contains(&s.max_records) {
-        return Err(err(
-            "config key `source.max_records`: must be 1..=10000 (the GetRecords limit)",
-        ));
-    }
-    let shard_sync_ms = f.leases.shard_sync_interval_ms.unwrap_or(60_000);
-    if !(1_000..=3_600_000).contains(&shard_sync_ms) {
-        return Err(err(
-            "config key `leases.shard_sync_interval_ms`: must be 1000..=3600000",
-        ));
-    }
+    bounds::within(
+        "source.max_records",
+        s.max_records,
+        &(1..=10_000),
+        "records per call, the GetRecords limit",
+    )?;
+    let shard_sync_ms = bounds::within(
+        "leases.shard_sync_interval_ms",
+        f.leases.shard_sync_interval_ms.unwrap_or(60_000),
+        &(1_000..=3_600_000),
+        "milliseconds",
+    )?;
     let failover_ms = bounds::within(
         "leases.failover_time_ms",
         f.leases
@@ -607,18 +608,18 @@ fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
     let d = f.destination;
     let destination = Destination::parse(&d.url)
         .map_err(|e| err(format!("config key `destination.url`: {e}")))?;
-    let size_mib = d.buffer_size_mib.unwrap_or(DEFAULT_BUFFER_SIZE_MIB);
-    if !(1..=128).contains(&size_mib) {
-        return Err(err(
-            "config key `destination.buffer_size_mib`: must be 1..=128",
-        ));
-    }
-    let interval_s = d.buffer_interval_s.unwrap_or(DEFAULT_BUFFER_INTERVAL_S);
-    if interval_s > 900 {
-        return Err(err(
-            "config key `destination.buffer_interval_s`: must be 0..=900",
-        ));
-    }
+    let size_mib = bounds::within(
+        "destination.buffer_size_mib",
+        d.buffer_size_mib.unwrap_or(DEFAULT_BUFFER_SIZE_MIB),
+        &(1..=128),
+        "MiB",
+    )?;
+    let interval_s = bounds::within(
+        "destination.buffer_interval_s",
+        d.buffer_interval_s.unwrap_or(DEFAULT_BUFFER_INTERVAL_S),
+        &(0..=900),
+        "seconds",
+    )?;
     let encryption = match (d.sse.as_deref(), d.kms_key_id) {
         (None | Some("none"), None) => Encryption::None,
         (Some("AES256"), None) => Encryption::Aes256,
@@ -643,11 +644,12 @@ fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
         } else {
             "ndjson"
         });
-    let zstd_level = match fmt.zstd_level {
-        None => 3,
-        Some(l) if (1..=22).contains(&l) => l,
-        Some(_) => return Err(err("config key `format.zstd_level`: must be 1..=22")),
-    };
+    let zstd_level = bounds::within(
+        "format.zstd_level",
+        fmt.zstd_level.unwrap_or(3),
+        &(1..=22),
+        "zstd levels",
+    )?;
     if fmt.zstd_level.is_some() && fmt.compression.as_deref().is_some_and(|c| c != "zstd") {
         return Err(err(
             "config key `format.zstd_level` is only used with compression = \"zstd\"",
@@ -782,12 +784,12 @@ fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
             Some(Arc::new(q))
         }
     };
-    let max_active = d.max_active_partitions.unwrap_or(500);
-    if !(1..=100_000).contains(&max_active) {
-        return Err(err(
-            "config key `destination.max_active_partitions`: must be 1..=100000",
-        ));
-    }
+    let max_active = bounds::within(
+        "destination.max_active_partitions",
+        d.max_active_partitions.unwrap_or(500),
+        &(1..=100_000),
+        "partitions per shard",
+    )?;
     let action = match d.on_partition_limit.as_deref().unwrap_or("error-output") {
         "error-output" => PartitionLimitAction::ErrorOutput,
         "flush-least-recently-used" => PartitionLimitAction::FlushLeastRecentlyUsed,
@@ -798,24 +800,24 @@ fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
         }
     };
     let partition_limit = PartitionLimit { max_active, action };
-    let memory_budget_mib = d.memory_budget_mib.unwrap_or(1024);
-    if !(1..=1_048_576).contains(&memory_budget_mib) {
-        return Err(err(
-            "config key `destination.memory_budget_mib`: must be 1..=1048576",
-        ));
-    }
-    let retry_duration_s = d.retry_duration_s.unwrap_or(86_400);
-    if retry_duration_s > 7 * 86_400 {
-        return Err(err(
-            "config key `destination.retry_duration_s`: must be 0..=604800 (7 days, the longest stream retention for which retrying makes sense)",
-        ));
-    }
-    let part_size_mib = d.multipart_part_size_mib.unwrap_or(8);
-    if !(5..=5120).contains(&part_size_mib) {
-        return Err(err(
-            "config key `destination.multipart_part_size_mib`: must be 5..=5120 (S3's part size limits)",
-        ));
-    }
+    let memory_budget_mib = bounds::within(
+        "destination.memory_budget_mib",
+        d.memory_budget_mib.unwrap_or(1024),
+        &(1..=1_048_576),
+        "MiB",
+    )?;
+    let retry_duration_s = bounds::within(
+        "destination.retry_duration_s",
+        d.retry_duration_s.unwrap_or(86_400),
+        &(0..=7 * 86_400),
+        "seconds: 7 days, the longest stream retention for which retrying makes sense",
+    )?;
+    let part_size_mib = bounds::within(
+        "destination.multipart_part_size_mib",
+        d.multipart_part_size_mib.unwrap_or(8),
+        &(5..=5120),
+        "MiB, S3's part size limits",
+    )?;
     let file_extension = d.file_extension.unwrap_or_else(|| {
         if glue.is_some() {
             ".parquet".to_owned()

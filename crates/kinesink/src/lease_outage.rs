@@ -70,11 +70,17 @@ impl OwnershipGate {
     }
 
     /// Waits until this worker may write as owner (`true`), or until `lost` is cancelled
-    /// (`false`). Waiting ends only through a re-confirmation by the lease cycle.
+    /// (`false`). Waiting ends only through a re-confirmation by the lease cycle. A cancelled
+    /// `lost` always wins, even when the gate is live: a re-confirmation that found this lease
+    /// taken cancels it just before it opens the gate, and the woken writer must not take the
+    /// open gate for its own.
     pub async fn wait_until_owner(&self, shard_id: &str, lost: &CancellationToken) -> bool {
         let mut changes = self.changes.subscribe();
         let mut warned = false;
         loop {
+            if lost.is_cancelled() {
+                return false;
+            }
             if self.current().is_live() {
                 if warned {
                     tracing::info!(shard_id, "leases re-confirmed; writing as owner again");
@@ -89,6 +95,7 @@ impl OwnershipGate {
                 );
             }
             tokio::select! {
+                biased;
                 () = lost.cancelled() => return false,
                 changed = changes.changed() => {
                     if changed.is_err() {
@@ -287,116 +294,12 @@ impl LeaseWrites {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use async_trait::async_trait;
-    use kinesink_lease_coordination::{
-        AdminChange, Lease, LeaseTable, MemoryLeaseTable, TableSnapshot,
-    };
+    use crate::flaky_lease_table::FlakyTable;
+    use kinesink_lease_coordination::{Lease, LeaseTable};
     use std::collections::BTreeMap;
-    use std::sync::atomic::AtomicU32;
-
-    /// A memory table whose checkpoint calls fail transiently while `down` is set.
-    struct FlakyTable {
-        inner: MemoryLeaseTable,
-        down: AtomicBool,
-        heartbeat_down: AtomicBool,
-        checkpoint_calls: AtomicU32,
-    }
-
-    fn outage() -> LeaseError {
-        LeaseError::Unavailable {
-            table: "t".into(),
-            message: "InternalServerError: injected".into(),
-        }
-    }
-
-    #[async_trait]
-    impl LeaseTable for FlakyTable {
-        async fn ensure_exists(&self) -> Result<(), LeaseError> {
-            self.inner.ensure_exists().await
-        }
-        async fn snapshot(&self) -> Result<TableSnapshot, LeaseError> {
-            self.inner.snapshot().await
-        }
-        async fn heartbeat(
-            &self,
-            worker_id: &str,
-            behind: &BTreeMap<String, i64>,
-        ) -> Result<(), LeaseError> {
-            if self.heartbeat_down.load(Ordering::Relaxed) {
-                return Err(outage());
-            }
-            self.inner.heartbeat(worker_id, behind).await
-        }
-        async fn remove_heartbeat(&self, worker_id: &str) -> Result<(), LeaseError> {
-            self.inner.remove_heartbeat(worker_id).await
-        }
-        async fn delete_ended(&self, shard_id: &str) -> Result<bool, LeaseError> {
-            self.inner.delete_ended(shard_id).await
-        }
-        async fn create_if_missing(&self, lease: &Lease) -> Result<bool, LeaseError> {
-            self.inner.create_if_missing(lease).await
-        }
-        async fn take(
-            &self,
-            shard_id: &str,
-            expected: u64,
-            owner: &str,
-        ) -> Result<Option<Lease>, LeaseError> {
-            self.inner.take(shard_id, expected, owner).await
-        }
-        async fn checkpoint(
-            &self,
-            shard_id: &str,
-            owner: &str,
-            counter: u64,
-            checkpoint: &Checkpoint,
-        ) -> Result<u64, LeaseError> {
-            self.checkpoint_calls.fetch_add(1, Ordering::Relaxed);
-            if self.down.load(Ordering::Relaxed) {
-                return Err(outage());
-            }
-            self.inner
-                .checkpoint(shard_id, owner, counter, checkpoint)
-                .await
-        }
-        async fn record_progress(
-            &self,
-            shard_id: &str,
-            owner: &str,
-            counter: u64,
-            horizon: &(String, u64),
-            intent: Option<&(String, u64)>,
-        ) -> Result<u64, LeaseError> {
-            self.inner
-                .record_progress(shard_id, owner, counter, horizon, intent)
-                .await
-        }
-        async fn admin_change(
-            &self,
-            shard_id: &str,
-            expected: u64,
-            change: &AdminChange,
-        ) -> Result<bool, LeaseError> {
-            self.inner.admin_change(shard_id, expected, change).await
-        }
-        async fn release(
-            &self,
-            shard_id: &str,
-            owner: &str,
-            counter: u64,
-            behind: Option<i64>,
-        ) -> Result<(), LeaseError> {
-            self.inner.release(shard_id, owner, counter, behind).await
-        }
-    }
 
     async fn setup(retry: Duration) -> (Arc<FlakyTable>, LeaseWrites, Arc<AtomicBool>) {
-        let table = Arc::new(FlakyTable {
-            inner: MemoryLeaseTable::new(),
-            down: AtomicBool::new(true),
-            heartbeat_down: AtomicBool::new(false),
-            checkpoint_calls: AtomicU32::new(0),
-        });
+        let table = Arc::new(FlakyTable::new(true));
         table
             .create_if_missing(&Lease::new("s", vec![], Checkpoint::TrimHorizon))
             .await
@@ -491,6 +394,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_writer_whose_lease_was_found_taken_by_the_reconfirmation_does_not_pass_the_reopened_gate()
+     {
+        // Already lost, gate live: not the owner.
+        let gate = OwnershipGate::new(Duration::from_secs(3600));
+        let lost = CancellationToken::new();
+        lost.cancel();
+        assert!(!gate.wait_until_owner("s", &lost).await);
+        // Waiting while expired; the lease cycle's re-confirmation finds this lease taken: it
+        // cancels `lost`, then opens the gate for the leases it kept, in one step.
+        for _ in 0..20 {
+            let gate = Arc::new(OwnershipGate::new(Duration::from_millis(1)));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            assert!(!gate.current().is_live());
+            let lost = CancellationToken::new();
+            let waiter = {
+                let (gate, lost) = (gate.clone(), lost.clone());
+                tokio::spawn(async move { gate.wait_until_owner("s", &lost).await })
+            };
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            lost.cancel();
+            gate.record(OwnershipEvent::LeasesReconfirmed {
+                started_at_ms: gate.now_ms(),
+            });
+            assert!(gate.current().is_live());
+            assert!(
+                !waiter.await.unwrap(),
+                "a writer of a lease found taken passed the gate"
+            );
+        }
+    }
+
+    #[tokio::test]
     async fn no_write_as_owner_once_the_heartbeat_could_not_be_written_for_the_failover_time() {
         let (table, mut writes, _ready) = setup(Duration::from_secs(600)).await;
         table.down.store(false, Ordering::Relaxed);
@@ -560,12 +495,8 @@ mod tests {
                 .collect(),
             vec![],
         );
-        let table = Arc::new(FlakyTable {
-            inner: MemoryLeaseTable::new(),
-            down: AtomicBool::new(false),
-            heartbeat_down: AtomicBool::new(true),
-            checkpoint_calls: AtomicU32::new(0),
-        });
+        let table = Arc::new(FlakyTable::new(false));
+        table.heartbeat_down.store(true, Ordering::Relaxed);
         let sink = Arc::new(MemorySink::new());
         let worker = crate::worker::Worker::new(
             crate::cli::worker_settings(&settings),

@@ -11,6 +11,8 @@ pub mod config;
 pub mod destination_progress;
 pub mod dry_run;
 pub mod firehose_import;
+#[cfg(test)]
+mod flaky_lease_table;
 pub mod http_endpoints;
 mod lease_reset;
 pub mod lease_outage;

@@ -278,7 +278,7 @@ impl Worker {
         let caught_up = Arc::new(AtomicBool::new(false));
         let stop = CancellationToken::new();
         let lost = CancellationToken::new();
-        let handle = tokio::spawn(launch_shard(
+        let handle = tokio::spawn(shard_launch::launch_shard(
             parts,
             lease.clone(),
             caught_up.clone(),
@@ -294,30 +294,103 @@ impl Worker {
     }
 
     /// Re-confirms every held lease after this worker's heartbeat could not be written for the
-    /// failover time (see [`LeaseKeeper::reconfirm`]); readers of leases taken meanwhile stop.
+    /// failover time (see [`LeaseKeeper::reconfirm`]); readers of leases taken meanwhile stop
+    /// before the gate reopens, also when a table error cuts the re-confirmation short (the
+    /// leases it found taken before the error are no longer held, and no later scan reports
+    /// them: every running shard whose lease is not held is stopped here).
     async fn reconfirm_leases(
         &self,
         keeper: &LeaseKeeper,
         running: &BTreeMap<String, RunningShard>,
     ) -> Result<(), LeaseError> {
         let started = self.gate.now_ms();
-        let lost = keeper.reconfirm().await?;
-        for shard_id in &lost {
+        let result = keeper.reconfirm().await;
+        let held: std::collections::BTreeSet<String> =
+            keeper.held_shards().await.into_iter().collect();
+        let mut lost = 0_usize;
+        for (shard_id, r) in running
+            .iter()
+            .filter(|(s, r)| !held.contains(*s) && !r.lost.is_cancelled())
+        {
             tracing::warn!(shard_id = %shard_id, "lease taken by another worker while this one could not write its heartbeat; stopping its reader");
-            if let Some(r) = running.get(shard_id) {
-                r.lost.cancel();
-            }
+            r.lost.cancel();
+            lost += 1;
         }
+        result?;
         self.gate.record(OwnershipEvent::LeasesReconfirmed {
             started_at_ms: started,
         });
-        let kept = keeper.held_shards().await.len();
         tracing::info!(
-            kept,
-            lost = lost.len(),
+            kept = held.len(),
+            lost,
             "leases re-confirmed after the heartbeat could not be written for the failover time"
         );
         Ok(())
+    }
+
+    /// Stops every shard (`abandon`: at once, discarding buffers; else delivering and
+    /// checkpointing what was read) and releases the leases of those that stopped cleanly;
+    /// returns the last failure. While shards deliver, the heartbeat goes on every lease cycle,
+    /// so their writes as owner stay allowed however long they take (a stop with large buffers
+    /// may outlast the failover time); if it cannot be written for the failover time, the
+    /// shards still running are abandoned (the next owner reads their records again) rather than
+    /// left waiting at the ownership gate for a re-confirmation that no lease cycle will make.
+    async fn stop_shards(
+        &self,
+        keeper: &LeaseKeeper,
+        running: BTreeMap<String, RunningShard>,
+        abandon: bool,
+    ) -> Option<String> {
+        let mut failure = None;
+        for r in running.values() {
+            if abandon {
+                r.lost.cancel();
+            } else {
+                r.stop.cancel();
+            }
+        }
+        let lost_tokens: Vec<CancellationToken> =
+            running.values().map(|r| r.lost.clone()).collect();
+        let mut heartbeating = !abandon;
+        let mut heartbeat = tokio::time::interval(
+            (self.settings.failover_time / 3).max(Duration::from_millis(100)),
+        );
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        for (shard_id, mut r) in running {
+            let outcome = loop {
+                tokio::select! {
+                    outcome = &mut r.handle => break outcome,
+                    _ = heartbeat.tick(), if heartbeating => {
+                        let sent = self.gate.now_ms();
+                        let behind = keeper.millis_behind_latest().await;
+                        match self.table.heartbeat(&self.settings.worker_id, &behind).await {
+                            Ok(()) => {
+                                self.gate.record(OwnershipEvent::HeartbeatWritten { sent_at_ms: sent });
+                            }
+                            Err(e) => tracing::warn!(error = %e, "heartbeat while stopping failed"),
+                        }
+                        if !self.gate.current().is_live() {
+                            heartbeating = false;
+                            tracing::error!("the heartbeat could not be written for the failover time while stopping: stopping the shards still delivering without writing; the next owner reads their records again");
+                            for lost in &lost_tokens {
+                                lost.cancel();
+                            }
+                        }
+                    }
+                }
+            };
+            match outcome {
+                Ok(ShardOutcome::Stopped | ShardOutcome::Ended { .. }) => {
+                    if let Err(e) = keeper.release(&shard_id).await {
+                        tracing::warn!(shard_id = %shard_id, error = %e, "releasing lease failed; it expires after the failover time");
+                    }
+                }
+                Ok(ShardOutcome::LeaseLost) => {}
+                Ok(ShardOutcome::Failed(message)) => failure = Some(message),
+                Err(join) => failure = Some(format!("shard {shard_id} task panicked: {join}")),
+            }
+        }
+        failure
     }
 
     /// Runs until `shutdown` is cancelled (or, with `until_caught_up`, until caught up); then
@@ -478,14 +551,25 @@ impl Worker {
                         None => cycle_outage.succeeded(),
                         Some(e) => {
                             self.ready.store(false, Ordering::Relaxed);
-                            if let RetryVerdict::GiveUp { failing_for, attempts } = cycle_outage.step(self.gate.now_ms(), FailureClass::Transient) {
-                                failure = Some(format!(
-                                    "the DynamoDB lease table could not be used for {} s, the whole retry duration (leases.retry_duration_s = {}), {attempts} lease cycles; stopping (nothing past the checkpoints is lost); last error: {e}",
-                                    failing_for.as_secs(),
-                                    self.settings.lease_retry_duration.as_secs()
-                                ));
-                                abandon = true;
-                                break;
+                            match cycle_outage.step(self.gate.now_ms(), e.class()) {
+                                RetryVerdict::GiveUp { failing_for, attempts } => {
+                                    failure = Some(format!(
+                                        "the DynamoDB lease table could not be used for {} s, the whole retry duration (leases.retry_duration_s = {}), {attempts} lease cycles; stopping (nothing past the checkpoints is lost); last error: {e}",
+                                        failing_for.as_secs(),
+                                        self.settings.lease_retry_duration.as_secs()
+                                    ));
+                                    abandon = true;
+                                    break;
+                                }
+                                // Missing permissions, bad credentials, a malformed lease item:
+                                // waiting does not help.
+                                RetryVerdict::Permanent => {
+                                    failure = Some(format!(
+                                        "the DynamoDB lease table refused the lease cycle for good (waiting does not help); stopping (nothing past the checkpoints is lost): {e}"
+                                    ));
+                                    break;
+                                }
+                                RetryVerdict::RetryAfter(_) | RetryVerdict::LeaseLost => {}
                             }
                         }
                     }
@@ -568,27 +652,13 @@ impl Worker {
                 shards = running.len(),
                 "stopping without writing buffered records: the DynamoDB lease table is unusable; the next owner reads them again from the checkpoints"
             );
-        } else if let Err(e) = self.table.remove_heartbeat(&self.settings.worker_id).await {
+        }
+        failure = self
+            .stop_shards(&keeper, running, abandon)
+            .await
+            .or(failure);
+        if !abandon && let Err(e) = self.table.remove_heartbeat(&self.settings.worker_id).await {
             tracing::warn!(error = %e, "removing heartbeat failed; it expires after the failover time");
-        }
-        for r in running.values() {
-            if abandon {
-                r.lost.cancel();
-            } else {
-                r.stop.cancel();
-            }
-        }
-        for (shard_id, r) in running {
-            match r.handle.await {
-                Ok(ShardOutcome::Stopped | ShardOutcome::Ended { .. }) => {
-                    if let Err(e) = keeper.release(&shard_id).await {
-                        tracing::warn!(shard_id = %shard_id, error = %e, "releasing lease failed; it expires after the failover time");
-                    }
-                }
-                Ok(ShardOutcome::LeaseLost) => {}
-                Ok(ShardOutcome::Failed(message)) => failure = Some(message),
-                Err(join) => failure = Some(format!("shard {shard_id} task panicked: {join}")),
-            }
         }
         let summary = RunSummary {
             records: stats.records.load(Ordering::Relaxed),
@@ -603,136 +673,6 @@ impl Worker {
     }
 }
 
-/// Claims the shard's progress object, then runs its task from the further of that progress and
-/// the lease row (see `ShardProgress::resume_from`).
-async fn launch_shard(
-    parts: ShardParts,
-    lease: Lease,
-    caught_up: Arc<AtomicBool>,
-    stop: CancellationToken,
-    lost: CancellationToken,
-) -> ShardOutcome {
-    let s = &parts.settings;
-    let claim = ProgressObject::claim(
-        parts.progress.clone(),
-        &s.name,
-        &lease,
-        parts.keeper.owner(),
-        s.retry_duration,
-        &lost,
-    );
-    let progress = tokio::select! {
-        biased;
-        () = lost.cancelled() => return ShardOutcome::LeaseLost,
-        () = stop.cancelled() => return ShardOutcome::Stopped,
-        claimed = claim => match claimed {
-            Ok(progress) => progress,
-            Err(ProgressFailure::Superseded | ProgressFailure::Cancelled) => return ShardOutcome::LeaseLost,
-            Err(ProgressFailure::Failed(message)) => return ShardOutcome::Failed(message),
-        },
-    };
-    let mut resumed = lease.clone();
-    progress.current().apply_to(&mut resumed);
-    if resumed.checkpoint != lease.checkpoint {
-        tracing::info!(shard_id = %lease.shard_id, row = %lease.checkpoint, destination = %resumed.checkpoint, "the progress kept in the destination is further than the lease row; resuming from it");
-    }
-    if resumed.checkpoint == Checkpoint::ShardEnd {
-        // The shard ended; only the lease row's SHARD_END had not been written.
-        return match parts
-            .keeper
-            .checkpoint(&lease.shard_id, &Checkpoint::ShardEnd)
-            .await
-        {
-            Ok(()) => ShardOutcome::Ended {
-                children: Vec::new(),
-            },
-            Err(LeaseError::Lost { .. }) => ShardOutcome::LeaseLost,
-            Err(e) => ShardOutcome::Failed(format!("checkpoint of shard {}: {e}", lease.shard_id)),
-        };
-    }
-    let task = build_task(&parts, &resumed, progress, caught_up);
-    task.run(stop, lost).await
-}
-
-/// Builds the task of a shard resuming from `lease` (the lease row with the claimed progress
-/// applied).
-fn build_task(
-    parts: &ShardParts,
-    lease: &Lease,
-    progress: ProgressObject,
-    caught_up: Arc<AtomicBool>,
-) -> ShardTask {
-    let (start, resume_after) = match &lease.checkpoint {
-        Checkpoint::Sequence {
-            sequence_number,
-            sub_sequence_number,
-        } => (
-            StartPosition::AtSequence(sequence_number.clone()),
-            Some(RecordPosition::new(
-                sequence_number.clone(),
-                *sub_sequence_number,
-            )),
-        ),
-        Checkpoint::TrimHorizon => (StartPosition::TrimHorizon, None),
-        Checkpoint::Latest => (StartPosition::Latest, None),
-        Checkpoint::AtTime(millis) => (
-            StartPosition::AtTimestamp(i64::try_from(*millis).unwrap_or(i64::MAX)),
-            None,
-        ),
-        Checkpoint::AtTimestamp | Checkpoint::ShardEnd => {
-            (parts.settings.initial_position.clone(), None)
-        }
-    };
-    tracing::info!(shard_id = %lease.shard_id, checkpoint = %lease.checkpoint, "lease taken; reading");
-    let s = &parts.settings;
-    let layout = ObjectLayout {
-        shard_id: lease.shard_id.clone(),
-        name: s.name.clone(),
-        format: s.format.clone(),
-        extension: s.file_extension.clone(),
-        error_codec: s.error_codec,
-        prefixes: s.prefixes.clone(),
-        query: s.query.clone(),
-        partition_limit: s.partition_limit,
-    };
-    ShardTask {
-        shard_id: lease.shard_id.clone(),
-        reader: ReaderFeed::spawn(ShardReader::new(
-            parts.source.clone(),
-            lease.shard_id.clone(),
-            start,
-            s.reader,
-        )),
-        pipeline: RecordPipeline::new(s.kpl_deaggregation, &s.record_split, resume_after.clone()),
-        buffers: ShardBuffers::new(
-            layout,
-            s.buffer.staggered_for(&lease.shard_id),
-            ResumeState {
-                checkpoint: resume_after,
-                flush_intent: lease
-                    .flush_intent
-                    .clone()
-                    .map(|(seq, sub)| RecordPosition::new(seq, sub)),
-                horizon: lease
-                    .flush_horizon
-                    .clone()
-                    .map(|(seq, sub)| RecordPosition::new(seq, sub)),
-            },
-        ),
-        keeper: parts.keeper.clone(),
-        lease_writes: LeaseWrites {
-            keeper: parts.keeper.clone(),
-            gate: parts.gate.clone(),
-            outage: parts.outage.clone(),
-            retry_duration: s.lease_retry_duration,
-        },
-        progress,
-        sink: parts.sink.clone(),
-        stats: parts.stats.clone(),
-        caught_up,
-        tick: Duration::from_millis(s.buffer.interval_ms.clamp(100, 1_000)),
-        parquet: matches!(s.format, ObjectFormat::Parquet(_)),
-        budget: parts.budget.clone(),
-        retry_duration: s.retry_duration,
-    }
-}
+mod shard_launch;
+#[cfg(test)]
+mod tests;

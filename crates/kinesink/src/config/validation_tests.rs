@@ -92,6 +92,22 @@ fn every_duration_and_count_has_an_upper_bound_named_with_its_key_and_range() {
 }
 
 #[test]
+fn every_duration_and_count_outside_its_range_is_refused_naming_the_value_given() {
+    // 2000000000 fits every integer type of the configuration and lies above every range.
+    for key in integer_keys() {
+        let e = load_str(MINIMAL, &[(&env_var(&key), "2000000000")])
+            .err()
+            .unwrap_or_else(|| panic!("{key} = 2000000000 was accepted"))
+            .to_string();
+        assert!(
+            e.starts_with(&format!("config key `{key}`: must be "))
+                && e.ends_with(", got 2000000000"),
+            "{key}: {e}"
+        );
+    }
+}
+
+#[test]
 fn failover_and_idle_time_name_their_allowed_range_and_the_value_given() {
     let e = load_str(MINIMAL, &[("KINESINK_LEASES__FAILOVER_TIME_MS", "600001")])
         .err()

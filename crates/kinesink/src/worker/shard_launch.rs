@@ -1,0 +1,138 @@
+//! Starting a shard's task: claiming its progress object, then building the task from the
+//! further of that progress and the lease row.
+
+use super::*;
+
+/// Claims the shard's progress object, then runs its task from the further of that progress and
+/// the lease row (see `ShardProgress::resume_from`).
+pub(super) async fn launch_shard(
+    parts: ShardParts,
+    lease: Lease,
+    caught_up: Arc<AtomicBool>,
+    stop: CancellationToken,
+    lost: CancellationToken,
+) -> ShardOutcome {
+    let s = &parts.settings;
+    let claim = ProgressObject::claim(
+        parts.progress.clone(),
+        &s.name,
+        &lease,
+        parts.keeper.owner(),
+        s.retry_duration,
+        &lost,
+    );
+    let progress = tokio::select! {
+        biased;
+        () = lost.cancelled() => return ShardOutcome::LeaseLost,
+        () = stop.cancelled() => return ShardOutcome::Stopped,
+        claimed = claim => match claimed {
+            Ok(progress) => progress,
+            Err(ProgressFailure::Superseded | ProgressFailure::Cancelled) => return ShardOutcome::LeaseLost,
+            Err(ProgressFailure::Failed(message)) => return ShardOutcome::Failed(message),
+        },
+    };
+    let mut resumed = lease.clone();
+    progress.current().apply_to(&mut resumed);
+    if resumed.checkpoint != lease.checkpoint {
+        tracing::info!(shard_id = %lease.shard_id, row = %lease.checkpoint, destination = %resumed.checkpoint, "the progress kept in the destination is further than the lease row; resuming from it");
+    }
+    if resumed.checkpoint == Checkpoint::ShardEnd {
+        // The shard ended; only the lease row's SHARD_END had not been written.
+        return match parts
+            .keeper
+            .checkpoint(&lease.shard_id, &Checkpoint::ShardEnd)
+            .await
+        {
+            Ok(()) => ShardOutcome::Ended {
+                children: Vec::new(),
+            },
+            Err(LeaseError::Lost { .. }) => ShardOutcome::LeaseLost,
+            Err(e) => ShardOutcome::Failed(format!("checkpoint of shard {}: {e}", lease.shard_id)),
+        };
+    }
+    let task = build_task(&parts, &resumed, progress, caught_up);
+    task.run(stop, lost).await
+}
+
+/// Builds the task of a shard resuming from `lease` (the lease row with the claimed progress
+/// applied).
+fn build_task(
+    parts: &ShardParts,
+    lease: &Lease,
+    progress: ProgressObject,
+    caught_up: Arc<AtomicBool>,
+) -> ShardTask {
+    let (start, resume_after) = match &lease.checkpoint {
+        Checkpoint::Sequence {
+            sequence_number,
+            sub_sequence_number,
+        } => (
+            StartPosition::AtSequence(sequence_number.clone()),
+            Some(RecordPosition::new(
+                sequence_number.clone(),
+                *sub_sequence_number,
+            )),
+        ),
+        Checkpoint::TrimHorizon => (StartPosition::TrimHorizon, None),
+        Checkpoint::Latest => (StartPosition::Latest, None),
+        Checkpoint::AtTime(millis) => (
+            StartPosition::AtTimestamp(i64::try_from(*millis).unwrap_or(i64::MAX)),
+            None,
+        ),
+        Checkpoint::AtTimestamp | Checkpoint::ShardEnd => {
+            (parts.settings.initial_position.clone(), None)
+        }
+    };
+    tracing::info!(shard_id = %lease.shard_id, checkpoint = %lease.checkpoint, "lease taken; reading");
+    let s = &parts.settings;
+    let layout = ObjectLayout {
+        shard_id: lease.shard_id.clone(),
+        name: s.name.clone(),
+        format: s.format.clone(),
+        extension: s.file_extension.clone(),
+        error_codec: s.error_codec,
+        prefixes: s.prefixes.clone(),
+        query: s.query.clone(),
+        partition_limit: s.partition_limit,
+    };
+    ShardTask {
+        shard_id: lease.shard_id.clone(),
+        reader: ReaderFeed::spawn(ShardReader::new(
+            parts.source.clone(),
+            lease.shard_id.clone(),
+            start,
+            s.reader,
+        )),
+        pipeline: RecordPipeline::new(s.kpl_deaggregation, &s.record_split, resume_after.clone()),
+        buffers: ShardBuffers::new(
+            layout,
+            s.buffer.staggered_for(&lease.shard_id),
+            ResumeState {
+                checkpoint: resume_after,
+                flush_intent: lease
+                    .flush_intent
+                    .clone()
+                    .map(|(seq, sub)| RecordPosition::new(seq, sub)),
+                horizon: lease
+                    .flush_horizon
+                    .clone()
+                    .map(|(seq, sub)| RecordPosition::new(seq, sub)),
+            },
+        ),
+        keeper: parts.keeper.clone(),
+        lease_writes: LeaseWrites {
+            keeper: parts.keeper.clone(),
+            gate: parts.gate.clone(),
+            outage: parts.outage.clone(),
+            retry_duration: s.lease_retry_duration,
+        },
+        progress,
+        sink: parts.sink.clone(),
+        stats: parts.stats.clone(),
+        caught_up,
+        tick: Duration::from_millis(s.buffer.interval_ms.clamp(100, 1_000)),
+        parquet: matches!(s.format, ObjectFormat::Parquet(_)),
+        budget: parts.budget.clone(),
+        retry_duration: s.retry_duration,
+    }
+}

@@ -1,0 +1,191 @@
+//! Tests of the worker's lease cycle and shutdown with memory services.
+
+use super::*;
+use crate::flaky_lease_table::FlakyTable;
+use kinesink_delivery::MemorySink;
+use kinesink_shard_reader::MemoryShardSource;
+
+fn running_shard() -> RunningShard {
+    RunningShard {
+        stop: CancellationToken::new(),
+        lost: CancellationToken::new(),
+        caught_up: Arc::new(AtomicBool::new(false)),
+        handle: tokio::spawn(async { ShardOutcome::Stopped }),
+    }
+}
+
+#[tokio::test]
+async fn a_reconfirmation_cut_short_by_a_table_error_still_stops_the_readers_of_leases_found_taken()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.toml");
+    std::fs::write(
+        &path,
+        "name = \"r\"\n[source]\nstream = \"s\"\n[leases]\nworker_id = \"a\"\n[destination]\nurl = \"file:///nonexistent-unused\"\n",
+    )
+    .unwrap();
+    let settings = crate::config::load(&path, &BTreeMap::new()).unwrap();
+    let table = Arc::new(FlakyTable::new(false));
+    for s in ["s-0", "s-1"] {
+        table
+            .create_if_missing(&Lease::new(s, vec![], Checkpoint::TrimHorizon))
+            .await
+            .unwrap();
+    }
+    let keeper = LeaseKeeper::new(table.clone(), "a");
+    keeper.take("s-0", 0).await.unwrap().unwrap();
+    keeper.take("s-1", 0).await.unwrap().unwrap();
+    let running: BTreeMap<String, RunningShard> = ["s-0", "s-1"]
+        .into_iter()
+        .map(|s| (s.to_owned(), running_shard()))
+        .collect();
+    // While a could not write its heartbeat, b took s-0; a's re-confirming write of s-1 then
+    // fails (DynamoDB still flaky), after s-0 was found taken.
+    table.inner.take("s-0", 1, "b").await.unwrap().unwrap();
+    *table.failing_take.lock().unwrap() = Some("s-1".to_owned());
+    let worker = Worker::new(
+        crate::cli::worker_settings(&settings),
+        Arc::new(MemoryShardSource::new()) as Arc<dyn ShardSource>,
+        table.clone() as Arc<dyn LeaseTable>,
+        Arc::new(MemorySink::new()) as Arc<dyn ObjectSink>,
+        Arc::new(MemorySink::new()) as Arc<dyn kinesink_delivery::ProgressStore>,
+    );
+    assert!(worker.reconfirm_leases(&keeper, &running).await.is_err());
+    assert!(
+        running["s-0"].lost.is_cancelled(),
+        "the reader of the lease found taken is stopped before the gate can reopen"
+    );
+    assert!(!running["s-1"].lost.is_cancelled());
+    // The next cycle's re-confirmation succeeds and keeps s-1.
+    worker.reconfirm_leases(&keeper, &running).await.unwrap();
+    assert!(!running["s-1"].lost.is_cancelled());
+    assert_eq!(keeper.held_shards().await, vec!["s-1".to_owned()]);
+}
+
+/// The memory sink, each put taking `delay` (a slow S3).
+struct SlowSink {
+    inner: MemorySink,
+    delay: Duration,
+}
+
+#[async_trait::async_trait]
+impl ObjectSink for SlowSink {
+    async fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+    ) -> Result<kinesink_delivery::PutOutcome, kinesink_delivery::SinkError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.put(key, body).await
+    }
+    fn describe(&self) -> String {
+        "slow memory".to_owned()
+    }
+}
+
+#[tokio::test]
+async fn a_graceful_stop_whose_writes_outlast_the_failover_time_delivers_checkpoints_and_releases()
+{
+    use kinesink_record_deaggregation::KinesisRecord;
+    use kinesink_shard_reader::ShardInfo;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.toml");
+    // Objects are cut only at the stop (buffer interval 15 min); writing one takes 1.5 s, longer
+    // than the failover time (1 s) counted from the last heartbeat before the stop.
+    std::fs::write(
+        &path,
+        "name = \"drain\"\n[source]\nstream = \"s\"\nidle_time_ms = 100\n[leases]\nfailover_time_ms = 1000\nworker_id = \"a\"\n[destination]\nurl = \"file:///nonexistent-unused\"\nbuffer_interval_s = 900\n",
+    )
+    .unwrap();
+    let settings = crate::config::load(&path, &BTreeMap::new()).unwrap();
+    let source = Arc::new(MemoryShardSource::new());
+    source.add_shard(
+        ShardInfo {
+            shard_id: "shardId-000000000000".into(),
+            parent_shard_ids: vec![],
+            closed: false,
+        },
+        (1..=50)
+            .map(|i| KinesisRecord {
+                data: format!("{{\"n\":{i}}}").into_bytes(),
+                partition_key: "k".into(),
+                sequence_number: (1000 + i).to_string(),
+                approximate_arrival_ms: 1_700_000_000_000,
+            })
+            .collect(),
+        vec![],
+    );
+    let table = Arc::new(FlakyTable::new(false));
+    let sink = Arc::new(SlowSink {
+        inner: MemorySink::new(),
+        delay: Duration::from_millis(1500),
+    });
+    let worker = Worker::new(
+        crate::cli::worker_settings(&settings),
+        source as Arc<dyn ShardSource>,
+        table.clone() as Arc<dyn LeaseTable>,
+        sink.clone() as Arc<dyn ObjectSink>,
+        Arc::new(MemorySink::new()) as Arc<dyn kinesink_delivery::ProgressStore>,
+    );
+    let shutdown = CancellationToken::new();
+    let run = tokio::spawn(worker.run(shutdown.clone(), RunOptions::default()));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        table.inner.list().await.unwrap()[0].owner.as_deref(),
+        Some("a")
+    );
+    shutdown.cancel();
+    let summary = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("the graceful stop finishes (no write left waiting at an expired gate)")
+        .unwrap()
+        .unwrap();
+    assert_eq!(summary.records, 50);
+    assert_eq!(sink.inner.put_count(), 1);
+    let lease = table.inner.list().await.unwrap().remove(0);
+    assert_eq!(
+        lease.checkpoint,
+        Checkpoint::Sequence {
+            sequence_number: "1050".into(),
+            sub_sequence_number: 0
+        },
+        "checkpointed after the object"
+    );
+    assert_eq!(lease.owner, None, "released");
+}
+
+#[tokio::test]
+async fn a_running_worker_whose_heartbeat_is_refused_for_good_stops_at_once_not_after_the_retry_duration()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.toml");
+    std::fs::write(
+        &path,
+        "name = \"refused\"\n[source]\nstream = \"s\"\n[leases]\nfailover_time_ms = 1000\nworker_id = \"a\"\nretry_duration_s = 600\n[destination]\nurl = \"file:///nonexistent-unused\"\n",
+    )
+    .unwrap();
+    let settings = crate::config::load(&path, &BTreeMap::new()).unwrap();
+    let table = Arc::new(FlakyTable::new(false));
+    let worker = Worker::new(
+        crate::cli::worker_settings(&settings),
+        Arc::new(MemoryShardSource::new()) as Arc<dyn ShardSource>,
+        table.clone() as Arc<dyn LeaseTable>,
+        Arc::new(MemorySink::new()) as Arc<dyn ObjectSink>,
+        Arc::new(MemorySink::new()) as Arc<dyn kinesink_delivery::ProgressStore>,
+    );
+    let shutdown = CancellationToken::new();
+    let run = tokio::spawn(worker.run(shutdown.clone(), RunOptions::default()));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The role lost its DynamoDB permissions.
+    table
+        .heartbeat_refused
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let result = tokio::time::timeout(Duration::from_secs(5), run)
+        .await
+        .expect("a refused heartbeat stops the worker at once, not after leases.retry_duration_s")
+        .unwrap();
+    let e = result.unwrap_err().to_string();
+    assert!(e.contains("AccessDeniedException"), "{e}");
+    shutdown.cancel();
+}
