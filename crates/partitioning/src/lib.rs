@@ -8,7 +8,8 @@
 //!   the rules that tie the two prefixes; [`LegacyPrefix`], the fixed `YYYY/MM/dd/HH/` UTC
 //!   prefix used before templates;
 //! - [`MetadataQuery`]: the jq metadata extraction query (jaq), compiled once, producing
-//!   [`PartitionKeys`] per record, or a [`PartitioningFailure`] for the error output;
+//!   [`PartitionKeys`] per record, or a [`PartitioningFailure`] for the error output; each
+//!   record's evaluation is bounded by a [`QueryBudget`] (counted, never timed);
 //! - the S3-safe form of key values, so that no value can escape its partition;
 //! - the error codes of what cannot be partitioned ([`error_codes`]).
 //!
@@ -29,6 +30,7 @@ mod output_prefixes;
 mod partition_keys;
 mod partitioning_failure;
 mod prefix_template;
+mod query_budget;
 mod random_string;
 mod streaming_selection;
 mod template_syntax;
@@ -44,3 +46,4 @@ pub use prefix_template::{
     DEFAULT_TIMESTAMP_PATTERN, EvaluateError, MAX_EVALUATED_CHARS, MAX_TEMPLATE_CHARS,
     PrefixInputs, PrefixKind, PrefixTemplate, TemplateError, TemplateErrorReason,
 };
+pub use query_budget::{BudgetLimit, EVALUATION_STACK_BYTES, QueryBudget};

@@ -13,6 +13,7 @@ use crate::direct_selection::{DirectSelection, literal_object_names};
 use crate::partition_keys::PartitionKeys;
 use crate::partitioning_failure::{FailureReason, MAX_PARTITION_KEYS, PartitioningFailure};
 use crate::prefix_template::PrefixTemplate;
+use crate::query_budget::{QueryBudget, Stopped, run_bounded};
 use crate::streaming_selection::PathTree;
 use crate::template_syntax::column_of;
 
@@ -30,11 +31,14 @@ const EXCLUDED_FILTERS: [&str; 4] = ["env", "now", "input", "inputs"];
 /// given record the result depends on the record only (no clock, environment or I/O: `now`,
 /// `env`, `$ENV`, `input`, `inputs` are not available, `halt` fails the record). Queries of the shape
 /// `{name: .path.to.field, ...}` run without jaq, directly on the `serde_json::Value` or the
-/// bytes, with the same results as jaq. A query runs to completion: a query that never ends
-/// (`def f: f; f`) blocks its caller, like jq.
+/// bytes, with the same results as jaq (such queries provably end). Any other query runs within
+/// a [`QueryBudget`] of counted steps, nesting depth and size: a record whose evaluation passes
+/// it fails with [`FailureReason::BudgetExceeded`] naming the limit, the same way every time;
+/// no query and no record can hang the caller, exhaust its memory or overflow its stack.
 pub struct MetadataQuery {
     text: String,
     filter: JqFilter,
+    budget: QueryBudget,
     direct: Option<(DirectSelection, PathTree)>,
     key_names: Option<Vec<String>>,
 }
@@ -95,9 +99,23 @@ impl MetadataQuery {
         Ok(Self {
             text: text.to_owned(),
             filter,
+            budget: QueryBudget::DEFAULT,
             direct,
             key_names,
         })
+    }
+
+    /// The same query with another evaluation budget (the default is [`QueryBudget::DEFAULT`]).
+    #[must_use]
+    pub fn with_budget(mut self, budget: QueryBudget) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// The evaluation budget of each record.
+    #[must_use]
+    pub fn budget(&self) -> QueryBudget {
+        self.budget
     }
 
     /// The query as written.
@@ -217,8 +235,23 @@ impl MetadataQuery {
         Some(Ok(keys))
     }
 
-    /// Runs the query with jaq whatever its shape (the reference the fast path is tested against).
+    /// Runs the query with jaq whatever its shape (the reference the fast path is tested
+    /// against), within the budget.
     pub(crate) fn extract_with_jaq(
+        &self,
+        record: &serde_json::Value,
+    ) -> Result<PartitionKeys, PartitioningFailure> {
+        match run_bounded(self.budget, || self.extract_with_jaq_unbounded(record)) {
+            Ok(outcome) => outcome,
+            Err(Stopped::Budget(limit)) => Err(FailureReason::BudgetExceeded { limit }.into()),
+            Err(Stopped::Panicked(message)) => Err(FailureReason::QueryFailed {
+                message: format!("jaq panicked: {message}"),
+            }
+            .into()),
+        }
+    }
+
+    fn extract_with_jaq_unbounded(
         &self,
         record: &serde_json::Value,
     ) -> Result<PartitionKeys, PartitioningFailure> {
@@ -232,7 +265,8 @@ impl MetadataQuery {
             x.map_err(|exn| {
                 let message = match exn.get_err() {
                     // `error("boom")` reads `boom`, like jq; other values as JSON.
-                    Ok(error) => match error.into_val() {
+                    // Written with `tostring`, whose size the budget counts.
+                    Ok(error) => match jaq_core::ValT::into_string(error.into_val()) {
                         Val::TStr(text) => String::from_utf8_lossy(&text).into_owned(),
                         other => other.to_string(),
                     },
