@@ -784,6 +784,7 @@ fn worker_settings(s: &Settings) -> WorkerSettings {
         shard_sync_interval: s.shard_sync_interval,
         memory_budget_bytes: s.memory_budget_bytes,
         retry_duration: s.retry_duration,
+        stall_timeout: s.stall_timeout,
     }
 }
 

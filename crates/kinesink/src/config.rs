@@ -111,6 +111,9 @@ struct ProcessingSection {
     delimiter_base64: Option<String>,
     partition_query: Option<String>,
     time_zone: Option<String>,
+    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    #[serde(default)]
+    stall_timeout_s: Option<u64>,
 }
 
 #[serde_as]
@@ -316,6 +319,9 @@ pub struct Settings {
     pub warnings: Vec<String>,
     /// Address of `/metrics`, `/healthz`, `/readyz` (none: not served).
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// A shard whose lease is held but that makes no progress for this long is reported
+    /// (`processing.stall_timeout_s`).
+    pub stall_timeout: Duration,
 }
 
 /// Reads the file at `path`, applies `KINESINK_*` overrides from `env`, and validates.
@@ -773,6 +779,12 @@ fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
             "config key `destination.retry_duration_s`: must be 0..=604800 (7 days, the longest stream retention for which retrying makes sense)",
         ));
     }
+    let stall_timeout_s = f.processing.stall_timeout_s.unwrap_or(300);
+    if !(10..=86_400).contains(&stall_timeout_s) {
+        return Err(err(
+            "config key `processing.stall_timeout_s`: must be 10..=86400 (seconds without progress before a shard is reported stalled)",
+        ));
+    }
     let part_size_mib = d.multipart_part_size_mib.unwrap_or(8);
     if !(5..=5120).contains(&part_size_mib) {
         return Err(err(
@@ -826,6 +838,7 @@ fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
         partition_limit,
         memory_budget_bytes: usize::try_from(memory_budget_mib * 1024 * 1024).map_err(|_| err("config key `destination.memory_budget_mib`: too large for this machine"))?,
         retry_duration: Duration::from_secs(retry_duration_s),
+        stall_timeout: Duration::from_secs(stall_timeout_s),
         bucket_owner_full_control: d.bucket_owner_full_control.unwrap_or(false),
         multipart_part_size_bytes: usize::try_from(part_size_mib * 1024 * 1024).map_err(|_| err("config key `destination.multipart_part_size_mib`: too large for this machine"))?,
         metrics_listen: f
@@ -1110,6 +1123,16 @@ url = "s3://my-bucket/events"
                 "KINESINK_DESTINATION__BUCKET_OWNER_FULL_CONTROL",
                 "maybe",
                 "destination.bucket_owner_full_control",
+            ),
+            (
+                "KINESINK_PROCESSING__STALL_TIMEOUT_S",
+                "9",
+                "processing.stall_timeout_s",
+            ),
+            (
+                "KINESINK_PROCESSING__STALL_TIMEOUT_S",
+                "86401",
+                "processing.stall_timeout_s",
             ),
         ] {
             let e = load_str(MINIMAL, &[(k, v)]).unwrap_err().to_string();

@@ -17,4 +17,5 @@ pub mod record_pipeline;
 pub mod sample_events;
 pub mod shard_task;
 pub mod shared_memory_budget;
+pub mod stall_watch;
 pub mod worker;

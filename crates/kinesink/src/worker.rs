@@ -21,6 +21,7 @@ use crate::config::RecordSplit;
 use crate::record_pipeline::RecordPipeline;
 use crate::shard_task::{DeliveryStats, ReaderFeed, ShardOutcome, ShardTask};
 use crate::shared_memory_budget::SharedMemoryBudget;
+use crate::stall_watch::{StallWatch, spawn_watchdog};
 
 /// What a worker needs to know, independent of where the services are.
 #[derive(Debug, Clone)]
@@ -61,6 +62,8 @@ pub struct WorkerSettings {
     pub memory_budget_bytes: usize,
     /// How long a failing object write is retried before its shard fails.
     pub retry_duration: Duration,
+    /// A shard task without progress for this long is reported stalled ([`StallWatch`]).
+    pub stall_timeout: Duration,
 }
 
 /// Options of one run.
@@ -99,6 +102,7 @@ pub struct Worker {
     ready: Arc<AtomicBool>,
     stats: Arc<DeliveryStats>,
     budget: Arc<SharedMemoryBudget>,
+    stall_watch: Arc<StallWatch>,
 }
 
 impl Worker {
@@ -111,7 +115,9 @@ impl Worker {
         sink: Arc<dyn ObjectSink>,
     ) -> Self {
         let budget = Arc::new(SharedMemoryBudget::new(settings.memory_budget_bytes));
+        let stall_watch = Arc::new(StallWatch::new(settings.stall_timeout));
         Self {
+            stall_watch,
             settings,
             source,
             table,
@@ -257,6 +263,7 @@ impl Worker {
             parquet: matches!(s.format, ObjectFormat::Parquet(_)),
             budget: self.budget.clone(),
             retry_duration: s.retry_duration,
+            stall_watch: self.stall_watch.clone(),
         };
         let stop = CancellationToken::new();
         let lost = CancellationToken::new();
@@ -319,6 +326,8 @@ impl Worker {
         let mut may_finish = false;
         let mut finish_check = tokio::time::interval(Duration::from_millis(100));
         finish_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Reports shards without progress, from its own thread (ends with the worker).
+        let _watchdog = spawn_watchdog(&self.stall_watch, self.ready.clone())?;
         tracing::info!(worker_id = %self.settings.worker_id, "worker started");
         loop {
             tokio::select! {
@@ -401,7 +410,7 @@ impl Worker {
                         }
                     }
                     let nothing_to_take = actions.is_empty();
-                    self.ready.store(!held.is_empty() || nothing_to_take, Ordering::Relaxed);
+                    self.ready.store((!held.is_empty() || nothing_to_take) && !self.stall_watch.any_stalled(), Ordering::Relaxed);
                     for action in actions {
                         let (shard_id, expected_counter) = match action {
                             LeaseAction::Take { shard_id, expected_counter } => (shard_id, expected_counter),

@@ -130,3 +130,19 @@ pub(crate) fn run_bounded<R>(budget: QueryBudget, f: impl FnOnce() -> R) -> Resu
         (Err(message), None) => Err(Stopped::Panicked(message)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_in_an_evaluation_is_caught_and_the_thread_can_evaluate_again() {
+        let outcome: Result<(), Stopped> =
+            run_bounded(QueryBudget::DEFAULT, || panic!("a bug in the evaluator"));
+        assert_eq!(
+            outcome,
+            Err(Stopped::Panicked("a bug in the evaluator".to_owned()))
+        );
+        assert_eq!(run_bounded(QueryBudget::DEFAULT, || 7), Ok(7));
+    }
+}
