@@ -49,6 +49,8 @@ struct Landed {
     data: BTreeMap<Vec<u8>, usize>,
     /// Record bytes -> (error code, error message) of each time it is in the error output.
     errors: BTreeMap<Vec<u8>, Vec<(String, String)>>,
+    /// Rows in Parquet data objects.
+    parquet_rows: usize,
 }
 
 impl Landed {
@@ -118,6 +120,16 @@ fn dry_run(config: &str, records: &[Vec<u8>]) -> Landed {
     let mut landed = Landed::default();
     for path in files(&out_dir) {
         let relative = path.strip_prefix(&out_dir).unwrap();
+        if relative.extension().is_some_and(|e| e == "parquet") {
+            assert!(relative.starts_with("data"), "{}", relative.display());
+            let file = std::fs::File::open(&path).unwrap();
+            let reader = parquet::file::reader::SerializedFileReader::new(file).unwrap();
+            let rows = parquet::file::reader::FileReader::metadata(&reader)
+                .file_metadata()
+                .num_rows();
+            landed.parquet_rows += usize::try_from(rows).unwrap();
+            continue;
+        }
         let body = gunzip(&std::fs::read(&path).unwrap());
         if relative.starts_with("errors") {
             for line in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
@@ -193,6 +205,80 @@ fn a_poison_query_fails_only_its_record_and_the_dry_run_returns() {
         assert!(message.contains("was stopped"), "{q}: {message}");
         for r in records.iter().filter(|r| **r != poison) {
             assert_eq!(landed.data.get(r), Some(&1), "{q}");
+        }
+    }
+}
+
+/// Deep, huge, non-JSON records and key values that try to leave their partition.
+fn hostile_records() -> Vec<Vec<u8>> {
+    let event = |k: &str| serde_json::json!({"k": k, "n": 1}).to_string().into_bytes();
+    let deep = |depth: usize| {
+        let mut r = br#"{"k": "deep", "n": "#.to_vec();
+        r.extend(std::iter::repeat_n(b'[', depth));
+        r.extend(std::iter::repeat_n(b']', depth));
+        r.push(b'}');
+        r
+    };
+    let long = "y".repeat(3_000);
+    let mut records = vec![
+        vec![b'['; 100_000],
+        deep(100_000),
+        b"not json".to_vec(),
+        b"\xff{\"k\": \"a\"}".to_vec(),
+    ];
+    for k in [
+        "..",
+        ".",
+        "/",
+        "../../escape",
+        "a/b",
+        "",
+        "\t",
+        "\u{7f}\u{1}",
+        "é/ü",
+        "日本",
+        "%2e%2e",
+        &long,
+    ] {
+        records.push(event(k));
+    }
+    for size in [1 << 20, 10_000_000] {
+        let mut r = br#"{"k": "big", "n": 3, "pad": ""#.to_vec();
+        r.extend(std::iter::repeat_n(b'p', size));
+        r.extend_from_slice(b"\"}");
+        records.push(r);
+    }
+    // Distinct records only, so that each can be found once.
+    for (i, r) in records.iter().enumerate() {
+        assert!(!records[..i].contains(r));
+    }
+    records
+}
+
+#[test]
+fn hostile_records_each_land_once_below_the_prefixes_in_ndjson_and_parquet() {
+    let records = hostile_records();
+    for query in ["{k: .k}", "{k: (.k | tostring)}"] {
+        let ndjson = dry_run(&config_with_query(query, "k"), &records);
+        for r in &records {
+            assert_eq!(
+                ndjson.places(r),
+                1,
+                "{query}: {}",
+                String::from_utf8_lossy(&r[..r.len().min(80)])
+            );
+        }
+        let parquet = dry_run(
+            &format!(
+                "{}[format]\ntype = \"parquet\"\nschema = \"k string, n bigint\"\n",
+                config_with_query(query, "k")
+            ),
+            &records,
+        );
+        let errors: usize = parquet.errors.values().map(Vec::len).sum();
+        assert_eq!(parquet.parquet_rows + errors, records.len(), "{query}");
+        for raw in parquet.errors.keys() {
+            assert!(records.contains(raw), "{query}");
         }
     }
 }
