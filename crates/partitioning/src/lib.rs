@@ -38,7 +38,7 @@ mod timestamp_pattern;
 
 pub use chrono_tz::Tz;
 pub use legacy_prefix::{LegacyPrefix, PrefixTimeError};
-pub use metadata_query::{MetadataQuery, QueryError};
+pub use metadata_query::{MAX_QUERY_CHARS, MetadataQuery, QueryError};
 pub use output_prefixes::{OutputPrefixes, OutputPrefixesError};
 pub use partition_keys::PartitionKeys;
 pub use partitioning_failure::{FailureReason, MAX_PARTITION_KEYS, PartitioningFailure};

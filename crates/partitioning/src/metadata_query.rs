@@ -13,11 +13,15 @@ use crate::direct_selection::{DirectSelection, literal_object_names};
 use crate::partition_keys::PartitionKeys;
 use crate::partitioning_failure::{FailureReason, MAX_PARTITION_KEYS, PartitioningFailure};
 use crate::prefix_template::PrefixTemplate;
-use crate::query_budget::{QueryBudget, Stopped, run_bounded};
+use crate::query_budget::{QueryBudget, Stopped, on_evaluation_stack, run_bounded};
 use crate::streaming_selection::PathTree;
 use crate::template_syntax::column_of;
 
 type JqFilter = jaq_core::Filter<data::JustLut<Val>>;
+
+/// Longest query accepted, in characters (Firehose's limit on a processor parameter value).
+/// Parsing recurses once per level of nesting; with this bound it fits on the evaluation stack.
+pub const MAX_QUERY_CHARS: usize = 5_120;
 
 /// jq filters left out because they read the environment, the clock or further inputs:
 /// partitioning is a pure function of the record. (`halt` stays defined, the standard library
@@ -65,6 +69,9 @@ pub enum QueryError {
         /// The name.
         name: String,
     },
+    /// The query is longer than [`MAX_QUERY_CHARS`] characters.
+    #[error("the query is {0} characters long; at most {MAX_QUERY_CHARS} are allowed")]
+    TooLong(usize),
     /// The query is a literal object with more than [`MAX_PARTITION_KEYS`] names.
     #[error("the query outputs {0} partition keys; at most {MAX_PARTITION_KEYS} are allowed")]
     TooManyKeys(usize),
@@ -82,20 +89,34 @@ impl MetadataQuery {
     /// Compiles a jq query (jaq-core + jaq-std + jaq-json definitions).
     ///
     /// # Errors
-    /// [`QueryError`] for a syntax error, an undefined name, or a literal object with more than
-    /// [`MAX_PARTITION_KEYS`] keys.
+    /// [`QueryError`] for a syntax error, an undefined name, a query longer than
+    /// [`MAX_QUERY_CHARS`], or a literal object with more than [`MAX_PARTITION_KEYS`] keys.
     pub fn compile(text: &str) -> Result<Self, QueryError> {
-        let filter = compile_jq(text)?;
-        let key_names = literal_object_names(text);
+        let chars = text.chars().count();
+        if chars > MAX_QUERY_CHARS {
+            return Err(QueryError::TooLong(chars));
+        }
+        // jaq's parser and compiler recurse per level of nesting: they run on the evaluation
+        // stack, where any query within the length limit fits.
+        let compiled = on_evaluation_stack(|| {
+            compile_jq(text).map(|filter| {
+                let direct = DirectSelection::recognize(text).map(|d| {
+                    let tree = PathTree::new(&d);
+                    (d, tree)
+                });
+                (filter, literal_object_names(text), direct)
+            })
+        })
+        .map_err(|e| QueryError::Syntax {
+            column: 1,
+            message: format!("no stack to compile the query on: {e}"),
+        })?;
+        let (filter, key_names, direct) = compiled?;
         if let Some(names) = &key_names
             && names.len() > MAX_PARTITION_KEYS
         {
             return Err(QueryError::TooManyKeys(names.len()));
         }
-        let direct = DirectSelection::recognize(text).map(|d| {
-            let tree = PathTree::new(&d);
-            (d, tree)
-        });
         Ok(Self {
             text: text.to_owned(),
             filter,

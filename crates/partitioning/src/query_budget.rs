@@ -87,6 +87,22 @@ thread_local! {
     static EVALUATION_STACK: RefCell<Option<DefaultStack>> = const { RefCell::new(None) };
 }
 
+/// Runs `f` on this thread's evaluation stack (allocated at the first call, then reused; a
+/// nested call, which never happens today, gets a stack of its own). A panic in `f` propagates.
+///
+/// # Errors
+/// The stack cannot be allocated (address space exhausted).
+pub(crate) fn on_evaluation_stack<R>(f: impl FnOnce() -> R) -> std::io::Result<R> {
+    let stack = EVALUATION_STACK.with(|s| s.borrow_mut().take());
+    let mut stack = match stack {
+        Some(stack) => stack,
+        None => DefaultStack::new(EVALUATION_STACK_BYTES)?,
+    };
+    let outcome = corosensei::on_stack(&mut stack, f);
+    EVALUATION_STACK.with(|s| *s.borrow_mut() = Some(stack));
+    Ok(outcome)
+}
+
 /// Runs `f` (a jaq evaluation, values dropped inside) within `budget`, on the evaluation
 /// stack, catching panics.
 pub(crate) fn run_bounded<R>(budget: QueryBudget, f: impl FnOnce() -> R) -> Result<R, Stopped> {
@@ -108,18 +124,10 @@ pub(crate) fn run_bounded<R>(budget: QueryBudget, f: impl FnOnce() -> R) -> Resu
         });
         (outcome, exceeded)
     };
-    // Take this thread's stack (a nested evaluation, which never happens today, would get
-    // a new one), run on it, and keep it for the next record.
-    let stack = EVALUATION_STACK.with(|s| s.borrow_mut().take());
-    let mut stack = match stack {
-        Some(stack) => stack,
-        None => match DefaultStack::new(EVALUATION_STACK_BYTES) {
-            Ok(stack) => stack,
-            Err(e) => return Err(Stopped::Panicked(format!("no evaluation stack: {e}"))),
-        },
+    let outcome = match on_evaluation_stack(bounded) {
+        Ok(outcome) => outcome,
+        Err(e) => return Err(Stopped::Panicked(format!("no evaluation stack: {e}"))),
     };
-    let outcome = corosensei::on_stack(&mut stack, bounded);
-    EVALUATION_STACK.with(|s| *s.borrow_mut() = Some(stack));
     match outcome {
         (_, Some(exceeded)) => Err(Stopped::Budget(match exceeded {
             Exceeded::Steps => BudgetLimit::Steps(budget.steps),

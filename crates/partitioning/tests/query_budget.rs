@@ -183,3 +183,22 @@ fn the_budget_error_names_the_limit() {
         )
     );
 }
+
+#[test]
+fn deeply_nested_or_long_query_texts_compile_or_are_refused_never_overflow() {
+    // 2,500 nested brackets and a 2,560-stage pipeline fit the length limit and compile;
+    // a longer text is refused with its length.
+    for q in [
+        format!("{{k: {}1{}}}", "[".repeat(2_500), "]".repeat(2_500)),
+        format!("{{k: .k{}}}", " | .".repeat(1_275)),
+        format!("{{k: {}.k}}", "-".repeat(5_000)),
+    ] {
+        assert!(q.chars().count() <= kinesink_partitioning::MAX_QUERY_CHARS);
+        assert!(MetadataQuery::compile(&q).is_ok(), "{}", &q[..40]);
+    }
+    let long = format!("{{k: {}1{}}}", "[".repeat(50_000), "]".repeat(50_000));
+    assert_eq!(
+        MetadataQuery::compile(&long).unwrap_err(),
+        kinesink_partitioning::QueryError::TooLong(100_006)
+    );
+}
