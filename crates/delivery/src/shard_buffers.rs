@@ -633,13 +633,27 @@ impl ShardBuffers {
         } else {
             None
         };
-        let keys = match &self.layout.query {
-            None => Ok(PartitionKeys::empty()),
-            Some(query) => parsed
-                .as_ref()
-                .and_then(|p| query.extract_selected(|paths| p.texts_at_paths(paths)))
-                .unwrap_or_else(|| query.extract_from_bytes(&record.data)),
-        };
+        // A panic while partitioning (a bug; nothing here changes the buffers) fails this record
+        // only: it goes to the error output with the panic's message.
+        let keys =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &self.layout.query {
+                None => Ok(PartitionKeys::empty()),
+                Some(query) => parsed
+                    .as_ref()
+                    .and_then(|p| query.extract_selected(|paths| p.texts_at_paths(paths)))
+                    .unwrap_or_else(|| query.extract_from_bytes(&record.data)),
+            }))
+            .unwrap_or_else(|panic| {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                Err(kinesink_partitioning::FailureReason::QueryFailed {
+                    message: format!("partitioning panicked on this record: {message}"),
+                }
+                .into())
+            });
         let outcome = match keys {
             Ok(keys) => self.add_keyed(now_ms, record, position, keys, parsed.as_ref(), actions),
             Err(f) => self.add_failed(

@@ -792,6 +792,7 @@ pub(crate) fn worker_settings(s: &Settings) -> WorkerSettings {
         memory_budget_bytes: s.memory_budget_bytes,
         retry_duration: s.retry_duration,
         lease_retry_duration: s.lease_retry_duration,
+        stall_timeout: s.stall_timeout,
     }
 }
 

@@ -124,6 +124,9 @@ struct ProcessingSection {
     delimiter_base64: Option<String>,
     partition_query: Option<String>,
     time_zone: Option<String>,
+    #[serde_as(as = "Option<ScalarValue>")]
+    #[serde(default)]
+    stall_timeout_s: Option<u64>,
 }
 
 #[serde_as]
@@ -338,6 +341,9 @@ pub struct Settings {
     pub warnings: Vec<String>,
     /// Address of `/metrics`, `/healthz`, `/readyz` (none: not served).
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// A shard whose lease is held but that makes no progress for this long is reported
+    /// (`processing.stall_timeout_s`).
+    pub stall_timeout: Duration,
 }
 
 /// Reads the file at `path`, applies `KINESINK_*` overrides from `env`, and validates.
@@ -818,6 +824,12 @@ fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
         &(5..=5120),
         "MiB, S3's part size limits",
     )?;
+    let stall_timeout_s = bounds::within(
+        "processing.stall_timeout_s",
+        f.processing.stall_timeout_s.unwrap_or(300),
+        &(10..=86_400),
+        "seconds without progress before a shard is reported stalled",
+    )?;
     let file_extension = d.file_extension.unwrap_or_else(|| {
         if glue.is_some() {
             ".parquet".to_owned()
@@ -866,6 +878,7 @@ fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
         partition_limit,
         memory_budget_bytes: usize::try_from(memory_budget_mib * 1024 * 1024).map_err(|_| err("config key `destination.memory_budget_mib`: too large for this machine"))?,
         retry_duration: Duration::from_secs(retry_duration_s),
+        stall_timeout: Duration::from_secs(stall_timeout_s),
         bucket_owner_full_control: d.bucket_owner_full_control.unwrap_or(false),
         conditional_writes: d.conditional_writes.unwrap_or(true),
         multipart_part_size_bytes: usize::try_from(part_size_mib * 1024 * 1024).map_err(|_| err("config key `destination.multipart_part_size_mib`: too large for this machine"))?,
@@ -1168,6 +1181,16 @@ url = "s3://my-bucket/events"
                 "KINESINK_DESTINATION__BUCKET_OWNER_FULL_CONTROL",
                 "maybe",
                 "destination.bucket_owner_full_control",
+            ),
+            (
+                "KINESINK_PROCESSING__STALL_TIMEOUT_S",
+                "9",
+                "processing.stall_timeout_s",
+            ),
+            (
+                "KINESINK_PROCESSING__STALL_TIMEOUT_S",
+                "86401",
+                "processing.stall_timeout_s",
             ),
         ] {
             let e = load_str(MINIMAL, &[(k, v)]).unwrap_err().to_string();

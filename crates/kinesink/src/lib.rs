@@ -23,5 +23,6 @@ pub mod sample_events;
 mod shard_sync;
 pub mod shard_task;
 pub mod shared_memory_budget;
+pub mod stall_watch;
 pub mod worker;
 mod workers_view;

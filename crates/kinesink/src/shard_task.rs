@@ -20,6 +20,7 @@ use crate::lease_outage::{LeaseWrites, WriteStop};
 use crate::destination_progress::{ProgressFailure, ProgressObject};
 use crate::record_pipeline::RecordPipeline;
 use crate::shared_memory_budget::SharedMemoryBudget;
+use crate::stall_watch::StallWatch;
 
 /// Counters shared by all shard tasks of a worker.
 #[derive(Debug, Default)]
@@ -145,6 +146,8 @@ pub struct ShardTask {
     /// How long a failing object write is retried (exponential backoff with jitter) before the
     /// shard fails; nothing is checkpointed past the object meanwhile.
     pub retry_duration: Duration,
+    /// Told of every completed step of the loop, so a shard that stops moving is reported.
+    pub stall_watch: Arc<StallWatch>,
 }
 
 enum Stop {
@@ -172,6 +175,7 @@ impl ShardTask {
         let mut waiting = false;
         let result: Result<ShardOutcome, Stop> = async {
             loop {
+                self.stall_watch.progressed(&self.shard_id, Instant::now());
                 tokio::select! {
                     biased;
                     () = lost.cancelled() => return Err(Stop::Lost),
@@ -238,6 +242,7 @@ impl ShardTask {
         }
         .await;
         self.budget.remove(&self.shard_id);
+        self.stall_watch.forget(&self.shard_id);
         match result {
             Ok(outcome) => outcome,
             Err(Stop::Lost) => {

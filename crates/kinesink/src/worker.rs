@@ -26,6 +26,7 @@ use crate::destination_progress::{ProgressFailure, ProgressObject, stored_progre
 use crate::record_pipeline::RecordPipeline;
 use crate::shard_task::{DeliveryStats, ReaderFeed, ShardOutcome, ShardTask};
 use crate::shared_memory_budget::SharedMemoryBudget;
+use crate::stall_watch::{StallWatch, spawn_watchdog};
 
 /// What a worker needs to know, independent of where the services are.
 #[derive(Debug, Clone)]
@@ -68,6 +69,8 @@ pub struct WorkerSettings {
     pub retry_duration: Duration,
     /// How long lease-table calls failing transiently are retried before the worker stops.
     pub lease_retry_duration: Duration,
+    /// A shard task without progress for this long is reported stalled ([`StallWatch`]).
+    pub stall_timeout: Duration,
 }
 
 /// Options of one run.
@@ -109,6 +112,7 @@ pub struct Worker {
     budget: Arc<SharedMemoryBudget>,
     gate: Arc<OwnershipGate>,
     outage: Arc<LeaseTableOutage>,
+    stall_watch: Arc<StallWatch>,
 }
 
 /// What a shard task is built from once its progress object is claimed (owned, so the claim
@@ -124,6 +128,7 @@ struct ShardParts {
     budget: Arc<SharedMemoryBudget>,
     gate: Arc<OwnershipGate>,
     outage: Arc<LeaseTableOutage>,
+    stall_watch: Arc<StallWatch>,
 }
 
 impl Worker {
@@ -139,7 +144,9 @@ impl Worker {
     ) -> Self {
         let budget = Arc::new(SharedMemoryBudget::new(settings.memory_budget_bytes));
         let ready = Arc::new(AtomicBool::new(false));
+        let stall_watch = Arc::new(StallWatch::new(settings.stall_timeout));
         Self {
+            stall_watch,
             gate: Arc::new(OwnershipGate::new(settings.failover_time)),
             outage: Arc::new(LeaseTableOutage::new(ready.clone())),
             settings,
@@ -274,6 +281,7 @@ impl Worker {
             budget: self.budget.clone(),
             gate: self.gate.clone(),
             outage: self.outage.clone(),
+            stall_watch: self.stall_watch.clone(),
         };
         let caught_up = Arc::new(AtomicBool::new(false));
         let stop = CancellationToken::new();
@@ -461,6 +469,8 @@ impl Worker {
         let mut may_finish = false;
         let mut finish_check = tokio::time::interval(Duration::from_millis(100));
         finish_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Reports shards without progress, from its own thread (ends with the worker).
+        let _watchdog = spawn_watchdog(&self.stall_watch, self.ready.clone())?;
         tracing::info!(worker_id = %self.settings.worker_id, "worker started");
         loop {
             tokio::select! {
@@ -602,7 +612,8 @@ impl Worker {
                         cycle_error.is_none()
                             && !self.outage.writes_failing()
                             && self.gate.current().is_live()
-                            && (!held.is_empty() || nothing_to_take),
+                            && (!held.is_empty() || nothing_to_take)
+                            && !self.stall_watch.any_stalled(),
                         Ordering::Relaxed,
                     );
                     for action in actions {

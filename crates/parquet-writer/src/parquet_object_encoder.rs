@@ -291,7 +291,8 @@ const OPEN_WRITER_BYTES: usize = 32 << 10;
 /// rows on, and at least half from 64 KiB.
 pub const MIN_COMPACTION_BYTES: usize = 64 << 10;
 
-/// Appends every document of a record as a row, or none of them.
+/// Appends every document of a record as a row, or none of them. A panic while converting a
+/// document (a bug) refuses the record like a conversion failure, with the rows rolled back.
 fn append_documents(
     converter: &JsonRowConverter,
     rows: &mut RowGroupBuffer,
@@ -301,7 +302,21 @@ fn append_documents(
     let documents = record.documents();
     let count = documents.len();
     for (i, document) in documents.enumerate() {
-        if let Err(e) = converter.append_row(document, rows) {
+        let appended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            converter.append_row(document, rows)
+        }))
+        .unwrap_or_else(|panic| {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(ConversionFailure::new(
+                crate::conversion_failure::ConversionFailureKind::InvalidValue,
+                format!("the converter panicked on this record: {message}"),
+            ))
+        });
+        if let Err(e) = appended {
             rows.truncate(before);
             return Err(if count > 1 {
                 ConversionFailure::new(

@@ -8,7 +8,8 @@
 //!   the rules that tie the two prefixes; [`LegacyPrefix`], the fixed `YYYY/MM/dd/HH/` UTC
 //!   prefix used before templates;
 //! - [`MetadataQuery`]: the jq metadata extraction query (jaq), compiled once, producing
-//!   [`PartitionKeys`] per record, or a [`PartitioningFailure`] for the error output;
+//!   [`PartitionKeys`] per record, or a [`PartitioningFailure`] for the error output; each
+//!   record's evaluation is bounded by a [`QueryBudget`] (counted, never timed);
 //! - the S3-safe form of key values, so that no value can escape its partition;
 //! - the error codes of what cannot be partitioned ([`error_codes`]).
 //!
@@ -32,6 +33,7 @@ mod partitioning_failure;
 mod prefix_path;
 mod prefix_template;
 mod query_shape;
+mod query_budget;
 mod random_string;
 mod streaming_selection;
 mod template_syntax;
@@ -39,7 +41,7 @@ mod timestamp_pattern;
 
 pub use chrono_tz::Tz;
 pub use legacy_prefix::{LegacyPrefix, PrefixTimeError};
-pub use metadata_query::{MetadataQuery, QueryError};
+pub use metadata_query::{MAX_QUERY_CHARS, MetadataQuery, QueryError};
 pub use output_prefixes::{OutputPrefixes, OutputPrefixesError};
 pub use partition_keys::PartitionKeys;
 pub use partitioning_failure::{FailureReason, MAX_PARTITION_KEYS, PartitioningFailure};
@@ -47,3 +49,4 @@ pub use prefix_template::{
     DEFAULT_TIMESTAMP_PATTERN, EvaluateError, MAX_EVALUATED_CHARS, MAX_TEMPLATE_CHARS,
     PrefixInputs, PrefixKind, PrefixTemplate, TemplateError, TemplateErrorReason,
 };
+pub use query_budget::{BudgetLimit, EVALUATION_STACK_BYTES, QueryBudget};

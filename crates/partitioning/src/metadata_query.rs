@@ -14,10 +14,15 @@ use crate::jq_number_text;
 use crate::partition_keys::PartitionKeys;
 use crate::partitioning_failure::{FailureReason, MAX_PARTITION_KEYS, PartitioningFailure};
 use crate::prefix_template::PrefixTemplate;
+use crate::query_budget::{QueryBudget, Stopped, on_evaluation_stack, run_bounded};
 use crate::streaming_selection::PathTree;
 use crate::template_syntax::column_of;
 
 type JqFilter = jaq_core::Filter<data::JustLut<Val>>;
+
+/// Longest query accepted, in characters (Firehose's limit on a processor parameter value).
+/// Parsing recurses once per level of nesting; with this bound it fits on the evaluation stack.
+pub const MAX_QUERY_CHARS: usize = 5_120;
 
 /// jq filters left out because they read the environment, the clock or further inputs:
 /// partitioning is a pure function of the record. (`halt` stays defined, the standard library
@@ -31,11 +36,14 @@ const EXCLUDED_FILTERS: [&str; 4] = ["env", "now", "input", "inputs"];
 /// given record the result depends on the record only (no clock, environment or I/O: `now`,
 /// `env`, `$ENV`, `input`, `inputs` are not available, `halt` fails the record). Queries of the shape
 /// `{name: .path.to.field, ...}` run without jaq, directly on the `serde_json::Value` or the
-/// bytes, with the same results as jaq. A query runs to completion: a query that never ends
-/// (`def f: f; f`) blocks its caller, like jq.
+/// bytes, with the same results as jaq (such queries provably end). Any other query runs within
+/// a [`QueryBudget`] of counted steps, nesting depth and size: a record whose evaluation passes
+/// it fails with [`FailureReason::BudgetExceeded`] naming the limit, the same way every time;
+/// no query and no record can hang the caller, exhaust its memory or overflow its stack.
 pub struct MetadataQuery {
     text: String,
     filter: JqFilter,
+    budget: QueryBudget,
     direct: Option<(DirectSelection, PathTree)>,
     key_names: Option<Vec<String>>,
 }
@@ -62,6 +70,9 @@ pub enum QueryError {
         /// The name.
         name: String,
     },
+    /// The query is longer than [`MAX_QUERY_CHARS`] characters.
+    #[error("the query is {0} characters long; at most {MAX_QUERY_CHARS} are allowed")]
+    TooLong(usize),
     /// The query is a literal object with more than [`MAX_PARTITION_KEYS`] names.
     #[error("the query outputs {0} partition keys; at most {MAX_PARTITION_KEYS} are allowed")]
     TooManyKeys(usize),
@@ -90,33 +101,63 @@ impl MetadataQuery {
     /// Compiles a jq query (jaq-core + jaq-std + jaq-json definitions).
     ///
     /// # Errors
-    /// [`QueryError`] for a syntax error, an undefined name, a query that never outputs an
-    /// object (see [`QueryError::NotAnObject`]), or a literal object with more than
-    /// [`MAX_PARTITION_KEYS`] keys.
+    /// [`QueryError`] for a syntax error, an undefined name, a query longer than
+    /// [`MAX_QUERY_CHARS`], a query that never outputs an object (see
+    /// [`QueryError::NotAnObject`]), or a literal object with more than [`MAX_PARTITION_KEYS`]
+    /// keys.
     pub fn compile(text: &str) -> Result<Self, QueryError> {
-        let filter = compile_jq(text)?;
-        if let Some(outputs) = crate::query_shape::never_an_object(text) {
+        let chars = text.chars().count();
+        if chars > MAX_QUERY_CHARS {
+            return Err(QueryError::TooLong(chars));
+        }
+        // jaq's parser and compiler recurse per level of nesting: they run on the evaluation
+        // stack, where any query within the length limit fits.
+        let compiled = on_evaluation_stack(|| {
+            compile_jq(text).map(|filter| {
+                let direct = DirectSelection::recognize(text).map(|d| {
+                    let tree = PathTree::new(&d);
+                    (d, tree)
+                });
+                let never = crate::query_shape::never_an_object(text);
+                (filter, literal_object_names(text), direct, never)
+            })
+        })
+        .map_err(|e| QueryError::Syntax {
+            column: 1,
+            message: format!("no stack to compile the query on: {e}"),
+        })?;
+        let (filter, key_names, direct, never) = compiled?;
+        if let Some(outputs) = never {
             return Err(QueryError::NotAnObject {
                 outputs,
                 query: text.trim().to_owned(),
             });
         }
-        let key_names = literal_object_names(text);
         if let Some(names) = &key_names
             && names.len() > MAX_PARTITION_KEYS
         {
             return Err(QueryError::TooManyKeys(names.len()));
         }
-        let direct = DirectSelection::recognize(text).map(|d| {
-            let tree = PathTree::new(&d);
-            (d, tree)
-        });
         Ok(Self {
             text: text.to_owned(),
             filter,
+            budget: QueryBudget::DEFAULT,
             direct,
             key_names,
         })
+    }
+
+    /// The same query with another evaluation budget (the default is [`QueryBudget::DEFAULT`]).
+    #[must_use]
+    pub fn with_budget(mut self, budget: QueryBudget) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// The evaluation budget of each record.
+    #[must_use]
+    pub fn budget(&self) -> QueryBudget {
+        self.budget
     }
 
     /// The query as written.
@@ -238,8 +279,23 @@ impl MetadataQuery {
         Some(Ok(keys))
     }
 
-    /// Runs the query with jaq whatever its shape (the reference the fast path is tested against).
+    /// Runs the query with jaq whatever its shape (the reference the fast path is tested
+    /// against), within the budget.
     pub(crate) fn extract_with_jaq(
+        &self,
+        record: &serde_json::Value,
+    ) -> Result<PartitionKeys, PartitioningFailure> {
+        match run_bounded(self.budget, || self.extract_with_jaq_unbounded(record)) {
+            Ok(outcome) => outcome,
+            Err(Stopped::Budget(limit)) => Err(FailureReason::BudgetExceeded { limit }.into()),
+            Err(Stopped::Panicked(message)) => Err(FailureReason::QueryFailed {
+                message: format!("jaq panicked: {message}"),
+            }
+            .into()),
+        }
+    }
+
+    fn extract_with_jaq_unbounded(
         &self,
         record: &serde_json::Value,
     ) -> Result<PartitionKeys, PartitioningFailure> {
@@ -253,7 +309,8 @@ impl MetadataQuery {
             x.map_err(|exn| {
                 let message = match exn.get_err() {
                     // `error("boom")` reads `boom`, like jq; other values as JSON.
-                    Ok(error) => match error.into_val() {
+                    // Written with `tostring`, whose size the budget counts.
+                    Ok(error) => match jaq_core::ValT::into_string(error.into_val()) {
                         Val::TStr(text) => String::from_utf8_lossy(&text).into_owned(),
                         other => other.to_string(),
                     },

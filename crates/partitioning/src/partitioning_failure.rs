@@ -1,6 +1,7 @@
 //! Why a record's partition keys could not be extracted.
 
 use crate::error_codes;
+use crate::query_budget::BudgetLimit;
 
 /// Most partition keys one record may have, as Firehose.
 pub const MAX_PARTITION_KEYS: usize = 50;
@@ -57,6 +58,12 @@ pub enum FailureReason {
     QueryFailed {
         /// The jq error.
         message: String,
+    },
+    /// The query's evaluation on this record passed its [`crate::QueryBudget`] and was stopped.
+    #[error("the metadata extraction query was stopped: {limit} (the budget of one record)")]
+    BudgetExceeded {
+        /// The limit it passed.
+        limit: BudgetLimit,
     },
     /// The query's output is not exactly one object with string names.
     #[error(

@@ -134,5 +134,6 @@ fn build_task(
         parquet: matches!(s.format, ObjectFormat::Parquet(_)),
         budget: parts.budget.clone(),
         retry_duration: s.retry_duration,
+        stall_watch: parts.stall_watch.clone(),
     }
 }
