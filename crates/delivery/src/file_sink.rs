@@ -288,9 +288,14 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(same_size.key, "p/n-s-1-0.gz");
-        let other_size = write_once(&sink, "p/n-s-1-0.gz", b"r1\nr2\n".to_vec(), &contents("2", 2))
-            .await
-            .unwrap();
+        let other_size = write_once(
+            &sink,
+            "p/n-s-1-0.gz",
+            b"r1\nr2\n".to_vec(),
+            &contents("2", 2),
+        )
+        .await
+        .unwrap();
         assert_eq!(other_size.key, "p/n-s-1-0-2-0.gz");
         assert_eq!(other_size.outcome, PutOutcome::Written);
     }

@@ -130,9 +130,9 @@ impl S3Sink {
                     ),
                 )
             })?;
-        let existing_contents = head.metadata().and_then(|m| {
-            ObjectContents::parse(m.get(LAST_METADATA)?, m.get(RECORDS_METADATA)?)
-        });
+        let existing_contents = head
+            .metadata()
+            .and_then(|m| ObjectContents::parse(m.get(LAST_METADATA)?, m.get(RECORDS_METADATA)?));
         Ok(PutOutcome::AlreadyWritten {
             existing_size: head.content_length().and_then(|l| u64::try_from(l).ok()),
             existing_contents,

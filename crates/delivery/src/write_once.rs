@@ -84,7 +84,9 @@ fn ends_with_position(s: &str) -> bool {
         let rest = s.trim_end_matches(|c: char| c.is_ascii_digit());
         (rest.len() < s.len() && rest.ends_with('-')).then(|| rest.len() - 1)
     };
-    digits_then_dash(s).and_then(|end| digits_then_dash(&s[..end])).is_some()
+    digits_then_dash(s)
+        .and_then(|end| digits_then_dash(&s[..end]))
+        .is_some()
 }
 
 /// Whether an existing object (an [`PutOutcome::AlreadyWritten`]) holds the records of the
@@ -189,7 +191,11 @@ mod tests {
 
     #[test]
     fn contents_print_and_parse_back() {
-        let c = contents("49590338271490256608559692538361571095921575989136588898", 7, 12);
+        let c = contents(
+            "49590338271490256608559692538361571095921575989136588898",
+            7,
+            12,
+        );
         assert_eq!(
             ObjectContents::parse(&c.last_text(), &c.records.to_string()),
             Some(c)

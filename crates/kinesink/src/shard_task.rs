@@ -16,8 +16,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
-use crate::lease_outage::{LeaseWrites, WriteStop};
 use crate::destination_progress::{ProgressFailure, ProgressObject};
+use crate::lease_outage::{LeaseWrites, WriteStop};
 use crate::record_pipeline::RecordPipeline;
 use crate::shared_memory_budget::SharedMemoryBudget;
 use crate::stall_watch::StallWatch;
