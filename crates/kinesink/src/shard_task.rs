@@ -430,7 +430,7 @@ impl ShardTask {
             .without_max_times()
             .with_total_delay(Some(self.retry_duration))
             .build();
-        loop {
+        let written_key = loop {
             // Not as owner while the leases may have expired in other workers' eyes.
             if !self
                 .lease_writes
@@ -445,7 +445,7 @@ impl ShardTask {
             {
                 Ok(placement) => {
                     report_placement(&self.shard_id, &placement);
-                    break;
+                    break placement.key;
                 }
                 Err(e) => {
                     attempt += 1;
@@ -464,8 +464,8 @@ impl ShardTask {
                     }
                 }
             }
-        }
-        tracing::info!(shard_id = %self.shard_id, key = %key, records = record_count, bytes = size, "object written");
+        };
+        tracing::info!(shard_id = %self.shard_id, key = %written_key, records = record_count, bytes = size, "object written");
         metrics::counter!("kinesink_delivery_to_s3_success_total").increment(1);
         metrics::counter!("kinesink_delivery_to_s3_records_total").increment(record_count as u64);
         metrics::counter!("kinesink_delivery_to_s3_bytes_total").increment(size);
