@@ -11,11 +11,22 @@ use std::time::{Duration, SystemTime};
 use common::fault_proxy::{FaultProxy, FaultRates, Service};
 use common::versioned_bucket::{create_versioned_bucket, versions_per_key};
 use common::*;
-use kinesink_delivery::{MIN_PART_SIZE, ObjectSink, PutOutcome, S3Sink, S3SinkOptions};
+use kinesink_delivery::{
+    MIN_PART_SIZE, ObjectContents, ObjectSink, PutOutcome, RecordPosition, S3Sink, S3SinkOptions,
+    write_once,
+};
 
 const BUCKET: &str = "kinesink-it";
 /// A bucket with versioning enabled: a key written twice has two versions.
 const VERSIONED_BUCKET: &str = "kinesink-it-versioned";
+
+/// Contents of an object whose last record is `last`/0, holding `records` records.
+fn held(last: u64, records: u64) -> ObjectContents {
+    ObjectContents {
+        last: RecordPosition::new(last.to_string(), 0),
+        records,
+    }
+}
 
 fn body_of(len: usize) -> Vec<u8> {
     (0..len).map(|i| u8::try_from(i % 251).unwrap()).collect()
@@ -60,7 +71,9 @@ async fn an_object_larger_than_the_part_size_is_uploaded_in_parts_and_reads_back
         },
     );
     let body = body_of(2 * MIN_PART_SIZE + 12_345);
-    sink.put("big.bin", body.clone()).await.unwrap();
+    sink.put("big.bin", body.clone(), &held(1, 1))
+        .await
+        .unwrap();
     let got = s3
         .get_object()
         .bucket(BUCKET)
@@ -81,7 +94,9 @@ async fn an_object_larger_than_the_part_size_is_uploaded_in_parts_and_reads_back
         "the upload was completed, none left pending"
     );
 
-    sink.put("small.bin", body_of(1000)).await.unwrap();
+    sink.put("small.bin", body_of(1000), &held(1, 1))
+        .await
+        .unwrap();
     let small = s3
         .head_object()
         .bucket(BUCKET)
@@ -122,7 +137,7 @@ async fn a_multipart_upload_whose_parts_fail_is_aborted_and_nothing_is_visible()
         },
     );
     let err = sink
-        .put("big.bin", body_of(MIN_PART_SIZE + 1))
+        .put("big.bin", body_of(MIN_PART_SIZE + 1), &held(1, 1))
         .await
         .unwrap_err();
     assert!(
@@ -213,13 +228,19 @@ async fn bucket_owner_full_control_is_sent_with_every_put_and_multipart_upload_o
             ..S3SinkOptions::default()
         },
     );
-    with_acl.put("small", body_of(10)).await.unwrap();
     with_acl
-        .put("big", body_of(MIN_PART_SIZE + 10))
+        .put("small", body_of(10), &held(1, 1))
+        .await
+        .unwrap();
+    with_acl
+        .put("big", body_of(MIN_PART_SIZE + 10), &held(1, 1))
         .await
         .unwrap();
     let without = S3Sink::new(client, BUCKET, root.clone(), S3SinkOptions::default());
-    without.put("plain", body_of(10)).await.unwrap();
+    without
+        .put("plain", body_of(10), &held(1, 1))
+        .await
+        .unwrap();
     let recorded = proxy.recorded.lock().unwrap().clone();
     let acl_of = |path_end: &str, query: &str| {
         recorded
@@ -301,24 +322,26 @@ async fn a_second_write_of_a_written_key_is_a_no_op_success_sending_one_conditio
     let small = body_of(1000);
     let big = body_of(MIN_PART_SIZE + 10);
     assert_eq!(
-        sink.put("small", small.clone()).await.unwrap(),
+        sink.put("small", small.clone(), &held(1, 1)).await.unwrap(),
         PutOutcome::Written
     );
     assert_eq!(
-        sink.put("big", big.clone()).await.unwrap(),
+        sink.put("big", big.clone(), &held(1, 1)).await.unwrap(),
         PutOutcome::Written
     );
     // A replay or a zombie writes the same key with the same bytes: done, nothing written.
     assert_eq!(
-        sink.put("small", small.clone()).await.unwrap(),
+        sink.put("small", small.clone(), &held(1, 1)).await.unwrap(),
         PutOutcome::AlreadyWritten {
-            existing_size: Some(1000)
+            existing_size: Some(1000),
+            existing_contents: Some(held(1, 1)),
         }
     );
     assert_eq!(
-        sink.put("big", big.clone()).await.unwrap(),
+        sink.put("big", big.clone(), &held(1, 1)).await.unwrap(),
         PutOutcome::AlreadyWritten {
-            existing_size: Some(big.len() as u64)
+            existing_size: Some(big.len() as u64),
+            existing_contents: Some(held(1, 1)),
         }
     );
 
@@ -384,7 +407,7 @@ async fn without_conditional_writes_no_if_none_match_is_sent_and_a_second_write_
     );
     for _ in 0..2 {
         assert_eq!(
-            sink.put("small", body_of(10)).await.unwrap(),
+            sink.put("small", body_of(10), &held(1, 1)).await.unwrap(),
             PutOutcome::Written
         );
     }
@@ -409,4 +432,146 @@ async fn pending_uploads_in(s3: &aws_sdk_s3::Client, bucket: &str, root: &str) -
         .iter()
         .filter_map(|u| u.upload_id().map(str::to_owned))
         .collect()
+}
+
+async fn body_at(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
+    s3.get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes()
+        .to_vec()
+}
+
+/// NDJSON lines `r<first>` ..= `r<last>`, padded to at least `min_len` bytes with a last line
+/// of spaces inside the final record (so multipart objects hold the same records).
+fn records(first: u64, last: u64, min_len: usize) -> Vec<u8> {
+    let mut body: Vec<u8> = (first..=last)
+        .flat_map(|i| format!("r{i}\n").into_bytes())
+        .collect();
+    if body.len() < min_len {
+        body.pop();
+        body.resize(min_len - 1, b' ');
+        body.push(b'\n');
+    }
+    body
+}
+
+fn record_names(body: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(body)
+        .lines()
+        .map(|l| l.trim().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_holding_fewer_records_sends_the_longer_object_to_the_alternative_key_and_the_same_records_are_done()
+ {
+    create_versioned_bucket(VERSIONED_BUCKET).await;
+    let root = format!("{}/", unique("it-other-records"));
+    let sink = S3Sink::new(
+        s3().await,
+        VERSIONED_BUCKET,
+        root.clone(),
+        S3SinkOptions {
+            multipart_part_size: MIN_PART_SIZE,
+            ..S3SinkOptions::default()
+        },
+    );
+    let direct = s3().await;
+    // One PutObject case and one multipart case (metadata set by CreateMultipartUpload).
+    for (name, min_len) in [("n-s-1-0.gz", 0), ("n-s-1-0.parquet", MIN_PART_SIZE + 10)] {
+        // The first run cut records 1..=3, the replay (another buffer_size_mib) 1..=8.
+        let first = write_once(&sink, name, records(1, 3, min_len), &held(3, 3))
+            .await
+            .unwrap();
+        assert_eq!(first.outcome, PutOutcome::Written);
+        let longer = write_once(&sink, name, records(1, 8, min_len), &held(8, 8))
+            .await
+            .unwrap();
+        let alternative = name.replacen("-1-0.", "-1-0-8-0.", 1);
+        assert_eq!(longer.key, alternative, "{name}");
+        assert_eq!(longer.outcome, PutOutcome::Written);
+        assert_eq!(longer.diverted_from.as_deref(), Some(name));
+        let mut landed =
+            record_names(&body_at(&direct, VERSIONED_BUCKET, &format!("{root}{name}")).await);
+        landed.extend(record_names(
+            &body_at(&direct, VERSIONED_BUCKET, &format!("{root}{alternative}")).await,
+        ));
+        for i in 1..=8 {
+            assert!(
+                landed.contains(&format!("r{i}")),
+                "{name}: record r{i} is in one of the objects"
+            );
+        }
+        // The same records again (other bytes, as a compacted Parquet object): done, no object
+        // under another key, no second version.
+        let same = write_once(&sink, name, records(1, 3, min_len + 7), &held(3, 3))
+            .await
+            .unwrap();
+        assert_eq!(same.key, name);
+        assert_eq!(same.diverted_from, None);
+        assert_eq!(
+            same.outcome,
+            PutOutcome::AlreadyWritten {
+                existing_size: Some(records(1, 3, min_len).len() as u64),
+                existing_contents: Some(held(3, 3)),
+            }
+        );
+        let replay = write_once(&sink, name, records(1, 8, min_len), &held(8, 8))
+            .await
+            .unwrap();
+        assert_eq!(replay.key, alternative);
+        assert!(matches!(replay.outcome, PutOutcome::AlreadyWritten { .. }));
+    }
+    let versions = versions_per_key(VERSIONED_BUCKET, &root).await;
+    assert_eq!(
+        versions,
+        [
+            (format!("{root}n-s-1-0-8-0.gz"), 1),
+            (format!("{root}n-s-1-0-8-0.parquet"), 1),
+            (format!("{root}n-s-1-0.gz"), 1),
+            (format!("{root}n-s-1-0.parquet"), 1),
+        ]
+        .into(),
+        "two objects per key's records, each created once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_object_without_recorded_contents_holds_the_same_records_only_when_its_size_is_the_same()
+{
+    create_bucket(BUCKET).await;
+    let root = format!("{}/", unique("it-legacy-object"));
+    let direct = s3().await;
+    // Written by an older version: no kinesink metadata.
+    direct
+        .put_object()
+        .bucket(BUCKET)
+        .key(format!("{root}n-s-1-0.gz"))
+        .body(records(1, 3, 0).into())
+        .send()
+        .await
+        .unwrap();
+    let sink = S3Sink::new(
+        direct.clone(),
+        BUCKET,
+        root.clone(),
+        S3SinkOptions::default(),
+    );
+    let same_size = write_once(&sink, "n-s-1-0.gz", records(1, 3, 0), &held(3, 3))
+        .await
+        .unwrap();
+    assert_eq!(same_size.key, "n-s-1-0.gz");
+    let other_size = write_once(&sink, "n-s-1-0.gz", records(1, 5, 0), &held(5, 5))
+        .await
+        .unwrap();
+    assert_eq!(other_size.key, "n-s-1-0-5-0.gz");
+    assert_eq!(other_size.outcome, PutOutcome::Written);
 }

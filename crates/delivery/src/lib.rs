@@ -8,7 +8,10 @@
 //!
 //! Objects are written once: the S3 and file sinks write conditionally (`If-None-Match: *`,
 //! exclusive file creation) and report a key found already written as
-//! [`PutOutcome::AlreadyWritten`], which is success (its bytes are the same by construction).
+//! [`PutOutcome::AlreadyWritten`] with which records the existing object holds (recorded when
+//! it was written: S3 user metadata, a sidecar file). [`write_once`] takes it as done when those
+//! are this object's records, and otherwise (a replay that cut by size differently) writes the
+//! object under an alternative key: duplicates in that rare case, never a lost record.
 //!
 //! Must never: advance a checkpoint past a record whose object is not durable, mix records of
 //! two shards in one object, read the wall clock inside the state machines (the shell passes
@@ -57,6 +60,7 @@ mod progress_store;
 mod s3_sink;
 mod shard_buffers;
 mod sink;
+mod write_once;
 
 pub use destination::{Destination, DestinationError};
 pub use file_sink::FileSink;
@@ -75,3 +79,6 @@ pub use shard_buffers::{
     ShardBuffers,
 };
 pub use sink::{ObjectSink, PutOutcome, SinkError};
+pub use write_once::{
+    LAST_METADATA, ObjectContents, Placement, RECORDS_METADATA, alternative_key, write_once,
+};

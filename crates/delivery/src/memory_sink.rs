@@ -6,13 +6,14 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use crate::sink::{ObjectSink, PutOutcome, SinkError};
+use crate::write_once::ObjectContents;
 
 /// Keeps objects in a map, each key written once (like the S3 and file sinks with conditional
 /// writes: a put of an existing key keeps the first bytes and returns
-/// [`PutOutcome::AlreadyWritten`]); counts every put.
+/// [`PutOutcome::AlreadyWritten`] with the first put's contents); counts every put.
 #[derive(Debug, Default)]
 pub struct MemorySink {
-    objects: Mutex<BTreeMap<String, Vec<u8>>>,
+    objects: Mutex<BTreeMap<String, (Vec<u8>, ObjectContents)>>,
     puts: Mutex<usize>,
     /// Progress objects, apart from the data (see [`crate::ProgressStore`]).
     progress: Mutex<BTreeMap<String, Vec<u8>>>,
@@ -33,7 +34,12 @@ impl MemorySink {
     /// Only if a writer panicked while holding the lock.
     #[must_use]
     pub fn objects(&self) -> BTreeMap<String, Vec<u8>> {
-        self.objects.lock().expect("memory sink lock").clone()
+        self.objects
+            .lock()
+            .expect("memory sink lock")
+            .iter()
+            .map(|(k, (body, _))| (k.clone(), body.clone()))
+            .collect()
     }
 
     /// Number of successful puts so far.
@@ -48,15 +54,21 @@ impl MemorySink {
 
 #[async_trait]
 impl ObjectSink for MemorySink {
-    async fn put(&self, key: &str, body: Vec<u8>) -> Result<PutOutcome, SinkError> {
+    async fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        contents: &ObjectContents,
+    ) -> Result<PutOutcome, SinkError> {
         *self.puts.lock().expect("memory sink lock") += 1;
         let mut objects = self.objects.lock().expect("memory sink lock");
-        if let Some(existing) = objects.get(key) {
+        if let Some((existing, existing_contents)) = objects.get(key) {
             return Ok(PutOutcome::AlreadyWritten {
                 existing_size: Some(existing.len() as u64),
+                existing_contents: Some(existing_contents.clone()),
             });
         }
-        objects.insert(key.to_owned(), body);
+        objects.insert(key.to_owned(), (body, contents.clone()));
         Ok(PutOutcome::Written)
     }
 
@@ -68,18 +80,28 @@ impl ObjectSink for MemorySink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::RecordPosition;
 
     #[tokio::test]
     async fn a_key_is_written_once_and_a_second_put_keeps_the_first_bytes() {
         let sink = MemorySink::new();
+        let first = ObjectContents {
+            last: RecordPosition::new("7", 0),
+            records: 1,
+        };
+        let second = ObjectContents {
+            last: RecordPosition::new("9", 0),
+            records: 2,
+        };
         assert_eq!(
-            sink.put("k", b"first".to_vec()).await.unwrap(),
+            sink.put("k", b"first".to_vec(), &first).await.unwrap(),
             PutOutcome::Written
         );
         assert_eq!(
-            sink.put("k", b"second!".to_vec()).await.unwrap(),
+            sink.put("k", b"second!".to_vec(), &second).await.unwrap(),
             PutOutcome::AlreadyWritten {
-                existing_size: Some(5)
+                existing_size: Some(5),
+                existing_contents: Some(first),
             }
         );
         assert_eq!(sink.objects()["k"], b"first");

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 
 use crate::sink::{ObjectSink, PutOutcome, SinkError};
+use crate::write_once::{LAST_METADATA, ObjectContents, RECORDS_METADATA};
 
 mod progress;
 
@@ -56,8 +57,11 @@ impl Default for S3SinkOptions {
 /// Guarantees: `Ok` means S3 holds the whole object (PutObject and CompleteMultipartUpload are
 /// atomic: readers never see a partial object). With conditional writes (the default) both send
 /// `If-None-Match: *`: a key already written answers 412 PreconditionFailed, which is
-/// [`PutOutcome::AlreadyWritten`] (the existing object's size read with HeadObject), so each
-/// object is created once (one ObjectCreated notification, one version in a versioned bucket).
+/// [`PutOutcome::AlreadyWritten`] (the existing object's size and recorded contents read with
+/// HeadObject), so each object is created once (one ObjectCreated notification, one version in
+/// a versioned bucket). Every object carries which records it holds as user metadata
+/// (`x-amz-meta-kinesink-last` = last record's `sequence.subsequence`,
+/// `x-amz-meta-kinesink-records` = record count), set by PutObject and CreateMultipartUpload.
 /// A multipart upload that fails or finds its key written is aborted (best effort); one
 /// orphaned by a crash is aborted later by [`S3Sink::abort_stale_uploads`], which the worker
 /// runs at start and every hour.
@@ -106,32 +110,49 @@ impl S3Sink {
         self.options.conditional_writes.then(|| "*".to_owned())
     }
 
-    /// The size of the object already at `full_key` (after a 412), or `None` when HeadObject
-    /// failed (logged; the write is done either way).
-    async fn existing_size(&self, full_key: &str) -> Option<u64> {
-        match self
+    /// What the object already at `full_key` holds (after a 412): its size and recorded
+    /// contents, read with HeadObject. A failed HeadObject is an error (the write is retried):
+    /// taking the key as done without knowing what it holds could lose records.
+    async fn existing_object(&self, full_key: &str) -> Result<PutOutcome, SinkError> {
+        let head = self
             .client
             .head_object()
             .bucket(&self.bucket)
             .key(full_key)
             .send()
             .await
-        {
-            Ok(head) => head.content_length().and_then(|l| u64::try_from(l).ok()),
-            Err(e) => {
-                tracing::warn!(key = %full_key, error = %sdk_error_line(&e), "the key is already written; reading its size failed");
-                None
-            }
-        }
+            .map_err(|e| {
+                self.error(
+                    full_key,
+                    format!(
+                        "the key is already written; reading what it holds (HeadObject) failed: {}",
+                        sdk_error_line(&e)
+                    ),
+                )
+            })?;
+        let existing_contents = head
+            .metadata()
+            .and_then(|m| ObjectContents::parse(m.get(LAST_METADATA)?, m.get(RECORDS_METADATA)?));
+        Ok(PutOutcome::AlreadyWritten {
+            existing_size: head.content_length().and_then(|l| u64::try_from(l).ok()),
+            existing_contents,
+        })
     }
 
-    async fn put_whole(&self, full_key: &str, body: Vec<u8>) -> Result<PutOutcome, SinkError> {
+    async fn put_whole(
+        &self,
+        full_key: &str,
+        body: Vec<u8>,
+        contents: &ObjectContents,
+    ) -> Result<PutOutcome, SinkError> {
         match self
             .client
             .put_object()
             .bucket(&self.bucket)
             .key(full_key)
             .body(ByteStream::from(body))
+            .metadata(LAST_METADATA, contents.last_text())
+            .metadata(RECORDS_METADATA, contents.records.to_string())
             .set_server_side_encryption(self.options.server_side_encryption.clone())
             .set_ssekms_key_id(self.options.kms_key_id.clone())
             .set_acl(self.acl())
@@ -140,19 +161,24 @@ impl S3Sink {
             .await
         {
             Ok(_) => Ok(PutOutcome::Written),
-            Err(e) if is_precondition_failed(&e) => Ok(PutOutcome::AlreadyWritten {
-                existing_size: self.existing_size(full_key).await,
-            }),
+            Err(e) if is_precondition_failed(&e) => self.existing_object(full_key).await,
             Err(e) => Err(self.error(full_key, sdk_error_line(&e))),
         }
     }
 
-    async fn put_multipart(&self, full_key: &str, body: Vec<u8>) -> Result<PutOutcome, SinkError> {
+    async fn put_multipart(
+        &self,
+        full_key: &str,
+        body: Vec<u8>,
+        contents: &ObjectContents,
+    ) -> Result<PutOutcome, SinkError> {
         let created = self
             .client
             .create_multipart_upload()
             .bucket(&self.bucket)
             .key(full_key)
+            .metadata(LAST_METADATA, contents.last_text())
+            .metadata(RECORDS_METADATA, contents.records.to_string())
             .set_server_side_encryption(self.options.server_side_encryption.clone())
             .set_ssekms_key_id(self.options.kms_key_id.clone())
             .set_acl(self.acl())
@@ -192,9 +218,7 @@ impl S3Sink {
                     tracing::warn!(key = %full_key, upload_id = %upload_id, error = %sdk_error_line(&abort), "aborting a failed multipart upload failed; the stale-upload cleanup aborts it later");
                 }
                 match outcome {
-                    Ok(PutOutcome::AlreadyWritten { .. }) => Ok(PutOutcome::AlreadyWritten {
-                        existing_size: self.existing_size(full_key).await,
-                    }),
+                    Ok(PutOutcome::AlreadyWritten { .. }) => self.existing_object(full_key).await,
                     other => other,
                 }
             }
@@ -256,9 +280,10 @@ impl S3Sink {
             .await
         {
             Ok(_) => Ok(PutOutcome::Written),
-            // The existing size is read after the upload is aborted (by the caller).
+            // What the existing object holds is read after the upload is aborted (by the caller).
             Err(e) if is_precondition_failed(&e) => Ok(PutOutcome::AlreadyWritten {
                 existing_size: None,
+                existing_contents: None,
             }),
             Err(e) => Err(self.error(
                 full_key,
@@ -338,12 +363,17 @@ impl S3Sink {
 
 #[async_trait]
 impl ObjectSink for S3Sink {
-    async fn put(&self, key: &str, body: Vec<u8>) -> Result<PutOutcome, SinkError> {
+    async fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        contents: &ObjectContents,
+    ) -> Result<PutOutcome, SinkError> {
         let full_key = format!("{}{key}", self.root);
         if body.len() > self.options.multipart_part_size {
-            self.put_multipart(&full_key, body).await
+            self.put_multipart(&full_key, body, contents).await
         } else {
-            self.put_whole(&full_key, body).await
+            self.put_whole(&full_key, body, contents).await
         }
     }
 

@@ -2,6 +2,8 @@
 
 use async_trait::async_trait;
 
+use crate::write_once::ObjectContents;
+
 /// An error writing an object; nothing was acknowledged as durable.
 #[derive(Debug, thiserror::Error)]
 #[error("writing object `{key}` to {destination} failed: {message}")]
@@ -16,10 +18,12 @@ pub struct SinkError {
 
 /// What a successful [`ObjectSink::put`] did.
 ///
-/// Object keys and contents are deterministic (the flush protocol makes a replay or a zombie
-/// write the same key with the same bytes), so a key found already written holds the object
-/// this put would have written: the put is done.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A key found already written usually holds the object this put would have written (a replay
+/// or a zombie wrote it first), but not always: cuts by size are not recorded in the lease, so
+/// a replay with another `buffer_size_mib` or format cuts differently. Which records the
+/// existing object holds is reported ([`PutOutcome::AlreadyWritten::existing_contents`]) so the
+/// caller ([`crate::write_once`]) can tell the two apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PutOutcome {
     /// This put created the object (or, without conditional writes, wrote it again).
     Written,
@@ -30,22 +34,11 @@ pub enum PutOutcome {
         /// The existing object's size in bytes, where it could be read cheaply (HeadObject, file
         /// metadata); `None` when that read failed.
         existing_size: Option<u64>,
+        /// Which records the existing object holds, as recorded when it was written (S3 user
+        /// metadata, the file sink's sidecar); `None` for an object written without it (an
+        /// older kinesink version, or without conditional writes).
+        existing_contents: Option<ObjectContents>,
     },
-}
-
-impl PutOutcome {
-    /// The existing object's size when it is known and differs from `expected` (the size of the
-    /// body this put carried): by construction this never happens, so it is worth an error
-    /// report. `None` for [`PutOutcome::Written`], an unknown size, or the same size.
-    #[must_use]
-    pub fn size_mismatch(&self, expected: u64) -> Option<u64> {
-        match self {
-            PutOutcome::AlreadyWritten {
-                existing_size: Some(size),
-            } if *size != expected => Some(*size),
-            _ => None,
-        }
-    }
 }
 
 /// Somewhere objects are written to.
@@ -53,13 +46,20 @@ impl PutOutcome {
 /// Guarantees of every implementation: when [`ObjectSink::put`] returns `Ok`, the whole object
 /// is durable under that key (readers never see a partial object). With conditional writes
 /// (the default of the S3 and file sinks) each key is written at most once: a put of a key that
-/// already holds an object changes nothing and returns [`PutOutcome::AlreadyWritten`]; without
-/// them, writing the same key with the same bytes again is harmless.
+/// already holds an object changes nothing and returns [`PutOutcome::AlreadyWritten`] with what
+/// the existing object holds; without them, writing the same key with the same bytes again is
+/// harmless. Every object written records `contents` (which records it holds) where a later
+/// put of its key reads it back.
 #[async_trait]
 pub trait ObjectSink: Send + Sync {
     /// Writes `body` under `key` (relative to the destination root), unless the key is already
-    /// written and the sink writes conditionally.
-    async fn put(&self, key: &str, body: Vec<u8>) -> Result<PutOutcome, SinkError>;
+    /// written and the sink writes conditionally; `contents` says which records `body` holds.
+    async fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        contents: &ObjectContents,
+    ) -> Result<PutOutcome, SinkError>;
 
     /// A human-readable name of the destination, e.g. `s3://bucket/root/`.
     fn describe(&self) -> String;

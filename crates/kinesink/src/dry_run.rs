@@ -187,7 +187,11 @@ pub async fn dry_run(
         for action in buffers.step(0, event)? {
             done.push_back(match action {
                 BufferAction::Write(object) => {
-                    sink.put(&object.key, object.body).await?;
+                    let contents = kinesink_delivery::ObjectContents {
+                        last: object.last.clone(),
+                        records: object.record_count as u64,
+                    };
+                    sink.put(&object.key, object.body, &contents).await?;
                     summary.objects.push((object.key, object.record_count));
                     BufferEvent::ObjectDurable(object.ticket)
                 }

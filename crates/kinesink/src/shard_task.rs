@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use std::collections::VecDeque;
 
 use kinesink_delivery::{
-    BudgetVerdict, BufferAction, BufferEvent, FlushTicket, ObjectSink, PutOutcome, ReadyObject,
-    RecordPosition, ShardBuffers, ShardUsage,
+    BudgetVerdict, BufferAction, BufferEvent, FlushTicket, ObjectContents, ObjectSink, Placement,
+    PutOutcome, ReadyObject, RecordPosition, ShardBuffers, ShardUsage,
 };
 use kinesink_lease_coordination::{Checkpoint, LeaseKeeper};
 use kinesink_shard_reader::{ReadBatch, ShardReader, SourceError};
@@ -16,8 +16,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
-use crate::lease_outage::{LeaseWrites, WriteStop};
 use crate::destination_progress::{ProgressFailure, ProgressObject};
+use crate::lease_outage::{LeaseWrites, WriteStop};
 use crate::record_pipeline::RecordPipeline;
 use crate::shared_memory_budget::SharedMemoryBudget;
 use crate::stall_watch::StallWatch;
@@ -414,9 +414,14 @@ impl ShardTask {
             oldest_arrival_ms,
             is_error_output,
             error_output_type,
+            last,
             ..
         } = object;
         let size = body.len() as u64;
+        let contents = ObjectContents {
+            last,
+            records: record_count as u64,
+        };
         let mut attempt: u32 = 0;
         let mut delays = backon::ExponentialBuilder::default()
             .with_jitter()
@@ -425,7 +430,7 @@ impl ShardTask {
             .without_max_times()
             .with_total_delay(Some(self.retry_duration))
             .build();
-        loop {
+        let written_key = loop {
             // Not as owner while the leases may have expired in other workers' eyes.
             if !self
                 .lease_writes
@@ -435,10 +440,12 @@ impl ShardTask {
             {
                 return Err(Stop::Lost);
             }
-            match self.sink.put(&key, body.clone()).await {
-                Ok(outcome) => {
-                    report_already_written(&self.shard_id, &key, size, outcome);
-                    break;
+            match kinesink_delivery::write_once(self.sink.as_ref(), &key, body.clone(), &contents)
+                .await
+            {
+                Ok(placement) => {
+                    report_placement(&self.shard_id, &placement);
+                    break placement.key;
                 }
                 Err(e) => {
                     attempt += 1;
@@ -457,8 +464,8 @@ impl ShardTask {
                     }
                 }
             }
-        }
-        tracing::info!(shard_id = %self.shard_id, key = %key, records = record_count, bytes = size, "object written");
+        };
+        tracing::info!(shard_id = %self.shard_id, key = %written_key, records = record_count, bytes = size, "object written");
         metrics::counter!("kinesink_delivery_to_s3_success_total").increment(1);
         metrics::counter!("kinesink_delivery_to_s3_records_total").increment(record_count as u64);
         metrics::counter!("kinesink_delivery_to_s3_bytes_total").increment(size);
@@ -514,18 +521,17 @@ impl ShardTask {
     }
 }
 
-/// Counts a write that found its key already written (a replay or a zombie wrote it first; the
-/// conditional write left it as it was) and reports, at ERROR, an existing object whose size
-/// differs from the body this write carried, which the flush protocol rules out.
-fn report_already_written(shard_id: &str, key: &str, size: u64, outcome: PutOutcome) {
-    if outcome == PutOutcome::Written {
-        return;
+/// Counts a write that found its key already written with the same records (a replay or a
+/// zombie wrote it first; the conditional write left it as it was), and reports, at WARN, an
+/// object written under its alternative key because its own key held other records (a replay
+/// that cut by size differently: the records of both objects may overlap, none is lost).
+fn report_placement(shard_id: &str, placement: &Placement) {
+    if let Some(own_key) = &placement.diverted_from {
+        metrics::counter!("kinesink_delivery_to_s3_alternative_key_total").increment(1);
+        tracing::warn!(shard_id = %shard_id, key = %own_key, alternative_key = %placement.key, "the object's key already holds an object with other records (a replay cut by size differently, e.g. after a buffer_size_mib or format change or a leases reset); wrote this object under the alternative key, so records in both objects are duplicated and none is lost");
     }
-    metrics::counter!("kinesink_delivery_to_s3_already_written_total").increment(1);
-    tracing::info!(shard_id = %shard_id, key = %key, "object already written (a replay or another worker wrote it first); not written again");
-    if let Some(existing) = outcome.size_mismatch(size) {
-        metrics::counter!("kinesink_delivery_to_s3_already_written_size_mismatch_total")
-            .increment(1);
-        tracing::error!(shard_id = %shard_id, key = %key, existing_bytes = existing, expected_bytes = size, "an object already written under this key has a different size than the one this worker would write; kept as it is");
+    if placement.outcome != PutOutcome::Written {
+        metrics::counter!("kinesink_delivery_to_s3_already_written_total").increment(1);
+        tracing::info!(shard_id = %shard_id, key = %placement.key, "object already written with the same records (a replay or another worker wrote it first); not written again");
     }
 }

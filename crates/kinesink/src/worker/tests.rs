@@ -74,9 +74,10 @@ impl ObjectSink for SlowSink {
         &self,
         key: &str,
         body: Vec<u8>,
+        contents: &kinesink_delivery::ObjectContents,
     ) -> Result<kinesink_delivery::PutOutcome, kinesink_delivery::SinkError> {
         tokio::time::sleep(self.delay).await;
-        self.inner.put(key, body).await
+        self.inner.put(key, body, contents).await
     }
     fn describe(&self) -> String {
         "slow memory".to_owned()
