@@ -640,7 +640,9 @@ async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once(
     }
     let zombie_log = std::fs::read_to_string(setup.log_path(&zombie_id)).unwrap_or_default();
     assert!(
-        zombie_evidence.is_some() && zombie_log.contains("a fenced lease write was refused"),
+        zombie_evidence.is_some()
+            && (zombie_log.contains("a fenced lease write was refused")
+                || zombie_log.contains("a fenced write was refused: the shard's progress object")),
         "the zombie {zombie_id} lost a lease and had a fenced write refused (metrics after the \
          pause {zombie_evidence:?}, before {zombie_before:?}); its log:\n{zombie_log}"
     );

@@ -372,7 +372,11 @@ impl ShardTask {
         match self.progress.store(next, self.retry_duration, lost).await {
             Ok(()) => Ok(()),
             Err(ProgressFailure::Superseded) => {
-                tracing::warn!(shard_id = %self.shard_id, "the shard's progress object was claimed by another worker (or deleted); stopping");
+                // The progress object's compare-and-swap is a fenced write like the lease row's:
+                // counted and worded the same way.
+                metrics::counter!("kinesink_fenced_writes_refused_total").increment(1);
+                metrics::counter!("kinesink_lease_losses_total").increment(1);
+                tracing::warn!(shard_id = %self.shard_id, "a fenced write was refused: the shard's progress object was claimed by another worker (or deleted); stopping");
                 Err(Stop::Lost)
             }
             Err(ProgressFailure::Cancelled) => Err(Stop::Lost),

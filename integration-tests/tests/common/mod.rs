@@ -222,7 +222,11 @@ pub async fn raw_objects(bucket: &str, root: &str) -> BTreeMap<String, (String, 
             .unwrap();
         for o in page.contents() {
             let key = o.key().unwrap().to_owned();
-            if key[root.len()..].starts_with("_kinesink/") {
+            // `root` may be given with or without its trailing `/`.
+            if key[root.len()..]
+                .trim_start_matches('/')
+                .starts_with("_kinesink/")
+            {
                 continue;
             }
             let body = s3
