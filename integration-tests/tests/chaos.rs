@@ -426,19 +426,21 @@ async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once(
                 .unwrap();
             reshards += 1;
         }
-        // The whole lease table dropped on the stand-in itself while the workers run.
-        if table_dropped_at.is_none() && merge_done && t >= Duration::from_secs(45) {
+        // The whole lease table dropped on the stand-in itself while the workers run (the
+        // zombie done with, so that its evidence is its own).
+        if table_dropped_at.is_none()
+            && merge_done
+            && zombies == 1
+            && paused_since.is_none()
+            && zombie_watch.is_none()
+            && t >= Duration::from_secs(45)
+        {
             drop_lease_table(&stream).await;
             eprintln!("chaos: dropped the lease table at {t:?}");
             table_dropped_at = Some(t);
         }
-        // Then (the zombie done with) a DynamoDB outage, events still being produced.
-        if outage.is_none()
-            && zombies == 1
-            && paused_since.is_none()
-            && zombie_watch.is_none()
-            && table_dropped_at.is_some_and(|d| t >= d + Duration::from_secs(10))
-        {
+        // Then a DynamoDB outage, events still being produced.
+        if outage.is_none() && table_dropped_at.is_some_and(|d| t >= d + Duration::from_secs(10)) {
             eprintln!("chaos: DynamoDB outage of {outage_for:?} begins at {t:?}");
             let running = watched(&workers);
             let endpoint = kinesis_endpoint.as_deref();
@@ -664,11 +666,22 @@ async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once(
         kills >= 1 && reshards == 2 && zombies == 1 && sigterms == 1 && faults > 0,
         "every kind of chaos happened"
     );
-    // Conditional writes: a replay, a zombie or a retried lost response never wrote a key twice,
-    // so each object has one version, i.e. fired one ObjectCreated notification.
-    let keys =
-        common::versioned_bucket::assert_one_version_per_key(BUCKET, &format!("{stream}/")).await;
-    println!("chaos: {keys} objects, one version each");
+    // Conditional writes: a replay, a zombie or a retried lost response never wrote a data or
+    // error object twice, so each has one version, i.e. fired one ObjectCreated notification.
+    // (The per-shard progress objects under `_kinesink/` are rewritten at every checkpoint.)
+    let progress_root = format!("{stream}/_kinesink/");
+    let keys = common::versioned_bucket::assert_one_version_per_key(
+        BUCKET,
+        &format!("{stream}/"),
+        Some(&progress_root),
+    )
+    .await;
+    let progress = common::versioned_bucket::versions_per_key(BUCKET, &progress_root).await;
+    println!(
+        "chaos: {keys} data and error objects, one version each; {} progress objects, {} versions",
+        progress.len(),
+        progress.values().sum::<usize>()
+    );
     // Last, so that the properties above are checked in any case.
     assert_eq!(self_exits, 0, "no worker exits by itself: {exits:#?}");
     if fake.is_none() {
