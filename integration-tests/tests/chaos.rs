@@ -4,7 +4,10 @@
 //! worker every ~10 s (restarted at once, as an orchestrator would), one SIGTERM, one worker
 //! paused with SIGSTOP past the failover time and resumed (a zombie), a shard split and a merge,
 //! and S3 and DynamoDB failing a share of requests through a fault-injecting proxy (500s,
-//! throttling, responses lost after the write happened, connections dropped).
+//! throttling, responses lost after the write happened, connections dropped). Then the whole
+//! lease table is dropped (DeleteTable on the stand-in, at ~45 s) and, 10 s later, DynamoDB is
+//! down for 60 s: the proxy refuses every request while events are still produced (50/s) and
+//! the kills go on; the run continues until every worker is ready again after it.
 //!
 //! At the end every object is read back and one line is printed:
 //! `records produced, delivered, in error prefix, duplicates, missing, kills, reshards, faults injected`.
@@ -12,10 +15,15 @@
 //! under its error output type (all four kinds), no worker exiting by itself, the final catch-up
 //! run succeeding at its first try, every fault type injected into both S3 and DynamoDB, the
 //! zombie losing a lease and having a fenced write refused (its `/metrics` and log), and records
-//! delivered from each shard the split and the merge made (shard ids in object keys).
+//! delivered from each shard the split and the merge made (shard ids in object keys); the
+//! dropped table noticed and its rows recreated from the progress in the destination (WARN lines
+//! in the workers' logs); more than 50 DynamoDB requests refused during the outage, every worker
+//! running through its first 10 s answering `/readyz` 503, and every worker slot answering 200
+//! within 60 s after it (the workers ride it out: `leases.retry_duration_s` is 600 s).
 //!
 //! Size: `KINESINK_CHAOS_RECORDS` (default 40,000: kinesis-mock slows sharply past ~10,000
-//! records per shard) and `KINESINK_CHAOS_SECONDS` of chaos (default 60). With
+//! records per shard), `KINESINK_CHAOS_SECONDS` of chaos (default 60, extended until the outage
+//! is over) and `KINESINK_CHAOS_OUTAGE_SECONDS` (default 60). With
 //! `KINESINK_CHAOS_READER=efo` the workers read with enhanced fan-out (needs the fake). With
 //! `KINESINK_CHAOS_KINESIS=fake` the stream lives in the project's fast fake Kinesis
 //! (`kinesink_integration_tests::fake_kinesis`, which also splits and merges) instead of
@@ -31,19 +39,20 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::PutRecordsRequestEntry;
+use common::chaos_producer::produce_all;
 use common::chaos_run::*;
 use common::fault_proxy::{FaultProxy, FaultRates, Service};
+use common::lease_table_chaos::{
+    DynamoDbOutage, READY_AGAIN_WITHIN, drop_lease_table, log_lines_containing,
+};
+use common::worker_endpoints::*;
 use common::*;
 use kinesink_integration_tests::fake_kinesis::FakeKinesis;
-use md5::{Digest, Md5};
 use rand::Rng;
 
 /// Versioning enabled: every key must end with one version (each object created once).
 const BUCKET: &str = "kinesink-it-chaos-versioned";
 const FAILOVER_MS: u64 = 3000;
-const KPL_MAGIC: [u8; 4] = [0xF3, 0x89, 0x9A, 0xC2];
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -162,114 +171,12 @@ impl Drop for ChaosWorker {
     }
 }
 
-/// What the producer wrote.
-#[derive(Default)]
-struct Produced {
-    /// Id prefixes and counts of good events (`<prefix>-0 .. <prefix>-(n-1)`).
-    chunks: Vec<(String, u64)>,
-    /// Markers of malformed records (each must appear in the error prefix once).
-    malformed: Vec<String>,
-}
-
-impl Produced {
-    fn good(&self) -> u64 {
-        self.chunks.iter().map(|(_, n)| n).sum()
-    }
-}
-
-/// A KPL-framed record (magic, protobuf, MD5) whose protobuf cannot be decoded.
-fn corrupt_aggregate(marker: &str) -> Vec<u8> {
-    let mut protobuf = vec![0x0A, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F];
-    // The '!' ends the marker: the MD5 after it may start with letters or digits.
-    protobuf.extend_from_slice(format!("{marker}!").as_bytes());
-    let mut data = KPL_MAGIC.to_vec();
-    data.extend_from_slice(&protobuf);
-    data.extend_from_slice(&Md5::digest(&protobuf));
-    data
-}
-
-/// Writes `total` good events in chunks (plain and KPL-aggregated alternately) with ~1% malformed
-/// records between them: non-JSON, JSON without the partition key, corrupt KPL aggregates, and
-/// JSON whose `quantity` the Parquet schema's `int` cannot take.
-async fn produce_all(stream: &str, total: u64, kinesis_endpoint: Option<String>) -> Produced {
-    let kinesis = kinesis_client(kinesis_endpoint.as_deref()).await;
-    let mut produced = Produced::default();
-    let chunk = (total / 100).clamp(2000, 20_000).min(total.max(1));
-    let mut written = 0;
-    let mut index = 0;
-    while written < total {
-        let n = chunk.min(total - written);
-        let prefix = format!("{stream}-c{index}");
-        let stream_owned = stream.to_owned();
-        let prefix_owned = prefix.clone();
-        let endpoint = kinesis_endpoint.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut cmd = kinesink();
-            if let Some(e) = &endpoint {
-                cmd.env("AWS_ENDPOINT_URL_KINESIS", e);
-            }
-            cmd.args([
-                "produce",
-                "--stream",
-                &stream_owned,
-                "--count",
-                &n.to_string(),
-                "--id-prefix",
-                &prefix_owned,
-            ]);
-            if index % 2 == 1 {
-                cmd.arg("--aggregate");
-            }
-            let out = cmd.output().unwrap();
-            assert!(
-                out.status.success(),
-                "produce failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        })
-        .await
-        .unwrap();
-        produced.chunks.push((prefix, n));
-        written += n;
-        let bad = (n / 100).max(4);
-        let mut entries = Vec::new();
-        for k in 0..bad {
-            let marker = format!("chaos-bad-{index}-{k}");
-            let data = match k % 4 {
-                0 => format!("this is not json {marker}").into_bytes(),
-                1 => format!(r#"{{"event_id":"{marker}","note":"no event_type"}}"#).into_bytes(),
-                2 => corrupt_aggregate(&marker),
-                _ => format!(r#"{{"event_id":"{marker}","event_type":"click","country":"DE","quantity":"lots"}}"#).into_bytes(),
-            };
-            entries.push(
-                PutRecordsRequestEntry::builder()
-                    .data(Blob::new(data))
-                    .partition_key(format!("pk-{k}"))
-                    .build()
-                    .unwrap(),
-            );
-            produced.malformed.push(marker);
-        }
-        while !entries.is_empty() {
-            let out = kinesis
-                .put_records()
-                .stream_name(stream)
-                .set_records(Some(entries.clone()))
-                .send()
-                .await
-                .unwrap();
-            entries = out
-                .records()
-                .iter()
-                .zip(entries)
-                .filter(|(r, _)| r.error_code().is_some())
-                .map(|(_, e)| e)
-                .collect();
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        index += 1;
-    }
-    produced
+/// The workers by slot as the outage watches them: id and `/readyz` port.
+fn watched(workers: &[ChaosWorker]) -> Vec<(String, u16)> {
+    workers
+        .iter()
+        .map(|w| (w.id.clone(), w.metrics_port))
+        .collect()
 }
 
 async fn wait_active(kinesis: &aws_sdk_kinesis::Client, stream: &str) {
@@ -383,7 +290,13 @@ async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once(
     let (mut sigterm_done, mut split_done, mut merge_done) = (false, false, false);
     let mut paused_since: Option<(usize, Instant)> = None;
     let mut rng = rand::rng();
-    while started.elapsed() < chaos_for || !producer.is_finished() {
+    let outage_for = Duration::from_secs(env_number("KINESINK_CHAOS_OUTAGE_SECONDS", 60));
+    let mut table_dropped_at: Option<Duration> = None;
+    let mut outage: Option<DynamoDbOutage> = None;
+    while started.elapsed() < chaos_for
+        || !producer.is_finished()
+        || !outage.as_ref().is_some_and(DynamoDbOutage::done)
+    {
         tokio::time::sleep(Duration::from_millis(250)).await;
         let t = started.elapsed();
         // A worker that exited on its own (e.g. an error it gave up on) is restarted, as an
@@ -513,8 +426,39 @@ async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once(
                 .unwrap();
             reshards += 1;
         }
+        // The whole lease table dropped on the stand-in itself while the workers run (the
+        // zombie done with, so that its evidence is its own).
+        if table_dropped_at.is_none()
+            && merge_done
+            && zombies == 1
+            && paused_since.is_none()
+            && zombie_watch.is_none()
+            && t >= Duration::from_secs(45)
+        {
+            drop_lease_table(&stream).await;
+            eprintln!("chaos: dropped the lease table at {t:?}");
+            table_dropped_at = Some(t);
+        }
+        // Then a DynamoDB outage, events still being produced.
+        if outage.is_none() && table_dropped_at.is_some_and(|d| t >= d + Duration::from_secs(10)) {
+            eprintln!("chaos: DynamoDB outage of {outage_for:?} begins at {t:?}");
+            let running = watched(&workers);
+            let endpoint = kinesis_endpoint.as_deref();
+            outage = Some(DynamoDbOutage::begin(
+                &dynamodb_proxy,
+                outage_for,
+                &running,
+                &stream,
+                endpoint,
+            ));
+        }
+        if let Some(o) = &mut outage {
+            o.observe(&dynamodb_proxy, &watched(&workers));
+        }
     }
-    let produced = producer.await.unwrap();
+    let outage = outage.expect("the outage began").finish(&dynamodb_proxy);
+    let mut produced = producer.await.unwrap();
+    produced.chunks.push(outage.produced.clone());
     // Graceful stop of the survivors, then one worker (still through the faulty proxies) reads
     // whatever is left to the tip of every shard.
     for worker in &mut workers {
@@ -525,7 +469,16 @@ async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once(
         worker.signal("-TERM");
     }
     for worker in &mut workers {
-        let _ = worker.child.wait();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while worker.child.try_wait().unwrap().is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "worker {} did not stop within 120 s of SIGTERM; log tail:\n{}",
+                worker.id,
+                log_tail(&setup.log_path(&worker.id))
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
     let final_run = run(kinesink()
         .env("RUST_LOG", "warn")
@@ -605,6 +558,18 @@ async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once(
         *by_type.entry(t.as_str()).or_insert(0) += 1;
     }
     println!("chaos: error output by type {by_type:?}");
+    let table_missing = log_lines_containing(setup.dir.path(), "the lease table is missing");
+    let rows_recreated = log_lines_containing(setup.dir.path(), "lease row was missing");
+    println!(
+        "chaos: lease table dropped at {table_dropped_at:?} ({table_missing} table-missing and {rows_recreated} row-recreated WARN lines); \
+         DynamoDB outage of {:?}: {} requests refused, {} events produced meanwhile, /readyz 503 from {:?} (expected from {:?}), every worker ready again after {:?}",
+        outage.length,
+        outage.refused,
+        outage.produced.1,
+        outage.unready,
+        outage.expected_unready,
+        outage.ready_again_after,
+    );
     let fault_kinds = [("S3", &s3_proxy), ("DynamoDB", &dynamodb_proxy)]
         .map(|(service, proxy)| (service, faults_by_type(&proxy.counters)));
     println!("chaos: faults by service and type {fault_kinds:?}");
@@ -646,6 +611,24 @@ async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once(
         "the zombie {zombie_id} lost a lease and had a fenced write refused (metrics after the \
          pause {zombie_evidence:?}, before {zombie_before:?}); its log:\n{zombie_log}"
     );
+    assert!(
+        table_missing >= 1 && rows_recreated >= 1,
+        "a worker noticed the dropped lease table and recreated its rows from the progress in \
+         the destination ({table_missing} table-missing, {rows_recreated} row-recreated WARN lines)"
+    );
+    assert!(
+        outage.refused > 50,
+        "the workers kept trying DynamoDB during the outage: {outage:?}"
+    );
+    assert!(
+        !outage.expected_unready.is_empty() && outage.expected_unready.is_subset(&outage.unready),
+        "every worker running through the outage's first seconds answered /readyz 503: {outage:?}"
+    );
+    assert!(
+        outage.ready_again_after.is_some(),
+        "every worker slot answered /readyz 200 within {READY_AGAIN_WITHIN:?} after the outage: \
+         {outage:?}"
+    );
     // Records were read from the shards the split and the merge made.
     let children: Vec<String> = kinesis
         .list_shards()
@@ -685,11 +668,22 @@ async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once(
         kills >= 1 && reshards == 2 && zombies == 1 && sigterms == 1 && faults > 0,
         "every kind of chaos happened"
     );
-    // Conditional writes: a replay, a zombie or a retried lost response never wrote a key twice,
-    // so each object has one version, i.e. fired one ObjectCreated notification.
-    let keys =
-        common::versioned_bucket::assert_one_version_per_key(BUCKET, &format!("{stream}/")).await;
-    println!("chaos: {keys} objects, one version each");
+    // Conditional writes: a replay, a zombie or a retried lost response never wrote a data or
+    // error object twice, so each has one version, i.e. fired one ObjectCreated notification.
+    // (The per-shard progress objects under `_kinesink/` are rewritten at every checkpoint.)
+    let progress_root = format!("{stream}/_kinesink/");
+    let keys = common::versioned_bucket::assert_one_version_per_key(
+        BUCKET,
+        &format!("{stream}/"),
+        Some(&progress_root),
+    )
+    .await;
+    let progress = common::versioned_bucket::versions_per_key(BUCKET, &progress_root).await;
+    println!(
+        "chaos: {keys} data and error objects, one version each; {} progress objects, {} versions",
+        progress.len(),
+        progress.values().sum::<usize>()
+    );
     // Last, so that the properties above are checked in any case.
     assert_eq!(self_exits, 0, "no worker exits by itself: {exits:#?}");
     if fake.is_none() {

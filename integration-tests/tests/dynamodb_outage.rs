@@ -8,23 +8,15 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::fault_proxy::{FaultProxy, FaultRates, Service};
+use common::worker_endpoints::{free_port, http_status};
 use common::*;
 
 const BUCKET: &str = "kinesink-it";
-
-/// Every request refused, as by a service that is down (nothing reaches the stand-in).
-fn refuse_everything() -> FaultRates {
-    FaultRates {
-        server_error: 0.7,
-        throttle: 0.3,
-        ..FaultRates::default()
-    }
-}
 
 fn env_seconds(name: &str, default: u64) -> Duration {
     Duration::from_secs(
@@ -33,36 +25,6 @@ fn env_seconds(name: &str, default: u64) -> Duration {
             .and_then(|v| v.parse().ok())
             .unwrap_or(default),
     )
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Status code of `GET path` on the worker's metrics port (0 when nothing answers).
-fn status(port: u16, path: &str) -> u16 {
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return 0;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    if write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .is_err()
-    {
-        return 0;
-    }
-    let mut text = String::new();
-    let _ = s.read_to_string(&mut text);
-    text.split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
 }
 
 /// A worker config with the lease table reached through `dynamodb` (a proxy URL).
@@ -171,7 +133,7 @@ async fn a_60_s_dynamodb_outage_under_load_stops_no_worker_and_delivers_every_re
     let proxy = FaultProxy::start(
         &std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap(),
         Service::DynamoDb,
-        refuse_everything(),
+        FaultRates::refuse_everything(),
     )
     .await;
     proxy.set_faults(false);
@@ -192,7 +154,7 @@ async fn a_60_s_dynamodb_outage_under_load_stops_no_worker_and_delivers_every_re
     wait_delivered(&stream, 2_000, &mut workers, Duration::from_secs(90)).await;
     for (i, port) in ports.iter().enumerate() {
         assert_eq!(
-            status(*port, "/readyz"),
+            http_status(*port, "/readyz"),
             200,
             "worker {i} ready before the outage"
         );
@@ -227,7 +189,7 @@ async fn a_60_s_dynamodb_outage_under_load_stops_no_worker_and_delivers_every_re
                 w.child.try_wait().unwrap().is_none(),
                 "worker {i} exited during the outage"
             );
-            if status(ports[i], "/readyz") == 503 {
+            if http_status(ports[i], "/readyz") == 503 {
                 unready[i] = true;
             }
         }
@@ -249,7 +211,7 @@ async fn a_60_s_dynamodb_outage_under_load_stops_no_worker_and_delivers_every_re
     wait_delivered(&stream, 5_000, &mut workers, Duration::from_secs(120)).await;
     for (i, port) in ports.iter().enumerate() {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while status(*port, "/readyz") != 200 {
+        while http_status(*port, "/readyz") != 200 {
             assert!(
                 Instant::now() < deadline,
                 "worker {i} ready again after the outage"
@@ -288,7 +250,7 @@ async fn a_dynamodb_outage_longer_than_leases_retry_duration_s_stops_the_worker_
     let proxy = FaultProxy::start(
         &std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap(),
         Service::DynamoDb,
-        refuse_everything(),
+        FaultRates::refuse_everything(),
     )
     .await;
     proxy.set_faults(false);
@@ -334,7 +296,7 @@ async fn a_worker_starting_during_a_dynamodb_outage_waits_for_the_table_instead_
     let proxy = FaultProxy::start(
         &std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap(),
         Service::DynamoDb,
-        refuse_everything(),
+        FaultRates::refuse_everything(),
     )
     .await;
     produce(&stream, 200, &stream, false);
@@ -438,7 +400,7 @@ async fn a_worker_cut_off_from_dynamodb_past_the_failover_time_writes_nothing_as
     let dynamodb = FaultProxy::start(
         &std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap(),
         Service::DynamoDb,
-        refuse_everything(),
+        FaultRates::refuse_everything(),
     )
     .await;
     dynamodb.set_faults(false);

@@ -5,7 +5,8 @@
 //! forwarded but its response replaced by a 500 (the write happened, the client cannot know —
 //! the hardest case for conditional writes); or forwarded and its response cut off mid-body (a
 //! dropped connection). Otherwise it is forwarded unchanged. Every request's method, path and
-//! headers are recorded, so tests can also check what the worker sent.
+//! headers are recorded, so tests can also check what the worker sent. An outage
+//! ([`FaultProxy::set_outage`]) refuses every request, as a service that is down, until ended.
 #![allow(dead_code)]
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -38,6 +39,18 @@ pub struct FaultRates {
     pub applies_to: Option<fn(&str, &str) -> bool>,
 }
 
+impl FaultRates {
+    /// Every request refused, as by a service that is down (nothing reaches the stand-in): 70%
+    /// server errors, 30% throttling.
+    pub fn refuse_everything() -> Self {
+        Self {
+            server_error: 0.7,
+            throttle: 0.3,
+            ..Self::default()
+        }
+    }
+}
+
 /// What the proxy did.
 #[derive(Debug, Default)]
 pub struct ProxyCounters {
@@ -46,6 +59,8 @@ pub struct ProxyCounters {
     pub throttles: AtomicU64,
     pub lost_responses: AtomicU64,
     pub dropped_connections: AtomicU64,
+    /// Requests refused by an outage ([`FaultProxy::set_outage`]); not part of [`Self::faults`].
+    pub refused_in_outage: AtomicU64,
 }
 
 impl ProxyCounters {
@@ -70,6 +85,7 @@ struct Shared {
     service: Service,
     rates: FaultRates,
     enabled: AtomicBool,
+    outage: AtomicBool,
     counters: Arc<ProxyCounters>,
     recorded: Arc<Mutex<Vec<RecordedRequest>>>,
     client: Client<HttpConnector, Body>,
@@ -94,6 +110,7 @@ impl FaultProxy {
             service,
             rates,
             enabled: AtomicBool::new(true),
+            outage: AtomicBool::new(false),
             counters: counters.clone(),
             recorded: recorded.clone(),
             client: Client::builder(TokioExecutor::new()).build_http(),
@@ -118,6 +135,13 @@ impl FaultProxy {
     /// Turns fault injection on or off (requests are always forwarded when off).
     pub fn set_faults(&self, on: bool) {
         self.shared.enabled.store(on, Ordering::Relaxed);
+    }
+
+    /// Starts (`true`) or ends an outage: meanwhile every request is refused as
+    /// [`FaultRates::refuse_everything`] would (nothing reaches the stand-in), counted in
+    /// [`ProxyCounters::refused_in_outage`] rather than with the random faults.
+    pub fn set_outage(&self, on: bool) {
+        self.shared.outage.store(on, Ordering::Relaxed);
     }
 }
 
@@ -204,6 +228,16 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
             .collect(),
     });
+    if shared.outage.load(Ordering::Relaxed) {
+        shared
+            .counters
+            .refused_in_outage
+            .fetch_add(1, Ordering::Relaxed);
+        let refusal = FaultRates::refuse_everything();
+        let throttle = rand::rng().random::<f64>() >= refusal.server_error;
+        let _ = drain(request.into_body()).await;
+        return error_response(shared.service, throttle);
+    }
     let applies = shared
         .rates
         .applies_to

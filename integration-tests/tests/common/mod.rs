@@ -1,9 +1,12 @@
 //! Helpers of the end-to-end tests: the kinesink binary, stand-in resources, reading objects back.
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
+pub mod chaos_producer;
 pub mod chaos_run;
 pub mod fault_proxy;
+pub mod lease_table_chaos;
 pub mod versioned_bucket;
+pub mod worker_endpoints;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
