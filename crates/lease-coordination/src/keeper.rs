@@ -240,8 +240,10 @@ impl LeaseKeeper {
                     held.insert(shard_id, lease.counter);
                 }
                 None => {
+                    // The take at the counter this worker holds is a fenced write: refused
+                    // means another worker took the lease.
                     held.remove(&shard_id);
-                    metrics::counter!("kinesink_lease_losses_total").increment(1);
+                    refused(&shard_id, "reconfirmation");
                     lost.push(shard_id);
                 }
             }

@@ -12,6 +12,24 @@ pub(super) async fn launch_shard(
     stop: CancellationToken,
     lost: CancellationToken,
 ) -> ShardOutcome {
+    // Watched from the take on: a claim that hangs (an S3 endpoint that never answers) is a
+    // stall like any other.
+    let (watch, shard_id) = (parts.stall_watch.clone(), lease.shard_id.clone());
+    watch.progressed(&shard_id, std::time::Instant::now());
+    tracing::info!(shard_id = %lease.shard_id, checkpoint = %lease.checkpoint, "lease taken; reading");
+    let outcome = claim_and_run(parts, lease, caught_up, stop, lost).await;
+    watch.forget(&shard_id);
+    outcome
+}
+
+/// Claims the progress object, then runs the shard's task.
+async fn claim_and_run(
+    parts: ShardParts,
+    lease: Lease,
+    caught_up: Arc<AtomicBool>,
+    stop: CancellationToken,
+    lost: CancellationToken,
+) -> ShardOutcome {
     let s = &parts.settings;
     let claim = ProgressObject::claim(
         parts.progress.clone(),
@@ -83,7 +101,6 @@ fn build_task(
             (parts.settings.initial_position.clone(), None)
         }
     };
-    tracing::info!(shard_id = %lease.shard_id, checkpoint = %lease.checkpoint, "lease taken; reading");
     let s = &parts.settings;
     let layout = ObjectLayout {
         shard_id: lease.shard_id.clone(),
