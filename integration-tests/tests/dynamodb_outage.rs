@@ -472,11 +472,26 @@ async fn a_worker_cut_off_from_dynamodb_past_the_failover_time_writes_nothing_as
         puts_at_expiry,
         "A writes no object while its leases may have been taken"
     );
-    a.wait_for(
-        "waiting for the lease to be re-confirmed before writing as owner",
-        2,
-        Duration::from_secs(5),
-    );
+    // Each of A's shards was fenced: its write as owner waits at the gate, or its progress
+    // object (claimed by B on taking the lease) refuses A's next progress write.
+    let fenced_by = |l: &String| {
+        l.contains("waiting for the lease to be re-confirmed before writing as owner")
+            || l.contains("a fenced write was refused: the shard's progress object")
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        a.collect_lines();
+        let fenced = a.seen.iter().filter(|l| fenced_by(l)).count();
+        if fenced >= 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "both of A's shards fenced (gate or progress object), saw {fenced}: {:#?}",
+            a.seen
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     dynamodb.set_faults(false);
     // Back in touch, A finds both leases taken (by its first consistent scan, or by the
     // re-confirming conditional writes) and drops them with their buffers.

@@ -144,7 +144,7 @@ impl ProgressObject {
             };
             let Some(pause) = delays.next() else {
                 return Err(ProgressFailure::Failed(format!(
-                    "claiming the progress object of shard {} failed for the whole retry duration ({} s); last error: {error}",
+                    "claiming the progress object of shard {} failed for the whole retry duration ({} s, destination.retry_duration_s); last error: {error}",
                     lease.shard_id,
                     retry_duration.as_secs()
                 )));

@@ -14,8 +14,8 @@ pub mod firehose_import;
 #[cfg(test)]
 mod flaky_lease_table;
 pub mod http_endpoints;
-mod lease_reset;
 pub mod lease_outage;
+mod lease_reset;
 pub mod produce;
 pub mod progress_view;
 pub mod record_pipeline;

@@ -21,8 +21,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::RecordSplit;
-use crate::lease_outage::{LeaseTableOutage, LeaseWrites, OwnershipGate};
 use crate::destination_progress::{ProgressFailure, ProgressObject, stored_progress};
+use crate::lease_outage::{LeaseTableOutage, LeaseWrites, OwnershipGate};
 use crate::record_pipeline::RecordPipeline;
 use crate::shard_task::{DeliveryStats, ReaderFeed, ShardOutcome, ShardTask};
 use crate::shared_memory_budget::SharedMemoryBudget;
