@@ -307,6 +307,7 @@ impl ShardTask {
                 self.store_progress(next, lost).await?;
                 self.record_progress(&horizon, flush_intent.as_ref(), lost)
                     .await?;
+                tracing::debug!(shard_id = %self.shard_id, %horizon, flush_intent = ?flush_intent, "flush progress recorded");
                 BufferEvent::ProgressRecorded
             }
             BufferAction::Checkpoint(at) => {

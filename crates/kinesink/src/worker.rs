@@ -270,6 +270,7 @@ impl Worker {
         lease: &Lease,
         keeper: &Arc<LeaseKeeper>,
         stats: &Arc<DeliveryStats>,
+        previous: Option<JoinHandle<ShardOutcome>>,
     ) -> RunningShard {
         let parts = ShardParts {
             settings: self.settings.clone(),
@@ -288,6 +289,7 @@ impl Worker {
         let lost = CancellationToken::new();
         let handle = tokio::spawn(shard_launch::launch_shard(
             parts,
+            previous,
             lease.clone(),
             caught_up.clone(),
             stop.clone(),
@@ -627,7 +629,16 @@ impl Worker {
                         };
                         match keeper.take(&shard_id, expected_counter).await {
                             Ok(Some(lease)) => {
-                                let shard = self.start_shard(&lease, &keeper, &stats);
+                                // A reader of this shard may still run here: its lease was lost
+                                // and is taken back in this cycle (e.g. its row was recreated
+                                // after the table was dropped). Both would write with this
+                                // worker's one fencing counter, so the new reader starts only
+                                // once the old one has stopped.
+                                let previous = running.remove(&shard_id).map(|old| {
+                                    old.lost.cancel();
+                                    old.handle
+                                });
+                                let shard = self.start_shard(&lease, &keeper, &stats, previous);
                                 running.insert(shard_id, shard);
                             }
                             Ok(None) => tracing::debug!(shard_id = %shard_id, "lease moved before we could take it"),

@@ -98,6 +98,15 @@ impl DynamoDbLeaseTable {
         }
     }
 
+    /// A fenced write: `update` (which increments `leaseCounter`) if `owner` holds the lease at
+    /// `counter`. `landed` says whether a row shows this write's values.
+    ///
+    /// A refused condition is also what a write gets whose first attempt landed but whose answer
+    /// was lost (a 5xx, a timeout or a dropped connection after DynamoDB applied it; the SDK then
+    /// retries, and the retry finds the counter moved). The row is read back (consistent read):
+    /// if it holds this write — the same owner, the next counter, the written values — the write
+    /// is done, not a lost lease. Nobody else writes as this owner at this counter: one keeper
+    /// per worker serialises its writes, and one shard has one reader per worker.
     async fn fenced(
         &self,
         shard_id: &str,
@@ -105,18 +114,48 @@ impl DynamoDbLeaseTable {
         owner: &str,
         counter: u64,
         mut values: Vec<(&str, AttributeValue)>,
+        landed: impl Fn(&Lease) -> bool,
     ) -> Result<u64, LeaseError> {
         values.push((":owner", AttributeValue::S(owner.to_owned())));
         values.push((":counter", num(counter)));
         values.push((":one", num(1)));
-        let item = self
+        if let Some(item) = self
             .conditional_update(shard_id, update, HELD, values)
             .await?
-            .ok_or_else(|| LeaseError::Lost {
+        {
+            return Ok(lease_from_item(&item)?.counter);
+        }
+        match self.read_lease(shard_id).await? {
+            Some(row)
+                if row.owner.as_deref() == Some(owner)
+                    && row.counter == counter + 1
+                    && landed(&row) =>
+            {
+                tracing::info!(
+                    shard_id,
+                    counter = row.counter,
+                    "a lease write whose answer was lost had landed; taken as done"
+                );
+                Ok(row.counter)
+            }
+            _ => Err(LeaseError::Lost {
                 shard_id: shard_id.to_owned(),
-            })?;
-        let lease = lease_from_item(&item)?;
-        Ok(lease.counter)
+            }),
+        }
+    }
+
+    /// One lease row, read consistently (`None`: no such row).
+    async fn read_lease(&self, shard_id: &str) -> Result<Option<Lease>, LeaseError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(KEY, AttributeValue::S(shard_id.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.unavailable(&e))?;
+        out.item.as_ref().map(lease_from_item).transpose()
     }
 }
 
@@ -514,6 +553,7 @@ impl LeaseTable for DynamoDbLeaseTable {
                 (":sub", num(checkpoint.sub_sequence())),
                 (":zero", num(0)),
             ],
+            |row| row.checkpoint == *checkpoint && row.flush_intent.is_none(),
         )
         .await
     }
@@ -536,7 +576,13 @@ impl LeaseTable for DynamoDbLeaseTable {
             values.push((":i", AttributeValue::S(seq.clone())));
             values.push((":is", num(*sub)));
         }
-        self.fenced(shard_id, &update, owner, counter, values).await
+        let written_horizon = Some(horizon.clone());
+        let written_intent = flush_intent.cloned();
+        self.fenced(shard_id, &update, owner, counter, values, |row| {
+            row.flush_horizon == written_horizon
+                && (written_intent.is_none() || row.flush_intent == written_intent)
+        })
+        .await
     }
 
     async fn admin_change(
@@ -575,10 +621,10 @@ impl LeaseTable for DynamoDbLeaseTable {
         millis_behind_latest: Option<i64>,
     ) -> Result<(), LeaseError> {
         match millis_behind_latest {
-            None => self.fenced(shard_id, "SET leaseCounter = leaseCounter + :one REMOVE leaseOwner", owner, counter, vec![]).await,
+            None => self.fenced(shard_id, "SET leaseCounter = leaseCounter + :one REMOVE leaseOwner", owner, counter, vec![], |_| false).await,
             Some(ms) => {
                 let behind = AttributeValue::N(ms.to_string());
-                self.fenced(shard_id, "SET leaseCounter = leaseCounter + :one, millisBehindLatest = :behind REMOVE leaseOwner", owner, counter, vec![(":behind", behind)])
+                self.fenced(shard_id, "SET leaseCounter = leaseCounter + :one, millisBehindLatest = :behind REMOVE leaseOwner", owner, counter, vec![(":behind", behind)], |_| false)
                     .await
             }
         }

@@ -45,6 +45,12 @@ fn held(lease: &Lease, owner: &str, counter: u64) -> Result<(), LeaseError> {
     }
 }
 
+/// Whether `owner`'s write at `counter` already moved this lease (its retry after a lost
+/// answer finds the next counter, still owned by `owner`; the caller also compares the values).
+fn repeated(lease: &Lease, owner: &str, counter: u64) -> bool {
+    lease.owner.as_deref() == Some(owner) && lease.counter == counter + 1
+}
+
 #[async_trait]
 impl LeaseTable for MemoryLeaseTable {
     async fn ensure_exists(&self) -> Result<(), LeaseError> {
@@ -146,6 +152,13 @@ impl LeaseTable for MemoryLeaseTable {
         checkpoint: &Checkpoint,
     ) -> Result<u64, LeaseError> {
         self.update(shard_id, |l| {
+            // The same write repeated (a retry after a lost answer) is done, as on DynamoDB.
+            if repeated(l, owner, counter)
+                && l.checkpoint == *checkpoint
+                && l.flush_intent.is_none()
+            {
+                return Ok(l.counter);
+            }
             held(l, owner, counter)?;
             l.counter += 1;
             l.checkpoint = checkpoint.clone();
@@ -164,6 +177,12 @@ impl LeaseTable for MemoryLeaseTable {
         flush_intent: Option<&(String, u64)>,
     ) -> Result<u64, LeaseError> {
         self.update(shard_id, |l| {
+            if repeated(l, owner, counter)
+                && l.flush_horizon.as_ref() == Some(horizon)
+                && (flush_intent.is_none() || l.flush_intent.as_ref() == flush_intent)
+            {
+                return Ok(l.counter);
+            }
             held(l, owner, counter)?;
             l.counter += 1;
             l.flush_horizon = Some(horizon.clone());

@@ -15,7 +15,7 @@ use crate::table::{AdminChange, LeaseError, LeaseTable};
 
 /// Every check, by name, for a runner that wants them all (`lease_table_conformance_tests!`
 /// makes one test per check instead).
-pub const CHECKS: [&str; 9] = [
+pub const CHECKS: [&str; 10] = [
     "create_if_missing_adds_once_and_never_overwrites",
     "take_is_conditional_on_the_counter",
     "heartbeats_keep_leases_without_moving_their_counter",
@@ -25,6 +25,7 @@ pub const CHECKS: [&str; 9] = [
     "release_is_fenced_and_frees_the_lease_for_the_next_take",
     "operator_changes_are_conditional_on_the_counter",
     "a_deleted_and_recreated_lease_fences_out_its_old_owner",
+    "a_repeated_write_whose_answer_was_lost_is_done_and_nothing_else_is",
 ];
 
 /// Runs the check named `name` (one of [`CHECKS`]).
@@ -60,6 +61,9 @@ pub async fn run_check(name: &str, table: &dyn LeaseTable, prefix: &str) {
         "a_deleted_and_recreated_lease_fences_out_its_old_owner" => {
             a_deleted_and_recreated_lease_fences_out_its_old_owner(table, prefix).await;
         }
+        "a_repeated_write_whose_answer_was_lost_is_done_and_nothing_else_is" => {
+            a_repeated_write_whose_answer_was_lost_is_done_and_nothing_else_is(table, prefix).await;
+        }
         other => panic!("no lease table check named {other}"),
     }
 }
@@ -78,7 +82,8 @@ macro_rules! lease_table_conformance_tests {
             a_steal_fences_out_every_write_of_the_previous_owner,
             release_is_fenced_and_frees_the_lease_for_the_next_take,
             operator_changes_are_conditional_on_the_counter,
-            a_deleted_and_recreated_lease_fences_out_its_old_owner
+            a_deleted_and_recreated_lease_fences_out_its_old_owner,
+            a_repeated_write_whose_answer_was_lost_is_done_and_nothing_else_is
         );
     };
     (@each $table:expr; $($check:ident),+) => {
@@ -560,6 +565,83 @@ pub async fn a_deleted_and_recreated_lease_fences_out_its_old_owner(
     lost(
         table.checkpoint(&shard, &a, 1, &sequence("1", 0)).await,
         "the old owner at the new owner's counter",
+    );
+}
+
+/// A fenced write repeated at the counter it was made at — the SDK's retry of a write that
+/// landed but whose answer was lost (a 5xx, a timeout, a dropped connection) — is done, not a
+/// lost lease: it returns the counter the first attempt left and changes nothing. Other values
+/// at that counter, another owner, a repeat two writes back, or a repeat after another owner
+/// took the lease are still refused.
+pub async fn a_repeated_write_whose_answer_was_lost_is_done_and_nothing_else_is(
+    table: &dyn LeaseTable,
+    prefix: &str,
+) {
+    let shard = format!("{prefix}-shard");
+    let (a, b) = (format!("{prefix}-a"), format!("{prefix}-b"));
+    let counter = taken(table, &shard, &a).await;
+    let (horizon, intent) = (("70".to_owned(), 1), ("70".to_owned(), 1));
+    let after_progress = table
+        .record_progress(&shard, &a, counter, &horizon, Some(&intent))
+        .await
+        .unwrap();
+    let row = existing(table, &shard).await;
+    assert_eq!(
+        table
+            .record_progress(&shard, &a, counter, &horizon, Some(&intent))
+            .await
+            .unwrap(),
+        after_progress,
+        "the repeated flush-progress write is done at the counter the first one left"
+    );
+    assert_eq!(
+        existing(table, &shard).await,
+        row,
+        "the repeat changes nothing"
+    );
+    lost(
+        table
+            .record_progress(&shard, &a, counter, &("71".to_owned(), 0), None)
+            .await,
+        "other values at the counter the last write used",
+    );
+    lost(
+        table
+            .record_progress(&shard, &b, counter, &horizon, Some(&intent))
+            .await,
+        "the same values from another owner",
+    );
+    let cp = sequence("70", 1);
+    let after_checkpoint = table
+        .checkpoint(&shard, &a, after_progress, &cp)
+        .await
+        .unwrap();
+    let row = existing(table, &shard).await;
+    assert_eq!(
+        table
+            .checkpoint(&shard, &a, after_progress, &cp)
+            .await
+            .unwrap(),
+        after_checkpoint,
+        "the repeated checkpoint is done at the counter the first one left"
+    );
+    assert_eq!(
+        existing(table, &shard).await,
+        row,
+        "the repeat changes nothing"
+    );
+    lost(
+        table.checkpoint(&shard, &a, counter, &cp).await,
+        "a repeat of a write two writes back",
+    );
+    table
+        .take(&shard, after_checkpoint, &b)
+        .await
+        .unwrap()
+        .expect("b takes the lease");
+    lost(
+        table.checkpoint(&shard, &a, after_progress, &cp).await,
+        "a repeat after another owner took the lease",
     );
 }
 

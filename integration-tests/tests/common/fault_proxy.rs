@@ -4,9 +4,18 @@
 //! error format without reaching the stand-in; answered with the service's throttling error;
 //! forwarded but its response replaced by a 500 (the write happened, the client cannot know —
 //! the hardest case for conditional writes); or forwarded and its response cut off mid-body (a
-//! dropped connection). Otherwise it is forwarded unchanged. Every request's method, path and
+//! dropped connection: the stand-in's status and headers, then a broken body; a HEAD, which has
+//! no body, gets the 500 instead). Otherwise it is forwarded unchanged. Every request's method, path and
 //! headers are recorded, so tests can also check what the worker sent. An outage
 //! ([`FaultProxy::set_outage`]) refuses every request, as a service that is down, until ended.
+//!
+//! In front of S3 the proxy also makes each object's requests atomic, as S3 is: moto 5's
+//! conditional PutObject checks `If-Match` / `If-None-Match` and then writes, without a lock, on a
+//! threaded server, and sets the object's metadata after storing it
+//! (`moto/s3/responses.py::put_object`). Two concurrent compare-and-swap writes of one progress
+//! object can then both succeed, and a HeadObject can see an object without its metadata —
+//! neither can happen on S3. Requests for the same object key are therefore forwarded one at a
+//! time (different keys still run concurrently).
 #![allow(dead_code)]
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -89,6 +98,8 @@ struct Shared {
     counters: Arc<ProxyCounters>,
     recorded: Arc<Mutex<Vec<RecordedRequest>>>,
     client: Client<HttpConnector, Body>,
+    /// S3 only: one lock per object path (`/bucket/key`), held while that request is forwarded.
+    objects: Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// A running proxy on 127.0.0.1 (stops when dropped).
@@ -114,6 +125,7 @@ impl FaultProxy {
             counters: counters.clone(),
             recorded: recorded.clone(),
             client: Client::builder(TokioExecutor::new()).build_http(),
+            objects: Mutex::new(std::collections::HashMap::new()),
         });
         let app = axum::Router::new()
             .fallback(handle)
@@ -261,6 +273,28 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         }
         _ => {}
     }
+    // S3 object requests (`/bucket/key...`) run one at a time per key (see the module doc).
+    let object_lock = match shared.service {
+        Service::S3 => {
+            let path = path_and_query.split('?').next().unwrap_or("");
+            let is_object = path.trim_start_matches('/').contains('/');
+            is_object.then(|| {
+                shared
+                    .objects
+                    .lock()
+                    .unwrap()
+                    .entry(path.to_owned())
+                    .or_default()
+                    .clone()
+            })
+        }
+        Service::DynamoDb => None,
+    };
+    let _object_guard = match &object_lock {
+        Some(lock) => Some(lock.lock().await),
+        None => None,
+    };
+    let is_head = request.method() == axum::http::Method::HEAD;
     let (mut parts, body) = request.into_parts();
     parts.uri = format!("{}{path_and_query}", shared.upstream)
         .parse::<Uri>()
@@ -293,18 +327,26 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
                 .counters
                 .dropped_connections
                 .fetch_add(1, Ordering::Relaxed);
-            let _ = drain(Body::new(upstream.into_body())).await;
-            // Headers promise a body that never comes: the client sees the connection break.
+            let (mut parts, body) = upstream.into_parts();
+            let _ = drain(Body::new(body)).await;
+            // A HEAD answer has no body to break: the connection drops before its headers
+            // arrive, which the client sees as a failed request (never as a 200 without the
+            // object's headers, which a real S3 cannot send).
+            if is_head {
+                return error_response(shared.service, false);
+            }
+            // The stand-in's status and headers, then a body that never comes: the client sees
+            // the connection break mid-answer.
             let broken = futures::stream::once(async {
                 Err::<axum::body::Bytes, std::io::Error>(std::io::Error::other(
                     "injected connection drop",
                 ))
             });
-            let mut response = Response::new(Body::from_stream(broken));
-            response
-                .headers_mut()
+            parts.headers.remove("transfer-encoding");
+            parts
+                .headers
                 .insert("content-length", HeaderValue::from_static("64"));
-            response
+            Response::from_parts(parts, Body::from_stream(broken))
         }
         _ => {
             let (parts, body) = upstream.into_parts();

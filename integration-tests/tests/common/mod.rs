@@ -312,7 +312,10 @@ pub struct Worker {
 impl Worker {
     pub fn start(config: &Path) -> Self {
         let mut child = kinesink()
-            .env("RUST_LOG", "info")
+            .env(
+                "RUST_LOG",
+                "info,kinesink::shard_task=debug,kinesink::worker::shard_launch=debug",
+            )
             .args(["run", "--config"])
             .arg(config)
             .stdout(Stdio::piped())
@@ -321,9 +324,12 @@ impl Worker {
             .unwrap();
         let (tx, lines) = mpsc::channel();
         let stderr = child.stderr.take().unwrap();
+        // Each line names its process, so a failed run's output says which worker did what.
+        let pid = child.id();
+        eprintln!("worker {pid}: started with {}", config.display());
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("worker: {line}");
+                eprintln!("worker {pid}: {line}");
                 if tx.send(line).is_err() {
                     break;
                 }

@@ -5,13 +5,22 @@ use super::*;
 
 /// Claims the shard's progress object, then runs its task from the further of that progress and
 /// the lease row (see `ShardProgress::resume_from`).
+///
+/// `previous` is this worker's earlier reader of the same shard, told to stop: it is awaited
+/// first, so two readers of one shard never write at once in one worker (they would share its
+/// fencing counter, and the older one could record progress on the newer one's lease).
 pub(super) async fn launch_shard(
     parts: ShardParts,
+    previous: Option<tokio::task::JoinHandle<ShardOutcome>>,
     lease: Lease,
     caught_up: Arc<AtomicBool>,
     stop: CancellationToken,
     lost: CancellationToken,
 ) -> ShardOutcome {
+    if let Some(previous) = previous {
+        tracing::info!(shard_id = %lease.shard_id, "lease taken again while this worker's previous reader of the shard is stopping; waiting for it first");
+        let _ = previous.await;
+    }
     // Watched from the take on: a claim that hangs (an S3 endpoint that never answers) is a
     // stall like any other.
     let (watch, shard_id) = (parts.stall_watch.clone(), lease.shard_id.clone());
@@ -51,6 +60,7 @@ async fn claim_and_run(
     };
     let mut resumed = lease.clone();
     progress.current().apply_to(&mut resumed);
+    tracing::debug!(shard_id = %lease.shard_id, checkpoint = %resumed.checkpoint, flush_intent = ?resumed.flush_intent, flush_horizon = ?resumed.flush_horizon, version = progress.current().version, "progress object claimed; resuming");
     if resumed.checkpoint != lease.checkpoint {
         tracing::info!(shard_id = %lease.shard_id, row = %lease.checkpoint, destination = %resumed.checkpoint, "the progress kept in the destination is further than the lease row; resuming from it");
     }

@@ -190,3 +190,62 @@ async fn a_running_worker_whose_heartbeat_is_refused_for_good_stops_at_once_not_
     assert!(e.contains("AccessDeniedException"), "{e}");
     shutdown.cancel();
 }
+
+#[tokio::test]
+async fn a_shard_taken_again_while_this_workers_previous_reader_runs_starts_only_after_it_stopped()
+{
+    // Both readers would write with this worker's one fencing counter: the older one could
+    // record flush progress on the newer one's lease. So the new reader claims the shard's
+    // progress object (its first act) only once the previous reader has ended.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.toml");
+    std::fs::write(
+        &path,
+        "name = \"r\"\n[source]\nstream = \"s\"\n[leases]\nworker_id = \"a\"\n[destination]\nurl = \"file:///nonexistent-unused\"\n",
+    )
+    .unwrap();
+    let settings = crate::config::load(&path, &BTreeMap::new()).unwrap();
+    let table = Arc::new(kinesink_lease_coordination::MemoryLeaseTable::new());
+    table
+        .create_if_missing(&Lease::new("s-0", vec![], Checkpoint::TrimHorizon))
+        .await
+        .unwrap();
+    let progress = Arc::new(MemorySink::new());
+    let worker = Worker::new(
+        crate::cli::worker_settings(&settings),
+        Arc::new(MemoryShardSource::new()) as Arc<dyn ShardSource>,
+        table.clone() as Arc<dyn LeaseTable>,
+        Arc::new(MemorySink::new()) as Arc<dyn ObjectSink>,
+        progress.clone() as Arc<dyn kinesink_delivery::ProgressStore>,
+    );
+    let keeper = Arc::new(LeaseKeeper::new(table.clone(), "a"));
+    let lease = keeper.take("s-0", 0).await.unwrap().unwrap();
+    let stats = Arc::new(DeliveryStats::default());
+    let (end_previous, previous_ends) = tokio::sync::oneshot::channel::<()>();
+    let previous = tokio::spawn(async move {
+        let _ = previous_ends.await;
+        ShardOutcome::LeaseLost
+    });
+    let claimed = async || {
+        stored_progress(progress.as_ref(), "r", "s-0")
+            .await
+            .unwrap()
+            .is_some()
+    };
+    let shard = worker.start_shard(&lease, &keeper, &stats, Some(previous));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !claimed().await,
+        "the new reader claimed the shard while the previous one still ran"
+    );
+    end_previous.send(()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !claimed().await {
+        assert!(
+            Instant::now() < deadline,
+            "the new reader never started after the previous one ended"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shard.lost.cancel();
+}
