@@ -13,8 +13,9 @@
 //!
 //! Sequence numbers are 56-digit decimal strings, increasing across the stream, so they order
 //! like real ones. Shards close on split and merge, report their children at their end
-//! (`ChildShards`, no `NextShardIterator`) and list their parents. Not modelled: retention,
-//! iterator expiry, enhanced fan-out, encryption, write limits.
+//! (`ChildShards`, no `NextShardIterator`) and list their parents. A closed shard can be made to
+//! pass the retention period (no longer listed or readable). Not modelled: iterator expiry,
+//! encryption, write limits.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -114,8 +114,22 @@ fn check_config_prints_the_effective_settings_of_a_valid_file_and_refuses_a_bad_
         stdout.contains("events/event_type=!{partitionKeyFromQuery:event_type}"),
         "{stdout}"
     );
-    assert!(stdout.contains("parquet, 10 columns"), "{stdout}");
+    assert!(stdout.contains("parquet, 10 columns, zstd"), "{stdout}");
     assert!(stdout.contains("is valid"), "{stdout}");
+    // Values as a user writes them in the file, never Rust's debug output.
+    assert!(stdout.contains("s3://my-bucket/"), "{stdout}");
+    assert!(stdout.contains("trim_horizon"), "{stdout}");
+    for debug in [
+        "Arn(",
+        "Name(",
+        "S3 {",
+        "TrimHorizon",
+        "Latest",
+        "Json",
+        "Zstd",
+    ] {
+        assert!(!stdout.contains(debug), "`{debug}` in {stdout}");
+    }
 
     let dir = tempfile::tempdir().unwrap();
     let bad = write(

@@ -62,8 +62,9 @@ async fn a_replay_of_delivered_records_finds_its_objects_written_and_adds_no_ver
         .status
         .success()
     );
+    // Objects (written, or found written) are logged at DEBUG.
     let replay = run(kinesink()
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", "info,kinesink::shard_task=debug")
         .args(["run", "--until-caught-up", "--config"])
         .arg(&cfg.path));
     assert!(replay.status.success());
@@ -135,8 +136,9 @@ async fn a_replay_cutting_by_size_differently_writes_its_object_under_the_altern
         .status
         .success()
     );
+    // Objects (written, or found written) are logged at DEBUG.
     let replay = run(kinesink()
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", "info,kinesink::shard_task=debug")
         .args(["run", "--until-caught-up", "--config"])
         .arg(&large.path));
     assert!(replay.status.success());

@@ -5,6 +5,7 @@ use std::path::{Component, Path, PathBuf};
 use async_trait::async_trait;
 
 use crate::sink::{ObjectSink, PutOutcome, SinkError};
+use crate::write_failure::{SinkErrorClass, classify_io};
 use crate::write_once::ObjectContents;
 
 mod progress;
@@ -68,14 +69,18 @@ impl ObjectSink for FileSink {
         body: Vec<u8>,
         contents: &ObjectContents,
     ) -> Result<PutOutcome, SinkError> {
-        let err = |message: String| SinkError {
+        let err = |message: String, class: SinkErrorClass| SinkError {
             key: key.to_owned(),
             destination: self.describe(),
             message,
+            class,
         };
-        let path = self
-            .path_for(key)
-            .ok_or_else(|| err("the key is not a relative path inside the root".into()))?;
+        let path = self.path_for(key).ok_or_else(|| {
+            err(
+                "the key is not a relative path inside the root".into(),
+                SinkErrorClass::Permanent,
+            )
+        })?;
         let dir = path
             .parent()
             .expect("a joined relative path has a parent")
@@ -95,8 +100,13 @@ impl ObjectSink for FileSink {
             outcome
         })
         .await
-        .map_err(|e| err(format!("writer task failed: {e}")))?;
-        result.map_err(|e| err(e.to_string()))
+        .map_err(|e| {
+            err(
+                format!("writer task failed: {e}"),
+                SinkErrorClass::Transient,
+            )
+        })?;
+        result.map_err(|e| err(e.to_string(), classify_io(e.kind())))
     }
 
     fn describe(&self) -> String {

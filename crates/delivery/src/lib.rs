@@ -51,6 +51,7 @@
 //! conformance checks against it as against [`FileSink`] and [`MemorySink`].
 
 mod destination;
+mod destination_health;
 mod file_sink;
 mod memory_budget;
 mod memory_sink;
@@ -60,9 +61,11 @@ mod progress_store;
 mod s3_sink;
 mod shard_buffers;
 mod sink;
+mod write_failure;
 mod write_once;
 
 pub use destination::{Destination, DestinationError};
+pub use destination_health::DestinationHealth;
 pub use file_sink::FileSink;
 pub use memory_budget::{BudgetVerdict, MemoryBudget, ShardUsage};
 pub use memory_sink::MemorySink;
@@ -79,6 +82,9 @@ pub use shard_buffers::{
     ShardBuffers,
 };
 pub use sink::{ObjectSink, PutOutcome, SinkError};
+pub use write_failure::{
+    PERMANENT_RETRY_PACE, SinkErrorClass, WriteRetry, classify_io, classify_s3,
+};
 pub use write_once::{
     LAST_METADATA, ObjectContents, Placement, RECORDS_METADATA, alternative_key, write_once,
 };

@@ -71,12 +71,6 @@ impl MemoryBudget {
         }
     }
 
-    /// The limit, in bytes.
-    #[must_use]
-    pub fn limit_bytes(&self) -> usize {
-        self.limit_bytes
-    }
-
     /// Records `shard_id`'s current usage (replacing its previous report).
     pub fn report(&mut self, shard_id: &str, usage: ShardUsage) {
         match self.shards.get_mut(shard_id) {

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 
 use crate::sink::{ObjectSink, PutOutcome, SinkError};
+use crate::write_failure::{SinkErrorClass, classify_s3};
 use crate::write_once::{LAST_METADATA, ObjectContents, RECORDS_METADATA};
 
 mod progress;
@@ -98,11 +99,40 @@ impl S3Sink {
             .then_some(ObjectCannedAcl::BucketOwnerFullControl)
     }
 
+    /// A failure that is not an S3 answer (a malformed answer, a body cut off): transient.
     fn error(&self, key: &str, message: String) -> SinkError {
         SinkError {
             key: key.to_owned(),
             destination: self.describe(),
             message,
+            class: SinkErrorClass::Transient,
+        }
+    }
+
+    /// A failed S3 call (`call`: its name), classified by its answer ([`classify_s3`]); the
+    /// message ends with what to fix when the cause is known.
+    fn sdk_error<E>(
+        &self,
+        key: &str,
+        call: &str,
+        e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    ) -> SinkError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let status = e.raw_response().map(|r| r.status().as_u16());
+        let code = e.as_service_error().and_then(ProvideErrorMetadata::code);
+        let (class, hint) = classify_s3(status, code);
+        let mut message = format!("{call}: {}", sdk_error_line(e));
+        if let Some(hint) = hint {
+            message.push_str(" — ");
+            message.push_str(hint);
+        }
+        SinkError {
+            key: key.to_owned(),
+            destination: self.describe(),
+            message,
+            class,
         }
     }
 
@@ -122,12 +152,10 @@ impl S3Sink {
             .send()
             .await
             .map_err(|e| {
-                self.error(
+                self.sdk_error(
                     full_key,
-                    format!(
-                        "the key is already written; reading what it holds (HeadObject) failed: {}",
-                        sdk_error_line(&e)
-                    ),
+                    "the key is already written; reading what it holds (HeadObject) failed",
+                    &e,
                 )
             })?;
         let existing_contents = head
@@ -162,7 +190,7 @@ impl S3Sink {
         {
             Ok(_) => Ok(PutOutcome::Written),
             Err(e) if is_precondition_failed(&e) => self.existing_object(full_key).await,
-            Err(e) => Err(self.error(full_key, sdk_error_line(&e))),
+            Err(e) => Err(self.sdk_error(full_key, "PutObject", &e)),
         }
     }
 
@@ -184,12 +212,7 @@ impl S3Sink {
             .set_acl(self.acl())
             .send()
             .await
-            .map_err(|e| {
-                self.error(
-                    full_key,
-                    format!("CreateMultipartUpload: {}", sdk_error_line(&e)),
-                )
-            })?;
+            .map_err(|e| self.sdk_error(full_key, "CreateMultipartUpload", &e))?;
         let upload_id = created
             .upload_id()
             .ok_or_else(|| {
@@ -247,10 +270,7 @@ impl S3Sink {
                     .send()
                     .await
                     .map_err(|e| {
-                        self.error(
-                            full_key,
-                            format!("UploadPart {part_number}: {}", sdk_error_line(&e)),
-                        )
+                        self.sdk_error(full_key, &format!("UploadPart {part_number}"), &e)
                     })?;
                 Ok::<_, SinkError>(
                     CompletedPart::builder()
@@ -285,10 +305,7 @@ impl S3Sink {
                 existing_size: None,
                 existing_contents: None,
             }),
-            Err(e) => Err(self.error(
-                full_key,
-                format!("CompleteMultipartUpload: {}", sdk_error_line(&e)),
-            )),
+            Err(e) => Err(self.sdk_error(full_key, "CompleteMultipartUpload", &e)),
         }
     }
 
@@ -320,12 +337,7 @@ impl S3Sink {
                 .set_upload_id_marker(upload_id_marker.clone())
                 .send()
                 .await
-                .map_err(|e| {
-                    self.error(
-                        &self.root,
-                        format!("ListMultipartUploads: {}", sdk_error_line(&e)),
-                    )
-                })?;
+                .map_err(|e| self.sdk_error(&self.root, "ListMultipartUploads", &e))?;
             for upload in page.uploads() {
                 let (Some(key), Some(upload_id)) = (upload.key(), upload.upload_id()) else {
                     continue;
@@ -343,9 +355,7 @@ impl S3Sink {
                     .upload_id(upload_id)
                     .send()
                     .await
-                    .map_err(|e| {
-                        self.error(key, format!("AbortMultipartUpload: {}", sdk_error_line(&e)))
-                    })?;
+                    .map_err(|e| self.sdk_error(key, "AbortMultipartUpload", &e))?;
                 tracing::info!(key = %key, upload_id = %upload_id, "aborted a stale multipart upload");
                 aborted += 1;
             }

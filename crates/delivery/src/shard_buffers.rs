@@ -236,8 +236,6 @@ pub struct ReadyObject {
     pub body: Vec<u8>,
     /// Number of user records inside.
     pub record_count: usize,
-    /// Uncompressed bytes of the records inside (delimiters included).
-    pub input_bytes: usize,
     /// Whether the object goes to the error output.
     pub is_error_output: bool,
     /// Its error-output type (`processing-failed`, ...) when it goes to the error output.
@@ -901,7 +899,6 @@ impl ShardBuffers {
         self.next_ticket += 1;
         self.pending.insert(ticket);
         let record_count = b.encoder.record_count();
-        let input_bytes = b.encoder.input_bytes();
         let body = b.encoder.finish().map_err(|e| BufferError::Encode {
             key: key.clone(),
             message: e.to_string(),
@@ -909,7 +906,6 @@ impl ShardBuffers {
         Ok(ReadyObject {
             key,
             record_count,
-            input_bytes,
             body,
             is_error_output,
             error_output_type,

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 
+use crate::write_failure::SinkErrorClass;
 use crate::write_once::ObjectContents;
 
 /// An error writing an object; nothing was acknowledged as durable.
@@ -12,8 +13,11 @@ pub struct SinkError {
     pub key: String,
     /// Where it was being written.
     pub destination: String,
-    /// What went wrong, including the underlying cause.
+    /// What went wrong, including the underlying cause (and, for a permanent refusal with a
+    /// known cause, what to fix).
     pub message: String,
+    /// Whether waiting can fix it (see [`crate::write_failure`]).
+    pub class: SinkErrorClass,
 }
 
 /// What a successful [`ObjectSink::put`] did.

@@ -160,6 +160,7 @@ pub async fn write_once(
             "both `{key}` and its alternative key already hold objects with other records than this one (last record {}, {} records); not written",
             contents.last, contents.records
         ),
+        class: crate::SinkErrorClass::Transient,
     })
 }
 

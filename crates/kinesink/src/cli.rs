@@ -1,4 +1,4 @@
-//! The command line: `run`, `dry-run`, `produce`, `leases list`.
+//! The command line: `run`, `dry-run`, `check-config`, `import-firehose`, `leases` (list, release, reset), `workers`, `produce`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -9,10 +9,10 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use kinesink_delivery::{Destination, FileSink, ObjectSink, ProgressStore, S3Sink, S3SinkOptions};
 use kinesink_lease_coordination::{AdminChange, Checkpoint, DynamoDbLeaseTable, Lease, LeaseTable};
-use kinesink_shard_reader::{KinesisShardSource, ReaderSettings, StartPosition};
+use kinesink_shard_reader::{KinesisShardSource, ReaderSettings, StartPosition, StreamId};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{self, Encryption, Settings};
+use crate::config::{self, Encryption, RecordSplit, Settings};
 use crate::dry_run::{DryRunInput, InputFormat};
 use crate::lease_reset::ResetTarget;
 use crate::produce::ProduceOptions;
@@ -704,14 +704,33 @@ fn effective_settings(s: &Settings) -> String {
         let _ = writeln!(out, "{k:<24} {v}");
     };
     line("name", s.name.clone());
-    line("stream", format!("{:?}", s.stream));
+    line(
+        "stream",
+        match &s.stream {
+            StreamId::Name(n) => n.clone(),
+            StreamId::Arn(a) => a.clone(),
+        },
+    );
     line(
         "region",
         s.region
             .clone()
             .unwrap_or_else(|| "(SDK default chain)".into()),
     );
-    line("initial position", format!("{:?}", s.initial_position));
+    line(
+        "initial position",
+        match &s.initial_position {
+            StartPosition::TrimHorizon => "trim_horizon".to_owned(),
+            StartPosition::Latest => "latest".to_owned(),
+            StartPosition::AtTimestamp(ms) => format!(
+                "at_timestamp {}",
+                chrono::DateTime::from_timestamp_millis(*ms)
+                    .map_or_else(|| format!("{ms} ms"), |t| t.to_rfc3339())
+            ),
+            StartPosition::AtSequence(q) => format!("at sequence number {q}"),
+            StartPosition::AfterSequence(q) => format!("after sequence number {q}"),
+        },
+    );
     line("lease table", s.lease_table.clone());
     line(
         "failover time",
@@ -722,7 +741,13 @@ fn effective_settings(s: &Settings) -> String {
         format!("{} s", s.lease_retry_duration.as_secs()),
     );
     line("worker id", s.worker_id.clone());
-    line("destination", format!("{:?}", s.destination));
+    line(
+        "destination",
+        match &s.destination {
+            kinesink_delivery::Destination::S3 { bucket, root } => format!("s3://{bucket}/{root}"),
+            kinesink_delivery::Destination::Directory(dir) => format!("file://{}", dir.display()),
+        },
+    );
     line("prefix", s.prefixes.data().text().to_owned());
     line("error output prefix", s.prefixes.error().text().to_owned());
     line(
@@ -740,20 +765,40 @@ fn effective_settings(s: &Settings) -> String {
     );
     let format = match &s.format {
         _ if s.glue.is_some() => "parquet, schema from Glue at start-up".to_owned(),
-        kinesink_parquet_writer::ObjectFormat::Records { framing, codec } => {
-            format!("{framing:?} records, {codec}")
-        }
+        kinesink_parquet_writer::ObjectFormat::Records { framing, codec } => format!(
+            "{} records, {codec}",
+            match framing {
+                kinesink_parquet_writer::RecordFraming::NewlineDelimited => "newline-delimited",
+                kinesink_parquet_writer::RecordFraming::Raw => "concatenated",
+            }
+        ),
         kinesink_parquet_writer::ObjectFormat::Parquet(p) => format!(
-            "parquet, {} columns, {:?}",
+            "parquet, {} columns, {}",
             p.schema().columns().len(),
-            p.options().compression
+            match p.options().compression {
+                kinesink_parquet_writer::ParquetCompression::Uncompressed => "none".to_owned(),
+                kinesink_parquet_writer::ParquetCompression::Snappy => "snappy".to_owned(),
+                kinesink_parquet_writer::ParquetCompression::Gzip => "gzip".to_owned(),
+                kinesink_parquet_writer::ParquetCompression::Zstd { level } => {
+                    format!("zstd level {level}")
+                }
+            }
         ),
     };
     line("format", format);
     line("file extension", s.file_extension.clone());
     line("conditional writes", s.conditional_writes.to_string());
     line("kpl deaggregation", s.kpl_deaggregation.to_string());
-    line("record deaggregation", format!("{:?}", s.record_split));
+    line(
+        "record deaggregation",
+        match &s.record_split {
+            RecordSplit::None => "none".to_owned(),
+            RecordSplit::Json => "json".to_owned(),
+            RecordSplit::Delimited(d) => {
+                format!("delimited by {:?}", String::from_utf8_lossy(d))
+            }
+        },
+    );
     line(
         "metrics",
         s.metrics_listen

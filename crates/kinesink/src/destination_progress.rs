@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use backon::BackoffBuilder;
 use kinesink_delivery::{
-    ProgressCondition, ProgressStore, ProgressTag, ProgressWrite, SinkError, progress_key,
+    DestinationHealth, ProgressCondition, ProgressStore, ProgressTag, ProgressWrite, SinkError,
+    SinkErrorClass, WriteRetry, progress_key,
 };
 use kinesink_lease_coordination::{Checkpoint, Lease, ShardProgress};
 use tokio_util::sync::CancellationToken;
@@ -24,14 +24,49 @@ pub enum ProgressFailure {
     Failed(String),
 }
 
-fn backoff(retry_duration: Duration) -> impl Iterator<Item = Duration> {
-    backon::ExponentialBuilder::default()
-        .with_jitter()
-        .with_min_delay(Duration::from_millis(100))
-        .with_max_delay(Duration::from_secs(10))
-        .without_max_times()
-        .with_total_delay(Some(retry_duration))
-        .build()
+/// Retries of one progress-object read or write: fast backoff for transient failures, the slow
+/// fixed pace for permanent refusals (reported through `health`, which `/readyz` follows).
+struct ProgressRetry<'a> {
+    retry: WriteRetry,
+    first_failure: Option<std::time::Instant>,
+    health: &'a DestinationHealth,
+    shard_id: &'a str,
+}
+
+impl<'a> ProgressRetry<'a> {
+    fn new(retry_duration: Duration, health: &'a DestinationHealth, shard_id: &'a str) -> Self {
+        Self {
+            retry: WriteRetry::new(retry_duration),
+            first_failure: None,
+            health,
+            shard_id,
+        }
+    }
+
+    /// The pause before the next attempt after `error` (of `class`); `None`: give up.
+    fn after(&mut self, error: &str, class: SinkErrorClass) -> Option<Duration> {
+        let failing_for = self
+            .first_failure
+            .get_or_insert_with(std::time::Instant::now)
+            .elapsed();
+        if class == SinkErrorClass::Permanent {
+            metrics::counter!("kinesink_destination_refusals_total").increment(1);
+            if self.health.refused(self.shard_id, error) {
+                tracing::error!(shard_id = %self.shard_id, error = %error, "the destination refuses the shard's progress object for a reason waiting does not fix; retrying every {} s until it is fixed (up to destination.retry_duration_s), worker unready", kinesink_delivery::PERMANENT_RETRY_PACE.as_secs());
+            }
+        }
+        let pause = self.retry.next_pause(failing_for, class)?;
+        Some(match class {
+            SinkErrorClass::Permanent => pause,
+            SinkErrorClass::Transient => pause.mul_f64(0.5 + rand::random::<f64>() / 2.0),
+        })
+    }
+
+    fn succeeded(&self) {
+        if self.health.accepted(self.shard_id) {
+            tracing::info!(shard_id = %self.shard_id, "the destination accepts the shard's progress object again");
+        }
+    }
 }
 
 /// Reads the stored progress of a shard (no claim): what a lost lease row is recreated from.
@@ -98,6 +133,7 @@ pub struct ProgressObject {
     key: String,
     current: ShardProgress,
     tag: ProgressTag,
+    health: Arc<DestinationHealth>,
 }
 
 impl std::fmt::Debug for ProgressObject {
@@ -118,38 +154,48 @@ impl ProgressObject {
     /// # Errors
     /// [`ProgressFailure::Cancelled`] when `cancel` fires first; [`ProgressFailure::Failed`]
     /// when the object is unreadable or the destination failed for the whole retry duration.
+    #[allow(clippy::too_many_arguments)]
     pub async fn claim(
         store: Arc<dyn ProgressStore>,
         name: &str,
         lease: &Lease,
         writer: &str,
         retry_duration: Duration,
+        health: Arc<DestinationHealth>,
         cancel: &CancellationToken,
     ) -> Result<Self, ProgressFailure> {
         let key = progress_key(name, &lease.shard_id);
-        let mut delays = backoff(retry_duration);
+        let mut retry = ProgressRetry::new(retry_duration, &health, &lease.shard_id);
         let mut races = 0_u32;
         loop {
-            let error = match Self::try_claim(&store, &key, lease, writer).await {
-                Ok(Some(object)) => return Ok(object),
+            let (error, class) = match Self::try_claim(&store, &key, lease, writer, &health).await {
+                Ok(Some(object)) => {
+                    retry.succeeded();
+                    return Ok(object);
+                }
                 Ok(None) if races < 100 => {
                     races += 1;
                     continue;
                 }
-                Ok(None) => "another worker keeps changing it".to_owned(),
+                Ok(None) => (
+                    "another worker keeps changing it".to_owned(),
+                    SinkErrorClass::Transient,
+                ),
                 Err(ClaimError::Unreadable(message)) => {
                     return Err(ProgressFailure::Failed(message));
                 }
-                Err(ClaimError::Store(e)) => e.to_string(),
+                Err(ClaimError::Store(e)) => (e.to_string(), e.class),
             };
-            let Some(pause) = delays.next() else {
+            let Some(pause) = retry.after(&error, class) else {
                 return Err(ProgressFailure::Failed(format!(
                     "claiming the progress object of shard {} failed for the whole retry duration ({} s, destination.retry_duration_s); last error: {error}",
                     lease.shard_id,
                     retry_duration.as_secs()
                 )));
             };
-            tracing::warn!(shard_id = %lease.shard_id, error = %error, "claiming the shard's progress object failed; retrying");
+            if class == SinkErrorClass::Transient {
+                tracing::warn!(shard_id = %lease.shard_id, error = %error, "claiming the shard's progress object failed; retrying");
+            }
             tokio::select! {
                 () = cancel.cancelled() => return Err(ProgressFailure::Cancelled),
                 () = tokio::time::sleep(pause) => {}
@@ -162,6 +208,7 @@ impl ProgressObject {
         key: &str,
         lease: &Lease,
         writer: &str,
+        health: &Arc<DestinationHealth>,
     ) -> Result<Option<Self>, ClaimError> {
         // `None`: another claimer changed the object between the read and the write.
         let (stored, condition) = match store.read_progress(key).await? {
@@ -184,6 +231,7 @@ impl ProgressObject {
                 key: key.to_owned(),
                 current: claimed,
                 tag,
+                health: health.clone(),
             })),
             ProgressWrite::Conflict => Ok(None),
         }
@@ -210,7 +258,9 @@ impl ProgressObject {
         lost: &CancellationToken,
     ) -> Result<(), ProgressFailure> {
         let body = next.encode();
-        let mut delays = backoff(retry_duration);
+        let health = self.health.clone();
+        let shard_id = next.shard_id.clone();
+        let mut retry = ProgressRetry::new(retry_duration, &health, &shard_id);
         loop {
             let outcome = self
                 .store
@@ -220,9 +270,10 @@ impl ProgressObject {
                     &ProgressCondition::Unchanged(self.tag.clone()),
                 )
                 .await;
-            let error = match outcome {
+            let (error, class) = match outcome {
                 Ok(ProgressWrite::Written(tag)) => {
                     metrics::counter!("kinesink_progress_object_writes_total").increment(1);
+                    retry.succeeded();
                     self.tag = tag;
                     self.current = next;
                     return Ok(());
@@ -233,24 +284,27 @@ impl ProgressObject {
                     match self.store.read_progress(&self.key).await {
                         Ok(Some((bytes, tag))) if bytes == body => {
                             metrics::counter!("kinesink_progress_object_writes_total").increment(1);
+                            retry.succeeded();
                             self.tag = tag;
                             self.current = next;
                             return Ok(());
                         }
                         Ok(_) => return Err(ProgressFailure::Superseded),
-                        Err(e) => e.to_string(),
+                        Err(e) => (e.to_string(), e.class),
                     }
                 }
-                Err(e) => e.to_string(),
+                Err(e) => (e.to_string(), e.class),
             };
-            let Some(pause) = delays.next() else {
+            let Some(pause) = retry.after(&error, class) else {
                 return Err(ProgressFailure::Failed(format!(
                     "writing progress object {} failed for the whole retry duration ({} s, destination.retry_duration_s); last error: {error}",
                     self.key,
                     retry_duration.as_secs()
                 )));
             };
-            tracing::warn!(key = %self.key, error = %error, "progress object write failed; retrying");
+            if class == SinkErrorClass::Transient {
+                tracing::warn!(key = %self.key, error = %error, "progress object write failed; retrying");
+            }
             tokio::select! {
                 () = lost.cancelled() => return Err(ProgressFailure::Cancelled),
                 () = tokio::time::sleep(pause) => {}
@@ -275,6 +329,10 @@ mod tests {
     use super::*;
     use kinesink_delivery::MemorySink;
 
+    fn health() -> Arc<DestinationHealth> {
+        Arc::new(DestinationHealth::new())
+    }
+
     fn seq(n: u64) -> Checkpoint {
         Checkpoint::Sequence {
             sequence_number: n.to_string(),
@@ -288,9 +346,10 @@ mod tests {
         let never = CancellationToken::new();
         let lease = Lease::new("s-1", vec![], Checkpoint::TrimHorizon);
         let retry = Duration::from_secs(1);
-        let mut zombie = ProgressObject::claim(store.clone(), "n", &lease, "a", retry, &never)
-            .await
-            .unwrap();
+        let mut zombie =
+            ProgressObject::claim(store.clone(), "n", &lease, "a", retry, health(), &never)
+                .await
+                .unwrap();
         let intent = ("100".to_owned(), 0);
         zombie
             .store(
@@ -302,9 +361,10 @@ mod tests {
             .unwrap();
         // The lease row was deleted and recreated at the initial position: the successor still
         // resumes from the stored intent.
-        let successor = ProgressObject::claim(store.clone(), "n", &lease, "b", retry, &never)
-            .await
-            .unwrap();
+        let successor =
+            ProgressObject::claim(store.clone(), "n", &lease, "b", retry, health(), &never)
+                .await
+                .unwrap();
         assert_eq!(successor.current().flush_intent, Some(intent.clone()));
         assert_eq!(successor.current().writer, "b");
         let stale = zombie.current().with_checkpoint(&seq(100));
@@ -329,9 +389,10 @@ mod tests {
         let never = CancellationToken::new();
         let retry = Duration::from_secs(1);
         let lease = Lease::new("s-1", vec![], seq(500));
-        let mut holder = ProgressObject::claim(store.clone(), "n", &lease, "a", retry, &never)
-            .await
-            .unwrap();
+        let mut holder =
+            ProgressObject::claim(store.clone(), "n", &lease, "a", retry, health(), &never)
+                .await
+                .unwrap();
         reset_progress(store.as_ref(), "n", "s-1", &Checkpoint::TrimHorizon)
             .await
             .unwrap();
@@ -341,9 +402,10 @@ mod tests {
             Err(ProgressFailure::Superseded)
         ));
         let reset_row = Lease::new("s-1", vec![], Checkpoint::TrimHorizon);
-        let resumed = ProgressObject::claim(store.clone(), "n", &reset_row, "b", retry, &never)
-            .await
-            .unwrap();
+        let resumed =
+            ProgressObject::claim(store.clone(), "n", &reset_row, "b", retry, health(), &never)
+                .await
+                .unwrap();
         assert_eq!(resumed.current().checkpoint, Checkpoint::TrimHorizon);
         assert_eq!(resumed.current().flush_horizon, None);
     }
@@ -365,6 +427,7 @@ mod tests {
             &lease,
             "a",
             Duration::from_secs(1),
+            health(),
             &CancellationToken::new(),
         )
         .await

@@ -403,9 +403,11 @@ mod tests {
         assert!(!gate.wait_until_owner("s", &lost).await);
         // Waiting while expired; the lease cycle's re-confirmation finds this lease taken: it
         // cancels `lost`, then opens the gate for the leases it kept, in one step.
-        for _ in 0..20 {
-            let gate = Arc::new(OwnershipGate::new(Duration::from_millis(1)));
-            tokio::time::sleep(Duration::from_millis(5)).await;
+        // A failover time long enough that the re-confirmed gate is still live when checked
+        // on a loaded machine (1 ms was not), short enough to expire first.
+        for _ in 0..10 {
+            let gate = Arc::new(OwnershipGate::new(Duration::from_millis(250)));
+            tokio::time::sleep(Duration::from_millis(300)).await;
             assert!(!gate.current().is_live());
             let lost = CancellationToken::new();
             let waiter = {

@@ -1,7 +1,8 @@
 //! kinesink: a worker that delivers a Kinesis Data Stream to S3 exactly once.
 //!
 //! Owns: the configuration file, wiring of the library crates into a running worker, and the
-//! command line (`run`, `dry-run`, `produce`, `leases list`).
+//! command line (`run`, `dry-run`, `check-config`, `import-firehose`, `leases`
+//! list/release/reset, `workers`, `produce`).
 //! Must never: hold business rules that belong in a library crate (buffering, naming, lease
 //! rules), or exit with a panic or stack trace on bad input (errors are one line, exit code 2).
 

@@ -72,11 +72,9 @@ pub enum ShardOutcome {
     Stopped,
     /// The lease was lost; buffered records were discarded (the new owner re-reads them).
     LeaseLost,
-    /// The shard was read to its end, delivered, and checkpointed at `SHARD_END`.
-    Ended {
-        /// Child shards reported by Kinesis.
-        children: Vec<String>,
-    },
+    /// The shard was read to its end, delivered, and checkpointed at `SHARD_END` (its children
+    /// are found by the shard sync that follows).
+    Ended,
     /// An error that stopped this shard (nothing past the last checkpoint is lost).
     Failed(String),
 }
@@ -143,11 +141,68 @@ pub struct ShardTask {
     /// The worker's memory budget: this task reports its buffered bytes after every batch and
     /// tick, flushes when told to, and stops reading while told to wait.
     pub budget: Arc<SharedMemoryBudget>,
-    /// How long a failing object write is retried (exponential backoff with jitter) before the
-    /// shard fails; nothing is checkpointed past the object meanwhile.
+    /// How long a failing object write is retried before the shard fails (transient failures
+    /// with exponential backoff and jitter, permanent refusals at a slow fixed pace); nothing is
+    /// checkpointed past the object meanwhile.
     pub retry_duration: Duration,
     /// Told of every completed step of the loop, so a shard that stops moving is reported.
     pub stall_watch: Arc<StallWatch>,
+    /// Told of permanent destination refusals and of the next success (`/readyz`).
+    pub health: Arc<kinesink_delivery::DestinationHealth>,
+    /// What the shard did since its last INFO summary line.
+    pub summary: ShardSummary,
+}
+
+/// One INFO line per shard per [`ShardSummary::EVERY`] (objects are logged at DEBUG): records
+/// read and delivered, objects, bytes and how far behind the shard is.
+#[derive(Debug)]
+pub struct ShardSummary {
+    since: Instant,
+    read: u64,
+    records: u64,
+    objects: u64,
+    bytes: u64,
+}
+
+impl ShardSummary {
+    /// How often a shard's summary line is logged.
+    pub const EVERY: Duration = Duration::from_secs(60);
+
+    /// A summary starting now.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            since: Instant::now(),
+            read: 0,
+            records: 0,
+            objects: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Logs the line and starts the next period once [`ShardSummary::EVERY`] has passed.
+    fn log_if_due(&mut self, shard_id: &str, millis_behind: Option<i64>) {
+        if self.since.elapsed() < Self::EVERY {
+            return;
+        }
+        tracing::info!(
+            shard_id = %shard_id,
+            read = self.read,
+            delivered = self.records,
+            objects = self.objects,
+            bytes = self.bytes,
+            millis_behind_latest = ?millis_behind,
+            period_s = self.since.elapsed().as_secs(),
+            "shard summary"
+        );
+        *self = Self::new();
+    }
+}
+
+impl Default for ShardSummary {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 enum Stop {
@@ -187,6 +242,8 @@ impl ShardTask {
                         return Ok(ShardOutcome::Stopped);
                     }
                     _ = tick.tick() => {
+                        let behind = self.stats.shards.lock().ok().and_then(|m| m.get(&self.shard_id).and_then(|p| p.millis_behind));
+                        self.summary.log_if_due(&self.shard_id, behind);
                         self.apply(now_ms(), BufferEvent::Tick, &lost).await?;
                         waiting = self.obey_budget(now_ms(), &lost, waiting).await?;
                     }
@@ -199,6 +256,7 @@ impl ShardTask {
                             .map_err(|e| Stop::Failed(format!("reading shard {}: {e}", self.shard_id)))?;
                         let at_tip = batch.records.is_empty() && batch.millis_behind_latest.unwrap_or(0) == 0;
                         let (read, behind) = (batch.records.len() as u64, batch.millis_behind_latest);
+                        self.summary.read += read;
                         self.stats.update(&self.shard_id, |p| {
                             p.read += read;
                             p.millis_behind = behind;
@@ -232,7 +290,7 @@ impl ShardTask {
                             self.write_checkpoint(&Checkpoint::ShardEnd, &lost).await?;
                             tracing::info!(shard_id = %self.shard_id, ?children, "shard read to its end");
                             self.caught_up.store(true, Ordering::Relaxed);
-                            return Ok(ShardOutcome::Ended { children });
+                            return Ok(ShardOutcome::Ended);
                         }
                         self.caught_up.store(at_tip, Ordering::Relaxed);
                         waiting = self.obey_budget(now_ms(), &lost, waiting).await?;
@@ -243,6 +301,7 @@ impl ShardTask {
         .await;
         self.budget.remove(&self.shard_id);
         self.stall_watch.forget(&self.shard_id);
+        self.health.forget(&self.shard_id);
         match result {
             Ok(outcome) => outcome,
             Err(Stop::Lost) => {
@@ -410,7 +469,6 @@ impl ShardTask {
         object: ReadyObject,
         lost: &CancellationToken,
     ) -> Result<FlushTicket, Stop> {
-        use backon::BackoffBuilder;
         let ReadyObject {
             key,
             body,
@@ -428,13 +486,8 @@ impl ShardTask {
             records: record_count as u64,
         };
         let mut attempt: u32 = 0;
-        let mut delays = backon::ExponentialBuilder::default()
-            .with_jitter()
-            .with_min_delay(Duration::from_millis(100))
-            .with_max_delay(Duration::from_secs(10))
-            .without_max_times()
-            .with_total_delay(Some(self.retry_duration))
-            .build();
+        let mut retry = kinesink_delivery::WriteRetry::new(self.retry_duration);
+        let mut first_failure: Option<Instant> = None;
         let written_key = loop {
             // Not as owner while the leases may have expired in other workers' eyes.
             if !self
@@ -450,19 +503,35 @@ impl ShardTask {
             {
                 Ok(placement) => {
                     report_placement(&self.shard_id, &placement);
+                    if self.health.accepted(&self.shard_id) {
+                        tracing::info!(shard_id = %self.shard_id, key = %key, "the destination accepts writes again");
+                    }
                     break placement.key;
                 }
                 Err(e) => {
                     attempt += 1;
                     metrics::counter!("kinesink_delivery_to_s3_failures_total").increment(1);
-                    let Some(pause) = delays.next() else {
+                    let failing_for = first_failure.get_or_insert_with(Instant::now).elapsed();
+                    if e.is_permanent() {
+                        metrics::counter!("kinesink_destination_refusals_total").increment(1);
+                        if self.health.refused(&self.shard_id, &e.message) {
+                            tracing::error!(shard_id = %self.shard_id, key = %key, error = %e, "the destination refuses writes for a reason waiting does not fix; retrying every {} s until it is fixed (up to destination.retry_duration_s), worker unready", kinesink_delivery::PERMANENT_RETRY_PACE.as_secs());
+                        }
+                    }
+                    let Some(pause) = retry.next_pause(failing_for, e.class) else {
                         return Err(Stop::Failed(format!(
                             "shard {}: writing object {key} failed for the whole retry duration ({} s, destination.retry_duration_s), {attempt} attempts; last error: {e}",
                             self.shard_id,
                             self.retry_duration.as_secs()
                         )));
                     };
-                    tracing::warn!(shard_id = %self.shard_id, key = %key, attempt, error = %e, "object write failed; retrying");
+                    let pause = if e.is_permanent() {
+                        pause
+                    } else {
+                        tracing::warn!(shard_id = %self.shard_id, key = %key, attempt, error = %e, "object write failed; retrying");
+                        // Jitter, so shards failing together do not retry together.
+                        pause.mul_f64(0.5 + rand::random::<f64>() / 2.0)
+                    };
                     tokio::select! {
                         () = lost.cancelled() => return Err(Stop::Lost),
                         () = tokio::time::sleep(pause) => {}
@@ -470,7 +539,10 @@ impl ShardTask {
                 }
             }
         };
-        tracing::info!(shard_id = %self.shard_id, key = %written_key, records = record_count, bytes = size, "object written");
+        tracing::debug!(shard_id = %self.shard_id, key = %written_key, records = record_count, bytes = size, "object written");
+        self.summary.objects += 1;
+        self.summary.records += record_count as u64;
+        self.summary.bytes += size;
         metrics::counter!("kinesink_delivery_to_s3_success_total").increment(1);
         metrics::counter!("kinesink_delivery_to_s3_records_total").increment(record_count as u64);
         metrics::counter!("kinesink_delivery_to_s3_bytes_total").increment(size);
@@ -537,6 +609,6 @@ fn report_placement(shard_id: &str, placement: &Placement) {
     }
     if placement.outcome != PutOutcome::Written {
         metrics::counter!("kinesink_delivery_to_s3_already_written_total").increment(1);
-        tracing::info!(shard_id = %shard_id, key = %placement.key, "object already written with the same records (a replay or another worker wrote it first); not written again");
+        tracing::debug!(shard_id = %shard_id, key = %placement.key, "object already written with the same records (a replay or another worker wrote it first); not written again");
     }
 }

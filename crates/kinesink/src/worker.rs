@@ -113,6 +113,7 @@ pub struct Worker {
     gate: Arc<OwnershipGate>,
     outage: Arc<LeaseTableOutage>,
     stall_watch: Arc<StallWatch>,
+    health: Arc<kinesink_delivery::DestinationHealth>,
 }
 
 /// What a shard task is built from once its progress object is claimed (owned, so the claim
@@ -129,6 +130,7 @@ struct ShardParts {
     gate: Arc<OwnershipGate>,
     outage: Arc<LeaseTableOutage>,
     stall_watch: Arc<StallWatch>,
+    health: Arc<kinesink_delivery::DestinationHealth>,
 }
 
 impl Worker {
@@ -147,6 +149,7 @@ impl Worker {
         let stall_watch = Arc::new(StallWatch::new(settings.stall_timeout));
         Self {
             stall_watch,
+            health: Arc::new(kinesink_delivery::DestinationHealth::new()),
             gate: Arc::new(OwnershipGate::new(settings.failover_time)),
             outage: Arc::new(LeaseTableOutage::new(ready.clone())),
             settings,
@@ -283,6 +286,7 @@ impl Worker {
             gate: self.gate.clone(),
             outage: self.outage.clone(),
             stall_watch: self.stall_watch.clone(),
+            health: self.health.clone(),
         };
         let caught_up = Arc::new(AtomicBool::new(false));
         let stop = CancellationToken::new();
@@ -390,7 +394,7 @@ impl Worker {
                 }
             };
             match outcome {
-                Ok(ShardOutcome::Stopped | ShardOutcome::Ended { .. }) => {
+                Ok(ShardOutcome::Stopped | ShardOutcome::Ended) => {
                     if let Err(e) = keeper.release(&shard_id).await {
                         tracing::warn!(shard_id = %shard_id, error = %e, "releasing lease failed; it expires after the failover time");
                     }
@@ -499,7 +503,7 @@ impl Worker {
                     for shard_id in finished {
                         let r = running.remove(&shard_id).expect("listed above");
                         match r.handle.await {
-                            Ok(ShardOutcome::Ended { .. }) => {
+                            Ok(ShardOutcome::Ended) => {
                                 resync = true;
                                 if let Err(e) = keeper.release(&shard_id).await {
                                     tracing::warn!(shard_id = %shard_id, error = %e, "release after shard end failed");
@@ -615,7 +619,8 @@ impl Worker {
                             && !self.outage.writes_failing()
                             && self.gate.current().is_live()
                             && (!held.is_empty() || nothing_to_take)
-                            && !self.stall_watch.any_stalled(),
+                            && !self.stall_watch.any_stalled()
+                            && !self.health.refusing(),
                         Ordering::Relaxed,
                     );
                     for action in actions {

@@ -14,6 +14,7 @@ impl FileSink {
             key: key.to_owned(),
             destination: crate::ObjectSink::describe(self),
             message,
+            class: crate::SinkErrorClass::Transient,
         }
     }
 }

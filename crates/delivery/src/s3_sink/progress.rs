@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
 
-use super::{S3Sink, sdk_error_line};
+use super::S3Sink;
 use crate::progress_store::{ProgressCondition, ProgressStore, ProgressTag, ProgressWrite};
 use crate::sink::SinkError;
 
@@ -27,9 +27,7 @@ impl ProgressStore for S3Sink {
         {
             Ok(out) => out,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
-            Err(e) => {
-                return Err(self.error(&full_key, format!("GetObject: {}", sdk_error_line(&e))));
-            }
+            Err(e) => return Err(self.sdk_error(&full_key, "GetObject", &e)),
         };
         let tag = out
             .e_tag()
@@ -76,13 +74,22 @@ impl ProgressStore for S3Sink {
                 .e_tag()
                 .map(|t| ProgressWrite::Written(ProgressTag(t.to_owned())))
                 .ok_or_else(|| self.error(&full_key, "PutObject returned no ETag".to_owned())),
-            Err(e) => match e.raw_response().map(|r| r.status().as_u16()) {
-                Some(412 | 409) => Ok(ProgressWrite::Conflict),
-                Some(404) if matches!(condition, ProgressCondition::Unchanged(_)) => {
-                    Ok(ProgressWrite::Conflict)
+            Err(e) => {
+                // A missing bucket also answers 404: that is a refusal, not a changed object.
+                let no_bucket = e
+                    .as_service_error()
+                    .and_then(aws_sdk_s3::error::ProvideErrorMetadata::code)
+                    == Some("NoSuchBucket");
+                match e.raw_response().map(|r| r.status().as_u16()) {
+                    Some(412 | 409) => Ok(ProgressWrite::Conflict),
+                    Some(404)
+                        if !no_bucket && matches!(condition, ProgressCondition::Unchanged(_)) =>
+                    {
+                        Ok(ProgressWrite::Conflict)
+                    }
+                    _ => Err(self.sdk_error(&full_key, "PutObject", &e)),
                 }
-                _ => Err(self.error(&full_key, format!("PutObject: {}", sdk_error_line(&e)))),
-            },
+            }
         }
     }
 }

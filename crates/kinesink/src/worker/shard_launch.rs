@@ -46,6 +46,7 @@ async fn claim_and_run(
         &lease,
         parts.keeper.owner(),
         s.retry_duration,
+        parts.health.clone(),
         &lost,
     );
     let progress = tokio::select! {
@@ -71,9 +72,7 @@ async fn claim_and_run(
             .checkpoint(&lease.shard_id, &Checkpoint::ShardEnd)
             .await
         {
-            Ok(()) => ShardOutcome::Ended {
-                children: Vec::new(),
-            },
+            Ok(()) => ShardOutcome::Ended,
             Err(LeaseError::Lost { .. }) => ShardOutcome::LeaseLost,
             Err(e) => ShardOutcome::Failed(format!("checkpoint of shard {}: {e}", lease.shard_id)),
         };
@@ -162,5 +161,7 @@ fn build_task(
         budget: parts.budget.clone(),
         retry_duration: s.retry_duration,
         stall_watch: parts.stall_watch.clone(),
+        health: parts.health.clone(),
+        summary: crate::shard_task::ShardSummary::new(),
     }
 }
