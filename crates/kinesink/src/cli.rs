@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use kinesink_delivery::{Destination, FileSink, ObjectSink, ProgressStore, S3Sink, S3SinkOptions};
-use kinesink_lease_coordination::{AdminChange, Checkpoint, DynamoDbLeaseTable, Lease, LeaseTable};
+use kinesink_lease_coordination::{
+    AdminChange, Checkpoint, DynamoDbLeaseTable, EndedShards, Lease, LeaseTable,
+};
 use kinesink_shard_reader::{KinesisShardSource, ReaderSettings, StartPosition, StreamId};
 use tokio_util::sync::CancellationToken;
 
@@ -490,18 +492,7 @@ async fn lease_table(config: &std::path::Path) -> Result<(Settings, DynamoDbLeas
 }
 
 fn lease_state(lease: &Lease, all: &[Lease]) -> &'static str {
-    if lease.checkpoint == Checkpoint::ShardEnd {
-        "ended"
-    } else if lease.parent_shard_ids.iter().any(|p| {
-        all.iter()
-            .any(|l| &l.shard_id == p && l.checkpoint != Checkpoint::ShardEnd)
-    }) {
-        "waiting-for-parents"
-    } else if lease.owner.is_some() {
-        "owned"
-    } else {
-        "free"
-    }
+    lease.state(&EndedShards::of(all)).as_str()
 }
 
 fn lease_json(lease: &Lease, all: &[Lease]) -> serde_json::Value {

@@ -117,7 +117,76 @@ pub struct Lease {
     pub millis_behind_latest: Option<i64>,
 }
 
+/// What a lease is doing, judged from one scan of the table: the taker reads only
+/// [`LeaseState::Owned`] and [`LeaseState::Free`] leases, and `kinesink leases list` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseState {
+    /// Read to its end (`SHARD_END`): never read again.
+    Ended,
+    /// A parent shard's lease is in the table and not ended: not read yet (records in order
+    /// across a split or merge).
+    WaitingForParents,
+    /// Readable and owned by a worker.
+    Owned,
+    /// Readable and owned by nobody.
+    Free,
+}
+
+impl LeaseState {
+    /// The name `kinesink leases list` prints: `ended`, `waiting-for-parents`, `owned`, `free`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ended => "ended",
+            Self::WaitingForParents => "waiting-for-parents",
+            Self::Owned => "owned",
+            Self::Free => "free",
+        }
+    }
+}
+
+/// Which shards of a table scan have ended, for [`Lease::state`]: a shard not in the scan
+/// counts as ended (its lease was deleted past the stream's retention, or never existed).
+#[derive(Debug)]
+pub struct EndedShards<'a>(std::collections::HashMap<&'a str, bool>);
+
+impl<'a> EndedShards<'a> {
+    /// Indexes a scan of the table.
+    #[must_use]
+    pub fn of(leases: &'a [Lease]) -> Self {
+        Self(
+            leases
+                .iter()
+                .map(|l| (l.shard_id.as_str(), l.checkpoint == Checkpoint::ShardEnd))
+                .collect(),
+        )
+    }
+
+    /// Whether `shard_id` has ended (or is not in the table).
+    #[must_use]
+    pub fn ended(&self, shard_id: &str) -> bool {
+        self.0.get(shard_id).copied().unwrap_or(true)
+    }
+}
+
 impl Lease {
+    /// This lease's state, its parents judged by `ended` (built from the same scan).
+    ///
+    /// Guarantees: `Ended` exactly at `SHARD_END`; otherwise `WaitingForParents` while any
+    /// parent has not ended; otherwise `Owned` or `Free` by its owner.
+    #[must_use]
+    pub fn state(&self, ended: &EndedShards<'_>) -> LeaseState {
+        if self.checkpoint == Checkpoint::ShardEnd {
+            LeaseState::Ended
+        } else if self.parent_shard_ids.iter().any(|p| !ended.ended(p)) {
+            LeaseState::WaitingForParents
+        } else if self.owner.is_some() {
+            LeaseState::Owned
+        } else {
+            LeaseState::Free
+        }
+    }
+
     /// A new, free lease for a shard starting at `initial`.
     #[must_use]
     pub fn new(
@@ -272,5 +341,52 @@ mod tests {
     fn garbage_checkpoints_are_not_accepted() {
         assert_eq!(Checkpoint::from_stored("", 0), None);
         assert_eq!(Checkpoint::from_stored("12a", 0), None);
+    }
+}
+
+#[cfg(test)]
+mod state_tests {
+    use super::*;
+
+    fn lease(shard: &str, parents: &[&str], owner: Option<&str>, checkpoint: Checkpoint) -> Lease {
+        Lease {
+            owner: owner.map(str::to_owned),
+            ..Lease::new(
+                shard,
+                parents.iter().map(|p| (*p).to_owned()).collect(),
+                checkpoint,
+            )
+        }
+    }
+
+    #[test]
+    fn a_lease_waits_for_parents_in_the_table_until_they_end_and_then_is_owned_or_free() {
+        let parent = lease("p", &[], Some("w"), Checkpoint::TrimHorizon);
+        let child = lease("c", &["p", "gone"], None, Checkpoint::TrimHorizon);
+        let owned = lease("o", &["gone"], Some("w"), Checkpoint::TrimHorizon);
+        let all = vec![parent.clone(), child.clone(), owned.clone()];
+        let ended = EndedShards::of(&all);
+        assert_eq!(parent.state(&ended), LeaseState::Owned);
+        assert_eq!(child.state(&ended), LeaseState::WaitingForParents);
+        assert_eq!(
+            owned.state(&ended),
+            LeaseState::Owned,
+            "a parent not in the table counts as ended"
+        );
+        let parent_ended = lease("p", &[], Some("w"), Checkpoint::ShardEnd);
+        let all = vec![parent_ended.clone(), child.clone()];
+        let ended = EndedShards::of(&all);
+        assert_eq!(parent_ended.state(&ended), LeaseState::Ended);
+        assert_eq!(child.state(&ended), LeaseState::Free);
+        assert_eq!(
+            [
+                LeaseState::Ended,
+                LeaseState::WaitingForParents,
+                LeaseState::Owned,
+                LeaseState::Free
+            ]
+            .map(LeaseState::as_str),
+            ["ended", "waiting-for-parents", "owned", "free"]
+        );
     }
 }

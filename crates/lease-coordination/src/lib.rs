@@ -74,7 +74,7 @@ mod taker;
 
 pub use dynamodb_table::DynamoDbLeaseTable;
 pub use keeper::LeaseKeeper;
-pub use lease::{Checkpoint, Lease, TableSnapshot, WorkerHeartbeat};
+pub use lease::{Checkpoint, EndedShards, Lease, LeaseState, TableSnapshot, WorkerHeartbeat};
 pub use memory_table::MemoryLeaseTable;
 pub use outage_retry::{FailureClass, OutageRetry, RetryVerdict};
 pub use ownership_clock::{Ownership, OwnershipClock, OwnershipEvent};

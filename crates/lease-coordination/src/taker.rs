@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::lease::{Checkpoint, Lease, WorkerHeartbeat};
+use crate::lease::{EndedShards, Lease, LeaseState, WorkerHeartbeat};
 
 /// Something the lease shell should do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,10 +132,7 @@ impl LeaseTaker {
                 live.insert(&w.worker_id);
             }
         }
-        let finished: HashMap<&str, bool> = leases
-            .iter()
-            .map(|l| (l.shard_id.as_str(), l.checkpoint == Checkpoint::ShardEnd))
-            .collect();
+        let ended = EndedShards::of(leases);
         let mut readable = 0usize;
         let mut available = Vec::new();
         let mut load: BTreeMap<&str, Vec<&Lease>> = BTreeMap::new();
@@ -154,12 +151,10 @@ impl LeaseTaker {
                 Some(&heartbeat_idle) => lease_idle_ms.min(heartbeat_idle),
                 None => lease_idle_ms,
             };
-            let ended = lease.checkpoint == Checkpoint::ShardEnd;
-            let parents_done = lease
-                .parent_shard_ids
-                .iter()
-                .all(|p| finished.get(p.as_str()).copied().unwrap_or(true));
-            if ended || !parents_done {
+            if matches!(
+                lease.state(&ended),
+                LeaseState::Ended | LeaseState::WaitingForParents
+            ) {
                 continue;
             }
             readable += 1;
@@ -219,6 +214,7 @@ impl LeaseTaker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lease::Checkpoint;
 
     fn lease(shard: &str, owner: Option<&str>, counter: u64) -> Lease {
         Lease {
