@@ -58,6 +58,7 @@ mod memory_sink;
 mod object_key;
 mod position;
 mod progress_store;
+mod record_pipeline;
 mod s3_sink;
 mod shard_buffers;
 mod sink;
@@ -75,6 +76,7 @@ pub use progress_store::{
     ProgressCondition, ProgressStore, ProgressTag, ProgressWrite,
     conformance as progress_store_conformance, progress_key,
 };
+pub use record_pipeline::RecordPipeline;
 pub use s3_sink::{MIN_PART_SIZE, S3Sink, S3SinkOptions};
 pub use shard_buffers::{
     ACTIVE_PARTITION_EXCEEDED, BufferAction, BufferError, BufferEvent, BufferLimits, FailedRecord,

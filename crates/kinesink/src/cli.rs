@@ -14,7 +14,7 @@ use kinesink_lease_coordination::{
 use kinesink_shard_reader::{KinesisShardSource, ReaderSettings, StartPosition, StreamId};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{self, Encryption, RecordSplit, Settings};
+use crate::config::{self, Encryption, Settings};
 use crate::dry_run::{DryRunInput, InputFormat};
 use crate::lease_reset::ResetTarget;
 use crate::produce::ProduceOptions;
@@ -783,10 +783,10 @@ fn effective_settings(s: &Settings) -> String {
     line(
         "record deaggregation",
         match &s.record_split {
-            RecordSplit::None => "none".to_owned(),
-            RecordSplit::Json => "json".to_owned(),
-            RecordSplit::Delimited(d) => {
-                format!("delimited by {:?}", String::from_utf8_lossy(d))
+            None => "none".to_owned(),
+            Some(kinesink_record_deaggregation::SubRecordFormat::Json) => "json".to_owned(),
+            Some(kinesink_record_deaggregation::SubRecordFormat::Delimited(d)) => {
+                format!("delimited by {:?}", String::from_utf8_lossy(d.as_bytes()))
             }
         },
     );

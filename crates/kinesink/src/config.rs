@@ -17,6 +17,7 @@ use kinesink_parquet_writer::{
     SerdeOptions, TableSchema,
 };
 use kinesink_partitioning::{MetadataQuery, OutputPrefixes, Tz};
+use kinesink_record_deaggregation::{Delimiter, SubRecordFormat};
 use kinesink_shard_reader::{StartPosition, StreamId};
 use serde::Deserialize;
 use serde_with::serde_as;
@@ -240,17 +241,6 @@ pub enum Encryption {
     Kms(Option<String>),
 }
 
-/// How plain Kinesis records are split into several user records (Firehose RecordDeAggregation).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RecordSplit {
-    /// One Kinesis record, one user record.
-    None,
-    /// Concatenated or newline-separated JSON objects.
-    Json,
-    /// Records separated by these bytes.
-    Delimited(Vec<u8>),
-}
-
 /// How shards are read (`source.reader`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reader {
@@ -298,7 +288,7 @@ pub struct Settings {
     /// Unpack KPL aggregates.
     pub kpl_deaggregation: bool,
     /// Firehose record splitting.
-    pub record_split: RecordSplit,
+    pub record_split: Option<SubRecordFormat>,
     /// Where objects go.
     pub destination: Destination,
     /// S3 endpoint override.
@@ -577,8 +567,8 @@ fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
             .unwrap_or("none"),
         f.processing.delimiter_base64,
     ) {
-        ("none", None) => RecordSplit::None,
-        ("json", None) => RecordSplit::Json,
+        ("none", None) => None,
+        ("json", None) => Some(SubRecordFormat::Json),
         ("delimited", Some(b64)) => {
             use base64::Engine;
             let d = base64::engine::general_purpose::STANDARD
@@ -588,12 +578,10 @@ fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
                         "config key `processing.delimiter_base64`: not base64: {e}"
                     ))
                 })?;
-            if d.is_empty() {
-                return Err(err(
-                    "config key `processing.delimiter_base64`: the delimiter must not be empty",
-                ));
-            }
-            RecordSplit::Delimited(d)
+            let d = Delimiter::new(d).map_err(|_| {
+                err("config key `processing.delimiter_base64`: the delimiter must not be empty")
+            })?;
+            Some(SubRecordFormat::Delimited(d))
         }
         ("delimited", None) => {
             return Err(err(

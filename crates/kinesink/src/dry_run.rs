@@ -13,7 +13,7 @@ use kinesink_record_deaggregation::KinesisRecord;
 use serde::Deserialize;
 
 use crate::config::Settings;
-use crate::record_pipeline::RecordPipeline;
+use kinesink_delivery::RecordPipeline;
 
 /// The shape of the records file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -168,8 +168,11 @@ pub async fn dry_run(
         query: settings.query.clone(),
         partition_limit: settings.partition_limit,
     };
-    let mut pipeline =
-        RecordPipeline::new(settings.kpl_deaggregation, &settings.record_split, None);
+    let mut pipeline = RecordPipeline::new(
+        settings.kpl_deaggregation,
+        settings.record_split.clone(),
+        None,
+    );
     let mut buffers = ShardBuffers::new(layout, settings.buffer, ResumeState::default());
     let mut summary = DryRunSummary {
         input_records: records.len(),

@@ -19,7 +19,6 @@ pub mod lease_outage;
 mod lease_reset;
 pub mod produce;
 pub mod progress_view;
-pub mod record_pipeline;
 pub mod sample_events;
 mod shard_sync;
 pub mod shard_task;

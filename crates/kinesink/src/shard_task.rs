@@ -18,9 +18,9 @@ use tokio_util::task::AbortOnDropHandle;
 
 use crate::destination_progress::{ProgressFailure, ProgressObject};
 use crate::lease_outage::{LeaseWrites, WriteStop};
-use crate::record_pipeline::RecordPipeline;
 use crate::shared_memory_budget::SharedMemoryBudget;
 use crate::stall_watch::StallWatch;
+use kinesink_delivery::RecordPipeline;
 
 /// Counters shared by all shard tasks of a worker.
 #[derive(Debug, Default)]

@@ -20,13 +20,12 @@ use kinesink_shard_reader::{ReaderSettings, ShardReader, ShardSource, StartPosit
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::RecordSplit;
 use crate::destination_progress::{ProgressFailure, ProgressObject, stored_progress};
 use crate::lease_outage::{LeaseTableOutage, LeaseWrites, OwnershipGate};
-use crate::record_pipeline::RecordPipeline;
 use crate::shard_task::{DeliveryStats, ReaderFeed, ShardOutcome, ShardTask};
 use crate::shared_memory_budget::SharedMemoryBudget;
 use crate::stall_watch::{StallWatch, spawn_watchdog};
+use kinesink_delivery::RecordPipeline;
 
 /// What a worker needs to know, independent of where the services are.
 #[derive(Debug, Clone)]
@@ -46,7 +45,7 @@ pub struct WorkerSettings {
     /// Unpack KPL aggregates.
     pub kpl_deaggregation: bool,
     /// Firehose sub-record splitting.
-    pub record_split: RecordSplit,
+    pub record_split: Option<kinesink_record_deaggregation::SubRecordFormat>,
     /// Buffering hints.
     pub buffer: BufferLimits,
     /// Format of data objects.
@@ -700,6 +699,8 @@ impl Worker {
     }
 }
 
+#[cfg(test)]
+mod in_process_tests;
 mod shard_launch;
 #[cfg(test)]
 mod tests;

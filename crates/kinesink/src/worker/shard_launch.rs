@@ -129,7 +129,11 @@ fn build_task(
             start,
             s.reader,
         )),
-        pipeline: RecordPipeline::new(s.kpl_deaggregation, &s.record_split, resume_after.clone()),
+        pipeline: RecordPipeline::new(
+            s.kpl_deaggregation,
+            s.record_split.clone(),
+            resume_after.clone(),
+        ),
         buffers: ShardBuffers::new(
             layout,
             s.buffer.staggered_for(&lease.shard_id),

@@ -1,16 +1,13 @@
 //! From a Kinesis record to buffer events: KPL deaggregation, Firehose sub-record splitting,
 //! and skipping what a resumed shard already delivered. Pure: no I/O, no clock.
 
-use kinesink_delivery::{BufferEvent, FailedRecord, RecordPosition};
+use kinesink_partitioning::error_codes::PROCESSING_FAILED_OUTPUT_TYPE as PROCESSING_FAILED;
 use kinesink_record_deaggregation::{
-    Delimiter, KinesisRecord, SubRecordFormat, UserRecord, deaggregate, may_be_aggregate,
-    split_sub_records,
+    KinesisRecord, SubRecordFormat, UserRecord, deaggregate, may_be_aggregate, split_sub_records,
 };
 
-use crate::config::RecordSplit;
-
-/// Firehose's error output type for records that failed before delivery.
-pub const PROCESSING_FAILED: &str = "processing-failed";
+use crate::position::RecordPosition;
+use crate::shard_buffers::{BufferEvent, FailedRecord};
 
 /// Turns Kinesis records into [`BufferEvent`]s.
 ///
@@ -25,19 +22,14 @@ pub struct RecordPipeline {
 }
 
 impl RecordPipeline {
-    /// A pipeline with the configured unpacking, skipping records at or before `resume_after`.
-    ///
-    /// # Panics
-    /// Never: an empty delimiter is refused when the configuration is validated.
+    /// A pipeline with the configured unpacking (`kpl`: KPL deaggregation; `split`: Firehose
+    /// sub-record splitting, none when `None`), skipping records at or before `resume_after`.
     #[must_use]
-    pub fn new(kpl: bool, split: &RecordSplit, resume_after: Option<RecordPosition>) -> Self {
-        let split = match split {
-            RecordSplit::None => None,
-            RecordSplit::Json => Some(SubRecordFormat::Json),
-            RecordSplit::Delimited(d) => Some(SubRecordFormat::Delimited(
-                Delimiter::new(d.clone()).expect("validated non-empty"),
-            )),
-        };
+    pub fn new(
+        kpl: bool,
+        split: Option<SubRecordFormat>,
+        resume_after: Option<RecordPosition>,
+    ) -> Self {
         Self {
             kpl,
             split,
@@ -161,7 +153,7 @@ mod tests {
 
     #[test]
     fn kpl_aggregates_become_one_event_per_user_record() {
-        let mut p = RecordPipeline::new(true, &RecordSplit::None, None);
+        let mut p = RecordPipeline::new(true, None, None);
         let mut out = Vec::new();
         p.process(kinesis("10", aggregate(&["a", "b", "c"])), &mut out);
         p.process(kinesis("11", b"plain".to_vec()), &mut out);
@@ -178,8 +170,7 @@ mod tests {
 
     #[test]
     fn a_restart_mid_aggregate_skips_exactly_the_user_records_already_checkpointed() {
-        let mut p =
-            RecordPipeline::new(true, &RecordSplit::None, Some(RecordPosition::new("10", 1)));
+        let mut p = RecordPipeline::new(true, None, Some(RecordPosition::new("10", 1)));
         let mut out = Vec::new();
         p.process(kinesis("10", aggregate(&["a", "b", "c"])), &mut out);
         p.process(kinesis("11", b"d".to_vec()), &mut out);
@@ -197,7 +188,7 @@ mod tests {
         let mut data = vec![0xF3, 0x89, 0x9A, 0xC2];
         data.extend_from_slice(&body);
         data.extend_from_slice(&md5::Md5::digest(&body));
-        let mut p = RecordPipeline::new(true, &RecordSplit::None, None);
+        let mut p = RecordPipeline::new(true, None, None);
         let mut out = Vec::new();
         p.process(kinesis("12", data.clone()), &mut out);
         match out.as_slice() {
@@ -213,7 +204,7 @@ mod tests {
     #[test]
     fn with_kpl_off_an_aggregate_is_delivered_as_one_opaque_record() {
         let data = aggregate(&["a", "b"]);
-        let mut p = RecordPipeline::new(false, &RecordSplit::None, None);
+        let mut p = RecordPipeline::new(false, None, None);
         let mut out = Vec::new();
         p.process(kinesis("10", data.clone()), &mut out);
         assert_eq!(out.len(), 1);
@@ -222,7 +213,7 @@ mod tests {
 
     #[test]
     fn json_splitting_delivers_each_object_and_sends_garbage_to_the_error_output() {
-        let mut p = RecordPipeline::new(false, &RecordSplit::Json, None);
+        let mut p = RecordPipeline::new(false, Some(SubRecordFormat::Json), None);
         let mut out = Vec::new();
         p.process(kinesis("20", br#"{"a":1}{"a":2}"#.to_vec()), &mut out);
         p.process(kinesis("21", b"not json".to_vec()), &mut out);
