@@ -1,7 +1,10 @@
 //! Delivery: from user records to durable objects, and the checkpoint that may follow them.
 //!
-//! Owns: per-shard buffering ([`ShardBuffers`], a pure state machine driven with explicit
-//! time), object naming ([`ObjectKey`]),
+//! Owns: the record path from a Kinesis record to buffer events ([`RecordPipeline`]: KPL
+//! deaggregation, sub-record splitting, skipping what a resumed shard already delivered),
+//! per-shard buffering ([`ShardBuffers`], a pure state machine driven with explicit
+//! time), object naming ([`ObjectKey`]), the retry class of a failed write
+//! ([`SinkErrorClass`], [`WriteRetry`]),
 //! the destinations objects are written to ([`ObjectSink`]: S3, local directory, memory), and
 //! the flush protocol that makes replays and zombies unable to duplicate a record (see
 //! [`ShardBuffers`]' module documentation).

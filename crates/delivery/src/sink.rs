@@ -16,7 +16,7 @@ pub struct SinkError {
     /// What went wrong, including the underlying cause (and, for a permanent refusal with a
     /// known cause, what to fix).
     pub message: String,
-    /// Whether waiting can fix it (see [`crate::write_failure`]).
+    /// Whether waiting can fix it (see [`SinkErrorClass`]).
     pub class: SinkErrorClass,
 }
 
