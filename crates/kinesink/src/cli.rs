@@ -1,24 +1,30 @@
 //! The command line: `run`, `dry-run`, `check-config`, `import-firehose`, `leases` (list, release, reset), `workers`, `produce`.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use kinesink_delivery::{Destination, FileSink, ObjectSink, ProgressStore, S3Sink, S3SinkOptions};
-use kinesink_lease_coordination::{
-    AdminChange, Checkpoint, DynamoDbLeaseTable, EndedShards, Lease, LeaseTable,
-};
-use kinesink_shard_reader::{KinesisShardSource, ReaderSettings, StartPosition, StreamId};
+use kinesink_delivery::{Destination, FileSink, ObjectSink, S3Sink};
+use kinesink_lease_coordination::{Checkpoint, DynamoDbLeaseTable, LeaseTable};
+use kinesink_shard_reader::{KinesisShardSource, ReaderSettings, StartPosition};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{self, Encryption, Settings};
+use crate::config::{self, Settings};
 use crate::dry_run::{DryRunInput, InputFormat};
-use crate::lease_reset::ResetTarget;
 use crate::produce::ProduceOptions;
 use crate::worker::{RunOptions, Worker, WorkerSettings};
+
+mod destination_sinks;
+mod effective_settings;
+mod failure;
+mod lease_commands;
+
+use destination_sinks::{progress_store, s3_sink};
+use effective_settings::effective_settings;
+use failure::{Failure, load_config, usage};
+use lease_commands::{LeasesCommand, lease_table, leases_command};
 
 /// kinesink: deliver a Kinesis Data Stream to S3, exactly once.
 #[derive(Debug, Parser)]
@@ -150,78 +156,6 @@ enum Command {
     },
 }
 
-#[derive(Debug, Subcommand)]
-enum LeasesCommand {
-    /// One line per shard: owner, counter, checkpoint, parents, state.
-    List {
-        /// The configuration file.
-        #[arg(long)]
-        config: PathBuf,
-        /// JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Everything stored for one shard's lease.
-    Show {
-        /// The shard id.
-        shard: String,
-        /// The configuration file.
-        #[arg(long)]
-        config: PathBuf,
-        /// JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Clear a lease's owner so another worker takes it (its holder stops at its next write).
-    Release {
-        /// The shard id.
-        shard: String,
-        /// The configuration file.
-        #[arg(long)]
-        config: PathBuf,
-        /// Confirm the change.
-        #[arg(long)]
-        yes: bool,
-    },
-    /// Move a lease's checkpoint; refused while a worker holds it live.
-    Reset {
-        /// The shard id.
-        shard: String,
-        /// New position.
-        #[arg(long, value_enum)]
-        to: ResetTarget,
-        /// With `--to at-timestamp`: the time (RFC 3339) reading restarts at, stored in the
-        /// lease. Without it, `--to at-timestamp` uses the configured `source.initial_timestamp`.
-        #[arg(long)]
-        timestamp: Option<String>,
-        /// The configuration file.
-        #[arg(long)]
-        config: PathBuf,
-        /// Confirm the change.
-        #[arg(long)]
-        yes: bool,
-    },
-}
-
-/// Failures of a command, by exit code.
-#[derive(Debug)]
-enum Failure {
-    /// Bad configuration, input or environment: exit 2.
-    Usage(String),
-    /// Failure while running: exit 1.
-    Runtime(anyhow::Error),
-}
-
-impl From<anyhow::Error> for Failure {
-    fn from(e: anyhow::Error) -> Self {
-        Failure::Runtime(e)
-    }
-}
-
-fn usage(e: impl std::fmt::Display) -> Failure {
-    Failure::Usage(e.to_string())
-}
-
 /// Entry point: parses arguments, runs the command, maps errors to exit codes (2 for bad
 /// configuration or environment, 1 for runtime failures) with a one-line message.
 #[must_use]
@@ -288,17 +222,6 @@ fn init_tracing(format: LogFormat, progress_view: bool) {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
-}
-
-fn load_config(path: &std::path::Path) -> Result<Settings, Failure> {
-    let env: BTreeMap<String, String> = std::env::vars()
-        .filter(|(k, _)| k.starts_with("KINESINK_"))
-        .collect();
-    let settings = config::load(path, &env).map_err(usage)?;
-    for w in &settings.warnings {
-        tracing::warn!("{w}");
-    }
-    Ok(settings)
 }
 
 async fn execute(command: Command) -> Result<(), Failure> {
@@ -481,323 +404,6 @@ async fn execute(command: Command) -> Result<(), Failure> {
     }
 }
 
-async fn lease_table(config: &std::path::Path) -> Result<(Settings, DynamoDbLeaseTable), Failure> {
-    let settings = load_config(config)?;
-    let aws = crate::aws::clients_for(&settings).await;
-    crate::aws::check_credentials(&aws.sdk)
-        .await
-        .map_err(usage)?;
-    let table = DynamoDbLeaseTable::new(aws.dynamodb.clone(), settings.lease_table.clone());
-    Ok((settings, table))
-}
-
-fn lease_state(lease: &Lease, all: &[Lease]) -> &'static str {
-    lease.state(&EndedShards::of(all)).as_str()
-}
-
-fn lease_json(lease: &Lease, all: &[Lease]) -> serde_json::Value {
-    serde_json::json!({
-        "shard_id": lease.shard_id,
-        "owner": lease.owner,
-        "counter": lease.counter,
-        "checkpoint": lease.checkpoint.as_stored(),
-        "checkpoint_sub_sequence_number": lease.checkpoint.sub_sequence(),
-        "checkpoint_timestamp": match lease.checkpoint {
-            Checkpoint::AtTime(ms) => i64::try_from(ms).ok().and_then(chrono::DateTime::from_timestamp_millis).map(|t| t.to_rfc3339()),
-            _ => None,
-        },
-        "parent_shard_ids": lease.parent_shard_ids,
-        "owner_switches_since_checkpoint": lease.owner_switches_since_checkpoint,
-        "flush_intent": lease.flush_intent.as_ref().map(|(s, n)| format!("{s}/{n}")),
-        "flush_horizon": lease.flush_horizon.as_ref().map(|(s, n)| format!("{s}/{n}")),
-        "millis_behind_latest": lease.millis_behind_latest,
-        "state": lease_state(lease, all),
-    })
-}
-
-async fn find_lease(
-    table: &DynamoDbLeaseTable,
-    shard: &str,
-) -> Result<(Lease, Vec<Lease>), Failure> {
-    let all = table.list().await.map_err(|e| usage(e.to_string()))?;
-    let lease = all
-        .iter()
-        .find(|l| l.shard_id == shard)
-        .cloned()
-        .ok_or_else(|| {
-            usage(format!(
-                "no lease for shard `{shard}` in table {}",
-                table.table_name()
-            ))
-        })?;
-    Ok((lease, all))
-}
-
-async fn leases_command(command: LeasesCommand) -> Result<(), Failure> {
-    match command {
-        LeasesCommand::List { config, json } => {
-            let (_, table) = lease_table(&config).await?;
-            let leases = table.list().await.map_err(|e| usage(e.to_string()))?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::Value::Array(
-                        leases.iter().map(|l| lease_json(l, &leases)).collect()
-                    )
-                );
-                return Ok(());
-            }
-            println!(
-                "{:<24} {:<40} {:>8} {:<20} {:>12} {:<24} CHECKPOINT",
-                "SHARD", "OWNER", "COUNTER", "STATE", "MS BEHIND", "PARENTS"
-            );
-            for l in &leases {
-                println!(
-                    "{:<24} {:<40} {:>8} {:<20} {:>12} {:<24} {}",
-                    l.shard_id,
-                    l.owner.as_deref().unwrap_or("-"),
-                    l.counter,
-                    lease_state(l, &leases),
-                    l.millis_behind_latest
-                        .map_or_else(|| "-".to_owned(), |ms| ms.to_string()),
-                    if l.parent_shard_ids.is_empty() {
-                        "-".to_owned()
-                    } else {
-                        l.parent_shard_ids.join(",")
-                    },
-                    l.checkpoint
-                );
-            }
-            Ok(())
-        }
-        LeasesCommand::Show {
-            shard,
-            config,
-            json,
-        } => {
-            let (_, table) = lease_table(&config).await?;
-            let (lease, all) = find_lease(&table, &shard).await?;
-            let v = lease_json(&lease, &all);
-            if json {
-                println!("{v}");
-            } else if let serde_json::Value::Object(map) = v {
-                for (k, v) in map {
-                    println!("{k:<32} {v}");
-                }
-            }
-            Ok(())
-        }
-        LeasesCommand::Release { shard, config, yes } => {
-            let (_, table) = lease_table(&config).await?;
-            let (lease, _) = find_lease(&table, &shard).await?;
-            if !yes {
-                return Err(usage(format!(
-                    "releasing the lease of {shard} (owner {}) needs --yes",
-                    lease.owner.as_deref().unwrap_or("none")
-                )));
-            }
-            if table
-                .admin_change(&shard, lease.counter, &AdminChange::Release)
-                .await
-                .map_err(|e| usage(e.to_string()))?
-            {
-                println!(
-                    "kinesink: released the lease of {shard} (was owned by {})",
-                    lease.owner.as_deref().unwrap_or("nobody")
-                );
-                Ok(())
-            } else {
-                Err(usage(format!(
-                    "the lease of {shard} changed while releasing it; try again"
-                )))
-            }
-        }
-        LeasesCommand::Reset {
-            shard,
-            to,
-            timestamp,
-            config,
-            yes,
-        } => {
-            let (settings, table) = lease_table(&config).await?;
-            let checkpoint = crate::lease_reset::reset_checkpoint(
-                to,
-                timestamp.as_deref(),
-                &settings.initial_position,
-            )
-            .map_err(usage)?;
-            let (lease, _) = find_lease(&table, &shard).await?;
-            if !yes {
-                return Err(usage(format!(
-                    "resetting {shard} from {} to {checkpoint} re-reads or skips records; it needs --yes",
-                    lease.checkpoint
-                )));
-            }
-            if let Some(owner) = &lease.owner {
-                eprintln!(
-                    "kinesink: {shard} names owner {owner}; checking it is not live ({} ms)...",
-                    settings.failover_time.as_millis()
-                );
-                let before = table.snapshot().await.map_err(|e| usage(e.to_string()))?;
-                tokio::time::sleep(settings.failover_time).await;
-                let after = table.snapshot().await.map_err(|e| usage(e.to_string()))?;
-                // Heartbeat-backed: an owner reading an idle shard never writes its lease, but
-                // its heartbeat moves.
-                if before.lease_live_until(&after, &shard) {
-                    return Err(usage(format!(
-                        "the lease of {shard} is held live by {owner}: stop that worker (or release the lease) first"
-                    )));
-                }
-            }
-            // The progress kept in the destination would overrule the reset row: reset it
-            // first (should the row's reset then be refused, the row is further and wins).
-            let aws = crate::aws::clients_for(&settings).await;
-            crate::destination_progress::reset_progress(
-                progress_store(&settings, &aws.s3).as_ref(),
-                &settings.name,
-                &shard,
-                &checkpoint,
-            )
-            .await
-            .map_err(|e| {
-                usage(format!(
-                    "resetting the progress of {shard} kept in the destination: {e}"
-                ))
-            })?;
-            if table
-                .admin_change(
-                    &shard,
-                    lease.counter,
-                    &AdminChange::Reset(checkpoint.clone()),
-                )
-                .await
-                .map_err(|e| usage(e.to_string()))?
-            {
-                println!(
-                    "kinesink: {shard} reset from {} to {checkpoint}",
-                    lease.checkpoint
-                );
-                Ok(())
-            } else {
-                Err(usage(format!(
-                    "the lease of {shard} changed while resetting it; try again"
-                )))
-            }
-        }
-    }
-}
-
-/// The settings a run would use, one per line.
-fn effective_settings(s: &Settings) -> String {
-    use std::fmt::Write;
-    let mut out = String::new();
-    let mut line = |k: &str, v: String| {
-        let _ = writeln!(out, "{k:<24} {v}");
-    };
-    line("name", s.name.clone());
-    line(
-        "stream",
-        match &s.stream {
-            StreamId::Name(n) => n.clone(),
-            StreamId::Arn(a) => a.clone(),
-        },
-    );
-    line(
-        "region",
-        s.region
-            .clone()
-            .unwrap_or_else(|| "(SDK default chain)".into()),
-    );
-    line(
-        "initial position",
-        match &s.initial_position {
-            StartPosition::TrimHorizon => "trim_horizon".to_owned(),
-            StartPosition::Latest => "latest".to_owned(),
-            StartPosition::AtTimestamp(ms) => format!(
-                "at_timestamp {}",
-                chrono::DateTime::from_timestamp_millis(*ms)
-                    .map_or_else(|| format!("{ms} ms"), |t| t.to_rfc3339())
-            ),
-            StartPosition::AtSequence(q) => format!("at sequence number {q}"),
-            StartPosition::AfterSequence(q) => format!("after sequence number {q}"),
-        },
-    );
-    line("lease table", s.lease_table.clone());
-    line(
-        "failover time",
-        format!("{} ms", s.failover_time.as_millis()),
-    );
-    line(
-        "lease table outages ridden out for",
-        format!("{} s", s.lease_retry_duration.as_secs()),
-    );
-    line("worker id", s.worker_id.clone());
-    line(
-        "destination",
-        match &s.destination {
-            kinesink_delivery::Destination::S3 { bucket, root } => format!("s3://{bucket}/{root}"),
-            kinesink_delivery::Destination::Directory(dir) => format!("file://{}", dir.display()),
-        },
-    );
-    line("prefix", s.prefixes.data().text().to_owned());
-    line("error output prefix", s.prefixes.error().text().to_owned());
-    line(
-        "partition query",
-        s.query
-            .as_ref()
-            .map_or_else(|| "(none)".into(), |q| q.text().to_owned()),
-    );
-    line(
-        "buffer",
-        format!(
-            "{} bytes or {} ms",
-            s.buffer.size_bytes, s.buffer.interval_ms
-        ),
-    );
-    let format = match &s.format {
-        _ if s.glue.is_some() => "parquet, schema from Glue at start-up".to_owned(),
-        kinesink_parquet_writer::ObjectFormat::Records { framing, codec } => format!(
-            "{} records, {codec}",
-            match framing {
-                kinesink_parquet_writer::RecordFraming::NewlineDelimited => "newline-delimited",
-                kinesink_parquet_writer::RecordFraming::Raw => "concatenated",
-            }
-        ),
-        kinesink_parquet_writer::ObjectFormat::Parquet(p) => format!(
-            "parquet, {} columns, {}",
-            p.schema().columns().len(),
-            match p.options().compression {
-                kinesink_parquet_writer::ParquetCompression::Uncompressed => "none".to_owned(),
-                kinesink_parquet_writer::ParquetCompression::Snappy => "snappy".to_owned(),
-                kinesink_parquet_writer::ParquetCompression::Gzip => "gzip".to_owned(),
-                kinesink_parquet_writer::ParquetCompression::Zstd { level } => {
-                    format!("zstd level {level}")
-                }
-            }
-        ),
-    };
-    line("format", format);
-    line("file extension", s.file_extension.clone());
-    line("conditional writes", s.conditional_writes.to_string());
-    line("kpl deaggregation", s.kpl_deaggregation.to_string());
-    line(
-        "record deaggregation",
-        match &s.record_split {
-            None => "none".to_owned(),
-            Some(kinesink_record_deaggregation::SubRecordFormat::Json) => "json".to_owned(),
-            Some(kinesink_record_deaggregation::SubRecordFormat::Delimited(d)) => {
-                format!("delimited by {:?}", String::from_utf8_lossy(d.as_bytes()))
-            }
-        },
-    );
-    line(
-        "metrics",
-        s.metrics_listen
-            .map_or_else(|| "(not served)".into(), |a| a.to_string()),
-    );
-    out
-}
-
 pub(crate) fn worker_settings(s: &Settings) -> WorkerSettings {
     let initial_checkpoint = match s.initial_position {
         StartPosition::Latest => Checkpoint::Latest,
@@ -851,34 +457,6 @@ fn spawn_stale_upload_cleanup(sink: S3Sink) {
             }
         }
     });
-}
-
-/// The S3 destination with the configured encryption, ACL and part size.
-fn s3_sink(settings: &Settings, client: &aws_sdk_s3::Client, bucket: &str, root: &str) -> S3Sink {
-    let (server_side_encryption, kms_key_id) = match &settings.encryption {
-        Encryption::None => (None, None),
-        Encryption::Aes256 => (Some(aws_sdk_s3::types::ServerSideEncryption::Aes256), None),
-        Encryption::Kms(key) => (
-            Some(aws_sdk_s3::types::ServerSideEncryption::AwsKms),
-            key.clone(),
-        ),
-    };
-    let options = S3SinkOptions {
-        server_side_encryption,
-        kms_key_id,
-        bucket_owner_full_control: settings.bucket_owner_full_control,
-        multipart_part_size: settings.multipart_part_size_bytes,
-        conditional_writes: settings.conditional_writes,
-    };
-    S3Sink::new(client.clone(), bucket, root, options)
-}
-
-/// Where each shard's progress object is kept: the destination itself.
-fn progress_store(settings: &Settings, client: &aws_sdk_s3::Client) -> Arc<dyn ProgressStore> {
-    match &settings.destination {
-        Destination::S3 { bucket, root } => Arc::new(s3_sink(settings, client, bucket, root)),
-        Destination::Directory(dir) => Arc::new(FileSink::new(dir.clone())),
-    }
 }
 
 async fn run(settings: &Settings, until_caught_up: bool) -> Result<(), Failure> {
