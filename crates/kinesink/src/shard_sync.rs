@@ -9,8 +9,14 @@
 
 use std::collections::BTreeSet;
 
+use std::sync::Arc;
+
+use futures::StreamExt;
+use kinesink_delivery::ProgressStore;
 use kinesink_lease_coordination::{Checkpoint, Lease, LeaseTable};
 use kinesink_shard_reader::{ShardInfo, ShardSource};
+
+use crate::destination_progress::stored_progress;
 
 /// The leases and shards of one shard sync, and the leases whose shard is not listed.
 #[derive(Debug, Clone)]
@@ -71,6 +77,97 @@ pub(crate) fn unlisted(
         }
     }
     (ended, unread)
+}
+
+/// Creates leases for shards that have none. A shard whose progress object exists in the
+/// destination had a lease row that was lost (deleted by hand, or the table dropped): its
+/// row is recreated from that progress, never at the initial position, and a WARN says so.
+/// Otherwise children start at `TRIM_HORIZON` so nothing after a reshard is skipped, and
+/// shards without parents in the table start at the initial position.
+///
+/// Only shards with no lease in the table cost a write (one Scan reads the table first), so a
+/// periodic sync of a settled stream writes nothing.
+///
+/// Leases of shards the stream no longer lists (gone past its retention period) are deleted
+/// once they are at `SHARD_END`; one that is not (its records expired unread) is kept and
+/// reported, never silently dropped.
+pub(crate) async fn sync_shards(
+    table: &dyn LeaseTable,
+    source: &dyn ShardSource,
+    progress: &Arc<dyn ProgressStore>,
+    name: &str,
+    initial_checkpoint: &Checkpoint,
+) -> anyhow::Result<()> {
+    // The lease table is read before the shards are listed, and an unread lease is judged
+    // gone only when a second listing agrees (see `shard_sync`): no false report after a
+    // pause across a split.
+    let ShardSyncView {
+        leases,
+        shards,
+        ended,
+        gone_unread,
+    } = read_view(table, source).await?;
+    for shard_id in ended {
+        if table.delete_ended(&shard_id).await? {
+            tracing::info!(shard_id = %shard_id, "deleted the lease of a shard past the stream's retention");
+        }
+    }
+    for (shard_id, checkpoint) in gone_unread {
+        tracing::error!(shard_id = %shard_id, checkpoint = %checkpoint, "the stream no longer lists this shard but it was not read to its end; its lease is kept");
+    }
+    let known: std::collections::BTreeSet<String> =
+        leases.into_iter().map(|l| l.shard_id).collect();
+    // The progress objects of shards without a row are read a few at a time (a first start
+    // of a large stream reads one per shard, none of which exists yet).
+    let missing: Vec<_> = shards
+        .iter()
+        .filter(|s| !known.contains(&s.shard_id))
+        .collect();
+    // Owned futures: a future borrowing the listing is not `Send` for every lifetime, which
+    // `tokio::spawn(worker.run(..))` needs.
+    let lookups = missing.iter().map(|shard| {
+        let (store, name, shard_id) = (progress.clone(), name.to_owned(), shard.shard_id.clone());
+        async move { stored_progress(store.as_ref(), &name, &shard_id).await }
+    });
+    let stored: Vec<_> = futures::stream::iter(lookups.collect::<Vec<_>>())
+        .buffered(16)
+        .collect()
+        .await;
+    for (shard, stored) in missing.into_iter().zip(stored) {
+        let has_parent = shard
+            .parent_shard_ids
+            .iter()
+            .any(|p| shards.iter().any(|s| &s.shard_id == p));
+        let initial = if has_parent {
+            Checkpoint::TrimHorizon
+        } else {
+            initial_checkpoint.clone()
+        };
+        let mut lease = Lease::new(
+            shard.shard_id.clone(),
+            shard.parent_shard_ids.clone(),
+            initial,
+        );
+        let stored = stored.map_err(|e| {
+            anyhow::anyhow!(
+                "shard {} has no lease row and its progress could not be read: {e}",
+                shard.shard_id
+            )
+        })?;
+        if let Some(progress) = &stored {
+            progress.apply_to(&mut lease);
+        }
+        if table.create_if_missing(&lease).await? {
+            match stored {
+                Some(_) => {
+                    tracing::warn!(shard_id = %shard.shard_id, checkpoint = %lease.checkpoint, "the shard's lease row was missing (deleted, or the lease table dropped); recreated it from the progress kept in the destination");
+                    metrics::counter!("kinesink_lease_rows_recreated_total").increment(1);
+                }
+                None => tracing::info!(shard_id = %shard.shard_id, "created lease"),
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

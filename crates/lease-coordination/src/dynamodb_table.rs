@@ -1,6 +1,6 @@
 //! The lease table in DynamoDB (aws-sdk-dynamodb), with conditional writes as fences.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,9 +12,12 @@ use aws_sdk_dynamodb::types::{
 };
 
 use crate::lease::{Checkpoint, Lease, TableSnapshot, WorkerHeartbeat};
-use crate::table::{AdminChange, LeaseError, LeaseTable};
 
-const KEY: &str = "leaseKey";
+mod item;
+
+use crate::table::{AdminChange, LeaseError, LeaseTable};
+use item::{Item, KEY, item_from_lease, lease_from_item, num};
+
 const WORKER_PREFIX: &str = "!worker:";
 const HELD: &str = "leaseOwner = :owner AND leaseCounter = :counter";
 
@@ -28,8 +31,6 @@ pub struct DynamoDbLeaseTable {
     client: Client,
     table: String,
 }
-
-type Item = HashMap<String, AttributeValue>;
 
 impl DynamoDbLeaseTable {
     /// A lease table named `table` reached through `client`.
@@ -157,145 +158,6 @@ impl DynamoDbLeaseTable {
             .map_err(|e| self.unavailable(&e))?;
         out.item.as_ref().map(lease_from_item).transpose()
     }
-}
-
-fn num(n: u64) -> AttributeValue {
-    AttributeValue::N(n.to_string())
-}
-
-fn lease_from_item(item: &Item) -> Result<Lease, LeaseError> {
-    let shard_id = match item.get(KEY) {
-        Some(AttributeValue::S(s)) => s.clone(),
-        _ => {
-            return Err(LeaseError::Malformed {
-                shard_id: "?".into(),
-                message: format!("no string `{KEY}`"),
-            });
-        }
-    };
-    let bad = |message: String| LeaseError::Malformed {
-        shard_id: shard_id.clone(),
-        message,
-    };
-    let number = |name: &str| -> Result<u64, LeaseError> {
-        match item.get(name) {
-            None => Ok(0),
-            Some(AttributeValue::N(n)) => n
-                .parse()
-                .map_err(|_| bad(format!("`{name}` is not a whole number: {n}"))),
-            Some(other) => Err(bad(format!("`{name}` is not a number: {other:?}"))),
-        }
-    };
-    let owner = match item.get("leaseOwner") {
-        None | Some(AttributeValue::Null(_)) => None,
-        Some(AttributeValue::S(s)) => Some(s.clone()),
-        Some(other) => return Err(bad(format!("`leaseOwner` is not a string: {other:?}"))),
-    };
-    let sub = number("checkpointSubSequenceNumber")?;
-    let checkpoint = match item.get("checkpoint") {
-        Some(AttributeValue::S(s)) => Checkpoint::from_stored(s, sub).ok_or_else(|| {
-            bad(format!(
-                "`checkpoint` is not a sequence number or sentinel: {s}"
-            ))
-        })?,
-        other => {
-            return Err(bad(format!(
-                "`checkpoint` missing or not a string: {other:?}"
-            )));
-        }
-    };
-    let position = |name: &str, sub: &str| -> Result<Option<(String, u64)>, LeaseError> {
-        match item.get(name) {
-            None => Ok(None),
-            Some(AttributeValue::S(seq)) => Ok(Some((seq.clone(), number(sub)?))),
-            Some(other) => Err(bad(format!("`{name}` is not a string: {other:?}"))),
-        }
-    };
-    let flush_intent = position("flushIntent", "flushIntentSubSequenceNumber")?;
-    let flush_horizon = position("flushHorizon", "flushHorizonSubSequenceNumber")?;
-    let parent_shard_ids = match item.get("parentShardIds") {
-        None => Vec::new(),
-        Some(AttributeValue::Ss(v)) => v.clone(),
-        Some(other) => {
-            return Err(bad(format!(
-                "`parentShardIds` is not a string set: {other:?}"
-            )));
-        }
-    };
-    let millis_behind_latest = match item.get("millisBehindLatest") {
-        None => None,
-        Some(AttributeValue::N(n)) => Some(
-            n.parse()
-                .map_err(|_| bad(format!("`millisBehindLatest` is not a whole number: {n}")))?,
-        ),
-        Some(other) => {
-            return Err(bad(format!(
-                "`millisBehindLatest` is not a number: {other:?}"
-            )));
-        }
-    };
-    Ok(Lease {
-        millis_behind_latest,
-        counter: number("leaseCounter")?,
-        owner_switches_since_checkpoint: number("ownerSwitchesSinceCheckpoint")?,
-        shard_id,
-        owner,
-        checkpoint,
-        parent_shard_ids,
-        flush_intent,
-        flush_horizon,
-    })
-}
-
-fn item_from_lease(lease: &Lease) -> Item {
-    let mut item = Item::new();
-    item.insert(KEY.into(), AttributeValue::S(lease.shard_id.clone()));
-    if let Some(owner) = &lease.owner {
-        item.insert("leaseOwner".into(), AttributeValue::S(owner.clone()));
-    }
-    item.insert("leaseCounter".into(), num(lease.counter));
-    item.insert(
-        "checkpoint".into(),
-        AttributeValue::S(lease.checkpoint.as_stored().to_owned()),
-    );
-    item.insert(
-        "checkpointSubSequenceNumber".into(),
-        num(lease.checkpoint.sub_sequence()),
-    );
-    item.insert(
-        "ownerSwitchesSinceCheckpoint".into(),
-        num(lease.owner_switches_since_checkpoint),
-    );
-    if !lease.parent_shard_ids.is_empty() {
-        item.insert(
-            "parentShardIds".into(),
-            AttributeValue::Ss(lease.parent_shard_ids.clone()),
-        );
-    }
-    if let Some(ms) = lease.millis_behind_latest {
-        item.insert(
-            "millisBehindLatest".into(),
-            AttributeValue::N(ms.to_string()),
-        );
-    }
-    for (name, sub, value) in [
-        (
-            "flushIntent",
-            "flushIntentSubSequenceNumber",
-            &lease.flush_intent,
-        ),
-        (
-            "flushHorizon",
-            "flushHorizonSubSequenceNumber",
-            &lease.flush_horizon,
-        ),
-    ] {
-        if let Some((seq, n)) = value {
-            item.insert(name.into(), AttributeValue::S(seq.clone()));
-            item.insert(sub.into(), num(*n));
-        }
-    }
-    item
 }
 
 #[async_trait]
@@ -694,48 +556,6 @@ pub(crate) fn wall_clock_ms() -> Option<i64> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn items_round_trip_through_the_documented_schema() {
-        let lease = Lease {
-            shard_id: "shardId-000000000003".into(),
-            owner: Some("worker-a".into()),
-            counter: 42,
-            checkpoint: Checkpoint::Sequence {
-                sequence_number: "4959".into(),
-                sub_sequence_number: 2,
-            },
-            parent_shard_ids: vec!["shardId-000000000001".into()],
-            owner_switches_since_checkpoint: 1,
-            flush_intent: Some(("4960".into(), 0)),
-            flush_horizon: Some(("4961".into(), 3)),
-            millis_behind_latest: Some(1500),
-        };
-        let item = item_from_lease(&lease);
-        assert_eq!(
-            item.get("leaseKey"),
-            Some(&AttributeValue::S("shardId-000000000003".into()))
-        );
-        assert_eq!(
-            item.get("checkpoint"),
-            Some(&AttributeValue::S("4959".into()))
-        );
-        assert_eq!(
-            item.get("checkpointSubSequenceNumber"),
-            Some(&AttributeValue::N("2".into()))
-        );
-        assert_eq!(lease_from_item(&item).unwrap(), lease);
-    }
-
-    #[test]
-    fn a_free_lease_has_no_owner_attribute_and_no_empty_parent_set() {
-        let item = item_from_lease(&Lease::new("s", vec![], Checkpoint::TrimHorizon));
-        assert!(!item.contains_key("leaseOwner"));
-        assert!(
-            !item.contains_key("parentShardIds"),
-            "DynamoDB refuses empty string sets"
-        );
-    }
-
     fn service_error(
         code: &str,
     ) -> SdkError<
@@ -791,13 +611,5 @@ mod tests {
             aws_sdk_dynamodb::config::http::HttpResponse,
         > = SdkError::timeout_error("connect timed out");
         assert_eq!(table.unavailable(&timeout).class(), FailureClass::Transient);
-    }
-
-    #[test]
-    fn a_malformed_checkpoint_is_reported_with_the_shard() {
-        let mut item = item_from_lease(&Lease::new("s-1", vec![], Checkpoint::TrimHorizon));
-        item.insert("checkpoint".into(), AttributeValue::S("garbage".into()));
-        let e = lease_from_item(&item).unwrap_err().to_string();
-        assert!(e.contains("s-1") && e.contains("garbage"), "{e}");
     }
 }

@@ -1,6 +1,7 @@
 //! Tests of the worker's lease cycle and shutdown with memory services.
 
 use super::*;
+use crate::destination_progress::stored_progress;
 use crate::flaky_lease_table::FlakyTable;
 use kinesink_delivery::MemorySink;
 use kinesink_shard_reader::MemoryShardSource;
