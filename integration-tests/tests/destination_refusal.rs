@@ -12,28 +12,6 @@ use common::worker_endpoints::{free_port, http_status, metric, scrape_metrics};
 use common::*;
 use kinesink_integration_tests::fake_kinesis::FakeKinesis;
 
-fn events(stream: &str, range: std::ops::Range<u64>) -> Vec<(String, Vec<u8>)> {
-    range
-        .map(|i| {
-            (
-                format!("pk-{i}"),
-                format!("{{\"event_id\":\"{stream}-{i}\",\"n\":{i}}}").into_bytes(),
-            )
-        })
-        .collect()
-}
-
-async fn wait_until(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let started = Instant::now();
-    while !check().await {
-        assert!(
-            started.elapsed() < limit,
-            "timed out after {limit:?} waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 /// Deletes every object (and object version) in `bucket`, then the bucket.
 async fn delete_bucket(bucket: &str) {
     let s3 = s3().await;

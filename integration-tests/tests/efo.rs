@@ -14,17 +14,6 @@ use kinesink_integration_tests::fake_kinesis::FakeKinesis;
 
 const BUCKET: &str = "kinesink-it";
 
-fn events(stream: &str, range: std::ops::Range<u32>) -> Vec<(String, Vec<u8>)> {
-    range
-        .map(|i| {
-            (
-                format!("pk-{i}"),
-                format!("{{\"event_id\":\"{stream}-{i}\"}}").into_bytes(),
-            )
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn enhanced_fan_out_delivers_every_record_once_across_resubscriptions_and_a_split_without_get_records()
  {
@@ -103,7 +92,7 @@ async fn a_subscription_that_ends_is_renewed_where_it_ended_without_losing_or_re
     worker.wait_for("lease taken", 1, Duration::from_secs(60));
     let c = &fake.counters;
     let first = c.subscriptions.load(Ordering::Relaxed);
-    for wave in 0..3u32 {
+    for wave in 0..3u64 {
         fake.append(&stream, events(&stream, wave * 500..(wave + 1) * 500));
         tokio::time::sleep(Duration::from_millis(1200)).await;
     }

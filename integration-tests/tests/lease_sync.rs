@@ -24,18 +24,6 @@ fn sync_config(stream: &str, fake_url: &str) -> Config {
     .with_leases_extra("shard_sync_interval_ms = 1000")
 }
 
-async fn wait_for(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool) -> Duration {
-    let started = Instant::now();
-    while !check().await {
-        assert!(
-            started.elapsed() < limit,
-            "timed out after {limit:?} waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    started.elapsed()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lease_deleted_by_hand_is_recreated_by_the_next_sync_and_read_again_without_a_restart() {
     let fake = FakeKinesis::start("127.0.0.1:0", false).await;
@@ -62,7 +50,7 @@ async fn a_lease_deleted_by_hand_is_recreated_by_the_next_sync_and_read_again_wi
             .contains_key("shardId-000000000001"),
         "deleted"
     );
-    let took = wait_for(
+    let took = wait_until(
         "the deleted lease exists and is owned again",
         Duration::from_secs(30),
         async || {
@@ -100,14 +88,14 @@ async fn the_lease_of_a_shard_past_retention_is_deleted_once_read_to_its_end_and
     let cfg = sync_config(&stream, &fake.url);
     let mut worker = Worker::start(&cfg.path);
     worker.wait_for("shard read to its end", 1, Duration::from_secs(60));
-    wait_for(
+    wait_until(
         "the children have leases",
         Duration::from_secs(30),
         async || lease_owners(&stream).await.len() == 3,
     )
     .await;
     assert!(fake.expire_shard(&stream, "shardId-000000000000"));
-    wait_for(
+    wait_until(
         "the expired parent's lease is deleted",
         Duration::from_secs(30),
         async || {
@@ -175,7 +163,7 @@ async fn three_workers_converge_in_three_lease_cycles_stay_put_for_sixty_seconds
     for w in &mut workers {
         w.wait_for("worker started", 1, Duration::from_secs(30));
     }
-    let converged = wait_for(
+    let converged = wait_until(
         "3 workers share 8 shards 3/3/2",
         Duration::from_secs(30),
         async || balanced(&lease_owners(&stream).await, 8, 3),
@@ -214,7 +202,7 @@ async fn three_workers_converge_in_three_lease_cycles_stay_put_for_sixty_seconds
     // A 4th worker: 2/2/2/2 within 3 lease cycles (failover 3 s: a cycle per second) of its start.
     let mut fourth = Worker::start(&configs[3].path);
     fourth.wait_for("worker started", 1, Duration::from_secs(30));
-    let took = wait_for(
+    let took = wait_until(
         "4 workers share 8 shards 2/2/2/2",
         Duration::from_secs(30),
         async || balanced(&lease_owners(&stream).await, 8, 4),

@@ -17,17 +17,6 @@ use kinesink_integration_tests::fake_kinesis::FakeKinesis;
 
 const BUCKET: &str = "kinesink-it";
 
-async fn wait_until(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let started = Instant::now();
-    while !check().await {
-        assert!(
-            started.elapsed() < limit,
-            "timed out after {limit:?} waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 /// shard id → the `checkpoint` attribute of its lease row (rows only; heartbeats left out).
 async fn lease_checkpoints(table: &str) -> BTreeMap<String, String> {
     let d = aws_sdk_dynamodb::Client::new(&aws().await);
@@ -50,17 +39,6 @@ async fn lease_checkpoints(table: &str) -> BTreeMap<String, String> {
                 _ => None,
             },
         )
-        .collect()
-}
-
-fn events(stream: &str, range: std::ops::Range<u64>) -> Vec<(String, Vec<u8>)> {
-    range
-        .map(|i| {
-            (
-                format!("pk-{i}"),
-                format!("{{\"event_id\":\"{stream}-{i}\",\"n\":{i}}}").into_bytes(),
-            )
-        })
         .collect()
 }
 

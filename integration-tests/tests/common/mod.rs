@@ -464,3 +464,34 @@ pub fn produce_with_keys(stream: &str, count: u64, prefix: &str, keys: u32) {
     ]);
     assert!(run(&mut cmd).status.success(), "produce failed");
 }
+
+/// Polls `check` every 200 ms until it holds; fails naming `what` after `limit`. Returns how
+/// long it took.
+pub async fn wait_until(
+    what: &str,
+    limit: Duration,
+    mut check: impl AsyncFnMut() -> bool,
+) -> Duration {
+    let started = Instant::now();
+    while !check().await {
+        assert!(
+            started.elapsed() < limit,
+            "timed out after {limit:?} waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    started.elapsed()
+}
+
+/// Events `{"event_id":"<stream>-<i>","n":<i>}` with partition keys `pk-<i>`, for the fake
+/// Kinesis (`FakeKinesis::append`); `event_counts` reads their ids back.
+pub fn events(stream: &str, range: std::ops::Range<u64>) -> Vec<(String, Vec<u8>)> {
+    range
+        .map(|i| {
+            (
+                format!("pk-{i}"),
+                format!("{{\"event_id\":\"{stream}-{i}\",\"n\":{i}}}").into_bytes(),
+            )
+        })
+        .collect()
+}

@@ -2,7 +2,8 @@
 
 use super::*;
 
-fn load_str(text: &str, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+/// Loads a configuration given as text, with these environment overrides.
+pub(super) fn load_str(text: &str, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("k.toml");
     std::fs::write(&path, text).unwrap();
@@ -13,7 +14,8 @@ fn load_str(text: &str, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
     load(&path, &env)
 }
 
-const MINIMAL: &str = r#"
+/// The smallest valid configuration.
+pub(super) const MINIMAL: &str = r#"
 name = "clicks"
 [source]
 stream = "clickstream"

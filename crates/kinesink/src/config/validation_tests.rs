@@ -6,26 +6,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::{ConfigError, Settings, load};
-
-fn load_str(text: &str, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("k.toml");
-    std::fs::write(&path, text).unwrap();
-    let env = env
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    load(&path, &env)
-}
-
-const MINIMAL: &str = r#"
-name = "clicks"
-[source]
-stream = "clickstream"
-[destination]
-url = "s3://my-bucket/events"
-"#;
+use super::load;
+use super::tests::{MINIMAL, load_str};
 
 fn example() -> toml::Table {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/kinesink.toml");

@@ -15,9 +15,8 @@ fn running_shard() -> RunningShard {
     }
 }
 
-#[tokio::test]
-async fn a_reconfirmation_cut_short_by_a_table_error_still_stops_the_readers_of_leases_found_taken()
-{
+/// Worker `a` of delivery `r` on stream `s`, everything else at its default.
+fn minimal_settings() -> crate::config::Settings {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("k.toml");
     std::fs::write(
@@ -25,7 +24,13 @@ async fn a_reconfirmation_cut_short_by_a_table_error_still_stops_the_readers_of_
         "name = \"r\"\n[source]\nstream = \"s\"\n[leases]\nworker_id = \"a\"\n[destination]\nurl = \"file:///nonexistent-unused\"\n",
     )
     .unwrap();
-    let settings = crate::config::load(&path, &BTreeMap::new()).unwrap();
+    crate::config::load(&path, &BTreeMap::new()).unwrap()
+}
+
+#[tokio::test]
+async fn a_reconfirmation_cut_short_by_a_table_error_still_stops_the_readers_of_leases_found_taken()
+{
+    let settings = minimal_settings();
     let table = Arc::new(FlakyTable::new(false));
     for s in ["s-0", "s-1"] {
         table
@@ -198,14 +203,7 @@ async fn a_shard_taken_again_while_this_workers_previous_reader_runs_starts_only
     // Both readers would write with this worker's one fencing counter: the older one could
     // record flush progress on the newer one's lease. So the new reader claims the shard's
     // progress object (its first act) only once the previous reader has ended.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("k.toml");
-    std::fs::write(
-        &path,
-        "name = \"r\"\n[source]\nstream = \"s\"\n[leases]\nworker_id = \"a\"\n[destination]\nurl = \"file:///nonexistent-unused\"\n",
-    )
-    .unwrap();
-    let settings = crate::config::load(&path, &BTreeMap::new()).unwrap();
+    let settings = minimal_settings();
     let table = Arc::new(kinesink_lease_coordination::MemoryLeaseTable::new());
     table
         .create_if_missing(&Lease::new("s-0", vec![], Checkpoint::TrimHorizon))
