@@ -55,6 +55,7 @@
 
 mod destination;
 mod destination_health;
+mod drive;
 mod file_sink;
 mod memory_budget;
 mod memory_sink;
@@ -70,6 +71,7 @@ mod write_once;
 
 pub use destination::{Destination, DestinationError};
 pub use destination_health::DestinationHealth;
+pub use drive::{DriveError, PerformActions, drive};
 pub use file_sink::FileSink;
 pub use memory_budget::{BudgetVerdict, MemoryBudget, ShardUsage};
 pub use memory_sink::MemorySink;

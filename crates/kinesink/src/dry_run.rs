@@ -4,7 +4,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use base64::Engine;
-use std::collections::VecDeque;
 
 use kinesink_delivery::{
     BufferAction, BufferEvent, FileSink, ObjectLayout, ObjectSink, ResumeState, ShardBuffers,
@@ -183,29 +182,44 @@ pub async fn dry_run(
         pipeline.process(record, &mut events);
     }
     events.push(BufferEvent::Drain);
-    // No lease here: progress and checkpoints are acknowledged at once.
-    let mut queue: VecDeque<BufferEvent> = events.into();
-    while let Some(event) = queue.pop_front() {
-        let mut done = VecDeque::new();
-        for action in buffers.step(0, event)? {
-            done.push_back(match action {
-                BufferAction::Write(object) => {
-                    let contents = kinesink_delivery::ObjectContents {
-                        last: object.last.clone(),
-                        records: object.record_count as u64,
-                    };
-                    sink.put(&object.key, object.body, &contents).await?;
-                    summary.objects.push((object.key, object.record_count));
-                    BufferEvent::ObjectDurable(object.ticket)
-                }
-                BufferAction::RecordProgress { .. } => BufferEvent::ProgressRecorded,
-                BufferAction::Checkpoint(at) => BufferEvent::CheckpointWritten(at),
-            });
-        }
-        // completions go before the next input event
-        while let Some(d) = done.pop_back() {
-            queue.push_front(d);
-        }
+    // The loop `run` uses; with no lease here, progress and checkpoints are acknowledged at once.
+    let mut preview = Preview {
+        sink,
+        summary: &mut summary,
+    };
+    for event in events {
+        kinesink_delivery::drive(&mut buffers, 0, event, &mut preview)
+            .await
+            .map_err(|e| match e {
+                kinesink_delivery::DriveError::Buffers(e) => anyhow::Error::from(e),
+                kinesink_delivery::DriveError::Perform(e) => e,
+            })?;
     }
     Ok(summary)
+}
+
+/// Performs a preview's actions: objects into the output directory, the rest acknowledged.
+struct Preview<'a> {
+    sink: Arc<dyn ObjectSink>,
+    summary: &'a mut DryRunSummary,
+}
+
+impl kinesink_delivery::PerformActions for Preview<'_> {
+    type Error = anyhow::Error;
+
+    async fn perform(&mut self, action: BufferAction) -> anyhow::Result<BufferEvent> {
+        Ok(match action {
+            BufferAction::Write(object) => {
+                let contents = kinesink_delivery::ObjectContents {
+                    last: object.last.clone(),
+                    records: object.record_count as u64,
+                };
+                self.sink.put(&object.key, object.body, &contents).await?;
+                self.summary.objects.push((object.key, object.record_count));
+                BufferEvent::ObjectDurable(object.ticket)
+            }
+            BufferAction::RecordProgress { .. } => BufferEvent::ProgressRecorded,
+            BufferAction::Checkpoint(at) => BufferEvent::CheckpointWritten(at),
+        })
+    }
 }

@@ -22,6 +22,7 @@ pub mod progress_view;
 pub mod sample_events;
 mod shard_sync;
 pub mod shard_task;
+pub mod shard_writer;
 pub mod shared_memory_budget;
 pub mod stall_watch;
 pub mod worker;

@@ -1,4 +1,3 @@
-use std::collections::VecDeque;
 use std::io::Read;
 
 use super::*;
@@ -41,30 +40,36 @@ fn partitioned_layout() -> ObjectLayout {
 }
 
 /// Feeds `events` (completions acknowledged at once, before the next event); returns the objects.
+/// Acknowledges every action at once, keeping the objects written.
+struct Acknowledge(Vec<ReadyObject>);
+
+impl crate::PerformActions for Acknowledge {
+    type Error = std::convert::Infallible;
+
+    async fn perform(&mut self, action: BufferAction) -> Result<BufferEvent, Self::Error> {
+        Ok(match action {
+            BufferAction::Write(o) => {
+                let t = o.ticket;
+                self.0.push(o);
+                BufferEvent::ObjectDurable(t)
+            }
+            BufferAction::RecordProgress { .. } => BufferEvent::ProgressRecorded,
+            BufferAction::Checkpoint(p) => BufferEvent::CheckpointWritten(p),
+        })
+    }
+}
+
+/// Feeds `events` through [`crate::drive`] (the loop `run` and `dry-run` use), acknowledging
+/// every action at once; returns the objects written, in order.
 fn run_events(
     b: &mut ShardBuffers,
     events: impl IntoIterator<Item = BufferEvent>,
 ) -> Vec<ReadyObject> {
-    let mut out = Vec::new();
-    let mut queue: VecDeque<BufferEvent> = events.into_iter().collect();
-    while let Some(e) = queue.pop_front() {
-        let mut done = VecDeque::new();
-        for a in b.step(0, e).unwrap() {
-            done.push_back(match a {
-                BufferAction::Write(o) => {
-                    let t = o.ticket;
-                    out.push(o);
-                    BufferEvent::ObjectDurable(t)
-                }
-                BufferAction::RecordProgress { .. } => BufferEvent::ProgressRecorded,
-                BufferAction::Checkpoint(p) => BufferEvent::CheckpointWritten(p),
-            });
-        }
-        while let Some(d) = done.pop_back() {
-            queue.push_front(d);
-        }
+    let mut acknowledge = Acknowledge(Vec::new());
+    for event in events {
+        futures::executor::block_on(crate::drive(b, 0, event, &mut acknowledge)).unwrap();
     }
-    out
+    acknowledge.0
 }
 
 /// `layout` writing Parquet objects of `schema` (Hive DDL) with default options.

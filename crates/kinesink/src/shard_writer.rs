@@ -1,0 +1,311 @@
+//! What a shard task writes, in the order its buffers ask: objects (each written once, retried
+//! by the class of its failure), the shard's progress object, and the fenced lease writes.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use kinesink_delivery::{
+    BufferAction, BufferEvent, FlushTicket, ObjectContents, ObjectSink, Placement, PutOutcome,
+    ReadyObject, RecordPosition,
+};
+use kinesink_lease_coordination::Checkpoint;
+use tokio_util::sync::CancellationToken;
+
+use crate::destination_progress::{ProgressFailure, ProgressObject};
+use crate::lease_outage::{LeaseWrites, WriteStop};
+use crate::shard_task::{DeliveryStats, ShardSummary};
+
+/// Why a shard task stops before its end.
+pub(crate) enum Stop {
+    /// Its lease was lost (or its progress object claimed by another worker).
+    Lost,
+    /// An error that stops the shard (nothing past the last checkpoint is lost).
+    Failed(String),
+}
+
+impl From<WriteStop> for Stop {
+    fn from(stop: WriteStop) -> Self {
+        match stop {
+            WriteStop::Lost => Stop::Lost,
+            WriteStop::Failed(message) => Stop::Failed(message),
+        }
+    }
+}
+
+/// A [`ShardWriter`] performing the actions of one [`kinesink_delivery::drive`] call; `lost`
+/// ends any wait as soon as the lease is lost.
+pub(crate) struct Performing<'a> {
+    pub(crate) writer: &'a mut ShardWriter,
+    pub(crate) lost: &'a CancellationToken,
+}
+
+impl kinesink_delivery::PerformActions for Performing<'_> {
+    type Error = Stop;
+
+    fn perform(
+        &mut self,
+        action: BufferAction,
+    ) -> impl std::future::Future<Output = Result<BufferEvent, Stop>> + Send {
+        self.writer.perform(action, self.lost)
+    }
+}
+
+/// The writing half of a shard task: everything it needs to perform a [`BufferAction`].
+pub struct ShardWriter {
+    /// The shard.
+    pub shard_id: String,
+    /// The same writes retried through DynamoDB outages, and the gate that holds every write
+    /// as owner (objects too) while this worker's leases may have expired.
+    pub lease_writes: LeaseWrites,
+    /// The shard's progress object in the destination, claimed by this worker: written before
+    /// every lease write (the lease row is a cache of it).
+    pub progress: ProgressObject,
+    /// Where objects go.
+    pub sink: Arc<dyn ObjectSink>,
+    /// Shared counters.
+    pub stats: Arc<DeliveryStats>,
+    /// Whether data objects are Parquet (records are then converted).
+    pub parquet: bool,
+    /// How long a failing object write is retried before the shard fails (transient failures
+    /// with exponential backoff and jitter, permanent refusals at a slow fixed pace); nothing is
+    /// checkpointed past the object meanwhile.
+    pub retry_duration: Duration,
+    /// Told of permanent destination refusals and of the next success (`/readyz`).
+    pub health: Arc<kinesink_delivery::DestinationHealth>,
+    /// What the shard did since its last INFO summary line.
+    pub summary: ShardSummary,
+}
+
+impl ShardWriter {
+    /// Performs one action the buffers asked for and returns the event that reports its
+    /// completion.
+    pub(crate) async fn perform(
+        &mut self,
+        action: BufferAction,
+        lost: &CancellationToken,
+    ) -> Result<BufferEvent, Stop> {
+        Ok(match action {
+            BufferAction::Write(object) => {
+                BufferEvent::ObjectDurable(self.write(object, lost).await?)
+            }
+            BufferAction::RecordProgress {
+                horizon,
+                flush_intent,
+            } => {
+                let as_pair =
+                    |p: &RecordPosition| (p.sequence_number.to_string(), p.sub_sequence_number);
+                let next = self.progress.current().with_flush_progress(
+                    &as_pair(&horizon),
+                    flush_intent.as_ref().map(as_pair).as_ref(),
+                );
+                self.store_progress(next, lost).await?;
+                self.record_progress(&horizon, flush_intent.as_ref(), lost)
+                    .await?;
+                tracing::debug!(shard_id = %self.shard_id, %horizon, flush_intent = ?flush_intent, "flush progress recorded");
+                BufferEvent::ProgressRecorded
+            }
+            BufferAction::Checkpoint(at) => {
+                let checkpoint = Checkpoint::Sequence {
+                    sequence_number: at.sequence_number.to_string(),
+                    sub_sequence_number: at.sub_sequence_number,
+                };
+                let next = self.progress.current().with_checkpoint(&checkpoint);
+                self.store_progress(next, lost).await?;
+                self.write_checkpoint(&checkpoint, lost).await?;
+                BufferEvent::CheckpointWritten(at)
+            }
+        })
+    }
+
+    /// Stores the shard's progress in the destination before the lease row: the object is what a
+    /// successor resumes from should the row be lost, so nothing may be written that it does
+    /// not cover. Another worker's claim stops the shard like a lost lease.
+    pub(crate) async fn store_progress(
+        &mut self,
+        next: kinesink_lease_coordination::ShardProgress,
+        lost: &CancellationToken,
+    ) -> Result<(), Stop> {
+        match self.progress.store(next, self.retry_duration, lost).await {
+            Ok(()) => Ok(()),
+            Err(ProgressFailure::Superseded) => {
+                // The progress object's compare-and-swap is a fenced write like the lease row's:
+                // counted and worded the same way.
+                metrics::counter!("kinesink_fenced_writes_refused_total").increment(1);
+                metrics::counter!("kinesink_lease_losses_total").increment(1);
+                tracing::warn!(shard_id = %self.shard_id, "a fenced write was refused: the shard's progress object was claimed by another worker (or deleted); stopping");
+                Err(Stop::Lost)
+            }
+            Err(ProgressFailure::Cancelled) => Err(Stop::Lost),
+            Err(ProgressFailure::Failed(message)) => {
+                Err(Stop::Failed(format!("shard {}: {message}", self.shard_id)))
+            }
+        }
+    }
+
+    async fn record_progress(
+        &mut self,
+        horizon: &RecordPosition,
+        flush_intent: Option<&RecordPosition>,
+        lost: &CancellationToken,
+    ) -> Result<(), Stop> {
+        let as_pair = |p: &RecordPosition| (p.sequence_number.to_string(), p.sub_sequence_number);
+        let horizon = as_pair(horizon);
+        let intent = flush_intent.map(as_pair);
+        self.lease_writes
+            .record_progress(&self.shard_id, &horizon, intent.as_ref(), lost)
+            .await
+            .map_err(Stop::from)
+    }
+
+    /// Writes an object, retrying with exponential backoff and jitter until it is durable, the
+    /// lease is lost, or `retry_duration` of waiting has passed (then the shard fails: its
+    /// checkpoint stays before the object, so the records are read again later, never lost).
+    async fn write(
+        &mut self,
+        object: ReadyObject,
+        lost: &CancellationToken,
+    ) -> Result<FlushTicket, Stop> {
+        let ReadyObject {
+            key,
+            body,
+            record_count,
+            ticket,
+            oldest_arrival_ms,
+            is_error_output,
+            error_output_type,
+            last,
+            ..
+        } = object;
+        let size = body.len() as u64;
+        let contents = ObjectContents {
+            last,
+            records: record_count as u64,
+        };
+        let mut attempt: u32 = 0;
+        let mut retry = kinesink_delivery::WriteRetry::new(self.retry_duration);
+        let mut first_failure: Option<Instant> = None;
+        let written_key = loop {
+            // Not as owner while the leases may have expired in other workers' eyes.
+            if !self
+                .lease_writes
+                .gate
+                .wait_until_owner(&self.shard_id, lost)
+                .await
+            {
+                return Err(Stop::Lost);
+            }
+            match kinesink_delivery::write_once(self.sink.as_ref(), &key, body.clone(), &contents)
+                .await
+            {
+                Ok(placement) => {
+                    report_placement(&self.shard_id, &placement);
+                    if self.health.accepted(&self.shard_id) {
+                        tracing::info!(shard_id = %self.shard_id, key = %key, "the destination accepts writes again");
+                    }
+                    break placement.key;
+                }
+                Err(e) => {
+                    attempt += 1;
+                    metrics::counter!("kinesink_delivery_to_s3_failures_total").increment(1);
+                    let failing_for = first_failure.get_or_insert_with(Instant::now).elapsed();
+                    if e.is_permanent() {
+                        metrics::counter!("kinesink_destination_refusals_total").increment(1);
+                        if self.health.refused(&self.shard_id, &e.message) {
+                            tracing::error!(shard_id = %self.shard_id, key = %key, error = %e, "the destination refuses writes for a reason waiting does not fix; retrying every {} s until it is fixed (up to destination.retry_duration_s), worker unready", kinesink_delivery::PERMANENT_RETRY_PACE.as_secs());
+                        }
+                    }
+                    let Some(pause) = retry.next_pause(failing_for, e.class) else {
+                        return Err(Stop::Failed(format!(
+                            "shard {}: writing object {key} failed for the whole retry duration ({} s, destination.retry_duration_s), {attempt} attempts; last error: {e}",
+                            self.shard_id,
+                            self.retry_duration.as_secs()
+                        )));
+                    };
+                    let pause = if e.is_permanent() {
+                        pause
+                    } else {
+                        tracing::warn!(shard_id = %self.shard_id, key = %key, attempt, error = %e, "object write failed; retrying");
+                        // Jitter, so shards failing together do not retry together.
+                        pause.mul_f64(0.5 + rand::random::<f64>() / 2.0)
+                    };
+                    tokio::select! {
+                        () = lost.cancelled() => return Err(Stop::Lost),
+                        () = tokio::time::sleep(pause) => {}
+                    }
+                }
+            }
+        };
+        tracing::debug!(shard_id = %self.shard_id, key = %written_key, records = record_count, bytes = size, "object written");
+        self.summary.objects += 1;
+        self.summary.records += record_count as u64;
+        self.summary.bytes += size;
+        metrics::counter!("kinesink_delivery_to_s3_success_total").increment(1);
+        metrics::counter!("kinesink_delivery_to_s3_records_total").increment(record_count as u64);
+        metrics::counter!("kinesink_delivery_to_s3_bytes_total").increment(size);
+        #[allow(clippy::cast_precision_loss)]
+        metrics::gauge!("kinesink_delivery_to_s3_data_freshness_seconds").set(
+            (chrono::Utc::now().timestamp_millis() - oldest_arrival_ms).max(0) as f64 / 1000.0,
+        );
+        match &error_output_type {
+            Some(t) => {
+                metrics::counter!("kinesink_error_records_total", "error_output_type" => t.clone())
+                    .increment(record_count as u64);
+                if t == kinesink_delivery::ACTIVE_PARTITION_EXCEEDED {
+                    metrics::counter!("kinesink_partition_count_exceeded_records_total")
+                        .increment(record_count as u64);
+                }
+                if t == kinesink_parquet_writer::FORMAT_CONVERSION_FAILED_OUTPUT_TYPE {
+                    metrics::counter!("kinesink_format_conversion_failed_records_total")
+                        .increment(record_count as u64);
+                }
+            }
+            None if self.parquet => {
+                metrics::counter!("kinesink_format_conversion_succeeded_records_total")
+                    .increment(record_count as u64);
+            }
+            None => {}
+        }
+        self.stats
+            .records
+            .fetch_add(record_count as u64, Ordering::Relaxed);
+        self.stats
+            .update(&self.shard_id, |p| p.delivered += record_count as u64);
+        self.stats.objects.fetch_add(1, Ordering::Relaxed);
+        self.stats.bytes.fetch_add(size, Ordering::Relaxed);
+        if is_error_output {
+            self.stats
+                .failed_records
+                .fetch_add(record_count as u64, Ordering::Relaxed);
+        }
+        Ok(ticket)
+    }
+
+    pub(crate) async fn write_checkpoint(
+        &mut self,
+        checkpoint: &Checkpoint,
+        lost: &CancellationToken,
+    ) -> Result<(), Stop> {
+        self.lease_writes
+            .checkpoint(&self.shard_id, checkpoint, lost)
+            .await
+            .map_err(Stop::from)?;
+        tracing::debug!(shard_id = %self.shard_id, %checkpoint, "checkpoint written");
+        Ok(())
+    }
+}
+
+/// Counts a write that found its key already written with the same records (a replay or a
+/// zombie wrote it first; the conditional write left it as it was), and reports, at WARN, an
+/// object written under its alternative key because its own key held other records (a replay
+/// that cut by size differently: the records of both objects may overlap, none is lost).
+fn report_placement(shard_id: &str, placement: &Placement) {
+    if let Some(own_key) = &placement.diverted_from {
+        metrics::counter!("kinesink_delivery_to_s3_alternative_key_total").increment(1);
+        tracing::warn!(shard_id = %shard_id, key = %own_key, alternative_key = %placement.key, "the object's key already holds an object with other records (a replay cut by size differently, e.g. after a buffer_size_mib or format change or a leases reset); wrote this object under the alternative key, so records in both objects are duplicated and none is lost");
+    }
+    if placement.outcome != PutOutcome::Written {
+        metrics::counter!("kinesink_delivery_to_s3_already_written_total").increment(1);
+        tracing::debug!(shard_id = %shard_id, key = %placement.key, "object already written with the same records (a replay or another worker wrote it first); not written again");
+    }
+}
