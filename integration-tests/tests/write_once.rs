@@ -64,7 +64,10 @@ async fn a_replay_of_delivered_records_finds_its_objects_written_and_adds_no_ver
     );
     // Objects (written, or found written) are logged at DEBUG.
     let replay = run(kinesink()
-        .env("RUST_LOG", "info,kinesink::shard_task=debug")
+        .env(
+            "RUST_LOG",
+            "info,kinesink::shard_task=debug,kinesink::shard_writer=debug",
+        )
         .args(["run", "--until-caught-up", "--config"])
         .arg(&cfg.path));
     assert!(replay.status.success());
@@ -138,7 +141,10 @@ async fn a_replay_cutting_by_size_differently_writes_its_object_under_the_altern
     );
     // Objects (written, or found written) are logged at DEBUG.
     let replay = run(kinesink()
-        .env("RUST_LOG", "info,kinesink::shard_task=debug")
+        .env(
+            "RUST_LOG",
+            "info,kinesink::shard_task=debug,kinesink::shard_writer=debug",
+        )
         .args(["run", "--until-caught-up", "--config"])
         .arg(&large.path));
     assert!(replay.status.success());
