@@ -14,6 +14,7 @@ mod kinesis_source;
 mod memory_source;
 mod plain_body_scanner;
 mod reader;
+mod serde_body;
 mod source;
 
 pub use efo_source::{KinesisEfoSource, register_consumer};

@@ -12,7 +12,7 @@
 
 use kinesink_record_deaggregation::KinesisRecord;
 
-use crate::get_records_body::kinesis_record;
+use crate::serde_body::kinesis_record;
 use crate::source::RecordPage;
 
 /// Reads `body` if it has the plain shape (see the module documentation), reserving room for
@@ -288,7 +288,7 @@ impl<'a> Cursor<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::get_records_body::serde_page;
+    use crate::serde_body::serde_page;
     use base64::Engine as _;
     use proptest::prelude::*;
 
