@@ -469,34 +469,12 @@ mod tests {
     async fn a_worker_whose_heartbeat_fails_for_the_failover_time_writes_no_object_until_its_leases_are_reconfirmed()
      {
         use kinesink_delivery::{MemorySink, ObjectSink};
-        use kinesink_record_deaggregation::KinesisRecord;
-        use kinesink_shard_reader::{MemoryShardSource, ShardInfo, ShardSource};
+        use kinesink_shard_reader::ShardSource;
 
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("k.toml");
-        std::fs::write(
-            &path,
+        let settings = crate::test_fixtures::settings_from(
             "name = \"gate\"\n[source]\nstream = \"s\"\nidle_time_ms = 100\n[leases]\nfailover_time_ms = 1000\nworker_id = \"a\"\n[destination]\nurl = \"file:///nonexistent-unused\"\nbuffer_interval_s = 3\n",
-        )
-        .unwrap();
-        let settings = crate::config::load(&path, &BTreeMap::new()).unwrap();
-        let source = Arc::new(MemoryShardSource::new());
-        source.add_shard(
-            ShardInfo {
-                shard_id: "shardId-000000000000".into(),
-                parent_shard_ids: vec![],
-                closed: false,
-            },
-            (1..=50)
-                .map(|i| KinesisRecord {
-                    data: format!("{{\"n\":{i}}}").into_bytes(),
-                    partition_key: "k".into(),
-                    sequence_number: (1000 + i).to_string(),
-                    approximate_arrival_ms: 1_700_000_000_000,
-                })
-                .collect(),
-            vec![],
         );
+        let source = crate::test_fixtures::one_shard_of_fifty();
         let table = Arc::new(FlakyTable::new(false));
         table.heartbeat_down.store(true, Ordering::Relaxed);
         let sink = Arc::new(MemorySink::new());

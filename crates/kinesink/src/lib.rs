@@ -25,5 +25,7 @@ pub mod shard_task;
 pub mod shard_writer;
 pub mod shared_memory_budget;
 pub mod stall_watch;
+#[cfg(test)]
+mod test_fixtures;
 pub mod worker;
 mod workers_view;

@@ -11,19 +11,13 @@ use kinesink_shard_reader::{MemoryShardSource, ShardInfo};
 const SHARDS: u64 = 4;
 const PER_SHARD: u64 = 60;
 
-fn settings(dir: &tempfile::TempDir, worker_id: &str) -> WorkerSettings {
-    let path = dir.path().join(format!("{worker_id}.toml"));
-    std::fs::write(
-        &path,
-        format!(
-            "name = \"inproc\"\n[source]\nstream = \"s\"\nidle_time_ms = 50\n[leases]\n\
-             failover_time_ms = 1000\nworker_id = \"{worker_id}\"\n[destination]\n\
-             url = \"file:///nonexistent-unused\"\nbuffer_interval_s = 1\n\
-             [format]\ntype = \"ndjson\"\ncompression = \"none\"\n"
-        ),
-    )
-    .unwrap();
-    crate::cli::worker_settings(&crate::config::load(&path, &BTreeMap::new()).unwrap())
+fn settings(worker_id: &str) -> WorkerSettings {
+    crate::cli::worker_settings(&crate::test_fixtures::settings_from(&format!(
+        "name = \"inproc\"\n[source]\nstream = \"s\"\nidle_time_ms = 50\n[leases]\n\
+         failover_time_ms = 1000\nworker_id = \"{worker_id}\"\n[destination]\n\
+         url = \"file:///nonexistent-unused\"\nbuffer_interval_s = 1\n\
+         [format]\ntype = \"ndjson\"\ncompression = \"none\"\n"
+    )))
 }
 
 /// A stream of `SHARDS` open shards with `PER_SHARD` records each, `{"id":"<shard>-<i>"}`.
@@ -94,7 +88,6 @@ fn worker(
 
 #[tokio::test]
 async fn until_caught_up_takes_every_lease_delivers_each_record_once_and_checkpoints_at_the_tip() {
-    let dir = tempfile::tempdir().unwrap();
     let (source, table, sink) = (
         source(),
         Arc::new(MemoryLeaseTable::new()),
@@ -102,7 +95,7 @@ async fn until_caught_up_takes_every_lease_delivers_each_record_once_and_checkpo
     );
     let summary = tokio::time::timeout(
         Duration::from_secs(30),
-        worker(settings(&dir, "a"), &source, &table, &sink).run(
+        worker(settings("a"), &source, &table, &sink).run(
             CancellationToken::new(),
             RunOptions {
                 until_caught_up: true,
@@ -133,7 +126,6 @@ async fn until_caught_up_takes_every_lease_delivers_each_record_once_and_checkpo
 
 #[tokio::test]
 async fn a_second_worker_gets_its_share_and_a_handoff_at_a_stop_loses_and_duplicates_nothing() {
-    let dir = tempfile::tempdir().unwrap();
     let (source, table, sink) = (
         source(),
         Arc::new(MemoryLeaseTable::new()),
@@ -141,8 +133,7 @@ async fn a_second_worker_gets_its_share_and_a_handoff_at_a_stop_loses_and_duplic
     );
     let (stop_a, stop_b) = (CancellationToken::new(), CancellationToken::new());
     let a = tokio::spawn(
-        worker(settings(&dir, "a"), &source, &table, &sink)
-            .run(stop_a.clone(), RunOptions::default()),
+        worker(settings("a"), &source, &table, &sink).run(stop_a.clone(), RunOptions::default()),
     );
     let owners = async || -> BTreeMap<String, usize> {
         let mut load = BTreeMap::new();
@@ -163,8 +154,7 @@ async fn a_second_worker_gets_its_share_and_a_handoff_at_a_stop_loses_and_duplic
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let b = tokio::spawn(
-        worker(settings(&dir, "b"), &source, &table, &sink)
-            .run(stop_b.clone(), RunOptions::default()),
+        worker(settings("b"), &source, &table, &sink).run(stop_b.clone(), RunOptions::default()),
     );
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {

@@ -17,14 +17,9 @@ fn running_shard() -> RunningShard {
 
 /// Worker `a` of delivery `r` on stream `s`, everything else at its default.
 fn minimal_settings() -> crate::config::Settings {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("k.toml");
-    std::fs::write(
-        &path,
+    crate::test_fixtures::settings_from(
         "name = \"r\"\n[source]\nstream = \"s\"\n[leases]\nworker_id = \"a\"\n[destination]\nurl = \"file:///nonexistent-unused\"\n",
     )
-    .unwrap();
-    crate::config::load(&path, &BTreeMap::new()).unwrap()
 }
 
 #[tokio::test]
@@ -93,36 +88,12 @@ impl ObjectSink for SlowSink {
 #[tokio::test]
 async fn a_graceful_stop_whose_writes_outlast_the_failover_time_delivers_checkpoints_and_releases()
 {
-    use kinesink_record_deaggregation::KinesisRecord;
-    use kinesink_shard_reader::ShardInfo;
-
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("k.toml");
     // Objects are cut only at the stop (buffer interval 15 min); writing one takes 1.5 s, longer
     // than the failover time (1 s) counted from the last heartbeat before the stop.
-    std::fs::write(
-        &path,
+    let settings = crate::test_fixtures::settings_from(
         "name = \"drain\"\n[source]\nstream = \"s\"\nidle_time_ms = 100\n[leases]\nfailover_time_ms = 1000\nworker_id = \"a\"\n[destination]\nurl = \"file:///nonexistent-unused\"\nbuffer_interval_s = 900\n",
-    )
-    .unwrap();
-    let settings = crate::config::load(&path, &BTreeMap::new()).unwrap();
-    let source = Arc::new(MemoryShardSource::new());
-    source.add_shard(
-        ShardInfo {
-            shard_id: "shardId-000000000000".into(),
-            parent_shard_ids: vec![],
-            closed: false,
-        },
-        (1..=50)
-            .map(|i| KinesisRecord {
-                data: format!("{{\"n\":{i}}}").into_bytes(),
-                partition_key: "k".into(),
-                sequence_number: (1000 + i).to_string(),
-                approximate_arrival_ms: 1_700_000_000_000,
-            })
-            .collect(),
-        vec![],
     );
+    let source = crate::test_fixtures::one_shard_of_fifty();
     let table = Arc::new(FlakyTable::new(false));
     let sink = Arc::new(SlowSink {
         inner: MemorySink::new(),
@@ -165,14 +136,9 @@ async fn a_graceful_stop_whose_writes_outlast_the_failover_time_delivers_checkpo
 #[tokio::test]
 async fn a_running_worker_whose_heartbeat_is_refused_for_good_stops_at_once_not_after_the_retry_duration()
  {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("k.toml");
-    std::fs::write(
-        &path,
+    let settings = crate::test_fixtures::settings_from(
         "name = \"refused\"\n[source]\nstream = \"s\"\n[leases]\nfailover_time_ms = 1000\nworker_id = \"a\"\nretry_duration_s = 600\n[destination]\nurl = \"file:///nonexistent-unused\"\n",
-    )
-    .unwrap();
-    let settings = crate::config::load(&path, &BTreeMap::new()).unwrap();
+    );
     let table = Arc::new(FlakyTable::new(false));
     let worker = Worker::new(
         crate::cli::worker_settings(&settings),
