@@ -9,6 +9,7 @@ use aws_sdk_s3::types::{
 };
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
+use kinesink_aws_errors::sdk_error_line;
 
 use crate::sink::{ObjectSink, PutOutcome, SinkError};
 use crate::write_failure::{SinkErrorClass, classify_s3};
@@ -403,32 +404,4 @@ where
         }
         _ => false,
     }
-}
-
-/// One line describing an SDK error: `Code: message` for service errors, the cause chain otherwise.
-fn sdk_error_line<E, R>(e: &SdkError<E, R>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    let text = match e {
-        SdkError::ServiceError(s) => {
-            format!(
-                "{}: {}",
-                s.err().code().unwrap_or("service error"),
-                s.err().message().unwrap_or("(no message)")
-            )
-        }
-        other => {
-            let mut text = other.to_string();
-            let mut source = std::error::Error::source(other);
-            while let Some(s) = source {
-                text.push_str(": ");
-                text.push_str(&s.to_string());
-                source = s.source();
-            }
-            text
-        }
-    };
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -1,6 +1,7 @@
 //! AWS clients built from the SDK's standard configuration, and the start-up checks that turn
 //! unreachable endpoints, missing credentials, streams, tables or buckets into one-line errors.
 
+use kinesink_aws_errors::{error_chain, sdk_error_line};
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
@@ -105,17 +106,6 @@ pub fn describe_endpoint(
         "the default AWS endpoint of region {}",
         region.unwrap_or("?")
     )
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn is_unreachable<E, R>(e: &SdkError<E, R>) -> bool {
@@ -390,34 +380,6 @@ async fn ensure_lease_table(
             }
         }
     }
-}
-
-/// One line describing an SDK error: `Code: message` for service errors, the cause chain otherwise.
-pub(crate) fn sdk_error_line<E, R>(e: &SdkError<E, R>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    let text = match e {
-        SdkError::ServiceError(s) => {
-            format!(
-                "{}: {}",
-                s.err().code().unwrap_or("service error"),
-                s.err().message().unwrap_or("(no message)")
-            )
-        }
-        other => {
-            let mut text = other.to_string();
-            let mut source = std::error::Error::source(other);
-            while let Some(s) = source {
-                text.push_str(": ");
-                text.push_str(&s.to_string());
-                source = s.source();
-            }
-            text
-        }
-    };
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Read-only checks for `check-config --online`: credentials, the stream, the lease table (not

@@ -2,11 +2,11 @@
 
 use std::time::{Duration, Instant};
 
-use crate::aws::sdk_error_line;
 use anyhow::{Context, bail};
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
+use kinesink_aws_errors::sdk_error_line;
 use kinesink_record_deaggregation::{AggregationLimits, Aggregator};
 
 use crate::sample_events::SampleEvents;

@@ -1,5 +1,6 @@
 //! The lease table in DynamoDB (aws-sdk-dynamodb), with conditional writes as fences.
 
+use kinesink_aws_errors::sdk_error_line;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -513,34 +514,6 @@ where
     e.as_service_error()
         .and_then(ProvideErrorMetadata::code)
         .is_some_and(|code| PERMANENT.contains(&code))
-}
-
-/// One line describing an SDK error: `Code: message` for service errors, the cause chain otherwise.
-fn sdk_error_line<E, R>(e: &SdkError<E, R>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    let text = match e {
-        SdkError::ServiceError(s) => {
-            format!(
-                "{}: {}",
-                s.err().code().unwrap_or("service error"),
-                s.err().message().unwrap_or("(no message)")
-            )
-        }
-        other => {
-            let mut text = other.to_string();
-            let mut source = std::error::Error::source(other);
-            while let Some(s) = source {
-                text.push_str(": ");
-                text.push_str(&s.to_string());
-                source = s.source();
-            }
-            text
-        }
-    };
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// This host's wall clock, ms since the Unix epoch (the informational `lastHeartbeatMillis` of

@@ -22,8 +22,9 @@ use aws_sdk_kinesis::types::{
 use aws_smithy_types::DateTime;
 use tokio::sync::Mutex;
 
-use crate::kinesis_source::{KinesisShardSource, kinesis_record, sdk_error_line};
+use crate::kinesis_source::{KinesisShardSource, kinesis_record};
 use crate::source::{RecordPage, ShardInfo, ShardSource, SourceError, StartPosition};
+use kinesink_aws_errors::sdk_error_line;
 
 type Receiver = aws_sdk_kinesis::primitives::event_stream::EventReceiver<
     SubscribeToShardEventStream,

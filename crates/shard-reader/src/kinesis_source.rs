@@ -1,5 +1,6 @@
 //! The Kinesis implementation of [`ShardSource`] (aws-sdk-kinesis, GetRecords polling).
 
+use kinesink_aws_errors::sdk_error_line;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -223,32 +224,4 @@ pub(crate) fn kinesis_record(
         approximate_arrival_ms: arrival.unwrap_or(0),
         sequence_number: r.sequence_number,
     })
-}
-
-/// One line describing an SDK error: `Code: message` for service errors, the cause chain otherwise.
-pub(crate) fn sdk_error_line<E, R>(e: &SdkError<E, R>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    let text = match e {
-        SdkError::ServiceError(s) => {
-            format!(
-                "{}: {}",
-                s.err().code().unwrap_or("service error"),
-                s.err().message().unwrap_or("(no message)")
-            )
-        }
-        other => {
-            let mut text = other.to_string();
-            let mut source = std::error::Error::source(other);
-            while let Some(s) = source {
-                text.push_str(": ");
-                text.push_str(&s.to_string());
-                source = s.source();
-            }
-            text
-        }
-    };
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
