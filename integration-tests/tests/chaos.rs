@@ -138,7 +138,7 @@ impl ChaosWorker {
         let child = kinesink()
             .env(
                 "RUST_LOG",
-                "warn,kinesink::shard_task=debug,kinesink::shard_writer=debug,kinesink::worker::shard_launch=debug",
+                "warn,kinesink_worker::shard_task=debug,kinesink_worker::shard_writer=debug,kinesink_worker::worker::shard_launch=debug",
             )
             .args(["run", "--config"])
             .arg(setup.config_for(&id, Some(metrics_port)))

@@ -66,7 +66,7 @@ async fn a_replay_of_delivered_records_finds_its_objects_written_and_adds_no_ver
     let replay = run(kinesink()
         .env(
             "RUST_LOG",
-            "info,kinesink::shard_task=debug,kinesink::shard_writer=debug",
+            "info,kinesink_worker::shard_task=debug,kinesink_worker::shard_writer=debug",
         )
         .args(["run", "--until-caught-up", "--config"])
         .arg(&cfg.path));
@@ -143,7 +143,7 @@ async fn a_replay_cutting_by_size_differently_writes_its_object_under_the_altern
     let replay = run(kinesink()
         .env(
             "RUST_LOG",
-            "info,kinesink::shard_task=debug,kinesink::shard_writer=debug",
+            "info,kinesink_worker::shard_task=debug,kinesink_worker::shard_writer=debug",
         )
         .args(["run", "--until-caught-up", "--config"])
         .arg(&large.path));

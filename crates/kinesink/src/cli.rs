@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{self, Settings};
 use crate::dry_run::{DryRunInput, InputFormat};
 use crate::produce::ProduceOptions;
-use crate::worker::{RunOptions, Worker, WorkerSettings};
+use kinesink_worker::worker::{RunOptions, Worker, WorkerSettings};
 
 mod destination_sinks;
 mod effective_settings;

@@ -9,23 +9,11 @@
 pub mod aws;
 pub mod cli;
 pub mod config;
-pub mod destination_progress;
 pub mod dry_run;
 pub mod firehose_import;
-#[cfg(test)]
-mod flaky_lease_table;
 pub mod http_endpoints;
-pub mod lease_outage;
 mod lease_reset;
 pub mod produce;
 pub mod progress_view;
 pub mod sample_events;
-mod shard_sync;
-pub mod shard_task;
-pub mod shard_writer;
-pub mod shared_memory_budget;
-pub mod stall_watch;
-#[cfg(test)]
-mod test_fixtures;
-pub mod worker;
 mod workers_view;

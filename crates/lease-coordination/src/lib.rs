@@ -67,6 +67,7 @@ mod memory_table;
 mod outage_retry;
 mod ownership_clock;
 mod progress;
+mod shard_sync_plan;
 mod table;
 #[cfg(any(test, feature = "conformance"))]
 pub mod table_conformance;
@@ -79,5 +80,6 @@ pub use memory_table::MemoryLeaseTable;
 pub use outage_retry::{FailureClass, OutageRetry, RetryVerdict};
 pub use ownership_clock::{Ownership, OwnershipClock, OwnershipEvent};
 pub use progress::{ProgressDecodeError, ShardProgress, compare_positions};
+pub use shard_sync_plan::{ListedShard, ShardSyncPlan};
 pub use table::{AdminChange, LeaseError, LeaseTable};
 pub use taker::{LeaseAction, LeaseTaker};

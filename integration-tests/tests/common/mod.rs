@@ -314,7 +314,7 @@ impl Worker {
         let mut child = kinesink()
             .env(
                 "RUST_LOG",
-                "info,kinesink::shard_task=debug,kinesink::shard_writer=debug,kinesink::worker::shard_launch=debug",
+                "info,kinesink_worker::shard_task=debug,kinesink_worker::shard_writer=debug,kinesink_worker::worker::shard_launch=debug",
             )
             .args(["run", "--config"])
             .arg(config)

@@ -20,6 +20,12 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
+impl From<kinesink_worker::worker::RunFailure> for Failure {
+    fn from(e: kinesink_worker::worker::RunFailure) -> Self {
+        Failure::Runtime(e.into())
+    }
+}
+
 pub(crate) fn usage(e: impl std::fmt::Display) -> Failure {
     Failure::Usage(e.to_string())
 }

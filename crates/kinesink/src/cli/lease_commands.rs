@@ -239,7 +239,7 @@ pub(crate) async fn leases_command(command: LeasesCommand) -> Result<(), Failure
             // The progress kept in the destination would overrule the reset row: reset it
             // first (should the row's reset then be refused, the row is further and wins).
             let aws = crate::aws::clients_for(&settings).await;
-            crate::destination_progress::reset_progress(
+            kinesink_worker::destination_progress::reset_progress(
                 progress_store(&settings, &aws.s3).as_ref(),
                 &settings.name,
                 &shard,

@@ -10,8 +10,8 @@ use kinesink_delivery::{
     ShardBuffers,
 };
 use kinesink_lease_coordination::{
-    Checkpoint, FailureClass, Lease, LeaseAction, LeaseError, LeaseKeeper, LeaseTable, LeaseTaker,
-    OutageRetry, OwnershipEvent, RetryVerdict,
+    Checkpoint, Lease, LeaseAction, LeaseError, LeaseKeeper, LeaseTable, LeaseTaker, OutageRetry,
+    OwnershipEvent, RetryVerdict,
 };
 use kinesink_parquet_writer::{Codec, ObjectFormat};
 use kinesink_partitioning::{MetadataQuery, OutputPrefixes};
@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::destination_progress::{ProgressFailure, ProgressObject};
 use crate::lease_outage::{LeaseTableOutage, LeaseWrites, OwnershipGate};
+use crate::shard_sync::ShardSyncError;
 use crate::shard_task::{DeliveryStats, ReaderFeed, ShardOutcome, ShardTask};
 use crate::shared_memory_budget::SharedMemoryBudget;
 use crate::stall_watch::{StallWatch, spawn_watchdog};
@@ -97,6 +98,13 @@ struct RunningShard {
     caught_up: Arc<AtomicBool>,
     handle: JoinHandle<ShardOutcome>,
 }
+
+/// Why a run ended in failure, in one line naming the cause (a shard task that failed, the
+/// lease table unusable for the whole retry duration or refusing for good, the first shard
+/// sync failing). Nothing past the checkpoints is lost when a run fails.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct RunFailure(pub String);
 
 /// One kinesink worker process.
 pub struct Worker {
@@ -176,7 +184,7 @@ impl Worker {
     }
 
     /// Creates leases for shards that have none (see [`crate::shard_sync::sync_shards`]).
-    async fn sync_shards(&self) -> anyhow::Result<()> {
+    async fn sync_shards(&self) -> Result<(), ShardSyncError> {
         crate::shard_sync::sync_shards(
             self.table.as_ref(),
             self.source.as_ref(),
@@ -337,14 +345,14 @@ impl Worker {
         self,
         shutdown: CancellationToken,
         options: RunOptions,
-    ) -> anyhow::Result<RunSummary> {
+    ) -> Result<RunSummary, RunFailure> {
         let keeper = Arc::new(LeaseKeeper::new(
             self.table.clone(),
             self.settings.worker_id.clone(),
         ));
         let mut taker = LeaseTaker::new(
             self.settings.worker_id.clone(),
-            u64::try_from(self.settings.failover_time.as_millis())?,
+            u64::try_from(self.settings.failover_time.as_millis()).unwrap_or(u64::MAX),
         );
         let stats = self.stats.clone();
         let started = Instant::now();
@@ -358,10 +366,7 @@ impl Worker {
                 let Err(e) = self.sync_shards().await else {
                     break;
                 };
-                let class = e
-                    .downcast_ref::<LeaseError>()
-                    .map_or(FailureClass::Transient, LeaseError::class);
-                match retry.step(self.gate.now_ms(), class) {
+                match retry.step(self.gate.now_ms(), e.class()) {
                     RetryVerdict::RetryAfter(pause) => {
                         tracing::warn!(error = %e, ?pause, "first shard sync failed (Kinesis ListShards or the DynamoDB lease table); retrying (up to leases.retry_duration_s)");
                         tokio::select! {
@@ -370,8 +375,8 @@ impl Worker {
                         }
                     }
                     _ => {
-                        return Err(e.context(format!(
-                            "first shard sync failed for {} s (leases.retry_duration_s = {})",
+                        return Err(RunFailure(format!(
+                            "first shard sync failed for {} s (leases.retry_duration_s = {}): {e}",
                             retry.failing_for(self.gate.now_ms()).as_secs(),
                             self.settings.lease_retry_duration.as_secs()
                         )));
@@ -397,7 +402,8 @@ impl Worker {
         let mut finish_check = tokio::time::interval(Duration::from_millis(100));
         finish_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Reports shards without progress, from its own thread (ends with the worker).
-        let _watchdog = spawn_watchdog(&self.stall_watch, self.ready.clone())?;
+        let _watchdog = spawn_watchdog(&self.stall_watch, self.ready.clone())
+            .map_err(|e| RunFailure(format!("starting the stall watch thread failed: {e}")))?;
         tracing::info!(worker_id = %self.settings.worker_id, "worker started");
         loop {
             tokio::select! {
@@ -615,7 +621,7 @@ impl Worker {
             bytes: stats.bytes.load(Ordering::Relaxed),
         };
         match failure {
-            Some(message) => Err(anyhow::anyhow!(message)),
+            Some(message) => Err(RunFailure(message)),
             None => Ok(summary),
         }
     }

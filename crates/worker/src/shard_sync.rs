@@ -1,82 +1,100 @@
-//! Which leases belong to shards the stream no longer lists, judged without a stale view.
-//!
-//! The lease table is read BEFORE the stream's shards are listed: every lease read then existed
-//! when the list was taken, so its shard was listed then unless it is truly gone (past the
-//! stream's retention). Read the other way round, a pause between the two reads (a SIGSTOP, a
-//! long GC-like stall) across a split lets other workers create the children's leases after the
-//! list was taken, and those children look "no longer listed". An unread lease is also judged
-//! only after a second listing still lacks its shard.
-
-use std::collections::BTreeSet;
+//! Shard sync, the shell: reads the lease table, then lists the stream (twice when the pure
+//! [`ShardSyncPlan`] asks), and performs the plan: deletes ended leases of shards gone past the
+//! stream's retention, reports unread ones, creates the leases of new shards (from the
+//! progress kept in the destination when a shard had a row that was lost).
 
 use std::sync::Arc;
 
 use futures::StreamExt;
 use kinesink_delivery::ProgressStore;
-use kinesink_lease_coordination::{Checkpoint, Lease, LeaseTable};
-use kinesink_shard_reader::{ShardInfo, ShardSource};
+use kinesink_lease_coordination::{
+    Checkpoint, FailureClass, Lease, LeaseError, LeaseTable, ListedShard, ShardSyncPlan,
+};
+use kinesink_shard_reader::{ShardInfo, ShardSource, SourceError};
 
 use crate::destination_progress::stored_progress;
 
-/// The leases and shards of one shard sync, and the leases whose shard is not listed.
+/// Why a shard sync did not complete (the next sync tries again).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ShardSyncError {
+    /// The lease table could not be read or written.
+    #[error("lease table: {0}")]
+    LeaseTable(#[from] LeaseError),
+    /// The stream's shards could not be listed.
+    #[error("listing the stream's shards: {0}")]
+    Stream(#[from] SourceError),
+    /// A shard without a lease row has a progress object that could not be read: creating its
+    /// row at the initial position could deliver its records twice, so the sync stops.
+    #[error("shard {shard_id} has no lease row and its progress could not be read: {message}")]
+    Progress {
+        /// The shard.
+        shard_id: String,
+        /// What the destination answered.
+        message: String,
+    },
+}
+
+impl ShardSyncError {
+    /// Whether waiting can help: the lease table's own class; listing and progress failures
+    /// are retried (a refusal of either is reported on every attempt).
+    #[must_use]
+    pub(crate) fn class(&self) -> FailureClass {
+        match self {
+            Self::LeaseTable(e) => e.class(),
+            Self::Stream(_) | Self::Progress { .. } => FailureClass::Transient,
+        }
+    }
+}
+
+/// The leases and shards of one shard sync, and its plan.
 #[derive(Debug, Clone)]
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "what the sync saw: read by the tests")
+)]
 pub(crate) struct ShardSyncView {
     /// The lease table, read before `shards`.
     pub(crate) leases: Vec<Lease>,
     /// The stream's shards, listed after `leases` were read.
     pub(crate) shards: Vec<ShardInfo>,
-    /// Unlisted shards whose lease is at `SHARD_END`: their lease may be deleted.
-    pub(crate) ended: Vec<String>,
-    /// Unlisted shards whose lease is not at `SHARD_END`, absent from two listings: records
-    /// expired unread (reported, the lease kept).
-    pub(crate) gone_unread: Vec<(String, Checkpoint)>,
+    /// What to change.
+    pub(crate) plan: ShardSyncPlan,
 }
 
-/// Reads the lease table, then lists the shards, and sorts the leases whose shard is not listed
-/// (see the module documentation).
+fn listed(shards: &[ShardInfo]) -> Vec<ListedShard> {
+    shards
+        .iter()
+        .map(|s| ListedShard {
+            shard_id: s.shard_id.clone(),
+            parent_shard_ids: s.parent_shard_ids.clone(),
+        })
+        .collect()
+}
+
+/// Reads the lease table, then lists the shards (a second time when a lease not read to its
+/// end is unlisted), and plans the sync (see [`ShardSyncPlan`]).
 ///
 /// # Errors
 /// The lease table or the stream could not be read.
 pub(crate) async fn read_view(
     table: &dyn LeaseTable,
     source: &dyn ShardSource,
-) -> anyhow::Result<ShardSyncView> {
+    initial_checkpoint: &Checkpoint,
+) -> Result<ShardSyncView, ShardSyncError> {
     let leases = table.snapshot().await?.leases;
     let shards = source.list_shards().await?;
-    let (ended, mut gone_unread) = unlisted(&leases, &shards);
-    if !gone_unread.is_empty() {
-        let relisted = source.list_shards().await?;
-        let (_, still) = unlisted(&leases, &relisted);
-        gone_unread.retain(|(id, _)| still.iter().any(|(s, _)| s == id));
-    }
+    let first = listed(&shards);
+    let plan = if ShardSyncPlan::needs_second_listing(&leases, &first) {
+        let second = listed(&source.list_shards().await?);
+        ShardSyncPlan::new(&leases, &[&first, &second], initial_checkpoint)
+    } else {
+        ShardSyncPlan::new(&leases, &[&first], initial_checkpoint)
+    };
     Ok(ShardSyncView {
         leases,
         shards,
-        ended,
-        gone_unread,
+        plan,
     })
-}
-
-/// The leases `shards` does not list: ids of those at `SHARD_END`, and the others with their
-/// checkpoint.
-pub(crate) fn unlisted(
-    leases: &[Lease],
-    shards: &[ShardInfo],
-) -> (Vec<String>, Vec<(String, Checkpoint)>) {
-    let listed: BTreeSet<&str> = shards.iter().map(|s| s.shard_id.as_str()).collect();
-    let mut ended = Vec::new();
-    let mut unread = Vec::new();
-    for lease in leases
-        .iter()
-        .filter(|l| !listed.contains(l.shard_id.as_str()))
-    {
-        if lease.checkpoint == Checkpoint::ShardEnd {
-            ended.push(lease.shard_id.clone());
-        } else {
-            unread.push((lease.shard_id.clone(), lease.checkpoint.clone()));
-        }
-    }
-    (ended, unread)
 }
 
 /// Creates leases for shards that have none. A shard whose progress object exists in the
@@ -91,68 +109,41 @@ pub(crate) fn unlisted(
 /// Leases of shards the stream no longer lists (gone past its retention period) are deleted
 /// once they are at `SHARD_END`; one that is not (its records expired unread) is kept and
 /// reported, never silently dropped.
+///
+/// # Errors
+/// [`ShardSyncError`]: what could not be read or written; the next sync tries again.
 pub(crate) async fn sync_shards(
     table: &dyn LeaseTable,
     source: &dyn ShardSource,
     progress: &Arc<dyn ProgressStore>,
     name: &str,
     initial_checkpoint: &Checkpoint,
-) -> anyhow::Result<()> {
-    // The lease table is read before the shards are listed, and an unread lease is judged
-    // gone only when a second listing agrees (see `shard_sync`): no false report after a
-    // pause across a split.
-    let ShardSyncView {
-        leases,
-        shards,
-        ended,
-        gone_unread,
-    } = read_view(table, source).await?;
-    for shard_id in ended {
+) -> Result<(), ShardSyncError> {
+    let ShardSyncView { plan, .. } = read_view(table, source, initial_checkpoint).await?;
+    for shard_id in plan.delete_ended {
         if table.delete_ended(&shard_id).await? {
             tracing::info!(shard_id = %shard_id, "deleted the lease of a shard past the stream's retention");
         }
     }
-    for (shard_id, checkpoint) in gone_unread {
+    for (shard_id, checkpoint) in plan.gone_unread {
         tracing::error!(shard_id = %shard_id, checkpoint = %checkpoint, "the stream no longer lists this shard but it was not read to its end; its lease is kept");
     }
-    let known: std::collections::BTreeSet<String> =
-        leases.into_iter().map(|l| l.shard_id).collect();
     // The progress objects of shards without a row are read a few at a time (a first start
-    // of a large stream reads one per shard, none of which exists yet).
-    let missing: Vec<_> = shards
-        .iter()
-        .filter(|s| !known.contains(&s.shard_id))
-        .collect();
-    // Owned futures: a future borrowing the listing is not `Send` for every lifetime, which
+    // of a large stream reads one per shard, none of which exists yet). Owned futures: a
+    // future borrowing the plan is not `Send` for every lifetime, which
     // `tokio::spawn(worker.run(..))` needs.
-    let lookups = missing.iter().map(|shard| {
-        let (store, name, shard_id) = (progress.clone(), name.to_owned(), shard.shard_id.clone());
+    let lookups = plan.create.iter().map(|lease| {
+        let (store, name, shard_id) = (progress.clone(), name.to_owned(), lease.shard_id.clone());
         async move { stored_progress(store.as_ref(), &name, &shard_id).await }
     });
     let stored: Vec<_> = futures::stream::iter(lookups.collect::<Vec<_>>())
         .buffered(16)
         .collect()
         .await;
-    for (shard, stored) in missing.into_iter().zip(stored) {
-        let has_parent = shard
-            .parent_shard_ids
-            .iter()
-            .any(|p| shards.iter().any(|s| &s.shard_id == p));
-        let initial = if has_parent {
-            Checkpoint::TrimHorizon
-        } else {
-            initial_checkpoint.clone()
-        };
-        let mut lease = Lease::new(
-            shard.shard_id.clone(),
-            shard.parent_shard_ids.clone(),
-            initial,
-        );
-        let stored = stored.map_err(|e| {
-            anyhow::anyhow!(
-                "shard {} has no lease row and its progress could not be read: {e}",
-                shard.shard_id
-            )
+    for (mut lease, stored) in plan.create.into_iter().zip(stored) {
+        let stored = stored.map_err(|message| ShardSyncError::Progress {
+            shard_id: lease.shard_id.clone(),
+            message,
         })?;
         if let Some(progress) = &stored {
             progress.apply_to(&mut lease);
@@ -160,10 +151,10 @@ pub(crate) async fn sync_shards(
         if table.create_if_missing(&lease).await? {
             match stored {
                 Some(_) => {
-                    tracing::warn!(shard_id = %shard.shard_id, checkpoint = %lease.checkpoint, "the shard's lease row was missing (deleted, or the lease table dropped); recreated it from the progress kept in the destination");
+                    tracing::warn!(shard_id = %lease.shard_id, checkpoint = %lease.checkpoint, "the shard's lease row was missing (deleted, or the lease table dropped); recreated it from the progress kept in the destination");
                     metrics::counter!("kinesink_lease_rows_recreated_total").increment(1);
                 }
-                None => tracing::info!(shard_id = %shard.shard_id, "created lease"),
+                None => tracing::info!(shard_id = %lease.shard_id, "created lease"),
             }
         }
     }
@@ -245,15 +236,19 @@ mod tests {
             table: table.clone(),
             split_done: Mutex::new(false),
         };
-        let view = read_view(table.as_ref(), &source).await.unwrap();
+        let view = read_view(table.as_ref(), &source, &Checkpoint::TrimHorizon)
+            .await
+            .unwrap();
         assert!(
-            view.gone_unread.is_empty(),
+            view.plan.gone_unread.is_empty(),
             "no shard is gone: {:?}",
-            view.gone_unread
+            view.plan.gone_unread
         );
         // The next sync sees the children both in the table and in the stream.
-        let view = read_view(table.as_ref(), &source).await.unwrap();
-        assert!(view.gone_unread.is_empty() && view.ended.is_empty());
+        let view = read_view(table.as_ref(), &source, &Checkpoint::TrimHorizon)
+            .await
+            .unwrap();
+        assert!(view.plan.gone_unread.is_empty() && view.plan.delete_ended.is_empty());
         assert_eq!(view.leases.len(), 3);
         assert_eq!(view.shards.len(), 3);
     }
@@ -273,10 +268,12 @@ mod tests {
         }
         let stream = MemoryShardSource::new();
         stream.add_shard(shard("live", &[], false), vec![], vec![]);
-        let view = read_view(&table, &stream).await.unwrap();
-        assert_eq!(view.ended, vec!["old-ended".to_owned()]);
+        let view = read_view(&table, &stream, &Checkpoint::TrimHorizon)
+            .await
+            .unwrap();
+        assert_eq!(view.plan.delete_ended, vec!["old-ended".to_owned()]);
         assert_eq!(
-            view.gone_unread,
+            view.plan.gone_unread,
             vec![("expired-unread".to_owned(), Checkpoint::Latest)]
         );
     }

@@ -471,15 +471,25 @@ mod tests {
         use kinesink_delivery::{MemorySink, ObjectSink};
         use kinesink_shard_reader::ShardSource;
 
-        let settings = crate::test_fixtures::settings_from(
-            "name = \"gate\"\n[source]\nstream = \"s\"\nidle_time_ms = 100\n[leases]\nfailover_time_ms = 1000\nworker_id = \"a\"\n[destination]\nurl = \"file:///nonexistent-unused\"\nbuffer_interval_s = 3\n",
-        );
+        let defaults = crate::test_fixtures::settings("gate", "a");
+        let settings = crate::worker::WorkerSettings {
+            reader: kinesink_shard_reader::ReaderSettings {
+                idle: Duration::from_millis(100),
+                ..defaults.reader
+            },
+            failover_time: Duration::from_millis(1000),
+            buffer: kinesink_delivery::BufferLimits {
+                interval_ms: 3000,
+                ..defaults.buffer
+            },
+            ..defaults
+        };
         let source = crate::test_fixtures::one_shard_of_fifty();
         let table = Arc::new(FlakyTable::new(false));
         table.heartbeat_down.store(true, Ordering::Relaxed);
         let sink = Arc::new(MemorySink::new());
         let worker = crate::worker::Worker::new(
-            crate::cli::worker_settings(&settings),
+            settings,
             source as Arc<dyn ShardSource>,
             table.clone() as Arc<dyn LeaseTable>,
             sink.clone() as Arc<dyn ObjectSink>,

@@ -16,10 +16,8 @@ fn running_shard() -> RunningShard {
 }
 
 /// Worker `a` of delivery `r` on stream `s`, everything else at its default.
-fn minimal_settings() -> crate::config::Settings {
-    crate::test_fixtures::settings_from(
-        "name = \"r\"\n[source]\nstream = \"s\"\n[leases]\nworker_id = \"a\"\n[destination]\nurl = \"file:///nonexistent-unused\"\n",
-    )
+fn minimal_settings() -> WorkerSettings {
+    crate::test_fixtures::settings("r", "a")
 }
 
 #[tokio::test]
@@ -45,7 +43,7 @@ async fn a_reconfirmation_cut_short_by_a_table_error_still_stops_the_readers_of_
     table.inner.take("s-0", 1, "b").await.unwrap().unwrap();
     *table.failing_take.lock().unwrap() = Some("s-1".to_owned());
     let worker = Worker::new(
-        crate::cli::worker_settings(&settings),
+        settings.clone(),
         Arc::new(MemoryShardSource::new()) as Arc<dyn ShardSource>,
         table.clone() as Arc<dyn LeaseTable>,
         Arc::new(MemorySink::new()) as Arc<dyn ObjectSink>,
@@ -90,9 +88,18 @@ async fn a_graceful_stop_whose_writes_outlast_the_failover_time_delivers_checkpo
 {
     // Objects are cut only at the stop (buffer interval 15 min); writing one takes 1.5 s, longer
     // than the failover time (1 s) counted from the last heartbeat before the stop.
-    let settings = crate::test_fixtures::settings_from(
-        "name = \"drain\"\n[source]\nstream = \"s\"\nidle_time_ms = 100\n[leases]\nfailover_time_ms = 1000\nworker_id = \"a\"\n[destination]\nurl = \"file:///nonexistent-unused\"\nbuffer_interval_s = 900\n",
-    );
+    let settings = WorkerSettings {
+        reader: ReaderSettings {
+            idle: Duration::from_millis(100),
+            ..crate::test_fixtures::settings("drain", "a").reader
+        },
+        failover_time: Duration::from_millis(1000),
+        buffer: kinesink_delivery::BufferLimits {
+            interval_ms: 900_000,
+            ..crate::test_fixtures::settings("drain", "a").buffer
+        },
+        ..crate::test_fixtures::settings("drain", "a")
+    };
     let source = crate::test_fixtures::one_shard_of_fifty();
     let table = Arc::new(FlakyTable::new(false));
     let sink = Arc::new(SlowSink {
@@ -100,7 +107,7 @@ async fn a_graceful_stop_whose_writes_outlast_the_failover_time_delivers_checkpo
         delay: Duration::from_millis(1500),
     });
     let worker = Worker::new(
-        crate::cli::worker_settings(&settings),
+        settings.clone(),
         source as Arc<dyn ShardSource>,
         table.clone() as Arc<dyn LeaseTable>,
         sink.clone() as Arc<dyn ObjectSink>,
@@ -136,12 +143,14 @@ async fn a_graceful_stop_whose_writes_outlast_the_failover_time_delivers_checkpo
 #[tokio::test]
 async fn a_running_worker_whose_heartbeat_is_refused_for_good_stops_at_once_not_after_the_retry_duration()
  {
-    let settings = crate::test_fixtures::settings_from(
-        "name = \"refused\"\n[source]\nstream = \"s\"\n[leases]\nfailover_time_ms = 1000\nworker_id = \"a\"\nretry_duration_s = 600\n[destination]\nurl = \"file:///nonexistent-unused\"\n",
-    );
+    let settings = WorkerSettings {
+        failover_time: Duration::from_millis(1000),
+        lease_retry_duration: Duration::from_secs(600),
+        ..crate::test_fixtures::settings("refused", "a")
+    };
     let table = Arc::new(FlakyTable::new(false));
     let worker = Worker::new(
-        crate::cli::worker_settings(&settings),
+        settings.clone(),
         Arc::new(MemoryShardSource::new()) as Arc<dyn ShardSource>,
         table.clone() as Arc<dyn LeaseTable>,
         Arc::new(MemorySink::new()) as Arc<dyn ObjectSink>,
@@ -177,7 +186,7 @@ async fn a_shard_taken_again_while_this_workers_previous_reader_runs_starts_only
         .unwrap();
     let progress = Arc::new(MemorySink::new());
     let worker = Worker::new(
-        crate::cli::worker_settings(&settings),
+        settings.clone(),
         Arc::new(MemoryShardSource::new()) as Arc<dyn ShardSource>,
         table.clone() as Arc<dyn LeaseTable>,
         Arc::new(MemorySink::new()) as Arc<dyn ObjectSink>,

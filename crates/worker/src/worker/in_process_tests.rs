@@ -12,12 +12,26 @@ const SHARDS: u64 = 4;
 const PER_SHARD: u64 = 60;
 
 fn settings(worker_id: &str) -> WorkerSettings {
-    crate::cli::worker_settings(&crate::test_fixtures::settings_from(&format!(
-        "name = \"inproc\"\n[source]\nstream = \"s\"\nidle_time_ms = 50\n[leases]\n\
-         failover_time_ms = 1000\nworker_id = \"{worker_id}\"\n[destination]\n\
-         url = \"file:///nonexistent-unused\"\nbuffer_interval_s = 1\n\
-         [format]\ntype = \"ndjson\"\ncompression = \"none\"\n"
-    )))
+    let defaults = crate::test_fixtures::settings("inproc", worker_id);
+    let format = kinesink_parquet_writer::ObjectFormat::Records {
+        framing: kinesink_parquet_writer::RecordFraming::NewlineDelimited,
+        codec: Codec::None,
+    };
+    WorkerSettings {
+        reader: ReaderSettings {
+            idle: Duration::from_millis(50),
+            ..defaults.reader
+        },
+        failover_time: Duration::from_millis(1000),
+        buffer: BufferLimits {
+            interval_ms: 1000,
+            ..defaults.buffer
+        },
+        file_extension: format.file_extension().to_owned(),
+        format,
+        error_codec: Codec::None,
+        ..defaults
+    }
 }
 
 /// A stream of `SHARDS` open shards with `PER_SHARD` records each, `{"id":"<shard>-<i>"}`.
