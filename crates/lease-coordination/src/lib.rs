@@ -63,6 +63,7 @@
 mod dynamodb_table;
 mod keeper;
 mod lease;
+mod lease_cycle;
 mod memory_table;
 mod outage_retry;
 mod ownership_clock;
@@ -76,6 +77,9 @@ mod taker;
 pub use dynamodb_table::DynamoDbLeaseTable;
 pub use keeper::LeaseKeeper;
 pub use lease::{Checkpoint, EndedShards, Lease, LeaseState, TableSnapshot, WorkerHeartbeat};
+pub use lease_cycle::{
+    CycleSeen, CycleStep, CycleStop, DEAD_WORKER_FAILOVER_TIMES, Finish, LeaseCycle,
+};
 pub use memory_table::MemoryLeaseTable;
 pub use outage_retry::{FailureClass, OutageRetry, RetryVerdict};
 pub use ownership_clock::{Ownership, OwnershipClock, OwnershipEvent};

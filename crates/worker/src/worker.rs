@@ -3,15 +3,15 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kinesink_delivery::{
     BufferLimits, ObjectLayout, ObjectSink, ProgressStore, RecordPosition, ResumeState,
     ShardBuffers,
 };
 use kinesink_lease_coordination::{
-    Checkpoint, Lease, LeaseAction, LeaseError, LeaseKeeper, LeaseTable, LeaseTaker, OutageRetry,
-    OwnershipEvent, RetryVerdict,
+    Checkpoint, CycleSeen, Finish, Lease, LeaseAction, LeaseCycle, LeaseError, LeaseKeeper,
+    LeaseTable, OutageRetry, OwnershipEvent, RetryVerdict,
 };
 use kinesink_parquet_writer::{Codec, ObjectFormat};
 use kinesink_partitioning::{MetadataQuery, OutputPrefixes};
@@ -350,12 +350,12 @@ impl Worker {
             self.table.clone(),
             self.settings.worker_id.clone(),
         ));
-        let mut taker = LeaseTaker::new(
+        let mut cycle = LeaseCycle::new(
             self.settings.worker_id.clone(),
-            u64::try_from(self.settings.failover_time.as_millis()).unwrap_or(u64::MAX),
+            self.settings.failover_time,
+            self.settings.lease_retry_duration,
         );
         let stats = self.stats.clone();
-        let started = Instant::now();
         let mut running: BTreeMap<String, RunningShard> = BTreeMap::new();
         let mut failure: Option<String> = None;
         // A transient error at start (throttling, a 5xx, a DynamoDB or Kinesis outage) is
@@ -384,10 +384,9 @@ impl Worker {
                 }
             }
         }
-        // The lease cycle's own outage clock: heartbeat and lease-table scans failing for
-        // `leases.retry_duration_s` stop the worker (the cycle itself is the retry, every
-        // failover/3).
-        let mut cycle_outage = OutageRetry::new(self.settings.lease_retry_duration);
+        // The lease cycle (its decisions: `LeaseCycle`) runs every failover/3; heartbeat and
+        // lease-table scans failing for `leases.retry_duration_s` stop the worker (the cycle
+        // itself is the retry).
         let mut abandon = false;
         let mut lease_tick = tokio::time::interval(
             (self.settings.failover_time / 3).max(Duration::from_millis(100)),
@@ -490,67 +489,44 @@ impl Worker {
                             None
                         }
                     };
-                    match &cycle_error {
-                        None => cycle_outage.succeeded(),
-                        Some(e) => {
-                            self.ready.store(false, Ordering::Relaxed);
-                            match cycle_outage.step(self.gate.now_ms(), e.class()) {
-                                RetryVerdict::GiveUp { failing_for, attempts } => {
-                                    failure = Some(format!(
-                                        "the DynamoDB lease table could not be used for {} s, the whole retry duration (leases.retry_duration_s = {}), {attempts} lease cycles; stopping (nothing past the checkpoints is lost); last error: {e}",
-                                        failing_for.as_secs(),
-                                        self.settings.lease_retry_duration.as_secs()
-                                    ));
-                                    abandon = true;
-                                    break;
-                                }
-                                // Missing permissions, bad credentials, a malformed lease item:
-                                // waiting does not help.
-                                RetryVerdict::Permanent => {
-                                    failure = Some(format!(
-                                        "the DynamoDB lease table refused the lease cycle for good (waiting does not help); stopping (nothing past the checkpoints is lost): {e}"
-                                    ));
-                                    break;
-                                }
-                                RetryVerdict::RetryAfter(_) | RetryVerdict::LeaseLost => {}
+                    // Leases another worker took (stolen to balance, or taken while this one was
+                    // paused): stop their readers; their writes were fenced all along.
+                    if let Some(snapshot) = &snapshot {
+                        for shard_id in keeper.reconcile(&snapshot.leases).await {
+                            tracing::info!(shard_id = %shard_id, "lease taken by another worker; stopping its reader");
+                            if let Some(r) = running.get(&shard_id) {
+                                r.lost.cancel();
                             }
                         }
                     }
+                    let held = keeper.held_shards().await;
+                    let step = cycle.step(self.gate.now_ms(), CycleSeen {
+                        table_error: cycle_error.as_ref(),
+                        snapshot: snapshot.as_ref(),
+                        held: &held,
+                        healthy: !self.outage.writes_failing()
+                            && self.gate.current().is_live()
+                            && !self.stall_watch.any_stalled()
+                            && !self.health.refusing(),
+                    });
+                    if let Some(stop) = step.stop {
+                        self.ready.store(false, Ordering::Relaxed);
+                        failure = Some(stop.reason);
+                        abandon = stop.abandon;
+                        break;
+                    }
+                    self.ready.store(step.ready, Ordering::Relaxed);
                     let Some(snapshot) = snapshot else {
                         continue;
                     };
-                    // Leases another worker took (stolen to balance, or taken while this one was
-                    // paused): stop their readers; their writes were fenced all along.
-                    for shard_id in keeper.reconcile(&snapshot.leases).await {
-                        tracing::info!(shard_id = %shard_id, "lease taken by another worker; stopping its reader");
-                        if let Some(r) = running.get(&shard_id) {
-                            r.lost.cancel();
-                        }
-                    }
-                    let leases = snapshot.leases;
-                    let held = keeper.held_shards().await;
-                    let now_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-                    let actions = taker.step(now_ms, &leases, &snapshot.workers, &held);
-                    // Heartbeats of workers gone for 6 failover times (crashed, or restarted with a
-                    // new id) are deleted so the table and `kinesink workers` stay accurate.
-                    let failover_ms = u64::try_from(self.settings.failover_time.as_millis()).unwrap_or(u64::MAX);
-                    for dead in taker.dead_workers(now_ms, failover_ms.saturating_mul(6)) {
+                    for dead in step.remove_heartbeats {
                         tracing::info!(worker_id = %dead, "removing the heartbeat of a worker gone for 6 failover times");
                         if let Err(e) = self.table.remove_heartbeat(&dead).await {
                             tracing::warn!(worker_id = %dead, error = %e, "removing a dead worker's heartbeat failed");
                         }
                     }
-                    let nothing_to_take = actions.is_empty();
-                    self.ready.store(
-                        cycle_error.is_none()
-                            && !self.outage.writes_failing()
-                            && self.gate.current().is_live()
-                            && (!held.is_empty() || nothing_to_take)
-                            && !self.stall_watch.any_stalled()
-                            && !self.health.refusing(),
-                        Ordering::Relaxed,
-                    );
-                    for action in actions {
+                    let nothing_to_take = step.take.is_empty();
+                    for action in step.take {
                         let (shard_id, expected_counter) = match action {
                             LeaseAction::Take { shard_id, expected_counter } => (shard_id, expected_counter),
                             LeaseAction::Steal { shard_id, expected_counter, from } => {
@@ -579,16 +555,18 @@ impl Worker {
                     }
                     may_finish = false;
                     if options.until_caught_up {
-                        // Counted after this cycle's takes: every open lease is read here.
-                        let open_leases = leases.iter().filter(|l| l.checkpoint != Checkpoint::ShardEnd).count();
-                        let all_mine = leases.iter().filter(|l| l.checkpoint != Checkpoint::ShardEnd).all(|l| running.contains_key(&l.shard_id));
-                        if all_mine && running.len() == open_leases {
-                            let all_caught_up = running.values().all(|r| r.caught_up.load(Ordering::Relaxed));
-                            if nothing_to_take && all_caught_up {
+                        // Judged after this cycle's takes: every open lease is read here.
+                        let at_tip: Vec<(&str, bool)> = running
+                            .iter()
+                            .map(|(s, r)| (s.as_str(), r.caught_up.load(Ordering::Relaxed)))
+                            .collect();
+                        match LeaseCycle::finish(&snapshot, &at_tip, nothing_to_take) {
+                            Finish::Now => {
                                 tracing::info!("every shard is read to its tip; stopping");
                                 break;
                             }
-                            may_finish = true;
+                            Finish::WhenAtTip => may_finish = true,
+                            Finish::NotYet => {}
                         }
                     }
                 }

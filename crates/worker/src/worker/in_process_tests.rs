@@ -7,6 +7,7 @@ use kinesink_delivery::MemorySink;
 use kinesink_lease_coordination::MemoryLeaseTable;
 use kinesink_record_deaggregation::KinesisRecord;
 use kinesink_shard_reader::{MemoryShardSource, ShardInfo};
+use std::time::Instant;
 
 const SHARDS: u64 = 4;
 const PER_SHARD: u64 = 60;

@@ -5,6 +5,7 @@ use crate::destination_progress::stored_progress;
 use crate::flaky_lease_table::FlakyTable;
 use kinesink_delivery::MemorySink;
 use kinesink_shard_reader::MemoryShardSource;
+use std::time::Instant;
 
 fn running_shard() -> RunningShard {
     RunningShard {
