@@ -1,6 +1,7 @@
 //! Tests of loading and validating the configuration file.
 
 use super::*;
+use kinesink_parquet_writer::{ObjectFormat, RecordFraming};
 
 /// Loads a configuration given as text, with these environment overrides.
 pub(super) fn load_str(text: &str, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
@@ -36,10 +37,10 @@ fn a_minimal_file_gets_firehose_defaults() {
     );
     assert!(matches!(
         s.format,
-        ObjectFormat::Records {
+        FormatSource::Given(ObjectFormat::Records {
             codec: Codec::Gzip,
             framing: RecordFraming::NewlineDelimited
-        }
+        })
     ));
     assert_eq!(s.file_extension, ".gz");
     assert_eq!(s.lease_table, "kinesink-clicks");
@@ -209,7 +210,10 @@ fn parquet_needs_a_schema_and_a_bad_type_names_the_key() {
         &[],
     )
     .unwrap();
-    assert!(matches!(ok.format, ObjectFormat::Parquet(_)));
+    assert!(matches!(
+        ok.format,
+        FormatSource::Given(ObjectFormat::Parquet(_))
+    ));
     assert_eq!(ok.file_extension, ".parquet");
 }
 
@@ -231,7 +235,10 @@ fn the_reference_configuration_loads_unchanged() {
     }
     let s = load_str(&text, &[]).unwrap();
     assert_eq!(s.memory_budget_bytes, 1024 * 1024 * 1024);
-    assert!(matches!(s.format, ObjectFormat::Parquet(_)));
+    assert!(matches!(
+        s.format,
+        FormatSource::Given(ObjectFormat::Parquet(_))
+    ));
     assert!(s.query.is_some());
 }
 
