@@ -2,8 +2,12 @@
 //! validated at start into [`Settings`] with errors that name the key.
 //!
 //! Environment overrides: `KINESINK_<SECTION>__<KEY>` (e.g. `KINESINK_SOURCE__STREAM`), and
-//! `KINESINK_NAME` for the top-level `name`. Values are given as text; numbers and booleans are
-//! parsed from it.
+//! `KINESINK_NAME` for the top-level `name`. Values are given as text; numbers, booleans and the
+//! names of closed sets are parsed from it.
+//!
+//! Each section has its module holding the section as written (deserialised, and serialised by
+//! `import-firehose`) and its validation into typed values; `validate` composes them into
+//! [`Settings`] with the checks that span sections.
 
 use std::collections::BTreeMap;
 use std::path::Path;
