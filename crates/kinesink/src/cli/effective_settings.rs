@@ -1,8 +1,7 @@
 //! What `check-config` prints: the settings a run would use, as a user writes them.
 
-use kinesink_shard_reader::{StartPosition, StreamId};
-
 use kinesink_parquet_writer::{ObjectFormat, ParquetCompression, RecordFraming};
+use kinesink_shard_reader::{StartPosition, StreamId};
 
 use crate::config::{FormatSource, Settings};
 

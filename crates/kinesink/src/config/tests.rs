@@ -330,3 +330,45 @@ fn the_shipped_example_config_loads() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/kinesink.toml");
     load(&path, &BTreeMap::new()).unwrap();
 }
+
+#[test]
+fn a_glue_table_is_carried_as_parquet_to_complete_at_start_up_not_as_a_placeholder() {
+    let text = format!(
+        "{MINIMAL}[format]\ncompression = \"snappy\"\ncase_insensitive = false\n[format.glue]\ndatabase = \"lake\"\ntable = \"events\"\n"
+    );
+    let s = load_str(&text, &[("KINESINK_FORMAT__GLUE__VERSION", "3")]).unwrap();
+    let FormatSource::FromGlue(glue) = &s.format else {
+        panic!("{:?}", s.format);
+    };
+    assert_eq!(
+        glue.table,
+        GlueSection {
+            database: "lake".into(),
+            table: "events".into(),
+            catalog_id: None,
+            version: Some("3".into()),
+            endpoint_url: None,
+        }
+    );
+    assert!(!glue.serde.case_insensitive);
+    assert_eq!(s.file_extension, ".parquet");
+    let schema = kinesink_parquet_writer::TableSchema::parse_hive("a string, b bigint").unwrap();
+    let ObjectFormat::Parquet(table) = glue.with_schema(schema).unwrap() else {
+        panic!("a Glue schema makes a Parquet format");
+    };
+    assert_eq!(table.schema().columns().len(), 2);
+    assert_eq!(
+        table.options().compression,
+        kinesink_parquet_writer::ParquetCompression::Snappy
+    );
+    let e = load_str(
+        &text.replace("[format.glue]", "schema = \"a string\"\n[format.glue]"),
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("format.schema") && e.contains("format.glue"),
+        "{e}"
+    );
+}
