@@ -239,7 +239,7 @@ async fn execute(command: Command) -> Result<(), Failure> {
             arrival_time,
         } => {
             let settings = load_config(&config)?;
-            if settings.glue.is_some() {
+            if matches!(settings.format, config::FormatSource::FromGlue(_)) {
                 return Err(usage(
                     "config key `format.glue`: dry-run uses no AWS; give the schema inline in `format.schema`",
                 ));
@@ -347,8 +347,8 @@ async fn execute(command: Command) -> Result<(), Failure> {
                 crate::aws::check_online(&settings, &aws)
                     .await
                     .map_err(usage)?;
-                if let Some(glue) = &settings.glue {
-                    let schema = crate::aws::glue_schema(&aws.sdk, glue)
+                if let config::FormatSource::FromGlue(glue) = &settings.format {
+                    let schema = crate::aws::glue_schema(&aws.sdk, &glue.table)
                         .await
                         .map_err(usage)?;
                     println!(
@@ -424,7 +424,12 @@ pub(crate) fn worker_settings(s: &Settings) -> WorkerSettings {
         kpl_deaggregation: s.kpl_deaggregation,
         record_split: s.record_split.clone(),
         buffer: s.buffer,
-        format: s.format.clone(),
+        format: match &s.format {
+            config::FormatSource::Given(format) => format.clone(),
+            config::FormatSource::FromGlue(_) => {
+                unreachable!("run reads the Glue schema before the worker's settings are made")
+            }
+        },
         error_codec: s.error_codec,
         prefixes: s.prefixes.clone(),
         query: s.query.clone(),
@@ -466,18 +471,13 @@ async fn run(settings: &Settings, until_caught_up: bool) -> Result<(), Failure> 
         .await
         .map_err(usage)?;
     let mut settings = settings.clone();
-    if let (Some(glue), Some((serde, options))) = (&settings.glue, &settings.parquet) {
-        let schema = crate::aws::glue_schema(&aws.sdk, glue)
+    if let config::FormatSource::FromGlue(glue) = &settings.format {
+        let schema = crate::aws::glue_schema(&aws.sdk, &glue.table)
             .await
             .map_err(usage)?;
-        let table_format = kinesink_parquet_writer::ParquetTableFormat::new(
-            Arc::new(schema),
-            serde.clone(),
-            options.clone(),
-        )
-        .map_err(|e| usage(format!("config section `format`: {e}")))?;
-        tracing::info!(table = %format!("{}.{}", glue.database, glue.table), "Parquet schema read from Glue");
-        settings.format = kinesink_parquet_writer::ObjectFormat::Parquet(Arc::new(table_format));
+        let format = glue.with_schema(schema).map_err(usage)?;
+        tracing::info!(table = %format!("{}.{}", glue.table.database, glue.table.table), "Parquet schema read from Glue");
+        settings.format = config::FormatSource::Given(format);
     }
     let settings = &settings;
     let sink: Arc<dyn ObjectSink> = match &settings.destination {

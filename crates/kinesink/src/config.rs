@@ -2,36 +2,51 @@
 //! validated at start into [`Settings`] with errors that name the key.
 //!
 //! Environment overrides: `KINESINK_<SECTION>__<KEY>` (e.g. `KINESINK_SOURCE__STREAM`), and
-//! `KINESINK_NAME` for the top-level `name`. Values are given as text; numbers and booleans are
-//! parsed from it.
+//! `KINESINK_NAME` for the top-level `name`. Values are given as text; numbers, booleans and the
+//! names of closed sets are parsed from it.
+//!
+//! Each section has its module holding the section as written (deserialised, and serialised by
+//! `import-firehose`) and its validation into typed values; `validate` composes them into
+//! [`Settings`] with the checks that span sections.
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-use std::sync::Arc;
-
-use kinesink_delivery::{BufferLimits, Destination, PartitionLimit, PartitionLimitAction};
-use kinesink_parquet_writer::{
-    Codec, ObjectFormat, ParquetCompression, ParquetOptions, ParquetTableFormat, RecordFraming,
-    SerdeOptions, TableSchema,
-};
-use kinesink_partitioning::{MetadataQuery, OutputPrefixes, Tz};
-use kinesink_record_deaggregation::{Delimiter, SubRecordFormat};
+use kinesink_delivery::{BufferLimits, Destination, PartitionLimit};
+use kinesink_parquet_writer::Codec;
+use kinesink_partitioning::{MetadataQuery, OutputPrefixes};
+use kinesink_record_deaggregation::SubRecordFormat;
 use kinesink_shard_reader::{StartPosition, StreamId};
-use serde::Deserialize;
-use serde_with::serde_as;
-
-use scalar_value::ScalarValue;
+use serde::{Deserialize, Serialize};
 
 mod bounds;
+mod destination;
+mod env_overrides;
+mod format;
+mod leases;
+mod metrics;
+mod processing;
 mod scalar_value;
+mod source;
 #[cfg(test)]
 mod tests;
 mod validate;
 #[cfg(test)]
 mod validation_tests;
 
+pub use destination::Encryption;
+pub(crate) use destination::{DestinationSection, Sse};
+pub(crate) use format::{Compression, FormatSection, FormatType};
+pub use format::{FormatSource, GlueFormat, GlueSection};
+pub(crate) use leases::LeasesSection;
+pub(crate) use metrics::MetricsSection;
+pub(crate) use processing::{ProcessingSection, RecordDeaggregation};
+pub use source::Reader;
+pub(crate) use source::{InitialPosition, SourceSection};
+
+use env_overrides::apply_env_overrides;
 use validate::validate;
 
 /// A configuration problem; the message names the key (or file) at fault.
@@ -43,6 +58,29 @@ fn err(msg: impl Into<String>) -> ConfigError {
     ConfigError(msg.into())
 }
 
+/// `url` when it is absent or an http(s) URL, else an error naming `key`.
+fn check_endpoint(key: &str, url: Option<String>) -> Result<Option<String>, ConfigError> {
+    match url {
+        Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => Err(err(format!(
+            "config key `{key}`: `{u}` is not an http:// or https:// URL"
+        ))),
+        other => Ok(other),
+    }
+}
+
+/// Whether `value` is its type's default (a section or table left out when written).
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
+/// How a value of a closed set (a unit enum variant) is written in the file.
+fn spelling<T: Serialize>(value: &T) -> String {
+    match toml::Value::try_from(value) {
+        Ok(toml::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
 const SECTIONS: &[&str] = &[
     "source",
     "leases",
@@ -52,179 +90,32 @@ const SECTIONS: &[&str] = &[
     "metrics",
 ];
 
-/// The file as written (after environment overrides), before validation.
-#[serde_as]
-#[derive(Debug, Deserialize)]
+/// The file as written (after environment overrides), before validation; `import-firehose`
+/// builds one and writes it with `toml::to_string`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(
     deny_unknown_fields,
     expecting = "a configuration file of tables: name, [source], [leases], [processing], [destination], [format], [metrics]"
 )]
-struct FileConfig {
-    name: String,
-    source: SourceSection,
-    #[serde(default)]
-    leases: LeasesSection,
-    #[serde(default)]
-    processing: ProcessingSection,
-    destination: DestinationSection,
-    #[serde(default)]
-    format: FormatSection,
-    #[serde(default)]
-    metrics: MetricsSection,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a table of [metrics] keys")]
-struct MetricsSection {
-    listen: Option<String>,
-}
-
-#[serde_as]
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a table of [source] keys")]
-struct SourceSection {
-    stream: Option<String>,
-    stream_arn: Option<String>,
-    region: Option<String>,
-    endpoint_url: Option<String>,
-    #[serde(default = "default_initial_position")]
-    initial_position: String,
-    initial_timestamp: Option<String>,
-    #[serde(default = "default_reader")]
-    reader: String,
-    consumer_name: Option<String>,
-    #[serde_as(as = "ScalarValue")]
-    #[serde(default = "default_max_records")]
-    max_records: u32,
-    #[serde_as(as = "ScalarValue")]
-    #[serde(default = "default_idle_time_ms")]
-    idle_time_ms: u64,
-}
-
-#[serde_as]
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a table of [leases] keys")]
-struct LeasesSection {
-    table: Option<String>,
-    #[serde_as(as = "Option<ScalarValue>")]
-    #[serde(default)]
-    failover_time_ms: Option<u64>,
-    worker_id: Option<String>,
-    endpoint_url: Option<String>,
-    #[serde_as(as = "Option<ScalarValue>")]
-    #[serde(default)]
-    shard_sync_interval_ms: Option<u64>,
-    #[serde_as(as = "Option<ScalarValue>")]
-    #[serde(default)]
-    retry_duration_s: Option<u64>,
-}
-
-#[serde_as]
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a table of [processing] keys")]
-struct ProcessingSection {
-    #[serde_as(as = "Option<ScalarValue>")]
-    #[serde(default)]
-    kpl_deaggregation: Option<bool>,
-    record_deaggregation: Option<String>,
-    delimiter_base64: Option<String>,
-    partition_query: Option<String>,
-    time_zone: Option<String>,
-    #[serde_as(as = "Option<ScalarValue>")]
-    #[serde(default)]
-    stall_timeout_s: Option<u64>,
-}
-
-#[serde_as]
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a table of [destination] keys")]
-struct DestinationSection {
-    url: String,
-    endpoint_url: Option<String>,
-    #[serde_as(as = "Option<ScalarValue>")]
-    #[serde(default)]
-    force_path_style: Option<bool>,
-    #[serde_as(as = "Option<ScalarValue>")]
-    #[serde(default)]
-    buffer_size_mib: Option<u64>,
-    #[serde_as(as = "Option<ScalarValue>")]
-    #[serde(default)]
-    buffer_interval_s: Option<u64>,
-    file_extension: Option<String>,
-    sse: Option<String>,
-    kms_key_id: Option<String>,
-    prefix: Option<String>,
-    error_output_prefix: Option<String>,
-    #[serde_as(as = "Option<ScalarValue>")]
-    #[serde(default)]
-    max_active_partitions: Option<usize>,
-    on_partition_limit: Option<String>,
-    #[serde_as(as = "Option<ScalarValue>")]
-    #[serde(default)]
-    memory_budget_mib: Option<u64>,
-    #[serde_as(as = "Option<ScalarValue>")]
-    #[serde(default)]
-    retry_duration_s: Option<u64>,
-    #[serde_as(as = "Option<ScalarValue>")]
-    #[serde(default)]
-    bucket_owner_full_control: Option<bool>,
-    #[serde_as(as = "Option<ScalarValue>")]
-    #[serde(default)]
-    multipart_part_size_mib: Option<u64>,
-    #[serde_as(as = "Option<ScalarValue>")]
-    #[serde(default)]
-    conditional_writes: Option<bool>,
-}
-
-#[serde_as]
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a table of [format] keys")]
-struct FormatSection {
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    compression: Option<String>,
-    #[serde_as(as = "Option<ScalarValue>")]
-    #[serde(default)]
-    zstd_level: Option<i32>,
-    schema: Option<String>,
-    glue: Option<GlueSection>,
-    #[serde_as(as = "Option<ScalarValue>")]
-    #[serde(default)]
-    case_insensitive: Option<bool>,
-    #[serde(default)]
-    column_to_json_key_mappings: std::collections::BTreeMap<String, String>,
-    #[serde_as(as = "Option<ScalarValue>")]
-    #[serde(default)]
-    convert_dots_in_json_keys_to_underscores: Option<bool>,
-}
-
-/// `[format.glue]`: read the schema from a Glue Data Catalog table at start-up.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields, expecting = "a table of [format.glue] keys")]
-pub struct GlueSection {
-    /// Glue database.
-    pub database: String,
-    /// Glue table.
-    pub table: String,
-    /// Catalog (account) id; default: the caller's.
-    pub catalog_id: Option<String>,
-    /// Table version; default: the current one.
-    pub version: Option<String>,
-    /// Glue endpoint override.
-    pub endpoint_url: Option<String>,
-}
-
-fn default_initial_position() -> String {
-    "trim_horizon".into()
-}
-fn default_reader() -> String {
-    "polling".into()
-}
-const fn default_max_records() -> u32 {
-    10_000
-}
-const fn default_idle_time_ms() -> u64 {
-    1_000
+pub(crate) struct FileConfig {
+    /// Delivery name; appears in object names.
+    pub(crate) name: String,
+    /// `[source]`.
+    pub(crate) source: SourceSection,
+    /// `[leases]`.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub(crate) leases: LeasesSection,
+    /// `[processing]`.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub(crate) processing: ProcessingSection,
+    /// `[destination]`.
+    pub(crate) destination: DestinationSection,
+    /// `[format]`.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub(crate) format: FormatSection,
+    /// `[metrics]`.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub(crate) metrics: MetricsSection,
 }
 
 /// Default failover time: a lease whose owner's heartbeat (and the lease itself) did not move for
@@ -234,29 +125,6 @@ pub const DEFAULT_FAILOVER_TIME_MS: u64 = 10_000;
 pub const DEFAULT_BUFFER_SIZE_MIB: u64 = 5;
 /// Firehose's default buffer interval hint.
 pub const DEFAULT_BUFFER_INTERVAL_S: u64 = 300;
-
-/// Server-side encryption of written objects.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Encryption {
-    /// The bucket's default.
-    None,
-    /// SSE-S3.
-    Aes256,
-    /// SSE-KMS with an optional key id.
-    Kms(Option<String>),
-}
-
-/// How shards are read (`source.reader`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reader {
-    /// GetRecords polling.
-    Polling,
-    /// Enhanced fan-out: SubscribeToShard through a registered stream consumer.
-    EnhancedFanOut {
-        /// The consumer's name (`source.consumer_name`, default `kinesink-<name>`).
-        consumer_name: String,
-    },
-}
 
 /// The validated configuration the worker runs with.
 #[derive(Debug, Clone)]
@@ -306,18 +174,14 @@ pub struct Settings {
     pub file_extension: String,
     /// Server-side encryption.
     pub encryption: Encryption,
-    /// Format of data objects (for Parquet with a Glue schema: completed at start-up).
-    pub format: ObjectFormat,
+    /// Format of data objects: given, or Parquet with a schema read from Glue at start-up.
+    pub format: FormatSource,
     /// Compression of error-output objects.
     pub error_codec: Codec,
     /// Data and error prefixes, in the configured time zone.
     pub prefixes: Arc<OutputPrefixes>,
     /// Partition-key extraction, compiled.
     pub query: Option<Arc<MetadataQuery>>,
-    /// A Glue table to read the Parquet schema from at start-up.
-    pub glue: Option<GlueSection>,
-    /// Parquet settings, used once a Glue schema is known.
-    pub parquet: Option<(Arc<SerdeOptions>, ParquetOptions)>,
     /// The active-partition limit (per shard).
     pub partition_limit: PartitionLimit,
     /// Bytes all buffers of the worker may hold together (`destination.memory_budget_mib`).
@@ -371,63 +235,7 @@ pub fn load(path: &Path, env: &BTreeMap<String, String>) -> Result<Settings, Con
     Ok(settings)
 }
 
+/// `s` with every run of white space (newlines too) one space.
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-fn apply_env_overrides(
-    table: &mut toml::Table,
-    env: &BTreeMap<String, String>,
-    ignored: &mut Vec<String>,
-) -> Result<(), ConfigError> {
-    for (var, value) in env {
-        let Some(rest) = var.strip_prefix("KINESINK_") else {
-            continue;
-        };
-        if rest == "NAME" {
-            table.insert("name".into(), toml::Value::String(value.clone()));
-            continue;
-        }
-        let Some((section, key)) = rest.split_once("__") else {
-            // Not an override. Kubernetes injects service links like KINESINK_METRICS_SERVICE_HOST
-            // for a Service named kinesink-metrics, so these are reported, not refused.
-            if SECTIONS
-                .iter()
-                .any(|s| rest.to_ascii_lowercase().starts_with(&format!("{s}_")))
-            {
-                ignored.push(format!(
-                    "environment variable {var} is ignored: overrides are named KINESINK_<SECTION>__<KEY> (two underscores)"
-                ));
-            }
-            continue;
-        };
-        let section = section.to_ascii_lowercase();
-        if !SECTIONS.contains(&section.as_str()) {
-            return Err(err(format!(
-                "environment variable {var}: unknown section `{section}`"
-            )));
-        }
-        let mut target = table
-            .entry(section.clone())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-            .as_table_mut()
-            .ok_or_else(|| err(format!("config key `{section}` must be a table")))?;
-        let parts: Vec<String> = key.split("__").map(str::to_ascii_lowercase).collect();
-        for part in &parts[..parts.len() - 1] {
-            target = target
-                .entry(part.clone())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-                .as_table_mut()
-                .ok_or_else(|| {
-                    err(format!(
-                        "environment variable {var}: `{part}` is not a table"
-                    ))
-                })?;
-        }
-        target.insert(
-            parts[parts.len() - 1].clone(),
-            toml::Value::String(value.clone()),
-        );
-    }
-    Ok(())
 }

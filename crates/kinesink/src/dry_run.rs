@@ -154,13 +154,18 @@ pub async fn dry_run(
     input: &DryRunInput<'_>,
     output: &Path,
 ) -> anyhow::Result<DryRunSummary> {
+    let crate::config::FormatSource::Given(format) = &settings.format else {
+        anyhow::bail!(
+            "config key `format.glue`: dry-run uses no AWS; give the schema inline in `format.schema`"
+        );
+    };
     let records = read_input(input)?;
     // A preview written again into the same directory replaces the earlier one.
     let sink: Arc<dyn ObjectSink> = Arc::new(FileSink::new(output).with_conditional_writes(false));
     let layout = ObjectLayout {
         shard_id: input.shard_id.to_owned(),
         name: settings.name.clone(),
-        format: settings.format.clone(),
+        format: format.clone(),
         extension: settings.file_extension.clone(),
         error_codec: settings.error_codec,
         prefixes: settings.prefixes.clone(),

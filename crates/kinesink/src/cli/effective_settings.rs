@@ -1,8 +1,9 @@
 //! What `check-config` prints: the settings a run would use, as a user writes them.
 
+use kinesink_parquet_writer::{ObjectFormat, ParquetCompression, RecordFraming};
 use kinesink_shard_reader::{StartPosition, StreamId};
 
-use crate::config::Settings;
+use crate::config::{FormatSource, Settings};
 
 /// The settings a run would use, one per line.
 pub(crate) fn effective_settings(s: &Settings) -> String {
@@ -72,22 +73,24 @@ pub(crate) fn effective_settings(s: &Settings) -> String {
         ),
     );
     let format = match &s.format {
-        _ if s.glue.is_some() => "parquet, schema from Glue at start-up".to_owned(),
-        kinesink_parquet_writer::ObjectFormat::Records { framing, codec } => format!(
-            "{} records, {codec}",
-            match framing {
-                kinesink_parquet_writer::RecordFraming::NewlineDelimited => "newline-delimited",
-                kinesink_parquet_writer::RecordFraming::Raw => "concatenated",
-            }
-        ),
-        kinesink_parquet_writer::ObjectFormat::Parquet(p) => format!(
+        FormatSource::FromGlue(_) => "parquet, schema from Glue at start-up".to_owned(),
+        FormatSource::Given(ObjectFormat::Records { framing, codec }) => {
+            format!(
+                "{} records, {codec}",
+                match framing {
+                    RecordFraming::NewlineDelimited => "newline-delimited",
+                    RecordFraming::Raw => "concatenated",
+                }
+            )
+        }
+        FormatSource::Given(ObjectFormat::Parquet(p)) => format!(
             "parquet, {} columns, {}",
             p.schema().columns().len(),
             match p.options().compression {
-                kinesink_parquet_writer::ParquetCompression::Uncompressed => "none".to_owned(),
-                kinesink_parquet_writer::ParquetCompression::Snappy => "snappy".to_owned(),
-                kinesink_parquet_writer::ParquetCompression::Gzip => "gzip".to_owned(),
-                kinesink_parquet_writer::ParquetCompression::Zstd { level } => {
+                ParquetCompression::Uncompressed => "none".to_owned(),
+                ParquetCompression::Snappy => "snappy".to_owned(),
+                ParquetCompression::Gzip => "gzip".to_owned(),
+                ParquetCompression::Zstd { level } => {
                     format!("zstd level {level}")
                 }
             }

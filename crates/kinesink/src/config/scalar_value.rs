@@ -1,13 +1,14 @@
 //! Numbers and booleans of the configuration, written in TOML (`max_records = 500`) or as text
-//! (environment overrides are text: `KINESINK_SOURCE__MAX_RECORDS=500`), with type errors worded
-//! for users: what was expected and what was given (the key is added by the loader).
+//! (environment overrides are text: `KINESINK_SOURCE__MAX_RECORDS=500`), and names of closed
+//! sets (`reader = "efo"`), with type errors worded for users: what was expected and what was
+//! given (the key is added by the loader). Written back (by `import-firehose`) as themselves.
 
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::Deserializer;
-use serde::de::{self, Visitor};
-use serde_with::DeserializeAs;
+use serde::de::{self, DeserializeOwned, IntoDeserializer, Visitor};
+use serde::{Deserializer, Serialize, Serializer};
+use serde_with::{DeserializeAs, SerializeAs};
 
 /// `#[serde_as(as = "ScalarValue")]`: a number or boolean given as itself or as text.
 pub(super) struct ScalarValue;
@@ -68,6 +69,12 @@ impl<'de, T: ConfigScalar> DeserializeAs<'de, T> for ScalarValue {
     }
 }
 
+impl<T: ConfigScalar + Serialize> SerializeAs<T> for ScalarValue {
+    fn serialize_as<S: Serializer>(value: &T, serializer: S) -> Result<S::Ok, S::Error> {
+        value.serialize(serializer)
+    }
+}
+
 struct ScalarVisitor<T>(PhantomData<T>);
 
 impl<T: ConfigScalar> ScalarVisitor<T> {
@@ -101,5 +108,54 @@ impl<T: ConfigScalar> Visitor<'_> for ScalarVisitor<T> {
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
         T::from_text(v).ok_or_else(|| Self::refuse(format!("the text {v:?}")))
+    }
+}
+
+/// `#[serde_as(as = "ClosedSet")]`: one name of a closed set (a unit-variant enum). A number or
+/// boolean given instead is read as its text, so every refusal is serde's `unknown variant `x`,
+/// expected one of ...`, naming the allowed values.
+pub(super) struct ClosedSet;
+
+impl<'de, T: DeserializeOwned> DeserializeAs<'de, T> for ClosedSet {
+    fn deserialize_as<D: Deserializer<'de>>(deserializer: D) -> Result<T, D::Error> {
+        let text = deserializer.deserialize_any(TextVisitor)?;
+        T::deserialize(IntoDeserializer::<D::Error>::into_deserializer(text))
+    }
+}
+
+impl<T: Serialize> SerializeAs<T> for ClosedSet {
+    fn serialize_as<S: Serializer>(value: &T, serializer: S) -> Result<S::Ok, S::Error> {
+        value.serialize(serializer)
+    }
+}
+
+/// A name, or a number or boolean as its text; anything else is refused.
+struct TextVisitor;
+
+impl Visitor<'_> for TextVisitor {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a name in quotes")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_owned())
     }
 }

@@ -1,6 +1,7 @@
 //! Tests of loading and validating the configuration file.
 
 use super::*;
+use kinesink_parquet_writer::{ObjectFormat, RecordFraming};
 
 /// Loads a configuration given as text, with these environment overrides.
 pub(super) fn load_str(text: &str, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
@@ -36,10 +37,10 @@ fn a_minimal_file_gets_firehose_defaults() {
     );
     assert!(matches!(
         s.format,
-        ObjectFormat::Records {
+        FormatSource::Given(ObjectFormat::Records {
             codec: Codec::Gzip,
             framing: RecordFraming::NewlineDelimited
-        }
+        })
     ));
     assert_eq!(s.file_extension, ".gz");
     assert_eq!(s.lease_table, "kinesink-clicks");
@@ -209,7 +210,10 @@ fn parquet_needs_a_schema_and_a_bad_type_names_the_key() {
         &[],
     )
     .unwrap();
-    assert!(matches!(ok.format, ObjectFormat::Parquet(_)));
+    assert!(matches!(
+        ok.format,
+        FormatSource::Given(ObjectFormat::Parquet(_))
+    ));
     assert_eq!(ok.file_extension, ".parquet");
 }
 
@@ -231,7 +235,10 @@ fn the_reference_configuration_loads_unchanged() {
     }
     let s = load_str(&text, &[]).unwrap();
     assert_eq!(s.memory_budget_bytes, 1024 * 1024 * 1024);
-    assert!(matches!(s.format, ObjectFormat::Parquet(_)));
+    assert!(matches!(
+        s.format,
+        FormatSource::Given(ObjectFormat::Parquet(_))
+    ));
     assert!(s.query.is_some());
 }
 
@@ -322,4 +329,46 @@ fn a_missing_stream_names_the_key() {
 fn the_shipped_example_config_loads() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/kinesink.toml");
     load(&path, &BTreeMap::new()).unwrap();
+}
+
+#[test]
+fn a_glue_table_is_carried_as_parquet_to_complete_at_start_up_not_as_a_placeholder() {
+    let text = format!(
+        "{MINIMAL}[format]\ncompression = \"snappy\"\ncase_insensitive = false\n[format.glue]\ndatabase = \"lake\"\ntable = \"events\"\n"
+    );
+    let s = load_str(&text, &[("KINESINK_FORMAT__GLUE__VERSION", "3")]).unwrap();
+    let FormatSource::FromGlue(glue) = &s.format else {
+        panic!("{:?}", s.format);
+    };
+    assert_eq!(
+        glue.table,
+        GlueSection {
+            database: "lake".into(),
+            table: "events".into(),
+            catalog_id: None,
+            version: Some("3".into()),
+            endpoint_url: None,
+        }
+    );
+    assert!(!glue.serde.case_insensitive);
+    assert_eq!(s.file_extension, ".parquet");
+    let schema = kinesink_parquet_writer::TableSchema::parse_hive("a string, b bigint").unwrap();
+    let ObjectFormat::Parquet(table) = glue.with_schema(schema).unwrap() else {
+        panic!("a Glue schema makes a Parquet format");
+    };
+    assert_eq!(table.schema().columns().len(), 2);
+    assert_eq!(
+        table.options().compression,
+        kinesink_parquet_writer::ParquetCompression::Snappy
+    );
+    let e = load_str(
+        &text.replace("[format.glue]", "schema = \"a string\"\n[format.glue]"),
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("format.schema") && e.contains("format.glue"),
+        "{e}"
+    );
 }

@@ -259,3 +259,88 @@ fn conditional_writes_are_on_by_default_and_can_be_turned_off() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/kinesink.toml");
     assert!(load(&path, &example).unwrap().conditional_writes);
 }
+
+#[test]
+fn every_closed_set_accepts_each_spelling_and_refuses_others_naming_the_key_and_what_is_allowed() {
+    // (key, every spelling accepted without another key)
+    let sets: [(&str, &[&str]); 7] = [
+        ("source.initial_position", &["latest", "trim_horizon"]),
+        ("source.reader", &["polling", "efo"]),
+        ("processing.record_deaggregation", &["none", "json"]),
+        ("destination.sse", &["none", "AES256", "aws:kms"]),
+        (
+            "destination.on_partition_limit",
+            &["error-output", "flush-least-recently-used"],
+        ),
+        ("format.type", &["ndjson", "raw"]),
+        (
+            "format.compression",
+            &["none", "uncompressed", "gzip", "zstd", "snappy"],
+        ),
+    ];
+    for (key, spellings) in sets {
+        for spelling in spellings {
+            if let Err(e) = load_str(MINIMAL, &[(&env_var(key), spelling)]) {
+                panic!("{key} = {spelling:?} refused: {e}");
+            }
+        }
+        let e = load_str(MINIMAL, &[(&env_var(key), "bogus")])
+            .err()
+            .unwrap_or_else(|| panic!("{key} = \"bogus\" was accepted"))
+            .to_string();
+        assert!(
+            e.starts_with(&format!("config key `{key}`: "))
+                && e.contains("bogus")
+                && spellings.iter().all(|s| e.contains(&format!("`{s}`"))),
+            "{key}: {e}"
+        );
+        assert_eq!(e.lines().count(), 1, "{e}");
+        // Not a string at all: the key and the allowed values, no Rust type names.
+        let (section, name) = key.split_once('.').unwrap();
+        let text = if MINIMAL.contains(&format!("[{section}]")) {
+            MINIMAL.replace(
+                &format!("[{section}]\n"),
+                &format!("[{section}]\n{name} = 5\n"),
+            )
+        } else {
+            format!("{MINIMAL}[{section}]\n{name} = 5\n")
+        };
+        let e = load_str(&text, &[]).err().unwrap().to_string();
+        assert!(
+            e.starts_with(&format!("config key `{key}`: "))
+                && spellings.iter().all(|s| e.contains(s))
+                && !e.contains("enum"),
+            "{key}: {e}"
+        );
+    }
+    // The spellings needing another key.
+    load_str(
+        &MINIMAL.replace(
+            "[source]\n",
+            "[source]\ninitial_position = \"at_timestamp\"\ninitial_timestamp = \"2026-11-22T00:00:00Z\"\n",
+        ),
+        &[],
+    )
+    .unwrap();
+    load_str(
+        &MINIMAL.replace(
+            "[destination]\n",
+            "[processing]\nrecord_deaggregation = \"delimited\"\ndelimiter_base64 = \"Cg==\"\n[destination]\n",
+        ),
+        &[],
+    )
+    .unwrap();
+    load_str(&format!("{MINIMAL}[format]\ntype = \"parquet\"\nschema = \"a string\"\ncompression = \"uncompressed\"\n"), &[]).unwrap();
+}
+
+#[test]
+fn the_initial_position_error_names_every_allowed_value() {
+    let e = load_str(MINIMAL, &[("KINESINK_SOURCE__INITIAL_POSITION", "oldest")])
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        e,
+        "config key `source.initial_position`: unknown variant `oldest`, expected one of `trim_horizon`, `latest`, `at_timestamp`"
+    );
+}
