@@ -235,7 +235,7 @@ pub async fn preflight(
     let described = retry_startup_check(
         "Kinesis DescribeStreamSummary",
         &kinesis_at,
-        settings.lease_retry_duration,
+        settings.worker.lease_retry_duration,
         "leases.retry_duration_s",
         || req.clone().send(),
     )
@@ -264,14 +264,14 @@ pub async fn preflight(
         }
     }
     let dynamodb_at = describe_endpoint("DYNAMODB", settings.dynamodb_endpoint.as_deref(), region);
-    ensure_lease_table(table, &dynamodb_at, settings.lease_retry_duration).await?;
+    ensure_lease_table(table, &dynamodb_at, settings.worker.lease_retry_duration).await?;
     match &settings.destination {
         Destination::S3 { bucket, root } => {
             let s3_at = describe_endpoint("S3", settings.s3_endpoint.as_deref(), region);
             let listed = retry_startup_check(
                 "S3 ListObjectsV2",
                 &s3_at,
-                settings.retry_duration,
+                settings.worker.retry_duration,
                 "destination.retry_duration_s",
                 || list_prefix(aws, bucket, root),
             )

@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use kinesink_delivery::{Destination, FileSink, ObjectSink, S3Sink};
-use kinesink_lease_coordination::{Checkpoint, DynamoDbLeaseTable, LeaseTable};
-use kinesink_shard_reader::{KinesisShardSource, ReaderSettings, StartPosition};
+use kinesink_lease_coordination::{DynamoDbLeaseTable, LeaseTable};
+use kinesink_shard_reader::KinesisShardSource;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, Settings};
 use crate::dry_run::{DryRunInput, InputFormat};
 use crate::produce::ProduceOptions;
-use kinesink_worker::worker::{RunOptions, Worker, WorkerSettings};
+use kinesink_worker::{RunOptions, Worker};
 
 mod destination_sinks;
 mod effective_settings;
@@ -383,7 +383,8 @@ async fn execute(command: Command) -> Result<(), Failure> {
         Command::Workers { config, json, all } => {
             let (settings, table) = lease_table(&config).await?;
             let snapshot = table.snapshot().await.map_err(|e| usage(e.to_string()))?;
-            let failover_ms = u64::try_from(settings.failover_time.as_millis()).unwrap_or(u64::MAX);
+            let failover_ms =
+                u64::try_from(settings.worker.failover_time.as_millis()).unwrap_or(u64::MAX);
             let (rows, hidden) = crate::workers_view::worker_rows(
                 &snapshot,
                 chrono::Utc::now().timestamp_millis(),
@@ -401,45 +402,6 @@ async fn execute(command: Command) -> Result<(), Failure> {
             }
             Ok(())
         }
-    }
-}
-
-pub(crate) fn worker_settings(s: &Settings) -> WorkerSettings {
-    let initial_checkpoint = match s.initial_position {
-        StartPosition::Latest => Checkpoint::Latest,
-        StartPosition::AtTimestamp(_) => Checkpoint::AtTimestamp,
-        _ => Checkpoint::TrimHorizon,
-    };
-    WorkerSettings {
-        name: s.name.clone(),
-        worker_id: s.worker_id.clone(),
-        failover_time: s.failover_time,
-        initial_position: s.initial_position.clone(),
-        initial_checkpoint,
-        reader: ReaderSettings {
-            max_records: s.max_records,
-            idle: s.idle_time,
-            max_backoff: Duration::from_secs(10),
-        },
-        kpl_deaggregation: s.kpl_deaggregation,
-        record_split: s.record_split.clone(),
-        buffer: s.buffer,
-        format: match &s.format {
-            config::FormatSource::Given(format) => format.clone(),
-            config::FormatSource::FromGlue(_) => {
-                unreachable!("run reads the Glue schema before the worker's settings are made")
-            }
-        },
-        error_codec: s.error_codec,
-        prefixes: s.prefixes.clone(),
-        query: s.query.clone(),
-        partition_limit: s.partition_limit,
-        file_extension: s.file_extension.clone(),
-        shard_sync_interval: s.shard_sync_interval,
-        memory_budget_bytes: s.memory_budget_bytes,
-        retry_duration: s.retry_duration,
-        lease_retry_duration: s.lease_retry_duration,
-        stall_timeout: s.stall_timeout,
     }
 }
 
@@ -520,8 +482,14 @@ async fn run(settings: &Settings, until_caught_up: bool) -> Result<(), Failure> 
             ))
         }
     };
+    let config::FormatSource::Given(format) = &settings.format else {
+        return Err(Failure::Runtime(anyhow::anyhow!(
+            "the Parquet schema must be read from Glue before the worker starts"
+        )));
+    };
     let worker = Worker::new(
-        worker_settings(settings),
+        settings.worker.clone(),
+        format.clone(),
         source,
         Arc::new(table),
         sink.clone(),

@@ -9,17 +9,12 @@
 //! `import-firehose`) and its validation into typed values; `validate` composes them into
 //! [`Settings`] with the checks that span sections.
 
+use kinesink_delivery::Destination;
+use kinesink_shard_reader::StreamId;
+use kinesink_worker::WorkerSettings;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
-
-use kinesink_delivery::{BufferLimits, Destination, PartitionLimit};
-use kinesink_parquet_writer::Codec;
-use kinesink_partitioning::{MetadataQuery, OutputPrefixes};
-use kinesink_record_deaggregation::SubRecordFormat;
-use kinesink_shard_reader::{StartPosition, StreamId};
-use serde::{Deserialize, Serialize};
 
 mod bounds;
 mod destination;
@@ -126,69 +121,33 @@ pub const DEFAULT_BUFFER_SIZE_MIB: u64 = 5;
 /// Firehose's default buffer interval hint.
 pub const DEFAULT_BUFFER_INTERVAL_S: u64 = 300;
 
-/// The validated configuration the worker runs with.
+/// The validated configuration the worker runs with: where the services are and how to reach
+/// them, plus [`Settings::worker`], the running worker's own typed settings (no copy is made
+/// between the two).
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Delivery name (config `name`), used in object names.
-    pub name: String,
     /// The stream read.
     pub stream: StreamId,
     /// AWS region, if set in the file (else the SDK's default chain).
     pub region: Option<String>,
     /// Kinesis endpoint override.
     pub kinesis_endpoint: Option<String>,
-    /// Where new shards start.
-    pub initial_position: StartPosition,
     /// GetRecords polling or enhanced fan-out.
     pub reader: Reader,
-    /// Records per GetRecords.
-    pub max_records: u32,
-    /// Pause after an empty GetRecords.
-    pub idle_time: Duration,
     /// Lease table name.
     pub lease_table: String,
-    /// Failover time.
-    pub failover_time: Duration,
-    /// How often shards are re-listed (new shards, leases deleted by hand, expired shards).
-    pub shard_sync_interval: Duration,
-    /// How long lease-table calls failing transiently (a DynamoDB outage) are retried before
-    /// the worker stops (`leases.retry_duration_s`).
-    pub lease_retry_duration: Duration,
-    /// This worker's id in the lease table.
-    pub worker_id: String,
     /// DynamoDB endpoint override.
     pub dynamodb_endpoint: Option<String>,
-    /// Unpack KPL aggregates.
-    pub kpl_deaggregation: bool,
-    /// Firehose record splitting.
-    pub record_split: Option<SubRecordFormat>,
     /// Where objects go.
     pub destination: Destination,
     /// S3 endpoint override.
     pub s3_endpoint: Option<String>,
     /// Path-style S3 addressing (needed by most S3 stand-ins).
     pub force_path_style: bool,
-    /// Buffering hints.
-    pub buffer: BufferLimits,
-    /// Object extension (with its dot, or empty).
-    pub file_extension: String,
     /// Server-side encryption.
     pub encryption: Encryption,
     /// Format of data objects: given, or Parquet with a schema read from Glue at start-up.
     pub format: FormatSource,
-    /// Compression of error-output objects.
-    pub error_codec: Codec,
-    /// Data and error prefixes, in the configured time zone.
-    pub prefixes: Arc<OutputPrefixes>,
-    /// Partition-key extraction, compiled.
-    pub query: Option<Arc<MetadataQuery>>,
-    /// The active-partition limit (per shard).
-    pub partition_limit: PartitionLimit,
-    /// Bytes all buffers of the worker may hold together (`destination.memory_budget_mib`).
-    pub memory_budget_bytes: usize,
-    /// How long a failing object write is retried before the shard gives up and the worker
-    /// stops (nothing past the checkpoint is lost: the records stay in the stream).
-    pub retry_duration: Duration,
     /// Grant the bucket owner full control of every object (canned ACL).
     pub bucket_owner_full_control: bool,
     /// Objects larger than this are uploaded in parts of this size (S3 multipart).
@@ -200,9 +159,10 @@ pub struct Settings {
     pub warnings: Vec<String>,
     /// Address of `/metrics`, `/healthz`, `/readyz` (none: not served).
     pub metrics_listen: Option<std::net::SocketAddr>,
-    /// A shard whose lease is held but that makes no progress for this long is reported
-    /// (`processing.stall_timeout_s`).
-    pub stall_timeout: Duration,
+    /// The worker's settings: name, worker id, leases' timing, reading, processing,
+    /// buffering, prefixes and limits (`name`, `[leases]`, `[processing]`, most of
+    /// `[destination]`).
+    pub worker: WorkerSettings,
 }
 
 /// Reads the file at `path`, applies `KINESINK_*` overrides from `env`, and validates.

@@ -164,20 +164,20 @@ pub async fn dry_run(
     let sink: Arc<dyn ObjectSink> = Arc::new(FileSink::new(output).with_conditional_writes(false));
     let layout = ObjectLayout {
         shard_id: input.shard_id.to_owned(),
-        name: settings.name.clone(),
+        name: settings.worker.name.clone(),
         format: format.clone(),
-        extension: settings.file_extension.clone(),
-        error_codec: settings.error_codec,
-        prefixes: settings.prefixes.clone(),
-        query: settings.query.clone(),
-        partition_limit: settings.partition_limit,
+        extension: settings.worker.file_extension.clone(),
+        error_codec: settings.worker.error_codec,
+        prefixes: settings.worker.prefixes.clone(),
+        query: settings.worker.query.clone(),
+        partition_limit: settings.worker.partition_limit,
     };
     let mut pipeline = RecordPipeline::new(
-        settings.kpl_deaggregation,
-        settings.record_split.clone(),
+        settings.worker.kpl_deaggregation,
+        settings.worker.record_split.clone(),
         None,
     );
-    let mut buffers = ShardBuffers::new(layout, settings.buffer, ResumeState::default());
+    let mut buffers = ShardBuffers::new(layout, settings.worker.buffer, ResumeState::default());
     let mut summary = DryRunSummary {
         input_records: records.len(),
         objects: Vec::new(),

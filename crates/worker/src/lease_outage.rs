@@ -490,6 +490,7 @@ mod tests {
         let sink = Arc::new(MemorySink::new());
         let worker = crate::worker::Worker::new(
             settings,
+            crate::test_fixtures::ndjson_gzip(),
             source as Arc<dyn ShardSource>,
             table.clone() as Arc<dyn LeaseTable>,
             sink.clone() as Arc<dyn ObjectSink>,

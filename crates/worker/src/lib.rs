@@ -28,3 +28,5 @@ pub mod stall_watch;
 #[cfg(test)]
 mod test_fixtures;
 pub mod worker;
+
+pub use worker::{RunFailure, RunOptions, RunSummary, Worker, WorkerSettings};

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kinesink_delivery::{BufferLimits, PartitionLimit, PartitionLimitAction};
-use kinesink_lease_coordination::Checkpoint;
 use kinesink_parquet_writer::{Codec, ObjectFormat, RecordFraming};
 use kinesink_partitioning::OutputPrefixes;
 use kinesink_record_deaggregation::KinesisRecord;
@@ -17,16 +16,11 @@ use crate::worker::WorkerSettings;
 /// NDJSON, 5 MiB / 300 s buffers, 10 s failover, trim horizon), which each test changes where
 /// it matters.
 pub(crate) fn settings(name: &str, worker_id: &str) -> WorkerSettings {
-    let format = ObjectFormat::Records {
-        framing: RecordFraming::NewlineDelimited,
-        codec: Codec::Gzip,
-    };
     WorkerSettings {
         name: name.to_owned(),
         worker_id: worker_id.to_owned(),
         failover_time: Duration::from_secs(10),
         initial_position: StartPosition::TrimHorizon,
-        initial_checkpoint: Checkpoint::TrimHorizon,
         reader: ReaderSettings {
             max_records: 10_000,
             idle: Duration::from_secs(1),
@@ -38,8 +32,7 @@ pub(crate) fn settings(name: &str, worker_id: &str) -> WorkerSettings {
             size_bytes: 5 * 1024 * 1024,
             interval_ms: 300_000,
         },
-        file_extension: format.file_extension().to_owned(),
-        format,
+        file_extension: ndjson_gzip().file_extension().to_owned(),
         error_codec: Codec::Gzip,
         prefixes: Arc::new(OutputPrefixes::parse(None, None).unwrap()),
         query: None,
@@ -52,6 +45,14 @@ pub(crate) fn settings(name: &str, worker_id: &str) -> WorkerSettings {
         retry_duration: Duration::from_secs(86_400),
         lease_retry_duration: Duration::from_secs(600),
         stall_timeout: Duration::from_secs(300),
+    }
+}
+
+/// The default format: gzip NDJSON.
+pub(crate) fn ndjson_gzip() -> ObjectFormat {
+    ObjectFormat::Records {
+        framing: RecordFraming::NewlineDelimited,
+        codec: Codec::Gzip,
     }
 }
 

@@ -38,8 +38,6 @@ pub struct WorkerSettings {
     pub failover_time: Duration,
     /// Where shards without a checkpoint start.
     pub initial_position: StartPosition,
-    /// The initial checkpoint stored in new leases of shards without parents.
-    pub initial_checkpoint: Checkpoint,
     /// GetRecords settings.
     pub reader: ReaderSettings,
     /// Unpack KPL aggregates.
@@ -48,8 +46,6 @@ pub struct WorkerSettings {
     pub record_split: Option<kinesink_record_deaggregation::SubRecordFormat>,
     /// Buffering hints.
     pub buffer: BufferLimits,
-    /// Format of data objects.
-    pub format: ObjectFormat,
     /// Compression of error-output objects.
     pub error_codec: Codec,
     /// Data and error prefixes.
@@ -70,6 +66,20 @@ pub struct WorkerSettings {
     pub lease_retry_duration: Duration,
     /// A shard task without progress for this long is reported stalled ([`StallWatch`]).
     pub stall_timeout: Duration,
+}
+
+impl WorkerSettings {
+    /// The checkpoint stored in new leases of shards without listed parents: the lease-table
+    /// form of [`WorkerSettings::initial_position`] (a timestamp is kept in the settings, the
+    /// lease says `AT_TIMESTAMP`).
+    #[must_use]
+    pub fn initial_checkpoint(&self) -> Checkpoint {
+        match self.initial_position {
+            StartPosition::Latest => Checkpoint::Latest,
+            StartPosition::AtTimestamp(_) => Checkpoint::AtTimestamp,
+            _ => Checkpoint::TrimHorizon,
+        }
+    }
 }
 
 /// Options of one run.
@@ -109,6 +119,7 @@ pub struct RunFailure(pub String);
 /// One kinesink worker process.
 pub struct Worker {
     settings: WorkerSettings,
+    format: ObjectFormat,
     source: Arc<dyn ShardSource>,
     table: Arc<dyn LeaseTable>,
     sink: Arc<dyn ObjectSink>,
@@ -127,6 +138,7 @@ pub struct Worker {
 #[derive(Clone)]
 struct ShardParts {
     settings: WorkerSettings,
+    format: ObjectFormat,
     source: Arc<dyn ShardSource>,
     sink: Arc<dyn ObjectSink>,
     progress: Arc<dyn ProgressStore>,
@@ -140,11 +152,13 @@ struct ShardParts {
 }
 
 impl Worker {
-    /// A worker over the given services; `progress` keeps each shard's progress object (the
-    /// destination itself, see [`ProgressStore`]).
+    /// A worker over the given services, writing data objects in `format` (resolved at
+    /// start-up: from the configuration, or with a schema read from Glue); `progress` keeps
+    /// each shard's progress object (the destination itself, see [`ProgressStore`]).
     #[must_use]
     pub fn new(
         settings: WorkerSettings,
+        format: ObjectFormat,
         source: Arc<dyn ShardSource>,
         table: Arc<dyn LeaseTable>,
         sink: Arc<dyn ObjectSink>,
@@ -159,6 +173,7 @@ impl Worker {
             gate: Arc::new(OwnershipGate::new(settings.failover_time)),
             outage: Arc::new(LeaseTableOutage::new(ready.clone())),
             settings,
+            format,
             source,
             table,
             sink,
@@ -190,7 +205,7 @@ impl Worker {
             self.source.as_ref(),
             &self.progress,
             &self.settings.name,
-            &self.settings.initial_checkpoint,
+            &self.settings.initial_checkpoint(),
         )
         .await
     }
@@ -206,6 +221,7 @@ impl Worker {
     ) -> RunningShard {
         let parts = ShardParts {
             settings: self.settings.clone(),
+            format: self.format.clone(),
             source: self.source.clone(),
             sink: self.sink.clone(),
             progress: self.progress.clone(),

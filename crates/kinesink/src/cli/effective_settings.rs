@@ -12,7 +12,7 @@ pub(crate) fn effective_settings(s: &Settings) -> String {
     let mut line = |k: &str, v: String| {
         let _ = writeln!(out, "{k:<24} {v}");
     };
-    line("name", s.name.clone());
+    line("name", s.worker.name.clone());
     line(
         "stream",
         match &s.stream {
@@ -28,7 +28,7 @@ pub(crate) fn effective_settings(s: &Settings) -> String {
     );
     line(
         "initial position",
-        match &s.initial_position {
+        match &s.worker.initial_position {
             StartPosition::TrimHorizon => "trim_horizon".to_owned(),
             StartPosition::Latest => "latest".to_owned(),
             StartPosition::AtTimestamp(ms) => format!(
@@ -43,13 +43,13 @@ pub(crate) fn effective_settings(s: &Settings) -> String {
     line("lease table", s.lease_table.clone());
     line(
         "failover time",
-        format!("{} ms", s.failover_time.as_millis()),
+        format!("{} ms", s.worker.failover_time.as_millis()),
     );
     line(
         "lease table outages ridden out for",
-        format!("{} s", s.lease_retry_duration.as_secs()),
+        format!("{} s", s.worker.lease_retry_duration.as_secs()),
     );
-    line("worker id", s.worker_id.clone());
+    line("worker id", s.worker.worker_id.clone());
     line(
         "destination",
         match &s.destination {
@@ -57,11 +57,15 @@ pub(crate) fn effective_settings(s: &Settings) -> String {
             kinesink_delivery::Destination::Directory(dir) => format!("file://{}", dir.display()),
         },
     );
-    line("prefix", s.prefixes.data().text().to_owned());
-    line("error output prefix", s.prefixes.error().text().to_owned());
+    line("prefix", s.worker.prefixes.data().text().to_owned());
+    line(
+        "error output prefix",
+        s.worker.prefixes.error().text().to_owned(),
+    );
     line(
         "partition query",
-        s.query
+        s.worker
+            .query
             .as_ref()
             .map_or_else(|| "(none)".into(), |q| q.text().to_owned()),
     );
@@ -69,7 +73,7 @@ pub(crate) fn effective_settings(s: &Settings) -> String {
         "buffer",
         format!(
             "{} bytes or {} ms",
-            s.buffer.size_bytes, s.buffer.interval_ms
+            s.worker.buffer.size_bytes, s.worker.buffer.interval_ms
         ),
     );
     let format = match &s.format {
@@ -97,12 +101,12 @@ pub(crate) fn effective_settings(s: &Settings) -> String {
         ),
     };
     line("format", format);
-    line("file extension", s.file_extension.clone());
+    line("file extension", s.worker.file_extension.clone());
     line("conditional writes", s.conditional_writes.to_string());
-    line("kpl deaggregation", s.kpl_deaggregation.to_string());
+    line("kpl deaggregation", s.worker.kpl_deaggregation.to_string());
     line(
         "record deaggregation",
-        match &s.record_split {
+        match &s.worker.record_split {
             None => "none".to_owned(),
             Some(kinesink_record_deaggregation::SubRecordFormat::Json) => "json".to_owned(),
             Some(kinesink_record_deaggregation::SubRecordFormat::Delimited(d)) => {

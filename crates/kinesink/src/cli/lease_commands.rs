@@ -210,7 +210,7 @@ pub(crate) async fn leases_command(command: LeasesCommand) -> Result<(), Failure
             let checkpoint = crate::lease_reset::reset_checkpoint(
                 to,
                 timestamp.as_deref(),
-                &settings.initial_position,
+                &settings.worker.initial_position,
             )
             .map_err(usage)?;
             let (lease, _) = find_lease(&table, &shard).await?;
@@ -223,10 +223,10 @@ pub(crate) async fn leases_command(command: LeasesCommand) -> Result<(), Failure
             if let Some(owner) = &lease.owner {
                 eprintln!(
                     "kinesink: {shard} names owner {owner}; checking it is not live ({} ms)...",
-                    settings.failover_time.as_millis()
+                    settings.worker.failover_time.as_millis()
                 );
                 let before = table.snapshot().await.map_err(|e| usage(e.to_string()))?;
-                tokio::time::sleep(settings.failover_time).await;
+                tokio::time::sleep(settings.worker.failover_time).await;
                 let after = table.snapshot().await.map_err(|e| usage(e.to_string()))?;
                 // Heartbeat-backed: an owner reading an idle shard never writes its lease, but
                 // its heartbeat moves.
@@ -241,7 +241,7 @@ pub(crate) async fn leases_command(command: LeasesCommand) -> Result<(), Failure
             let aws = crate::aws::clients_for(&settings).await;
             kinesink_worker::destination_progress::reset_progress(
                 progress_store(&settings, &aws.s3).as_ref(),
-                &settings.name,
+                &settings.worker.name,
                 &shard,
                 &checkpoint,
             )

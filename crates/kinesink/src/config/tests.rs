@@ -1,7 +1,11 @@
 //! Tests of loading and validating the configuration file.
 
 use super::*;
+use kinesink_delivery::BufferLimits;
+use kinesink_parquet_writer::Codec;
 use kinesink_parquet_writer::{ObjectFormat, RecordFraming};
+use kinesink_shard_reader::StartPosition;
+use std::time::Duration;
 
 /// Loads a configuration given as text, with these environment overrides.
 pub(super) fn load_str(text: &str, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
@@ -29,7 +33,7 @@ fn a_minimal_file_gets_firehose_defaults() {
     let s = load_str(MINIMAL, &[]).unwrap();
     assert_eq!(s.stream, StreamId::Name("clickstream".into()));
     assert_eq!(
-        s.buffer,
+        s.worker.buffer,
         BufferLimits {
             size_bytes: 5 * 1024 * 1024,
             interval_ms: 300_000
@@ -42,17 +46,17 @@ fn a_minimal_file_gets_firehose_defaults() {
             framing: RecordFraming::NewlineDelimited
         })
     ));
-    assert_eq!(s.file_extension, ".gz");
+    assert_eq!(s.worker.file_extension, ".gz");
     assert_eq!(s.lease_table, "kinesink-clicks");
-    assert_eq!(s.initial_position, StartPosition::TrimHorizon);
-    assert_eq!(s.failover_time, Duration::from_secs(10));
+    assert_eq!(s.worker.initial_position, StartPosition::TrimHorizon);
+    assert_eq!(s.worker.failover_time, Duration::from_secs(10));
     assert_eq!(
-        s.lease_retry_duration,
+        s.worker.lease_retry_duration,
         Duration::from_secs(600),
         "DynamoDB outages are ridden out for 10 minutes"
     );
     let s = load_str(MINIMAL, &[("KINESINK_LEASES__RETRY_DURATION_S", "45")]).unwrap();
-    assert_eq!(s.lease_retry_duration, Duration::from_secs(45));
+    assert_eq!(s.worker.lease_retry_duration, Duration::from_secs(45));
 }
 
 #[test]
@@ -68,8 +72,8 @@ fn environment_variables_override_keys_and_numbers_parse_from_text() {
     )
     .unwrap();
     assert_eq!(s.stream, StreamId::Name("other".into()));
-    assert_eq!(s.buffer.interval_ms, 7_000);
-    assert_eq!(s.name, "renamed");
+    assert_eq!(s.worker.buffer.interval_ms, 7_000);
+    assert_eq!(s.worker.name, "renamed");
 }
 
 #[test]
@@ -151,9 +155,9 @@ fn enhanced_fan_out_takes_a_consumer_name_defaulting_to_the_delivery_name() {
 #[test]
 fn delivery_keys_have_firehose_like_defaults_and_env_overrides() {
     let s = load_str(MINIMAL, &[]).unwrap();
-    assert_eq!(s.memory_budget_bytes, 1024 * 1024 * 1024);
+    assert_eq!(s.worker.memory_budget_bytes, 1024 * 1024 * 1024);
     assert_eq!(
-        s.retry_duration,
+        s.worker.retry_duration,
         Duration::from_secs(86_400),
         "Firehose retries S3 for 24 h"
     );
@@ -169,8 +173,8 @@ fn delivery_keys_have_firehose_like_defaults_and_env_overrides() {
         ],
     )
     .unwrap();
-    assert_eq!(s.memory_budget_bytes, 64 * 1024 * 1024);
-    assert_eq!(s.retry_duration, Duration::from_secs(30));
+    assert_eq!(s.worker.memory_budget_bytes, 64 * 1024 * 1024);
+    assert_eq!(s.worker.retry_duration, Duration::from_secs(30));
     assert!(s.bucket_owner_full_control);
     assert_eq!(s.multipart_part_size_bytes, 5 * 1024 * 1024);
 }
@@ -214,7 +218,7 @@ fn parquet_needs_a_schema_and_a_bad_type_names_the_key() {
         ok.format,
         FormatSource::Given(ObjectFormat::Parquet(_))
     ));
-    assert_eq!(ok.file_extension, ".parquet");
+    assert_eq!(ok.worker.file_extension, ".parquet");
 }
 
 #[test]
@@ -234,12 +238,12 @@ fn the_reference_configuration_loads_unchanged() {
         );
     }
     let s = load_str(&text, &[]).unwrap();
-    assert_eq!(s.memory_budget_bytes, 1024 * 1024 * 1024);
+    assert_eq!(s.worker.memory_budget_bytes, 1024 * 1024 * 1024);
     assert!(matches!(
         s.format,
         FormatSource::Given(ObjectFormat::Parquet(_))
     ));
-    assert!(s.query.is_some());
+    assert!(s.worker.query.is_some());
 }
 
 #[test]
@@ -351,7 +355,7 @@ fn a_glue_table_is_carried_as_parquet_to_complete_at_start_up_not_as_a_placehold
         }
     );
     assert!(!glue.serde.case_insensitive);
-    assert_eq!(s.file_extension, ".parquet");
+    assert_eq!(s.worker.file_extension, ".parquet");
     let schema = kinesink_parquet_writer::TableSchema::parse_hive("a string, b bigint").unwrap();
     let ObjectFormat::Parquet(table) = glue.with_schema(schema).unwrap() else {
         panic!("a Glue schema makes a Parquet format");

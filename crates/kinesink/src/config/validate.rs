@@ -3,7 +3,15 @@
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
+use kinesink_shard_reader::ReaderSettings;
+use kinesink_worker::WorkerSettings;
+
 use super::{ConfigError, FileConfig, Settings, err};
+
+/// Longest pause between GetRecords retries after throttling or errors (not configurable).
+const READER_MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// 1-64 characters of A-Z, a-z, 0-9, '-', '_', '.': `name` appears in object names.
 fn check_name(name: &str) -> Result<(), ConfigError> {
@@ -40,40 +48,45 @@ pub(super) fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
         })?,
     }
     Ok(Settings {
-        name: f.name,
         stream: source.stream,
         region: source.region,
         kinesis_endpoint: source.kinesis_endpoint,
-        initial_position: source.initial_position,
         reader: source.reader,
-        max_records: source.max_records,
-        idle_time: source.idle_time,
         lease_table: leases.table,
-        failover_time: leases.failover_time,
-        shard_sync_interval: leases.shard_sync_interval,
-        lease_retry_duration: leases.retry_duration,
-        worker_id: leases.worker_id,
         dynamodb_endpoint: leases.dynamodb_endpoint,
-        kpl_deaggregation: processing.kpl_deaggregation,
-        record_split: processing.record_split,
         destination: d.destination,
         s3_endpoint: d.s3_endpoint,
         force_path_style: d.force_path_style,
-        buffer: d.buffer,
-        file_extension: d.file_extension,
         encryption: d.encryption,
         format: format.format,
-        error_codec: format.error_codec,
-        prefixes: Arc::new(d.prefixes),
-        query: processing.query,
-        partition_limit: d.partition_limit,
-        memory_budget_bytes: d.memory_budget_bytes,
-        retry_duration: d.retry_duration,
         bucket_owner_full_control: d.bucket_owner_full_control,
         multipart_part_size_bytes: d.multipart_part_size_bytes,
         conditional_writes: d.conditional_writes,
         warnings: Vec::new(),
         metrics_listen: f.metrics.validate()?,
-        stall_timeout: processing.stall_timeout,
+        worker: WorkerSettings {
+            name: f.name,
+            worker_id: leases.worker_id,
+            failover_time: leases.failover_time,
+            initial_position: source.initial_position,
+            reader: ReaderSettings {
+                max_records: source.max_records,
+                idle: source.idle_time,
+                max_backoff: READER_MAX_BACKOFF,
+            },
+            kpl_deaggregation: processing.kpl_deaggregation,
+            record_split: processing.record_split,
+            buffer: d.buffer,
+            error_codec: format.error_codec,
+            prefixes: Arc::new(d.prefixes),
+            query: processing.query,
+            partition_limit: d.partition_limit,
+            file_extension: d.file_extension,
+            shard_sync_interval: leases.shard_sync_interval,
+            memory_budget_bytes: d.memory_budget_bytes,
+            retry_duration: d.retry_duration,
+            lease_retry_duration: leases.retry_duration,
+            stall_timeout: processing.stall_timeout,
+        },
     })
 }

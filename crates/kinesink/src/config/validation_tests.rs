@@ -115,8 +115,8 @@ fn failover_and_idle_time_name_their_allowed_range_and_the_value_given() {
         ],
     )
     .unwrap();
-    assert_eq!(s.failover_time.as_millis(), 600_000);
-    assert_eq!(s.idle_time.as_millis(), 0);
+    assert_eq!(s.worker.failover_time.as_millis(), 600_000);
+    assert_eq!(s.worker.reader.idle.as_millis(), 0);
 }
 
 #[test]

@@ -150,24 +150,24 @@ fn the_imported_files_load_into_the_typed_settings_firehose_had() {
     use kinesink_shard_reader::{StartPosition, StreamId};
 
     let s = loaded("plain_gzip.json");
-    assert_eq!(s.name, "clicks-to-s3");
+    assert_eq!(s.worker.name, "clicks-to-s3");
     assert_eq!(
         s.stream,
         StreamId::Arn("arn:aws:kinesis:eu-west-1:123456789012:stream/clicks".into())
     );
     assert_eq!(s.region.as_deref(), Some("eu-west-1"));
-    assert_eq!(s.initial_position, StartPosition::Latest);
-    assert!(s.kpl_deaggregation);
-    assert!(s.record_split.is_none());
+    assert_eq!(s.worker.initial_position, StartPosition::Latest);
+    assert!(s.worker.kpl_deaggregation);
+    assert!(s.worker.record_split.is_none());
     assert!(
         matches!(&s.destination, Destination::S3 { bucket, .. } if bucket == "acme-raw-clicks"),
         "{:?}",
         s.destination
     );
-    assert_eq!(s.prefixes.data().text(), "raw/");
-    assert_eq!(s.prefixes.error().text(), "raw-errors/");
-    assert_eq!(s.buffer.size_bytes, 5 * 1024 * 1024);
-    assert_eq!(s.buffer.interval_ms, 300_000);
+    assert_eq!(s.worker.prefixes.data().text(), "raw/");
+    assert_eq!(s.worker.prefixes.error().text(), "raw-errors/");
+    assert_eq!(s.worker.buffer.size_bytes, 5 * 1024 * 1024);
+    assert_eq!(s.worker.buffer.interval_ms, 300_000);
     assert!(matches!(
         s.format,
         FormatSource::Given(ObjectFormat::Records {
@@ -175,16 +175,20 @@ fn the_imported_files_load_into_the_typed_settings_firehose_had() {
             codec: Codec::Gzip
         })
     ));
-    assert_eq!(s.file_extension, ".gz");
+    assert_eq!(s.worker.file_extension, ".gz");
     assert_eq!(s.encryption, Encryption::None);
 
     let s = loaded("dynamic_partitioning_jq.json");
     assert_eq!(
-        s.record_split,
+        s.worker.record_split,
         Some(kinesink_record_deaggregation::SubRecordFormat::Json)
     );
     assert_eq!(
-        s.query.as_ref().map(|q| q.text().to_owned()).as_deref(),
+        s.worker
+            .query
+            .as_ref()
+            .map(|q| q.text().to_owned())
+            .as_deref(),
         Some("{customer_id:.customer_id}")
     );
     assert_eq!(
@@ -193,8 +197,8 @@ fn the_imported_files_load_into_the_typed_settings_firehose_had() {
             "arn:aws:kms:us-east-1:210987654321:key/1234abcd-12ab-34cd-56ef-1234567890ab".into()
         ))
     );
-    assert_eq!(s.buffer.size_bytes, 64 * 1024 * 1024);
-    assert_eq!(s.buffer.interval_ms, 60_000);
+    assert_eq!(s.worker.buffer.size_bytes, 64 * 1024 * 1024);
+    assert_eq!(s.worker.buffer.interval_ms, 60_000);
 
     let s = loaded("parquet_conversion.json");
     let FormatSource::FromGlue(glue) = &s.format else {
@@ -219,8 +223,8 @@ fn the_imported_files_load_into_the_typed_settings_firehose_had() {
             .map(String::as_str),
         Some("timestamp")
     );
-    assert_eq!(s.file_extension, ".parquet");
-    assert_eq!(s.buffer.size_bytes, 128 * 1024 * 1024);
+    assert_eq!(s.worker.file_extension, ".parquet");
+    assert_eq!(s.worker.buffer.size_bytes, 128 * 1024 * 1024);
 }
 
 #[test]

@@ -12,12 +12,16 @@ use std::time::Instant;
 const SHARDS: u64 = 4;
 const PER_SHARD: u64 = 60;
 
-fn settings(worker_id: &str) -> WorkerSettings {
-    let defaults = crate::test_fixtures::settings("inproc", worker_id);
-    let format = kinesink_parquet_writer::ObjectFormat::Records {
+/// Uncompressed NDJSON, so the test reads the objects as they are.
+fn format() -> ObjectFormat {
+    ObjectFormat::Records {
         framing: kinesink_parquet_writer::RecordFraming::NewlineDelimited,
         codec: Codec::None,
-    };
+    }
+}
+
+fn settings(worker_id: &str) -> WorkerSettings {
+    let defaults = crate::test_fixtures::settings("inproc", worker_id);
     WorkerSettings {
         reader: ReaderSettings {
             idle: Duration::from_millis(50),
@@ -28,8 +32,7 @@ fn settings(worker_id: &str) -> WorkerSettings {
             interval_ms: 1000,
             ..defaults.buffer
         },
-        file_extension: format.file_extension().to_owned(),
-        format,
+        file_extension: format().file_extension().to_owned(),
         error_codec: Codec::None,
         ..defaults
     }
@@ -94,6 +97,7 @@ fn worker(
 ) -> Worker {
     Worker::new(
         settings,
+        format(),
         source.clone() as Arc<dyn ShardSource>,
         table.clone() as Arc<dyn LeaseTable>,
         sink.clone() as Arc<dyn ObjectSink>,

@@ -114,7 +114,7 @@ fn build_task(
     let layout = ObjectLayout {
         shard_id: lease.shard_id.clone(),
         name: s.name.clone(),
-        format: s.format.clone(),
+        format: parts.format.clone(),
         extension: s.file_extension.clone(),
         error_codec: s.error_codec,
         prefixes: s.prefixes.clone(),
@@ -165,7 +165,7 @@ fn build_task(
             progress,
             sink: parts.sink.clone(),
             stats: parts.stats.clone(),
-            parquet: matches!(s.format, ObjectFormat::Parquet(_)),
+            parquet: matches!(parts.format, ObjectFormat::Parquet(_)),
             retry_duration: s.retry_duration,
             health: parts.health.clone(),
             summary: crate::shard_task::ShardSummary::new(),

@@ -45,6 +45,7 @@ async fn a_reconfirmation_cut_short_by_a_table_error_still_stops_the_readers_of_
     *table.failing_take.lock().unwrap() = Some("s-1".to_owned());
     let worker = Worker::new(
         settings.clone(),
+        crate::test_fixtures::ndjson_gzip(),
         Arc::new(MemoryShardSource::new()) as Arc<dyn ShardSource>,
         table.clone() as Arc<dyn LeaseTable>,
         Arc::new(MemorySink::new()) as Arc<dyn ObjectSink>,
@@ -109,6 +110,7 @@ async fn a_graceful_stop_whose_writes_outlast_the_failover_time_delivers_checkpo
     });
     let worker = Worker::new(
         settings.clone(),
+        crate::test_fixtures::ndjson_gzip(),
         source as Arc<dyn ShardSource>,
         table.clone() as Arc<dyn LeaseTable>,
         sink.clone() as Arc<dyn ObjectSink>,
@@ -152,6 +154,7 @@ async fn a_running_worker_whose_heartbeat_is_refused_for_good_stops_at_once_not_
     let table = Arc::new(FlakyTable::new(false));
     let worker = Worker::new(
         settings.clone(),
+        crate::test_fixtures::ndjson_gzip(),
         Arc::new(MemoryShardSource::new()) as Arc<dyn ShardSource>,
         table.clone() as Arc<dyn LeaseTable>,
         Arc::new(MemorySink::new()) as Arc<dyn ObjectSink>,
@@ -188,6 +191,7 @@ async fn a_shard_taken_again_while_this_workers_previous_reader_runs_starts_only
     let progress = Arc::new(MemorySink::new());
     let worker = Worker::new(
         settings.clone(),
+        crate::test_fixtures::ndjson_gzip(),
         Arc::new(MemoryShardSource::new()) as Arc<dyn ShardSource>,
         table.clone() as Arc<dyn LeaseTable>,
         Arc::new(MemorySink::new()) as Arc<dyn ObjectSink>,
