@@ -83,10 +83,10 @@ impl LeaseKeeper {
             .await?;
         if let Some(lease) = &taken {
             held.insert(shard_id.to_owned(), lease.counter);
-            metrics::counter!("kinesink_lease_takes_total").increment(1);
+            metrics::counter!(kinesink_metric_names::LEASE_TAKES).increment(1);
         }
         #[allow(clippy::cast_precision_loss)]
-        metrics::gauge!("kinesink_leases_owned").set(held.len() as f64);
+        metrics::gauge!(kinesink_metric_names::LEASES_OWNED).set(held.len() as f64);
         Ok(taken)
     }
 
@@ -119,11 +119,11 @@ impl LeaseKeeper {
             .collect();
         for shard in &lost {
             held.remove(shard);
-            metrics::counter!("kinesink_lease_losses_total").increment(1);
+            metrics::counter!(kinesink_metric_names::LEASE_LOSSES).increment(1);
         }
         if !lost.is_empty() {
             #[allow(clippy::cast_precision_loss)]
-            metrics::gauge!("kinesink_leases_owned").set(held.len() as f64);
+            metrics::gauge!(kinesink_metric_names::LEASES_OWNED).set(held.len() as f64);
         }
         lost
     }
@@ -147,7 +147,7 @@ impl LeaseKeeper {
             .await
         {
             Ok(new_counter) => {
-                metrics::counter!("kinesink_checkpoint_writes_total").increment(1);
+                metrics::counter!(kinesink_metric_names::CHECKPOINT_WRITES).increment(1);
                 held.insert(shard_id.to_owned(), new_counter);
                 Ok(())
             }
@@ -180,7 +180,7 @@ impl LeaseKeeper {
             .await
         {
             Ok(new_counter) => {
-                metrics::counter!("kinesink_flush_progress_writes_total").increment(1);
+                metrics::counter!(kinesink_metric_names::FLUSH_PROGRESS_WRITES).increment(1);
                 held.insert(shard_id.to_owned(), new_counter);
                 Ok(())
             }
@@ -205,7 +205,7 @@ impl LeaseKeeper {
             });
         };
         #[allow(clippy::cast_precision_loss)]
-        metrics::gauge!("kinesink_leases_owned").set(held.len() as f64);
+        metrics::gauge!(kinesink_metric_names::LEASES_OWNED).set(held.len() as f64);
         let behind = self
             .behind
             .lock()
@@ -250,7 +250,7 @@ impl LeaseKeeper {
         }
         if !lost.is_empty() {
             #[allow(clippy::cast_precision_loss)]
-            metrics::gauge!("kinesink_leases_owned").set(held.len() as f64);
+            metrics::gauge!(kinesink_metric_names::LEASES_OWNED).set(held.len() as f64);
         }
         Ok(lost)
     }
@@ -260,7 +260,7 @@ impl LeaseKeeper {
         let mut held = self.held.lock().await;
         held.remove(shard_id);
         #[allow(clippy::cast_precision_loss)]
-        metrics::gauge!("kinesink_leases_owned").set(held.len() as f64);
+        metrics::gauge!(kinesink_metric_names::LEASES_OWNED).set(held.len() as f64);
     }
 
     /// The shards held now.
@@ -274,8 +274,8 @@ impl LeaseKeeper {
 /// counts as a lease loss (a loss found by [`LeaseKeeper::reconcile`] is not held any more and
 /// is never counted twice).
 fn refused(shard_id: &str, write: &'static str) {
-    metrics::counter!("kinesink_fenced_writes_refused_total").increment(1);
-    metrics::counter!("kinesink_lease_losses_total").increment(1);
+    metrics::counter!(kinesink_metric_names::FENCED_WRITES_REFUSED).increment(1);
+    metrics::counter!(kinesink_metric_names::LEASE_LOSSES).increment(1);
     tracing::warn!(
         shard_id,
         write,
@@ -383,8 +383,8 @@ mod tests {
                 .unwrap_or_else(|| panic!("no {name} in {text}"))
                 .to_owned()
         };
-        assert_eq!(value("kinesink_fenced_writes_refused_total"), "3");
-        assert_eq!(value("kinesink_lease_losses_total"), "4");
+        assert_eq!(value(kinesink_metric_names::FENCED_WRITES_REFUSED), "3");
+        assert_eq!(value(kinesink_metric_names::LEASE_LOSSES), "4");
     }
 
     #[tokio::test]

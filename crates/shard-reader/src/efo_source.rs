@@ -178,7 +178,8 @@ impl KinesisEfoSource {
                     )),
                 }
             })?;
-        metrics::counter!("kinesink_subscriptions_total", "shard_id" => shard_id).increment(1);
+        metrics::counter!(kinesink_metric_names::SUBSCRIPTIONS, "shard_id" => shard_id)
+            .increment(1);
         Ok(Subscription {
             token: token.to_owned(),
             receiver: out.event_stream,

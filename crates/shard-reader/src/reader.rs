@@ -127,13 +127,13 @@ impl ShardReader {
             {
                 Ok(page) => {
                     let shard = self.shard_id.clone();
-                    metrics::counter!("kinesink_data_read_from_kinesis_stream_records_total", "shard_id" => shard.clone())
+                    metrics::counter!(kinesink_metric_names::DATA_READ_RECORDS, "shard_id" => shard.clone())
                         .increment(page.records.len() as u64);
-                    metrics::counter!("kinesink_data_read_from_kinesis_stream_bytes_total", "shard_id" => shard.clone())
+                    metrics::counter!(kinesink_metric_names::DATA_READ_BYTES, "shard_id" => shard.clone())
                         .increment(page.records.iter().map(|r| r.data.len() as u64).sum());
                     if let Some(ms) = page.millis_behind_latest {
                         #[allow(clippy::cast_precision_loss)]
-                        metrics::gauge!("kinesink_millis_behind_latest", "shard_id" => shard)
+                        metrics::gauge!(kinesink_metric_names::MILLIS_BEHIND_LATEST, "shard_id" => shard)
                             .set(ms as f64);
                     }
                     if let Some(last) = page.records.last() {
@@ -181,9 +181,9 @@ impl ShardReader {
         }
         let pause = delays.next().unwrap_or(self.settings.max_backoff);
         let metric = if matches!(error, SourceError::Throttled(_)) {
-            "kinesink_read_throttles_total"
+            kinesink_metric_names::READ_THROTTLES
         } else {
-            "kinesink_read_retries_total"
+            kinesink_metric_names::READ_RETRIES
         };
         metrics::counter!(metric, "shard_id" => self.shard_id.clone()).increment(1);
         tracing::warn!(shard_id = %self.shard_id, error = %error, retry_in_ms = pause.as_millis() as u64, "read failed; retrying");

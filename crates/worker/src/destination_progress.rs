@@ -50,7 +50,7 @@ impl<'a> ProgressRetry<'a> {
             .get_or_insert_with(std::time::Instant::now)
             .elapsed();
         if class == SinkErrorClass::Permanent {
-            metrics::counter!("kinesink_destination_refusals_total").increment(1);
+            metrics::counter!(kinesink_metric_names::DESTINATION_REFUSALS).increment(1);
             if self.health.refused(self.shard_id, error) {
                 tracing::error!(shard_id = %self.shard_id, error = %error, "the destination refuses the shard's progress object for a reason waiting does not fix; retrying every {} s until it is fixed (up to destination.retry_duration_s), worker unready", kinesink_delivery::PERMANENT_RETRY_PACE.as_secs());
             }
@@ -272,7 +272,7 @@ impl ProgressObject {
                 .await;
             let (error, class) = match outcome {
                 Ok(ProgressWrite::Written(tag)) => {
-                    metrics::counter!("kinesink_progress_object_writes_total").increment(1);
+                    metrics::counter!(kinesink_metric_names::PROGRESS_OBJECT_WRITES).increment(1);
                     retry.succeeded();
                     self.tag = tag;
                     self.current = next;
@@ -283,7 +283,8 @@ impl ProgressObject {
                     // without its answer reaching us: then the object holds our bytes.
                     match self.store.read_progress(&self.key).await {
                         Ok(Some((bytes, tag))) if bytes == body => {
-                            metrics::counter!("kinesink_progress_object_writes_total").increment(1);
+                            metrics::counter!(kinesink_metric_names::PROGRESS_OBJECT_WRITES)
+                                .increment(1);
                             retry.succeeded();
                             self.tag = tag;
                             self.current = next;

@@ -152,7 +152,7 @@ pub(crate) async fn sync_shards(
             match stored {
                 Some(_) => {
                     tracing::warn!(shard_id = %lease.shard_id, checkpoint = %lease.checkpoint, "the shard's lease row was missing (deleted, or the lease table dropped); recreated it from the progress kept in the destination");
-                    metrics::counter!("kinesink_lease_rows_recreated_total").increment(1);
+                    metrics::counter!(kinesink_metric_names::LEASE_ROWS_RECREATED).increment(1);
                 }
                 None => tracing::info!(shard_id = %lease.shard_id, "created lease"),
             }

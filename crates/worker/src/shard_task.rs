@@ -239,8 +239,8 @@ impl ShardTask {
                                 _ => 0,
                             })
                             .sum();
-                        metrics::counter!("kinesink_incoming_records_total").increment(user_records as u64);
-                        metrics::counter!("kinesink_incoming_bytes_total").increment(user_bytes as u64);
+                        metrics::counter!(kinesink_metric_names::INCOMING_RECORDS).increment(user_records as u64);
+                        metrics::counter!(kinesink_metric_names::INCOMING_BYTES).increment(user_bytes as u64);
                         events.push(BufferEvent::Tick);
                         for event in events {
                             self.apply(now_ms(), event, &lost).await?;
@@ -297,7 +297,7 @@ impl ShardTask {
             })?;
         if is_tick {
             #[allow(clippy::cast_precision_loss)]
-            metrics::gauge!("kinesink_active_partitions", "shard_id" => self.shard_id.clone())
+            metrics::gauge!(kinesink_metric_names::ACTIVE_PARTITIONS, "shard_id" => self.shard_id.clone())
                 .set(self.buffers.open_partitions() as f64);
         }
         Ok(())
@@ -316,20 +316,20 @@ impl ShardTask {
         let mut verdict = self.budget.report(&self.shard_id, self.usage());
         if verdict == BudgetVerdict::Compact {
             tracing::debug!(shard_id = %self.shard_id, compactable_bytes = self.buffers.compactable_bytes(), "memory budget reached; encoding buffered rows into row groups");
-            metrics::counter!("kinesink_memory_budget_compactions_total").increment(1);
+            metrics::counter!(kinesink_metric_names::MEMORY_BUDGET_COMPACTIONS).increment(1);
             self.buffers.compact();
             verdict = self.budget.report(&self.shard_id, self.usage());
         }
         if verdict == BudgetVerdict::Flush {
             tracing::info!(shard_id = %self.shard_id, held_bytes = self.buffers.held_bytes(), "memory budget reached; flushing this shard early");
-            metrics::counter!("kinesink_memory_budget_flushes_total").increment(1);
+            metrics::counter!(kinesink_metric_names::MEMORY_BUDGET_FLUSHES).increment(1);
             self.apply(now_ms, BufferEvent::Flush, lost).await?;
             verdict = self.budget.report(&self.shard_id, self.usage());
         }
         let waiting = verdict == BudgetVerdict::Wait;
         if waiting && !was_waiting {
             tracing::debug!(shard_id = %self.shard_id, "memory budget reached; reading paused");
-            metrics::counter!("kinesink_reader_pauses_total").increment(1);
+            metrics::counter!(kinesink_metric_names::READER_PAUSES).increment(1);
         }
         Ok(waiting)
     }

@@ -131,8 +131,8 @@ impl ShardWriter {
             Err(ProgressFailure::Superseded) => {
                 // The progress object's compare-and-swap is a fenced write like the lease row's:
                 // counted and worded the same way.
-                metrics::counter!("kinesink_fenced_writes_refused_total").increment(1);
-                metrics::counter!("kinesink_lease_losses_total").increment(1);
+                metrics::counter!(kinesink_metric_names::FENCED_WRITES_REFUSED).increment(1);
+                metrics::counter!(kinesink_metric_names::LEASE_LOSSES).increment(1);
                 tracing::warn!(shard_id = %self.shard_id, "a fenced write was refused: the shard's progress object was claimed by another worker (or deleted); stopping");
                 Err(Stop::Lost)
             }
@@ -207,10 +207,10 @@ impl ShardWriter {
                 }
                 Err(e) => {
                     attempt += 1;
-                    metrics::counter!("kinesink_delivery_to_s3_failures_total").increment(1);
+                    metrics::counter!(kinesink_metric_names::DELIVERY_FAILURES).increment(1);
                     let failing_for = first_failure.get_or_insert_with(Instant::now).elapsed();
                     if e.is_permanent() {
-                        metrics::counter!("kinesink_destination_refusals_total").increment(1);
+                        metrics::counter!(kinesink_metric_names::DESTINATION_REFUSALS).increment(1);
                         if self.health.refused(&self.shard_id, &e.message) {
                             tracing::error!(shard_id = %self.shard_id, key = %key, error = %e, "the destination refuses writes for a reason waiting does not fix; retrying every {} s until it is fixed (up to destination.retry_duration_s), worker unready", kinesink_delivery::PERMANENT_RETRY_PACE.as_secs());
                         }
@@ -240,28 +240,28 @@ impl ShardWriter {
         self.summary.objects += 1;
         self.summary.records += record_count as u64;
         self.summary.bytes += size;
-        metrics::counter!("kinesink_delivery_to_s3_success_total").increment(1);
-        metrics::counter!("kinesink_delivery_to_s3_records_total").increment(record_count as u64);
-        metrics::counter!("kinesink_delivery_to_s3_bytes_total").increment(size);
+        metrics::counter!(kinesink_metric_names::DELIVERY_SUCCESS).increment(1);
+        metrics::counter!(kinesink_metric_names::DELIVERY_RECORDS).increment(record_count as u64);
+        metrics::counter!(kinesink_metric_names::DELIVERY_BYTES).increment(size);
         #[allow(clippy::cast_precision_loss)]
-        metrics::gauge!("kinesink_delivery_to_s3_data_freshness_seconds").set(
+        metrics::gauge!(kinesink_metric_names::DELIVERY_DATA_FRESHNESS).set(
             (chrono::Utc::now().timestamp_millis() - oldest_arrival_ms).max(0) as f64 / 1000.0,
         );
         match &error_output_type {
             Some(t) => {
-                metrics::counter!("kinesink_error_records_total", "error_output_type" => t.clone())
+                metrics::counter!(kinesink_metric_names::ERROR_RECORDS, "error_output_type" => t.clone())
                     .increment(record_count as u64);
                 if t == kinesink_delivery::ACTIVE_PARTITION_EXCEEDED {
-                    metrics::counter!("kinesink_partition_count_exceeded_records_total")
+                    metrics::counter!(kinesink_metric_names::PARTITION_COUNT_EXCEEDED)
                         .increment(record_count as u64);
                 }
                 if t == kinesink_parquet_writer::FORMAT_CONVERSION_FAILED_OUTPUT_TYPE {
-                    metrics::counter!("kinesink_format_conversion_failed_records_total")
+                    metrics::counter!(kinesink_metric_names::FORMAT_CONVERSION_FAILED)
                         .increment(record_count as u64);
                 }
             }
             None if self.parquet => {
-                metrics::counter!("kinesink_format_conversion_succeeded_records_total")
+                metrics::counter!(kinesink_metric_names::FORMAT_CONVERSION_SUCCEEDED)
                     .increment(record_count as u64);
             }
             None => {}
@@ -301,11 +301,11 @@ impl ShardWriter {
 /// that cut by size differently: the records of both objects may overlap, none is lost).
 fn report_placement(shard_id: &str, placement: &Placement) {
     if let Some(own_key) = &placement.diverted_from {
-        metrics::counter!("kinesink_delivery_to_s3_alternative_key_total").increment(1);
+        metrics::counter!(kinesink_metric_names::DELIVERY_ALTERNATIVE_KEY).increment(1);
         tracing::warn!(shard_id = %shard_id, key = %own_key, alternative_key = %placement.key, "the object's key already holds an object with other records (a replay cut by size differently, e.g. after a buffer_size_mib or format change or a leases reset); wrote this object under the alternative key, so records in both objects are duplicated and none is lost");
     }
     if placement.outcome != PutOutcome::Written {
-        metrics::counter!("kinesink_delivery_to_s3_already_written_total").increment(1);
+        metrics::counter!(kinesink_metric_names::DELIVERY_ALREADY_WRITTEN).increment(1);
         tracing::debug!(shard_id = %shard_id, key = %placement.key, "object already written with the same records (a replay or another worker wrote it first); not written again");
     }
 }

@@ -51,7 +51,7 @@ impl SharedMemoryBudget {
             )
         };
         #[allow(clippy::cast_precision_loss)]
-        metrics::gauge!("kinesink_buffered_bytes").set(total as f64);
+        metrics::gauge!(kinesink_metric_names::BUFFERED_BYTES).set(total as f64);
         if wake {
             self.changes
                 .send_modify(|generation| *generation = generation.wrapping_add(1));

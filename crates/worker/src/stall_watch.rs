@@ -141,7 +141,7 @@ pub fn spawn_watchdog(
                     tracing::info!(shard_id = %shard_id, "stalled shard is making progress again");
                 }
                 #[allow(clippy::cast_precision_loss)]
-                metrics::gauge!("kinesink_stalled_shards").set(report.stalled as f64);
+                metrics::gauge!(kinesink_metric_names::STALLED_SHARDS).set(report.stalled as f64);
                 if report.stalled > 0 {
                     ready.store(false, Ordering::Relaxed);
                 }

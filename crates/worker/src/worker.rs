@@ -547,7 +547,7 @@ impl Worker {
                             LeaseAction::Take { shard_id, expected_counter } => (shard_id, expected_counter),
                             LeaseAction::Steal { shard_id, expected_counter, from } => {
                                 tracing::info!(shard_id = %shard_id, from = %from, "stealing lease to balance load");
-                                metrics::counter!("kinesink_lease_steals_total").increment(1);
+                                metrics::counter!(kinesink_metric_names::LEASE_STEALS).increment(1);
                                 (shard_id, expected_counter)
                             }
                         };
