@@ -258,8 +258,7 @@ async fn execute(command: Command) -> Result<(), Failure> {
                 shard_id: &shard_id,
                 lines_arrival_ms,
             };
-            let records = crate::dry_run::read_input(&input).map_err(usage)?;
-            drop(records);
+            input.check().map_err(usage)?;
             let summary = crate::dry_run::dry_run(&settings, &input, &output).await?;
             for (key, count) in &summary.objects {
                 println!("{key}\t{count} records");

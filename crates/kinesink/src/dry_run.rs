@@ -1,15 +1,16 @@
-//! `kinesink dry-run`: the same pipeline on a local file, no AWS at all.
+//! `kinesink dry-run`: the same pipeline on a local file, no AWS at all. The file is read in
+//! batches ([`RecordFile`]), so its size does not set the memory a dry run needs.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use base64::Engine;
+use std::fs::File;
+use std::io::BufReader;
 
 use kinesink_delivery::{
     BufferAction, BufferEvent, FileSink, ObjectLayout, ObjectSink, ResumeState, ShardBuffers,
 };
-use kinesink_record_deaggregation::KinesisRecord;
-use serde::Deserialize;
+use kinesink_shard_reader::{RecordFile, RecordFileError, RecordFileFormat};
 
 use crate::config::Settings;
 use kinesink_delivery::RecordPipeline;
@@ -36,103 +37,30 @@ pub struct DryRunInput<'a> {
     pub lines_arrival_ms: i64,
 }
 
-/// A bad line in the records file.
-#[derive(Debug, thiserror::Error)]
-#[error("{path} line {line}: {message}")]
-pub struct InputError {
-    /// The file.
-    pub path: String,
-    /// 1-based line number.
-    pub line: usize,
-    /// What is wrong.
-    pub message: String,
-}
+/// Records read from the file per batch (as many as one GetRecords page may hold).
+const BATCH_RECORDS: usize = 10_000;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct GetRecordsElement {
-    data: String,
-    partition_key: String,
-    sequence_number: String,
-    approximate_arrival_timestamp: serde_json::Value,
-}
-
-fn arrival_ms(v: &serde_json::Value) -> Result<i64, String> {
-    match v {
-        serde_json::Value::Number(n) => n
-            .as_f64()
-            .map(|secs| (secs * 1000.0).round() as i64)
-            .ok_or_else(|| format!("ApproximateArrivalTimestamp {n} is not a number of seconds")),
-        serde_json::Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
-            .map(|t| t.timestamp_millis())
-            .map_err(|e| {
-                format!("ApproximateArrivalTimestamp `{s}` is not epoch seconds or RFC 3339: {e}")
-            }),
-        other => Err(format!(
-            "ApproximateArrivalTimestamp must be a number or string, not {other}"
-        )),
-    }
-}
-
-/// Parses the records file into Kinesis records.
-///
-/// # Errors
-/// The first bad line, by number, with what is wrong with it.
-pub fn read_input(input: &DryRunInput<'_>) -> Result<Vec<KinesisRecord>, InputError> {
-    let path = input.path.display().to_string();
-    let text = std::fs::read(input.path).map_err(|e| InputError {
-        path: path.clone(),
-        line: 0,
-        message: e.to_string(),
-    })?;
-    let mut lines: Vec<&[u8]> = text.split(|b| *b == b'\n').collect();
-    if lines.last().is_some_and(|l| l.is_empty()) {
-        lines.pop();
-    }
-    let mut records = Vec::new();
-    for (i, raw) in lines.into_iter().enumerate() {
-        let line = i + 1;
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        if raw.is_empty() && input.format == InputFormat::GetRecords {
-            continue;
-        }
-        let fail = |message: String| InputError {
-            path: path.clone(),
-            line,
-            message,
+impl DryRunInput<'_> {
+    fn open(&self) -> Result<RecordFile<BufReader<File>>, RecordFileError> {
+        let format = match self.format {
+            InputFormat::GetRecords => RecordFileFormat::GetRecords,
+            InputFormat::Lines => RecordFileFormat::Lines,
         };
-        match input.format {
-            InputFormat::Lines => records.push(KinesisRecord {
-                data: raw.to_vec(),
-                partition_key: format!("line-{line}"),
-                sequence_number: line.to_string(),
-                approximate_arrival_ms: input.lines_arrival_ms,
-            }),
-            InputFormat::GetRecords => {
-                let e: GetRecordsElement =
-                    serde_json::from_slice(raw).map_err(|e| fail(e.to_string()))?;
-                let data = base64::engine::general_purpose::STANDARD
-                    .decode(e.data.as_bytes())
-                    .map_err(|err| fail(format!("Data is not base64: {err}")))?;
-                if e.sequence_number.is_empty()
-                    || !e.sequence_number.bytes().all(|b| b.is_ascii_digit())
-                {
-                    return Err(fail(format!(
-                        "SequenceNumber `{}` is not a decimal number",
-                        e.sequence_number
-                    )));
-                }
-                records.push(KinesisRecord {
-                    data,
-                    partition_key: e.partition_key,
-                    sequence_number: e.sequence_number,
-                    approximate_arrival_ms: arrival_ms(&e.approximate_arrival_timestamp)
-                        .map_err(fail)?,
-                });
-            }
-        }
+        RecordFile::open(self.path, format, self.lines_arrival_ms)
     }
-    Ok(records)
+
+    /// Reads the whole file once, one batch at a time, so a bad line is reported before any
+    /// object is written (a `lines` file has no bad lines: it is only opened).
+    ///
+    /// # Errors
+    /// The first bad line, by number, with what is wrong with it.
+    pub fn check(&self) -> Result<(), RecordFileError> {
+        let mut file = self.open()?;
+        if self.format == InputFormat::GetRecords {
+            while !file.next_batch(BATCH_RECORDS)?.is_empty() {}
+        }
+        Ok(())
+    }
 }
 
 /// What a dry run wrote.
@@ -159,7 +87,7 @@ pub async fn dry_run(
             "config key `format.glue`: dry-run uses no AWS; give the schema inline in `format.schema`"
         );
     };
-    let records = read_input(input)?;
+    let mut file = input.open()?;
     // A preview written again into the same directory replaces the earlier one.
     let sink: Arc<dyn ObjectSink> = Arc::new(FileSink::new(output).with_conditional_writes(false));
     let layout = ObjectLayout {
@@ -178,27 +106,34 @@ pub async fn dry_run(
         None,
     );
     let mut buffers = ShardBuffers::new(layout, settings.worker.buffer, ResumeState::default());
-    let mut summary = DryRunSummary {
-        input_records: records.len(),
-        objects: Vec::new(),
-    };
-    let mut events = Vec::new();
-    for record in records {
-        pipeline.process(record, &mut events);
-    }
-    events.push(BufferEvent::Drain);
+    let mut summary = DryRunSummary::default();
     // The loop `run` uses; with no lease here, progress and checkpoints are acknowledged at once.
     let mut preview = Preview {
         sink,
         summary: &mut summary,
     };
-    for event in events {
-        kinesink_delivery::drive(&mut buffers, 0, event, &mut preview)
-            .await
-            .map_err(|e| match e {
-                kinesink_delivery::DriveError::Buffers(e) => anyhow::Error::from(e),
-                kinesink_delivery::DriveError::Perform(e) => e,
-            })?;
+    let mut events = Vec::new();
+    loop {
+        let batch = file.next_batch(BATCH_RECORDS)?;
+        if batch.is_empty() {
+            events.push(BufferEvent::Drain);
+        }
+        preview.summary.input_records += batch.len();
+        for record in batch {
+            pipeline.process(record, &mut events);
+        }
+        let done = matches!(events.last(), Some(BufferEvent::Drain));
+        for event in events.drain(..) {
+            kinesink_delivery::drive(&mut buffers, 0, event, &mut preview)
+                .await
+                .map_err(|e| match e {
+                    kinesink_delivery::DriveError::Buffers(e) => anyhow::Error::from(e),
+                    kinesink_delivery::DriveError::Perform(e) => e,
+                })?;
+        }
+        if done {
+            break;
+        }
     }
     Ok(summary)
 }

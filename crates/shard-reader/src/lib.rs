@@ -14,6 +14,7 @@ mod kinesis_source;
 mod memory_source;
 mod plain_body_scanner;
 mod reader;
+mod record_file;
 mod serde_body;
 mod source;
 
@@ -21,4 +22,5 @@ pub use efo_source::{KinesisEfoSource, register_consumer};
 pub use kinesis_source::{KinesisShardSource, StreamId};
 pub use memory_source::MemoryShardSource;
 pub use reader::{ReadBatch, ReaderSettings, ShardReader};
+pub use record_file::{RecordFile, RecordFileError, RecordFileFormat};
 pub use source::{RecordPage, ShardInfo, ShardSource, SourceError, StartPosition};
