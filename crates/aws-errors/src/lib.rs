@@ -3,10 +3,16 @@
 //! whichever adapter failed.
 //!
 //! Owns: the text of an SDK error (service code and message, or the cause chain of a failure
-//! that never reached the service). Must never: decide what an error means for the caller
-//! (retry classes belong to each adapter, which knows its service's codes), call AWS, or
-//! depend on a service crate (`aws-sdk-*`): it reads only the generic smithy error types.
+//! that never reached the service); which errors every AWS service means as "later"
+//! ([`is_answered_transient`]) or as "no answer at all" ([`is_unreachable`]); and the start-up
+//! retry of answers that pass ([`retry_answered_transient`]).
+//! Must never: decide what an error means for a running worker (its retry classes belong to
+//! each adapter, which knows its service's codes), or depend on a service crate (`aws-sdk-*`):
+//! it reads only the generic smithy error types.
 
+use std::time::Duration;
+
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
@@ -47,6 +53,88 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         source = s.source();
     }
     one_line(&text)
+}
+
+/// Whether the call never got an answer: the endpoint could not be reached, or timed out.
+pub fn is_unreachable<E, R>(e: &SdkError<E, R>) -> bool {
+    matches!(e, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_))
+}
+
+/// Error codes with which AWS services (and S3-compatible stores) say "later", not "no".
+pub const TRANSIENT_CODES: &[&str] = &[
+    "InternalError",
+    "InternalFailure",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestLimitExceeded",
+    "LimitExceededException",
+    "ProvisionedThroughputExceededException",
+    "RequestTimeout",
+];
+
+/// Whether the service answered, but with a failure that passes (a 5xx, throttling, or an
+/// answer cut off): worth retrying at start-up. An endpoint that does not answer at all is not
+/// (a wrong `endpoint_url` should fail at once), nor is a refusal (no such stream or bucket,
+/// access denied).
+pub fn is_answered_transient<E>(e: &SdkError<E, HttpResponse>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    match e {
+        SdkError::ServiceError(s) => {
+            s.raw().status().is_server_error()
+                || s.err().code().is_some_and(|c| TRANSIENT_CODES.contains(&c))
+        }
+        SdkError::ResponseError(_) => true,
+        _ => false,
+    }
+}
+
+/// Runs a start-up check, retrying answers that pass ([`is_answered_transient`]) with
+/// exponential backoff for up to `retry_duration` (the config key `retry_key` sets it; it is
+/// named in the WARN logged before each retry), so a worker restarted during a short S3 or
+/// Kinesis brown-out waits instead of exiting. Returns the last error once that time is spent,
+/// or at once for any other error.
+///
+/// # Errors
+/// The check's error: a refusal or an unreachable endpoint at once, an answer that passes once
+/// `retry_duration` is spent.
+pub async fn retry_answered_transient<T, E, F, Fut>(
+    what: &str,
+    endpoint: &str,
+    retry_duration: Duration,
+    retry_key: &str,
+    mut check: F,
+) -> Result<T, SdkError<E, HttpResponse>>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+{
+    use backon::BackoffBuilder;
+    let mut delays = backon::ExponentialBuilder::default()
+        .with_jitter()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(10))
+        .without_max_times()
+        .with_total_delay(Some(retry_duration))
+        .build();
+    loop {
+        match check().await {
+            Err(e) if is_answered_transient(&e) => {
+                let Some(pause) = delays.next() else {
+                    return Err(e);
+                };
+                tracing::warn!(endpoint = %endpoint, error = %sdk_error_line(&e), ?pause, "{what} failed at start-up; retrying (up to {retry_key})");
+                tokio::time::sleep(pause).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 fn one_line(text: &str) -> String {
@@ -118,5 +206,67 @@ mod tests {
         assert!(line.starts_with("dispatch failure"), "{line}");
         assert!(line.ends_with("connection refused"), "{line}");
         assert!(!line.contains('\n'));
+    }
+
+    fn answer(status: u16, code: Option<&str>) -> SdkError<ServiceFailure, HttpResponse> {
+        let mut meta = ErrorMetadata::builder();
+        if let Some(c) = code {
+            meta = meta.code(c);
+        }
+        SdkError::service_error(ServiceFailure(meta.build()), response(status))
+    }
+
+    #[test]
+    fn a_5xx_or_a_throttling_code_passes_and_a_refusal_does_not() {
+        assert!(is_answered_transient(&answer(503, None)));
+        assert!(is_answered_transient(&answer(
+            400,
+            Some("ThrottlingException")
+        )));
+        assert!(is_answered_transient(&answer(503, Some("SlowDown"))));
+        assert!(!is_answered_transient(&answer(404, Some("NoSuchBucket"))));
+        assert!(!is_answered_transient(&answer(403, Some("AccessDenied"))));
+        assert!(!is_answered_transient(&answer(
+            400,
+            Some("ResourceNotFoundException")
+        )));
+    }
+
+    #[test]
+    fn an_endpoint_that_does_not_answer_is_unreachable_and_not_retried_at_start_up() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let e: SdkError<ServiceFailure, HttpResponse> =
+            SdkError::dispatch_failure(ConnectorError::io(Box::new(io)));
+        assert!(is_unreachable(&e));
+        assert!(!is_answered_transient(&e));
+        assert!(!is_unreachable(&answer(503, None)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn start_up_checks_retry_answers_that_pass_until_the_retry_duration_then_return_the_error()
+     {
+        let mut calls = 0;
+        let started = tokio::time::Instant::now();
+        let result: Result<(), _> =
+            retry_answered_transient("check", "here", Duration::from_secs(30), "k", || {
+                calls += 1;
+                async { Err(answer(503, None)) }
+            })
+            .await;
+        assert!(result.is_err());
+        assert!(calls > 2, "retried: {calls} calls");
+        let waited = started.elapsed();
+        assert!(
+            waited <= Duration::from_secs(31) && waited >= Duration::from_secs(15),
+            "waited {waited:?}"
+        );
+        // A refusal is returned at once.
+        let mut calls = 0;
+        let _ = retry_answered_transient("check", "here", Duration::from_secs(30), "k", || {
+            calls += 1;
+            async { Err::<(), _>(answer(403, Some("AccessDenied"))) }
+        })
+        .await;
+        assert_eq!(calls, 1);
     }
 }

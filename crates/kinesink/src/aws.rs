@@ -1,13 +1,13 @@
 //! AWS clients built from the SDK's standard configuration, and the start-up checks that turn
 //! unreachable endpoints, missing credentials, streams, tables or buckets into one-line errors.
 
-use kinesink_aws_errors::{error_chain, sdk_error_line};
+use kinesink_aws_errors::{error_chain, is_unreachable, retry_answered_transient, sdk_error_line};
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::ProvideCredentials;
-use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_kinesis::error::SdkError;
 use kinesink_delivery::Destination;
 use kinesink_lease_coordination::{DynamoDbLeaseTable, LeaseError, LeaseTable};
 use kinesink_shard_reader::StreamId;
@@ -108,84 +108,6 @@ pub fn describe_endpoint(
     )
 }
 
-fn is_unreachable<E, R>(e: &SdkError<E, R>) -> bool {
-    matches!(e, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_))
-}
-
-/// Error codes with which AWS services (and S3-compatible stores) say "later", not "no".
-const TRANSIENT_CODES: &[&str] = &[
-    "InternalError",
-    "InternalFailure",
-    "InternalServerError",
-    "ServiceUnavailable",
-    "SlowDown",
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "RequestLimitExceeded",
-    "LimitExceededException",
-    "ProvisionedThroughputExceededException",
-    "RequestTimeout",
-];
-
-/// Whether the service answered, but with a failure that passes (a 5xx, throttling, or an
-/// answer cut off): worth retrying at start-up. An endpoint that does not answer at all is not
-/// (a wrong `endpoint_url` should fail at once), nor is a refusal (no such stream or bucket,
-/// access denied).
-fn is_answered_transient<E>(e: &SdkError<E, aws_sdk_kinesis::config::http::HttpResponse>) -> bool
-where
-    E: ProvideErrorMetadata,
-{
-    match e {
-        SdkError::ServiceError(s) => {
-            s.raw().status().is_server_error()
-                || s.err().code().is_some_and(|c| TRANSIENT_CODES.contains(&c))
-        }
-        SdkError::ResponseError(_) => true,
-        _ => false,
-    }
-}
-
-/// Runs a start-up check, retrying answers that pass ([`is_answered_transient`]) with
-/// exponential backoff for up to `retry_duration` (the config key `retry_key` sets it), so a
-/// worker restarted during a short S3 or Kinesis brown-out waits instead of exiting. Returns
-/// the last error once that time is spent, or at once for any other error.
-async fn retry_startup_check<T, E, F, Fut>(
-    what: &str,
-    endpoint: &str,
-    retry_duration: Duration,
-    retry_key: &str,
-    mut check: F,
-) -> Result<T, SdkError<E, aws_sdk_kinesis::config::http::HttpResponse>>
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<
-            Output = Result<T, SdkError<E, aws_sdk_kinesis::config::http::HttpResponse>>,
-        >,
-{
-    use backon::BackoffBuilder;
-    let mut delays = backon::ExponentialBuilder::default()
-        .with_jitter()
-        .with_min_delay(Duration::from_millis(200))
-        .with_max_delay(Duration::from_secs(10))
-        .without_max_times()
-        .with_total_delay(Some(retry_duration))
-        .build();
-    loop {
-        match check().await {
-            Err(e) if is_answered_transient(&e) => {
-                let Some(pause) = delays.next() else {
-                    return Err(e);
-                };
-                tracing::warn!(endpoint = %endpoint, error = %sdk_error_line(&e), ?pause, "{what} failed at start-up; retrying (up to {retry_key})");
-                tokio::time::sleep(pause).await;
-            }
-            other => return other,
-        }
-    }
-}
-
 /// Checks the region and that credentials can be loaded.
 ///
 /// # Errors
@@ -232,7 +154,7 @@ pub async fn preflight(
             ("source.stream_arn", a)
         }
     };
-    let described = retry_startup_check(
+    let described = retry_answered_transient(
         "Kinesis DescribeStreamSummary",
         &kinesis_at,
         settings.worker.lease_retry_duration,
@@ -268,7 +190,7 @@ pub async fn preflight(
     match &settings.destination {
         Destination::S3 { bucket, root } => {
             let s3_at = describe_endpoint("S3", settings.s3_endpoint.as_deref(), region);
-            let listed = retry_startup_check(
+            let listed = retry_answered_transient(
                 "S3 ListObjectsV2",
                 &s3_at,
                 settings.worker.retry_duration,
