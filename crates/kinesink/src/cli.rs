@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, Settings};
 use crate::dry_run::{DryRunInput, InputFormat};
-use crate::produce::ProduceOptions;
+use kinesink_sample_data::producer::ProduceOptions;
 use kinesink_worker::{RunOptions, Worker};
 
 mod destination_sinks;
@@ -304,7 +304,9 @@ async fn execute(command: Command) -> Result<(), Failure> {
                 aggregate,
                 partition_keys,
             };
-            let summary = crate::produce::produce(&aws.kinesis, &options).await?;
+            let summary = kinesink_sample_data::producer::produce(&aws.kinesis, &options)
+                .await
+                .map_err(|e| Failure::Runtime(e.into()))?;
             println!(
                 "kinesink: produced {} events in {} Kinesis records to stream {stream} (event ids {id_prefix}-0..{})",
                 summary.events,
@@ -326,7 +328,8 @@ async fn execute(command: Command) -> Result<(), Failure> {
                     .map_err(|e| usage(format!("--start-time `{t}` is not an RFC 3339 time: {e}")))?
                     .timestamp_millis(),
             };
-            let mut events = crate::sample_events::SampleEvents::new(id_prefix, seed);
+            let mut events =
+                kinesink_sample_data::sample_events::SampleEvents::new(id_prefix, seed);
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             for i in 0..count {
                 let (_, bytes) = events.next_event(start_ms + i64::try_from(i).unwrap_or(i64::MAX));

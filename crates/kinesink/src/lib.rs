@@ -13,7 +13,5 @@ pub mod dry_run;
 pub mod firehose_import;
 pub mod http_endpoints;
 mod lease_reset;
-pub mod produce;
 pub mod progress_view;
-pub mod sample_events;
 mod workers_view;

@@ -12,9 +12,9 @@
 use std::time::Duration;
 
 use clap::Parser;
-use kinesink::sample_events::SampleEvents;
 use kinesink_integration_tests::fake_kinesis::FakeKinesis;
 use kinesink_record_deaggregation::{AggregationLimits, Aggregator};
+use kinesink_sample_data::sample_events::SampleEvents;
 
 #[derive(Parser, Debug)]
 #[command(about = "A fast local Kinesis stand-in (JSON 1.1) for kinesink benchmarks")]

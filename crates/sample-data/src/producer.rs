@@ -1,8 +1,8 @@
-//! `kinesink produce`: writes sample events with PutRecords, retrying partial failures.
+//! Puts sample events into a stream with PutRecords (optionally as KPL aggregates), retrying
+//! partial failures: what `kinesink produce` runs.
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
@@ -10,6 +10,11 @@ use kinesink_aws_errors::sdk_error_line;
 use kinesink_record_deaggregation::{AggregationLimits, Aggregator};
 
 use crate::sample_events::SampleEvents;
+
+/// Why producing stopped (events put before it stay in the stream).
+#[derive(Debug, thiserror::Error)]
+#[error("producing sample events: {0}")]
+pub struct ProduceError(String);
 
 /// What to produce.
 #[derive(Debug, Clone)]
@@ -49,7 +54,11 @@ const MAX_BATCH_RECORDS: usize = 500;
 const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 
 /// Puts `entries` with PutRecords, re-sending failed entries with backoff.
-async fn put_all(client: &Client, stream: &str, mut entries: Vec<Entry>) -> anyhow::Result<()> {
+async fn put_all(
+    client: &Client,
+    stream: &str,
+    mut entries: Vec<Entry>,
+) -> Result<(), ProduceError> {
     let mut attempt = 0u32;
     while !entries.is_empty() {
         let request: Vec<PutRecordsRequestEntry> = entries
@@ -83,14 +92,17 @@ async fn put_all(client: &Client, stream: &str, mut entries: Vec<Entry>) -> anyh
                         || s.is_access_denied_exception()
                 }) =>
             {
-                bail!("PutRecords to {stream}: {}", sdk_error_line(&e));
+                return Err(ProduceError(format!(
+                    "PutRecords to {stream}: {}",
+                    sdk_error_line(&e)
+                )));
             }
             Err(e) => {
                 if attempt >= 10 {
-                    bail!(
+                    return Err(ProduceError(format!(
                         "PutRecords to {stream} failed 10 times: {}",
                         sdk_error_line(&e)
-                    );
+                    )));
                 }
                 entries
             }
@@ -98,10 +110,10 @@ async fn put_all(client: &Client, stream: &str, mut entries: Vec<Entry>) -> anyh
         if !failed.is_empty() {
             attempt += 1;
             if attempt > 20 {
-                bail!(
+                return Err(ProduceError(format!(
                     "{} records still failing after 20 PutRecords attempts",
                     failed.len()
-                );
+                )));
             }
             tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt.min(20)))).await;
         }
@@ -114,10 +126,16 @@ async fn put_all(client: &Client, stream: &str, mut entries: Vec<Entry>) -> anyh
 ///
 /// # Errors
 /// PutRecords failing persistently.
-pub async fn produce(client: &Client, options: &ProduceOptions) -> anyhow::Result<ProduceSummary> {
+pub async fn produce(
+    client: &Client,
+    options: &ProduceOptions,
+) -> Result<ProduceSummary, ProduceError> {
     let mut events = SampleEvents::new(options.id_prefix.clone(), options.seed);
     let mut aggregator = if options.aggregate {
-        Some(Aggregator::new(AggregationLimits::default())?)
+        Some(
+            Aggregator::new(AggregationLimits::default())
+                .map_err(|e| ProduceError(e.to_string()))?,
+        )
     } else {
         None
     };
@@ -143,11 +161,14 @@ pub async fn produce(client: &Client, options: &ProduceOptions) -> anyhow::Resul
                 explicit_hash_key: None,
                 data,
             }),
-            Some(agg) => agg.add(&id, None, &data)?.map(|a| Entry {
-                partition_key: a.partition_key,
-                explicit_hash_key: a.explicit_hash_key,
-                data: a.data,
-            }),
+            Some(agg) => agg
+                .add(&id, None, &data)
+                .map_err(|e| ProduceError(e.to_string()))?
+                .map(|a| Entry {
+                    partition_key: a.partition_key,
+                    explicit_hash_key: a.explicit_hash_key,
+                    data: a.data,
+                }),
         };
         if let Some(e) = entry {
             batch_bytes += e.data.len() + e.partition_key.len();
@@ -158,9 +179,7 @@ pub async fn produce(client: &Client, options: &ProduceOptions) -> anyhow::Resul
             .is_some_and(|r| batch.len() as u64 >= u64::from(r.clamp(1, 500)));
         if batch.len() >= MAX_BATCH_RECORDS || batch_bytes >= MAX_BATCH_BYTES || rate_flush {
             kinesis_records += batch.len() as u64;
-            put_all(client, &options.stream, std::mem::take(&mut batch))
-                .await
-                .context("producing sample events")?;
+            put_all(client, &options.stream, std::mem::take(&mut batch)).await?;
             batch_bytes = 0;
         }
     }
@@ -172,9 +191,7 @@ pub async fn produce(client: &Client, options: &ProduceOptions) -> anyhow::Resul
         });
     }
     kinesis_records += batch.len() as u64;
-    put_all(client, &options.stream, batch)
-        .await
-        .context("producing sample events")?;
+    put_all(client, &options.stream, batch).await?;
     Ok(ProduceSummary {
         events: produced,
         kinesis_records,
