@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 
 use kinesink_delivery::{
     BufferAction, BufferEvent, FlushTicket, ObjectContents, ObjectSink, Placement, PutOutcome,
-    ReadyObject, RecordPosition,
+    ReadyObject,
 };
 use kinesink_lease_coordination::Checkpoint;
+use kinesink_sequence_position::SequencePosition;
 use tokio_util::sync::CancellationToken;
 
 use crate::destination_progress::{ProgressFailure, ProgressObject};
@@ -94,7 +95,7 @@ impl ShardWriter {
                 flush_intent,
             } => {
                 let as_pair =
-                    |p: &RecordPosition| (p.sequence_number.to_string(), p.sub_sequence_number);
+                    |p: &SequencePosition| (p.sequence_number.to_string(), p.sub_sequence_number);
                 let next = self.progress.current().with_flush_progress(
                     &as_pair(&horizon),
                     flush_intent.as_ref().map(as_pair).as_ref(),
@@ -145,11 +146,11 @@ impl ShardWriter {
 
     async fn record_progress(
         &mut self,
-        horizon: &RecordPosition,
-        flush_intent: Option<&RecordPosition>,
+        horizon: &SequencePosition,
+        flush_intent: Option<&SequencePosition>,
         lost: &CancellationToken,
     ) -> Result<(), Stop> {
-        let as_pair = |p: &RecordPosition| (p.sequence_number.to_string(), p.sub_sequence_number);
+        let as_pair = |p: &SequencePosition| (p.sequence_number.to_string(), p.sub_sequence_number);
         let horizon = as_pair(horizon);
         let intent = flush_intent.map(as_pair);
         self.lease_writes

@@ -6,8 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use kinesink_delivery::{
-    BufferLimits, ObjectLayout, ObjectSink, ProgressStore, RecordPosition, ResumeState,
-    ShardBuffers,
+    BufferLimits, ObjectLayout, ObjectSink, ProgressStore, ResumeState, ShardBuffers,
 };
 use kinesink_lease_coordination::{
     Checkpoint, FailureClass, Lease, LeaseAction, LeaseError, LeaseKeeper, LeaseTable, LeaseTaker,
@@ -15,6 +14,7 @@ use kinesink_lease_coordination::{
 };
 use kinesink_parquet_writer::{Codec, ObjectFormat};
 use kinesink_partitioning::{MetadataQuery, OutputPrefixes};
+use kinesink_sequence_position::SequencePosition;
 use kinesink_shard_reader::{ReaderSettings, ShardReader, ShardSource, StartPosition};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;

@@ -144,7 +144,10 @@ mod tests {
         assert_eq!(padded, plain);
         assert_eq!(hash_of(&padded), hash_of(&plain));
         assert!(SequencePosition::new("0099", 0) < SequencePosition::new("100", 0));
-        assert_eq!(SequencePosition::new("0", 0), SequencePosition::new("000", 0));
+        assert_eq!(
+            SequencePosition::new("0", 0),
+            SequencePosition::new("000", 0)
+        );
         assert_eq!(padded.to_string(), "0012/3", "shown as given");
     }
 

@@ -252,8 +252,8 @@ fn record(seq: u64, data: &str, arrival_ms: i64) -> UserRecord {
     }
 }
 
-fn pos(seq: u64) -> RecordPosition {
-    RecordPosition::new(seq.to_string(), 0)
+fn pos(seq: u64) -> SequencePosition {
+    SequencePosition::new(seq.to_string(), 0)
 }
 
 fn gunzip(b: &[u8]) -> String {
@@ -605,7 +605,7 @@ fn compacting_parquet_buffers_shrinks_them_and_cuts_the_same_objects_with_the_sa
         }
     }
     let summary = |objects: Vec<ReadyObject>| {
-        let mut s: Vec<(String, usize, RecordPosition, RecordPosition)> = objects
+        let mut s: Vec<(String, usize, SequencePosition, SequencePosition)> = objects
             .into_iter()
             .map(|o| (o.key, o.record_count, o.first, o.last))
             .collect();

@@ -95,7 +95,7 @@ fn build_task(
             sub_sequence_number,
         } => (
             StartPosition::AtSequence(sequence_number.clone()),
-            Some(RecordPosition::new(
+            Some(SequencePosition::new(
                 sequence_number.clone(),
                 *sub_sequence_number,
             )),
@@ -142,11 +142,11 @@ fn build_task(
                 flush_intent: lease
                     .flush_intent
                     .clone()
-                    .map(|(seq, sub)| RecordPosition::new(seq, sub)),
+                    .map(|(seq, sub)| SequencePosition::new(seq, sub)),
                 horizon: lease
                     .flush_horizon
                     .clone()
-                    .map(|(seq, sub)| RecordPosition::new(seq, sub)),
+                    .map(|(seq, sub)| SequencePosition::new(seq, sub)),
             },
         ),
         keeper: parts.keeper.clone(),

@@ -144,23 +144,23 @@ struct Owner {
     queue: VecDeque<BufferAction>,
     now: u64,
     /// First records of the Parquet buffers this owner compacted.
-    compacted: BTreeSet<RecordPosition>,
+    compacted: BTreeSet<SequencePosition>,
     state: State,
 }
 
-fn as_pair(p: &RecordPosition) -> (String, u64) {
+fn as_pair(p: &SequencePosition) -> (String, u64) {
     (p.sequence_number.to_string(), p.sub_sequence_number)
 }
 
 /// The lease's resume state, as the worker builds it.
 fn resume_from(lease: &Lease) -> ResumeState {
-    let position = |(s, u): (String, u64)| RecordPosition::new(s, u);
+    let position = |(s, u): (String, u64)| SequencePosition::new(s, u);
     ResumeState {
         checkpoint: match &lease.checkpoint {
             Checkpoint::Sequence {
                 sequence_number,
                 sub_sequence_number,
-            } => Some(RecordPosition::new(
+            } => Some(SequencePosition::new(
                 sequence_number.clone(),
                 *sub_sequence_number,
             )),
