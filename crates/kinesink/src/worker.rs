@@ -14,7 +14,6 @@ use kinesink_lease_coordination::{
 };
 use kinesink_parquet_writer::{Codec, ObjectFormat};
 use kinesink_partitioning::{MetadataQuery, OutputPrefixes};
-use kinesink_sequence_position::SequencePosition;
 use kinesink_shard_reader::{ReaderSettings, ShardReader, ShardSource, StartPosition};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;

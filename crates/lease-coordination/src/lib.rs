@@ -78,6 +78,6 @@ pub use lease::{Checkpoint, EndedShards, Lease, LeaseState, TableSnapshot, Worke
 pub use memory_table::MemoryLeaseTable;
 pub use outage_retry::{FailureClass, OutageRetry, RetryVerdict};
 pub use ownership_clock::{Ownership, OwnershipClock, OwnershipEvent};
-pub use progress::{ProgressDecodeError, ShardProgress, compare_positions};
+pub use progress::{ProgressDecodeError, ShardProgress};
 pub use table::{AdminChange, LeaseError, LeaseTable};
 pub use taker::{LeaseAction, LeaseTaker};
