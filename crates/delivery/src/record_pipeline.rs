@@ -86,10 +86,7 @@ impl RecordPipeline {
                         self.push_record(sub, out);
                     }
                     for f in outcome.failures {
-                        let position = SequencePosition::new(
-                            f.record.sequence_number.clone(),
-                            f.record.sub_sequence_number,
-                        );
+                        let position = f.record.position.clone();
                         if self.keep(&position) {
                             out.push(BufferEvent::Failed(FailedRecord {
                                 error_code: f.error_code().to_owned(),
@@ -108,9 +105,7 @@ impl RecordPipeline {
     }
 
     fn push_record(&mut self, user: UserRecord, out: &mut Vec<BufferEvent>) {
-        let position =
-            SequencePosition::new(user.sequence_number.clone(), user.sub_sequence_number);
-        if self.keep(&position) {
+        if self.keep(&user.position) {
             out.push(BufferEvent::Record(user));
         }
     }
@@ -143,8 +138,8 @@ mod tests {
             .iter()
             .filter_map(|e| match e {
                 BufferEvent::Record(r) => Some((
-                    r.sequence_number.to_string(),
-                    r.sub_sequence_number,
+                    r.position.sequence_number.to_string(),
+                    r.position.sub_sequence_number,
                     String::from_utf8(r.data.to_vec()).unwrap(),
                 )),
                 _ => None,

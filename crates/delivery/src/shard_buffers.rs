@@ -358,10 +358,7 @@ impl ShardBuffers {
         let mut actions = Vec::new();
         match event {
             BufferEvent::Record(record) => {
-                let position = SequencePosition::new(
-                    record.sequence_number.clone(),
-                    record.sub_sequence_number,
-                );
+                let position = record.position.clone();
                 self.before_record(&position, &mut actions)?;
                 self.add_record(now_ms, &record, &position, &mut actions)?;
                 self.after_record(position, &mut actions)?;

@@ -246,8 +246,7 @@ fn record(seq: u64, data: &str, arrival_ms: i64) -> UserRecord {
         data: data.as_bytes().to_vec().into(),
         partition_key: "pk".into(),
         explicit_hash_key: None,
-        sequence_number: seq.to_string().into(),
-        sub_sequence_number: 0,
+        position: pos(seq),
         approximate_arrival_ms: arrival_ms,
     }
 }
