@@ -59,6 +59,15 @@ impl SequencePosition {
     }
 }
 
+/// Orders two Kinesis sequence numbers (without sub-sequence) as the shard orders them: as
+/// unsigned decimal integers of any length, leading zeros not counted. The order of
+/// [`SequencePosition`]s before their sub-sequence numbers.
+#[must_use]
+pub fn compare_sequence_numbers(a: &str, b: &str) -> Ordering {
+    let (a, b) = (a.trim_start_matches('0'), b.trim_start_matches('0'));
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
 /// Whether `text` is a Kinesis sequence number: one or more ASCII decimal digits.
 #[must_use]
 pub fn is_sequence_number(text: &str) -> bool {
@@ -67,10 +76,7 @@ pub fn is_sequence_number(text: &str) -> bool {
 
 impl Ord for SequencePosition {
     fn cmp(&self, other: &Self) -> Ordering {
-        let (a, b) = (self.significant_digits(), other.significant_digits());
-        a.len()
-            .cmp(&b.len())
-            .then_with(|| a.cmp(b))
+        compare_sequence_numbers(&self.sequence_number, &other.sequence_number)
             .then(self.sub_sequence_number.cmp(&other.sub_sequence_number))
     }
 }
@@ -201,6 +207,11 @@ mod tests {
             let pa = SequencePosition::new(a.to_string(), sa);
             let pb = SequencePosition::new(b.to_string(), sb);
             prop_assert_eq!(pa.cmp(&pb), (a, sa).cmp(&(b, sb)));
+        }
+
+        #[test]
+        fn sequence_numbers_alone_order_as_u128(a in any::<u128>(), b in any::<u128>(), za in 0usize..3, zb in 0usize..3) {
+            prop_assert_eq!(compare_sequence_numbers(&decimal(a, za), &decimal(b, zb)), a.cmp(&b));
         }
 
         #[test]
