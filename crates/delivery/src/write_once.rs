@@ -44,11 +44,8 @@ impl ObjectContents {
     #[must_use]
     pub fn parse(last: &str, records: &str) -> Option<Self> {
         let (sequence, sub) = last.trim().split_once('.')?;
-        if sequence.is_empty() || !sequence.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
         Some(Self {
-            last: SequencePosition::new(sequence, sub.parse().ok()?),
+            last: SequencePosition::parse(sequence, sub.parse().ok()?)?,
             records: records.trim().parse().ok()?,
         })
     }

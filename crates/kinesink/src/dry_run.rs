@@ -9,6 +9,7 @@ use kinesink_delivery::{
     BufferAction, BufferEvent, FileSink, ObjectLayout, ObjectSink, ResumeState, ShardBuffers,
 };
 use kinesink_record_deaggregation::KinesisRecord;
+use kinesink_sequence_position::is_sequence_number;
 use serde::Deserialize;
 
 use crate::config::Settings;
@@ -114,9 +115,7 @@ pub fn read_input(input: &DryRunInput<'_>) -> Result<Vec<KinesisRecord>, InputEr
                 let data = base64::engine::general_purpose::STANDARD
                     .decode(e.data.as_bytes())
                     .map_err(|err| fail(format!("Data is not base64: {err}")))?;
-                if e.sequence_number.is_empty()
-                    || !e.sequence_number.bytes().all(|b| b.is_ascii_digit())
-                {
+                if !is_sequence_number(&e.sequence_number) {
                     return Err(fail(format!(
                         "SequenceNumber `{}` is not a decimal number",
                         e.sequence_number
