@@ -12,9 +12,9 @@ use common::fault_proxy::{FaultProxy, FaultRates, Service};
 use common::versioned_bucket::{create_versioned_bucket, versions_per_key};
 use common::*;
 use kinesink_delivery::{
-    MIN_PART_SIZE, ObjectContents, ObjectSink, PutOutcome, RecordPosition, S3Sink, S3SinkOptions,
-    write_once,
+    MIN_PART_SIZE, ObjectContents, ObjectSink, PutOutcome, S3Sink, S3SinkOptions, write_once,
 };
+use kinesink_sequence_position::SequencePosition;
 
 const BUCKET: &str = "kinesink-it";
 /// A bucket with versioning enabled: a key written twice has two versions.
@@ -23,7 +23,7 @@ const VERSIONED_BUCKET: &str = "kinesink-it-versioned";
 /// Contents of an object whose last record is `last`/0, holding `records` records.
 fn held(last: u64, records: u64) -> ObjectContents {
     ObjectContents {
-        last: RecordPosition::new(last.to_string(), 0),
+        last: SequencePosition::new(last.to_string(), 0),
         records,
     }
 }

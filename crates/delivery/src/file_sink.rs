@@ -183,11 +183,12 @@ fn write_exclusively(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{RecordPosition, write_once};
+    use crate::write_once;
+    use kinesink_sequence_position::SequencePosition;
 
     fn contents(last: &str, records: u64) -> ObjectContents {
         ObjectContents {
-            last: RecordPosition::new(last, 0),
+            last: SequencePosition::new(last, 0),
             records,
         }
     }

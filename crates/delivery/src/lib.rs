@@ -60,7 +60,6 @@ mod file_sink;
 mod memory_budget;
 mod memory_sink;
 mod object_key;
-mod position;
 mod progress_store;
 mod record_pipeline;
 mod s3_sink;
@@ -76,7 +75,6 @@ pub use file_sink::FileSink;
 pub use memory_budget::{BudgetVerdict, MemoryBudget, ShardUsage};
 pub use memory_sink::MemorySink;
 pub use object_key::ObjectKey;
-pub use position::RecordPosition;
 pub use progress_store::{
     ProgressCondition, ProgressStore, ProgressTag, ProgressWrite,
     conformance as progress_store_conformance, progress_key,

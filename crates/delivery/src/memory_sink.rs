@@ -80,17 +80,17 @@ impl ObjectSink for MemorySink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::RecordPosition;
+    use kinesink_sequence_position::SequencePosition;
 
     #[tokio::test]
     async fn a_key_is_written_once_and_a_second_put_keeps_the_first_bytes() {
         let sink = MemorySink::new();
         let first = ObjectContents {
-            last: RecordPosition::new("7", 0),
+            last: SequencePosition::new("7", 0),
             records: 1,
         };
         let second = ObjectContents {
-            last: RecordPosition::new("9", 0),
+            last: SequencePosition::new("9", 0),
             records: 2,
         };
         assert_eq!(

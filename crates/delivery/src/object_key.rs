@@ -1,6 +1,6 @@
 //! Deterministic object names.
 
-use crate::position::RecordPosition;
+use kinesink_sequence_position::SequencePosition;
 
 /// Builds the key of an object from what identifies its content.
 ///
@@ -18,7 +18,7 @@ pub struct ObjectKey {
 impl ObjectKey {
     /// The key for an object under `prefix` holding records of `shard_id` starting at `first`.
     #[must_use]
-    pub fn render(&self, prefix: &str, shard_id: &str, first: &RecordPosition) -> String {
+    pub fn render(&self, prefix: &str, shard_id: &str, first: &SequencePosition) -> String {
         format!(
             "{prefix}{}-{shard_id}-{}-{}{}",
             self.name, first.sequence_number, first.sub_sequence_number, self.extension
@@ -40,7 +40,7 @@ mod tests {
             k.render(
                 "2026/11/22/10/",
                 "shardId-000000000001",
-                &RecordPosition::new("4959", 3)
+                &SequencePosition::new("4959", 3)
             ),
             "2026/11/22/10/clicks-shardId-000000000001-4959-3.gz"
         );
@@ -52,8 +52,8 @@ mod tests {
             name: "n".into(),
             extension: String::new(),
         };
-        let a = k.render("p/", "s", &RecordPosition::new("1", 11));
-        let b = k.render("p/", "s", &RecordPosition::new("11", 1));
+        let a = k.render("p/", "s", &SequencePosition::new("1", 11));
+        let b = k.render("p/", "s", &SequencePosition::new("11", 1));
         assert_ne!(a, b);
     }
 }

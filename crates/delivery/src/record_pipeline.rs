@@ -5,8 +5,8 @@ use kinesink_partitioning::error_codes::PROCESSING_FAILED_OUTPUT_TYPE as PROCESS
 use kinesink_record_deaggregation::{
     KinesisRecord, SubRecordFormat, UserRecord, deaggregate, may_be_aggregate, split_sub_records,
 };
+use kinesink_sequence_position::SequencePosition;
 
-use crate::position::RecordPosition;
 use crate::shard_buffers::{BufferEvent, FailedRecord};
 
 /// Turns Kinesis records into [`BufferEvent`]s.
@@ -18,7 +18,7 @@ use crate::shard_buffers::{BufferEvent, FailedRecord};
 pub struct RecordPipeline {
     kpl: bool,
     split: Option<SubRecordFormat>,
-    resume_after: Option<RecordPosition>,
+    resume_after: Option<SequencePosition>,
 }
 
 impl RecordPipeline {
@@ -28,7 +28,7 @@ impl RecordPipeline {
     pub fn new(
         kpl: bool,
         split: Option<SubRecordFormat>,
-        resume_after: Option<RecordPosition>,
+        resume_after: Option<SequencePosition>,
     ) -> Self {
         Self {
             kpl,
@@ -37,7 +37,7 @@ impl RecordPipeline {
         }
     }
 
-    fn keep(&mut self, position: &RecordPosition) -> bool {
+    fn keep(&mut self, position: &SequencePosition) -> bool {
         match &self.resume_after {
             Some(after) if position <= after => false,
             Some(_) => {
@@ -59,7 +59,7 @@ impl RecordPipeline {
             match deaggregate(record) {
                 Ok(records) => records,
                 Err(failure) => {
-                    let position = RecordPosition::new(failure.record.sequence_number.clone(), 0);
+                    let position = SequencePosition::new(failure.record.sequence_number.clone(), 0);
                     if self.keep(&position) {
                         out.push(BufferEvent::Failed(FailedRecord {
                             error_code: failure.error_code().to_owned(),
@@ -86,10 +86,7 @@ impl RecordPipeline {
                         self.push_record(sub, out);
                     }
                     for f in outcome.failures {
-                        let position = RecordPosition::new(
-                            f.record.sequence_number.clone(),
-                            f.record.sub_sequence_number,
-                        );
+                        let position = f.record.position.clone();
                         if self.keep(&position) {
                             out.push(BufferEvent::Failed(FailedRecord {
                                 error_code: f.error_code().to_owned(),
@@ -108,8 +105,7 @@ impl RecordPipeline {
     }
 
     fn push_record(&mut self, user: UserRecord, out: &mut Vec<BufferEvent>) {
-        let position = RecordPosition::new(user.sequence_number.clone(), user.sub_sequence_number);
-        if self.keep(&position) {
+        if self.keep(&user.position) {
             out.push(BufferEvent::Record(user));
         }
     }
@@ -142,8 +138,8 @@ mod tests {
             .iter()
             .filter_map(|e| match e {
                 BufferEvent::Record(r) => Some((
-                    r.sequence_number.to_string(),
-                    r.sub_sequence_number,
+                    r.position.sequence_number.to_string(),
+                    r.position.sub_sequence_number,
                     String::from_utf8(r.data.to_vec()).unwrap(),
                 )),
                 _ => None,
@@ -170,7 +166,7 @@ mod tests {
 
     #[test]
     fn a_restart_mid_aggregate_skips_exactly_the_user_records_already_checkpointed() {
-        let mut p = RecordPipeline::new(true, None, Some(RecordPosition::new("10", 1)));
+        let mut p = RecordPipeline::new(true, None, Some(SequencePosition::new("10", 1)));
         let mut out = Vec::new();
         p.process(kinesis("10", aggregate(&["a", "b", "c"])), &mut out);
         p.process(kinesis("11", b"d".to_vec()), &mut out);

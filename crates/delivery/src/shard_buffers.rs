@@ -48,9 +48,9 @@ use kinesink_partitioning::{
     EvaluateError, MetadataQuery, OutputPrefixes, PartitionKeys, PrefixInputs, error_codes,
 };
 use kinesink_record_deaggregation::UserRecord;
+use kinesink_sequence_position::SequencePosition;
 
 use crate::object_key::ObjectKey;
-use crate::position::RecordPosition;
 
 /// When buffers are cut (Firehose's BufferingHints).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,12 +137,12 @@ pub struct ObjectLayout {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ResumeState {
     /// Every record up to here is durable (`None`: nothing checkpointed yet).
-    pub checkpoint: Option<RecordPosition>,
+    pub checkpoint: Option<SequencePosition>,
     /// A shard-wide flush recorded after the checkpoint, to be reproduced exactly.
-    pub flush_intent: Option<RecordPosition>,
+    pub flush_intent: Option<SequencePosition>,
     /// The last record of any object an earlier owner may have written; no time-based flush
     /// before it.
-    pub horizon: Option<RecordPosition>,
+    pub horizon: Option<SequencePosition>,
 }
 
 /// A record that could not be processed; it is delivered to the error output, never dropped.
@@ -153,7 +153,7 @@ pub struct FailedRecord {
     /// The partition key of the record.
     pub partition_key: String,
     /// Where it sits in the shard.
-    pub position: RecordPosition,
+    pub position: SequencePosition,
     /// Approximate arrival time, ms since the epoch.
     pub approximate_arrival_ms: i64,
     /// Firehose error output type, the first level of the error prefix (e.g. `processing-failed`).
@@ -184,7 +184,7 @@ pub enum BufferEvent {
     /// An object from [`BufferAction::Write`] is durable at the destination.
     ObjectDurable(FlushTicket),
     /// The checkpoint asked for by [`BufferAction::Checkpoint`] is stored in the lease.
-    CheckpointWritten(RecordPosition),
+    CheckpointWritten(SequencePosition),
 }
 
 /// Something the shell must do, in order, feeding the completion back as an event.
@@ -196,12 +196,12 @@ pub enum BufferAction {
     /// [`BufferEvent::ProgressRecorded`].
     RecordProgress {
         /// Objects up to this record may be written once recorded.
-        horizon: RecordPosition,
+        horizon: SequencePosition,
         /// A shard-wide flush at this record, when the progress is for one.
-        flush_intent: Option<RecordPosition>,
+        flush_intent: Option<SequencePosition>,
     },
     /// Store this checkpoint with the fenced lease write; then send [`BufferEvent::CheckpointWritten`].
-    Checkpoint(RecordPosition),
+    Checkpoint(SequencePosition),
 }
 
 /// Errors of [`ShardBuffers::step`]; the event was not applied.
@@ -220,7 +220,7 @@ pub enum BufferError {
     },
     /// An event arrived while progress was being recorded (a shell bug).
     #[error("record {0} arrived while the flush progress was being recorded")]
-    RecordDuringIntent(RecordPosition),
+    RecordDuringIntent(SequencePosition),
 }
 
 /// Identifies a written object; hand it back with [`BufferEvent::ObjectDurable`].
@@ -241,9 +241,9 @@ pub struct ReadyObject {
     /// Its error-output type (`processing-failed`, ...) when it goes to the error output.
     pub error_output_type: Option<String>,
     /// Position of the first record.
-    pub first: RecordPosition,
+    pub first: SequencePosition,
     /// Position of the last record.
-    pub last: RecordPosition,
+    pub last: SequencePosition,
     /// Approximate arrival time of the oldest record inside (ms since the epoch).
     pub oldest_arrival_ms: i64,
     /// Return this once the object is durable.
@@ -256,8 +256,8 @@ struct OpenBuffer {
     last_used: u64,
     opened_at_ms: u64,
     oldest_arrival_ms: i64,
-    first: RecordPosition,
-    last: RecordPosition,
+    first: SequencePosition,
+    last: SequencePosition,
 }
 
 /// Which buffer a record goes to.
@@ -273,15 +273,15 @@ enum PartitionId {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Flush {
     Idle,
-    AwaitingDurable { at: RecordPosition, up_to: u64 },
-    AwaitingCheckpoint(RecordPosition),
+    AwaitingDurable { at: SequencePosition, up_to: u64 },
+    AwaitingCheckpoint(SequencePosition),
 }
 
 /// Progress being recorded, and the objects withheld until it is.
 #[derive(Debug)]
 struct PendingProgress {
-    horizon: RecordPosition,
-    flush_intent: Option<RecordPosition>,
+    horizon: SequencePosition,
+    flush_intent: Option<SequencePosition>,
     withheld: Vec<ReadyObject>,
 }
 
@@ -298,11 +298,11 @@ pub struct ShardBuffers {
     /// Open buffers by partition (hashed: ordered lookups compared key texts ~8 times a
     /// record); whatever depends on their order sorts them.
     open: HashMap<PartitionId, OpenBuffer, foldhash::fast::RandomState>,
-    last_read: Option<RecordPosition>,
-    committed: Option<RecordPosition>,
-    replay_intent: Option<RecordPosition>,
-    replay_limit: Option<RecordPosition>,
-    recorded_horizon: Option<RecordPosition>,
+    last_read: Option<SequencePosition>,
+    committed: Option<SequencePosition>,
+    replay_intent: Option<SequencePosition>,
+    replay_limit: Option<SequencePosition>,
+    recorded_horizon: Option<SequencePosition>,
     progress: Option<PendingProgress>,
     unrecorded: Vec<ReadyObject>,
     flush: Flush,
@@ -321,7 +321,7 @@ impl ShardBuffers {
     #[must_use]
     pub fn new(layout: ObjectLayout, limits: BufferLimits, resume: ResumeState) -> Self {
         let after_checkpoint =
-            |p: &RecordPosition| resume.checkpoint.as_ref().is_none_or(|c| p > c);
+            |p: &SequencePosition| resume.checkpoint.as_ref().is_none_or(|c| p > c);
         let replay_intent = resume.flush_intent.clone().filter(after_checkpoint);
         let recorded_horizon = resume.horizon.clone().max(resume.flush_intent.clone());
         let replay_limit = recorded_horizon.clone().filter(after_checkpoint);
@@ -358,8 +358,7 @@ impl ShardBuffers {
         let mut actions = Vec::new();
         match event {
             BufferEvent::Record(record) => {
-                let position =
-                    RecordPosition::new(record.sequence_number.clone(), record.sub_sequence_number);
+                let position = record.position.clone();
                 self.before_record(&position, &mut actions)?;
                 self.add_record(now_ms, &record, &position, &mut actions)?;
                 self.after_record(position, &mut actions)?;
@@ -486,7 +485,7 @@ impl ShardBuffers {
 
     fn cut_everything(
         &mut self,
-        at: RecordPosition,
+        at: SequencePosition,
         actions: &mut Vec<BufferAction>,
     ) -> Result<(), BufferError> {
         // In key order: the same objects come out in the same order on every replay.
@@ -534,7 +533,7 @@ impl ShardBuffers {
     /// earlier owner's intent that this record passes without having hit it exactly.
     fn before_record(
         &mut self,
-        position: &RecordPosition,
+        position: &SequencePosition,
         actions: &mut Vec<BufferAction>,
     ) -> Result<(), BufferError> {
         if self
@@ -553,7 +552,7 @@ impl ShardBuffers {
 
     fn after_record(
         &mut self,
-        position: RecordPosition,
+        position: SequencePosition,
         actions: &mut Vec<BufferAction>,
     ) -> Result<(), BufferError> {
         self.last_read = Some(position.clone());

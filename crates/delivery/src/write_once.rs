@@ -9,7 +9,8 @@
 //! object goes under a deterministic alternative key ([`alternative_key`]). That may duplicate
 //! records in this rare case, and never loses one.
 
-use crate::position::RecordPosition;
+use kinesink_sequence_position::SequencePosition;
+
 use crate::sink::{ObjectSink, PutOutcome, SinkError};
 
 /// Which records an object holds, as far as telling two objects of one key apart needs: objects
@@ -18,7 +19,7 @@ use crate::sink::{ObjectSink, PutOutcome, SinkError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectContents {
     /// Position of the last record.
-    pub last: RecordPosition,
+    pub last: SequencePosition,
     /// Number of user records.
     pub records: u64,
 }
@@ -43,11 +44,8 @@ impl ObjectContents {
     #[must_use]
     pub fn parse(last: &str, records: &str) -> Option<Self> {
         let (sequence, sub) = last.trim().split_once('.')?;
-        if sequence.is_empty() || !sequence.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
         Some(Self {
-            last: RecordPosition::new(sequence, sub.parse().ok()?),
+            last: SequencePosition::parse(sequence, sub.parse().ok()?)?,
             records: records.trim().parse().ok()?,
         })
     }
@@ -171,7 +169,7 @@ mod tests {
 
     fn contents(last: &str, sub: u64, records: u64) -> ObjectContents {
         ObjectContents {
-            last: RecordPosition::new(last, sub),
+            last: SequencePosition::new(last, sub),
             records,
         }
     }

@@ -11,6 +11,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
     ScalarAttributeType, TableStatus,
 };
+use kinesink_sequence_position::SequencePosition;
 
 use crate::lease::{Checkpoint, Lease, TableSnapshot, WorkerHeartbeat};
 
@@ -426,18 +427,18 @@ impl LeaseTable for DynamoDbLeaseTable {
         shard_id: &str,
         owner: &str,
         counter: u64,
-        horizon: &(String, u64),
-        flush_intent: Option<&(String, u64)>,
+        horizon: &SequencePosition,
+        flush_intent: Option<&SequencePosition>,
     ) -> Result<u64, LeaseError> {
         let mut update = "SET leaseCounter = leaseCounter + :one, flushHorizon = :h, flushHorizonSubSequenceNumber = :hs".to_owned();
         let mut values = vec![
-            (":h", AttributeValue::S(horizon.0.clone())),
-            (":hs", num(horizon.1)),
+            (":h", AttributeValue::S(horizon.sequence_number.to_string())),
+            (":hs", num(horizon.sub_sequence_number)),
         ];
-        if let Some((seq, sub)) = flush_intent {
+        if let Some(intent) = flush_intent {
             update.push_str(", flushIntent = :i, flushIntentSubSequenceNumber = :is");
-            values.push((":i", AttributeValue::S(seq.clone())));
-            values.push((":is", num(*sub)));
+            values.push((":i", AttributeValue::S(intent.sequence_number.to_string())));
+            values.push((":is", num(intent.sub_sequence_number)));
         }
         let written_horizon = Some(horizon.clone());
         let written_intent = flush_intent.cloned();

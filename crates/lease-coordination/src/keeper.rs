@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use kinesink_sequence_position::SequencePosition;
 use tokio::sync::Mutex;
 
 use crate::lease::{Checkpoint, Lease};
@@ -167,8 +168,8 @@ impl LeaseKeeper {
     pub async fn record_progress(
         &self,
         shard_id: &str,
-        horizon: &(String, u64),
-        flush_intent: Option<&(String, u64)>,
+        horizon: &SequencePosition,
+        flush_intent: Option<&SequencePosition>,
     ) -> Result<(), LeaseError> {
         let mut held = self.held.lock().await;
         let counter = *held.get(shard_id).ok_or_else(|| LeaseError::Lost {
@@ -289,10 +290,7 @@ mod tests {
     use crate::memory_table::MemoryLeaseTable;
 
     fn seq(n: u64) -> Checkpoint {
-        Checkpoint::Sequence {
-            sequence_number: n.to_string(),
-            sub_sequence_number: 0,
-        }
+        Checkpoint::Sequence(SequencePosition::new(n.to_string(), 0))
     }
 
     #[tokio::test]
@@ -352,7 +350,7 @@ mod tests {
                 ));
                 assert!(matches!(
                     zombie
-                        .record_progress("y", &("5".to_owned(), 0), None)
+                        .record_progress("y", &SequencePosition::new("5", 0), None)
                         .await,
                     Err(LeaseError::Lost { .. })
                 ));

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use std::fmt;
 
+use kinesink_sequence_position::SequencePosition;
+
 /// Where reading of a shard resumes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Checkpoint {
@@ -18,12 +20,7 @@ pub enum Checkpoint {
     /// `checkpointSubSequenceNumber` (0 there means the configured timestamp, [`Checkpoint::AtTimestamp`]).
     AtTime(u64),
     /// Every user record up to and including this position is durable.
-    Sequence {
-        /// Kinesis sequence number.
-        sequence_number: String,
-        /// Sub-sequence within a KPL aggregate.
-        sub_sequence_number: u64,
-    },
+    Sequence(SequencePosition),
     /// The shard is closed and read to its end; its children may be read.
     ShardEnd,
 }
@@ -37,9 +34,7 @@ impl Checkpoint {
             Checkpoint::Latest => "LATEST",
             Checkpoint::AtTimestamp | Checkpoint::AtTime(_) => "AT_TIMESTAMP",
             Checkpoint::ShardEnd => "SHARD_END",
-            Checkpoint::Sequence {
-                sequence_number, ..
-            } => sequence_number,
+            Checkpoint::Sequence(position) => &position.sequence_number,
         }
     }
 
@@ -48,10 +43,7 @@ impl Checkpoint {
     #[must_use]
     pub fn sub_sequence(&self) -> u64 {
         match self {
-            Checkpoint::Sequence {
-                sub_sequence_number,
-                ..
-            } => *sub_sequence_number,
+            Checkpoint::Sequence(position) => position.sub_sequence_number,
             Checkpoint::AtTime(millis) => *millis,
             _ => 0,
         }
@@ -66,13 +58,7 @@ impl Checkpoint {
             "AT_TIMESTAMP" if sub_sequence_number == 0 => Checkpoint::AtTimestamp,
             "AT_TIMESTAMP" => Checkpoint::AtTime(sub_sequence_number),
             "SHARD_END" => Checkpoint::ShardEnd,
-            seq if !seq.is_empty() && seq.bytes().all(|b| b.is_ascii_digit()) => {
-                Checkpoint::Sequence {
-                    sequence_number: seq.to_owned(),
-                    sub_sequence_number,
-                }
-            }
-            _ => return None,
+            seq => Checkpoint::Sequence(SequencePosition::parse(seq, sub_sequence_number)?),
         })
     }
 }
@@ -80,12 +66,7 @@ impl Checkpoint {
 impl fmt::Display for Checkpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Checkpoint::Sequence {
-                sequence_number,
-                sub_sequence_number,
-            } => {
-                write!(f, "{sequence_number}/{sub_sequence_number}")
-            }
+            Checkpoint::Sequence(position) => write!(f, "{position}"),
             Checkpoint::AtTime(millis) => write!(f, "AT_TIMESTAMP({millis} ms)"),
             other => f.write_str(other.as_stored()),
         }
@@ -107,10 +88,10 @@ pub struct Lease {
     pub parent_shard_ids: Vec<String>,
     /// Takes since the checkpoint last moved.
     pub owner_switches_since_checkpoint: u64,
-    /// A shard-wide flush recorded after the checkpoint: (sequence number, sub-sequence).
-    pub flush_intent: Option<(String, u64)>,
-    /// The last record of any object that may have been written: (sequence number, sub-sequence).
-    pub flush_horizon: Option<(String, u64)>,
+    /// A shard-wide flush recorded after the checkpoint: the last record it covers.
+    pub flush_intent: Option<SequencePosition>,
+    /// The last record of any object that may have been written.
+    pub flush_horizon: Option<SequencePosition>,
     /// `MillisBehindLatest` of the owner's last read, as its last heartbeat reported it (filled
     /// in by [`LeaseTable::snapshot`](crate::LeaseTable::snapshot) from the owner's
     /// [`WorkerHeartbeat`]); `None` when no owner reported one. Informational only.
@@ -291,10 +272,10 @@ mod tests {
             Checkpoint::AtTimestamp,
             Checkpoint::AtTime(1_795_000_000_000),
             Checkpoint::ShardEnd,
-            Checkpoint::Sequence {
-                sequence_number: "49590338271490256608559692538361571095921575989136588898".into(),
-                sub_sequence_number: 7,
-            },
+            Checkpoint::Sequence(SequencePosition::new(
+                "49590338271490256608559692538361571095921575989136588898",
+                7,
+            )),
         ] {
             assert_eq!(
                 Checkpoint::from_stored(cp.as_stored(), cp.sub_sequence()),

@@ -83,7 +83,7 @@ pub use lease_cycle::{
 pub use memory_table::MemoryLeaseTable;
 pub use outage_retry::{FailureClass, OutageRetry, RetryVerdict};
 pub use ownership_clock::{Ownership, OwnershipClock, OwnershipEvent};
-pub use progress::{ProgressDecodeError, ShardProgress, compare_positions};
+pub use progress::{ProgressDecodeError, ShardProgress};
 pub use shard_sync_plan::{ListedShard, ShardSyncPlan};
 pub use table::{AdminChange, LeaseError, LeaseTable};
 pub use taker::{LeaseAction, LeaseTaker};

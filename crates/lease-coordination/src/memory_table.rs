@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use kinesink_sequence_position::SequencePosition;
 
 use crate::lease::{Checkpoint, Lease, TableSnapshot, WorkerHeartbeat};
 use crate::table::{AdminChange, LeaseError, LeaseTable};
@@ -173,8 +174,8 @@ impl LeaseTable for MemoryLeaseTable {
         shard_id: &str,
         owner: &str,
         counter: u64,
-        horizon: &(String, u64),
-        flush_intent: Option<&(String, u64)>,
+        horizon: &SequencePosition,
+        flush_intent: Option<&SequencePosition>,
     ) -> Result<u64, LeaseError> {
         self.update(shard_id, |l| {
             if repeated(l, owner, counter)

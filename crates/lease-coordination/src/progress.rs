@@ -9,6 +9,7 @@
 
 use std::cmp::Ordering;
 
+use kinesink_sequence_position::SequencePosition;
 use serde::{Deserialize, Serialize};
 
 use crate::lease::{Checkpoint, Lease};
@@ -29,10 +30,10 @@ pub struct ShardProgress {
     pub shard_id: String,
     /// Every record up to here is durable (or a sentinel: nothing delivered yet, shard ended).
     pub checkpoint: Checkpoint,
-    /// A shard-wide flush recorded after the checkpoint: (sequence number, sub-sequence).
-    pub flush_intent: Option<(String, u64)>,
-    /// The last record of any object that may have been written: (sequence number, sub-sequence).
-    pub flush_horizon: Option<(String, u64)>,
+    /// A shard-wide flush recorded after the checkpoint: the last record it covers.
+    pub flush_intent: Option<SequencePosition>,
+    /// The last record of any object that may have been written.
+    pub flush_horizon: Option<SequencePosition>,
     /// Incremented by every write of the object (claims included).
     pub version: u64,
     /// The worker that wrote this version (informational).
@@ -49,6 +50,13 @@ pub struct ProgressDecodeError {
     pub message: String,
 }
 
+/// A position as stored: `[sequence number, sub-sequence]`.
+type StoredPosition = (String, u64);
+
+fn stored_position(p: &SequencePosition) -> StoredPosition {
+    (p.sequence_number.to_string(), p.sub_sequence_number)
+}
+
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Stored {
@@ -63,26 +71,15 @@ struct Stored {
         skip_serializing_if = "Option::is_none",
         default
     )]
-    flush_intent: Option<(String, u64)>,
+    flush_intent: Option<StoredPosition>,
     #[serde(
         rename = "flushHorizon",
         skip_serializing_if = "Option::is_none",
         default
     )]
-    flush_horizon: Option<(String, u64)>,
+    flush_horizon: Option<StoredPosition>,
     version: u64,
     writer: String,
-}
-
-/// Orders two (sequence number, sub-sequence) positions as the shard orders them (decimal
-/// numbers of any length).
-#[must_use]
-pub fn compare_positions(a: &(String, u64), b: &(String, u64)) -> Ordering {
-    let (sa, sb) = (a.0.trim_start_matches('0'), b.0.trim_start_matches('0'));
-    sa.len()
-        .cmp(&sb.len())
-        .then_with(|| sa.cmp(sb))
-        .then(a.1.cmp(&b.1))
 }
 
 /// How far a checkpoint is: nothing delivered (the start sentinels) < a position < shard end.
@@ -96,46 +93,30 @@ fn checkpoint_order(a: &Checkpoint, b: &Checkpoint) -> Ordering {
         Checkpoint::ShardEnd => 2,
     };
     match (a, b) {
-        (
-            Checkpoint::Sequence {
-                sequence_number: sa,
-                sub_sequence_number: na,
-            },
-            Checkpoint::Sequence {
-                sequence_number: sb,
-                sub_sequence_number: nb,
-            },
-        ) => compare_positions(&(sa.clone(), *na), &(sb.clone(), *nb)),
+        (Checkpoint::Sequence(a), Checkpoint::Sequence(b)) => a.cmp(b),
         _ => rank(a).cmp(&rank(b)),
     }
 }
 
-fn max_position(a: Option<(String, u64)>, b: Option<(String, u64)>) -> Option<(String, u64)> {
+fn max_position(
+    a: Option<SequencePosition>,
+    b: Option<SequencePosition>,
+) -> Option<SequencePosition> {
     match (a, b) {
-        (Some(a), Some(b)) => Some(if compare_positions(&a, &b) == Ordering::Less {
-            b
-        } else {
-            a
-        }),
+        (Some(a), Some(b)) => Some(if a < b { b } else { a }),
         (a, b) => a.or(b),
     }
 }
 
 /// Whether `position` lies after `checkpoint` (an intent at or before it is complete).
-fn after(checkpoint: &Checkpoint, position: &(String, u64)) -> bool {
+fn after(checkpoint: &Checkpoint, position: &SequencePosition) -> bool {
     match checkpoint {
         Checkpoint::TrimHorizon
         | Checkpoint::Latest
         | Checkpoint::AtTimestamp
         | Checkpoint::AtTime(_) => true,
         Checkpoint::ShardEnd => false,
-        Checkpoint::Sequence {
-            sequence_number,
-            sub_sequence_number,
-        } => {
-            compare_positions(position, &(sequence_number.clone(), *sub_sequence_number))
-                == Ordering::Greater
-        }
+        Checkpoint::Sequence(checkpoint) => position > checkpoint,
     }
 }
 
@@ -204,8 +185,8 @@ impl ShardProgress {
     #[must_use]
     pub fn with_flush_progress(
         &self,
-        horizon: &(String, u64),
-        flush_intent: Option<&(String, u64)>,
+        horizon: &SequencePosition,
+        flush_intent: Option<&SequencePosition>,
     ) -> Self {
         let flush_intent = match flush_intent {
             Some(i) if after(&self.checkpoint, i) => Some(i.clone()),
@@ -253,8 +234,8 @@ impl ShardProgress {
             shard_id: self.shard_id.clone(),
             checkpoint: self.checkpoint.as_stored().to_owned(),
             checkpoint_sub_sequence_number: self.checkpoint.sub_sequence(),
-            flush_intent: self.flush_intent.clone(),
-            flush_horizon: self.flush_horizon.clone(),
+            flush_intent: self.flush_intent.as_ref().map(stored_position),
+            flush_horizon: self.flush_horizon.as_ref().map(stored_position),
             version: self.version,
             writer: self.writer.clone(),
         };
@@ -291,21 +272,19 @@ impl ShardProgress {
                         stored.checkpoint
                     ))
                 })?;
-        for (name, p) in [
-            ("flushIntent", &stored.flush_intent),
-            ("flushHorizon", &stored.flush_horizon),
-        ] {
-            if let Some((seq, _)) = p
-                && (seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()))
-            {
-                return Err(bad(format!("{name} `{seq}` is not a sequence number")));
-            }
-        }
+        let position = |name: &str, p: Option<StoredPosition>| match p {
+            None => Ok(None),
+            Some((seq, sub)) => SequencePosition::parse(&seq, sub)
+                .map(Some)
+                .ok_or_else(|| bad(format!("{name} `{seq}` is not a sequence number"))),
+        };
+        let flush_intent = position("flushIntent", stored.flush_intent)?;
+        let flush_horizon = position("flushHorizon", stored.flush_horizon)?;
         Ok(Self {
             shard_id: stored.shard_id,
             checkpoint,
-            flush_intent: stored.flush_intent,
-            flush_horizon: stored.flush_horizon,
+            flush_intent,
+            flush_horizon,
             version: stored.version,
             writer: stored.writer,
         })
@@ -318,14 +297,11 @@ mod tests {
     use proptest::prelude::*;
 
     fn seq(n: u64) -> Checkpoint {
-        Checkpoint::Sequence {
-            sequence_number: n.to_string(),
-            sub_sequence_number: 0,
-        }
+        Checkpoint::Sequence(pos(n))
     }
 
-    fn pos(n: u64) -> (String, u64) {
-        (n.to_string(), 0)
+    fn pos(n: u64) -> SequencePosition {
+        SequencePosition::new(n.to_string(), 0)
     }
 
     fn progress(checkpoint: Checkpoint) -> ShardProgress {
@@ -336,16 +312,16 @@ mod tests {
     fn progress_round_trips_through_its_stored_form() {
         let p = ShardProgress {
             shard_id: "shardId-000000000001".into(),
-            checkpoint: Checkpoint::Sequence {
-                sequence_number: "49590338271490256608559692538361571095921575989136588898".into(),
-                sub_sequence_number: 3,
-            },
-            flush_intent: Some((
-                "49590338271490256608559692538361571095921575989136588999".into(),
+            checkpoint: Checkpoint::Sequence(SequencePosition::new(
+                "49590338271490256608559692538361571095921575989136588898",
+                3,
+            )),
+            flush_intent: Some(SequencePosition::new(
+                "49590338271490256608559692538361571095921575989136588999",
                 1,
             )),
-            flush_horizon: Some((
-                "49590338271490256608559692538361571095921575989136589000".into(),
+            flush_horizon: Some(SequencePosition::new(
+                "49590338271490256608559692538361571095921575989136589000",
                 0,
             )),
             version: 17,
@@ -495,10 +471,8 @@ mod tests {
         prop_oneof![
             Just(Checkpoint::TrimHorizon),
             Just(Checkpoint::ShardEnd),
-            (0u64..1000, 0u64..3).prop_map(|(n, s)| Checkpoint::Sequence {
-                sequence_number: n.to_string(),
-                sub_sequence_number: s
-            }),
+            (0u64..1000, 0u64..3)
+                .prop_map(|(n, s)| Checkpoint::Sequence(SequencePosition::new(n.to_string(), s))),
         ]
     }
 
@@ -527,7 +501,7 @@ mod tests {
                 };
                 prop_assert_ne!(checkpoint_order(&next.checkpoint, &p.checkpoint), Ordering::Less);
                 if let Some(h) = &p.flush_horizon {
-                    prop_assert!(next.flush_horizon.as_ref().is_some_and(|n| compare_positions(n, h) != Ordering::Less));
+                    prop_assert!(next.flush_horizon.as_ref().is_some_and(|n| n.cmp(h) != Ordering::Less));
                 }
                 if let Some(i) = &next.flush_intent {
                     prop_assert!(after(&next.checkpoint, i));
@@ -540,7 +514,7 @@ mod tests {
 
         #[test]
         fn positions_order_as_decimal_numbers(a in any::<u64>(), b in any::<u64>(), sa in 0u64..4, sb in 0u64..4) {
-            prop_assert_eq!(compare_positions(&(a.to_string(), sa), &(b.to_string(), sb)), (a, sa).cmp(&(b, sb)));
+            prop_assert_eq!(SequencePosition::new(a.to_string(), sa).cmp(&SequencePosition::new(b.to_string(), sb)), (a, sa).cmp(&(b, sb)));
         }
     }
 }

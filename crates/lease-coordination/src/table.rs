@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
+use kinesink_sequence_position::SequencePosition;
 
 use crate::lease::{Checkpoint, Lease, TableSnapshot};
 use crate::outage_retry::FailureClass;
@@ -139,8 +140,8 @@ pub trait LeaseTable: Send + Sync {
         shard_id: &str,
         owner: &str,
         counter: u64,
-        horizon: &(String, u64),
-        flush_intent: Option<&(String, u64)>,
+        horizon: &SequencePosition,
+        flush_intent: Option<&SequencePosition>,
     ) -> Result<u64, LeaseError>;
 
     /// Applies an operator's change if the lease's counter is still `expected_counter`; returns

@@ -10,6 +10,8 @@
 
 use std::collections::BTreeMap;
 
+use kinesink_sequence_position::SequencePosition;
+
 use crate::lease::{Checkpoint, Lease};
 use crate::table::{AdminChange, LeaseError, LeaseTable};
 
@@ -98,10 +100,7 @@ macro_rules! lease_table_conformance_tests {
 }
 
 fn sequence(number: &str, sub: u64) -> Checkpoint {
-    Checkpoint::Sequence {
-        sequence_number: number.to_owned(),
-        sub_sequence_number: sub,
-    }
+    Checkpoint::Sequence(SequencePosition::new(number, sub))
 }
 
 async fn lease(table: &dyn LeaseTable, shard_id: &str) -> Option<Lease> {
@@ -270,9 +269,15 @@ pub async fn checkpoints_are_fenced_on_owner_and_counter(table: &dyn LeaseTable,
         before,
         "refused writes change nothing"
     );
-    let intent = ("90".to_owned(), 1);
+    let intent = SequencePosition::new("90", 1);
     let counter = table
-        .record_progress(&shard, &a, counter, &("95".to_owned(), 2), Some(&intent))
+        .record_progress(
+            &shard,
+            &a,
+            counter,
+            &SequencePosition::new("95", 2),
+            Some(&intent),
+        )
         .await
         .unwrap();
     let counter_after = table.checkpoint(&shard, &a, counter, &cp).await.unwrap();
@@ -282,7 +287,7 @@ pub async fn checkpoints_are_fenced_on_owner_and_counter(table: &dyn LeaseTable,
     assert_eq!(stored.checkpoint, cp);
     assert_eq!(stored.owner.as_deref(), Some(a.as_str()));
     assert_eq!(stored.flush_intent, None, "a checkpoint clears the intent");
-    assert_eq!(stored.flush_horizon, Some(("95".to_owned(), 2)));
+    assert_eq!(stored.flush_horizon, Some(SequencePosition::new("95", 2)));
     assert_eq!(stored.owner_switches_since_checkpoint, 0);
     lost(
         table
@@ -302,8 +307,8 @@ pub async fn flush_progress_writes_are_fenced_on_owner_and_counter(
     let shard = format!("{prefix}-shard");
     let (a, b) = (format!("{prefix}-a"), format!("{prefix}-b"));
     let counter = taken(table, &shard, &a).await;
-    let horizon = ("50".to_owned(), 0);
-    let intent = ("40".to_owned(), 7);
+    let horizon = SequencePosition::new("50", 0);
+    let intent = SequencePosition::new("40", 7);
     let before = existing(table, &shard).await;
     lost(
         table
@@ -335,7 +340,7 @@ pub async fn flush_progress_writes_are_fenced_on_owner_and_counter(
         Checkpoint::TrimHorizon,
         "the checkpoint stays"
     );
-    let later = ("60".to_owned(), 1);
+    let later = SequencePosition::new("60", 1);
     let counter = table
         .record_progress(&shard, &a, counter, &later, None)
         .await
@@ -370,7 +375,7 @@ pub async fn a_steal_fences_out_every_write_of_the_previous_owner(
     );
     lost(
         table
-            .record_progress(&shard, &a, held_by_a, &("1".to_owned(), 0), None)
+            .record_progress(&shard, &a, held_by_a, &SequencePosition::new("1", 0), None)
             .await,
         "the zombie's flush progress",
     );
@@ -449,8 +454,8 @@ pub async fn operator_changes_are_conditional_on_the_counter(table: &dyn LeaseTa
             &shard,
             &a,
             counter,
-            &("9".to_owned(), 0),
-            Some(&("8".to_owned(), 0)),
+            &SequencePosition::new("9", 0),
+            Some(&SequencePosition::new("8", 0)),
         )
         .await
         .unwrap();
@@ -551,7 +556,7 @@ pub async fn a_deleted_and_recreated_lease_fences_out_its_old_owner(
         );
         lost(
             table
-                .record_progress(&shard, &a, held, &("1".to_owned(), 0), None)
+                .record_progress(&shard, &a, held, &SequencePosition::new("1", 0), None)
                 .await,
             "the old owner's progress on the recreated lease",
         );
@@ -580,7 +585,10 @@ pub async fn a_repeated_write_whose_answer_was_lost_is_done_and_nothing_else_is(
     let shard = format!("{prefix}-shard");
     let (a, b) = (format!("{prefix}-a"), format!("{prefix}-b"));
     let counter = taken(table, &shard, &a).await;
-    let (horizon, intent) = (("70".to_owned(), 1), ("70".to_owned(), 1));
+    let (horizon, intent) = (
+        SequencePosition::new("70", 1),
+        SequencePosition::new("70", 1),
+    );
     let after_progress = table
         .record_progress(&shard, &a, counter, &horizon, Some(&intent))
         .await
@@ -601,7 +609,7 @@ pub async fn a_repeated_write_whose_answer_was_lost_is_done_and_nothing_else_is(
     );
     lost(
         table
-            .record_progress(&shard, &a, counter, &("71".to_owned(), 0), None)
+            .record_progress(&shard, &a, counter, &SequencePosition::new("71", 0), None)
             .await,
         "other values at the counter the last write used",
     );

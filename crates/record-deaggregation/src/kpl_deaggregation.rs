@@ -2,6 +2,7 @@
 //! except that a damaged aggregate is returned as a failure instead of being dropped.
 
 use bytes::Bytes;
+use kinesink_sequence_position::SequencePosition;
 use prost::Message;
 
 use crate::error_codes;
@@ -100,8 +101,10 @@ fn unpack(protobuf: Bytes, parent: &Parent) -> Result<Vec<UserRecord>, Aggregate
             explicit_hash_key: record
                 .explicit_hash_key
                 .map(|position| explicit_hash_keys.take_use(position)),
-            sequence_number: std::sync::Arc::clone(&parent.sequence_number),
-            sub_sequence_number,
+            position: SequencePosition::new(
+                std::sync::Arc::clone(&parent.sequence_number),
+                sub_sequence_number,
+            ),
             approximate_arrival_ms: parent.approximate_arrival_ms,
         })
         .collect();

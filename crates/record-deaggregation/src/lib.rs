@@ -23,6 +23,7 @@ mod kpl_wire_format;
 mod md5_digest;
 mod sub_record_splitting;
 
+use kinesink_sequence_position::SequencePosition;
 pub use kpl_aggregation::{
     Aggregate, AggregationError, AggregationLimits, Aggregator, DEFAULT_MAX_AGGREGATE_BYTES,
     DEFAULT_MAX_AGGREGATE_RECORDS,
@@ -51,9 +52,9 @@ pub struct KinesisRecord {
 
 /// One user record: a plain Kinesis record, or one record unpacked from a KPL aggregate.
 ///
-/// `(sequence_number, sub_sequence_number)` identifies it uniquely within a shard and orders it.
+/// Its [`position`](UserRecord::position) identifies it uniquely within a shard and orders it.
 /// After [`split_sub_records`] the sub-sequence number encodes both the KPL position and the
-/// position of the sub-record (see [`SUB_RECORD_POSITIONS_PER_USER_RECORD`]); the pair still
+/// position of the sub-record (see [`SUB_RECORD_POSITIONS_PER_USER_RECORD`]); the position still
 /// identifies and orders.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRecord {
@@ -64,10 +65,9 @@ pub struct UserRecord {
     /// The explicit hash key, when the producer set one.
     pub explicit_hash_key: Option<String>,
     /// The sequence number of the Kinesis record that carried it (shared by all user records
-    /// of one aggregate).
-    pub sequence_number: std::sync::Arc<str>,
-    /// Position within its parent aggregate (0 for a record that was not aggregated).
-    pub sub_sequence_number: u64,
+    /// of one aggregate: cloning the position copies no bytes) and the sub-sequence number: its
+    /// place within its parent aggregate (0 for a record that was not aggregated).
+    pub position: SequencePosition,
     /// The parent Kinesis record's approximate arrival timestamp, ms since the Unix epoch.
     pub approximate_arrival_ms: i64,
 }
@@ -80,8 +80,7 @@ impl UserRecord {
             data: bytes::Bytes::from(record.data),
             partition_key: record.partition_key,
             explicit_hash_key: None,
-            sequence_number: record.sequence_number.into(),
-            sub_sequence_number: 0,
+            position: SequencePosition::new(record.sequence_number, 0),
             approximate_arrival_ms: record.approximate_arrival_ms,
         }
     }

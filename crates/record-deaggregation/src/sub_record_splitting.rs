@@ -5,6 +5,8 @@
 
 use std::ops::Range;
 
+use kinesink_sequence_position::SequencePosition;
+
 use crate::error_codes;
 use crate::{UserRecord, delimited_sub_records, json_sub_records};
 
@@ -13,7 +15,8 @@ pub const MAX_SUB_RECORDS: usize = 500;
 
 /// Sub-sequence numbers reserved for the sub-records of one user record.
 ///
-/// Delivery identifies and orders records by `(sequence_number, sub_sequence_number)`. A split
+/// Delivery identifies and orders records by their position (sequence number, sub-sequence
+/// number: [`UserRecord::position`]). A split
 /// sub-record keeps its parent's sequence number and gets the sub-sequence number
 ///
 /// ```text
@@ -26,8 +29,8 @@ pub const MAX_SUB_RECORDS: usize = 500;
 /// sub-sequence `12003` is sub-record 3 of KPL user record 12, and a plain record's sub-records
 /// are `0, 1, 2, ...`.
 ///
-/// Guarantees: positions are unique within a shard and keep the shard's order, and the pair
-/// `(sequence_number, sub_sequence_number)` stays the whole identity, so no new field is needed.
+/// Guarantees: positions are unique within a shard and keep the shard's order, and the position
+/// (sequence number, sub-sequence number) stays the whole identity, so no new field is needed.
 /// Consequence: with splitting on, sub-sequence numbers are no longer KPL's `0..n`; a position
 /// recorded in the middle of a Kinesis record under one splitting mode must not be compared with
 /// positions made under another mode.
@@ -97,7 +100,7 @@ pub struct SplitOutcome {
 /// [`SplitDefect::TooManySubRecords`]. `record` keeps the parent's keys, sequence number and
 /// arrival time; its sub-sequence number is its position (see [`SUB_RECORD_POSITIONS_PER_USER_RECORD`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("record {}/{} was not split: {defect}", .record.sequence_number, .record.sub_sequence_number)]
+#[error("record {} was not split: {defect}", .record.position)]
 pub struct SplitFailure {
     /// The raw bytes and where they came from.
     pub record: UserRecord,
@@ -181,11 +184,12 @@ pub enum SplitDefect {
 #[must_use]
 pub fn split_sub_records(record: UserRecord, format: &SubRecordFormat) -> SplitOutcome {
     let Some(first_position) = record
+        .position
         .sub_sequence_number
         .checked_mul(SUB_RECORD_POSITIONS_PER_USER_RECORD)
     else {
         let defect = SplitDefect::PositionOutOfRange {
-            sub_sequence_number: record.sub_sequence_number,
+            sub_sequence_number: record.position.sub_sequence_number,
         };
         return SplitOutcome::failed(record, defect);
     };
@@ -197,18 +201,9 @@ pub fn split_sub_records(record: UserRecord, format: &SubRecordFormat) -> SplitO
         )),
     };
     match spans {
-        Err(defect) => SplitOutcome::failed(
-            UserRecord {
-                sub_sequence_number: first_position,
-                ..record
-            },
-            defect,
-        ),
+        Err(defect) => SplitOutcome::failed(at_sub_sequence(record, first_position), defect),
         Ok(spans) if spans.is_empty() => SplitOutcome::failed(
-            UserRecord {
-                sub_sequence_number: first_position,
-                ..record
-            },
+            at_sub_sequence(record, first_position),
             SplitDefect::NoSubRecords,
         ),
         Ok(spans) => split_at(record, first_position, &spans),
@@ -224,13 +219,18 @@ impl SplitOutcome {
     }
 }
 
-fn split_at(mut record: UserRecord, first_position: u64, spans: &[Range<usize>]) -> SplitOutcome {
+/// `record` with its sub-sequence number replaced.
+fn at_sub_sequence(mut record: UserRecord, sub_sequence_number: u64) -> UserRecord {
+    record.position.sub_sequence_number = sub_sequence_number;
+    record
+}
+
+fn split_at(record: UserRecord, first_position: u64, spans: &[Range<usize>]) -> SplitOutcome {
     if let [only] = spans
         && *only == (0..record.data.len())
     {
-        record.sub_sequence_number = first_position;
         return SplitOutcome {
-            sub_records: vec![record],
+            sub_records: vec![at_sub_sequence(record, first_position)],
             failures: Vec::new(),
         };
     }
@@ -238,8 +238,10 @@ fn split_at(mut record: UserRecord, first_position: u64, spans: &[Range<usize>])
         data,
         partition_key: record.partition_key.clone(),
         explicit_hash_key: record.explicit_hash_key.clone(),
-        sequence_number: record.sequence_number.clone(),
-        sub_sequence_number: first_position + position,
+        position: SequencePosition::new(
+            record.position.sequence_number.clone(),
+            first_position + position,
+        ),
         approximate_arrival_ms: record.approximate_arrival_ms,
     };
     let sub_records = spans

@@ -7,6 +7,7 @@ use common::{ARRIVAL_MS, KPL_MAGIC, SEQUENCE_NUMBER, framed, kinesis_record};
 use kinesink_record_deaggregation::{
     AggregateDefect, AggregationLimits, Aggregator, UserRecord, deaggregate, error_codes,
 };
+use kinesink_sequence_position::SequencePosition;
 
 /// `AggregatedRecord { partition_key_table: ["pk"], records: [{ partition_key_index: 0, data: "hi" }] }`
 const ONE_RECORD: &[u8] = &[
@@ -40,8 +41,7 @@ fn a_well_formed_aggregate_unpacks_with_the_parents_sequence_number_and_arrival_
             data: b"hi".to_vec().into(),
             partition_key: "pk".to_owned(),
             explicit_hash_key: None,
-            sequence_number: SEQUENCE_NUMBER.into(),
-            sub_sequence_number: 0,
+            position: SequencePosition::new(SEQUENCE_NUMBER, 0),
             approximate_arrival_ms: ARRIVAL_MS,
         }]
     );
@@ -239,7 +239,7 @@ fn user_records_are_never_filtered_by_explicit_hash_key() {
     assert_eq!(got, hash_keys);
     let sub_sequence_numbers: Vec<u64> = user_records
         .iter()
-        .map(|record| record.sub_sequence_number)
+        .map(|record| record.position.sub_sequence_number)
         .collect();
     assert_eq!(sub_sequence_numbers, [0, 1, 2, 3]);
 }

@@ -132,7 +132,7 @@ proptest! {
         let aggregates = aggregate_all(&inputs, AggregationLimits { max_bytes: 51_200, max_records });
         for aggregate in &aggregates {
             let user_records = deaggregate(kinesis_record(aggregate.data.clone())).expect("well formed");
-            let sub_sequence_numbers: Vec<u64> = user_records.iter().map(|record| record.sub_sequence_number).collect();
+            let sub_sequence_numbers: Vec<u64> = user_records.iter().map(|record| record.position.sub_sequence_number).collect();
             let expected: Vec<u64> = (0..aggregate.user_record_count as u64).collect();
             prop_assert_eq!(sub_sequence_numbers, expected);
         }

@@ -125,8 +125,8 @@ fn every_official_aggregate_unpacks_into_its_user_records_in_order() {
                 "line {}, user record {position}",
                 line + 1
             );
-            assert_eq!(got.sub_sequence_number, position as u64);
-            assert_eq!(&*got.sequence_number, sequence_number.as_str());
+            assert_eq!(got.position.sub_sequence_number, position as u64);
+            assert_eq!(&*got.position.sequence_number, sequence_number.as_str());
             assert_eq!(got.approximate_arrival_ms, approximate_arrival_ms);
         }
     }

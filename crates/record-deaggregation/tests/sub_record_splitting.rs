@@ -5,6 +5,7 @@ use kinesink_record_deaggregation::{
     Delimiter, EmptyDelimiter, MAX_SUB_RECORDS, SplitDefect, SplitOutcome, SubRecordFormat,
     UserRecord, error_codes, split_sub_records,
 };
+use kinesink_sequence_position::SequencePosition;
 use proptest::collection::vec;
 use proptest::prelude::*;
 
@@ -13,8 +14,10 @@ fn user_record(data: &[u8], sub_sequence_number: u64) -> UserRecord {
         data: data.to_vec().into(),
         partition_key: "pk".to_owned(),
         explicit_hash_key: Some("42".to_owned()),
-        sequence_number: "49590338271490256608559692538361571095921575989136588898".into(),
-        sub_sequence_number,
+        position: SequencePosition::new(
+            "49590338271490256608559692538361571095921575989136588898",
+            sub_sequence_number,
+        ),
         approximate_arrival_ms: 1_795_000_000_000,
     }
 }
@@ -82,7 +85,10 @@ fn sub_records_keep_the_parents_keys_and_number_their_positions_after_the_parent
         .into_iter()
         .map(|(data, sub_sequence_number)| UserRecord {
             data: data.to_vec().into(),
-            sub_sequence_number,
+            position: SequencePosition::new(
+                parent.position.sequence_number.clone(),
+                sub_sequence_number,
+            ),
             ..parent.clone()
         })
         .collect();
@@ -182,7 +188,7 @@ fn past_500_json_objects_the_rest_goes_to_the_error_output_as_one_failure_with_i
         .map(|record| String::from_utf8(record.data.to_vec()).expect("utf8"))
         .collect();
     assert_eq!(delivered, objects[..500]);
-    assert_eq!(outcome.sub_records[499].sub_sequence_number, 2_499);
+    assert_eq!(outcome.sub_records[499].position.sub_sequence_number, 2_499);
     assert_eq!(outcome.failures.len(), 1);
     let overflow = &outcome.failures[0];
     assert_eq!(
@@ -190,7 +196,7 @@ fn past_500_json_objects_the_rest_goes_to_the_error_output_as_one_failure_with_i
         SplitDefect::TooManySubRecords { total: 503 }
     );
     assert_eq!(overflow.record.data, objects[500..].join("\n").as_bytes());
-    assert_eq!(overflow.record.sub_sequence_number, 2_500);
+    assert_eq!(overflow.record.position.sub_sequence_number, 2_500);
     assert_eq!(
         overflow.error_code(),
         "RecordDeAggregation.SubRecordLimitExceeded"
@@ -220,7 +226,7 @@ fn a_multi_byte_delimiter_splits_as_firehoses_base64_example_does() {
     let positions: Vec<u64> = outcome
         .sub_records
         .iter()
-        .map(|record| record.sub_sequence_number)
+        .map(|record| record.position.sub_sequence_number)
         .collect();
     assert_eq!(positions, [0, 1, 2]);
 }
@@ -299,7 +305,7 @@ fn assert_nothing_lost(data: &[u8], outcome: &SplitOutcome) -> Result<(), TestCa
         .sub_records
         .iter()
         .chain(outcome.failures.iter().map(|failure| &failure.record))
-        .map(|record| record.sub_sequence_number)
+        .map(|record| record.position.sub_sequence_number)
         .collect();
     prop_assert!(positions.windows(2).all(|pair| pair[0] < pair[1]));
     Ok(())

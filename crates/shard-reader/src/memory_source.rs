@@ -5,6 +5,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use kinesink_record_deaggregation::KinesisRecord;
+use kinesink_sequence_position::compare_sequence_numbers;
 
 use crate::source::{RecordPage, ShardInfo, ShardSource, SourceError, StartPosition};
 
@@ -55,10 +56,6 @@ impl MemoryShardSource {
     }
 }
 
-fn seq_value(s: &str) -> u128 {
-    s.parse().unwrap_or(u128::MAX)
-}
-
 #[async_trait]
 impl ShardSource for MemoryShardSource {
     async fn list_shards(&self) -> Result<Vec<ShardInfo>, SourceError> {
@@ -91,12 +88,12 @@ impl ShardSource for MemoryShardSource {
             StartPosition::AtSequence(s) => shard
                 .records
                 .iter()
-                .position(|r| seq_value(&r.sequence_number) >= seq_value(s))
+                .position(|r| compare_sequence_numbers(&r.sequence_number, s).is_ge())
                 .unwrap_or(shard.records.len()),
             StartPosition::AfterSequence(s) => shard
                 .records
                 .iter()
-                .position(|r| seq_value(&r.sequence_number) > seq_value(s))
+                .position(|r| compare_sequence_numbers(&r.sequence_number, s).is_gt())
                 .unwrap_or(shard.records.len()),
         };
         Ok(format!("{shard_id}/{index}"))
@@ -138,5 +135,47 @@ impl ShardSource for MemoryShardSource {
                 Vec::new()
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn iterators_find_full_length_sequence_numbers_in_the_shards_order() {
+        // Real sequence numbers have 56 digits, beyond u128.
+        let base = "4959033827149025660855969253836157109592157598913658889";
+        let source = MemoryShardSource::new();
+        let records = (7..=9)
+            .map(|n| KinesisRecord {
+                data: Vec::new(),
+                partition_key: "k".into(),
+                sequence_number: format!("{base}{n}"),
+                approximate_arrival_ms: 0,
+            })
+            .collect();
+        let info = ShardInfo {
+            shard_id: "s".into(),
+            parent_shard_ids: Vec::new(),
+            closed: false,
+        };
+        source.add_shard(info, records, Vec::new());
+        let at = |p: StartPosition| {
+            let source = &source;
+            async move { source.shard_iterator("s", &p).await.unwrap() }
+        };
+        let eight = format!("{base}8");
+        assert_eq!(at(StartPosition::AtSequence(eight.clone())).await, "s/1");
+        assert_eq!(at(StartPosition::AfterSequence(eight)).await, "s/2");
+        assert_eq!(
+            at(StartPosition::AfterSequence(format!("{base}9"))).await,
+            "s/3"
+        );
+        assert_eq!(
+            at(StartPosition::AtSequence("12".into())).await,
+            "s/0",
+            "a shorter number is smaller"
+        );
     }
 }

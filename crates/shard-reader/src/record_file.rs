@@ -151,7 +151,7 @@ fn get_records_element(raw: &[u8]) -> Result<KinesisRecord, String> {
     let data = base64::engine::general_purpose::STANDARD
         .decode(e.data.as_bytes())
         .map_err(|err| format!("Data is not base64: {err}"))?;
-    if e.sequence_number.is_empty() || !e.sequence_number.bytes().all(|b| b.is_ascii_digit()) {
+    if !kinesink_sequence_position::is_sequence_number(&e.sequence_number) {
         return Err(format!(
             "SequenceNumber `{}` is not a decimal number",
             e.sequence_number

@@ -329,16 +329,14 @@ impl From<SinkError> for ClaimError {
 mod tests {
     use super::*;
     use kinesink_delivery::MemorySink;
+    use kinesink_sequence_position::SequencePosition;
 
     fn health() -> Arc<DestinationHealth> {
         Arc::new(DestinationHealth::new())
     }
 
     fn seq(n: u64) -> Checkpoint {
-        Checkpoint::Sequence {
-            sequence_number: n.to_string(),
-            sub_sequence_number: 0,
-        }
+        Checkpoint::Sequence(SequencePosition::new(n.to_string(), 0))
     }
 
     #[tokio::test]
@@ -351,7 +349,7 @@ mod tests {
             ProgressObject::claim(store.clone(), "n", &lease, "a", retry, health(), &never)
                 .await
                 .unwrap();
-        let intent = ("100".to_owned(), 0);
+        let intent = SequencePosition::new("100", 0);
         zombie
             .store(
                 zombie.current().with_flush_progress(&intent, Some(&intent)),

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use kinesink_lease_coordination::{
     AdminChange, Checkpoint, Lease, LeaseError, LeaseTable, MemoryLeaseTable, TableSnapshot,
 };
+use kinesink_sequence_position::SequencePosition;
 
 /// A memory table whose checkpoint calls fail transiently while `down` is set.
 pub(crate) struct FlakyTable {
@@ -113,8 +114,8 @@ impl LeaseTable for FlakyTable {
         shard_id: &str,
         owner: &str,
         counter: u64,
-        horizon: &(String, u64),
-        intent: Option<&(String, u64)>,
+        horizon: &SequencePosition,
+        intent: Option<&SequencePosition>,
     ) -> Result<u64, LeaseError> {
         self.inner
             .record_progress(shard_id, owner, counter, horizon, intent)

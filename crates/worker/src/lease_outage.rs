@@ -13,6 +13,7 @@ use kinesink_lease_coordination::{
     Checkpoint, LeaseError, LeaseKeeper, OutageRetry, Ownership, OwnershipClock, OwnershipEvent,
     RetryVerdict,
 };
+use kinesink_sequence_position::SequencePosition;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -213,8 +214,8 @@ impl LeaseWrites {
     pub async fn record_progress(
         &self,
         shard_id: &str,
-        horizon: &(String, u64),
-        flush_intent: Option<&(String, u64)>,
+        horizon: &SequencePosition,
+        flush_intent: Option<&SequencePosition>,
         lost: &CancellationToken,
     ) -> Result<(), WriteStop> {
         self.retried(shard_id, "recording flush progress", lost, || {
@@ -317,10 +318,7 @@ mod tests {
     }
 
     fn seq(n: u64) -> Checkpoint {
-        Checkpoint::Sequence {
-            sequence_number: n.to_string(),
-            sub_sequence_number: 0,
-        }
+        Checkpoint::Sequence(SequencePosition::new(n.to_string(), 0))
     }
 
     #[tokio::test]

@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 
 use kinesink_delivery::{
     BufferAction, BufferEvent, FlushTicket, ObjectContents, ObjectSink, Placement, PutOutcome,
-    ReadyObject, RecordPosition,
+    ReadyObject,
 };
 use kinesink_lease_coordination::Checkpoint;
+use kinesink_sequence_position::SequencePosition;
 use tokio_util::sync::CancellationToken;
 
 use crate::destination_progress::{ProgressFailure, ProgressObject};
@@ -93,12 +94,10 @@ impl ShardWriter {
                 horizon,
                 flush_intent,
             } => {
-                let as_pair =
-                    |p: &RecordPosition| (p.sequence_number.to_string(), p.sub_sequence_number);
-                let next = self.progress.current().with_flush_progress(
-                    &as_pair(&horizon),
-                    flush_intent.as_ref().map(as_pair).as_ref(),
-                );
+                let next = self
+                    .progress
+                    .current()
+                    .with_flush_progress(&horizon, flush_intent.as_ref());
                 self.store_progress(next, lost).await?;
                 self.record_progress(&horizon, flush_intent.as_ref(), lost)
                     .await?;
@@ -106,10 +105,7 @@ impl ShardWriter {
                 BufferEvent::ProgressRecorded
             }
             BufferAction::Checkpoint(at) => {
-                let checkpoint = Checkpoint::Sequence {
-                    sequence_number: at.sequence_number.to_string(),
-                    sub_sequence_number: at.sub_sequence_number,
-                };
+                let checkpoint = Checkpoint::Sequence(at.clone());
                 let next = self.progress.current().with_checkpoint(&checkpoint);
                 self.store_progress(next, lost).await?;
                 self.write_checkpoint(&checkpoint, lost).await?;
@@ -145,15 +141,12 @@ impl ShardWriter {
 
     async fn record_progress(
         &mut self,
-        horizon: &RecordPosition,
-        flush_intent: Option<&RecordPosition>,
+        horizon: &SequencePosition,
+        flush_intent: Option<&SequencePosition>,
         lost: &CancellationToken,
     ) -> Result<(), Stop> {
-        let as_pair = |p: &RecordPosition| (p.sequence_number.to_string(), p.sub_sequence_number);
-        let horizon = as_pair(horizon);
-        let intent = flush_intent.map(as_pair);
         self.lease_writes
-            .record_progress(&self.shard_id, &horizon, intent.as_ref(), lost)
+            .record_progress(&self.shard_id, horizon, flush_intent, lost)
             .await
             .map_err(Stop::from)
     }

@@ -6,8 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use kinesink_delivery::{
-    BufferLimits, ObjectLayout, ObjectSink, ProgressStore, RecordPosition, ResumeState,
-    ShardBuffers,
+    BufferLimits, ObjectLayout, ObjectSink, ProgressStore, ResumeState, ShardBuffers,
 };
 use kinesink_lease_coordination::{
     Checkpoint, CycleSeen, Finish, Lease, LeaseAction, LeaseCycle, LeaseError, LeaseKeeper,

@@ -8,7 +8,7 @@ use super::*;
 /// A record that goes to the error output with `output_type`, `code` and `message`.
 pub(super) fn failed_record(
     record: &UserRecord,
-    position: &RecordPosition,
+    position: &SequencePosition,
     output_type: &str,
     code: &str,
     message: String,

@@ -12,7 +12,7 @@ impl ShardBuffers {
         &mut self,
         now_ms: u64,
         record: &UserRecord,
-        position: &RecordPosition,
+        position: &SequencePosition,
         actions: &mut Vec<BufferAction>,
     ) -> Result<(), BufferError> {
         // The record is parsed once onto the reusable tape (when keys are extracted or objects
@@ -72,7 +72,7 @@ impl ShardBuffers {
         &mut self,
         now_ms: u64,
         record: &UserRecord,
-        position: &RecordPosition,
+        position: &SequencePosition,
         keys: PartitionKeys,
         parsed: Option<&ParsedJsonRecord<'_>>,
         actions: &mut Vec<BufferAction>,
@@ -202,7 +202,7 @@ impl ShardBuffers {
         &mut self,
         now_ms: u64,
         id: PartitionId,
-        position: &RecordPosition,
+        position: &SequencePosition,
         arrival_ms: i64,
         data: &[u8],
         parsed: Option<&ParsedJsonRecord<'_>>,

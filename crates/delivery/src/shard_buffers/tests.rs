@@ -246,14 +246,13 @@ fn record(seq: u64, data: &str, arrival_ms: i64) -> UserRecord {
         data: data.as_bytes().to_vec().into(),
         partition_key: "pk".into(),
         explicit_hash_key: None,
-        sequence_number: seq.to_string().into(),
-        sub_sequence_number: 0,
+        position: pos(seq),
         approximate_arrival_ms: arrival_ms,
     }
 }
 
-fn pos(seq: u64) -> RecordPosition {
-    RecordPosition::new(seq.to_string(), 0)
+fn pos(seq: u64) -> SequencePosition {
+    SequencePosition::new(seq.to_string(), 0)
 }
 
 fn gunzip(b: &[u8]) -> String {
@@ -605,7 +604,7 @@ fn compacting_parquet_buffers_shrinks_them_and_cuts_the_same_objects_with_the_sa
         }
     }
     let summary = |objects: Vec<ReadyObject>| {
-        let mut s: Vec<(String, usize, RecordPosition, RecordPosition)> = objects
+        let mut s: Vec<(String, usize, SequencePosition, SequencePosition)> = objects
             .into_iter()
             .map(|o| (o.key, o.record_count, o.first, o.last))
             .collect();

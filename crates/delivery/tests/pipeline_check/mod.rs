@@ -20,6 +20,7 @@ use kinesink_parquet_writer::{
 };
 use kinesink_partitioning::{MetadataQuery, OutputPrefixes, QueryBudget};
 use kinesink_record_deaggregation::UserRecord;
+use kinesink_sequence_position::SequencePosition;
 
 /// Poison and legal-but-huge queries (issue 22), as the value of key `k`.
 pub const POISON_KEY_QUERIES: [&str; 6] = [
@@ -121,8 +122,7 @@ pub fn run_and_check(case: &Case) -> Option<Landed> {
                 data: bytes::Bytes::from(data.clone()),
                 partition_key: "pk".into(),
                 explicit_hash_key: None,
-                sequence_number: format!("{:020}", i + 1).into(),
-                sub_sequence_number: 0,
+                position: SequencePosition::new(format!("{:020}", i + 1), 0),
                 approximate_arrival_ms: 1_767_323_045_000,
             })
         })

@@ -95,8 +95,8 @@ fn lease_json(lease: &Lease, all: &[Lease]) -> serde_json::Value {
         },
         "parent_shard_ids": lease.parent_shard_ids,
         "owner_switches_since_checkpoint": lease.owner_switches_since_checkpoint,
-        "flush_intent": lease.flush_intent.as_ref().map(|(s, n)| format!("{s}/{n}")),
-        "flush_horizon": lease.flush_horizon.as_ref().map(|(s, n)| format!("{s}/{n}")),
+        "flush_intent": lease.flush_intent.as_ref().map(ToString::to_string),
+        "flush_horizon": lease.flush_horizon.as_ref().map(ToString::to_string),
         "millis_behind_latest": lease.millis_behind_latest,
         "state": lease_state(lease, all),
     })

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use kinesink_sequence_position::SequencePosition;
 
 use crate::lease::{Checkpoint, Lease};
 use crate::table::LeaseError;
@@ -58,10 +59,12 @@ pub(super) fn lease_from_item(item: &Item) -> Result<Lease, LeaseError> {
             )));
         }
     };
-    let position = |name: &str, sub: &str| -> Result<Option<(String, u64)>, LeaseError> {
+    let position = |name: &str, sub: &str| -> Result<Option<SequencePosition>, LeaseError> {
         match item.get(name) {
             None => Ok(None),
-            Some(AttributeValue::S(seq)) => Ok(Some((seq.clone(), number(sub)?))),
+            Some(AttributeValue::S(seq)) => {
+                Ok(Some(SequencePosition::new(seq.as_str(), number(sub)?)))
+            }
             Some(other) => Err(bad(format!("`{name}` is not a string: {other:?}"))),
         }
     };
@@ -144,9 +147,12 @@ pub(super) fn item_from_lease(lease: &Lease) -> Item {
             &lease.flush_horizon,
         ),
     ] {
-        if let Some((seq, n)) = value {
-            item.insert(name.into(), AttributeValue::S(seq.clone()));
-            item.insert(sub.into(), num(*n));
+        if let Some(position) = value {
+            item.insert(
+                name.into(),
+                AttributeValue::S(position.sequence_number.to_string()),
+            );
+            item.insert(sub.into(), num(position.sub_sequence_number));
         }
     }
     item
@@ -162,14 +168,11 @@ mod tests {
             shard_id: "shardId-000000000003".into(),
             owner: Some("worker-a".into()),
             counter: 42,
-            checkpoint: Checkpoint::Sequence {
-                sequence_number: "4959".into(),
-                sub_sequence_number: 2,
-            },
+            checkpoint: Checkpoint::Sequence(SequencePosition::new("4959", 2)),
             parent_shard_ids: vec!["shardId-000000000001".into()],
             owner_switches_since_checkpoint: 1,
-            flush_intent: Some(("4960".into(), 0)),
-            flush_horizon: Some(("4961".into(), 3)),
+            flush_intent: Some(SequencePosition::new("4960", 0)),
+            flush_horizon: Some(SequencePosition::new("4961", 3)),
             millis_behind_latest: Some(1500),
         };
         let item = item_from_lease(&lease);

@@ -35,8 +35,8 @@ fuzz_target!(|input: &[u8]| {
         Ok(user_records) => {
             assert!(!user_records.is_empty(), "a record vanished");
             for (position, user_record) in (0_u64..).zip(&user_records) {
-                assert_eq!(user_record.sub_sequence_number, position);
-                assert_eq!(&*user_record.sequence_number, record.sequence_number.as_str());
+                assert_eq!(user_record.position.sub_sequence_number, position);
+                assert_eq!(&*user_record.position.sequence_number, record.sequence_number.as_str());
             }
             if mode & 1 == 0 && !rest.starts_with(&KPL_MAGIC) {
                 assert_eq!(user_records, vec![UserRecord::from_plain(record)]);

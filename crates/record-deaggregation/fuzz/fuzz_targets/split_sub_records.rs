@@ -4,6 +4,7 @@
 #![no_main]
 
 use kinesink_record_deaggregation::{Delimiter, SubRecordFormat, UserRecord, split_sub_records};
+use kinesink_sequence_position::SequencePosition;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: &[u8]| {
@@ -24,8 +25,7 @@ fuzz_target!(|input: &[u8]| {
         data: rest.to_vec().into(),
         partition_key: "pk".to_owned(),
         explicit_hash_key: None,
-        sequence_number: "1".into(),
-        sub_sequence_number: u64::from(mode),
+        position: SequencePosition::new("1", u64::from(mode)),
         approximate_arrival_ms: 1,
     };
     let outcome = split_sub_records(record, &format);

@@ -6,6 +6,7 @@ use super::*;
 use kinesink_delivery::MemorySink;
 use kinesink_lease_coordination::MemoryLeaseTable;
 use kinesink_record_deaggregation::KinesisRecord;
+use kinesink_sequence_position::SequencePosition;
 use kinesink_shard_reader::{MemoryShardSource, ShardInfo};
 use std::time::Instant;
 
@@ -132,10 +133,10 @@ async fn until_caught_up_takes_every_lease_delivers_each_record_once_and_checkpo
         let s: u64 = lease.shard_id[8..].parse().unwrap();
         assert_eq!(
             lease.checkpoint,
-            Checkpoint::Sequence {
-                sequence_number: (1000 + s * 1000 + PER_SHARD - 1).to_string(),
-                sub_sequence_number: 0
-            },
+            Checkpoint::Sequence(SequencePosition::new(
+                (1000 + s * 1000 + PER_SHARD - 1).to_string(),
+                0
+            )),
             "checkpointed at the last record of {}",
             lease.shard_id
         );

@@ -90,15 +90,9 @@ fn build_task(
     caught_up: Arc<AtomicBool>,
 ) -> ShardTask {
     let (start, resume_after) = match &lease.checkpoint {
-        Checkpoint::Sequence {
-            sequence_number,
-            sub_sequence_number,
-        } => (
-            StartPosition::AtSequence(sequence_number.clone()),
-            Some(RecordPosition::new(
-                sequence_number.clone(),
-                *sub_sequence_number,
-            )),
+        Checkpoint::Sequence(position) => (
+            StartPosition::AtSequence(position.sequence_number.to_string()),
+            Some(position.clone()),
         ),
         Checkpoint::TrimHorizon => (StartPosition::TrimHorizon, None),
         Checkpoint::Latest => (StartPosition::Latest, None),
@@ -139,14 +133,8 @@ fn build_task(
             s.buffer.staggered_for(&lease.shard_id),
             ResumeState {
                 checkpoint: resume_after,
-                flush_intent: lease
-                    .flush_intent
-                    .clone()
-                    .map(|(seq, sub)| RecordPosition::new(seq, sub)),
-                horizon: lease
-                    .flush_horizon
-                    .clone()
-                    .map(|(seq, sub)| RecordPosition::new(seq, sub)),
+                flush_intent: lease.flush_intent.clone(),
+                horizon: lease.flush_horizon.clone(),
             },
         ),
         keeper: parts.keeper.clone(),

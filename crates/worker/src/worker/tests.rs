@@ -4,6 +4,7 @@ use super::*;
 use crate::destination_progress::stored_progress;
 use crate::flaky_lease_table::FlakyTable;
 use kinesink_delivery::MemorySink;
+use kinesink_sequence_position::SequencePosition;
 use kinesink_shard_reader::MemoryShardSource;
 use std::time::Instant;
 
@@ -134,10 +135,7 @@ async fn a_graceful_stop_whose_writes_outlast_the_failover_time_delivers_checkpo
     let lease = table.inner.list().await.unwrap().remove(0);
     assert_eq!(
         lease.checkpoint,
-        Checkpoint::Sequence {
-            sequence_number: "1050".into(),
-            sub_sequence_number: 0
-        },
+        Checkpoint::Sequence(SequencePosition::new("1050", 0)),
         "checkpointed after the object"
     );
     assert_eq!(lease.owner, None, "released");

@@ -144,30 +144,19 @@ struct Owner {
     queue: VecDeque<BufferAction>,
     now: u64,
     /// First records of the Parquet buffers this owner compacted.
-    compacted: BTreeSet<RecordPosition>,
+    compacted: BTreeSet<SequencePosition>,
     state: State,
-}
-
-fn as_pair(p: &RecordPosition) -> (String, u64) {
-    (p.sequence_number.to_string(), p.sub_sequence_number)
 }
 
 /// The lease's resume state, as the worker builds it.
 fn resume_from(lease: &Lease) -> ResumeState {
-    let position = |(s, u): (String, u64)| RecordPosition::new(s, u);
     ResumeState {
         checkpoint: match &lease.checkpoint {
-            Checkpoint::Sequence {
-                sequence_number,
-                sub_sequence_number,
-            } => Some(RecordPosition::new(
-                sequence_number.clone(),
-                *sub_sequence_number,
-            )),
+            Checkpoint::Sequence(position) => Some(position.clone()),
             _ => None,
         },
-        flush_intent: lease.flush_intent.clone().map(position),
-        horizon: lease.flush_horizon.clone().map(position),
+        flush_intent: lease.flush_intent.clone(),
+        horizon: lease.flush_horizon.clone(),
     }
 }
 
@@ -254,10 +243,9 @@ impl Owner {
                 horizon,
                 flush_intent,
             } => {
-                let (horizon, intent) = (as_pair(&horizon), flush_intent.as_ref().map(as_pair));
                 let written = self
                     .keeper
-                    .record_progress(SHARD, &horizon, intent.as_ref());
+                    .record_progress(SHARD, &horizon, flush_intent.as_ref());
                 if refused(block_on(written))? {
                     self.state = State::Fenced;
                     return Ok(());
@@ -265,10 +253,7 @@ impl Owner {
                 BufferEvent::ProgressRecorded
             }
             BufferAction::Checkpoint(at) => {
-                let checkpoint = Checkpoint::Sequence {
-                    sequence_number: at.sequence_number.to_string(),
-                    sub_sequence_number: at.sub_sequence_number,
-                };
+                let checkpoint = Checkpoint::Sequence(at.clone());
                 if refused(block_on(self.keeper.checkpoint(SHARD, &checkpoint)))? {
                     self.state = State::Fenced;
                     return Ok(());
