@@ -1,4 +1,4 @@
-//! The command line: `run`, `dry-run`, `check-config`, `import-firehose`, `leases` (list, release, reset), `workers`, `produce`.
+//! The command line: `run`, `dry-run`, `check-config`, `import-firehose`, `leases` (list, release, reset), `workers`, `produce`, `sample-events`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

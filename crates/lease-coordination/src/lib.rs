@@ -1,12 +1,15 @@
 //! Lease coordination: which worker reads which shard, and where each shard was checkpointed.
 //!
 //! Owns: the lease model ([`Lease`], [`Checkpoint`]), the [`LeaseTable`] interface with a
-//! DynamoDB and an in-memory implementation, the pure lease-taking planner ([`LeaseTaker`]) and
-//! the fenced writer of takes, checkpoints and releases ([`LeaseKeeper`]).
+//! DynamoDB and an in-memory implementation, the lease cycle's decisions as a pure step
+//! ([`LeaseCycle`]: takes and steals through the [`LeaseTaker`], readiness, the outage verdict,
+//! until-caught-up), shard sync's decisions ([`ShardSyncPlan`], pure), and the fenced writer of
+//! takes, checkpoints and releases ([`LeaseKeeper`]).
 //!
 //! Must never: move a checkpoint or write a lease without the condition "owner is me and the
-//! counter is the one I hold" (fencing); read the wall clock inside the planner (callers pass
-//! `now`).
+//! counter is the one I hold" (fencing); read the wall clock inside the planner or the cycle
+//! (callers pass `now`); know what a record is (positions are [`SequencePosition`](kinesink_sequence_position::SequencePosition)s, nothing
+//! more).
 //!
 //! ## Lease table schema (DynamoDB, one item per shard, KCL attribute names)
 //! | attribute | type | meaning |

@@ -5,8 +5,7 @@
 //!   Java `DateTimeFormatter` subset in an IANA time zone, `!{firehose:random-string}`,
 //!   `!{firehose:error-output-type}`, `!{partitionKeyFromQuery:KEY}`), parsed once with
 //!   Firehose's rules and column-precise errors, evaluated per object; [`OutputPrefixes`] for
-//!   the rules that tie the two prefixes; [`LegacyPrefix`], the fixed `YYYY/MM/dd/HH/` UTC
-//!   prefix used before templates;
+//!   the rules that tie the two prefixes (no prefix: Firehose's default `YYYY/MM/dd/HH/` UTC);
 //! - [`MetadataQuery`]: the jq metadata extraction query (jaq), compiled once, producing
 //!   [`PartitionKeys`] per record, or a [`PartitioningFailure`] for the error output; each
 //!   record's evaluation is bounded by a [`QueryBudget`] (counted, never timed);
@@ -25,7 +24,6 @@ pub mod error_codes;
 mod fast_path_agreement;
 mod jq_number_text;
 mod key_escaping;
-mod legacy_prefix;
 mod metadata_query;
 mod output_prefixes;
 mod partition_keys;
@@ -40,7 +38,6 @@ mod template_syntax;
 mod timestamp_pattern;
 
 pub use chrono_tz::Tz;
-pub use legacy_prefix::{LegacyPrefix, PrefixTimeError};
 pub use metadata_query::{MAX_QUERY_CHARS, MetadataQuery, QueryError};
 pub use output_prefixes::{OutputPrefixes, OutputPrefixesError};
 pub use partition_keys::PartitionKeys;
