@@ -60,6 +60,7 @@ mod file_sink;
 mod memory_budget;
 mod memory_sink;
 mod object_key;
+mod preview;
 mod progress_store;
 mod record_pipeline;
 mod s3_sink;
@@ -75,6 +76,7 @@ pub use file_sink::FileSink;
 pub use memory_budget::{BudgetVerdict, MemoryBudget, ShardUsage};
 pub use memory_sink::MemorySink;
 pub use object_key::ObjectKey;
+pub use preview::{PreviewError, PreviewSummary, preview};
 pub use progress_store::{
     ProgressCondition, ProgressStore, ProgressTag, ProgressWrite,
     conformance as progress_store_conformance, progress_key,

@@ -310,6 +310,32 @@ impl S3Sink {
         }
     }
 
+    /// Starts a task that aborts multipart uploads orphaned by crashed workers
+    /// ([`S3Sink::abort_stale_uploads`]): at once and every hour, those started more than an
+    /// hour ago under the sink's root (no live upload of one object lasts that long). Failures
+    /// are logged and retried an hour later. Needs a tokio runtime.
+    pub fn spawn_stale_upload_cleanup(self) {
+        tokio::spawn(async move {
+            let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                every_hour.tick().await;
+                match self
+                    .abort_stale_uploads(
+                        std::time::SystemTime::now(),
+                        std::time::Duration::from_secs(3600),
+                    )
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(aborted = n, "aborted stale multipart uploads"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cleaning up stale multipart uploads failed; retrying in an hour")
+                    }
+                }
+            }
+        });
+    }
+
     /// Aborts multipart uploads under this sink's root that were started more than `older_than`
     /// before `now` (uploads orphaned by a crashed worker; a live upload of one object takes
     /// seconds to minutes). Returns how many were aborted.

@@ -3,10 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use kinesink_delivery::{Destination, FileSink, ObjectSink, S3Sink};
+use kinesink_delivery::{Destination, FileSink, ObjectSink};
 use kinesink_lease_coordination::{DynamoDbLeaseTable, LeaseTable};
 use kinesink_shard_reader::KinesisShardSource;
 use tokio_util::sync::CancellationToken;
@@ -239,19 +238,12 @@ async fn execute(command: Command) -> Result<(), Failure> {
             arrival_time,
         } => {
             let settings = load_config(&config)?;
-            if matches!(settings.format, config::FormatSource::FromGlue(_)) {
+            let config::FormatSource::Given(format) = &settings.format else {
                 return Err(usage(
                     "config key `format.glue`: dry-run uses no AWS; give the schema inline in `format.schema`",
                 ));
-            }
-            let lines_arrival_ms = match arrival_time {
-                None => chrono::Utc::now().timestamp_millis(),
-                Some(t) => chrono::DateTime::parse_from_rfc3339(&t)
-                    .map_err(|e| {
-                        usage(format!("--arrival-time `{t}` is not an RFC 3339 time: {e}"))
-                    })?
-                    .timestamp_millis(),
             };
+            let lines_arrival_ms = time_flag("--arrival-time", arrival_time)?;
             let input = DryRunInput {
                 path: &input,
                 format: input_format,
@@ -259,7 +251,7 @@ async fn execute(command: Command) -> Result<(), Failure> {
                 lines_arrival_ms,
             };
             input.check().map_err(usage)?;
-            let summary = crate::dry_run::dry_run(&settings, &input, &output).await?;
+            let summary = crate::dry_run::dry_run(&settings, format, &input, &output).await?;
             for (key, count) in &summary.objects {
                 println!("{key}\t{count} records");
             }
@@ -322,12 +314,7 @@ async fn execute(command: Command) -> Result<(), Failure> {
             start_time,
         } => {
             use std::io::Write;
-            let start_ms = match start_time {
-                None => chrono::Utc::now().timestamp_millis(),
-                Some(t) => chrono::DateTime::parse_from_rfc3339(&t)
-                    .map_err(|e| usage(format!("--start-time `{t}` is not an RFC 3339 time: {e}")))?
-                    .timestamp_millis(),
-            };
+            let start_ms = time_flag("--start-time", start_time)?;
             let mut events =
                 kinesink_sample_data::sample_events::SampleEvents::new(id_prefix, seed);
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -407,25 +394,14 @@ async fn execute(command: Command) -> Result<(), Failure> {
     }
 }
 
-/// Aborts multipart uploads orphaned by crashed workers: at start and every hour, those started
-/// more than an hour ago under the destination root (no live upload of one object lasts that long).
-fn spawn_stale_upload_cleanup(sink: S3Sink) {
-    tokio::spawn(async move {
-        let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
-        loop {
-            every_hour.tick().await;
-            match sink
-                .abort_stale_uploads(std::time::SystemTime::now(), Duration::from_secs(3600))
-                .await
-            {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(aborted = n, "aborted stale multipart uploads"),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cleaning up stale multipart uploads failed; retrying in an hour")
-                }
-            }
-        }
-    });
+/// The time a flag gives (RFC 3339), in ms since the epoch; now when it is not given.
+fn time_flag(flag: &str, value: Option<String>) -> Result<i64, Failure> {
+    match value {
+        None => Ok(chrono::Utc::now().timestamp_millis()),
+        Some(t) => chrono::DateTime::parse_from_rfc3339(&t)
+            .map(|t| t.timestamp_millis())
+            .map_err(|e| usage(format!("{flag} `{t}` is not an RFC 3339 time: {e}"))),
+    }
 }
 
 async fn run(settings: &Settings, until_caught_up: bool) -> Result<(), Failure> {
@@ -447,7 +423,7 @@ async fn run(settings: &Settings, until_caught_up: bool) -> Result<(), Failure> 
     let sink: Arc<dyn ObjectSink> = match &settings.destination {
         Destination::S3 { bucket, root } => {
             let s3_sink = s3_sink(settings, &aws.s3, bucket, root);
-            spawn_stale_upload_cleanup(s3_sink.clone());
+            s3_sink.clone().spawn_stale_upload_cleanup();
             Arc::new(s3_sink)
         }
         Destination::Directory(dir) => Arc::new(

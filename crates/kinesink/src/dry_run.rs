@@ -8,12 +8,12 @@ use std::fs::File;
 use std::io::BufReader;
 
 use kinesink_delivery::{
-    BufferAction, BufferEvent, FileSink, ObjectLayout, ObjectSink, ResumeState, ShardBuffers,
+    FileSink, ObjectLayout, ObjectSink, PreviewSummary, RecordPipeline, ResumeState, ShardBuffers,
 };
+use kinesink_parquet_writer::ObjectFormat;
 use kinesink_shard_reader::{RecordFile, RecordFileError, RecordFileFormat};
 
 use crate::config::Settings;
-use kinesink_delivery::RecordPipeline;
 
 /// The shape of the records file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -63,103 +63,38 @@ impl DryRunInput<'_> {
     }
 }
 
-/// What a dry run wrote.
-#[derive(Debug, Clone, Default)]
-pub struct DryRunSummary {
-    /// Kinesis records read from the file.
-    pub input_records: usize,
-    /// `(key, user records)` of every object written, in write order.
-    pub objects: Vec<(String, usize)>,
-}
-
 /// Runs deaggregation, buffering (size cuts; the interval does not apply to a file) and object
-/// naming exactly as `run` does, writing objects below `output`.
+/// naming exactly as `run` does ([`kinesink_delivery::preview`]), writing objects below
+/// `output`; returns the records read and the objects written.
 ///
 /// # Errors
 /// Bad input lines, or a failure writing to `output`.
 pub async fn dry_run(
     settings: &Settings,
+    format: &ObjectFormat,
     input: &DryRunInput<'_>,
     output: &Path,
-) -> anyhow::Result<DryRunSummary> {
-    let crate::config::FormatSource::Given(format) = &settings.format else {
-        anyhow::bail!(
-            "config key `format.glue`: dry-run uses no AWS; give the schema inline in `format.schema`"
-        );
-    };
+) -> anyhow::Result<PreviewSummary> {
     let mut file = input.open()?;
     // A preview written again into the same directory replaces the earlier one.
     let sink: Arc<dyn ObjectSink> = Arc::new(FileSink::new(output).with_conditional_writes(false));
+    let w = &settings.worker;
     let layout = ObjectLayout {
         shard_id: input.shard_id.to_owned(),
-        name: settings.worker.name.clone(),
+        name: w.name.clone(),
         format: format.clone(),
-        extension: settings.worker.file_extension.clone(),
-        error_codec: settings.worker.error_codec,
-        prefixes: settings.worker.prefixes.clone(),
-        query: settings.worker.query.clone(),
-        partition_limit: settings.worker.partition_limit,
+        extension: w.file_extension.clone(),
+        error_codec: w.error_codec,
+        prefixes: w.prefixes.clone(),
+        query: w.query.clone(),
+        partition_limit: w.partition_limit,
     };
-    let mut pipeline = RecordPipeline::new(
-        settings.worker.kpl_deaggregation,
-        settings.worker.record_split.clone(),
-        None,
-    );
-    let mut buffers = ShardBuffers::new(layout, settings.worker.buffer, ResumeState::default());
-    let mut summary = DryRunSummary::default();
-    // The loop `run` uses; with no lease here, progress and checkpoints are acknowledged at once.
-    let mut preview = Preview {
-        sink,
-        summary: &mut summary,
-    };
-    let mut events = Vec::new();
-    loop {
-        let batch = file.next_batch(BATCH_RECORDS)?;
-        if batch.is_empty() {
-            events.push(BufferEvent::Drain);
-        }
-        preview.summary.input_records += batch.len();
-        for record in batch {
-            pipeline.process(record, &mut events);
-        }
-        let done = matches!(events.last(), Some(BufferEvent::Drain));
-        for event in events.drain(..) {
-            kinesink_delivery::drive(&mut buffers, 0, event, &mut preview)
-                .await
-                .map_err(|e| match e {
-                    kinesink_delivery::DriveError::Buffers(e) => anyhow::Error::from(e),
-                    kinesink_delivery::DriveError::Perform(e) => e,
-                })?;
-        }
-        if done {
-            break;
-        }
-    }
-    Ok(summary)
-}
-
-/// Performs a preview's actions: objects into the output directory, the rest acknowledged.
-struct Preview<'a> {
-    sink: Arc<dyn ObjectSink>,
-    summary: &'a mut DryRunSummary,
-}
-
-impl kinesink_delivery::PerformActions for Preview<'_> {
-    type Error = anyhow::Error;
-
-    async fn perform(&mut self, action: BufferAction) -> anyhow::Result<BufferEvent> {
-        Ok(match action {
-            BufferAction::Write(object) => {
-                let contents = kinesink_delivery::ObjectContents {
-                    last: object.last.clone(),
-                    records: object.record_count as u64,
-                };
-                self.sink.put(&object.key, object.body, &contents).await?;
-                self.summary.objects.push((object.key, object.record_count));
-                BufferEvent::ObjectDurable(object.ticket)
-            }
-            BufferAction::RecordProgress { .. } => BufferEvent::ProgressRecorded,
-            BufferAction::Checkpoint(at) => BufferEvent::CheckpointWritten(at),
+    let mut pipeline = RecordPipeline::new(w.kpl_deaggregation, w.record_split.clone(), None);
+    let mut buffers = ShardBuffers::new(layout, w.buffer, ResumeState::default());
+    Ok(
+        kinesink_delivery::preview(&mut pipeline, &mut buffers, sink, || {
+            file.next_batch(BATCH_RECORDS)
         })
-    }
+        .await?,
+    )
 }

@@ -1,0 +1,211 @@
+//! Delivery without leases: records through the same record path ([`RecordPipeline`],
+//! [`ShardBuffers`], [`drive`]) into a sink, with progress and checkpoints acknowledged at once
+//! (there is no lease to fence them with). What `kinesink dry-run` runs on a records file.
+
+use std::sync::Arc;
+
+use kinesink_record_deaggregation::KinesisRecord;
+
+use crate::drive::{DriveError, PerformActions, drive};
+use crate::record_pipeline::RecordPipeline;
+use crate::shard_buffers::{BufferAction, BufferError, BufferEvent, ShardBuffers};
+use crate::sink::{ObjectSink, SinkError};
+use crate::write_once::ObjectContents;
+
+/// What a preview wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PreviewSummary {
+    /// Kinesis records read.
+    pub input_records: usize,
+    /// `(key, user records)` of every object written, in write order.
+    pub objects: Vec<(String, usize)>,
+}
+
+/// Why a preview stopped (objects written before stay written).
+#[derive(Debug, thiserror::Error)]
+pub enum PreviewError<E> {
+    /// The input failed.
+    #[error("{0}")]
+    Input(E),
+    /// The buffers refused an event (an encoding or prefix failure).
+    #[error(transparent)]
+    Buffers(#[from] BufferError),
+    /// The sink refused an object.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+}
+
+/// Feeds every batch `next_batch` returns (an empty batch ends the input) through `pipeline`
+/// into `buffers`, then drains them, writing each object to `sink`. Guarantees: the same
+/// actions in the same order as a run over the same records (one [`drive`] loop), every record
+/// read is in exactly one object (data or error output), and memory is one batch plus what the
+/// buffers hold (never the whole input).
+///
+/// # Errors
+/// [`PreviewError`]: the input, the buffers or the sink failed.
+pub async fn preview<E>(
+    pipeline: &mut RecordPipeline,
+    buffers: &mut ShardBuffers,
+    sink: Arc<dyn ObjectSink>,
+    mut next_batch: impl FnMut() -> Result<Vec<KinesisRecord>, E>,
+) -> Result<PreviewSummary, PreviewError<E>> {
+    let mut writer = PreviewWriter {
+        sink,
+        summary: PreviewSummary::default(),
+    };
+    let mut events = Vec::new();
+    loop {
+        let batch = next_batch().map_err(PreviewError::Input)?;
+        let done = batch.is_empty();
+        writer.summary.input_records += batch.len();
+        for record in batch {
+            pipeline.process(record, &mut events);
+        }
+        if done {
+            events.push(BufferEvent::Drain);
+        }
+        for event in events.drain(..) {
+            drive(buffers, 0, event, &mut writer)
+                .await
+                .map_err(|e| match e {
+                    DriveError::Buffers(e) => PreviewError::Buffers(e),
+                    DriveError::Perform(e) => PreviewError::Sink(e),
+                })?;
+        }
+        if done {
+            return Ok(writer.summary);
+        }
+    }
+}
+
+/// Performs a preview's actions: objects into the sink, the rest acknowledged.
+struct PreviewWriter {
+    sink: Arc<dyn ObjectSink>,
+    summary: PreviewSummary,
+}
+
+impl PerformActions for PreviewWriter {
+    type Error = SinkError;
+
+    async fn perform(&mut self, action: BufferAction) -> Result<BufferEvent, SinkError> {
+        Ok(match action {
+            BufferAction::Write(object) => {
+                let contents = ObjectContents {
+                    last: object.last.clone(),
+                    records: object.record_count as u64,
+                };
+                self.sink.put(&object.key, object.body, &contents).await?;
+                self.summary.objects.push((object.key, object.record_count));
+                BufferEvent::ObjectDurable(object.ticket)
+            }
+            BufferAction::RecordProgress { .. } => BufferEvent::ProgressRecorded,
+            BufferAction::Checkpoint(at) => BufferEvent::CheckpointWritten(at),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use kinesink_parquet_writer::{Codec, ObjectFormat, RecordFraming};
+    use kinesink_partitioning::OutputPrefixes;
+
+    use super::*;
+    use crate::memory_sink::MemorySink;
+    use crate::shard_buffers::{
+        BufferLimits, ObjectLayout, PartitionLimit, PartitionLimitAction, ResumeState,
+    };
+
+    fn buffers(size_bytes: usize) -> ShardBuffers {
+        let layout = ObjectLayout {
+            shard_id: "shardId-000000000000".into(),
+            name: "preview".into(),
+            format: ObjectFormat::Records {
+                framing: RecordFraming::NewlineDelimited,
+                codec: Codec::None,
+            },
+            extension: String::new(),
+            error_codec: Codec::None,
+            prefixes: Arc::new(OutputPrefixes::parse(None, None).unwrap()),
+            query: None,
+            partition_limit: PartitionLimit {
+                max_active: 10,
+                action: PartitionLimitAction::ErrorOutput,
+            },
+        };
+        ShardBuffers::new(
+            layout,
+            BufferLimits {
+                size_bytes,
+                interval_ms: 300_000,
+            },
+            ResumeState::default(),
+        )
+    }
+
+    fn record(n: usize) -> KinesisRecord {
+        KinesisRecord {
+            data: format!("{{\"n\":{n}}}").into_bytes(),
+            partition_key: "k".into(),
+            sequence_number: (1000 + n).to_string(),
+            approximate_arrival_ms: 1_700_000_000_000,
+        }
+    }
+
+    #[tokio::test]
+    async fn every_record_of_every_batch_lands_in_exactly_one_object_and_size_cuts_apply() {
+        let sink = Arc::new(MemorySink::new());
+        let mut batches = (0..5).map(|b| (b * 100..b * 100 + 100).map(record).collect::<Vec<_>>());
+        let summary = preview(
+            &mut RecordPipeline::new(false, None, None),
+            &mut buffers(1_000),
+            sink.clone(),
+            || Ok::<_, std::convert::Infallible>(batches.next().unwrap_or_default()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(summary.input_records, 500);
+        assert!(summary.objects.len() > 1, "size cuts made several objects");
+        let objects = sink.objects();
+        let mut seen: Vec<usize> = objects
+            .iter()
+            .filter(|(k, _)| summary.objects.iter().any(|(o, _)| o == *k))
+            .flat_map(|(_, body)| {
+                String::from_utf8(body.clone())
+                    .unwrap()
+                    .lines()
+                    .map(|l| l[5..l.len() - 1].parse::<usize>().unwrap())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..500).collect::<Vec<_>>(), "each record once");
+        let counted: usize = summary.objects.iter().map(|(_, n)| n).sum();
+        assert_eq!(counted, 500);
+    }
+
+    #[tokio::test]
+    async fn an_input_failure_stops_the_preview_with_that_error() {
+        let sink = Arc::new(MemorySink::new());
+        let mut calls = 0;
+        let result = preview(
+            &mut RecordPipeline::new(false, None, None),
+            &mut buffers(1_000),
+            sink,
+            || {
+                calls += 1;
+                if calls == 1 {
+                    Ok(vec![record(1)])
+                } else {
+                    Err("line 2: not JSON")
+                }
+            },
+        )
+        .await;
+        assert!(matches!(
+            result,
+            Err(PreviewError::Input("line 2: not JSON"))
+        ));
+    }
+}
