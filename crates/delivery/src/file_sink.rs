@@ -4,9 +4,10 @@ use std::path::{Component, Path, PathBuf};
 
 use async_trait::async_trait;
 
+use crate::object_contents::ObjectContents;
+use crate::sink::SinkErrorClass;
 use crate::sink::{ObjectSink, PutOutcome, SinkError};
-use crate::write_failure::{SinkErrorClass, classify_io};
-use crate::write_once::ObjectContents;
+use crate::write_failure::classify_io;
 
 mod progress;
 

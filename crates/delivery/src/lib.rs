@@ -59,6 +59,7 @@ mod drive;
 mod file_sink;
 mod memory_budget;
 mod memory_sink;
+mod object_contents;
 mod object_key;
 mod preview;
 mod progress_store;
@@ -75,6 +76,7 @@ pub use drive::{DriveError, PerformActions, drive};
 pub use file_sink::FileSink;
 pub use memory_budget::{BudgetVerdict, MemoryBudget, ShardUsage};
 pub use memory_sink::MemorySink;
+pub use object_contents::{LAST_METADATA, ObjectContents, RECORDS_METADATA};
 pub use object_key::ObjectKey;
 pub use preview::{PreviewError, PreviewSummary, preview};
 pub use progress_store::{
@@ -88,10 +90,6 @@ pub use shard_buffers::{
     FlushTicket, ObjectLayout, PartitionLimit, PartitionLimitAction, ReadyObject, ResumeState,
     ShardBuffers,
 };
-pub use sink::{ObjectSink, PutOutcome, SinkError};
-pub use write_failure::{
-    PERMANENT_RETRY_PACE, SinkErrorClass, WriteRetry, classify_io, classify_s3,
-};
-pub use write_once::{
-    LAST_METADATA, ObjectContents, Placement, RECORDS_METADATA, alternative_key, write_once,
-};
+pub use sink::{ObjectSink, PutOutcome, SinkError, SinkErrorClass};
+pub use write_failure::{PERMANENT_RETRY_PACE, WriteRetry, classify_io, classify_s3};
+pub use write_once::{Placement, alternative_key, write_once};

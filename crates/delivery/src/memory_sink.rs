@@ -5,8 +5,8 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
+use crate::object_contents::ObjectContents;
 use crate::sink::{ObjectSink, PutOutcome, SinkError};
-use crate::write_once::ObjectContents;
 
 /// Keeps objects in a map, each key written once (like the S3 and file sinks with conditional
 /// writes: a put of an existing key keeps the first bytes and returns

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use kinesink_record_deaggregation::KinesisRecord;
 
 use crate::drive::{DriveError, PerformActions, drive};
+use crate::object_contents::ObjectContents;
 use crate::record_pipeline::RecordPipeline;
 use crate::shard_buffers::{BufferAction, BufferError, BufferEvent, ShardBuffers};
 use crate::sink::{ObjectSink, SinkError};
-use crate::write_once::ObjectContents;
 
 /// What a preview wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -11,9 +11,10 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use kinesink_aws_errors::sdk_error_line;
 
+use crate::object_contents::{LAST_METADATA, ObjectContents, RECORDS_METADATA};
+use crate::sink::SinkErrorClass;
 use crate::sink::{ObjectSink, PutOutcome, SinkError};
-use crate::write_failure::{SinkErrorClass, classify_s3};
-use crate::write_once::{LAST_METADATA, ObjectContents, RECORDS_METADATA};
+use crate::write_failure::classify_s3;
 
 mod progress;
 

@@ -2,8 +2,16 @@
 
 use async_trait::async_trait;
 
-use crate::write_failure::SinkErrorClass;
-use crate::write_once::ObjectContents;
+use crate::object_contents::ObjectContents;
+
+/// Whether waiting can fix a failed write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SinkErrorClass {
+    /// Throttling, a 5xx, a timeout, a broken connection: retried with fast backoff.
+    Transient,
+    /// Refused for a reason only an operator can fix: reported, retried at a slow fixed pace.
+    Permanent,
+}
 
 /// An error writing an object; nothing was acknowledged as durable.
 #[derive(Debug, thiserror::Error)]

@@ -12,16 +12,7 @@
 
 use std::time::Duration;
 
-use crate::sink::SinkError;
-
-/// Whether waiting can fix a failed write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SinkErrorClass {
-    /// Throttling, a 5xx, a timeout, a broken connection: retried with fast backoff.
-    Transient,
-    /// Refused for a reason only an operator can fix: reported, retried at a slow fixed pace.
-    Permanent,
-}
+use crate::sink::{SinkError, SinkErrorClass};
 
 /// Classifies an S3 (or S3-compatible) answer: its HTTP status (`None`: no answer at all) and
 /// error code. Returns the class and, for permanent refusals with a known cause, what to fix.

@@ -9,47 +9,8 @@
 //! object goes under a deterministic alternative key ([`alternative_key`]). That may duplicate
 //! records in this rare case, and never loses one.
 
-use kinesink_sequence_position::SequencePosition;
-
+use crate::object_contents::ObjectContents;
 use crate::sink::{ObjectSink, PutOutcome, SinkError};
-
-/// Which records an object holds, as far as telling two objects of one key apart needs: objects
-/// of one key share their first record (the key names it), so the last record and the count
-/// identify the records (a Parquet object compacted into other row groups keeps both).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectContents {
-    /// Position of the last record.
-    pub last: SequencePosition,
-    /// Number of user records.
-    pub records: u64,
-}
-
-/// S3 user-metadata name (after `x-amz-meta-`) of [`ObjectContents::last_text`].
-pub const LAST_METADATA: &str = "kinesink-last";
-/// S3 user-metadata name (after `x-amz-meta-`) of the record count.
-pub const RECORDS_METADATA: &str = "kinesink-records";
-
-impl ObjectContents {
-    /// The last record as `sequence.subsequence`.
-    #[must_use]
-    pub fn last_text(&self) -> String {
-        format!(
-            "{}.{}",
-            self.last.sequence_number, self.last.sub_sequence_number
-        )
-    }
-
-    /// Parses what [`ObjectContents::last_text`] and the record count printed; `None` when
-    /// either is malformed.
-    #[must_use]
-    pub fn parse(last: &str, records: &str) -> Option<Self> {
-        let (sequence, sub) = last.trim().split_once('.')?;
-        Some(Self {
-            last: SequencePosition::parse(sequence, sub.parse().ok()?)?,
-            records: records.trim().parse().ok()?,
-        })
-    }
-}
 
 /// The key an object goes under when its own key holds other records: `key` with
 /// `-<last sequence number>-<last sub-sequence number>` inserted before the extension (the part
@@ -166,6 +127,7 @@ pub async fn write_once(
 mod tests {
     use super::*;
     use crate::MemorySink;
+    use kinesink_sequence_position::SequencePosition;
 
     fn contents(last: &str, sub: u64, records: u64) -> ObjectContents {
         ObjectContents {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
-use kinesink_worker::shard_task::{DeliveryStats, ShardProgress};
+use kinesink_worker::delivery_stats::{DeliveryStats, ShardProgress};
 
 /// The text of one shard's line.
 #[must_use]

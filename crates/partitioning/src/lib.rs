@@ -28,7 +28,6 @@ mod metadata_query;
 mod output_prefixes;
 mod partition_keys;
 mod partitioning_failure;
-mod prefix_path;
 mod prefix_template;
 mod query_budget;
 mod query_shape;

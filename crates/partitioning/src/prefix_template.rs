@@ -12,6 +12,8 @@ use crate::random_string::push_random_string;
 use crate::template_syntax::{Piece, SyntaxError, split_pieces};
 use crate::timestamp_pattern::TimestampPattern;
 
+mod path_check;
+
 /// Longest template text accepted, in characters (Firehose's API limit for `Prefix` and
 /// `ErrorOutputPrefix`).
 pub const MAX_TEMPLATE_CHARS: usize = 1024;
@@ -211,7 +213,7 @@ impl PrefixTemplate {
             });
         }
         let template = Self::parse_unlimited(text, kind)?;
-        crate::prefix_path::check(&template)?;
+        path_check::check(&template)?;
         Ok(template)
     }
 

@@ -16,6 +16,7 @@
 //! files or talk to AWS directly (the binary wires the real adapters in; every test here runs
 //! on the in-memory ones), or exit the process.
 
+pub mod delivery_stats;
 pub mod destination_progress;
 #[cfg(test)]
 mod flaky_lease_table;

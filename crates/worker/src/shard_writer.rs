@@ -13,9 +13,9 @@ use kinesink_lease_coordination::Checkpoint;
 use kinesink_sequence_position::SequencePosition;
 use tokio_util::sync::CancellationToken;
 
+use crate::delivery_stats::{DeliveryStats, ShardSummary};
 use crate::destination_progress::{ProgressFailure, ProgressObject};
 use crate::lease_outage::{LeaseWrites, WriteStop};
-use crate::shard_task::{DeliveryStats, ShardSummary};
 
 /// Why a shard task stops before its end.
 pub(crate) enum Stop {

@@ -18,10 +18,11 @@ use kinesink_shard_reader::{ReaderSettings, ShardReader, ShardSource, StartPosit
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::delivery_stats::DeliveryStats;
 use crate::destination_progress::{ProgressFailure, ProgressObject};
 use crate::lease_outage::{LeaseTableOutage, LeaseWrites, OwnershipGate};
 use crate::shard_sync::ShardSyncError;
-use crate::shard_task::{DeliveryStats, ReaderFeed, ShardOutcome, ShardTask};
+use crate::shard_task::{ReaderFeed, ShardOutcome, ShardTask};
 use crate::shared_memory_budget::SharedMemoryBudget;
 use crate::stall_watch::{StallWatch, spawn_watchdog};
 use kinesink_delivery::RecordPipeline;

@@ -156,7 +156,7 @@ fn build_task(
             parquet: matches!(parts.format, ObjectFormat::Parquet(_)),
             retry_duration: s.retry_duration,
             health: parts.health.clone(),
-            summary: crate::shard_task::ShardSummary::new(),
+            summary: crate::delivery_stats::ShardSummary::new(),
         },
     }
 }

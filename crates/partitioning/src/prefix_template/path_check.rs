@@ -10,8 +10,8 @@
 //! digits and the template's own literals, and random strings are alphanumeric, so the segments
 //! of this one evaluation are those of every evaluation.
 
+use super::{PrefixInputs, PrefixTemplate, TemplateError, TemplateErrorReason};
 use crate::partition_keys::PartitionKeys;
-use crate::prefix_template::{PrefixInputs, PrefixTemplate, TemplateError, TemplateErrorReason};
 
 /// Checks that no evaluation of `template` starts with `/` or has a `.` or `..` segment.
 ///
@@ -19,7 +19,7 @@ use crate::prefix_template::{PrefixInputs, PrefixTemplate, TemplateError, Templa
 /// [`TemplateErrorReason::AbsolutePrefix`] or [`TemplateErrorReason::DotSegment`], at the
 /// column where the template text shows it (column 1 when only evaluation shows it, e.g. a
 /// quoted literal inside `!{timestamp:...}`).
-pub(crate) fn check(template: &PrefixTemplate) -> Result<(), TemplateError> {
+pub(super) fn check(template: &PrefixTemplate) -> Result<(), TemplateError> {
     let Ok(keys) = PartitionKeys::from_text_values(
         template
             .partition_key_names()
