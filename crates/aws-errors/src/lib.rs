@@ -137,6 +137,33 @@ where
     }
 }
 
+/// How an endpoint is named in an error line: the configured value, else the
+/// `AWS_ENDPOINT_URL_<SERVICE_ENV>` or `AWS_ENDPOINT_URL` variable in force, else the region's
+/// default endpoint.
+pub fn describe_endpoint(
+    service_env: &str,
+    configured: Option<&str>,
+    region: Option<&str>,
+) -> String {
+    if let Some(c) = configured {
+        return c.to_owned();
+    }
+    for var in [
+        format!("AWS_ENDPOINT_URL_{service_env}"),
+        "AWS_ENDPOINT_URL".to_owned(),
+    ] {
+        if let Ok(v) = std::env::var(&var)
+            && !v.is_empty()
+        {
+            return v;
+        }
+    }
+    format!(
+        "the default AWS endpoint of region {}",
+        region.unwrap_or("?")
+    )
+}
+
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

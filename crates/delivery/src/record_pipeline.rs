@@ -1,10 +1,20 @@
-//! From a Kinesis record to buffer events: KPL deaggregation, Firehose sub-record splitting,
-//! and skipping what a resumed shard already delivered. Pure: no I/O, no clock.
+//! From a Kinesis record to buffer events, in Firehose's order: KPL deaggregation,
+//! decompression, CloudWatch Logs message extraction, sub-record splitting; and skipping what a
+//! resumed shard already delivered. Pure: no I/O, no clock.
+//!
+//! Records made from one user record (the log events of one envelope, the objects of one JSON
+//! split) keep its position; the buffers never cut an object between two records of one
+//! position, so a checkpoint or an object's first record never falls inside such a group.
 
 use kinesink_partitioning::error_codes::PROCESSING_FAILED_OUTPUT_TYPE as PROCESSING_FAILED;
 use kinesink_record_deaggregation::{
     KinesisRecord, SubRecordFormat, UserRecord, deaggregate, may_be_aggregate, split_sub_records,
 };
+use kinesink_record_processing::cloudwatch_logs::{Envelope, extract_messages};
+use kinesink_record_processing::error_codes::{
+    CLOUDWATCH_LOGS_INVALID_ENVELOPE, DECOMPRESSION_FAILED, DECOMPRESSION_FAILED_OUTPUT_TYPE,
+};
+use kinesink_record_processing::{MAX_DECOMPRESSED_BYTES, Processors};
 use kinesink_sequence_position::SequencePosition;
 
 use crate::shard_buffers::{BufferEvent, FailedRecord};
@@ -18,7 +28,9 @@ use crate::shard_buffers::{BufferEvent, FailedRecord};
 pub struct RecordPipeline {
     kpl: bool,
     split: Option<SubRecordFormat>,
+    processors: Processors,
     resume_after: Option<SequencePosition>,
+    control_messages_dropped: u64,
 }
 
 impl RecordPipeline {
@@ -33,8 +45,22 @@ impl RecordPipeline {
         Self {
             kpl,
             split,
+            processors: Processors::default(),
             resume_after,
+            control_messages_dropped: 0,
         }
+    }
+
+    /// The same pipeline running `processors` between KPL deaggregation and splitting.
+    #[must_use]
+    pub fn with_processors(mut self, processors: Processors) -> Self {
+        self.processors = processors;
+        self
+    }
+
+    /// CloudWatch Logs `CONTROL_MESSAGE` envelopes dropped since the last call (for a metric).
+    pub fn take_control_messages_dropped(&mut self) -> u64 {
+        std::mem::take(&mut self.control_messages_dropped)
     }
 
     fn keep(&mut self, position: &SequencePosition) -> bool {
@@ -50,7 +76,10 @@ impl RecordPipeline {
 
     /// Appends the events for one Kinesis record to `out`.
     pub fn process(&mut self, record: KinesisRecord, out: &mut Vec<BufferEvent>) {
-        if self.split.is_none() && !(self.kpl && may_be_aggregate(&record.data)) {
+        if self.split.is_none()
+            && self.processors.is_off()
+            && !(self.kpl && may_be_aggregate(&record.data))
+        {
             // The common case, a plain record: one event, no intermediate list.
             self.push_record(UserRecord::from_plain(record), out);
             return;
@@ -78,26 +107,107 @@ impl RecordPipeline {
             vec![UserRecord::from_plain(record)]
         };
         for user in user_records {
-            match &self.split {
-                None => self.push_record(user, out),
-                Some(format) => {
-                    let outcome = split_sub_records(user, format);
-                    for sub in outcome.sub_records {
-                        self.push_record(sub, out);
-                    }
-                    for f in outcome.failures {
-                        let position = f.record.position.clone();
-                        if self.keep(&position) {
-                            out.push(BufferEvent::Failed(FailedRecord {
-                                error_code: f.error_code().to_owned(),
-                                error_message: f.reason(),
-                                raw_data: f.record.data.to_vec(),
-                                partition_key: f.record.partition_key,
-                                position,
-                                approximate_arrival_ms: f.record.approximate_arrival_ms,
-                                error_output_type: PROCESSING_FAILED.to_owned(),
-                            }));
-                        }
+            self.process_user_record(user, out);
+        }
+    }
+
+    /// Decompression, then CloudWatch Logs message extraction, then splitting, of one user
+    /// record (after KPL deaggregation).
+    fn process_user_record(&mut self, user: UserRecord, out: &mut Vec<BufferEvent>) {
+        let user = match self
+            .processors
+            .decompression
+            .apply(&user.data, MAX_DECOMPRESSED_BYTES)
+        {
+            Ok(None) => user,
+            Ok(Some(bytes)) => UserRecord {
+                data: bytes.into(),
+                ..user
+            },
+            Err(e) => {
+                self.push_failed(
+                    user,
+                    DECOMPRESSION_FAILED,
+                    e.to_string(),
+                    DECOMPRESSION_FAILED_OUTPUT_TYPE,
+                    out,
+                );
+                return;
+            }
+        };
+        if !self.processors.cloudwatch_logs_message_extraction {
+            self.split(user, out);
+            return;
+        }
+        match extract_messages(&user.data) {
+            Ok(Envelope::Control) => {
+                if self.keep(&user.position) {
+                    self.control_messages_dropped += 1;
+                }
+            }
+            Ok(Envelope::Data(messages)) => {
+                for message in messages {
+                    self.split(
+                        UserRecord {
+                            data: message.into(),
+                            ..user.clone()
+                        },
+                        out,
+                    );
+                }
+            }
+            Err(e) => self.push_failed(
+                user,
+                CLOUDWATCH_LOGS_INVALID_ENVELOPE,
+                e.to_string(),
+                PROCESSING_FAILED,
+                out,
+            ),
+        }
+    }
+
+    fn push_failed(
+        &mut self,
+        user: UserRecord,
+        error_code: &str,
+        error_message: String,
+        error_output_type: &str,
+        out: &mut Vec<BufferEvent>,
+    ) {
+        if self.keep(&user.position) {
+            out.push(BufferEvent::Failed(FailedRecord {
+                error_code: error_code.to_owned(),
+                error_message,
+                raw_data: user.data.to_vec(),
+                partition_key: user.partition_key,
+                position: user.position,
+                approximate_arrival_ms: user.approximate_arrival_ms,
+                error_output_type: error_output_type.to_owned(),
+            }));
+        }
+    }
+
+    /// Firehose's sub-record splitting (when configured) of one record.
+    fn split(&mut self, user: UserRecord, out: &mut Vec<BufferEvent>) {
+        match &self.split {
+            None => self.push_record(user, out),
+            Some(format) => {
+                let outcome = split_sub_records(user, format);
+                for sub in outcome.sub_records {
+                    self.push_record(sub, out);
+                }
+                for f in outcome.failures {
+                    let position = f.record.position.clone();
+                    if self.keep(&position) {
+                        out.push(BufferEvent::Failed(FailedRecord {
+                            error_code: f.error_code().to_owned(),
+                            error_message: f.reason(),
+                            raw_data: f.record.data.to_vec(),
+                            partition_key: f.record.partition_key,
+                            position,
+                            approximate_arrival_ms: f.record.approximate_arrival_ms,
+                            error_output_type: PROCESSING_FAILED.to_owned(),
+                        }));
                     }
                 }
             }
@@ -222,5 +332,157 @@ mod tests {
             out.iter()
                 .any(|e| matches!(e, BufferEvent::Failed(f) if f.raw_data == b"not json"))
         );
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn envelope(kind: &str, messages: &[&str]) -> Vec<u8> {
+        let events: Vec<serde_json::Value> = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| serde_json::json!({"id": i.to_string(), "timestamp": 1, "message": m}))
+            .collect();
+        serde_json::json!({"messageType": kind, "owner": "1", "logGroup": "g", "logStream": "s",
+            "subscriptionFilters": ["f"], "logEvents": events})
+        .to_string()
+        .into_bytes()
+    }
+
+    fn cloudwatch_logs() -> Processors {
+        Processors {
+            decompression: kinesink_record_processing::Decompression::Gzip,
+            cloudwatch_logs_message_extraction: true,
+        }
+    }
+
+    fn failures(events: &[BufferEvent]) -> Vec<(&str, &str, &[u8])> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                BufferEvent::Failed(f) => Some((
+                    f.error_output_type.as_str(),
+                    f.error_code.as_str(),
+                    f.raw_data.as_slice(),
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn gzip_cloudwatch_logs_envelopes_become_one_record_per_log_event_at_their_records_position() {
+        let mut p = RecordPipeline::new(true, None, None).with_processors(cloudwatch_logs());
+        let mut out = Vec::new();
+        p.process(
+            kinesis("30", gzip(&envelope("DATA_MESSAGE", &["a", "b"]))),
+            &mut out,
+        );
+        p.process(
+            kinesis("31", gzip(&envelope("CONTROL_MESSAGE", &["health"]))),
+            &mut out,
+        );
+        p.process(
+            kinesis("32", gzip(&envelope("DATA_MESSAGE", &["c"]))),
+            &mut out,
+        );
+        assert_eq!(
+            records(&out),
+            vec![
+                ("30".into(), 0, "a".into()),
+                ("30".into(), 0, "b".into()),
+                ("32".into(), 0, "c".into())
+            ]
+        );
+        assert_eq!(p.take_control_messages_dropped(), 1);
+        assert_eq!(p.take_control_messages_dropped(), 0);
+    }
+
+    #[test]
+    fn undecodable_bytes_go_to_decompression_failed_with_their_compressed_bytes_and_bad_envelopes_to_processing_failed()
+     {
+        let mut p = RecordPipeline::new(false, None, None).with_processors(cloudwatch_logs());
+        let mut out = Vec::new();
+        p.process(kinesis("40", b"not gzip".to_vec()), &mut out);
+        let not_an_envelope = gzip(b"{\"hello\":1}");
+        p.process(kinesis("41", not_an_envelope), &mut out);
+        assert_eq!(
+            failures(&out),
+            vec![
+                (
+                    "decompression-failed",
+                    "Decompression.Failed",
+                    &b"not gzip"[..]
+                ),
+                (
+                    "processing-failed",
+                    "CloudWatchLogs.InvalidEnvelope",
+                    &b"{\"hello\":1}"[..]
+                ),
+            ]
+        );
+        assert!(records(&out).is_empty());
+    }
+
+    #[test]
+    fn processors_run_on_each_user_record_after_kpl_deaggregation() {
+        let mut agg = Aggregator::new(AggregationLimits::default()).unwrap();
+        let first = gzip(&envelope("DATA_MESSAGE", &[r#"{"x":1}"#, r#"{"x":2}"#]));
+        assert!(agg.add("pk", None, &first).unwrap().is_none());
+        assert!(agg.add("pk", None, &gzip(b"{}")).unwrap().is_none());
+        let third = gzip(&envelope("DATA_MESSAGE", &["z"]));
+        assert!(agg.add("pk", None, &third).unwrap().is_none());
+        let aggregate = agg.finish().unwrap().data;
+        let mut p = RecordPipeline::new(true, None, None).with_processors(cloudwatch_logs());
+        let mut out = Vec::new();
+        p.process(kinesis("50", aggregate), &mut out);
+        assert_eq!(
+            records(&out),
+            vec![
+                ("50".into(), 0, r#"{"x":1}"#.into()),
+                ("50".into(), 0, r#"{"x":2}"#.into()),
+                ("50".into(), 2, "z".into())
+            ]
+        );
+        // The second user record decompresses to `{}`, which is not an envelope.
+        assert_eq!(
+            failures(&out),
+            vec![(
+                "processing-failed",
+                "CloudWatchLogs.InvalidEnvelope",
+                &b"{}"[..]
+            )]
+        );
+        assert!(
+            matches!(&out[2], BufferEvent::Failed(f) if f.position == SequencePosition::new("50", 1))
+        );
+    }
+
+    #[test]
+    fn a_restart_skips_every_log_event_of_an_envelope_already_checkpointed() {
+        let mut p = RecordPipeline::new(false, None, Some(SequencePosition::new("60", 0)))
+            .with_processors(cloudwatch_logs());
+        let mut out = Vec::new();
+        p.process(
+            kinesis("60", gzip(&envelope("DATA_MESSAGE", &["a", "b"]))),
+            &mut out,
+        );
+        p.process(
+            kinesis("61", gzip(&envelope("CONTROL_MESSAGE", &[]))),
+            &mut out,
+        );
+        p.process(
+            kinesis("62", gzip(&envelope("DATA_MESSAGE", &["c", "d"]))),
+            &mut out,
+        );
+        assert_eq!(
+            records(&out),
+            vec![("62".into(), 0, "c".into()), ("62".into(), 0, "d".into())]
+        );
+        assert_eq!(p.take_control_messages_dropped(), 1);
     }
 }

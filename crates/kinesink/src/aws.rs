@@ -1,7 +1,9 @@
 //! AWS clients built from the SDK's standard configuration, and the start-up checks that turn
 //! unreachable endpoints, missing credentials, streams, tables or buckets into one-line errors.
 
-use kinesink_aws_errors::{error_chain, is_unreachable, retry_answered_transient, sdk_error_line};
+use kinesink_aws_errors::{
+    describe_endpoint, error_chain, is_unreachable, retry_answered_transient, sdk_error_line,
+};
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
@@ -80,32 +82,6 @@ pub async fn clients_for(settings: &Settings) -> AwsClients {
         settings.force_path_style,
     )
     .await
-}
-
-/// How an endpoint is described in errors: the config key's value, the `AWS_ENDPOINT_URL*`
-/// variable in force, or the region's default.
-pub fn describe_endpoint(
-    service_env: &str,
-    configured: Option<&str>,
-    region: Option<&str>,
-) -> String {
-    if let Some(c) = configured {
-        return c.to_owned();
-    }
-    for var in [
-        format!("AWS_ENDPOINT_URL_{service_env}"),
-        "AWS_ENDPOINT_URL".to_owned(),
-    ] {
-        if let Ok(v) = std::env::var(&var)
-            && !v.is_empty()
-        {
-            return v;
-        }
-    }
-    format!(
-        "the default AWS endpoint of region {}",
-        region.unwrap_or("?")
-    )
 }
 
 /// Checks the region and that credentials can be loaded.

@@ -131,6 +131,9 @@ metrics_table! {
     /// SubscribeToShard calls of the enhanced fan-out reader.
     SUBSCRIPTIONS = "kinesink_subscriptions_total", Counter, ["shard_id"],
         "SubscribeToShard calls of the enhanced fan-out reader";
+    /// CloudWatch Logs `CONTROL_MESSAGE` envelopes dropped by message extraction.
+    CLOUDWATCH_LOGS_CONTROL_MESSAGES_DROPPED = "kinesink_cloudwatch_logs_control_messages_dropped_total", Counter, [],
+        "CloudWatch Logs CONTROL_MESSAGE envelopes dropped by message extraction (they carry no data)";
     /// Bytes held by all buffers of the worker (against `memory_budget_mib`).
     BUFFERED_BYTES = "kinesink_buffered_bytes", Gauge, [],
         "bytes held by all buffers of the worker (against memory_budget_mib)";

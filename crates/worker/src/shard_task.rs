@@ -135,6 +135,10 @@ impl ShardTask {
                         for record in batch.records {
                             self.pipeline.process(record, &mut events);
                         }
+                        let dropped = self.pipeline.take_control_messages_dropped();
+                        if dropped > 0 {
+                            metrics::counter!(kinesink_metric_names::CLOUDWATCH_LOGS_CONTROL_MESSAGES_DROPPED).increment(dropped);
+                        }
                         let user_records = events.len();
                         let user_bytes: usize = events
                             .iter()

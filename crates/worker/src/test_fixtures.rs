@@ -27,6 +27,7 @@ pub(crate) fn settings(name: &str, worker_id: &str) -> WorkerSettings {
             max_backoff: Duration::from_secs(10),
         },
         kpl_deaggregation: true,
+        processors: kinesink_record_processing::Processors::default(),
         record_split: None,
         buffer: BufferLimits {
             size_bytes: 5 * 1024 * 1024,

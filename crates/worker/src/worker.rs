@@ -42,6 +42,8 @@ pub struct WorkerSettings {
     pub reader: ReaderSettings,
     /// Unpack KPL aggregates.
     pub kpl_deaggregation: bool,
+    /// Decompression and CloudWatch Logs message extraction, after KPL deaggregation.
+    pub processors: kinesink_record_processing::Processors,
     /// Firehose sub-record splitting.
     pub record_split: Option<kinesink_record_deaggregation::SubRecordFormat>,
     /// Buffering hints.

@@ -196,7 +196,9 @@ impl ShardBuffers {
     }
 
     /// Appends to a partition's buffer, cutting it first (deterministically) when the record
-    /// would take it past the size limit. `Ok(Err(_))`: the encoder refused the record.
+    /// would take it past the size limit, except between records of one position (the records
+    /// made from one user record: log events of one envelope, objects of one JSON split), which
+    /// always share an object. `Ok(Err(_))`: the encoder refused the record.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn add_to(
         &mut self,
@@ -212,7 +214,8 @@ impl ShardBuffers {
         // One map search in the common case (the partition is open and has room).
         match self.open.get_mut(&id) {
             Some(buffer)
-                if buffer.encoder.input_bytes() + record_size <= self.limits.size_bytes =>
+                if buffer.encoder.input_bytes() + record_size <= self.limits.size_bytes
+                    || buffer.last == *position =>
             {
                 if let Err(cf) = buffer.encoder.append(data, parsed) {
                     return Ok(Err(cf));

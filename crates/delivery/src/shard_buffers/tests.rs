@@ -422,6 +422,39 @@ fn a_size_cut_is_made_before_the_overflowing_record_and_written_once_its_horizon
 }
 
 #[test]
+fn records_of_one_position_are_never_cut_apart_and_the_next_position_starts_a_new_object() {
+    // The log events of one CloudWatch Logs envelope share the position of their record: an
+    // object cut between them would let a second object start at the same position (the same
+    // key) and a checkpoint fall inside the group.
+    let mut b = ShardBuffers::new(
+        layout(),
+        BufferLimits {
+            size_bytes: 10,
+            interval_ms: 60_000,
+        },
+        ResumeState::default(),
+    );
+    for event in ["aaaa", "bbbb", "cccc", "dddd"] {
+        assert!(
+            b.step(0, BufferEvent::Record(record(7, event, T1100)))
+                .unwrap()
+                .is_empty(),
+            "no cut inside position 7"
+        );
+    }
+    let actions = b
+        .step(0, BufferEvent::Record(record(8, "e", T1100)))
+        .unwrap();
+    assert!(
+        matches!(actions.as_slice(), [BufferAction::RecordProgress { horizon, .. }] if *horizon == pos(7)),
+        "{actions:?}"
+    );
+    let out = writes(b.step(0, BufferEvent::ProgressRecorded).unwrap());
+    assert_eq!(gunzip(&out[0].body), "aaaa\nbbbb\ncccc\ndddd\n");
+    assert_eq!(out[0].record_count, 4);
+}
+
+#[test]
 fn a_size_cut_already_covered_by_a_recorded_horizon_is_written_without_recording_again() {
     let resume = ResumeState {
         checkpoint: Some(pos(0)),

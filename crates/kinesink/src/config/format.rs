@@ -62,33 +62,28 @@ pub struct GlueSection {
 #[serde_as]
 #[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, expecting = "a table of [format] keys")]
+#[serde(default, deny_unknown_fields, expecting = "a table of [format] keys")]
 pub(crate) struct FormatSection {
     /// The object format; default parquet with a schema, else ndjson.
     #[serde(rename = "type")]
     #[serde_as(as = "Option<ClosedSet>")]
-    #[serde(default)]
     pub(crate) kind: Option<FormatType>,
     /// Default zstd for Parquet, gzip for NDJSON/raw.
     #[serde_as(as = "Option<ClosedSet>")]
-    #[serde(default)]
     pub(crate) compression: Option<Compression>,
     /// 1..=22, with zstd; default 3.
     #[serde_as(as = "Option<ScalarValue>")]
-    #[serde(default)]
     pub(crate) zstd_level: Option<i32>,
     /// The Parquet schema in Hive/Glue type syntax.
     pub(crate) schema: Option<String>,
     /// OpenX JSON SerDe option; default true.
     #[serde_as(as = "Option<ScalarValue>")]
-    #[serde(default)]
     pub(crate) case_insensitive: Option<bool>,
     /// OpenX JSON SerDe option.
     #[serde(default, skip_serializing_if = "is_default")]
     pub(crate) column_to_json_key_mappings: BTreeMap<String, String>,
     /// OpenX JSON SerDe option; default false.
     #[serde_as(as = "Option<ScalarValue>")]
-    #[serde(default)]
     pub(crate) convert_dots_in_json_keys_to_underscores: Option<bool>,
     /// Read the Parquet schema from Glue instead of `schema`.
     pub(crate) glue: Option<GlueSection>,

@@ -12,13 +12,12 @@ use super::{ConfigError, DEFAULT_FAILOVER_TIME_MS, bounds, check_endpoint};
 #[serde_as]
 #[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, expecting = "a table of [leases] keys")]
+#[serde(default, deny_unknown_fields, expecting = "a table of [leases] keys")]
 pub(crate) struct LeasesSection {
     /// Lease table name; default `kinesink-<name>`.
     pub(crate) table: Option<String>,
     /// A lease not renewed for this long may be taken by another worker.
     #[serde_as(as = "Option<ScalarValue>")]
-    #[serde(default)]
     pub(crate) failover_time_ms: Option<u64>,
     /// This worker's id; default: host name, process id and a random suffix.
     pub(crate) worker_id: Option<String>,
@@ -26,11 +25,9 @@ pub(crate) struct LeasesSection {
     pub(crate) endpoint_url: Option<String>,
     /// How often shards are re-listed.
     #[serde_as(as = "Option<ScalarValue>")]
-    #[serde(default)]
     pub(crate) shard_sync_interval_ms: Option<u64>,
     /// How long a lease-table outage is ridden out.
     #[serde_as(as = "Option<ScalarValue>")]
-    #[serde(default)]
     pub(crate) retry_duration_s: Option<u64>,
 }
 

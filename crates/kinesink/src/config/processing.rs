@@ -1,11 +1,13 @@
-//! `[processing]`: KPL and Firehose record deaggregation, the partition-key query, the time zone
-//! of prefixes, and the stall timeout.
+//! `[processing]`: KPL and Firehose record deaggregation, the record processors (decompression,
+//! CloudWatch Logs message extraction), the partition-key query, the time zone of prefixes, and
+//! the stall timeout.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use kinesink_partitioning::{MetadataQuery, Tz};
 use kinesink_record_deaggregation::{Delimiter, SubRecordFormat};
+use kinesink_record_processing::{Decompression, Processors};
 use serde::{Deserialize, Serialize};
 use serde_with::{serde_as, skip_serializing_none};
 
@@ -25,19 +27,38 @@ pub(crate) enum RecordDeaggregation {
     Delimited,
 }
 
+/// `processing.decompression`: Firehose's Decompression processor.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum DecompressionKind {
+    /// Records pass unchanged.
+    #[default]
+    None,
+    /// Each record is gzip (CloudWatch Logs subscriptions write gzip).
+    Gzip,
+}
+
 /// `[processing]` as written.
 #[serde_as]
 #[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, expecting = "a table of [processing] keys")]
+#[serde(
+    default,
+    deny_unknown_fields,
+    expecting = "a table of [processing] keys"
+)]
 pub(crate) struct ProcessingSection {
     /// Unpack KPL aggregated records; default true.
     #[serde_as(as = "Option<ScalarValue>")]
-    #[serde(default)]
     pub(crate) kpl_deaggregation: Option<bool>,
+    /// Firehose's Decompression processor; default none.
+    #[serde_as(as = "Option<ClosedSet>")]
+    pub(crate) decompression: Option<DecompressionKind>,
+    /// CloudWatch Logs envelopes -> one record per log event `message`; default false.
+    #[serde_as(as = "Option<ScalarValue>")]
+    pub(crate) cloudwatch_logs_message_extraction: Option<bool>,
     /// Firehose record splitting; default none.
     #[serde_as(as = "Option<ClosedSet>")]
-    #[serde(default)]
     pub(crate) record_deaggregation: Option<RecordDeaggregation>,
     /// The delimiter, base64, with `record_deaggregation = "delimited"`.
     pub(crate) delimiter_base64: Option<String>,
@@ -47,7 +68,6 @@ pub(crate) struct ProcessingSection {
     pub(crate) time_zone: Option<String>,
     /// A held shard without progress this long is reported stalled.
     #[serde_as(as = "Option<ScalarValue>")]
-    #[serde(default)]
     pub(crate) stall_timeout_s: Option<u64>,
 }
 
@@ -55,6 +75,7 @@ pub(crate) struct ProcessingSection {
 #[derive(Debug)]
 pub(super) struct ValidProcessing {
     pub(super) kpl_deaggregation: bool,
+    pub(super) processors: Processors,
     pub(super) record_split: Option<SubRecordFormat>,
     pub(super) query: Option<Arc<MetadataQuery>>,
     pub(super) time_zone: Tz,
@@ -68,6 +89,13 @@ impl ProcessingSection {
             self.record_deaggregation.unwrap_or_default(),
             self.delimiter_base64,
         )?;
+        // Each log event is one record already; splitting it would number sub-records at
+        // positions another log event of the envelope also takes.
+        if self.cloudwatch_logs_message_extraction == Some(true) && record_split.is_some() {
+            return Err(err(
+                "config keys `processing.cloudwatch_logs_message_extraction` and `processing.record_deaggregation`: use one (each log event is one record)",
+            ));
+        }
         let time_zone: Tz = match self.time_zone.as_deref() {
             None => Tz::UTC,
             Some(z) => z.parse().map_err(|_| {
@@ -93,6 +121,15 @@ impl ProcessingSection {
         )?;
         Ok(ValidProcessing {
             kpl_deaggregation: self.kpl_deaggregation.unwrap_or(true),
+            processors: Processors {
+                decompression: match self.decompression.unwrap_or_default() {
+                    DecompressionKind::None => Decompression::None,
+                    DecompressionKind::Gzip => Decompression::Gzip,
+                },
+                cloudwatch_logs_message_extraction: self
+                    .cloudwatch_logs_message_extraction
+                    .unwrap_or(false),
+            },
             record_split,
             query,
             time_zone,

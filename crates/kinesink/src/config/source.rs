@@ -49,7 +49,7 @@ pub enum Reader {
 #[serde_as]
 #[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, expecting = "a table of [source] keys")]
+#[serde(default, deny_unknown_fields, expecting = "a table of [source] keys")]
 pub(crate) struct SourceSection {
     /// The stream's name (or give `stream_arn`).
     pub(crate) stream: Option<String>,
@@ -61,23 +61,19 @@ pub(crate) struct SourceSection {
     pub(crate) endpoint_url: Option<String>,
     /// Where shards without a checkpoint start; default trim_horizon.
     #[serde_as(as = "Option<ClosedSet>")]
-    #[serde(default)]
     pub(crate) initial_position: Option<InitialPosition>,
     /// RFC 3339 time, with `initial_position = "at_timestamp"`.
     pub(crate) initial_timestamp: Option<String>,
     /// Polling or enhanced fan-out; default polling.
     #[serde_as(as = "Option<ClosedSet>")]
-    #[serde(default)]
     pub(crate) reader: Option<ReaderKind>,
     /// The enhanced fan-out consumer's name; default `kinesink-<name>`.
     pub(crate) consumer_name: Option<String>,
     /// Records per GetRecords call; default 10000.
     #[serde_as(as = "Option<ScalarValue>")]
-    #[serde(default)]
     pub(crate) max_records: Option<u32>,
     /// Pause after an empty GetRecords; default 1000.
     #[serde_as(as = "Option<ScalarValue>")]
-    #[serde(default)]
     pub(crate) idle_time_ms: Option<u64>,
 }
 

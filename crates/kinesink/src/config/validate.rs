@@ -75,6 +75,7 @@ pub(super) fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
                 max_backoff: READER_MAX_BACKOFF,
             },
             kpl_deaggregation: processing.kpl_deaggregation,
+            processors: processing.processors,
             record_split: processing.record_split,
             buffer: d.buffer,
             error_codec: format.error_codec,

@@ -344,3 +344,52 @@ fn the_initial_position_error_names_every_allowed_value() {
         "config key `source.initial_position`: unknown variant `oldest`, expected one of `trim_horizon`, `latest`, `at_timestamp`"
     );
 }
+
+#[test]
+fn the_record_processors_are_read_typed_and_a_bad_value_or_combination_names_its_keys() {
+    use kinesink_record_processing::{Decompression, Processors};
+    let s = load_str(MINIMAL, &[]).unwrap();
+    assert_eq!(s.worker.processors, Processors::default(), "off by default");
+    let s = load_str(
+        MINIMAL,
+        &[
+            ("KINESINK_PROCESSING__DECOMPRESSION", "gzip"),
+            (
+                "KINESINK_PROCESSING__CLOUDWATCH_LOGS_MESSAGE_EXTRACTION",
+                "true",
+            ),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        s.worker.processors,
+        Processors {
+            decompression: Decompression::Gzip,
+            cloudwatch_logs_message_extraction: true,
+        }
+    );
+    let e = load_str(MINIMAL, &[("KINESINK_PROCESSING__DECOMPRESSION", "zip")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("processing.decompression") && e.contains("none") && e.contains("gzip"),
+        "{e}"
+    );
+    let e = load_str(
+        MINIMAL,
+        &[
+            (
+                "KINESINK_PROCESSING__CLOUDWATCH_LOGS_MESSAGE_EXTRACTION",
+                "true",
+            ),
+            ("KINESINK_PROCESSING__RECORD_DEAGGREGATION", "json"),
+        ],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("processing.cloudwatch_logs_message_extraction")
+            && e.contains("processing.record_deaggregation"),
+        "{e}"
+    );
+}

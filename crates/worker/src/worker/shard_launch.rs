@@ -127,7 +127,8 @@ fn build_task(
             s.kpl_deaggregation,
             s.record_split.clone(),
             resume_after.clone(),
-        ),
+        )
+        .with_processors(s.processors),
         buffers: ShardBuffers::new(
             layout,
             s.buffer.staggered_for(&lease.shard_id),

@@ -1,0 +1,38 @@
+//! Firehose's record processors, as pure functions: what happens to a record's bytes between
+//! KPL deaggregation and JSON/delimited splitting.
+//!
+//! Owns: decompression ([`Decompression`], Firehose's Decompression processor: gzip, with a
+//! bound on the decompressed size so no record can exhaust memory) and CloudWatch Logs message
+//! extraction ([`cloudwatch_logs::extract_messages`], Firehose's CloudWatchLogProcessing
+//! `DataMessageExtraction`: one record per log event `message`, `CONTROL_MESSAGE` envelopes
+//! dropped), and the error codes of their failures ([`error_codes`]).
+//!
+//! Must never: depend on tokio, an AWS SDK crate or a clock; panic, hang or allocate without
+//! bound on any input (every failure is returned, for the error output); drop a record except
+//! a `CONTROL_MESSAGE` envelope, which the caller counts.
+
+pub mod cloudwatch_logs;
+mod decompression;
+pub mod error_codes;
+
+pub use cloudwatch_logs::{Envelope, EnvelopeError};
+pub use decompression::{Decompression, DecompressionError, MAX_DECOMPRESSED_BYTES};
+
+/// The processors a delivery runs, in Firehose's order after KPL deaggregation:
+/// [`Decompression`], then CloudWatch Logs message extraction. Both off by default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Processors {
+    /// `processing.decompression`.
+    pub decompression: Decompression,
+    /// `processing.cloudwatch_logs_message_extraction`: each `DATA_MESSAGE` envelope becomes
+    /// one record per log event; `CONTROL_MESSAGE` envelopes are dropped (and counted).
+    pub cloudwatch_logs_message_extraction: bool,
+}
+
+impl Processors {
+    /// Whether every processor is off (records pass unchanged).
+    #[must_use]
+    pub fn is_off(&self) -> bool {
+        self.decompression == Decompression::None && !self.cloudwatch_logs_message_extraction
+    }
+}

@@ -1,0 +1,188 @@
+//! The record processors through `kinesink dry-run`, in Firehose's order: gzip-compressed
+//! CloudWatch Logs envelopes (as a subscription filter writes them) become one record per log
+//! event, partitioned by a key of the log message; CONTROL_MESSAGE envelopes are dropped;
+//! undecodable bytes go to `decompression-failed` with their compressed bytes, records that
+//! decompress but are not envelopes to `processing-failed`. Every input record is accounted for.
+
+mod common;
+
+use std::io::{Read, Write};
+
+use base64::Engine;
+use common::*;
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn gunzip(bytes: &[u8]) -> String {
+    let mut s = String::new();
+    flate2::read::MultiGzDecoder::new(bytes)
+        .read_to_string(&mut s)
+        .unwrap();
+    s
+}
+
+fn envelope(kind: &str, messages: &[String]) -> Vec<u8> {
+    let events: Vec<serde_json::Value> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| serde_json::json!({"id": i.to_string(), "timestamp": 1_764_633_600_000_i64, "message": m}))
+        .collect();
+    serde_json::json!({"messageType": kind, "owner": "123456789012", "logGroup": "/aws/lambda/f",
+        "logStream": "s", "subscriptionFilters": ["to-kinesis"], "logEvents": events})
+    .to_string()
+    .into_bytes()
+}
+
+fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            files(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn cloudwatch_logs_envelopes_become_one_record_per_log_event_and_every_failure_lands_under_its_type()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("k.toml");
+    std::fs::write(
+        &cfg,
+        "name = \"logs\"\n[source]\nstream = \"s\"\n\
+         [processing]\ndecompression = \"gzip\"\ncloudwatch_logs_message_extraction = true\n\
+         partition_query = \"{level: .level}\"\n\
+         [destination]\nurl = \"s3://bucket-x\"\nprefix = \"level=!{partitionKeyFromQuery:level}/\"\n\
+         error_output_prefix = \"errors/!{firehose:error-output-type}/\"\nbuffer_size_mib = 1\n",
+    )
+    .unwrap();
+    // 40 envelopes of 50 log events, a CONTROL_MESSAGE after every tenth, plus undecodable
+    // bytes and a gzip record that is not an envelope.
+    let mut lines = String::new();
+    let mut seq = 1000_u64;
+    let mut push = |lines: &mut String, data: &[u8]| {
+        seq += 1;
+        lines.push_str(
+            &serde_json::json!({"Data": base64::engine::general_purpose::STANDARD.encode(data),
+                "PartitionKey": "p", "SequenceNumber": seq.to_string(),
+                "ApproximateArrivalTimestamp": 1_764_633_600.0})
+            .to_string(),
+        );
+        lines.push('\n');
+    };
+    let mut expected: Vec<String> = Vec::new();
+    for e in 0..40 {
+        let messages: Vec<String> = (0..50)
+            .map(|i| {
+                let level = ["info", "warn", "error"][(e + i) % 3];
+                format!(
+                    r#"{{"level":"{level}","n":{},"pad":"{}"}}"#,
+                    e * 50 + i,
+                    "x".repeat(200)
+                )
+            })
+            .collect();
+        expected.extend(messages.iter().cloned());
+        push(&mut lines, &gzip(&envelope("DATA_MESSAGE", &messages)));
+        if e % 10 == 9 {
+            push(
+                &mut lines,
+                &gzip(&envelope(
+                    "CONTROL_MESSAGE",
+                    &[
+                        "CWL CONTROL MESSAGE: Checking health of destination Kinesis stream."
+                            .to_owned(),
+                    ],
+                )),
+            );
+        }
+    }
+    push(&mut lines, b"\x00\x01 not gzip at all");
+    push(&mut lines, &gzip(b"{\"just\":\"json\"}"));
+    let input = dir.path().join("records.jsonl");
+    std::fs::write(&input, lines).unwrap();
+    let out_dir = dir.path().join("out");
+    let out = run(kinesink()
+        .args(["dry-run", "--config"])
+        .arg(&cfg)
+        .arg("--input")
+        .arg(&input)
+        .arg("--output")
+        .arg(&out_dir));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut written = Vec::new();
+    files(&out_dir, &mut written);
+    let mut delivered: Vec<String> = Vec::new();
+    let mut errors: Vec<serde_json::Value> = Vec::new();
+    for path in &written {
+        let rel = path
+            .strip_prefix(&out_dir)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let text = gunzip(&std::fs::read(path).unwrap());
+        if rel.starts_with("errors/") {
+            for line in text.lines() {
+                let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+                v["dir"] = serde_json::Value::String(rel.split('/').nth(1).unwrap().to_owned());
+                errors.push(v);
+            }
+        } else {
+            let level = rel
+                .strip_prefix("level=")
+                .unwrap()
+                .split('/')
+                .next()
+                .unwrap()
+                .to_owned();
+            for line in text.lines() {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                assert_eq!(v["level"], level.as_str(), "{rel}: {line}");
+                delivered.push(line.to_owned());
+            }
+        }
+    }
+    delivered.sort();
+    expected.sort();
+    assert_eq!(
+        delivered.len(),
+        2000,
+        "every log event once, none of the CONTROL_MESSAGEs"
+    );
+    assert_eq!(delivered, expected);
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    let by_type = |t: &str| {
+        errors
+            .iter()
+            .find(|e| e["dir"] == t)
+            .unwrap_or_else(|| panic!("no {t} record: {errors:?}"))
+    };
+    let undecodable = by_type("decompression-failed");
+    assert_eq!(undecodable["errorCode"], "Decompression.Failed");
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(undecodable["rawData"].as_str().unwrap())
+            .unwrap(),
+        b"\x00\x01 not gzip at all",
+        "the compressed bytes as they came"
+    );
+    let not_envelope = by_type("processing-failed");
+    assert_eq!(not_envelope["errorCode"], "CloudWatchLogs.InvalidEnvelope");
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(not_envelope["rawData"].as_str().unwrap())
+            .unwrap(),
+        b"{\"just\":\"json\"}",
+        "the decompressed bytes the failing step read"
+    );
+}
