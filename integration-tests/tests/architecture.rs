@@ -178,6 +178,7 @@ fn dependencies_point_only_in_the_allowed_direction() {
     let pure = [
         "sequence-position",
         "record-deaggregation",
+        "record-processing",
         "partitioning",
         "parquet-writer",
     ];
