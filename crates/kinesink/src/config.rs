@@ -37,7 +37,7 @@ pub(crate) use format::{Compression, FormatSection, FormatType};
 pub use format::{FormatSource, GlueFormat, GlueSection};
 pub(crate) use leases::LeasesSection;
 pub(crate) use metrics::MetricsSection;
-pub(crate) use processing::{ProcessingSection, RecordDeaggregation};
+pub(crate) use processing::{DecompressionKind, ProcessingSection, RecordDeaggregation};
 pub use source::Reader;
 pub(crate) use source::{InitialPosition, SourceSection};
 

@@ -5,8 +5,8 @@
 use serde_json::Value;
 
 use crate::config::{
-    Compression, DestinationSection, FileConfig, FormatSection, FormatType, GlueSection,
-    InitialPosition, ProcessingSection, RecordDeaggregation, SourceSection, Sse,
+    Compression, DecompressionKind, DestinationSection, FileConfig, FormatSection, FormatType,
+    GlueSection, InitialPosition, ProcessingSection, RecordDeaggregation, SourceSection, Sse,
 };
 
 /// The result of an import.
@@ -167,6 +167,15 @@ fn processing(e: &Value, notes: &mut Vec<String>) -> (ProcessingSection, bool) {
                 other => notes.push(format!("RecordDeAggregation with SubRecordType {other:?}")),
             },
             Some("AppendDelimiterToRecord") => delimiter = true,
+            Some("Decompression") => match param(p, "CompressionFormat") {
+                Some("GZIP") | None => processing.decompression = Some(DecompressionKind::Gzip),
+                other => notes.push(format!("Decompression with CompressionFormat {other:?}")),
+            },
+            Some("CloudWatchLogProcessing") => {
+                if param(p, "DataMessageExtraction").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+                    processing.cloudwatch_logs_message_extraction = Some(true);
+                }
+            }
             Some("Lambda") => notes.push(format!(
                 "the Lambda transformation {} (kinesink has no transformation step yet; records are delivered untransformed)",
                 param(p, "LambdaArn").unwrap_or("?")

@@ -121,6 +121,7 @@ fn every_imported_configuration_is_accepted_by_the_config_loader() {
         "plain_gzip.json",
         "dynamic_partitioning_jq.json",
         "parquet_conversion.json",
+        "cloudwatch_logs.json",
     ] {
         let text = import(&fixture(name)).unwrap().to_toml();
         let dir = tempfile::tempdir().unwrap();
@@ -257,4 +258,30 @@ fn a_delivery_stream_without_a_kinesis_source_is_refused_with_the_reason() {
     let doc =
         serde_json::json!({"DeliveryStreamDescription": {"DeliveryStreamName": "x", "Source": {}}});
     assert!(import(&doc).unwrap_err().to_string().contains("Kinesis"));
+}
+
+#[test]
+fn decompression_and_cloudwatch_logs_message_extraction_are_carried_over() {
+    let c = import(&fixture("cloudwatch_logs.json")).unwrap();
+    assert!(
+        !c.not_carried_over.iter().any(|n| n.contains("processor")
+            || n.contains("Decompression")
+            || n.contains("CloudWatchLog")),
+        "no processor dropped: {:?}",
+        c.not_carried_over
+    );
+    let t = written(&c);
+    assert_eq!(str_at(&t, "processing.decompression"), "gzip");
+    assert_eq!(
+        get(&t, "processing.cloudwatch_logs_message_extraction"),
+        Some(&toml::Value::Boolean(true))
+    );
+    let s = loaded("cloudwatch_logs.json");
+    assert_eq!(
+        s.worker.processors,
+        kinesink_record_processing::Processors {
+            decompression: kinesink_record_processing::Decompression::Gzip,
+            cloudwatch_logs_message_extraction: true,
+        }
+    );
 }
