@@ -83,8 +83,11 @@ fn time(min: Duration, mut f: impl FnMut() -> usize) -> (Duration, usize) {
     (best, out)
 }
 
+/// Makes log event i's message.
+type MessageShape = Box<dyn Fn(usize) -> String>;
+
 fn main() {
-    let shapes: Vec<(&str, Box<dyn Fn(usize) -> String>)> = vec![
+    let shapes: Vec<(&str, MessageShape)> = vec![
         (
             "short text lines (~60 B)",
             Box::new(|i| {
