@@ -374,12 +374,8 @@ async fn execute(command: Command) -> Result<(), Failure> {
             let snapshot = table.snapshot().await.map_err(|e| usage(e.to_string()))?;
             let failover_ms =
                 u64::try_from(settings.worker.failover_time.as_millis()).unwrap_or(u64::MAX);
-            let (rows, hidden) = crate::workers_view::worker_rows(
-                &snapshot,
-                chrono::Utc::now().timestamp_millis(),
-                failover_ms,
-                all,
-            );
+            let (rows, hidden) =
+                snapshot.worker_rows(chrono::Utc::now().timestamp_millis(), failover_ms, all);
             if json {
                 let rows: Vec<_> = rows
                     .iter()

@@ -1,59 +1,8 @@
-//! `kinesink workers`: the workers in the lease table, with the age of their last heartbeat;
-//! workers silent for longer than 10 failover times (crashed, or replaced under a new id) are
-//! hidden unless `--all` is given.
+//! `kinesink workers`: the table of [`TableSnapshot::worker_rows`](kinesink_lease_coordination::TableSnapshot::worker_rows),
+//! with the age of each worker's last heartbeat; workers silent for longer than 10 failover
+//! times (crashed, or replaced under a new id) are hidden unless `--all` is given.
 
-use kinesink_lease_coordination::TableSnapshot;
-
-/// A worker silent for this many failover times is hidden (it lost every lease long ago; the
-/// running workers delete its heartbeat after 6 failover times).
-pub(crate) const HIDDEN_AFTER_FAILOVER_TIMES: u64 = 10;
-
-/// One line of `kinesink workers`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct WorkerRow {
-    /// The worker id.
-    pub(crate) worker_id: String,
-    /// Its heartbeat counter.
-    pub(crate) heartbeat: u64,
-    /// Milliseconds since its last heartbeat (by its own clock against this one), when known.
-    pub(crate) last_heartbeat_age_ms: Option<u64>,
-    /// Leases it owns.
-    pub(crate) leases: usize,
-}
-
-/// The workers of `snapshot` as seen at `now_ms`, those silent for longer than
-/// [`HIDDEN_AFTER_FAILOVER_TIMES`] × `failover_ms` left out unless `show_all`; returns the rows
-/// and how many were hidden. A worker whose heartbeat time is unknown is always shown.
-pub(crate) fn worker_rows(
-    snapshot: &TableSnapshot,
-    now_ms: i64,
-    failover_ms: u64,
-    show_all: bool,
-) -> (Vec<WorkerRow>, usize) {
-    let hide_after = failover_ms.saturating_mul(HIDDEN_AFTER_FAILOVER_TIMES);
-    let mut hidden = 0;
-    let mut rows = Vec::new();
-    for w in &snapshot.workers {
-        let age = w
-            .last_heartbeat_ms
-            .map(|at| u64::try_from(now_ms.saturating_sub(at)).unwrap_or(0));
-        if !show_all && age.is_some_and(|a| a > hide_after) {
-            hidden += 1;
-            continue;
-        }
-        rows.push(WorkerRow {
-            worker_id: w.worker_id.clone(),
-            heartbeat: w.counter,
-            last_heartbeat_age_ms: age,
-            leases: snapshot
-                .leases
-                .iter()
-                .filter(|l| l.owner.as_deref() == Some(w.worker_id.as_str()))
-                .count(),
-        });
-    }
-    (rows, hidden)
-}
+use kinesink_lease_coordination::{HIDDEN_AFTER_FAILOVER_TIMES, WorkerRow};
 
 /// An age for people: `850 ms`, `12.3 s`, `4 min 5 s`, `2 h 3 min`; `-` when unknown.
 pub(crate) fn age_text(age_ms: Option<u64>) -> String {
@@ -94,7 +43,7 @@ pub(crate) fn table_text(rows: &[WorkerRow], hidden: usize) -> String {
 mod tests {
     use std::collections::BTreeMap;
 
-    use kinesink_lease_coordination::{Checkpoint, Lease, WorkerHeartbeat};
+    use kinesink_lease_coordination::{Checkpoint, Lease, TableSnapshot, WorkerHeartbeat};
 
     use super::*;
 
@@ -123,7 +72,7 @@ mod tests {
 
     #[test]
     fn each_worker_shows_its_heartbeat_age_and_those_dead_past_ten_failover_times_are_hidden() {
-        let (rows, hidden) = worker_rows(&snapshot(), 1_000_000, 10_000, false);
+        let (rows, hidden) = snapshot().worker_rows(1_000_000, 10_000, false);
         let shown: Vec<(&str, Option<u64>, usize)> = rows
             .iter()
             .map(|r| (r.worker_id.as_str(), r.last_heartbeat_age_ms, r.leases))
@@ -148,7 +97,7 @@ mod tests {
 
     #[test]
     fn all_workers_are_shown_with_all() {
-        let (rows, hidden) = worker_rows(&snapshot(), 1_000_000, 10_000, true);
+        let (rows, hidden) = snapshot().worker_rows(1_000_000, 10_000, true);
         assert_eq!(rows.len(), 4);
         assert_eq!(hidden, 0);
         assert_eq!(rows[2].last_heartbeat_age_ms, Some(100_001));

@@ -76,6 +76,7 @@ mod table;
 #[cfg(any(test, feature = "conformance"))]
 pub mod table_conformance;
 mod taker;
+mod worker_rows;
 
 pub use dynamodb_table::DynamoDbLeaseTable;
 pub use keeper::LeaseKeeper;
@@ -90,3 +91,4 @@ pub use progress::{ProgressDecodeError, ShardProgress};
 pub use shard_sync_plan::{ListedShard, ShardSyncPlan};
 pub use table::{AdminChange, LeaseError, LeaseTable};
 pub use taker::{LeaseAction, LeaseTaker};
+pub use worker_rows::{HIDDEN_AFTER_FAILOVER_TIMES, WorkerRow};
