@@ -186,3 +186,110 @@ fn cloudwatch_logs_envelopes_become_one_record_per_log_event_and_every_failure_l
         "the decompressed bytes the failing step read"
     );
 }
+
+#[test]
+fn a_transform_makes_zero_one_or_many_records_each_partitioned_and_failures_land_in_processing_failed()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("k.toml");
+    std::fs::write(
+        &cfg,
+        "name = \"orders\"\n[source]\nstream = \"s\"\n\
+         [processing]\ntransform = 'select(.status != \"test\") | .lines[] as $l | {order: .id, sku: $l.sku, qty: $l.qty}'\n\
+         partition_query = \"{sku: .sku}\"\n\
+         [destination]\nurl = \"s3://bucket-x\"\nprefix = \"sku=!{partitionKeyFromQuery:sku}/\"\n\
+         error_output_prefix = \"errors/!{firehose:error-output-type}/\"\n",
+    )
+    .unwrap();
+    // 300 orders of 0..=3 lines; every 10th a test order (dropped); two records that fail.
+    let mut input = String::new();
+    let mut expected = Vec::new();
+    for i in 0..300 {
+        let lines: Vec<serde_json::Value> = (0..i % 4)
+            .map(|l| serde_json::json!({"sku": format!("s{}", (i + l) % 7), "qty": l + 1}))
+            .collect();
+        let status = if i % 10 == 0 { "test" } else { "paid" };
+        if status == "paid" {
+            for l in &lines {
+                expected.push(
+                    serde_json::json!({"order": i, "sku": l["sku"], "qty": l["qty"]}).to_string(),
+                );
+            }
+        }
+        input.push_str(&serde_json::json!({"id": i, "status": status, "lines": lines}).to_string());
+        input.push('\n');
+    }
+    input.push_str("not json\n");
+    input.push_str("{\"id\": 1000, \"status\": \"paid\", \"lines\": 5}\n");
+    let path = dir.path().join("orders.jsonl");
+    std::fs::write(&path, input).unwrap();
+    let out_dir = dir.path().join("out");
+    let out = run(kinesink()
+        .args(["dry-run", "--input-format", "lines", "--config"])
+        .arg(&cfg)
+        .arg("--input")
+        .arg(&path)
+        .arg("--output")
+        .arg(&out_dir));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut written = Vec::new();
+    files(&out_dir, &mut written);
+    let mut delivered = Vec::new();
+    let mut failed = Vec::new();
+    for p in &written {
+        let rel = p
+            .strip_prefix(&out_dir)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let text = gunzip(&std::fs::read(p).unwrap());
+        for line in text.lines() {
+            if let Some(rest) = rel.strip_prefix("errors/") {
+                assert!(rest.starts_with("processing-failed/"), "{rel}");
+                failed.push(serde_json::from_str::<serde_json::Value>(line).unwrap());
+            } else {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                assert!(
+                    rel.starts_with(&format!("sku={}/", v["sku"].as_str().unwrap())),
+                    "{rel}: {line}"
+                );
+                delivered.push(line.to_owned());
+            }
+        }
+    }
+    // Compared as JSON values (the program writes its keys in its own order).
+    let canonical = |lines: &[String]| {
+        let mut v: Vec<String> = lines
+            .iter()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l)
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(
+        delivered.iter().all(|l| l.starts_with("{\"order\":")),
+        "the program's key order: {:?}",
+        delivered.first()
+    );
+    assert_eq!(
+        canonical(&delivered),
+        canonical(&expected),
+        "every line of every paid order once, test orders dropped"
+    );
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert!(failed.iter().all(|f| f["errorCode"] == "Transform.Failed"));
+    assert!(
+        failed
+            .iter()
+            .any(|f| f["errorMessage"].as_str().unwrap().contains("not JSON")),
+        "the message says which: {failed:?}"
+    );
+}

@@ -1,12 +1,16 @@
 //! From a Kinesis record to buffer events, in Firehose's order: KPL deaggregation,
-//! decompression, CloudWatch Logs message extraction, sub-record splitting; and skipping what a
-//! resumed shard already delivered. Pure: no I/O, no clock.
+//! decompression, CloudWatch Logs message extraction, sub-record splitting, the jq transform;
+//! and skipping what a resumed shard already delivered. Pure: no I/O, no clock.
 //!
 //! Records made from one user record (the log events of one envelope, the objects of one JSON
 //! split) keep its position; the buffers never cut an object between two records of one
 //! position, so a checkpoint or an object's first record never falls inside such a group.
 
+use std::sync::Arc;
+
+use kinesink_partitioning::JqTransform;
 use kinesink_partitioning::error_codes::PROCESSING_FAILED_OUTPUT_TYPE as PROCESSING_FAILED;
+use kinesink_partitioning::error_codes::TRANSFORM_FAILED;
 use kinesink_record_deaggregation::{
     KinesisRecord, SubRecordFormat, UserRecord, deaggregate, may_be_aggregate, split_sub_records,
 };
@@ -29,8 +33,10 @@ pub struct RecordPipeline {
     kpl: bool,
     split: Option<SubRecordFormat>,
     processors: Processors,
+    transform: Option<Arc<JqTransform>>,
     resume_after: Option<SequencePosition>,
     control_messages_dropped: u64,
+    transform_dropped: u64,
 }
 
 impl RecordPipeline {
@@ -46,8 +52,10 @@ impl RecordPipeline {
             kpl,
             split,
             processors: Processors::default(),
+            transform: None,
             resume_after,
             control_messages_dropped: 0,
+            transform_dropped: 0,
         }
     }
 
@@ -56,6 +64,19 @@ impl RecordPipeline {
     pub fn with_processors(mut self, processors: Processors) -> Self {
         self.processors = processors;
         self
+    }
+
+    /// The same pipeline running `transform` (`processing.transform`) on each record after
+    /// splitting: each output becomes a record at the input's position; no output drops it.
+    #[must_use]
+    pub fn with_transform(mut self, transform: Option<Arc<JqTransform>>) -> Self {
+        self.transform = transform;
+        self
+    }
+
+    /// Records the transform dropped (no output) since the last call (for a metric).
+    pub fn take_transform_dropped(&mut self) -> u64 {
+        std::mem::take(&mut self.transform_dropped)
     }
 
     /// CloudWatch Logs `CONTROL_MESSAGE` envelopes dropped since the last call (for a metric).
@@ -78,6 +99,7 @@ impl RecordPipeline {
     pub fn process(&mut self, record: KinesisRecord, out: &mut Vec<BufferEvent>) {
         if self.split.is_none()
             && self.processors.is_off()
+            && self.transform.is_none()
             && !(self.kpl && may_be_aggregate(&record.data))
         {
             // The common case, a plain record: one event, no intermediate list.
@@ -214,9 +236,34 @@ impl RecordPipeline {
         }
     }
 
+    /// One record after splitting: through the transform, if any, into the buffers.
     fn push_record(&mut self, user: UserRecord, out: &mut Vec<BufferEvent>) {
-        if self.keep(&user.position) {
+        if !self.keep(&user.position) {
+            return;
+        }
+        let Some(transform) = &self.transform else {
             out.push(BufferEvent::Record(user));
+            return;
+        };
+        match transform.run(&user.data) {
+            Ok(outputs) if outputs.is_empty() => self.transform_dropped += 1,
+            Ok(outputs) => {
+                for output in outputs {
+                    out.push(BufferEvent::Record(UserRecord {
+                        data: output.into(),
+                        ..user.clone()
+                    }));
+                }
+            }
+            Err(e) => out.push(BufferEvent::Failed(FailedRecord {
+                error_code: TRANSFORM_FAILED.to_owned(),
+                error_message: e.to_string(),
+                raw_data: user.data.to_vec(),
+                partition_key: user.partition_key,
+                position: user.position,
+                approximate_arrival_ms: user.approximate_arrival_ms,
+                error_output_type: PROCESSING_FAILED.to_owned(),
+            })),
         }
     }
 }
@@ -484,5 +531,70 @@ mod tests {
             vec![("62".into(), 0, "c".into()), ("62".into(), 0, "d".into())]
         );
         assert_eq!(p.take_control_messages_dropped(), 1);
+    }
+
+    fn transform(program: &str) -> Option<Arc<JqTransform>> {
+        Some(Arc::new(JqTransform::compile(program).unwrap()))
+    }
+
+    #[test]
+    fn the_transform_makes_zero_one_or_many_records_at_the_inputs_position_and_errors_go_to_processing_failed()
+     {
+        let mut p = RecordPipeline::new(false, None, None)
+            .with_transform(transform(r#"select(.keep) | .items[] | {sku: .}"#));
+        let mut out = Vec::new();
+        p.process(
+            kinesis("70", br#"{"keep":true,"items":["a","b"]}"#.to_vec()),
+            &mut out,
+        );
+        p.process(
+            kinesis("71", br#"{"keep":false,"items":["c"]}"#.to_vec()),
+            &mut out,
+        );
+        p.process(
+            kinesis("72", br#"{"keep":true,"items":["d"]}"#.to_vec()),
+            &mut out,
+        );
+        p.process(kinesis("73", b"not json".to_vec()), &mut out);
+        p.process(
+            kinesis("74", br#"{"keep":true,"items":5}"#.to_vec()),
+            &mut out,
+        );
+        assert_eq!(
+            records(&out),
+            vec![
+                ("70".into(), 0, r#"{"sku":"a"}"#.into()),
+                ("70".into(), 0, r#"{"sku":"b"}"#.into()),
+                ("72".into(), 0, r#"{"sku":"d"}"#.into())
+            ]
+        );
+        let failed = failures(&out);
+        assert_eq!(failed.len(), 2);
+        assert_eq!(
+            failed[0],
+            ("processing-failed", "Transform.Failed", &b"not json"[..])
+        );
+        assert_eq!(failed[1].2, br#"{"keep":true,"items":5}"#);
+        assert!(
+            out.iter().any(
+                |e| matches!(e, BufferEvent::Failed(f) if f.error_message.contains("not JSON"))
+            )
+        );
+        assert_eq!(p.take_transform_dropped(), 1);
+    }
+
+    #[test]
+    fn the_transform_runs_after_splitting_on_each_sub_record() {
+        let mut p = RecordPipeline::new(false, Some(SubRecordFormat::Json), None)
+            .with_transform(transform("{n: (.a * 10)}"));
+        let mut out = Vec::new();
+        p.process(kinesis("80", br#"{"a":1}{"a":2}"#.to_vec()), &mut out);
+        assert_eq!(
+            records(&out),
+            vec![
+                ("80".into(), 0, r#"{"n":10}"#.into()),
+                ("80".into(), 1, r#"{"n":20}"#.into())
+            ]
+        );
     }
 }

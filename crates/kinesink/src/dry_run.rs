@@ -90,7 +90,8 @@ pub async fn dry_run(
         partition_limit: w.partition_limit,
     };
     let mut pipeline = RecordPipeline::new(w.kpl_deaggregation, w.record_split.clone(), None)
-        .with_processors(w.processors);
+        .with_processors(w.processors)
+        .with_transform(w.transform.clone());
     let mut buffers = ShardBuffers::new(layout, w.buffer, ResumeState::default());
     Ok(
         kinesink_delivery::preview(&mut pipeline, &mut buffers, sink, || {

@@ -134,6 +134,9 @@ metrics_table! {
     /// CloudWatch Logs `CONTROL_MESSAGE` envelopes dropped by message extraction.
     CLOUDWATCH_LOGS_CONTROL_MESSAGES_DROPPED = "kinesink_cloudwatch_logs_control_messages_dropped_total", Counter, [],
         "CloudWatch Logs CONTROL_MESSAGE envelopes dropped by message extraction (they carry no data)";
+    /// Records `processing.transform` dropped (the program had no output for them).
+    TRANSFORM_DROPPED = "kinesink_transform_dropped_records_total", Counter, [],
+        "records processing.transform dropped (no output)";
     /// Bytes held by all buffers of the worker (against `memory_budget_mib`).
     BUFFERED_BYTES = "kinesink_buffered_bytes", Gauge, [],
         "bytes held by all buffers of the worker (against memory_budget_mib)";

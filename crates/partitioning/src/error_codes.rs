@@ -23,3 +23,8 @@ pub const METADATA_EXTRACTION_FAILED_OUTPUT_TYPE: &str = "metadata-extraction-fa
 /// The `!{firehose:error-output-type}` value for records that failed before partitioning
 /// (deaggregation, splitting), as Firehose documents it.
 pub const PROCESSING_FAILED_OUTPUT_TYPE: &str = "processing-failed";
+
+/// A record `processing.transform` could not transform: not JSON, the program failed on it, or
+/// passed its budget (the message says which). kinesink's own code, in Firehose's
+/// `Area.Reason` style; the record goes to `processing-failed`.
+pub const TRANSFORM_FAILED: &str = "Transform.Failed";

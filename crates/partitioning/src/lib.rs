@@ -23,6 +23,7 @@ pub mod error_codes;
 #[cfg(test)]
 mod fast_path_agreement;
 mod jq_number_text;
+mod jq_transform;
 mod key_escaping;
 mod metadata_query;
 mod output_prefixes;
@@ -37,6 +38,7 @@ mod template_syntax;
 mod timestamp_pattern;
 
 pub use chrono_tz::Tz;
+pub use jq_transform::{JqTransform, TransformError};
 pub use metadata_query::{MAX_QUERY_CHARS, MetadataQuery, QueryError};
 pub use output_prefixes::{OutputPrefixes, OutputPrefixesError};
 pub use partition_keys::PartitionKeys;

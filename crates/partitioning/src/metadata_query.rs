@@ -18,7 +18,7 @@ use crate::query_budget::{QueryBudget, Stopped, on_evaluation_stack, run_bounded
 use crate::streaming_selection::PathTree;
 use crate::template_syntax::column_of;
 
-type JqFilter = jaq_core::Filter<data::JustLut<Val>>;
+pub(crate) type JqFilter = jaq_core::Filter<data::JustLut<Val>>;
 
 /// Longest query accepted, in characters (Firehose's limit on a processor parameter value).
 /// Parsing recurses once per level of nesting; with this bound it fits on the evaluation stack.
@@ -418,7 +418,7 @@ fn describe(value: &Val) -> &'static str {
     }
 }
 
-fn compile_jq(text: &str) -> Result<JqFilter, QueryError> {
+pub(crate) fn compile_jq(text: &str) -> Result<JqFilter, QueryError> {
     let defs = jaq_core::defs()
         .chain(jaq_std::defs())
         .chain(jaq_json::defs());

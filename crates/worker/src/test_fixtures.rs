@@ -28,6 +28,7 @@ pub(crate) fn settings(name: &str, worker_id: &str) -> WorkerSettings {
         },
         kpl_deaggregation: true,
         processors: kinesink_record_processing::Processors::default(),
+        transform: None,
         record_split: None,
         buffer: BufferLimits {
             size_bytes: 5 * 1024 * 1024,

@@ -44,6 +44,8 @@ pub struct WorkerSettings {
     pub kpl_deaggregation: bool,
     /// Decompression and CloudWatch Logs message extraction, after KPL deaggregation.
     pub processors: kinesink_record_processing::Processors,
+    /// `processing.transform`, compiled: run on each record after splitting.
+    pub transform: Option<Arc<kinesink_partitioning::JqTransform>>,
     /// Firehose sub-record splitting.
     pub record_split: Option<kinesink_record_deaggregation::SubRecordFormat>,
     /// Buffering hints.

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kinesink_partitioning::{MetadataQuery, Tz};
+use kinesink_partitioning::{JqTransform, MetadataQuery, Tz};
 use kinesink_record_deaggregation::{Delimiter, SubRecordFormat};
 use kinesink_record_processing::{Decompression, Processors};
 use serde::{Deserialize, Serialize};
@@ -62,6 +62,8 @@ pub(crate) struct ProcessingSection {
     pub(crate) record_deaggregation: Option<RecordDeaggregation>,
     /// The delimiter, base64, with `record_deaggregation = "delimited"`.
     pub(crate) delimiter_base64: Option<String>,
+    /// jq program run on each JSON record; each output becomes a record.
+    pub(crate) transform: Option<String>,
     /// jq query whose object values become partition keys.
     pub(crate) partition_query: Option<String>,
     /// IANA time zone of `!{timestamp:...}` in prefixes; default UTC.
@@ -76,6 +78,7 @@ pub(crate) struct ProcessingSection {
 pub(super) struct ValidProcessing {
     pub(super) kpl_deaggregation: bool,
     pub(super) processors: Processors,
+    pub(super) transform: Option<Arc<JqTransform>>,
     pub(super) record_split: Option<SubRecordFormat>,
     pub(super) query: Option<Arc<MetadataQuery>>,
     pub(super) time_zone: Tz,
@@ -113,6 +116,11 @@ impl ProcessingSection {
                     .map_err(|e| err(format!("config key `processing.partition_query`: {e}")))
             })
             .transpose()?;
+        let transform = (self.transform.as_deref())
+            .filter(|t| !t.trim().is_empty())
+            .map(|t| JqTransform::compile(t).map(Arc::new))
+            .transpose()
+            .map_err(|e| err(format!("config key `processing.transform`: {e}")))?;
         let stall_timeout_s = bounds::within(
             "processing.stall_timeout_s",
             self.stall_timeout_s.unwrap_or(300),
@@ -131,6 +139,7 @@ impl ProcessingSection {
                     .unwrap_or(false),
             },
             record_split,
+            transform,
             query,
             time_zone,
             stall_timeout: Duration::from_secs(stall_timeout_s),

@@ -76,6 +76,7 @@ pub(super) fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
             },
             kpl_deaggregation: processing.kpl_deaggregation,
             processors: processing.processors,
+            transform: processing.transform,
             record_split: processing.record_split,
             buffer: d.buffer,
             error_codec: format.error_codec,

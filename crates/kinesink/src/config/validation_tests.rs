@@ -393,3 +393,22 @@ fn the_record_processors_are_read_typed_and_a_bad_value_or_combination_names_its
         "{e}"
     );
 }
+
+#[test]
+fn a_transform_that_does_not_compile_names_its_key() {
+    let s = load_str(
+        MINIMAL,
+        &[("KINESINK_PROCESSING__TRANSFORM", "{id: .event_id}")],
+    )
+    .unwrap();
+    assert_eq!(s.worker.transform.unwrap().text(), "{id: .event_id}");
+    for bad in ["{id: .event_id", "now", "env.HOME"] {
+        let e = load_str(MINIMAL, &[("KINESINK_PROCESSING__TRANSFORM", bad)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("config key `processing.transform`"),
+            "{bad}: {e}"
+        );
+    }
+}

@@ -128,7 +128,8 @@ fn build_task(
             s.record_split.clone(),
             resume_after.clone(),
         )
-        .with_processors(s.processors),
+        .with_processors(s.processors)
+        .with_transform(s.transform.clone()),
         buffers: ShardBuffers::new(
             layout,
             s.buffer.staggered_for(&lease.shard_id),
