@@ -49,6 +49,9 @@ fn nested(i: usize) -> String {
     )
 }
 
+/// Makes event i.
+type EventShape = fn(usize) -> String;
+
 fn main() {
     let transform = JqTransform::compile(PROGRAM).expect("the program compiles");
     let shapes: [(&str, fn(usize) -> String); 2] =
