@@ -54,8 +54,7 @@ type EventShape = fn(usize) -> String;
 
 fn main() {
     let transform = JqTransform::compile(PROGRAM).expect("the program compiles");
-    let shapes: [(&str, fn(usize) -> String); 2] =
-        [("flat ~300 B", flat), ("nested ~1 KB", nested)];
+    let shapes: [(&str, EventShape); 2] = [("flat ~300 B", flat), ("nested ~1 KB", nested)];
     println!("program {PROGRAM}, {EVENTS} events per shape, one thread");
     println!(
         "{:<14} {:>16} {:>16} {:>8}",
