@@ -48,20 +48,51 @@ fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
     }
 }
 
+/// Runs `kinesink dry-run --input-format <format>` with `config` on `input`, and returns every
+/// line written, each with the path of its object relative to the output directory.
+fn dry_run_lines(config: &str, input: &str, format: &str) -> Vec<(String, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("k.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let path = dir.path().join("input");
+    std::fs::write(&path, input).unwrap();
+    let out_dir = dir.path().join("out");
+    let out = run(kinesink()
+        .args(["dry-run", "--input-format", format, "--config"])
+        .arg(&cfg)
+        .arg("--input")
+        .arg(&path)
+        .arg("--output")
+        .arg(&out_dir));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut written = Vec::new();
+    files(&out_dir, &mut written);
+    let mut lines = Vec::new();
+    for p in &written {
+        let rel = p
+            .strip_prefix(&out_dir)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        for line in gunzip(&std::fs::read(p).unwrap()).lines() {
+            lines.push((rel.clone(), line.to_owned()));
+        }
+    }
+    lines
+}
+
 #[test]
 fn cloudwatch_logs_envelopes_become_one_record_per_log_event_and_every_failure_lands_under_its_type()
  {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("k.toml");
-    std::fs::write(
-        &cfg,
-        "name = \"logs\"\n[source]\nstream = \"s\"\n\
+    let config = "name = \"logs\"\n[source]\nstream = \"s\"\n\
          [processing]\ndecompression = \"gzip\"\ncloudwatch_logs_message_extraction = true\n\
          partition_query = \"{level: .level}\"\n\
          [destination]\nurl = \"s3://bucket-x\"\nprefix = \"level=!{partitionKeyFromQuery:level}/\"\n\
-         error_output_prefix = \"errors/!{firehose:error-output-type}/\"\nbuffer_size_mib = 1\n",
-    )
-    .unwrap();
+         error_output_prefix = \"errors/!{firehose:error-output-type}/\"\nbuffer_size_mib = 1\n";
     // 40 envelopes of 50 log events, a CONTROL_MESSAGE after every tenth, plus undecodable
     // bytes and a gzip record that is not an envelope.
     let mut lines = String::new();
@@ -105,51 +136,23 @@ fn cloudwatch_logs_envelopes_become_one_record_per_log_event_and_every_failure_l
     }
     push(&mut lines, b"\x00\x01 not gzip at all");
     push(&mut lines, &gzip(b"{\"just\":\"json\"}"));
-    let input = dir.path().join("records.jsonl");
-    std::fs::write(&input, lines).unwrap();
-    let out_dir = dir.path().join("out");
-    let out = run(kinesink()
-        .args(["dry-run", "--config"])
-        .arg(&cfg)
-        .arg("--input")
-        .arg(&input)
-        .arg("--output")
-        .arg(&out_dir));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut written = Vec::new();
-    files(&out_dir, &mut written);
     let mut delivered: Vec<String> = Vec::new();
     let mut errors: Vec<serde_json::Value> = Vec::new();
-    for path in &written {
-        let rel = path
-            .strip_prefix(&out_dir)
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
-        let text = gunzip(&std::fs::read(path).unwrap());
+    for (rel, line) in dry_run_lines(config, &lines, "get-records") {
         if rel.starts_with("errors/") {
-            for line in text.lines() {
-                let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
-                v["dir"] = serde_json::Value::String(rel.split('/').nth(1).unwrap().to_owned());
-                errors.push(v);
-            }
+            let mut v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            v["dir"] = serde_json::Value::String(rel.split('/').nth(1).unwrap().to_owned());
+            errors.push(v);
         } else {
             let level = rel
                 .strip_prefix("level=")
                 .unwrap()
                 .split('/')
                 .next()
-                .unwrap()
-                .to_owned();
-            for line in text.lines() {
-                let v: serde_json::Value = serde_json::from_str(line).unwrap();
-                assert_eq!(v["level"], level.as_str(), "{rel}: {line}");
-                delivered.push(line.to_owned());
-            }
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            assert_eq!(v["level"], level, "{rel}: {line}");
+            delivered.push(line);
         }
     }
     delivered.sort();
@@ -190,17 +193,11 @@ fn cloudwatch_logs_envelopes_become_one_record_per_log_event_and_every_failure_l
 #[test]
 fn a_transform_makes_zero_one_or_many_records_each_partitioned_and_failures_land_in_processing_failed()
  {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("k.toml");
-    std::fs::write(
-        &cfg,
-        "name = \"orders\"\n[source]\nstream = \"s\"\n\
+    let config = "name = \"orders\"\n[source]\nstream = \"s\"\n\
          [processing]\ntransform = 'select(.status != \"test\") | .lines[] as $l | {order: .id, sku: $l.sku, qty: $l.qty}'\n\
          partition_query = \"{sku: .sku}\"\n\
          [destination]\nurl = \"s3://bucket-x\"\nprefix = \"sku=!{partitionKeyFromQuery:sku}/\"\n\
-         error_output_prefix = \"errors/!{firehose:error-output-type}/\"\n",
-    )
-    .unwrap();
+         error_output_prefix = \"errors/!{firehose:error-output-type}/\"\n";
     // 300 orders of 0..=3 lines; every 10th a test order (dropped); two records that fail.
     let mut input = String::new();
     let mut expected = Vec::new();
@@ -221,44 +218,17 @@ fn a_transform_makes_zero_one_or_many_records_each_partitioned_and_failures_land
     }
     input.push_str("not json\n");
     input.push_str("{\"id\": 1000, \"status\": \"paid\", \"lines\": 5}\n");
-    let path = dir.path().join("orders.jsonl");
-    std::fs::write(&path, input).unwrap();
-    let out_dir = dir.path().join("out");
-    let out = run(kinesink()
-        .args(["dry-run", "--input-format", "lines", "--config"])
-        .arg(&cfg)
-        .arg("--input")
-        .arg(&path)
-        .arg("--output")
-        .arg(&out_dir));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut written = Vec::new();
-    files(&out_dir, &mut written);
     let mut delivered = Vec::new();
     let mut failed = Vec::new();
-    for p in &written {
-        let rel = p
-            .strip_prefix(&out_dir)
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
-        let text = gunzip(&std::fs::read(p).unwrap());
-        for line in text.lines() {
-            if let Some(rest) = rel.strip_prefix("errors/") {
-                assert!(rest.starts_with("processing-failed/"), "{rel}");
-                failed.push(serde_json::from_str::<serde_json::Value>(line).unwrap());
-            } else {
-                let v: serde_json::Value = serde_json::from_str(line).unwrap();
-                assert!(
-                    rel.starts_with(&format!("sku={}/", v["sku"].as_str().unwrap())),
-                    "{rel}: {line}"
-                );
-                delivered.push(line.to_owned());
-            }
+    for (rel, line) in dry_run_lines(config, &input, "lines") {
+        if let Some(rest) = rel.strip_prefix("errors/") {
+            assert!(rest.starts_with("processing-failed/"), "{rel}");
+            failed.push(serde_json::from_str::<serde_json::Value>(&line).unwrap());
+        } else {
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            let sku = v["sku"].as_str().unwrap();
+            assert!(rel.starts_with(&format!("sku={sku}/")), "{rel}: {line}");
+            delivered.push(line);
         }
     }
     // Compared as JSON values (the program writes its keys in its own order).
