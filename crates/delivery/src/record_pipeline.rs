@@ -59,9 +59,16 @@ impl RecordPipeline {
         }
     }
 
-    /// The same pipeline running `processors` between KPL deaggregation and splitting.
+    /// The same pipeline running `processors` between KPL deaggregation and splitting. Not
+    /// with sub-record splitting and CloudWatch Logs extraction together: splitting numbers
+    /// sub-records from each record's own position, so the log events of one envelope would
+    /// repeat positions (the configuration refuses the pair).
     #[must_use]
     pub fn with_processors(mut self, processors: Processors) -> Self {
+        debug_assert!(
+            !(processors.cloudwatch_logs_message_extraction && self.split.is_some()),
+            "CloudWatch Logs extraction with sub-record splitting repeats positions"
+        );
         self.processors = processors;
         self
     }
@@ -255,15 +262,15 @@ impl RecordPipeline {
                     }));
                 }
             }
-            Err(e) => out.push(BufferEvent::Failed(FailedRecord {
-                error_code: TRANSFORM_FAILED.to_owned(),
-                error_message: e.to_string(),
-                raw_data: user.data.to_vec(),
-                partition_key: user.partition_key,
-                position: user.position,
-                approximate_arrival_ms: user.approximate_arrival_ms,
-                error_output_type: PROCESSING_FAILED.to_owned(),
-            })),
+            Err(e) => {
+                self.push_failed(
+                    user,
+                    TRANSFORM_FAILED,
+                    e.to_string(),
+                    PROCESSING_FAILED,
+                    out,
+                );
+            }
         }
     }
 }

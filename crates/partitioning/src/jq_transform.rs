@@ -88,9 +88,12 @@ impl JqTransform {
     }
 
     fn run_unbounded(&self, record: &[u8]) -> Result<Vec<Vec<u8>>, TransformError> {
-        let value: serde_json::Value =
-            serde_json::from_slice(record).map_err(|e| TransformError::NotJson(e.to_string()))?;
-        let input = Val::deserialize(&value).map_err(|e| TransformError::NotJson(e.to_string()))?;
+        // Straight from the bytes into jaq's value (no intermediate `serde_json::Value`), then
+        // the rest of the input must be whitespace, as for `serde_json::from_slice`.
+        let not_json = |e: serde_json::Error| TransformError::NotJson(e.to_string());
+        let mut de = serde_json::Deserializer::from_slice(record);
+        let input = Val::deserialize(&mut de).map_err(not_json)?;
+        de.end().map_err(not_json)?;
         let ctx = Ctx::<data::JustLut<Val>>::new(&self.filter.lut, Vars::new([]));
         let mut outputs = Vec::new();
         for output in self.filter.id.run((ctx, input)) {
