@@ -23,6 +23,11 @@ pub(crate) struct FlakyTable {
     pub(crate) checkpoint_calls: AtomicU32,
     /// The next take of this shard fails (once).
     pub(crate) failing_take: Mutex<Option<String>>,
+    /// The next scan waits this long before reading (a worker paused between its heartbeat and
+    /// its scan), then reads the table as it is by then.
+    pub(crate) next_scan_pause: Mutex<Option<std::time::Duration>>,
+    /// Takes the table refused because the counter had moved: (shard, would-be owner).
+    pub(crate) refused_takes: Mutex<Vec<(String, String)>>,
 }
 
 impl FlakyTable {
@@ -35,6 +40,8 @@ impl FlakyTable {
             heartbeat_refused: AtomicBool::new(false),
             checkpoint_calls: AtomicU32::new(0),
             failing_take: Mutex::new(None),
+            next_scan_pause: Mutex::new(None),
+            refused_takes: Mutex::new(Vec::new()),
         }
     }
 }
@@ -52,6 +59,10 @@ impl LeaseTable for FlakyTable {
         self.inner.ensure_exists().await
     }
     async fn snapshot(&self) -> Result<TableSnapshot, LeaseError> {
+        let pause = self.next_scan_pause.lock().expect("scan pause lock").take();
+        if let Some(pause) = pause {
+            tokio::time::sleep(pause).await;
+        }
         self.inner.snapshot().await
     }
     async fn heartbeat(
@@ -92,7 +103,14 @@ impl LeaseTable for FlakyTable {
                 return Err(outage());
             }
         }
-        self.inner.take(shard_id, expected, owner).await
+        let taken = self.inner.take(shard_id, expected, owner).await?;
+        if taken.is_none() {
+            self.refused_takes
+                .lock()
+                .expect("refused_takes lock")
+                .push((shard_id.to_owned(), owner.to_owned()));
+        }
+        Ok(taken)
     }
     async fn checkpoint(
         &self,

@@ -509,6 +509,13 @@ impl Worker {
                             None
                         }
                     };
+                    // Ownership may have expired after the heartbeat (the process was paused
+                    // between the heartbeat and the scan, as a zombie is): re-confirm before the
+                    // scan is acted on, so a lease taken meanwhile is found by a fenced write
+                    // that is refused, never only by the scan.
+                    if snapshot.is_some() && cycle_error.is_none() && !self.gate.current().is_live() {
+                        cycle_error = self.reconfirm_leases(&keeper, &running).await.err();
+                    }
                     // Leases another worker took (stolen to balance, or taken while this one was
                     // paused): stop their readers; their writes were fenced all along.
                     if let Some(snapshot) = &snapshot {
