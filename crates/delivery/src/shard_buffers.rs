@@ -50,8 +50,6 @@ use kinesink_partitioning::{
 use kinesink_record_deaggregation::UserRecord;
 use kinesink_sequence_position::SequencePosition;
 
-use crate::object_key::ObjectKey;
-
 /// When buffers are cut (Firehose's BufferingHints).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BufferLimits {
@@ -164,7 +162,8 @@ pub struct FailedRecord {
     pub error_message: String,
 }
 
-/// An input to [`ShardBuffers::step`].
+/// An input to [`ShardBuffers::step`]. Records sharing a position (the outputs of one Kinesis
+/// record) come one after the other; `Tick`, `Drain` and `Flush` only come between positions.
 #[derive(Debug, Clone)]
 pub enum BufferEvent {
     /// A user record read from the shard, in shard order.
@@ -361,15 +360,16 @@ impl ShardBuffers {
                 let position = record.position.clone();
                 self.before_record(&position, &mut actions)?;
                 self.add_record(now_ms, &record, &position, &mut actions)?;
-                self.after_record(position, &mut actions)?;
+                self.after_record(position);
             }
             BufferEvent::Failed(failed) => {
                 let position = failed.position.clone();
                 self.before_record(&position, &mut actions)?;
                 self.add_failed(now_ms, &failed, &mut actions)?;
-                self.after_record(position, &mut actions)?;
+                self.after_record(position);
             }
             BufferEvent::Tick => {
+                self.cut_at_reached_intent(&mut actions)?;
                 let expired = self
                     .open
                     .values()
@@ -379,10 +379,14 @@ impl ShardBuffers {
                 }
             }
             BufferEvent::Drain => {
+                self.cut_at_reached_intent(&mut actions)?;
                 self.draining = true;
                 self.start_flush(&mut actions);
             }
-            BufferEvent::Flush => self.start_flush(&mut actions),
+            BufferEvent::Flush => {
+                self.cut_at_reached_intent(&mut actions)?;
+                self.start_flush(&mut actions);
+            }
             BufferEvent::ProgressRecorded => {
                 if let Some(p) = self.progress.take() {
                     self.recorded_horizon =
@@ -550,85 +554,26 @@ impl ShardBuffers {
         Ok(())
     }
 
-    fn after_record(
-        &mut self,
-        position: SequencePosition,
-        actions: &mut Vec<BufferAction>,
-    ) -> Result<(), BufferError> {
+    fn after_record(&mut self, position: SequencePosition) {
         self.last_read = Some(position.clone());
         if self.replay_limit.as_ref().is_some_and(|h| position >= *h) {
             self.replay_limit = None;
         }
-        if self.replay_intent.as_ref() == Some(&position) {
-            self.replay_intent = None;
-            self.cut_everything(position, actions)?;
-        }
-        Ok(())
     }
 
-    fn cut(&mut self, id: &PartitionId) -> Result<ReadyObject, BufferError> {
-        let b = self
-            .open
-            .remove(id)
-            .expect("cut is only called for open buffers");
-        let seed = format!(
-            "{}/{}/{}",
-            self.layout.shard_id, b.first.sequence_number, b.first.sub_sequence_number
-        );
-        let error_output_type = match id {
-            PartitionId::Error(t) => Some(t.clone()),
-            PartitionId::Data(_) => None,
-        };
-        let (prefix, extension, is_error_output) = match id {
-            PartitionId::Data(keys) => {
-                let inputs = PrefixInputs {
-                    partition_keys: keys,
-                    oldest_arrival_ms: b.oldest_arrival_ms,
-                    error_output_type: None,
-                    random_string_seed: seed.as_bytes(),
-                };
-                let prefix = match self.layout.prefixes.data().evaluate(&inputs) {
-                    Ok(p) => p,
-                    // Checked per record with its own arrival time; should the oldest record's time
-                    // still fail, the object goes under the error prefix rather than nowhere.
-                    Err(_) => self.error_prefix(
-                        error_codes::PROCESSING_FAILED_OUTPUT_TYPE,
-                        b.oldest_arrival_ms,
-                        &seed,
-                    )?,
-                };
-                (prefix, self.layout.extension.clone(), false)
-            }
-            PartitionId::Error(output_type) => (
-                self.error_prefix(output_type, b.oldest_arrival_ms, &seed)?,
-                self.layout.error_codec.file_extension().to_owned(),
-                true,
-            ),
-        };
-        let key = ObjectKey {
-            name: self.layout.name.clone(),
-            extension,
+    /// Cuts at an earlier owner's intent once every record at it was read: before the next
+    /// later record ([`Self::before_record`]), or at the batch's end (a tick, flush or drain)
+    /// when the last record read is at the intent. Never at its first record: several records
+    /// may share its position.
+    fn cut_at_reached_intent(
+        &mut self,
+        actions: &mut Vec<BufferAction>,
+    ) -> Result<(), BufferError> {
+        if self.replay_intent.is_some() && self.replay_intent == self.last_read {
+            let at = self.replay_intent.take().expect("checked");
+            self.cut_everything(at, actions)?;
         }
-        .render(&prefix, &self.layout.shard_id, &b.first);
-        let ticket = self.next_ticket;
-        self.next_ticket += 1;
-        self.pending.insert(ticket);
-        let record_count = b.encoder.record_count();
-        let body = b.encoder.finish().map_err(|e| BufferError::Encode {
-            key: key.clone(),
-            message: e.to_string(),
-        })?;
-        Ok(ReadyObject {
-            key,
-            record_count,
-            body,
-            is_error_output,
-            error_output_type,
-            first: b.first,
-            last: b.last,
-            oldest_arrival_ms: b.oldest_arrival_ms,
-            ticket: FlushTicket(ticket),
-        })
+        Ok(())
     }
 
     /// Whether everything read is durable and checkpointed, and no flush is under way.
@@ -690,6 +635,7 @@ impl ShardBuffers {
 }
 
 mod error_record;
+mod object_cut;
 mod partition_routing;
 #[cfg(test)]
 mod tests;

@@ -127,15 +127,7 @@ impl ShardBuffers {
                         return self.add_failed(now_ms, &failed, actions);
                     }
                     PartitionLimitAction::FlushLeastRecentlyUsed => {
-                        let lru = self
-                            .open
-                            .iter()
-                            .filter(|(k, _)| matches!(k, PartitionId::Data(_)))
-                            .min_by_key(|(_, b)| b.last_used)
-                            .map(|(k, _)| k.clone())
-                            .expect("at least one active partition");
-                        let object = self.cut(&lru)?;
-                        self.emit_size_cut(object, actions);
+                        self.cut_least_recently_used(active, position, actions)?;
                     }
                 }
             }
@@ -182,6 +174,35 @@ impl ShardBuffers {
             outcome.is_ok(),
             "error-output encoders never refuse a record"
         );
+        Ok(())
+    }
+
+    /// Makes room for one more partition under `max_active_partitions` by cutting the least
+    /// recently used data buffers (`active` are open). A buffer holding a record at `position`
+    /// is never cut: the records of one position stay together (a cut between them could later
+    /// give two objects one key). So while one Kinesis record's outputs open more partitions
+    /// than the limit, the limit is exceeded; the next record's first new partition cuts back
+    /// down to it.
+    fn cut_least_recently_used(
+        &mut self,
+        mut active: usize,
+        position: &SequencePosition,
+        actions: &mut Vec<BufferAction>,
+    ) -> Result<(), BufferError> {
+        while active >= self.layout.partition_limit.max_active {
+            let Some(lru) = self
+                .open
+                .iter()
+                .filter(|(k, b)| matches!(k, PartitionId::Data(_)) && b.last != *position)
+                .min_by_key(|(_, b)| b.last_used)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            let object = self.cut(&lru)?;
+            self.emit_size_cut(object, actions);
+            active -= 1;
+        }
         Ok(())
     }
 

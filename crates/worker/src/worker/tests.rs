@@ -276,7 +276,12 @@ async fn a_worker_paused_between_its_heartbeat_and_its_scan_finds_a_lease_taken_
     // a is "paused" in its scan, past the failover time: b takes the lease.
     tokio::time::sleep(failover + Duration::from_millis(200)).await;
     let counter = table.inner.list().await.unwrap()[0].counter;
-    table.inner.take("s-0", counter, "b").await.unwrap().unwrap();
+    table
+        .inner
+        .take("s-0", counter, "b")
+        .await
+        .unwrap()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while !table
         .refused_takes

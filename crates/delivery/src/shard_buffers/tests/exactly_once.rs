@@ -3,7 +3,10 @@
 //! crashes, with their steps interleaved in an arbitrary order. Every lease write goes through
 //! the real fencing code ([`LeaseKeeper`] over [`MemoryLeaseTable`]); objects are partitioned
 //! NDJSON or Parquet, with error output, active-partition limits (least-recently-used cuts or
-//! the error output), memory-pressure flushes and memory-budget compaction.
+//! the error output), memory-pressure flushes and memory-budget compaction. Records come in
+//! groups that share one position, as the outputs of one Kinesis record do (the log events of
+//! a CloudWatch Logs envelope, the records a transform makes from one input); the shell ticks
+//! and flushes only between groups (between batches).
 //!
 //! Asserted: every record ends in exactly one object, in the place its kind decides; every
 //! rewrite of a key holds the same bytes (the same rows, for a Parquet object whose buffer was
@@ -43,6 +46,11 @@ enum Kind {
 
 struct ShardRecord {
     id: String,
+    /// Shared by the records of one group (the outputs of one Kinesis record: log events of a
+    /// CloudWatch Logs envelope, records a transform made from one input).
+    position: SequencePosition,
+    /// Whether this record starts its group (the shell steps only between groups).
+    starts_group: bool,
     kind: Kind,
     country: &'static str,
     event: BufferEvent,
@@ -55,15 +63,24 @@ impl std::fmt::Debug for ShardRecord {
             BufferEvent::Failed(r) => r.raw_data.len(),
             _ => 0,
         };
-        write!(f, "{} {:?} {} {bytes} B", self.id, self.kind, self.country)
+        write!(
+            f,
+            "{} at {} {:?} {} {bytes} B",
+            self.id, self.position.sequence_number, self.kind, self.country
+        )
     }
 }
 
-fn shard_records(specs: &[(u8, usize, usize)], countries: usize) -> Vec<ShardRecord> {
+fn shard_records(specs: &[(u8, usize, usize, bool)], countries: usize) -> Vec<ShardRecord> {
+    let mut group = 0u64;
     specs
         .iter()
         .enumerate()
-        .map(|(i, &(kind, country, size))| {
+        .map(|(i, &(kind, country, size, joins_previous))| {
+            let starts_group = i == 0 || !joins_previous;
+            if i > 0 && starts_group {
+                group += 1;
+            }
             let kind = match kind {
                 0..=13 => Kind::Good,
                 14 => Kind::NotJson,
@@ -74,7 +91,7 @@ fn shard_records(specs: &[(u8, usize, usize)], countries: usize) -> Vec<ShardRec
             let id = format!("<r{i}>");
             let country = COUNTRIES[country % countries];
             let note = "x".repeat(size * 1500);
-            let seq = 100 + i as u64;
+            let seq = 100 + group;
             let arrival = T1100 + i as i64;
             let data = match kind {
                 Kind::Good | Kind::Failed => {
@@ -101,6 +118,8 @@ fn shard_records(specs: &[(u8, usize, usize)], countries: usize) -> Vec<ShardRec
             };
             ShardRecord {
                 id,
+                position: pos(seq),
+                starts_group,
                 kind,
                 country,
                 event,
@@ -117,7 +136,8 @@ enum Step {
     Compact,
 }
 
-/// The extra steps an owner takes before the record at each index (and a drain at the end).
+/// The extra steps an owner takes before the record at each index (and a drain at the end);
+/// only before a record that starts a group, as the shell steps only between batches.
 #[derive(Debug, Clone, Default)]
 struct Timing {
     ticks: BTreeSet<usize>,
@@ -143,7 +163,8 @@ struct Owner {
     steps: VecDeque<Step>,
     queue: VecDeque<BufferAction>,
     now: u64,
-    /// First records of the Parquet buffers this owner compacted.
+    /// First records of the Parquet buffers this owner compacted (data buffers only: error
+    /// buffers are never compacted, and one may start at the same position).
     compacted: BTreeSet<SequencePosition>,
     state: State,
 }
@@ -178,20 +199,16 @@ impl Owner {
         let resume = resume_from(&lease);
         let mut steps = VecDeque::new();
         for (i, r) in records.iter().enumerate() {
-            if timing.ticks.contains(&i) {
+            if r.starts_group && timing.ticks.contains(&i) {
                 steps.push_back(Step::Event(BufferEvent::Tick));
             }
-            if timing.flushes.contains(&i) {
+            if r.starts_group && timing.flushes.contains(&i) {
                 steps.push_back(Step::Event(BufferEvent::Flush));
             }
             if timing.compactions.contains(&i) {
                 steps.push_back(Step::Compact);
             }
-            if resume
-                .checkpoint
-                .as_ref()
-                .is_none_or(|c| pos(100 + i as u64) > *c)
-            {
+            if resume.checkpoint.as_ref().is_none_or(|c| r.position > *c) {
                 steps.push_back(Step::Event(r.event.clone()));
             }
         }
@@ -235,7 +252,7 @@ impl Owner {
         };
         let next = match action {
             BufferAction::Write(o) => {
-                let compacted = self.compacted.contains(&o.first);
+                let compacted = !o.is_error_output && self.compacted.contains(&o.first);
                 sink.write(o.key, o.body, compacted)?;
                 BufferEvent::ObjectDurable(o.ticket)
             }
@@ -437,8 +454,8 @@ fn run_case(case: &Case) -> Result<(), TestCaseError> {
         "the last owner is never fenced"
     );
     let lease = block_on(table.list()).unwrap().remove(0);
-    let last_position = pos(99 + case.records.len() as u64);
-    prop_assert_eq!(resume_from(&lease).checkpoint, Some(last_position));
+    let last_position = case.records.last().map(|r| r.position.clone());
+    prop_assert_eq!(resume_from(&lease).checkpoint, last_position);
     prop_assert_eq!(lease.flush_intent, None);
 
     let parquet = matches!(case.layout.format, ObjectFormat::Parquet(_));
@@ -483,7 +500,10 @@ fn timing() -> impl Strategy<Value = Timing> {
 
 prop_compose! {
     fn case()(
-        specs in proptest::collection::vec((0u8..20, 0usize..4, 1usize..12), 1..50),
+        specs in proptest::collection::vec(
+            (0u8..20, 0usize..4, 1usize..12, proptest::bool::weighted(0.3)),
+            1..50,
+        ),
         countries in 1usize..=4,
         parquet_format in any::<bool>(),
         max_active in 1usize..=4,
