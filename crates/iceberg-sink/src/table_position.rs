@@ -79,7 +79,9 @@ pub enum PositionDecodeError {
         value: String,
     },
     /// The part after `/` is not a decimal number that fits 64 bits.
-    #[error("{value:?}: the sub-sequence number after '/' is not a decimal number of at most 64 bits")]
+    #[error(
+        "{value:?}: the sub-sequence number after '/' is not a decimal number of at most 64 bits"
+    )]
     BadSubSequenceNumber {
         /// The value read.
         value: String,

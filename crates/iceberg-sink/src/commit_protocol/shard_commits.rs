@@ -60,11 +60,16 @@ impl ShardCommits {
         if let Some(previous) = &self.last_flush_point
             && up_to <= *previous
         {
-            return Err(invalid(format!("not after the previous flush point {previous}")));
+            return Err(invalid(format!(
+                "not after the previous flush point {previous}"
+            )));
         }
         for f in &files {
             if f.shard_id != shard {
-                return Err(invalid(format!("file {} is of shard {}", f.key, f.shard_id)));
+                return Err(invalid(format!(
+                    "file {} is of shard {}",
+                    f.key, f.shard_id
+                )));
             }
             if !(f.first <= f.last && f.last <= up_to) {
                 return Err(invalid(format!(
@@ -153,7 +158,12 @@ impl ShardCommits {
                 self.pending.push_front(point);
                 break;
             }
-            actions.extend(point.files.into_iter().map(|file| CommitAction::Drop { file }));
+            actions.extend(
+                point
+                    .files
+                    .into_iter()
+                    .map(|file| CommitAction::Drop { file }),
+            );
             actions.push(CommitAction::Ack {
                 shard: shard.to_owned(),
                 up_to: point.up_to,

@@ -106,7 +106,10 @@ fn keys_of_other_names_and_other_tools_are_ignored() {
         committed_positions("ab", [&s]).unwrap(),
         ShardPositions::from([("shardId-1".to_owned(), pos("3", 0))])
     );
-    assert_eq!(committed_positions("b", [&s]).unwrap(), ShardPositions::new());
+    assert_eq!(
+        committed_positions("b", [&s]).unwrap(),
+        ShardPositions::new()
+    );
 }
 
 #[test]
