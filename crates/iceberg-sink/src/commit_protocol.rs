@@ -84,7 +84,8 @@ pub enum CommitEvent {
     /// The commit asked for by [`CommitAction::Commit`] applied.
     Committed,
     /// The commit did not apply because another commit won the catalog's swap (retries
-    /// exhausted): the protocol reloads, re-checks and retries.
+    /// exhausted): the protocol reloads, re-checks and retries as soon as the load answers
+    /// (back-off between attempts is the catalog client's, iceberg-rust's `commit.retry.*`).
     Conflict,
     /// The commit's outcome is unknown (a timeout, a lost response): the protocol reloads the
     /// table and finds out from the positions.

@@ -17,7 +17,8 @@
 //!
 //! Asserted at every commit that applies: no file key is added twice; no file at or below its
 //! shard's committed position is added; a commit built on stale expectations adds nothing;
-//! positions only move forward; the files committed for a shard hold each of its table
+//! positions only move forward (so the newest summary value of a shard is also its largest);
+//! the files committed for a shard hold each of its table
 //! records up to its position exactly once. At every acknowledgement: it answers the oldest
 //! unanswered flush point of its shard (each once, in order), the table holds the shard at or
 //! past it, and the lease checkpoint it writes never goes back. At every dropped file: the

@@ -7,7 +7,7 @@ use std::fmt;
 
 use kinesink_iceberg_sink::commit_protocol::{ExpectedPositions, StagedFile};
 use kinesink_iceberg_sink::table_position::{
-    ShardPositions, committed_positions, summary_properties,
+    ShardPositions, committed_positions, decode_position, shard_of_key, summary_properties,
 };
 use kinesink_sequence_position::SequencePosition;
 use proptest::prelude::*;
@@ -298,6 +298,25 @@ impl<'a> World<'a> {
         for shard in summary.keys() {
             self.check_coverage(shard)?;
         }
+        self.check_newest_is_largest()
+    }
+
+    /// The committed position (the newest value along the snapshots) is also the largest value
+    /// ever committed for each shard: the reading `committed_positions` documents is safe.
+    fn check_newest_is_largest(&self) -> Result<(), TestCaseError> {
+        let mut largest = ShardPositions::new();
+        for summary in &self.snapshots {
+            for (key, value) in summary {
+                if let Some(shard) = shard_of_key(NAME, key) {
+                    let position = decode_position(value).expect("written by the test");
+                    let entry = largest.entry(shard.to_owned()).or_insert(position.clone());
+                    if *entry < position {
+                        *entry = position;
+                    }
+                }
+            }
+        }
+        prop_assert_eq!(self.positions(), largest);
         Ok(())
     }
 
