@@ -1,0 +1,1 @@
+//! The Iceberg destination (work in progress).
