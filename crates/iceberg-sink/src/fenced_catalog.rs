@@ -104,7 +104,9 @@ pub struct FenceRefusal {
 /// Guarantees: a `Transaction::commit(&fenced)` that succeeds committed on a table whose
 /// expected shards held exactly the expected positions, atomically with the catalog's
 /// compare-and-swap (module docs); one that was refused records the refused table's positions
-/// ([`FencedCommit::refusal`]). Build one per commit: the expectation is the commit's.
+/// ([`FencedCommit::refusal`]). Build one per commit: the expectation is the commit's. A
+/// transaction without actions is returned by iceberg-rust without loading anything, so it is
+/// never checked ([`crate::table_commit::commit_files`] always has its fast append).
 #[derive(Debug)]
 pub struct FencedCommit<'a> {
     inner: &'a dyn Catalog,
