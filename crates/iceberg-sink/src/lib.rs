@@ -1,13 +1,25 @@
 //! The Iceberg destination: Kinesis shards into Apache Iceberg tables, exactly once.
 //!
-//! Owns (so far, the pure core): where a table says each shard is
+//! Owns, as a pure core: where a table says each shard is
 //! ([`table_position`]: the snapshot-summary key `kinesink.<name>.<shard id>` and its value
 //! `<seq>/<sub>`, read back newest-first along the main branch), and the commit protocol of
 //! one worker for one table ([`commit_protocol::CommitProtocol`], a pure
 //! `step(now, event) -> actions` state machine): which files go into which commit with which
 //! fence, when a shard's flush point may be acknowledged, what to do when the table moved.
+//! And, as its async shell over iceberg-rust: the catalog settings and opening a catalog
+//! ([`catalog_config`]), the commit fence ([`fenced_catalog`]: a commit lands only if the table
+//! still holds the positions the committer expects, atomically with the catalog's
+//! compare-and-swap), and fenced commits of data files with the positions they complete
+//! ([`table_commit`]).
 //!
-//! Must never: add a file to a table without the fence on the positions of its shards; let a
+//! iceberg-rust 0.10.1 (pinned exactly in the workspace) is used for catalogs, metadata and
+//! commits only: data files are written by kinesink's own Parquet writer and handed over as
+//! `iceberg::spec::DataFile`s (docs/design/iceberg-sink-plan.md).
+//!
+//! Must never: add a file to a table without the fence on the positions of its shards (commit
+//! only through a [`fenced_catalog::FencedCommit`]: an unfenced `Transaction::commit` rebases
+//! a stale writer onto the newer table and moves positions backwards); retry a fenced commit
+//! with the same expectation; read or write Kinesis, DynamoDB or leases; let a
 //! shard's lease checkpoint (or progress object) pass the table's position for it; delete an
 //! object a table may reference. The pure modules take no runtime, no AWS SDK, no Iceberg
 //! types, and read no clock (time is passed in).
@@ -80,5 +92,14 @@
 //! The property test `tests/exactly_once_commits.rs` runs several workers over an in-memory
 //! catalog with this fence, through restarts, steals, zombies, conflicts and lost responses.
 
+pub mod catalog_config;
 pub mod commit_protocol;
+pub mod error;
+pub mod fenced_catalog;
+pub mod table_commit;
 pub mod table_position;
+
+pub use catalog_config::{CatalogKind, IcebergCatalogSettings, open_catalog};
+pub use error::{IcebergErrorClass, IcebergSinkError};
+pub use fenced_catalog::{FenceRefusal, FencedCommit};
+pub use table_commit::{CommitOutcome, commit_files, load_positions};
