@@ -1,0 +1,115 @@
+//! The crate's one error type and its retry class.
+
+/// Whether waiting can fix an error (the house split, as `SinkErrorClass` in the delivery crate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IcebergErrorClass {
+    /// A commit conflict left after iceberg-rust's own retries, an unreachable or busy catalog
+    /// database, a storage hiccup: retried with backoff, nothing was committed.
+    Transient,
+    /// Refused for a reason only an operator (or a code change) can fix: a missing table or
+    /// namespace, invalid settings or metadata, a feature this build does not have.
+    Permanent,
+}
+
+/// An Iceberg catalog or commit operation that failed.
+///
+/// Guarantees: [`IcebergSinkError::class`] says whether retrying can help; `message` names
+/// what was being done to which table or catalog, and `source` keeps iceberg-rust's error
+/// (kind, context, cause) when there is one. A commit that failed with this error may still
+/// have reached the catalog when the failure came after the catalog's compare-and-swap (an
+/// unknown commit state): the next fenced commit of the same shards tells (it is refused with
+/// the positions the table holds).
+#[derive(Debug, thiserror::Error)]
+#[error("{operation} failed: {message}")]
+pub struct IcebergSinkError {
+    /// What was being done (`"commit to analytics.events"`, `"open the sql catalog"`).
+    pub operation: String,
+    /// What went wrong, and for a permanent failure what to fix.
+    pub message: String,
+    /// Whether waiting can fix it.
+    pub class: IcebergErrorClass,
+    /// iceberg-rust's error, when the failure came from it (boxed: it is large).
+    #[source]
+    pub source: Option<Box<iceberg::Error>>,
+}
+
+impl IcebergSinkError {
+    /// An error of ours (settings, arguments), not iceberg-rust's.
+    pub(crate) fn permanent(operation: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            operation: operation.into(),
+            message: message.into(),
+            class: IcebergErrorClass::Permanent,
+            source: None,
+        }
+    }
+
+    /// An iceberg-rust error, classified by its kind ([`class_of`]).
+    pub(crate) fn from_iceberg(operation: impl Into<String>, error: iceberg::Error) -> Self {
+        Self {
+            operation: operation.into(),
+            message: error.to_string(),
+            class: class_of(&error),
+            source: Some(Box::new(error)),
+        }
+    }
+
+    /// Whether waiting can fix it.
+    #[must_use]
+    pub fn class(&self) -> IcebergErrorClass {
+        self.class
+    }
+}
+
+/// The retry class of an iceberg-rust error.
+///
+/// Retryable errors (iceberg-rust marks commit conflicts so) and `CatalogCommitConflicts` are
+/// transient; so is `Unexpected`, the kind iceberg-rust gives sqlx and storage failures (a
+/// locked SQLite file, a dropped Postgres connection, an S3 5xx), which usually pass. Every
+/// other kind (missing table or namespace, invalid data, unsupported feature, a precondition
+/// of iceberg-rust's own) is permanent.
+#[must_use]
+pub fn class_of(error: &iceberg::Error) -> IcebergErrorClass {
+    use iceberg::ErrorKind;
+    if error.retryable() {
+        return IcebergErrorClass::Transient;
+    }
+    match error.kind() {
+        ErrorKind::CatalogCommitConflicts | ErrorKind::Unexpected => IcebergErrorClass::Transient,
+        _ => IcebergErrorClass::Permanent,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iceberg::{Error, ErrorKind};
+
+    #[test]
+    fn commit_conflicts_and_unexpected_failures_are_transient() {
+        for kind in [ErrorKind::CatalogCommitConflicts, ErrorKind::Unexpected] {
+            assert_eq!(
+                class_of(&Error::new(kind, "x")),
+                IcebergErrorClass::Transient
+            );
+        }
+        let retryable = Error::new(ErrorKind::DataInvalid, "x").with_retryable(true);
+        assert_eq!(class_of(&retryable), IcebergErrorClass::Transient);
+    }
+
+    #[test]
+    fn missing_tables_invalid_data_and_preconditions_are_permanent() {
+        for kind in [
+            ErrorKind::TableNotFound,
+            ErrorKind::NamespaceNotFound,
+            ErrorKind::DataInvalid,
+            ErrorKind::FeatureUnsupported,
+            ErrorKind::PreconditionFailed,
+        ] {
+            assert_eq!(
+                class_of(&Error::new(kind, "x")),
+                IcebergErrorClass::Permanent
+            );
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! The Iceberg destination: Kinesis shards into Apache Iceberg tables, exactly once.
+//!
+//! Owns, as a pure core: where a table says each shard is
+//! ([`table_position`]: the snapshot-summary key `kinesink.<name>.<shard id>` and its value
+//! `<seq>/<sub>`, read back newest-first along the main branch), and the commit protocol of
+//! one worker for one table ([`commit_protocol::CommitProtocol`], a pure
+//! `step(now, event) -> actions` state machine): which files go into which commit with which
+//! fence, when a shard's flush point may be acknowledged, what to do when the table moved.
+//! And, as its async shell over iceberg-rust: the catalog settings and opening a catalog
+//! ([`catalog_config`]), the commit fence ([`fenced_catalog`]: a commit lands only if the table
+//! still holds the positions the committer expects, atomically with the catalog's
+//! compare-and-swap), and fenced commits of data files with the positions they complete
+//! ([`table_commit`]).
+//!
+//! iceberg-rust 0.10.1 (pinned exactly in the workspace) is used for catalogs, metadata and
+//! commits only: data files are written by kinesink's own Parquet writer and handed over as
+//! `iceberg::spec::DataFile`s (docs/design/iceberg-sink-plan.md).
+//!
+//! Must never: add a file to a table without the fence on the positions of its shards (commit
+//! only through a [`fenced_catalog::FencedCommit`]: an unfenced `Transaction::commit` rebases
+//! a stale writer onto the newer table and moves positions backwards); retry a fenced commit
+//! with the same expectation; read or write Kinesis, DynamoDB or leases; let a
+//! shard's lease checkpoint (or progress object) pass the table's position for it; delete an
+//! object a table may reference. The pure modules take no runtime, no AWS SDK, no Iceberg
+//! types, and read no clock (time is passed in).
+//!
+//! # The commit protocol
+//! The flush protocol of the delivery crate cuts each shard's records into objects named by
+//! their first record (`<name>-<shard>-<first seq>-<first sub>`) and asks for a checkpoint `X`
+//! only at a *flush point*: every record up to `X` is in a durable object, every buffer empty.
+//! Its cuts are deterministic: a replay from a flush point (restart, new owner) cuts at the
+//! same records and writes the same objects under the same keys. With an Iceberg destination
+//! the checkpoint `X` becomes [`commit_protocol::CommitEvent::FilesDurable`]: the shard's files
+//! for the table since the previous flush point.
+//!
+//! 1. **One commit per table per worker per interval.** Each worker runs one protocol per
+//!    table. At each interval ([`commit_protocol::CommitEvent::Tick`]) it makes one fast-append
+//!    covering every shard with pending flush points: their files, and a snapshot summary with
+//!    each shard's last flush point. A shard whose flush points brought no file for this table
+//!    (a cut of error records only, or of records routed elsewhere) still moves: a
+//!    summary-only commit, so that the table, the source of truth, holds every shard's
+//!    position, and a restart does not re-deliver error records that were acknowledged.
+//! 2. **The fence.** The commit carries `expect`: each of its shards' committed positions as
+//!    this worker knows them (from the last confirmed commit, or the table read when the shard
+//!    was taken). The shell commits through a catalog wrapper whose table load refuses
+//!    ([`commit_protocol::CommitEvent::Fenced`]) when the table's positions differ from
+//!    `expect`; iceberg-rust builds the commit's snapshot requirement from exactly that load,
+//!    so the check is atomic with the catalog's metadata-pointer swap, and each of its retries
+//!    reloads (and re-checks).
+//! 3. **Adding files.** A file is added only if its first record is after its shard's
+//!    committed position `C`. A file whose last record is at or below `C` is dropped
+//!    ([`commit_protocol::CommitAction::Drop`]): a predecessor committed the very same file.
+//!    A file across `C` (first ≤ `C` < last) means the cut points changed (configuration
+//!    drift): it is never committed, the shard stops with a clear reason.
+//! 4. **Acknowledging.** [`commit_protocol::CommitAction::Ack`] of a flush point comes only
+//!    once the table is known to hold the shard at or past it: the commit containing it was
+//!    confirmed, or a loaded table shows the position (then it is acknowledged without a
+//!    commit). The shell then writes the progress object and the lease checkpoint: DynamoDB
+//!    follows the table, never leads it.
+//! 5. **Failures.** A conflict (another commit won the swap) or an unknown outcome (timeout,
+//!    lost response) reloads the table; a fenced commit brings the table's positions. Each
+//!    shard then adopts the table's position (flush points at or below it are acknowledged,
+//!    files at or below it dropped) and what is left is committed again at once.
+//! 6. **Resuming.** A worker that takes a shard, or starts without a lease row (dry-run),
+//!    resumes after the highest of the table's position and the lease checkpoint, and tells
+//!    the protocol the table's position ([`commit_protocol::CommitEvent::ShardTaken`]).
+//!
+//! # Why every record is committed exactly once
+//! - Each record is in exactly one deterministic file per run (flush protocol), and positions
+//!   in the table only move forward: a commit moves its shards strictly past `expect`, and
+//!   applies only while the table holds `expect`.
+//! - No record twice: a file is added only if its first record is after `C`, and the commit
+//!   applies only if the table still holds `C`; everything after `C` was never added (every
+//!   earlier commit moved the position past each file it added), and the file ends before the
+//!   flush point the commit moves to.
+//! - No record lost: a shard's position moves to `X` only together with all its files up to
+//!   `X` after `C`, or when they were all there already; a file dropped as at or below `C`
+//!   has its records in the table, since the table holds everything up to `C`.
+//! - A **zombie** (a worker that lost the shard but does not know yet) holds a stale `C`. Once
+//!   the new owner committed, the zombie's commit is fenced; it adopts the table's position,
+//!   drops its files at or below it (already there) and its next lease write fails. If the
+//!   zombie commits first, it added exactly the files the new owner reproduces under the same
+//!   keys; the new owner is fenced, drops them and goes on.
+//! - **Crash before the commit**: nothing references the files; the replay rewrites them under
+//!   the same keys (the `write_once` finds them) and commits them once: nothing is referenced
+//!   twice and nothing leaks. **Crash after the commit, before the lease write**: the table's
+//!   position is past the lease checkpoint; the next owner resumes from the table. Objects leak
+//!   only when the cut points change between runs (an orphan-file cleanup for that is future
+//!   work); such a change never duplicates: the shard stops.
+//! - The lease table is a cache of the table's positions: losing it loses nothing.
+//!
+//! The property test `tests/exactly_once_commits.rs` runs several workers over an in-memory
+//! catalog with this fence, through restarts, steals, zombies, conflicts and lost responses.
+
+pub mod catalog_config;
+pub mod commit_protocol;
+pub mod error;
+pub mod fenced_catalog;
+pub mod table_commit;
+pub mod table_position;
+
+pub use catalog_config::{CatalogKind, IcebergCatalogSettings, open_catalog};
+pub use error::{IcebergErrorClass, IcebergSinkError};
+pub use fenced_catalog::{FenceRefusal, FencedCommit};
+pub use table_commit::{CommitOutcome, commit_files, load_positions};
