@@ -118,9 +118,7 @@ fn check_positions_advance(
         if !is_usable_shard_id(shard) {
             return Err(IcebergSinkError::permanent(
                 operation,
-                format!(
-                    "shard id `{shard}` cannot name a snapshot-summary key (empty or dotted)"
-                ),
+                format!("shard id `{shard}` cannot name a snapshot-summary key (empty or dotted)"),
             ));
         }
         match expect.get(shard) {
