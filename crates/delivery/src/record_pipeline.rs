@@ -36,6 +36,7 @@ pub struct RecordPipeline {
     transform: Option<Arc<JqTransform>>,
     resume_after: Option<SequencePosition>,
     control_messages_dropped: u64,
+    empty_data_messages: u64,
     transform_dropped: u64,
 }
 
@@ -55,6 +56,7 @@ impl RecordPipeline {
             transform: None,
             resume_after,
             control_messages_dropped: 0,
+            empty_data_messages: 0,
             transform_dropped: 0,
         }
     }
@@ -89,6 +91,12 @@ impl RecordPipeline {
     /// CloudWatch Logs `CONTROL_MESSAGE` envelopes dropped since the last call (for a metric).
     pub fn take_control_messages_dropped(&mut self) -> u64 {
         std::mem::take(&mut self.control_messages_dropped)
+    }
+
+    /// CloudWatch Logs `DATA_MESSAGE` envelopes without a log event since the last call (for a
+    /// metric: such a record delivers nothing, and is counted rather than passed over).
+    pub fn take_empty_data_messages(&mut self) -> u64 {
+        std::mem::take(&mut self.empty_data_messages)
     }
 
     fn keep(&mut self, position: &SequencePosition) -> bool {
@@ -174,12 +182,17 @@ impl RecordPipeline {
                     self.control_messages_dropped += 1;
                 }
             }
+            Ok(Envelope::Data(messages)) if messages.is_empty() => {
+                if self.keep(&user.position) {
+                    self.empty_data_messages += 1;
+                }
+            }
             Ok(Envelope::Data(messages)) => {
-                for message in messages {
+                for (message, user) in with_each_output(messages, user) {
                     self.split(
                         UserRecord {
                             data: message.into(),
-                            ..user.clone()
+                            ..user
                         },
                         out,
                     );
@@ -255,10 +268,10 @@ impl RecordPipeline {
         match transform.run(&user.data) {
             Ok(outputs) if outputs.is_empty() => self.transform_dropped += 1,
             Ok(outputs) => {
-                for output in outputs {
+                for (output, user) in with_each_output(outputs, user) {
                     out.push(BufferEvent::Record(UserRecord {
                         data: output.into(),
-                        ..user.clone()
+                        ..user
                     }));
                 }
             }
@@ -273,6 +286,24 @@ impl RecordPipeline {
             }
         }
     }
+}
+
+/// Pairs each output of one record with the record's fields: cloned for every output but the
+/// last, which gets them moved (most records make one output: no copy of the partition key).
+fn with_each_output<T>(
+    outputs: Vec<T>,
+    record: UserRecord,
+) -> impl Iterator<Item = (T, UserRecord)> {
+    let last = outputs.len().saturating_sub(1);
+    let mut record = Some(record);
+    outputs.into_iter().enumerate().map(move |(i, output)| {
+        let fields = if i == last {
+            record.take()
+        } else {
+            record.clone()
+        };
+        (output, fields.expect("taken only for the last output"))
+    })
 }
 
 #[cfg(test)]
@@ -454,6 +485,28 @@ mod tests {
         );
         assert_eq!(p.take_control_messages_dropped(), 1);
         assert_eq!(p.take_control_messages_dropped(), 0);
+        assert_eq!(p.take_empty_data_messages(), 0);
+    }
+
+    #[test]
+    fn a_data_message_without_log_events_delivers_nothing_and_is_counted() {
+        let mut p = RecordPipeline::new(false, None, Some(SequencePosition::new("40", 0)))
+            .with_processors(cloudwatch_logs());
+        let mut out = Vec::new();
+        for seq in ["40", "41", "42"] {
+            p.process(kinesis(seq, gzip(&envelope("DATA_MESSAGE", &[]))), &mut out);
+        }
+        p.process(
+            kinesis("43", gzip(&envelope("DATA_MESSAGE", &["d"]))),
+            &mut out,
+        );
+        assert_eq!(records(&out), vec![("43".into(), 0, "d".into())]);
+        assert_eq!(
+            p.take_empty_data_messages(),
+            2,
+            "the two after the resume point, not the one at it"
+        );
+        assert_eq!(p.take_empty_data_messages(), 0);
     }
 
     #[test]

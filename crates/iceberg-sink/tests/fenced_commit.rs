@@ -531,6 +531,21 @@ impl Catalog for CompetitorBeforeSwap {
     }
 }
 
+/// Commits the file `ours` moving shard A from nothing to `8/0` through `catalog`.
+async fn commit_ours_at_a_8(f: &Fixture, catalog: &CompetitorBeforeSwap) -> CommitOutcome {
+    let table = f.load().await;
+    commit_files(
+        catalog,
+        &f.table,
+        NAME,
+        vec![data_file(&table, "ours")],
+        BTreeMap::from([(SHARD_A.to_owned(), at("8/0"))]),
+        BTreeMap::from([(SHARD_A.to_owned(), None)]),
+    )
+    .await
+    .unwrap()
+}
+
 /// The fence is atomic with the catalog's swap: a commit that passed the check, then lost the
 /// swap to a writer of the same shard, is checked again on iceberg-rust's retry and refused.
 #[tokio::test]
@@ -542,17 +557,7 @@ async fn a_commit_that_loses_the_swap_to_a_writer_of_its_shard_is_fenced_on_the_
         position: "10/0".to_owned(),
         competed: Default::default(),
     };
-    let table = f.load().await;
-    let outcome = commit_files(
-        &catalog,
-        &f.table,
-        NAME,
-        vec![data_file(&table, "ours")],
-        BTreeMap::from([(SHARD_A.to_owned(), at("8/0"))]),
-        BTreeMap::from([(SHARD_A.to_owned(), None)]),
-    )
-    .await
-    .unwrap();
+    let outcome = commit_ours_at_a_8(&f, &catalog).await;
 
     let CommitOutcome::Fenced(refusal) = outcome else {
         panic!("committed over the competitor: {outcome:?}");
@@ -577,17 +582,7 @@ async fn a_commit_that_loses_the_swap_to_a_writer_of_another_shard_is_retried_an
         position: "3/0".to_owned(),
         competed: Default::default(),
     };
-    let table = f.load().await;
-    let outcome = commit_files(
-        &catalog,
-        &f.table,
-        NAME,
-        vec![data_file(&table, "ours")],
-        BTreeMap::from([(SHARD_A.to_owned(), at("8/0"))]),
-        BTreeMap::from([(SHARD_A.to_owned(), None)]),
-    )
-    .await
-    .unwrap();
+    let outcome = commit_ours_at_a_8(&f, &catalog).await;
 
     committed_snapshot(&outcome);
     assert_eq!(

@@ -134,6 +134,9 @@ metrics_table! {
     /// CloudWatch Logs `CONTROL_MESSAGE` envelopes dropped by message extraction.
     CLOUDWATCH_LOGS_CONTROL_MESSAGES_DROPPED = "kinesink_cloudwatch_logs_control_messages_dropped_total", Counter, [],
         "CloudWatch Logs CONTROL_MESSAGE envelopes dropped by message extraction (they carry no data)";
+    /// CloudWatch Logs `DATA_MESSAGE` envelopes without any log event (nothing to deliver).
+    CLOUDWATCH_LOGS_EMPTY_DATA_MESSAGES = "kinesink_cloudwatch_logs_empty_data_messages_total", Counter, [],
+        "CloudWatch Logs DATA_MESSAGE envelopes with no log event (nothing to deliver)";
     /// Records `processing.transform` dropped (the program had no output for them).
     TRANSFORM_DROPPED = "kinesink_transform_dropped_records_total", Counter, [],
         "records processing.transform dropped (no output)";

@@ -9,7 +9,7 @@
 //!
 //! Must never: depend on tokio, an AWS SDK crate or a clock; panic, hang or allocate without
 //! bound on any input (every failure is returned, for the error output); drop a record except
-//! a `CONTROL_MESSAGE` envelope, which the caller counts.
+//! a `CONTROL_MESSAGE` envelope or a `DATA_MESSAGE` without log events, which the caller counts.
 
 pub mod cloudwatch_logs;
 mod decompression;

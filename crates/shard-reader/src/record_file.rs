@@ -5,9 +5,10 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use base64::Engine;
 use kinesink_record_deaggregation::KinesisRecord;
 use serde::Deserialize;
+
+use crate::serde_body::{kinesis_record, record_data};
 
 /// The shape of a records file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,34 +149,35 @@ struct GetRecordsElement {
 
 fn get_records_element(raw: &[u8]) -> Result<KinesisRecord, String> {
     let e: GetRecordsElement = serde_json::from_slice(raw).map_err(|e| e.to_string())?;
-    let data = base64::engine::general_purpose::STANDARD
-        .decode(e.data.as_bytes())
-        .map_err(|err| format!("Data is not base64: {err}"))?;
     if !kinesink_sequence_position::is_sequence_number(&e.sequence_number) {
         return Err(format!(
             "SequenceNumber `{}` is not a decimal number",
             e.sequence_number
         ));
     }
-    Ok(KinesisRecord {
-        data,
-        partition_key: e.partition_key,
-        sequence_number: e.sequence_number,
-        approximate_arrival_ms: arrival_ms(&e.approximate_arrival_timestamp)?,
-    })
-}
-
-fn arrival_ms(v: &serde_json::Value) -> Result<i64, String> {
-    match v {
-        serde_json::Value::Number(n) => n
-            .as_f64()
-            .map(|secs| (secs * 1000.0).round() as i64)
-            .ok_or_else(|| format!("ApproximateArrivalTimestamp {n} is not a number of seconds")),
-        serde_json::Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
-            .map(|t| t.timestamp_millis())
-            .map_err(|e| {
-                format!("ApproximateArrivalTimestamp `{s}` is not epoch seconds or RFC 3339: {e}")
-            }),
+    match e.approximate_arrival_timestamp {
+        serde_json::Value::Number(n) => {
+            let seconds = n.as_f64().ok_or_else(|| {
+                format!("ApproximateArrivalTimestamp {n} is not a number of seconds")
+            })?;
+            kinesis_record(
+                e.data.as_bytes(),
+                Some(e.partition_key),
+                e.sequence_number,
+                Some(seconds),
+            )
+        }
+        serde_json::Value::String(s) => {
+            let arrival = chrono::DateTime::parse_from_rfc3339(&s).map_err(|err| {
+                format!("ApproximateArrivalTimestamp `{s}` is not epoch seconds or RFC 3339: {err}")
+            })?;
+            Ok(KinesisRecord {
+                data: record_data(&e.sequence_number, e.data.as_bytes())?,
+                partition_key: e.partition_key,
+                sequence_number: e.sequence_number,
+                approximate_arrival_ms: arrival.timestamp_millis(),
+            })
+        }
         other => Err(format!(
             "ApproximateArrivalTimestamp must be a number or string, not {other}"
         )),
@@ -248,7 +250,7 @@ mod tests {
             ("not json", "expected"),
             (
                 "{\"Data\":\"!!\",\"PartitionKey\":\"p\",\"SequenceNumber\":\"1\",\"ApproximateArrivalTimestamp\":1}",
-                "Data is not base64",
+                "record 1 has Data that is not base64",
             ),
             (
                 "{\"Data\":\"\",\"PartitionKey\":\"p\",\"SequenceNumber\":\"1a\",\"ApproximateArrivalTimestamp\":1}",

@@ -139,6 +139,10 @@ impl ShardTask {
                         if dropped > 0 {
                             metrics::counter!(kinesink_metric_names::CLOUDWATCH_LOGS_CONTROL_MESSAGES_DROPPED).increment(dropped);
                         }
+                        let empty = self.pipeline.take_empty_data_messages();
+                        if empty > 0 {
+                            metrics::counter!(kinesink_metric_names::CLOUDWATCH_LOGS_EMPTY_DATA_MESSAGES).increment(empty);
+                        }
                         let dropped = self.pipeline.take_transform_dropped();
                         if dropped > 0 {
                             metrics::counter!(kinesink_metric_names::TRANSFORM_DROPPED).increment(dropped);
