@@ -263,3 +263,55 @@ fn a_transform_makes_zero_one_or_many_records_each_partitioned_and_failures_land
         "the message says which: {failed:?}"
     );
 }
+
+#[test]
+fn a_source_backup_holds_every_record_as_read_exactly_once_beside_the_transformed_output() {
+    let config = "name = \"orders\"\n[source]\nstream = \"s\"\n\
+         [processing]\ntransform = 'select(.keep) | .items[] | {sku: .}'\n\
+         [destination]\nurl = \"s3://bucket-x\"\nprefix = \"data/\"\nbackup_prefix = \"source/\"\n\
+         error_output_prefix = \"errors/!{firehose:error-output-type}/\"\nbuffer_size_mib = 1\n";
+    // 3,000 records as read (about 1.3 MiB, so both outputs are cut by size too), a third of
+    // them dropped by the transform, the rest fanned out to 0..=2 records; one not JSON.
+    let mut input = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..3000 {
+        let items: Vec<String> = (0..i % 3).map(|n| format!("s{i}-{n}")).collect();
+        let keep = i % 3 != 1;
+        if keep {
+            expected.extend(items.iter().map(|s| format!("{{\"sku\":\"{s}\"}}")));
+        }
+        input.push(
+            serde_json::json!({"id": i, "keep": keep, "items": items, "pad": "p".repeat(400)})
+                .to_string(),
+        );
+    }
+    input.push("not json".to_owned());
+    let (mut backed_up, mut delivered, mut failed) = (Vec::new(), Vec::new(), 0);
+    for (rel, line) in dry_run_lines(config, &(input.join("\n") + "\n"), "lines") {
+        if rel.starts_with("source/") {
+            assert!(
+                rel.starts_with("source/20") && rel.contains("/orders-"),
+                "backup objects are named like data objects under the backup prefix: {rel}"
+            );
+            backed_up.push(line);
+        } else if rel.starts_with("data/") {
+            delivered.push(line);
+        } else {
+            failed += 1;
+        }
+    }
+    backed_up.sort();
+    let mut as_read = input.clone();
+    as_read.sort();
+    assert_eq!(
+        backed_up.len(),
+        as_read.len(),
+        "every record as read once, dropped and failed ones included"
+    );
+    assert!(backed_up == as_read, "the backup holds other records");
+    delivered.sort();
+    expected.sort();
+    assert_eq!(delivered.len(), expected.len());
+    assert!(delivered == expected, "the delivered records differ");
+    assert_eq!(failed, 1, "the record that is not JSON");
+}

@@ -170,6 +170,10 @@ pub enum BufferEvent {
     Record(UserRecord),
     /// A record that failed processing, in shard order; goes to the error output.
     Failed(FailedRecord),
+    /// A record as read (after KPL deaggregation, before any other processing), for the source
+    /// record backup (`destination.backup_prefix`): it comes before the records made from it,
+    /// at their position. Ignored when the layout has no backup prefix.
+    Source(UserRecord),
     /// Time passed: flush the shard if a buffer is older than the interval.
     Tick,
     /// Flush everything (shutdown, shard end).
@@ -209,6 +213,9 @@ pub enum BufferError {
     /// The error output prefix cannot be evaluated (a configuration problem).
     #[error("the error output prefix cannot be evaluated: {0}")]
     ErrorPrefix(EvaluateError),
+    /// The backup prefix cannot be evaluated for an object (a configuration problem).
+    #[error("the backup prefix cannot be evaluated: {0}")]
+    BackupPrefix(EvaluateError),
     /// An object could not be encoded.
     #[error("encoding object {key}: {message}")]
     Encode {
@@ -239,6 +246,8 @@ pub struct ReadyObject {
     pub is_error_output: bool,
     /// Its error-output type (`processing-failed`, ...) when it goes to the error output.
     pub error_output_type: Option<String>,
+    /// Whether it holds source records for the backup (not delivered records).
+    pub is_backup: bool,
     /// Position of the first record.
     pub first: SequencePosition,
     /// Position of the last record.
@@ -267,6 +276,8 @@ enum PartitionId {
     Data(PartitionKeys),
     /// The error output, by error-output type.
     Error(String),
+    /// The source record backup.
+    Backup,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -366,6 +377,12 @@ impl ShardBuffers {
                 let position = failed.position.clone();
                 self.before_record(&position, &mut actions)?;
                 self.add_failed(now_ms, &failed, &mut actions)?;
+                self.after_record(position);
+            }
+            BufferEvent::Source(record) => {
+                let position = record.position.clone();
+                self.before_record(&position, &mut actions)?;
+                self.add_source(now_ms, &record, &mut actions)?;
                 self.after_record(position);
             }
             BufferEvent::Tick => {
@@ -637,6 +654,7 @@ impl ShardBuffers {
 mod error_record;
 mod object_cut;
 mod partition_routing;
+mod source_backup;
 #[cfg(test)]
 mod tests;
 

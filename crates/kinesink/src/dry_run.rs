@@ -91,7 +91,8 @@ pub async fn dry_run(
     };
     let mut pipeline = RecordPipeline::new(w.kpl_deaggregation, w.record_split.clone(), None)
         .with_processors(w.processors)
-        .with_transform(w.transform.clone());
+        .with_transform(w.transform.clone())
+        .with_backup(w.prefixes.backup().is_some());
     let mut buffers = ShardBuffers::new(layout, w.buffer, ResumeState::default());
     Ok(
         kinesink_delivery::preview(&mut pipeline, &mut buffers, sink, || {

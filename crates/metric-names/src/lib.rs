@@ -65,6 +65,15 @@ metrics_table! {
     /// Bytes written in objects (Firehose `DeliveryToS3.Bytes`).
     DELIVERY_BYTES = "kinesink_delivery_to_s3_bytes_total", Counter, [],
         "bytes written (DeliveryToS3.Bytes)";
+    /// Source backup objects written (Firehose `BackupToS3.Success`).
+    BACKUP_SUCCESS = "kinesink_backup_to_s3_success_total", Counter, [],
+        "source backup objects written (BackupToS3.Success)";
+    /// Source records written in backup objects (Firehose `BackupToS3.Records`).
+    BACKUP_RECORDS = "kinesink_backup_to_s3_records_total", Counter, [],
+        "source records backed up (BackupToS3.Records)";
+    /// Bytes written in backup objects (Firehose `BackupToS3.Bytes`).
+    BACKUP_BYTES = "kinesink_backup_to_s3_bytes_total", Counter, [],
+        "bytes of source backup objects written (BackupToS3.Bytes)";
     /// Object writes that failed and were retried.
     DELIVERY_FAILURES = "kinesink_delivery_to_s3_failures_total", Counter, [],
         "object writes that failed and were retried";

@@ -147,15 +147,12 @@ impl ShardTask {
                         if dropped > 0 {
                             metrics::counter!(kinesink_metric_names::TRANSFORM_DROPPED).increment(dropped);
                         }
-                        let user_records = events.len();
-                        let user_bytes: usize = events
-                            .iter()
-                            .map(|e| match e {
-                                BufferEvent::Record(r) => r.data.len(),
-                                BufferEvent::Failed(f) => f.raw_data.len(),
-                                _ => 0,
-                            })
-                            .sum();
+                        // Records made, not the source records sent along for the backup.
+                        let (user_records, user_bytes) = events.iter().fold((0usize, 0usize), |(n, b), e| match e {
+                            BufferEvent::Record(r) => (n + 1, b + r.data.len()),
+                            BufferEvent::Failed(f) => (n + 1, b + f.raw_data.len()),
+                            _ => (n, b),
+                        });
                         metrics::counter!(kinesink_metric_names::INCOMING_RECORDS).increment(user_records as u64);
                         metrics::counter!(kinesink_metric_names::INCOMING_BYTES).increment(user_bytes as u64);
                         events.push(BufferEvent::Tick);

@@ -167,6 +167,7 @@ impl ShardWriter {
             oldest_arrival_ms,
             is_error_output,
             error_output_type,
+            is_backup,
             last,
             ..
         } = object;
@@ -230,6 +231,12 @@ impl ShardWriter {
             }
         };
         tracing::debug!(shard_id = %self.shard_id, key = %written_key, records = record_count, bytes = size, "object written");
+        if is_backup {
+            metrics::counter!(kinesink_metric_names::BACKUP_SUCCESS).increment(1);
+            metrics::counter!(kinesink_metric_names::BACKUP_RECORDS).increment(record_count as u64);
+            metrics::counter!(kinesink_metric_names::BACKUP_BYTES).increment(size);
+            return Ok(ticket);
+        }
         self.summary.objects += 1;
         self.summary.records += record_count as u64;
         self.summary.bytes += size;

@@ -20,7 +20,7 @@ impl ShardBuffers {
         );
         let error_output_type = match id {
             PartitionId::Error(t) => Some(t.clone()),
-            PartitionId::Data(_) => None,
+            PartitionId::Data(_) | PartitionId::Backup => None,
         };
         let (prefix, extension, is_error_output) = match id {
             PartitionId::Data(keys) => {
@@ -47,6 +47,11 @@ impl ShardBuffers {
                 self.layout.error_codec.file_extension().to_owned(),
                 true,
             ),
+            PartitionId::Backup => (
+                self.backup_prefix(b.oldest_arrival_ms, &seed)?,
+                self.backup_extension(),
+                false,
+            ),
         };
         let key = ObjectKey {
             name: self.layout.name.clone(),
@@ -67,6 +72,7 @@ impl ShardBuffers {
             body,
             is_error_output,
             error_output_type,
+            is_backup: *id == PartitionId::Backup,
             first: b.first,
             last: b.last,
             oldest_arrival_ms: b.oldest_arrival_ms,

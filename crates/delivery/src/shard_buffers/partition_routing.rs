@@ -213,6 +213,7 @@ impl ShardBuffers {
                 RecordFraming::NewlineDelimited,
                 self.layout.error_codec,
             ))),
+            PartitionId::Backup => self.backup_encoder(),
         }
     }
 

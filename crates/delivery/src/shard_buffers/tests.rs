@@ -4,6 +4,7 @@ use super::*;
 
 mod exactly_once;
 mod shared_positions;
+mod source_backup;
 
 fn layout() -> ObjectLayout {
     ObjectLayout {

@@ -83,6 +83,8 @@ pub(crate) struct DestinationSection {
     pub(crate) prefix: Option<String>,
     /// Error-output prefix, in Firehose's prefix language.
     pub(crate) error_output_prefix: Option<String>,
+    /// Source record backup prefix (Firehose `S3BackupMode` `Enabled`); empty or absent: off.
+    pub(crate) backup_prefix: Option<String>,
     /// Open partitions per shard.
     #[serde_as(as = "Option<ScalarValue>")]
     #[serde(default)]
@@ -165,9 +167,14 @@ impl DestinationSection {
         };
         let prefixes =
             OutputPrefixes::parse(self.prefix.as_deref(), self.error_output_prefix.as_deref())
+                .and_then(|p| p.with_backup(self.backup_prefix.as_deref()))
                 .map_err(|e| {
                     let key = match e {
                         OutputPrefixesError::Prefix(_) => "destination.prefix",
+                        OutputPrefixesError::BackupPrefix(_)
+                        | OutputPrefixesError::PartitionKeyInBackupPrefix(_) => {
+                            "destination.backup_prefix"
+                        }
                         _ => "destination.error_output_prefix",
                     };
                     err(format!("config key `{key}`: {e}"))

@@ -202,6 +202,10 @@ fn prefixes_that_leave_the_destination_are_refused_naming_the_key() {
             "prefix = \"data/\"\nerror_output_prefix = \"/err/!{firehose:error-output-type}/\"",
             "destination.error_output_prefix",
         ),
+        (
+            "prefix = \"data/\"\nbackup_prefix = \"source/../../b/\"",
+            "destination.backup_prefix",
+        ),
     ] {
         let text = MINIMAL.replace("[destination]\n", &format!("[destination]\n{extra}\n"));
         let e = load_str(&text, &[]).err().unwrap().to_string();
@@ -211,6 +215,15 @@ fn prefixes_that_leave_the_destination_are_refused_naming_the_key() {
             "{extra}: {e}"
         );
     }
+    let text = MINIMAL.replace(
+        "[destination]\n",
+        "[destination]\nbackup_prefix = \"source/!{partitionKeyFromQuery:k}/\"\n",
+    );
+    let e = load_str(&text, &[]).err().unwrap().to_string();
+    assert!(
+        e.contains("config key `destination.backup_prefix`") && e.contains("before partition keys"),
+        "{e}"
+    );
     let e = load_str(
         MINIMAL,
         &[("KINESINK_DESTINATION__URL", "s3://my-bucket/../escape")],

@@ -129,7 +129,8 @@ fn build_task(
             resume_after.clone(),
         )
         .with_processors(s.processors)
-        .with_transform(s.transform.clone()),
+        .with_transform(s.transform.clone())
+        .with_backup(s.prefixes.backup().is_some()),
         buffers: ShardBuffers::new(
             layout,
             s.buffer.staggered_for(&lease.shard_id),

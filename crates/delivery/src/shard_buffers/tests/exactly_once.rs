@@ -3,12 +3,14 @@
 //! crashes, with their steps interleaved in an arbitrary order. Every lease write goes through
 //! the real fencing code ([`LeaseKeeper`] over [`MemoryLeaseTable`]); objects are partitioned
 //! NDJSON or Parquet, with error output, active-partition limits (least-recently-used cuts or
-//! the error output), memory-pressure flushes and memory-budget compaction. Records come in
+//! the error output), memory-pressure flushes, memory-budget compaction and, in some cases, the
+//! source record backup (each record as read, in `backup/` objects). Records come in
 //! groups that share one position, as the outputs of one Kinesis record do (the log events of
 //! a CloudWatch Logs envelope, the records a transform makes from one input); the shell ticks
 //! and flushes only between groups (between batches).
 //!
-//! Asserted: every record ends in exactly one object, in the place its kind decides; every
+//! Asserted: every record ends in exactly one object, in the place its kind decides, and, with
+//! the backup on, in exactly one backup object; every
 //! rewrite of a key holds the same bytes (the same rows, for a Parquet object whose buffer was
 //! compacted in one of the writes: compaction changes the row-group layout, see
 //! [`ParquetObjectEncoder::compact`](kinesink_parquet_writer::ParquetObjectEncoder::compact));
@@ -54,6 +56,8 @@ struct ShardRecord {
     kind: Kind,
     country: &'static str,
     event: BufferEvent,
+    /// The record as read, for the source backup (sent before `event` when backup is on).
+    source: BufferEvent,
 }
 
 impl std::fmt::Debug for ShardRecord {
@@ -103,6 +107,15 @@ fn shard_records(specs: &[(u8, usize, usize, bool)], countries: usize) -> Vec<Sh
                     format!(r#"{{"id":"{id}","country":"{country}","n":"lots","note":"{note}"}}"#)
                 }
             };
+            let source = BufferEvent::Source(record(
+                seq,
+                &if kind == Kind::Failed {
+                    format!("corrupt aggregate {id} ")
+                } else {
+                    data.clone()
+                },
+                arrival,
+            ));
             let event = if kind == Kind::Failed {
                 BufferEvent::Failed(FailedRecord {
                     raw_data: format!("corrupt aggregate {id} ").into_bytes(),
@@ -123,6 +136,7 @@ fn shard_records(specs: &[(u8, usize, usize, bool)], countries: usize) -> Vec<Sh
                 kind,
                 country,
                 event,
+                source,
             }
         })
         .collect()
@@ -209,6 +223,9 @@ impl Owner {
                 steps.push_back(Step::Compact);
             }
             if resume.checkpoint.as_ref().is_none_or(|c| r.position > *c) {
+                if layout.prefixes.backup().is_some() {
+                    steps.push_back(Step::Event(r.source.clone()));
+                }
                 steps.push_back(Step::Event(r.event.clone()));
             }
         }
@@ -367,6 +384,7 @@ fn placements(sink: &Sink) -> BTreeMap<String, Vec<String>> {
     use base64::Engine;
     let mut found: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (key, (body, _)) in &sink.objects {
+        // `country=XX`, the error output type, or `backup`.
         let place = key
             .split('/')
             .nth(if key.starts_with("err/") { 1 } else { 0 });
@@ -461,8 +479,19 @@ fn run_case(case: &Case) -> Result<(), TestCaseError> {
     let parquet = matches!(case.layout.format, ObjectFormat::Parquet(_));
     let lru = case.layout.partition_limit.action == PartitionLimitAction::FlushLeastRecentlyUsed;
     let mut found = placements(&sink);
+    let backup = case.layout.prefixes.backup().is_some();
     for r in &case.records {
-        let places = found.remove(&r.id).unwrap_or_default();
+        let mut places = found.remove(&r.id).unwrap_or_default();
+        let backed_up = places.iter().filter(|p| *p == "backup").count();
+        prop_assert_eq!(
+            backed_up,
+            usize::from(backup),
+            "record {} backed up {} times (backup on: {})",
+            &r.id,
+            backed_up,
+            backup
+        );
+        places.retain(|p| p != "backup");
         let data = format!("country={}", r.country);
         let expected: &[&str] = match r.kind {
             Kind::Good => &[&data, ACTIVE_PARTITION_EXCEEDED],
@@ -506,6 +535,7 @@ prop_compose! {
         ),
         countries in 1usize..=4,
         parquet_format in any::<bool>(),
+        backup in any::<bool>(),
         max_active in 1usize..=4,
         lru in any::<bool>(),
         size_limit in prop_oneof![3_000usize..40_000, 40_000usize..300_000],
@@ -516,7 +546,14 @@ prop_compose! {
         let mut takeovers: Vec<(usize, bool)> =
             takeovers.into_iter().map(|(at, z)| (at, z != 0)).collect();
         takeovers.sort_unstable();
+        let prefixes = partitioned_layout()
+            .prefixes
+            .as_ref()
+            .clone()
+            .with_backup(backup.then_some("backup/"))
+            .unwrap();
         let base = ObjectLayout {
+            prefixes: Arc::new(prefixes),
             partition_limit: PartitionLimit {
                 max_active,
                 action: if lru {
