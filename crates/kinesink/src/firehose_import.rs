@@ -206,9 +206,13 @@ fn destination(e: &Value, notes: &mut Vec<String>) -> Result<DestinationSection,
         ],
     )
     .map(str::to_owned);
-    if s(e, &["S3BackupMode"]) == Some("Enabled") {
-        notes.push("S3 backup of source records (S3BackupMode = Enabled)".into());
-    }
+    let backup_prefix = (s(e, &["S3BackupMode"]) == Some("Enabled")).then(|| {
+        let b = |k: &str| s(e, &["S3BackupDescription", k]).filter(|v| !v.is_empty());
+        if let Some(other) = b("BucketARN").filter(|a| a.strip_prefix("arn:aws:s3:::") != Some(bucket)) {
+            notes.push(format!("S3 backup to its own bucket ({other}): kinesink writes the source backup to the destination's bucket, under backup_prefix"));
+        }
+        b("Prefix").unwrap_or("source-backup/").to_owned()
+    });
     if e.get("CloudWatchLoggingOptions")
         .and_then(|c| c.get("Enabled"))
         == Some(&Value::Bool(true))
@@ -223,6 +227,7 @@ fn destination(e: &Value, notes: &mut Vec<String>) -> Result<DestinationSection,
         url: format!("s3://{bucket}"),
         prefix: prefix("Prefix"),
         error_output_prefix: prefix("ErrorOutputPrefix"),
+        backup_prefix,
         buffer_size_mib: n(e, &["BufferingHints", "SizeInMBs"]),
         buffer_interval_s: n(e, &["BufferingHints", "IntervalInSeconds"]),
         sse: kms_key_id.as_ref().map(|_| Sse::AwsKms),

@@ -44,6 +44,10 @@ fn a_plain_gzip_delivery_stream_becomes_ndjson_gzip_to_the_same_bucket_and_prefi
     assert_eq!(str_at(&t, "destination.url"), "s3://acme-raw-clicks");
     assert_eq!(str_at(&t, "destination.prefix"), "raw/");
     assert_eq!(str_at(&t, "destination.error_output_prefix"), "raw-errors/");
+    assert!(
+        get(&t, "destination.backup_prefix").is_none(),
+        "S3BackupMode Disabled: no backup"
+    );
     assert_eq!(
         get(&t, "destination.buffer_size_mib").and_then(toml::Value::as_integer),
         Some(5)
@@ -86,7 +90,8 @@ fn dynamic_partitioning_carries_the_jq_query_prefixes_and_kms_and_names_the_lamb
 }
 
 #[test]
-fn parquet_conversion_carries_the_glue_table_and_openx_options_and_names_the_backup_it_drops() {
+fn parquet_conversion_carries_the_glue_table_openx_options_and_source_backup_naming_its_own_bucket()
+{
     let c = import(&fixture("parquet_conversion.json")).unwrap();
     let t = written(&c);
     assert_eq!(str_at(&t, "format.type"), "parquet");
@@ -102,13 +107,16 @@ fn parquet_conversion_carries_the_glue_table_and_openx_options_and_names_the_bac
         str_at(&t, "format.column_to_json_key_mappings.ts"),
         "timestamp"
     );
+    assert_eq!(str_at(&t, "destination.backup_prefix"), "source-backup/");
     assert!(
         c.not_carried_over
             .iter()
-            .any(|m| m.contains("S3BackupMode"))
+            .any(|m| m.contains("own bucket (arn:aws:s3:::acme-lake-backup)")),
+        "{:?}",
+        c.not_carried_over
     );
     let text = c.to_toml();
-    assert!(text.starts_with("# Imported") && text.contains("#  - S3 backup"));
+    assert!(text.starts_with("# Imported") && text.contains("#  - S3 backup to its own bucket"));
     let reparsed: Table = toml::from_str(&text).expect("the output is valid TOML");
     assert_eq!(reparsed, t);
     let reparsed: FileConfig = toml::from_str(&text).expect("the output is a configuration file");
