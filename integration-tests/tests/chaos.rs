@@ -1,6 +1,7 @@
 //! The chaos test: 3 worker processes on a 4-shard stream while a producer writes events with
 //! unique ids (plain and KPL-aggregated, ~1% malformed: not JSON, no partition key, a corrupt
-//! KPL aggregate, a value the Parquet schema cannot take), delivered as zstd Parquet; meanwhile: kill -9 of a random
+//! KPL aggregate, a value the Parquet schema cannot take), delivered as zstd Parquet through a
+//! jq transform, with the source record backup on; meanwhile: kill -9 of a random
 //! worker every ~10 s (restarted at once, as an orchestrator would), one SIGTERM, one worker
 //! paused with SIGSTOP past the failover time and resumed (a zombie), a shard split and a merge,
 //! and S3 and DynamoDB failing a share of requests through a fault-injecting proxy (500s,
@@ -11,7 +12,8 @@
 //!
 //! At the end every object is read back and one line is printed:
 //! `records produced, delivered, in error prefix, duplicates, missing, kills, reshards, faults injected`.
-//! Pass: duplicates 0, missing 0, every malformed record in the error prefix exactly once and
+//! Pass: duplicates 0, missing 0, every record as read in the backup exactly once (malformed
+//! ones included), every malformed record in the error prefix exactly once and
 //! under its error output type (all four kinds), no worker exiting by itself, the final catch-up
 //! run succeeding at its first try, every fault type injected into both S3 and DynamoDB, the
 //! zombie losing a lease and having a fenced write refused (its `/metrics` and log), and records
@@ -91,6 +93,7 @@ worker_id = "{worker_id}"
 endpoint_url = "{ddb}"
 [processing]
 partition_query = "{{event_type: .event_type}}"
+transform = 'if .event_type == "never" then empty else . + {{transformed: true}} end'
 [destination]
 url = "s3://{BUCKET}/{stream}"
 endpoint_url = "{s3}"
@@ -99,6 +102,7 @@ buffer_size_mib = 1
 buffer_interval_s = 2
 prefix = "data/type=!{{partitionKeyFromQuery:event_type}}/"
 error_output_prefix = "errors/!{{firehose:error-output-type}}/"
+backup_prefix = "backup/"
 [format]
 type = "parquet"
 compression = "zstd"
@@ -677,6 +681,36 @@ async fn chaos_kills_pauses_reshards_and_faults_leave_every_record_exactly_once(
     );
     assert_eq!(delivered_good, produced.good());
     assert_eq!(in_error_prefix, produced.malformed.len() as u64);
+    // The source backup holds every record as read exactly once, malformed ones included.
+    let backed_up_once = produced
+        .chunks
+        .iter()
+        .flat_map(|(prefix, n)| (0..*n).map(move |i| format!("{prefix}-{i}")))
+        .filter(|id| delivered.backup_events.get(id) == Some(&1))
+        .count() as u64;
+    assert_eq!(
+        backed_up_once,
+        produced.good(),
+        "good records backed up once"
+    );
+    assert_eq!(
+        delivered.backup_events.len() as u64,
+        produced.good(),
+        "no other event in the backup"
+    );
+    for marker in &produced.malformed {
+        assert_eq!(
+            delivered.backup_errors.get(marker),
+            Some(&1),
+            "{marker} in the backup"
+        );
+    }
+    assert_eq!(delivered.backup_errors.len(), produced.malformed.len());
+    println!(
+        "chaos: source backup holds {} good and {} malformed records as read, each once",
+        delivered.backup_events.len(),
+        delivered.backup_errors.len()
+    );
     assert!(
         kills >= 1 && reshards == 2 && zombies == 1 && sigterms == 1 && faults > 0,
         "every kind of chaos happened"

@@ -22,6 +22,36 @@ pub struct Delivered {
     /// Good events delivered per shard id (taken from the data objects' keys).
     pub events_by_shard: BTreeMap<String, u64>,
     pub unexpected: Vec<String>,
+    /// How often each good event id and each malformed marker is in the source backup
+    /// (`backup/`: each record as read, gzip, newline-delimited).
+    pub backup_events: BTreeMap<String, usize>,
+    pub backup_errors: BTreeMap<String, usize>,
+}
+
+/// The ids and markers in a backup object's text: every `"event_id":"<id>"` of a good event, and
+/// every `chaos-bad-<n>-<k>` marker (once in each malformed record, whatever its bytes).
+fn backup_contents(text: &str, delivered: &mut Delivered) {
+    let marker_chars = |c: char| c.is_ascii_alphanumeric() || c == '-';
+    for (at, _) in text.match_indices("chaos-bad-") {
+        let marker: String = text[at..]
+            .chars()
+            .take_while(|c| marker_chars(*c))
+            .collect();
+        *delivered.backup_errors.entry(marker).or_insert(0) += 1;
+    }
+    for (at, key) in text.match_indices("\"event_id\"") {
+        let rest = text[at + key.len()..].trim_start();
+        let Some(rest) = rest.strip_prefix(':').map(str::trim_start) else {
+            continue;
+        };
+        let Some(rest) = rest.strip_prefix('"') else {
+            continue;
+        };
+        let id = &rest[..rest.find('"').unwrap_or(rest.len())];
+        if !id.starts_with("chaos-bad-") {
+            *delivered.backup_events.entry(id.to_owned()).or_insert(0) += 1;
+        }
+    }
 }
 
 /// The `event_id` column of a Parquet object.
@@ -58,7 +88,8 @@ pub fn shard_of_key(key: &str) -> Option<String> {
 }
 
 /// Reads every object under `s3://bucket/<stream>/` back: data objects are Parquet with an
-/// `event_id` column; error objects are gzip JSON lines whose `rawData` holds a marker.
+/// `event_id` column; error objects are gzip JSON lines whose `rawData` holds a marker; backup
+/// objects (`backup/`) are gzip records as read.
 pub async fn read_back(bucket: &str, stream: &str) -> Delivered {
     let objects = raw_objects(bucket, &format!("{stream}/")).await;
     let mut delivered = Delivered {
@@ -67,9 +98,20 @@ pub async fn read_back(bucket: &str, stream: &str) -> Delivered {
         error_types: BTreeMap::new(),
         events_by_shard: BTreeMap::new(),
         unexpected: Vec::new(),
+        backup_events: BTreeMap::new(),
+        backup_errors: BTreeMap::new(),
     };
     let errors_root = format!("{stream}/errors/");
+    let backup_root = format!("{stream}/backup/");
     for (key, (_, raw)) in &objects {
+        if key.starts_with(&backup_root) {
+            let mut body = Vec::new();
+            flate2::read::GzDecoder::new(&raw[..])
+                .read_to_end(&mut body)
+                .expect("backup objects are gzip");
+            backup_contents(&String::from_utf8_lossy(&body), &mut delivered);
+            continue;
+        }
         if !key.starts_with(&errors_root) {
             assert!(key.ends_with(".parquet"), "data objects are Parquet: {key}");
             let ids = parquet_event_ids(key, raw);
@@ -116,13 +158,14 @@ pub async fn read_back(bucket: &str, stream: &str) -> Delivered {
 }
 
 /// The error output type a malformed record of `kind` (its marker's last number modulo 4, see
-/// the producer) lands in: not JSON and JSON without the partition key fail the partition query
-/// (`metadata-extraction-failed`); a corrupt KPL aggregate fails before partitioning
-/// (`processing-failed`); a value the Parquet schema cannot take fails conversion.
+/// the producer) lands in, with the chaos test's transform: not JSON fails the transform and a
+/// corrupt KPL aggregate fails deaggregation, both before partitioning (`processing-failed`);
+/// JSON without the partition key fails the partition query (`metadata-extraction-failed`); a
+/// value the Parquet schema cannot take fails conversion.
 pub fn expected_error_type(kind: u64) -> &'static str {
     match kind % 4 {
-        0 | 1 => "metadata-extraction-failed",
-        2 => "processing-failed",
+        0 | 2 => "processing-failed",
+        1 => "metadata-extraction-failed",
         _ => "format-conversion-failed",
     }
 }
