@@ -116,6 +116,91 @@ async fn scraped_counters_match_what_was_delivered() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn processing_and_backup_counters_count_what_the_transform_passed_on_and_what_was_backed_up()
+{
+    let stream = unique("it-metrics-proc");
+    create_stream(&stream, 2).await;
+    create_bucket(BUCKET).await;
+    produce(&stream, 500, &stream, false);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = config(
+        &stream,
+        &stream,
+        BUCKET,
+        &stream,
+        "",
+        &format!(
+            "buffer_interval_s = 1\nbackup_prefix = \"backup/\"\n\
+             [processing]\ntransform = '{{id: .event_id}}'\n\
+             [metrics]\nlisten = \"127.0.0.1:{port}\""
+        ),
+    );
+    let mut worker = Worker::start(&cfg.path);
+    worker.wait_for("serving /metrics", 1, Duration::from_secs(30));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let text = loop {
+        let (_, text) = get(port, "/metrics");
+        if metric(&text, "kinesink_delivery_to_s3_records_total") == 500.0
+            && metric(&text, "kinesink_backup_to_s3_records_total") == 500.0
+        {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "not all delivered: {text}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let data = objects(BUCKET, &format!("{stream}/2")).await;
+    let backup = objects(BUCKET, &format!("{stream}/backup/")).await;
+    assert_eq!(
+        metric(&text, "kinesink_delivery_to_s3_success_total"),
+        data.len() as f64,
+        "backup objects are not counted as deliveries"
+    );
+    assert_eq!(
+        metric(&text, "kinesink_backup_to_s3_success_total"),
+        backup.len() as f64
+    );
+    assert_eq!(
+        metric(&text, "kinesink_succeed_processing_records_total"),
+        500.0
+    );
+    let lines = |objects: &std::collections::BTreeMap<String, (String, Vec<u8>)>| {
+        objects
+            .values()
+            .map(|(_, plain)| plain.iter().filter(|b| **b == b'\n').count())
+            .sum::<usize>()
+    };
+    let plain_bytes = |objects: &std::collections::BTreeMap<String, (String, Vec<u8>)>| {
+        objects
+            .values()
+            .map(|(_, plain)| plain.len())
+            .sum::<usize>()
+    };
+    assert_eq!(
+        metric(&text, "kinesink_succeed_processing_bytes_total"),
+        (plain_bytes(&data) - lines(&data)) as f64,
+        "the bytes of the records the transform made, as delivered (one line each)"
+    );
+    assert!(metric(&text, "kinesink_execute_processing_success_total") >= 1.0);
+    assert_eq!(lines(&backup), 500, "each record as read, backed up");
+    let backup_written: usize = raw_objects(BUCKET, &format!("{stream}/backup/"))
+        .await
+        .values()
+        .map(|(_, body)| body.len())
+        .sum();
+    assert_eq!(
+        metric(&text, "kinesink_backup_to_s3_bytes_total"),
+        backup_written as f64
+    );
+    worker.sigterm();
+    assert_eq!(worker.wait(Duration::from_secs(30)).0, Some(0));
+    delete_stream(&stream).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_taken_metrics_port_is_a_one_line_error_naming_the_key() {
     let stream = unique("it-port");
     create_stream(&stream, 1).await;

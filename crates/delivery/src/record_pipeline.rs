@@ -95,6 +95,13 @@ impl RecordPipeline {
         self
     }
 
+    /// Whether any record processor runs (decompression, CloudWatch Logs extraction, the
+    /// transform): what the processing metrics measure.
+    #[must_use]
+    pub fn runs_processors(&self) -> bool {
+        !self.processors.is_off() || self.transform.is_some()
+    }
+
     /// Records the transform dropped (no output) since the last call (for a metric).
     pub fn take_transform_dropped(&mut self) -> u64 {
         std::mem::take(&mut self.transform_dropped)

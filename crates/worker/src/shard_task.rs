@@ -132,9 +132,11 @@ impl ShardTask {
                             self.keeper.report_behind(&self.shard_id, ms);
                         }
                         let mut events = Vec::with_capacity(batch.records.len() + 1);
+                        let processing = std::time::Instant::now();
                         for record in batch.records {
                             self.pipeline.process(record, &mut events);
                         }
+                        let processing = processing.elapsed();
                         let dropped = self.pipeline.take_control_messages_dropped();
                         if dropped > 0 {
                             metrics::counter!(kinesink_metric_names::CLOUDWATCH_LOGS_CONTROL_MESSAGES_DROPPED).increment(dropped);
@@ -155,6 +157,15 @@ impl ShardTask {
                         });
                         metrics::counter!(kinesink_metric_names::INCOMING_RECORDS).increment(user_records as u64);
                         metrics::counter!(kinesink_metric_names::INCOMING_BYTES).increment(user_bytes as u64);
+                        if self.pipeline.runs_processors() {
+                            use kinesink_metric_names as m;
+                            let passed = events.iter().filter_map(|e| match e { BufferEvent::Record(r) => Some(r.data.len()), _ => None });
+                            let (n, bytes) = passed.fold((0u64, 0u64), |(n, b), len| (n + 1, b + len as u64));
+                            metrics::counter!(m::EXECUTE_PROCESSING_MILLISECONDS).increment(u64::try_from(processing.as_millis()).unwrap_or(u64::MAX));
+                            metrics::counter!(m::EXECUTE_PROCESSING_SUCCESS).increment(1);
+                            metrics::counter!(m::SUCCEED_PROCESSING_RECORDS).increment(n);
+                            metrics::counter!(m::SUCCEED_PROCESSING_BYTES).increment(bytes);
+                        }
                         events.push(BufferEvent::Tick);
                         for event in events {
                             self.apply(now_ms(), event, &lost).await?;
