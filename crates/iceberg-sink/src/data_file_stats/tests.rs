@@ -9,7 +9,8 @@ use super::*;
 
 /// Columns of every type kinesink writes, ids 1.. in order (the Iceberg schema below matches).
 const HIVE: &str = "s string, i int, l bigint, dt date, ts timestamp, b boolean,
-dec decimal(10,2), wide decimal(30,4), d double, f float, bin binary, empty string, tags array<string>";
+dec decimal(10,2), wide decimal(30,4), d double, f float, bin binary, empty string, tags array<string>,
+small decimal(5,1)";
 
 fn iceberg_schema() -> Schema {
     use PrimitiveType as P;
@@ -48,6 +49,14 @@ fn iceberg_schema() -> Schema {
                 NestedField::list_element(14, Type::Primitive(P::String), false).into(),
             )),
         ),
+        primitive(
+            15,
+            "small",
+            P::Decimal {
+                precision: 5,
+                scale: 1,
+            },
+        ),
     ];
     Schema::builder()
         .with_fields(fields.into_iter().map(Arc::new))
@@ -80,7 +89,7 @@ fn write(table: TableSchema, rows_per_group: usize, records: &[String]) -> Vec<u
 fn record(n: i64, s: &str, d: &str) -> String {
     format!(
         r#"{{"s":"{s}","i":{n},"l":{},"dt":"2026-01-{:02}","ts":"2026-01-01T00:00:{:02}Z","b":{},
-"dec":"{n}.25","wide":"-{n}.5","d":{d},"f":{n}.5,"bin":"{}","empty":null,"tags":["{s}"]}}"#,
+"dec":"{n}.25","wide":"-{n}.5","small":{n}.5,"d":{d},"f":{n}.5,"bin":"{}","empty":null,"tags":["{s}"]}}"#,
         n * 1_000_000_000_000,
         n + 1,
         n,
@@ -169,7 +178,9 @@ fn integer_date_timestamp_boolean_and_decimal_bounds_are_the_minimum_and_maximum
         )
         .unwrap()
     };
-    // decimal(10,2) is stored as INT64, decimal(30,4) as fixed-length bytes.
+    // decimal(5,1) is stored as INT32, decimal(10,2) as INT64, decimal(30,4) as fixed-length
+    // bytes.
+    assert_eq!(bounds(15), (decimal("1.5", 5, 1), decimal("3.5", 5, 1)));
     assert_eq!(bounds(7), (decimal("1.25", 10, 2), decimal("3.25", 10, 2)));
     assert_eq!(
         bounds(8),
