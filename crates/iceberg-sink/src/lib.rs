@@ -10,7 +10,10 @@
 //! ([`catalog_config`]), the commit fence ([`fenced_catalog`]: a commit lands only if the table
 //! still holds the positions the committer expects, atomically with the catalog's
 //! compare-and-swap), and fenced commits of data files with the positions they complete
-//! ([`table_commit`]).
+//! ([`table_commit`]). Between the two, without a runtime or I/O but on iceberg-rust's value
+//! types: the data-file entry of a Parquet file kinesink wrote ([`data_file_stats`]: record,
+//! value and null counts, sizes, bounds and split offsets read from the file's footer by its
+//! Parquet field ids, string and binary bounds truncated as [`bound_truncation`] says).
 //!
 //! iceberg-rust 0.10.1 (pinned exactly in the workspace) is used for catalogs, metadata and
 //! commits only: data files are written by kinesink's own Parquet writer and handed over as
@@ -92,14 +95,20 @@
 //! The property test `tests/exactly_once_commits.rs` runs several workers over an in-memory
 //! catalog with this fence, through restarts, steals, zombies, conflicts and lost responses.
 
+pub mod bound_truncation;
 pub mod catalog_config;
+mod column_statistics;
 pub mod commit_protocol;
+pub mod data_file_stats;
 pub mod error;
 pub mod fenced_catalog;
 pub mod table_commit;
 pub mod table_position;
 
 pub use catalog_config::{CatalogKind, IcebergCatalogSettings, open_catalog};
+pub use data_file_stats::{
+    DataFileStatsError, FileStats, file_stats, file_stats_of_parquet, parquet_footer,
+};
 pub use error::{IcebergErrorClass, IcebergSinkError};
 pub use fenced_catalog::{FenceRefusal, FencedCommit};
 pub use table_commit::{CommitOutcome, commit_files, load_positions};

@@ -19,7 +19,7 @@ use arrow_array::{
 use arrow_buffer::{BooleanBufferBuilder, Buffer, NullBufferBuilder, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, FieldRef, Fields};
 
-use crate::hive_type::{HiveType, map_entries_field, struct_fields};
+use crate::hive_type::HiveType;
 
 /// The values of one column, by physical kind.
 #[derive(Debug)]
@@ -82,52 +82,61 @@ pub(crate) fn next_offset(len: usize) -> Result<i32, OffsetOverflow> {
 }
 
 impl ColumnBuffer {
-    pub(crate) fn new(hive_type: &HiveType) -> Self {
-        let values = match hive_type {
-            HiveType::String => ColumnValues::Utf8 {
+    /// An empty buffer for a column of `hive_type` whose Arrow type is `data_type`
+    /// (`hive_type.arrow_type()`, or the same with field metadata such as Parquet field ids on
+    /// its nested fields): the arrays it finishes carry `data_type`'s nested fields exactly.
+    pub(crate) fn new(hive_type: &HiveType, data_type: &DataType) -> Self {
+        let values = match (hive_type, data_type) {
+            (HiveType::String, _) => ColumnValues::Utf8 {
                 offsets: vec![0],
                 data: Vec::new(),
             },
-            HiveType::Binary => ColumnValues::Binary {
+            (HiveType::Binary, _) => ColumnValues::Binary {
                 offsets: vec![0],
                 data: Vec::new(),
             },
-            HiveType::TinyInt => ColumnValues::Int8(Vec::new()),
-            HiveType::SmallInt => ColumnValues::Int16(Vec::new()),
-            HiveType::Int => ColumnValues::Int32(Vec::new()),
-            HiveType::BigInt => ColumnValues::Int64(Vec::new()),
-            HiveType::Float => ColumnValues::Float32(Vec::new()),
-            HiveType::Double => ColumnValues::Float64(Vec::new()),
-            HiveType::Boolean => ColumnValues::Boolean(BooleanBufferBuilder::new(0)),
-            HiveType::Timestamp => ColumnValues::TimestampMicros(Vec::new()),
-            HiveType::Date => ColumnValues::Date32(Vec::new()),
-            HiveType::Decimal { .. } => ColumnValues::Decimal128(Vec::new()),
-            HiveType::Array(element) => ColumnValues::List {
+            (HiveType::TinyInt, _) => ColumnValues::Int8(Vec::new()),
+            (HiveType::SmallInt, _) => ColumnValues::Int16(Vec::new()),
+            (HiveType::Int, _) => ColumnValues::Int32(Vec::new()),
+            (HiveType::BigInt, _) => ColumnValues::Int64(Vec::new()),
+            (HiveType::Float, _) => ColumnValues::Float32(Vec::new()),
+            (HiveType::Double, _) => ColumnValues::Float64(Vec::new()),
+            (HiveType::Boolean, _) => ColumnValues::Boolean(BooleanBufferBuilder::new(0)),
+            (HiveType::Timestamp, _) => ColumnValues::TimestampMicros(Vec::new()),
+            (HiveType::Date, _) => ColumnValues::Date32(Vec::new()),
+            (HiveType::Decimal { .. }, _) => ColumnValues::Decimal128(Vec::new()),
+            (HiveType::Array(element), DataType::List(element_field)) => ColumnValues::List {
                 offsets: vec![0],
-                element: Box::new(ColumnBuffer::new(element)),
-                element_field: match hive_type.arrow_type() {
-                    DataType::List(f) => f,
-                    _ => unreachable!("an array maps to an Arrow list"),
-                },
+                element: Box::new(ColumnBuffer::new(element, element_field.data_type())),
+                element_field: Arc::clone(element_field),
             },
-            HiveType::Map(key, value) => ColumnValues::Map {
-                offsets: vec![0],
-                keys: Box::new(ColumnBuffer::new(key)),
-                values: Box::new(ColumnBuffer::new(value)),
-                entries_field: Arc::new(map_entries_field(key, value)),
-            },
-            HiveType::Struct(fields) => ColumnValues::Struct {
-                children: fields
+            (HiveType::Map(key, value), DataType::Map(entries_field, _)) => {
+                let DataType::Struct(entry_fields) = entries_field.data_type() else {
+                    unreachable!("map entries are a struct")
+                };
+                ColumnValues::Map {
+                    offsets: vec![0],
+                    keys: Box::new(ColumnBuffer::new(key, entry_fields[0].data_type())),
+                    values: Box::new(ColumnBuffer::new(value, entry_fields[1].data_type())),
+                    entries_field: Arc::clone(entries_field),
+                }
+            }
+            (HiveType::Struct(hive_fields), DataType::Struct(fields)) => ColumnValues::Struct {
+                children: hive_fields
                     .iter()
-                    .map(|f| ColumnBuffer::new(&f.hive_type))
+                    .zip(fields.iter())
+                    .map(|(h, f)| ColumnBuffer::new(&h.hive_type, f.data_type()))
                     .collect(),
-                fields: struct_fields(fields),
+                fields: fields.clone(),
             },
+            (HiveType::Array(_) | HiveType::Map(..) | HiveType::Struct(_), _) => {
+                unreachable!("a nested Hive type's Arrow type is built from it: {data_type}")
+            }
         };
         Self {
             nulls: NullBufferBuilder::new(0),
             values,
-            data_type: hive_type.arrow_type(),
+            data_type: data_type.clone(),
         }
     }
 

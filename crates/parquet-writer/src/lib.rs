@@ -4,7 +4,8 @@
 //! snappy or uncompressed), and Parquet converted from JSON by a Hive/Glue table schema with
 //! the OpenX JSON SerDe's rules ([`TableSchema`], [`SerdeOptions`], [`ParquetObjectEncoder`]) —
 //! the per-record conversion failures with Firehose's error code and error-record shape, and the
-//! file extension of each format.
+//! file extension of each format. A schema may carry Parquet field ids
+//! ([`TableSchema::with_field_ids`], for Apache Iceberg tables); without them no file changes.
 //!
 //! Must never: do I/O, read clocks, spawn threads or tasks, use AWS SDK types, or silently skip
 //! or alter a record it was given: a record is either in the object whole or refused with a
@@ -17,6 +18,7 @@ mod column_cardinality;
 mod conversion_failure;
 mod decimal_text;
 mod field_error;
+mod field_ids;
 mod hive_type;
 mod hive_type_parser;
 mod json_node;
@@ -39,6 +41,7 @@ pub use conversion_failure::{
     ConversionErrorRecord, ConversionFailure, ConversionFailureKind, DataCatalogTable,
     FORMAT_CONVERSION_FAILED_OUTPUT_TYPE, MALFORMED_DATA_ERROR_CODE,
 };
+pub use field_ids::MissingFieldId;
 pub use hive_type::{HiveType, MAX_DECIMAL_PRECISION, StructField};
 pub use json_record_parser::{JsonRecordParser, ParsedJsonRecord, PathTexts};
 pub use object_encoder::{ObjectEncoder, ObjectFormat};

@@ -19,13 +19,16 @@ pub(crate) struct RowGroupBuffer {
 
 impl RowGroupBuffer {
     pub(crate) fn new(schema: &TableSchema) -> Self {
+        let arrow = schema.arrow_schema();
+        let columns = schema
+            .columns()
+            .iter()
+            .zip(arrow.fields())
+            .map(|(c, field)| ColumnBuffer::new(&c.hive_type, field.data_type()))
+            .collect();
         Self {
-            schema: schema.arrow_schema(),
-            columns: schema
-                .columns()
-                .iter()
-                .map(|c| ColumnBuffer::new(&c.hive_type))
-                .collect(),
+            schema: arrow,
+            columns,
             rows: 0,
         }
     }

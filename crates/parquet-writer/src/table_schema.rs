@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use arrow_schema::{Field, Schema, SchemaRef};
 
+use crate::field_ids::{MissingFieldId, field_with_ids};
 use crate::hive_type::{HiveType, write_identifier};
 use crate::hive_type_parser::{self, TypeSyntaxError};
 
@@ -147,6 +148,36 @@ impl TableSchema {
             arrow: Arc::new(Schema::new(fields)),
             columns,
         }
+    }
+
+    /// This schema with a Parquet field id on every field: the Parquet files written with the
+    /// returned schema carry `field_id` on every column and nested field (its Arrow fields
+    /// carry `PARQUET:field_id` metadata, which the Parquet writer stores in the file schema).
+    ///
+    /// `field_id` is asked once per field, with its path: the column name, then struct field
+    /// names, `element` for an array's element, `key` and `value` for a map's key and value
+    /// (Apache Iceberg's names; a map's repeated `key_value` group gets no id).
+    ///
+    /// Guarantees: the columns, names, types, nullability and [`fmt::Display`] form are this
+    /// schema's; only the Arrow schema gains the ids (so the returned schema is not `==` to
+    /// this one). A schema not built by this method writes no field ids, exactly as before.
+    ///
+    /// # Errors
+    /// [`MissingFieldId`] naming the first field `field_id` gave no id.
+    pub fn with_field_ids(
+        &self,
+        mut field_id: impl FnMut(&[&str]) -> Option<i32>,
+    ) -> Result<Self, MissingFieldId> {
+        let mut path = Vec::new();
+        let fields = self
+            .columns
+            .iter()
+            .map(|c| field_with_ids(&c.name, &c.hive_type, &mut path, &mut field_id))
+            .collect::<Result<Vec<Field>, _>>()?;
+        Ok(Self {
+            columns: self.columns.clone(),
+            arrow: Arc::new(Schema::new(fields)),
+        })
     }
 
     /// The columns, in table order.
