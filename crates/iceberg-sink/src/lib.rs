@@ -102,6 +102,9 @@ pub mod commit_protocol;
 pub mod data_file_stats;
 pub mod error;
 pub mod fenced_catalog;
+pub mod partition_path;
+pub mod partition_spec_text;
+pub mod partition_values;
 pub mod table_commit;
 pub mod table_position;
 
