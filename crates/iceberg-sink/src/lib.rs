@@ -13,7 +13,11 @@
 //! ([`table_commit`]). Between the two, without a runtime or I/O but on iceberg-rust's value
 //! types: the data-file entry of a Parquet file kinesink wrote ([`data_file_stats`]: record,
 //! value and null counts, sizes, bounds and split offsets read from the file's footer by its
-//! Parquet field ids, string and binary bounds truncated as [`bound_truncation`] says).
+//! Parquet field ids, string and binary bounds truncated as [`bound_truncation`] says); the
+//! configured `partition_spec` text as a partition spec of the table schema
+//! ([`partition_spec_text`]); a record's partition tuple from its source values
+//! ([`partition_values`]); the partition's Hive-style path as Iceberg Java names it
+//! ([`partition_path`]).
 //!
 //! iceberg-rust 0.10.1 (pinned exactly in the workspace) is used for catalogs, metadata and
 //! commits only: data files are written by kinesink's own Parquet writer and handed over as
@@ -114,4 +118,6 @@ pub use data_file_stats::{
 };
 pub use error::{IcebergErrorClass, IcebergSinkError};
 pub use fenced_catalog::{FenceRefusal, FencedCommit};
+pub use partition_spec_text::{PartitionSpecText, PartitionSpecTextError, parse_partition_spec};
+pub use partition_values::{Partition, PartitionId, PartitionValues, PartitionValuesError};
 pub use table_commit::{CommitOutcome, commit_files, load_positions};

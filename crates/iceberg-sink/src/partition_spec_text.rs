@@ -517,9 +517,10 @@ fn transform_of(
         Some(argument) => {
             let (text, at) = &arguments[0];
             let value = text
-                .parse::<u32>()
+                .parse::<i32>()
                 .ok()
-                .filter(|v| (1..=i32::MAX as u32).contains(v))
+                .filter(|v| *v >= 1)
+                .and_then(|v| u32::try_from(v).ok())
                 .ok_or_else(|| PartitionSpecTextError::NotPositiveInteger {
                     column: *at,
                     transform: name.written.clone(),

@@ -7,7 +7,9 @@
 //! 0.10.1's `truncate`, as the Iceberg spec defines it: of a decimal it returns the truncated
 //! unscaled value with scale 0 (10.65 truncated by 50 reads 1050, not 10.50), so the result
 //! is retyped to the source's decimal type; of binary it refuses the value, so the first W
-//! bytes are taken here.
+//! bytes are taken here. And truncate of int and long is Java's `v - (((v % W) + W) % W)`
+//! in wrapping arithmetic, written here: iceberg-rust's panics on overflow in debug builds
+//! (e.g. `truncate(10)` of `i32::MIN`) where Java and iceberg-rust's release builds wrap.
 
 use iceberg::spec::{
     Datum, Literal, PartitionSpec, PrimitiveLiteral, PrimitiveType, Schema, Struct, Transform,
@@ -234,11 +236,26 @@ impl FieldTransform {
             field: self.name.clone(),
             reason: e.message().to_string(),
         };
-        if let (Transform::Truncate(width), PrimitiveLiteral::Binary(bytes)) =
-            (self.transform, source.literal())
-        {
-            let width = usize::try_from(width).unwrap_or(usize::MAX);
-            return Ok(Some(Datum::binary(bytes.iter().copied().take(width))));
+        if let Transform::Truncate(width) = self.transform {
+            match source.literal() {
+                PrimitiveLiteral::Binary(bytes) => {
+                    let width = usize::try_from(width).unwrap_or(usize::MAX);
+                    return Ok(Some(Datum::binary(bytes.iter().copied().take(width))));
+                }
+                PrimitiveLiteral::Int(v) => {
+                    let w = i32::try_from(width).unwrap_or(i32::MAX);
+                    return Ok(Some(Datum::int(
+                        v.wrapping_sub(v.wrapping_rem(w).wrapping_add(w).wrapping_rem(w)),
+                    )));
+                }
+                PrimitiveLiteral::Long(v) => {
+                    let w = i64::from(width);
+                    return Ok(Some(Datum::long(
+                        v.wrapping_sub(v.wrapping_rem(w).wrapping_add(w).wrapping_rem(w)),
+                    )));
+                }
+                _ => {}
+            }
         }
         let value = self.function.transform_literal(source).map_err(refused)?;
         match (self.transform, &self.source_type, value) {

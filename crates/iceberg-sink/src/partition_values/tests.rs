@@ -86,7 +86,7 @@ fn each_value_is_icebergs_transform_literal_of_its_source() {
             vec![
                 Datum::int(34),
                 Datum::int(-1),
-                Datum::int(i32::MIN),
+                Datum::int(i32::MAX),
                 Datum::int(0),
             ],
         ),
@@ -97,7 +97,12 @@ fn each_value_is_icebergs_transform_literal_of_its_source() {
                 Transform::Bucket(16),
                 Transform::Truncate(10),
             ],
-            vec![Datum::long(34), Datum::long(-1), Datum::long(i64::MAX)],
+            vec![
+                Datum::long(34),
+                Datum::long(-1),
+                Datum::long(i64::MAX),
+                Datum::long(-1_000_000_007),
+            ],
         ),
         (
             "s",
@@ -242,8 +247,8 @@ fn bucket_values_match_the_specs_hash_examples() {
         ("b", Datum::binary([0, 1, 2, 3]), -188_683_207),
     ];
     for (column, value, hash) in examples {
-        for n in [16_u32, 1000, i32::MAX as u32] {
-            let expected = i32::try_from((hash & i32::MAX) as u32 % n).unwrap();
+        for n in [16_u32, 1000, 2_147_483_647] {
+            let expected = i32::try_from(u32::try_from(hash & i32::MAX).unwrap() % n).unwrap();
             assert_eq!(
                 single(column, Transform::Bucket(n), value.clone()),
                 Some(Literal::from(Datum::int(expected))),
@@ -271,6 +276,16 @@ fn truncate_follows_the_specs_examples_including_decimal_and_binary() {
     assert_eq!(
         single("s", Transform::Truncate(3), Datum::string("iceberg")),
         lit(Datum::string("ice"))
+    );
+    // Near the minimum, Java's int arithmetic wraps: (MIN % 10 + 10) % 10 = 2, MIN - 2 wraps
+    // (iceberg-rust 0.10.1 panics on the overflow in debug builds).
+    assert_eq!(
+        single("i", Transform::Truncate(10), Datum::int(i32::MIN)),
+        lit(Datum::int(i32::MAX - 1))
+    );
+    assert_eq!(
+        single("l", Transform::Truncate(10), Datum::long(i64::MIN)),
+        lit(Datum::long(i64::MAX - 1))
     );
     // iceberg-rust 0.10.1 alone gives 1050 (scale 0) here, and refuses binary.
     let dec = Datum::decimal_from_str("10.65").unwrap();
