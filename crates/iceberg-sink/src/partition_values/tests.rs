@@ -465,3 +465,15 @@ proptest! {
         prop_assert_eq!(a == b, id(&a) == id(&b));
     }
 }
+
+#[test]
+fn separators_inside_values_cannot_fake_another_field() {
+    let values = values_of(&[("s", Transform::Identity), ("s2", Transform::Identity)]);
+    let path = |x: &str, y: &str| {
+        let sources = [Some(Datum::string(x)), Some(Datum::string(y))];
+        values.partition(&sources).unwrap().path().to_string()
+    };
+    // Unescaped, both would be `p0=a/p1=b/p1=c`.
+    assert_ne!(path("a/p1=b", "c"), path("a", "b/p1=c"));
+    assert_eq!(path("a/p1=b", "c"), "p0=a%2Fp1%3Db/p1=c");
+}
