@@ -139,3 +139,50 @@ fn a_null_and_the_string_null_share_a_path_but_not_an_id() {
     assert_eq!(partition_id(as_null), "kind");
     assert_eq!(partition_id(as_text), partition_path(as_text));
 }
+
+/// Why [`partition_path`] is written here: iceberg-rust 0.10.1's own `partition_to_path`
+/// escapes nothing and prints an hour partition as its ordinal. If an upgrade changes this,
+/// this test fails and the module can switch to iceberg-rust's function.
+#[test]
+fn icebergs_own_partition_to_path_is_not_javas() {
+    use std::sync::Arc;
+
+    use iceberg::spec::{Literal, NestedField, PartitionSpec, PrimitiveType, Schema, Struct, Type};
+
+    let schema = Schema::builder()
+        .with_fields(vec![
+            Arc::new(NestedField::optional(
+                1,
+                "kind",
+                Type::Primitive(PrimitiveType::String),
+            )),
+            Arc::new(NestedField::optional(
+                2,
+                "ts",
+                Type::Primitive(PrimitiveType::Timestamp),
+            )),
+        ])
+        .build()
+        .unwrap();
+    let spec = PartitionSpec::builder(schema.clone())
+        .add_partition_field("kind", "kind", Transform::Identity)
+        .unwrap()
+        .add_partition_field("ts", "ts_hour", Transform::Hour)
+        .unwrap()
+        .build()
+        .unwrap();
+    let hour = 19_675 * 24 + 16;
+    let data = Struct::from_iter([Some(Literal::string("a/b")), Some(Literal::int(hour))]);
+    assert_eq!(
+        spec.partition_to_path(&data, Arc::new(schema)),
+        "kind=a/b/ts_hour=472216"
+    );
+    let (kind, ts) = (Datum::string("a/b"), Datum::int(hour));
+    assert_eq!(
+        partition_path([
+            ("kind", &Transform::Identity, Some(&kind)),
+            ("ts_hour", &Transform::Hour, Some(&ts)),
+        ]),
+        "kind=a%2Fb/ts_hour=2023-11-14-16"
+    );
+}
