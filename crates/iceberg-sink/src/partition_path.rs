@@ -19,11 +19,12 @@ use iceberg::spec::{Datum, PrimitiveLiteral, PrimitiveType, Transform};
 /// for void); year `2023`, month `2023-11`, day `2023-11-14`, hour `2023-11-14-16` (UTC);
 /// timestamps ISO-8601 as Java's `LocalDateTime` / `OffsetDateTime` print them
 /// (`2023-11-14T10:00`, seconds and fraction only when non-zero, `Z` for timestamptz);
-/// binary and fixed as base64; strings as they are; other values as iceberg-rust displays
-/// them.
+/// binary and fixed as base64; floats and doubles as Java's `toString`; strings as they are;
+/// other values as iceberg-rust displays them.
 ///
 /// Guarantees: for one transform and one result type, distinct values give distinct strings
-/// (except floats and doubles: Rust's shortest display, not Java's `Double.toString`).
+/// (floats and doubles print as Java's `Float.toString` / `Double.toString` do, every NaN
+/// as `NaN`).
 #[must_use]
 pub fn human_string(transform: &Transform, value: Option<&Datum>) -> String {
     let Some(value) = value else {
@@ -130,7 +131,53 @@ fn value_string(value: &Datum) -> String {
         (PrimitiveType::TimestamptzNs, PrimitiveLiteral::Long(nanos)) => {
             format!("{}Z", timestamp(i128::from(*nanos)))
         }
+        (_, PrimitiveLiteral::Float(v)) => java_floating(f64::from(v.0), format!("{:e}", v.0)),
+        (_, PrimitiveLiteral::Double(v)) => java_floating(v.0, format!("{:e}", v.0)),
         _ => value.to_string(),
+    }
+}
+
+/// Java's `Double.toString` / `Float.toString` (JDK 19+, shortest digits) of `value`, given
+/// Rust's shortest scientific form of it (`{:e}`, which has the same digits): plain decimal
+/// with at least one fraction digit for 10^-3 <= |v| < 10^7 (`100.0`, `0.001`), otherwise
+/// `d.ddddE±n` (`1.0E7`, `1.5E-4`); `NaN`, `Infinity`, `-Infinity`, `-0.0` as Java prints them.
+fn java_floating(value: f64, scientific: String) -> String {
+    if value.is_nan() {
+        return "NaN".to_string();
+    }
+    if value.is_infinite() {
+        return if value > 0.0 { "Infinity" } else { "-Infinity" }.to_string();
+    }
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", mantissa),
+    };
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    if value == 0.0 {
+        return format!("{sign}0.0");
+    }
+    if (-3..7).contains(&exponent) {
+        let point = exponent + 1;
+        let (whole, fraction) = if point <= 0 {
+            let zeros = "0".repeat(usize::try_from(-point).unwrap_or(0));
+            ("0".to_string(), format!("{zeros}{digits}"))
+        } else {
+            let point = usize::try_from(point).unwrap_or(0);
+            let padded = format!("{digits:0<point$}");
+            (padded[..point].to_string(), padded[point..].to_string())
+        };
+        let fraction = if fraction.is_empty() {
+            "0".to_string()
+        } else {
+            fraction
+        };
+        format!("{sign}{whole}.{fraction}")
+    } else {
+        let (first, rest) = digits.split_at(1);
+        let rest = if rest.is_empty() { "0" } else { rest };
+        format!("{sign}{first}.{rest}E{exponent}")
     }
 }
 

@@ -186,3 +186,27 @@ fn icebergs_own_partition_to_path_is_not_javas() {
         "kind=a%2Fb/ts_hour=2023-11-14-16"
     );
 }
+
+#[test]
+fn floats_and_doubles_print_as_javas_to_string() {
+    let identity = |d: Datum| human_string(&Transform::Identity, Some(&d));
+    for (value, java) in [
+        (1.0, "1.0"),
+        (-2.5, "-2.5"),
+        (100.0, "100.0"),
+        (0.001, "0.001"),
+        (0.1, "0.1"),
+        (1234567.0, "1234567.0"),
+        (1.0e7, "1.0E7"),
+        (1.5e-4, "1.5E-4"),
+        (-1.25e20, "-1.25E20"),
+        (0.0, "0.0"),
+        (-0.0, "-0.0"),
+        (f64::NAN, "NaN"),
+        (f64::NEG_INFINITY, "-Infinity"),
+    ] {
+        assert_eq!(identity(Datum::double(value)), java, "{value}");
+    }
+    assert_eq!(identity(Datum::float(0.1_f32)), "0.1");
+    assert_eq!(identity(Datum::float(3.0e10_f32)), "3.0E10");
+}
