@@ -28,7 +28,7 @@ pub enum DataFileStatsError {
     /// The bytes are not a Parquet file whose footer parquet 60 can decode.
     #[error("not a readable Parquet file: {0}")]
     Footer(#[from] parquet::errors::ParquetError),
-    /// A column has no Parquet field id (written without [`kinesink_parquet_writer`]'s
+    /// A column has no Parquet field id (written without kinesink-parquet-writer's
     /// `TableSchema::with_field_ids`?): Iceberg cannot tell which field it holds.
     #[error("Parquet column `{column}` has no field id")]
     MissingFieldId {
