@@ -37,12 +37,13 @@ fn metric(text: &str, name: &str) -> f64 {
         .sum()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn scraped_counters_match_what_was_delivered() {
-    let stream = unique("it-metrics");
+/// A 2-shard stream named after `name` with `events` produced, and a worker reading it with
+/// `extra` after `[destination]`'s keys, serving `/metrics` on the port returned.
+async fn serving_metrics(name: &str, events: u64, extra: &str) -> (String, u16, Config, Worker) {
+    let stream = unique(name);
     create_stream(&stream, 2).await;
     create_bucket(BUCKET).await;
-    produce(&stream, 700, &stream, false);
+    produce(&stream, events, &stream, false);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -54,10 +55,16 @@ async fn scraped_counters_match_what_was_delivered() {
         BUCKET,
         &stream,
         "",
-        &format!("buffer_interval_s = 1\n[metrics]\nlisten = \"127.0.0.1:{port}\""),
+        &format!("buffer_interval_s = 1\n{extra}[metrics]\nlisten = \"127.0.0.1:{port}\""),
     );
     let mut worker = Worker::start(&cfg.path);
     worker.wait_for("serving /metrics", 1, Duration::from_secs(30));
+    (stream, port, cfg, worker)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scraped_counters_match_what_was_delivered() {
+    let (stream, port, _cfg, worker) = serving_metrics("it-metrics", 700, "").await;
     assert_eq!(get(port, "/healthz").0, 200);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -118,29 +125,12 @@ async fn scraped_counters_match_what_was_delivered() {
 #[tokio::test(flavor = "multi_thread")]
 async fn processing_and_backup_counters_count_what_the_transform_passed_on_and_what_was_backed_up()
 {
-    let stream = unique("it-metrics-proc");
-    create_stream(&stream, 2).await;
-    create_bucket(BUCKET).await;
-    produce(&stream, 500, &stream, false);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let cfg = config(
-        &stream,
-        &stream,
-        BUCKET,
-        &stream,
-        "",
-        &format!(
-            "buffer_interval_s = 1\nbackup_prefix = \"backup/\"\n\
-             [processing]\ntransform = '{{id: .event_id}}'\n\
-             [metrics]\nlisten = \"127.0.0.1:{port}\""
-        ),
-    );
-    let mut worker = Worker::start(&cfg.path);
-    worker.wait_for("serving /metrics", 1, Duration::from_secs(30));
+    let (stream, port, _cfg, worker) = serving_metrics(
+        "it-metrics-proc",
+        500,
+        "backup_prefix = \"backup/\"\n[processing]\ntransform = '{id: .event_id}'\n",
+    )
+    .await;
     let deadline = Instant::now() + Duration::from_secs(60);
     let text = loop {
         let (_, text) = get(port, "/metrics");

@@ -658,4 +658,4 @@ mod source_backup;
 #[cfg(test)]
 mod tests;
 
-use error_record::{error_record_json, failed_record};
+use error_record::{error_record_json, failed_record, keyless_prefix};

@@ -47,23 +47,35 @@ pub(super) fn error_record_json(shard_id: &str, f: &FailedRecord) -> Vec<u8> {
 }
 
 impl ShardBuffers {
+    /// The evaluated error prefix of an object of `output_type` whose oldest record arrived at
+    /// `oldest_arrival_ms`.
     pub(super) fn error_prefix(
         &self,
         output_type: &str,
         oldest_arrival_ms: i64,
         seed: &str,
     ) -> Result<String, BufferError> {
-        let empty = PartitionKeys::empty();
-        let inputs = PrefixInputs {
-            partition_keys: &empty,
+        keyless_prefix(
+            self.layout.prefixes.error(),
             oldest_arrival_ms,
-            error_output_type: Some(output_type),
-            random_string_seed: seed.as_bytes(),
-        };
-        self.layout
-            .prefixes
-            .error()
-            .evaluate(&inputs)
-            .map_err(BufferError::ErrorPrefix)
+            Some(output_type),
+            seed,
+        )
+        .map_err(BufferError::ErrorPrefix)
     }
+}
+
+/// A prefix without partition keys (the error output's, the backup's) evaluated for an object.
+pub(super) fn keyless_prefix(
+    template: &kinesink_partitioning::PrefixTemplate,
+    oldest_arrival_ms: i64,
+    error_output_type: Option<&str>,
+    seed: &str,
+) -> Result<String, EvaluateError> {
+    template.evaluate(&PrefixInputs {
+        partition_keys: &PartitionKeys::empty(),
+        oldest_arrival_ms,
+        error_output_type,
+        random_string_seed: seed.as_bytes(),
+    })
 }

@@ -86,18 +86,11 @@ impl ShardBuffers {
         oldest_arrival_ms: i64,
         seed: &str,
     ) -> Result<String, BufferError> {
-        let empty = PartitionKeys::empty();
-        let inputs = PrefixInputs {
-            partition_keys: &empty,
-            oldest_arrival_ms,
-            error_output_type: None,
-            random_string_seed: seed.as_bytes(),
-        };
-        self.layout
+        let backup = self
+            .layout
             .prefixes
             .backup()
-            .expect("backup buffers exist only with a backup prefix")
-            .evaluate(&inputs)
-            .map_err(BufferError::BackupPrefix)
+            .expect("backup buffers exist only with a backup prefix");
+        keyless_prefix(backup, oldest_arrival_ms, None, seed).map_err(BufferError::BackupPrefix)
     }
 }

@@ -177,8 +177,8 @@ struct Owner {
     steps: VecDeque<Step>,
     queue: VecDeque<BufferAction>,
     now: u64,
-    /// First records of the Parquet buffers this owner compacted (data buffers only: error
-    /// buffers are never compacted, and one may start at the same position).
+    /// First records of the Parquet buffers this owner compacted (data buffers only: error and
+    /// backup buffers are never compacted, and one may start at the same position).
     compacted: BTreeSet<SequencePosition>,
     state: State,
 }
@@ -269,7 +269,8 @@ impl Owner {
         };
         let next = match action {
             BufferAction::Write(o) => {
-                let compacted = !o.is_error_output && self.compacted.contains(&o.first);
+                let compacted =
+                    !o.is_error_output && !o.is_backup && self.compacted.contains(&o.first);
                 sink.write(o.key, o.body, compacted)?;
                 BufferEvent::ObjectDurable(o.ticket)
             }
