@@ -12,7 +12,8 @@ use kinesink_partitioning::JqTransform;
 use kinesink_partitioning::error_codes::PROCESSING_FAILED_OUTPUT_TYPE as PROCESSING_FAILED;
 use kinesink_partitioning::error_codes::TRANSFORM_FAILED;
 use kinesink_record_deaggregation::{
-    KinesisRecord, SubRecordFormat, UserRecord, deaggregate, may_be_aggregate, split_sub_records,
+    KinesisRecord, SUB_RECORD_POSITIONS_PER_USER_RECORD, SubRecordFormat, UserRecord, deaggregate,
+    may_be_aggregate, split_sub_records,
 };
 use kinesink_record_processing::cloudwatch_logs::{Envelope, extract_messages};
 use kinesink_record_processing::error_codes::{
@@ -176,8 +177,16 @@ impl RecordPipeline {
     /// Decompression, then CloudWatch Logs message extraction, then splitting, of one user
     /// record (after KPL deaggregation).
     fn process_user_record(&mut self, user: UserRecord, out: &mut Vec<BufferEvent>) {
-        if self.backup && self.keep(&user.position) {
-            out.push(BufferEvent::Source(user.clone()));
+        // Events about the whole user record (its backup copy, a failure before splitting) go
+        // where its first sub-record goes: with splitting, sub-records are numbered
+        // `k * SUB_RECORD_POSITIONS_PER_USER_RECORD + j`, and user record k's own position would
+        // fall behind the sub-records of the user records before it.
+        let whole = self.whole_record_position(&user.position);
+        if self.backup && self.keep(&whole) {
+            out.push(BufferEvent::Source(UserRecord {
+                position: whole.clone(),
+                ..user.clone()
+            }));
         }
         let user = match self
             .processors
@@ -191,7 +200,10 @@ impl RecordPipeline {
             },
             Err(e) => {
                 self.push_failed(
-                    user,
+                    UserRecord {
+                        position: whole,
+                        ..user
+                    },
                     DECOMPRESSION_FAILED,
                     e.to_string(),
                     DECOMPRESSION_FAILED_OUTPUT_TYPE,
@@ -227,12 +239,29 @@ impl RecordPipeline {
                 }
             }
             Err(e) => self.push_failed(
-                user,
+                UserRecord {
+                    position: whole,
+                    ..user
+                },
                 CLOUDWATCH_LOGS_INVALID_ENVELOPE,
                 e.to_string(),
                 PROCESSING_FAILED,
                 out,
             ),
+        }
+    }
+
+    /// The position of events about a whole user record at `position` (see
+    /// `process_user_record`): unchanged without splitting.
+    fn whole_record_position(&self, position: &SequencePosition) -> SequencePosition {
+        match self.split {
+            Some(_) => SequencePosition::new(
+                Arc::clone(&position.sequence_number),
+                position
+                    .sub_sequence_number
+                    .saturating_mul(SUB_RECORD_POSITIONS_PER_USER_RECORD),
+            ),
+            None => position.clone(),
         }
     }
 

@@ -564,6 +564,11 @@ impl ShardBuffers {
         {
             return Err(BufferError::RecordDuringIntent(position.clone()));
         }
+        debug_assert!(
+            self.last_read.as_ref().is_none_or(|last| position >= last),
+            "records come in shard order: {position} after {:?}",
+            self.last_read
+        );
         if self.replay_intent.as_ref().is_some_and(|x| position > x) {
             let at = self.replay_intent.take().expect("checked");
             self.cut_everything(at, actions)?;

@@ -147,13 +147,13 @@ metrics_table! {
     CLOUDWATCH_LOGS_EMPTY_DATA_MESSAGES = "kinesink_cloudwatch_logs_empty_data_messages_total", Counter, [],
         "CloudWatch Logs DATA_MESSAGE envelopes with no log event (nothing to deliver)";
     /// Time spent running the record processors (decompression, CloudWatch Logs extraction,
-    /// transform), summed over batches (Firehose `ExecuteProcessing.Duration`; divide by
-    /// `EXECUTE_PROCESSING_SUCCESS` for the mean per batch).
-    EXECUTE_PROCESSING_MILLISECONDS = "kinesink_execute_processing_milliseconds_total", Counter, [],
-        "milliseconds spent in the record processors, summed over batches (ExecuteProcessing.Duration)";
-    /// Batches run through the record processors (Firehose `ExecuteProcessing.Success`).
+    /// transform), summed over non-empty batches (Firehose `ExecuteProcessing.Duration`; divide
+    /// by `EXECUTE_PROCESSING_SUCCESS` for the mean per batch).
+    EXECUTE_PROCESSING_MICROSECONDS = "kinesink_execute_processing_microseconds_total", Counter, [],
+        "microseconds spent in the record processors, summed over non-empty batches (ExecuteProcessing.Duration)";
+    /// Non-empty batches run through the record processors (Firehose `ExecuteProcessing.Success`).
     EXECUTE_PROCESSING_SUCCESS = "kinesink_execute_processing_success_total", Counter, [],
-        "batches run through the record processors (ExecuteProcessing.Success)";
+        "non-empty batches run through the record processors (ExecuteProcessing.Success)";
     /// Records the record processors delivered onwards (Firehose `SucceedProcessing.Records`).
     SUCCEED_PROCESSING_RECORDS = "kinesink_succeed_processing_records_total", Counter, [],
         "records the record processors passed on (SucceedProcessing.Records)";

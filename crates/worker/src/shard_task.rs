@@ -157,11 +157,11 @@ impl ShardTask {
                         });
                         metrics::counter!(kinesink_metric_names::INCOMING_RECORDS).increment(user_records as u64);
                         metrics::counter!(kinesink_metric_names::INCOMING_BYTES).increment(user_bytes as u64);
-                        if self.pipeline.runs_processors() {
+                        if self.pipeline.runs_processors() && read > 0 {
                             use kinesink_metric_names as m;
                             let passed = events.iter().filter_map(|e| match e { BufferEvent::Record(r) => Some(r.data.len()), _ => None });
                             let (n, bytes) = passed.fold((0u64, 0u64), |(n, b), len| (n + 1, b + len as u64));
-                            metrics::counter!(m::EXECUTE_PROCESSING_MILLISECONDS).increment(u64::try_from(processing.as_millis()).unwrap_or(u64::MAX));
+                            metrics::counter!(m::EXECUTE_PROCESSING_MICROSECONDS).increment(u64::try_from(processing.as_micros()).unwrap_or(u64::MAX));
                             metrics::counter!(m::EXECUTE_PROCESSING_SUCCESS).increment(1);
                             metrics::counter!(m::SUCCEED_PROCESSING_RECORDS).increment(n);
                             metrics::counter!(m::SUCCEED_PROCESSING_BYTES).increment(bytes);

@@ -402,3 +402,46 @@ fn without_backup_no_record_as_read_is_sent() {
     );
     assert_eq!(records(&out).len(), 1);
 }
+
+#[test]
+fn with_kpl_and_splitting_every_event_keeps_the_shards_order_backup_copies_and_failures_included() {
+    // u0 splits into two records, u1 does not decompress, u2's only record is dropped by the
+    // transform: its backup copy is the last event of the batch.
+    let mut agg = Aggregator::new(AggregationLimits::default()).unwrap();
+    for payload in [
+        gzip(br#"{"a":1}{"a":2}"#),
+        b"not gzip".to_vec(),
+        gzip(br#"{"drop":true}"#),
+    ] {
+        assert!(agg.add("pk", None, &payload).unwrap().is_none());
+    }
+    let mut p = RecordPipeline::new(true, Some(SubRecordFormat::Json), None)
+        .with_processors(Processors {
+            decompression: kinesink_record_processing::Decompression::Gzip,
+            cloudwatch_logs_message_extraction: false,
+        })
+        .with_transform(transform("select(.drop | not)"))
+        .with_backup(true);
+    let mut out = Vec::new();
+    p.process(kinesis("60", agg.finish().unwrap().data), &mut out);
+    let shape: Vec<(&str, u64)> = out
+        .iter()
+        .map(|e| match e {
+            BufferEvent::Source(r) => ("source", r.position.sub_sequence_number),
+            BufferEvent::Record(r) => ("record", r.position.sub_sequence_number),
+            BufferEvent::Failed(f) => ("failed", f.position.sub_sequence_number),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        vec![
+            ("source", 0),
+            ("record", 0),
+            ("record", 1),
+            ("source", 1000),
+            ("failed", 1000),
+            ("source", 2000),
+        ]
+    );
+}

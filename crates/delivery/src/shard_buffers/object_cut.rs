@@ -53,11 +53,14 @@ impl ShardBuffers {
                 false,
             ),
         };
-        let key = ObjectKey {
-            name: self.layout.name.clone(),
-            extension,
-        }
-        .render(&prefix, &self.layout.shard_id, &b.first);
+        // Backup objects carry `-backup` after the name, so no prefix (equal to the data or the
+        // error prefix, or evaluating alike) can give one the key of another object.
+        let name = if *id == PartitionId::Backup {
+            format!("{}-backup", self.layout.name)
+        } else {
+            self.layout.name.clone()
+        };
+        let key = ObjectKey { name, extension }.render(&prefix, &self.layout.shard_id, &b.first);
         let ticket = self.next_ticket;
         self.next_ticket += 1;
         self.pending.insert(ticket);

@@ -6,8 +6,10 @@
 //!
 //! Backup objects hold the records byte for byte as read: framed and compressed like the data
 //! objects when the format is `ndjson` or `raw`; newline-delimited and compressed like the
-//! error output when it is Parquet. They are named like data objects, under the backup prefix
-//! (evaluated with the oldest arrival time inside).
+//! error output when it is Parquet. They are named like data objects with `-backup` after the
+//! delivery name (`<name>-backup-<shard>-<first seq>-<first sub><ext>`), under the backup
+//! prefix (evaluated with the oldest arrival time inside): no backup prefix, not even one equal
+//! to the data prefix, can make a backup object take another object's key.
 
 #[allow(clippy::wildcard_imports)]
 use super::*;

@@ -56,8 +56,12 @@ struct ShardRecord {
     kind: Kind,
     country: &'static str,
     event: BufferEvent,
-    /// The record as read, for the source backup (sent before `event` when backup is on).
-    source: BufferEvent,
+    /// Whether what was made of it was dropped (a transform with no output): its `event` is
+    /// never sent, it is only in the backup.
+    dropped: bool,
+    /// On the first record of a group: the Kinesis record as read, holding every record of the
+    /// group, for the source backup (sent before the group when the backup is on).
+    source: Option<BufferEvent>,
 }
 
 impl std::fmt::Debug for ShardRecord {
@@ -69,18 +73,22 @@ impl std::fmt::Debug for ShardRecord {
         };
         write!(
             f,
-            "{} at {} {:?} {} {bytes} B",
-            self.id, self.position.sequence_number, self.kind, self.country
+            "{} at {} {:?}{} {} {bytes} B",
+            self.id,
+            self.position.sequence_number,
+            self.kind,
+            if self.dropped { " dropped" } else { "" },
+            self.country
         )
     }
 }
 
-fn shard_records(specs: &[(u8, usize, usize, bool)], countries: usize) -> Vec<ShardRecord> {
+fn shard_records(specs: &[(u8, usize, usize, bool, bool)], countries: usize) -> Vec<ShardRecord> {
     let mut group = 0u64;
-    specs
+    let mut records: Vec<ShardRecord> = specs
         .iter()
         .enumerate()
-        .map(|(i, &(kind, country, size, joins_previous))| {
+        .map(|(i, &(kind, country, size, joins_previous, dropped))| {
             let starts_group = i == 0 || !joins_previous;
             if i > 0 && starts_group {
                 group += 1;
@@ -136,10 +144,33 @@ fn shard_records(specs: &[(u8, usize, usize, bool)], countries: usize) -> Vec<Sh
                 kind,
                 country,
                 event,
-                source,
+                dropped: dropped && kind != Kind::Failed,
+                source: Some(source),
             }
         })
-        .collect()
+        .collect();
+    // One record as read per group, holding the group's records (as one CloudWatch Logs
+    // envelope holds its log events), on the group's first record.
+    let mut first = 0;
+    for i in 1..=records.len() {
+        if i < records.len() && !records[i].starts_group {
+            continue;
+        }
+        let texts: Vec<Vec<u8>> = records[first..i]
+            .iter_mut()
+            .map(|r| match r.source.take() {
+                Some(BufferEvent::Source(u)) => u.data.to_vec(),
+                _ => unreachable!("every record has its text until here"),
+            })
+            .collect();
+        let head = &records[first];
+        let mut whole = record(0, "", T1100 + first as i64);
+        whole.position = head.position.clone();
+        whole.data = texts.join(&b" | "[..]).into();
+        records[first].source = Some(BufferEvent::Source(whole));
+        first = i;
+    }
+    records
 }
 
 /// What an owner does between records besides reading them.
@@ -223,10 +254,16 @@ impl Owner {
                 steps.push_back(Step::Compact);
             }
             if resume.checkpoint.as_ref().is_none_or(|c| r.position > *c) {
-                if layout.prefixes.backup().is_some() {
-                    steps.push_back(Step::Event(r.source.clone()));
+                if let Some(source) = r
+                    .source
+                    .as_ref()
+                    .filter(|_| layout.prefixes.backup().is_some())
+                {
+                    steps.push_back(Step::Event(source.clone()));
                 }
-                steps.push_back(Step::Event(r.event.clone()));
+                if !r.dropped {
+                    steps.push_back(Step::Event(r.event.clone()));
+                }
             }
         }
         steps.push_back(Step::Event(BufferEvent::Drain));
@@ -375,6 +412,14 @@ fn arrow_cast_to_strings(column: &dyn arrow_array::Array) -> Vec<String> {
 }
 
 /// The record id (`<r7>`) in a text.
+/// Every `<rN>` in a text, in order (a record as read holds its group's records).
+fn ids_in(text: &str) -> Vec<String> {
+    text.split('<')
+        .skip(1)
+        .filter_map(|rest| rest.split_once('>').map(|(id, _)| format!("<{id}>")))
+        .collect()
+}
+
 fn id_in(text: &str) -> String {
     let (start, end) = (text.find('<').unwrap(), text.find('>').unwrap());
     text[start..=end].to_owned()
@@ -397,6 +442,12 @@ fn placements(sink: &Sink) -> BTreeMap<String, Vec<String>> {
             continue;
         }
         for line in gunzip(body).lines() {
+            if key.starts_with("backup/") {
+                for id in ids_in(line) {
+                    found.entry(id).or_default().push(place.clone());
+                }
+                continue;
+            }
             let id = if key.starts_with("err/") {
                 let value: serde_json::Value = serde_json::from_str(line).unwrap();
                 let raw = base64::engine::general_purpose::STANDARD
@@ -473,14 +524,21 @@ fn run_case(case: &Case) -> Result<(), TestCaseError> {
         "the last owner is never fenced"
     );
     let lease = block_on(table.list()).unwrap().remove(0);
-    let last_position = case.records.last().map(|r| r.position.clone());
+    let backup = case.layout.prefixes.backup().is_some();
+    // Where the last event sent is: a dropped record sends nothing, but its group's record as
+    // read is sent with the backup on.
+    let last_position = case
+        .records
+        .iter()
+        .rev()
+        .find(|r| !r.dropped || backup)
+        .map(|r| r.position.clone());
     prop_assert_eq!(resume_from(&lease).checkpoint, last_position);
     prop_assert_eq!(lease.flush_intent, None);
 
     let parquet = matches!(case.layout.format, ObjectFormat::Parquet(_));
     let lru = case.layout.partition_limit.action == PartitionLimitAction::FlushLeastRecentlyUsed;
     let mut found = placements(&sink);
-    let backup = case.layout.prefixes.backup().is_some();
     for r in &case.records {
         let mut places = found.remove(&r.id).unwrap_or_default();
         let backed_up = places.iter().filter(|p| *p == "backup").count();
@@ -493,6 +551,15 @@ fn run_case(case: &Case) -> Result<(), TestCaseError> {
             backup
         );
         places.retain(|p| p != "backup");
+        if r.dropped {
+            prop_assert!(
+                places.is_empty(),
+                "dropped record {} found in {:?}",
+                &r.id,
+                places
+            );
+            continue;
+        }
         let data = format!("country={}", r.country);
         let expected: &[&str] = match r.kind {
             Kind::Good => &[&data, ACTIVE_PARTITION_EXCEEDED],
@@ -531,7 +598,13 @@ fn timing() -> impl Strategy<Value = Timing> {
 prop_compose! {
     fn case()(
         specs in proptest::collection::vec(
-            (0u8..20, 0usize..4, 1usize..12, proptest::bool::weighted(0.3)),
+            (
+                0u8..20,
+                0usize..4,
+                1usize..12,
+                proptest::bool::weighted(0.3),
+                proptest::bool::weighted(0.1),
+            ),
             1..50,
         ),
         countries in 1usize..=4,

@@ -50,10 +50,10 @@ fn backup_objects_hold_each_record_as_read_under_the_backup_prefix_named_like_da
         keys,
         [
             "data/2026/11/22/11/demo-shardId-000000000007-1-0.gz",
-            "source/2026/11/22/11/demo-shardId-000000000007-1-0.gz",
+            "source/2026/11/22/11/demo-backup-shardId-000000000007-1-0.gz",
         ]
     );
-    let backup = &objects["source/2026/11/22/11/demo-shardId-000000000007-1-0.gz"];
+    let backup = &objects["source/2026/11/22/11/demo-backup-shardId-000000000007-1-0.gz"];
     assert!(backup.is_backup && !backup.is_error_output);
     assert_eq!(backup.record_count, 2);
     assert_eq!(gunzip(&backup.body), "as-read-1\nas-read-2\n");
@@ -78,7 +78,7 @@ fn with_parquet_output_backup_objects_are_newline_delimited_and_compressed_like_
         .expect("a backup object");
     assert_eq!(
         backup.key,
-        "source/2026/11/22/11/demo-shardId-000000000007-1-0.gz"
+        "source/2026/11/22/11/demo-backup-shardId-000000000007-1-0.gz"
     );
     assert_eq!(gunzip(&backup.body), "{\"a\":1}\n");
     assert!(
@@ -130,4 +130,33 @@ fn a_record_the_backup_prefix_cannot_place_goes_to_the_error_output_not_nowhere(
         "{line}"
     );
     assert!(objects.values().all(|o| !o.is_backup));
+}
+
+#[test]
+fn a_backup_prefix_equal_to_the_data_prefix_never_gives_a_backup_object_a_data_objects_key() {
+    let prefixes = OutputPrefixes::parse(Some("logs/"), None)
+        .unwrap()
+        .with_backup(Some("logs/"))
+        .unwrap();
+    let layout = ObjectLayout {
+        prefixes: Arc::new(prefixes),
+        ..layout()
+    };
+    let objects = drained(
+        layout,
+        vec![
+            source(1, "as-read", T1100),
+            BufferEvent::Record(record(1, "made", T1100)),
+        ],
+    );
+    let keys: Vec<&str> = objects.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "logs/2026/11/22/11/demo-backup-shardId-000000000007-1-0.gz",
+            "logs/2026/11/22/11/demo-shardId-000000000007-1-0.gz",
+        ]
+    );
+    assert_eq!(gunzip(&objects[keys[1]].body), "made\n");
+    assert_eq!(gunzip(&objects[keys[0]].body), "as-read\n");
 }
