@@ -15,6 +15,7 @@
 mod codec;
 mod column_buffer;
 mod column_cardinality;
+mod column_value_reader;
 mod conversion_failure;
 mod decimal_text;
 mod field_error;
@@ -32,11 +33,13 @@ mod parquet_options;
 mod record_encoder;
 mod row_group_buffer;
 mod scalar_conversion;
+mod scalar_value;
 mod serde_options;
 mod table_schema;
 mod timestamp_parsing;
 
 pub use codec::{Codec, UnknownCodec};
+pub use column_value_reader::{ColumnPathError, ColumnValueReader};
 pub use conversion_failure::{
     ConversionErrorRecord, ConversionFailure, ConversionFailureKind, DataCatalogTable,
     FORMAT_CONVERSION_FAILED_OUTPUT_TYPE, MALFORMED_DATA_ERROR_CODE,
@@ -53,5 +56,6 @@ pub use parquet_options::{
     ParquetOptionsError, ParquetWriterVersion,
 };
 pub use record_encoder::{RecordEncoder, RecordFraming};
+pub use scalar_value::ScalarValue;
 pub use serde_options::SerdeOptions;
 pub use table_schema::{Column, SchemaError, TableSchema};

@@ -1,0 +1,265 @@
+//! One primitive column's value of a parsed record (e.g. an Apache Iceberg partition source),
+//! found and converted exactly as the Parquet writer finds and converts it.
+//!
+//! The member a column reads is chosen by the converter's rules (`KeyResolver`: case folding,
+//! `column_to_json_key_mappings`, dots converted to underscores, the best and then the last
+//! matching key; for structs also positional arrays, an empty array being null), and the value
+//! is converted by the column buffers' own code (`scalar_value::convert_scalar`).
+
+use crate::conversion_failure::{ConversionFailure, ConversionFailureKind};
+use crate::field_error::{FieldError, PathPart, json_kind};
+use crate::hive_type::HiveType;
+use crate::json_node::{JsonNode, NodeView};
+use crate::json_record_parser::ParsedJsonRecord;
+use crate::scalar_value::{ScalarValue, convert_scalar};
+use crate::serde_options::{KeyResolver, SerdeOptions};
+use crate::table_schema::TableSchema;
+
+/// Reads one primitive column (top-level, or a field of struct columns) of records.
+///
+/// Guarantees: for a record the Parquet encoder of the same schema and [`SerdeOptions`]
+/// accepts, [`ColumnValueReader::read`] returns exactly the value written in that column of
+/// the record's row (`None` for null); if the column's value cannot be converted, it returns
+/// the very [`ConversionFailure`] the encoder reports for it (same kind, same message). It
+/// converts only this column: a record refused because of another column (or of another
+/// member the same column matched first and then replaced) may still read `Ok`, so the caller
+/// must still encode the record and route it by that outcome.
+#[derive(Debug)]
+pub struct ColumnValueReader {
+    /// One level per name of the path: the struct level's keys and the field's position.
+    levels: Vec<Level>,
+    leaf: HiveType,
+}
+
+#[derive(Debug)]
+struct Level {
+    name: String,
+    index: usize,
+    field_count: usize,
+    resolver: KeyResolver,
+}
+
+/// Why a column path names no primitive column of a schema.
+///
+/// Guarantees: `path` is the path asked for, dotted; `reason` says which name is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("column `{path}`: {reason}")]
+pub struct ColumnPathError {
+    /// The path asked for, its names joined with dots.
+    pub path: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl TableSchema {
+    /// A reader of the primitive column at `column_path` (`["ts"]`, or `["a", "b"]` for field
+    /// `b` of struct column `a`; names compared case-insensitively, schema names being
+    /// lowercase), for records converted with `options`.
+    ///
+    /// # Errors
+    /// [`ColumnPathError`] if the path is empty, a name is not a column (or field), a name
+    /// other than the last is not a struct, or the last is not primitive.
+    pub fn column_value_reader(
+        &self,
+        column_path: &[&str],
+        options: &SerdeOptions,
+    ) -> Result<ColumnValueReader, ColumnPathError> {
+        let refuse = |reason: String| ColumnPathError {
+            path: column_path.join("."),
+            reason,
+        };
+        let Some((first, rest)) = column_path.split_first() else {
+            return Err(refuse("an empty column path".to_owned()));
+        };
+        let mut fields: Vec<(&str, &HiveType)> = self
+            .columns()
+            .iter()
+            .map(|c| (c.name.as_str(), &c.hive_type))
+            .collect();
+        let mut levels = Vec::with_capacity(column_path.len());
+        let mut current = *first;
+        let mut rest = rest.iter();
+        loop {
+            let wanted = current.to_lowercase();
+            let Some(index) = fields.iter().position(|(name, _)| *name == wanted) else {
+                return Err(refuse(format!("no column or field `{current}`")));
+            };
+            let hive_type = fields[index].1;
+            levels.push(Level {
+                name: wanted,
+                index,
+                field_count: fields.len(),
+                resolver: KeyResolver::new(fields.iter().map(|(name, _)| *name), options),
+            });
+            match (rest.next(), hive_type) {
+                (None, leaf) if leaf.is_primitive() => {
+                    return Ok(ColumnValueReader {
+                        levels,
+                        leaf: leaf.clone(),
+                    });
+                }
+                (None, other) => {
+                    return Err(refuse(format!("`{current}` is {other}, not primitive")));
+                }
+                (Some(next), HiveType::Struct(children)) => {
+                    fields = children
+                        .iter()
+                        .map(|f| (f.name.as_str(), &f.hive_type))
+                        .collect();
+                    current = next;
+                }
+                (Some(_), other) => {
+                    return Err(refuse(format!("`{current}` is {other}, not a struct")));
+                }
+            }
+        }
+    }
+}
+
+impl ColumnValueReader {
+    /// The column's Hive type (primitive).
+    #[must_use]
+    pub fn hive_type(&self) -> &HiveType {
+        &self.leaf
+    }
+
+    /// The column's value in `record`: `None` when it is null or absent.
+    ///
+    /// A record of several JSON documents (several rows) has a value only if every document
+    /// has the same one.
+    ///
+    /// # Errors
+    /// The encoder's [`ConversionFailure`] when the record is not a JSON object or the column's
+    /// value cannot be converted (prefixed `document i of n: ` for several documents, as the
+    /// encoder does); for documents with different values, an `InvalidValue` failure saying so.
+    pub fn read(
+        &self,
+        record: &ParsedJsonRecord<'_>,
+    ) -> Result<Option<ScalarValue>, ConversionFailure> {
+        let documents = record.documents();
+        let count = documents.len();
+        let mut first: Option<Option<ScalarValue>> = None;
+        for (i, document) in documents.enumerate() {
+            let value = self.read_document(document).map_err(|e| {
+                if count > 1 {
+                    ConversionFailure::new(
+                        e.kind(),
+                        format!("document {} of {count}: {}", i + 1, e.message()),
+                    )
+                } else {
+                    e
+                }
+            })?;
+            match &first {
+                None => first = Some(value),
+                Some(seen) if same_value(seen.as_ref(), value.as_ref()) => {}
+                Some(_) => {
+                    return Err(ConversionFailure::new(
+                        ConversionFailureKind::InvalidValue,
+                        format!(
+                            "column `{}`: document {} of {count} has another value than document 1 (a record's documents must share their partition)",
+                            self.dotted_path(self.levels.len()),
+                            i + 1
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(first.flatten())
+    }
+
+    /// The value in one document (a record's row).
+    fn read_document<'a, N: JsonNode<'a>>(
+        &self,
+        document: N,
+    ) -> Result<Option<ScalarValue>, ConversionFailure> {
+        let view = document.view();
+        if !matches!(view, NodeView::Object) {
+            return Err(ConversionFailure::new(
+                ConversionFailureKind::NotAJsonObject,
+                format!("the record is {}, not a JSON object", json_kind(&view)),
+            ));
+        }
+        let mut node = document;
+        for (depth, level) in self.levels.iter().enumerate() {
+            let child = match node.view() {
+                NodeView::Object => select_member(level, node),
+                NodeView::Array(_, 0) => None,
+                NodeView::Array(mut items, _) => items.nth(level.index),
+                other => {
+                    return Err(self.failure(
+                        depth,
+                        FieldError::new(
+                            ConversionFailureKind::TypeMismatch,
+                            format!(
+                                "expected a struct (JSON object), found {}",
+                                json_kind(&other)
+                            ),
+                        ),
+                    ));
+                }
+            };
+            match child {
+                Some(child) if !matches!(child.view(), NodeView::Null) => node = child,
+                _ => return Ok(None),
+            }
+        }
+        convert_scalar(&self.leaf, node, node.view())
+            .map(Some)
+            .map_err(|e| self.failure(self.levels.len(), e))
+    }
+
+    /// `error` at the value of the first `depth` names of the path, as the encoder words it.
+    fn failure(&self, depth: usize, error: FieldError) -> ConversionFailure {
+        self.levels[..depth]
+            .iter()
+            .rev()
+            .fold(error, |e, level| {
+                e.within(PathPart::Field(level.name.clone()))
+            })
+            .into_failure()
+    }
+
+    fn dotted_path(&self, depth: usize) -> String {
+        let names: Vec<&str> = self.levels[..depth]
+            .iter()
+            .map(|l| l.name.as_str())
+            .collect();
+        names.join(".")
+    }
+}
+
+/// The member of `object` the converter fills `level`'s field from (`JsonRowConverter`'s
+/// `fill_struct_fields`): with many members and map lookups, the exact key if present;
+/// otherwise the best-matching key, the last of equally good ones.
+fn select_member<'a, N: JsonNode<'a>>(level: &Level, object: N) -> Option<N> {
+    let look_up = N::INDEXED_MEMBERS && object.member_count() > 2 * level.field_count;
+    if look_up {
+        if let Some(value) = object.member(level.resolver.exact_key(level.index)) {
+            return Some(value);
+        }
+        if !level.resolver.matches_inexactly() {
+            return None;
+        }
+    }
+    let mut best: Option<(u8, N)> = None;
+    for (key, value) in object.members() {
+        let Some((index, quality)) = level.resolver.resolve(key) else {
+            continue;
+        };
+        let quality = quality as u8;
+        if index == level.index && best.is_none_or(|(seen, _)| quality <= seen) {
+            best = Some((quality, value));
+        }
+    }
+    best.map(|(_, value)| value)
+}
+
+/// Equality of two documents' values, floats by their bits (so NaN equals itself).
+fn same_value(a: Option<&ScalarValue>, b: Option<&ScalarValue>) -> bool {
+    match (a, b) {
+        (Some(ScalarValue::Float(x)), Some(ScalarValue::Float(y))) => x.to_bits() == y.to_bits(),
+        (Some(ScalarValue::Double(x)), Some(ScalarValue::Double(y))) => x.to_bits() == y.to_bits(),
+        (a, b) => a == b,
+    }
+}
