@@ -15,8 +15,9 @@
 //! value and null counts, sizes, bounds and split offsets read from the file's footer by its
 //! Parquet field ids, string and binary bounds truncated as [`bound_truncation`] says); the
 //! configured `partition_spec` text as a partition spec of the table schema
-//! ([`partition_spec_text`]); a record's partition tuple from its source values
-//! ([`partition_values`]); the partition's Hive-style path as Iceberg Java names it
+//! ([`partition_spec_text`]); a record's partition source values, converted exactly as its
+//! Parquet file holds them ([`partition_source`]); a record's partition tuple from its source
+//! values ([`partition_values`]); the partition's Hive-style path as Iceberg Java names it
 //! ([`partition_path`]).
 //!
 //! iceberg-rust 0.10.1 (pinned exactly in the workspace) is used for catalogs, metadata and
@@ -107,6 +108,7 @@ pub mod data_file_stats;
 pub mod error;
 pub mod fenced_catalog;
 pub mod partition_path;
+pub mod partition_source;
 pub mod partition_spec_text;
 pub mod partition_values;
 pub mod table_commit;
@@ -118,6 +120,7 @@ pub use data_file_stats::{
 };
 pub use error::{IcebergErrorClass, IcebergSinkError};
 pub use fenced_catalog::{FenceRefusal, FencedCommit};
+pub use partition_source::{PartitionSourceError, PartitionSources, datum_of};
 pub use partition_spec_text::{PartitionSpecText, PartitionSpecTextError, parse_partition_spec};
 pub use partition_values::{Partition, PartitionId, PartitionValues, PartitionValuesError};
 pub use table_commit::{CommitOutcome, commit_files, load_positions};
