@@ -181,12 +181,14 @@ impl RecordPipeline {
         // where its first sub-record goes: with splitting, sub-records are numbered
         // `k * SUB_RECORD_POSITIONS_PER_USER_RECORD + j`, and user record k's own position would
         // fall behind the sub-records of the user records before it.
-        let whole = self.whole_record_position(&user.position);
-        if self.backup && self.keep(&whole) {
-            out.push(BufferEvent::Source(UserRecord {
-                position: whole.clone(),
-                ..user.clone()
-            }));
+        if self.backup {
+            let whole = self.whole_record_position(&user.position);
+            if self.keep(&whole) {
+                out.push(BufferEvent::Source(UserRecord {
+                    position: whole,
+                    ..user.clone()
+                }));
+            }
         }
         let user = match self
             .processors
@@ -199,11 +201,9 @@ impl RecordPipeline {
                 ..user
             },
             Err(e) => {
+                let position = self.whole_record_position(&user.position);
                 self.push_failed(
-                    UserRecord {
-                        position: whole,
-                        ..user
-                    },
+                    UserRecord { position, ..user },
                     DECOMPRESSION_FAILED,
                     e.to_string(),
                     DECOMPRESSION_FAILED_OUTPUT_TYPE,
@@ -238,16 +238,16 @@ impl RecordPipeline {
                     );
                 }
             }
-            Err(e) => self.push_failed(
-                UserRecord {
-                    position: whole,
-                    ..user
-                },
-                CLOUDWATCH_LOGS_INVALID_ENVELOPE,
-                e.to_string(),
-                PROCESSING_FAILED,
-                out,
-            ),
+            Err(e) => {
+                let position = self.whole_record_position(&user.position);
+                self.push_failed(
+                    UserRecord { position, ..user },
+                    CLOUDWATCH_LOGS_INVALID_ENVELOPE,
+                    e.to_string(),
+                    PROCESSING_FAILED,
+                    out,
+                );
+            }
         }
     }
 

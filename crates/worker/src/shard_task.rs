@@ -149,22 +149,32 @@ impl ShardTask {
                         if dropped > 0 {
                             metrics::counter!(kinesink_metric_names::TRANSFORM_DROPPED).increment(dropped);
                         }
-                        // Records made, not the source records sent along for the backup.
-                        let (user_records, user_bytes) = events.iter().fold((0usize, 0usize), |(n, b), e| match e {
-                            BufferEvent::Record(r) => (n + 1, b + r.data.len()),
-                            BufferEvent::Failed(f) => (n + 1, b + f.raw_data.len()),
-                            _ => (n, b),
-                        });
-                        metrics::counter!(kinesink_metric_names::INCOMING_RECORDS).increment(user_records as u64);
-                        metrics::counter!(kinesink_metric_names::INCOMING_BYTES).increment(user_bytes as u64);
+                        // One pass: records made (not the source records sent along for the
+                        // backup), failed ones included, and those the processors passed on.
+                        let (mut made, mut made_bytes, mut passed, mut passed_bytes) = (0u64, 0u64, 0u64, 0u64);
+                        for e in &events {
+                            match e {
+                                BufferEvent::Record(r) => {
+                                    made += 1;
+                                    made_bytes += r.data.len() as u64;
+                                    passed += 1;
+                                    passed_bytes += r.data.len() as u64;
+                                }
+                                BufferEvent::Failed(f) => {
+                                    made += 1;
+                                    made_bytes += f.raw_data.len() as u64;
+                                }
+                                _ => {}
+                            }
+                        }
+                        metrics::counter!(kinesink_metric_names::INCOMING_RECORDS).increment(made);
+                        metrics::counter!(kinesink_metric_names::INCOMING_BYTES).increment(made_bytes);
                         if self.pipeline.runs_processors() && read > 0 {
                             use kinesink_metric_names as m;
-                            let passed = events.iter().filter_map(|e| match e { BufferEvent::Record(r) => Some(r.data.len()), _ => None });
-                            let (n, bytes) = passed.fold((0u64, 0u64), |(n, b), len| (n + 1, b + len as u64));
                             metrics::counter!(m::EXECUTE_PROCESSING_MICROSECONDS).increment(u64::try_from(processing.as_micros()).unwrap_or(u64::MAX));
                             metrics::counter!(m::EXECUTE_PROCESSING_SUCCESS).increment(1);
-                            metrics::counter!(m::SUCCEED_PROCESSING_RECORDS).increment(n);
-                            metrics::counter!(m::SUCCEED_PROCESSING_BYTES).increment(bytes);
+                            metrics::counter!(m::SUCCEED_PROCESSING_RECORDS).increment(passed);
+                            metrics::counter!(m::SUCCEED_PROCESSING_BYTES).increment(passed_bytes);
                         }
                         events.push(BufferEvent::Tick);
                         for event in events {

@@ -90,6 +90,18 @@ fn parquet(layout: ObjectLayout, schema: &str) -> ObjectLayout {
     }
 }
 
+/// Buffers for [`layout`] cutting by size at 10 bytes (60 s interval), resuming from `resume`.
+fn size_cut_at_10_bytes(resume: ResumeState) -> ShardBuffers {
+    ShardBuffers::new(
+        layout(),
+        BufferLimits {
+            size_bytes: 10,
+            interval_ms: 60_000,
+        },
+        resume,
+    )
+}
+
 /// Buffers for `layout` cutting at 1 MiB or after `interval_ms`, resuming from `resume`.
 fn buffers(layout: ObjectLayout, interval_ms: u64, resume: ResumeState) -> ShardBuffers {
     ShardBuffers::new(
@@ -386,14 +398,7 @@ fn a_memory_flush_waits_for_an_earlier_owners_flush_point() {
 
 #[test]
 fn a_size_cut_is_made_before_the_overflowing_record_and_written_once_its_horizon_is_recorded() {
-    let mut b = ShardBuffers::new(
-        layout(),
-        BufferLimits {
-            size_bytes: 10,
-            interval_ms: 60_000,
-        },
-        ResumeState::default(),
-    );
+    let mut b = size_cut_at_10_bytes(ResumeState::default());
     assert!(
         b.step(0, BufferEvent::Record(record(1, "aaaa", T1100)))
             .unwrap()
@@ -429,14 +434,7 @@ fn a_size_cut_already_covered_by_a_recorded_horizon_is_written_without_recording
         flush_intent: None,
         horizon: Some(pos(2)),
     };
-    let mut b = ShardBuffers::new(
-        layout(),
-        BufferLimits {
-            size_bytes: 10,
-            interval_ms: 60_000,
-        },
-        resume,
-    );
+    let mut b = size_cut_at_10_bytes(resume);
     b.step(0, BufferEvent::Record(record(1, "aaaa", T1100)))
         .unwrap();
     b.step(0, BufferEvent::Record(record(2, "bbbb", T1100)))

@@ -28,14 +28,7 @@ fn records_of_one_position_are_never_cut_apart_and_the_next_position_starts_a_ne
     // The log events of one CloudWatch Logs envelope share the position of their record: an
     // object cut between them would let a second object start at the same position (the same
     // key) and a checkpoint fall inside the group.
-    let mut b = ShardBuffers::new(
-        layout(),
-        BufferLimits {
-            size_bytes: 10,
-            interval_ms: 60_000,
-        },
-        ResumeState::default(),
-    );
+    let mut b = size_cut_at_10_bytes(ResumeState::default());
     for event in ["aaaa", "bbbb", "cccc", "dddd"] {
         assert!(
             b.step(0, BufferEvent::Record(record(7, event, T1100)))
