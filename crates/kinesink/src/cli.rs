@@ -362,7 +362,7 @@ async fn execute(command: Command) -> Result<(), Failure> {
             };
             let doc: serde_json::Value = serde_json::from_str(&text)
                 .map_err(|e| usage(format!("{}: not JSON: {e}", file.display())))?;
-            let imported = crate::firehose_import::import(&doc).map_err(usage)?;
+            let imported = crate::config::firehose_import::import(&doc).map_err(usage)?;
             for m in &imported.not_carried_over {
                 eprintln!("kinesink: not carried over: {m}");
             }

@@ -10,9 +10,8 @@
 
 pub mod aws;
 pub mod cli;
-pub mod config;
+pub use kinesink_config as config;
 pub mod dry_run;
-pub mod firehose_import;
 pub mod http_endpoints;
 mod lease_reset;
 pub mod progress_view;

@@ -7,7 +7,12 @@
 //!
 //! Each section has its module holding the section as written (deserialised, and serialised by
 //! `import-firehose`) and its validation into typed values; `validate` composes them into
-//! [`Settings`] with the checks that span sections.
+//! [`Settings`] with the checks that span sections. [`firehose_import`] turns a Firehose
+//! delivery stream description into the same typed file.
+//!
+//! Owns: the file's sections as written, their validation into the library crates' typed
+//! settings, and `import-firehose`'s mapping. Must never: build clients, read the clock for
+//! anything but a generated worker id, or touch the network (the binary's start-up checks do).
 
 use kinesink_delivery::Destination;
 use kinesink_shard_reader::StreamId;
@@ -19,6 +24,7 @@ use std::path::Path;
 mod bounds;
 mod destination;
 mod env_overrides;
+pub mod firehose_import;
 mod format;
 mod leases;
 mod metrics;

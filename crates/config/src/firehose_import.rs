@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::config::{
+use crate::{
     Compression, DecompressionKind, DestinationSection, FileConfig, FormatSection, FormatType,
     GlueSection, InitialPosition, ProcessingSection, RecordDeaggregation, SourceSection, Sse,
 };

@@ -135,25 +135,25 @@ fn every_imported_configuration_is_accepted_by_the_config_loader() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("k.toml");
         std::fs::write(&path, &text).unwrap();
-        if let Err(e) = crate::config::load(&path, &std::collections::BTreeMap::new()) {
+        if let Err(e) = crate::load(&path, &std::collections::BTreeMap::new()) {
             panic!("{name}: {e}\n{text}");
         }
     }
 }
 
 /// The settings `config::load` makes of an import's output.
-fn loaded(name: &str) -> crate::config::Settings {
+fn loaded(name: &str) -> crate::Settings {
     let text = import(&fixture(name)).unwrap().to_toml();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("k.toml");
     std::fs::write(&path, &text).unwrap();
-    crate::config::load(&path, &std::collections::BTreeMap::new())
+    crate::load(&path, &std::collections::BTreeMap::new())
         .unwrap_or_else(|e| panic!("{name}: {e}\n{text}"))
 }
 
 #[test]
 fn the_imported_files_load_into_the_typed_settings_firehose_had() {
-    use crate::config::{Encryption, FormatSource};
+    use crate::{Encryption, FormatSource};
     use kinesink_delivery::Destination;
     use kinesink_parquet_writer::{Codec, ObjectFormat, ParquetCompression, RecordFraming};
     use kinesink_shard_reader::{StartPosition, StreamId};
@@ -215,7 +215,7 @@ fn the_imported_files_load_into_the_typed_settings_firehose_had() {
     };
     assert_eq!(
         glue.table,
-        crate::config::GlueSection {
+        crate::GlueSection {
             database: "lake".into(),
             table: "events".into(),
             catalog_id: Some("555555555555".into()),
