@@ -67,6 +67,7 @@ mod record_pipeline;
 mod s3_sink;
 mod shard_buffers;
 mod sink;
+mod table_partition;
 mod write_failure;
 mod write_once;
 
@@ -90,6 +91,7 @@ pub use shard_buffers::{
     FlushTicket, ObjectLayout, PartitionLimit, PartitionLimitAction, ReadyObject, ResumeState,
     ShardBuffers,
 };
+pub use table_partition::{TablePartition, TablePartitionFailure, TablePartitioner};
 pub use sink::{ObjectSink, PutOutcome, SinkError, SinkErrorClass};
 pub use write_failure::{PERMANENT_RETRY_PACE, WriteRetry, classify_io, classify_s3};
 pub use write_once::{Placement, alternative_key, write_once};

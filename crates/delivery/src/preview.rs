@@ -133,6 +133,7 @@ mod tests {
                 max_active: 10,
                 action: PartitionLimitAction::ErrorOutput,
             },
+            table: None,
         };
         ShardBuffers::new(
             layout,

@@ -50,6 +50,8 @@ use kinesink_partitioning::{
 use kinesink_record_deaggregation::UserRecord;
 use kinesink_sequence_position::SequencePosition;
 
+use crate::table_partition::{TablePartition, TablePartitioner};
+
 /// When buffers are cut (Firehose's BufferingHints).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BufferLimits {
@@ -128,6 +130,11 @@ pub struct ObjectLayout {
     pub query: Option<Arc<MetadataQuery>>,
     /// The active-partition limit.
     pub partition_limit: PartitionLimit,
+    /// A table destination's partitioning: when set, data objects are the table's data files.
+    /// Each record's partition comes from it (the data prefix and the partition-key query are
+    /// not used for data), and data objects are keyed `<partition path><name>-<shard>-<first
+    /// seq>-<first sub><extension>`, relative to the table's location.
+    pub table: Option<Arc<dyn TablePartitioner>>,
 }
 
 /// Where a shard resumes: its checkpoint, and the flush intent and horizon recorded by an
@@ -248,6 +255,9 @@ pub struct ReadyObject {
     pub error_output_type: Option<String>,
     /// Whether it holds source records for the backup (not delivered records).
     pub is_backup: bool,
+    /// Its partition, when it is a data file of a table destination ([`ObjectLayout::table`]);
+    /// its key is then relative to the table's location.
+    pub table_partition: Option<TablePartition>,
     /// Position of the first record.
     pub first: SequencePosition,
     /// Position of the last record.
@@ -278,6 +288,15 @@ enum PartitionId {
     Error(String),
     /// The source record backup.
     Backup,
+    /// Data of a table destination, by the record's partition in the table.
+    Table(TablePartition),
+}
+
+impl PartitionId {
+    /// Whether the buffer holds delivered data (counts against the active-partition limit).
+    fn is_data(&self) -> bool {
+        matches!(self, Self::Data(_) | Self::Table(_))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -88,6 +88,7 @@ pub async fn dry_run(
         prefixes: w.prefixes.clone(),
         query: w.query.clone(),
         partition_limit: w.partition_limit,
+        table: None,
     };
     let mut pipeline = RecordPipeline::new(w.kpl_deaggregation, w.record_split.clone(), None)
         .with_processors(w.processors)

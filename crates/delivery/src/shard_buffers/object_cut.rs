@@ -20,7 +20,7 @@ impl ShardBuffers {
         );
         let error_output_type = match id {
             PartitionId::Error(t) => Some(t.clone()),
-            PartitionId::Data(_) | PartitionId::Backup => None,
+            PartitionId::Data(_) | PartitionId::Table(_) | PartitionId::Backup => None,
         };
         let (prefix, extension, is_error_output) = match id {
             PartitionId::Data(keys) => {
@@ -41,6 +41,9 @@ impl ShardBuffers {
                     )?,
                 };
                 (prefix, self.layout.extension.clone(), false)
+            }
+            PartitionId::Table(partition) => {
+                (partition.path().to_owned(), self.layout.extension.clone(), false)
             }
             PartitionId::Error(output_type) => (
                 self.error_prefix(output_type, b.oldest_arrival_ms, &seed)?,
@@ -76,6 +79,10 @@ impl ShardBuffers {
             is_error_output,
             error_output_type,
             is_backup: *id == PartitionId::Backup,
+            table_partition: match id {
+                PartitionId::Table(partition) => Some(partition.clone()),
+                _ => None,
+            },
             first: b.first,
             last: b.last,
             oldest_arrival_ms: b.oldest_arrival_ms,

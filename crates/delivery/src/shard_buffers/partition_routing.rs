@@ -23,6 +23,23 @@ impl ShardBuffers {
         let parse =
             self.layout.query.is_some() || matches!(self.layout.format, ObjectFormat::Parquet(_));
         let mut parser = std::mem::take(&mut self.record_parser);
+        if let Some(table) = self.layout.table.clone() {
+            let outcome = match parser.parse(&record.data) {
+                Ok(parsed) => self.add_to_table(now_ms, record, position, &*table, &parsed, actions),
+                Err(cf) => {
+                    let failed = failed_record(
+                        record,
+                        position,
+                        FORMAT_CONVERSION_FAILED_OUTPUT_TYPE,
+                        cf.error_code(),
+                        cf.message().to_owned(),
+                    );
+                    self.add_failed(now_ms, &failed, actions)
+                }
+            };
+            self.record_parser = parser;
+            return outcome;
+        }
         let parsed = if parse {
             parser.parse(&record.data).ok()
         } else {
@@ -67,6 +84,51 @@ impl ShardBuffers {
         outcome
     }
 
+    /// [`ShardBuffers::add_record`] for a table destination: the record's partition in the
+    /// table, then its buffer (refusals of either go to the error output).
+    fn add_to_table(
+        &mut self,
+        now_ms: u64,
+        record: &UserRecord,
+        position: &SequencePosition,
+        table: &dyn TablePartitioner,
+        parsed: &ParsedJsonRecord<'_>,
+        actions: &mut Vec<BufferAction>,
+    ) -> Result<(), BufferError> {
+        let fail = |output_type: &str, code: &str, message: String| {
+            failed_record(record, position, output_type, code, message)
+        };
+        let partition = match table.partition_of(parsed) {
+            Ok(partition) => partition,
+            Err(f) => {
+                let failed = fail(&f.error_output_type, &f.error_code, f.message);
+                return self.add_failed(now_ms, &failed, actions);
+            }
+        };
+        let id = PartitionId::Table(partition);
+        if !self.open.contains_key(&id) && !self.make_room(now_ms, &id, position, record, actions)? {
+            return Ok(());
+        }
+        let added = self.add_to(
+            now_ms,
+            id,
+            position,
+            record.approximate_arrival_ms,
+            &record.data,
+            Some(parsed),
+            actions,
+        )?;
+        if let Err(cf) = added {
+            let failed = fail(
+                FORMAT_CONVERSION_FAILED_OUTPUT_TYPE,
+                cf.error_code(),
+                cf.message().to_owned(),
+            );
+            return self.add_failed(now_ms, &failed, actions);
+        }
+        Ok(())
+    }
+
     /// [`ShardBuffers::add_record`] once the record's partition keys are known.
     pub(super) fn add_keyed(
         &mut self,
@@ -106,31 +168,8 @@ impl ShardBuffers {
                 return self.add_failed(now_ms, &failed, actions);
             }
         }
-        if !is_open {
-            let active = self
-                .open
-                .keys()
-                .filter(|k| matches!(k, PartitionId::Data(_)))
-                .count();
-            if active >= self.layout.partition_limit.max_active {
-                match self.layout.partition_limit.action {
-                    PartitionLimitAction::ErrorOutput => {
-                        let message = format!(
-                            "the shard already has {active} active partitions (max_active_partitions = {})",
-                            self.layout.partition_limit.max_active
-                        );
-                        let failed = fail(
-                            ACTIVE_PARTITION_EXCEEDED,
-                            "DynamicPartitioning.ActivePartitionsLimitExceeded",
-                            message,
-                        );
-                        return self.add_failed(now_ms, &failed, actions);
-                    }
-                    PartitionLimitAction::FlushLeastRecentlyUsed => {
-                        self.cut_least_recently_used(active, position, actions)?;
-                    }
-                }
-            }
+        if !is_open && !self.make_room(now_ms, &id, position, record, actions)? {
+            return Ok(());
         }
         if let Err(cf) = self.add_to(
             now_ms,
@@ -177,6 +216,45 @@ impl ShardBuffers {
         Ok(())
     }
 
+    /// Applies the active-partition limit before partition `id` opens: `Ok(true)` when it may
+    /// open (least recently used buffers cut first if so configured), `Ok(false)` when the
+    /// record went to the error output as `activePartitionExceeded`.
+    fn make_room(
+        &mut self,
+        now_ms: u64,
+        id: &PartitionId,
+        position: &SequencePosition,
+        record: &UserRecord,
+        actions: &mut Vec<BufferAction>,
+    ) -> Result<bool, BufferError> {
+        debug_assert!(id.is_data() && !self.open.contains_key(id));
+        let active = self.open.keys().filter(|k| k.is_data()).count();
+        if active < self.layout.partition_limit.max_active {
+            return Ok(true);
+        }
+        match self.layout.partition_limit.action {
+            PartitionLimitAction::ErrorOutput => {
+                let message = format!(
+                    "the shard already has {active} active partitions (max_active_partitions = {})",
+                    self.layout.partition_limit.max_active
+                );
+                let failed = failed_record(
+                    record,
+                    position,
+                    ACTIVE_PARTITION_EXCEEDED,
+                    "DynamicPartitioning.ActivePartitionsLimitExceeded",
+                    message,
+                );
+                self.add_failed(now_ms, &failed, actions)?;
+                Ok(false)
+            }
+            PartitionLimitAction::FlushLeastRecentlyUsed => {
+                self.cut_least_recently_used(active, position, actions)?;
+                Ok(true)
+            }
+        }
+    }
+
     /// Makes room for one more partition under `max_active_partitions` by cutting the least
     /// recently used data buffers (`active` are open). A buffer holding a record at `position`
     /// is never cut: the records of one position stay together (a cut between them could later
@@ -193,7 +271,7 @@ impl ShardBuffers {
             let Some(lru) = self
                 .open
                 .iter()
-                .filter(|(k, b)| matches!(k, PartitionId::Data(_)) && b.last != *position)
+                .filter(|(k, b)| k.is_data() && b.last != *position)
                 .min_by_key(|(_, b)| b.last_used)
                 .map(|(k, _)| k.clone())
             else {
@@ -208,7 +286,7 @@ impl ShardBuffers {
 
     pub(super) fn new_encoder(&self, id: &PartitionId) -> ObjectEncoder {
         match id {
-            PartitionId::Data(_) => self.layout.format.new_encoder(),
+            PartitionId::Data(_) | PartitionId::Table(_) => self.layout.format.new_encoder(),
             PartitionId::Error(_) => ObjectEncoder::Records(Box::new(RecordEncoder::new(
                 RecordFraming::NewlineDelimited,
                 self.layout.error_codec,

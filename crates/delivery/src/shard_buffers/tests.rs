@@ -5,6 +5,7 @@ use super::*;
 mod exactly_once;
 mod shared_positions;
 mod source_backup;
+mod table_partitions;
 
 fn layout() -> ObjectLayout {
     ObjectLayout {
@@ -22,6 +23,7 @@ fn layout() -> ObjectLayout {
             max_active: 500,
             action: PartitionLimitAction::ErrorOutput,
         },
+        table: None,
     }
 }
 

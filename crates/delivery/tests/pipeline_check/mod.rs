@@ -91,6 +91,7 @@ fn layout(case: &Case, query: MetadataQuery) -> ObjectLayout {
             max_active: 20,
             action: PartitionLimitAction::ErrorOutput,
         },
+        table: None,
     }
 }
 

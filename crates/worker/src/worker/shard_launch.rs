@@ -114,6 +114,7 @@ fn build_task(
         prefixes: s.prefixes.clone(),
         query: s.query.clone(),
         partition_limit: s.partition_limit,
+        table: None,
     };
     ShardTask {
         shard_id: lease.shard_id.clone(),
