@@ -111,6 +111,7 @@ pub mod partition_path;
 pub mod partition_source;
 pub mod partition_spec_text;
 pub mod partition_values;
+pub mod schema_mapping;
 pub mod table_commit;
 pub mod table_position;
 
