@@ -79,7 +79,7 @@ pub use memory_budget::{BudgetVerdict, MemoryBudget, ShardUsage};
 pub use memory_sink::MemorySink;
 pub use object_contents::{LAST_METADATA, ObjectContents, RECORDS_METADATA};
 pub use object_key::ObjectKey;
-pub use preview::{PreviewError, PreviewSummary, preview};
+pub use preview::{FeedError, PreviewError, PreviewSummary, feed, preview};
 pub use progress_store::{
     ProgressCondition, ProgressStore, ProgressTag, ProgressWrite,
     conformance as progress_store_conformance, progress_key,

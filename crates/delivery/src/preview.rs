@@ -47,17 +47,56 @@ pub async fn preview<E>(
     pipeline: &mut RecordPipeline,
     buffers: &mut ShardBuffers,
     sink: Arc<dyn ObjectSink>,
-    mut next_batch: impl FnMut() -> Result<Vec<KinesisRecord>, E>,
+    next_batch: impl FnMut() -> Result<Vec<KinesisRecord>, E>,
 ) -> Result<PreviewSummary, PreviewError<E>> {
     let mut writer = PreviewWriter {
         sink,
         summary: PreviewSummary::default(),
     };
+    let input_records = feed(pipeline, buffers, &mut writer, next_batch)
+        .await
+        .map_err(|e| match e {
+            FeedError::Input(e) => PreviewError::Input(e),
+            FeedError::Buffers(e) => PreviewError::Buffers(e),
+            FeedError::Perform(e) => PreviewError::Sink(e),
+        })?;
+    writer.summary.input_records = input_records;
+    Ok(writer.summary)
+}
+
+/// Why [`feed`] stopped (what was performed before stays performed).
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError<E, A> {
+    /// The input failed.
+    #[error("{0}")]
+    Input(E),
+    /// The buffers refused an event (an encoding or prefix failure).
+    #[error(transparent)]
+    Buffers(#[from] BufferError),
+    /// Performing an action failed.
+    #[error("{0}")]
+    Perform(A),
+}
+
+/// Feeds every batch `next_batch` returns (an empty batch ends the input) through `pipeline`
+/// into `buffers`, then drains them, each action performed by `perform` (one [`drive`] loop,
+/// time 0: a file's records have no interval); returns the Kinesis records read. What
+/// [`preview`] runs, for shells that perform actions their own way (a table destination).
+///
+/// # Errors
+/// [`FeedError`]: the input, the buffers or an action failed.
+pub async fn feed<E, P: PerformActions>(
+    pipeline: &mut RecordPipeline,
+    buffers: &mut ShardBuffers,
+    perform: &mut P,
+    mut next_batch: impl FnMut() -> Result<Vec<KinesisRecord>, E>,
+) -> Result<usize, FeedError<E, P::Error>> {
+    let mut input_records = 0;
     let mut events = Vec::new();
     loop {
-        let batch = next_batch().map_err(PreviewError::Input)?;
+        let batch = next_batch().map_err(FeedError::Input)?;
         let done = batch.is_empty();
-        writer.summary.input_records += batch.len();
+        input_records += batch.len();
         for record in batch {
             pipeline.process(record, &mut events);
         }
@@ -65,15 +104,15 @@ pub async fn preview<E>(
             events.push(BufferEvent::Drain);
         }
         for event in events.drain(..) {
-            drive(buffers, 0, event, &mut writer)
+            drive(buffers, 0, event, perform)
                 .await
                 .map_err(|e| match e {
-                    DriveError::Buffers(e) => PreviewError::Buffers(e),
-                    DriveError::Perform(e) => PreviewError::Sink(e),
+                    DriveError::Buffers(e) => FeedError::Buffers(e),
+                    DriveError::Perform(e) => FeedError::Perform(e),
                 })?;
         }
         if done {
-            return Ok(writer.summary);
+            return Ok(input_records);
         }
     }
 }

@@ -111,9 +111,14 @@ pub mod partition_path;
 pub mod partition_source;
 pub mod partition_spec_text;
 pub mod partition_values;
+pub mod record_partitioner;
 pub mod schema_mapping;
 pub mod table_commit;
+pub mod table_committer;
+pub mod table_files;
 pub mod table_position;
+pub mod table_preview;
+pub mod table_target;
 
 pub use catalog_config::{CatalogKind, IcebergCatalogSettings, open_catalog};
 pub use data_file_stats::{

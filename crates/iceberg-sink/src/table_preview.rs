@@ -1,0 +1,203 @@
+//! Delivery of one shard's records from a file into a table, without leases: what
+//! `kinesink dry-run` does with an Iceberg destination. The table is the only record of
+//! progress: a run resumes after the position the table holds for the shard, so running the
+//! same input again adds nothing and a longer input adds only the rest.
+
+use std::sync::Arc;
+
+use kinesink_delivery::{
+    BufferAction, BufferEvent, FeedError, ObjectContents, ObjectSink, PerformActions,
+    RecordPipeline, ShardBuffers, feed,
+};
+use kinesink_record_deaggregation::KinesisRecord;
+use kinesink_sequence_position::SequencePosition;
+
+use crate::commit_protocol::{CommitEvent, StagedFile};
+use crate::error::{IcebergErrorClass, IcebergSinkError};
+use crate::table_committer::{Settled, TableCommitter};
+use crate::table_files::TableFiles;
+
+/// What a table preview did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TablePreviewSummary {
+    /// Kinesis records read from the input (those at or before the table's position included).
+    pub input_records: usize,
+    /// The table's position for the shard before the run (records up to it were skipped).
+    pub resumed_after: Option<SequencePosition>,
+    /// `(path, records)` of every data file committed, in commit order.
+    pub data_files: Vec<(String, u64)>,
+    /// `(key, records)` of every error-output or backup object written.
+    pub other_objects: Vec<(String, usize)>,
+    /// The table's position for the shard after the run.
+    pub committed: Option<SequencePosition>,
+}
+
+/// Why a table preview stopped (files committed before stay committed).
+#[derive(Debug, thiserror::Error)]
+pub enum TablePreviewError<E> {
+    /// The input failed.
+    #[error("{0}")]
+    Input(E),
+    /// The buffers refused an event.
+    #[error(transparent)]
+    Buffers(#[from] kinesink_delivery::BufferError),
+    /// The table, the catalog or storage failed.
+    #[error(transparent)]
+    Table(#[from] IcebergSinkError),
+}
+
+/// The record path of a shard resuming after a position: the pipeline (skipping records up to
+/// it) and the buffers (checkpointed there).
+pub type RecordPath = (RecordPipeline, ShardBuffers);
+
+/// Delivers the records `next_batch` returns (until an empty batch) of `shard_id` into
+/// `target` as delivery `name`: data files written through `table_files`, error-output and
+/// backup objects through `outputs`, committed with the shard's position by `committer`.
+/// `record_path` builds the pipeline and buffers resuming after the table's position.
+///
+/// Guarantees: every record after the table's position is committed exactly once or is in an
+/// error-output object; the table's position moves only with the files holding the records up
+/// to it (one fenced commit per flush point).
+///
+/// # Errors
+/// [`TablePreviewError`]: the input, the buffers, the catalog or storage failed, or the commit
+/// protocol stopped the shard (the table's position moved in a way this input cannot follow).
+pub async fn preview_into_table<E>(
+    committer: &mut TableCommitter,
+    table_files: &TableFiles,
+    outputs: Arc<dyn ObjectSink>,
+    shard_id: &str,
+    record_path: impl FnOnce(Option<SequencePosition>) -> RecordPath,
+    next_batch: impl FnMut() -> Result<Vec<KinesisRecord>, E>,
+) -> Result<TablePreviewSummary, TablePreviewError<E>> {
+    let resumed_after = committer.table_positions().await?.remove(shard_id);
+    let taken = CommitEvent::ShardTaken {
+        shard: shard_id.to_owned(),
+        committed: resumed_after.clone(),
+    };
+    check_settled(committer.step(0, taken).await?, shard_id, None)?;
+    let (mut pipeline, mut buffers) = record_path(resumed_after.clone());
+    let mut performer = TablePerformer {
+        committer,
+        table_files,
+        outputs,
+        shard_id,
+        durable: Vec::new(),
+        summary: TablePreviewSummary {
+            resumed_after,
+            ..TablePreviewSummary::default()
+        },
+    };
+    let input_records = feed(&mut pipeline, &mut buffers, &mut performer, next_batch)
+        .await
+        .map_err(|e| match e {
+            FeedError::Input(e) => TablePreviewError::Input(e),
+            FeedError::Buffers(e) => TablePreviewError::Buffers(e),
+            FeedError::Perform(e) => TablePreviewError::Table(e),
+        })?;
+    let mut summary = performer.summary;
+    summary.input_records = input_records;
+    summary.committed = performer
+        .committer
+        .table_positions()
+        .await?
+        .remove(shard_id);
+    Ok(summary)
+}
+
+/// Performs the buffers' actions for a table destination.
+struct TablePerformer<'a> {
+    committer: &'a mut TableCommitter,
+    table_files: &'a TableFiles,
+    outputs: Arc<dyn ObjectSink>,
+    shard_id: &'a str,
+    /// Data files durable since the last flush point.
+    durable: Vec<StagedFile>,
+    summary: TablePreviewSummary,
+}
+
+impl PerformActions for TablePerformer<'_> {
+    type Error = IcebergSinkError;
+
+    async fn perform(&mut self, action: BufferAction) -> Result<BufferEvent, IcebergSinkError> {
+        Ok(match action {
+            BufferAction::Write(object) if object.is_error_output || object.is_backup => {
+                let contents = ObjectContents {
+                    last: object.last.clone(),
+                    records: object.record_count as u64,
+                };
+                let ticket = object.ticket;
+                self.outputs
+                    .put(&object.key, object.body, &contents)
+                    .await
+                    .map_err(|e| IcebergSinkError {
+                        operation: format!("write {}", object.key),
+                        message: e.to_string(),
+                        class: IcebergErrorClass::Transient,
+                        source: None,
+                    })?;
+                self.summary
+                    .other_objects
+                    .push((object.key, object.record_count));
+                BufferEvent::ObjectDurable(ticket)
+            }
+            BufferAction::Write(object) => {
+                let ticket = object.ticket;
+                let (staged, entry) = self.table_files.write(self.shard_id, object).await?;
+                self.committer.stage(&staged, entry);
+                self.durable.push(staged);
+                BufferEvent::ObjectDurable(ticket)
+            }
+            // No lease: the table alone records progress.
+            BufferAction::RecordProgress { .. } => BufferEvent::ProgressRecorded,
+            BufferAction::Checkpoint(at) => {
+                let files = std::mem::take(&mut self.durable);
+                let committed: Vec<(String, u64)> =
+                    files.iter().map(|f| (f.key.clone(), f.records)).collect();
+                let durable = CommitEvent::FilesDurable {
+                    shard: self.shard_id.to_owned(),
+                    up_to: at.clone(),
+                    files,
+                };
+                let mut settled = self.committer.step(0, durable).await?;
+                settled.extend(self.committer.step(0, CommitEvent::Drain).await?);
+                check_settled(settled, self.shard_id, Some(&at))?;
+                self.summary.data_files.extend(committed);
+                BufferEvent::CheckpointWritten(at)
+            }
+        })
+    }
+}
+
+/// Checks the protocol acknowledged `expected` (when given) and stopped nothing.
+fn check_settled(
+    settled: Vec<Settled>,
+    shard_id: &str,
+    expected: Option<&SequencePosition>,
+) -> Result<(), IcebergSinkError> {
+    let mut acked = false;
+    for s in settled {
+        match s {
+            Settled::Ack { shard, up_to } => {
+                acked |= shard == shard_id && Some(&up_to) == expected;
+            }
+            Settled::Stop { shard, reason } => {
+                return Err(IcebergSinkError {
+                    operation: format!("deliver shard {shard}"),
+                    message: reason.to_string(),
+                    class: IcebergErrorClass::Permanent,
+                    source: None,
+                });
+            }
+        }
+    }
+    if let Some(at) = expected.filter(|_| !acked) {
+        return Err(IcebergSinkError {
+            operation: format!("commit shard {shard_id} up to {at}"),
+            message: "the commit protocol did not acknowledge the flush point".to_owned(),
+            class: IcebergErrorClass::Transient,
+            source: None,
+        });
+    }
+    Ok(())
+}
