@@ -113,6 +113,8 @@ pub(crate) struct DestinationSection {
     #[serde_as(as = "Option<ScalarValue>")]
     #[serde(default)]
     pub(crate) conditional_writes: Option<bool>,
+    /// `[destination.iceberg]`: deliver into Iceberg tables.
+    pub(crate) iceberg: Option<super::iceberg::IcebergSection>,
 }
 
 /// `[destination]`, validated.

@@ -26,6 +26,7 @@ mod destination;
 mod env_overrides;
 pub mod firehose_import;
 mod format;
+mod iceberg;
 mod leases;
 mod metrics;
 mod processing;
@@ -36,6 +37,8 @@ mod tests;
 mod validate;
 #[cfg(test)]
 mod validation_tests;
+#[cfg(test)]
+mod iceberg_tests;
 
 pub use destination::Encryption;
 pub(crate) use destination::{DestinationSection, Sse};
@@ -165,6 +168,9 @@ pub struct Settings {
     pub warnings: Vec<String>,
     /// Address of `/metrics`, `/healthz`, `/readyz` (none: not served).
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// The Iceberg destination (`[destination.iceberg]`): data goes into its tables, the
+    /// error output (and backup) to `destination`.
+    pub iceberg: Option<kinesink_iceberg_sink::IcebergCatalogSettings>,
     /// The worker's settings: name, worker id, leases' timing, reading, processing,
     /// buffering, prefixes and limits (`name`, `[leases]`, `[processing]`, most of
     /// `[destination]`).

@@ -30,9 +30,17 @@ pub(super) fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
     let leases = f.leases.validate(&f.name)?;
     let processing = f.processing.validate()?;
     let format = f.format.validate()?;
+    let iceberg_section = f.destination.iceberg.clone();
+    let data_prefix_given = f.destination.prefix.as_deref().is_some_and(|p| !p.is_empty());
     let d = f
         .destination
         .validate(processing.time_zone, format.format.default_file_extension())?;
+    let iceberg = iceberg_section
+        .map(|section| section.validate(source.region.clone()))
+        .transpose()?;
+    if iceberg.is_some() {
+        check_iceberg_fits(&format.format, data_prefix_given, processing.query.is_some())?;
+    }
     match &processing.query {
         None => {
             if let Some(k) = d.prefixes.data().partition_key_names().first() {
@@ -63,6 +71,7 @@ pub(super) fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
         multipart_part_size_bytes: d.multipart_part_size_bytes,
         conditional_writes: d.conditional_writes,
         warnings: Vec::new(),
+        iceberg,
         metrics_listen: f.metrics.validate()?,
         worker: WorkerSettings {
             name: f.name,
@@ -91,4 +100,35 @@ pub(super) fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
             stall_timeout: processing.stall_timeout,
         },
     })
+}
+
+/// With `[destination.iceberg]`: data files are Parquet, go under the tables' locations (no
+/// data prefix), and routing by `partition_query` is not built yet.
+fn check_iceberg_fits(
+    format: &super::FormatSource,
+    data_prefix_given: bool,
+    has_query: bool,
+) -> Result<(), ConfigError> {
+    let parquet = match format {
+        super::FormatSource::Given(f) => {
+            matches!(f, kinesink_parquet_writer::ObjectFormat::Parquet(_))
+        }
+        super::FormatSource::FromGlue(_) => true,
+    };
+    if !parquet {
+        return Err(err(
+            "config key `format.type`: the Iceberg destination writes Parquet data files; set type = \"parquet\" (its schema creates missing tables)",
+        ));
+    }
+    if data_prefix_given {
+        return Err(err(
+            "config key `destination.prefix`: not used with [destination.iceberg] (data files go under each table's location, partitioned by its spec); remove it",
+        ));
+    }
+    if has_query {
+        return Err(err(
+            "config key `processing.partition_query`: routing records to Iceberg tables by destinationDatabaseName / destinationTableName is not built in this version yet; remove it (records go to destination.iceberg.table)",
+        ));
+    }
+    Ok(())
 }

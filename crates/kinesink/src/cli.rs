@@ -251,6 +251,34 @@ async fn execute(command: Command) -> Result<(), Failure> {
                 lines_arrival_ms,
             };
             input.check().map_err(usage)?;
+            if let Some(iceberg) = &settings.iceberg {
+                let summary = crate::iceberg_dry_run::dry_run_into_table(
+                    &settings, iceberg, format, &input, &output,
+                )
+                .await?;
+                for (path, count) in &summary.data_files {
+                    println!("{path}\t{count} records");
+                }
+                for (key, count) in &summary.other_objects {
+                    println!("{key}\t{count} records");
+                }
+                let position = |p: &Option<kinesink_sequence_position::SequencePosition>| {
+                    p.as_ref().map_or_else(|| "none".to_owned(), ToString::to_string)
+                };
+                println!(
+                    "kinesink: dry run read {} Kinesis records, committed {} data files to {}.{} (shard {} position {} -> {}) and wrote {} objects to {}",
+                    summary.input_records,
+                    summary.data_files.len(),
+                    iceberg.database,
+                    iceberg.table,
+                    shard_id,
+                    position(&summary.resumed_after),
+                    position(&summary.committed),
+                    summary.other_objects.len(),
+                    output.display()
+                );
+                return Ok(());
+            }
             let summary = crate::dry_run::dry_run(&settings, format, &input, &output).await?;
             for (key, count) in &summary.objects {
                 println!("{key}\t{count} records");
@@ -401,6 +429,11 @@ fn time_flag(flag: &str, value: Option<String>) -> Result<i64, Failure> {
 }
 
 async fn run(settings: &Settings, until_caught_up: bool) -> Result<(), Failure> {
+    if settings.iceberg.is_some() {
+        return Err(usage(
+            "config key `destination.iceberg`: `run` does not deliver to Iceberg tables in this version yet; `dry-run` does (a records file into the table)",
+        ));
+    }
     let aws = crate::aws::clients_for(settings).await;
     let table = DynamoDbLeaseTable::new(aws.dynamodb.clone(), settings.lease_table.clone());
     crate::aws::preflight(settings, &aws, &table)

@@ -38,10 +38,10 @@ pub struct DryRunInput<'a> {
 }
 
 /// Records read from the file per batch (as many as one GetRecords page may hold).
-const BATCH_RECORDS: usize = 10_000;
+pub(crate) const BATCH_RECORDS: usize = 10_000;
 
 impl DryRunInput<'_> {
-    fn open(&self) -> Result<RecordFile<BufReader<File>>, RecordFileError> {
+    pub(crate) fn open(&self) -> Result<RecordFile<BufReader<File>>, RecordFileError> {
         let format = match self.format {
             InputFormat::GetRecords => RecordFileFormat::GetRecords,
             InputFormat::Lines => RecordFileFormat::Lines,

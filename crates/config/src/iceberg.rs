@@ -1,0 +1,135 @@
+//! `[destination.iceberg]`: deliver into Apache Iceberg tables instead of plain objects.
+
+use kinesink_iceberg_sink::{CatalogKind, IcebergCatalogSettings, parse_partition_spec};
+use serde::{Deserialize, Serialize};
+use serde_with::{serde_as, skip_serializing_none};
+
+use super::scalar_value::{ClosedSet, ScalarValue};
+use super::{ConfigError, check_endpoint, err};
+
+/// `destination.iceberg.catalog`: which catalog holds the tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum CatalogSetting {
+    /// A SQL database (SQLite or PostgreSQL).
+    Sql,
+    /// AWS Glue Data Catalog.
+    Glue,
+    /// Amazon S3 Tables.
+    S3tables,
+    /// An Iceberg REST catalog.
+    Rest,
+}
+
+/// `[destination.iceberg]` as written.
+#[serde_as]
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, expecting = "a table of [destination.iceberg] keys")]
+pub(crate) struct IcebergSection {
+    /// `sql | glue | s3tables | rest`.
+    #[serde_as(as = "Option<ClosedSet>")]
+    #[serde(default)]
+    pub(crate) catalog: Option<CatalogSetting>,
+    /// The catalog's name (sql, rest); default `default`.
+    pub(crate) catalog_name: Option<String>,
+    /// sql: `sqlite:///ABSOLUTE/PATH` or `postgresql://...`; rest: the base URL.
+    pub(crate) catalog_uri: Option<String>,
+    /// Where created tables go (`s3://...` or `file:///...`).
+    pub(crate) warehouse: Option<String>,
+    /// Namespace of the default table.
+    pub(crate) database: Option<String>,
+    /// The default table.
+    pub(crate) table: Option<String>,
+    /// Create a missing table from `[format] schema` and `partition_spec`; default true.
+    #[serde_as(as = "Option<ScalarValue>")]
+    #[serde(default)]
+    pub(crate) create_tables: Option<bool>,
+    /// Partition spec of created tables, e.g. `event_type, day(ts)`.
+    pub(crate) partition_spec: Option<String>,
+    /// Endpoint of the catalog's service / S3, for stand-ins.
+    pub(crate) endpoint_url: Option<String>,
+}
+
+/// `key` given and not blank, else an error naming it.
+fn required(key: &str, value: Option<String>, what: &str) -> Result<String, ConfigError> {
+    match value {
+        Some(v) if !v.trim().is_empty() => Ok(v),
+        _ => Err(err(format!(
+            "config key `destination.iceberg.{key}` is required: {what}"
+        ))),
+    }
+}
+
+impl IcebergSection {
+    /// Checks every key; `region` is the worker's region (`source.region`).
+    pub(super) fn validate(
+        self,
+        region: Option<String>,
+    ) -> Result<IcebergCatalogSettings, ConfigError> {
+        let catalog = self.catalog.ok_or_else(|| {
+            err("config key `destination.iceberg.catalog` is required: sql, glue, s3tables or rest")
+        })?;
+        let kind = match catalog {
+            CatalogSetting::Sql => {
+                let uri = required(
+                    "catalog_uri",
+                    self.catalog_uri,
+                    "the catalog database, sqlite:///ABSOLUTE/PATH or postgresql://user:password@host/database",
+                )?;
+                if !(uri.starts_with("sqlite:///") || uri.starts_with("postgresql://") || uri.starts_with("postgres://")) {
+                    return Err(err(format!(
+                        "config key `destination.iceberg.catalog_uri`: `{uri}` is neither sqlite:///ABSOLUTE/PATH nor postgresql://..."
+                    )));
+                }
+                let warehouse = required(
+                    "warehouse",
+                    self.warehouse,
+                    "where created tables go, s3://bucket/prefix or file:///ABSOLUTE/PATH",
+                )?;
+                if !(warehouse.starts_with("s3://") || warehouse.starts_with("file:///")) {
+                    return Err(err(format!(
+                        "config key `destination.iceberg.warehouse`: `{warehouse}` is neither s3://bucket/prefix nor file:///ABSOLUTE/PATH"
+                    )));
+                }
+                CatalogKind::Sql {
+                    uri,
+                    catalog_name: self.catalog_name.unwrap_or_else(|| "default".to_owned()),
+                    warehouse,
+                }
+            }
+            other => {
+                let name = match other {
+                    CatalogSetting::Glue => "glue",
+                    CatalogSetting::S3tables => "s3tables",
+                    _ => "rest",
+                };
+                return Err(err(format!(
+                    "config key `destination.iceberg.catalog`: `{name}` is not built in this version yet; use `sql` (SQLite or PostgreSQL)"
+                )));
+            }
+        };
+        let database = required("database", self.database, "the namespace of the table")?;
+        let table = required("table", self.table, "the table records go to")?;
+        for (key, value) in [("database", &database), ("table", &table)] {
+            if value.contains(['.', '/']) || value.trim() != value {
+                return Err(err(format!(
+                    "config key `destination.iceberg.{key}`: `{value}` must not contain '.', '/' or surrounding spaces"
+                )));
+            }
+        }
+        let partition_spec = self.partition_spec.unwrap_or_default();
+        parse_partition_spec(&partition_spec).map_err(|e| {
+            err(format!("config key `destination.iceberg.partition_spec`: {e}"))
+        })?;
+        Ok(IcebergCatalogSettings {
+            kind,
+            database,
+            table,
+            create_tables: self.create_tables.unwrap_or(true),
+            partition_spec,
+            endpoint_url: check_endpoint("destination.iceberg.endpoint_url", self.endpoint_url)?,
+            region,
+        })
+    }
+}

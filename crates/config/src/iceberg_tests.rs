@@ -1,0 +1,90 @@
+//! `[destination.iceberg]`: what loads into the catalog settings, and what is refused, named by
+//! its key.
+
+use kinesink_iceberg_sink::CatalogKind;
+
+use super::tests::load_str;
+
+const ICEBERG: &str = r#"
+name = "clicks"
+[source]
+stream = "clickstream"
+region = "eu-west-1"
+[destination]
+url = "s3://my-bucket/kinesink"
+error_output_prefix = "errors/!{firehose:error-output-type}/"
+[destination.iceberg]
+catalog = "sql"
+catalog_uri = "sqlite:////var/lib/kinesink/catalog.db"
+warehouse = "s3://my-bucket/warehouse"
+database = "analytics"
+table = "events"
+partition_spec = "event_type, day(ts)"
+endpoint_url = "http://127.0.0.1:5000"
+[format]
+type = "parquet"
+schema = "event_type string, ts timestamp"
+"#;
+
+#[test]
+fn an_iceberg_destination_loads_with_its_catalog_table_spec_and_defaults() {
+    let s = load_str(ICEBERG, &[]).unwrap();
+    let i = s.iceberg.expect("the iceberg destination");
+    assert_eq!(
+        i.kind,
+        CatalogKind::Sql {
+            uri: "sqlite:////var/lib/kinesink/catalog.db".into(),
+            catalog_name: "default".into(),
+            warehouse: "s3://my-bucket/warehouse".into(),
+        }
+    );
+    assert_eq!((i.database.as_str(), i.table.as_str()), ("analytics", "events"));
+    assert!(i.create_tables, "create_tables defaults to true");
+    assert_eq!(i.partition_spec, "event_type, day(ts)");
+    assert_eq!(i.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
+    assert_eq!(i.region.as_deref(), Some("eu-west-1"));
+    let overridden = load_str(
+        ICEBERG,
+        &[
+            ("KINESINK_DESTINATION__ICEBERG__TABLE", "orders"),
+            ("KINESINK_DESTINATION__ICEBERG__CREATE_TABLES", "false"),
+        ],
+    )
+    .unwrap()
+    .iceberg
+    .unwrap();
+    assert_eq!(overridden.table, "orders");
+    assert!(!overridden.create_tables);
+    assert!(load_str(super::tests::MINIMAL, &[]).unwrap().iceberg.is_none());
+}
+
+#[test]
+fn iceberg_settings_that_cannot_work_are_refused_naming_the_key() {
+    let cases: [(&str, &str, &str); 9] = [
+        ("catalog = \"sql\"\n", "", "destination.iceberg.catalog` is required"),
+        ("catalog = \"sql\"", "catalog = \"glue\"", "`glue` is not built"),
+        ("catalog = \"sql\"", "catalog = \"hive\"", "destination.iceberg.catalog"),
+        ("sqlite:////var", "mysql://var", "destination.iceberg.catalog_uri"),
+        ("s3://my-bucket/warehouse", "hdfs://x", "destination.iceberg.warehouse"),
+        ("table = \"events\"", "table = \"a.b\"", "destination.iceberg.table"),
+        ("day(ts)", "day(ts", "destination.iceberg.partition_spec"),
+        ("type = \"parquet\"\nschema = \"event_type string, ts timestamp\"", "type = \"ndjson\"", "format.type"),
+        ("[destination]\n", "[destination]\nprefix = \"data/\"\n", "destination.prefix"),
+    ];
+    for (from, to, expected) in cases {
+        let text = ICEBERG.replacen(from, to, 1);
+        assert_ne!(text, ICEBERG, "the case {from:?} changes the file");
+        let e = load_str(&text, &[])
+            .err()
+            .unwrap_or_else(|| panic!("{to:?} was accepted"))
+            .to_string();
+        assert!(e.contains(expected), "{to:?}: {e}");
+    }
+    let with_query = ICEBERG.replacen(
+        "[destination]\n",
+        "[processing]\npartition_query = \"{t: .event_type}\"\n[destination]\n",
+        1,
+    );
+    let e = load_str(&with_query, &[]).err().unwrap().to_string();
+    assert!(e.contains("processing.partition_query"), "{e}");
+}

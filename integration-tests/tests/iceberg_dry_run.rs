@@ -1,0 +1,205 @@
+//! `kinesink dry-run` into an Iceberg table (SQL catalog on SQLite, `file://` warehouse, no
+//! AWS), read back by pyiceberg: the table is created with its partition spec, every good
+//! record is in it exactly once and every bad one in the error output, the current snapshot's
+//! summary carries the shard's position, the same input again adds no file and no row, and a
+//! longer input adds only the rest.
+#![cfg(feature = "stand-ins")]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+const SCHEMA: &str = "event_id string, event_type string, ts timestamp, customer_id string, \
+    country string, page string, price decimal(10,2), quantity int";
+
+fn config(dir: &Path) -> String {
+    format!(
+        r#"name = "clicks"
+[source]
+stream = "clickstream"
+[destination]
+url = "s3://unused-by-dry-run"
+error_output_prefix = "errors/!{{firehose:error-output-type}}/"
+buffer_size_mib = 1
+[destination.iceberg]
+catalog = "sql"
+catalog_uri = "sqlite://{dir}/catalog.db"
+warehouse = "file://{dir}/warehouse"
+database = "analytics"
+table = "events"
+partition_spec = "event_type, day(ts)"
+[format]
+type = "parquet"
+schema = "{SCHEMA}"
+"#,
+        dir = dir.display()
+    )
+}
+
+/// `count` sample events as lines, every 97th replaced by a line that is not JSON.
+fn input(dir: &Path, count: u64) -> std::path::PathBuf {
+    let out = run(kinesink().args([
+        "sample-events",
+        "--count",
+        &count.to_string(),
+        "--start-time",
+        "2026-11-22T23:59:58Z",
+    ]));
+    assert!(out.status.success());
+    let text: String = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i % 97 == 96 {
+                format!("broken line {i}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    let path = dir.join(format!("events-{count}.jsonl"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn dry_run(dir: &Path, input: &Path) -> String {
+    let cfg = dir.join("k.toml");
+    std::fs::write(&cfg, config(dir)).unwrap();
+    let out = run(kinesink()
+        .args(["dry-run", "--input-format", "lines", "--config"])
+        .arg(&cfg)
+        .arg("--input")
+        .arg(input)
+        .arg("--output")
+        .arg(dir.join("out")));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The table as pyiceberg reads it.
+fn read_back(dir: &Path) -> serde_json::Value {
+    let script = format!(
+        r#"
+import json, collections
+from pyiceberg.catalog.sql import SqlCatalog
+catalog = SqlCatalog("default", uri="sqlite:///{dir}/catalog.db", warehouse="file://{dir}/warehouse")
+table = catalog.load_table("analytics.events")
+rows = table.scan().to_arrow()
+ids = collections.Counter(rows.column("event_id").to_pylist())
+snapshot = table.current_snapshot()
+files = [t.file.file_path for t in table.scan().plan_files()]
+print(json.dumps({{
+    "rows": rows.num_rows,
+    "distinct": len(ids),
+    "duplicates": sum(1 for n in ids.values() if n > 1),
+    "ids": sorted(ids),
+    "spec": [[f.name, str(f.transform)] for f in table.spec().fields],
+    "types": {{f.name: str(f.field_type) for f in table.schema().fields}},
+    "position": snapshot.summary.additional_properties.get("kinesink.clicks.shardId-000000000000"),
+    "snapshots": len(table.snapshots()),
+    "files": files,
+    "purchases_on_23rd": table.scan(row_filter="event_type == 'purchase' and ts >= '2026-11-23T00:00:00+00:00'").to_arrow().num_rows,
+}}))
+"#,
+        dir = dir.display()
+    );
+    let python = std::env::var("KINESINK_MOTO_PYTHON")
+        .expect("KINESINK_MOTO_PYTHON from scripts/local-aws env");
+    let out = Command::new(python).arg("-c").arg(script).output().unwrap();
+    assert!(
+        out.status.success(),
+        "pyiceberg: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The sequence numbers of the error records under `out/errors/`.
+fn error_records(dir: &Path) -> Vec<u64> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.join("out")];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if !entry.file_name().to_string_lossy().starts_with('.') {
+                let mut text = String::new();
+                std::io::Read::read_to_string(
+                    &mut flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap()),
+                    &mut text,
+                )
+                .unwrap();
+                for line in text.lines() {
+                    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                    found.push(v["sequenceNumber"].as_str().unwrap().parse().unwrap());
+                }
+            }
+        }
+    }
+    found.sort_unstable();
+    found
+}
+
+fn good_ids(count: u64) -> Vec<String> {
+    let mut ids: Vec<String> = (0..count)
+        .filter(|i| i % 97 != 96)
+        .map(|i| format!("sample-{i}"))
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn records_go_into_a_created_table_exactly_once_and_a_rerun_adds_only_what_is_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let stdout = dry_run(d, &input(d, 6_000));
+    assert!(stdout.contains("position none -> 6000/0"), "{stdout}");
+    let got = read_back(d);
+    assert_eq!(
+        got["spec"],
+        serde_json::json!([["event_type", "identity"], ["ts_day", "day"]])
+    );
+    assert_eq!(got["types"]["ts"], "timestamptz");
+    assert_eq!(got["types"]["price"], "decimal(10, 2)");
+    let good = good_ids(6_000);
+    assert_eq!(got["rows"], good.len());
+    assert_eq!(got["duplicates"], 0);
+    assert_eq!(got["ids"], serde_json::json!(good));
+    let errors = error_records(d);
+    // Lines are numbered from 1 as sequence numbers.
+    let expected_errors: Vec<u64> = (0..6_000).filter(|i| i % 97 == 96).map(|i| i + 1).collect();
+    assert_eq!(errors, expected_errors);
+    assert_eq!(good.len() + errors.len(), 6_000, "rows in = rows out + error rows");
+    assert_eq!(got["position"], "6000/0");
+    // Events are 1 ms apart from 23:59:58: from the 2,001st on they fall on the 23rd.
+    assert!(got["purchases_on_23rd"].as_u64().unwrap() > 0);
+    let files: Vec<String> = serde_json::from_value(got["files"].clone()).unwrap();
+    assert!(files.iter().all(|f| f.contains("/data/event_type=")), "{files:?}");
+    assert!(files.iter().any(|f| f.contains("/ts_day=2026-11-23/")), "{files:?}");
+
+    // The same input again: nothing new.
+    let again = dry_run(d, &input(d, 6_000));
+    assert!(again.contains("committed 0 data files"), "{again}");
+    let after = read_back(d);
+    assert_eq!(after["snapshots"], got["snapshots"], "no new snapshot");
+    assert_eq!(after["rows"], got["rows"]);
+    assert_eq!(error_records(d), expected_errors, "no error record twice");
+
+    // A longer input: only the rest.
+    let longer = dry_run(d, &input(d, 9_000));
+    assert!(longer.contains("position 6000/0 -> 9000/0"), "{longer}");
+    let last = read_back(d);
+    assert_eq!(last["ids"], serde_json::json!(good_ids(9_000)));
+    assert_eq!(last["duplicates"], 0);
+    assert_eq!(last["position"], "9000/0");
+}
