@@ -25,11 +25,13 @@ pub trait PerformActions {
 
     /// Performs `action` and returns the event that reports its completion
     /// ([`BufferEvent::ObjectDurable`], [`BufferEvent::ProgressRecorded`],
-    /// [`BufferEvent::CheckpointWritten`]).
+    /// [`BufferEvent::CheckpointWritten`]), or `None` when the completion comes later: the
+    /// shell then feeds it itself with a later [`drive`] call (a table destination's checkpoint
+    /// waits for the table's next commit while the shard reads on).
     fn perform(
         &mut self,
         action: BufferAction,
-    ) -> impl std::future::Future<Output = Result<BufferEvent, Self::Error>> + Send;
+    ) -> impl std::future::Future<Output = Result<Option<BufferEvent>, Self::Error>> + Send;
 }
 
 /// Feeds `event` to `buffers` at `now_ms`, performs each action they ask for with `performer`
@@ -37,8 +39,8 @@ pub trait PerformActions {
 /// nothing more.
 ///
 /// Guarantees: every action asked for is performed exactly once and its completion fed back
-/// before this returns, unless the performer or the buffers fail (then nothing more is
-/// performed).
+/// before this returns (unless the performer defers it: `None`), unless the performer or the
+/// buffers fail (then nothing more is performed).
 ///
 /// # Errors
 /// [`DriveError::Buffers`] from [`ShardBuffers::step`], [`DriveError::Perform`] from the
@@ -55,12 +57,13 @@ pub async fn drive<P: PerformActions>(
     let mut queue = VecDeque::new();
     while let Some(event) = next.take().or_else(|| queue.pop_front()) {
         for action in buffers.step(now_ms, event)? {
-            queue.push_back(
-                performer
-                    .perform(action)
-                    .await
-                    .map_err(DriveError::Perform)?,
-            );
+            if let Some(done) = performer
+                .perform(action)
+                .await
+                .map_err(DriveError::Perform)?
+            {
+                queue.push_back(done);
+            }
         }
     }
     Ok(())

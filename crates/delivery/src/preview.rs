@@ -126,8 +126,8 @@ struct PreviewWriter {
 impl PerformActions for PreviewWriter {
     type Error = SinkError;
 
-    async fn perform(&mut self, action: BufferAction) -> Result<BufferEvent, SinkError> {
-        Ok(match action {
+    async fn perform(&mut self, action: BufferAction) -> Result<Option<BufferEvent>, SinkError> {
+        Ok(Some(match action {
             BufferAction::Write(object) => {
                 let contents = ObjectContents {
                     last: object.last.clone(),
@@ -139,7 +139,7 @@ impl PerformActions for PreviewWriter {
             }
             BufferAction::RecordProgress { .. } => BufferEvent::ProgressRecorded,
             BufferAction::Checkpoint(at) => BufferEvent::CheckpointWritten(at),
-        })
+        }))
     }
 }
 

@@ -628,6 +628,13 @@ impl ShardBuffers {
             && self.last_read == self.committed
     }
 
+    /// Whether a checkpoint was asked for ([`BufferAction::Checkpoint`]) and its
+    /// [`BufferEvent::CheckpointWritten`] has not come yet.
+    #[must_use]
+    pub fn awaits_checkpoint(&self) -> bool {
+        matches!(self.flush, Flush::AwaitingCheckpoint(_))
+    }
+
     /// Whether an earlier owner's flush intent or horizon is still ahead (no time-based flush,
     /// not even at shutdown, before it).
     #[must_use]

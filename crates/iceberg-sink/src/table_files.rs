@@ -61,7 +61,7 @@ impl TableFiles {
     pub async fn write(
         &self,
         shard_id: &str,
-        object: ReadyObject,
+        object: &ReadyObject,
     ) -> Result<(StagedFile, DataFile), IcebergSinkError> {
         let operation = format!("write data file {}/{}", self.location, object.key);
         let partition = match &object.table_partition {
@@ -109,8 +109,8 @@ impl TableFiles {
         let staged = StagedFile {
             key: path.clone(),
             shard_id: shard_id.to_owned(),
-            first: object.first,
-            last: object.last,
+            first: object.first.clone(),
+            last: object.last.clone(),
             records: stats.record_count,
             bytes: stats.file_size_in_bytes,
         };

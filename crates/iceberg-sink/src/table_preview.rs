@@ -119,8 +119,11 @@ struct TablePerformer<'a> {
 impl PerformActions for TablePerformer<'_> {
     type Error = IcebergSinkError;
 
-    async fn perform(&mut self, action: BufferAction) -> Result<BufferEvent, IcebergSinkError> {
-        Ok(match action {
+    async fn perform(
+        &mut self,
+        action: BufferAction,
+    ) -> Result<Option<BufferEvent>, IcebergSinkError> {
+        Ok(Some(match action {
             BufferAction::Write(object) if object.is_error_output || object.is_backup => {
                 let contents = ObjectContents {
                     last: object.last.clone(),
@@ -143,7 +146,7 @@ impl PerformActions for TablePerformer<'_> {
             }
             BufferAction::Write(object) => {
                 let ticket = object.ticket;
-                let (staged, entry) = self.table_files.write(self.shard_id, object).await?;
+                let (staged, entry) = self.table_files.write(self.shard_id, &object).await?;
                 self.committer.stage(&staged, entry);
                 self.durable.push(staged);
                 BufferEvent::ObjectDurable(ticket)
@@ -165,7 +168,7 @@ impl PerformActions for TablePerformer<'_> {
                 self.summary.data_files.extend(committed);
                 BufferEvent::CheckpointWritten(at)
             }
-        })
+        }))
     }
 }
 

@@ -252,7 +252,7 @@ async fn execute(command: Command) -> Result<(), Failure> {
             };
             input.check().map_err(usage)?;
             if let Some(iceberg) = &settings.iceberg {
-                let summary = crate::iceberg_dry_run::dry_run_into_table(
+                let summary = crate::iceberg_destination::dry_run_into_table(
                     &settings, iceberg, format, &input, &output,
                 )
                 .await?;
@@ -429,11 +429,6 @@ fn time_flag(flag: &str, value: Option<String>) -> Result<i64, Failure> {
 }
 
 async fn run(settings: &Settings, until_caught_up: bool) -> Result<(), Failure> {
-    if settings.iceberg.is_some() {
-        return Err(usage(
-            "config key `destination.iceberg`: `run` does not deliver to Iceberg tables in this version yet; `dry-run` does (a records file into the table)",
-        ));
-    }
     let aws = crate::aws::clients_for(settings).await;
     let table = DynamoDbLeaseTable::new(aws.dynamodb.clone(), settings.lease_table.clone());
     crate::aws::preflight(settings, &aws, &table)
@@ -494,14 +489,36 @@ async fn run(settings: &Settings, until_caught_up: bool) -> Result<(), Failure> 
             "the Parquet schema must be read from Glue before the worker starts"
         )));
     };
-    let worker = Worker::new(
+    let (format, table_destination) = match &settings.iceberg {
+        None => (format.clone(), None),
+        Some(iceberg) => {
+            let opened = crate::iceberg_destination::open(iceberg, format)
+                .await
+                .map_err(|e| usage(format!("config key `destination.iceberg`: {e:#}")))?;
+            let data_sink: Arc<dyn ObjectSink> =
+                match crate::iceberg_destination::location(&opened).map_err(Failure::Runtime)? {
+                    Destination::S3 { bucket, root } => {
+                        Arc::new(s3_sink(settings, &aws.s3, &bucket, &root))
+                    }
+                    Destination::Directory(dir) => Arc::new(FileSink::new(dir)),
+                };
+            tracing::info!(table = %opened.target.ident, location = %opened.target.location(), "delivering into the Iceberg table");
+            let destination =
+                crate::iceberg_destination::table_destination(settings, &opened, data_sink);
+            (opened.format, Some(destination))
+        }
+    };
+    let mut worker = Worker::new(
         settings.worker.clone(),
-        format.clone(),
+        format,
         source,
         Arc::new(table),
         sink.clone(),
         progress,
     );
+    if let Some(destination) = table_destination {
+        worker = worker.with_table_destination(destination);
+    }
     if let Some(listen) = settings.metrics_listen {
         let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
             .install_recorder()

@@ -13,7 +13,7 @@ pub mod cli;
 pub use kinesink_config as config;
 pub mod dry_run;
 pub mod http_endpoints;
-pub mod iceberg_dry_run;
+pub mod iceberg_destination;
 mod lease_reset;
 pub mod progress_view;
 mod workers_view;

@@ -8,7 +8,8 @@
 //! object, fenced lease writes), the ownership gate and lease-table outage handling
 //! ([`lease_outage`]), the per-shard progress object in the destination
 //! ([`destination_progress`]), shard sync ([`shard_sync`]), the worker-wide memory budget and
-//! the stall watch.
+//! the stall watch, and, with an Iceberg destination, the worker's commit task for its table
+//! ([`table_commits`]: the shard's lease checkpoint follows the table's commit).
 //!
 //! Must never: decide a lease rule, a record's fate or an object's name itself (those are the
 //! pure state machines of lease-coordination and delivery; this crate performs their
@@ -26,6 +27,7 @@ pub mod shard_task;
 pub mod shard_writer;
 pub mod shared_memory_budget;
 pub mod stall_watch;
+pub mod table_commits;
 #[cfg(test)]
 mod test_fixtures;
 pub mod worker;

@@ -84,6 +84,18 @@ pub struct ShardTask {
     pub stall_watch: Arc<StallWatch>,
     /// Performs what the buffers ask for: objects, progress, checkpoints.
     pub writer: ShardWriter,
+    /// With an Iceberg destination: the table's answers to the shard's flush points.
+    pub table_acks: Option<mpsc::UnboundedReceiver<crate::table_commits::TableAck>>,
+}
+
+/// The next answer on `acks`, or never when there is no table.
+async fn next_table_ack(
+    acks: &mut Option<mpsc::UnboundedReceiver<crate::table_commits::TableAck>>,
+) -> Option<crate::table_commits::TableAck> {
+    match acks {
+        Some(receiver) => receiver.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 impl ShardTask {
@@ -103,6 +115,7 @@ impl ShardTask {
                     () = lost.cancelled() => return Err(Stop::Lost),
                     () = stop.cancelled() => {
                         self.apply(now_ms(), BufferEvent::Drain, &lost).await?;
+                        self.await_table_checkpoints(now_ms, &lost).await?;
                         if self.buffers.replaying_intent() {
                             tracing::info!(shard_id = %self.shard_id, "stopping before an earlier owner's recorded flush point; the next owner completes it");
                         }
@@ -113,6 +126,9 @@ impl ShardTask {
                         self.writer.summary.log_if_due(&self.shard_id, behind);
                         self.apply(now_ms(), BufferEvent::Tick, &lost).await?;
                         waiting = self.obey_budget(now_ms(), &lost, waiting).await?;
+                    }
+                    Some(ack) = next_table_ack(&mut self.table_acks) => {
+                        self.table_answered(now_ms(), ack, &lost).await?;
                     }
                     Ok(()) = budget_changes.changed() => {
                         waiting = self.obey_budget(now_ms(), &lost, waiting).await?;
@@ -182,6 +198,7 @@ impl ShardTask {
                         }
                         if let Some(children) = batch.shard_end {
                             self.apply(now_ms(), BufferEvent::Drain, &lost).await?;
+                            self.await_table_checkpoints(now_ms, &lost).await?;
                             let ended = self.writer.progress.current().with_checkpoint(&Checkpoint::ShardEnd);
                             self.writer.store_progress(ended, &lost).await?;
                             self.writer.write_checkpoint(&Checkpoint::ShardEnd, &lost).await?;
@@ -207,6 +224,51 @@ impl ShardTask {
             }
             Err(Stop::Failed(message)) => ShardOutcome::Failed(message),
         }
+    }
+
+    /// The table's answer to a flush point: the checkpoint is stored (progress object, lease)
+    /// and fed to the buffers; a stop ends the shard.
+    async fn table_answered(
+        &mut self,
+        now_ms: u64,
+        ack: crate::table_commits::TableAck,
+        lost: &CancellationToken,
+    ) -> Result<(), Stop> {
+        match ack {
+            crate::table_commits::TableAck::Committed(at) => {
+                self.writer.checkpoint_committed(&at, lost).await?;
+                self.apply(now_ms, BufferEvent::CheckpointWritten(at), lost)
+                    .await
+            }
+            crate::table_commits::TableAck::Stop(reason) => Err(Stop::Failed(reason)),
+        }
+    }
+
+    /// While a flush point waits for the table's commit (draining, or at the shard's end),
+    /// waits for the table's answers and applies them.
+    async fn await_table_checkpoints(
+        &mut self,
+        now_ms: impl Fn() -> u64,
+        lost: &CancellationToken,
+    ) -> Result<(), Stop> {
+        while self.table_acks.is_some() && self.buffers.awaits_checkpoint() {
+            if let Some(table) = &self.writer.table {
+                table.commits.drain();
+            }
+            let ack = tokio::select! {
+                biased;
+                () = lost.cancelled() => return Err(Stop::Lost),
+                ack = next_table_ack(&mut self.table_acks) => ack,
+            };
+            let Some(ack) = ack else {
+                return Err(Stop::Failed(format!(
+                    "shard {}: the table's commit task stopped",
+                    self.shard_id
+                )));
+            };
+            self.table_answered(now_ms(), ack, lost).await?;
+        }
+        Ok(())
     }
 
     /// Feeds one event to the buffers and performs the actions they ask for, feeding each

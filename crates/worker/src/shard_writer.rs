@@ -47,7 +47,7 @@ impl kinesink_delivery::PerformActions for Performing<'_> {
     fn perform(
         &mut self,
         action: BufferAction,
-    ) -> impl std::future::Future<Output = Result<BufferEvent, Stop>> + Send {
+    ) -> impl std::future::Future<Output = Result<Option<BufferEvent>, Stop>> + Send {
         self.writer.perform(action, self.lost)
     }
 }
@@ -76,6 +76,20 @@ pub struct ShardWriter {
     pub health: Arc<kinesink_delivery::DestinationHealth>,
     /// What the shard did since its last INFO summary line.
     pub summary: ShardSummary,
+    /// With an Iceberg destination: the table's commit task, and the data files written since
+    /// the shard's last flush point.
+    pub table: Option<ShardTable>,
+}
+
+/// A shard's part in an Iceberg destination.
+pub struct ShardTable {
+    /// The table's commit task.
+    pub commits: crate::table_commits::TableCommits,
+    /// Data files written since the shard's last flush point, for its next one.
+    pub durable: Vec<(
+        kinesink_iceberg_sink::commit_protocol::StagedFile,
+        iceberg::spec::DataFile,
+    )>,
 }
 
 impl ShardWriter {
@@ -85,8 +99,37 @@ impl ShardWriter {
         &mut self,
         action: BufferAction,
         lost: &CancellationToken,
-    ) -> Result<BufferEvent, Stop> {
-        Ok(match action {
+    ) -> Result<Option<BufferEvent>, Stop> {
+        if let Some(table) = &mut self.table {
+            match action {
+                BufferAction::Write(object) if object.table_partition.is_some() => {
+                    let ticket = object.ticket;
+                    let written = self.write_table_file(&object, lost).await?;
+                    if let Some(table) = &mut self.table {
+                        table.durable.push(written);
+                    }
+                    return Ok(Some(BufferEvent::ObjectDurable(ticket)));
+                }
+                BufferAction::Checkpoint(at) => {
+                    // Acknowledged once the table holds it (`checkpoint_committed`); the
+                    // shard reads on meanwhile.
+                    let files = std::mem::take(&mut table.durable);
+                    table.commits.durable(&self.shard_id, at, files);
+                    return Ok(None);
+                }
+                other => return self.perform_plain(other, lost).await,
+            }
+        }
+        self.perform_plain(action, lost).await
+    }
+
+    /// Performs an action the way the plain-object destination does.
+    async fn perform_plain(
+        &mut self,
+        action: BufferAction,
+        lost: &CancellationToken,
+    ) -> Result<Option<BufferEvent>, Stop> {
+        Ok(Some(match action {
             BufferAction::Write(object) => {
                 BufferEvent::ObjectDurable(self.write(object, lost).await?)
             }
@@ -111,7 +154,7 @@ impl ShardWriter {
                 self.write_checkpoint(&checkpoint, lost).await?;
                 BufferEvent::CheckpointWritten(at)
             }
-        })
+        }))
     }
 
     /// Stores the shard's progress in the destination before the lease row: the object is what a
@@ -279,6 +322,94 @@ impl ShardWriter {
                 .fetch_add(record_count as u64, Ordering::Relaxed);
         }
         Ok(ticket)
+    }
+
+    /// The table holds every record up to `at` (a flush point handed to the table's commit
+    /// task): stores it in the progress object and the lease, as the plain destination does
+    /// after its objects are durable.
+    pub(crate) async fn checkpoint_committed(
+        &mut self,
+        at: &SequencePosition,
+        lost: &CancellationToken,
+    ) -> Result<(), Stop> {
+        let checkpoint = Checkpoint::Sequence(at.clone());
+        let next = self.progress.current().with_checkpoint(&checkpoint);
+        self.store_progress(next, lost).await?;
+        self.write_checkpoint(&checkpoint, lost).await
+    }
+
+    /// Writes a data file of the table (once: a replay's or a zombie's copy is taken as it is),
+    /// retrying like an object write; returns its entry for the commit.
+    async fn write_table_file(
+        &mut self,
+        object: &ReadyObject,
+        lost: &CancellationToken,
+    ) -> Result<
+        (
+            kinesink_iceberg_sink::commit_protocol::StagedFile,
+            iceberg::spec::DataFile,
+        ),
+        Stop,
+    > {
+        let Some(table) = &self.table else {
+            return Err(Stop::Failed("no table destination".to_owned()));
+        };
+        let files = table.commits.files().clone();
+        let mut retry = kinesink_delivery::WriteRetry::new(self.retry_duration);
+        let mut first_failure: Option<Instant> = None;
+        loop {
+            if !self
+                .lease_writes
+                .gate
+                .wait_until_owner(&self.shard_id, lost)
+                .await
+            {
+                return Err(Stop::Lost);
+            }
+            match files.write(&self.shard_id, object).await {
+                Ok(written) => {
+                    let (records, bytes) = (written.0.records, written.0.bytes);
+                    self.summary.objects += 1;
+                    self.summary.records += records;
+                    self.summary.bytes += bytes;
+                    metrics::counter!(kinesink_metric_names::DELIVERY_SUCCESS).increment(1);
+                    metrics::counter!(kinesink_metric_names::DELIVERY_RECORDS).increment(records);
+                    metrics::counter!(kinesink_metric_names::DELIVERY_BYTES).increment(bytes);
+                    metrics::counter!(kinesink_metric_names::FORMAT_CONVERSION_SUCCEEDED)
+                        .increment(records);
+                    self.stats.records.fetch_add(records, Ordering::Relaxed);
+                    self.stats.update(&self.shard_id, |p| p.delivered += records);
+                    self.stats.objects.fetch_add(1, Ordering::Relaxed);
+                    self.stats.bytes.fetch_add(bytes, Ordering::Relaxed);
+                    return Ok(written);
+                }
+                Err(e) => {
+                    metrics::counter!(kinesink_metric_names::DELIVERY_FAILURES).increment(1);
+                    let failing_for = first_failure.get_or_insert_with(Instant::now).elapsed();
+                    let class = match e.class() {
+                        kinesink_iceberg_sink::IcebergErrorClass::Transient => {
+                            kinesink_delivery::SinkErrorClass::Transient
+                        }
+                        kinesink_iceberg_sink::IcebergErrorClass::Permanent => {
+                            kinesink_delivery::SinkErrorClass::Permanent
+                        }
+                    };
+                    let Some(pause) = retry.next_pause(failing_for, class) else {
+                        return Err(Stop::Failed(format!(
+                            "shard {}: writing data file {} failed for the whole retry duration ({} s); last error: {e}",
+                            self.shard_id,
+                            object.key,
+                            self.retry_duration.as_secs()
+                        )));
+                    };
+                    tracing::warn!(shard_id = %self.shard_id, key = %object.key, error = %e, "data file write failed; retrying");
+                    tokio::select! {
+                        () = lost.cancelled() => return Err(Stop::Lost),
+                        () = tokio::time::sleep(pause) => {}
+                    }
+                }
+            }
+        }
     }
 
     pub(crate) async fn write_checkpoint(

@@ -135,6 +135,16 @@ pub struct Worker {
     outage: Arc<LeaseTableOutage>,
     stall_watch: Arc<StallWatch>,
     health: Arc<kinesink_delivery::DestinationHealth>,
+    table_destination: Option<TableDestination>,
+}
+
+/// An Iceberg destination: the table's commit task, and the partitioner of its spec.
+#[derive(Clone)]
+pub struct TableDestination {
+    /// The worker's commit task for the table.
+    pub commits: crate::table_commits::TableCommits,
+    /// Places records in the table's partitions.
+    pub partitioner: Arc<dyn kinesink_delivery::TablePartitioner>,
 }
 
 /// What a shard task is built from once its progress object is claimed (owned, so the claim
@@ -153,6 +163,7 @@ struct ShardParts {
     outage: Arc<LeaseTableOutage>,
     stall_watch: Arc<StallWatch>,
     health: Arc<kinesink_delivery::DestinationHealth>,
+    table_destination: Option<TableDestination>,
 }
 
 impl Worker {
@@ -185,7 +196,19 @@ impl Worker {
             ready,
             stats: Arc::new(DeliveryStats::default()),
             budget,
+            table_destination: None,
         }
+    }
+
+    /// This worker delivering data into an Iceberg table (`format` given to [`Worker::new`]
+    /// is then the table's Parquet format): data files go through the table's commit task, and
+    /// each shard's progress object and lease checkpoint follow the table's commits; a shard
+    /// resumes after the table's position when that is further than its lease's checkpoint.
+    /// Error-output and backup objects still go to the sink.
+    #[must_use]
+    pub fn with_table_destination(mut self, table: TableDestination) -> Self {
+        self.table_destination = Some(table);
+        self
     }
 
     /// The worker's delivery counters (totals and per shard), shared with its shard tasks.
@@ -236,6 +259,7 @@ impl Worker {
             outage: self.outage.clone(),
             stall_watch: self.stall_watch.clone(),
             health: self.health.clone(),
+            table_destination: self.table_destination.clone(),
         };
         let caught_up = Arc::new(AtomicBool::new(false));
         let stop = CancellationToken::new();
@@ -305,6 +329,10 @@ impl Worker {
         abandon: bool,
     ) -> Option<String> {
         let mut failure = None;
+        if let Some(table) = &self.table_destination {
+            // Shards draining wait for the table to hold their last flush point: commit at once.
+            table.commits.drain();
+        }
         for r in running.values() {
             if abandon {
                 r.lost.cancel();

@@ -50,8 +50,8 @@ struct Acknowledge(Vec<ReadyObject>);
 impl crate::PerformActions for Acknowledge {
     type Error = std::convert::Infallible;
 
-    async fn perform(&mut self, action: BufferAction) -> Result<BufferEvent, Self::Error> {
-        Ok(match action {
+    async fn perform(&mut self, action: BufferAction) -> Result<Option<BufferEvent>, Self::Error> {
+        Ok(Some(match action {
             BufferAction::Write(o) => {
                 let t = o.ticket;
                 self.0.push(o);
@@ -59,7 +59,7 @@ impl crate::PerformActions for Acknowledge {
             }
             BufferAction::RecordProgress { .. } => BufferEvent::ProgressRecorded,
             BufferAction::Checkpoint(p) => BufferEvent::CheckpointWritten(p),
-        })
+        }))
     }
 }
 

@@ -61,6 +61,37 @@ async fn claim_and_run(
     };
     let mut resumed = lease.clone();
     progress.current().apply_to(&mut resumed);
+    let mut table_acks = None;
+    if let Some(table) = &parts.table_destination {
+        let (acks, receiver) = tokio::sync::mpsc::unbounded_channel();
+        let taken = tokio::select! {
+            biased;
+            () = lost.cancelled() => return ShardOutcome::LeaseLost,
+            () = stop.cancelled() => return ShardOutcome::Stopped,
+            taken = table.commits.taken(&lease.shard_id, acks) => taken,
+        };
+        let committed = match taken {
+            Ok(committed) => committed,
+            Err(message) => {
+                return ShardOutcome::Failed(format!(
+                    "shard {}: reading the table's position: {message}",
+                    lease.shard_id
+                ));
+            }
+        };
+        if let Some(position) = committed {
+            let behind = match &resumed.checkpoint {
+                Checkpoint::Sequence(at) => *at < position,
+                Checkpoint::ShardEnd => false,
+                _ => true,
+            };
+            if behind {
+                tracing::info!(shard_id = %lease.shard_id, lease = %resumed.checkpoint, table = %position, "the Iceberg table holds the shard further than its lease; resuming from the table");
+                resumed.checkpoint = Checkpoint::Sequence(position);
+            }
+        }
+        table_acks = Some(receiver);
+    }
     tracing::debug!(shard_id = %lease.shard_id, checkpoint = %resumed.checkpoint, flush_intent = ?resumed.flush_intent, flush_horizon = ?resumed.flush_horizon, version = progress.current().version, "progress object claimed; resuming");
     if resumed.checkpoint != lease.checkpoint {
         tracing::info!(shard_id = %lease.shard_id, row = %lease.checkpoint, destination = %resumed.checkpoint, "the progress kept in the destination is further than the lease row; resuming from it");
@@ -77,8 +108,13 @@ async fn claim_and_run(
             Err(e) => ShardOutcome::Failed(format!("checkpoint of shard {}: {e}", lease.shard_id)),
         };
     }
-    let task = build_task(&parts, &resumed, progress, caught_up);
-    task.run(stop, lost).await
+    let mut task = build_task(&parts, &resumed, progress, caught_up);
+    task.table_acks = table_acks;
+    let outcome = task.run(stop, lost).await;
+    if let Some(table) = &parts.table_destination {
+        table.commits.released(&lease.shard_id);
+    }
+    outcome
 }
 
 /// Builds the task of a shard resuming from `lease` (the lease row with the claimed progress
@@ -114,7 +150,10 @@ fn build_task(
         prefixes: s.prefixes.clone(),
         query: s.query.clone(),
         partition_limit: s.partition_limit,
-        table: None,
+        table: parts
+            .table_destination
+            .as_ref()
+            .map(|t| t.partitioner.clone()),
     };
     ShardTask {
         shard_id: lease.shard_id.clone(),
@@ -161,6 +200,13 @@ fn build_task(
             retry_duration: s.retry_duration,
             health: parts.health.clone(),
             summary: crate::delivery_stats::ShardSummary::new(),
+            table: parts.table_destination.as_ref().map(|t| {
+                crate::shard_writer::ShardTable {
+                    commits: t.commits.clone(),
+                    durable: Vec::new(),
+                }
+            }),
         },
+        table_acks: None,
     }
 }

@@ -1,0 +1,206 @@
+//! A worker's commits to its Iceberg table: one task runs the table's commit protocol
+//! ([`TableCommitter`]) for every shard the worker holds. Shard tasks tell it when they take a
+//! shard (and hear the table's position for it), hand it each flush point with the data files
+//! written since the previous one, and hear back, through their own channel, when the table
+//! holds the flush point: only then do they write the shard's progress object and lease
+//! checkpoint. Commits come at most once per commit interval (every shard's pending flush
+//! points in one fast-append), at once while draining.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use iceberg::spec::DataFile;
+use kinesink_iceberg_sink::IcebergErrorClass;
+use kinesink_iceberg_sink::commit_protocol::{CommitEvent, StagedFile};
+use kinesink_iceberg_sink::table_committer::{Settled, TableCommitter};
+use kinesink_iceberg_sink::table_files::TableFiles;
+use kinesink_sequence_position::SequencePosition;
+use tokio::sync::{mpsc, oneshot};
+
+/// What a shard task hears from the table's commit task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableAck {
+    /// The table holds every record of the shard up to this flush point.
+    Committed(SequencePosition),
+    /// The shard must stop: it can no longer be delivered exactly once here (the reason).
+    Stop(String),
+}
+
+enum Request {
+    Taken {
+        shard: String,
+        acks: mpsc::UnboundedSender<TableAck>,
+        reply: oneshot::Sender<Result<Option<SequencePosition>, String>>,
+    },
+    Durable {
+        shard: String,
+        up_to: SequencePosition,
+        files: Vec<(StagedFile, DataFile)>,
+    },
+    Released {
+        shard: String,
+    },
+    Drain,
+}
+
+/// The handle shard tasks use to reach the table's commit task (cheap to clone).
+///
+/// Guarantees: a flush point handed over with [`TableCommits::durable`] is answered on the
+/// shard's channel with [`TableAck::Committed`] once (and only once) a commit confirmed the
+/// table holds it, or with [`TableAck::Stop`]; nothing is acknowledged for a released shard.
+#[derive(Clone, Debug)]
+pub struct TableCommits {
+    requests: mpsc::UnboundedSender<Request>,
+    files: TableFiles,
+}
+
+impl TableCommits {
+    /// Starts the commit task of `committer`, checking every `tick` whether the commit
+    /// interval is over; data files are written with `files`. The task ends when every handle
+    /// is dropped.
+    #[must_use]
+    pub fn spawn(committer: TableCommitter, files: TableFiles, tick: Duration) -> Self {
+        let (requests, receiver) = mpsc::unbounded_channel();
+        tokio::spawn(run(committer, receiver, tick));
+        Self { requests, files }
+    }
+
+    /// Writes this table's data files.
+    #[must_use]
+    pub fn files(&self) -> &TableFiles {
+        &self.files
+    }
+
+    /// This worker now reads `shard`: its acknowledgements go to `acks`; returns the table's
+    /// position for the shard (reading resumes after it, or after the lease's checkpoint if
+    /// that is further).
+    ///
+    /// # Errors
+    /// The table could not be read (the message says why).
+    pub async fn taken(
+        &self,
+        shard: &str,
+        acks: mpsc::UnboundedSender<TableAck>,
+    ) -> Result<Option<SequencePosition>, String> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request::Taken {
+                shard: shard.to_owned(),
+                acks,
+                reply,
+            })
+            .map_err(|_| "the table's commit task has stopped".to_owned())?;
+        answer
+            .await
+            .map_err(|_| "the table's commit task has stopped".to_owned())?
+    }
+
+    /// Flush point `up_to` of `shard` is reached: `files` are the shard's data files since its
+    /// previous flush point.
+    pub fn durable(
+        &self,
+        shard: &str,
+        up_to: SequencePosition,
+        files: Vec<(StagedFile, DataFile)>,
+    ) {
+        let _ = self.requests.send(Request::Durable {
+            shard: shard.to_owned(),
+            up_to,
+            files,
+        });
+    }
+
+    /// This worker no longer reads `shard`.
+    pub fn released(&self, shard: &str) {
+        let _ = self.requests.send(Request::Released {
+            shard: shard.to_owned(),
+        });
+    }
+
+    /// Commit what is pending now, and after every commit from now on (shutting down).
+    pub fn drain(&self) {
+        let _ = self.requests.send(Request::Drain);
+    }
+}
+
+/// The commit task.
+async fn run(
+    mut committer: TableCommitter,
+    mut requests: mpsc::UnboundedReceiver<Request>,
+    tick: Duration,
+) {
+    let started = Instant::now();
+    let now_ms = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let mut shards: HashMap<String, mpsc::UnboundedSender<TableAck>> = HashMap::new();
+    let mut ticks = tokio::time::interval(tick);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let event = tokio::select! {
+            request = requests.recv() => match request {
+                None => return,
+                Some(Request::Taken { shard, acks, reply }) => {
+                    let committed = match committer.table_positions().await {
+                        Ok(mut positions) => positions.remove(&shard),
+                        Err(e) => {
+                            let _ = reply.send(Err(e.to_string()));
+                            continue;
+                        }
+                    };
+                    shards.insert(shard.clone(), acks);
+                    let _ = reply.send(Ok(committed.clone()));
+                    CommitEvent::ShardTaken { shard, committed }
+                }
+                Some(Request::Durable { shard, up_to, files }) => {
+                    let files = files
+                        .into_iter()
+                        .map(|(staged, entry)| {
+                            committer.stage(&staged, entry);
+                            staged
+                        })
+                        .collect();
+                    CommitEvent::FilesDurable { shard, up_to, files }
+                }
+                Some(Request::Released { shard }) => {
+                    shards.remove(&shard);
+                    CommitEvent::ShardReleased { shard }
+                }
+                Some(Request::Drain) => CommitEvent::Drain,
+            },
+            _ = ticks.tick() => CommitEvent::Tick,
+        };
+        let started_commit = Instant::now();
+        match committer.step(now_ms(), event).await {
+            Ok(settled) => {
+                for s in settled {
+                    dispatch(&shards, s);
+                }
+            }
+            Err(e) if e.class() == IcebergErrorClass::Transient => {
+                metrics::counter!(kinesink_metric_names::DELIVERY_FAILURES).increment(1);
+                tracing::warn!(error = %e, "Iceberg commit failed; retrying at the next tick (nothing is acknowledged meanwhile)");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "Iceberg commit refused for a reason waiting does not fix; stopping every shard of the table");
+                for (shard, acks) in shards.drain() {
+                    let _ = acks.send(TableAck::Stop(format!("shard {shard}: {e}")));
+                }
+            }
+        }
+        tracing::trace!(elapsed_ms = started_commit.elapsed().as_millis(), "commit step");
+    }
+}
+
+fn dispatch(shards: &HashMap<String, mpsc::UnboundedSender<TableAck>>, settled: Settled) {
+    match settled {
+        Settled::Ack { shard, up_to } => {
+            if let Some(acks) = shards.get(&shard) {
+                let _ = acks.send(TableAck::Committed(up_to));
+            }
+        }
+        Settled::Stop { shard, reason } => {
+            if let Some(acks) = shards.get(&shard) {
+                let _ = acks.send(TableAck::Stop(format!("shard {shard}: {reason}")));
+            }
+        }
+    }
+}
