@@ -33,6 +33,27 @@ pub enum Settled {
     },
 }
 
+/// What one [`TableCommitter::step`] did against the catalog (for metrics).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommitReport {
+    /// Commits that applied.
+    pub committed: u32,
+    /// Commits that lost the catalog's swap after iceberg-rust's own retries.
+    pub conflicts: u32,
+    /// Commits the position fence refused.
+    pub fenced: u32,
+    /// Commits whose outcome was unknown, or that failed.
+    pub failed: u32,
+    /// Data files the applied commits added.
+    pub files: u64,
+    /// Their records.
+    pub records: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Time spent in commit calls (applied or not).
+    pub commit_time: std::time::Duration,
+}
+
 /// Commit rounds (a commit, or a load after a failed one) one call performs at most before it
 /// gives up with a transient error (a catalog in a storm of conflicts).
 const MAX_ROUNDS: usize = 16;
@@ -51,6 +72,7 @@ pub struct TableCommitter {
     protocol: CommitProtocol,
     entries: HashMap<String, DataFile>,
     load_pending: bool,
+    report: CommitReport,
 }
 
 impl std::fmt::Debug for TableCommitter {
@@ -79,6 +101,7 @@ impl TableCommitter {
             protocol: CommitProtocol::new(commit_interval_ms),
             entries: HashMap::new(),
             load_pending: false,
+            report: CommitReport::default(),
         }
     }
 
@@ -90,6 +113,18 @@ impl TableCommitter {
         &self,
     ) -> Result<std::collections::BTreeMap<String, SequencePosition>, IcebergSinkError> {
         load_positions(&*self.catalog, &self.ident, &self.name).await
+    }
+
+    /// What the last [`TableCommitter::step`] did against the catalog.
+    #[must_use]
+    pub fn last_report(&self) -> &CommitReport {
+        &self.report
+    }
+
+    /// The table's identifier.
+    #[must_use]
+    pub fn table(&self) -> &TableIdent {
+        &self.ident
     }
 
     /// Remembers the entry of a durable data file, for the commit that adds it (keyed by the
@@ -109,6 +144,7 @@ impl TableCommitter {
         now_ms: u64,
         event: CommitEvent,
     ) -> Result<Vec<Settled>, IcebergSinkError> {
+        self.report = CommitReport::default();
         let mut settled = Vec::new();
         let mut queue = VecDeque::new();
         if self.load_pending {
@@ -182,6 +218,7 @@ impl TableCommitter {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let started = std::time::Instant::now();
         let result = commit_files(
             &*self.catalog,
             &self.ident,
@@ -191,28 +228,41 @@ impl TableCommitter {
             expect,
         )
         .await;
+        self.report.commit_time += started.elapsed();
         Ok(match result {
             Ok(CommitOutcome::Committed { .. }) => {
+                self.report.committed += 1;
                 for f in files {
                     self.entries.remove(&f.key);
+                    self.report.files += 1;
+                    self.report.records += f.records;
+                    self.report.bytes += f.bytes;
                 }
                 CommitEvent::Committed
             }
-            Ok(CommitOutcome::Fenced(refusal)) => CommitEvent::Fenced {
-                positions: refusal.committed,
-            },
+            Ok(CommitOutcome::Fenced(refusal)) => {
+                self.report.fenced += 1;
+                CommitEvent::Fenced {
+                    positions: refusal.committed,
+                }
+            }
             Err(e) if e.class() == IcebergErrorClass::Transient => {
                 let conflict = e
                     .source
                     .as_ref()
                     .is_some_and(|s| s.kind() == iceberg::ErrorKind::CatalogCommitConflicts);
                 if conflict {
+                    self.report.conflicts += 1;
                     CommitEvent::Conflict
                 } else {
+                    self.report.failed += 1;
                     CommitEvent::CommitOutcomeUnknown
                 }
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                self.report.failed += 1;
+                return Err(e);
+            }
         })
     }
 }

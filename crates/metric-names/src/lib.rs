@@ -178,6 +178,35 @@ metrics_table! {
     /// Held shards without progress for `processing.stall_timeout_s`.
     STALLED_SHARDS = "kinesink_stalled_shards", Gauge, [],
         "held shards without progress for processing.stall_timeout_s";
+    /// Snapshots committed to the Iceberg table (fast appends carrying shard positions).
+    ICEBERG_COMMITS = "kinesink_iceberg_commits_total", Counter, ["table"],
+        "snapshots committed to the Iceberg table (fast appends carrying shard positions)";
+    /// Iceberg commits that lost the catalog's compare-and-swap after iceberg-rust's own
+    /// retries (the table is reloaded and the commit made again).
+    ICEBERG_COMMIT_CONFLICTS = "kinesink_iceberg_commit_conflicts_total", Counter, ["table"],
+        "Iceberg commits that lost the catalog's swap after retries (reloaded and made again)";
+    /// Iceberg commits the position fence refused: the table held other positions for a shard
+    /// (a zombie's commit, a successor's, or an earlier commit of ours whose answer was lost).
+    ICEBERG_COMMITS_FENCED = "kinesink_iceberg_commits_fenced_total", Counter, ["table"],
+        "Iceberg commits refused by the shard-position fence (zombie, successor, or a lost answer)";
+    /// Iceberg commits that failed (catalog or storage errors, unknown outcomes).
+    ICEBERG_COMMIT_FAILURES = "kinesink_iceberg_commit_failures_total", Counter, ["table"],
+        "Iceberg commits that failed with a catalog or storage error, or whose outcome was unknown";
+    /// Data files added to the Iceberg table by applied commits.
+    ICEBERG_COMMITTED_FILES = "kinesink_iceberg_committed_files_total", Counter, ["table"],
+        "data files added to the Iceberg table";
+    /// Records in those files.
+    ICEBERG_COMMITTED_RECORDS = "kinesink_iceberg_committed_records_total", Counter, ["table"],
+        "records in the data files added to the Iceberg table";
+    /// Bytes of those files.
+    ICEBERG_COMMITTED_BYTES = "kinesink_iceberg_committed_bytes_total", Counter, ["table"],
+        "bytes of the data files added to the Iceberg table";
+    /// Microseconds spent in Iceberg commit calls (divide by the commits for the mean latency).
+    ICEBERG_COMMIT_MICROSECONDS = "kinesink_iceberg_commit_microseconds_total", Counter, ["table"],
+        "microseconds spent in Iceberg commit calls, applied or not";
+    /// Duration of the last Iceberg commit call.
+    ICEBERG_LAST_COMMIT_SECONDS = "kinesink_iceberg_last_commit_duration_seconds", Gauge, ["table"],
+        "duration of the last Iceberg commit call";
 }
 
 /// Gives every metric its description (`# HELP` in Prometheus's text format). Call once, after

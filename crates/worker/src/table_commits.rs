@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+
 use iceberg::spec::DataFile;
 use kinesink_iceberg_sink::IcebergErrorClass;
 use kinesink_iceberg_sink::commit_protocol::{CommitEvent, StagedFile};
@@ -168,15 +169,15 @@ async fn run(
             },
             _ = ticks.tick() => CommitEvent::Tick,
         };
-        let started_commit = Instant::now();
-        match committer.step(now_ms(), event).await {
+        let result = committer.step(now_ms(), event).await;
+        record_metrics(&committer);
+        match result {
             Ok(settled) => {
                 for s in settled {
                     dispatch(&shards, s);
                 }
             }
             Err(e) if e.class() == IcebergErrorClass::Transient => {
-                metrics::counter!(kinesink_metric_names::DELIVERY_FAILURES).increment(1);
                 tracing::warn!(error = %e, "Iceberg commit failed; retrying at the next tick (nothing is acknowledged meanwhile)");
             }
             Err(e) => {
@@ -186,7 +187,38 @@ async fn run(
                 }
             }
         }
-        tracing::trace!(elapsed_ms = started_commit.elapsed().as_millis(), "commit step");
+    }
+}
+
+/// Counts what the last step did against the catalog.
+fn record_metrics(committer: &TableCommitter) {
+    use kinesink_metric_names as m;
+    let report = committer.last_report();
+    if report == &Default::default() {
+        return;
+    }
+    let table = committer.table().to_string();
+    let count = |name: &'static str, value: u64| {
+        if value > 0 {
+            metrics::counter!(name, "table" => table.clone()).increment(value);
+        }
+    };
+    count(m::ICEBERG_COMMITS, u64::from(report.committed));
+    count(m::ICEBERG_COMMIT_CONFLICTS, u64::from(report.conflicts));
+    count(m::ICEBERG_COMMITS_FENCED, u64::from(report.fenced));
+    count(m::ICEBERG_COMMIT_FAILURES, u64::from(report.failed));
+    count(m::ICEBERG_COMMITTED_FILES, report.files);
+    count(m::ICEBERG_COMMITTED_RECORDS, report.records);
+    count(m::ICEBERG_COMMITTED_BYTES, report.bytes);
+    let micros = u64::try_from(report.commit_time.as_micros()).unwrap_or(u64::MAX);
+    count(m::ICEBERG_COMMIT_MICROSECONDS, micros);
+    let attempts = report.committed + report.conflicts + report.fenced + report.failed;
+    if attempts > 0 {
+        metrics::gauge!(m::ICEBERG_LAST_COMMIT_SECONDS, "table" => table.clone())
+            .set(report.commit_time.as_secs_f64() / f64::from(attempts));
+    }
+    if report.fenced > 0 {
+        tracing::info!(table = %table, "an Iceberg commit was fenced: the table held other positions for a shard (a zombie, a successor, or an earlier commit whose answer was lost); reconciled with the table");
     }
 }
 
