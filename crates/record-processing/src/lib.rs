@@ -14,6 +14,9 @@
 pub mod cloudwatch_logs;
 mod decompression;
 pub mod error_codes;
+pub mod lambda_event;
+pub mod lambda_record_id;
+pub mod lambda_response;
 
 pub use cloudwatch_logs::{Envelope, EnvelopeError};
 pub use decompression::{Decompression, DecompressionError, MAX_DECOMPRESSED_BYTES};
