@@ -21,6 +21,7 @@
 //! entry fails one record, not its whole batch. A decoded response is final: it is not retried
 //! (Firehose's error output shows one attempt for these codes).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use base64::Engine as _;
@@ -51,8 +52,9 @@ const UNKNOWN_IDS_KEPT: usize = 8;
 /// (`processing-failed`) with this code and message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LambdaFailure {
-    /// One of the `LAMBDA_*` codes of [`crate::error_codes`].
-    pub error_code: &'static str,
+    /// One of the `LAMBDA_*` codes of [`crate::error_codes`], or `Lambda.` and Lambda's own
+    /// error name for an invocation Lambda refused ([`crate::lambda_retry`]).
+    pub error_code: Cow<'static, str>,
     /// What happened, naming the record's id or the response's defect.
     pub error_message: String,
 }
@@ -98,7 +100,7 @@ pub fn decode_response(payload: &[u8], sent: &[RecordId]) -> DecodedResponse {
         return every_record_fails(
             sent,
             &LambdaFailure {
-                error_code: LAMBDA_FUNCTION_ERROR,
+                error_code: Cow::Borrowed(LAMBDA_FUNCTION_ERROR),
                 error_message: format!(
                     "The Lambda function returned {} bytes, more than Lambda's {MAX_INVOKE_PAYLOAD_BYTES}-byte response payload limit.",
                     payload.len()
@@ -112,7 +114,7 @@ pub fn decode_response(payload: &[u8], sent: &[RecordId]) -> DecodedResponse {
             return every_record_fails(
                 sent,
                 &LambdaFailure {
-                    error_code: LAMBDA_JSON_PROCESSING_EXCEPTION,
+                    error_code: Cow::Borrowed(LAMBDA_JSON_PROCESSING_EXCEPTION),
                     error_message: format!(
                         "There was an error parsing returned records from the Lambda function: the response is not {{\"records\": [...]}} ({}). Ensure that the returned records follow the status model required by Firehose.",
                         quoted(&e.to_string(), 200)
@@ -154,7 +156,7 @@ pub fn decode_response(payload: &[u8], sent: &[RecordId]) -> DecodedResponse {
             [] => RecordOutcome::Failed(missing(id, unknown_entries, &unknown_record_ids)),
             [entry] => outcome_of(id, entry),
             several => RecordOutcome::Failed(LambdaFailure {
-                error_code: LAMBDA_DUPLICATED_RECORD_ID,
+                error_code: Cow::Borrowed(LAMBDA_DUPLICATED_RECORD_ID),
                 error_message: format!(
                     "Multiple records were returned with the same record Id: recordId {id} came back {} times. Ensure that the Lambda function returns a unique record Id for each record.",
                     several.len()
@@ -191,14 +193,14 @@ fn missing(id: &RecordId, unknown_entries: usize, unknown_ids: &[String]) -> Lam
         ));
     }
     LambdaFailure {
-        error_code: LAMBDA_MISSING_RECORD_ID,
+        error_code: Cow::Borrowed(LAMBDA_MISSING_RECORD_ID),
         error_message: message,
     }
 }
 
 fn invalid(id: &RecordId, what: &str) -> RecordOutcome {
     RecordOutcome::Failed(LambdaFailure {
-        error_code: LAMBDA_JSON_PROCESSING_EXCEPTION,
+        error_code: Cow::Borrowed(LAMBDA_JSON_PROCESSING_EXCEPTION),
         error_message: format!(
             "The returned record {id} does not follow the status model required by Firehose: {what}."
         ),
@@ -211,7 +213,7 @@ fn outcome_of(id: &RecordId, entry: &serde_json::Map<String, Value>) -> RecordOu
         Some("Dropped") => return RecordOutcome::Dropped,
         Some("ProcessingFailed") => {
             return RecordOutcome::Failed(LambdaFailure {
-                error_code: LAMBDA_PROCESSING_FAILED_STATUS,
+                error_code: Cow::Borrowed(LAMBDA_PROCESSING_FAILED_STATUS),
                 error_message: format!("ProcessingFailed status set for record {id}."),
             });
         }

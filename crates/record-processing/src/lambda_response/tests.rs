@@ -14,9 +14,9 @@ fn decode(response: &Value, sent: &[RecordId]) -> DecodedResponse {
     decode_response(response.to_string().as_bytes(), sent)
 }
 
-fn failed_code(outcome: &RecordOutcome) -> &'static str {
+fn failed_code(outcome: &RecordOutcome) -> &str {
     match outcome {
-        RecordOutcome::Failed(f) => f.error_code,
+        RecordOutcome::Failed(f) => &f.error_code,
         other => panic!("not a failure: {other:?}"),
     }
 }
@@ -257,7 +257,7 @@ fn a_response_over_the_payload_limit_fails_every_record_without_being_parsed() {
 #[test]
 fn every_record_fails_gives_one_failure_per_record() {
     let failure = LambdaFailure {
-        error_code: "Lambda.FunctionError",
+        error_code: "Lambda.FunctionError".into(),
         error_message: "boom".into(),
     };
     let got = every_record_fails(&ids(4), &failure);
