@@ -175,5 +175,29 @@ async fn every_event_is_in_the_table_once_across_restarts_and_kill_9_and_positio
     let again = read_back(cfg.dir.path(), &bucket, "events");
     assert_eq!(again["ids"], got["ids"]);
     assert_eq!(again["files"], files_before, "no file added");
+
+    // `kinesink iceberg status`: each shard's table position next to its lease checkpoint, the
+    // same once the worker stopped cleanly (the checkpoint follows the commit).
+    let out = run(kinesink()
+        .args(["iceberg", "status", "--json", "--config"])
+        .arg(&cfg.path));
+    assert!(out.status.success());
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["records"], 6_000);
+    let shards = status["shards"].as_array().unwrap();
+    assert_eq!(shards.len(), 2, "{status}");
+    for shard in shards {
+        let position = shard["table_position"].as_str().unwrap();
+        let checkpoint = shard["lease_checkpoint"].as_str().unwrap();
+        assert_eq!(
+            checkpoint.replace('.', "/"),
+            position,
+            "lease checkpoint and table position of {shard}"
+        );
+        assert_eq!(
+            again["positions"][format!("kinesink.it.{}", shard["shard_id"].as_str().unwrap())],
+            position
+        );
+    }
     delete_stream(&stream).await;
 }

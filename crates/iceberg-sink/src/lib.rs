@@ -116,6 +116,7 @@ pub mod schema_mapping;
 pub mod table_commit;
 pub mod table_committer;
 pub mod table_files;
+pub mod table_maintenance;
 pub mod table_position;
 pub mod table_preview;
 pub mod table_target;

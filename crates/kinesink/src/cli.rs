@@ -18,11 +18,13 @@ use kinesink_worker::{RunOptions, Worker};
 mod destination_sinks;
 mod effective_settings;
 mod failure;
+mod iceberg_commands;
 mod lease_commands;
 
 use destination_sinks::{progress_store, s3_sink};
 use effective_settings::effective_settings;
 use failure::{Failure, load_config, usage};
+use iceberg_commands::{IcebergCommand, iceberg_command};
 use lease_commands::{LeasesCommand, lease_table, leases_command};
 
 /// kinesink: deliver a Kinesis Data Stream to S3, exactly once.
@@ -123,6 +125,11 @@ enum Command {
     Leases {
         #[command(subcommand)]
         command: LeasesCommand,
+    },
+    /// Inspect and maintain the Iceberg destination's table.
+    Iceberg {
+        #[command(subcommand)]
+        command: IcebergCommand,
     },
     /// Validate a configuration (prefixes, query, schema, values) and print the effective settings;
     /// with --online also check credentials, the stream, the lease table, the bucket and Glue.
@@ -356,6 +363,7 @@ async fn execute(command: Command) -> Result<(), Failure> {
             Ok(())
         }
         Command::Leases { command } => leases_command(command).await,
+        Command::Iceberg { command } => iceberg_command(command).await,
         Command::CheckConfig { config, online } => {
             let settings = load_config(&config)?;
             print!("{}", effective_settings(&settings));

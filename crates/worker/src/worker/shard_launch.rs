@@ -49,7 +49,7 @@ async fn claim_and_run(
         parts.health.clone(),
         &lost,
     );
-    let progress = tokio::select! {
+    let mut progress = tokio::select! {
         biased;
         () = lost.cancelled() => return ShardOutcome::LeaseLost,
         () = stop.cancelled() => return ShardOutcome::Stopped,
@@ -87,7 +87,28 @@ async fn claim_and_run(
             };
             if behind {
                 tracing::info!(shard_id = %lease.shard_id, lease = %resumed.checkpoint, table = %position, "the Iceberg table holds the shard further than its lease; resuming from the table");
-                resumed.checkpoint = Checkpoint::Sequence(position);
+                // The progress object and the lease row are caches of the table: bring them
+                // up to it now (fenced), not only at the next flush point.
+                let checkpoint = Checkpoint::Sequence(position);
+                let next = progress.current().with_checkpoint(&checkpoint);
+                match progress.store(next, parts.settings.retry_duration, &lost).await {
+                    Ok(()) => {}
+                    Err(ProgressFailure::Superseded | ProgressFailure::Cancelled) => {
+                        return ShardOutcome::LeaseLost;
+                    }
+                    Err(ProgressFailure::Failed(message)) => return ShardOutcome::Failed(message),
+                }
+                match parts.keeper.checkpoint(&lease.shard_id, &checkpoint).await {
+                    Ok(()) => {}
+                    Err(LeaseError::Lost { .. }) => return ShardOutcome::LeaseLost,
+                    Err(e) => {
+                        return ShardOutcome::Failed(format!(
+                            "checkpoint of shard {}: {e}",
+                            lease.shard_id
+                        ));
+                    }
+                }
+                resumed.checkpoint = checkpoint;
             }
         }
         table_acks = Some(receiver);
