@@ -8,7 +8,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -16,36 +15,16 @@ use common::*;
 const SCHEMA: &str = "event_id string, event_type string, ts timestamp, customer_id string, \
     country string, page string, price double, quantity int";
 
-/// A config delivering `stream` into `analytics.<table>` (warehouse `s3://<bucket>/warehouse`),
-/// error output and progress under `s3://<bucket>/out`.
 fn iceberg_config(stream: &str, leases: &str, bucket: &str, table: &str) -> Config {
-    let moto = std::env::var("AWS_ENDPOINT_URL_S3").unwrap();
-    let cfg = config(
+    common::iceberg_table::iceberg_config(
         stream,
         leases,
         bucket,
-        "out",
-        "",
+        table,
+        SCHEMA,
+        "event_type",
         "buffer_interval_s = 1\nbuffer_size_mib = 1",
-    );
-    let dir = cfg.dir.path().display().to_string();
-    let text = std::fs::read_to_string(&cfg.path).unwrap()
-        + &format!(
-            r#"[destination.iceberg]
-catalog = "sql"
-catalog_uri = "sqlite://{dir}/catalog.db"
-warehouse = "s3://{bucket}/warehouse"
-database = "analytics"
-table = "{table}"
-partition_spec = "event_type"
-endpoint_url = "{moto}"
-[format]
-type = "parquet"
-schema = "{SCHEMA}"
-"#
-        );
-    std::fs::write(&cfg.path, text).unwrap();
-    cfg
+    )
 }
 
 /// Runs a worker until it is caught up; returns its stderr.
@@ -62,43 +41,7 @@ fn run_until_caught_up(cfg: &Path) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// The table as pyiceberg reads it: event id counts and each shard's newest position in the
-/// snapshot summaries.
-fn read_back(cfg_dir: &Path, bucket: &str, table: &str) -> serde_json::Value {
-    let moto = std::env::var("AWS_ENDPOINT_URL_S3").unwrap();
-    let script = format!(
-        r#"
-import json, collections
-from pyiceberg.catalog.sql import SqlCatalog
-catalog = SqlCatalog("default", uri="sqlite:///{dir}/catalog.db", warehouse="s3://{bucket}/warehouse",
-    **{{"s3.endpoint": "{moto}", "s3.access-key-id": "test", "s3.secret-access-key": "test", "s3.region": "us-east-1"}})
-table = catalog.load_table("analytics.{table}")
-rows = table.scan().to_arrow()
-ids = collections.Counter(rows.column("event_id").to_pylist())
-# Each commit carries the positions of the shards it moved: the newest per shard wins.
-positions = {{}}
-for snapshot in sorted(table.snapshots(), key=lambda s: s.sequence_number):
-    positions.update({{k: v for k, v in snapshot.summary.additional_properties.items() if k.startswith("kinesink.")}})
-print(json.dumps({{
-    "rows": rows.num_rows,
-    "duplicates": sorted(i for i, n in ids.items() if n > 1)[:5],
-    "ids": sorted(ids),
-    "positions": positions,
-    "files": len(list(table.scan().plan_files())),
-}}))
-"#,
-        dir = cfg_dir.display()
-    );
-    let python = std::env::var("KINESINK_MOTO_PYTHON")
-        .expect("KINESINK_MOTO_PYTHON from scripts/local-aws env");
-    let out = Command::new(python).arg("-c").arg(script).output().unwrap();
-    assert!(
-        out.status.success(),
-        "pyiceberg: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
+use common::iceberg_table::read_back;
 
 fn expected(prefix: &str, n: u64) -> Vec<String> {
     let mut ids: Vec<String> = (0..n).map(|i| format!("{prefix}-{i}")).collect();

@@ -147,8 +147,11 @@ async fn create_table(
     if !catalog.namespace_exists(namespace).await.map_err(iceberg)? {
         match catalog.create_namespace(namespace, HashMap::new()).await {
             Ok(_) => {}
-            // Another worker created it meanwhile.
-            Err(e) if e.kind() == ErrorKind::NamespaceAlreadyExists => {}
+            // Another worker created it meanwhile (the SQL catalog reports that as a unique
+            // constraint failure, not as NamespaceAlreadyExists: look again).
+            Err(e)
+                if e.kind() == ErrorKind::NamespaceAlreadyExists
+                    || catalog.namespace_exists(namespace).await.unwrap_or(false) => {}
             Err(e) => return Err(iceberg(e)),
         }
     }
@@ -159,8 +162,12 @@ async fn create_table(
         .build();
     match catalog.create_table(namespace, request).await {
         Ok(table) => Ok(table),
-        // Another worker created it meanwhile: use theirs.
-        Err(e) if e.kind() == ErrorKind::TableAlreadyExists => {
+        // Another worker created it meanwhile: use theirs (the SQL catalog reports the race
+        // as a unique constraint failure, not as TableAlreadyExists: look again).
+        Err(e)
+            if e.kind() == ErrorKind::TableAlreadyExists
+                || catalog.table_exists(ident).await.unwrap_or(false) =>
+        {
             catalog.load_table(ident).await.map_err(iceberg)
         }
         Err(e) => Err(iceberg(e)),

@@ -290,3 +290,14 @@ async fn the_same_input_again_adds_nothing_and_a_longer_one_only_the_rest() {
         "each bad record once in the error output too"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn workers_creating_the_missing_table_at_once_all_open_the_one_created() {
+    let w = warehouse().await;
+    let opened = futures::future::join_all((0..4).map(|_| target(&w))).await;
+    let uuids: std::collections::BTreeSet<_> = opened
+        .iter()
+        .map(|t| t.table.metadata().uuid())
+        .collect();
+    assert_eq!(uuids.len(), 1, "one table, opened by every racer");
+}

@@ -4,6 +4,7 @@
 pub mod chaos_producer;
 pub mod chaos_run;
 pub mod fault_proxy;
+pub mod iceberg_table;
 pub mod lease_table_chaos;
 pub mod versioned_bucket;
 pub mod worker_endpoints;
