@@ -149,6 +149,9 @@ async fn create_table(
             Ok(_) => {}
             // Another worker created it meanwhile.
             Err(e) if e.kind() == ErrorKind::NamespaceAlreadyExists => {}
+            // The same, from a catalog that does not say so (iceberg-rust's Glue catalog
+            // reports Glue's AlreadyExistsException as `Unexpected`).
+            Err(e) if catalog.namespace_exists(namespace).await.unwrap_or(false) => drop(e),
             Err(e) => return Err(iceberg(e)),
         }
     }
@@ -161,6 +164,12 @@ async fn create_table(
         Ok(table) => Ok(table),
         // Another worker created it meanwhile: use theirs.
         Err(e) if e.kind() == ErrorKind::TableAlreadyExists => {
+            catalog.load_table(ident).await.map_err(iceberg)
+        }
+        // The same, from a catalog that does not say so (Glue's AlreadyExistsException comes
+        // back from iceberg-rust's Glue catalog as `Unexpected`).
+        Err(e) if catalog.table_exists(ident).await.unwrap_or(false) => {
+            drop(e);
             catalog.load_table(ident).await.map_err(iceberg)
         }
         Err(e) => Err(iceberg(e)),
