@@ -60,7 +60,9 @@ pub(crate) async fn open_glue_catalog(
     if !(warehouse.starts_with("s3://") || warehouse.starts_with("s3a://")) {
         return Err(IcebergSinkError::permanent(
             operation,
-            format!("warehouse `{warehouse}`: a Glue catalog's tables live in S3, s3://BUCKET/PREFIX"),
+            format!(
+                "warehouse `{warehouse}`: a Glue catalog's tables live in S3, s3://BUCKET/PREFIX"
+            ),
         ));
     }
     let WarehouseStorage {
@@ -118,7 +120,12 @@ mod tests {
     #[test]
     fn without_an_endpoint_or_region_aws_own_and_the_environment_are_used() {
         let p = properties(&settings(Some(""), None));
-        for key in [GLUE_CATALOG_PROP_URI, S3_ENDPOINT, AWS_REGION_NAME, S3_REGION] {
+        for key in [
+            GLUE_CATALOG_PROP_URI,
+            S3_ENDPOINT,
+            AWS_REGION_NAME,
+            S3_REGION,
+        ] {
             assert!(!p.contains_key(key), "{key} in {p:?}");
         }
         assert_eq!(p.len(), 1, "only the warehouse: {p:?}");

@@ -237,12 +237,28 @@ async fn a_glue_table_is_created_committed_read_back_and_a_stale_expectation_is_
     let clicks = write_file(&created, "click", 0..40).await;
     assert_committed(&commit(&*catalog, &created, vec![clicks], SHARD_A, "10/0", None).await);
     let views = write_file(&created, "view", 40..100).await;
-    let outcome = commit(&*catalog, &created, vec![views], SHARD_A, "20/0", Some("10/0")).await;
+    let outcome = commit(
+        &*catalog,
+        &created,
+        vec![views],
+        SHARD_A,
+        "20/0",
+        Some("10/0"),
+    )
+    .await;
     assert_committed(&outcome);
 
     // A zombie that last saw 10/0 is refused, and nothing is committed.
     let zombie = write_file(&created, "view", 100..110).await;
-    let outcome = commit(&*catalog, &created, vec![zombie], SHARD_A, "15/0", Some("10/0")).await;
+    let outcome = commit(
+        &*catalog,
+        &created,
+        vec![zombie],
+        SHARD_A,
+        "15/0",
+        Some("10/0"),
+    )
+    .await;
     let CommitOutcome::Fenced(refusal) = outcome else {
         panic!("the stale expectation committed: {outcome:?}");
     };
@@ -259,7 +275,10 @@ async fn a_glue_table_is_created_committed_read_back_and_a_stale_expectation_is_
     assert_eq!(table.metadata().snapshots().count(), 2);
     let ids = event_ids(&*fresh, &created).await;
     let expected: BTreeMap<String, usize> = (0..100).map(|i| (format!("e{i}"), 1)).collect();
-    assert_eq!(ids, expected, "events 0..100 once each, none of the zombie's");
+    assert_eq!(
+        ids, expected,
+        "events 0..100 once each, none of the zombie's"
+    );
 }
 
 /// The fence is checked again on iceberg-rust's retry: a competitor commits the same shard
@@ -301,7 +320,11 @@ async fn a_commit_that_loses_the_race_to_a_writer_of_its_shard_is_fenced_on_the_
     };
     assert_eq!(refusal.committed[SHARD_A], at("10/0"));
     let table = catalog.load_table(&created.ident).await.unwrap();
-    assert_eq!(table.metadata().snapshots().count(), 1, "the competitor's only");
+    assert_eq!(
+        table.metadata().snapshots().count(),
+        1,
+        "the competitor's only"
+    );
 
     // A writer of another shard in the same interleaving is retried and lands.
     let competitor = Arc::clone(&catalog);
@@ -326,7 +349,9 @@ async fn a_commit_that_loses_the_race_to_a_writer_of_its_shard_is_fenced_on_the_
     let outcome = commit(&interloper, &created, vec![more], SHARD_B, "3/0", None).await;
     assert_committed(&outcome);
     assert_eq!(
-        load_positions(&*catalog, &created.ident, NAME).await.unwrap(),
+        load_positions(&*catalog, &created.ident, NAME)
+            .await
+            .unwrap(),
         BTreeMap::from([
             (SHARD_A.to_owned(), at("11/0")),
             (SHARD_B.to_owned(), at("3/0"))
@@ -371,7 +396,10 @@ async fn moto_glue_update_table_ignores_a_stale_version_id() {
         .unwrap();
     let version = |output: aws_sdk_glue::operation::get_table::GetTableOutput| {
         let table = output.table.unwrap();
-        (table.version_id.unwrap(), table.parameters.unwrap()["metadata_location"].clone())
+        (
+            table.version_id.unwrap(),
+            table.parameters.unwrap()["metadata_location"].clone(),
+        )
     };
     let get = || glue.get_table().database_name(&database).name("t").send();
     let (base, _) = version(get().await.unwrap());
