@@ -1,5 +1,6 @@
-//! `kinesink import-firehose`: turns the JSON of `aws firehose describe-delivery-stream` into an
-//! equivalent kinesink configuration, with one message per setting that cannot be carried over.
+//! `kinesink import-firehose`: turns the JSON of `aws firehose describe-delivery-stream` (an S3
+//! or an Apache Iceberg destination) into an equivalent kinesink configuration, with one
+//! message per setting that cannot be carried over.
 //! Pure: JSON in, the typed configuration file (written with `toml::to_string`) and messages out.
 
 use serde_json::Value;
@@ -67,9 +68,15 @@ fn param<'a>(processor: &'a Value, name: &str) -> Option<&'a str> {
 
 /// Converts a `describe-delivery-stream` document.
 ///
+/// An S3 destination becomes `[destination]` and `[format]`; an Iceberg destination
+/// (`IcebergDestinationDescription`) becomes `[destination.iceberg]` with its Glue catalog and
+/// first table, the error output on the S3 configuration's bucket, and Parquet with that
+/// table's schema from Glue (`[format.glue]`).
+///
 /// # Errors
-/// [`ImportError`] when the document has no Kinesis source or no (extended) S3 destination, or
-/// converts to Parquet without naming the Glue table of the schema.
+/// [`ImportError`] when the document has no Kinesis source or no S3 or Iceberg destination,
+/// converts to Parquet without naming the Glue table of the schema, or delivers to Iceberg
+/// without naming a table.
 pub fn import(doc: &Value) -> Result<ImportedConfig, ImportError> {
     let d = doc.get("DeliveryStreamDescription").unwrap_or(doc);
     let mut notes = Vec::new();
@@ -82,11 +89,29 @@ pub fn import(doc: &Value) -> Result<ImportedConfig, ImportError> {
         .and_then(Value::as_array)
         .and_then(|a| a.first())
         .ok_or_else(|| ImportError("no destination".into()))?;
+    if let Some(i) = dest.get("IcebergDestinationDescription") {
+        let stream_arn = source.stream_arn.clone().unwrap_or_default();
+        let imported = iceberg_destination::import_iceberg(i, &stream_arn, &mut notes)?;
+        return Ok(ImportedConfig {
+            config: FileConfig {
+                name: name.to_owned(),
+                source,
+                processing: imported.processing,
+                destination: imported.destination,
+                format: imported.format,
+                ..FileConfig::default()
+            },
+            not_carried_over: notes,
+        });
+    }
     let e = dest
         .get("ExtendedS3DestinationDescription")
         .or_else(|| dest.get("S3DestinationDescription"))
         .ok_or_else(|| {
-            ImportError("the destination is not S3 (only S3 destinations can be imported)".into())
+            ImportError(
+                "the destination is neither S3 nor Apache Iceberg tables (only those can be imported)"
+                    .into(),
+            )
         })?;
     let (processing, delimiter) = processing(e, &mut notes);
     let destination = destination(e, &mut notes)?;
@@ -332,5 +357,6 @@ fn format(
     Ok(format)
 }
 
+mod iceberg_destination;
 #[cfg(test)]
 mod tests;

@@ -31,11 +31,12 @@ pub(crate) struct IcebergSection {
     #[serde_as(as = "Option<ClosedSet>")]
     #[serde(default)]
     pub(crate) catalog: Option<CatalogSetting>,
-    /// The catalog's name (sql, rest); default `default`.
+    /// The catalog's name (sql, rest); default `default`; refused with glue.
     pub(crate) catalog_name: Option<String>,
-    /// sql: `sqlite:///ABSOLUTE/PATH` or `postgresql://...`; rest: the base URL.
+    /// sql: `sqlite:///ABSOLUTE/PATH` or `postgresql://...`; rest: the base URL; refused with
+    /// glue.
     pub(crate) catalog_uri: Option<String>,
-    /// Where created tables go (`s3://...` or `file:///...`).
+    /// Where created tables go (`s3://...` or, for sql, `file:///...`).
     pub(crate) warehouse: Option<String>,
     /// Namespace of the default table.
     pub(crate) database: Option<String>,
@@ -47,7 +48,7 @@ pub(crate) struct IcebergSection {
     pub(crate) create_tables: Option<bool>,
     /// Partition spec of created tables, e.g. `event_type, day(ts)`.
     pub(crate) partition_spec: Option<String>,
-    /// Endpoint of the catalog's service / S3, for stand-ins.
+    /// Endpoint of S3 and of the catalog's service (glue), for stand-ins.
     pub(crate) endpoint_url: Option<String>,
 }
 
@@ -98,14 +99,36 @@ impl IcebergSection {
                     warehouse,
                 }
             }
+            CatalogSetting::Glue => {
+                for (key, given) in [
+                    ("catalog_uri", &self.catalog_uri),
+                    ("catalog_name", &self.catalog_name),
+                ] {
+                    if given.as_deref().is_some_and(|v| !v.trim().is_empty()) {
+                        return Err(err(format!(
+                            "config key `destination.iceberg.{key}`: not used with catalog = \"glue\" (the catalog is the account's Glue Data Catalog in the worker's region; a stand-in's endpoint goes in `destination.iceberg.endpoint_url`); remove it"
+                        )));
+                    }
+                }
+                let warehouse = required(
+                    "warehouse",
+                    self.warehouse,
+                    "where created tables go, s3://bucket/prefix",
+                )?;
+                if !warehouse.starts_with("s3://") {
+                    return Err(err(format!(
+                        "config key `destination.iceberg.warehouse`: `{warehouse}` is not s3://bucket/prefix (a Glue catalog's tables live in S3)"
+                    )));
+                }
+                CatalogKind::Glue { warehouse }
+            }
             other => {
                 let name = match other {
-                    CatalogSetting::Glue => "glue",
                     CatalogSetting::S3tables => "s3tables",
                     _ => "rest",
                 };
                 return Err(err(format!(
-                    "config key `destination.iceberg.catalog`: `{name}` is not built in this version yet; use `sql` (SQLite or PostgreSQL)"
+                    "config key `destination.iceberg.catalog`: `{name}` is not built in this version yet; use `sql` (SQLite or PostgreSQL) or `glue`"
                 )));
             }
         };

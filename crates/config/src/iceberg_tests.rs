@@ -60,10 +60,11 @@ fn an_iceberg_destination_loads_with_its_catalog_table_spec_and_defaults() {
 
 #[test]
 fn iceberg_settings_that_cannot_work_are_refused_naming_the_key() {
-    let cases: [(&str, &str, &str); 9] = [
+    let cases: [(&str, &str, &str); 10] = [
         ("catalog = \"sql\"\n", "", "destination.iceberg.catalog` is required"),
-        ("catalog = \"sql\"", "catalog = \"glue\"", "`glue` is not built"),
+        ("catalog = \"sql\"", "catalog = \"s3tables\"", "`s3tables` is not built"),
         ("catalog = \"sql\"", "catalog = \"hive\"", "destination.iceberg.catalog"),
+        ("catalog = \"sql\"", "catalog = \"rest\"", "`rest` is not built"),
         ("sqlite:////var", "mysql://var", "destination.iceberg.catalog_uri"),
         ("s3://my-bucket/warehouse", "hdfs://x", "destination.iceberg.warehouse"),
         ("table = \"events\"", "table = \"a.b\"", "destination.iceberg.table"),
@@ -87,4 +88,44 @@ fn iceberg_settings_that_cannot_work_are_refused_naming_the_key() {
     );
     let e = load_str(&with_query, &[]).err().unwrap().to_string();
     assert!(e.contains("processing.partition_query"), "{e}");
+}
+
+/// The `sql` example as a Glue destination: no catalog_uri / catalog_name.
+fn glue(extra: &str) -> String {
+    ICEBERG
+        .replacen("catalog = \"sql\"", &format!("catalog = \"glue\"{extra}"), 1)
+        .replacen("catalog_uri = \"sqlite:////var/lib/kinesink/catalog.db\"\n", "", 1)
+}
+
+#[test]
+fn a_glue_destination_loads_with_its_warehouse_endpoint_and_the_worker_region() {
+    let i = load_str(&glue(""), &[]).unwrap().iceberg.unwrap();
+    assert_eq!(
+        i.kind,
+        CatalogKind::Glue {
+            warehouse: "s3://my-bucket/warehouse".into()
+        }
+    );
+    assert_eq!(i.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
+    assert_eq!(i.region.as_deref(), Some("eu-west-1"), "Glue's region is the worker's");
+    assert_eq!((i.database.as_str(), i.table.as_str()), ("analytics", "events"));
+    let blank = load_str(&glue("\ncatalog_name = \"\""), &[]).unwrap().iceberg.unwrap();
+    assert_eq!(blank.kind, i.kind, "a blank catalog_name is as if left out");
+}
+
+#[test]
+fn glue_settings_that_cannot_work_are_refused_naming_the_key() {
+    let cases = [
+        (glue("\ncatalog_uri = \"http://127.0.0.1:5000\""), "destination.iceberg.catalog_uri`: not used with catalog = \"glue\""),
+        (glue("\ncatalog_name = \"prod\""), "destination.iceberg.catalog_name`: not used with catalog = \"glue\""),
+        (glue("").replacen("s3://my-bucket/warehouse", "file:///var/warehouse", 1), "destination.iceberg.warehouse`: `file:///var/warehouse` is not s3://"),
+        (glue("").replacen("warehouse = \"s3://my-bucket/warehouse\"\n", "", 1), "destination.iceberg.warehouse` is required"),
+    ];
+    for (text, expected) in cases {
+        let e = load_str(&text, &[])
+            .err()
+            .unwrap_or_else(|| panic!("accepted: {text}"))
+            .to_string();
+        assert!(e.contains(expected), "{expected}: {e}");
+    }
 }

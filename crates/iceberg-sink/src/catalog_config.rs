@@ -15,6 +15,7 @@ use iceberg_catalog_sql::{
 use iceberg_storage_opendal::OpenDalStorageFactory;
 
 use crate::error::IcebergSinkError;
+use crate::glue_catalog::open_glue_catalog;
 
 /// The Iceberg destination's settings, key for key the `[destination.iceberg]` table:
 ///
@@ -47,10 +48,12 @@ pub struct IcebergCatalogSettings {
     /// The partition spec of created tables, as written (`partition_spec`, e.g.
     /// `"event_type, day(ts)"`; empty: unpartitioned).
     pub partition_spec: String,
-    /// Another endpoint for S3 (and later the catalog's AWS service), for stand-ins such as moto
-    /// or a VPC endpoint (`endpoint_url`; `None` for AWS's own). S3 is then addressed path-style.
+    /// Another endpoint for S3 and, with `glue`, for the Glue service too (one URL for both,
+    /// as moto serves them on one port), for stand-ins such as moto or a VPC endpoint
+    /// (`endpoint_url`; `None` for AWS's own). S3 is then addressed path-style.
     pub endpoint_url: Option<String>,
-    /// The AWS region of the warehouse bucket (the worker's region); `None`: the environment's.
+    /// The AWS region of the warehouse bucket and of the Glue Data Catalog (the worker's
+    /// region); `None`: the environment's.
     pub region: Option<String>,
 }
 
@@ -68,8 +71,13 @@ pub enum CatalogKind {
         /// `file:///ABSOLUTE/PATH`.
         warehouse: String,
     },
-    /// AWS Glue Data Catalog (not built yet).
-    Glue,
+    /// The AWS Glue Data Catalog of the worker's account and region (credentials from the
+    /// standard AWS chain; `endpoint_url` for stand-ins).
+    Glue {
+        /// `warehouse`: where created tables go, `s3://bucket/prefix` (a table `t` of database
+        /// `d` goes to `<warehouse>/d.db/t`, unless the Glue database has a location of its own).
+        warehouse: String,
+    },
     /// Amazon S3 Tables (not built yet).
     S3Tables,
     /// An Iceberg REST catalog (not built yet).
@@ -89,7 +97,7 @@ impl CatalogKind {
     pub fn key(&self) -> &'static str {
         match self {
             Self::Sql { .. } => "sql",
-            Self::Glue => "glue",
+            Self::Glue { .. } => "glue",
             Self::S3Tables => "s3tables",
             Self::Rest { .. } => "rest",
         }
@@ -101,8 +109,11 @@ impl CatalogKind {
 /// Guarantees: for `sql`, a connected catalog whose tables are read and written through the
 /// warehouse's storage (`file://` on the local file system, `s3://` through OpenDAL with the
 /// environment's AWS credentials); a missing SQLite database file is created (its directory
-/// must exist), the catalog's own SQL tables are created when missing. `glue`, `s3tables` and
-/// `rest` are refused with a permanent error saying they are not built yet.
+/// must exist), the catalog's own SQL tables are created when missing. For `glue`, a catalog
+/// on the Glue Data Catalog of `region` (through `endpoint_url` when given), with the
+/// credentials of the standard AWS chain for Glue and for the `s3://` warehouse; nothing is
+/// sent to Glue until the catalog is used. `s3tables` and `rest` are refused with a permanent
+/// error saying they are not built yet.
 pub async fn open_catalog(
     settings: &IcebergCatalogSettings,
 ) -> Result<Arc<dyn Catalog>, IcebergSinkError> {
@@ -112,6 +123,7 @@ pub async fn open_catalog(
             catalog_name,
             warehouse,
         } => open_sql_catalog(settings, uri, catalog_name, warehouse).await,
+        CatalogKind::Glue { warehouse } => open_glue_catalog(settings, warehouse).await,
         other => Err(IcebergSinkError::permanent(
             format!("open the {} catalog", other.key()),
             format!(
@@ -166,15 +178,15 @@ impl SqlDatabase {
 }
 
 /// The storage a warehouse location is read and written through.
-struct WarehouseStorage {
+pub(crate) struct WarehouseStorage {
     /// Builds the FileIO's storage.
-    factory: Arc<dyn StorageFactory>,
+    pub(crate) factory: Arc<dyn StorageFactory>,
     /// The FileIO's properties (endpoint, region, addressing).
-    properties: HashMap<String, String>,
+    pub(crate) properties: HashMap<String, String>,
 }
 
 /// The storage of a warehouse location, or why this build cannot use it.
-fn warehouse_storage(
+pub(crate) fn warehouse_storage(
     settings: &IcebergCatalogSettings,
     warehouse: &str,
 ) -> Result<WarehouseStorage, String> {
@@ -294,7 +306,9 @@ mod tests {
 
     fn settings(endpoint_url: Option<&str>) -> IcebergCatalogSettings {
         IcebergCatalogSettings {
-            kind: CatalogKind::Glue,
+            kind: CatalogKind::Glue {
+                warehouse: "s3://b/wh".into(),
+            },
             database: "analytics".into(),
             table: "events".into(),
             create_tables: true,

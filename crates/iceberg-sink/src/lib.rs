@@ -20,6 +20,14 @@
 //! values ([`partition_values`]); the partition's Hive-style path as Iceberg Java names it
 //! ([`partition_path`]).
 //!
+//! # Catalogs
+//! `sql` (SQLite or PostgreSQL: the metadata pointer swapped with a conditional `UPDATE`) and
+//! `glue` (the AWS Glue Data Catalog: `UpdateTable` with the `VersionId` the commit's base was
+//! loaded with) are built; both give the fence below a real compare-and-swap. The Glue
+//! stand-in, moto's Glue (5.2.5), ignores `VersionId` in `UpdateTable`: against it the fence
+//! runs (a stale expectation is refused, tests/glue_catalog.rs) but is not atomic with the
+//! swap; against real Glue it is. `s3tables` and `rest` are not built yet.
+//!
 //! iceberg-rust 0.10.1 (pinned exactly in the workspace) is used for catalogs, metadata and
 //! commits only: data files are written by kinesink's own Parquet writer and handed over as
 //! `iceberg::spec::DataFile`s (docs/design/iceberg-sink-plan.md).
@@ -107,6 +115,7 @@ pub mod commit_protocol;
 pub mod data_file_stats;
 pub mod error;
 pub mod fenced_catalog;
+mod glue_catalog;
 pub mod partition_path;
 pub mod partition_source;
 pub mod partition_spec_text;

@@ -147,8 +147,9 @@ async fn create_table(
     if !catalog.namespace_exists(namespace).await.map_err(iceberg)? {
         match catalog.create_namespace(namespace, HashMap::new()).await {
             Ok(_) => {}
-            // Another worker created it meanwhile (the SQL catalog reports that as a unique
-            // constraint failure, not as NamespaceAlreadyExists: look again).
+            // Another worker created it meanwhile. The SQL catalog reports the race as a unique
+            // constraint failure and iceberg-rust's Glue catalog Glue's AlreadyExistsException as
+            // `Unexpected`, not as NamespaceAlreadyExists: look again.
             Err(e)
                 if e.kind() == ErrorKind::NamespaceAlreadyExists
                     || catalog.namespace_exists(namespace).await.unwrap_or(false) => {}
@@ -163,7 +164,8 @@ async fn create_table(
     match catalog.create_table(namespace, request).await {
         Ok(table) => Ok(table),
         // Another worker created it meanwhile: use theirs (the SQL catalog reports the race
-        // as a unique constraint failure, not as TableAlreadyExists: look again).
+        // as a unique constraint failure and the Glue catalog as `Unexpected`, not as
+        // TableAlreadyExists: look again).
         Err(e)
             if e.kind() == ErrorKind::TableAlreadyExists
                 || catalog.table_exists(ident).await.unwrap_or(false) =>

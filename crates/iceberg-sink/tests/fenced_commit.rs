@@ -17,6 +17,10 @@ use kinesink_iceberg_sink::{
 };
 use kinesink_sequence_position::SequencePosition;
 
+mod common;
+
+use common::interloper::BeforeSwap;
+
 const NAME: &str = "events";
 const SHARD_A: &str = "shardId-000000000001";
 const SHARD_B: &str = "shardId-000000000002";
@@ -430,13 +434,18 @@ async fn a_commit_to_a_missing_table_is_a_permanent_error() {
 }
 
 #[tokio::test]
-async fn opening_a_sqlite_catalog_creates_its_file_and_other_catalogs_are_not_built_yet() {
+async fn opening_a_sqlite_catalog_creates_its_file_and_s3tables_and_rest_are_not_built_yet() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(dir.path());
     open_catalog(&s).await.unwrap();
     assert!(dir.path().join("catalog.db").is_file());
 
-    for kind in [CatalogKind::Glue, CatalogKind::S3Tables] {
+    let rest = CatalogKind::Rest {
+        uri: "http://127.0.0.1:8181".into(),
+        catalog_name: "default".into(),
+        warehouse: "s3://b/wh".into(),
+    };
+    for kind in [CatalogKind::S3Tables, rest] {
         s.kind = kind;
         let error = open_catalog(&s).await.unwrap_err();
         assert_eq!(error.class(), IcebergErrorClass::Permanent);
@@ -446,93 +455,31 @@ async fn opening_a_sqlite_catalog_creates_its_file_and_other_catalogs_are_not_bu
 
 /// A catalog that, once, lets a competing writer commit `shard` at `position` just before it
 /// forwards a commit: between the fence's check (in `load_table`) and the catalog's swap.
-#[derive(Debug)]
-struct CompetitorBeforeSwap {
-    inner: Arc<dyn Catalog>,
-    shard: String,
-    position: String,
-    competed: std::sync::atomic::AtomicBool,
-}
-
-#[async_trait::async_trait]
-impl Catalog for CompetitorBeforeSwap {
-    async fn update_table(&self, commit: iceberg::TableCommit) -> iceberg::Result<Table> {
-        if !self
-            .competed
-            .swap(true, std::sync::atomic::Ordering::SeqCst)
-        {
-            let table = self.inner.load_table(commit.identifier()).await?;
+fn competitor_before_swap(f: &Fixture, shard: &str, position: &str) -> BeforeSwap {
+    let inner = Arc::clone(&f.catalog);
+    let (table, shard, position) = (f.table.clone(), shard.to_owned(), position.to_owned());
+    BeforeSwap::new(Arc::clone(&f.catalog), move || {
+        let (inner, table) = (Arc::clone(&inner), table.clone());
+        let (shard, position) = (shard.clone(), position.clone());
+        Box::pin(async move {
+            let loaded = inner.load_table(&table).await.unwrap();
             let outcome = commit_files(
-                &*self.inner,
-                commit.identifier(),
+                &*inner,
+                &table,
                 NAME,
-                vec![data_file(&table, "competitor")],
-                BTreeMap::from([(self.shard.clone(), at(&self.position))]),
-                BTreeMap::from([(self.shard.clone(), None)]),
+                vec![data_file(&loaded, "competitor")],
+                BTreeMap::from([(shard.clone(), at(&position))]),
+                BTreeMap::from([(shard, None)]),
             )
             .await
             .unwrap();
             committed_snapshot(&outcome);
-        }
-        self.inner.update_table(commit).await
-    }
-    async fn load_table(&self, t: &TableIdent) -> iceberg::Result<Table> {
-        self.inner.load_table(t).await
-    }
-    async fn list_namespaces(
-        &self,
-        p: Option<&NamespaceIdent>,
-    ) -> iceberg::Result<Vec<NamespaceIdent>> {
-        self.inner.list_namespaces(p).await
-    }
-    async fn create_namespace(
-        &self,
-        n: &NamespaceIdent,
-        p: HashMap<String, String>,
-    ) -> iceberg::Result<iceberg::Namespace> {
-        self.inner.create_namespace(n, p).await
-    }
-    async fn get_namespace(&self, n: &NamespaceIdent) -> iceberg::Result<iceberg::Namespace> {
-        self.inner.get_namespace(n).await
-    }
-    async fn namespace_exists(&self, n: &NamespaceIdent) -> iceberg::Result<bool> {
-        self.inner.namespace_exists(n).await
-    }
-    async fn update_namespace(
-        &self,
-        n: &NamespaceIdent,
-        p: HashMap<String, String>,
-    ) -> iceberg::Result<()> {
-        self.inner.update_namespace(n, p).await
-    }
-    async fn drop_namespace(&self, n: &NamespaceIdent) -> iceberg::Result<()> {
-        self.inner.drop_namespace(n).await
-    }
-    async fn list_tables(&self, n: &NamespaceIdent) -> iceberg::Result<Vec<TableIdent>> {
-        self.inner.list_tables(n).await
-    }
-    async fn create_table(&self, n: &NamespaceIdent, c: TableCreation) -> iceberg::Result<Table> {
-        self.inner.create_table(n, c).await
-    }
-    async fn drop_table(&self, t: &TableIdent) -> iceberg::Result<()> {
-        self.inner.drop_table(t).await
-    }
-    async fn purge_table(&self, t: &TableIdent) -> iceberg::Result<()> {
-        self.inner.purge_table(t).await
-    }
-    async fn table_exists(&self, t: &TableIdent) -> iceberg::Result<bool> {
-        self.inner.table_exists(t).await
-    }
-    async fn rename_table(&self, a: &TableIdent, b: &TableIdent) -> iceberg::Result<()> {
-        self.inner.rename_table(a, b).await
-    }
-    async fn register_table(&self, t: &TableIdent, m: String) -> iceberg::Result<Table> {
-        self.inner.register_table(t, m).await
-    }
+        })
+    })
 }
 
 /// Commits the file `ours` moving shard A from nothing to `8/0` through `catalog`.
-async fn commit_ours_at_a_8(f: &Fixture, catalog: &CompetitorBeforeSwap) -> CommitOutcome {
+async fn commit_ours_at_a_8(f: &Fixture, catalog: &BeforeSwap) -> CommitOutcome {
     let table = f.load().await;
     commit_files(
         catalog,
@@ -551,12 +498,7 @@ async fn commit_ours_at_a_8(f: &Fixture, catalog: &CompetitorBeforeSwap) -> Comm
 #[tokio::test]
 async fn a_commit_that_loses_the_swap_to_a_writer_of_its_shard_is_fenced_on_the_retry() {
     let f = fixture().await;
-    let catalog = CompetitorBeforeSwap {
-        inner: Arc::clone(&f.catalog),
-        shard: SHARD_A.to_owned(),
-        position: "10/0".to_owned(),
-        competed: Default::default(),
-    };
+    let catalog = competitor_before_swap(&f, SHARD_A, "10/0");
     let outcome = commit_ours_at_a_8(&f, &catalog).await;
 
     let CommitOutcome::Fenced(refusal) = outcome else {
@@ -576,12 +518,7 @@ async fn a_commit_that_loses_the_swap_to_a_writer_of_its_shard_is_fenced_on_the_
 #[tokio::test]
 async fn a_commit_that_loses_the_swap_to_a_writer_of_another_shard_is_retried_and_lands() {
     let f = fixture().await;
-    let catalog = CompetitorBeforeSwap {
-        inner: Arc::clone(&f.catalog),
-        shard: SHARD_B.to_owned(),
-        position: "3/0".to_owned(),
-        competed: Default::default(),
-    };
+    let catalog = competitor_before_swap(&f, SHARD_B, "3/0");
     let outcome = commit_ours_at_a_8(&f, &catalog).await;
 
     committed_snapshot(&outcome);

@@ -4,6 +4,8 @@
 use super::*;
 use toml::Table;
 
+mod iceberg;
+
 fn fixture(name: &str) -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/firehose")
@@ -130,6 +132,7 @@ fn every_imported_configuration_is_accepted_by_the_config_loader() {
         "dynamic_partitioning_jq.json",
         "parquet_conversion.json",
         "cloudwatch_logs.json",
+        "iceberg.json",
     ] {
         let text = import(&fixture(name)).unwrap().to_toml();
         let dir = tempfile::tempdir().unwrap();
