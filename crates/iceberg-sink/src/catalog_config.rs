@@ -1,108 +1,20 @@
-//! `[destination.iceberg]` as typed settings, and opening the catalog they name.
+//! Opening the catalog `[destination.iceberg]` names (the settings are in
+//! [`crate::catalog_settings`]).
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use iceberg::io::{
-    LocalFsStorageFactory, S3_ENDPOINT, S3_PATH_STYLE_ACCESS, S3_REGION, StorageFactory,
-};
 use iceberg::{Catalog, CatalogBuilder};
 use iceberg_catalog_sql::{
     SQL_CATALOG_PROP_BIND_STYLE, SQL_CATALOG_PROP_URI, SQL_CATALOG_PROP_WAREHOUSE, SqlBindStyle,
     SqlCatalogBuilder,
 };
-use iceberg_storage_opendal::OpenDalStorageFactory;
 
 use crate::error::IcebergSinkError;
 use crate::glue_catalog::open_glue_catalog;
+pub use crate::catalog_settings::{CatalogKind, IcebergCatalogSettings};
+use crate::warehouse_storage::{WarehouseStorage, warehouse_storage};
 
-/// The Iceberg destination's settings, key for key the `[destination.iceberg]` table:
-///
-/// ```toml
-/// [destination.iceberg]
-/// catalog = "sql"                      # sql | glue | s3tables | rest
-/// catalog_name = "default"
-/// catalog_uri = "sqlite:////var/lib/kinesink/catalog.db"
-/// warehouse = "s3://bucket/warehouse"
-/// database = "analytics"
-/// table = "events"
-/// create_tables = true
-/// partition_spec = "event_type, day(ts)"
-/// endpoint_url = ""
-/// ```
-///
-/// Plain data: parsing and defaults belong to the binary's configuration; [`open_catalog`]
-/// checks what it needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IcebergCatalogSettings {
-    /// Which catalog, with its catalog-specific keys (`catalog`, `catalog_name`,
-    /// `catalog_uri`, `warehouse`).
-    pub kind: CatalogKind,
-    /// The namespace of the default table (`database`).
-    pub database: String,
-    /// The default table (`table`).
-    pub table: String,
-    /// Whether a missing table is created from the configured schema (`create_tables`).
-    pub create_tables: bool,
-    /// The partition spec of created tables, as written (`partition_spec`, e.g.
-    /// `"event_type, day(ts)"`; empty: unpartitioned).
-    pub partition_spec: String,
-    /// Another endpoint for S3 and, with `glue`, for the Glue service too (one URL for both,
-    /// as moto serves them on one port), for stand-ins such as moto or a VPC endpoint
-    /// (`endpoint_url`; `None` for AWS's own). S3 is then addressed path-style.
-    pub endpoint_url: Option<String>,
-    /// The AWS region of the warehouse bucket and of the Glue Data Catalog (the worker's
-    /// region); `None`: the environment's.
-    pub region: Option<String>,
-}
-
-/// Which catalog holds the tables (`catalog`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CatalogKind {
-    /// A SQL database: SQLite (one worker host) or PostgreSQL.
-    Sql {
-        /// `catalog_uri`: `sqlite:///ABSOLUTE/PATH` (created when missing) or
-        /// `postgresql://user:password@host/database`.
-        uri: String,
-        /// `catalog_name`: the catalog's name inside the database (several can share one).
-        catalog_name: String,
-        /// `warehouse`: where new tables' data and metadata go, `s3://bucket/prefix` or
-        /// `file:///ABSOLUTE/PATH`.
-        warehouse: String,
-    },
-    /// The AWS Glue Data Catalog of the worker's account and region (credentials from the
-    /// standard AWS chain; `endpoint_url` for stand-ins).
-    Glue {
-        /// `warehouse`: where created tables go, `s3://bucket/prefix` (a table `t` of database
-        /// `d` goes to `<warehouse>/d.db/t`, unless the Glue database has a location of its own).
-        warehouse: String,
-    },
-    /// Amazon S3 Tables (not built yet).
-    S3Tables,
-    /// An Iceberg REST catalog (not built yet).
-    Rest {
-        /// `catalog_uri`: the catalog's base URL.
-        uri: String,
-        /// `catalog_name`: the catalog's name.
-        catalog_name: String,
-        /// `warehouse`: the warehouse the REST catalog serves.
-        warehouse: String,
-    },
-}
-
-impl CatalogKind {
-    /// The `catalog` value that selects this kind.
-    #[must_use]
-    pub fn key(&self) -> &'static str {
-        match self {
-            Self::Sql { .. } => "sql",
-            Self::Glue { .. } => "glue",
-            Self::S3Tables => "s3tables",
-            Self::Rest { .. } => "rest",
-        }
-    }
-}
 
 /// Opens the catalog `settings` name.
 ///
@@ -177,46 +89,6 @@ impl SqlDatabase {
     }
 }
 
-/// The storage a warehouse location is read and written through.
-pub(crate) struct WarehouseStorage {
-    /// Builds the FileIO's storage.
-    pub(crate) factory: Arc<dyn StorageFactory>,
-    /// The FileIO's properties (endpoint, region, addressing).
-    pub(crate) properties: HashMap<String, String>,
-}
-
-/// The storage of a warehouse location, or why this build cannot use it.
-pub(crate) fn warehouse_storage(
-    settings: &IcebergCatalogSettings,
-    warehouse: &str,
-) -> Result<WarehouseStorage, String> {
-    if warehouse.starts_with("file:///") {
-        return Ok(WarehouseStorage {
-            factory: Arc::new(LocalFsStorageFactory),
-            properties: HashMap::new(),
-        });
-    }
-    if warehouse.starts_with("s3://") || warehouse.starts_with("s3a://") {
-        let mut properties = HashMap::new();
-        if let Some(endpoint) = settings.endpoint_url.as_deref().filter(|e| !e.is_empty()) {
-            properties.insert(S3_ENDPOINT.to_owned(), endpoint.to_owned());
-            properties.insert(S3_PATH_STYLE_ACCESS.to_owned(), "true".to_owned());
-        }
-        if let Some(region) = settings.region.as_deref().filter(|r| !r.is_empty()) {
-            properties.insert(S3_REGION.to_owned(), region.to_owned());
-        }
-        let factory = OpenDalStorageFactory::S3 {
-            customized_credential_load: None,
-        };
-        return Ok(WarehouseStorage {
-            factory: Arc::new(factory),
-            properties,
-        });
-    }
-    Err(format!(
-        "warehouse `{warehouse}` is neither s3://BUCKET/PREFIX nor file:///ABSOLUTE/PATH"
-    ))
-}
 
 /// Opens a SQL catalog (see [`open_catalog`]).
 async fn open_sql_catalog(
@@ -267,6 +139,7 @@ fn create_if_missing(path: &Path) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    use iceberg::io::{S3_ENDPOINT, S3_PATH_STYLE_ACCESS, S3_REGION};
     use super::*;
 
     #[test]

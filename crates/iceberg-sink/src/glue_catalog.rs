@@ -19,7 +19,8 @@ use iceberg_catalog_glue::{
     AWS_REGION_NAME, GLUE_CATALOG_PROP_URI, GLUE_CATALOG_PROP_WAREHOUSE, GlueCatalogBuilder,
 };
 
-use crate::catalog_config::{IcebergCatalogSettings, WarehouseStorage, warehouse_storage};
+use crate::catalog_settings::IcebergCatalogSettings;
+use crate::warehouse_storage::{WarehouseStorage, warehouse_storage};
 use crate::error::IcebergSinkError;
 
 /// The name the Glue catalog is opened under (a label: Glue has one Data Catalog per account
@@ -84,7 +85,7 @@ pub(crate) async fn open_glue_catalog(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog_config::CatalogKind;
+    use crate::catalog_settings::CatalogKind;
     use iceberg::io::{S3_ENDPOINT, S3_PATH_STYLE_ACCESS, S3_REGION};
 
     fn settings(endpoint_url: Option<&str>, region: Option<&str>) -> IcebergCatalogSettings {

@@ -110,6 +110,7 @@
 
 pub mod bound_truncation;
 pub mod catalog_config;
+pub mod catalog_settings;
 mod column_statistics;
 pub mod commit_protocol;
 pub mod data_file_stats;
@@ -129,6 +130,7 @@ pub mod table_maintenance;
 pub mod table_position;
 pub mod table_preview;
 pub mod table_target;
+mod warehouse_storage;
 
 pub use catalog_config::{CatalogKind, IcebergCatalogSettings, open_catalog};
 pub use data_file_stats::{
