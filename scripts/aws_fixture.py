@@ -7,6 +7,9 @@
       reads every object under s3://BUCKET/ROOT back (gzip NDJSON, or Parquet read with DuckDB),
       prints the objects, checks that the events <ID_PREFIX>-0 .. <ID_PREFIX>-(N-1) are each
       delivered exactly once, and for Parquet runs a query over the files.
+  aws_fixture.py verify-iceberg CATALOG_DB WAREHOUSE TABLE ID_PREFIX N
+      reads the Iceberg table TABLE (SQL catalog in the SQLite file CATALOG_DB) back with
+      pyiceberg, checks every event exactly once and queries it.
 
 Uses boto3 with the endpoints of `scripts/local-aws env` (AWS_ENDPOINT_URL_*).
 """
@@ -97,8 +100,41 @@ def verify(bucket, root, id_prefix, expected):
         sys.exit("delivery check FAILED")
 
 
+def verify_iceberg(catalog_db, warehouse, table_name, id_prefix, expected):
+    """Reads the Iceberg table back with pyiceberg: every event once, and a query."""
+    expected = int(expected)
+    from pyiceberg.catalog.sql import SqlCatalog
+    endpoint = os.environ["AWS_ENDPOINT_URL_S3"]
+    catalog = SqlCatalog("default", uri=f"sqlite:///{catalog_db}", warehouse=warehouse, **{
+        "s3.endpoint": endpoint, "s3.access-key-id": os.environ.get("AWS_ACCESS_KEY_ID", "test"),
+        "s3.secret-access-key": os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
+        "s3.region": os.environ.get("AWS_REGION", "us-east-1")})
+    table = catalog.load_table(table_name)
+    print(f"table {table_name} at {table.metadata.location}")
+    print(f"  partition spec: {table.spec()}")
+    print(f"  snapshots: {len(table.snapshots())}, data files: {len(list(table.scan().plan_files()))}")
+    rows = table.scan().to_arrow()
+    counts = collections.Counter(rows.column("event_id").to_pylist())
+    import duckdb
+    events = rows  # noqa: F841 (queried by DuckDB below)
+    print(duckdb.sql("SELECT event_type, CAST(ts AS DATE) AS day, count(*) AS events, "
+                     "round(sum(price), 2) AS revenue FROM events GROUP BY ALL ORDER BY events DESC LIMIT 8"))
+    purchases = table.scan(row_filter="event_type == 'purchase'")
+    print(f"  a scan filtered on event_type = 'purchase' plans {len(list(purchases.plan_files()))} files")
+    wanted = {f"{id_prefix}-{i}" for i in range(expected)}
+    delivered = sum(counts[i] for i in wanted)
+    duplicates = sum(c - 1 for i, c in counts.items() if i in wanted and c > 1)
+    missing = sum(1 for i in wanted if counts[i] == 0)
+    strangers = sum(c for i, c in counts.items() if i not in wanted)
+    print(f"produced {expected}, in the table {delivered}, duplicates {duplicates}, "
+          f"missing {missing}, unexpected {strangers}")
+    if delivered != expected or duplicates or missing or strangers:
+        sys.exit("delivery check FAILED")
+
+
 if __name__ == "__main__":
-    commands = {"create-stream": create_stream, "create-bucket": create_bucket, "verify": verify}
+    commands = {"create-stream": create_stream, "create-bucket": create_bucket, "verify": verify,
+                "verify-iceberg": verify_iceberg}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(__doc__)
     commands[sys.argv[1]](*sys.argv[2:])

@@ -125,10 +125,10 @@ pub(crate) async fn iceberg_command(command: IcebergCommand) -> Result<(), Failu
                 show(status.bytes)
             );
             println!();
-            println!("{:<24} {:<48} LEASE CHECKPOINT", "SHARD", "TABLE POSITION");
+            println!("{:<24} {:<60} LEASE CHECKPOINT", "SHARD", "TABLE POSITION");
             for s in &shards {
                 println!(
-                    "{:<24} {:<48} {}",
+                    "{:<24} {:<60} {}",
                     s,
                     status
                         .positions
