@@ -11,12 +11,13 @@ use iceberg::expr::{Predicate, Reference};
 use iceberg::spec::{Datum, NestedField, PrimitiveType, Schema, Struct, Type};
 use iceberg::table::Table;
 use iceberg::{Catalog, NamespaceIdent, TableCreation, TableIdent};
-use kinesink_iceberg_sink::{
-    CatalogKind, CommitOutcome, IcebergCatalogSettings, commit_files, file_stats_of_parquet,
-    open_catalog,
-};
+use kinesink_iceberg_sink::{CommitOutcome, commit_files, file_stats_of_parquet};
 use kinesink_parquet_writer::{ParquetObjectEncoder, ParquetOptions, SerdeOptions, TableSchema};
 use kinesink_sequence_position::SequencePosition;
+
+mod common;
+
+use common::sqlite_catalog::{SqliteCatalog, sqlite_catalog};
 
 const SHARD: &str = "shardId-000000000001";
 
@@ -28,22 +29,7 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("warehouse")).unwrap();
-    let settings = IcebergCatalogSettings {
-        kind: CatalogKind::Sql {
-            uri: format!("sqlite://{}/catalog.db", dir.path().display()),
-            catalog_name: "default".into(),
-            warehouse: format!("file://{}/warehouse", dir.path().display()),
-        },
-        database: "analytics".into(),
-        table: "events".into(),
-        create_tables: true,
-        partition_spec: String::new(),
-        endpoint_url: None,
-        region: None,
-    };
-    let catalog = open_catalog(&settings).await.unwrap();
+    let SqliteCatalog { dir, catalog } = sqlite_catalog("").await;
     let namespace = NamespaceIdent::new("analytics".into());
     catalog
         .create_namespace(&namespace, HashMap::new())

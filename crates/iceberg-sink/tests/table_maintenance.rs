@@ -8,32 +8,18 @@ use std::sync::Arc;
 use iceberg::spec::{NestedField, PrimitiveType, Schema, Type};
 use iceberg::{Catalog, NamespaceIdent, TableCreation, TableIdent};
 use kinesink_iceberg_sink::table_maintenance::{expire_snapshots, plan_expiry, table_status};
-use kinesink_iceberg_sink::{
-    CatalogKind, CommitOutcome, IcebergCatalogSettings, commit_files, load_positions,
-    open_catalog,
-};
+use kinesink_iceberg_sink::{CommitOutcome, commit_files, load_positions};
 use kinesink_sequence_position::SequencePosition;
+
+mod common;
+
+use common::sqlite_catalog::{SqliteCatalog, sqlite_catalog};
 
 const A: &str = "shardId-000000000000";
 const B: &str = "shardId-000000000001";
 
 async fn table() -> (tempfile::TempDir, Arc<dyn Catalog>, TableIdent) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("warehouse")).unwrap();
-    let settings = IcebergCatalogSettings {
-        kind: CatalogKind::Sql {
-            uri: format!("sqlite://{}/catalog.db", dir.path().display()),
-            catalog_name: "default".into(),
-            warehouse: format!("file://{}/warehouse", dir.path().display()),
-        },
-        database: "analytics".into(),
-        table: "events".into(),
-        create_tables: true,
-        partition_spec: String::new(),
-        endpoint_url: None,
-        region: None,
-    };
-    let catalog = open_catalog(&settings).await.unwrap();
+    let SqliteCatalog { dir, catalog } = sqlite_catalog("").await;
     let namespace = NamespaceIdent::new("analytics".into());
     catalog.create_namespace(&namespace, HashMap::new()).await.unwrap();
     let schema = Schema::builder()

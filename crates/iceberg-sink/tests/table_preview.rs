@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use arrow_array_58::{Array, StringArray};
 use futures::TryStreamExt;
-use iceberg::Catalog;
 use kinesink_delivery::{
     BufferLimits, FileSink, ObjectLayout, ObjectSink, PartitionLimit, PartitionLimitAction,
     RecordPipeline, ResumeState, ShardBuffers,
@@ -19,7 +18,6 @@ use kinesink_iceberg_sink::table_committer::TableCommitter;
 use kinesink_iceberg_sink::table_files::TableFiles;
 use kinesink_iceberg_sink::table_preview::{TablePreviewSummary, preview_into_table};
 use kinesink_iceberg_sink::table_target::{TableCreationSettings, TableTarget, open_table};
-use kinesink_iceberg_sink::{CatalogKind, IcebergCatalogSettings, open_catalog};
 use kinesink_parquet_writer::{
     Codec, ObjectFormat, ParquetOptions, ParquetTableFormat, SerdeOptions, TableSchema,
 };
@@ -27,34 +25,18 @@ use kinesink_partitioning::OutputPrefixes;
 use kinesink_record_deaggregation::KinesisRecord;
 use kinesink_sequence_position::SequencePosition;
 
+mod common;
+
+use common::sqlite_catalog::{SqliteCatalog as Warehouse, sqlite_catalog};
+
 const SHARD: &str = "shardId-000000000003";
 const NAME: &str = "clicks";
 /// 2026-11-22T10:00:00Z.
 const ARRIVAL_MS: i64 = 1_795_341_600_000;
 
-struct Warehouse {
-    dir: tempfile::TempDir,
-    catalog: Arc<dyn Catalog>,
-}
-
+/// The catalog the tests deliver into (its settings carry the spec of created tables).
 async fn warehouse() -> Warehouse {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("warehouse")).unwrap();
-    let settings = IcebergCatalogSettings {
-        kind: CatalogKind::Sql {
-            uri: format!("sqlite://{}/catalog.db", dir.path().display()),
-            catalog_name: "default".into(),
-            warehouse: format!("file://{}/warehouse", dir.path().display()),
-        },
-        database: "analytics".into(),
-        table: "events".into(),
-        create_tables: true,
-        partition_spec: "event_type, day(ts)".into(),
-        endpoint_url: None,
-        region: None,
-    };
-    let catalog = open_catalog(&settings).await.unwrap();
-    Warehouse { dir, catalog }
+    sqlite_catalog("event_type, day(ts)").await
 }
 
 fn configured_schema() -> TableSchema {

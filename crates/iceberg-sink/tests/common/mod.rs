@@ -1,3 +1,6 @@
-//! Helpers shared by this crate's integration tests.
+//! Helpers shared by this crate's integration tests (each test file uses some of them).
+
+#![allow(dead_code)]
 
 pub(crate) mod interloper;
+pub(crate) mod sqlite_catalog;
