@@ -1,5 +1,7 @@
 //! The crate's one error type and its retry class.
 
+use crate::sdk_error_class::sdk_error_class;
+
 /// Whether waiting can fix an error (the house split, as `SinkErrorClass` in the delivery crate).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IcebergErrorClass {
@@ -65,9 +67,11 @@ impl IcebergSinkError {
 ///
 /// Retryable errors (iceberg-rust marks commit conflicts so) and `CatalogCommitConflicts` are
 /// transient; so is `Unexpected`, the kind iceberg-rust gives sqlx and storage failures (a
-/// locked SQLite file, a dropped Postgres connection, an S3 5xx), which usually pass. Every
-/// other kind (missing table or namespace, invalid data, unsupported feature, a precondition
-/// of iceberg-rust's own) is permanent.
+/// locked SQLite file, a dropped Postgres connection, an S3 5xx), which usually pass, except
+/// an AWS SDK failure of the Glue catalog that only an operator can fix (an
+/// `AccessDeniedException`, a `ValidationException`: [`sdk_error_class`]). Every other kind
+/// (missing table or namespace, invalid data, unsupported feature, a precondition of
+/// iceberg-rust's own) is permanent.
 #[must_use]
 pub fn class_of(error: &iceberg::Error) -> IcebergErrorClass {
     use iceberg::ErrorKind;
@@ -75,7 +79,10 @@ pub fn class_of(error: &iceberg::Error) -> IcebergErrorClass {
         return IcebergErrorClass::Transient;
     }
     match error.kind() {
-        ErrorKind::CatalogCommitConflicts | ErrorKind::Unexpected => IcebergErrorClass::Transient,
+        ErrorKind::CatalogCommitConflicts => IcebergErrorClass::Transient,
+        ErrorKind::Unexpected => std::error::Error::source(error)
+            .and_then(|source| sdk_error_class(&source.to_string()))
+            .unwrap_or(IcebergErrorClass::Transient),
         _ => IcebergErrorClass::Permanent,
     }
 }
@@ -95,6 +102,26 @@ mod tests {
         }
         let retryable = Error::new(ErrorKind::DataInvalid, "x").with_retryable(true);
         assert_eq!(class_of(&retryable), IcebergErrorClass::Transient);
+    }
+
+    #[test]
+    fn an_unexpected_error_from_a_glue_refusal_an_operator_must_fix_is_permanent() {
+        // As iceberg-rust's Glue catalog reports an SDK failure: Unexpected, the SDK error's
+        // Debug text as source.
+        let glue = |debug: &str| {
+            Error::new(
+                ErrorKind::Unexpected,
+                "Operation failed for hitting aws sdk error",
+            )
+            .with_source(std::io::Error::other(format!("aws sdk error: {debug}")))
+        };
+        let denied = glue(
+            r#"ServiceError(ServiceError { source: Unhandled(Unhandled { source: ErrorMetadata { code: Some("AccessDeniedException"), message: Some("no"), extras: None }, meta: ErrorMetadata { code: Some("AccessDeniedException") } }), raw: Response { status: StatusCode(400), headers: Headers { headers: {} }, body: SdkBody { inner: Taken, retryable: true }, extensions: Extensions } })"#,
+        );
+        assert_eq!(class_of(&denied), IcebergErrorClass::Permanent);
+        let refused =
+            glue("DispatchFailure(DispatchFailure { source: ConnectorError { kind: Io } })");
+        assert_eq!(class_of(&refused), IcebergErrorClass::Transient);
     }
 
     #[test]

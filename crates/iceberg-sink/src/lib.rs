@@ -123,6 +123,7 @@ pub mod partition_spec_text;
 pub mod partition_values;
 pub mod record_partitioner;
 pub mod schema_mapping;
+pub mod sdk_error_class;
 pub mod table_commit;
 pub mod table_committer;
 pub mod table_files;
