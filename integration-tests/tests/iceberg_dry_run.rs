@@ -179,13 +179,23 @@ fn records_go_into_a_created_table_exactly_once_and_a_rerun_adds_only_what_is_ne
     // Lines are numbered from 1 as sequence numbers.
     let expected_errors: Vec<u64> = (0..6_000).filter(|i| i % 97 == 96).map(|i| i + 1).collect();
     assert_eq!(errors, expected_errors);
-    assert_eq!(good.len() + errors.len(), 6_000, "rows in = rows out + error rows");
+    assert_eq!(
+        good.len() + errors.len(),
+        6_000,
+        "rows in = rows out + error rows"
+    );
     assert_eq!(got["position"], "6000/0");
     // Events are 1 ms apart from 23:59:58: from the 2,001st on they fall on the 23rd.
     assert!(got["purchases_on_23rd"].as_u64().unwrap() > 0);
     let files: Vec<String> = serde_json::from_value(got["files"].clone()).unwrap();
-    assert!(files.iter().all(|f| f.contains("/data/event_type=")), "{files:?}");
-    assert!(files.iter().any(|f| f.contains("/ts_day=2026-11-23/")), "{files:?}");
+    assert!(
+        files.iter().all(|f| f.contains("/data/event_type=")),
+        "{files:?}"
+    );
+    assert!(
+        files.iter().any(|f| f.contains("/ts_day=2026-11-23/")),
+        "{files:?}"
+    );
 
     // The same input again: nothing new.
     let again = dry_run(d, &input(d, 6_000));

@@ -51,7 +51,7 @@ fn expected(prefix: &str, n: u64) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_event_is_in_the_table_once_across_restarts_and_kill_9_and_positions_are_in_the_summary()
-{
+ {
     let stream = unique("ice");
     let bucket = unique("ice-bucket").to_lowercase();
     let leases = unique("ice-leases");
@@ -66,7 +66,10 @@ async fn every_event_is_in_the_table_once_across_restarts_and_kill_9_and_positio
     let positions = got["positions"].as_object().unwrap();
     assert_eq!(
         positions.keys().collect::<Vec<_>>(),
-        ["kinesink.it.shardId-000000000000", "kinesink.it.shardId-000000000001"],
+        [
+            "kinesink.it.shardId-000000000000",
+            "kinesink.it.shardId-000000000001"
+        ],
         "each shard's position is in the summary"
     );
 
@@ -89,7 +92,12 @@ async fn every_event_is_in_the_table_once_across_restarts_and_kill_9_and_positio
     // The lease table and the progress objects deleted: the table's positions are the truth;
     // nothing is delivered twice.
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws().await);
-    dynamodb.delete_table().table_name(&leases).send().await.unwrap();
+    dynamodb
+        .delete_table()
+        .table_name(&leases)
+        .send()
+        .await
+        .unwrap();
     // And the progress objects: the table alone remembers where each shard is.
     let s3 = s3().await;
     let progress = s3
@@ -99,7 +107,10 @@ async fn every_event_is_in_the_table_once_across_restarts_and_kill_9_and_positio
         .send()
         .await
         .unwrap();
-    assert!(!progress.contents().is_empty(), "progress objects were written");
+    assert!(
+        !progress.contents().is_empty(),
+        "progress objects were written"
+    );
     for object in progress.contents() {
         s3.delete_object()
             .bucket(&bucket)

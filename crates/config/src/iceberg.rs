@@ -25,7 +25,10 @@ pub(crate) enum CatalogSetting {
 #[serde_as]
 #[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, expecting = "a table of [destination.iceberg] keys")]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table of [destination.iceberg] keys"
+)]
 pub(crate) struct IcebergSection {
     /// `sql | glue | s3tables | rest`.
     #[serde_as(as = "Option<ClosedSet>")]
@@ -78,7 +81,10 @@ impl IcebergSection {
                     self.catalog_uri,
                     "the catalog database, sqlite:///ABSOLUTE/PATH or postgresql://user:password@host/database",
                 )?;
-                if !(uri.starts_with("sqlite:///") || uri.starts_with("postgresql://") || uri.starts_with("postgres://")) {
+                if !(uri.starts_with("sqlite:///")
+                    || uri.starts_with("postgresql://")
+                    || uri.starts_with("postgres://"))
+                {
                     return Err(err(format!(
                         "config key `destination.iceberg.catalog_uri`: `{uri}` is neither sqlite:///ABSOLUTE/PATH nor postgresql://..."
                     )));
@@ -143,7 +149,9 @@ impl IcebergSection {
         }
         let partition_spec = self.partition_spec.unwrap_or_default();
         parse_partition_spec(&partition_spec).map_err(|e| {
-            err(format!("config key `destination.iceberg.partition_spec`: {e}"))
+            err(format!(
+                "config key `destination.iceberg.partition_spec`: {e}"
+            ))
         })?;
         Ok(IcebergCatalogSettings {
             kind,

@@ -38,7 +38,10 @@ fn an_iceberg_destination_loads_with_its_catalog_table_spec_and_defaults() {
             warehouse: "s3://my-bucket/warehouse".into(),
         }
     );
-    assert_eq!((i.database.as_str(), i.table.as_str()), ("analytics", "events"));
+    assert_eq!(
+        (i.database.as_str(), i.table.as_str()),
+        ("analytics", "events")
+    );
     assert!(i.create_tables, "create_tables defaults to true");
     assert_eq!(i.partition_spec, "event_type, day(ts)");
     assert_eq!(i.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
@@ -55,22 +58,63 @@ fn an_iceberg_destination_loads_with_its_catalog_table_spec_and_defaults() {
     .unwrap();
     assert_eq!(overridden.table, "orders");
     assert!(!overridden.create_tables);
-    assert!(load_str(super::tests::MINIMAL, &[]).unwrap().iceberg.is_none());
+    assert!(
+        load_str(super::tests::MINIMAL, &[])
+            .unwrap()
+            .iceberg
+            .is_none()
+    );
 }
 
 #[test]
 fn iceberg_settings_that_cannot_work_are_refused_naming_the_key() {
     let cases: [(&str, &str, &str); 10] = [
-        ("catalog = \"sql\"\n", "", "destination.iceberg.catalog` is required"),
-        ("catalog = \"sql\"", "catalog = \"s3tables\"", "`s3tables` is not built"),
-        ("catalog = \"sql\"", "catalog = \"hive\"", "destination.iceberg.catalog"),
-        ("catalog = \"sql\"", "catalog = \"rest\"", "`rest` is not built"),
-        ("sqlite:////var", "mysql://var", "destination.iceberg.catalog_uri"),
-        ("s3://my-bucket/warehouse", "hdfs://x", "destination.iceberg.warehouse"),
-        ("table = \"events\"", "table = \"a.b\"", "destination.iceberg.table"),
+        (
+            "catalog = \"sql\"\n",
+            "",
+            "destination.iceberg.catalog` is required",
+        ),
+        (
+            "catalog = \"sql\"",
+            "catalog = \"s3tables\"",
+            "`s3tables` is not built",
+        ),
+        (
+            "catalog = \"sql\"",
+            "catalog = \"hive\"",
+            "destination.iceberg.catalog",
+        ),
+        (
+            "catalog = \"sql\"",
+            "catalog = \"rest\"",
+            "`rest` is not built",
+        ),
+        (
+            "sqlite:////var",
+            "mysql://var",
+            "destination.iceberg.catalog_uri",
+        ),
+        (
+            "s3://my-bucket/warehouse",
+            "hdfs://x",
+            "destination.iceberg.warehouse",
+        ),
+        (
+            "table = \"events\"",
+            "table = \"a.b\"",
+            "destination.iceberg.table",
+        ),
         ("day(ts)", "day(ts", "destination.iceberg.partition_spec"),
-        ("type = \"parquet\"\nschema = \"event_type string, ts timestamp\"", "type = \"ndjson\"", "format.type"),
-        ("[destination]\n", "[destination]\nprefix = \"data/\"\n", "destination.prefix"),
+        (
+            "type = \"parquet\"\nschema = \"event_type string, ts timestamp\"",
+            "type = \"ndjson\"",
+            "format.type",
+        ),
+        (
+            "[destination]\n",
+            "[destination]\nprefix = \"data/\"\n",
+            "destination.prefix",
+        ),
     ];
     for (from, to, expected) in cases {
         let text = ICEBERG.replacen(from, to, 1);
@@ -93,8 +137,16 @@ fn iceberg_settings_that_cannot_work_are_refused_naming_the_key() {
 /// The `sql` example as a Glue destination: no catalog_uri / catalog_name.
 fn glue(extra: &str) -> String {
     ICEBERG
-        .replacen("catalog = \"sql\"", &format!("catalog = \"glue\"{extra}"), 1)
-        .replacen("catalog_uri = \"sqlite:////var/lib/kinesink/catalog.db\"\n", "", 1)
+        .replacen(
+            "catalog = \"sql\"",
+            &format!("catalog = \"glue\"{extra}"),
+            1,
+        )
+        .replacen(
+            "catalog_uri = \"sqlite:////var/lib/kinesink/catalog.db\"\n",
+            "",
+            1,
+        )
 }
 
 #[test]
@@ -107,19 +159,41 @@ fn a_glue_destination_loads_with_its_warehouse_endpoint_and_the_worker_region() 
         }
     );
     assert_eq!(i.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
-    assert_eq!(i.region.as_deref(), Some("eu-west-1"), "Glue's region is the worker's");
-    assert_eq!((i.database.as_str(), i.table.as_str()), ("analytics", "events"));
-    let blank = load_str(&glue("\ncatalog_name = \"\""), &[]).unwrap().iceberg.unwrap();
+    assert_eq!(
+        i.region.as_deref(),
+        Some("eu-west-1"),
+        "Glue's region is the worker's"
+    );
+    assert_eq!(
+        (i.database.as_str(), i.table.as_str()),
+        ("analytics", "events")
+    );
+    let blank = load_str(&glue("\ncatalog_name = \"\""), &[])
+        .unwrap()
+        .iceberg
+        .unwrap();
     assert_eq!(blank.kind, i.kind, "a blank catalog_name is as if left out");
 }
 
 #[test]
 fn glue_settings_that_cannot_work_are_refused_naming_the_key() {
     let cases = [
-        (glue("\ncatalog_uri = \"http://127.0.0.1:5000\""), "destination.iceberg.catalog_uri`: not used with catalog = \"glue\""),
-        (glue("\ncatalog_name = \"prod\""), "destination.iceberg.catalog_name`: not used with catalog = \"glue\""),
-        (glue("").replacen("s3://my-bucket/warehouse", "file:///var/warehouse", 1), "destination.iceberg.warehouse`: `file:///var/warehouse` is not s3://"),
-        (glue("").replacen("warehouse = \"s3://my-bucket/warehouse\"\n", "", 1), "destination.iceberg.warehouse` is required"),
+        (
+            glue("\ncatalog_uri = \"http://127.0.0.1:5000\""),
+            "destination.iceberg.catalog_uri`: not used with catalog = \"glue\"",
+        ),
+        (
+            glue("\ncatalog_name = \"prod\""),
+            "destination.iceberg.catalog_name`: not used with catalog = \"glue\"",
+        ),
+        (
+            glue("").replacen("s3://my-bucket/warehouse", "file:///var/warehouse", 1),
+            "destination.iceberg.warehouse`: `file:///var/warehouse` is not s3://",
+        ),
+        (
+            glue("").replacen("warehouse = \"s3://my-bucket/warehouse\"\n", "", 1),
+            "destination.iceberg.warehouse` is required",
+        ),
     ];
     for (text, expected) in cases {
         let e = load_str(&text, &[])

@@ -27,6 +27,8 @@ mod env_overrides;
 pub mod firehose_import;
 mod format;
 mod iceberg;
+#[cfg(test)]
+mod iceberg_tests;
 mod leases;
 mod metrics;
 mod processing;
@@ -37,8 +39,6 @@ mod tests;
 mod validate;
 #[cfg(test)]
 mod validation_tests;
-#[cfg(test)]
-mod iceberg_tests;
 
 pub use destination::Encryption;
 pub(crate) use destination::{DestinationSection, Sse};

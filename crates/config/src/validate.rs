@@ -31,7 +31,11 @@ pub(super) fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
     let processing = f.processing.validate()?;
     let format = f.format.validate()?;
     let iceberg_section = f.destination.iceberg.clone();
-    let data_prefix_given = f.destination.prefix.as_deref().is_some_and(|p| !p.is_empty());
+    let data_prefix_given = f
+        .destination
+        .prefix
+        .as_deref()
+        .is_some_and(|p| !p.is_empty());
     let d = f
         .destination
         .validate(processing.time_zone, format.format.default_file_extension())?;
@@ -39,7 +43,11 @@ pub(super) fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
         .map(|section| section.validate(source.region.clone()))
         .transpose()?;
     if iceberg.is_some() {
-        check_iceberg_fits(&format.format, data_prefix_given, processing.query.is_some())?;
+        check_iceberg_fits(
+            &format.format,
+            data_prefix_given,
+            processing.query.is_some(),
+        )?;
     }
     match &processing.query {
         None => {

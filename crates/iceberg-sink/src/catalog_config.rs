@@ -10,11 +10,10 @@ use iceberg_catalog_sql::{
     SqlCatalogBuilder,
 };
 
+pub use crate::catalog_settings::{CatalogKind, IcebergCatalogSettings};
 use crate::error::IcebergSinkError;
 use crate::glue_catalog::open_glue_catalog;
-pub use crate::catalog_settings::{CatalogKind, IcebergCatalogSettings};
 use crate::warehouse_storage::{WarehouseStorage, warehouse_storage};
-
 
 /// Opens the catalog `settings` name.
 ///
@@ -89,7 +88,6 @@ impl SqlDatabase {
     }
 }
 
-
 /// Opens a SQL catalog (see [`open_catalog`]).
 async fn open_sql_catalog(
     settings: &IcebergCatalogSettings,
@@ -139,8 +137,8 @@ fn create_if_missing(path: &Path) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use iceberg::io::{S3_ENDPOINT, S3_PATH_STYLE_ACCESS, S3_REGION};
     use super::*;
+    use iceberg::io::{S3_ENDPOINT, S3_PATH_STYLE_ACCESS, S3_REGION};
 
     #[test]
     fn sqlite_uris_name_an_absolute_file_and_bind_with_question_marks() {

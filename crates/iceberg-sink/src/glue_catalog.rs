@@ -20,8 +20,8 @@ use iceberg_catalog_glue::{
 };
 
 use crate::catalog_settings::IcebergCatalogSettings;
-use crate::warehouse_storage::{WarehouseStorage, warehouse_storage};
 use crate::error::IcebergSinkError;
+use crate::warehouse_storage::{WarehouseStorage, warehouse_storage};
 
 /// The name the Glue catalog is opened under (a label: Glue has one Data Catalog per account
 /// and region, `catalog_name` is not used).

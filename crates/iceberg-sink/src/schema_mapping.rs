@@ -83,8 +83,9 @@ fn hive_type_of_type(t: &Type, path: &[String]) -> Result<HiveType, SchemaMappin
             PrimitiveType::Float => HiveType::Float,
             PrimitiveType::Double => HiveType::Double,
             PrimitiveType::Decimal { precision, scale } => HiveType::Decimal {
-                precision: u8::try_from(*precision)
-                    .map_err(|_| refuse(path, format!("decimal precision {precision} is too large")))?,
+                precision: u8::try_from(*precision).map_err(|_| {
+                    refuse(path, format!("decimal precision {precision} is too large"))
+                })?,
                 scale: u8::try_from(*scale)
                     .map_err(|_| refuse(path, format!("decimal scale {scale} is too large")))?,
             },
@@ -128,7 +129,10 @@ fn hive_type_of_type(t: &Type, path: &[String]) -> Result<HiveType, SchemaMappin
                 ));
             }
             HiveType::Map(
-                Box::new(hive_type_of_type(&map.key_field.field_type, &nested("key"))?),
+                Box::new(hive_type_of_type(
+                    &map.key_field.field_type,
+                    &nested("key"),
+                )?),
                 Box::new(hive_type_of_type(&map.value_field.field_type, &value)?),
             )
         }

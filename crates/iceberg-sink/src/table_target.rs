@@ -132,9 +132,8 @@ async fn create_table(
             ),
         ));
     };
-    let schema = iceberg_schema_of(configured).map_err(|e| {
-        IcebergSinkError::permanent(operation, format!("`format.schema`: {e}"))
-    })?;
+    let schema = iceberg_schema_of(configured)
+        .map_err(|e| IcebergSinkError::permanent(operation, format!("`format.schema`: {e}")))?;
     let spec = parse_partition_spec(creation.partition_spec)
         .and_then(|text| text.unbound(&schema))
         .map_err(|e| {

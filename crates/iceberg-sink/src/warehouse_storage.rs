@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use iceberg::io::{LocalFsStorageFactory, S3_ENDPOINT, S3_PATH_STYLE_ACCESS, S3_REGION, StorageFactory};
+use iceberg::io::{
+    LocalFsStorageFactory, S3_ENDPOINT, S3_PATH_STYLE_ACCESS, S3_REGION, StorageFactory,
+};
 use iceberg_storage_opendal::OpenDalStorageFactory;
 
 use crate::catalog_settings::IcebergCatalogSettings;

@@ -21,14 +21,20 @@ const B: &str = "shardId-000000000001";
 async fn table() -> (tempfile::TempDir, Arc<dyn Catalog>, TableIdent) {
     let SqliteCatalog { dir, catalog } = sqlite_catalog("").await;
     let namespace = NamespaceIdent::new("analytics".into());
-    catalog.create_namespace(&namespace, HashMap::new()).await.unwrap();
+    catalog
+        .create_namespace(&namespace, HashMap::new())
+        .await
+        .unwrap();
     let schema = Schema::builder()
         .with_fields(vec![
             NestedField::optional(1, "id", Type::Primitive(PrimitiveType::Long)).into(),
         ])
         .build()
         .unwrap();
-    let creation = TableCreation::builder().name("events".into()).schema(schema).build();
+    let creation = TableCreation::builder()
+        .name("events".into())
+        .schema(schema)
+        .build();
     catalog.create_table(&namespace, creation).await.unwrap();
     (dir, catalog, TableIdent::new(namespace, "events".into()))
 }
@@ -38,7 +44,12 @@ async fn commit(catalog: &dyn Catalog, table: &TableIdent, moves: &[(&str, u64)]
     let held = load_positions(catalog, table, "clicks").await.unwrap();
     let positions: BTreeMap<String, SequencePosition> = moves
         .iter()
-        .map(|(s, at)| ((*s).to_owned(), SequencePosition::new(at.to_string().as_str(), 0)))
+        .map(|(s, at)| {
+            (
+                (*s).to_owned(),
+                SequencePosition::new(at.to_string().as_str(), 0),
+            )
+        })
         .collect();
     let expect = moves
         .iter()
@@ -47,7 +58,10 @@ async fn commit(catalog: &dyn Catalog, table: &TableIdent, moves: &[(&str, u64)]
     let outcome = commit_files(catalog, table, "clicks", Vec::new(), positions, expect)
         .await
         .unwrap();
-    assert!(matches!(outcome, CommitOutcome::Committed { .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, CommitOutcome::Committed { .. }),
+        "{outcome:?}"
+    );
 }
 
 fn far_future() -> i64 {
@@ -71,22 +85,40 @@ async fn expiry_keeps_the_newest_snapshot_of_every_shard_and_everything_after_it
         .collect();
     ids.sort_unstable();
     let plan = plan_expiry(loaded.metadata(), "clicks", far_future());
-    assert_eq!(plan.expire, vec![ids[0].1], "only the snapshot before B's newest");
-    assert_eq!(plan.held_back_by.as_ref().map(|h| (h.0.as_str(), h.1)), Some((B, ids[1].1)));
+    assert_eq!(
+        plan.expire,
+        vec![ids[0].1],
+        "only the snapshot before B's newest"
+    );
+    assert_eq!(
+        plan.held_back_by.as_ref().map(|h| (h.0.as_str(), h.1)),
+        Some((B, ids[1].1))
+    );
     // Nothing is older than the epoch.
-    assert!(plan_expiry(loaded.metadata(), "clicks", 0).expire.is_empty());
+    assert!(
+        plan_expiry(loaded.metadata(), "clicks", 0)
+            .expire
+            .is_empty()
+    );
 
-    let done = expire_snapshots(&*catalog, &table, "clicks", far_future()).await.unwrap();
+    let done = expire_snapshots(&*catalog, &table, "clicks", far_future())
+        .await
+        .unwrap();
     assert_eq!(done.expire, plan.expire);
     let status = table_status(&*catalog, &table, "clicks").await.unwrap();
     assert_eq!(status.snapshots, 3);
-    assert_eq!(status.positions, before, "every shard's position reads the same");
+    assert_eq!(
+        status.positions, before,
+        "every shard's position reads the same"
+    );
     assert_eq!(status.positions[A], SequencePosition::new("40", 0));
     assert_eq!(status.positions[B], SequencePosition::new("20", 0));
 
     // Once B moves on, the snapshots it held back can go too (the current one never).
     commit(&*catalog, &table, &[(B, 50)]).await;
-    let done = expire_snapshots(&*catalog, &table, "clicks", far_future()).await.unwrap();
+    let done = expire_snapshots(&*catalog, &table, "clicks", far_future())
+        .await
+        .unwrap();
     assert_eq!(done.expire.len(), 2, "{done:?}");
     let status = table_status(&*catalog, &table, "clicks").await.unwrap();
     assert_eq!(status.snapshots, 2);
@@ -101,6 +133,8 @@ async fn the_status_of_a_new_table_has_no_snapshot_and_no_position() {
     assert_eq!(status.snapshots, 0);
     assert_eq!(status.current_snapshot_id, None);
     assert!(status.positions.is_empty());
-    let plan = expire_snapshots(&*catalog, &table, "clicks", far_future()).await.unwrap();
+    let plan = expire_snapshots(&*catalog, &table, "clicks", far_future())
+        .await
+        .unwrap();
     assert!(plan.expire.is_empty());
 }

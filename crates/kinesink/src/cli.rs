@@ -270,7 +270,8 @@ async fn execute(command: Command) -> Result<(), Failure> {
                     println!("{key}\t{count} records");
                 }
                 let position = |p: &Option<kinesink_sequence_position::SequencePosition>| {
-                    p.as_ref().map_or_else(|| "none".to_owned(), ToString::to_string)
+                    p.as_ref()
+                        .map_or_else(|| "none".to_owned(), ToString::to_string)
                 };
                 println!(
                     "kinesink: dry run read {} Kinesis records, committed {} data files to {}.{} (shard {} position {} -> {}) and wrote {} objects to {}",

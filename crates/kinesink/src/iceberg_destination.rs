@@ -146,8 +146,12 @@ pub async fn dry_run_into_table(
     let files = TableFiles::new(&opened.target, data_sink);
     let outputs: Arc<dyn ObjectSink> =
         Arc::new(FileSink::new(output).with_conditional_writes(false));
-    let mut committer =
-        TableCommitter::new(opened.catalog.clone(), opened.target.ident.clone(), &w.name, 0);
+    let mut committer = TableCommitter::new(
+        opened.catalog.clone(),
+        opened.target.ident.clone(),
+        &w.name,
+        0,
+    );
     let mut file = input.open()?;
     let summary = preview_into_table(
         &mut committer,

@@ -378,7 +378,8 @@ impl ShardWriter {
                     metrics::counter!(kinesink_metric_names::FORMAT_CONVERSION_SUCCEEDED)
                         .increment(records);
                     self.stats.records.fetch_add(records, Ordering::Relaxed);
-                    self.stats.update(&self.shard_id, |p| p.delivered += records);
+                    self.stats
+                        .update(&self.shard_id, |p| p.delivered += records);
                     self.stats.objects.fetch_add(1, Ordering::Relaxed);
                     self.stats.bytes.fetch_add(bytes, Ordering::Relaxed);
                     return Ok(written);

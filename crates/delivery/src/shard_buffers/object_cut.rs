@@ -42,9 +42,11 @@ impl ShardBuffers {
                 };
                 (prefix, self.layout.extension.clone(), false)
             }
-            PartitionId::Table(partition) => {
-                (partition.path().to_owned(), self.layout.extension.clone(), false)
-            }
+            PartitionId::Table(partition) => (
+                partition.path().to_owned(),
+                self.layout.extension.clone(),
+                false,
+            ),
             PartitionId::Error(output_type) => (
                 self.error_prefix(output_type, b.oldest_arrival_ms, &seed)?,
                 self.layout.error_codec.file_extension().to_owned(),

@@ -25,7 +25,9 @@ impl ShardBuffers {
         let mut parser = std::mem::take(&mut self.record_parser);
         if let Some(table) = self.layout.table.clone() {
             let outcome = match parser.parse(&record.data) {
-                Ok(parsed) => self.add_to_table(now_ms, record, position, &*table, &parsed, actions),
+                Ok(parsed) => {
+                    self.add_to_table(now_ms, record, position, &*table, &parsed, actions)
+                }
                 Err(cf) => {
                     let failed = failed_record(
                         record,
@@ -106,7 +108,9 @@ impl ShardBuffers {
             }
         };
         let id = PartitionId::Table(partition);
-        if !self.open.contains_key(&id) && !self.make_room(now_ms, &id, position, record, actions)? {
+        if !self.open.contains_key(&id)
+            && !self.make_room(now_ms, &id, position, record, actions)?
+        {
             return Ok(());
         }
         let added = self.add_to(

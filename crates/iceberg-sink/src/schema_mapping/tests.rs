@@ -35,8 +35,7 @@ fn ids(field: &Field, prefix: &str, out: &mut HashMap<String, i32>) {
 }
 
 #[test]
-fn a_configured_schema_becomes_an_iceberg_schema_whose_writer_schema_converts_alike_with_its_ids()
-{
+fn a_configured_schema_becomes_an_iceberg_schema_whose_writer_schema_converts_alike_with_its_ids() {
     let configured = TableSchema::parse_hive(EVERY_TYPE).unwrap();
     let iceberg = iceberg_schema_of(&configured).unwrap();
     // The Iceberg types a reader sees.
@@ -97,7 +96,10 @@ fn mixed_case_iceberg_columns_are_written_lowercase_with_their_own_ids() {
     for field in written.arrow_schema().fields() {
         ids(field, "", &mut found);
     }
-    assert_eq!(found, HashMap::from([("eventtype".into(), 7), ("ts".into(), 9)]));
+    assert_eq!(
+        found,
+        HashMap::from([("eventtype".into(), 7), ("ts".into(), 9)])
+    );
 }
 
 #[test]
@@ -112,14 +114,29 @@ fn columns_the_writer_cannot_produce_are_refused_naming_the_column_and_the_fix()
             .unwrap();
         table_schema_of(&schema).unwrap_err()
     };
-    let e = refused(NestedField::required(2, "id", Type::Primitive(PrimitiveType::Long)));
+    let e = refused(NestedField::required(
+        2,
+        "id",
+        Type::Primitive(PrimitiveType::Long),
+    ));
     assert_eq!(e.column, "id");
     assert!(e.reason.contains("make the column optional"), "{e}");
-    let e = refused(NestedField::optional(2, "ts", Type::Primitive(PrimitiveType::Timestamp)));
+    let e = refused(NestedField::optional(
+        2,
+        "ts",
+        Type::Primitive(PrimitiveType::Timestamp),
+    ));
     assert_eq!(e.column, "ts");
     assert!(e.reason.contains("timestamptz"), "{e}");
-    let e = refused(NestedField::optional(2, "u", Type::Primitive(PrimitiveType::Uuid)));
-    assert!(e.to_string().starts_with("column `u`: has type uuid"), "{e}");
+    let e = refused(NestedField::optional(
+        2,
+        "u",
+        Type::Primitive(PrimitiveType::Uuid),
+    ));
+    assert!(
+        e.to_string().starts_with("column `u`: has type uuid"),
+        "{e}"
+    );
     let list = Type::List(ListType::new(
         NestedField::list_element(3, Type::Primitive(PrimitiveType::Int), true).into(),
     ));

@@ -42,9 +42,15 @@ pub(crate) enum IcebergCommand {
 
 /// `7d` → milliseconds.
 fn age_ms(text: &str) -> Result<i64, Failure> {
-    let bad = || usage(format!("--older-than `{text}`: a number and a unit (s, m, h, d), e.g. 7d"));
+    let bad = || {
+        usage(format!(
+            "--older-than `{text}`: a number and a unit (s, m, h, d), e.g. 7d"
+        ))
+    };
     let unit = text.chars().last().ok_or_else(bad)?;
-    let number: i64 = text[..text.len() - unit.len_utf8()].parse().map_err(|_| bad())?;
+    let number: i64 = text[..text.len() - unit.len_utf8()]
+        .parse()
+        .map_err(|_| bad())?;
     let scale = match unit {
         's' => 1_000,
         'm' => 60_000,
@@ -52,7 +58,10 @@ fn age_ms(text: &str) -> Result<i64, Failure> {
         'd' => 86_400_000,
         _ => return Err(bad()),
     };
-    number.checked_mul(scale).filter(|ms| *ms >= 0).ok_or_else(bad)
+    number
+        .checked_mul(scale)
+        .filter(|ms| *ms >= 0)
+        .ok_or_else(bad)
 }
 
 pub(crate) async fn iceberg_command(command: IcebergCommand) -> Result<(), Failure> {
@@ -135,7 +144,12 @@ pub(crate) async fn iceberg_command(command: IcebergCommand) -> Result<(), Failu
                         .get(s)
                         .map_or_else(|| "-".to_owned(), ToString::to_string),
                     checkpoint(s).unwrap_or_else(|| {
-                        if leases.is_some() { "-" } else { "(lease table unreachable)" }.to_owned()
+                        if leases.is_some() {
+                            "-"
+                        } else {
+                            "(lease table unreachable)"
+                        }
+                        .to_owned()
                     })
                 );
             }
