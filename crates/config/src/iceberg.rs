@@ -128,14 +128,37 @@ impl IcebergSection {
                 }
                 CatalogKind::Glue { warehouse }
             }
-            other => {
-                let name = match other {
-                    CatalogSetting::S3tables => "s3tables",
-                    _ => "rest",
-                };
-                return Err(err(format!(
-                    "config key `destination.iceberg.catalog`: `{name}` is not built in this version yet; use `sql` (SQLite or PostgreSQL) or `glue`"
-                )));
+            CatalogSetting::S3tables => {
+                for (key, given) in [
+                    ("catalog_uri", &self.catalog_uri),
+                    ("catalog_name", &self.catalog_name),
+                ] {
+                    if given.as_deref().is_some_and(|v| !v.trim().is_empty()) {
+                        return Err(err(format!(
+                            "config key `destination.iceberg.{key}`: not used with catalog = \"s3tables\" (the catalog is the table bucket named by `destination.iceberg.warehouse`; a stand-in's endpoint goes in `destination.iceberg.endpoint_url`); remove it"
+                        )));
+                    }
+                }
+                let table_bucket_arn = required(
+                    "warehouse",
+                    self.warehouse,
+                    "the table bucket's ARN, arn:aws:s3tables:REGION:ACCOUNT_ID:bucket/NAME",
+                )?;
+                let resource = table_bucket_arn.splitn(6, ':').nth(5).unwrap_or_default();
+                if !(table_bucket_arn.starts_with("arn:aws")
+                    && table_bucket_arn.split(':').nth(2) == Some("s3tables")
+                    && resource.starts_with("bucket/"))
+                {
+                    return Err(err(format!(
+                        "config key `destination.iceberg.warehouse`: `{table_bucket_arn}` is not a table bucket's ARN, arn:aws:s3tables:REGION:ACCOUNT_ID:bucket/NAME"
+                    )));
+                }
+                CatalogKind::S3Tables { table_bucket_arn }
+            }
+            CatalogSetting::Rest => {
+                return Err(err(
+                    "config key `destination.iceberg.catalog`: `rest` is not built in this version yet; use `sql` (SQLite or PostgreSQL), `glue` or `s3tables`",
+                ));
             }
         };
         let database = required("database", self.database, "the namespace of the table")?;

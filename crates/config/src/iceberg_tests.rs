@@ -67,17 +67,37 @@ fn an_iceberg_destination_loads_with_its_catalog_table_spec_and_defaults() {
 }
 
 #[test]
+fn an_s3_tables_destination_loads_with_its_table_bucket() {
+    let text = ICEBERG.replace(
+        "catalog = \"sql\"\ncatalog_uri = \"sqlite:////var/lib/kinesink/catalog.db\"\nwarehouse = \"s3://my-bucket/warehouse\"",
+        "catalog = \"s3tables\"\nwarehouse = \"arn:aws:s3tables:eu-west-1:123456789012:bucket/lake\"",
+    );
+    let i = load_str(&text, &[]).unwrap().iceberg.unwrap();
+    assert_eq!(
+        i.kind,
+        CatalogKind::S3Tables {
+            table_bucket_arn: "arn:aws:s3tables:eu-west-1:123456789012:bucket/lake".into()
+        }
+    );
+}
+
+#[test]
 fn iceberg_settings_that_cannot_work_are_refused_naming_the_key() {
-    let cases: [(&str, &str, &str); 10] = [
+    let cases: [(&str, &str, &str); 11] = [
         (
             "catalog = \"sql\"\n",
             "",
             "destination.iceberg.catalog` is required",
         ),
         (
+            "catalog = \"sql\"\ncatalog_uri = \"sqlite:////var/lib/kinesink/catalog.db\"\nwarehouse = \"s3://my-bucket/warehouse\"",
+            "catalog = \"s3tables\"\nwarehouse = \"s3://my-bucket/warehouse\"",
+            "destination.iceberg.warehouse`: `s3://my-bucket/warehouse` is not a table bucket's ARN",
+        ),
+        (
             "catalog = \"sql\"",
             "catalog = \"s3tables\"",
-            "`s3tables` is not built",
+            "destination.iceberg.catalog_uri`: not used with catalog = \"s3tables\"",
         ),
         (
             "catalog = \"sql\"",

@@ -13,6 +13,7 @@ use iceberg_catalog_sql::{
 pub use crate::catalog_settings::{CatalogKind, IcebergCatalogSettings};
 use crate::error::IcebergSinkError;
 use crate::glue_catalog::open_glue_catalog;
+use crate::s3tables_catalog::open_s3tables_catalog;
 use crate::warehouse_storage::{WarehouseStorage, warehouse_storage};
 
 /// Opens the catalog `settings` name.
@@ -35,6 +36,9 @@ pub async fn open_catalog(
             warehouse,
         } => open_sql_catalog(settings, uri, catalog_name, warehouse).await,
         CatalogKind::Glue { warehouse } => open_glue_catalog(settings, warehouse).await,
+        CatalogKind::S3Tables { table_bucket_arn } => {
+            open_s3tables_catalog(settings, table_bucket_arn).await
+        }
         other => Err(IcebergSinkError::permanent(
             format!("open the {} catalog", other.key()),
             format!(

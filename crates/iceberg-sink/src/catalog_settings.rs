@@ -61,8 +61,13 @@ pub enum CatalogKind {
         /// `d` goes to `<warehouse>/d.db/t`, unless the Glue database has a location of its own).
         warehouse: String,
     },
-    /// Amazon S3 Tables (not built yet).
-    S3Tables,
+    /// Amazon S3 Tables: the tables of one table bucket (credentials from the standard AWS
+    /// chain; `endpoint_url` for stand-ins).
+    S3Tables {
+        /// `warehouse`: the table bucket's ARN, `arn:aws:s3tables:REGION:ACCOUNT_ID:bucket/NAME`
+        /// (each table's files go where S3 Tables puts the table).
+        table_bucket_arn: String,
+    },
     /// An Iceberg REST catalog (not built yet).
     Rest {
         /// `catalog_uri`: the catalog's base URL.
@@ -81,7 +86,7 @@ impl CatalogKind {
         match self {
             Self::Sql { .. } => "sql",
             Self::Glue { .. } => "glue",
-            Self::S3Tables => "s3tables",
+            Self::S3Tables { .. } => "s3tables",
             Self::Rest { .. } => "rest",
         }
     }

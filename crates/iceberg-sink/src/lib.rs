@@ -21,12 +21,14 @@
 //! ([`partition_path`]).
 //!
 //! # Catalogs
-//! `sql` (SQLite or PostgreSQL: the metadata pointer swapped with a conditional `UPDATE`) and
+//! `sql` (SQLite or PostgreSQL: the metadata pointer swapped with a conditional `UPDATE`),
 //! `glue` (the AWS Glue Data Catalog: `UpdateTable` with the `VersionId` the commit's base was
-//! loaded with) are built; both give the fence below a real compare-and-swap. The Glue
-//! stand-in, moto's Glue (5.2.5), ignores `VersionId` in `UpdateTable`: against it the fence
-//! runs (a stale expectation is refused, tests/glue_catalog.rs) but is not atomic with the
-//! swap; against real Glue it is. `s3tables` and `rest` are not built yet.
+//! loaded with) and `s3tables` (Amazon S3 Tables: `UpdateTableMetadataLocation` with the
+//! `versionToken` the commit's base was loaded with) are built; each gives the fence below a
+//! real compare-and-swap. The Glue stand-in, moto's Glue (5.2.5), ignores `VersionId` in
+//! `UpdateTable`: against it the fence runs (a stale expectation is refused,
+//! tests/glue_catalog.rs) but is not atomic with the swap; against real Glue it is. moto's S3
+//! Tables checks the `versionToken` (tests/s3tables_catalog.rs). `rest` is not built yet.
 //!
 //! iceberg-rust 0.10.1 (pinned exactly in the workspace) is used for catalogs, metadata and
 //! commits only: data files are written by kinesink's own Parquet writer and handed over as
@@ -122,6 +124,7 @@ pub mod partition_source;
 pub mod partition_spec_text;
 pub mod partition_values;
 pub mod record_partitioner;
+mod s3tables_catalog;
 pub mod schema_mapping;
 pub mod sdk_error_class;
 pub mod table_commit;

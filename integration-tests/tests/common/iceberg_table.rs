@@ -93,3 +93,64 @@ print(json.dumps({{
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// A new table bucket in moto's S3 Tables; its ARN.
+pub fn create_table_bucket(name: &str) -> String {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_S3TABLES")
+        .expect("AWS_ENDPOINT_URL_S3TABLES from scripts/local-aws env");
+    let script = format!(
+        r#"
+import boto3
+client = boto3.client("s3tables", endpoint_url="{endpoint}", region_name="us-east-1")
+print(client.create_table_bucket(name="{name}")["arn"])
+"#
+    );
+    String::from_utf8(stand_in_python(&script))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// The table `analytics.<table>` of the S3 table bucket `table_bucket_arn` as pyiceberg reads
+/// it from its current metadata file (pyiceberg 0.10 has no S3 Tables catalog): `rows`, the
+/// first `duplicates`, the sorted event `ids` and each shard's newest `positions`, as
+/// [`read_back`] gives them.
+pub fn read_back_s3_table(table_bucket_arn: &str, table: &str) -> serde_json::Value {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_S3TABLES")
+        .expect("AWS_ENDPOINT_URL_S3TABLES from scripts/local-aws env");
+    let moto = std::env::var("AWS_ENDPOINT_URL_S3").unwrap();
+    let script = format!(
+        r#"
+import boto3, collections, json
+from pyiceberg.table import StaticTable
+client = boto3.client("s3tables", endpoint_url="{endpoint}", region_name="us-east-1")
+location = client.get_table_metadata_location(tableBucketARN="{table_bucket_arn}", namespace="analytics", name="{table}")["metadataLocation"]
+table = StaticTable.from_metadata(location, {{"s3.endpoint": "{moto}", "s3.access-key-id": "test", "s3.secret-access-key": "test", "s3.region": "us-east-1"}})
+rows = table.scan().to_arrow()
+ids = collections.Counter(rows.column("event_id").to_pylist())
+positions = {{}}
+for snapshot in sorted(table.snapshots(), key=lambda s: s.sequence_number):
+    positions.update({{k: v for k, v in snapshot.summary.additional_properties.items() if k.startswith("kinesink.")}})
+print(json.dumps({{
+    "rows": rows.num_rows,
+    "duplicates": sorted(i for i, n in ids.items() if n > 1)[:5],
+    "ids": sorted(ids),
+    "positions": positions,
+}}))
+"#
+    );
+    serde_json::from_slice(&stand_in_python(&script)).unwrap()
+}
+
+/// Runs `script` with the stand-ins' Python (pyiceberg, boto3); its standard output.
+fn stand_in_python(script: &str) -> Vec<u8> {
+    let python = std::env::var("KINESINK_MOTO_PYTHON")
+        .expect("KINESINK_MOTO_PYTHON from scripts/local-aws env");
+    let out = Command::new(python).arg("-c").arg(script).output().unwrap();
+    assert!(
+        out.status.success(),
+        "python: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}

@@ -313,9 +313,6 @@ fn catalog(
             bucket,
         }) => {
             elsewhere(region, account, notes);
-            notes.push(format!(
-                "the S3 Tables catalog of table bucket {bucket}: catalog = \"s3tables\" is not built in this kinesink yet, so this file does not load until it is"
-            ));
             let partition = arn_part(arn, 1).unwrap_or("aws");
             let bucket_arn = format!("arn:{partition}:s3tables:{region}:{account}:bucket/{bucket}");
             (CatalogSetting::S3tables, bucket_arn)
