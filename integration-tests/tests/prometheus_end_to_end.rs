@@ -15,11 +15,13 @@
 //!   `absent` on its own (its conditions are false on a healthy run; the data they read must
 //!   be there);
 //!
-//! and each must return at least one series, as must every metric they name. Then the S3
-//! endpoint of the two S3 workers freezes (writes hang): their shards stall
-//! (`processing.stall_timeout_s = 10`) and KinesinkShardStalled must reach `firing`. The rules
-//! are loaded from a copy in which only that alert's `for: 1m` is shortened to 2 s; every other
-//! line is the file's own.
+//! and each must return at least one series, as must every metric they name; Prometheus's own
+//! evaluation of every rule, whole, must succeed, and the dashboard's `job` and `instance`
+//! variable queries must find the job and every worker. KinesinkShardStalled is quiet so far.
+//! Then the S3 endpoint of the two S3 workers freezes (writes hang) while records keep coming:
+//! their shards stall (`processing.stall_timeout_s = 10`) and KinesinkShardStalled must reach
+//! `firing`, for S3 workers only. The rules are loaded from a copy in which only that alert's
+//! `for: 1m` is shortened to 2 s; every other line is the file's own.
 #![cfg(feature = "stand-ins")]
 
 mod common;
@@ -52,7 +54,10 @@ fn dashboard_expressions() -> Vec<(String, String)> {
             }
             for target in panel["targets"].as_array().into_iter().flatten() {
                 if let Some(expr) = target["expr"].as_str() {
-                    out.push((panel["title"].as_str().unwrap_or("").to_owned(), expr.to_owned()));
+                    out.push((
+                        panel["title"].as_str().unwrap_or("").to_owned(),
+                        expr.to_owned(),
+                    ));
                 }
             }
         }
@@ -73,8 +78,9 @@ fn with_variables(expr: &str) -> String {
 
 /// The rules file with `for:` of `alert` replaced by `for: 2s`, written into `dir`.
 fn rules_with_short_for(dir: &Path, alert: &str) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(repository().join("deploy/prometheus/kinesink-alerts.rules.yml"))
-        .unwrap();
+    let text =
+        std::fs::read_to_string(repository().join("deploy/prometheus/kinesink-alerts.rules.yml"))
+            .unwrap();
     let start = text
         .find(&format!("- alert: {alert}\n"))
         .unwrap_or_else(|| panic!("{alert} is in the rules file"));
@@ -102,7 +108,10 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
 }
 
 /// `(what, expression)` pairs that returned no series, of those given.
-fn without_series(prometheus: &PrometheusServer, checks: &[(String, String)]) -> Vec<(String, String)> {
+fn without_series(
+    prometheus: &PrometheusServer,
+    checks: &[(String, String)],
+) -> Vec<(String, String)> {
     checks
         .iter()
         .filter(|(_, expr)| prometheus.query(expr).is_empty())
@@ -114,7 +123,10 @@ fn without_series(prometheus: &PrometheusServer, checks: &[(String, String)]) ->
 async fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) -> Duration {
     let started = Instant::now();
     while !check() {
-        assert!(started.elapsed() < limit, "timed out after {limit:?} waiting until {what}");
+        assert!(
+            started.elapsed() < limit,
+            "timed out after {limit:?} waiting until {what}"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     started.elapsed()
@@ -132,7 +144,7 @@ fn alert_states(prometheus: &PrometheusServer, alert: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_dashboard_and_rule_query_has_series_from_real_workers_and_a_frozen_s3_fires_the_stall_alert()
-{
+ {
     let started = Instant::now();
     let stream = unique("it-prom");
     let bucket = unique("it-prom-ice").to_lowercase();
@@ -140,7 +152,8 @@ async fn every_dashboard_and_rule_query_has_series_from_real_workers_and_a_froze
     create_bucket("kinesink-it").await;
     create_bucket(&bucket).await;
     produce(&stream, 400, &stream, false);
-    let s3 = std::env::var("AWS_ENDPOINT_URL_S3").expect("the stand-ins' environment (scripts/local-aws env)");
+    let s3 = std::env::var("AWS_ENDPOINT_URL_S3")
+        .expect("the stand-ins' environment (scripts/local-aws env)");
     let proxy = FreezableProxy::start(&s3).await;
 
     let s3_ports = [free_port(), free_port()];
@@ -187,12 +200,23 @@ async fn every_dashboard_and_rule_query_has_series_from_real_workers_and_a_froze
         .map(|p| format!("127.0.0.1:{p}"))
         .collect();
     let prometheus = PrometheusServer::start(&rules, &targets);
-    eprintln!("prometheus at {} after {:?}", prometheus.url(), started.elapsed());
+    eprintln!(
+        "prometheus at {} after {:?}",
+        prometheus.url(),
+        started.elapsed()
+    );
 
     // All three scraped, each holding a lease (the two S3 workers split the stream's shards).
-    let waited = wait_for("the three workers are scraped and each holds a lease", Duration::from_secs(45), || {
-        prometheus.query("kinesink_leases_owned{job=\"kinesink\"} > 0").len() == 3
-    })
+    let waited = wait_for(
+        "the three workers are scraped and each holds a lease",
+        Duration::from_secs(45),
+        || {
+            prometheus
+                .query("kinesink_leases_owned{job=\"kinesink\"} > 0")
+                .len()
+                == 3
+        },
+    )
     .await;
     eprintln!("three workers scraped, each with a lease, after {waited:?}");
     assert_eq!(
@@ -253,6 +277,11 @@ async fn every_dashboard_and_rule_query_has_series_from_real_workers_and_a_froze
         .filter(|n| !names.contains(*n))
         .collect();
     eprintln!("metrics neither the dashboard nor the rules read: {unused:?}");
+    assert_eq!(
+        prometheus.unhealthy_rules(),
+        [],
+        "Prometheus evaluates every rule, whole, without error"
+    );
     assert!(
         alert_states(&prometheus, STALL_ALERT).is_empty(),
         "{STALL_ALERT} is quiet on a healthy run"
@@ -261,9 +290,15 @@ async fn every_dashboard_and_rule_query_has_series_from_real_workers_and_a_froze
     // The S3 endpoint freezes while records keep coming: the S3 workers' writes hang.
     proxy.freeze();
     produce(&stream, 100, &format!("{stream}-late"), false);
-    let fired = wait_for(&format!("{STALL_ALERT} fires"), Duration::from_secs(60), || {
-        alert_states(&prometheus, STALL_ALERT).iter().any(|s| s == "firing")
-    })
+    let fired = wait_for(
+        &format!("{STALL_ALERT} fires"),
+        Duration::from_secs(60),
+        || {
+            alert_states(&prometheus, STALL_ALERT)
+                .iter()
+                .any(|s| s == "firing")
+        },
+    )
     .await;
     let firing: Vec<String> = prometheus
         .alerts()
@@ -271,7 +306,10 @@ async fn every_dashboard_and_rule_query_has_series_from_real_workers_and_a_froze
         .filter(|a| a["labels"]["alertname"] == STALL_ALERT && a["state"] == "firing")
         .map(|a| a["labels"]["instance"].as_str().unwrap().to_owned())
         .collect();
-    eprintln!("{STALL_ALERT} firing for {firing:?} {fired:?} after the freeze; test took {:?}", started.elapsed());
+    eprintln!(
+        "{STALL_ALERT} firing for {firing:?} {fired:?} after the freeze; test took {:?}",
+        started.elapsed()
+    );
     assert!(
         firing.iter().all(|i| i != &targets[2]),
         "only S3 workers stall, not the Iceberg worker: {firing:?}"
@@ -282,21 +320,35 @@ async fn every_dashboard_and_rule_query_has_series_from_real_workers_and_a_froze
 
 #[test]
 fn alert_conditions_are_removed_and_what_they_read_is_kept() {
-    assert_eq!(data_parts("up{job=\"kinesink\"} == 0"), ["up{job=\"kinesink\"}"]);
-    assert_eq!(data_parts("absent(up{job=\"kinesink\"})"), ["up{job=\"kinesink\"}"]);
+    assert_eq!(
+        data_parts("up{job=\"kinesink\"} == 0"),
+        ["up{job=\"kinesink\"}"]
+    );
+    assert_eq!(
+        data_parts("absent(up{job=\"kinesink\"})"),
+        ["up{job=\"kinesink\"}"]
+    );
     assert_eq!(
         data_parts(
             "sum by (instance) (increase(a[20m])) > 0 unless on (instance) sum by (instance) (increase(b[20m])) > 0"
         ),
-        ["sum by (instance) (increase(a[20m]))", "sum by (instance) (increase(b[20m]))"]
+        [
+            "sum by (instance) (increase(a[20m]))",
+            "sum by (instance) (increase(b[20m]))"
+        ]
     );
     assert_eq!(
-        data_parts("max by (shard_id) (m and on (instance, shard_id) changes(m[10m]) > 0) / 1000 > 300"),
+        data_parts(
+            "max by (shard_id) (m and on (instance, shard_id) changes(m[10m]) > 0) / 1000 > 300"
+        ),
         ["max by (shard_id) (m and on (instance, shard_id) changes(m[10m])) / 1000"]
     );
     assert_eq!(
         data_parts("sum(increase(t[1h])) > clamp_min(2 * count(count by (shard_id) (m)), 10)"),
-        ["sum(increase(t[1h]))", "clamp_min(2 * count(count by (shard_id) (m)), 10)"]
+        [
+            "sum(increase(t[1h]))",
+            "clamp_min(2 * count(count by (shard_id) (m)), 10)"
+        ]
     );
     assert_eq!(
         data_parts("rate(x{code!=\"200\", path=~\"a>1\"}[5m]) >= bool 0.5"),

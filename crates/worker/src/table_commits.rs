@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-
 use iceberg::spec::DataFile;
 use kinesink_iceberg_sink::IcebergErrorClass;
 use kinesink_iceberg_sink::commit_protocol::{CommitEvent, StagedFile};

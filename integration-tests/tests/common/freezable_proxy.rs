@@ -35,13 +35,11 @@ impl FreezableProxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let frozen = Arc::new(AtomicBool::new(false));
-        let app = axum::Router::new()
-            .fallback(forward)
-            .with_state(Upstream {
-                url: upstream.trim_end_matches('/').to_owned(),
-                client: Client::builder(TokioExecutor::new()).build_http(),
-                frozen: frozen.clone(),
-            });
+        let app = axum::Router::new().fallback(forward).with_state(Upstream {
+            url: upstream.trim_end_matches('/').to_owned(),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            frozen: frozen.clone(),
+        });
         let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Self {
             url,
@@ -63,8 +61,7 @@ impl Drop for FreezableProxy {
 }
 
 async fn forward(State(upstream): State<Upstream>, request: Request) -> Response {
-    if upstream.frozen.load(Ordering::SeqCst)
-        && matches!(request.method().as_str(), "PUT" | "POST")
+    if upstream.frozen.load(Ordering::SeqCst) && matches!(request.method().as_str(), "PUT" | "POST")
     {
         std::future::pending::<()>().await;
     }

@@ -70,7 +70,10 @@ impl PrometheusServer {
         let (code, body) = self.get(path).expect("prometheus answers");
         let answer: Value = serde_json::from_str(&body)
             .unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {body}"));
-        assert_eq!(answer["status"], "success", "{path} answered {code}: {body}");
+        assert_eq!(
+            answer["status"], "success",
+            "{path} answered {code}: {body}"
+        );
         answer["data"].clone()
     }
 
@@ -85,19 +88,41 @@ impl PrometheusServer {
         }
     }
 
-    /// Each loaded rule's name and expression, as Prometheus parsed them.
+    /// Each loaded rule's name and expression, as Prometheus parsed and prints it.
     pub fn rules(&self) -> Vec<(String, String)> {
-        self.api("/api/v1/rules")["groups"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|g| g["rules"].as_array().unwrap().clone())
+        self.rule_fields()
+            .into_iter()
             .map(|r| {
                 (
                     r["name"].as_str().unwrap().to_owned(),
                     r["query"].as_str().unwrap().to_owned(),
                 )
             })
+            .collect()
+    }
+
+    /// The rules whose last evaluation did not succeed: name, health (`unknown` before the
+    /// first evaluation, `err`) and last error.
+    pub fn unhealthy_rules(&self) -> Vec<(String, String, String)> {
+        self.rule_fields()
+            .into_iter()
+            .filter(|r| r["health"] != "ok")
+            .map(|r| {
+                (
+                    r["name"].as_str().unwrap().to_owned(),
+                    r["health"].as_str().unwrap_or("").to_owned(),
+                    r["lastError"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    fn rule_fields(&self) -> Vec<Value> {
+        self.api("/api/v1/rules")["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|g| g["rules"].as_array().unwrap().clone())
             .collect()
     }
 
