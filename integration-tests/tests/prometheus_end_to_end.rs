@@ -355,4 +355,5 @@ fn alert_conditions_are_removed_and_what_they_read_is_kept() {
         ["rate(x{code!=\"200\", path=~\"a>1\"}[5m])"]
     );
     assert_eq!(data_parts("(a) / (b)"), ["(a) / (b)"]);
+    assert_eq!(data_parts("a > 2 * b"), ["a", "2 * b"]);
 }

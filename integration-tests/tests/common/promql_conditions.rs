@@ -124,11 +124,10 @@ fn without_thresholds(expr: &str) -> String {
                 .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
                 .unwrap_or(rest.len());
             let number = &rest[..number_len];
-            let ends_there = rest[number_len..]
-                .bytes()
-                .next()
-                .is_none_or(|b| !is_word(b));
-            if !number.is_empty() && number.parse::<f64>().is_ok() && ends_there {
+            if !number.is_empty()
+                && number.parse::<f64>().is_ok()
+                && ends_a_comparison(&rest[number_len..])
+            {
                 let consumed = expr.len() - rest.len() + number_len;
                 while out.ends_with(' ') {
                     out.pop();
@@ -142,6 +141,20 @@ fn without_thresholds(expr: &str) -> String {
         i += c.len_utf8();
     }
     out
+}
+
+/// Whether the text after a number ends the comparison it is the right side of: the end, a
+/// closing parenthesis, a comma or a set operator (not arithmetic: `> 2 * x` compares with
+/// `2 * x`, an expression, not with the number 2).
+fn ends_a_comparison(after: &str) -> bool {
+    let after = after.trim_start();
+    after.is_empty()
+        || after.starts_with([')', ','])
+        || ["and", "or", "unless"].into_iter().any(|op| {
+            after
+                .strip_prefix(op)
+                .is_some_and(|r| r.bytes().next().is_none_or(|b| !is_word(b)))
+        })
 }
 
 /// `(x)` → `x` when the parentheses enclose the whole expression.
@@ -192,8 +205,8 @@ fn call_argument<'a>(expr: &'a str, name: &str) -> Option<&'a str> {
 fn split_at_top_level<'a>(expr: &'a str, operators: &[&str]) -> Option<(&'a str, &'a str)> {
     let d = depths(expr);
     let bytes = expr.as_bytes();
-    for i in 0..expr.len() {
-        if d[i] != 0 || !expr.is_char_boundary(i) {
+    for (i, &depth) in d.iter().enumerate() {
+        if depth != 0 || !expr.is_char_boundary(i) {
             continue;
         }
         for op in operators {
