@@ -535,6 +535,7 @@ async fn run(settings: &Settings, until_caught_up: bool) -> Result<(), Failure> 
                 Failure::Runtime(anyhow::anyhow!("installing the metrics recorder: {e}"))
             })?;
         kinesink_metric_names::describe_all();
+        crate::initial_series::register();
         let server = crate::http_endpoints::bind(listen, handle, worker.readiness())
             .await
             .map_err(|e| {

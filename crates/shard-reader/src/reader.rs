@@ -65,9 +65,17 @@ impl ShardReader {
         start: StartPosition,
         settings: ReaderSettings,
     ) -> Self {
+        let shard_id = shard_id.into();
+        // Registered at zero, so the shard's retry series exist before its first retry.
+        for metric in [
+            kinesink_metric_names::READ_THROTTLES,
+            kinesink_metric_names::READ_RETRIES,
+        ] {
+            metrics::counter!(metric, "shard_id" => shard_id.clone()).increment(0);
+        }
         Self {
             source,
-            shard_id: shard_id.into(),
+            shard_id,
             start,
             settings,
             iterator: None,

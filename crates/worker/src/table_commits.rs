@@ -197,10 +197,10 @@ fn record_metrics(committer: &TableCommitter) {
         return;
     }
     let table = committer.table().to_string();
+    // Every counter of the table is touched, at zero too, so its series (failures, conflicts)
+    // exist from the first commit step on.
     let count = |name: &'static str, value: u64| {
-        if value > 0 {
-            metrics::counter!(name, "table" => table.clone()).increment(value);
-        }
+        metrics::counter!(name, "table" => table.clone()).increment(value);
     };
     count(m::ICEBERG_COMMITS, u64::from(report.committed));
     count(m::ICEBERG_COMMIT_CONFLICTS, u64::from(report.conflicts));

@@ -4,8 +4,11 @@
 pub mod chaos_producer;
 pub mod chaos_run;
 pub mod fault_proxy;
+pub mod freezable_proxy;
 pub mod iceberg_table;
 pub mod lease_table_chaos;
+pub mod prometheus_server;
+pub mod promql_conditions;
 pub mod versioned_bucket;
 pub mod worker_endpoints;
 
