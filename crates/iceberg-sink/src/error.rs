@@ -1,17 +1,7 @@
 //! The crate's one error type and its retry class.
 
+pub use crate::error_class::IcebergErrorClass;
 use crate::sdk_error_class::sdk_error_class;
-
-/// Whether waiting can fix an error (the house split, as `SinkErrorClass` in the delivery crate).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IcebergErrorClass {
-    /// A commit conflict left after iceberg-rust's own retries, an unreachable or busy catalog
-    /// database, a storage hiccup: retried with backoff, nothing was committed.
-    Transient,
-    /// Refused for a reason only an operator (or a code change) can fix: a missing table or
-    /// namespace, invalid settings or metadata, a feature this build does not have.
-    Permanent,
-}
 
 /// An Iceberg catalog or commit operation that failed.
 ///

@@ -117,6 +117,7 @@ mod column_statistics;
 pub mod commit_protocol;
 pub mod data_file_stats;
 pub mod error;
+mod error_class;
 pub mod fenced_catalog;
 mod glue_catalog;
 pub mod partition_path;

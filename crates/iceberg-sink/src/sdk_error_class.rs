@@ -9,7 +9,7 @@
 //!
 //! Pure: it reads a string and nothing else.
 
-use crate::error::IcebergErrorClass;
+use crate::error_class::IcebergErrorClass;
 
 /// The prefix iceberg-rust's Glue catalog gives the source of an SDK failure.
 const GLUE_SDK_ERROR_PREFIX: &str = "aws sdk error: ";
