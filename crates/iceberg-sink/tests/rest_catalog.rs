@@ -292,6 +292,11 @@ async fn a_bearer_token_or_an_oauth2_client_credential_is_sent_and_without_them_
         text.contains("401") && text.contains("NotAuthorized"),
         "{text}"
     );
+    assert_eq!(
+        kinesink_iceberg_sink::error::class_of(&refused),
+        kinesink_iceberg_sink::IcebergErrorClass::Permanent,
+        "refused credentials are not waited out"
+    );
     let wrong = RestAuth {
         credential: Some("kinesink:wrong".into()),
         ..RestAuth::default()
