@@ -1,7 +1,7 @@
 //! Two `kinesink run` workers delivering a 4-shard stream (the project's fake Kinesis) into one
 //! Iceberg table of a REST catalog (`catalog = "rest"`: the stand-in
 //! scripts/iceberg_rest_catalog.py, pyiceberg's SqlCatalog behind the REST routes, warehouse
-//! in moto's S3), the shards split between them through the lease table: every event is read
+//! in moto's S3), each reading shards of the lease table: every event is read
 //! back exactly once by pyiceberg through the same REST catalog, and every shard's position is
 //! in the table's snapshot summaries.
 #![cfg(feature = "stand-ins")]
@@ -46,7 +46,11 @@ async fn two_workers_commit_every_event_once_to_a_rest_catalog_table() {
             "bucket(4, event_id)",
         );
     }
-    let workers: Vec<Worker> = configs.iter().map(|c| Worker::start(&c.path)).collect();
+    let mut workers: Vec<Worker> = configs.iter().map(|c| Worker::start(&c.path)).collect();
+    // Both workers read shards (the lease table splits the four between them).
+    for w in &mut workers {
+        w.wait_for("lease taken; reading", 1, Duration::from_secs(30));
+    }
     let total: u64 = 2_000;
     let batches = 10;
     let per_batch = total / batches;
