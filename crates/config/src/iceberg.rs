@@ -1,6 +1,6 @@
 //! `[destination.iceberg]`: deliver into Apache Iceberg tables instead of plain objects.
 
-use kinesink_iceberg_sink::{CatalogKind, IcebergCatalogSettings, parse_partition_spec};
+use kinesink_iceberg_sink::{CatalogKind, IcebergCatalogSettings, RestAuth, parse_partition_spec};
 use serde::{Deserialize, Serialize};
 use serde_with::{serde_as, skip_serializing_none};
 
@@ -53,6 +53,12 @@ pub(crate) struct IcebergSection {
     pub(crate) partition_spec: Option<String>,
     /// Endpoint of S3 and of the catalog's service (glue), for stand-ins.
     pub(crate) endpoint_url: Option<String>,
+    /// rest: a bearer token sent with every request.
+    pub(crate) catalog_token: Option<String>,
+    /// rest: an OAuth2 client credential, `client_id:client_secret`, exchanged for a token.
+    pub(crate) catalog_credential: Option<String>,
+    /// rest: the OAuth2 token endpoint; default `<catalog_uri>/v1/oauth/tokens`.
+    pub(crate) catalog_oauth2_server_uri: Option<String>,
 }
 
 /// `key` given and not blank, else an error naming it.
@@ -74,6 +80,19 @@ impl IcebergSection {
         let catalog = self.catalog.ok_or_else(|| {
             err("config key `destination.iceberg.catalog` is required: sql, glue, s3tables or rest")
         })?;
+        if catalog != CatalogSetting::Rest {
+            for (key, given) in [
+                ("catalog_token", &self.catalog_token),
+                ("catalog_credential", &self.catalog_credential),
+                ("catalog_oauth2_server_uri", &self.catalog_oauth2_server_uri),
+            ] {
+                if given.as_deref().is_some_and(|v| !v.trim().is_empty()) {
+                    return Err(err(format!(
+                        "config key `destination.iceberg.{key}`: only used with catalog = \"rest\"; remove it"
+                    )));
+                }
+            }
+        }
         let kind = match catalog {
             CatalogSetting::Sql => {
                 let uri = required(
@@ -156,9 +175,38 @@ impl IcebergSection {
                 CatalogKind::S3Tables { table_bucket_arn }
             }
             CatalogSetting::Rest => {
-                return Err(err(
-                    "config key `destination.iceberg.catalog`: `rest` is not built in this version yet; use `sql` (SQLite or PostgreSQL), `glue` or `s3tables`",
-                ));
+                let uri = required(
+                    "catalog_uri",
+                    self.catalog_uri,
+                    "the REST catalog's base URL, http(s)://host[:port][/path] (without /v1)",
+                )?;
+                if !(uri.starts_with("http://") || uri.starts_with("https://")) {
+                    return Err(err(format!(
+                        "config key `destination.iceberg.catalog_uri`: `{uri}` is not an http:// or https:// URL (SigV4-signed REST endpoints of AWS Glue and S3 Tables are not supported by iceberg-rust 0.10.1's REST client: use catalog = \"glue\" or \"s3tables\")"
+                    )));
+                }
+                let warehouse = required(
+                    "warehouse",
+                    self.warehouse,
+                    "the warehouse the REST catalog serves, s3://bucket/prefix or file:///ABSOLUTE/PATH",
+                )?;
+                if !(warehouse.starts_with("s3://") || warehouse.starts_with("file:///")) {
+                    return Err(err(format!(
+                        "config key `destination.iceberg.warehouse`: `{warehouse}` is neither s3://bucket/prefix nor file:///ABSOLUTE/PATH (it also chooses the storage of the tables' files)"
+                    )));
+                }
+                CatalogKind::Rest {
+                    uri,
+                    catalog_name: self.catalog_name.unwrap_or_else(|| "default".to_owned()),
+                    warehouse,
+                    auth: RestAuth {
+                        token: self.catalog_token.filter(|v| !v.trim().is_empty()),
+                        credential: self.catalog_credential.filter(|v| !v.trim().is_empty()),
+                        oauth2_server_uri: self
+                            .catalog_oauth2_server_uri
+                            .filter(|v| !v.trim().is_empty()),
+                    },
+                }
             }
         };
         let database = required("database", self.database, "the namespace of the table")?;

@@ -106,8 +106,8 @@ fn iceberg_settings_that_cannot_work_are_refused_naming_the_key() {
         ),
         (
             "catalog = \"sql\"",
-            "catalog = \"rest\"",
-            "`rest` is not built",
+            "catalog = \"sql\"\ncatalog_token = \"t\"",
+            "destination.iceberg.catalog_token`: only used with catalog = \"rest\"",
         ),
         (
             "sqlite:////var",
@@ -222,4 +222,83 @@ fn glue_settings_that_cannot_work_are_refused_naming_the_key() {
             .to_string();
         assert!(e.contains(expected), "{expected}: {e}");
     }
+}
+
+/// The `sql` example as a REST destination on `uri`, with `extra` keys.
+fn rest(uri: &str, extra: &str) -> String {
+    ICEBERG.replacen(
+        "catalog = \"sql\"\ncatalog_uri = \"sqlite:////var/lib/kinesink/catalog.db\"",
+        &format!("catalog = \"rest\"\ncatalog_uri = \"{uri}\"\n{extra}"),
+        1,
+    )
+}
+
+#[test]
+fn a_rest_destination_loads_its_uri_warehouse_and_authentication() {
+    let text = rest(
+        "https://catalog.example.com/api/catalog",
+        "catalog_name = \"lake\"\ncatalog_credential = \"id:secret\"\ncatalog_oauth2_server_uri = \"https://idp.example.com/token\"",
+    );
+    let i = load_str(
+        &text,
+        &[("KINESINK_DESTINATION__ICEBERG__CATALOG_TOKEN", "t0k")],
+    )
+    .unwrap()
+    .iceberg
+    .unwrap();
+    let CatalogKind::Rest {
+        uri,
+        catalog_name,
+        warehouse,
+        auth,
+    } = i.kind
+    else {
+        panic!("{:?}", i.kind);
+    };
+    assert_eq!(uri, "https://catalog.example.com/api/catalog");
+    assert_eq!(catalog_name, "lake");
+    assert_eq!(warehouse, "s3://my-bucket/warehouse");
+    assert_eq!(auth.token.as_deref(), Some("t0k"), "from the environment");
+    assert_eq!(auth.credential.as_deref(), Some("id:secret"));
+    assert_eq!(
+        auth.oauth2_server_uri.as_deref(),
+        Some("https://idp.example.com/token")
+    );
+    let plain = load_str(&rest("http://127.0.0.1:8181", ""), &[])
+        .unwrap()
+        .iceberg
+        .unwrap();
+    let CatalogKind::Rest {
+        catalog_name, auth, ..
+    } = plain.kind
+    else {
+        panic!("{:?}", plain.kind);
+    };
+    assert_eq!(catalog_name, "default");
+    assert_eq!(auth, kinesink_iceberg_sink::RestAuth::default());
+}
+
+#[test]
+fn a_rest_destination_needs_an_http_uri_and_an_s3_or_file_warehouse() {
+    let e = load_str(&rest("thrift://metastore:9083", ""), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("destination.iceberg.catalog_uri") && e.contains("SigV4"),
+        "{e}"
+    );
+    let no_uri = ICEBERG.replacen(
+        "catalog = \"sql\"\ncatalog_uri = \"sqlite:////var/lib/kinesink/catalog.db\"",
+        "catalog = \"rest\"",
+        1,
+    );
+    let e = load_str(&no_uri, &[]).unwrap_err().to_string();
+    assert!(
+        e.contains("destination.iceberg.catalog_uri` is required"),
+        "{e}"
+    );
+    let logical =
+        rest("http://127.0.0.1:8181", "").replacen("s3://my-bucket/warehouse", "my-warehouse", 1);
+    let e = load_str(&logical, &[]).unwrap_err().to_string();
+    assert!(e.contains("destination.iceberg.warehouse"), "{e}");
 }

@@ -13,6 +13,7 @@ use iceberg_catalog_sql::{
 pub use crate::catalog_settings::{CatalogKind, IcebergCatalogSettings};
 use crate::error::IcebergSinkError;
 use crate::glue_catalog::open_glue_catalog;
+use crate::rest_catalog::open_rest_catalog;
 use crate::s3tables_catalog::open_s3tables_catalog;
 use crate::warehouse_storage::{WarehouseStorage, warehouse_storage};
 
@@ -24,8 +25,10 @@ use crate::warehouse_storage::{WarehouseStorage, warehouse_storage};
 /// must exist), the catalog's own SQL tables are created when missing. For `glue`, a catalog
 /// on the Glue Data Catalog of `region` (through `endpoint_url` when given), with the
 /// credentials of the standard AWS chain for Glue and for the `s3://` warehouse; nothing is
-/// sent to Glue until the catalog is used. `s3tables` and `rest` are refused with a permanent
-/// error saying they are not built yet.
+/// sent to Glue until the catalog is used. For `rest`, a catalog on the REST server at `uri`
+/// (bearer token or OAuth2 client credentials, no SigV4), its tables' files read and written
+/// through the warehouse's storage; nothing is sent until it is used. `s3tables` is refused
+/// with a permanent error saying it is not built yet.
 pub async fn open_catalog(
     settings: &IcebergCatalogSettings,
 ) -> Result<Arc<dyn Catalog>, IcebergSinkError> {
@@ -39,6 +42,12 @@ pub async fn open_catalog(
         CatalogKind::S3Tables { table_bucket_arn } => {
             open_s3tables_catalog(settings, table_bucket_arn).await
         }
+        CatalogKind::Rest {
+            uri,
+            catalog_name,
+            warehouse,
+            auth,
+        } => open_rest_catalog(settings, uri, catalog_name, warehouse, auth).await,
         other => Err(IcebergSinkError::permanent(
             format!("open the {} catalog", other.key()),
             format!(

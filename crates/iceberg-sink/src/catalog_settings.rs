@@ -68,14 +68,20 @@ pub enum CatalogKind {
         /// (each table's files go where S3 Tables puts the table).
         table_bucket_arn: String,
     },
-    /// An Iceberg REST catalog (not built yet).
+    /// An Iceberg REST catalog, through iceberg-rust's REST client (no SigV4 signing: AWS
+    /// Glue's and S3 Tables' REST endpoints are reached with `glue` / `s3tables` instead).
     Rest {
-        /// `catalog_uri`: the catalog's base URL.
+        /// `catalog_uri`: the catalog's base URL (`http://` or `https://`, without `/v1`).
         uri: String,
-        /// `catalog_name`: the catalog's name.
+        /// `catalog_name`: the catalog's name (a label on the client side).
         catalog_name: String,
-        /// `warehouse`: the warehouse the REST catalog serves.
+        /// `warehouse`: the warehouse the REST catalog serves, sent as `?warehouse=` with
+        /// `GET /v1/config`; its scheme (`s3://` or `file:///`) also chooses the storage the
+        /// tables' files are read and written through.
         warehouse: String,
+        /// How requests are authenticated (`catalog_token`, `catalog_credential`,
+        /// `catalog_oauth2_server_uri`).
+        auth: RestAuth,
     },
 }
 
@@ -89,5 +95,30 @@ impl CatalogKind {
             Self::S3Tables { .. } => "s3tables",
             Self::Rest { .. } => "rest",
         }
+    }
+}
+
+/// How a REST catalog's requests are authenticated (iceberg-rust's REST client: a bearer
+/// token, or an OAuth2 client-credentials grant; no SigV4). `Debug` never shows the secrets.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct RestAuth {
+    /// `catalog_token`: sent as `Authorization: Bearer <token>` on every request.
+    pub token: Option<String>,
+    /// `catalog_credential`: `<client id>:<client secret>` (or a secret alone) exchanged for a
+    /// token with an OAuth2 client-credentials grant.
+    pub credential: Option<String>,
+    /// `catalog_oauth2_server_uri`: the token endpoint of that grant; default the catalog's own
+    /// `<catalog_uri>/v1/oauth/tokens`.
+    pub oauth2_server_uri: Option<String>,
+}
+
+impl std::fmt::Debug for RestAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = |secret: &Option<String>| secret.as_ref().map(|_| "<redacted>");
+        f.debug_struct("RestAuth")
+            .field("token", &shown(&self.token))
+            .field("credential", &shown(&self.credential))
+            .field("oauth2_server_uri", &self.oauth2_server_uri)
+            .finish()
     }
 }

@@ -59,7 +59,8 @@ impl IcebergSinkError {
 /// transient; so is `Unexpected`, the kind iceberg-rust gives sqlx and storage failures (a
 /// locked SQLite file, a dropped Postgres connection, an S3 5xx), which usually pass, except
 /// an AWS SDK failure of the Glue catalog that only an operator can fix (an
-/// `AccessDeniedException`, a `ValidationException`: [`sdk_error_class`]). Every other kind
+/// `AccessDeniedException`, a `ValidationException`: [`sdk_error_class`]) and a REST catalog's
+/// answer an operator must fix (401, 403, 404...: [`rest_status_class`]). Every other kind
 /// (missing table or namespace, invalid data, unsupported feature, a precondition of
 /// iceberg-rust's own) is permanent.
 #[must_use]
@@ -72,9 +73,31 @@ pub fn class_of(error: &iceberg::Error) -> IcebergErrorClass {
         ErrorKind::CatalogCommitConflicts => IcebergErrorClass::Transient,
         ErrorKind::Unexpected => std::error::Error::source(error)
             .and_then(|source| sdk_error_class(&source.to_string()))
+            .or_else(|| rest_status_class(error))
             .unwrap_or(IcebergErrorClass::Transient),
         _ => IcebergErrorClass::Permanent,
     }
+}
+
+/// What iceberg-catalog-rest 0.10.1 says (as `Unexpected`, the HTTP status in its context)
+/// when a REST catalog answers with a status it has no meaning for.
+const REST_UNEXPECTED_STATUS: &str = "Received response with unexpected status code";
+
+/// The class of a REST catalog's unexpected answer: a 4xx other than 408 and 429 (401 or 403:
+/// the token or credential; 400; a `catalog_uri` whose path serves no catalog: 404) is
+/// permanent, only an operator can fix it; 5xx, 408 and 429 are transient. `None` for any
+/// other error.
+fn rest_status_class(error: &iceberg::Error) -> Option<IcebergErrorClass> {
+    if error.message() != REST_UNEXPECTED_STATUS {
+        return None;
+    }
+    let text = error.to_string();
+    let status: u16 = text.split("status: ").nth(1)?.get(..3)?.parse().ok()?;
+    Some(match status {
+        408 | 429 => IcebergErrorClass::Transient,
+        400..=499 => IcebergErrorClass::Permanent,
+        _ => IcebergErrorClass::Transient,
+    })
 }
 
 #[cfg(test)]
@@ -112,6 +135,33 @@ mod tests {
         let refused =
             glue("DispatchFailure(DispatchFailure { source: ConnectorError { kind: Io } })");
         assert_eq!(class_of(&refused), IcebergErrorClass::Transient);
+    }
+
+    #[test]
+    fn a_rest_catalog_refusing_the_credentials_or_the_path_is_permanent_its_outages_transient() {
+        let answered = |status: &str| {
+            Error::new(ErrorKind::Unexpected, REST_UNEXPECTED_STATUS)
+                .with_context("status", status)
+                .with_context("headers", "{}")
+        };
+        for status in ["401 Unauthorized", "403 Forbidden", "404 Not Found"] {
+            assert_eq!(
+                class_of(&answered(status)),
+                IcebergErrorClass::Permanent,
+                "{status}"
+            );
+        }
+        for status in [
+            "503 Service Unavailable",
+            "429 Too Many Requests",
+            "500 Internal",
+        ] {
+            assert_eq!(
+                class_of(&answered(status)),
+                IcebergErrorClass::Transient,
+                "{status}"
+            );
+        }
     }
 
     #[test]

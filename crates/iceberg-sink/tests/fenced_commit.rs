@@ -434,21 +434,10 @@ async fn a_commit_to_a_missing_table_is_a_permanent_error() {
 }
 
 #[tokio::test]
-async fn opening_a_sqlite_catalog_creates_its_file_and_rest_is_not_built_yet() {
+async fn opening_a_sqlite_catalog_creates_its_file() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = settings(dir.path());
-    open_catalog(&s).await.unwrap();
+    open_catalog(&settings(dir.path())).await.unwrap();
     assert!(dir.path().join("catalog.db").is_file());
-
-    let rest = CatalogKind::Rest {
-        uri: "http://127.0.0.1:8181".into(),
-        catalog_name: "default".into(),
-        warehouse: "s3://b/wh".into(),
-    };
-    s.kind = rest;
-    let error = open_catalog(&s).await.unwrap_err();
-    assert_eq!(error.class(), IcebergErrorClass::Permanent);
-    assert!(error.message.contains("not built yet"), "{error}");
 }
 
 /// A catalog that, once, lets a competing writer commit `shard` at `position` just before it

@@ -59,12 +59,33 @@ schema = "{schema}"
 /// the `snapshots`.
 pub fn read_back(catalog_dir: &Path, bucket: &str, table: &str) -> serde_json::Value {
     let moto = std::env::var("AWS_ENDPOINT_URL_S3").unwrap();
+    let catalog = format!(
+        r#"from pyiceberg.catalog.sql import SqlCatalog
+catalog = SqlCatalog("default", uri="sqlite:///{dir}/catalog.db", warehouse="s3://{bucket}/warehouse",
+    **{{"s3.endpoint": "{moto}", "s3.access-key-id": "test", "s3.secret-access-key": "test", "s3.region": "us-east-1"}})"#,
+        dir = catalog_dir.display()
+    );
+    read_back_through(&catalog, table)
+}
+
+/// [`read_back`] through the Iceberg REST catalog at `uri` (pyiceberg's REST client), the
+/// warehouse in moto's S3.
+pub fn read_back_rest(uri: &str, table: &str) -> serde_json::Value {
+    let moto = std::env::var("AWS_ENDPOINT_URL_S3").unwrap();
+    let catalog = format!(
+        r#"from pyiceberg.catalog.rest import RestCatalog
+catalog = RestCatalog("default", uri="{uri}",
+    **{{"s3.endpoint": "{moto}", "s3.access-key-id": "test", "s3.secret-access-key": "test", "s3.region": "us-east-1"}})"#
+    );
+    read_back_through(&catalog, table)
+}
+
+/// [`read_back`] with `catalog_code`, Python binding `catalog`.
+fn read_back_through(catalog_code: &str, table: &str) -> serde_json::Value {
     let script = format!(
         r#"
 import json, collections
-from pyiceberg.catalog.sql import SqlCatalog
-catalog = SqlCatalog("default", uri="sqlite:///{dir}/catalog.db", warehouse="s3://{bucket}/warehouse",
-    **{{"s3.endpoint": "{moto}", "s3.access-key-id": "test", "s3.secret-access-key": "test", "s3.region": "us-east-1"}})
+{catalog_code}
 table = catalog.load_table("analytics.{table}")
 rows = table.scan().to_arrow()
 ids = collections.Counter(rows.column("event_id").to_pylist())
@@ -80,8 +101,7 @@ print(json.dumps({{
     "files": len(list(table.scan().plan_files())),
     "snapshots": len(table.snapshots()),
 }}))
-"#,
-        dir = catalog_dir.display()
+"#
     );
     let python = std::env::var("KINESINK_MOTO_PYTHON")
         .expect("KINESINK_MOTO_PYTHON from scripts/local-aws env");
@@ -153,4 +173,81 @@ fn stand_in_python(script: &str) -> Vec<u8> {
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
+}
+
+/// The Iceberg REST catalog stand-in (scripts/iceberg_rest_catalog.py: pyiceberg's SqlCatalog
+/// behind the REST routes) serving `s3://<bucket>/warehouse` in moto's S3, on a free port of
+/// 127.0.0.1; killed by its PID and its directory removed on drop.
+pub struct RestCatalogServer {
+    /// `http://127.0.0.1:<port>`.
+    pub uri: String,
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl RestCatalogServer {
+    pub fn start(bucket: &str) -> Self {
+        use std::io::BufRead;
+        let moto = std::env::var("AWS_ENDPOINT_URL_S3").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let python = std::env::var("KINESINK_MOTO_PYTHON")
+            .expect("KINESINK_MOTO_PYTHON from scripts/local-aws env");
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/iceberg_rest_catalog.py");
+        let mut child = Command::new(python)
+            .arg(script)
+            .arg("--db")
+            .arg(dir.path().join("catalog.db"))
+            .args(["--warehouse", &format!("s3://{bucket}/warehouse")])
+            .args(["--property", &format!("s3.endpoint={moto}")])
+            .args(["--property", "s3.access-key-id=test"])
+            .args(["--property", "s3.secret-access-key=test"])
+            .args(["--property", "s3.region=us-east-1"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the REST catalog stand-in");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let Some(uri) = line.trim().strip_prefix("listening on ") else {
+            let _ = child.kill();
+            panic!("the REST catalog stand-in did not start: {line:?}");
+        };
+        Self {
+            uri: uri.to_owned(),
+            dir,
+            child,
+        }
+    }
+
+    /// Appends `[destination.iceberg]` (this catalog, `analytics.<table>`) and `[format]` to
+    /// `cfg`.
+    pub fn configure(&self, cfg: &Config, bucket: &str, table: &str, schema: &str, spec: &str) {
+        let moto = std::env::var("AWS_ENDPOINT_URL_S3").unwrap();
+        let text = std::fs::read_to_string(&cfg.path).unwrap()
+            + &format!(
+                r#"[destination.iceberg]
+catalog = "rest"
+catalog_uri = "{uri}"
+warehouse = "s3://{bucket}/warehouse"
+database = "analytics"
+table = "{table}"
+partition_spec = "{spec}"
+endpoint_url = "{moto}"
+[format]
+type = "parquet"
+schema = "{schema}"
+"#,
+                uri = self.uri
+            );
+        std::fs::write(&cfg.path, text).unwrap();
+    }
+}
+
+impl Drop for RestCatalogServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -2,23 +2,27 @@
 //! swap: the interleaving the fence must survive.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
 use iceberg::table::Table;
-use iceberg::{Catalog, Namespace, NamespaceIdent, TableCommit, TableCreation, TableIdent};
+use iceberg::{
+    Catalog, ErrorKind, Namespace, NamespaceIdent, TableCommit, TableCreation, TableIdent,
+};
 
 /// What runs before the first forwarded commit.
 type Hook = Box<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>;
 
 /// Delegates everything to `inner`; the first `update_table` (a commit that passed the fence's
 /// check in `load_table`) first awaits the hook (e.g. a competing writer's commit), then is
-/// forwarded. Later commits are forwarded at once.
+/// forwarded. Later commits are forwarded at once. Every forwarded commit's outcome is
+/// recorded ([`BeforeSwap::outcomes`]).
 pub(crate) struct BeforeSwap {
     inner: Arc<dyn Catalog>,
     hook: Hook,
     fired: AtomicBool,
+    outcomes: Mutex<Vec<Result<(), ErrorKind>>>,
 }
 
 impl BeforeSwap {
@@ -31,7 +35,13 @@ impl BeforeSwap {
             inner,
             hook: Box::new(hook),
             fired: AtomicBool::new(false),
+            outcomes: Mutex::new(Vec::new()),
         }
+    }
+
+    /// What each forwarded commit's `update_table` answered, in order (`Err`: its kind).
+    pub(crate) fn outcomes(&self) -> Vec<Result<(), ErrorKind>> {
+        self.outcomes.lock().unwrap().clone()
     }
 }
 
@@ -49,7 +59,12 @@ impl Catalog for BeforeSwap {
         if !self.fired.swap(true, Ordering::SeqCst) {
             (self.hook)().await;
         }
-        self.inner.update_table(commit).await
+        let result = self.inner.update_table(commit).await;
+        self.outcomes
+            .lock()
+            .unwrap()
+            .push(result.as_ref().map(drop).map_err(iceberg::Error::kind));
+        result
     }
     async fn load_table(&self, t: &TableIdent) -> iceberg::Result<Table> {
         self.inner.load_table(t).await

@@ -2,5 +2,8 @@
 
 #![allow(dead_code)]
 
+pub(crate) mod catalog_checks;
 pub(crate) mod interloper;
+pub(crate) mod postgres;
+pub(crate) mod rest_catalog;
 pub(crate) mod sqlite_catalog;
