@@ -27,6 +27,8 @@ mod env_overrides;
 pub mod firehose_import;
 mod format;
 mod iceberg;
+#[cfg(test)]
+mod iceberg_tests;
 mod leases;
 mod metrics;
 mod processing;
@@ -37,13 +39,11 @@ mod tests;
 mod validate;
 #[cfg(test)]
 mod validation_tests;
-#[cfg(test)]
-mod iceberg_tests;
 
 pub use destination::Encryption;
 pub(crate) use destination::{DestinationSection, Sse};
 pub(crate) use format::{Compression, FormatSection, FormatType};
-pub use format::{FormatSource, GlueFormat, GlueSection};
+pub use format::{FormatSource, GlueFormat, GlueSection, TableFormat};
 pub(crate) use leases::LeasesSection;
 pub(crate) use metrics::MetricsSection;
 pub(crate) use processing::{DecompressionKind, ProcessingSection, RecordDeaggregation};

@@ -14,20 +14,18 @@ use kinesink_delivery::{
     BufferLimits, FileSink, ObjectLayout, ObjectSink, PartitionLimit, PartitionLimitAction,
     RecordPipeline, ResumeState, ShardBuffers,
 };
-use kinesink_iceberg_sink::table_committer::TableCommitter;
-use kinesink_iceberg_sink::table_files::TableFiles;
+use kinesink_iceberg_sink::routed_commits::RoutedCommits;
 use kinesink_iceberg_sink::table_preview::{TablePreviewSummary, preview_into_table};
 use kinesink_iceberg_sink::table_target::{TableCreationSettings, TableTarget, open_table};
-use kinesink_parquet_writer::{
-    Codec, ObjectFormat, ParquetOptions, ParquetTableFormat, SerdeOptions, TableSchema,
-};
+use kinesink_parquet_writer::Codec;
+use kinesink_parquet_writer::{SerdeOptions, TableSchema};
 use kinesink_partitioning::OutputPrefixes;
 use kinesink_record_deaggregation::KinesisRecord;
 use kinesink_sequence_position::SequencePosition;
 
 mod common;
 
-use common::sqlite_catalog::{SqliteCatalog as Warehouse, sqlite_catalog};
+use common::sqlite_catalog::{SqliteCatalog as Warehouse, sqlite_catalog, table_routes};
 
 const SHARD: &str = "shardId-000000000003";
 const NAME: &str = "clicks";
@@ -69,9 +67,13 @@ fn record(i: u64) -> KinesisRecord {
     let data = if i % 50 == 49 {
         format!("not json {i}")
     } else if i % 77 == 76 {
-        format!(r#"{{"event_id":"e{i}","event_type":"{kind}","ts":"2026-11-{day}T10:00:00Z","n":"many"}}"#)
+        format!(
+            r#"{{"event_id":"e{i}","event_type":"{kind}","ts":"2026-11-{day}T10:00:00Z","n":"many"}}"#
+        )
     } else {
-        format!(r#"{{"event_id":"e{i}","event_type":"{kind}","ts":"2026-11-{day}T10:00:00Z","n":{i}}}"#)
+        format!(
+            r#"{{"event_id":"e{i}","event_type":"{kind}","ts":"2026-11-{day}T10:00:00Z","n":{i}}}"#
+        )
     };
     KinesisRecord {
         data: data.into_bytes(),
@@ -88,17 +90,20 @@ fn is_good(i: u64) -> bool {
 /// Delivers records `0..count` (in batches of 100) into the table; error objects go under
 /// `<dir>/output`.
 async fn deliver(w: &Warehouse, count: u64) -> TablePreviewSummary {
-    let target = target(w).await;
-    let format = ParquetTableFormat::new(
-        Arc::clone(&target.schema),
-        Arc::new(SerdeOptions::default()),
-        ParquetOptions::default(),
-    )
-    .unwrap();
+    let routes = Arc::new(
+        table_routes(
+            w.catalog.clone(),
+            true,
+            Some("event_id string, event_type string, ts timestamp, n bigint"),
+            "event_type, day(ts)",
+        )
+        .await
+        .unwrap(),
+    );
     let layout = ObjectLayout {
         shard_id: SHARD.into(),
         name: NAME.into(),
-        format: ObjectFormat::Parquet(Arc::new(format)),
+        format: routes.default_table().format.clone(),
         extension: ".parquet".into(),
         error_codec: Codec::None,
         prefixes: Arc::new(
@@ -109,14 +114,10 @@ async fn deliver(w: &Warehouse, count: u64) -> TablePreviewSummary {
             max_active: 100,
             action: PartitionLimitAction::ErrorOutput,
         },
-        table: Some(target.partitioner.clone()),
+        table: Some(routes.clone()),
     };
-    let location = target.location();
-    let data_sink: Arc<dyn ObjectSink> =
-        Arc::new(FileSink::new(location.strip_prefix("file://").unwrap()));
-    let files = TableFiles::new(&target, data_sink);
     let outputs: Arc<dyn ObjectSink> = Arc::new(FileSink::new(w.dir.path().join("output")));
-    let mut committer = TableCommitter::new(w.catalog.clone(), target.ident.clone(), NAME, 0);
+    let mut commits = RoutedCommits::new(routes.clone(), w.catalog.clone(), NAME, 0);
     let limits = BufferLimits {
         // Size cuts as well as the final flush.
         size_bytes: 4 * 1024,
@@ -124,8 +125,8 @@ async fn deliver(w: &Warehouse, count: u64) -> TablePreviewSummary {
     };
     let mut next = 0;
     preview_into_table(
-        &mut committer,
-        &files,
+        &mut commits,
+        &routes,
         outputs,
         SHARD,
         |resume| {
@@ -189,7 +190,14 @@ fn error_sequence_numbers(w: &Warehouse) -> Vec<u64> {
             } else if !name.starts_with('.') {
                 for line in std::fs::read_to_string(&path).unwrap().lines() {
                     let v: serde_json::Value = serde_json::from_str(line).unwrap();
-                    found.push(v["sequenceNumber"].as_str().unwrap().parse::<u64>().unwrap() - 1_000_000);
+                    found.push(
+                        v["sequenceNumber"]
+                            .as_str()
+                            .unwrap()
+                            .parse::<u64>()
+                            .unwrap()
+                            - 1_000_000,
+                    );
                 }
             }
         }
@@ -199,7 +207,10 @@ fn error_sequence_numbers(w: &Warehouse) -> Vec<u64> {
 }
 
 fn expected_ids(count: u64) -> BTreeMap<String, usize> {
-    (0..count).filter(|i| is_good(*i)).map(|i| (format!("e{i}"), 1)).collect()
+    (0..count)
+        .filter(|i| is_good(*i))
+        .map(|i| (format!("e{i}"), 1))
+        .collect()
 }
 
 #[tokio::test]
@@ -220,7 +231,11 @@ async fn every_good_record_is_in_the_created_table_once_and_every_bad_one_in_the
         errors,
         (0..1_000).filter(|i| !is_good(*i)).collect::<Vec<_>>()
     );
-    assert_eq!(ids.len() + errors.len(), 1_000, "rows in = rows out + error rows");
+    assert_eq!(
+        ids.len() + errors.len(),
+        1_000,
+        "rows in = rows out + error rows"
+    );
 
     let table = target(&w).await.table;
     let spec = table.metadata().default_partition_spec();
@@ -236,9 +251,15 @@ async fn every_good_record_is_in_the_created_table_once_and_every_bad_one_in_the
             parts[1] == "ts_day=2026-11-22" || parts[1] == "ts_day=2026-11-23",
             "{relative}"
         );
-        assert!(parts[2].starts_with("clicks-shardId-000000000003-"), "{relative}");
+        assert!(
+            parts[2].starts_with("clicks-shardId-000000000003-"),
+            "{relative}"
+        );
     }
-    assert!(summary.data_files.len() > 6, "size cuts made several files per partition");
+    assert!(
+        summary.data_files.len() > 6,
+        "size cuts made several files per partition"
+    );
     let snapshot = table.metadata().current_snapshot().unwrap();
     assert_eq!(
         snapshot
@@ -258,9 +279,16 @@ async fn the_same_input_again_adds_nothing_and_a_longer_one_only_the_rest() {
     let before = snapshots(&target(&w).await.table);
 
     let again = deliver(&w, 700).await;
-    assert_eq!(again.resumed_after, Some(SequencePosition::new("1000699", 0)));
+    assert_eq!(
+        again.resumed_after,
+        Some(SequencePosition::new("1000699", 0))
+    );
     assert!(again.data_files.is_empty() && again.other_objects.is_empty());
-    assert_eq!(snapshots(&target(&w).await.table), before, "no new snapshot");
+    assert_eq!(
+        snapshots(&target(&w).await.table),
+        before,
+        "no new snapshot"
+    );
     assert_eq!(event_ids(&w).await, expected_ids(700));
 
     let longer = deliver(&w, 1_000).await;
@@ -277,9 +305,7 @@ async fn the_same_input_again_adds_nothing_and_a_longer_one_only_the_rest() {
 async fn workers_creating_the_missing_table_at_once_all_open_the_one_created() {
     let w = warehouse().await;
     let opened = futures::future::join_all((0..4).map(|_| target(&w))).await;
-    let uuids: std::collections::BTreeSet<_> = opened
-        .iter()
-        .map(|t| t.table.metadata().uuid())
-        .collect();
+    let uuids: std::collections::BTreeSet<_> =
+        opened.iter().map(|t| t.table.metadata().uuid()).collect();
     assert_eq!(uuids.len(), 1, "one table, opened by every racer");
 }

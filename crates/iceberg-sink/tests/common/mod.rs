@@ -2,5 +2,6 @@
 
 #![allow(dead_code)]
 
+pub(crate) mod commit_outage;
 pub(crate) mod interloper;
 pub(crate) mod sqlite_catalog;

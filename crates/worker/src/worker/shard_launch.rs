@@ -91,7 +91,10 @@ async fn claim_and_run(
                 // up to it now (fenced), not only at the next flush point.
                 let checkpoint = Checkpoint::Sequence(position);
                 let next = progress.current().with_checkpoint(&checkpoint);
-                match progress.store(next, parts.settings.retry_duration, &lost).await {
+                match progress
+                    .store(next, parts.settings.retry_duration, &lost)
+                    .await
+                {
                     Ok(()) => {}
                     Err(ProgressFailure::Superseded | ProgressFailure::Cancelled) => {
                         return ShardOutcome::LeaseLost;
@@ -171,10 +174,7 @@ fn build_task(
         prefixes: s.prefixes.clone(),
         query: s.query.clone(),
         partition_limit: s.partition_limit,
-        table: parts
-            .table_destination
-            .as_ref()
-            .map(|t| t.partitioner.clone()),
+        table: parts.table_destination.as_ref().map(|t| t.router.clone()),
     };
     ShardTask {
         shard_id: lease.shard_id.clone(),
@@ -221,12 +221,13 @@ fn build_task(
             retry_duration: s.retry_duration,
             health: parts.health.clone(),
             summary: crate::delivery_stats::ShardSummary::new(),
-            table: parts.table_destination.as_ref().map(|t| {
-                crate::shard_writer::ShardTable {
+            table: parts
+                .table_destination
+                .as_ref()
+                .map(|t| crate::shard_writer::ShardTable {
                     commits: t.commits.clone(),
                     durable: Vec::new(),
-                }
-            }),
+                }),
         },
         table_acks: None,
     }

@@ -20,10 +20,10 @@ impl TablePartitioner for ByKind {
             .text_at_path(&["kind".to_owned()])
             .map(|text| text.into_owned())
             .ok_or_else(|| TablePartitionFailure {
-            error_output_type: "format-conversion-failed".into(),
-            error_code: "Iceberg.PartitionSource".into(),
-            message: "column kind: no value".into(),
-        })?;
+                error_output_type: "format-conversion-failed".into(),
+                error_code: "Iceberg.PartitionSource".into(),
+                message: "column kind: no value".into(),
+            })?;
         Ok(TablePartition::new(
             format!("data/kind={kind}/").into(),
             Arc::new(kind),
@@ -34,7 +34,7 @@ impl TablePartitioner for ByKind {
 fn table_layout(max_active: usize) -> ObjectLayout {
     let base = parquet(layout(), "kind string, n int");
     ObjectLayout {
-        table: Some(Arc::new(ByKind)),
+        table: Some(Arc::new(crate::SingleTable::new("db.t", Arc::new(ByKind)))),
         // Neither applies to a table's data files.
         prefixes: Arc::new(
             OutputPrefixes::parse(Some("ignored/!{timestamp:yyyy}/"), Some("err/")).unwrap(),
@@ -86,19 +86,32 @@ fn a_record_the_partitioner_refuses_or_that_is_not_json_goes_to_the_error_output
     ]
     .map(|(seq, data)| BufferEvent::Record(record(seq, data, T1100)));
     let out = run_events(&mut b, events.into_iter().chain([BufferEvent::Drain]));
-    assert_eq!(out.len(), 1, "{:?}", out.iter().map(|o| &o.key).collect::<Vec<_>>());
+    assert_eq!(
+        out.len(),
+        1,
+        "{:?}",
+        out.iter().map(|o| &o.key).collect::<Vec<_>>()
+    );
     let errors = &out[0];
     assert!(errors.is_error_output && errors.table_partition.is_none());
     assert!(errors.key.starts_with("err/"), "{}", errors.key);
     let text = gunzip(&errors.body);
-    let lines: Vec<serde_json::Value> =
-        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 3, "every refused record is there: {text}");
     // Format-conversion error records name these `last…`, as Firehose's do.
     assert_eq!(lines[0]["lastErrorCode"], "Iceberg.PartitionSource");
     assert_eq!(lines[0]["lastErrorMessage"], "column kind: no value");
-    assert_eq!(lines[0]["rawData"], "eyJuIjoxfQ==", "the record's own bytes");
-    assert_eq!(lines[1]["lastErrorCode"], "DataFormatConversion.MalformedData");
+    assert_eq!(
+        lines[0]["rawData"], "eyJuIjoxfQ==",
+        "the record's own bytes"
+    );
+    assert_eq!(
+        lines[1]["lastErrorCode"],
+        "DataFormatConversion.MalformedData"
+    );
     assert_eq!(lines[2]["sequenceNumber"], "3");
     assert!(lines[2]["lastErrorMessage"].as_str().unwrap().contains('n'));
 }
@@ -114,5 +127,8 @@ fn table_partitions_count_against_the_active_partition_limit() {
         error.error_output_type.as_deref(),
         Some(ACTIVE_PARTITION_EXCEEDED)
     );
-    assert_eq!(out.iter().filter(|o| o.table_partition.is_some()).count(), 1);
+    assert_eq!(
+        out.iter().filter(|o| o.table_partition.is_some()).count(),
+        1
+    );
 }
