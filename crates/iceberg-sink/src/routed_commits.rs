@@ -171,11 +171,11 @@ impl RoutedCommits {
         let mut by_table: BTreeMap<String, Vec<StagedFile>> = BTreeMap::new();
         let mut default_files = Vec::new();
         for file in files {
-            if file.table != self.default_id {
-                if let Err(reason) = self.routed_for(&file.table) {
-                    self.stop(shard, reason, &mut out);
-                    return out;
-                }
+            if file.table != self.default_id
+                && let Err(reason) = self.routed_for(&file.table)
+            {
+                self.stop(shard, reason, &mut out);
+                return out;
             }
             self.stage(&file);
             if file.table == self.default_id {
@@ -188,7 +188,7 @@ impl RoutedCommits {
         let released = self
             .order
             .flush_point(shard, up_to.clone(), waiting, default_files);
-        self.to_default(now_ms, released, &mut out).await;
+        self.hand_to_default(now_ms, released, &mut out).await;
         for (table, files) in by_table {
             if let Err(e) = self.taken_by(&table, shard).await {
                 self.stop(
@@ -314,7 +314,7 @@ impl RoutedCommits {
                     match s {
                         Settled::Ack { shard, up_to } => {
                             let released = self.order.acknowledged(table, &shard, &up_to);
-                            self.to_default(now_ms, released, out).await;
+                            self.hand_to_default(now_ms, released, out).await;
                         }
                         Settled::Stop { shard, reason } => {
                             self.stop(&shard, format!("table {table}: {reason}"), out);
@@ -331,7 +331,7 @@ impl RoutedCommits {
         }
     }
 
-    async fn to_default(
+    async fn hand_to_default(
         &mut self,
         now_ms: u64,
         released: Vec<Released<Vec<StagedFile>>>,

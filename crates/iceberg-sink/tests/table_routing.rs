@@ -42,7 +42,7 @@ fn table_of(i: u64) -> &'static str {
         "bad name!"
     } else if i % 41 == 40 {
         "missing"
-    } else if i % 3 == 0 {
+    } else if i.is_multiple_of(3) {
         "orders"
     } else {
         "events"
