@@ -340,3 +340,27 @@ impl TableRouter for TableRoutes {
         self.resolve(database, table).map(|t| t.routed())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_names_of_letters_digits_and_underscores_up_to_255_characters_may_be_routed_to() {
+        for good in ["events", "Events_2026", "_", &"a".repeat(MAX_NAME_LENGTH)] {
+            assert!(is_valid_name(good), "{good}");
+        }
+        for bad in [
+            "",
+            "a.b",
+            "../warehouse",
+            "a/b",
+            "with space",
+            "événements",
+            "x\0",
+            &"a".repeat(MAX_NAME_LENGTH + 1),
+        ] {
+            assert!(!is_valid_name(bad), "{bad:?}");
+        }
+    }
+}
