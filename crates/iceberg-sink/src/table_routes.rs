@@ -50,13 +50,17 @@ pub const TABLE_NOT_WRITABLE_ERROR_CODE: &str = "Iceberg.TableNotWritable";
 pub const MAX_NAME_LENGTH: usize = 255;
 
 /// Whether `name` may name a routed database or table: 1 to [`MAX_NAME_LENGTH`] characters of
-/// `A-Z a-z 0-9 _` (what Glue, Athena and every SQL catalog accept, and no `.` that would
-/// make a nested namespace, no `/` that would leave the warehouse).
+/// `a-z 0-9 _`. Lowercase only: Glue and Athena store names lowercase, so `Orders` and
+/// `orders` would be one table there under two ids, two commit protocols fencing each other
+/// on the same shard positions (one could drop the other's uncommitted files as already
+/// there); no `.` that would make a nested namespace, no `/` that would leave the warehouse.
 #[must_use]
 pub fn is_valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_NAME_LENGTH
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 /// Makes the storage data files of a table go to, from the table (rooted at its location,
@@ -283,7 +287,7 @@ impl TableRoutes {
                     error_output_type: ROUTING_FAILED_OUTPUT_TYPE.to_owned(),
                     error_code: INVALID_TABLE_NAME_ERROR_CODE.to_owned(),
                     message: format!(
-                        "routing key {key} `{}`: not a valid name (1 to {MAX_NAME_LENGTH} characters of A-Z, a-z, 0-9, '_')",
+                        "routing key {key} `{}`: not a valid name (1 to {MAX_NAME_LENGTH} characters of a-z, 0-9, '_')",
                         name.chars().take(300).collect::<String>()
                     ),
                 }));
@@ -334,7 +338,10 @@ impl TableRouter for TableRoutes {
     ) -> Result<RoutedTable, RouteError> {
         let database = database.unwrap_or(&self.database);
         let table = table.unwrap_or(&self.table);
-        if database == self.database && table == self.table {
+        // Without regard to case: a configured default table with capitals is the same table
+        // as its lowercase spelling in Glue; never two protocols for it.
+        if database.eq_ignore_ascii_case(&self.database) && table.eq_ignore_ascii_case(&self.table)
+        {
             return Ok(self.default.routed());
         }
         self.resolve(database, table).map(|t| t.routed())
@@ -346,12 +353,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_names_of_letters_digits_and_underscores_up_to_255_characters_may_be_routed_to() {
-        for good in ["events", "Events_2026", "_", &"a".repeat(MAX_NAME_LENGTH)] {
+    fn only_lowercase_names_of_letters_digits_and_underscores_up_to_255_characters_may_be_routed_to()
+     {
+        for good in ["events", "events_2026", "_", &"a".repeat(MAX_NAME_LENGTH)] {
             assert!(is_valid_name(good), "{good}");
         }
         for bad in [
             "",
+            "Events",
             "a.b",
             "../warehouse",
             "a/b",
