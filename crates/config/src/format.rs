@@ -96,6 +96,9 @@ pub enum FormatSource {
     Given(ObjectFormat),
     /// Parquet whose schema is read from a Glue table at start-up ([`GlueFormat::with_schema`]).
     FromGlue(GlueFormat),
+    /// Parquet whose schema is each Iceberg table's own (`[destination.iceberg]` without
+    /// `format.schema`): the tables must exist, since nothing says how to create them.
+    FromTable(TableFormat),
 }
 
 impl FormatSource {
@@ -104,9 +107,19 @@ impl FormatSource {
     pub fn default_file_extension(&self) -> &'static str {
         match self {
             FormatSource::Given(format) => format.file_extension(),
-            FormatSource::FromGlue(_) => ".parquet",
+            FormatSource::FromGlue(_) | FormatSource::FromTable(_) => ".parquet",
         }
     }
+}
+
+/// Parquet without a configured schema, for Iceberg tables: each table's current schema (with
+/// its field ids) converts its records; these are the other options.
+#[derive(Debug, Clone)]
+pub struct TableFormat {
+    /// The OpenX JSON SerDe options.
+    pub serde: Arc<SerdeOptions>,
+    /// Compression and the other Parquet options.
+    pub options: ParquetOptions,
 }
 
 /// Parquet with a schema from Glue: the table to read it from, and every other option.
@@ -141,15 +154,16 @@ pub(super) struct ValidFormat {
 }
 
 impl FormatSection {
-    /// Checks every key.
-    pub(super) fn validate(self) -> Result<ValidFormat, ConfigError> {
-        let kind = self
-            .kind
-            .unwrap_or(if self.schema.is_some() || self.glue.is_some() {
+    /// Checks every key; `for_tables`: the destination is Iceberg tables (Parquet by default,
+    /// and the schema may be left to the tables).
+    pub(super) fn validate(self, for_tables: bool) -> Result<ValidFormat, ConfigError> {
+        let kind = self.kind.unwrap_or(
+            if for_tables || self.schema.is_some() || self.glue.is_some() {
                 FormatType::Parquet
             } else {
                 FormatType::Ndjson
-            });
+            },
+        );
         let zstd_level = bounds::within(
             "format.zstd_level",
             self.zstd_level.unwrap_or(3),
@@ -163,7 +177,7 @@ impl FormatSection {
         }
         match kind {
             FormatType::Ndjson | FormatType::Raw => self.records(kind, zstd_level),
-            FormatType::Parquet => self.parquet(zstd_level),
+            FormatType::Parquet => self.parquet(zstd_level, for_tables),
         }
     }
 
@@ -195,8 +209,9 @@ impl FormatSection {
         })
     }
 
-    /// Parquet objects, with an inline schema or one from Glue.
-    fn parquet(self, zstd_level: i32) -> Result<ValidFormat, ConfigError> {
+    /// Parquet objects, with an inline schema or one from Glue (or, `for_tables`, none: each
+    /// Iceberg table's own).
+    fn parquet(self, zstd_level: i32, for_tables: bool) -> Result<ValidFormat, ConfigError> {
         let compression = match self.compression.unwrap_or(Compression::Zstd) {
             Compression::Zstd => ParquetCompression::Zstd { level: zstd_level },
             Compression::Snappy => ParquetCompression::Snappy,
@@ -239,6 +254,7 @@ impl FormatSection {
                     "config keys `format.schema` and `format.glue`: give one, not both",
                 ));
             }
+            (None, None) if for_tables => FormatSource::FromTable(TableFormat { serde, options }),
             (None, None) => {
                 return Err(err(
                     "config key `format.schema` (or `[format.glue]`) is required with type = \"parquet\"",

@@ -152,6 +152,48 @@ fn iceberg_settings_that_cannot_work_are_refused_naming_the_key() {
     );
     let e = load_str(&with_query, &[]).err().unwrap().to_string();
     assert!(e.contains("processing.partition_query"), "{e}");
+    assert!(
+        e.contains("outputs `t`"),
+        "names the key that is not a routing key: {e}"
+    );
+}
+
+#[test]
+fn a_partition_query_routing_by_destination_database_and_table_name_is_accepted() {
+    for query in [
+        "{destinationTableName: .table}",
+        "{destinationDatabaseName: .db, destinationTableName: (.table // \\\"events\\\")}",
+    ] {
+        let text = ICEBERG.replacen(
+            "[destination]\n",
+            &format!("[processing]\npartition_query = \"{query}\"\n[destination]\n"),
+            1,
+        );
+        let s = load_str(&text, &[]).unwrap_or_else(|e| panic!("{query}: {e}"));
+        assert!(s.worker.query.is_some(), "{query}");
+    }
+}
+
+#[test]
+fn without_format_schema_an_iceberg_destination_converts_by_each_tables_own_schema() {
+    let text = ICEBERG.replacen(
+        "[format]\ntype = \"parquet\"\nschema = \"event_type string, ts timestamp\"\n",
+        "[format]\ncompression = \"snappy\"\n",
+        1,
+    );
+    assert_ne!(text, ICEBERG);
+    let s = load_str(&text, &[]).unwrap();
+    let crate::FormatSource::FromTable(table) = &s.format else {
+        panic!("expected the tables' own schemas, got {:?}", s.format);
+    };
+    assert_eq!(
+        table.options.compression,
+        kinesink_parquet_writer::ParquetCompression::Snappy
+    );
+    // Without [destination.iceberg] the schema is still required for Parquet.
+    let plain = super::tests::MINIMAL.to_owned() + "[format]\ntype = \"parquet\"\n";
+    let e = load_str(&plain, &[]).err().unwrap().to_string();
+    assert!(e.contains("format.schema"), "{e}");
 }
 
 /// The `sql` example as a Glue destination: no catalog_uri / catalog_name.

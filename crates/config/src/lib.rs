@@ -43,7 +43,7 @@ mod validation_tests;
 pub use destination::Encryption;
 pub(crate) use destination::{DestinationSection, Sse};
 pub(crate) use format::{Compression, FormatSection, FormatType};
-pub use format::{FormatSource, GlueFormat, GlueSection};
+pub use format::{FormatSource, GlueFormat, GlueSection, TableFormat};
 pub(crate) use leases::LeasesSection;
 pub(crate) use metrics::MetricsSection;
 pub(crate) use processing::{DecompressionKind, ProcessingSection, RecordDeaggregation};

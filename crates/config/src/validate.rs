@@ -29,8 +29,8 @@ pub(super) fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
     let source = f.source.validate(&f.name)?;
     let leases = f.leases.validate(&f.name)?;
     let processing = f.processing.validate()?;
-    let format = f.format.validate()?;
     let iceberg_section = f.destination.iceberg.clone();
+    let format = f.format.validate(iceberg_section.is_some())?;
     let data_prefix_given = f
         .destination
         .prefix
@@ -46,10 +46,11 @@ pub(super) fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
         check_iceberg_fits(
             &format.format,
             data_prefix_given,
-            processing.query.is_some(),
+            processing.query.as_deref(),
         )?;
     }
     match &processing.query {
+        Some(_) if iceberg.is_some() => {}
         None => {
             if let Some(k) = d.prefixes.data().partition_key_names().first() {
                 return Err(err(format!(
@@ -111,17 +112,18 @@ pub(super) fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
 }
 
 /// With `[destination.iceberg]`: data files are Parquet, go under the tables' locations (no
-/// data prefix), and routing by `partition_query` is not built yet.
+/// data prefix), and `partition_query` only routes records to tables: it may output
+/// `destinationDatabaseName` and `destinationTableName` (Firehose's routing keys), nothing else.
 fn check_iceberg_fits(
     format: &super::FormatSource,
     data_prefix_given: bool,
-    has_query: bool,
+    query: Option<&kinesink_partitioning::MetadataQuery>,
 ) -> Result<(), ConfigError> {
     let parquet = match format {
         super::FormatSource::Given(f) => {
             matches!(f, kinesink_parquet_writer::ObjectFormat::Parquet(_))
         }
-        super::FormatSource::FromGlue(_) => true,
+        super::FormatSource::FromGlue(_) | super::FormatSource::FromTable(_) => true,
     };
     if !parquet {
         return Err(err(
@@ -133,10 +135,22 @@ fn check_iceberg_fits(
             "config key `destination.prefix`: not used with [destination.iceberg] (data files go under each table's location, partitioned by its spec); remove it",
         ));
     }
-    if has_query {
-        return Err(err(
-            "config key `processing.partition_query`: routing records to Iceberg tables by destinationDatabaseName / destinationTableName is not built in this version yet; remove it (records go to destination.iceberg.table)",
-        ));
+    let Some(query) = query else {
+        return Ok(());
+    };
+    match query.key_names() {
+        Some(names) => {
+            if let Some(other) = names
+                .iter()
+                .find(|k| !kinesink_iceberg_sink::ROUTING_KEYS.contains(&k.as_str()))
+            {
+                return Err(err(format!(
+                    "config key `processing.partition_query`: outputs `{other}`; with [destination.iceberg] the query only routes records to tables, by `destinationDatabaseName` and `destinationTableName` (other keys have no meaning there)"
+                )));
+            }
+            Ok(())
+        }
+        // Known only per record: other keys are ignored (the crate docs say so).
+        None => Ok(()),
     }
-    Ok(())
 }

@@ -92,6 +92,9 @@ pub use shard_buffers::{
     ShardBuffers,
 };
 pub use sink::{ObjectSink, PutOutcome, SinkError, SinkErrorClass};
-pub use table_partition::{TablePartition, TablePartitionFailure, TablePartitioner};
+pub use table_partition::{
+    DESTINATION_DATABASE_KEY, DESTINATION_TABLE_KEY, RouteError, RoutedTable, SingleTable,
+    TablePartition, TablePartitionFailure, TablePartitioner, TableRouter,
+};
 pub use write_failure::{PERMANENT_RETRY_PACE, WriteRetry, classify_io, classify_s3};
 pub use write_once::{Placement, alternative_key, write_once};

@@ -50,7 +50,7 @@ use kinesink_partitioning::{
 use kinesink_record_deaggregation::UserRecord;
 use kinesink_sequence_position::SequencePosition;
 
-use crate::table_partition::{TablePartition, TablePartitioner};
+use crate::table_partition::{TablePartition, TableRouter};
 
 /// When buffers are cut (Firehose's BufferingHints).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,11 +130,12 @@ pub struct ObjectLayout {
     pub query: Option<Arc<MetadataQuery>>,
     /// The active-partition limit.
     pub partition_limit: PartitionLimit,
-    /// A table destination's partitioning: when set, data objects are the table's data files.
-    /// Each record's partition comes from it (the data prefix and the partition-key query are
-    /// not used for data), and data objects are keyed `<partition path><name>-<shard>-<first
-    /// seq>-<first sub><extension>`, relative to the table's location.
-    pub table: Option<Arc<dyn TablePartitioner>>,
+    /// A table destination's routing: when set, data objects are data files of its tables.
+    /// Each record's table comes from it (by the routing keys `query` outputs), its partition
+    /// from the table's partitioner (the data prefix is not used for data), and data objects
+    /// are keyed `<partition path><name>-<shard>-<first seq>-<first sub><extension>`, relative
+    /// to their table's location.
+    pub table: Option<Arc<dyn TableRouter>>,
 }
 
 /// Where a shard resumes: its checkpoint, and the flush intent and horizon recorded by an
@@ -231,6 +232,9 @@ pub enum BufferError {
         /// The encoder's error.
         message: String,
     },
+    /// A record's table could not be looked up (the catalog failed): stop, read it again later.
+    #[error("the record's table cannot be looked up now: {0}")]
+    TableUnavailable(String),
     /// An event arrived while progress was being recorded (a shell bug).
     #[error("record {0} arrived while the flush progress was being recorded")]
     RecordDuringIntent(SequencePosition),
@@ -686,6 +690,7 @@ mod error_record;
 mod object_cut;
 mod partition_routing;
 mod source_backup;
+mod table_routing;
 #[cfg(test)]
 mod tests;
 

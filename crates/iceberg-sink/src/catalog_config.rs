@@ -27,8 +27,9 @@ use crate::warehouse_storage::{WarehouseStorage, warehouse_storage};
 /// credentials of the standard AWS chain for Glue and for the `s3://` warehouse; nothing is
 /// sent to Glue until the catalog is used. For `rest`, a catalog on the REST server at `uri`
 /// (bearer token or OAuth2 client credentials, no SigV4), its tables' files read and written
-/// through the warehouse's storage; nothing is sent until it is used. `s3tables` is refused
-/// with a permanent error saying it is not built yet.
+/// through the warehouse's storage; nothing is sent until it is used. For `s3tables`, a
+/// catalog on the table bucket `warehouse` names (through `endpoint_url` when given), each
+/// table's files read and written where S3 Tables placed it; nothing is sent until it is used.
 pub async fn open_catalog(
     settings: &IcebergCatalogSettings,
 ) -> Result<Arc<dyn Catalog>, IcebergSinkError> {
@@ -48,13 +49,6 @@ pub async fn open_catalog(
             warehouse,
             auth,
         } => open_rest_catalog(settings, uri, catalog_name, warehouse, auth).await,
-        other => Err(IcebergSinkError::permanent(
-            format!("open the {} catalog", other.key()),
-            format!(
-                "catalog = \"{}\" is not built yet in this kinesink; use catalog = \"sql\"",
-                other.key()
-            ),
-        )),
     }
 }
 

@@ -189,6 +189,11 @@ pub enum StopReason {
     /// The shard id cannot name a summary key (see [`is_usable_shard_id`]).
     #[error("the shard id cannot name a snapshot summary key (empty, or contains '.')")]
     UnusableShardId,
+    /// A table the shard's records go to failed for good, or its position could not be read
+    /// (the message says which and why): the shard stops and is read again from its
+    /// checkpoint later.
+    #[error("{0}")]
+    TableFailed(String),
 }
 
 fn show(position: Option<&SequencePosition>) -> String {

@@ -123,10 +123,52 @@
 //!
 //! The property test `tests/exactly_once_commits.rs` runs several workers over an in-memory
 //! catalog with this fence, through restarts, steals, zombies, conflicts and lost responses.
+//!
+//! # Several tables: routing, and the default table as the checkpoint table
+//! A partition query outputting `destinationDatabaseName` / `destinationTableName` (Firehose's
+//! routing keys) sends each record to that table ([`table_routes::TableRoutes`], the record
+//! path's router; a key not output takes the default table's part). Each table's current
+//! schema, with its field ids, converts its records; `format.schema` only creates tables. A
+//! table is opened (or created) at the first record routed to it; a record routed to a table
+//! that is missing and not created, by a key that is not a valid name, or to a table kinesink
+//! cannot write, goes to the error output (`processing-failed`, [`table_routes`]'s codes).
+//!
+//! Each worker runs one commit protocol per table it writes to
+//! ([`routed_commits::RoutedCommits`]); all of them see the same flush points of a shard, each
+//! with that table's files only. The **default table** (`destination.iceberg.database` /
+//! `table`) is the checkpoint table:
+//! 1. A routed table gets a flush point only when it has files of it. It learns a shard's
+//!    position from its own snapshot summary when the shard's first files for it come
+//!    (`ShardTaken` with that table's position; none: nothing committed yet), and forgets it
+//!    when the shard is released or taken again. Its commits are fenced by its own positions
+//!    of the shards in them, exactly as above.
+//! 2. The default table gets every flush point (with its own files, maybe none: a
+//!    summary-only commit), but only once every routed table that got files of that flush
+//!    point, or of an earlier one of the shard, confirmed them, and in the shard's order
+//!    ([`checkpoint_order::CheckpointOrder`]). Routed tables are stepped before the default
+//!    one, so both commits can come in the same tick.
+//! 3. A flush point is acknowledged (progress object, lease checkpoint) only when the default
+//!    table's commit of it is confirmed. A shard resumes after the highest of its lease
+//!    checkpoint and the **default** table's position.
+//!
+//! Why that is exactly once, per table: a routed table's position for a shard may be behind
+//! the default table's (flush points without files there), equal, or ahead (a crash between
+//! the routed commit and the default one; a zombie). If the default table holds `P`, every
+//! routed table holds every record of the shard up to `P` routed to it (rule 2, applied by
+//! every worker): nothing is lost by resuming after `P`. A replay from `P` cuts the same files
+//! (deterministic cuts, and the same routing: the router answers the same keys alike for its
+//! whole life); a routed table ahead of `P` drops those at or below its own position (rule 3
+//! of the single-table protocol) and adds only the rest; a routed table behind `P` only gets
+//! files after `P`, which are after its position. Each table's fence makes each table's
+//! commits exactly once on their own. What routing cannot promise across runs: a table
+//! created or dropped between a run and its replay changes where a replayed record goes (to
+//! the table instead of the error output, or back); within a run a missing table stays
+//! missing.
 
 pub mod bound_truncation;
 pub mod catalog_config;
 pub mod catalog_settings;
+pub mod checkpoint_order;
 mod column_statistics;
 pub mod commit_protocol;
 pub mod data_file_stats;
@@ -140,6 +182,7 @@ pub mod partition_spec_text;
 pub mod partition_values;
 pub mod record_partitioner;
 mod rest_catalog;
+pub mod routed_commits;
 mod s3tables_catalog;
 pub mod schema_mapping;
 pub mod sdk_error_class;
@@ -149,6 +192,7 @@ pub mod table_files;
 pub mod table_maintenance;
 pub mod table_position;
 pub mod table_preview;
+pub mod table_routes;
 pub mod table_target;
 mod warehouse_storage;
 
@@ -163,3 +207,4 @@ pub use partition_source::{PartitionSourceError, PartitionSources, datum_of};
 pub use partition_spec_text::{PartitionSpecText, PartitionSpecTextError, parse_partition_spec};
 pub use partition_values::{Partition, PartitionId, PartitionValues, PartitionValuesError};
 pub use table_commit::{CommitOutcome, commit_files, load_positions};
+pub use table_routes::ROUTING_KEYS;

@@ -1,7 +1,8 @@
-//! Delivery of one shard's records from a file into a table, without leases: what
-//! `kinesink dry-run` does with an Iceberg destination. The table is the only record of
-//! progress: a run resumes after the position the table holds for the shard, so running the
-//! same input again adds nothing and a longer input adds only the rest.
+//! Delivery of one shard's records from a file into a destination's tables, without leases:
+//! what `kinesink dry-run` does with an Iceberg destination. The default table is the only
+//! record of progress: a run resumes after the position it holds for the shard, so running the
+//! same input again adds nothing and a longer input adds only the rest; records routed to
+//! other tables are committed there before each flush point reaches the default table.
 
 use std::sync::Arc;
 
@@ -12,23 +13,25 @@ use kinesink_delivery::{
 use kinesink_record_deaggregation::KinesisRecord;
 use kinesink_sequence_position::SequencePosition;
 
-use crate::commit_protocol::{CommitEvent, StagedFile};
+use crate::commit_protocol::CommitEvent;
 use crate::error::{IcebergErrorClass, IcebergSinkError};
-use crate::table_committer::{Settled, TableCommitter};
-use crate::table_files::TableFiles;
+use crate::routed_commits::{RoutedCommits, RoutedOutcome, TableFile};
+use crate::table_committer::Settled;
+use crate::table_routes::TableRoutes;
 
 /// What a table preview did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TablePreviewSummary {
     /// Kinesis records read from the input (those at or before the table's position included).
     pub input_records: usize,
-    /// The table's position for the shard before the run (records up to it were skipped).
+    /// The default table's position for the shard before the run (records up to it were
+    /// skipped).
     pub resumed_after: Option<SequencePosition>,
-    /// `(path, records)` of every data file committed, in commit order.
+    /// `(path, records)` of every data file committed (of every table), in commit order.
     pub data_files: Vec<(String, u64)>,
     /// `(key, records)` of every error-output or backup object written.
     pub other_objects: Vec<(String, usize)>,
-    /// The table's position for the shard after the run.
+    /// The default table's position for the shard after the run.
     pub committed: Option<SequencePosition>,
 }
 
@@ -50,36 +53,34 @@ pub enum TablePreviewError<E> {
 /// it) and the buffers (checkpointed there).
 pub type RecordPath = (RecordPipeline, ShardBuffers);
 
-/// Delivers the records `next_batch` returns (until an empty batch) of `shard_id` into
-/// `target` as delivery `name`: data files written through `table_files`, error-output and
-/// backup objects through `outputs`, committed with the shard's position by `committer`.
-/// `record_path` builds the pipeline and buffers resuming after the table's position.
+/// Delivers the records `next_batch` returns (until an empty batch) of `shard_id` into the
+/// tables of `routes` as delivery `name`: data files written through each table's files,
+/// error-output and backup objects through `outputs`, committed with the shard's position by
+/// `commits`. `record_path` builds the pipeline and buffers resuming after the default table's
+/// position (its layout routes by `routes`).
 ///
-/// Guarantees: every record after the table's position is committed exactly once or is in an
-/// error-output object; the table's position moves only with the files holding the records up
-/// to it (one fenced commit per flush point).
+/// Guarantees: every record after the default table's position is committed exactly once (to
+/// the table it is routed to) or is in an error-output object; the default table's position
+/// moves only after every table holds the records up to it (at each flush point the routed
+/// tables commit first, then the default table).
 ///
 /// # Errors
 /// [`TablePreviewError`]: the input, the buffers, the catalog or storage failed, or the commit
-/// protocol stopped the shard (the table's position moved in a way this input cannot follow).
+/// protocol stopped the shard (a table's position moved in a way this input cannot follow).
 pub async fn preview_into_table<E>(
-    committer: &mut TableCommitter,
-    table_files: &TableFiles,
+    commits: &mut RoutedCommits,
+    routes: &TableRoutes,
     outputs: Arc<dyn ObjectSink>,
     shard_id: &str,
     record_path: impl FnOnce(Option<SequencePosition>) -> RecordPath,
     next_batch: impl FnMut() -> Result<Vec<KinesisRecord>, E>,
 ) -> Result<TablePreviewSummary, TablePreviewError<E>> {
-    let resumed_after = committer.table_positions().await?.remove(shard_id);
-    let taken = CommitEvent::ShardTaken {
-        shard: shard_id.to_owned(),
-        committed: resumed_after.clone(),
-    };
-    check_settled(committer.step(0, taken).await?, shard_id, None)?;
+    let (resumed_after, taken) = commits.taken(0, shard_id).await?;
+    check_settled(taken, shard_id, None)?;
     let (mut pipeline, mut buffers) = record_path(resumed_after.clone());
     let mut performer = TablePerformer {
-        committer,
-        table_files,
+        commits,
+        routes,
         outputs,
         shard_id,
         durable: Vec::new(),
@@ -98,7 +99,8 @@ pub async fn preview_into_table<E>(
     let mut summary = performer.summary;
     summary.input_records = input_records;
     summary.committed = performer
-        .committer
+        .commits
+        .default_committer()
         .table_positions()
         .await?
         .remove(shard_id);
@@ -107,12 +109,12 @@ pub async fn preview_into_table<E>(
 
 /// Performs the buffers' actions for a table destination.
 struct TablePerformer<'a> {
-    committer: &'a mut TableCommitter,
-    table_files: &'a TableFiles,
+    commits: &'a mut RoutedCommits,
+    routes: &'a TableRoutes,
     outputs: Arc<dyn ObjectSink>,
     shard_id: &'a str,
-    /// Data files durable since the last flush point.
-    durable: Vec<StagedFile>,
+    /// Data files durable since the last flush point, of every table.
+    durable: Vec<TableFile>,
     summary: TablePreviewSummary,
 }
 
@@ -146,25 +148,41 @@ impl PerformActions for TablePerformer<'_> {
             }
             BufferAction::Write(object) => {
                 let ticket = object.ticket;
-                let (staged, entry) = self.table_files.write(self.shard_id, &object).await?;
-                self.committer.stage(&staged, entry);
-                self.durable.push(staged);
+                let table = object
+                    .table_partition
+                    .as_ref()
+                    .map(|p| p.table().to_owned())
+                    .unwrap_or_default();
+                let open = self.routes.get(&table).ok_or_else(|| {
+                    IcebergSinkError::permanent(
+                        format!("write {}", object.key),
+                        format!("its table `{table}` is not open"),
+                    )
+                })?;
+                let (staged, entry) = open.files.write(self.shard_id, &object).await?;
+                self.durable.push(TableFile {
+                    table,
+                    staged,
+                    entry,
+                });
                 BufferEvent::ObjectDurable(ticket)
             }
             // No lease: the table alone records progress.
             BufferAction::RecordProgress { .. } => BufferEvent::ProgressRecorded,
             BufferAction::Checkpoint(at) => {
                 let files = std::mem::take(&mut self.durable);
-                let committed: Vec<(String, u64)> =
-                    files.iter().map(|f| (f.key.clone(), f.records)).collect();
-                let durable = CommitEvent::FilesDurable {
-                    shard: self.shard_id.to_owned(),
-                    up_to: at.clone(),
-                    files,
-                };
-                let mut settled = self.committer.step(0, durable).await?;
-                settled.extend(self.committer.step(0, CommitEvent::Drain).await?);
-                check_settled(settled, self.shard_id, Some(&at))?;
+                let committed: Vec<(String, u64)> = files
+                    .iter()
+                    .map(|f| (f.staged.key.clone(), f.staged.records))
+                    .collect();
+                let mut outcome = self
+                    .commits
+                    .durable(0, self.shard_id, at.clone(), files)
+                    .await;
+                let drained = self.commits.step(0, CommitEvent::Drain).await;
+                outcome.settled.extend(drained.settled);
+                outcome.transient.extend(drained.transient);
+                check_settled(outcome, self.shard_id, Some(&at))?;
                 self.summary.data_files.extend(committed);
                 BufferEvent::CheckpointWritten(at)
             }
@@ -172,14 +190,15 @@ impl PerformActions for TablePerformer<'_> {
     }
 }
 
-/// Checks the protocol acknowledged `expected` (when given) and stopped nothing.
+/// Checks the commits acknowledged `expected` (when given), stopped nothing and failed
+/// nowhere.
 fn check_settled(
-    settled: Vec<Settled>,
+    outcome: RoutedOutcome,
     shard_id: &str,
     expected: Option<&SequencePosition>,
 ) -> Result<(), IcebergSinkError> {
     let mut acked = false;
-    for s in settled {
+    for s in outcome.settled {
         match s {
             Settled::Ack { shard, up_to } => {
                 acked |= shard == shard_id && Some(&up_to) == expected;
@@ -193,6 +212,9 @@ fn check_settled(
                 });
             }
         }
+    }
+    if let Some(e) = outcome.transient.into_iter().next() {
+        return Err(e);
     }
     if let Some(at) = expected.filter(|_| !acked) {
         return Err(IcebergSinkError {

@@ -14,20 +14,18 @@ use kinesink_delivery::{
     BufferLimits, FileSink, ObjectLayout, ObjectSink, PartitionLimit, PartitionLimitAction,
     RecordPipeline, ResumeState, ShardBuffers,
 };
-use kinesink_iceberg_sink::table_committer::TableCommitter;
-use kinesink_iceberg_sink::table_files::TableFiles;
+use kinesink_iceberg_sink::routed_commits::RoutedCommits;
 use kinesink_iceberg_sink::table_preview::{TablePreviewSummary, preview_into_table};
 use kinesink_iceberg_sink::table_target::{TableCreationSettings, TableTarget, open_table};
-use kinesink_parquet_writer::{
-    Codec, ObjectFormat, ParquetOptions, ParquetTableFormat, SerdeOptions, TableSchema,
-};
+use kinesink_parquet_writer::Codec;
+use kinesink_parquet_writer::{SerdeOptions, TableSchema};
 use kinesink_partitioning::OutputPrefixes;
 use kinesink_record_deaggregation::KinesisRecord;
 use kinesink_sequence_position::SequencePosition;
 
 mod common;
 
-use common::sqlite_catalog::{SqliteCatalog as Warehouse, sqlite_catalog};
+use common::sqlite_catalog::{SqliteCatalog as Warehouse, sqlite_catalog, table_routes};
 
 const SHARD: &str = "shardId-000000000003";
 const NAME: &str = "clicks";
@@ -92,17 +90,20 @@ fn is_good(i: u64) -> bool {
 /// Delivers records `0..count` (in batches of 100) into the table; error objects go under
 /// `<dir>/output`.
 async fn deliver(w: &Warehouse, count: u64) -> TablePreviewSummary {
-    let target = target(w).await;
-    let format = ParquetTableFormat::new(
-        Arc::clone(&target.schema),
-        Arc::new(SerdeOptions::default()),
-        ParquetOptions::default(),
-    )
-    .unwrap();
+    let routes = Arc::new(
+        table_routes(
+            w.catalog.clone(),
+            true,
+            Some("event_id string, event_type string, ts timestamp, n bigint"),
+            "event_type, day(ts)",
+        )
+        .await
+        .unwrap(),
+    );
     let layout = ObjectLayout {
         shard_id: SHARD.into(),
         name: NAME.into(),
-        format: ObjectFormat::Parquet(Arc::new(format)),
+        format: routes.default_table().format.clone(),
         extension: ".parquet".into(),
         error_codec: Codec::None,
         prefixes: Arc::new(
@@ -113,14 +114,10 @@ async fn deliver(w: &Warehouse, count: u64) -> TablePreviewSummary {
             max_active: 100,
             action: PartitionLimitAction::ErrorOutput,
         },
-        table: Some(target.partitioner.clone()),
+        table: Some(routes.clone()),
     };
-    let location = target.location();
-    let data_sink: Arc<dyn ObjectSink> =
-        Arc::new(FileSink::new(location.strip_prefix("file://").unwrap()));
-    let files = TableFiles::new(&target, data_sink);
     let outputs: Arc<dyn ObjectSink> = Arc::new(FileSink::new(w.dir.path().join("output")));
-    let mut committer = TableCommitter::new(w.catalog.clone(), target.ident.clone(), NAME, 0);
+    let mut commits = RoutedCommits::new(routes.clone(), w.catalog.clone(), NAME, 0);
     let limits = BufferLimits {
         // Size cuts as well as the final flush.
         size_bytes: 4 * 1024,
@@ -128,8 +125,8 @@ async fn deliver(w: &Warehouse, count: u64) -> TablePreviewSummary {
     };
     let mut next = 0;
     preview_into_table(
-        &mut committer,
-        &files,
+        &mut commits,
+        &routes,
         outputs,
         SHARD,
         |resume| {

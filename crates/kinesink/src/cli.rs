@@ -245,11 +245,11 @@ async fn execute(command: Command) -> Result<(), Failure> {
             arrival_time,
         } => {
             let settings = load_config(&config)?;
-            let config::FormatSource::Given(format) = &settings.format else {
+            if let config::FormatSource::FromGlue(_) = &settings.format {
                 return Err(usage(
                     "config key `format.glue`: dry-run uses no AWS; give the schema inline in `format.schema`",
                 ));
-            };
+            }
             let lines_arrival_ms = time_flag("--arrival-time", arrival_time)?;
             let input = DryRunInput {
                 path: &input,
@@ -260,7 +260,7 @@ async fn execute(command: Command) -> Result<(), Failure> {
             input.check().map_err(usage)?;
             if let Some(iceberg) = &settings.iceberg {
                 let summary = crate::iceberg_destination::dry_run_into_table(
-                    &settings, iceberg, format, &input, &output,
+                    &settings, iceberg, &input, &output,
                 )
                 .await?;
                 for (path, count) in &summary.data_files {
@@ -274,7 +274,7 @@ async fn execute(command: Command) -> Result<(), Failure> {
                         .map_or_else(|| "none".to_owned(), ToString::to_string)
                 };
                 println!(
-                    "kinesink: dry run read {} Kinesis records, committed {} data files to {}.{} (shard {} position {} -> {}) and wrote {} objects to {}",
+                    "kinesink: dry run read {} Kinesis records, committed {} data files to {}.{} and the tables routed to (shard {} position {} -> {}) and wrote {} objects to {}",
                     summary.input_records,
                     summary.data_files.len(),
                     iceberg.database,
@@ -287,6 +287,11 @@ async fn execute(command: Command) -> Result<(), Failure> {
                 );
                 return Ok(());
             }
+            let config::FormatSource::Given(format) = &settings.format else {
+                return Err(usage(
+                    "config key `format.schema` is required without [destination.iceberg]",
+                ));
+            };
             let summary = crate::dry_run::dry_run(&settings, format, &input, &output).await?;
             for (key, count) in &summary.objects {
                 println!("{key}\t{count} records");
@@ -493,28 +498,39 @@ async fn run(settings: &Settings, until_caught_up: bool) -> Result<(), Failure> 
             ))
         }
     };
-    let config::FormatSource::Given(format) = &settings.format else {
-        return Err(Failure::Runtime(anyhow::anyhow!(
-            "the Parquet schema must be read from Glue before the worker starts"
-        )));
-    };
     let (format, table_destination) = match &settings.iceberg {
-        None => (format.clone(), None),
+        None => {
+            let config::FormatSource::Given(format) = &settings.format else {
+                return Err(Failure::Runtime(anyhow::anyhow!(
+                    "the Parquet schema must be read from Glue before the worker starts"
+                )));
+            };
+            (format.clone(), None)
+        }
         Some(iceberg) => {
-            let opened = crate::iceberg_destination::open(iceberg, format)
+            let sink_settings = settings.clone();
+            let s3 = aws.s3.clone();
+            let data_sinks: kinesink_iceberg_sink::table_routes::DataSinks =
+                Arc::new(move |target| {
+                    match crate::iceberg_destination::location(target)
+                        .map_err(|e| format!("{e:#}"))?
+                    {
+                        Destination::S3 { bucket, root } => {
+                            Ok(Arc::new(s3_sink(&sink_settings, &s3, &bucket, &root))
+                                as Arc<dyn ObjectSink>)
+                        }
+                        Destination::Directory(dir) => {
+                            Ok(Arc::new(FileSink::new(dir)) as Arc<dyn ObjectSink>)
+                        }
+                    }
+                });
+            let opened = crate::iceberg_destination::open(iceberg, &settings.format, data_sinks)
                 .await
                 .map_err(|e| usage(format!("config key `destination.iceberg`: {e:#}")))?;
-            let data_sink: Arc<dyn ObjectSink> =
-                match crate::iceberg_destination::location(&opened).map_err(Failure::Runtime)? {
-                    Destination::S3 { bucket, root } => {
-                        Arc::new(s3_sink(settings, &aws.s3, &bucket, &root))
-                    }
-                    Destination::Directory(dir) => Arc::new(FileSink::new(dir)),
-                };
-            tracing::info!(table = %opened.target.ident, location = %opened.target.location(), "delivering into the Iceberg table");
-            let destination =
-                crate::iceberg_destination::table_destination(settings, &opened, data_sink);
-            (opened.format, Some(destination))
+            let default = opened.routes.default_table();
+            tracing::info!(table = %default.target.ident, location = %default.target.location(), "delivering into the Iceberg table (and the tables records are routed to)");
+            let destination = crate::iceberg_destination::table_destination(settings, &opened);
+            (opened.format(), Some(destination))
         }
     };
     let mut worker = Worker::new(

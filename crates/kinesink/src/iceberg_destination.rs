@@ -1,7 +1,8 @@
-//! The Iceberg destination's wiring: opening (or creating) the table through its catalog and
-//! the record path's pieces for it, for `kinesink run` (the worker's commit task) and
-//! `kinesink dry-run` (a records file into the table; the table is the only record of
-//! progress, so the same input again adds nothing).
+//! The Iceberg destination's wiring: opening (or creating) the default table through its
+//! catalog, and the router that opens every table records are routed to, with the record
+//! path's pieces for them, for `kinesink run` (the worker's commit task) and `kinesink dry-run`
+//! (a records file into the tables; the default table is the only record of progress, so the
+//! same input again adds nothing).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,102 +13,122 @@ use iceberg::Catalog;
 use kinesink_delivery::{
     Destination, FileSink, ObjectLayout, ObjectSink, RecordPipeline, ResumeState, ShardBuffers,
 };
-use kinesink_iceberg_sink::table_committer::TableCommitter;
-use kinesink_iceberg_sink::table_files::TableFiles;
+use kinesink_iceberg_sink::routed_commits::RoutedCommits;
 use kinesink_iceberg_sink::table_preview::{TablePreviewSummary, preview_into_table};
-use kinesink_iceberg_sink::table_target::{TableCreationSettings, TableTarget, open_table};
+use kinesink_iceberg_sink::table_routes::{DataSinks, TableOpener, TableRoutes};
+use kinesink_iceberg_sink::table_target::TableTarget;
 use kinesink_iceberg_sink::{IcebergCatalogSettings, open_catalog};
-use kinesink_parquet_writer::{ObjectFormat, ParquetTableFormat};
+use kinesink_parquet_writer::ObjectFormat;
 use kinesink_worker::table_commits::TableCommits;
 use kinesink_worker::worker::TableDestination;
 
-use crate::config::Settings;
+use crate::config::{FormatSource, Settings};
 use crate::dry_run::{BATCH_RECORDS, DryRunInput};
 
-/// The table opened for delivery, with its catalog and the data files' format.
-pub struct OpenedTable {
-    /// The catalog holding it.
+/// The tables opened for delivery, with their catalog.
+pub struct OpenedTables {
+    /// The catalog holding them.
     pub catalog: Arc<dyn Catalog>,
-    /// The table, its writer schema and partitioner.
-    pub target: TableTarget,
-    /// Parquet with the table's schema (field ids) and the configured options.
-    pub format: ObjectFormat,
+    /// The default table (opened) and every table records are routed to (opened on first use).
+    pub routes: Arc<TableRoutes>,
 }
 
-/// Opens the table `iceberg` names, creating it from the configured Parquet format's schema
-/// when missing (and `create_tables` is on).
+impl OpenedTables {
+    /// The data files' format of the default table (its own schema).
+    #[must_use]
+    pub fn format(&self) -> ObjectFormat {
+        self.routes.default_table().format.clone()
+    }
+}
+
+/// Opens the default table `iceberg` names, creating it from `format.schema` when missing (and
+/// `create_tables` is on); routed tables are opened the same way on first use. Each table's
+/// own schema converts its records; `format.schema` only creates tables. Data files of a table
+/// go to `data_sinks(table)`.
 ///
 /// # Errors
-/// The catalog or the table failed, or the format is not Parquet.
+/// The catalog or the table failed (a missing table names `create_tables` or
+/// `format.schema`), or the format is not Parquet.
 pub async fn open(
     iceberg: &IcebergCatalogSettings,
-    format: &ObjectFormat,
-) -> anyhow::Result<OpenedTable> {
-    let ObjectFormat::Parquet(configured) = format else {
-        bail!("config key `format.type`: the Iceberg destination writes Parquet");
+    format: &FormatSource,
+    data_sinks: DataSinks,
+) -> anyhow::Result<OpenedTables> {
+    let (schema, serde, parquet) = match format {
+        FormatSource::Given(ObjectFormat::Parquet(configured)) => (
+            Some(Arc::clone(configured.schema())),
+            Arc::clone(configured.serde_options()),
+            configured.options().clone(),
+        ),
+        FormatSource::FromTable(table) => (None, Arc::clone(&table.serde), table.options.clone()),
+        FormatSource::FromGlue(_) => bail!(
+            "config key `format.glue`: the Glue schema must be read before the tables are opened"
+        ),
+        FormatSource::Given(_) => {
+            bail!("config key `format.type`: the Iceberg destination writes Parquet")
+        }
     };
     let catalog = open_catalog(iceberg).await?;
-    let creation = TableCreationSettings {
+    let opener = TableOpener {
+        catalog: Arc::clone(&catalog),
         create_tables: iceberg.create_tables,
-        schema: Some(configured.schema()),
-        partition_spec: &iceberg.partition_spec,
+        schema,
+        partition_spec: iceberg.partition_spec.clone(),
+        serde,
+        parquet,
+        data_sinks,
     };
-    let target = open_table(
-        &*catalog,
-        &iceberg.database,
-        &iceberg.table,
-        &creation,
-        configured.serde_options(),
-    )
-    .await?;
-    let table_format = ParquetTableFormat::new(
-        Arc::clone(&target.schema),
-        Arc::clone(configured.serde_options()),
-        configured.options().clone(),
-    )
-    .context("the table's Parquet format")?;
-    Ok(OpenedTable {
+    let routes = TableRoutes::open(opener, &iceberg.database, &iceberg.table).await?;
+    Ok(OpenedTables {
         catalog,
-        target,
-        format: ObjectFormat::Parquet(Arc::new(table_format)),
+        routes: Arc::new(routes),
     })
 }
 
-/// The worker's table destination: its commit task (committing at most once per buffer
-/// interval) writing data files through `data_sink` (rooted at the table's location, with
-/// conditional writes).
+/// The worker's table destination: its commit task (committing to each table at most once per
+/// buffer interval, the routed tables before the default one) and the router.
 #[must_use]
-pub fn table_destination(
-    settings: &Settings,
-    opened: &OpenedTable,
-    data_sink: Arc<dyn ObjectSink>,
-) -> TableDestination {
+pub fn table_destination(settings: &Settings, opened: &OpenedTables) -> TableDestination {
     let w = &settings.worker;
-    let files = TableFiles::new(&opened.target, data_sink);
-    let committer = TableCommitter::new(
-        opened.catalog.clone(),
-        opened.target.ident.clone(),
+    let commits = RoutedCommits::new(
+        Arc::clone(&opened.routes),
+        Arc::clone(&opened.catalog),
         &w.name,
         w.buffer.interval_ms,
     );
     let tick = Duration::from_millis(w.buffer.interval_ms.clamp(100, 1_000));
     TableDestination {
-        commits: TableCommits::spawn(committer, files, tick),
-        partitioner: opened.target.partitioner.clone(),
+        commits: TableCommits::spawn(commits, Arc::clone(&opened.routes), tick),
+        router: opened.routes.clone(),
     }
 }
 
-/// Where the table's location is, as a destination (`s3://bucket/prefix` or a directory).
+/// Where a table's location is, as a destination (`s3://bucket/prefix` or a directory).
 ///
 /// # Errors
 /// The location is neither `s3://` nor `file://`.
-pub fn location(opened: &OpenedTable) -> anyhow::Result<Destination> {
-    let location = opened.target.location();
+pub fn location(target: &TableTarget) -> anyhow::Result<Destination> {
+    let location = target.location();
     if let Some(directory) = location.strip_prefix("file://") {
         return Ok(Destination::Directory(directory.into()));
     }
     Destination::parse(&format!("{location}/"))
         .with_context(|| format!("the table's location {location}"))
+}
+
+/// Data files of dry-run go to `file://` table locations only.
+fn file_sinks() -> DataSinks {
+    Arc::new(|target| match location(target) {
+        Ok(Destination::Directory(directory)) => {
+            Ok(Arc::new(FileSink::new(directory)) as Arc<dyn ObjectSink>)
+        }
+        Ok(Destination::S3 { .. }) => Err(format!(
+            "dry-run writes only to a file:// warehouse (table {} is at {}); `run` writes s3:// ones",
+            target.ident,
+            target.location()
+        )),
+        Err(e) => Err(format!("{e:#}")),
+    })
 }
 
 /// Delivers `input` into the table `iceberg` names; error-output and backup objects go below
@@ -119,43 +140,34 @@ pub fn location(opened: &OpenedTable) -> anyhow::Result<Destination> {
 pub async fn dry_run_into_table(
     settings: &Settings,
     iceberg: &IcebergCatalogSettings,
-    format: &ObjectFormat,
     input: &DryRunInput<'_>,
     output: &Path,
 ) -> anyhow::Result<TablePreviewSummary> {
-    let opened = open(iceberg, format).await?;
-    let Destination::Directory(directory) = location(&opened)? else {
-        bail!(
-            "dry-run writes only to a file:// warehouse (the table is at {}); `run` writes s3:// ones",
-            opened.target.location()
-        );
-    };
-    let data_sink: Arc<dyn ObjectSink> = Arc::new(FileSink::new(directory));
+    let opened = open(iceberg, &settings.format, file_sinks()).await?;
     let w = &settings.worker;
     let layout = ObjectLayout {
         shard_id: input.shard_id.to_owned(),
         name: w.name.clone(),
-        format: opened.format.clone(),
+        format: opened.format(),
         extension: ".parquet".to_owned(),
         error_codec: w.error_codec,
         prefixes: w.prefixes.clone(),
-        query: None,
+        query: w.query.clone(),
         partition_limit: w.partition_limit,
-        table: Some(opened.target.partitioner.clone()),
+        table: Some(opened.routes.clone()),
     };
-    let files = TableFiles::new(&opened.target, data_sink);
     let outputs: Arc<dyn ObjectSink> =
         Arc::new(FileSink::new(output).with_conditional_writes(false));
-    let mut committer = TableCommitter::new(
-        opened.catalog.clone(),
-        opened.target.ident.clone(),
+    let mut commits = RoutedCommits::new(
+        Arc::clone(&opened.routes),
+        Arc::clone(&opened.catalog),
         &w.name,
         0,
     );
     let mut file = input.open()?;
     let summary = preview_into_table(
-        &mut committer,
-        &files,
+        &mut commits,
+        &opened.routes,
         outputs,
         input.shard_id,
         |resume| {

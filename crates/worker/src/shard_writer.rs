@@ -76,20 +76,18 @@ pub struct ShardWriter {
     pub health: Arc<kinesink_delivery::DestinationHealth>,
     /// What the shard did since its last INFO summary line.
     pub summary: ShardSummary,
-    /// With an Iceberg destination: the table's commit task, and the data files written since
+    /// With an Iceberg destination: the tables' commit task, and the data files written since
     /// the shard's last flush point.
     pub table: Option<ShardTable>,
 }
 
 /// A shard's part in an Iceberg destination.
 pub struct ShardTable {
-    /// The table's commit task.
+    /// The tables' commit task.
     pub commits: crate::table_commits::TableCommits,
-    /// Data files written since the shard's last flush point, for its next one.
-    pub durable: Vec<(
-        kinesink_iceberg_sink::commit_protocol::StagedFile,
-        iceberg::spec::DataFile,
-    )>,
+    /// Data files written since the shard's last flush point (of every table), for its next
+    /// one.
+    pub durable: Vec<kinesink_iceberg_sink::routed_commits::TableFile>,
 }
 
 impl ShardWriter {
@@ -344,17 +342,21 @@ impl ShardWriter {
         &mut self,
         object: &ReadyObject,
         lost: &CancellationToken,
-    ) -> Result<
-        (
-            kinesink_iceberg_sink::commit_protocol::StagedFile,
-            iceberg::spec::DataFile,
-        ),
-        Stop,
-    > {
+    ) -> Result<kinesink_iceberg_sink::routed_commits::TableFile, Stop> {
         let Some(table) = &self.table else {
             return Err(Stop::Failed("no table destination".to_owned()));
         };
-        let files = table.commits.files().clone();
+        let id = object
+            .table_partition
+            .as_ref()
+            .map(|p| p.table().to_owned())
+            .unwrap_or_default();
+        let Some(files) = table.commits.files_of(&id) else {
+            return Err(Stop::Failed(format!(
+                "shard {}: data file {} of table `{id}`, which is not open",
+                self.shard_id, object.key
+            )));
+        };
         let mut retry = kinesink_delivery::WriteRetry::new(self.retry_duration);
         let mut first_failure: Option<Instant> = None;
         loop {
@@ -367,8 +369,8 @@ impl ShardWriter {
                 return Err(Stop::Lost);
             }
             match files.write(&self.shard_id, object).await {
-                Ok(written) => {
-                    let (records, bytes) = (written.0.records, written.0.bytes);
+                Ok((staged, entry)) => {
+                    let (records, bytes) = (staged.records, staged.bytes);
                     self.summary.objects += 1;
                     self.summary.records += records;
                     self.summary.bytes += bytes;
@@ -382,7 +384,11 @@ impl ShardWriter {
                         .update(&self.shard_id, |p| p.delivered += records);
                     self.stats.objects.fetch_add(1, Ordering::Relaxed);
                     self.stats.bytes.fetch_add(bytes, Ordering::Relaxed);
-                    return Ok(written);
+                    return Ok(kinesink_iceberg_sink::routed_commits::TableFile {
+                        table: id,
+                        staged,
+                        entry,
+                    });
                 }
                 Err(e) => {
                     metrics::counter!(kinesink_metric_names::DELIVERY_FAILURES).increment(1);

@@ -1,19 +1,22 @@
-//! A worker's commits to its Iceberg table: one task runs the table's commit protocol
-//! ([`TableCommitter`]) for every shard the worker holds. Shard tasks tell it when they take a
-//! shard (and hear the table's position for it), hand it each flush point with the data files
-//! written since the previous one, and hear back, through their own channel, when the table
-//! holds the flush point: only then do they write the shard's progress object and lease
-//! checkpoint. Commits come at most once per commit interval (every shard's pending flush
-//! points in one fast-append), at once while draining.
+//! A worker's commits to its Iceberg tables: one task runs the commit protocol of every table
+//! the worker's records go to ([`RoutedCommits`]: one per table, the default table last) for
+//! every shard the worker holds. Shard tasks tell it when they take a shard (and hear the
+//! default table's position for it), hand it each flush point with the data files written
+//! since the previous one (of every table), and hear back, through their own channel, when the
+//! default table holds the flush point, which it does only after every routed table that got
+//! files of it holds them: only then do they write the shard's progress object and lease
+//! checkpoint. Commits come at most once per commit interval per table (every shard's pending
+//! flush points in one fast-append), at once while draining.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use iceberg::spec::DataFile;
-use kinesink_iceberg_sink::IcebergErrorClass;
-use kinesink_iceberg_sink::commit_protocol::{CommitEvent, StagedFile};
-use kinesink_iceberg_sink::table_committer::{Settled, TableCommitter};
+use kinesink_iceberg_sink::commit_protocol::CommitEvent;
+use kinesink_iceberg_sink::routed_commits::{RoutedCommits, RoutedOutcome, TableFile};
+use kinesink_iceberg_sink::table_committer::{CommitReport, Settled};
 use kinesink_iceberg_sink::table_files::TableFiles;
+use kinesink_iceberg_sink::table_routes::TableRoutes;
 use kinesink_sequence_position::SequencePosition;
 use tokio::sync::{mpsc, oneshot};
 
@@ -35,7 +38,7 @@ enum Request {
     Durable {
         shard: String,
         up_to: SequencePosition,
-        files: Vec<(StagedFile, DataFile)>,
+        files: Vec<TableFile>,
     },
     Released {
         shard: String,
@@ -43,37 +46,37 @@ enum Request {
     Drain,
 }
 
-/// The handle shard tasks use to reach the table's commit task (cheap to clone).
+/// The handle shard tasks use to reach the tables' commit task (cheap to clone).
 ///
 /// Guarantees: a flush point handed over with [`TableCommits::durable`] is answered on the
 /// shard's channel with [`TableAck::Committed`] once (and only once) a commit confirmed the
-/// table holds it, or with [`TableAck::Stop`]; nothing is acknowledged for a released shard.
+/// default table holds it (after every routed table holding files of it confirmed them), or
+/// with [`TableAck::Stop`]; nothing is acknowledged for a released shard.
 #[derive(Clone, Debug)]
 pub struct TableCommits {
     requests: mpsc::UnboundedSender<Request>,
-    files: TableFiles,
+    routes: Arc<TableRoutes>,
 }
 
 impl TableCommits {
-    /// Starts the commit task of `committer`, checking every `tick` whether the commit
-    /// interval is over; data files are written with `files`. The task ends when every handle
-    /// is dropped.
+    /// Starts the commit task of `commits` over the tables of `routes`, checking every `tick`
+    /// whether a commit interval is over. The task ends when every handle is dropped.
     #[must_use]
-    pub fn spawn(committer: TableCommitter, files: TableFiles, tick: Duration) -> Self {
+    pub fn spawn(commits: RoutedCommits, routes: Arc<TableRoutes>, tick: Duration) -> Self {
         let (requests, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(run(committer, receiver, tick));
-        Self { requests, files }
+        tokio::spawn(run(commits, receiver, tick));
+        Self { requests, routes }
     }
 
-    /// Writes this table's data files.
+    /// Writes the data files of table `id` (`database.table`), if records were routed to it.
     #[must_use]
-    pub fn files(&self) -> &TableFiles {
-        &self.files
+    pub fn files_of(&self, id: &str) -> Option<TableFiles> {
+        self.routes.get(id).map(|t| t.files.clone())
     }
 
-    /// This worker now reads `shard`: its acknowledgements go to `acks`; returns the table's
-    /// position for the shard (reading resumes after it, or after the lease's checkpoint if
-    /// that is further).
+    /// This worker now reads `shard`: its acknowledgements go to `acks`; returns the default
+    /// table's position for the shard (reading resumes after it, or after the lease's
+    /// checkpoint if that is further).
     ///
     /// # Errors
     /// The table could not be read (the message says why).
@@ -96,13 +99,8 @@ impl TableCommits {
     }
 
     /// Flush point `up_to` of `shard` is reached: `files` are the shard's data files since its
-    /// previous flush point.
-    pub fn durable(
-        &self,
-        shard: &str,
-        up_to: SequencePosition,
-        files: Vec<(StagedFile, DataFile)>,
-    ) {
+    /// previous flush point, of every table.
+    pub fn durable(&self, shard: &str, up_to: SequencePosition, files: Vec<TableFile>) {
         let _ = self.requests.send(Request::Durable {
             shard: shard.to_owned(),
             up_to,
@@ -125,7 +123,7 @@ impl TableCommits {
 
 /// The commit task.
 async fn run(
-    mut committer: TableCommitter,
+    mut commits: RoutedCommits,
     mut requests: mpsc::UnboundedReceiver<Request>,
     tick: Duration,
 ) {
@@ -135,72 +133,63 @@ async fn run(
     let mut ticks = tokio::time::interval(tick);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let event = tokio::select! {
+        let outcome = tokio::select! {
             request = requests.recv() => match request {
                 None => return,
                 Some(Request::Taken { shard, acks, reply }) => {
-                    let committed = match committer.table_positions().await {
-                        Ok(mut positions) => positions.remove(&shard),
+                    match commits.taken(now_ms(), &shard).await {
+                        Ok((committed, outcome)) => {
+                            shards.insert(shard.clone(), acks);
+                            let _ = reply.send(Ok(committed));
+                            outcome
+                        }
                         Err(e) => {
                             let _ = reply.send(Err(e.to_string()));
                             continue;
                         }
-                    };
-                    shards.insert(shard.clone(), acks);
-                    let _ = reply.send(Ok(committed.clone()));
-                    CommitEvent::ShardTaken { shard, committed }
+                    }
                 }
                 Some(Request::Durable { shard, up_to, files }) => {
-                    let files = files
-                        .into_iter()
-                        .map(|(staged, entry)| {
-                            committer.stage(&staged, entry);
-                            staged
-                        })
-                        .collect();
-                    CommitEvent::FilesDurable { shard, up_to, files }
+                    commits.durable(now_ms(), &shard, up_to, files).await
                 }
                 Some(Request::Released { shard }) => {
                     shards.remove(&shard);
-                    CommitEvent::ShardReleased { shard }
+                    commits.released(now_ms(), &shard).await
                 }
-                Some(Request::Drain) => CommitEvent::Drain,
+                Some(Request::Drain) => commits.step(now_ms(), CommitEvent::Drain).await,
             },
-            _ = ticks.tick() => CommitEvent::Tick,
+            _ = ticks.tick() => commits.step(now_ms(), CommitEvent::Tick).await,
         };
-        let result = committer.step(now_ms(), event).await;
-        record_metrics(&committer);
-        match result {
-            Ok(settled) => {
-                for s in settled {
-                    dispatch(&shards, s);
-                }
-            }
-            Err(e) if e.class() == IcebergErrorClass::Transient => {
-                tracing::warn!(error = %e, "Iceberg commit failed; retrying at the next tick (nothing is acknowledged meanwhile)");
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "Iceberg commit refused for a reason waiting does not fix; stopping every shard of the table");
-                for (shard, acks) in shards.drain() {
-                    let _ = acks.send(TableAck::Stop(format!("shard {shard}: {e}")));
-                }
-            }
-        }
+        settle(&shards, outcome);
     }
 }
 
-/// Counts what the last step did against the catalog.
-fn record_metrics(committer: &TableCommitter) {
+/// Records what the commits did and tells the shards.
+fn settle(shards: &HashMap<String, mpsc::UnboundedSender<TableAck>>, outcome: RoutedOutcome) {
+    for (table, report) in &outcome.reports {
+        record_metrics(&table.to_string(), report);
+    }
+    for e in &outcome.transient {
+        tracing::warn!(error = %e, "Iceberg commit failed; retrying at the next tick (nothing is acknowledged meanwhile)");
+    }
+    for s in outcome.settled {
+        if let Settled::Stop { reason, .. } = &s {
+            tracing::error!(%reason, "a shard's Iceberg commits stopped");
+        }
+        dispatch(shards, s);
+    }
+}
+
+/// Counts what one committer's step did against the catalog.
+fn record_metrics(table: &str, report: &CommitReport) {
     use kinesink_metric_names as m;
-    let report = committer.last_report();
-    if report == &Default::default() {
+    if report == &CommitReport::default() {
         return;
     }
-    let table = committer.table().to_string();
     // Every counter of the table is touched, at zero too, so its series (failures, conflicts)
     // exist from the first commit step on.
     let count = |name: &'static str, value: u64| {
-        metrics::counter!(name, "table" => table.clone()).increment(value);
+        metrics::counter!(name, "table" => table.to_owned()).increment(value);
     };
     count(m::ICEBERG_COMMITS, u64::from(report.committed));
     count(m::ICEBERG_COMMIT_CONFLICTS, u64::from(report.conflicts));
@@ -213,7 +202,7 @@ fn record_metrics(committer: &TableCommitter) {
     count(m::ICEBERG_COMMIT_MICROSECONDS, micros);
     let attempts = report.committed + report.conflicts + report.fenced + report.failed;
     if attempts > 0 {
-        metrics::gauge!(m::ICEBERG_LAST_COMMIT_SECONDS, "table" => table.clone())
+        metrics::gauge!(m::ICEBERG_LAST_COMMIT_SECONDS, "table" => table.to_owned())
             .set(report.commit_time.as_secs_f64() / f64::from(attempts));
     }
     if report.fenced > 0 {

@@ -138,13 +138,14 @@ pub struct Worker {
     table_destination: Option<TableDestination>,
 }
 
-/// An Iceberg destination: the table's commit task, and the partitioner of its spec.
+/// An Iceberg destination: the commit task of its tables, and the router placing records in
+/// them.
 #[derive(Clone)]
 pub struct TableDestination {
-    /// The worker's commit task for the table.
+    /// The worker's commit task for the tables.
     pub commits: crate::table_commits::TableCommits,
-    /// Places records in the table's partitions.
-    pub partitioner: Arc<dyn kinesink_delivery::TablePartitioner>,
+    /// Routes records to their tables and places them in the tables' partitions.
+    pub router: Arc<dyn kinesink_delivery::TableRouter>,
 }
 
 /// What a shard task is built from once its progress object is claimed (owned, so the claim

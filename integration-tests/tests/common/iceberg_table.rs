@@ -58,10 +58,16 @@ schema = "{schema}"
 /// each shard's newest `positions` in the snapshot summaries, the data `files` planned, and
 /// the `snapshots`.
 pub fn read_back(catalog_dir: &Path, bucket: &str, table: &str) -> serde_json::Value {
-    let moto = std::env::var("AWS_ENDPOINT_URL_S3").unwrap();
+    read_back_from(catalog_dir, &format!("s3://{bucket}/warehouse"), table)
+}
+
+/// [`read_back`] of a catalog whose warehouse is `warehouse` (`s3://...` in moto's S3, or
+/// `file:///...`).
+pub fn read_back_from(catalog_dir: &Path, warehouse: &str, table: &str) -> serde_json::Value {
+    let moto = std::env::var("AWS_ENDPOINT_URL_S3").unwrap_or_default();
     let catalog = format!(
         r#"from pyiceberg.catalog.sql import SqlCatalog
-catalog = SqlCatalog("default", uri="sqlite:///{dir}/catalog.db", warehouse="s3://{bucket}/warehouse",
+catalog = SqlCatalog("default", uri="sqlite:///{dir}/catalog.db", warehouse="{warehouse}",
     **{{"s3.endpoint": "{moto}", "s3.access-key-id": "test", "s3.secret-access-key": "test", "s3.region": "us-east-1"}})"#,
         dir = catalog_dir.display()
     );

@@ -10,7 +10,7 @@ use crate::{DestinationSection, FormatSection, FormatType, GlueSection, Processi
 
 /// What an Iceberg destination becomes.
 pub(super) struct IcebergImport {
-    /// `[processing]` (no partition query: routing to tables is not built).
+    /// `[processing]` (no partition query: Firehose's routing queries are not carried over).
     pub(super) processing: ProcessingSection,
     /// `[destination]` with its `[destination.iceberg]`.
     pub(super) destination: DestinationSection,
@@ -93,7 +93,7 @@ pub(super) fn import_iceberg(
     let (mut processing, _delimiter) = processing(i, notes);
     if let Some(query) = processing.partition_query.take() {
         notes.push(format!(
-            "the MetadataExtraction query `{query}`: routing records to tables by destinationDatabaseName / destinationTableName (and operation) is not built yet; every record goes to {}.{}",
+            "the MetadataExtraction query `{query}`: not carried over (kinesink routes by a processing.partition_query that outputs only destinationDatabaseName / destinationTableName, and has no `operation`: it only appends); until you set one, every record goes to {}.{}",
             table.database, table.table
         ));
     }
@@ -179,7 +179,7 @@ fn default_table<'a>(
     let mut tables = tables.into_iter();
     let first = tables.next().ok_or_else(|| {
         ImportError(
-            "the Iceberg destination names no table (DestinationTableConfigurationList is empty): its records name their tables (destinationDatabaseName / destinationTableName), and routing by them is not built yet"
+            "the Iceberg destination names no table (DestinationTableConfigurationList is empty): its records name their tables (destinationDatabaseName / destinationTableName): set destination.iceberg.database / table (the default table, which holds the checkpoints) and a processing.partition_query outputting those keys"
                 .into(),
         )
     })?;
@@ -188,7 +188,7 @@ fn default_table<'a>(
         .collect();
     if !others.is_empty() {
         notes.push(format!(
-            "DestinationTableConfigurationList names {} tables: only the first, {}.{}, is carried over (destination.iceberg.database / table); {} are not: routing records to tables by destinationDatabaseName / destinationTableName is not built yet",
+            "DestinationTableConfigurationList names {} tables: only the first, {}.{}, is carried over (destination.iceberg.database / table); {} are not listed in the config: kinesink opens (or creates) each table a processing.partition_query routes records to at its first record",
             others.len() + 1,
             first.database,
             first.table,

@@ -23,10 +23,10 @@ impl ShardBuffers {
         let parse =
             self.layout.query.is_some() || matches!(self.layout.format, ObjectFormat::Parquet(_));
         let mut parser = std::mem::take(&mut self.record_parser);
-        if let Some(table) = self.layout.table.clone() {
+        if let Some(router) = self.layout.table.clone() {
             let outcome = match parser.parse(&record.data) {
                 Ok(parsed) => {
-                    self.add_to_table(now_ms, record, position, &*table, &parsed, actions)
+                    self.add_to_table(now_ms, record, position, &*router, &parsed, actions)
                 }
                 Err(cf) => {
                     let failed = failed_record(
@@ -47,27 +47,7 @@ impl ShardBuffers {
         } else {
             None
         };
-        // A panic while partitioning (a bug; nothing here changes the buffers) fails this record
-        // only: it goes to the error output with the panic's message.
-        let keys =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &self.layout.query {
-                None => Ok(PartitionKeys::empty()),
-                Some(query) => parsed
-                    .as_ref()
-                    .and_then(|p| query.extract_selected(|paths| p.texts_at_paths(paths)))
-                    .unwrap_or_else(|| query.extract_from_bytes(&record.data)),
-            }))
-            .unwrap_or_else(|panic| {
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                Err(kinesink_partitioning::FailureReason::QueryFailed {
-                    message: format!("partitioning panicked on this record: {message}"),
-                }
-                .into())
-            });
+        let keys = self.partition_keys(record, parsed.as_ref());
         let outcome = match keys {
             Ok(keys) => self.add_keyed(now_ms, record, position, keys, parsed.as_ref(), actions),
             Err(f) => self.add_failed(
@@ -86,51 +66,31 @@ impl ShardBuffers {
         outcome
     }
 
-    /// [`ShardBuffers::add_record`] for a table destination: the record's partition in the
-    /// table, then its buffer (refusals of either go to the error output).
-    fn add_to_table(
-        &mut self,
-        now_ms: u64,
+    /// The record's partition keys by the layout's query (none without one). A panic while
+    /// partitioning (a bug; nothing here changes the buffers) fails this record only: it goes
+    /// to the error output with the panic's message.
+    pub(super) fn partition_keys(
+        &self,
         record: &UserRecord,
-        position: &SequencePosition,
-        table: &dyn TablePartitioner,
-        parsed: &ParsedJsonRecord<'_>,
-        actions: &mut Vec<BufferAction>,
-    ) -> Result<(), BufferError> {
-        let fail = |output_type: &str, code: &str, message: String| {
-            failed_record(record, position, output_type, code, message)
-        };
-        let partition = match table.partition_of(parsed) {
-            Ok(partition) => partition,
-            Err(f) => {
-                let failed = fail(&f.error_output_type, &f.error_code, f.message);
-                return self.add_failed(now_ms, &failed, actions);
+        parsed: Option<&ParsedJsonRecord<'_>>,
+    ) -> Result<PartitionKeys, kinesink_partitioning::PartitioningFailure> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &self.layout.query {
+            None => Ok(PartitionKeys::empty()),
+            Some(query) => parsed
+                .and_then(|p| query.extract_selected(|paths| p.texts_at_paths(paths)))
+                .unwrap_or_else(|| query.extract_from_bytes(&record.data)),
+        }))
+        .unwrap_or_else(|panic| {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(kinesink_partitioning::FailureReason::QueryFailed {
+                message: format!("partitioning panicked on this record: {message}"),
             }
-        };
-        let id = PartitionId::Table(partition);
-        if !self.open.contains_key(&id)
-            && !self.make_room(now_ms, &id, position, record, actions)?
-        {
-            return Ok(());
-        }
-        let added = self.add_to(
-            now_ms,
-            id,
-            position,
-            record.approximate_arrival_ms,
-            &record.data,
-            Some(parsed),
-            actions,
-        )?;
-        if let Err(cf) = added {
-            let failed = fail(
-                FORMAT_CONVERSION_FAILED_OUTPUT_TYPE,
-                cf.error_code(),
-                cf.message().to_owned(),
-            );
-            return self.add_failed(now_ms, &failed, actions);
-        }
-        Ok(())
+            .into())
+        })
     }
 
     /// [`ShardBuffers::add_record`] once the record's partition keys are known.
@@ -223,7 +183,7 @@ impl ShardBuffers {
     /// Applies the active-partition limit before partition `id` opens: `Ok(true)` when it may
     /// open (least recently used buffers cut first if so configured), `Ok(false)` when the
     /// record went to the error output as `activePartitionExceeded`.
-    fn make_room(
+    pub(super) fn make_room(
         &mut self,
         now_ms: u64,
         id: &PartitionId,
@@ -290,7 +250,11 @@ impl ShardBuffers {
 
     pub(super) fn new_encoder(&self, id: &PartitionId) -> ObjectEncoder {
         match id {
-            PartitionId::Data(_) | PartitionId::Table(_) => self.layout.format.new_encoder(),
+            PartitionId::Data(_) => self.layout.format.new_encoder(),
+            PartitionId::Table(partition) => partition
+                .format()
+                .unwrap_or(&self.layout.format)
+                .new_encoder(),
             PartitionId::Error(_) => ObjectEncoder::Records(Box::new(RecordEncoder::new(
                 RecordFraming::NewlineDelimited,
                 self.layout.error_codec,

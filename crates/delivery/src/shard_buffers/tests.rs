@@ -6,6 +6,7 @@ mod exactly_once;
 mod shared_positions;
 mod source_backup;
 mod table_partitions;
+mod table_routes;
 
 fn layout() -> ObjectLayout {
     ObjectLayout {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod catalog_checks;
+pub(crate) mod commit_outage;
 pub(crate) mod interloper;
 pub(crate) mod postgres;
 pub(crate) mod rest_catalog;

@@ -34,3 +34,35 @@ pub(crate) async fn sqlite_catalog(partition_spec: &str) -> SqliteCatalog {
     let catalog = open_catalog(&settings).await.unwrap();
     SqliteCatalog { dir, catalog }
 }
+
+/// The tables of a destination in `catalog`, default `analytics.events`, created when
+/// `create_tables` from `schema` (Hive DDL, `None`: no `format.schema`) and `partition_spec`;
+/// data files written under each table's `file://` location.
+pub(crate) async fn table_routes(
+    catalog: Arc<dyn Catalog>,
+    create_tables: bool,
+    schema: Option<&str>,
+    partition_spec: &str,
+) -> Result<kinesink_iceberg_sink::table_routes::TableRoutes, kinesink_iceberg_sink::IcebergSinkError>
+{
+    use kinesink_delivery::{FileSink, ObjectSink};
+    use kinesink_iceberg_sink::table_routes::{DataSinks, TableOpener, TableRoutes};
+    let data_sinks: DataSinks = Arc::new(|target| {
+        let location = target.location();
+        let directory = location
+            .strip_prefix("file://")
+            .ok_or_else(|| format!("{location} is not a file:// location"))?;
+        Ok(Arc::new(FileSink::new(directory)) as Arc<dyn ObjectSink>)
+    });
+    let opener = TableOpener {
+        catalog,
+        create_tables,
+        schema: schema
+            .map(|s| Arc::new(kinesink_parquet_writer::TableSchema::parse_hive(s).unwrap())),
+        partition_spec: partition_spec.into(),
+        serde: Arc::new(kinesink_parquet_writer::SerdeOptions::default()),
+        parquet: kinesink_parquet_writer::ParquetOptions::default(),
+        data_sinks,
+    };
+    TableRoutes::open(opener, "analytics", "events").await
+}

@@ -78,6 +78,7 @@ pub(crate) fn effective_settings(s: &Settings) -> String {
     );
     let format = match &s.format {
         FormatSource::FromGlue(_) => "parquet, schema from Glue at start-up".to_owned(),
+        FormatSource::FromTable(_) => "parquet, each Iceberg table's own schema".to_owned(),
         FormatSource::Given(ObjectFormat::Records { framing, codec }) => {
             format!(
                 "{} records, {codec}",

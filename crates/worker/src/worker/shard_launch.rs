@@ -174,10 +174,7 @@ fn build_task(
         prefixes: s.prefixes.clone(),
         query: s.query.clone(),
         partition_limit: s.partition_limit,
-        table: parts
-            .table_destination
-            .as_ref()
-            .map(|t| t.partitioner.clone()),
+        table: parts.table_destination.as_ref().map(|t| t.router.clone()),
     };
     ShardTask {
         shard_id: lease.shard_id.clone(),

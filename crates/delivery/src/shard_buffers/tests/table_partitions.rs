@@ -34,7 +34,7 @@ impl TablePartitioner for ByKind {
 fn table_layout(max_active: usize) -> ObjectLayout {
     let base = parquet(layout(), "kind string, n int");
     ObjectLayout {
-        table: Some(Arc::new(ByKind)),
+        table: Some(Arc::new(crate::SingleTable::new("db.t", Arc::new(ByKind)))),
         // Neither applies to a table's data files.
         prefixes: Arc::new(
             OutputPrefixes::parse(Some("ignored/!{timestamp:yyyy}/"), Some("err/")).unwrap(),
