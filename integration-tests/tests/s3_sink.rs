@@ -488,11 +488,11 @@ async fn a_key_holding_fewer_records_sends_the_longer_object_to_the_alternative_
     // One PutObject case and one multipart case (metadata set by CreateMultipartUpload).
     for (name, min_len) in [("n-s-1-0.gz", 0), ("n-s-1-0.parquet", MIN_PART_SIZE + 10)] {
         // The first run cut records 1..=3, the replay (another buffer_size_mib) 1..=8.
-        let first = write_once(&sink, name, records(1, 3, min_len), &held(3, 3))
+        let first = write_once(&sink, name, &records(1, 3, min_len), &held(3, 3))
             .await
             .unwrap();
         assert_eq!(first.outcome, PutOutcome::Written);
-        let longer = write_once(&sink, name, records(1, 8, min_len), &held(8, 8))
+        let longer = write_once(&sink, name, &records(1, 8, min_len), &held(8, 8))
             .await
             .unwrap();
         let alternative = name.replacen("-1-0.", "-1-0-8-0.", 1);
@@ -512,7 +512,7 @@ async fn a_key_holding_fewer_records_sends_the_longer_object_to_the_alternative_
         }
         // The same records again (other bytes, as a compacted Parquet object): done, no object
         // under another key, no second version.
-        let same = write_once(&sink, name, records(1, 3, min_len + 7), &held(3, 3))
+        let same = write_once(&sink, name, &records(1, 3, min_len + 7), &held(3, 3))
             .await
             .unwrap();
         assert_eq!(same.key, name);
@@ -524,7 +524,7 @@ async fn a_key_holding_fewer_records_sends_the_longer_object_to_the_alternative_
                 existing_contents: Some(held(3, 3)),
             }
         );
-        let replay = write_once(&sink, name, records(1, 8, min_len), &held(8, 8))
+        let replay = write_once(&sink, name, &records(1, 8, min_len), &held(8, 8))
             .await
             .unwrap();
         assert_eq!(replay.key, alternative);
@@ -565,11 +565,11 @@ async fn an_object_without_recorded_contents_holds_the_same_records_only_when_it
         root.clone(),
         S3SinkOptions::default(),
     );
-    let same_size = write_once(&sink, "n-s-1-0.gz", records(1, 3, 0), &held(3, 3))
+    let same_size = write_once(&sink, "n-s-1-0.gz", &records(1, 3, 0), &held(3, 3))
         .await
         .unwrap();
     assert_eq!(same_size.key, "n-s-1-0.gz");
-    let other_size = write_once(&sink, "n-s-1-0.gz", records(1, 5, 0), &held(5, 5))
+    let other_size = write_once(&sink, "n-s-1-0.gz", &records(1, 5, 0), &held(5, 5))
         .await
         .unwrap();
     assert_eq!(other_size.key, "n-s-1-0-5-0.gz");

@@ -256,10 +256,10 @@ mod tests {
         let sink = FileSink::new(dir.path());
         let key = "p/n-s-1-0.gz";
         // The first run cut records 1..=2 (last record 2), the replay cuts 1..=4.
-        write_once(&sink, key, b"r1\nr2\n".to_vec(), &contents("2", 2))
+        write_once(&sink, key, b"r1\nr2\n", &contents("2", 2))
             .await
             .unwrap();
-        let placed = write_once(&sink, key, b"r1\nr2\nr3\nr4\n".to_vec(), &contents("4", 4))
+        let placed = write_once(&sink, key, b"r1\nr2\nr3\nr4\n", &contents("4", 4))
             .await
             .unwrap();
         assert_eq!(placed.key, "p/n-s-1-0-4-0.gz");
@@ -272,13 +272,13 @@ mod tests {
         }
         // The same records again, even in other bytes (a compacted Parquet object): done, no
         // further file.
-        let same = write_once(&sink, key, b"R1R2".to_vec(), &contents("2", 2))
+        let same = write_once(&sink, key, b"R1R2", &contents("2", 2))
             .await
             .unwrap();
         assert_eq!(same.key, key);
         assert_eq!(same.diverted_from, None);
         assert!(matches!(same.outcome, PutOutcome::AlreadyWritten { .. }));
-        let replay = write_once(&sink, key, b"r1\nr2\nr3\nr4\n".to_vec(), &contents("4", 4))
+        let replay = write_once(&sink, key, b"r1\nr2\nr3\nr4\n", &contents("4", 4))
             .await
             .unwrap();
         assert_eq!(replay.key, "p/n-s-1-0-4-0.gz");
@@ -296,18 +296,13 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("p")).unwrap();
         // Written by an older version: no sidecar.
         std::fs::write(dir.path().join("p/n-s-1-0.gz"), b"r1\n").unwrap();
-        let same_size = write_once(&sink, "p/n-s-1-0.gz", b"R1\n".to_vec(), &contents("1", 1))
+        let same_size = write_once(&sink, "p/n-s-1-0.gz", b"R1\n", &contents("1", 1))
             .await
             .unwrap();
         assert_eq!(same_size.key, "p/n-s-1-0.gz");
-        let other_size = write_once(
-            &sink,
-            "p/n-s-1-0.gz",
-            b"r1\nr2\n".to_vec(),
-            &contents("2", 2),
-        )
-        .await
-        .unwrap();
+        let other_size = write_once(&sink, "p/n-s-1-0.gz", b"r1\nr2\n", &contents("2", 2))
+            .await
+            .unwrap();
         assert_eq!(other_size.key, "p/n-s-1-0-2-0.gz");
         assert_eq!(other_size.outcome, PutOutcome::Written);
     }

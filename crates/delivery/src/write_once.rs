@@ -78,7 +78,9 @@ pub struct Placement {
 }
 
 /// Writes `body` (holding `contents`) under `key`, or, when `key` already holds an object with
-/// other records, under [`alternative_key`] (with the same rule).
+/// other records, under [`alternative_key`] (with the same rule). The body is borrowed: each
+/// put takes one copy of it (one in all, but for the rare second put), so a caller that keeps
+/// its object for a retry copies nothing itself.
 ///
 /// Guarantees: on `Ok` the records of `body` are durable under [`Placement::key`], in this
 /// object or in one holding the same records. An existing object with the same contents (or,
@@ -91,11 +93,11 @@ pub struct Placement {
 pub async fn write_once(
     sink: &dyn ObjectSink,
     key: &str,
-    body: Vec<u8>,
+    body: &[u8],
     contents: &ObjectContents,
 ) -> Result<Placement, SinkError> {
     let size = body.len() as u64;
-    let outcome = sink.put(key, body.clone(), contents).await?;
+    let outcome = sink.put(key, body.to_vec(), contents).await?;
     if holds_same_records(&outcome, contents, size) {
         return Ok(Placement {
             key: key.to_owned(),
@@ -104,7 +106,7 @@ pub async fn write_once(
         });
     }
     let alternative = alternative_key(key, contents);
-    let second = sink.put(&alternative, body, contents).await?;
+    let second = sink.put(&alternative, body.to_vec(), contents).await?;
     if holds_same_records(&second, contents, size) {
         return Ok(Placement {
             key: alternative,
@@ -171,25 +173,17 @@ mod tests {
         let sink = MemorySink::new();
         let short = contents("20", 0, 2);
         let long = contents("40", 0, 4);
-        write_once(&sink, "k-1-0.gz", b"ab".to_vec(), &short)
-            .await
-            .unwrap();
-        let placed = write_once(&sink, "k-1-0.gz", b"abcd".to_vec(), &long)
-            .await
-            .unwrap();
+        write_once(&sink, "k-1-0.gz", b"ab", &short).await.unwrap();
+        let placed = write_once(&sink, "k-1-0.gz", b"abcd", &long).await.unwrap();
         assert_eq!(placed.key, "k-1-0-40-0.gz");
         assert_eq!(placed.outcome, PutOutcome::Written);
         assert_eq!(placed.diverted_from.as_deref(), Some("k-1-0.gz"));
         // A replay of either object is done, with no third object.
-        let again = write_once(&sink, "k-1-0.gz", b"abcd".to_vec(), &long)
-            .await
-            .unwrap();
+        let again = write_once(&sink, "k-1-0.gz", b"abcd", &long).await.unwrap();
         assert_eq!(again.key, "k-1-0-40-0.gz");
         assert!(matches!(again.outcome, PutOutcome::AlreadyWritten { .. }));
         // Same records, other bytes (a compacted Parquet object): done.
-        let same = write_once(&sink, "k-1-0.gz", b"xyz".to_vec(), &short)
-            .await
-            .unwrap();
+        let same = write_once(&sink, "k-1-0.gz", b"xyz", &short).await.unwrap();
         assert_eq!(same.key, "k-1-0.gz");
         assert_eq!(same.diverted_from, None);
         assert_eq!(sink.objects().len(), 2);

@@ -195,28 +195,53 @@ impl PartitionValues {
     /// says); fails if the count or a value's type does not match
     /// the spec's source columns.
     pub fn partition(&self, sources: &[Option<Datum>]) -> Result<Partition, PartitionValuesError> {
+        let values = self.transformed(sources)?;
+        let id = self.id_of(&values);
+        Ok(self.named(values, id))
+    }
+
+    /// The partition tuple of source values `sources` (as [`Self::partition`] takes them),
+    /// not yet named: with [`Self::id_of`] a caller can find a partition it made before
+    /// without naming it again ([`Self::named`]).
+    ///
+    /// # Errors
+    /// As [`Self::partition`].
+    pub fn transformed(
+        &self,
+        sources: &[Option<Datum>],
+    ) -> Result<Vec<Option<Datum>>, PartitionValuesError> {
         if sources.len() != self.fields.len() {
             return Err(PartitionValuesError::SourceCount {
                 expected: self.fields.len(),
                 found: sources.len(),
             });
         }
-        let values = self
-            .fields
+        self.fields
             .iter()
             .zip(sources)
             .map(|(field, source)| field.apply(source.as_ref()))
-            .collect::<Result<Vec<_>, _>>()?;
-        let named = || {
+            .collect()
+    }
+
+    /// The id of the partition whose tuple is `values` (from [`Self::transformed`]).
+    #[must_use]
+    pub fn id_of(&self, values: &[Option<Datum>]) -> PartitionId {
+        PartitionId(partition_id(self.fields.iter().zip(values).map(
+            |(field, value)| (field.name.as_str(), &field.transform, value.as_ref()),
+        )))
+    }
+
+    /// The partition whose tuple is `values` and id is `id` (from [`Self::id_of`]).
+    #[must_use]
+    pub fn named(&self, values: Vec<Option<Datum>>, id: PartitionId) -> Partition {
+        let path = partition_path(
             self.fields
                 .iter()
                 .zip(&values)
-                .map(|(field, value)| (field.name.as_str(), &field.transform, value.as_ref()))
-        };
-        let path = partition_path(named());
-        let id = PartitionId(partition_id(named()));
+                .map(|(field, value)| (field.name.as_str(), &field.transform, value.as_ref())),
+        );
         let values = Struct::from_iter(values.into_iter().map(|value| value.map(Literal::from)));
-        Ok(Partition { values, path, id })
+        Partition { values, path, id }
     }
 }
 

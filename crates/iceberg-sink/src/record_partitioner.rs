@@ -1,9 +1,10 @@
 //! A table's partition spec as the record path's [`TablePartitioner`]: each record's partition
 //! from its source columns, read exactly as its Parquet file holds them.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
-use iceberg::spec::{PartitionSpec, Schema};
+use iceberg::spec::{Datum, PartitionSpec, Schema};
 use kinesink_delivery::{TablePartition, TablePartitionFailure, TablePartitioner};
 use kinesink_parquet_writer::{
     FORMAT_CONVERSION_FAILED_OUTPUT_TYPE, ParsedJsonRecord, SerdeOptions, TableSchema,
@@ -25,12 +26,20 @@ pub const DATA_DIRECTORY: &str = "data/";
 /// when unpartitioned), the partition's Hive-style path as Iceberg Java writes it, and carries
 /// its [`Partition`] (downcast the values to it); the same record always gets the same one.
 /// A source value that does not convert goes to `format-conversion-failed` with the Parquet
-/// writer's own code and message.
+/// writer's own code and message. A partition seen before is handed out again (a clone of the
+/// same `TablePartition`), not named anew for each record; at most [`KNOWN_PARTITIONS`] are
+/// kept.
 #[derive(Debug)]
 pub struct IcebergPartitioner {
     sources: PartitionSources,
     values: PartitionValues,
+    /// Partitions made so far, by their tuple.
+    known: RwLock<HashMap<Vec<Option<Datum>>, TablePartition>>,
 }
+
+/// Partitions a partitioner keeps to hand out again (past that, it starts over: a table with
+/// more live partitions only loses the reuse, never a record).
+pub const KNOWN_PARTITIONS: usize = 4096;
 
 /// Why a spec cannot place records.
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +66,11 @@ impl IcebergPartitioner {
     ) -> Result<Self, PartitionerError> {
         let values = PartitionValues::new(spec, schema)?;
         let sources = PartitionSources::new(&values, schema, table_schema, options)?;
-        Ok(Self { sources, values })
+        Ok(Self {
+            sources,
+            values,
+            known: RwLock::new(HashMap::new()),
+        })
     }
 }
 
@@ -74,16 +87,35 @@ impl TablePartitioner for IcebergPartitioner {
             },
             other => failure(other.to_string()),
         })?;
-        let partition = self
+        let values = self
             .values
-            .partition(&sources)
+            .transformed(&sources)
             .map_err(|e| failure(e.to_string()))?;
+        if let Some(partition) = self
+            .known
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&values)
+        {
+            return Ok(partition.clone());
+        }
+        let id = self.values.id_of(&values);
+        let partition = self.values.named(values.clone(), id);
         let path: Arc<str> = if self.values.is_unpartitioned() {
             DATA_DIRECTORY.into()
         } else {
             format!("{DATA_DIRECTORY}{}/", partition.path()).into()
         };
-        Ok(TablePartition::new(path, Arc::new(partition)))
+        let made = TablePartition::new(path, Arc::new(partition));
+        let mut known = self
+            .known
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if known.len() >= KNOWN_PARTITIONS {
+            known.clear();
+        }
+        known.insert(values, made.clone());
+        Ok(made)
     }
 }
 
@@ -99,4 +131,79 @@ fn failure(message: String) -> TablePartitionFailure {
 #[must_use]
 pub fn partition_of_object(partition: &TablePartition) -> Option<&Partition> {
     partition.values().downcast_ref::<Partition>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse_partition_spec;
+    use crate::schema_mapping::{iceberg_schema_of, table_schema_of};
+    use kinesink_parquet_writer::JsonRecordParser;
+
+    fn partitioner() -> IcebergPartitioner {
+        let hive = TableSchema::parse_hive("event_id string, event_type string, ts timestamp")
+            .expect("hive schema");
+        let schema = iceberg_schema_of(&hive).expect("iceberg schema");
+        let spec = parse_partition_spec("event_type, day(ts)")
+            .expect("spec text")
+            .bind(schema.clone())
+            .expect("spec");
+        let writer = table_schema_of(&schema).expect("writer schema");
+        IcebergPartitioner::new(&spec, &schema, &writer, &SerdeOptions::default())
+            .expect("partitioner")
+    }
+
+    fn partition_of(partitioner: &IcebergPartitioner, record: &str) -> TablePartition {
+        let mut parser = JsonRecordParser::new();
+        let parsed = parser.parse(record.as_bytes()).expect("JSON");
+        partitioner.partition_of(&parsed).expect("a partition")
+    }
+
+    #[test]
+    fn a_partition_seen_before_is_handed_out_again_with_the_same_path_and_tuple() {
+        let partitioner = partitioner();
+        let first = partition_of(
+            &partitioner,
+            r#"{"event_id":"a","event_type":"click","ts":"2026-12-03T10:00:00Z"}"#,
+        );
+        // Another record of the same partition (same type, same day).
+        let again = partition_of(
+            &partitioner,
+            r#"{"event_id":"b","event_type":"click","ts":"2026-12-03T23:59:59Z"}"#,
+        );
+        let other = partition_of(
+            &partitioner,
+            r#"{"event_id":"c","event_type":"click","ts":"2026-12-04T00:00:00Z"}"#,
+        );
+        assert_eq!(first.path(), "data/event_type=click/ts_day=2026-12-03/");
+        assert_eq!(again.path(), first.path());
+        assert!(
+            Arc::ptr_eq(first.values(), again.values()),
+            "the known partition is reused, not made again"
+        );
+        assert_eq!(
+            partition_of_object(&again).map(Partition::values),
+            partition_of_object(&first).map(Partition::values)
+        );
+        assert_eq!(other.path(), "data/event_type=click/ts_day=2026-12-04/");
+        assert_ne!(
+            partition_of_object(&other).map(Partition::values),
+            partition_of_object(&first).map(Partition::values)
+        );
+    }
+
+    #[test]
+    fn past_the_known_partitions_limit_records_still_get_their_own_partition() {
+        let partitioner = partitioner();
+        for n in 0..(KNOWN_PARTITIONS + 10) {
+            let record =
+                format!(r#"{{"event_id":"e","event_type":"t{n}","ts":"2026-12-03T10:00:00Z"}}"#);
+            let partition = partition_of(&partitioner, &record);
+            assert_eq!(
+                partition.path(),
+                format!("data/event_type=t{n}/ts_day=2026-12-03/")
+            );
+        }
+        assert!(partitioner.known.read().expect("lock").len() <= KNOWN_PARTITIONS);
+    }
 }

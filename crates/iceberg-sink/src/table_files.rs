@@ -83,7 +83,7 @@ impl TableFiles {
             last: object.last.clone(),
             records: object.record_count as u64,
         };
-        let placement = write_once(&*self.sink, &object.key, object.body.clone(), &contents)
+        let placement = write_once(&*self.sink, &object.key, &object.body, &contents)
             .await
             .map_err(|e| IcebergSinkError {
                 operation: operation.clone(),

@@ -47,6 +47,21 @@ impl MemoryShardSource {
         );
     }
 
+    /// Appends `records` to the open shard `shard_id` (added with [`MemoryShardSource::add_shard`]):
+    /// a producer writing while workers read. Their sequence numbers must follow the shard's.
+    ///
+    /// # Panics
+    /// If the shard was never added, or a lock was poisoned by a panicking test.
+    pub fn append_records(&self, shard_id: &str, records: Vec<KinesisRecord>) {
+        self.shards
+            .lock()
+            .expect("lock")
+            .get_mut(shard_id)
+            .expect("a shard added before")
+            .records
+            .extend(records);
+    }
+
     /// Makes the next `n` GetRecords calls fail with an expired iterator.
     ///
     /// # Panics

@@ -230,9 +230,7 @@ impl ShardWriter {
             {
                 return Err(Stop::Lost);
             }
-            match kinesink_delivery::write_once(self.sink.as_ref(), &key, body.clone(), &contents)
-                .await
-            {
+            match kinesink_delivery::write_once(self.sink.as_ref(), &key, &body, &contents).await {
                 Ok(placement) => {
                     report_placement(&self.shard_id, &placement);
                     if self.health.accepted(&self.shard_id) {

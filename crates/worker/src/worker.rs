@@ -665,4 +665,6 @@ impl Worker {
 mod in_process_tests;
 mod shard_launch;
 #[cfg(test)]
+mod table_commit_rate_tests;
+#[cfg(test)]
 mod tests;

@@ -10,6 +10,7 @@ use std::sync::atomic::Ordering;
 
 use base64::Engine;
 
+use super::chaos_producer::Produced;
 use super::fault_proxy::ProxyCounters;
 use super::raw_objects;
 
@@ -194,4 +195,79 @@ pub fn log_tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+/// Every produced record against what was delivered: good events delivered (once or more),
+/// malformed records in the error output, the copies beyond the first, the records nowhere
+/// (the first few of them), and delivered events nobody produced.
+pub struct Tally {
+    pub delivered_good: u64,
+    pub in_error_prefix: u64,
+    pub duplicates: u64,
+    pub missing: u64,
+    pub missing_examples: Vec<String>,
+    pub unknown_events: u64,
+}
+
+/// Tallies `delivered` against `produced`.
+pub fn tally(produced: &Produced, delivered: &Delivered) -> Tally {
+    let mut duplicates = 0_u64;
+    let mut missing = 0_u64;
+    let mut missing_examples: Vec<String> = Vec::new();
+    let mut delivered_good = 0_u64;
+    for (prefix, n) in &produced.chunks {
+        for i in 0..*n {
+            match delivered
+                .events
+                .get(&format!("{prefix}-{i}"))
+                .copied()
+                .unwrap_or(0)
+            {
+                0 => {
+                    missing += 1;
+                    if missing_examples.len() < 5 {
+                        missing_examples.push(format!("{prefix}-{i}"));
+                    }
+                }
+                1 => delivered_good += 1,
+                more => {
+                    delivered_good += 1;
+                    duplicates += (more - 1) as u64;
+                }
+            }
+        }
+    }
+    let mut in_error_prefix = 0_u64;
+    for marker in &produced.malformed {
+        match delivered.errors.get(marker).copied().unwrap_or(0) {
+            0 => {
+                missing += 1;
+                missing_examples.push(marker.clone());
+            }
+            1 => in_error_prefix += 1,
+            more => {
+                in_error_prefix += 1;
+                duplicates += (more - 1) as u64;
+            }
+        }
+    }
+    let unknown_events = delivered.events.len() as u64
+        - delivered
+            .events
+            .keys()
+            .filter(|k| {
+                produced
+                    .chunks
+                    .iter()
+                    .any(|(p, _)| k.starts_with(&format!("{p}-")))
+            })
+            .count() as u64;
+    Tally {
+        delivered_good,
+        in_error_prefix,
+        duplicates,
+        missing,
+        missing_examples,
+        unknown_events,
+    }
 }

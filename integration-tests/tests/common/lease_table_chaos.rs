@@ -52,7 +52,7 @@ pub struct DynamoDbOutage {
     began: Instant,
     length: Duration,
     ended: Option<Instant>,
-    /// Ids of the workers running when it began.
+    /// Ids of the workers running and serving `/readyz` when it began.
     at_start: BTreeSet<String>,
     /// Those of them still running `UNREADY_WITHIN` into it: each must have answered 503.
     expected_unready: Option<BTreeSet<String>>,
@@ -115,7 +115,14 @@ impl DynamoDbOutage {
             began: Instant::now(),
             length,
             ended: None,
-            at_start: workers.iter().map(|(id, _)| id.clone()).collect(),
+            // A worker still starting (its preflight waits for DynamoDB before it serves
+            // `/readyz`, e.g. one restarted after a kill -9 an instant ago) is not counted:
+            // only workers already answering `/readyz` must turn 503.
+            at_start: workers
+                .iter()
+                .filter(|(_, port)| http_status(*port, "/readyz") != 0)
+                .map(|(id, _)| id.clone())
+                .collect(),
             expected_unready: None,
             unready: BTreeSet::new(),
             ready_again: BTreeSet::new(),

@@ -3,6 +3,7 @@
 
 pub mod chaos_producer;
 pub mod chaos_run;
+pub mod chaos_schedule;
 pub mod fault_proxy;
 pub mod freezable_proxy;
 pub mod iceberg_table;

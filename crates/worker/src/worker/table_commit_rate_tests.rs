@@ -1,0 +1,401 @@
+//! Catalog requests of workers delivering a 64-shard stream into one Iceberg table (issue 19's
+//! target "at most one commit per worker per table per buffer interval; report catalog
+//! requests per hour at 64 shards"): the whole worker in-process over the memory services, a
+//! producer appending to every shard all along, the table in a SQL catalog on SQLite with a
+//! `file://` warehouse, each worker's catalog wrapped in a counter of its calls.
+
+use super::*;
+use crate::table_commits::TableCommits;
+use iceberg::table::Table;
+use iceberg::{Catalog, Namespace, NamespaceIdent, TableCommit, TableCreation, TableIdent};
+use kinesink_delivery::{FileSink, MemorySink};
+use kinesink_iceberg_sink::table_committer::TableCommitter;
+use kinesink_iceberg_sink::table_files::TableFiles;
+use kinesink_iceberg_sink::table_target::{TableCreationSettings, TableTarget, open_table};
+use kinesink_iceberg_sink::{CatalogKind, IcebergCatalogSettings, open_catalog};
+use kinesink_lease_coordination::MemoryLeaseTable;
+use kinesink_parquet_writer::{ParquetOptions, ParquetTableFormat, SerdeOptions, TableSchema};
+use kinesink_record_deaggregation::KinesisRecord;
+use kinesink_shard_reader::{MemoryShardSource, ShardInfo};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+const SHARDS: u64 = 64;
+const INTERVAL_MS: u64 = 1_000;
+
+/// A catalog that records each call (method, when, whether it succeeded) and passes it on.
+struct CountingCatalog {
+    inner: Arc<dyn Catalog>,
+    calls: Mutex<Vec<(&'static str, Instant, bool)>>,
+}
+
+impl std::fmt::Debug for CountingCatalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CountingCatalog").finish_non_exhaustive()
+    }
+}
+
+impl CountingCatalog {
+    fn new(inner: Arc<dyn Catalog>) -> Self {
+        Self {
+            inner,
+            calls: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn note<T>(&self, method: &'static str, result: iceberg::Result<T>) -> iceberg::Result<T> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push((method, Instant::now(), result.is_ok()));
+        result
+    }
+
+    fn calls(&self) -> Vec<(&'static str, Instant, bool)> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl Catalog for CountingCatalog {
+    async fn load_table(&self, table: &TableIdent) -> iceberg::Result<Table> {
+        let r = self.inner.load_table(table).await;
+        self.note("load_table", r)
+    }
+
+    async fn update_table(&self, commit: TableCommit) -> iceberg::Result<Table> {
+        let r = self.inner.update_table(commit).await;
+        self.note("update_table", r)
+    }
+
+    async fn list_namespaces(
+        &self,
+        parent: Option<&NamespaceIdent>,
+    ) -> iceberg::Result<Vec<NamespaceIdent>> {
+        let r = self.inner.list_namespaces(parent).await;
+        self.note("list_namespaces", r)
+    }
+
+    async fn create_namespace(
+        &self,
+        namespace: &NamespaceIdent,
+        properties: HashMap<String, String>,
+    ) -> iceberg::Result<Namespace> {
+        let r = self.inner.create_namespace(namespace, properties).await;
+        self.note("create_namespace", r)
+    }
+
+    async fn get_namespace(&self, namespace: &NamespaceIdent) -> iceberg::Result<Namespace> {
+        let r = self.inner.get_namespace(namespace).await;
+        self.note("get_namespace", r)
+    }
+
+    async fn namespace_exists(&self, namespace: &NamespaceIdent) -> iceberg::Result<bool> {
+        let r = self.inner.namespace_exists(namespace).await;
+        self.note("namespace_exists", r)
+    }
+
+    async fn update_namespace(
+        &self,
+        namespace: &NamespaceIdent,
+        properties: HashMap<String, String>,
+    ) -> iceberg::Result<()> {
+        let r = self.inner.update_namespace(namespace, properties).await;
+        self.note("update_namespace", r)
+    }
+
+    async fn drop_namespace(&self, namespace: &NamespaceIdent) -> iceberg::Result<()> {
+        let r = self.inner.drop_namespace(namespace).await;
+        self.note("drop_namespace", r)
+    }
+
+    async fn list_tables(&self, namespace: &NamespaceIdent) -> iceberg::Result<Vec<TableIdent>> {
+        let r = self.inner.list_tables(namespace).await;
+        self.note("list_tables", r)
+    }
+
+    async fn create_table(
+        &self,
+        namespace: &NamespaceIdent,
+        creation: TableCreation,
+    ) -> iceberg::Result<Table> {
+        let r = self.inner.create_table(namespace, creation).await;
+        self.note("create_table", r)
+    }
+
+    async fn drop_table(&self, table: &TableIdent) -> iceberg::Result<()> {
+        let r = self.inner.drop_table(table).await;
+        self.note("drop_table", r)
+    }
+
+    async fn purge_table(&self, table: &TableIdent) -> iceberg::Result<()> {
+        let r = self.inner.purge_table(table).await;
+        self.note("purge_table", r)
+    }
+
+    async fn table_exists(&self, table: &TableIdent) -> iceberg::Result<bool> {
+        let r = self.inner.table_exists(table).await;
+        self.note("table_exists", r)
+    }
+
+    async fn rename_table(&self, src: &TableIdent, dest: &TableIdent) -> iceberg::Result<()> {
+        let r = self.inner.rename_table(src, dest).await;
+        self.note("rename_table", r)
+    }
+
+    async fn register_table(
+        &self,
+        table: &TableIdent,
+        metadata_location: String,
+    ) -> iceberg::Result<Table> {
+        let r = self.inner.register_table(table, metadata_location).await;
+        self.note("register_table", r)
+    }
+}
+
+/// The SQL catalog on SQLite in `dir` (warehouse `<dir>/warehouse`).
+async fn sqlite_catalog(dir: &std::path::Path) -> Arc<dyn Catalog> {
+    std::fs::create_dir_all(dir.join("warehouse")).unwrap();
+    open_catalog(&IcebergCatalogSettings {
+        kind: CatalogKind::Sql {
+            uri: format!("sqlite://{}/catalog.db", dir.display()),
+            catalog_name: "default".into(),
+            warehouse: format!("file://{}/warehouse", dir.display()),
+        },
+        database: "analytics".into(),
+        table: "events".into(),
+        create_tables: true,
+        partition_spec: "bucket(4, event_id)".into(),
+        endpoint_url: None,
+        region: None,
+    })
+    .await
+    .unwrap()
+}
+
+/// Opens (creating it the first time) `analytics.events` through `catalog`.
+async fn events_table(catalog: &dyn Catalog) -> TableTarget {
+    let schema = TableSchema::parse_hive("event_id string, n bigint").unwrap();
+    open_table(
+        catalog,
+        "analytics",
+        "events",
+        &TableCreationSettings {
+            create_tables: true,
+            schema: Some(&schema),
+            partition_spec: "bucket(4, event_id)",
+        },
+        &SerdeOptions::default(),
+    )
+    .await
+    .unwrap()
+}
+
+/// A record of shard `s` with sequence number `seq`.
+fn record(s: u64, seq: u64) -> KinesisRecord {
+    KinesisRecord {
+        data: format!(r#"{{"event_id":"{s}-{seq}","n":{seq}}}"#).into_bytes(),
+        partition_key: "k".into(),
+        sequence_number: (1_000_000 + seq).to_string(),
+        approximate_arrival_ms: 1_700_000_000_000,
+    }
+}
+
+/// Worker `worker_id` delivering into the table through `catalog` (counted).
+async fn iceberg_worker(
+    worker_id: &str,
+    source: &Arc<MemoryShardSource>,
+    leases: &Arc<MemoryLeaseTable>,
+    catalog: Arc<CountingCatalog>,
+) -> Worker {
+    let target = events_table(&*catalog).await;
+    let format = ParquetTableFormat::new(
+        Arc::clone(&target.schema),
+        Arc::new(SerdeOptions::default()),
+        ParquetOptions::default(),
+    )
+    .unwrap();
+    let location = target.location();
+    let directory = location.strip_prefix("file://").unwrap().to_owned();
+    let files = TableFiles::new(&target, Arc::new(FileSink::new(directory)));
+    let committer = TableCommitter::new(catalog, target.ident.clone(), "rate", INTERVAL_MS);
+    let commits = TableCommits::spawn(committer, files, Duration::from_millis(100));
+    let defaults = crate::test_fixtures::settings("rate", worker_id);
+    let settings = WorkerSettings {
+        reader: ReaderSettings {
+            idle: Duration::from_millis(50),
+            ..defaults.reader
+        },
+        failover_time: Duration::from_millis(2_000),
+        buffer: BufferLimits {
+            interval_ms: INTERVAL_MS,
+            ..defaults.buffer
+        },
+        file_extension: "parquet".into(),
+        ..defaults
+    };
+    let sink = Arc::new(MemorySink::new());
+    Worker::new(
+        settings,
+        ObjectFormat::Parquet(Arc::new(format)),
+        source.clone() as Arc<dyn ShardSource>,
+        leases.clone() as Arc<dyn LeaseTable>,
+        sink.clone() as Arc<dyn ObjectSink>,
+        sink as Arc<dyn kinesink_delivery::ProgressStore>,
+    )
+    .with_table_destination(super::TableDestination {
+        commits,
+        partitioner: target.partitioner.clone(),
+    })
+}
+
+/// What `workers` workers did against the catalog while a producer appended to every shard for
+/// `feed`: each worker's calls, the run's length, and the records appended.
+async fn run_workers(
+    workers: usize,
+    feed: Duration,
+) -> (Vec<Vec<(&'static str, Instant, bool)>>, Duration, u64, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let source = Arc::new(MemoryShardSource::new());
+    for s in 0..SHARDS {
+        source.add_shard(
+            ShardInfo {
+                shard_id: format!("shardId-{s:012}"),
+                parent_shard_ids: vec![],
+                closed: false,
+            },
+            vec![],
+            vec![],
+        );
+    }
+    let leases = Arc::new(MemoryLeaseTable::new());
+    let mut catalogs = Vec::new();
+    let mut running = Vec::new();
+    let stop = CancellationToken::new();
+    for w in 0..workers {
+        let catalog = Arc::new(CountingCatalog::new(sqlite_catalog(dir.path()).await));
+        let worker = iceberg_worker(&format!("w{w}"), &source, &leases, catalog.clone()).await;
+        catalogs.push(catalog);
+        running.push(tokio::spawn(
+            worker.run(stop.clone(), RunOptions::default()),
+        ));
+    }
+    let started = Instant::now();
+    let mut appended = 0;
+    let mut seq = 0;
+    while started.elapsed() < feed {
+        for s in 0..SHARDS {
+            source.append_records(&format!("shardId-{s:012}"), vec![record(s, seq)]);
+            appended += 1;
+        }
+        seq += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Time to read every appended record; the stop then commits what was read.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    stop.cancel();
+    for worker in running {
+        tokio::time::timeout(Duration::from_secs(30), worker)
+            .await
+            .expect("a worker stops within 30 s")
+            .unwrap()
+            .unwrap();
+    }
+    let elapsed = started.elapsed();
+    let table = sqlite_catalog(dir.path())
+        .await
+        .load_table(&TableIdent::new(
+            NamespaceIdent::new("analytics".into()),
+            "events".into(),
+        ))
+        .await
+        .unwrap();
+    let rows: u64 = table
+        .metadata()
+        .current_snapshot()
+        .and_then(|s| s.summary().additional_properties.get("total-records"))
+        .map_or(0, |n| n.parse().unwrap());
+    (
+        catalogs.iter().map(|c| c.calls()).collect(),
+        elapsed,
+        appended,
+        rows,
+    )
+}
+
+/// Checks one worker's calls: at most one commit per interval, the stop's drain aside; returns
+/// (commits, requests) counted from the first commit on.
+///
+/// A commit is a round of `update_table` attempts: one that lost the catalog's swap to another
+/// worker is made again at once (the same interval's commit), so a round ends with the attempt
+/// that applied. Rounds start an interval apart (the times are those the catalog answered at,
+/// so they carry the jitter of preparing each commit, hence 80% of the interval; a second
+/// commit within one interval would come at the commit task's next tick, 100 ms on).
+fn check_commit_spacing(worker: usize, calls: &[(&'static str, Instant, bool)]) -> (usize, usize) {
+    let mut rounds: Vec<Instant> = Vec::new();
+    let mut in_round = false;
+    for (_, at, ok) in calls.iter().filter(|(m, _, _)| *m == "update_table") {
+        if !in_round {
+            rounds.push(*at);
+        }
+        in_round = !ok;
+    }
+    let Some(first) = rounds.first().copied() else {
+        return (0, 0);
+    };
+    for pair in rounds[..rounds.len() - 1].windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap >= Duration::from_millis(INTERVAL_MS * 4 / 5),
+            "worker {worker}: two commits {gap:?} apart, within one {INTERVAL_MS} ms interval"
+        );
+    }
+    let requests = calls.iter().filter(|(_, at, _)| *at >= first).count();
+    (rounds.len(), requests)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_on_64_shards_commit_at_most_once_per_interval_and_report_catalog_requests_per_hour()
+ {
+    let feed = Duration::from_millis(6_500);
+    for workers in [1_usize, 4] {
+        let (calls, elapsed, appended, rows) = run_workers(workers, feed).await;
+        assert_eq!(rows, appended, "every appended record is in the table once");
+        assert!(
+            calls.iter().map(|c| check_commit_spacing(0, c).0).max() >= Some(5),
+            "a worker committed at every interval: {calls:?}"
+        );
+        let mut total_requests = 0;
+        let mut total_commits = 0;
+        for (w, worker_calls) in calls.iter().enumerate() {
+            let (commits, requests) = check_commit_spacing(w, worker_calls);
+            let intervals = elapsed.as_millis() as usize / INTERVAL_MS as usize;
+            assert!(
+                commits <= intervals + 1,
+                "worker {w}: {commits} commits in {elapsed:?} ({intervals} intervals and the drain)"
+            );
+            total_requests += requests;
+            total_commits += commits;
+            let mut by_method: BTreeMap<&str, usize> = BTreeMap::new();
+            for (m, _, ok) in worker_calls {
+                *by_method.entry(if *ok { m } else { "failed" }).or_default() += 1;
+            }
+            eprintln!("{workers} worker(s), worker {w}: {by_method:?}");
+        }
+        // Requests per interval of steady state, per worker; per hour at this interval and at
+        // Firehose's 60 s and 300 s defaults for Iceberg and S3.
+        let per_interval =
+            total_requests as f64 / workers as f64 / (total_commits as f64 / workers as f64);
+        println!(
+            "catalog requests: {workers} worker(s), {SHARDS} shards, {INTERVAL_MS} ms interval, \
+             {elapsed:?}: {total_commits} commits, {total_requests} requests from the first commit on; \
+             {per_interval:.2} requests per worker per interval; per hour per worker: {:.0} at 1 s, \
+             {:.0} at 60 s, {:.0} at 300 s; all {workers} worker(s): {:.0} at 60 s",
+            per_interval * 3600.0,
+            per_interval * 60.0,
+            per_interval * 12.0,
+            per_interval * 60.0 * workers as f64,
+        );
+    }
+}
