@@ -9,12 +9,11 @@ use crate::table_commits::TableCommits;
 use iceberg::table::Table;
 use iceberg::{Catalog, Namespace, NamespaceIdent, TableCommit, TableCreation, TableIdent};
 use kinesink_delivery::{FileSink, MemorySink};
-use kinesink_iceberg_sink::table_committer::TableCommitter;
-use kinesink_iceberg_sink::table_files::TableFiles;
-use kinesink_iceberg_sink::table_target::{TableCreationSettings, TableTarget, open_table};
+use kinesink_iceberg_sink::routed_commits::RoutedCommits;
+use kinesink_iceberg_sink::table_routes::{DataSinks, TableOpener, TableRoutes};
 use kinesink_iceberg_sink::{CatalogKind, IcebergCatalogSettings, open_catalog};
 use kinesink_lease_coordination::MemoryLeaseTable;
-use kinesink_parquet_writer::{ParquetOptions, ParquetTableFormat, SerdeOptions, TableSchema};
+use kinesink_parquet_writer::{ParquetOptions, SerdeOptions, TableSchema};
 use kinesink_record_deaggregation::KinesisRecord;
 use kinesink_shard_reader::{MemoryShardSource, ShardInfo};
 use std::collections::HashMap;
@@ -174,22 +173,32 @@ async fn sqlite_catalog(dir: &std::path::Path) -> Arc<dyn Catalog> {
     .unwrap()
 }
 
-/// Opens (creating it the first time) `analytics.events` through `catalog`.
-async fn events_table(catalog: &dyn Catalog) -> TableTarget {
-    let schema = TableSchema::parse_hive("event_id string, n bigint").unwrap();
-    open_table(
+/// The routes of `analytics.events` through `catalog` (the table created the first time), its
+/// data files written under the table's `file://` location.
+async fn events_routes(catalog: Arc<dyn Catalog>) -> Arc<TableRoutes> {
+    let data_sinks: DataSinks = Arc::new(|target| {
+        let location = target.location();
+        let directory = location
+            .strip_prefix("file://")
+            .ok_or_else(|| format!("{location} is not a file:// location"))?;
+        Ok(Arc::new(FileSink::new(directory)) as Arc<dyn ObjectSink>)
+    });
+    let opener = TableOpener {
         catalog,
-        "analytics",
-        "events",
-        &TableCreationSettings {
-            create_tables: true,
-            schema: Some(&schema),
-            partition_spec: "bucket(4, event_id)",
-        },
-        &SerdeOptions::default(),
+        create_tables: true,
+        schema: Some(Arc::new(
+            TableSchema::parse_hive("event_id string, n bigint").unwrap(),
+        )),
+        partition_spec: "bucket(4, event_id)".into(),
+        serde: Arc::new(SerdeOptions::default()),
+        parquet: ParquetOptions::default(),
+        data_sinks,
+    };
+    Arc::new(
+        TableRoutes::open(opener, "analytics", "events")
+            .await
+            .unwrap(),
     )
-    .await
-    .unwrap()
 }
 
 /// A record of shard `s` with sequence number `seq`.
@@ -209,18 +218,9 @@ async fn iceberg_worker(
     leases: &Arc<MemoryLeaseTable>,
     catalog: Arc<CountingCatalog>,
 ) -> Worker {
-    let target = events_table(&*catalog).await;
-    let format = ParquetTableFormat::new(
-        Arc::clone(&target.schema),
-        Arc::new(SerdeOptions::default()),
-        ParquetOptions::default(),
-    )
-    .unwrap();
-    let location = target.location();
-    let directory = location.strip_prefix("file://").unwrap().to_owned();
-    let files = TableFiles::new(&target, Arc::new(FileSink::new(directory)));
-    let committer = TableCommitter::new(catalog, target.ident.clone(), "rate", INTERVAL_MS);
-    let commits = TableCommits::spawn(committer, files, Duration::from_millis(100));
+    let routes = events_routes(catalog.clone() as Arc<dyn Catalog>).await;
+    let committed = RoutedCommits::new(routes.clone(), catalog, "rate", INTERVAL_MS);
+    let commits = TableCommits::spawn(committed, routes.clone(), Duration::from_millis(100));
     let defaults = crate::test_fixtures::settings("rate", worker_id);
     let settings = WorkerSettings {
         reader: ReaderSettings {
@@ -238,7 +238,7 @@ async fn iceberg_worker(
     let sink = Arc::new(MemorySink::new());
     Worker::new(
         settings,
-        ObjectFormat::Parquet(Arc::new(format)),
+        routes.default_table().format.clone(),
         source.clone() as Arc<dyn ShardSource>,
         leases.clone() as Arc<dyn LeaseTable>,
         sink.clone() as Arc<dyn ObjectSink>,
@@ -246,7 +246,7 @@ async fn iceberg_worker(
     )
     .with_table_destination(super::TableDestination {
         commits,
-        partitioner: target.partitioner.clone(),
+        router: routes,
     })
 }
 
