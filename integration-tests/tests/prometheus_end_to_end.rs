@@ -17,11 +17,12 @@
 //!
 //! and each must return at least one series, as must every metric they name; Prometheus's own
 //! evaluation of every rule, whole, must succeed, and the dashboard's `job` and `instance`
-//! variable queries must find the job and every worker. KinesinkShardStalled is quiet so far.
-//! Then the S3 endpoint of the two S3 workers freezes (writes hang) while records keep coming:
-//! their shards stall (`processing.stall_timeout_s = 10`) and KinesinkShardStalled must reach
-//! `firing`, for S3 workers only. The rules are loaded from a copy in which only that alert's
-//! `for: 1m` is shortened to 2 s; every other line is the file's own.
+//! variable queries must find the job and every worker. KinesinkShardStalled and
+//! KinesinkWorkerUnready are quiet so far. Then the S3 endpoint of the two S3 workers freezes
+//! (writes hang) while records keep coming: their shards stall (`processing.stall_timeout_s =
+//! 10`), which makes them unready, and both alerts must reach `firing`, for S3 workers only. The
+//! rules are loaded from a copy in which only those alerts' `for:` is shortened to 2 s; every
+//! other line is the file's own.
 #![cfg(feature = "stand-ins")]
 
 mod common;
@@ -38,6 +39,7 @@ use common::worker_endpoints::free_port;
 use common::*;
 
 const STALL_ALERT: &str = "KinesinkShardStalled";
+const UNREADY_ALERT: &str = "KinesinkWorkerUnready";
 const SCHEMA: &str = "event_id string, event_type string, ts timestamp, customer_id string, \
     country string, page string, price double, quantity int";
 
@@ -76,19 +78,21 @@ fn with_variables(expr: &str) -> String {
         .replace("$instance", ".*")
 }
 
-/// The rules file with `for:` of `alert` replaced by `for: 2s`, written into `dir`.
-fn rules_with_short_for(dir: &Path, alert: &str) -> std::path::PathBuf {
-    let text =
+/// The rules file with `for:` of each of `alerts` replaced by `for: 2s`, written into `dir`.
+fn rules_with_short_for(dir: &Path, alerts: &[&str]) -> std::path::PathBuf {
+    let mut text =
         std::fs::read_to_string(repository().join("deploy/prometheus/kinesink-alerts.rules.yml"))
             .unwrap();
-    let start = text
-        .find(&format!("- alert: {alert}\n"))
-        .unwrap_or_else(|| panic!("{alert} is in the rules file"));
-    let at = start + text[start..].find("for: ").expect("the alert has a `for:`");
-    let end = at + text[at..].find('\n').unwrap();
-    let copy = format!("{}for: 2s{}", &text[..at], &text[end..]);
+    for alert in alerts {
+        let start = text
+            .find(&format!("- alert: {alert}\n"))
+            .unwrap_or_else(|| panic!("{alert} is in the rules file"));
+        let at = start + text[start..].find("for: ").expect("the alert has a `for:`");
+        let end = at + text[at..].find('\n').unwrap();
+        text = format!("{}for: 2s{}", &text[..at], &text[end..]);
+    }
     let path = dir.join("kinesink-alerts.rules.yml");
-    std::fs::write(&path, copy).unwrap();
+    std::fs::write(&path, text).unwrap();
     path
 }
 
@@ -143,7 +147,7 @@ fn alert_states(prometheus: &PrometheusServer, alert: &str) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn every_dashboard_and_rule_query_has_series_from_real_workers_and_a_frozen_s3_fires_the_stall_alert()
+async fn every_dashboard_and_rule_query_has_series_from_real_workers_and_a_frozen_s3_fires_the_stall_and_unready_alerts()
  {
     let started = Instant::now();
     let stream = unique("it-prom");
@@ -193,7 +197,7 @@ async fn every_dashboard_and_rule_query_has_series_from_real_workers_and_a_froze
         .collect();
 
     let rules_dir = tempfile::tempdir().unwrap();
-    let rules = rules_with_short_for(rules_dir.path(), STALL_ALERT);
+    let rules = rules_with_short_for(rules_dir.path(), &[STALL_ALERT, UNREADY_ALERT]);
     let targets: Vec<String> = s3_ports
         .iter()
         .chain([&iceberg_port])
@@ -282,38 +286,38 @@ async fn every_dashboard_and_rule_query_has_series_from_real_workers_and_a_froze
         [],
         "Prometheus evaluates every rule, whole, without error"
     );
-    assert!(
-        alert_states(&prometheus, STALL_ALERT).is_empty(),
-        "{STALL_ALERT} is quiet on a healthy run"
-    );
+    for alert in [STALL_ALERT, UNREADY_ALERT] {
+        assert!(
+            alert_states(&prometheus, alert).is_empty(),
+            "{alert} is quiet on a healthy run"
+        );
+    }
 
     // The S3 endpoint freezes while records keep coming: the S3 workers' writes hang.
     proxy.freeze();
     produce(&stream, 100, &format!("{stream}-late"), false);
-    let fired = wait_for(
-        &format!("{STALL_ALERT} fires"),
-        Duration::from_secs(60),
-        || {
-            alert_states(&prometheus, STALL_ALERT)
+    for alert in [STALL_ALERT, UNREADY_ALERT] {
+        let fired = wait_for(&format!("{alert} fires"), Duration::from_secs(60), || {
+            alert_states(&prometheus, alert)
                 .iter()
                 .any(|s| s == "firing")
-        },
-    )
-    .await;
-    let firing: Vec<String> = prometheus
-        .alerts()
-        .iter()
-        .filter(|a| a["labels"]["alertname"] == STALL_ALERT && a["state"] == "firing")
-        .map(|a| a["labels"]["instance"].as_str().unwrap().to_owned())
-        .collect();
-    eprintln!(
-        "{STALL_ALERT} firing for {firing:?} {fired:?} after the freeze; test took {:?}",
-        started.elapsed()
-    );
-    assert!(
-        firing.iter().all(|i| i != &targets[2]),
-        "only S3 workers stall, not the Iceberg worker: {firing:?}"
-    );
+        })
+        .await;
+        let firing: Vec<String> = prometheus
+            .alerts()
+            .iter()
+            .filter(|a| a["labels"]["alertname"] == alert && a["state"] == "firing")
+            .map(|a| a["labels"]["instance"].as_str().unwrap().to_owned())
+            .collect();
+        eprintln!(
+            "{alert} firing for {firing:?} {fired:?} after the freeze; test took {:?}",
+            started.elapsed()
+        );
+        assert!(
+            firing.iter().all(|i| i != &targets[2]),
+            "only S3 workers stall (and so are unready), not the Iceberg worker: {alert} {firing:?}"
+        );
+    }
     drop(prometheus);
     delete_stream(&stream).await;
 }

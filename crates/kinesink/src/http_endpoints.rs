@@ -1,6 +1,7 @@
-//! The HTTP endpoints of a running worker: `/metrics` (Prometheus text), `/healthz` (the
-//! process is alive) and `/readyz` (the lease table answers and the worker holds a shard or
-//! none is available to it).
+//! The HTTP endpoints of a running worker: `/metrics` (Prometheus text, with the readiness of
+//! `/readyz` as the gauge `kinesink_worker_ready` as of the scrape), `/healthz` (the process is
+//! alive) and `/readyz` (the lease table answers and the worker holds a shard or none is
+//! available to it).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,10 +22,19 @@ pub async fn bind(
     ready: Arc<AtomicBool>,
 ) -> std::io::Result<impl std::future::Future<Output = std::io::Result<()>>> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
+    let scraped_ready = Arc::clone(&ready);
     let app = Router::new()
         .route(
             "/metrics",
-            get(move || std::future::ready(metrics.render())),
+            get(move || {
+                let is_ready = scraped_ready.load(Ordering::Relaxed);
+                metrics::gauge!(kinesink_metric_names::WORKER_READY).set(if is_ready {
+                    1.0
+                } else {
+                    0.0
+                });
+                std::future::ready(metrics.render())
+            }),
         )
         .route("/healthz", get(|| async { "ok\n" }))
         .route(

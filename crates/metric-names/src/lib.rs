@@ -178,6 +178,10 @@ metrics_table! {
     /// Held shards without progress for `processing.stall_timeout_s`.
     STALLED_SHARDS = "kinesink_stalled_shards", Gauge, [],
         "held shards without progress for processing.stall_timeout_s";
+    /// 1 while the worker reports ready on `/readyz`, 0 while it does not (the lease table does
+    /// not answer, a held shard stalled, or the destination refuses writes); read at each scrape.
+    WORKER_READY = "kinesink_worker_ready", Gauge, [],
+        "1 while /readyz answers ready, 0 while it answers 503 (read at each scrape)";
     /// Snapshots committed to the Iceberg table (fast appends carrying shard positions).
     ICEBERG_COMMITS = "kinesink_iceberg_commits_total", Counter, ["table"],
         "snapshots committed to the Iceberg table (fast appends carrying shard positions)";
