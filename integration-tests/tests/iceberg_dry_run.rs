@@ -1,5 +1,6 @@
 //! `kinesink dry-run` into an Iceberg table (SQL catalog on SQLite, `file://` warehouse, no
-//! AWS), read back by pyiceberg: the table is created with its partition spec, every good
+//! AWS), read back by pyiceberg and by DuckDB's iceberg extension (a second engine, from the
+//! table's metadata file; `scripts/local-aws` installs it for offline use): the table is created with its partition spec, every good
 //! record is in it exactly once and every bad one in the error output, the current snapshot's
 //! summary carries the shard's position, the same input again adds no file and no row, and a
 //! longer input adds only the rest.
@@ -106,6 +107,7 @@ print(json.dumps({{
     "position": snapshot.summary.additional_properties.get("kinesink.clicks.shardId-000000000000"),
     "snapshots": len(table.snapshots()),
     "files": files,
+    "metadata_location": table.metadata_location,
     "purchases_on_23rd": table.scan(row_filter="event_type == 'purchase' and ts >= '2026-11-23T00:00:00+00:00'").to_arrow().num_rows,
 }}))
 "#,
@@ -117,6 +119,33 @@ print(json.dumps({{
     assert!(
         out.status.success(),
         "pyiceberg: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The table as DuckDB's iceberg extension reads it from `metadata_location`: rows, distinct
+/// `event_id`s, ids seen more than once, and the purchases from the 23rd on (a filter DuckDB
+/// prunes files with).
+fn duckdb_read_back(metadata_location: &str) -> serde_json::Value {
+    let script = format!(
+        r#"
+import json, os, duckdb, duckdb_ext
+c = duckdb.connect(config={{"extension_directory": os.path.join(list(duckdb_ext.__path__)[0], "extensions"), "autoinstall_known_extensions": False}})
+c.sql("LOAD iceberg")
+scan = "iceberg_scan('{metadata_location}')"
+rows, distinct = c.sql(f"select count(*), count(distinct event_id) from {{scan}}").fetchone()
+duplicates = c.sql(f"select count(*) from (select event_id from {{scan}} group by event_id having count(*) > 1)").fetchone()[0]
+purchases = c.sql(f"select count(*) from {{scan}} where event_type = 'purchase' and ts >= TIMESTAMPTZ '2026-11-23 00:00:00+00'").fetchone()[0]
+print(json.dumps({{"rows": rows, "distinct": distinct, "duplicates": duplicates, "purchases_on_23rd": purchases}}))
+"#
+    );
+    let python = std::env::var("KINESINK_DUCKDB_ICEBERG_PYTHON")
+        .expect("KINESINK_DUCKDB_ICEBERG_PYTHON from scripts/local-aws env");
+    let out = Command::new(python).arg("-c").arg(script).output().unwrap();
+    assert!(
+        out.status.success(),
+        "DuckDB iceberg_scan: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
@@ -196,6 +225,14 @@ fn records_go_into_a_created_table_exactly_once_and_a_rerun_adds_only_what_is_ne
         files.iter().any(|f| f.contains("/ts_day=2026-11-23/")),
         "{files:?}"
     );
+    let duck = duckdb_read_back(got["metadata_location"].as_str().unwrap());
+    assert_eq!(duck["rows"], good.len(), "DuckDB reads every good record");
+    assert_eq!(duck["distinct"], good.len());
+    assert_eq!(duck["duplicates"], 0);
+    assert_eq!(
+        duck["purchases_on_23rd"], got["purchases_on_23rd"],
+        "DuckDB and pyiceberg agree on a filtered scan"
+    );
 
     // The same input again: nothing new.
     let again = dry_run(d, &input(d, 6_000));
@@ -212,4 +249,7 @@ fn records_go_into_a_created_table_exactly_once_and_a_rerun_adds_only_what_is_ne
     assert_eq!(last["ids"], serde_json::json!(good_ids(9_000)));
     assert_eq!(last["duplicates"], 0);
     assert_eq!(last["position"], "9000/0");
+    let duck = duckdb_read_back(last["metadata_location"].as_str().unwrap());
+    assert_eq!(duck["rows"], good_ids(9_000).len());
+    assert_eq!(duck["duplicates"], 0);
 }
