@@ -93,9 +93,10 @@ pub(super) fn import_iceberg(
     let (mut processing, _delimiter) = processing(i, notes);
     if let Some(query) = processing.partition_query.take() {
         notes.push(format!(
-            "the MetadataExtraction query `{query}`: not carried over (kinesink routes by a processing.partition_query that outputs only destinationDatabaseName / destinationTableName, and has no `operation`: it only appends); until you set one, every record goes to {}.{}",
+            "the MetadataExtraction query `{query}`: carried over as processing.partition_query, wrapped so that only its destinationDatabaseName / destinationTableName route records (a missing one routes to {}.{}, the default table) and a record whose `operation` is update or delete goes to the error output (kinesink only appends; UniqueKeys are not built)",
             table.database, table.table
         ));
+        processing.partition_query = Some(routing_query(&query));
     }
     let mut destination = destination(s3, notes)?;
     carry_buffering_backup_and_logging(i, &mut destination, notes);
@@ -155,6 +156,21 @@ pub(super) fn import_iceberg(
         destination,
         format,
     })
+}
+
+/// Firehose's Iceberg routing query `query` as a kinesink `partition_query`: the routing keys
+/// of its output (`destinationDatabaseName`, `destinationTableName`; a null or missing one is
+/// left out, so the record goes to the default table's database or table), and a jq error —
+/// the record goes to the error output — when its `operation` is anything but `insert`
+/// (Firehose's default when absent), since kinesink only appends.
+#[must_use]
+pub(super) fn routing_query(query: &str) -> String {
+    format!(
+        "({query}) as $route | if (($route.operation // \"insert\") | ascii_downcase) != \"insert\" \
+         then error(\"operation \\($route.operation): kinesink only appends (insert); update and delete are not built\") \
+         else {{destinationDatabaseName: $route.destinationDatabaseName, destinationTableName: $route.destinationTableName}} \
+         | with_entries(select(.value != null)) end"
+    )
 }
 
 /// The table records go to: the first of `DestinationTableConfigurationList` (the others are

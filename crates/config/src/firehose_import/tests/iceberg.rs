@@ -178,13 +178,26 @@ fn several_tables_carry_the_first_and_name_the_others_and_the_routing_query() {
         "the MetadataExtraction query `{destinationDatabaseName: .db",
     );
     assert!(
-        query.contains("every record goes to analytics.events"),
+        query.contains("carried over as processing.partition_query")
+            && query.contains("update or delete goes to the error output"),
         "{query}"
     );
     noted(&c, "function:route");
     let t = written(&c);
     assert_eq!(str_at(&t, "destination.iceberg.table"), "events");
-    assert!(get(&t, "processing.partition_query").is_none());
+    let routing =
+        kinesink_partitioning::MetadataQuery::compile(str_at(&t, "processing.partition_query"))
+            .unwrap();
+    let keys = routing
+        .extract(&serde_json::json!({"db": "shop", "table": "orders", "n": 1}))
+        .unwrap();
+    assert_eq!(keys.get("destinationDatabaseName"), Some("shop"));
+    assert_eq!(keys.get("destinationTableName"), Some("orders"));
+    assert_eq!(
+        keys.get("operation"),
+        None,
+        "operation is not a routing key"
+    );
     if let Err(e) = load_doc(&doc) {
         panic!("the import of several tables does not load: {e}");
     }
@@ -267,4 +280,54 @@ fn an_iceberg_destination_without_a_table_is_refused_with_the_reason() {
     iceberg_mut(&mut doc)["DestinationTableConfigurationList"] = serde_json::json!([]);
     let e = import(&doc).unwrap_err().to_string();
     assert!(e.contains("DestinationTableConfigurationList"), "{e}");
+}
+
+#[test]
+fn a_routing_query_carries_its_tables_and_sends_updates_and_deletes_to_the_error_output() {
+    let query = "{destinationDatabaseName: .db, destinationTableName: .table, operation: .op}";
+    let routing = kinesink_partitioning::MetadataQuery::compile(
+        &super::super::iceberg_destination::routing_query(query),
+    )
+    .unwrap();
+    let route = |record: serde_json::Value| {
+        routing.extract(&record).map(|keys| {
+            (
+                keys.get("destinationDatabaseName").map(str::to_owned),
+                keys.get("destinationTableName").map(str::to_owned),
+            )
+        })
+    };
+    let both = (Some("shop".to_owned()), Some("orders".to_owned()));
+    assert_eq!(
+        route(serde_json::json!({"db": "shop", "table": "orders", "op": "insert"})).unwrap(),
+        both
+    );
+    assert_eq!(
+        route(serde_json::json!({"db": "shop", "table": "orders", "op": "INSERT"})).unwrap(),
+        both,
+        "Firehose's operation is case-insensitive"
+    );
+    assert_eq!(
+        route(serde_json::json!({"db": "shop", "table": "orders"})).unwrap(),
+        both,
+        "no operation is an insert"
+    );
+    assert_eq!(
+        route(serde_json::json!({"table": "orders"})).unwrap(),
+        (None, Some("orders".to_owned())),
+        "a missing database routes to the default table's database"
+    );
+    assert_eq!(
+        route(serde_json::json!({"other": 1})).unwrap(),
+        (None, None),
+        "no routing key: the default table"
+    );
+    for op in ["update", "delete"] {
+        let failure = route(serde_json::json!({"db": "shop", "table": "orders", "op": op}))
+            .expect_err("an update or delete is not appended");
+        assert!(
+            failure.to_string().contains("kinesink only appends"),
+            "{op}: {failure}"
+        );
+    }
 }
