@@ -169,6 +169,26 @@ fn records_routed_to_two_tables_are_each_in_their_table_once_and_a_rerun_adds_no
         "the default table carries the shard's checkpoint"
     );
 
+    // `kinesink iceberg status` lists the routed table after the default one.
+    let cfg = d.join("status.toml");
+    std::fs::write(&cfg, config(d, true, true, "events")).unwrap();
+    let out = run(kinesink()
+        .args(["iceberg", "status", "--json", "--config"])
+        .arg(&cfg));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["table"], "analytics.events");
+    assert_eq!(status["records"], others["rows"]);
+    let routed = status["routed_tables"].as_array().unwrap();
+    assert_eq!(routed.len(), 1, "{status}");
+    assert_eq!(routed[0]["table"], "analytics.purchases");
+    assert_eq!(routed[0]["records"], purchases["rows"]);
+    assert_eq!(routed[0]["snapshots"], purchases["snapshots"]);
+
     let again = dry_run(
         d,
         &config(d, true, true, "events"),

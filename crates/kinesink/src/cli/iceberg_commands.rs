@@ -15,7 +15,8 @@ use super::lease_commands::lease_table;
 #[derive(Debug, Subcommand)]
 pub(crate) enum IcebergCommand {
     /// The table: snapshots, data files, records, bytes, and each shard's committed position
-    /// next to its lease checkpoint.
+    /// next to its lease checkpoint; then the other tables of its database this delivery has
+    /// committed to (records routed by `processing.partition_query`).
     Status {
         /// The configuration file.
         #[arg(long)]
@@ -38,6 +39,43 @@ pub(crate) enum IcebergCommand {
         #[arg(long)]
         yes: bool,
     },
+}
+
+/// The tables of `default`'s database, other than `default`, that hold positions of delivery
+/// `name` (the tables its partition query routed records to), with their status. Tables routed
+/// to other databases are not listed (`--config` names one database).
+async fn routed_tables(
+    catalog: &dyn iceberg::Catalog,
+    default: &TableIdent,
+    name: &str,
+) -> Result<
+    Vec<(
+        TableIdent,
+        kinesink_iceberg_sink::table_maintenance::TableStatus,
+    )>,
+    Failure,
+> {
+    let tables = catalog
+        .list_tables(default.namespace())
+        .await
+        .map_err(|e| {
+            usage(format!(
+                "list the tables of {}: {e}",
+                default.namespace().join(".")
+            ))
+        })?;
+    let mut routed = Vec::new();
+    for table in tables {
+        if &table == default {
+            continue;
+        }
+        let status = table_status(catalog, &table, name).await.map_err(usage)?;
+        if !status.positions.is_empty() {
+            routed.push((table, status));
+        }
+    }
+    routed.sort_by_key(|(t, _)| t.to_string());
+    Ok(routed)
 }
 
 /// `7d` → milliseconds.
@@ -104,14 +142,19 @@ pub(crate) async fn iceberg_command(command: IcebergCommand) -> Result<(), Failu
             }
             shards.sort();
             shards.dedup();
+            let routed = routed_tables(&*catalog, &table, name).await?;
             if json {
+                let routed: Vec<_> = routed
+                    .iter()
+                    .map(|(t, st)| serde_json::json!({"table": t.to_string(), "location": st.location, "snapshots": st.snapshots, "last_commit_ms": st.last_commit_ms, "data_files": st.data_files, "records": st.records, "bytes": st.bytes, "shards": st.positions.iter().map(|(s, p)| serde_json::json!({"shard_id": s, "table_position": p.to_string()})).collect::<Vec<_>>()}))
+                    .collect();
                 let rows: Vec<_> = shards
                     .iter()
                     .map(|s| serde_json::json!({"shard_id": s, "table_position": status.positions.get(s).map(ToString::to_string), "lease_checkpoint": checkpoint(s)}))
                     .collect();
                 println!(
                     "{}",
-                    serde_json::json!({"table": table.to_string(), "location": status.location, "snapshots": status.snapshots, "current_snapshot_id": status.current_snapshot_id, "last_commit_ms": status.last_commit_ms, "data_files": status.data_files, "records": status.records, "bytes": status.bytes, "shards": rows})
+                    serde_json::json!({"table": table.to_string(), "location": status.location, "snapshots": status.snapshots, "current_snapshot_id": status.current_snapshot_id, "last_commit_ms": status.last_commit_ms, "data_files": status.data_files, "records": status.records, "bytes": status.bytes, "shards": rows, "routed_tables": routed})
                 );
                 return Ok(());
             }
@@ -152,6 +195,23 @@ pub(crate) async fn iceberg_command(command: IcebergCommand) -> Result<(), Failu
                         .to_owned()
                     })
                 );
+            }
+            if !routed.is_empty() {
+                println!();
+                println!(
+                    "{:<40} {:>9} {:>10} {:>12} {:>14}",
+                    "ROUTED TABLE", "SNAPSHOTS", "DATA FILES", "RECORDS", "BYTES"
+                );
+                for (t, st) in &routed {
+                    println!(
+                        "{:<40} {:>9} {:>10} {:>12} {:>14}",
+                        t.to_string(),
+                        st.snapshots,
+                        show(st.data_files),
+                        show(st.records),
+                        show(st.bytes)
+                    );
+                }
             }
             Ok(())
         }
