@@ -14,6 +14,7 @@ pub use kinesink_config as config;
 pub mod dry_run;
 pub mod http_endpoints;
 pub mod iceberg_destination;
+pub mod lambda_client;
 mod initial_series;
 mod lease_reset;
 pub mod progress_view;
