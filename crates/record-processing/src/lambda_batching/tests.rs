@@ -486,9 +486,9 @@ proptest! {
 
 #[test]
 fn waiting_since_is_the_arrival_of_the_oldest_record_not_yet_in_an_emitted_batch() {
-    let one = one_record_request(10);
-    // Room for two records of 10 bytes: the third starts a new batch.
-    let mut b = batcher(2 * one, u64::MAX, MAX_INVOKE_PAYLOAD_BYTES);
+    // Room for exactly two records of 10 bytes: the third starts a new batch.
+    let two = 2 * one_record_request(10) - request_overhead(&envelope()) + 1;
+    let mut b = batcher(two, u64::MAX, MAX_INVOKE_PAYLOAD_BYTES);
     assert_eq!(b.waiting_since_ms(), None);
     b.step(100, BatchEvent::Record(record(1, 0, 10)));
     assert_eq!(b.waiting_since_ms(), Some(100));
