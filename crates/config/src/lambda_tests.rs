@@ -89,7 +89,7 @@ fn values_out_of_firehoses_ranges_are_refused_naming_the_key() {
 
 #[test]
 fn partition_keys_from_lambda_need_a_function_and_no_query() {
-    let prefix = "[destination]\nurl = \"s3://b\"\nprefix = \"c=!{partitionKeyFromLambda:customer}/\"\nerror_output_prefix = \"e/!{firehose:error-output-type}/\"\n";
+    let prefix = "[destination]\nurl = \"s3://bucket-x\"\nprefix = \"c=!{partitionKeyFromLambda:customer}/\"\nerror_output_prefix = \"e/!{firehose:error-output-type}/\"\n";
     let base = "name = \"clicks\"\n[source]\nstream = \"s\"\n";
     let without = format!("{base}{prefix}");
     let e = load_str(&without, &[]).unwrap_err().to_string();
@@ -100,7 +100,7 @@ fn partition_keys_from_lambda_need_a_function_and_no_query() {
     let both = format!("{base}[processing]\npartition_query = \"{{customer: .c}}\"\n[processing.lambda]\nfunction = \"f\"\n{prefix}");
     let e = load_str(&both, &[]).unwrap_err().to_string();
     assert!(e.contains("processing.partition_query"), "{e}");
-    let mixed = format!("{base}[processing]\npartition_query = \"{{a: .a}}\"\n[processing.lambda]\nfunction = \"f\"\n[destination]\nurl = \"s3://b\"\nprefix = \"a=!{{partitionKeyFromQuery:a}}/c=!{{partitionKeyFromLambda:customer}}/\"\nerror_output_prefix = \"e/!{{firehose:error-output-type}}/\"\n");
+    let mixed = format!("{base}[processing]\npartition_query = \"{{a: .a}}\"\n[processing.lambda]\nfunction = \"f\"\n[destination]\nurl = \"s3://bucket-x\"\nprefix = \"a=!{{partitionKeyFromQuery:a}}/c=!{{partitionKeyFromLambda:customer}}/\"\nerror_output_prefix = \"e/!{{firehose:error-output-type}}/\"\n");
     let e = load_str(&mixed, &[]).unwrap_err().to_string();
     assert!(e.contains("destination.prefix") && e.contains("together"), "{e}");
 }
