@@ -397,13 +397,21 @@ fn dry_run_sends_records_through_the_function_after_the_transform() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let read = |rel: &str| -> Vec<String> {
-        let dir = out_dir.join(rel);
-        let mut lines = Vec::new();
-        for e in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-            let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
-            lines.extend(text.lines().map(str::to_owned));
+    fn read_all(dir: &std::path::Path, lines: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                read_all(&path, lines);
+            } else if !path.file_name().unwrap().to_string_lossy().starts_with('.') {
+                // (hidden sidecars hold which records an object has)
+                let text = std::fs::read_to_string(&path).unwrap();
+                lines.extend(text.lines().map(str::to_owned));
+            }
         }
+    }
+    let read = |rel: &str| -> Vec<String> {
+        let mut lines = Vec::new();
+        read_all(&out_dir.join(rel), &mut lines);
         lines
     };
     let mut data = read("data");
