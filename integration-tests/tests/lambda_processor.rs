@@ -106,6 +106,15 @@ impl Delivered {
 
 /// Sends `texts` (records 1..) through the processor and buffers, then drains.
 async fn deliver(processor: &LambdaProcessor, texts: &[&str]) -> Delivered {
+    deliver_under(processor, texts, None).await.0
+}
+
+/// [`deliver`] with a data prefix; also returns every data object's key.
+async fn deliver_under(
+    processor: &LambdaProcessor,
+    texts: &[&str],
+    prefix: Option<&str>,
+) -> (Delivered, Vec<String>) {
     let sink = Arc::new(MemorySink::new());
     let layout = ObjectLayout {
         shard_id: "shardId-000000000000".into(),
@@ -116,7 +125,9 @@ async fn deliver(processor: &LambdaProcessor, texts: &[&str]) -> Delivered {
         },
         extension: String::new(),
         error_codec: Codec::None,
-        prefixes: Arc::new(OutputPrefixes::parse(None, Some("err/")).unwrap()),
+        prefixes: Arc::new(
+            OutputPrefixes::parse(prefix, Some("err/!{firehose:error-output-type}/")).unwrap(),
+        ),
         query: None,
         partition_limit: PartitionLimit {
             max_active: 10,
@@ -158,16 +169,18 @@ async fn deliver(processor: &LambdaProcessor, texts: &[&str]) -> Delivered {
     assert!(lambda.stage.is_empty(), "nothing left waiting");
     let mut lines = Vec::new();
     let mut errors = Vec::new();
+    let mut keys = Vec::new();
     for (key, body) in sink.objects() {
         let text = String::from_utf8(body).unwrap();
         if key.starts_with("err/") {
             errors.extend(text.lines().map(|l| serde_json::from_str(l).unwrap()));
         } else {
             lines.extend(text.lines().map(str::to_owned));
+            keys.push(key);
         }
     }
     lines.sort();
-    Delivered { lines, errors }
+    (Delivered { lines, errors }, keys)
 }
 
 /// Firehose's response with one entry per `(recordId, result, data)`.
@@ -429,4 +442,42 @@ fn dry_run_sends_records_through_the_function_after_the_transform() {
         .map(|(_, d)| d)
         .collect();
     assert_eq!(sent, ["\"hello\"", "\"drop this\"", "\"fail this\"", "\"world\""]);
+}
+
+#[tokio::test]
+async fn partition_keys_from_the_response_place_records_and_a_missing_key_goes_to_the_error_output() {
+    let stand_in = LambdaStandIn::start(|_, body, _| {
+        let entries: Vec<serde_json::Value> = request_records(body)
+            .into_iter()
+            .map(|(id, text)| {
+                let mut entry = serde_json::json!({"recordId": id, "result": "Ok", "data": STANDARD.encode(&text)});
+                if let Some(customer) = text.strip_prefix("customer ") {
+                    entry["metadata"] = serde_json::json!({"partitionKeys": {"customer": customer}});
+                }
+                entry
+            })
+            .collect();
+        response(&entries)
+    })
+    .await;
+    let p = processor(&stand_in.endpoint, 0, Duration::from_secs(10));
+    let (out, keys) = deliver_under(
+        &p,
+        &["customer a", "customer b", "customer a", "no keys"],
+        Some("c=!{partitionKeyFromLambda:customer}/"),
+    )
+    .await;
+    assert_eq!(out.lines, ["customer a", "customer a", "customer b"]);
+    assert_eq!(
+        keys,
+        [
+            "c=a/lambda-shardId-000000000000-100-0",
+            "c=b/lambda-shardId-000000000000-101-0"
+        ]
+    );
+    assert_eq!(out.errors.len(), 1, "{:?}", out.errors);
+    assert_eq!(
+        STANDARD.decode(out.errors[0]["rawData"].as_str().unwrap()).unwrap(),
+        b"no keys"
+    );
 }
