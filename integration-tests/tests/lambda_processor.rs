@@ -14,8 +14,8 @@ use common::lambda_stand_in::{Answer, LambdaStandIn};
 use common::{kinesink, run};
 use kinesink_delivery::{
     BufferAction, BufferEvent, BufferLimits, LambdaProcessor, LambdaRetryPolicy, MemorySink,
-    ObjectContents, ObjectLayout, ObjectSink, PartitionLimit, PartitionLimitAction,
-    PerformActions, ResumeState, SdkLambdaInvoker, ShardBuffers, drive_event,
+    ObjectContents, ObjectLayout, ObjectSink, PartitionLimit, PartitionLimitAction, PerformActions,
+    ResumeState, SdkLambdaInvoker, ShardBuffers, drive_event,
 };
 use kinesink_parquet_writer::{Codec, ObjectFormat, RecordFraming};
 use kinesink_partitioning::OutputPrefixes;
@@ -163,9 +163,15 @@ async fn deliver_under(
         .await
         .unwrap();
     }
-    drive_event(Some(&mut lambda), &mut buffers, 0, BufferEvent::Drain, &mut perform)
-        .await
-        .unwrap();
+    drive_event(
+        Some(&mut lambda),
+        &mut buffers,
+        0,
+        BufferEvent::Drain,
+        &mut perform,
+    )
+    .await
+    .unwrap();
     assert!(lambda.stage.is_empty(), "nothing left waiting");
     let mut lines = Vec::new();
     let mut errors = Vec::new();
@@ -185,7 +191,11 @@ async fn deliver_under(
 
 /// Firehose's response with one entry per `(recordId, result, data)`.
 fn response(entries: &[serde_json::Value]) -> Answer {
-    Answer::Payload(serde_json::json!({ "records": entries }).to_string().into_bytes())
+    Answer::Payload(
+        serde_json::json!({ "records": entries })
+            .to_string()
+            .into_bytes(),
+    )
 }
 
 /// The request's records as `(recordId, data text)`.
@@ -227,7 +237,10 @@ async fn ok_dropped_and_processing_failed_records_through_the_sdk_invoker() {
     assert_eq!(out.lines, ["A", "D"]);
     assert_eq!(
         out.error_codes(),
-        [("fail c".to_owned(), "Lambda.ProcessingFailedStatus".to_owned())]
+        [(
+            "fail c".to_owned(),
+            "Lambda.ProcessingFailedStatus".to_owned()
+        )]
     );
     let calls = stand_in.calls();
     assert_eq!(calls.len(), 1, "one batch");
@@ -244,7 +257,8 @@ async fn every_malformed_response_kind_fails_the_records_it_concerns_with_fireho
     let stand_in = LambdaStandIn::start(|_, body, _| {
         let mut entries = Vec::new();
         for (id, text) in request_records(body) {
-            let ok = serde_json::json!({"recordId": id, "result": "Ok", "data": STANDARD.encode(&text)});
+            let ok =
+                serde_json::json!({"recordId": id, "result": "Ok", "data": STANDARD.encode(&text)});
             match text.as_str() {
                 "missing" => {}
                 "duplicated" => {
@@ -254,9 +268,9 @@ async fn every_malformed_response_kind_fails_the_records_it_concerns_with_fireho
                 "bad-base64" => entries.push(
                     serde_json::json!({"recordId": id, "result": "Ok", "data": "***not base64***"}),
                 ),
-                "bad-result" => entries.push(
-                    serde_json::json!({"recordId": id, "result": "Maybe", "data": ""}),
-                ),
+                "bad-result" => {
+                    entries.push(serde_json::json!({"recordId": id, "result": "Maybe", "data": ""}))
+                }
                 _ => entries.push(ok),
             }
         }
@@ -270,20 +284,39 @@ async fn every_malformed_response_kind_fails_the_records_it_concerns_with_fireho
         &["fine", "missing", "duplicated", "bad-base64", "bad-result"],
     )
     .await;
-    assert_eq!(out.lines, ["fine"], "the extra entry is not ours and delivers nothing");
+    assert_eq!(
+        out.lines,
+        ["fine"],
+        "the extra entry is not ours and delivers nothing"
+    );
     assert_eq!(
         out.error_codes(),
         [
-            ("bad-base64".to_owned(), "Lambda.JsonProcessingException".to_owned()),
-            ("bad-result".to_owned(), "Lambda.JsonProcessingException".to_owned()),
-            ("duplicated".to_owned(), "Lambda.DuplicatedRecordId".to_owned()),
+            (
+                "bad-base64".to_owned(),
+                "Lambda.JsonProcessingException".to_owned()
+            ),
+            (
+                "bad-result".to_owned(),
+                "Lambda.JsonProcessingException".to_owned()
+            ),
+            (
+                "duplicated".to_owned(),
+                "Lambda.DuplicatedRecordId".to_owned()
+            ),
             ("missing".to_owned(), "Lambda.MissingRecordId".to_owned()),
         ]
     );
 
     for (answer, code) in [
-        (Answer::Payload(b"not json".to_vec()), "Lambda.JsonProcessingException"),
-        (Answer::Payload(br#"{"recs": []}"#.to_vec()), "Lambda.JsonProcessingException"),
+        (
+            Answer::Payload(b"not json".to_vec()),
+            "Lambda.JsonProcessingException",
+        ),
+        (
+            Answer::Payload(br#"{"recs": []}"#.to_vec()),
+            "Lambda.JsonProcessingException",
+        ),
         (
             Answer::Payload(vec![b' '; 6_291_457]),
             "Lambda.FunctionError",
@@ -295,7 +328,10 @@ async fn every_malformed_response_kind_fails_the_records_it_concerns_with_fireho
         assert!(out.lines.is_empty());
         assert_eq!(
             out.error_codes(),
-            [("x".to_owned(), code.to_owned()), ("y".to_owned(), code.to_owned())]
+            [
+                ("x".to_owned(), code.to_owned()),
+                ("y".to_owned(), code.to_owned())
+            ]
         );
     }
 }
@@ -324,10 +360,26 @@ async fn throttling_and_5xx_are_retried_until_the_function_answers() {
 #[tokio::test]
 async fn spent_retries_send_every_record_of_the_batch_to_processing_failed_with_the_code() {
     for (answer, code, attempts) in [
-        (Answer::Status(429, "TooManyRequestsException"), "Lambda.InvokeLimitExceeded", 3),
-        (Answer::Status(503, "ServiceException"), "Lambda.ServiceException", 3),
-        (Answer::FunctionError("boom".into()), "Lambda.FunctionError", 3),
-        (Answer::Status(404, "ResourceNotFoundException"), "Lambda.ResourceNotFound", 1),
+        (
+            Answer::Status(429, "TooManyRequestsException"),
+            "Lambda.InvokeLimitExceeded",
+            3,
+        ),
+        (
+            Answer::Status(503, "ServiceException"),
+            "Lambda.ServiceException",
+            3,
+        ),
+        (
+            Answer::FunctionError("boom".into()),
+            "Lambda.FunctionError",
+            3,
+        ),
+        (
+            Answer::Status(404, "ResourceNotFoundException"),
+            "Lambda.ResourceNotFound",
+            1,
+        ),
     ] {
         let stand_in = LambdaStandIn::start(move |_, _, _| answer.clone()).await;
         let p = processor(&stand_in.endpoint, 2, Duration::from_secs(10));
@@ -335,7 +387,10 @@ async fn spent_retries_send_every_record_of_the_batch_to_processing_failed_with_
         assert!(out.lines.is_empty());
         assert_eq!(
             out.error_codes(),
-            [("x".to_owned(), code.to_owned()), ("y".to_owned(), code.to_owned())],
+            [
+                ("x".to_owned(), code.to_owned()),
+                ("y".to_owned(), code.to_owned())
+            ],
             "{code}"
         );
         assert_eq!(stand_in.calls().len(), attempts, "{code}: attempts");
@@ -384,7 +439,10 @@ fn dry_run_sends_records_through_the_function_after_the_transform() {
     let cfg = dir.path().join("k.toml");
     std::fs::write(&cfg, config).unwrap();
     let mut input = String::new();
-    for (i, msg) in ["hello", "drop this", "fail this", "world"].iter().enumerate() {
+    for (i, msg) in ["hello", "drop this", "fail this", "world"]
+        .iter()
+        .enumerate()
+    {
         let data = serde_json::json!({ "msg": msg }).to_string();
         input.push_str(
             &serde_json::json!({"Data": STANDARD.encode(data), "PartitionKey": "p",
@@ -429,7 +487,11 @@ fn dry_run_sends_records_through_the_function_after_the_transform() {
     };
     let mut data = read("data");
     data.sort();
-    assert_eq!(data, ["\"HELLO\"", "\"WORLD\""], "the transform's output, then the function's");
+    assert_eq!(
+        data,
+        ["\"HELLO\"", "\"WORLD\""],
+        "the transform's output, then the function's"
+    );
     let errors = read("errors/processing-failed");
     assert_eq!(errors.len(), 1);
     let error: serde_json::Value = serde_json::from_str(&errors[0]).unwrap();
@@ -441,11 +503,15 @@ fn dry_run_sends_records_through_the_function_after_the_transform() {
         .into_iter()
         .map(|(_, d)| d)
         .collect();
-    assert_eq!(sent, ["\"hello\"", "\"drop this\"", "\"fail this\"", "\"world\""]);
+    assert_eq!(
+        sent,
+        ["\"hello\"", "\"drop this\"", "\"fail this\"", "\"world\""]
+    );
 }
 
 #[tokio::test]
-async fn partition_keys_from_the_response_place_records_and_a_missing_key_goes_to_the_error_output() {
+async fn partition_keys_from_the_response_place_records_and_a_missing_key_goes_to_the_error_output()
+{
     let stand_in = LambdaStandIn::start(|_, body, _| {
         let entries: Vec<serde_json::Value> = request_records(body)
             .into_iter()
@@ -477,7 +543,9 @@ async fn partition_keys_from_the_response_place_records_and_a_missing_key_goes_t
     );
     assert_eq!(out.errors.len(), 1, "{:?}", out.errors);
     assert_eq!(
-        STANDARD.decode(out.errors[0]["rawData"].as_str().unwrap()).unwrap(),
+        STANDARD
+            .decode(out.errors[0]["rawData"].as_str().unwrap())
+            .unwrap(),
         b"no keys"
     );
 }

@@ -197,7 +197,8 @@ fn processing(e: &Value, notes: &mut Vec<String>) -> (ProcessingSection, bool) {
                 other => notes.push(format!("Decompression with CompressionFormat {other:?}")),
             },
             Some("CloudWatchLogProcessing") => {
-                if param(p, "DataMessageExtraction").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+                if param(p, "DataMessageExtraction").is_some_and(|v| v.eq_ignore_ascii_case("true"))
+                {
                     processing.cloudwatch_logs_message_extraction = Some(true);
                 }
             }
@@ -222,7 +223,9 @@ fn lambda_processor(p: &Value, notes: &mut Vec<String>) -> crate::LambdaSection 
         let text = param(p, name)?;
         let value = text.trim().parse::<f64>().ok();
         if value.is_none() {
-            notes.push(format!("the Lambda processor's {name} {text:?} (not a number; the default is used)"));
+            notes.push(format!(
+                "the Lambda processor's {name} {text:?} (not a number; the default is used)"
+            ));
         }
         value
     };

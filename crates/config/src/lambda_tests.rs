@@ -72,11 +72,20 @@ fn values_out_of_firehoses_ranges_are_refused_naming_the_key() {
     for (keys, key) in [
         ("buffer_size_mib = 0.1", "processing.lambda.buffer_size_mib"),
         ("buffer_size_mib = 4", "processing.lambda.buffer_size_mib"),
-        ("buffer_size_mib = \"lots\"", "processing.lambda.buffer_size_mib"),
-        ("buffer_interval_s = 901", "processing.lambda.buffer_interval_s"),
+        (
+            "buffer_size_mib = \"lots\"",
+            "processing.lambda.buffer_size_mib",
+        ),
+        (
+            "buffer_interval_s = 901",
+            "processing.lambda.buffer_interval_s",
+        ),
         ("retries = 301", "processing.lambda.retries"),
         ("retries = -1", "processing.lambda.retries"),
-        ("endpoint_url = \"127.0.0.1:9001\"", "processing.lambda.endpoint_url"),
+        (
+            "endpoint_url = \"127.0.0.1:9001\"",
+            "processing.lambda.endpoint_url",
+        ),
         ("memory_mib = 128", "memory_mib"),
     ] {
         let e = load_str(&with_lambda(&format!("function = \"f\"\n{keys}")), &[])
@@ -93,16 +102,26 @@ fn partition_keys_from_lambda_need_a_function_and_no_query() {
     let base = "name = \"clicks\"\n[source]\nstream = \"s\"\n";
     let without = format!("{base}{prefix}");
     let e = load_str(&without, &[]).unwrap_err().to_string();
-    assert!(e.contains("processing.lambda.function") && e.contains("partitionKeyFromLambda:customer"), "{e}");
+    assert!(
+        e.contains("processing.lambda.function") && e.contains("partitionKeyFromLambda:customer"),
+        "{e}"
+    );
     let with = format!("{base}[processing.lambda]\nfunction = \"f\"\n{prefix}");
     let s = load_str(&with, &[]).unwrap();
     assert!(s.worker.prefixes.data().keys_from_lambda());
-    let both = format!("{base}[processing]\npartition_query = \"{{customer: .c}}\"\n[processing.lambda]\nfunction = \"f\"\n{prefix}");
+    let both = format!(
+        "{base}[processing]\npartition_query = \"{{customer: .c}}\"\n[processing.lambda]\nfunction = \"f\"\n{prefix}"
+    );
     let e = load_str(&both, &[]).unwrap_err().to_string();
     assert!(e.contains("processing.partition_query"), "{e}");
-    let mixed = format!("{base}[processing]\npartition_query = \"{{a: .a}}\"\n[processing.lambda]\nfunction = \"f\"\n[destination]\nurl = \"s3://bucket-x\"\nprefix = \"a=!{{partitionKeyFromQuery:a}}/c=!{{partitionKeyFromLambda:customer}}/\"\nerror_output_prefix = \"e/!{{firehose:error-output-type}}/\"\n");
+    let mixed = format!(
+        "{base}[processing]\npartition_query = \"{{a: .a}}\"\n[processing.lambda]\nfunction = \"f\"\n[destination]\nurl = \"s3://bucket-x\"\nprefix = \"a=!{{partitionKeyFromQuery:a}}/c=!{{partitionKeyFromLambda:customer}}/\"\nerror_output_prefix = \"e/!{{firehose:error-output-type}}/\"\n"
+    );
     let e = load_str(&mixed, &[]).unwrap_err().to_string();
-    assert!(e.contains("destination.prefix") && e.contains("together"), "{e}");
+    assert!(
+        e.contains("destination.prefix") && e.contains("together"),
+        "{e}"
+    );
 }
 
 #[test]

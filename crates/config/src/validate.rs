@@ -51,7 +51,11 @@ pub(super) fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
     }
     let data_prefix = d.prefixes.data();
     if data_prefix.keys_from_lambda() {
-        let k = data_prefix.partition_key_names().first().cloned().unwrap_or_default();
+        let k = data_prefix
+            .partition_key_names()
+            .first()
+            .cloned()
+            .unwrap_or_default();
         if processing.lambda.is_none() {
             return Err(err(format!(
                 "config key `destination.prefix` uses !{{partitionKeyFromLambda:{k}}} but `processing.lambda.function` is not set"

@@ -79,8 +79,14 @@ impl LambdaShell {
     pub async fn invoke(&mut self, batch: &LambdaBatch) -> Vec<RecordOutcome> {
         let started = Instant::now();
         let ids = batch.record_ids();
-        let first = ids.first().map(|i| i.as_str().to_owned()).unwrap_or_default();
-        let last = ids.last().map(|i| i.as_str().to_owned()).unwrap_or_default();
+        let first = ids
+            .first()
+            .map(|i| i.as_str().to_owned())
+            .unwrap_or_default();
+        let last = ids
+            .last()
+            .map(|i| i.as_str().to_owned())
+            .unwrap_or_default();
         let seed = fnv1a(first.as_bytes());
         let invocation_id = InvocationId::new(format!(
             "{:016x}-{:016x}",

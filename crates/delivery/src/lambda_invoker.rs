@@ -142,7 +142,8 @@ mod tests {
 
     #[test]
     fn a_function_errors_message_is_taken_from_its_error_message_field() {
-        let text = function_error_message("Unhandled", br#"{"errorMessage":"boom","errorType":"E"}"#);
+        let text =
+            function_error_message("Unhandled", br#"{"errorMessage":"boom","errorType":"E"}"#);
         assert_eq!(text, "Unhandled: boom");
         let raw = function_error_message("Handled", b"not json");
         assert_eq!(raw, "Handled: not json");

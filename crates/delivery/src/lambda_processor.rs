@@ -50,7 +50,12 @@ impl LambdaProcessor {
             shard_id: shard_id.to_owned(),
         };
         LambdaShell::new(
-            LambdaStage::new(envelope, self.buffer_size_bytes, self.buffer_interval_ms, intent),
+            LambdaStage::new(
+                envelope,
+                self.buffer_size_bytes,
+                self.buffer_interval_ms,
+                intent,
+            ),
             Arc::clone(&self.invoker),
             self.function.clone(),
             self.retry,

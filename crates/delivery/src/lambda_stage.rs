@@ -39,13 +39,13 @@
 use std::collections::VecDeque;
 
 use bytes::Bytes;
+use kinesink_partitioning::error_codes::PROCESSING_FAILED_OUTPUT_TYPE as PROCESSING_FAILED;
 use kinesink_record_deaggregation::UserRecord;
 use kinesink_record_processing::lambda_batching::{
     BatchAction, BatchEvent, LambdaBatch, LambdaBatchLimits, LambdaBatcher, LambdaResume,
 };
 use kinesink_record_processing::lambda_event::{LambdaEnvelope, LambdaInputRecord};
 use kinesink_record_processing::lambda_response::{LambdaFailure, RecordOutcome};
-use kinesink_partitioning::error_codes::PROCESSING_FAILED_OUTPUT_TYPE as PROCESSING_FAILED;
 use kinesink_sequence_position::SequencePosition;
 
 use crate::shard_buffers::{BufferEvent, FailedRecord};
@@ -328,11 +328,7 @@ impl LambdaStage {
             debug_assert!(false, "an answer without an invocation");
             return;
         };
-        assert_eq!(
-            numbers.len(),
-            outcomes.len(),
-            "one outcome per record sent"
-        );
+        assert_eq!(numbers.len(), outcomes.len(), "one outcome per record sent");
         for (number, outcome) in numbers.into_iter().zip(outcomes) {
             self.settle(number, outcome);
         }

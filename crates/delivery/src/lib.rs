@@ -83,9 +83,11 @@ pub use destination::{Destination, DestinationError};
 pub use destination_health::DestinationHealth;
 pub use drive::{DriveError, PerformActions, drive};
 pub use file_sink::FileSink;
-pub use lambda_drive::{InvocationCounts, LambdaShell, drive_event, drive_lambda};
-pub use lambda_invoker::{FnLambdaInvoker, InvokeFailure, LambdaFn, LambdaInvoker, SdkLambdaInvoker};
 pub use kinesink_record_processing::lambda_retry::RetryPolicy as LambdaRetryPolicy;
+pub use lambda_drive::{InvocationCounts, LambdaShell, drive_event, drive_lambda};
+pub use lambda_invoker::{
+    FnLambdaInvoker, InvokeFailure, LambdaFn, LambdaInvoker, SdkLambdaInvoker,
+};
 pub use lambda_processor::LambdaProcessor;
 pub use lambda_stage::{LambdaCounts, LambdaStage, StageAction, StageEvent};
 pub use memory_budget::{BudgetVerdict, MemoryBudget, ShardUsage};

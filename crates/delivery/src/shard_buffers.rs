@@ -680,8 +680,8 @@ mod object_cut;
 mod partition_routing;
 mod source_backup;
 mod table_routing;
-mod upstream;
 #[cfg(test)]
 mod tests;
+mod upstream;
 
 use error_record::{error_record_json, failed_record, keyless_prefix};

@@ -544,7 +544,10 @@ async fn run(settings: &Settings, until_caught_up: bool) -> Result<(), Failure> 
                 .send()
                 .await
                 .ok()
-                .and_then(|o| o.stream_description_summary().map(|d| d.stream_arn().to_owned())),
+                .and_then(|o| {
+                    o.stream_description_summary()
+                        .map(|d| d.stream_arn().to_owned())
+                }),
         };
         worker_settings.lambda = crate::lambda_client::processor(settings, &aws.sdk, stream_arn);
     }

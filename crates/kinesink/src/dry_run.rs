@@ -103,12 +103,10 @@ pub async fn dry_run(
         }
         None => None,
     };
-    Ok(kinesink_delivery::preview(
-        &mut pipeline,
-        lambda.as_mut(),
-        &mut buffers,
-        sink,
-        || file.next_batch(BATCH_RECORDS),
+    Ok(
+        kinesink_delivery::preview(&mut pipeline, lambda.as_mut(), &mut buffers, sink, || {
+            file.next_batch(BATCH_RECORDS)
+        })
+        .await?,
     )
-    .await?)
 }

@@ -48,7 +48,9 @@ pub fn processor(
         StreamId::Arn(a) => a.clone(),
         StreamId::Name(n) => format!("arn:aws:kinesis:{region}:000000000000:stream/{n}"),
     });
-    let account = arn_account(&stream_arn).unwrap_or("000000000000").to_owned();
+    let account = arn_account(&stream_arn)
+        .unwrap_or("000000000000")
+        .to_owned();
     Some(LambdaProcessor {
         function: lambda.function.clone(),
         buffer_size_bytes: lambda.buffer_size_bytes,

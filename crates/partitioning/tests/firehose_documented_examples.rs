@@ -429,8 +429,12 @@ fn partition_keys_from_lambda_name_their_keys_and_evaluate_like_query_keys() {
     .unwrap();
     assert!(t.keys_from_lambda());
     assert_eq!(t.partition_key_names(), ["customerId".to_owned()]);
-    assert!(!t.default_timestamp_appended(), "dynamic partitioning: no time suffix");
-    let keys = kinesink_partitioning::PartitionKeys::from_text_values([("customerId", "c-7")]).unwrap();
+    assert!(
+        !t.default_timestamp_appended(),
+        "dynamic partitioning: no time suffix"
+    );
+    let keys =
+        kinesink_partitioning::PartitionKeys::from_text_values([("customerId", "c-7")]).unwrap();
     let inputs = PrefixInputs {
         partition_keys: &keys,
         oldest_arrival_ms: 0,

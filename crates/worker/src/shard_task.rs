@@ -299,12 +299,12 @@ impl ShardTask {
             &mut performing,
         )
         .await
-            .map_err(|e| match e {
-                kinesink_delivery::DriveError::Buffers(e) => {
-                    Stop::Failed(format!("shard {}: {e}", self.shard_id))
-                }
-                kinesink_delivery::DriveError::Perform(stop) => stop,
-            })?;
+        .map_err(|e| match e {
+            kinesink_delivery::DriveError::Buffers(e) => {
+                Stop::Failed(format!("shard {}: {e}", self.shard_id))
+            }
+            kinesink_delivery::DriveError::Perform(stop) => stop,
+        })?;
         if let Some(lambda) = &mut self.lambda {
             crate::lambda_metrics::export(lambda);
         }

@@ -118,19 +118,26 @@ async fn invoke(State(shared): State<Shared>, Path(name): Path<String>, body: By
         answer = *then;
     }
     let mut headers = HeaderMap::new();
-    headers.insert("x-amz-executed-version", HeaderValue::from_static("$LATEST"));
+    headers.insert(
+        "x-amz-executed-version",
+        HeaderValue::from_static("$LATEST"),
+    );
     headers.insert("x-amzn-requestid", HeaderValue::from_static("stand-in"));
     match answer {
         Answer::Payload(body) => (StatusCode::OK, headers, body).into_response(),
         Answer::FunctionError(message) => {
-            headers.insert("x-amz-function-error", HeaderValue::from_static("Unhandled"));
+            headers.insert(
+                "x-amz-function-error",
+                HeaderValue::from_static("Unhandled"),
+            );
             let body = serde_json::json!({"errorMessage": message, "errorType": "Error"});
             (StatusCode::OK, headers, body.to_string()).into_response()
         }
         Answer::Status(status, error_type) => {
             headers.insert("x-amzn-errortype", HeaderValue::from_static(error_type));
             headers.insert("content-type", HeaderValue::from_static("application/json"));
-            let body = serde_json::json!({"Type": "Service", "message": format!("stand-in {error_type}")});
+            let body =
+                serde_json::json!({"Type": "Service", "message": format!("stand-in {error_type}")});
             (
                 StatusCode::from_u16(status).unwrap(),
                 headers,

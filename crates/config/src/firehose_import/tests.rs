@@ -100,13 +100,26 @@ fn the_lambda_processors_parameters_are_carried_over_and_load() {
         r#"{"ParameterName":"LambdaArn","ParameterValue":"arn:aws:lambda:us-east-1:210987654321:function:enrich:$LATEST"}"#,
         r#"{"ParameterName":"LambdaArn","ParameterValue":"arn:aws:lambda:us-east-1:210987654321:function:enrich:$LATEST"},{"ParameterName":"BufferSizeInMBs","ParameterValue":"0.5"},{"ParameterName":"BufferIntervalInSeconds","ParameterValue":"120"},{"ParameterName":"NumberOfRetries","ParameterValue":"5"},{"ParameterName":"RoleArn","ParameterValue":"arn:aws:iam::210987654321:role/firehose"}"#,
     );
-    assert_ne!(text, e.to_string(), "the fixture's Lambda processor was found");
+    assert_ne!(
+        text,
+        e.to_string(),
+        "the fixture's Lambda processor was found"
+    );
     e = serde_json::from_str(&text).unwrap();
     let c = import(&e).unwrap();
     let t = written(&c);
-    assert_eq!(get(&t, "processing.lambda.buffer_size_mib").and_then(toml::Value::as_float), Some(0.5));
-    assert_eq!(get(&t, "processing.lambda.buffer_interval_s").and_then(toml::Value::as_integer), Some(120));
-    assert_eq!(get(&t, "processing.lambda.retries").and_then(toml::Value::as_integer), Some(5));
+    assert_eq!(
+        get(&t, "processing.lambda.buffer_size_mib").and_then(toml::Value::as_float),
+        Some(0.5)
+    );
+    assert_eq!(
+        get(&t, "processing.lambda.buffer_interval_s").and_then(toml::Value::as_integer),
+        Some(120)
+    );
+    assert_eq!(
+        get(&t, "processing.lambda.retries").and_then(toml::Value::as_integer),
+        Some(5)
+    );
     let settings = crate::tests::load_str(&c.to_toml(), &[]).unwrap();
     let lambda = settings.lambda.unwrap();
     assert_eq!(lambda.buffer_size_bytes, 512 * 1024);

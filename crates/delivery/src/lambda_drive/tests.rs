@@ -78,8 +78,14 @@ fn record(sequence: u64, text: &str) -> StageEvent {
 /// with `suffix` (another suffix on a replay: a function that is not deterministic).
 fn answer(log: &Mutex<Vec<String>>, suffix: &str, request: &[u8]) -> Vec<u8> {
     let request = decode_request(request).expect("a request");
-    let ids: Vec<&str> = request.records.iter().map(|r| r.record_id.as_str()).collect();
-    log.lock().unwrap().push(format!("invoke {}", ids.join(",")));
+    let ids: Vec<&str> = request
+        .records
+        .iter()
+        .map(|r| r.record_id.as_str())
+        .collect();
+    log.lock()
+        .unwrap()
+        .push(format!("invoke {}", ids.join(",")));
     let records: Vec<serde_json::Value> = request
         .records
         .iter()
@@ -124,12 +130,18 @@ impl PerformActions for Journal {
                 let placed = write_once(&*self.sink, &o.key, &o.body, &contents)
                     .await
                     .map_err(|e| e.to_string())?;
-                self.log.lock().unwrap().push(format!("write {}", placed.key));
+                self.log
+                    .lock()
+                    .unwrap()
+                    .push(format!("write {}", placed.key));
                 BufferEvent::ObjectDurable(o.ticket)
             }
             BufferAction::RecordProgress { flush_intent, .. } => {
                 if let Some(x) = flush_intent {
-                    self.log.lock().unwrap().push(format!("intent {}", x.sequence_number));
+                    self.log
+                        .lock()
+                        .unwrap()
+                        .push(format!("intent {}", x.sequence_number));
                 }
                 BufferEvent::ProgressRecorded
             }
@@ -137,7 +149,10 @@ impl PerformActions for Journal {
                 if self.crash_at_checkpoint {
                     return Err("crashed".into());
                 }
-                self.log.lock().unwrap().push(format!("checkpoint {}", p.sequence_number));
+                self.log
+                    .lock()
+                    .unwrap()
+                    .push(format!("checkpoint {}", p.sequence_number));
                 BufferEvent::CheckpointWritten(p)
             }
         }))
@@ -179,12 +194,18 @@ fn run(
 
 impl Run {
     async fn feed(&mut self, now_ms: u64, event: StageEvent) -> Result<(), String> {
-        drive_lambda(&mut self.lambda, &mut self.buffers, now_ms, event, &mut self.journal)
-            .await
-            .map_err(|e| match e {
-                DriveError::Buffers(e) => e.to_string(),
-                DriveError::Perform(e) => e,
-            })
+        drive_lambda(
+            &mut self.lambda,
+            &mut self.buffers,
+            now_ms,
+            event,
+            &mut self.journal,
+        )
+        .await
+        .map_err(|e| match e {
+            DriveError::Buffers(e) => e.to_string(),
+            DriveError::Perform(e) => e,
+        })
     }
 
     fn log(&self) -> Vec<String> {
@@ -230,7 +251,10 @@ async fn ok_dropped_and_failed_records_go_to_data_a_count_and_the_error_output()
     assert_eq!(error["errorCode"], "Lambda.ProcessingFailedStatus");
     assert_eq!(error["rawData"], STANDARD.encode("fail me"));
     let counts = r.lambda.stage.take_counts();
-    assert_eq!((counts.ok_records, counts.dropped, counts.failed), (2, 1, 1));
+    assert_eq!(
+        (counts.ok_records, counts.dropped, counts.failed),
+        (2, 1, 1)
+    );
     assert_eq!(r.log().last().unwrap(), "checkpoint 4");
     let invocations = r.lambda.take_invocations();
     assert_eq!((invocations.invocations, invocations.succeeded), (1, 1));
@@ -266,7 +290,11 @@ async fn the_checkpoint_never_passes_a_record_waiting_for_its_batch() {
     .unwrap();
     r.feed(0, record(3, "b")).await.unwrap();
     r.feed(999, StageEvent::Tick).await.unwrap();
-    assert!(r.log().is_empty(), "nothing invoked, written or checkpointed: {:?}", r.log());
+    assert!(
+        r.log().is_empty(),
+        "nothing invoked, written or checkpointed: {:?}",
+        r.log()
+    );
     assert_eq!(r.buffers.last_read(), None);
     r.feed(1_000, StageEvent::Tick).await.unwrap();
     assert_eq!(
@@ -285,7 +313,9 @@ async fn the_checkpoint_never_passes_a_record_waiting_for_its_batch() {
 
 /// Records 1..=6, each of 40 bytes, so that a Lambda batch holds two (see `lambda_size`).
 fn texts() -> Vec<String> {
-    (1..=6).map(|i| format!("record-{i}-{}", "x".repeat(31))).collect()
+    (1..=6)
+        .map(|i| format!("record-{i}-{}", "x".repeat(31)))
+        .collect()
 }
 
 /// The request size of two records of [`texts`] (so a third starts a new batch).
@@ -312,7 +342,10 @@ async fn a_replay_after_a_crash_invokes_the_same_batches_and_rewrites_nothing_tw
     let mut first = run(&sink, "", lambda_size(), ResumeState::default());
     first.journal.crash_at_checkpoint = true;
     for (i, t) in texts.iter().take(4).enumerate() {
-        first.feed(10 * i as u64, record(i as u64 + 1, t)).await.unwrap();
+        first
+            .feed(10 * i as u64, record(i as u64 + 1, t))
+            .await
+            .unwrap();
     }
     // The oldest waiting record waited the interval: intent at 4, objects written, and the
     // worker dies before its checkpoint.
@@ -320,8 +353,14 @@ async fn a_replay_after_a_crash_invokes_the_same_batches_and_rewrites_nothing_tw
     assert_eq!(crashed, Err("crashed".to_owned()));
     let first_log = first.log();
     assert!(first_log.contains(&"intent 4".to_owned()), "{first_log:?}");
-    let first_invocations: Vec<&String> = first_log.iter().filter(|l| l.starts_with("invoke")).collect();
-    assert!(first_invocations.len() >= 2, "size cuts made several batches: {first_log:?}");
+    let first_invocations: Vec<&String> = first_log
+        .iter()
+        .filter(|l| l.starts_with("invoke"))
+        .collect();
+    assert!(
+        first_invocations.len() >= 2,
+        "size cuts made several batches: {first_log:?}"
+    );
     let written = sink.objects();
 
     // The new owner reads the intent from the lease; its ticks come at other times.
@@ -337,7 +376,10 @@ async fn a_replay_after_a_crash_invokes_the_same_batches_and_rewrites_nothing_tw
     }
     second.feed(0, StageEvent::Drain).await.unwrap();
     let second_log = second.log();
-    let second_invocations: Vec<&String> = second_log.iter().filter(|l| l.starts_with("invoke")).collect();
+    let second_invocations: Vec<&String> = second_log
+        .iter()
+        .filter(|l| l.starts_with("invoke"))
+        .collect();
     assert_eq!(
         second_invocations[..first_invocations.len()],
         first_invocations[..],
@@ -392,7 +434,9 @@ async fn a_function_whose_other_bytes_on_replay_move_a_size_cut_can_duplicate_re
     // with other records, so the replay's object goes under an alternative key: records 1-2
     // are then written twice, never lost.
     let sink = Arc::new(MemorySink::new());
-    let short: Vec<String> = (1..=3).map(|i| format!("r{i}-{}", "x".repeat(40))).collect();
+    let short: Vec<String> = (1..=3)
+        .map(|i| format!("r{i}-{}", "x".repeat(40)))
+        .collect();
     let mut first = run(&sink, "", lambda_size(), ResumeState::default());
     first.buffers = buffers(100, ResumeState::default());
     first.journal.crash_at_checkpoint = true;
@@ -405,7 +449,12 @@ async fn a_function_whose_other_bytes_on_replay_move_a_size_cut_can_duplicate_re
         flush_intent: Some(at(3)),
         horizon: Some(at(3)),
     };
-    let mut second = run(&sink, "-a-much-longer-answer-on-replay", lambda_size(), resume.clone());
+    let mut second = run(
+        &sink,
+        "-a-much-longer-answer-on-replay",
+        lambda_size(),
+        resume.clone(),
+    );
     second.buffers = buffers(100, resume);
     for (i, t) in short.iter().enumerate() {
         second.feed(0, record(i as u64 + 1, t)).await.unwrap();
@@ -453,7 +502,11 @@ async fn throttling_is_retried_and_spent_retries_fail_every_record_with_the_code
     };
     r.feed(0, record(1, "a")).await.unwrap();
     r.feed(1_000, StageEvent::Tick).await.unwrap();
-    assert_eq!(*calls.lock().unwrap(), 3, "two throttled attempts, then an answer");
+    assert_eq!(
+        *calls.lock().unwrap(),
+        3,
+        "two throttled attempts, then an answer"
+    );
     assert_eq!(data_lines(&sink), ["A"]);
     r.feed(1_000, record(2, "b")).await.unwrap();
     r.feed(2_000, record(3, "c")).await.unwrap();
@@ -477,7 +530,10 @@ async fn throttling_is_retried_and_spent_retries_fail_every_record_with_the_code
         assert_eq!(e["rawData"], STANDARD.encode(raw));
     }
     let counts = r.lambda.take_invocations();
-    assert_eq!((counts.invocations, counts.retries, counts.failed), (2, 4, 1));
+    assert_eq!(
+        (counts.invocations, counts.retries, counts.failed),
+        (2, 4, 1)
+    );
 }
 
 /// The lease as the worker keeps it: what a new owner resumes from.
@@ -580,7 +636,10 @@ fn run_shard(
         envelope(),
         lambda_size(),
         1_000,
-        resume.flush_intent.clone().filter(|x| lease.checkpoint.as_ref().is_none_or(|c| x > c)),
+        resume
+            .flush_intent
+            .clone()
+            .filter(|x| lease.checkpoint.as_ref().is_none_or(|c| x > c)),
     );
     let mut lambda = LambdaShell::new(
         stage,
@@ -603,8 +662,14 @@ fn run_shard(
                 continue;
             }
             for text in records {
-                drive_lambda(&mut lambda, &mut b, now, record(p as u64 + 1, text), &mut journal)
-                    .await?;
+                drive_lambda(
+                    &mut lambda,
+                    &mut b,
+                    now,
+                    record(p as u64 + 1, text),
+                    &mut journal,
+                )
+                .await?;
             }
             for step in steps.iter().filter(|_| ticks) {
                 now += step;

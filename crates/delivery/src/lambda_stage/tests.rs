@@ -66,7 +66,9 @@ fn described(actions: &[StageAction]) -> Vec<String> {
                     r.position.sequence_number,
                     String::from_utf8_lossy(&r.data)
                 ),
-                BufferEvent::Failed(f) => format!("F{}:{}", f.position.sequence_number, f.error_code),
+                BufferEvent::Failed(f) => {
+                    format!("F{}:{}", f.position.sequence_number, f.error_code)
+                }
                 BufferEvent::Passed(p) => format!("P{}", p.sequence_number),
                 BufferEvent::Tick => "T".into(),
                 BufferEvent::Drain => "D".into(),
@@ -86,13 +88,23 @@ fn ok(text: &str) -> RecordOutcome {
 #[test]
 fn nothing_passes_a_record_waiting_for_its_batch_and_a_time_cut_is_asked_for_before_it_is_made() {
     let mut stage = LambdaStage::new(envelope(), 1 << 20, 1_000, None);
-    assert!(described(&stage.step(0, StageEvent::Input(BufferEvent::Record(user(1, 0, "a"))))).is_empty());
+    assert!(
+        described(&stage.step(0, StageEvent::Input(BufferEvent::Record(user(1, 0, "a")))))
+            .is_empty()
+    );
     assert!(
         described(&stage.step(0, StageEvent::Input(failed(2)))).is_empty(),
         "a failure after a waiting record waits with it"
     );
-    assert!(described(&stage.step(0, StageEvent::Input(BufferEvent::Record(user(3, 0, "b"))))).is_empty());
-    assert_eq!(described(&stage.step(999, StageEvent::Tick)), ["T"], "not waited long enough");
+    assert!(
+        described(&stage.step(0, StageEvent::Input(BufferEvent::Record(user(3, 0, "b")))))
+            .is_empty()
+    );
+    assert_eq!(
+        described(&stage.step(999, StageEvent::Tick)),
+        ["T"],
+        "not waited long enough"
+    );
     assert_eq!(
         described(&stage.step(1_000, StageEvent::Tick)),
         ["X3", "T"],
@@ -100,7 +112,10 @@ fn nothing_passes_a_record_waiting_for_its_batch_and_a_time_cut_is_asked_for_bef
     );
     assert_eq!(stage.held_events(), 3);
     assert_eq!(
-        described(&stage.step(1_000, StageEvent::FlushRecorded(SequencePosition::new("3".to_string(), 0)))),
+        described(&stage.step(
+            1_000,
+            StageEvent::FlushRecorded(SequencePosition::new("3".to_string(), 0))
+        )),
         ["I2"],
         "once recorded, the batch is invoked"
     );
@@ -127,7 +142,10 @@ fn dropped_records_pass_their_position_and_failures_keep_the_bytes_sent() {
     stage.step(0, StageEvent::Input(BufferEvent::Record(user(1, 0, "a"))));
     stage.step(0, StageEvent::Input(BufferEvent::Record(user(2, 0, "b"))));
     stage.step(0, StageEvent::Tick);
-    let invoked = stage.step(0, StageEvent::FlushRecorded(SequencePosition::new("2".to_string(), 0)));
+    let invoked = stage.step(
+        0,
+        StageEvent::FlushRecorded(SequencePosition::new("2".to_string(), 0)),
+    );
     assert_eq!(described(&invoked), ["I2"]);
     let failure = LambdaFailure {
         error_code: "Lambda.ProcessingFailedStatus".into(),
@@ -137,11 +155,17 @@ fn dropped_records_pass_their_position_and_failures_keep_the_bytes_sent() {
         0,
         StageEvent::Invoked(vec![RecordOutcome::Dropped, RecordOutcome::Failed(failure)]),
     );
-    assert_eq!(described(&given), ["F2:Lambda.ProcessingFailedStatus", "P2"]);
+    assert_eq!(
+        described(&given),
+        ["F2:Lambda.ProcessingFailedStatus", "P2"]
+    );
     let StageAction::Buffers(BufferEvent::Failed(f)) = &given[0] else {
         panic!("a failed record")
     };
-    assert_eq!(f.raw_data, b"b", "the record's bytes as sent to the function");
+    assert_eq!(
+        f.raw_data, b"b",
+        "the record's bytes as sent to the function"
+    );
     assert_eq!(f.error_output_type, "processing-failed");
     assert_eq!(
         stage.take_counts(),
@@ -165,9 +189,19 @@ fn records_of_one_position_split_by_the_payload_limit_are_released_only_together
         max_payload_bytes: one + MAX_INVOCATION_ID_BYTES,
     };
     let mut stage = LambdaStage::with_limits(envelope(), limits, u64::MAX, None);
-    stage.step(0, StageEvent::Input(BufferEvent::Record(user(1, 0, "aaaaaaaaaa"))));
-    let second = stage.step(0, StageEvent::Input(BufferEvent::Record(user(1, 0, "bbbbbbbbbb"))));
-    assert_eq!(described(&second), ["I1"], "the first record's batch is cut at the payload limit");
+    stage.step(
+        0,
+        StageEvent::Input(BufferEvent::Record(user(1, 0, "aaaaaaaaaa"))),
+    );
+    let second = stage.step(
+        0,
+        StageEvent::Input(BufferEvent::Record(user(1, 0, "bbbbbbbbbb"))),
+    );
+    assert_eq!(
+        described(&second),
+        ["I1"],
+        "the first record's batch is cut at the payload limit"
+    );
     assert!(
         described(&stage.step(0, StageEvent::Invoked(vec![ok("A")]))).is_empty(),
         "its answer waits: the position's other record is not answered yet"
@@ -175,7 +209,10 @@ fn records_of_one_position_split_by_the_payload_limit_are_released_only_together
     let drained = stage.step(0, StageEvent::Drain);
     assert_eq!(described(&drained), ["X1"]);
     assert_eq!(
-        described(&stage.step(0, StageEvent::FlushRecorded(SequencePosition::new("1".to_string(), 0)))),
+        described(&stage.step(
+            0,
+            StageEvent::FlushRecorded(SequencePosition::new("1".to_string(), 0))
+        )),
         ["I1", "D"]
     );
     assert_eq!(
@@ -193,7 +230,10 @@ fn a_too_large_record_goes_to_the_error_output_in_its_place() {
         max_payload_bytes: one + MAX_INVOCATION_ID_BYTES,
     };
     let mut stage = LambdaStage::with_limits(envelope(), limits, u64::MAX, None);
-    stage.step(0, StageEvent::Input(BufferEvent::Record(user(1, 0, "aaaaaaaaaa"))));
+    stage.step(
+        0,
+        StageEvent::Input(BufferEvent::Record(user(1, 0, "aaaaaaaaaa"))),
+    );
     let big = "z".repeat(200);
     let actions = stage.step(0, StageEvent::Input(BufferEvent::Record(user(2, 0, &big))));
     assert_eq!(described(&actions), ["I1"]);
@@ -210,5 +250,9 @@ fn a_replay_cuts_its_batch_at_the_recorded_intent_without_asking_again() {
     stage.step(0, StageEvent::Input(BufferEvent::Record(user(1, 0, "a"))));
     stage.step(0, StageEvent::Input(BufferEvent::Record(user(2, 0, "b"))));
     let third = stage.step(0, StageEvent::Input(BufferEvent::Record(user(3, 0, "c"))));
-    assert_eq!(described(&third), ["I2"], "cut after the intent's position, as recorded");
+    assert_eq!(
+        described(&third),
+        ["I2"],
+        "cut after the intent's position, as recorded"
+    );
 }
