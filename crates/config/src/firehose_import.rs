@@ -197,14 +197,12 @@ fn processing(e: &Value, notes: &mut Vec<String>) -> (ProcessingSection, bool) {
                 other => notes.push(format!("Decompression with CompressionFormat {other:?}")),
             },
             Some("CloudWatchLogProcessing") => {
-                if param(p, "DataMessageExtraction").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+                if param(p, "DataMessageExtraction").is_some_and(|v| v.eq_ignore_ascii_case("true"))
+                {
                     processing.cloudwatch_logs_message_extraction = Some(true);
                 }
             }
-            Some("Lambda") => notes.push(format!(
-                "the Lambda transformation {} (kinesink has no transformation step yet; records are delivered untransformed)",
-                param(p, "LambdaArn").unwrap_or("?")
-            )),
+            Some("Lambda") => processing.lambda = Some(lambda_processor(p, notes)),
             other => notes.push(format!("the processor {other:?}")),
         }
     }
@@ -215,6 +213,35 @@ fn processing(e: &Value, notes: &mut Vec<String>) -> (ProcessingSection, bool) {
         notes.push("DynamicPartitioningConfiguration.RetryOptions (kinesink retries S3 writes until they succeed)".into());
     }
     (processing, delimiter)
+}
+
+/// `[processing.lambda]` from Firehose's Lambda processor: `LambdaArn`, `BufferSizeInMBs`,
+/// `BufferIntervalInSeconds`, `NumberOfRetries` (Firehose's defaults where absent); a value
+/// that is not a number is noted and left to the default.
+fn lambda_processor(p: &Value, notes: &mut Vec<String>) -> crate::LambdaSection {
+    let mut number = |name: &str| -> Option<f64> {
+        let text = param(p, name)?;
+        let value = text.trim().parse::<f64>().ok();
+        if value.is_none() {
+            notes.push(format!(
+                "the Lambda processor's {name} {text:?} (not a number; the default is used)"
+            ));
+        }
+        value
+    };
+    let buffer_size = number("BufferSizeInMBs");
+    let interval = number("BufferIntervalInSeconds");
+    let retries = number("NumberOfRetries");
+    // Out-of-range values saturate; loading the file names the key and its range.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let section = crate::LambdaSection {
+        function: param(p, "LambdaArn").map(str::to_owned),
+        buffer_size_mib: buffer_size.map(|v| crate::MilliMebibytes((v * 1000.0).round() as u64)),
+        buffer_interval_s: interval.map(|v| v as u64),
+        retries: retries.map(|v| v as u32),
+        endpoint_url: None,
+    };
+    section
 }
 
 /// `[destination]`: the bucket, prefixes, buffering hints and KMS encryption.

@@ -29,6 +29,9 @@ mod format;
 mod iceberg;
 #[cfg(test)]
 mod iceberg_tests;
+mod lambda;
+#[cfg(test)]
+mod lambda_tests;
 mod leases;
 mod metrics;
 mod processing;
@@ -44,6 +47,8 @@ pub use destination::Encryption;
 pub(crate) use destination::{DestinationSection, Sse};
 pub(crate) use format::{Compression, FormatSection, FormatType};
 pub use format::{FormatSource, GlueFormat, GlueSection, TableFormat};
+pub use lambda::LambdaConfig;
+pub(crate) use lambda::{LambdaSection, MilliMebibytes};
 pub(crate) use leases::LeasesSection;
 pub(crate) use metrics::MetricsSection;
 pub(crate) use processing::{DecompressionKind, ProcessingSection, RecordDeaggregation};
@@ -171,6 +176,9 @@ pub struct Settings {
     /// The Iceberg destination (`[destination.iceberg]`): data goes into its tables, the
     /// error output (and backup) to `destination`.
     pub iceberg: Option<kinesink_iceberg_sink::IcebergCatalogSettings>,
+    /// The Lambda processor (`[processing.lambda]` with a function), if any: the shells build
+    /// its invoker (the endpoint is theirs to reach).
+    pub lambda: Option<LambdaConfig>,
     /// The worker's settings: name, worker id, leases' timing, reading, processing,
     /// buffering, prefixes and limits (`name`, `[leases]`, `[processing]`, most of
     /// `[destination]`).

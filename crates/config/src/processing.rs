@@ -71,6 +71,8 @@ pub(crate) struct ProcessingSection {
     /// A held shard without progress this long is reported stalled.
     #[serde_as(as = "Option<ScalarValue>")]
     pub(crate) stall_timeout_s: Option<u64>,
+    /// `[processing.lambda]`: Firehose's Lambda processor.
+    pub(crate) lambda: Option<super::LambdaSection>,
 }
 
 /// `[processing]`, validated (the query is checked against the prefix by the caller).
@@ -83,6 +85,7 @@ pub(super) struct ValidProcessing {
     pub(super) query: Option<Arc<MetadataQuery>>,
     pub(super) time_zone: Tz,
     pub(super) stall_timeout: Duration,
+    pub(super) lambda: Option<super::LambdaConfig>,
 }
 
 impl ProcessingSection {
@@ -127,7 +130,9 @@ impl ProcessingSection {
             &(10..=86_400),
             "seconds without progress before a shard is reported stalled",
         )?;
+        let lambda = self.lambda.unwrap_or_default().validate()?;
         Ok(ValidProcessing {
+            lambda,
             kpl_deaggregation: self.kpl_deaggregation.unwrap_or(true),
             processors: Processors {
                 decompression: match self.decompression.unwrap_or_default() {

@@ -25,6 +25,10 @@ pub(super) trait ConfigScalar: Sized {
     }
     /// From text (an environment override, or a quoted TOML string).
     fn from_text(text: &str) -> Option<Self>;
+    /// From a TOML float (refused unless the type takes fractions).
+    fn from_float(_value: f64) -> Option<Self> {
+        None
+    }
 }
 
 macro_rules! whole_numbers {
@@ -103,7 +107,7 @@ impl<T: ConfigScalar> Visitor<'_> for ScalarVisitor<T> {
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<T, E> {
-        Err(Self::refuse(format!("the number {v}")))
+        T::from_float(v).ok_or_else(|| Self::refuse(format!("the number {v}")))
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {

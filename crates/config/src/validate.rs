@@ -49,7 +49,26 @@ pub(super) fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
             processing.query.as_deref(),
         )?;
     }
+    let data_prefix = d.prefixes.data();
+    if data_prefix.keys_from_lambda() {
+        let k = data_prefix
+            .partition_key_names()
+            .first()
+            .cloned()
+            .unwrap_or_default();
+        if processing.lambda.is_none() {
+            return Err(err(format!(
+                "config key `destination.prefix` uses !{{partitionKeyFromLambda:{k}}} but `processing.lambda.function` is not set"
+            )));
+        }
+        if processing.query.is_some() && iceberg.is_none() {
+            return Err(err(format!(
+                "config keys `processing.partition_query` and `destination.prefix`: the prefix takes its keys from the Lambda function (!{{partitionKeyFromLambda:{k}}}); the query's keys would not be used (Firehose uses one or the other)"
+            )));
+        }
+    }
     match &processing.query {
+        None if data_prefix.keys_from_lambda() => {}
         Some(_) if iceberg.is_some() => {}
         None => {
             if let Some(k) = d.prefixes.data().partition_key_names().first() {
@@ -82,6 +101,7 @@ pub(super) fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
         warnings: Vec::new(),
         iceberg,
         metrics_listen: f.metrics.validate()?,
+        lambda: processing.lambda.clone(),
         worker: WorkerSettings {
             name: f.name,
             worker_id: leases.worker_id,
@@ -107,6 +127,7 @@ pub(super) fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
             retry_duration: d.retry_duration,
             lease_retry_duration: leases.retry_duration,
             stall_timeout: processing.stall_timeout,
+            lambda: None,
         },
     })
 }

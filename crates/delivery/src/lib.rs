@@ -2,6 +2,10 @@
 //!
 //! Owns: the record path from a Kinesis record to buffer events ([`RecordPipeline`]: KPL
 //! deaggregation, sub-record splitting, skipping what a resumed shard already delivered),
+//! the Lambda processor between the pipeline and the buffers ([`LambdaStage`], a pure state
+//! machine batching records and feeding the function's outcomes on in shard order, whose module
+//! documentation explains how its batches stay the same on a replay; its shell
+//! [`drive_lambda`] and the [`LambdaInvoker`] trait, real on `aws-sdk-lambda` and in memory),
 //! per-shard buffering ([`ShardBuffers`], a pure state machine driven with explicit
 //! time), object naming ([`ObjectKey`]), the retry class of a failed write
 //! ([`SinkErrorClass`], [`WriteRetry`]),
@@ -57,6 +61,10 @@ mod destination;
 mod destination_health;
 mod drive;
 mod file_sink;
+mod lambda_drive;
+mod lambda_invoker;
+mod lambda_processor;
+mod lambda_stage;
 mod memory_budget;
 mod memory_sink;
 mod object_contents;
@@ -75,11 +83,18 @@ pub use destination::{Destination, DestinationError};
 pub use destination_health::DestinationHealth;
 pub use drive::{DriveError, PerformActions, drive};
 pub use file_sink::FileSink;
+pub use kinesink_record_processing::lambda_retry::RetryPolicy as LambdaRetryPolicy;
+pub use lambda_drive::{InvocationCounts, LambdaShell, drive_event, drive_lambda};
+pub use lambda_invoker::{
+    FnLambdaInvoker, InvokeFailure, LambdaFn, LambdaInvoker, SdkLambdaInvoker,
+};
+pub use lambda_processor::LambdaProcessor;
+pub use lambda_stage::{LambdaCounts, LambdaStage, StageAction, StageEvent};
 pub use memory_budget::{BudgetVerdict, MemoryBudget, ShardUsage};
 pub use memory_sink::MemorySink;
 pub use object_contents::{LAST_METADATA, ObjectContents, RECORDS_METADATA};
 pub use object_key::ObjectKey;
-pub use preview::{FeedError, PreviewError, PreviewSummary, feed, preview};
+pub use preview::{FeedError, PreviewError, PreviewSummary, feed, feed_through, preview};
 pub use progress_store::{
     ProgressCondition, ProgressStore, ProgressTag, ProgressWrite,
     conformance as progress_store_conformance, progress_key,

@@ -1,12 +1,13 @@
 //! Delivery without leases: records through the same record path ([`RecordPipeline`],
-//! [`ShardBuffers`], [`drive`]) into a sink, with progress and checkpoints acknowledged at once
+//! [`ShardBuffers`], [`crate::drive`]) into a sink, with progress and checkpoints acknowledged at once
 //! (there is no lease to fence them with). What `kinesink dry-run` runs on a records file.
 
 use std::sync::Arc;
 
 use kinesink_record_deaggregation::KinesisRecord;
 
-use crate::drive::{DriveError, PerformActions, drive};
+use crate::drive::{DriveError, PerformActions};
+use crate::lambda_drive::{LambdaShell, drive_event};
 use crate::object_contents::ObjectContents;
 use crate::record_pipeline::RecordPipeline;
 use crate::shard_buffers::{BufferAction, BufferError, BufferEvent, ShardBuffers};
@@ -37,7 +38,7 @@ pub enum PreviewError<E> {
 
 /// Feeds every batch `next_batch` returns (an empty batch ends the input) through `pipeline`
 /// into `buffers`, then drains them, writing each object to `sink`. Guarantees: the same
-/// actions in the same order as a run over the same records (one [`drive`] loop), every record
+/// actions in the same order as a run over the same records (one [`crate::drive`] loop), every record
 /// read is in exactly one object (data or error output), and memory is one batch plus what the
 /// buffers hold (never the whole input).
 ///
@@ -45,6 +46,7 @@ pub enum PreviewError<E> {
 /// [`PreviewError`]: the input, the buffers or the sink failed.
 pub async fn preview<E>(
     pipeline: &mut RecordPipeline,
+    lambda: Option<&mut LambdaShell>,
     buffers: &mut ShardBuffers,
     sink: Arc<dyn ObjectSink>,
     next_batch: impl FnMut() -> Result<Vec<KinesisRecord>, E>,
@@ -53,7 +55,7 @@ pub async fn preview<E>(
         sink,
         summary: PreviewSummary::default(),
     };
-    let input_records = feed(pipeline, buffers, &mut writer, next_batch)
+    let input_records = feed_through(pipeline, lambda, buffers, &mut writer, next_batch)
         .await
         .map_err(|e| match e {
             FeedError::Input(e) => PreviewError::Input(e),
@@ -79,7 +81,7 @@ pub enum FeedError<E, A> {
 }
 
 /// Feeds every batch `next_batch` returns (an empty batch ends the input) through `pipeline`
-/// into `buffers`, then drains them, each action performed by `perform` (one [`drive`] loop,
+/// into `buffers`, then drains them, each action performed by `perform` (one [`crate::drive`] loop,
 /// time 0: a file's records have no interval); returns the Kinesis records read. What
 /// [`preview`] runs, for shells that perform actions their own way (a table destination).
 ///
@@ -87,6 +89,21 @@ pub enum FeedError<E, A> {
 /// [`FeedError`]: the input, the buffers or an action failed.
 pub async fn feed<E, P: PerformActions>(
     pipeline: &mut RecordPipeline,
+    buffers: &mut ShardBuffers,
+    perform: &mut P,
+    next_batch: impl FnMut() -> Result<Vec<KinesisRecord>, E>,
+) -> Result<usize, FeedError<E, P::Error>> {
+    feed_through(pipeline, None, buffers, perform, next_batch).await
+}
+
+/// [`feed`] with the Lambda processor between the pipeline and the buffers when `lambda` is
+/// given (every event through [`drive_event`]).
+///
+/// # Errors
+/// [`FeedError`]: the input, the buffers or an action failed.
+pub async fn feed_through<E, P: PerformActions>(
+    pipeline: &mut RecordPipeline,
+    mut lambda: Option<&mut LambdaShell>,
     buffers: &mut ShardBuffers,
     perform: &mut P,
     mut next_batch: impl FnMut() -> Result<Vec<KinesisRecord>, E>,
@@ -104,7 +121,7 @@ pub async fn feed<E, P: PerformActions>(
             events.push(BufferEvent::Drain);
         }
         for event in events.drain(..) {
-            drive(buffers, 0, event, perform)
+            drive_event(lambda.as_deref_mut(), buffers, 0, event, perform)
                 .await
                 .map_err(|e| match e {
                     DriveError::Buffers(e) => FeedError::Buffers(e),
@@ -199,6 +216,7 @@ mod tests {
         let mut batches = (0..5).map(|b| (b * 100..b * 100 + 100).map(record).collect::<Vec<_>>());
         let summary = preview(
             &mut RecordPipeline::new(false, None, None),
+            None,
             &mut buffers(1_000),
             sink.clone(),
             || Ok::<_, std::convert::Infallible>(batches.next().unwrap_or_default()),
@@ -231,6 +249,7 @@ mod tests {
         let mut calls = 0;
         let result = preview(
             &mut RecordPipeline::new(false, None, None),
+            None,
             &mut buffers(1_000),
             sink,
             || {

@@ -176,6 +176,14 @@ pub struct FailedRecord {
 pub enum BufferEvent {
     /// A user record read from the shard, in shard order.
     Record(UserRecord),
+    /// A record as the Lambda processor returned it, with its `metadata.partitionKeys` (what
+    /// `!{partitionKeyFromLambda:KEY}` reads; empty when it returned none), in shard order.
+    LambdaRecord {
+        /// The record, its data the function's.
+        record: UserRecord,
+        /// The keys the function returned with it.
+        partition_keys: std::collections::BTreeMap<String, String>,
+    },
     /// A record that failed processing, in shard order; goes to the error output.
     Failed(FailedRecord),
     /// A record as read (after KPL deaggregation, before any other processing), for the source
@@ -196,6 +204,12 @@ pub enum BufferEvent {
     ObjectDurable(FlushTicket),
     /// The checkpoint asked for by [`BufferAction::Checkpoint`] is stored in the lease.
     CheckpointWritten(SequencePosition),
+    /// Every event at or before this position has been given (records a stage before the
+    /// buffers dropped included): it may be a flush point. See `upstream`.
+    Passed(SequencePosition),
+    /// Record a shard-wide flush at this position, at or after the last event given, and cut
+    /// every buffer once it is passed (the Lambda stage's time cut). See `upstream`.
+    FlushAt(SequencePosition),
 }
 
 /// Something the shell must do, in order, feeding the completion back as an event.
@@ -390,12 +404,11 @@ impl ShardBuffers {
     ) -> Result<Vec<BufferAction>, BufferError> {
         let mut actions = Vec::new();
         match event {
-            BufferEvent::Record(record) => {
-                let position = record.position.clone();
-                self.before_record(&position, &mut actions)?;
-                self.add_record(now_ms, &record, &position, &mut actions)?;
-                self.after_record(position);
-            }
+            BufferEvent::Record(record) => self.record(now_ms, &record, None, &mut actions)?,
+            BufferEvent::LambdaRecord {
+                record,
+                partition_keys,
+            } => self.record(now_ms, &record, Some(&partition_keys), &mut actions)?,
             BufferEvent::Failed(failed) => {
                 let position = failed.position.clone();
                 self.before_record(&position, &mut actions)?;
@@ -438,7 +451,7 @@ impl ShardBuffers {
                     self.unrecorded = rest;
                     actions.extend(covered.into_iter().map(BufferAction::Write));
                     if let Some(at) = p.flush_intent {
-                        self.cut_everything(at, &mut actions)?;
+                        self.cut_at_recorded_intent(at, &mut actions)?;
                     }
                 }
                 self.record_withheld(&mut actions);
@@ -449,6 +462,8 @@ impl ShardBuffers {
             BufferEvent::ObjectDurable(FlushTicket(t)) => {
                 self.pending.remove(&t);
             }
+            BufferEvent::Passed(at) => self.pass(at, &mut actions)?,
+            BufferEvent::FlushAt(at) => self.flush_at(at, &mut actions),
             BufferEvent::CheckpointWritten(at) => {
                 if self.flush == Flush::AwaitingCheckpoint(at.clone()) {
                     self.flush = Flush::Idle;
@@ -657,41 +672,16 @@ impl ShardBuffers {
     pub fn buffered_bytes(&self) -> usize {
         self.open.values().map(|b| b.encoder.input_bytes()).sum()
     }
-
-    /// Bytes of memory the open buffers hold (compressed output so far, plus Parquet rows not
-    /// yet encoded): what the worker's memory budget counts.
-    #[must_use]
-    pub fn held_bytes(&self) -> usize {
-        self.open.values().map(|b| b.encoder.buffered_bytes()).sum()
-    }
-
-    /// Of [`ShardBuffers::held_bytes`], the Parquet rows not yet encoded that
-    /// [`ShardBuffers::compact`] would encode (partitions with enough rows for it to pay).
-    #[must_use]
-    pub fn compactable_bytes(&self) -> usize {
-        self.open
-            .values()
-            .map(|b| b.encoder.compactable_bytes())
-            .sum()
-    }
-
-    /// Encodes the rows of every open Parquet buffer into compressed row groups now (memory
-    /// pressure). Guarantees: no object is cut and every object keeps exactly the records, in
-    /// the order, it would have had (only its row-group layout changes), so the flush protocol
-    /// and replays are unaffected; nothing to do for NDJSON and raw buffers.
-    pub fn compact(&mut self) {
-        for buffer in self.open.values_mut() {
-            buffer.encoder.compact();
-        }
-    }
 }
 
 mod error_record;
+mod held_memory;
 mod object_cut;
 mod partition_routing;
 mod source_backup;
 mod table_routing;
 #[cfg(test)]
 mod tests;
+mod upstream;
 
 use error_record::{error_record_json, failed_record, keyless_prefix};

@@ -533,8 +533,26 @@ async fn run(settings: &Settings, until_caught_up: bool) -> Result<(), Failure> 
             (opened.format(), Some(destination))
         }
     };
+    let mut worker_settings = settings.worker.clone();
+    if settings.lambda.is_some() {
+        let stream_arn = match &settings.stream {
+            kinesink_shard_reader::StreamId::Arn(arn) => Some(arn.clone()),
+            kinesink_shard_reader::StreamId::Name(name) => aws
+                .kinesis
+                .describe_stream_summary()
+                .stream_name(name)
+                .send()
+                .await
+                .ok()
+                .and_then(|o| {
+                    o.stream_description_summary()
+                        .map(|d| d.stream_arn().to_owned())
+                }),
+        };
+        worker_settings.lambda = crate::lambda_client::processor(settings, &aws.sdk, stream_arn);
+    }
     let mut worker = Worker::new(
-        settings.worker.clone(),
+        worker_settings,
         format,
         source,
         Arc::new(table),

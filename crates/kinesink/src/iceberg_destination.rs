@@ -143,6 +143,11 @@ pub async fn dry_run_into_table(
     input: &DryRunInput<'_>,
     output: &Path,
 ) -> anyhow::Result<TablePreviewSummary> {
+    if settings.lambda.is_some() {
+        anyhow::bail!(
+            "config key `processing.lambda.function`: `dry-run` into an Iceberg table does not run the Lambda processor yet (`run` does); preview without [destination.iceberg]"
+        );
+    }
     let opened = open(iceberg, &settings.format, file_sinks()).await?;
     let w = &settings.worker;
     let layout = ObjectLayout {

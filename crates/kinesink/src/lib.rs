@@ -15,6 +15,7 @@ pub mod dry_run;
 pub mod http_endpoints;
 pub mod iceberg_destination;
 mod initial_series;
+pub mod lambda_client;
 mod lease_reset;
 pub mod progress_view;
 mod workers_view;

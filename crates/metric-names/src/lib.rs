@@ -163,6 +163,31 @@ metrics_table! {
     /// Records `processing.transform` dropped (the program had no output for them).
     TRANSFORM_DROPPED = "kinesink_transform_dropped_records_total", Counter, [],
         "records processing.transform dropped (no output)";
+    /// Lambda processor invocations (batches; retries not counted again).
+    LAMBDA_INVOCATIONS = "kinesink_lambda_invocations_total", Counter, [],
+        "Lambda processor invocations, one per batch however many attempts it took";
+    /// Time spent invoking the Lambda processor, retries and their waits included (Firehose
+    /// `ExecuteProcessing.Duration` of a Lambda processor).
+    LAMBDA_EXECUTE_PROCESSING_MICROSECONDS = "kinesink_lambda_execute_processing_microseconds_total", Counter, [],
+        "microseconds spent invoking the Lambda processor, retries included (ExecuteProcessing.Duration)";
+    /// Lambda invocations that got a response (Firehose `ExecuteProcessing.Success`).
+    LAMBDA_EXECUTE_PROCESSING_SUCCESS = "kinesink_lambda_execute_processing_success_total", Counter, [],
+        "Lambda invocations that got a response (ExecuteProcessing.Success)";
+    /// Failed Lambda attempts that were retried (throttling, 5xx, timeouts, function errors).
+    LAMBDA_RETRIES = "kinesink_lambda_retries_total", Counter, [],
+        "failed Lambda attempts that were retried (throttling, 5xx, timeouts, function errors)";
+    /// Records the Lambda function returned `Ok` (Firehose `SucceedProcessing.Records`).
+    LAMBDA_SUCCEED_PROCESSING_RECORDS = "kinesink_lambda_succeed_processing_records_total", Counter, [],
+        "records the Lambda function returned Ok (SucceedProcessing.Records)";
+    /// Bytes of those records, as returned (Firehose `SucceedProcessing.Bytes`).
+    LAMBDA_SUCCEED_PROCESSING_BYTES = "kinesink_lambda_succeed_processing_bytes_total", Counter, [],
+        "bytes of the records the Lambda function returned Ok (SucceedProcessing.Bytes)";
+    /// Records the Lambda function returned `Dropped`.
+    LAMBDA_DROPPED = "kinesink_lambda_dropped_records_total", Counter, [],
+        "records the Lambda function returned Dropped";
+    /// Records of the Lambda processor sent to the error output (`processing-failed`).
+    LAMBDA_FAILED = "kinesink_lambda_failed_records_total", Counter, [],
+        "records of the Lambda processor sent to processing-failed (bad responses, ProcessingFailed, spent retries)";
     /// Bytes held by all buffers of the worker (against `memory_budget_mib`).
     BUFFERED_BYTES = "kinesink_buffered_bytes", Gauge, [],
         "bytes held by all buffers of the worker (against memory_budget_mib)";

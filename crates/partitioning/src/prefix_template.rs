@@ -49,6 +49,7 @@ pub struct PrefixTemplate {
     key_names: Vec<String>,
     time_zone: Tz,
     default_timestamp_appended: bool,
+    keys_from_lambda: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -117,11 +118,11 @@ pub enum TemplateErrorReason {
     /// A pattern outside the supported Java `DateTimeFormatter` subset.
     #[error("timestamp pattern: {0}")]
     TimestampPattern(String),
-    /// `!{partitionKeyFromLambda:...}` in a data prefix.
+    /// `partitionKeyFromQuery` and `partitionKeyFromLambda` in one prefix.
     #[error(
-        "`partitionKeyFromLambda` is not supported: kinesink has no Lambda transformation step; extract keys with `partitionKeyFromQuery` and the metadata extraction query"
+        "`partitionKeyFromQuery` and `partitionKeyFromLambda` cannot be used together in one prefix (Firehose rule): the keys come from the metadata extraction query or from the Lambda function, not both"
     )]
-    PartitionKeyFromLambda,
+    MixedKeySources,
     /// `partitionKeyFromQuery` / `partitionKeyFromLambda` in an error prefix.
     #[error("`{0}` is not allowed in the error output prefix (Firehose rule)")]
     PartitionKeyInErrorPrefix(String),
@@ -189,9 +190,9 @@ impl PrefixTemplate {
     ///
     /// Rules (Firehose's, from "Custom prefixes for Amazon S3 objects"):
     /// - `!{` only starts a `!{namespace:value}` expression; namespaces `timestamp`, `firehose`
-    ///   (`random-string`, `error-output-type`), `partitionKeyFromQuery`; an expression's value
-    ///   ends at the first `}`;
-    /// - `partitionKeyFromLambda` is refused (no Lambda step in kinesink);
+    ///   (`random-string`, `error-output-type`), `partitionKeyFromQuery`,
+    ///   `partitionKeyFromLambda`; an expression's value ends at the first `}`;
+    /// - `partitionKeyFromQuery` and `partitionKeyFromLambda` are not mixed in one prefix;
     /// - a data prefix without timestamp expression gets `!{timestamp:yyyy/MM/dd/HH/}` appended,
     ///   unless it has `partitionKeyFromQuery` expressions (dynamic partitioning: Firehose's
     ///   documented example `customer_id=!{partitionKeyFromQuery:customer_id}/...` is delivered
@@ -228,6 +229,7 @@ impl PrefixTemplate {
             key_names: Vec::new(),
             time_zone: Tz::UTC,
             default_timestamp_appended: true,
+            keys_from_lambda: false,
         }
     }
 
@@ -262,11 +264,19 @@ impl PrefixTemplate {
         self.default_timestamp_appended
     }
 
-    /// The keys named by `!{partitionKeyFromQuery:KEY}`, each once, in order of first use, so
-    /// config load can check that the metadata extraction query outputs them.
+    /// The keys named by `!{partitionKeyFromQuery:KEY}` (or `!{partitionKeyFromLambda:KEY}`),
+    /// each once, in order of first use, so config load can check that the metadata extraction
+    /// query outputs them.
     #[must_use]
     pub fn partition_key_names(&self) -> &[String] {
         &self.key_names
+    }
+
+    /// `true` when the keys are `!{partitionKeyFromLambda:KEY}`: each record's keys are the
+    /// `metadata.partitionKeys` the Lambda processor returned with it, not the query's.
+    #[must_use]
+    pub fn keys_from_lambda(&self) -> bool {
+        self.keys_from_lambda
     }
 
     /// `true` when the evaluated prefix depends on the arrival time (the template has a
@@ -381,6 +391,7 @@ impl PrefixTemplate {
         })?;
         let mut parts = Vec::with_capacity(pieces.len() + 1);
         let mut key_names: Vec<String> = Vec::new();
+        let mut key_namespace: Option<&str> = None;
         let mut random_strings = 0u32;
         let mut first_expression_column = None;
         let (mut has_timestamp, mut has_error_output_type) = (false, false);
@@ -434,8 +445,8 @@ impl PrefixTemplate {
                             TemplateErrorReason::PartitionKeyInErrorPrefix(namespace.to_owned()),
                         );
                     }
-                    if namespace == "partitionKeyFromLambda" {
-                        return at(e.column, TemplateErrorReason::PartitionKeyFromLambda);
+                    if *key_namespace.get_or_insert(namespace) != namespace {
+                        return at(e.column, TemplateErrorReason::MixedKeySources);
                     }
                     if e.value.is_empty() {
                         return at(e.column, TemplateErrorReason::EmptyKeyName);
@@ -473,6 +484,7 @@ impl PrefixTemplate {
             key_names,
             time_zone: Tz::UTC,
             default_timestamp_appended,
+            keys_from_lambda: key_namespace == Some("partitionKeyFromLambda"),
         })
     }
 }

@@ -379,12 +379,12 @@ fn the_documented_configuration_errors_are_refused() {
             3,
             TemplateErrorReason::MissingColon,
         ),
-        // No Lambda step in kinesink.
+        // Firehose: keys come from the query or from Lambda, never both in one prefix.
         (
-            "k=!{partitionKeyFromLambda:customerId}/",
+            "q=!{partitionKeyFromQuery:a}/l=!{partitionKeyFromLambda:customerId}/",
             PrefixKind::Data,
-            3,
-            TemplateErrorReason::PartitionKeyFromLambda,
+            32,
+            TemplateErrorReason::MixedKeySources,
         ),
     ];
     for (text, kind, column, reason) in refused {
@@ -417,4 +417,31 @@ fn an_evaluated_prefix_longer_than_512_characters_is_an_error() {
     // 498 + 14 = 512 is accepted.
     let fits = PrefixTemplate::parse(&"a".repeat(498), PrefixKind::Data).unwrap();
     assert_eq!(fits.evaluate(&inputs).unwrap().chars().count(), 512);
+}
+
+#[test]
+fn partition_keys_from_lambda_name_their_keys_and_evaluate_like_query_keys() {
+    // Firehose's documented Lambda example: customer_id=!{partitionKeyFromLambda:customerId}/.
+    let t = PrefixTemplate::parse(
+        "customer_id=!{partitionKeyFromLambda:customerId}/!{partitionKeyFromLambda:customerId}/",
+        PrefixKind::Data,
+    )
+    .unwrap();
+    assert!(t.keys_from_lambda());
+    assert_eq!(t.partition_key_names(), ["customerId".to_owned()]);
+    assert!(
+        !t.default_timestamp_appended(),
+        "dynamic partitioning: no time suffix"
+    );
+    let keys =
+        kinesink_partitioning::PartitionKeys::from_text_values([("customerId", "c-7")]).unwrap();
+    let inputs = PrefixInputs {
+        partition_keys: &keys,
+        oldest_arrival_ms: 0,
+        error_output_type: None,
+        random_string_seed: b"",
+    };
+    assert_eq!(t.evaluate(&inputs).unwrap(), "customer_id=c-7/c-7/");
+    let query = PrefixTemplate::parse("k=!{partitionKeyFromQuery:k}/", PrefixKind::Data).unwrap();
+    assert!(!query.keys_from_lambda());
 }

@@ -273,6 +273,19 @@ impl LambdaBatcher {
         self.open.records.len() + self.group.records.len() + withheld + sealed
     }
 
+    /// When the oldest record not yet in an emitted batch was given (`None`: there is none):
+    /// what a shell that makes its own time cuts (through [`BatchEvent::Flush`] after
+    /// recording them) ages. A batch cut by size restarts the clock at its successor's first
+    /// record.
+    #[must_use]
+    pub fn waiting_since_ms(&self) -> Option<u64> {
+        [&self.open, &self.group]
+            .into_iter()
+            .filter(|p| !p.is_empty())
+            .map(|p| p.since_ms)
+            .min()
+    }
+
     /// Advances the state machine at wall-clock time `now_ms` (used only to age batches).
     pub fn step(&mut self, now_ms: u64, event: BatchEvent) -> Vec<BatchAction> {
         let mut actions = Vec::new();

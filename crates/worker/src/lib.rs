@@ -21,6 +21,7 @@ pub mod delivery_stats;
 pub mod destination_progress;
 #[cfg(test)]
 mod flaky_lease_table;
+mod lambda_metrics;
 pub mod lease_outage;
 mod shard_sync;
 pub mod shard_task;

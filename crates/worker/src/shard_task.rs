@@ -69,6 +69,8 @@ pub struct ShardTask {
     pub reader: ReaderFeed,
     /// Unpacks records and skips what was delivered before a restart.
     pub pipeline: RecordPipeline,
+    /// The Lambda processor between the pipeline and the buffers, if configured.
+    pub lambda: Option<kinesink_delivery::LambdaShell>,
     /// Buffers and the checkpoint watermark.
     pub buffers: ShardBuffers,
     /// Fenced checkpoint writes.
@@ -198,6 +200,11 @@ impl ShardTask {
                         }
                         if let Some(children) = batch.shard_end {
                             self.apply(now_ms(), BufferEvent::Drain, &lost).await?;
+                            if self.lambda.as_ref().is_some_and(|l| !l.stage.is_empty()) {
+                                // Never mark the shard ended past records still waiting for
+                                // their invocation (an earlier owner's flush point ahead).
+                                return Err(Stop::Failed(format!("shard {}: records still wait for their Lambda invocation at the shard's end; the shard is read again", self.shard_id)));
+                            }
                             self.await_table_checkpoints(now_ms, &lost).await?;
                             let ended = self.writer.progress.current().with_checkpoint(&Checkpoint::ShardEnd);
                             self.writer.store_progress(ended, &lost).await?;
@@ -284,14 +291,23 @@ impl ShardTask {
             writer: &mut self.writer,
             lost,
         };
-        kinesink_delivery::drive(&mut self.buffers, now_ms, event, &mut performing)
-            .await
-            .map_err(|e| match e {
-                kinesink_delivery::DriveError::Buffers(e) => {
-                    Stop::Failed(format!("shard {}: {e}", self.shard_id))
-                }
-                kinesink_delivery::DriveError::Perform(stop) => stop,
-            })?;
+        kinesink_delivery::drive_event(
+            self.lambda.as_mut(),
+            &mut self.buffers,
+            now_ms,
+            event,
+            &mut performing,
+        )
+        .await
+        .map_err(|e| match e {
+            kinesink_delivery::DriveError::Buffers(e) => {
+                Stop::Failed(format!("shard {}: {e}", self.shard_id))
+            }
+            kinesink_delivery::DriveError::Perform(stop) => stop,
+        })?;
+        if let Some(lambda) = &mut self.lambda {
+            crate::lambda_metrics::export(lambda);
+        }
         if is_tick {
             #[allow(clippy::cast_precision_loss)]
             metrics::gauge!(kinesink_metric_names::ACTIVE_PARTITIONS, "shard_id" => self.shard_id.clone())

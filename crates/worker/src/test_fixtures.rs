@@ -47,6 +47,7 @@ pub(crate) fn settings(name: &str, worker_id: &str) -> WorkerSettings {
         retry_duration: Duration::from_secs(86_400),
         lease_retry_duration: Duration::from_secs(600),
         stall_timeout: Duration::from_secs(300),
+        lambda: None,
     }
 }
 

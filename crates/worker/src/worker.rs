@@ -70,6 +70,8 @@ pub struct WorkerSettings {
     pub lease_retry_duration: Duration,
     /// A shard task without progress for this long is reported stalled ([`StallWatch`]).
     pub stall_timeout: Duration,
+    /// The Lambda processor (`[processing.lambda]`), between the transform and the buffers.
+    pub lambda: Option<kinesink_delivery::LambdaProcessor>,
 }
 
 impl WorkerSettings {

@@ -7,6 +7,7 @@ pub mod chaos_schedule;
 pub mod fault_proxy;
 pub mod freezable_proxy;
 pub mod iceberg_table;
+pub mod lambda_stand_in;
 pub mod lease_table_chaos;
 pub mod prometheus_server;
 pub mod promql_conditions;

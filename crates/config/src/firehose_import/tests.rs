@@ -64,7 +64,7 @@ fn a_plain_gzip_delivery_stream_becomes_ndjson_gzip_to_the_same_bucket_and_prefi
 }
 
 #[test]
-fn dynamic_partitioning_carries_the_jq_query_prefixes_and_kms_and_names_the_lambda_it_drops() {
+fn dynamic_partitioning_carries_the_jq_query_prefixes_kms_and_the_lambda_processor() {
     let c = import(&fixture("dynamic_partitioning_jq.json")).unwrap();
     let t = written(&c);
     assert_eq!(
@@ -82,13 +82,48 @@ fn dynamic_partitioning_carries_the_jq_query_prefixes_and_kms_and_names_the_lamb
         get(&t, "destination.buffer_interval_s").and_then(toml::Value::as_integer),
         Some(60)
     );
+    assert_eq!(
+        str_at(&t, "processing.lambda.function"),
+        "arn:aws:lambda:us-east-1:210987654321:function:enrich:$LATEST"
+    );
     assert!(
-        c.not_carried_over
-            .iter()
-            .any(|m| m.contains("function:enrich")),
-        "{:?}",
+        !c.not_carried_over.iter().any(|m| m.contains("Lambda")),
+        "the Lambda processor is carried over: {:?}",
         c.not_carried_over
     );
+}
+
+#[test]
+fn the_lambda_processors_parameters_are_carried_over_and_load() {
+    let mut e = fixture("dynamic_partitioning_jq.json");
+    let text = e.to_string().replace(
+        r#"{"ParameterName":"LambdaArn","ParameterValue":"arn:aws:lambda:us-east-1:210987654321:function:enrich:$LATEST"}"#,
+        r#"{"ParameterName":"LambdaArn","ParameterValue":"arn:aws:lambda:us-east-1:210987654321:function:enrich:$LATEST"},{"ParameterName":"BufferSizeInMBs","ParameterValue":"0.5"},{"ParameterName":"BufferIntervalInSeconds","ParameterValue":"120"},{"ParameterName":"NumberOfRetries","ParameterValue":"5"},{"ParameterName":"RoleArn","ParameterValue":"arn:aws:iam::210987654321:role/firehose"}"#,
+    );
+    assert_ne!(
+        text,
+        e.to_string(),
+        "the fixture's Lambda processor was found"
+    );
+    e = serde_json::from_str(&text).unwrap();
+    let c = import(&e).unwrap();
+    let t = written(&c);
+    assert_eq!(
+        get(&t, "processing.lambda.buffer_size_mib").and_then(toml::Value::as_float),
+        Some(0.5)
+    );
+    assert_eq!(
+        get(&t, "processing.lambda.buffer_interval_s").and_then(toml::Value::as_integer),
+        Some(120)
+    );
+    assert_eq!(
+        get(&t, "processing.lambda.retries").and_then(toml::Value::as_integer),
+        Some(5)
+    );
+    let settings = crate::tests::load_str(&c.to_toml(), &[]).unwrap();
+    let lambda = settings.lambda.unwrap();
+    assert_eq!(lambda.buffer_size_bytes, 512 * 1024);
+    assert_eq!((lambda.buffer_interval_ms, lambda.retries), (120_000, 5));
 }
 
 #[test]

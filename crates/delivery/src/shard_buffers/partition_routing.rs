@@ -13,6 +13,7 @@ impl ShardBuffers {
         now_ms: u64,
         record: &UserRecord,
         position: &SequencePosition,
+        lambda_keys: Option<&std::collections::BTreeMap<String, String>>,
         actions: &mut Vec<BufferAction>,
     ) -> Result<(), BufferError> {
         // The record is parsed once onto the reusable tape (when keys are extracted or objects
@@ -47,7 +48,18 @@ impl ShardBuffers {
         } else {
             None
         };
-        let keys = self.partition_keys(record, parsed.as_ref());
+        let keys = if self.layout.prefixes.data().keys_from_lambda() {
+            // `!{partitionKeyFromLambda:KEY}`: the function's keys (a missing one fails the
+            // prefix below, to the error output, like a key the query did not output).
+            PartitionKeys::from_text_values(
+                lambda_keys
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            )
+        } else {
+            self.partition_keys(record, parsed.as_ref())
+        };
         let outcome = match keys {
             Ok(keys) => self.add_keyed(now_ms, record, position, keys, parsed.as_ref(), actions),
             Err(f) => self.add_failed(

@@ -483,3 +483,33 @@ proptest! {
         prop_assert_eq!(&run(&shard, LambdaResume::default(), crash, 0).actions, &first.actions);
     }
 }
+
+#[test]
+fn waiting_since_is_the_arrival_of_the_oldest_record_not_yet_in_an_emitted_batch() {
+    // Room for exactly two records of 10 bytes: the third starts a new batch.
+    let two = 2 * one_record_request(10) - request_overhead(&envelope()) + 1;
+    let mut b = batcher(two, u64::MAX, MAX_INVOKE_PAYLOAD_BYTES);
+    assert_eq!(b.waiting_since_ms(), None);
+    b.step(100, BatchEvent::Record(record(1, 0, 10)));
+    assert_eq!(b.waiting_since_ms(), Some(100));
+    b.step(200, BatchEvent::Record(record(2, 0, 10)));
+    let cut = b.step(300, BatchEvent::Record(record(3, 0, 10)));
+    assert_eq!(
+        cut,
+        Vec::new(),
+        "two records fit: the size cut comes with the next group"
+    );
+    let cut = b.step(400, BatchEvent::Record(record(4, 0, 10)));
+    assert_eq!(invoked(&cut).len(), 1);
+    assert_eq!(
+        b.waiting_since_ms(),
+        Some(300),
+        "the batch after a size cut ages from its own first record"
+    );
+    let flushed = b.step(500, BatchEvent::Flush);
+    assert_eq!(
+        invoked(&flushed),
+        vec![vec!["3-0-0".to_owned(), "4-0-0".to_owned()]]
+    );
+    assert_eq!(b.waiting_since_ms(), None);
+}

@@ -192,6 +192,13 @@ fn build_task(
         .with_processors(s.processors)
         .with_transform(s.transform.clone())
         .with_backup(s.prefixes.backup().is_some()),
+        lambda: s.lambda.as_ref().map(|l| {
+            l.for_shard(
+                &lease.shard_id,
+                resume_after.as_ref(),
+                lease.flush_intent.clone(),
+            )
+        }),
         buffers: ShardBuffers::new(
             layout,
             s.buffer.staggered_for(&lease.shard_id),

@@ -182,8 +182,12 @@ fn several_tables_carry_the_first_and_name_the_others_and_the_routing_query() {
             && query.contains("update or delete goes to the error output"),
         "{query}"
     );
-    noted(&c, "function:route");
     let t = written(&c);
+    assert_eq!(
+        str_at(&t, "processing.lambda.function"),
+        "arn:aws:lambda:eu-west-1:123456789012:function:route:$LATEST",
+        "the Lambda processor is carried over"
+    );
     assert_eq!(str_at(&t, "destination.iceberg.table"), "events");
     let routing =
         kinesink_partitioning::MetadataQuery::compile(str_at(&t, "processing.partition_query"))
