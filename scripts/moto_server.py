@@ -87,6 +87,13 @@ def _update_table_at_its_version(self):
                 parameters.get("DatabaseName"), parameters["TableInput"]["Name"]
             )
             if str(table._current_version) != str(expected):
+                # One line in moto's log per refusal (scripts/local-aws: run/moto.log).
+                print(
+                    f"glue UpdateTable refused: {table.database_name}.{table.name} is at version"
+                    f" {table._current_version}, the update was built on {expected}",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 raise ConcurrentModificationException()
         return _glue_update_table(self)
 
