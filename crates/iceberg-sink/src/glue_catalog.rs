@@ -7,9 +7,10 @@
 //! conflict for iceberg-rust): that is the compare-and-swap the commit fence
 //! ([`crate::fenced_catalog`]) is atomic with.
 //!
-//! moto's Glue (the stand-in, 5.2.5) ignores `VersionId` in `UpdateTable`: against it the
-//! fence still runs (a stale expectation is refused) but is not atomic with the swap, and
-//! commit conflicts never happen (tests/glue_catalog.rs).
+//! moto's Glue (the stand-in, 5.2.5) ignores `VersionId` in `UpdateTable` by itself;
+//! scripts/moto_server.py, which scripts/local-aws starts it through, makes it refuse a stale
+//! one with `ConcurrentModificationException` as real Glue does, so the swap, commit conflicts
+//! included, is tested against it (tests/glue_catalog.rs).
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -26,9 +26,9 @@
 //! loaded with), `s3tables` (Amazon S3 Tables: `UpdateTableMetadataLocation` with the
 //! `versionToken` the commit's base was loaded with) and `rest` (an Iceberg REST catalog) are
 //! built; each gives the fence below a real compare-and-swap. The Glue stand-in, moto's Glue
-//! (5.2.5), ignores `VersionId` in `UpdateTable`: against it the fence runs (a stale
-//! expectation is refused, tests/glue_catalog.rs) but is not atomic with the swap; against real
-//! Glue it is. moto's S3 Tables checks the `versionToken` (tests/s3tables_catalog.rs).
+//! (5.2.5), ignores `VersionId` in `UpdateTable` by itself; scripts/moto_server.py makes it
+//! refuse a stale one as real Glue does (tests/glue_catalog.rs). moto's S3 Tables checks the
+//! `versionToken` (tests/s3tables_catalog.rs).
 //!
 //! With `rest`, the swap happens on the server: iceberg-catalog-rest 0.10.1's `update_table`
 //! posts the `TableCommit`'s requirements unchanged (`POST /v1/namespaces/{ns}/tables/{t}`),

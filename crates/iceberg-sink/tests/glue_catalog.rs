@@ -8,12 +8,15 @@
 //! expectation is refused (`Fenced`) with nothing committed, and a commit that loses the swap
 //! to a writer of its shard is fenced on iceberg-rust's retry.
 //!
-//! What is NOT proven here: the atomicity of the fence with the swap. moto's Glue (5.2.5)
-//! ignores `VersionId` in `UpdateTable` (pinned by the last test): there is no
-//! compare-and-swap against it, so two committers racing between iceberg-rust's reload in
-//! `update_table` and the `UpdateTable` call would both land. Real Glue refuses a stale
-//! `VersionId` with `ConcurrentModificationException`, a retryable conflict: against it the
-//! fence is atomic (crates/iceberg-sink/src/glue_catalog.rs).
+//! The swap is a compare-and-swap: moto's Glue (5.2.5) ignores `VersionId` in `UpdateTable` by
+//! itself, and scripts/moto_server.py (which scripts/local-aws starts moto through) makes it
+//! refuse a stale one with `ConcurrentModificationException`, as real Glue does (the last
+//! test pins the stand-in's answer). Against it: an `UpdateTable` at a version a competitor
+//! moved (between iceberg-rust's load in `update_table` and the swap) is refused, a retryable
+//! `CatalogCommitConflicts` retried from a reload through the fence; of two concurrent
+//! committers of one shard exactly one wins; concurrent committers of different shards all
+//! land (none lost under another's swap), every conflict left to them a transient
+//! `CatalogCommitConflicts`.
 #![cfg(feature = "stand-ins")]
 
 mod common;
@@ -23,8 +26,8 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::TryStreamExt;
-use iceberg::Catalog;
 use iceberg::spec::{DataFile, Literal, Struct};
+use iceberg::{Catalog, ErrorKind};
 use kinesink_iceberg_sink::table_target::{TableCreationSettings, TableTarget, open_table};
 use kinesink_iceberg_sink::{
     CatalogKind, CommitOutcome, IcebergCatalogSettings, commit_files, file_stats_of_parquet,
@@ -33,7 +36,9 @@ use kinesink_iceberg_sink::{
 use kinesink_parquet_writer::{ParquetObjectEncoder, ParquetOptions, SerdeOptions, TableSchema};
 use kinesink_sequence_position::SequencePosition;
 
+use common::catalog_checks::{self, empty_table};
 use common::interloper::BeforeSwap;
+use common::update_table_relay;
 
 const BUCKET: &str = "kinesink-glue-it";
 const NAME: &str = "events";
@@ -359,13 +364,118 @@ async fn a_commit_that_loses_the_race_to_a_writer_of_its_shard_is_fenced_on_the_
     );
 }
 
-/// Pins the stand-in's limitation the crate docs state: moto's Glue `UpdateTable` ignores
-/// `VersionId`, so a second update with an already used version succeeds (real Glue answers
-/// `ConcurrentModificationException`). If this fails, moto enforces it now: the fence's
-/// atomicity can then be tested against it (two racing committers, one winner), and the docs
-/// saying otherwise should change.
+/// The window only the `VersionId` check closes: a competitor commits after iceberg-rust's
+/// Glue catalog loaded the table in `update_table` (the fence had passed, and so does the
+/// commit's snapshot requirement) and before its `UpdateTable`, which carries the version that
+/// load saw. Glue refuses it (`ConcurrentModificationException`), iceberg-rust reads that as a
+/// retryable `CatalogCommitConflicts` (transient for kinesink), reloads through the fence and
+/// retries: a commit of the competitor's shard is then fenced, one of another shard lands on
+/// top of the competitor's snapshot. Without the check ours would overwrite theirs.
 #[tokio::test(flavor = "multi_thread")]
-async fn moto_glue_update_table_ignores_a_stale_version_id() {
+async fn an_update_table_at_a_version_a_competitor_moved_conflicts_then_is_fenced_or_lands() {
+    warehouse_bucket().await;
+    for (competitor_shard, ours_lands) in [(SHARD_A, false), (SHARD_B, true)] {
+        let database = unique_database("glue_it_version_race");
+        let direct = open_catalog(&settings(&database)).await.unwrap();
+        let created = target(&*direct, &database).await;
+        let theirs = write_file(&created, "click", 0..10).await;
+        let ours = write_file(&created, "click", 10..20).await;
+        let (competitor, ident) = (Arc::clone(&direct), created.ident.clone());
+        let upstream = endpoint().trim_start_matches("http://").to_owned();
+        let relay = update_table_relay::start(upstream, move || {
+            let (competitor, ident, theirs) = (competitor.clone(), ident.clone(), theirs.clone());
+            Box::pin(async move {
+                let outcome = commit_files(
+                    &*competitor,
+                    &ident,
+                    NAME,
+                    vec![theirs],
+                    BTreeMap::from([(competitor_shard.to_owned(), at("10/0"))]),
+                    BTreeMap::from([(competitor_shard.to_owned(), None)]),
+                )
+                .await
+                .unwrap();
+                assert_committed(&outcome);
+            })
+        })
+        .await;
+        let mut relayed = settings(&database);
+        relayed.endpoint_url = Some(relay);
+        let answers = BeforeSwap::new(open_catalog(&relayed).await.unwrap(), || Box::pin(async {}));
+
+        let outcome = commit(&answers, &created, vec![ours], SHARD_A, "8/0", None).await;
+
+        let snapshots = direct
+            .load_table(&created.ident)
+            .await
+            .unwrap()
+            .metadata()
+            .snapshots()
+            .count();
+        let positions = load_positions(&*direct, &created.ident, NAME)
+            .await
+            .unwrap();
+        if ours_lands {
+            assert_eq!(
+                answers.outcomes(),
+                vec![Err(ErrorKind::CatalogCommitConflicts), Ok(())],
+                "refused at the stale version, then retried from a reload"
+            );
+            assert_committed(&outcome);
+            assert_eq!(snapshots, 2, "theirs, then ours on top");
+            assert_eq!(
+                positions,
+                BTreeMap::from([
+                    (SHARD_A.to_owned(), at("8/0")),
+                    (SHARD_B.to_owned(), at("10/0"))
+                ])
+            );
+        } else {
+            assert_eq!(
+                answers.outcomes(),
+                vec![Err(ErrorKind::CatalogCommitConflicts)],
+                "refused at the stale version; the retry's reload is fenced"
+            );
+            let CommitOutcome::Fenced(refusal) = outcome else {
+                panic!("committed over the competitor: {outcome:?}");
+            };
+            assert_eq!(refusal.committed[SHARD_A], at("10/0"));
+            assert_eq!(snapshots, 1, "the competitor's only");
+            assert_eq!(
+                positions,
+                BTreeMap::from([(SHARD_A.to_owned(), at("10/0"))])
+            );
+        }
+    }
+}
+
+/// Racing committers through iceberg-rust's Glue catalog: the swaps are atomic (see the module
+/// docs; without the `VersionId` check both racers of one shard land, and committers of
+/// different shards lose each other's snapshots).
+#[tokio::test(flavor = "multi_thread")]
+async fn racing_glue_commits_have_one_winner_per_shard_and_lose_no_other_shard() {
+    warehouse_bucket().await;
+    let database = unique_database("glue_it_racers");
+    let catalog = open_catalog(&settings(&database)).await.unwrap();
+    let table = empty_table(&*catalog, &database, "one_shard").await;
+    catalog_checks::of_two_concurrent_committers_of_one_shard_exactly_one_wins(&*catalog, &table)
+        .await;
+    let table = empty_table(&*catalog, &database, "many_shards").await;
+    let conflicts =
+        catalog_checks::concurrent_committers_of_different_shards_all_land(&*catalog, &table, 6)
+            .await;
+    eprintln!(
+        "6 racing committers of 6 shards: {conflicts} conflicts left after iceberg-rust's retries"
+    );
+}
+
+/// Pins the stand-in's `UpdateTable` as scripts/moto_server.py makes it, real Glue's answer:
+/// an update carrying a `VersionId` that is no longer the table's is refused with the modelled
+/// `ConcurrentModificationException` (the error iceberg-rust's Glue catalog turns into a
+/// retryable `CatalogCommitConflicts`) and changes nothing; one with the current version lands.
+#[tokio::test(flavor = "multi_thread")]
+async fn moto_glue_update_table_refuses_a_stale_version_id() {
+    use aws_sdk_glue::operation::update_table::UpdateTableError;
     use aws_sdk_glue::types::{DatabaseInput, TableInput};
     let glue = aws_sdk_glue::Client::from_conf(
         aws_sdk_glue::config::Builder::from(&sdk_config().await)
@@ -402,20 +512,41 @@ async fn moto_glue_update_table_ignores_a_stale_version_id() {
         )
     };
     let get = || glue.get_table().database_name(&database).name("t").send();
-    let (base, _) = version(get().await.unwrap());
-
-    for value in ["v1", "v2"] {
-        // The second update carries a VersionId that is no longer current.
-        let updated = glue
-            .update_table()
+    let update = |version_id: String, value: &'static str| {
+        glue.update_table()
             .database_name(&database)
-            .version_id(&base)
+            .version_id(version_id)
             .table_input(input(value))
             .send()
-            .await;
-        assert!(updated.is_ok(), "moto refused {value}: {updated:?}");
-    }
+    };
+    let (base, _) = version(get().await.unwrap());
+
+    update(base.clone(), "v1")
+        .await
+        .expect("the update at the current version lands");
     let (current, location) = version(get().await.unwrap());
-    assert_ne!(current, base);
-    assert_eq!(location, "v2", "the stale update landed");
+    assert_ne!(current, base, "an update moves the version");
+    assert_eq!(location, "v1");
+
+    let stale = update(base.clone(), "v2").await;
+    let error = stale.expect_err("the update at a stale version landed");
+    let status = error.raw_response().map(|r| r.status().as_u16());
+    assert!(
+        matches!(
+            error.into_service_error(),
+            UpdateTableError::ConcurrentModificationException(_)
+        ),
+        "refused as real Glue refuses"
+    );
+    assert_eq!(status, Some(400));
+    assert_eq!(
+        version(get().await.unwrap()),
+        (current.clone(), "v1".to_owned()),
+        "the refused update changed nothing"
+    );
+
+    update(current, "v3")
+        .await
+        .expect("the update at the new current version lands");
+    assert_eq!(version(get().await.unwrap()).1, "v3");
 }

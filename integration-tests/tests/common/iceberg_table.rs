@@ -1,5 +1,6 @@
 //! Iceberg destinations for the tests: a config delivering into a table of a SQL catalog on
-//! SQLite whose warehouse is in moto's S3, and the table read back by pyiceberg.
+//! SQLite (or of moto's Glue) whose warehouse is in moto's S3, and the table read back by
+//! pyiceberg.
 #![allow(dead_code)]
 
 use std::path::Path;
@@ -73,7 +74,50 @@ catalog = SqlCatalog("default", uri="sqlite:///{dir}/catalog.db", warehouse="{wa
     **{{"s3.endpoint": "{moto}", "s3.access-key-id": "test", "s3.secret-access-key": "test", "s3.region": "us-east-1"}})"#,
         dir = catalog_dir.display()
     );
-    read_back_through(&catalog, table)
+    read_back_through(&catalog, &format!("analytics.{table}"))
+}
+
+/// Appends the `[destination.iceberg]` (`catalog = "glue"`: moto's Glue, table
+/// `<database>.<table>`, warehouse `s3://<bucket>/warehouse` in moto's S3) and `[format]`
+/// sections to `cfg`.
+pub fn glue_section(
+    cfg: &Config,
+    database: &str,
+    bucket: &str,
+    table: &str,
+    schema: &str,
+    partition_spec: &str,
+) {
+    let moto = std::env::var("AWS_ENDPOINT_URL_GLUE")
+        .expect("AWS_ENDPOINT_URL_GLUE from scripts/local-aws env");
+    let text = std::fs::read_to_string(&cfg.path).unwrap()
+        + &format!(
+            r#"[destination.iceberg]
+catalog = "glue"
+warehouse = "s3://{bucket}/warehouse"
+database = "{database}"
+table = "{table}"
+partition_spec = "{partition_spec}"
+endpoint_url = "{moto}"
+[format]
+type = "parquet"
+schema = "{schema}"
+"#
+        );
+    std::fs::write(&cfg.path, text).unwrap();
+}
+
+/// [`read_back`] of `<database>.<table>` through pyiceberg's Glue catalog on moto's Glue.
+pub fn read_back_glue(database: &str, table: &str) -> serde_json::Value {
+    let moto = std::env::var("AWS_ENDPOINT_URL_GLUE")
+        .expect("AWS_ENDPOINT_URL_GLUE from scripts/local-aws env");
+    let catalog = format!(
+        r#"from pyiceberg.catalog.glue import GlueCatalog
+catalog = GlueCatalog("default",
+    **{{"glue.endpoint": "{moto}", "glue.region": "us-east-1", "glue.access-key-id": "test", "glue.secret-access-key": "test",
+        "s3.endpoint": "{moto}", "s3.access-key-id": "test", "s3.secret-access-key": "test", "s3.region": "us-east-1"}})"#
+    );
+    read_back_through(&catalog, &format!("{database}.{table}"))
 }
 
 /// [`read_back`] through the Iceberg REST catalog at `uri` (pyiceberg's REST client), the
@@ -85,16 +129,17 @@ pub fn read_back_rest(uri: &str, table: &str) -> serde_json::Value {
 catalog = RestCatalog("default", uri="{uri}",
     **{{"s3.endpoint": "{moto}", "s3.access-key-id": "test", "s3.secret-access-key": "test", "s3.region": "us-east-1"}})"#
     );
-    read_back_through(&catalog, table)
+    read_back_through(&catalog, &format!("analytics.{table}"))
 }
 
-/// [`read_back`] with `catalog_code`, Python binding `catalog`.
-fn read_back_through(catalog_code: &str, table: &str) -> serde_json::Value {
+/// [`read_back`] of table `identifier` (`database.table`) with `catalog_code`, Python binding
+/// `catalog`.
+fn read_back_through(catalog_code: &str, identifier: &str) -> serde_json::Value {
     let script = format!(
         r#"
 import json, collections, re
 {catalog_code}
-table = catalog.load_table("analytics.{table}")
+table = catalog.load_table("{identifier}")
 rows = table.scan().to_arrow()
 ids = collections.Counter(rows.column("event_id").to_pylist())
 # Each commit carries the positions of the shards it moved: the newest per shard wins.

@@ -6,6 +6,7 @@ pub mod chaos_run;
 pub mod chaos_schedule;
 pub mod fault_proxy;
 pub mod freezable_proxy;
+pub mod iceberg_failover;
 pub mod iceberg_table;
 pub mod lambda_stand_in;
 pub mod lease_table_chaos;

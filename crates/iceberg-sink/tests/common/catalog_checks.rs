@@ -1,4 +1,4 @@
-//! The fence's checks against any catalog (REST, SQL on PostgreSQL): each runs on a fresh
+//! The fence's checks against any catalog (REST, SQL on PostgreSQL, Glue): each runs on a fresh
 //! empty table and panics naming what failed. Data file entries only (a fast append writes
 //! manifests, not data: the Parquet files need not exist).
 
@@ -268,4 +268,65 @@ pub(crate) async fn of_two_concurrent_committers_of_one_shard_exactly_one_wins(
             "round {round}"
         );
     }
+}
+
+/// `n` committers of `n` different shards at once, each retrying a commit conflict left after
+/// iceberg-rust's own retries as the worker does (reload, fence again, commit): every one
+/// lands and none is lost under another's swap (`n` snapshots more, every shard's position in
+/// the table). Every failure on the way must be a transient `CatalogCommitConflicts`. Returns
+/// how many such conflicts reached the committers.
+pub(crate) async fn concurrent_committers_of_different_shards_all_land(
+    catalog: &dyn Catalog,
+    table: &TableIdent,
+    n: usize,
+) -> usize {
+    use kinesink_iceberg_sink::IcebergErrorClass;
+    let before = snapshot_count(catalog, table).await;
+    let committer = |i: usize| async move {
+        let shard = format!("shardId-many-{i}");
+        let mut conflicts = 0;
+        loop {
+            let loaded = catalog.load_table(table).await.unwrap();
+            match commit_files(
+                catalog,
+                table,
+                NAME,
+                vec![data_file(&loaded, &format!("many-{i}"))],
+                BTreeMap::from([(shard.clone(), at("5/0"))]),
+                BTreeMap::from([(shard.clone(), None)]),
+            )
+            .await
+            {
+                Ok(CommitOutcome::Committed { .. }) => return conflicts,
+                Ok(CommitOutcome::Fenced(refusal)) => {
+                    panic!("{shard}: nobody else commits it, yet fenced: {refusal:?}")
+                }
+                Err(e) => {
+                    let kind = e.source.as_ref().map(|s| s.kind());
+                    assert_eq!(e.class(), IcebergErrorClass::Transient, "{shard}: {e}");
+                    assert_eq!(
+                        kind,
+                        Some(ErrorKind::CatalogCommitConflicts),
+                        "{shard}: {e}"
+                    );
+                    conflicts += 1;
+                }
+            }
+        }
+    };
+    let conflicts: usize = futures::future::join_all((0..n).map(committer))
+        .await
+        .into_iter()
+        .sum();
+    let positions = load_positions(catalog, table, NAME).await.unwrap();
+    let expected: BTreeMap<String, SequencePosition> = (0..n)
+        .map(|i| (format!("shardId-many-{i}"), at("5/0")))
+        .collect();
+    assert_eq!(positions, expected, "every committer's position");
+    assert_eq!(
+        snapshot_count(catalog, table).await,
+        before + n,
+        "every committer's snapshot"
+    );
+    conflicts
 }

@@ -8,3 +8,4 @@ pub(crate) mod interloper;
 pub(crate) mod postgres;
 pub(crate) mod rest_catalog;
 pub(crate) mod sqlite_catalog;
+pub(crate) mod update_table_relay;
