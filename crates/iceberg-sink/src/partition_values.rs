@@ -223,6 +223,34 @@ impl PartitionValues {
             .collect()
     }
 
+    /// [`Self::transformed`] of owned source values, reusing them: an identity field's value
+    /// is moved into the tuple (checked for its type, as [`Self::transformed`] checks it),
+    /// not copied.
+    ///
+    /// # Errors
+    /// As [`Self::partition`].
+    pub fn transformed_owned(
+        &self,
+        mut sources: Vec<Option<Datum>>,
+    ) -> Result<Vec<Option<Datum>>, PartitionValuesError> {
+        if sources.len() != self.fields.len() {
+            return Err(PartitionValuesError::SourceCount {
+                expected: self.fields.len(),
+                found: sources.len(),
+            });
+        }
+        for (field, slot) in self.fields.iter().zip(sources.iter_mut()) {
+            if field.transform == Transform::Identity {
+                if let Some(source) = slot {
+                    field.check_type(source)?;
+                }
+            } else {
+                *slot = field.apply(slot.as_ref())?;
+            }
+        }
+        Ok(sources)
+    }
+
     /// The id of the partition whose tuple is `values` (from [`Self::transformed`]).
     #[must_use]
     pub fn id_of(&self, values: &[Option<Datum>]) -> PartitionId {
@@ -246,10 +274,8 @@ impl PartitionValues {
 }
 
 impl FieldTransform {
-    fn apply(&self, source: Option<&Datum>) -> Result<Option<Datum>, PartitionValuesError> {
-        let Some(source) = source else {
-            return Ok(None);
-        };
+    /// Refuses a source value whose type is not the source column's.
+    fn check_type(&self, source: &Datum) -> Result<(), PartitionValuesError> {
         if source.data_type() != &self.source_type {
             return Err(PartitionValuesError::SourceType {
                 field: self.name.clone(),
@@ -257,6 +283,14 @@ impl FieldTransform {
                 found: source.data_type().to_string(),
             });
         }
+        Ok(())
+    }
+
+    fn apply(&self, source: Option<&Datum>) -> Result<Option<Datum>, PartitionValuesError> {
+        let Some(source) = source else {
+            return Ok(None);
+        };
+        self.check_type(source)?;
         let refused = |e: iceberg::Error| PartitionValuesError::Transform {
             field: self.name.clone(),
             reason: e.message().to_string(),

@@ -34,8 +34,13 @@ pub struct IcebergPartitioner {
     sources: PartitionSources,
     values: PartitionValues,
     /// Partitions made so far, by their tuple.
-    known: RwLock<HashMap<Vec<Option<Datum>>, TablePartition>>,
+    known: RwLock<KnownPartitions>,
 }
+
+/// Partitions made so far by their tuple, hashed with foldhash (looked up once per record;
+/// SipHash's resistance to chosen keys buys nothing for at most [`KNOWN_PARTITIONS`] tuples
+/// that are cleared when full).
+type KnownPartitions = HashMap<Vec<Option<Datum>>, TablePartition, foldhash::fast::RandomState>;
 
 /// Partitions a partitioner keeps to hand out again (past that, it starts over: a table with
 /// more live partitions only loses the reuse, never a record).
@@ -69,7 +74,7 @@ impl IcebergPartitioner {
         Ok(Self {
             sources,
             values,
-            known: RwLock::new(HashMap::new()),
+            known: RwLock::new(HashMap::default()),
         })
     }
 }
@@ -89,7 +94,7 @@ impl TablePartitioner for IcebergPartitioner {
         })?;
         let values = self
             .values
-            .transformed(&sources)
+            .transformed_owned(sources)
             .map_err(|e| failure(e.to_string()))?;
         if let Some(partition) = self
             .known

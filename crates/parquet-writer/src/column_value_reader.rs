@@ -37,6 +37,22 @@ struct Level {
     index: usize,
     field_count: usize,
     resolver: KeyResolver,
+    /// The byte lengths an ASCII key must have to resolve to this field (see
+    /// [`Level::may_resolve_here`]).
+    key_lengths: [usize; 2],
+}
+
+impl Level {
+    /// Whether `key` can resolve to this level's field at all: an ASCII key keeps its length
+    /// through case folding and dot conversion, so it resolves here only if it is as long as
+    /// the field's JSON key or its name (the only texts [`KeyResolver::resolve`] maps to this
+    /// field). Every other key is resolved in full. A cheap necessary condition: it never
+    /// rejects a key that resolves here.
+    #[inline]
+    fn may_resolve_here(&self, key: &str) -> bool {
+        let n = key.len();
+        n == self.key_lengths[0] || n == self.key_lengths[1] || !key.is_ascii()
+    }
 }
 
 /// Why a column path names no primitive column of a schema.
@@ -85,11 +101,13 @@ impl TableSchema {
                 return Err(refuse(format!("no column or field `{current}`")));
             };
             let hive_type = fields[index].1;
+            let resolver = KeyResolver::new(fields.iter().map(|(name, _)| *name), options);
             levels.push(Level {
+                key_lengths: [resolver.exact_key(index).len(), wanted.len()],
                 name: wanted,
                 index,
                 field_count: fields.len(),
-                resolver: KeyResolver::new(fields.iter().map(|(name, _)| *name), options),
+                resolver,
             });
             match (rest.next(), hive_type) {
                 (None, leaf) if leaf.is_primitive() => {
@@ -244,6 +262,9 @@ fn select_member<'a, N: JsonNode<'a>>(level: &Level, object: N) -> Option<N> {
     }
     let mut best: Option<(u8, N)> = None;
     for (key, value) in object.members() {
+        if !level.may_resolve_here(key) {
+            continue;
+        }
         let Some((index, quality)) = level.resolver.resolve(key) else {
             continue;
         };
