@@ -223,23 +223,23 @@ impl PartitionValues {
             .collect()
     }
 
-    /// [`Self::transformed`] of owned source values, reusing them: an identity field's value
-    /// is moved into the tuple (checked for its type, as [`Self::transformed`] checks it),
-    /// not copied.
+    /// [`Self::transformed`] in place: `values` holds the source values and is replaced by
+    /// the tuple. An identity field's value stays where it is (checked for its type, as
+    /// [`Self::transformed`] checks it), not copied.
     ///
     /// # Errors
-    /// As [`Self::partition`].
-    pub fn transformed_owned(
+    /// As [`Self::partition`] (`values` is then partly transformed).
+    pub fn transform_in_place(
         &self,
-        mut sources: Vec<Option<Datum>>,
-    ) -> Result<Vec<Option<Datum>>, PartitionValuesError> {
-        if sources.len() != self.fields.len() {
+        values: &mut [Option<Datum>],
+    ) -> Result<(), PartitionValuesError> {
+        if values.len() != self.fields.len() {
             return Err(PartitionValuesError::SourceCount {
                 expected: self.fields.len(),
-                found: sources.len(),
+                found: values.len(),
             });
         }
-        for (field, slot) in self.fields.iter().zip(sources.iter_mut()) {
+        for (field, slot) in self.fields.iter().zip(values.iter_mut()) {
             if field.transform == Transform::Identity {
                 if let Some(source) = slot {
                     field.check_type(source)?;
@@ -248,7 +248,7 @@ impl PartitionValues {
                 *slot = field.apply(slot.as_ref())?;
             }
         }
-        Ok(sources)
+        Ok(())
     }
 
     /// The id of the partition whose tuple is `values` (from [`Self::transformed`]).

@@ -10,7 +10,7 @@ use kinesink_parquet_writer::{
     FORMAT_CONVERSION_FAILED_OUTPUT_TYPE, ParsedJsonRecord, SerdeOptions, TableSchema,
 };
 
-use crate::partition_source::{PartitionSourceError, PartitionSources};
+use crate::partition_source::{PartitionSourceError, PartitionSources, SourceValues};
 use crate::partition_values::{Partition, PartitionValues, PartitionValuesError};
 
 /// Error code of a record whose partition values cannot be computed (its source value passed
@@ -84,26 +84,29 @@ impl TablePartitioner for IcebergPartitioner {
         &self,
         record: &ParsedJsonRecord<'_>,
     ) -> Result<TablePartition, TablePartitionFailure> {
-        let sources = self.sources.read(record).map_err(|e| match e {
-            PartitionSourceError::Conversion(cf) => TablePartitionFailure {
-                error_output_type: FORMAT_CONVERSION_FAILED_OUTPUT_TYPE.to_owned(),
-                error_code: cf.error_code().to_owned(),
-                message: cf.message().to_owned(),
-            },
-            other => failure(other.to_string()),
-        })?;
-        let values = self
-            .values
-            .transformed_owned(sources)
+        let mut values = SourceValues::new();
+        self.sources
+            .read_into(record, &mut values)
+            .map_err(|e| match e {
+                PartitionSourceError::Conversion(cf) => TablePartitionFailure {
+                    error_output_type: FORMAT_CONVERSION_FAILED_OUTPUT_TYPE.to_owned(),
+                    error_code: cf.error_code().to_owned(),
+                    message: cf.message().to_owned(),
+                },
+                other => failure(other.to_string()),
+            })?;
+        self.values
+            .transform_in_place(&mut values)
             .map_err(|e| failure(e.to_string()))?;
         if let Some(partition) = self
             .known
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&values)
+            .get(&values[..])
         {
             return Ok(partition.clone());
         }
+        let values = values.into_vec();
         let id = self.values.id_of(&values);
         let partition = self.values.named(values.clone(), id);
         let path: Arc<str> = if self.values.is_unpartitioned() {
