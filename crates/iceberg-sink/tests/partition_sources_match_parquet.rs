@@ -230,6 +230,12 @@ fn keys_of_other_lengths_are_skipped_but_keys_that_lowercase_to_another_length_s
     let named = through_sources(records[3], &options(false)).expect("reads");
     assert_eq!(named[0], Some(Datum::string("yes")));
     assert_eq!(named[1], Some(Datum::int(1)));
+    // Two columns mapped to one JSON key: the key fills the first of them only.
+    let shared = SerdeOptions {
+        column_to_json_key_mappings: BTreeMap::from([("l".to_owned(), "i".to_owned())]),
+        ..SerdeOptions::default()
+    };
+    assert_both_paths_agree(&[r#"{"i":5}"#, r#"{"I":6,"l":7}"#], &shared);
 }
 
 #[test]
