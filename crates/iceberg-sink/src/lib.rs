@@ -203,7 +203,7 @@ pub use data_file_stats::{
 };
 pub use error::{IcebergErrorClass, IcebergSinkError};
 pub use fenced_catalog::{FenceRefusal, FencedCommit};
-pub use partition_source::{PartitionSourceError, PartitionSources, datum_of};
+pub use partition_source::{PartitionSourceError, PartitionSources, SourceValues, datum_of};
 pub use partition_spec_text::{PartitionSpecText, PartitionSpecTextError, parse_partition_spec};
 pub use partition_values::{Partition, PartitionId, PartitionValues, PartitionValuesError};
 pub use table_commit::{CommitOutcome, commit_files, load_positions};

@@ -10,6 +10,7 @@ use iceberg::spec::{Datum, NestedFieldRef, PrimitiveType, Schema, Type};
 use kinesink_parquet_writer::{
     ColumnValueReader, ConversionFailure, ParsedJsonRecord, ScalarValue, SerdeOptions, TableSchema,
 };
+use smallvec::SmallVec;
 
 use crate::partition_values::PartitionValues;
 
@@ -106,6 +107,10 @@ fn kind_of(value: &ScalarValue) -> String {
     }
 }
 
+/// A record's partition source values (or its partition tuple), one per spec field, inline
+/// for up to four fields.
+pub type SourceValues = SmallVec<[Option<Datum>; 4]>;
+
 /// One source column: its reader, dotted name and Iceberg type.
 #[derive(Debug)]
 struct SourceColumn {
@@ -189,16 +194,31 @@ impl PartitionSources {
         &self,
         record: &ParsedJsonRecord<'_>,
     ) -> Result<Vec<Option<Datum>>, PartitionSourceError> {
-        self.columns
-            .iter()
-            .map(|column| {
-                column
-                    .reader
-                    .read(record)?
-                    .map(|value| datum_of(value, &column.name, &column.iceberg_type))
-                    .transpose()
-            })
-            .collect()
+        let mut values = SourceValues::new();
+        self.read_into(record, &mut values)?;
+        Ok(values.into_vec())
+    }
+
+    /// [`Self::read`] into `values` (cleared first), held inline for up to four spec fields:
+    /// what the partitioner does for every record, without a heap allocation for the tuple.
+    ///
+    /// # Errors
+    /// As [`Self::read`]; `values` then holds the sources read before the failure.
+    pub fn read_into(
+        &self,
+        record: &ParsedJsonRecord<'_>,
+        values: &mut SourceValues,
+    ) -> Result<(), PartitionSourceError> {
+        values.clear();
+        for column in &self.columns {
+            let value = column
+                .reader
+                .read(record)?
+                .map(|value| datum_of(value, &column.name, &column.iceberg_type))
+                .transpose()?;
+            values.push(value);
+        }
+        Ok(())
     }
 }
 

@@ -223,6 +223,34 @@ impl PartitionValues {
             .collect()
     }
 
+    /// [`Self::transformed`] in place: `values` holds the source values and is replaced by
+    /// the tuple. An identity field's value stays where it is (checked for its type, as
+    /// [`Self::transformed`] checks it), not copied.
+    ///
+    /// # Errors
+    /// As [`Self::partition`] (`values` is then partly transformed).
+    pub fn transform_in_place(
+        &self,
+        values: &mut [Option<Datum>],
+    ) -> Result<(), PartitionValuesError> {
+        if values.len() != self.fields.len() {
+            return Err(PartitionValuesError::SourceCount {
+                expected: self.fields.len(),
+                found: values.len(),
+            });
+        }
+        for (field, slot) in self.fields.iter().zip(values.iter_mut()) {
+            if field.transform == Transform::Identity {
+                if let Some(source) = slot {
+                    field.check_type(source)?;
+                }
+            } else {
+                *slot = field.apply(slot.as_ref())?;
+            }
+        }
+        Ok(())
+    }
+
     /// The id of the partition whose tuple is `values` (from [`Self::transformed`]).
     #[must_use]
     pub fn id_of(&self, values: &[Option<Datum>]) -> PartitionId {
@@ -246,10 +274,8 @@ impl PartitionValues {
 }
 
 impl FieldTransform {
-    fn apply(&self, source: Option<&Datum>) -> Result<Option<Datum>, PartitionValuesError> {
-        let Some(source) = source else {
-            return Ok(None);
-        };
+    /// Refuses a source value whose type is not the source column's.
+    fn check_type(&self, source: &Datum) -> Result<(), PartitionValuesError> {
         if source.data_type() != &self.source_type {
             return Err(PartitionValuesError::SourceType {
                 field: self.name.clone(),
@@ -257,6 +283,14 @@ impl FieldTransform {
                 found: source.data_type().to_string(),
             });
         }
+        Ok(())
+    }
+
+    fn apply(&self, source: Option<&Datum>) -> Result<Option<Datum>, PartitionValuesError> {
+        let Some(source) = source else {
+            return Ok(None);
+        };
+        self.check_type(source)?;
         let refused = |e: iceberg::Error| PartitionValuesError::Transform {
             field: self.name.clone(),
             reason: e.message().to_string(),

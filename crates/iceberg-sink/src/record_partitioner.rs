@@ -10,7 +10,7 @@ use kinesink_parquet_writer::{
     FORMAT_CONVERSION_FAILED_OUTPUT_TYPE, ParsedJsonRecord, SerdeOptions, TableSchema,
 };
 
-use crate::partition_source::{PartitionSourceError, PartitionSources};
+use crate::partition_source::{PartitionSourceError, PartitionSources, SourceValues};
 use crate::partition_values::{Partition, PartitionValues, PartitionValuesError};
 
 /// Error code of a record whose partition values cannot be computed (its source value passed
@@ -34,8 +34,13 @@ pub struct IcebergPartitioner {
     sources: PartitionSources,
     values: PartitionValues,
     /// Partitions made so far, by their tuple.
-    known: RwLock<HashMap<Vec<Option<Datum>>, TablePartition>>,
+    known: RwLock<KnownPartitions>,
 }
+
+/// Partitions made so far by their tuple, hashed with foldhash (looked up once per record;
+/// SipHash's resistance to chosen keys buys nothing for at most [`KNOWN_PARTITIONS`] tuples
+/// that are cleared when full).
+type KnownPartitions = HashMap<Vec<Option<Datum>>, TablePartition, foldhash::fast::RandomState>;
 
 /// Partitions a partitioner keeps to hand out again (past that, it starts over: a table with
 /// more live partitions only loses the reuse, never a record).
@@ -69,7 +74,7 @@ impl IcebergPartitioner {
         Ok(Self {
             sources,
             values,
-            known: RwLock::new(HashMap::new()),
+            known: RwLock::new(HashMap::default()),
         })
     }
 }
@@ -79,26 +84,29 @@ impl TablePartitioner for IcebergPartitioner {
         &self,
         record: &ParsedJsonRecord<'_>,
     ) -> Result<TablePartition, TablePartitionFailure> {
-        let sources = self.sources.read(record).map_err(|e| match e {
-            PartitionSourceError::Conversion(cf) => TablePartitionFailure {
-                error_output_type: FORMAT_CONVERSION_FAILED_OUTPUT_TYPE.to_owned(),
-                error_code: cf.error_code().to_owned(),
-                message: cf.message().to_owned(),
-            },
-            other => failure(other.to_string()),
-        })?;
-        let values = self
-            .values
-            .transformed(&sources)
+        let mut values = SourceValues::new();
+        self.sources
+            .read_into(record, &mut values)
+            .map_err(|e| match e {
+                PartitionSourceError::Conversion(cf) => TablePartitionFailure {
+                    error_output_type: FORMAT_CONVERSION_FAILED_OUTPUT_TYPE.to_owned(),
+                    error_code: cf.error_code().to_owned(),
+                    message: cf.message().to_owned(),
+                },
+                other => failure(other.to_string()),
+            })?;
+        self.values
+            .transform_in_place(&mut values)
             .map_err(|e| failure(e.to_string()))?;
         if let Some(partition) = self
             .known
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&values)
+            .get(&values[..])
         {
             return Ok(partition.clone());
         }
+        let values = values.into_vec();
         let id = self.values.id_of(&values);
         let partition = self.values.named(values.clone(), id);
         let path: Arc<str> = if self.values.is_unpartitioned() {

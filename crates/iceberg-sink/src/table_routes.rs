@@ -336,6 +336,10 @@ impl TableRouter for TableRoutes {
         database: Option<&str>,
         table: Option<&str>,
     ) -> Result<RoutedTable, RouteError> {
+        if database.is_none() && table.is_none() {
+            // No routing keys (every record without a routing query): the default table.
+            return Ok(self.default.routed());
+        }
         let database = database.unwrap_or(&self.database);
         let table = table.unwrap_or(&self.table);
         // Without regard to case: a configured default table with capitals is the same table

@@ -213,6 +213,32 @@ fn every_source_type_reads_as_the_parquet_file_holds_it_with_the_openx_coercions
 }
 
 #[test]
+fn keys_of_other_lengths_are_skipped_but_keys_that_lowercase_to_another_length_still_match() {
+    // U+212A KELVIN SIGN (3 bytes) lowercases to `k` (1 byte): it is field `k` of `st`, as the
+    // writer reads it; keys one byte longer or shorter than a column's name are other keys.
+    let records = [
+        "{\"st\":{\"\u{212a}\":5}}",
+        "{\"st\":{\"k\":1,\"\u{212a}\":2}}",
+        "{\"st\":{\"\u{212a}\":2,\"K\":3}}",
+        r#"{"event_typex":"no","event_type":"yes","event_typ":"no","i":1,"ii":2,"":3}"#,
+    ];
+    assert_both_paths_agree(&records, &options(false));
+    let kelvin = through_sources(records[0], &options(false)).expect("reads");
+    assert_eq!(kelvin[10], Some(Datum::int(5)));
+    let last = through_sources(records[2], &options(false)).expect("reads");
+    assert_eq!(last[10], Some(Datum::int(3)));
+    let named = through_sources(records[3], &options(false)).expect("reads");
+    assert_eq!(named[0], Some(Datum::string("yes")));
+    assert_eq!(named[1], Some(Datum::int(1)));
+    // Two columns mapped to one JSON key: the key fills the first of them only.
+    let shared = SerdeOptions {
+        column_to_json_key_mappings: BTreeMap::from([("l".to_owned(), "i".to_owned())]),
+        ..SerdeOptions::default()
+    };
+    assert_both_paths_agree(&[r#"{"i":5}"#, r#"{"I":6,"l":7}"#], &shared);
+}
+
+#[test]
 fn nulls_and_absent_fields_are_no_value_both_ways() {
     assert_both_paths_agree(
         &[

@@ -12,7 +12,7 @@ use crate::hive_type::HiveType;
 use crate::json_node::{JsonNode, NodeView};
 use crate::json_record_parser::ParsedJsonRecord;
 use crate::scalar_value::{ScalarValue, convert_scalar};
-use crate::serde_options::{KeyResolver, SerdeOptions};
+use crate::serde_options::{KeyResolver, MatchQuality, SerdeOptions, same_text};
 use crate::table_schema::TableSchema;
 
 /// Reads one primitive column (top-level, or a field of struct columns) of records.
@@ -37,6 +37,64 @@ struct Level {
     index: usize,
     field_count: usize,
     resolver: KeyResolver,
+    /// The JSON key this field reads when present byte for byte ([`KeyResolver::exact_key`]).
+    exact_key: String,
+    /// How well [`Level::exact_key`] itself resolves to this field (`None` when it resolves
+    /// to another field: two fields mapped to one JSON key).
+    exact_quality: Option<MatchQuality>,
+    /// The byte lengths an ASCII key must have to resolve to this field: the exact key's and
+    /// the field name's (dot conversion compares with the name).
+    key_lengths: [usize; 2],
+}
+
+impl Level {
+    fn new(name: String, index: usize, field_count: usize, resolver: KeyResolver) -> Self {
+        let exact_key = resolver.exact_key(index).to_owned();
+        let exact_quality = resolver
+            .resolve(&exact_key)
+            .filter(|(field, _)| *field == index)
+            .map(|(_, quality)| quality);
+        Self {
+            key_lengths: [exact_key.len(), name.len()],
+            exact_key,
+            exact_quality,
+            name,
+            index,
+            field_count,
+            resolver,
+        }
+    }
+
+    /// How well `key` matches this level's field (`None`: it fills another field or none),
+    /// exactly as [`KeyResolver::resolve`] answers, with most keys decided without it:
+    /// - the exact key resolves as it did when the level was made;
+    /// - an ASCII key keeps its length through case folding and dot conversion, and
+    ///   [`KeyResolver::resolve`] maps only the exact key (lowercased, when case-insensitive)
+    ///   and, through dot conversion, the field name to this field: so an ASCII key of another
+    ///   length than both cannot match, nor can one of the same length that is neither the
+    ///   exact key nor changed by folding or dot conversion (no uppercase letter, no dot).
+    ///
+    /// Every other key (non-ASCII, or with uppercase letters or dots) is resolved in full.
+    #[inline]
+    fn match_quality(&self, key: &str) -> Option<MatchQuality> {
+        if same_text(key, &self.exact_key) {
+            return self.exact_quality;
+        }
+        let n = key.len();
+        let unchanged_by_resolving = || {
+            key.bytes()
+                .all(|b| b.is_ascii() && !b.is_ascii_uppercase() && b != b'.')
+        };
+        if (n != self.key_lengths[0] && n != self.key_lengths[1] && key.is_ascii())
+            || unchanged_by_resolving()
+        {
+            return None;
+        }
+        self.resolver
+            .resolve(key)
+            .filter(|(field, _)| *field == self.index)
+            .map(|(_, quality)| quality)
+    }
 }
 
 /// Why a column path names no primitive column of a schema.
@@ -85,12 +143,8 @@ impl TableSchema {
                 return Err(refuse(format!("no column or field `{current}`")));
             };
             let hive_type = fields[index].1;
-            levels.push(Level {
-                name: wanted,
-                index,
-                field_count: fields.len(),
-                resolver: KeyResolver::new(fields.iter().map(|(name, _)| *name), options),
-            });
+            let resolver = KeyResolver::new(fields.iter().map(|(name, _)| *name), options);
+            levels.push(Level::new(wanted, index, fields.len(), resolver));
             match (rest.next(), hive_type) {
                 (None, leaf) if leaf.is_primitive() => {
                     return Ok(ColumnValueReader {
@@ -244,11 +298,11 @@ fn select_member<'a, N: JsonNode<'a>>(level: &Level, object: N) -> Option<N> {
     }
     let mut best: Option<(u8, N)> = None;
     for (key, value) in object.members() {
-        let Some((index, quality)) = level.resolver.resolve(key) else {
+        let Some(quality) = level.match_quality(key) else {
             continue;
         };
         let quality = quality as u8;
-        if index == level.index && best.is_none_or(|(seen, _)| quality <= seen) {
+        if best.is_none_or(|(seen, _)| quality <= seen) {
             best = Some((quality, value));
         }
     }

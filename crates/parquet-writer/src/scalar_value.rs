@@ -4,7 +4,7 @@
 //! (`scalar_conversion::append_scalar` into a one-row [`ColumnBuffer`]) and read back out of
 //! that buffer, so it is, bit for bit, what the file would hold.
 
-use crate::column_buffer::{ColumnBuffer, ColumnValues};
+use crate::column_buffer::{ColumnBuffer, ColumnValues, next_offset};
 use crate::field_error::FieldError;
 use crate::hive_type::HiveType;
 use crate::json_node::{JsonNode, NodeView};
@@ -52,11 +52,18 @@ pub enum ScalarValue {
 
 /// Converts one non-null JSON node to a value of the primitive `hive_type` exactly as the
 /// Parquet column buffers do, by appending it to a one-row buffer and reading that row back.
+/// A JSON string into a `string` column (the usual partition source) skips the buffer: the
+/// buffer holds the text itself (`append_text`), accepted up to its 32-bit offset limit.
 pub(crate) fn convert_scalar<'a, N: JsonNode<'a>>(
     hive_type: &HiveType,
     node: N,
     view: NodeView<'a, N::Items>,
 ) -> Result<ScalarValue, FieldError> {
+    if let (HiveType::String, NodeView::Str(text)) = (hive_type, &view)
+        && next_offset(text.len()).is_ok()
+    {
+        return Ok(ScalarValue::String((*text).to_owned()));
+    }
     let mut buffer = ColumnBuffer::new(hive_type, &hive_type.arrow_type());
     append_scalar(hive_type, node, view, &mut buffer)?;
     Ok(first_value(hive_type, buffer.values))

@@ -395,6 +395,51 @@ fn source_values_must_match_the_spec_in_count_and_type() {
 }
 
 #[test]
+fn the_tuple_made_in_place_is_each_fields_transform_literal_and_refuses_the_same_values() {
+    let values = values_of(&[
+        ("s", Transform::Identity),
+        ("ts", Transform::Day),
+        ("l", Transform::Truncate(10)),
+        ("i", Transform::Bucket(16)),
+        ("s2", Transform::Identity),
+    ]);
+    let sources = [
+        Some(Datum::string("click")),
+        Some(Datum::timestamp_micros(NOV_14_10H)),
+        Some(Datum::long(-7)),
+        Some(Datum::int(34)),
+        None,
+    ];
+    let mut in_place = sources.to_vec();
+    values.transform_in_place(&mut in_place).unwrap();
+    let expected: Vec<Option<Datum>> = [
+        (Transform::Identity, &sources[0]),
+        (Transform::Day, &sources[1]),
+        (Transform::Truncate(10), &sources[2]),
+        (Transform::Bucket(16), &sources[3]),
+    ]
+    .into_iter()
+    .map(|(t, v)| {
+        create_transform_function(&t)
+            .unwrap()
+            .transform_literal(v.as_ref().unwrap())
+            .unwrap()
+    })
+    .chain([None])
+    .collect();
+    assert_eq!(in_place, expected);
+    assert_eq!(values.transformed(&sources).unwrap(), expected);
+    // An identity source of the wrong type is refused in place as it is by `transformed`.
+    let mut wrong = sources.to_vec();
+    wrong[0] = Some(Datum::long(1));
+    assert!(matches!(
+        values.transform_in_place(&mut wrong),
+        Err(PartitionValuesError::SourceType { field, .. }) if field == "p0"
+    ));
+    assert!(values.transform_in_place(&mut in_place[..2]).is_err());
+}
+
+#[test]
 fn an_unpartitioned_spec_has_the_empty_path_and_tuple() {
     let values = PartitionValues::new(&PartitionSpec::unpartition_spec(), &schema()).unwrap();
     assert!(values.is_unpartitioned());
