@@ -67,6 +67,19 @@ pub fn is_valid_name(name: &str) -> bool {
 /// with conditional writes); the message says why when it cannot.
 pub type DataSinks = Arc<dyn Fn(&TableTarget) -> Result<Arc<dyn ObjectSink>, String> + Send + Sync>;
 
+/// Data sinks for tables at `file://` locations (dry-run and tests): each table's data files
+/// go under its own directory; any other location is refused, naming it.
+#[must_use]
+pub fn file_location_sinks() -> DataSinks {
+    Arc::new(|target| {
+        let location = target.location();
+        let directory = location
+            .strip_prefix("file://")
+            .ok_or_else(|| format!("{location} is not a file:// location"))?;
+        Ok(Arc::new(kinesink_delivery::FileSink::new(directory)) as Arc<dyn ObjectSink>)
+    })
+}
+
 /// How tables are opened: the catalog, how missing ones are created, and how records are
 /// converted.
 #[derive(Clone)]

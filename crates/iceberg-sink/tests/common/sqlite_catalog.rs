@@ -45,15 +45,8 @@ pub(crate) async fn table_routes(
     partition_spec: &str,
 ) -> Result<kinesink_iceberg_sink::table_routes::TableRoutes, kinesink_iceberg_sink::IcebergSinkError>
 {
-    use kinesink_delivery::{FileSink, ObjectSink};
-    use kinesink_iceberg_sink::table_routes::{DataSinks, TableOpener, TableRoutes};
-    let data_sinks: DataSinks = Arc::new(|target| {
-        let location = target.location();
-        let directory = location
-            .strip_prefix("file://")
-            .ok_or_else(|| format!("{location} is not a file:// location"))?;
-        Ok(Arc::new(FileSink::new(directory)) as Arc<dyn ObjectSink>)
-    });
+    use kinesink_iceberg_sink::table_routes::{TableOpener, TableRoutes, file_location_sinks};
+    let data_sinks = file_location_sinks();
     let opener = TableOpener {
         catalog,
         create_tables,

@@ -8,9 +8,9 @@ use super::*;
 use crate::table_commits::TableCommits;
 use iceberg::table::Table;
 use iceberg::{Catalog, Namespace, NamespaceIdent, TableCommit, TableCreation, TableIdent};
-use kinesink_delivery::{FileSink, MemorySink};
+use kinesink_delivery::MemorySink;
 use kinesink_iceberg_sink::routed_commits::RoutedCommits;
-use kinesink_iceberg_sink::table_routes::{DataSinks, TableOpener, TableRoutes};
+use kinesink_iceberg_sink::table_routes::{TableOpener, TableRoutes, file_location_sinks};
 use kinesink_iceberg_sink::{CatalogKind, IcebergCatalogSettings, open_catalog};
 use kinesink_lease_coordination::MemoryLeaseTable;
 use kinesink_parquet_writer::{ParquetOptions, SerdeOptions, TableSchema};
@@ -176,13 +176,7 @@ async fn sqlite_catalog(dir: &std::path::Path) -> Arc<dyn Catalog> {
 /// The routes of `analytics.events` through `catalog` (the table created the first time), its
 /// data files written under the table's `file://` location.
 async fn events_routes(catalog: Arc<dyn Catalog>) -> Arc<TableRoutes> {
-    let data_sinks: DataSinks = Arc::new(|target| {
-        let location = target.location();
-        let directory = location
-            .strip_prefix("file://")
-            .ok_or_else(|| format!("{location} is not a file:// location"))?;
-        Ok(Arc::new(FileSink::new(directory)) as Arc<dyn ObjectSink>)
-    });
+    let data_sinks = file_location_sinks();
     let opener = TableOpener {
         catalog,
         create_tables: true,
