@@ -121,14 +121,18 @@ where
         .with_min_delay(Duration::from_millis(200))
         .with_max_delay(Duration::from_secs(10))
         .without_max_times()
-        .with_total_delay(Some(retry_duration))
         .build();
+    // The retry duration is a deadline, not a sum of jittered delays: the last pause is cut to
+    // end at the deadline, where one more check runs before the error is returned.
+    let deadline = tokio::time::Instant::now() + retry_duration;
     loop {
         match check().await {
             Err(e) if is_answered_transient(&e) => {
-                let Some(pause) = delays.next() else {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                if left.is_zero() {
                     return Err(e);
-                };
+                }
+                let pause = delays.next().unwrap_or(left).min(left);
                 tracing::warn!(endpoint = %endpoint, error = %sdk_error_line(&e), ?pause, "{what} failed at start-up; retrying (up to {retry_key})");
                 tokio::time::sleep(pause).await;
             }
@@ -284,7 +288,7 @@ mod tests {
         assert!(calls > 2, "retried: {calls} calls");
         let waited = started.elapsed();
         assert!(
-            waited <= Duration::from_secs(31) && waited >= Duration::from_secs(15),
+            waited <= Duration::from_secs(31) && waited >= Duration::from_secs(30),
             "waited {waited:?}"
         );
         // A refusal is returned at once.
