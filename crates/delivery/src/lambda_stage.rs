@@ -198,6 +198,22 @@ impl LambdaStage {
         self.slots.len()
     }
 
+    /// Bytes this stage holds: the records waiting for their batch's answer, the events behind
+    /// them, and the request entries of batches not invoked yet. The shard counts them in its
+    /// memory budget usage; a flush of the shard empties the stage.
+    #[must_use]
+    pub fn held_bytes(&self) -> usize {
+        let events: usize = self
+            .slots
+            .iter()
+            .map(|slot| match slot {
+                Slot::Awaiting(record) => record.data.len(),
+                Slot::Ready { event, .. } => event.as_ref().map_or(0, event_bytes),
+            })
+            .sum();
+        events + self.batcher.held_bytes()
+    }
+
     /// What the function did since the last call (for metrics).
     pub fn take_counts(&mut self) -> LambdaCounts {
         std::mem::take(&mut self.counts)
@@ -406,6 +422,17 @@ impl LambdaStage {
         if let Some(at) = passed {
             actions.push(StageAction::Buffers(BufferEvent::Passed(at)));
         }
+    }
+}
+
+/// The record bytes an event holds.
+fn event_bytes(event: &BufferEvent) -> usize {
+    match event {
+        BufferEvent::Record(r)
+        | BufferEvent::Source(r)
+        | BufferEvent::LambdaRecord { record: r, .. } => r.data.len(),
+        BufferEvent::Failed(f) => f.raw_data.len() + f.error_message.len(),
+        _ => 0,
     }
 }
 

@@ -3,14 +3,16 @@
 //! - `{name: .path, ...}` on a `serde_json::Value` ([`crate::direct_selection`]) gives the same
 //!   keys as jaq running the same query, or fails for the same reason (same variant, same key);
 //! - the same on the bytes ([`crate::streaming_selection`]) gives exactly the result of parsing
-//!   the bytes into a `Value` first, for any bytes (valid JSON or not, duplicate keys, escapes).
+//!   the bytes into a `Value` first, for any bytes (valid JSON or not, duplicate keys, escapes);
+//! - a projection transform (`{name: .path, ...}`, [`crate::projection_transform`]) prints
+//!   byte for byte what jaq prints, or fails as jaq fails, for any bytes.
 
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
-use crate::MetadataQuery;
 use crate::partition_keys::PartitionKeys;
 use crate::partitioning_failure::{FailureReason, PartitioningFailure};
+use crate::{JqTransform, MetadataQuery};
 
 const NAMES: [&str; 5] = ["a", "b", "type", "x y", "é"];
 
@@ -85,8 +87,82 @@ fn same_outcome(
     }
 }
 
+/// JSON-ish text: objects with repeated keys, escapes, nesting, number spellings, junk.
+fn json_ish_text() -> impl Strategy<Value = Vec<u8>> {
+    proptest::collection::vec(
+        prop_oneof![
+            Just("{".to_owned()),
+            Just("}".to_owned()),
+            Just("[".to_owned()),
+            Just("]".to_owned()),
+            Just(",".to_owned()),
+            Just(":".to_owned()),
+            Just(" ".to_owned()),
+            Just("null".to_owned()),
+            Just("1e400".to_owned()),
+            Just("-0".to_owned()),
+            Just("1.5".to_owned()),
+            Just("\"\\u00e9\"".to_owned()),
+            Just("1.0".to_owned()),
+            Just("1E2".to_owned()),
+            Just("123456789012345678901234567890".to_owned()),
+            Just("\"a\\\"b\"".to_owned()),
+            Just("\"\\ud800\"".to_owned()),
+            Just("true".to_owned()),
+            proptest::sample::select(&NAMES[..]).prop_map(|n| format!("\"{n}\"")),
+            "[a-z0-9\"]{1,3}",
+        ],
+        0..24,
+    )
+    .prop_map(|parts| parts.concat().into_bytes())
+}
+
+/// The record as text: a generated value printed, or the same with some objects' keys
+/// repeated (the text of the value, with its first object's entries written twice).
+fn record_text() -> impl Strategy<Value = Vec<u8>> {
+    (record(), any::<bool>()).prop_map(|(value, repeat)| {
+        let text = serde_json::to_string(&value).unwrap();
+        match (repeat, &value) {
+            (true, Value::Object(map)) if !map.is_empty() => {
+                let inner = &text[1..text.len() - 1];
+                format!("{{{inner},{inner}}}").into_bytes()
+            }
+            _ => text.into_bytes(),
+        }
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn a_projection_transform_prints_what_jaq_prints_on_any_record(
+        program in direct_query(),
+        record in record_text(),
+    ) {
+        let t = JqTransform::compile(&program).unwrap();
+        let jaq = t.run_with_jaq(&record);
+        prop_assert_eq!(&t.run(&record), &jaq, "program {} record {}", program, String::from_utf8_lossy(&record));
+        // Wherever jaq succeeds on a projection, the jaq-free path answered, with jaq's bytes.
+        if let (true, Ok(outputs)) = (t.runs_without_jaq(), &jaq) {
+            let fast = t.run_without_jaq(&record);
+            prop_assert_eq!(fast.as_ref(), outputs.first());
+        }
+    }
+
+    #[test]
+    fn a_projection_transform_agrees_with_jaq_on_any_bytes(
+        program in direct_query(),
+        bytes in json_ish_text(),
+    ) {
+        let t = JqTransform::compile(&program).unwrap();
+        let jaq = t.run_with_jaq(&bytes);
+        prop_assert_eq!(&t.run(&bytes), &jaq, "program {} bytes {:?}", program, String::from_utf8_lossy(&bytes));
+        if let (true, Ok(outputs)) = (t.runs_without_jaq(), &jaq) {
+            let fast = t.run_without_jaq(&bytes);
+            prop_assert_eq!(fast.as_ref(), outputs.first());
+        }
+    }
 
     #[test]
     fn the_direct_path_agrees_with_jaq_on_any_record(query in direct_query(), record in record()) {
@@ -168,4 +244,43 @@ fn nesting_beyond_serde_jsons_limit_fails_on_both_paths() {
         matches!(failure.reason(), FailureReason::NotJson { .. }),
         "{failure}"
     );
+}
+
+#[test]
+fn projections_run_without_jaq_and_other_programs_on_jaq() {
+    for program in [
+        "{id: .event_id, t: .ts}",
+        "{event_id}",
+        r#"{"a b": .x."y z", c: .x.w}"#,
+    ] {
+        assert!(
+            JqTransform::compile(program).unwrap().runs_without_jaq(),
+            "{program}"
+        );
+    }
+    for program in [
+        ".",
+        "{a: .x, b: .x.y}",
+        "{a: .x?}",
+        "{a: .x | tostring}",
+        ".a",
+    ] {
+        assert!(
+            !JqTransform::compile(program).unwrap().runs_without_jaq(),
+            "{program}"
+        );
+    }
+    let t = JqTransform::compile("{id: .event_id, t: .ts, u: .user.geo}").unwrap();
+    let record = br#"{"event_id": "e\u00e9", "ts": 1.0, "user": {"geo": {"lat": 1E2, "c": [1, "x"]}}, "z": 5}"#;
+    let out = t.run(record).unwrap();
+    assert_eq!(out, t.run_with_jaq(record).unwrap());
+    assert_eq!(
+        String::from_utf8(out[0].clone()).unwrap(),
+        r#"{"id":"eé","t":1.0,"u":{"lat":100.0,"c":[1,"x"]}}"#
+    );
+    // A path through a number is jaq's error, not a null.
+    assert!(matches!(
+        t.run(br#"{"user": 5}"#),
+        Err(crate::TransformError::Failed(_))
+    ));
 }

@@ -7,6 +7,7 @@ use jaq_json::Val;
 use serde::Deserialize as _;
 
 use crate::metadata_query::{JqFilter, MAX_QUERY_CHARS, QueryError, compile_jq};
+use crate::projection_transform::Projection;
 use crate::query_budget::{BudgetLimit, QueryBudget, Stopped, on_evaluation_stack, run_bounded};
 
 /// Why a record was not transformed; it goes to the error output (`processing-failed`) with
@@ -26,11 +27,14 @@ pub enum TransformError {
 
 /// A compiled transform. Guarantees: compiled once, usable from any thread; the outputs depend
 /// on the record only (no clock, environment or further input); every run ends within the
-/// [`QueryBudget`], with the same result every time for the same record.
+/// [`QueryBudget`], with the same result every time for the same record. A projection
+/// (`{id: .event_id, t: .ts}`) runs without jaq, with the same output jaq gives.
 pub struct JqTransform {
     text: String,
     filter: JqFilter,
     budget: QueryBudget,
+    /// The jaq-free path, when the program is a projection.
+    projection: Option<Projection>,
 }
 
 impl std::fmt::Debug for JqTransform {
@@ -62,6 +66,7 @@ impl JqTransform {
             text: text.to_owned(),
             filter,
             budget: QueryBudget::DEFAULT,
+            projection: Projection::recognize(text),
         })
     }
 
@@ -78,6 +83,32 @@ impl JqTransform {
     /// [`TransformError`]: the record is not JSON, the program failed on it, or passed its
     /// budget (no partial output is returned).
     pub fn run(&self, record: &[u8]) -> Result<Vec<Vec<u8>>, TransformError> {
+        // The projection's work is one parse of the record and a copy of the selected values:
+        // bounded by the record's size, within the budget's size for any record up to it.
+        if let Some(projection) = &self.projection
+            && (record.len() as u64) < self.budget.size / 2
+            && let Some(output) = projection.run(record)
+        {
+            return Ok(vec![output]);
+        }
+        self.run_with_jaq(record)
+    }
+
+    /// Whether this program runs without jaq on records it does not fail on.
+    #[must_use]
+    pub fn runs_without_jaq(&self) -> bool {
+        self.projection.is_some()
+    }
+
+    /// The jaq-free path alone: `None` when the program is no projection, or the record needs
+    /// jaq (not JSON, or the program fails on it).
+    #[cfg(test)]
+    pub(crate) fn run_without_jaq(&self, record: &[u8]) -> Option<Vec<u8>> {
+        self.projection.as_ref()?.run(record)
+    }
+
+    /// [`JqTransform::run`] on jaq, whatever the program's shape.
+    pub(crate) fn run_with_jaq(&self, record: &[u8]) -> Result<Vec<Vec<u8>>, TransformError> {
         match run_bounded(self.budget, || self.run_unbounded(record)) {
             Ok(outcome) => outcome,
             Err(Stopped::Budget(limit)) => Err(TransformError::Budget(limit)),

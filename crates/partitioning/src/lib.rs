@@ -30,6 +30,7 @@ mod output_prefixes;
 mod partition_keys;
 mod partitioning_failure;
 mod prefix_template;
+mod projection_transform;
 mod query_budget;
 mod query_shape;
 mod random_string;

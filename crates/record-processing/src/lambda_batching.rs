@@ -273,6 +273,25 @@ impl LambdaBatcher {
         self.open.records.len() + self.group.records.len() + withheld + sealed
     }
 
+    /// Bytes of the request entries held for batches not handed out yet (the open batch, the
+    /// records of its last position, a batch sealed by time until its cut is recorded, and
+    /// withheld actions): what this batcher adds to the records' own bytes in memory.
+    #[must_use]
+    pub fn held_bytes(&self) -> usize {
+        let in_batch = |b: &LambdaBatch| b.entries.iter().map(Vec::len).sum::<usize>();
+        self.open.entry_bytes
+            + self.group.entry_bytes
+            + self.sealed.as_ref().map_or(0, |s| in_batch(&s.batch))
+            + self
+                .withheld
+                .iter()
+                .map(|a| match a {
+                    BatchAction::Invoke(b) => in_batch(b),
+                    BatchAction::Refuse(_) | BatchAction::RecordCut(_) => 0,
+                })
+                .sum::<usize>()
+    }
+
     /// When the oldest record not yet in an emitted batch was given (`None`: there is none):
     /// what a shell that makes its own time cuts (through [`BatchEvent::Flush`] after
     /// recording them) ages. A batch cut by size restarts the clock at its successor's first

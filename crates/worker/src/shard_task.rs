@@ -349,7 +349,9 @@ impl ShardTask {
 
     fn usage(&self) -> ShardUsage {
         ShardUsage {
-            buffered_bytes: self.buffers.held_bytes(),
+            // Records waiting in the Lambda stage are held in memory as much as buffered ones.
+            buffered_bytes: self.buffers.held_bytes()
+                + self.lambda.as_ref().map_or(0, |l| l.stage.held_bytes()),
             can_flush: !self.buffers.replaying_intent(),
             compactable_bytes: self.buffers.compactable_bytes(),
         }

@@ -256,3 +256,29 @@ fn a_replay_cuts_its_batch_at_the_recorded_intent_without_asking_again() {
         "cut after the intent's position, as recorded"
     );
 }
+
+#[test]
+fn the_bytes_of_records_waiting_for_the_function_are_held_until_their_answer_is_passed_on() {
+    let mut stage = LambdaStage::new(envelope(), 1 << 20, 1_000, None);
+    assert_eq!(stage.held_bytes(), 0);
+    let big = "x".repeat(10_000);
+    stage.step(0, StageEvent::Input(BufferEvent::Record(user(1, 0, &big))));
+    stage.step(0, StageEvent::Input(failed(2)));
+    // The record itself, the failure behind it, and the record's base64 entry in the open batch.
+    let held = stage.held_bytes();
+    assert!(
+        held >= 10_000 + 3 + 13_336,
+        "held {held}: the record, the failure and the request entry"
+    );
+    stage.step(1_000, StageEvent::Tick);
+    stage.step(
+        1_000,
+        StageEvent::FlushRecorded(SequencePosition::new("2".to_string(), 0)),
+    );
+    // Invoked: the entry went with the batch; the record still waits for its answer.
+    let waiting = stage.held_bytes();
+    assert!((10_000..held).contains(&waiting), "waiting {waiting}");
+    let passed = described(&stage.step(1_000, StageEvent::Invoked(vec![ok("A")])));
+    assert_eq!(passed, ["R1:A", "F2:Transform.Failed", "P2"]);
+    assert_eq!(stage.held_bytes(), 0, "nothing held once passed on");
+}
