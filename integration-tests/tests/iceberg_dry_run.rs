@@ -3,7 +3,8 @@
 //! table's metadata file; `scripts/local-aws` installs it for offline use): the table is created with its partition spec, every good
 //! record is in it exactly once and every bad one in the error output, the current snapshot's
 //! summary carries the shard's position, the same input again adds no file and no row, and a
-//! longer input adds only the rest.
+//! longer input adds only the rest; with the Lambda processor (a local Invoke stand-in), the
+//! table holds what the function returned, and a rerun invokes nothing.
 #![cfg(feature = "stand-ins")]
 
 mod common;
@@ -252,4 +253,103 @@ fn records_go_into_a_created_table_exactly_once_and_a_rerun_adds_only_what_is_ne
     let duck = duckdb_read_back(last["metadata_location"].as_str().unwrap());
     assert_eq!(duck["rows"], good_ids(9_000).len());
     assert_eq!(duck["duplicates"], 0);
+}
+
+/// The stand-in function: drops `page_view` events, and returns every other record with `-fn`
+/// appended to its `event_id` (lines that are not JSON unchanged).
+fn drop_views_and_mark(body: &[u8]) -> common::lambda_stand_in::Answer {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let request = kinesink_record_processing::lambda_event::decode_request(body).unwrap();
+    let records: Vec<serde_json::Value> = request
+        .records
+        .into_iter()
+        .map(|r| {
+            let text = String::from_utf8(r.data).unwrap();
+            match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(e) if e["event_type"] == "page_view" => {
+                    serde_json::json!({"recordId": r.record_id, "result": "Dropped"})
+                }
+                Ok(mut e) => {
+                    let id = format!("{}-fn", e["event_id"].as_str().unwrap());
+                    e["event_id"] = id.into();
+                    serde_json::json!({"recordId": r.record_id, "result": "Ok", "data": b64.encode(e.to_string())})
+                }
+                Err(_) => serde_json::json!({"recordId": r.record_id, "result": "Ok", "data": b64.encode(text)}),
+            }
+        })
+        .collect();
+    common::lambda_stand_in::Answer::Payload(
+        serde_json::json!({ "records": records })
+            .to_string()
+            .into_bytes(),
+    )
+}
+
+#[test]
+fn the_lambda_processor_runs_before_the_table_and_a_rerun_invokes_nothing_new() {
+    let (stand_in, _runtime) =
+        common::lambda_stand_in::LambdaStandIn::start_in_background(|_, body, _| {
+            drop_views_and_mark(body)
+        });
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cfg = d.join("k.toml");
+    std::fs::write(
+        &cfg,
+        config(d).replacen(
+            "[destination]\n",
+            &format!(
+                "[processing.lambda]\nfunction = \"drop-views\"\nendpoint_url = \"{}\"\nretries = 0\nbuffer_size_mib = 0.2\n[destination]\n",
+                stand_in.endpoint
+            ),
+            1,
+        ),
+    )
+    .unwrap();
+    let events = input(d, 3_000);
+    let dry_run = || {
+        let out = run(kinesink()
+            .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+            .env("AWS_SECRET_ACCESS_KEY", "secret")
+            .args(["dry-run", "--input-format", "lines", "--config"])
+            .arg(&cfg)
+            .arg("--input")
+            .arg(&events)
+            .arg("--output")
+            .arg(d.join("out")));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let stdout = dry_run();
+    assert!(stdout.contains("position none -> 3000/0"), "{stdout}");
+    // What the function kept, as it returned it.
+    let mut expected: Vec<String> = std::fs::read_to_string(&events)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event_type"] != "page_view")
+        .map(|e| format!("{}-fn", e["event_id"].as_str().unwrap()))
+        .collect();
+    expected.sort();
+    assert!(expected.len() < good_ids(3_000).len(), "some views dropped");
+    let got = read_back(d);
+    assert_eq!(got["ids"], serde_json::json!(expected));
+    assert_eq!(got["duplicates"], 0);
+    assert_eq!(got["position"], "3000/0");
+    // Lines that are not JSON came back from the function unchanged and failed conversion.
+    let expected_errors: Vec<u64> = (0..3_000).filter(|i| i % 97 == 96).map(|i| i + 1).collect();
+    assert_eq!(error_records(d), expected_errors);
+    let calls = stand_in.calls().len();
+    assert!(calls > 1, "batches of at most 0.2 MiB: {calls} invocations");
+
+    // The same input again: the table's position is at its end, nothing is invoked or added.
+    let again = dry_run();
+    assert!(again.contains("committed 0 data files"), "{again}");
+    assert_eq!(stand_in.calls().len(), calls, "no invocation on a rerun");
+    assert_eq!(read_back(d)["ids"], got["ids"]);
 }

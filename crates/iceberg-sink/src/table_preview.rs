@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use kinesink_delivery::{
-    BufferAction, BufferEvent, FeedError, ObjectContents, ObjectSink, PerformActions,
-    RecordPipeline, ShardBuffers, feed,
+    BufferAction, BufferEvent, FeedError, LambdaShell, ObjectContents, ObjectSink, PerformActions,
+    RecordPipeline, ShardBuffers, feed_through,
 };
 use kinesink_record_deaggregation::KinesisRecord;
 use kinesink_sequence_position::SequencePosition;
@@ -57,7 +57,8 @@ pub type RecordPath = (RecordPipeline, ShardBuffers);
 /// tables of `routes` as delivery `name`: data files written through each table's files,
 /// error-output and backup objects through `outputs`, committed with the shard's position by
 /// `commits`. `record_path` builds the pipeline and buffers resuming after the default table's
-/// position (its layout routes by `routes`).
+/// position (its layout routes by `routes`); `lambda`, when given, is the Lambda processor
+/// between them (its batches start at the first record after that position).
 ///
 /// Guarantees: every record after the default table's position is committed exactly once (to
 /// the table it is routed to) or is in an error-output object; the default table's position
@@ -73,6 +74,7 @@ pub async fn preview_into_table<E>(
     outputs: Arc<dyn ObjectSink>,
     shard_id: &str,
     record_path: impl FnOnce(Option<SequencePosition>) -> RecordPath,
+    lambda: Option<&mut LambdaShell>,
     next_batch: impl FnMut() -> Result<Vec<KinesisRecord>, E>,
 ) -> Result<TablePreviewSummary, TablePreviewError<E>> {
     let (resumed_after, taken) = commits.taken(0, shard_id).await?;
@@ -89,13 +91,19 @@ pub async fn preview_into_table<E>(
             ..TablePreviewSummary::default()
         },
     };
-    let input_records = feed(&mut pipeline, &mut buffers, &mut performer, next_batch)
-        .await
-        .map_err(|e| match e {
-            FeedError::Input(e) => TablePreviewError::Input(e),
-            FeedError::Buffers(e) => TablePreviewError::Buffers(e),
-            FeedError::Perform(e) => TablePreviewError::Table(e),
-        })?;
+    let input_records = feed_through(
+        &mut pipeline,
+        lambda,
+        &mut buffers,
+        &mut performer,
+        next_batch,
+    )
+    .await
+    .map_err(|e| match e {
+        FeedError::Input(e) => TablePreviewError::Input(e),
+        FeedError::Buffers(e) => TablePreviewError::Buffers(e),
+        FeedError::Perform(e) => TablePreviewError::Table(e),
+    })?;
     let mut summary = performer.summary;
     summary.input_records = input_records;
     summary.committed = performer

@@ -139,6 +139,7 @@ async fn deliver(w: &Warehouse, count: u64) -> TablePreviewSummary {
                 ShardBuffers::new(layout, limits, state),
             )
         },
+        None,
         || {
             let batch: Vec<_> = (next..count.min(next + 100)).map(record).collect();
             next += batch.len() as u64;

@@ -117,6 +117,7 @@ async fn try_deliver(
                 ShardBuffers::new(layout, limits, state),
             )
         },
+        None,
         || {
             let batch: Vec<_> = (next..count.min(next + 100)).map(record).collect();
             next += batch.len() as u64;

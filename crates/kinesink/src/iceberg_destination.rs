@@ -143,11 +143,16 @@ pub async fn dry_run_into_table(
     input: &DryRunInput<'_>,
     output: &Path,
 ) -> anyhow::Result<TablePreviewSummary> {
-    if settings.lambda.is_some() {
-        anyhow::bail!(
-            "config key `processing.lambda.function`: `dry-run` into an Iceberg table does not run the Lambda processor yet (`run` does); preview without [destination.iceberg]"
-        );
-    }
+    let mut lambda = match &settings.lambda {
+        Some(_) => {
+            let sdk = crate::lambda_client::sdk_for_dry_run(settings).await;
+            // The batches start at the first record after the table's position (no flush intent
+            // outlives a dry-run).
+            crate::lambda_client::processor(settings, &sdk, None)
+                .map(|p| p.for_shard(input.shard_id, None, None))
+        }
+        None => None,
+    };
     let opened = open(iceberg, &settings.format, file_sinks()).await?;
     let w = &settings.worker;
     let layout = ObjectLayout {
@@ -187,6 +192,7 @@ pub async fn dry_run_into_table(
             };
             (pipeline, ShardBuffers::new(layout, w.buffer, state))
         },
+        lambda.as_mut(),
         || file.next_batch(BATCH_RECORDS),
     )
     .await?;
