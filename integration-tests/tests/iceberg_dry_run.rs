@@ -353,3 +353,96 @@ fn the_lambda_processor_runs_before_the_table_and_a_rerun_invokes_nothing_new() 
     assert_eq!(stand_in.calls().len(), calls, "no invocation on a rerun");
     assert_eq!(read_back(d)["ids"], got["ids"]);
 }
+
+/// Runs a pyiceberg script (the SQL catalog of `dir`) and parses what it prints as JSON.
+fn pyiceberg(dir: &Path, body: &str) -> serde_json::Value {
+    let script = format!(
+        "import json\nfrom pyiceberg.catalog.sql import SqlCatalog\n\
+         catalog = SqlCatalog(\"default\", uri=\"sqlite:///{dir}/catalog.db\", warehouse=\"file://{dir}/warehouse\")\n{body}",
+        dir = dir.display()
+    );
+    let python = std::env::var("KINESINK_MOTO_PYTHON")
+        .expect("KINESINK_MOTO_PYTHON from scripts/local-aws env");
+    let out = Command::new(python).arg("-c").arg(script).output().unwrap();
+    assert!(
+        out.status.success(),
+        "pyiceberg: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn a_table_with_a_required_column_takes_the_records_that_have_it_and_refuses_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cfg = d.join("k.toml");
+    let dry_run = |input: &Path| {
+        let out = run(kinesink()
+            .args(["dry-run", "--input-format", "lines", "--config"])
+            .arg(&cfg)
+            .arg("--input")
+            .arg(input)
+            .arg("--output")
+            .arg(d.join("out")));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // The catalog's tables as iceberg-rust makes them (pyiceberg 0.10's lack the `iceberg_type`
+    // column iceberg-rust's SQL catalog queries): kinesink creates another table first.
+    std::fs::write(
+        &cfg,
+        config(d).replace("table = \"events\"", "table = \"first\""),
+    )
+    .unwrap();
+    let empty = d.join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    dry_run(&empty);
+    // A table made elsewhere (as Spark's `NOT NULL` makes it): `event_id` is required.
+    pyiceberg(
+        d,
+        "from pyiceberg.schema import Schema\n\
+         from pyiceberg.types import NestedField, StringType, LongType\n\
+         catalog.create_table(\"analytics.events\", schema=Schema(\n\
+             NestedField(1, \"event_id\", StringType(), required=True),\n\
+             NestedField(2, \"event_type\", StringType(), required=False),\n\
+             NestedField(3, \"quantity\", LongType(), required=False)))\n\
+         print(json.dumps(True))",
+    );
+    let lines = [
+        r#"{"event_id":"a","event_type":"click","quantity":1}"#,
+        r#"{"event_type":"click","quantity":2}"#,
+        r#"{"event_id":"b"}"#,
+        r#"{"event_id":null,"event_type":"view"}"#,
+        r#"{"event_id":"c","event_type":"view","quantity":3}"#,
+    ];
+    let input = d.join("events.jsonl");
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    std::fs::write(
+        &cfg,
+        config(d).replace(
+            "partition_spec = \"event_type, day(ts)\"\n",
+            "create_tables = false\n",
+        ),
+    )
+    .unwrap();
+    dry_run(&input);
+    let got = pyiceberg(
+        d,
+        "rows = catalog.load_table(\"analytics.events\").scan().to_arrow()\n\
+         print(json.dumps({\"ids\": sorted(rows.column(\"event_id\").to_pylist()), \
+         \"quantities\": sorted(q for q in rows.column(\"quantity\").to_pylist() if q is not None), \
+         \"nullable\": rows.schema.field(\"event_id\").nullable}))",
+    );
+    assert_eq!(got["ids"], serde_json::json!(["a", "b", "c"]));
+    assert_eq!(got["quantities"], serde_json::json!([1, 3]));
+    assert_eq!(
+        got["nullable"], false,
+        "read back as the table's required column"
+    );
+    // The records without an event_id (missing, null) are in the error output, lines 2 and 4.
+    assert_eq!(error_records(d), [2, 4]);
+}

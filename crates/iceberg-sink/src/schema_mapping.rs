@@ -34,23 +34,33 @@ fn refuse(path: &[String], reason: impl Into<String>) -> SchemaMappingError {
 ///
 /// # Errors
 /// [`SchemaMappingError`] naming the first column the writer cannot produce: a `required`
-/// field (the writer writes every field as optional, so a record without it would break the
-/// table), Iceberg `timestamp` without a zone (the writer's timestamps are UTC-adjusted: declare
+/// field below the top level (a struct's field, a list's element, a map's value: the writer
+/// writes them as optional), Iceberg `timestamp` without a zone (the writer's timestamps are UTC-adjusted: declare
 /// the column `timestamptz`), `time`, nanosecond timestamps, `uuid`, `fixed`, or two columns
 /// whose names differ only in case.
 pub fn table_schema_of(schema: &Schema) -> Result<TableSchema, SchemaMappingError> {
     let mut columns = Vec::new();
     for field in schema.as_struct().fields() {
         let path = vec![field.name.clone()];
-        let hive = hive_type_of(field, &path)?;
+        // A required top-level column is written as required (a record without a value for
+        // it goes to the error output); required fields below the top level are refused.
+        let hive = hive_type_of_type(&field.field_type, &path)?;
         columns.push((field.name.clone(), hive.to_string()));
     }
+    let required: Vec<String> = schema
+        .as_struct()
+        .fields()
+        .iter()
+        .filter(|f| f.required)
+        .map(|f| f.name.to_lowercase())
+        .collect();
     let plain = TableSchema::from_glue_columns(&columns).map_err(|e| SchemaMappingError {
         column: e.column.clone().unwrap_or_default(),
         reason: e.to_string(),
     })?;
     plain
         .with_field_ids(|path| field_id_at(schema.as_struct().fields(), path))
+        .map(|with_ids| with_ids.with_required_columns(|name| required.iter().any(|r| r == name)))
         .map_err(|e| SchemaMappingError {
             column: e.path,
             reason: "has no field id in the table's schema".to_owned(),

@@ -28,6 +28,8 @@ use crate::table_schema::TableSchema;
 pub(crate) struct JsonRowConverter {
     top: StructPlan,
     case_insensitive: bool,
+    /// Top-level columns a record must give a value (index, name).
+    required: Vec<(usize, String)>,
 }
 
 #[derive(Debug)]
@@ -83,6 +85,13 @@ impl JsonRowConverter {
                 options,
             ),
             case_insensitive: options.case_insensitive,
+            required: schema
+                .columns()
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| schema.is_required(*i))
+                .map(|(i, c)| (i, c.name.clone()))
+                .collect(),
         }
     }
 
@@ -102,6 +111,21 @@ impl JsonRowConverter {
         let before = rows.row_count();
         match self.fill_struct_fields(&self.top, record, rows.columns_mut()) {
             Ok(()) => {
+                let columns = rows.columns_mut();
+                if let Some((_, name)) = self
+                    .required
+                    .iter()
+                    .find(|(i, _)| !columns[*i].nulls.is_valid(columns[*i].len() - 1))
+                {
+                    let failure = ConversionFailure::new(
+                        ConversionFailureKind::InvalidValue,
+                        format!(
+                            "column `{name}` is required (not null in the table) and the record has no value for it"
+                        ),
+                    );
+                    rows.truncate(before);
+                    return Err(failure);
+                }
                 rows.row_appended();
                 Ok(())
             }

@@ -28,6 +28,8 @@ pub struct Column {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableSchema {
     columns: Vec<Column>,
+    /// Per column: a record must give it a value ([`TableSchema::with_required_columns`]).
+    required: Vec<bool>,
     arrow: SchemaRef,
 }
 
@@ -146,8 +148,37 @@ impl TableSchema {
             .collect();
         Self {
             arrow: Arc::new(Schema::new(fields)),
+            required: vec![false; columns.len()],
             columns,
         }
+    }
+
+    /// This schema with the top-level columns `is_required` names written as required: their
+    /// Arrow fields (and so the Parquet columns) are non-nullable, and a record without a
+    /// value for one of them (missing or `null`) is refused with a conversion failure naming
+    /// the column, never written with a null. Field ids and every other property are kept.
+    #[must_use]
+    pub fn with_required_columns(&self, is_required: impl Fn(&str) -> bool) -> Self {
+        let required: Vec<bool> = self.columns.iter().map(|c| is_required(&c.name)).collect();
+        let fields: Vec<Field> = self
+            .arrow
+            .fields()
+            .iter()
+            .zip(&required)
+            .map(|(f, r)| f.as_ref().clone().with_nullable(!r))
+            .collect();
+        Self {
+            columns: self.columns.clone(),
+            required,
+            arrow: Arc::new(Schema::new(fields)),
+        }
+    }
+
+    /// Whether column `index` (in table order) is required (see
+    /// [`TableSchema::with_required_columns`]); `false` for an index out of range.
+    #[must_use]
+    pub fn is_required(&self, index: usize) -> bool {
+        self.required.get(index).copied().unwrap_or(false)
     }
 
     /// This schema with a Parquet field id on every field: the Parquet files written with the
@@ -174,8 +205,14 @@ impl TableSchema {
             .iter()
             .map(|c| field_with_ids(&c.name, &c.hive_type, &mut path, &mut field_id))
             .collect::<Result<Vec<Field>, _>>()?;
+        let fields = fields
+            .into_iter()
+            .zip(&self.required)
+            .map(|(f, r)| f.with_nullable(!r))
+            .collect::<Vec<Field>>();
         Ok(Self {
             columns: self.columns.clone(),
+            required: self.required.clone(),
             arrow: Arc::new(Schema::new(fields)),
         })
     }
@@ -186,7 +223,8 @@ impl TableSchema {
         &self.columns
     }
 
-    /// The Arrow schema of the Parquet files written with this schema (every column nullable).
+    /// The Arrow schema of the Parquet files written with this schema (every column nullable
+    /// but the required ones).
     #[must_use]
     pub fn arrow_schema(&self) -> SchemaRef {
         Arc::clone(&self.arrow)
@@ -195,7 +233,8 @@ impl TableSchema {
 
 impl fmt::Display for TableSchema {
     /// Canonical DDL column list (`name type, ...`) that [`TableSchema::parse_hive`] reads back
-    /// to an equal schema.
+    /// to an equal schema (Hive DDL has no required columns: a schema with some reads back
+    /// with them optional).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, c) in self.columns.iter().enumerate() {
             if i > 0 {

@@ -205,3 +205,43 @@ fn the_error_record_has_firehoses_fields_and_the_exact_raw_bytes() {
         "format-conversion-failed"
     );
 }
+
+#[test]
+fn a_required_column_is_written_non_nullable_and_a_record_without_its_value_is_refused() {
+    use std::sync::Arc;
+    let schema = kinesink_parquet_writer::TableSchema::parse_hive("id bigint, note string")
+        .unwrap()
+        .with_required_columns(|name| name == "id");
+    assert!(schema.is_required(0) && !schema.is_required(1));
+    assert!(!schema.arrow_schema().field(0).is_nullable());
+    assert!(schema.arrow_schema().field(1).is_nullable());
+    let mut enc = kinesink_parquet_writer::ParquetObjectEncoder::new(
+        Arc::new(schema),
+        Arc::new(SerdeOptions::default()),
+        kinesink_parquet_writer::ParquetOptions::default(),
+    )
+    .unwrap();
+    enc.append_bytes(br#"{"id": 1, "note": "kept"}"#).unwrap();
+    for missing in [&br#"{"note": "no id"}"#[..], br#"{"id": null}"#] {
+        let e = enc
+            .append_bytes(missing)
+            .expect_err("no value for a required column");
+        assert_eq!(e.kind(), ConversionFailureKind::InvalidValue);
+        assert!(
+            e.message().contains("column `id` is required"),
+            "{}",
+            e.message()
+        );
+    }
+    // The refused records left nothing behind: the optional column may still be null.
+    enc.append_bytes(br#"{"id": 2}"#).unwrap();
+    assert_eq!(enc.record_count(), 2);
+    let batch = read_parquet(enc.finish().unwrap());
+    assert_eq!(batch.num_rows(), 2);
+    assert!(
+        !batch.schema().field(0).is_nullable(),
+        "the file's column is required"
+    );
+    assert_eq!(batch.column(0).null_count(), 0);
+    assert_eq!(batch.column(1).null_count(), 1);
+}

@@ -114,13 +114,6 @@ fn columns_the_writer_cannot_produce_are_refused_naming_the_column_and_the_fix()
             .unwrap();
         table_schema_of(&schema).unwrap_err()
     };
-    let e = refused(NestedField::required(
-        2,
-        "id",
-        Type::Primitive(PrimitiveType::Long),
-    ));
-    assert_eq!(e.column, "id");
-    assert!(e.reason.contains("make the column optional"), "{e}");
     let e = refused(NestedField::optional(
         2,
         "ts",
@@ -147,4 +140,29 @@ fn columns_the_writer_cannot_produce_are_refused_naming_the_column_and_the_fix()
     ]));
     let e = refused(NestedField::optional(2, "outer", inner));
     assert_eq!(e.column, "outer.deep");
+    assert!(e.reason.contains("make the column optional"), "{e}");
+}
+
+#[test]
+fn a_required_top_level_column_is_written_as_required_with_its_field_id() {
+    let schema = Schema::builder()
+        .with_fields(vec![
+            NestedField::required(7, "Id", Type::Primitive(PrimitiveType::Long)).into(),
+            NestedField::optional(8, "note", Type::Primitive(PrimitiveType::String)).into(),
+        ])
+        .build()
+        .unwrap();
+    let writer = table_schema_of(&schema).unwrap();
+    assert!(writer.is_required(0) && !writer.is_required(1));
+    let arrow = writer.arrow_schema();
+    assert!(!arrow.field(0).is_nullable());
+    assert!(arrow.field(1).is_nullable());
+    assert_eq!(
+        arrow
+            .field(0)
+            .metadata()
+            .get("PARQUET:field_id")
+            .map(String::as_str),
+        Some("7")
+    );
 }
