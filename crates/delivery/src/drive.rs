@@ -32,11 +32,33 @@ pub trait PerformActions {
         &mut self,
         action: BufferAction,
     ) -> impl std::future::Future<Output = Result<Option<BufferEvent>, Self::Error>> + Send;
+
+    /// Performs `writes`, each a [`BufferAction::Write`] asked for in one step (the objects of
+    /// one flush: independent of one another, and nothing is checkpointed before all are
+    /// durable), and returns their completions in the same order. The default performs them
+    /// one after the other; a performer may run them concurrently (a shutdown with thousands of
+    /// open partitions then takes as long as the slowest writes, not their sum).
+    fn perform_writes(
+        &mut self,
+        writes: Vec<BufferAction>,
+    ) -> impl std::future::Future<Output = Result<Vec<Option<BufferEvent>>, Self::Error>> + Send
+    where
+        Self: Send,
+    {
+        async move {
+            let mut done = Vec::with_capacity(writes.len());
+            for write in writes {
+                done.push(self.perform(write).await?);
+            }
+            Ok(done)
+        }
+    }
 }
 
 /// Feeds `event` to `buffers` at `now_ms`, performs each action they ask for with `performer`
-/// (in the order asked), and feeds each completion back, first in first out, until they ask for
-/// nothing more.
+/// (in the order asked; object writes asked for one after the other in one step together,
+/// through [`PerformActions::perform_writes`]), and feeds each completion back, first in first
+/// out, until they ask for nothing more.
 ///
 /// Guarantees: every action asked for is performed exactly once and its completion fed back
 /// before this returns (unless the performer defers it: `None`), unless the performer or the
@@ -45,7 +67,7 @@ pub trait PerformActions {
 /// # Errors
 /// [`DriveError::Buffers`] from [`ShardBuffers::step`], [`DriveError::Perform`] from the
 /// performer.
-pub async fn drive<P: PerformActions>(
+pub async fn drive<P: PerformActions + Send>(
     buffers: &mut ShardBuffers,
     now_ms: u64,
     event: BufferEvent,
@@ -56,7 +78,21 @@ pub async fn drive<P: PerformActions>(
     let mut next = Some(event);
     let mut queue = VecDeque::new();
     while let Some(event) = next.take().or_else(|| queue.pop_front()) {
-        for action in buffers.step(now_ms, event)? {
+        let mut actions = buffers.step(now_ms, event)?.into_iter().peekable();
+        while let Some(action) = actions.next() {
+            let is_write = |a: &BufferAction| matches!(a, BufferAction::Write(_));
+            if is_write(&action) && actions.peek().is_some_and(is_write) {
+                let mut writes = vec![action];
+                while let Some(write) = actions.next_if(is_write) {
+                    writes.push(write);
+                }
+                let done = performer
+                    .perform_writes(writes)
+                    .await
+                    .map_err(DriveError::Perform)?;
+                queue.extend(done.into_iter().flatten());
+                continue;
+            }
             if let Some(done) = performer
                 .perform(action)
                 .await

@@ -144,7 +144,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 ///
 /// # Errors
 /// [`DriveError`] from the buffers or the performer (nothing more is performed).
-pub async fn drive_lambda<P: PerformActions>(
+pub async fn drive_lambda<P: PerformActions + Send>(
     lambda: &mut LambdaShell,
     buffers: &mut ShardBuffers,
     now_ms: u64,
@@ -184,7 +184,7 @@ pub async fn drive_lambda<P: PerformActions>(
 ///
 /// # Errors
 /// [`DriveError`] from the buffers or the performer.
-pub async fn drive_event<P: PerformActions>(
+pub async fn drive_event<P: PerformActions + Send>(
     lambda: Option<&mut LambdaShell>,
     buffers: &mut ShardBuffers,
     now_ms: u64,

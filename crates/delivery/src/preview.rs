@@ -87,7 +87,7 @@ pub enum FeedError<E, A> {
 ///
 /// # Errors
 /// [`FeedError`]: the input, the buffers or an action failed.
-pub async fn feed<E, P: PerformActions>(
+pub async fn feed<E, P: PerformActions + Send>(
     pipeline: &mut RecordPipeline,
     buffers: &mut ShardBuffers,
     perform: &mut P,
@@ -101,7 +101,7 @@ pub async fn feed<E, P: PerformActions>(
 ///
 /// # Errors
 /// [`FeedError`]: the input, the buffers or an action failed.
-pub async fn feed_through<E, P: PerformActions>(
+pub async fn feed_through<E, P: PerformActions + Send>(
     pipeline: &mut RecordPipeline,
     mut lambda: Option<&mut LambdaShell>,
     buffers: &mut ShardBuffers,

@@ -60,6 +60,16 @@ pub struct ShardSummary {
 }
 
 impl ShardSummary {
+    /// Counts a written data or error-output object (`Some((records, bytes))`); a backup object
+    /// (`None`) is not counted.
+    pub(crate) fn add_object(&mut self, delivered: Option<(u64, u64)>) {
+        if let Some((records, bytes)) = delivered {
+            self.objects += 1;
+            self.records += records;
+            self.bytes += bytes;
+        }
+    }
+
     /// How often a shard's summary line is logged.
     pub const EVERY: Duration = Duration::from_secs(60);
 

@@ -50,7 +50,18 @@ impl kinesink_delivery::PerformActions for Performing<'_> {
     ) -> impl std::future::Future<Output = Result<Option<BufferEvent>, Stop>> + Send {
         self.writer.perform(action, self.lost)
     }
+
+    fn perform_writes(
+        &mut self,
+        writes: Vec<BufferAction>,
+    ) -> impl std::future::Future<Output = Result<Vec<Option<BufferEvent>>, Stop>> + Send {
+        self.writer.perform_writes(writes, self.lost)
+    }
 }
+
+/// How many objects of one flush a shard writes at a time: a shutdown (or an interval) with
+/// thousands of open partitions takes about their count divided by this many write latencies.
+pub const CONCURRENT_OBJECT_WRITES: usize = 32;
 
 /// The writing half of a shard task: everything it needs to perform a [`BufferAction`].
 pub struct ShardWriter {
@@ -119,6 +130,36 @@ impl ShardWriter {
             }
         }
         self.perform_plain(action, lost).await
+    }
+
+    /// Performs the object writes of one step ([`kinesink_delivery::PerformActions::perform_writes`]):
+    /// plain objects concurrently ([`ShardWriter::write_all`]); with a table destination one
+    /// after the other, as [`ShardWriter::perform`] does.
+    pub(crate) async fn perform_writes(
+        &mut self,
+        writes: Vec<BufferAction>,
+        lost: &CancellationToken,
+    ) -> Result<Vec<Option<BufferEvent>>, Stop> {
+        if self.table.is_some() || !writes.iter().all(|w| matches!(w, BufferAction::Write(_))) {
+            let mut done = Vec::with_capacity(writes.len());
+            for write in writes {
+                done.push(self.perform(write, lost).await?);
+            }
+            return Ok(done);
+        }
+        let objects: Vec<ReadyObject> = writes
+            .into_iter()
+            .filter_map(|w| match w {
+                BufferAction::Write(o) => Some(o),
+                _ => None,
+            })
+            .collect();
+        Ok(self
+            .write_all(objects, lost)
+            .await?
+            .into_iter()
+            .map(|ticket| Some(BufferEvent::ObjectDurable(ticket)))
+            .collect())
     }
 
     /// Performs an action the way the plain-object destination does.
@@ -200,6 +241,44 @@ impl ShardWriter {
         object: ReadyObject,
         lost: &CancellationToken,
     ) -> Result<FlushTicket, Stop> {
+        let (ticket, delivered) = self.write_object(object, lost).await?;
+        self.summary.add_object(delivered);
+        Ok(ticket)
+    }
+
+    /// Writes the objects of one flush, up to [`CONCURRENT_OBJECT_WRITES`] at a time; their
+    /// tickets in the order given. The first failure (in that order) stops the shard; writes
+    /// still running are dropped (an object written or not is the same object on the retry:
+    /// its key and bytes come from the records).
+    pub(crate) async fn write_all(
+        &mut self,
+        objects: Vec<ReadyObject>,
+        lost: &CancellationToken,
+    ) -> Result<Vec<FlushTicket>, Stop> {
+        use futures::{StreamExt as _, TryStreamExt as _};
+        let this = &*self;
+        let written: Vec<(FlushTicket, Option<(u64, u64)>)> =
+            futures::stream::iter(objects.into_iter().map(|o| this.write_object(o, lost)))
+                .buffered(CONCURRENT_OBJECT_WRITES)
+                .try_collect()
+                .await?;
+        Ok(written
+            .into_iter()
+            .map(|(ticket, delivered)| {
+                self.summary.add_object(delivered);
+                ticket
+            })
+            .collect())
+    }
+
+    /// Writes one object (retried as [`ShardWriter::write`] says) and counts it in the metrics
+    /// and shared stats; returns its ticket and, for a data or error-output object, its records
+    /// and bytes (for the shard's summary).
+    async fn write_object(
+        &self,
+        object: ReadyObject,
+        lost: &CancellationToken,
+    ) -> Result<(FlushTicket, Option<(u64, u64)>), Stop> {
         let ReadyObject {
             key,
             body,
@@ -274,11 +353,8 @@ impl ShardWriter {
             metrics::counter!(kinesink_metric_names::BACKUP_SUCCESS).increment(1);
             metrics::counter!(kinesink_metric_names::BACKUP_RECORDS).increment(record_count as u64);
             metrics::counter!(kinesink_metric_names::BACKUP_BYTES).increment(size);
-            return Ok(ticket);
+            return Ok((ticket, None));
         }
-        self.summary.objects += 1;
-        self.summary.records += record_count as u64;
-        self.summary.bytes += size;
         metrics::counter!(kinesink_metric_names::DELIVERY_SUCCESS).increment(1);
         metrics::counter!(kinesink_metric_names::DELIVERY_RECORDS).increment(record_count as u64);
         metrics::counter!(kinesink_metric_names::DELIVERY_BYTES).increment(size);
@@ -317,7 +393,7 @@ impl ShardWriter {
                 .failed_records
                 .fetch_add(record_count as u64, Ordering::Relaxed);
         }
-        Ok(ticket)
+        Ok((ticket, Some((record_count as u64, size))))
     }
 
     /// The table holds every record up to `at` (a flush point handed to the table's commit

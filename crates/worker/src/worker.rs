@@ -664,6 +664,8 @@ impl Worker {
 }
 
 #[cfg(test)]
+mod flush_concurrency_tests;
+#[cfg(test)]
 mod in_process_tests;
 mod shard_launch;
 #[cfg(test)]

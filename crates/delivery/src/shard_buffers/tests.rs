@@ -3,6 +3,7 @@ use std::io::Read;
 use super::*;
 
 mod exactly_once;
+mod flush_writes;
 mod shared_positions;
 mod source_backup;
 mod table_partitions;
