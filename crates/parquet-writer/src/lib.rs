@@ -55,7 +55,7 @@ pub use parquet_options::{
     DictionaryMode, MAX_ROW_GROUP_BYTES_LIMIT, ParquetCompression, ParquetOptions,
     ParquetOptionsError, ParquetWriterVersion,
 };
-pub use record_encoder::{RecordEncoder, RecordFraming};
+pub use record_encoder::{COMPRESS_FROM_BYTES, RecordEncoder, RecordFraming};
 pub use scalar_value::ScalarValue;
 pub use serde_options::SerdeOptions;
 pub use table_schema::{Column, SchemaError, TableSchema};

@@ -16,13 +16,25 @@ pub enum RecordFraming {
 }
 
 enum Sink {
+    /// Records not compressed yet: a compressor's working memory (~256 KiB for gzip, more for
+    /// zstd) would dwarf a small partition's records, and thousands of open partitions would
+    /// hold gigabytes of it. The compressor starts once they reach [`COMPRESS_FROM_BYTES`].
+    Pending {
+        raw: Vec<u8>,
+        codec: Codec,
+    },
     Plain(Vec<u8>),
     Gzip(GzEncoder<Vec<u8>>),
     Zstd(zstd::stream::write::Encoder<'static, Vec<u8>>),
     Snappy(Box<snap::write::FrameEncoder<Vec<u8>>>),
 }
 
-/// Compresses records into one object incrementally, so the buffer holds compressed bytes only.
+/// Uncompressed bytes an object holds before its compressor starts (see [`RecordEncoder`]).
+pub const COMPRESS_FROM_BYTES: usize = 64 * 1024;
+
+/// Compresses records into one object incrementally: up to [`COMPRESS_FROM_BYTES`] they are
+/// held as they are (no compressor's working memory for a small object), then the buffer holds
+/// compressed bytes only.
 ///
 /// Guarantees: every byte given to [`RecordEncoder::append`] is in the output of
 /// [`RecordEncoder::finish`], in order, followed by the framing delimiter when there is one.
@@ -57,15 +69,10 @@ impl RecordEncoder {
     pub fn new(framing: RecordFraming, codec: Codec) -> Self {
         let sink = match codec {
             Codec::None => Sink::Plain(Vec::new()),
-            Codec::Gzip => Sink::Gzip(GzEncoder::new(
-                Vec::new(),
-                flate2::Compression::new(GZIP_LEVEL),
-            )),
-            Codec::Zstd { level } => Sink::Zstd(
-                zstd::stream::write::Encoder::new(Vec::new(), level)
-                    .expect("zstd encoder over a Vec cannot fail to initialise"),
-            ),
-            Codec::Snappy => Sink::Snappy(Box::new(snap::write::FrameEncoder::new(Vec::new()))),
+            codec => Sink::Pending {
+                raw: Vec::new(),
+                codec,
+            },
         };
         Self {
             framing,
@@ -86,8 +93,17 @@ impl RecordEncoder {
 
     fn write(&mut self, bytes: &[u8]) {
         self.input_bytes += bytes.len();
+        if let Sink::Pending { raw, codec } = &mut self.sink {
+            raw.extend_from_slice(bytes);
+            if raw.len() >= COMPRESS_FROM_BYTES {
+                let raw = std::mem::take(raw);
+                self.sink = compressing(*codec, &raw);
+            }
+            return;
+        }
         // Writes into a Vec<u8> (through a compressor) cannot fail.
         let result = match &mut self.sink {
+            Sink::Pending { .. } => unreachable!("handled above"),
             Sink::Plain(v) => {
                 v.extend_from_slice(bytes);
                 Ok(())
@@ -116,6 +132,7 @@ impl RecordEncoder {
     #[must_use]
     pub fn buffered_bytes(&self) -> usize {
         match &self.sink {
+            Sink::Pending { raw, .. } => raw.capacity(),
             Sink::Plain(v) => v.capacity(),
             Sink::Gzip(e) => e.get_ref().capacity(),
             Sink::Zstd(e) => e.get_ref().capacity(),
@@ -126,13 +143,48 @@ impl RecordEncoder {
     /// Completes the object and returns its bytes (a valid, complete compressed stream).
     #[must_use]
     pub fn finish(self) -> Vec<u8> {
-        let result = match self.sink {
+        let sink = match self.sink {
+            Sink::Pending { raw, codec } => compressing(codec, &raw),
+            other => other,
+        };
+        let result = match sink {
+            Sink::Pending { .. } => unreachable!("a compressor was started"),
             Sink::Plain(v) => Ok(v),
             Sink::Gzip(e) => e.finish(),
             Sink::Zstd(e) => e.finish(),
             Sink::Snappy(e) => e.into_inner().map_err(|e| e.into_error()),
         };
         result.expect("finishing a compressor into memory cannot fail")
+    }
+}
+
+/// A compressor for `codec` that has compressed `raw`.
+fn compressing(codec: Codec, raw: &[u8]) -> Sink {
+    // Writes into a Vec<u8> (through a compressor) cannot fail.
+    let failed = "compressing into memory cannot fail";
+    match codec {
+        Codec::None => Sink::Plain(raw.to_vec()),
+        Codec::Gzip => {
+            let mut e = GzEncoder::new(
+                Vec::with_capacity(raw.len() / 4),
+                flate2::Compression::new(GZIP_LEVEL),
+            );
+            e.write_all(raw).expect(failed);
+            Sink::Gzip(e)
+        }
+        Codec::Zstd { level } => {
+            let mut e = zstd::stream::write::Encoder::new(Vec::with_capacity(raw.len() / 4), level)
+                .expect("zstd encoder over a Vec cannot fail to initialise");
+            e.write_all(raw).expect(failed);
+            Sink::Zstd(e)
+        }
+        Codec::Snappy => {
+            let mut e = Box::new(snap::write::FrameEncoder::new(Vec::with_capacity(
+                raw.len() / 2,
+            )));
+            e.write_all(raw).expect(failed);
+            Sink::Snappy(e)
+        }
     }
 }
 
@@ -176,8 +228,11 @@ mod tests {
         #[test]
         fn newline_framing_decompresses_to_each_record_followed_by_a_newline(
             records in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 0..40),
+            // Some objects cross the size where the compressor starts.
+            big in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..20_000), 0..8),
             codec in codecs(),
         ) {
+            let records: Vec<Vec<u8>> = records.into_iter().chain(big).collect();
             let mut enc = RecordEncoder::new(RecordFraming::NewlineDelimited, codec);
             let mut expected = Vec::new();
             for r in &records {
