@@ -61,7 +61,7 @@ impl kinesink_delivery::PerformActions for Performing<'_> {
 
 /// How many objects of one flush a shard writes at a time: a shutdown (or an interval) with
 /// thousands of open partitions takes about their count divided by this many write latencies.
-pub const CONCURRENT_OBJECT_WRITES: usize = 32;
+pub const CONCURRENT_OBJECT_WRITES: usize = 64;
 
 /// The writing half of a shard task: everything it needs to perform a [`BufferAction`].
 pub struct ShardWriter {
