@@ -86,32 +86,11 @@ fn dry_run(dir: &Path, input: &Path) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// The table as pyiceberg reads it.
-fn read_back(dir: &Path) -> serde_json::Value {
+/// Runs a pyiceberg script (the SQL catalog of `dir`) and parses what it prints as JSON.
+fn pyiceberg(dir: &Path, body: &str) -> serde_json::Value {
     let script = format!(
-        r#"
-import json, collections
-from pyiceberg.catalog.sql import SqlCatalog
-catalog = SqlCatalog("default", uri="sqlite:///{dir}/catalog.db", warehouse="file://{dir}/warehouse")
-table = catalog.load_table("analytics.events")
-rows = table.scan().to_arrow()
-ids = collections.Counter(rows.column("event_id").to_pylist())
-snapshot = table.current_snapshot()
-files = [t.file.file_path for t in table.scan().plan_files()]
-print(json.dumps({{
-    "rows": rows.num_rows,
-    "distinct": len(ids),
-    "duplicates": sum(1 for n in ids.values() if n > 1),
-    "ids": sorted(ids),
-    "spec": [[f.name, str(f.transform)] for f in table.spec().fields],
-    "types": {{f.name: str(f.field_type) for f in table.schema().fields}},
-    "position": snapshot.summary.additional_properties.get("kinesink.clicks.shardId-000000000000"),
-    "snapshots": len(table.snapshots()),
-    "files": files,
-    "metadata_location": table.metadata_location,
-    "purchases_on_23rd": table.scan(row_filter="event_type == 'purchase' and ts >= '2026-11-23T00:00:00+00:00'").to_arrow().num_rows,
-}}))
-"#,
+        "import json\nfrom pyiceberg.catalog.sql import SqlCatalog\n\
+         catalog = SqlCatalog(\"default\", uri=\"sqlite:///{dir}/catalog.db\", warehouse=\"file://{dir}/warehouse\")\n{body}",
         dir = dir.display()
     );
     let python = std::env::var("KINESINK_MOTO_PYTHON")
@@ -123,6 +102,33 @@ print(json.dumps({{
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The table as pyiceberg reads it.
+fn read_back(dir: &Path) -> serde_json::Value {
+    pyiceberg(
+        dir,
+        r#"import collections
+table = catalog.load_table("analytics.events")
+rows = table.scan().to_arrow()
+ids = collections.Counter(rows.column("event_id").to_pylist())
+snapshot = table.current_snapshot()
+files = [t.file.file_path for t in table.scan().plan_files()]
+print(json.dumps({
+    "rows": rows.num_rows,
+    "distinct": len(ids),
+    "duplicates": sum(1 for n in ids.values() if n > 1),
+    "ids": sorted(ids),
+    "spec": [[f.name, str(f.transform)] for f in table.spec().fields],
+    "types": {f.name: str(f.field_type) for f in table.schema().fields},
+    "position": snapshot.summary.additional_properties.get("kinesink.clicks.shardId-000000000000"),
+    "snapshots": len(table.snapshots()),
+    "files": files,
+    "metadata_location": table.metadata_location,
+    "purchases_on_23rd": table.scan(row_filter="event_type == 'purchase' and ts >= '2026-11-23T00:00:00+00:00'").to_arrow().num_rows,
+}))
+"#,
+    )
 }
 
 /// The table as DuckDB's iceberg extension reads it from `metadata_location`: rows, distinct
@@ -352,24 +358,6 @@ fn the_lambda_processor_runs_before_the_table_and_a_rerun_invokes_nothing_new() 
     assert!(again.contains("committed 0 data files"), "{again}");
     assert_eq!(stand_in.calls().len(), calls, "no invocation on a rerun");
     assert_eq!(read_back(d)["ids"], got["ids"]);
-}
-
-/// Runs a pyiceberg script (the SQL catalog of `dir`) and parses what it prints as JSON.
-fn pyiceberg(dir: &Path, body: &str) -> serde_json::Value {
-    let script = format!(
-        "import json\nfrom pyiceberg.catalog.sql import SqlCatalog\n\
-         catalog = SqlCatalog(\"default\", uri=\"sqlite:///{dir}/catalog.db\", warehouse=\"file://{dir}/warehouse\")\n{body}",
-        dir = dir.display()
-    );
-    let python = std::env::var("KINESINK_MOTO_PYTHON")
-        .expect("KINESINK_MOTO_PYTHON from scripts/local-aws env");
-    let out = Command::new(python).arg("-c").arg(script).output().unwrap();
-    assert!(
-        out.status.success(),
-        "pyiceberg: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[test]

@@ -95,14 +95,7 @@ pub async fn dry_run(
         .with_transform(w.transform.clone())
         .with_backup(w.prefixes.backup().is_some());
     let mut buffers = ShardBuffers::new(layout, w.buffer, ResumeState::default());
-    let mut lambda = match &settings.lambda {
-        Some(_) => {
-            let sdk = crate::lambda_client::sdk_for_dry_run(settings).await;
-            crate::lambda_client::processor(settings, &sdk, None)
-                .map(|p| p.for_shard(input.shard_id, None, None))
-        }
-        None => None,
-    };
+    let mut lambda = crate::lambda_client::dry_run_shell(settings, input.shard_id).await;
     Ok(
         kinesink_delivery::preview(&mut pipeline, lambda.as_mut(), &mut buffers, sink, || {
             file.next_batch(BATCH_RECORDS)

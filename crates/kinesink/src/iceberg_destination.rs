@@ -143,16 +143,8 @@ pub async fn dry_run_into_table(
     input: &DryRunInput<'_>,
     output: &Path,
 ) -> anyhow::Result<TablePreviewSummary> {
-    let mut lambda = match &settings.lambda {
-        Some(_) => {
-            let sdk = crate::lambda_client::sdk_for_dry_run(settings).await;
-            // The batches start at the first record after the table's position (no flush intent
-            // outlives a dry-run).
-            crate::lambda_client::processor(settings, &sdk, None)
-                .map(|p| p.for_shard(input.shard_id, None, None))
-        }
-        None => None,
-    };
+    // Its batches start at the first record after the table's position.
+    let mut lambda = crate::lambda_client::dry_run_shell(settings, input.shard_id).await;
     let opened = open(iceberg, &settings.format, file_sinks()).await?;
     let w = &settings.worker;
     let layout = ObjectLayout {

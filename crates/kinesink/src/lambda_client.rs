@@ -79,6 +79,18 @@ pub async fn sdk_for_dry_run(settings: &Settings) -> SdkConfig {
     loader.load().await
 }
 
+/// The Lambda processor of a `dry-run` of shard `shard_id`, when one is configured: its
+/// batches start at the first record the dry-run delivers (no flush intent outlives a
+/// dry-run).
+pub async fn dry_run_shell(
+    settings: &Settings,
+    shard_id: &str,
+) -> Option<kinesink_delivery::LambdaShell> {
+    settings.lambda.as_ref()?;
+    let sdk = sdk_for_dry_run(settings).await;
+    processor(settings, &sdk, None).map(|p| p.for_shard(shard_id, None, None))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

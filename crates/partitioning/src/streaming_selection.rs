@@ -268,7 +268,7 @@ impl<'de> Visitor<'de> for NodeSeed<'_, '_, 'de> {
 }
 
 /// A map key, borrowed from the input when it has no escapes.
-struct KeySeed;
+pub(crate) struct KeySeed;
 
 impl<'de> DeserializeSeed<'de> for KeySeed {
     type Value = Cow<'de, str>;
@@ -296,7 +296,7 @@ impl<'de> Visitor<'de> for KeySeed {
 
 /// Validates and drops a value through `deserialize_any`: unlike `serde::de::IgnoredAny`,
 /// which serde_json skips without its nesting limit, this keeps every check `Value` makes.
-struct Skip;
+pub(crate) struct Skip;
 
 impl<'de> DeserializeSeed<'de> for Skip {
     type Value = ();
