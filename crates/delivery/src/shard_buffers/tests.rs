@@ -3,7 +3,7 @@ use std::io::Read;
 use super::*;
 
 mod exactly_once;
-mod flush_writes;
+mod flush_write_tests;
 mod shared_positions;
 mod source_backup;
 mod table_partitions;
