@@ -69,9 +69,17 @@ fn input(dir: &Path, count: u64) -> std::path::PathBuf {
 }
 
 fn dry_run(dir: &Path, input: &Path) -> String {
+    dry_run_with(dir, &config(dir), input)
+}
+
+/// `kinesink dry-run` of `input` with the configuration `config_text` (written to
+/// `dir/k.toml`, test credentials for a Lambda stand-in); its stdout.
+fn dry_run_with(dir: &Path, config_text: &str, input: &Path) -> String {
     let cfg = dir.join("k.toml");
-    std::fs::write(&cfg, config(dir)).unwrap();
+    std::fs::write(&cfg, config_text).unwrap();
     let out = run(kinesink()
+        .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
         .args(["dry-run", "--input-format", "lines", "--config"])
         .arg(&cfg)
         .arg("--input")
@@ -300,37 +308,16 @@ fn the_lambda_processor_runs_before_the_table_and_a_rerun_invokes_nothing_new() 
         });
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let cfg = d.join("k.toml");
-    std::fs::write(
-        &cfg,
-        config(d).replacen(
-            "[destination]\n",
-            &format!(
-                "[processing.lambda]\nfunction = \"drop-views\"\nendpoint_url = \"{}\"\nretries = 0\nbuffer_size_mib = 0.2\n[destination]\n",
-                stand_in.endpoint
-            ),
-            1,
+    let with_lambda = config(d).replacen(
+        "[destination]\n",
+        &format!(
+            "[processing.lambda]\nfunction = \"drop-views\"\nendpoint_url = \"{}\"\nretries = 0\nbuffer_size_mib = 0.2\n[destination]\n",
+            stand_in.endpoint
         ),
-    )
-    .unwrap();
+        1,
+    );
     let events = input(d, 3_000);
-    let dry_run = || {
-        let out = run(kinesink()
-            .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
-            .env("AWS_SECRET_ACCESS_KEY", "secret")
-            .args(["dry-run", "--input-format", "lines", "--config"])
-            .arg(&cfg)
-            .arg("--input")
-            .arg(&events)
-            .arg("--output")
-            .arg(d.join("out")));
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let dry_run = || dry_run_with(d, &with_lambda, &events);
     let stdout = dry_run();
     assert!(stdout.contains("position none -> 3000/0"), "{stdout}");
     // What the function kept, as it returned it.
@@ -364,31 +351,15 @@ fn the_lambda_processor_runs_before_the_table_and_a_rerun_invokes_nothing_new() 
 fn a_table_with_a_required_column_takes_the_records_that_have_it_and_refuses_the_others() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let cfg = d.join("k.toml");
-    let dry_run = |input: &Path| {
-        let out = run(kinesink()
-            .args(["dry-run", "--input-format", "lines", "--config"])
-            .arg(&cfg)
-            .arg("--input")
-            .arg(input)
-            .arg("--output")
-            .arg(d.join("out")));
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
     // The catalog's tables as iceberg-rust makes them (pyiceberg 0.10's lack the `iceberg_type`
     // column iceberg-rust's SQL catalog queries): kinesink creates another table first.
-    std::fs::write(
-        &cfg,
-        config(d).replace("table = \"events\"", "table = \"first\""),
-    )
-    .unwrap();
     let empty = d.join("empty.jsonl");
     std::fs::write(&empty, "").unwrap();
-    dry_run(&empty);
+    dry_run_with(
+        d,
+        &config(d).replace("table = \"events\"", "table = \"first\""),
+        &empty,
+    );
     // A table made elsewhere (as Spark's `NOT NULL` makes it): `event_id` is required.
     pyiceberg(
         d,
@@ -409,15 +380,14 @@ fn a_table_with_a_required_column_takes_the_records_that_have_it_and_refuses_the
     ];
     let input = d.join("events.jsonl");
     std::fs::write(&input, lines.join("\n") + "\n").unwrap();
-    std::fs::write(
-        &cfg,
-        config(d).replace(
+    dry_run_with(
+        d,
+        &config(d).replace(
             "partition_spec = \"event_type, day(ts)\"\n",
             "create_tables = false\n",
         ),
-    )
-    .unwrap();
-    dry_run(&input);
+        &input,
+    );
     let got = pyiceberg(
         d,
         "rows = catalog.load_table(\"analytics.events\").scan().to_arrow()\n\
