@@ -129,6 +129,52 @@ impl LeaseKeeper {
         lost
     }
 
+    /// Like [`LeaseKeeper::reconcile`], for a worker whose ownership has expired
+    /// ([`crate::OwnershipClock`]) and was not re-confirmed this cycle (its heartbeat failed):
+    /// each held lease the scan shows taken or gone is confirmed lost by a fenced write, a take
+    /// at the counter this worker holds, rather than by the scan alone. The table refuses it
+    /// once another worker took the lease (counted as a refused fenced write and a loss); if it
+    /// accepts it (the row was recreated at the held counter), the lease stays held with its
+    /// new counter. A table error leaves the scan's word: the lease is dropped as lost.
+    /// Returns the shards lost.
+    pub async fn confirm_losses(&self, leases: &[Lease]) -> Vec<String> {
+        let mut held = self.held.lock().await;
+        let candidates: Vec<(String, u64)> = held
+            .iter()
+            .filter(|(shard, _)| {
+                leases
+                    .iter()
+                    .find(|l| &l.shard_id == *shard)
+                    .is_none_or(|l| l.owner.as_deref() != Some(self.owner.as_str()))
+            })
+            .map(|(s, c)| (s.clone(), *c))
+            .collect();
+        let mut lost = Vec::new();
+        for (shard_id, counter) in candidates {
+            match self.table.take(&shard_id, counter, &self.owner).await {
+                Ok(Some(lease)) => {
+                    held.insert(shard_id, lease.counter);
+                }
+                Ok(None) => {
+                    held.remove(&shard_id);
+                    refused(&shard_id, "confirmation of a loss the scan showed");
+                    lost.push(shard_id);
+                }
+                Err(e) => {
+                    tracing::warn!(shard_id = %shard_id, error = %e, "confirming a lost lease by a fenced write failed; the scan shows it taken, so it is given up");
+                    held.remove(&shard_id);
+                    metrics::counter!(kinesink_metric_names::LEASE_LOSSES).increment(1);
+                    lost.push(shard_id);
+                }
+            }
+        }
+        if !lost.is_empty() {
+            #[allow(clippy::cast_precision_loss)]
+            metrics::gauge!(kinesink_metric_names::LEASES_OWNED).set(held.len() as f64);
+        }
+        lost
+    }
+
     /// Stores a checkpoint for a held lease.
     ///
     /// # Errors
@@ -383,6 +429,51 @@ mod tests {
         };
         assert_eq!(value(kinesink_metric_names::FENCED_WRITES_REFUSED), "3");
         assert_eq!(value(kinesink_metric_names::LEASE_LOSSES), "4");
+    }
+
+    #[test]
+    fn a_loss_a_scan_shows_while_ownership_expired_is_confirmed_by_a_refused_fenced_write() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        metrics::with_local_recorder(&recorder, || {
+            runtime.block_on(async {
+                let table: Arc<dyn LeaseTable> = Arc::new(MemoryLeaseTable::new());
+                for s in ["x", "y"] {
+                    table
+                        .create_if_missing(&Lease::new(s, vec![], Checkpoint::TrimHorizon))
+                        .await
+                        .unwrap();
+                }
+                let zombie = LeaseKeeper::new(table.clone(), "zombie");
+                for s in ["x", "y"] {
+                    zombie.take(s, 0).await.unwrap().unwrap();
+                }
+                // While the zombie is paused, another worker takes x; y is still its own.
+                table.take("x", 1, "successor").await.unwrap().unwrap();
+                let scan = table.list().await.unwrap();
+                assert_eq!(zombie.confirm_losses(&scan).await, ["x"]);
+                assert_eq!(zombie.held_shards().await, ["y"]);
+                let after = table.list().await.unwrap();
+                assert_eq!(after[0].owner.as_deref(), Some("successor"));
+                assert_eq!(after[0].counter, 2, "the refused write changed nothing");
+                assert_eq!(
+                    after[1].counter, 1,
+                    "a lease the scan shows held is not written"
+                );
+            });
+        });
+        let text = handle.render();
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+                .unwrap_or_else(|| panic!("no {name} in {text}"))
+                .to_owned()
+        };
+        assert_eq!(value(kinesink_metric_names::FENCED_WRITES_REFUSED), "1");
+        assert_eq!(value(kinesink_metric_names::LEASE_LOSSES), "1");
     }
 
     #[tokio::test]

@@ -548,9 +548,18 @@ impl Worker {
                         cycle_error = self.reconfirm_leases(&keeper, &running).await.err();
                     }
                     // Leases another worker took (stolen to balance, or taken while this one was
-                    // paused): stop their readers; their writes were fenced all along.
+                    // paused): stop their readers; their writes were fenced all along. While
+                    // ownership is still expired (the heartbeat failed, as a zombie's first one
+                    // after waking may, or the re-confirmation was cut short), each loss is
+                    // confirmed by a fenced write that is refused, never taken from the scan
+                    // alone.
                     if let Some(snapshot) = &snapshot {
-                        for shard_id in keeper.reconcile(&snapshot.leases).await {
+                        let lost = if self.gate.current().is_live() {
+                            keeper.reconcile(&snapshot.leases).await
+                        } else {
+                            keeper.confirm_losses(&snapshot.leases).await
+                        };
+                        for shard_id in lost {
                             tracing::info!(shard_id = %shard_id, "lease taken by another worker; stopping its reader");
                             if let Some(r) = running.get(&shard_id) {
                                 r.lost.cancel();

@@ -392,6 +392,7 @@ pub async fn run_chaos(
     let mut next_kill = Duration::from_secs(10);
     let (mut sigterm_done, mut split_done, mut merge_done) = (false, false, false);
     let mut paused_since: Option<(usize, Instant)> = None;
+    let mut zombie_shards: Vec<String> = Vec::new(); // the leases the zombie held when paused
     let mut rng = rand::rng();
     let outage_for = Duration::from_secs(env_number("KINESINK_CHAOS_OUTAGE_SECONDS", 60));
     let mut table_dropped_at: Option<Duration> = None;
@@ -470,6 +471,11 @@ pub async fn run_chaos(
             });
             // (None: nobody holds a lease this instant; tried again next round.)
             if let Some(slot) = holder {
+                zombie_shards = owners
+                    .iter()
+                    .filter(|(_, o)| o.as_deref() == Some(workers[slot].id.as_str()))
+                    .map(|(shard, _)| shard.clone())
+                    .collect();
                 let text = scrape_metrics(workers[slot].metrics_port).unwrap_or_default();
                 zombie_before = (
                     metric(&text, "kinesink_lease_losses_total"),
@@ -483,12 +489,26 @@ pub async fn run_chaos(
                 zombie_id = workers[slot].id.clone();
             }
         }
-        if let Some((slot, since)) = paused_since
-            && since.elapsed() >= Duration::from_millis(FAILOVER_MS + 3000)
+        // The zombie wakes once another worker took one of its leases (the premise: it must
+        // find out by a refused fenced write), or after 30 s, which the zombie check reports.
+        let taken_meanwhile = match paused_since {
+            Some((slot, since)) if since.elapsed() >= Duration::from_millis(FAILOVER_MS + 3000) => {
+                let owners = lease_owners(&stream).await;
+                zombie_shards.iter().any(|shard| {
+                    owners
+                        .get(shard)
+                        .is_some_and(|o| o.as_deref() != Some(workers[slot].id.as_str()))
+                }) || since.elapsed() >= Duration::from_secs(30)
+            }
+            _ => false,
+        };
+        if let Some((slot, _)) = paused_since
+            && taken_meanwhile
         {
             eprintln!(
-                "chaos: SIGCONT {} at {t:?} (its leases were taken meanwhile)",
-                workers[slot].id
+                "chaos: SIGCONT {} at {t:?} (leases it held then: {zombie_shards:?}; owners now: {:?})",
+                workers[slot].id,
+                lease_owners(&stream).await
             );
             workers[slot].signal("-CONT");
             workers[slot].paused = false;

@@ -23,10 +23,20 @@ use std::time::Instant;
 const SHARDS: u64 = 64;
 const INTERVAL_MS: u64 = 1_000;
 
-/// A catalog that records each call (method, when, whether it succeeded) and passes it on.
+/// One catalog call: its method, when it was made, by which tokio task, whether it succeeded
+/// (calls are listed in the order they were answered).
+#[derive(Debug, Clone, Copy)]
+struct Call {
+    method: &'static str,
+    sent: Instant,
+    task: Option<tokio::task::Id>,
+    ok: bool,
+}
+
+/// A catalog that records each call and passes it on.
 struct CountingCatalog {
     inner: Arc<dyn Catalog>,
-    calls: Mutex<Vec<(&'static str, Instant, bool)>>,
+    calls: Mutex<Vec<Call>>,
 }
 
 impl std::fmt::Debug for CountingCatalog {
@@ -43,15 +53,22 @@ impl CountingCatalog {
         }
     }
 
-    fn note<T>(&self, method: &'static str, result: iceberg::Result<T>) -> iceberg::Result<T> {
-        self.calls
-            .lock()
-            .unwrap()
-            .push((method, Instant::now(), result.is_ok()));
+    fn note<T>(
+        &self,
+        method: &'static str,
+        sent: Instant,
+        result: iceberg::Result<T>,
+    ) -> iceberg::Result<T> {
+        self.calls.lock().unwrap().push(Call {
+            method,
+            sent,
+            task: tokio::task::try_id(),
+            ok: result.is_ok(),
+        });
         result
     }
 
-    fn calls(&self) -> Vec<(&'static str, Instant, bool)> {
+    fn calls(&self) -> Vec<Call> {
         self.calls.lock().unwrap().clone()
     }
 }
@@ -59,21 +76,24 @@ impl CountingCatalog {
 #[async_trait::async_trait]
 impl Catalog for CountingCatalog {
     async fn load_table(&self, table: &TableIdent) -> iceberg::Result<Table> {
+        let sent = Instant::now();
         let r = self.inner.load_table(table).await;
-        self.note("load_table", r)
+        self.note("load_table", sent, r)
     }
 
     async fn update_table(&self, commit: TableCommit) -> iceberg::Result<Table> {
+        let sent = Instant::now();
         let r = self.inner.update_table(commit).await;
-        self.note("update_table", r)
+        self.note("update_table", sent, r)
     }
 
     async fn list_namespaces(
         &self,
         parent: Option<&NamespaceIdent>,
     ) -> iceberg::Result<Vec<NamespaceIdent>> {
+        let sent = Instant::now();
         let r = self.inner.list_namespaces(parent).await;
-        self.note("list_namespaces", r)
+        self.note("list_namespaces", sent, r)
     }
 
     async fn create_namespace(
@@ -81,18 +101,21 @@ impl Catalog for CountingCatalog {
         namespace: &NamespaceIdent,
         properties: HashMap<String, String>,
     ) -> iceberg::Result<Namespace> {
+        let sent = Instant::now();
         let r = self.inner.create_namespace(namespace, properties).await;
-        self.note("create_namespace", r)
+        self.note("create_namespace", sent, r)
     }
 
     async fn get_namespace(&self, namespace: &NamespaceIdent) -> iceberg::Result<Namespace> {
+        let sent = Instant::now();
         let r = self.inner.get_namespace(namespace).await;
-        self.note("get_namespace", r)
+        self.note("get_namespace", sent, r)
     }
 
     async fn namespace_exists(&self, namespace: &NamespaceIdent) -> iceberg::Result<bool> {
+        let sent = Instant::now();
         let r = self.inner.namespace_exists(namespace).await;
-        self.note("namespace_exists", r)
+        self.note("namespace_exists", sent, r)
     }
 
     async fn update_namespace(
@@ -100,18 +123,21 @@ impl Catalog for CountingCatalog {
         namespace: &NamespaceIdent,
         properties: HashMap<String, String>,
     ) -> iceberg::Result<()> {
+        let sent = Instant::now();
         let r = self.inner.update_namespace(namespace, properties).await;
-        self.note("update_namespace", r)
+        self.note("update_namespace", sent, r)
     }
 
     async fn drop_namespace(&self, namespace: &NamespaceIdent) -> iceberg::Result<()> {
+        let sent = Instant::now();
         let r = self.inner.drop_namespace(namespace).await;
-        self.note("drop_namespace", r)
+        self.note("drop_namespace", sent, r)
     }
 
     async fn list_tables(&self, namespace: &NamespaceIdent) -> iceberg::Result<Vec<TableIdent>> {
+        let sent = Instant::now();
         let r = self.inner.list_tables(namespace).await;
-        self.note("list_tables", r)
+        self.note("list_tables", sent, r)
     }
 
     async fn create_table(
@@ -119,28 +145,33 @@ impl Catalog for CountingCatalog {
         namespace: &NamespaceIdent,
         creation: TableCreation,
     ) -> iceberg::Result<Table> {
+        let sent = Instant::now();
         let r = self.inner.create_table(namespace, creation).await;
-        self.note("create_table", r)
+        self.note("create_table", sent, r)
     }
 
     async fn drop_table(&self, table: &TableIdent) -> iceberg::Result<()> {
+        let sent = Instant::now();
         let r = self.inner.drop_table(table).await;
-        self.note("drop_table", r)
+        self.note("drop_table", sent, r)
     }
 
     async fn purge_table(&self, table: &TableIdent) -> iceberg::Result<()> {
+        let sent = Instant::now();
         let r = self.inner.purge_table(table).await;
-        self.note("purge_table", r)
+        self.note("purge_table", sent, r)
     }
 
     async fn table_exists(&self, table: &TableIdent) -> iceberg::Result<bool> {
+        let sent = Instant::now();
         let r = self.inner.table_exists(table).await;
-        self.note("table_exists", r)
+        self.note("table_exists", sent, r)
     }
 
     async fn rename_table(&self, src: &TableIdent, dest: &TableIdent) -> iceberg::Result<()> {
+        let sent = Instant::now();
         let r = self.inner.rename_table(src, dest).await;
-        self.note("rename_table", r)
+        self.note("rename_table", sent, r)
     }
 
     async fn register_table(
@@ -148,8 +179,9 @@ impl Catalog for CountingCatalog {
         table: &TableIdent,
         metadata_location: String,
     ) -> iceberg::Result<Table> {
+        let sent = Instant::now();
         let r = self.inner.register_table(table, metadata_location).await;
-        self.note("register_table", r)
+        self.note("register_table", sent, r)
     }
 }
 
@@ -245,11 +277,12 @@ async fn iceberg_worker(
 }
 
 /// What `workers` workers did against the catalog while a producer appended to every shard for
-/// `feed`: each worker's calls, the run's length, and the records appended.
+/// `feed`: each worker's calls, the run's length, when the workers were told to stop (the drain
+/// begins), and the records appended and the rows in the table.
 async fn run_workers(
     workers: usize,
     feed: Duration,
-) -> (Vec<Vec<(&'static str, Instant, bool)>>, Duration, u64, u64) {
+) -> (Vec<Vec<Call>>, Duration, Instant, u64, u64) {
     let dir = tempfile::tempdir().unwrap();
     let source = Arc::new(MemoryShardSource::new());
     for s in 0..SHARDS {
@@ -286,8 +319,13 @@ async fn run_workers(
         seq += 1;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // Time to read every appended record; the stop then commits what was read.
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // Time to read and commit every appended record (on a loaded machine this takes longer
+    // than the interval); the stop then commits anything left.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while table_rows(dir.path()).await < appended && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let stopped_at = Instant::now();
     stop.cancel();
     for worker in running {
         tokio::time::timeout(Duration::from_secs(30), worker)
@@ -297,7 +335,20 @@ async fn run_workers(
             .unwrap();
     }
     let elapsed = started.elapsed();
-    let table = sqlite_catalog(dir.path())
+    let rows = table_rows(dir.path()).await;
+    (
+        catalogs.iter().map(|c| c.calls()).collect(),
+        elapsed,
+        stopped_at,
+        appended,
+        rows,
+    )
+}
+
+/// The rows in `analytics.events` of the catalog in `dir` (its current snapshot's
+/// `total-records`).
+async fn table_rows(dir: &std::path::Path) -> u64 {
+    let table = sqlite_catalog(dir)
         .await
         .load_table(&TableIdent::new(
             NamespaceIdent::new("analytics".into()),
@@ -305,47 +356,71 @@ async fn run_workers(
         ))
         .await
         .unwrap();
-    let rows: u64 = table
+    table
         .metadata()
         .current_snapshot()
         .and_then(|s| s.summary().additional_properties.get("total-records"))
-        .map_or(0, |n| n.parse().unwrap());
-    (
-        catalogs.iter().map(|c| c.calls()).collect(),
-        elapsed,
-        appended,
-        rows,
-    )
+        .map_or(0, |n| n.parse().unwrap())
 }
 
-/// Checks one worker's calls: at most one commit per interval, the stop's drain aside; returns
+/// Checks one worker's calls: at most one commit per interval until `stopped_at` (the stop's
+/// drain commits at once, and again while shards still hand in flush points); returns
 /// (commits, requests) counted from the first commit on.
 ///
-/// A commit is a round of `update_table` attempts: one that lost the catalog's swap to another
-/// worker is made again at once (the same interval's commit), so a round ends with the attempt
-/// that applied. Rounds start an interval apart (the times are those the catalog answered at,
-/// so they carry the jitter of preparing each commit, hence 80% of the interval; a second
-/// commit within one interval would come at the commit task's next tick, 100 ms on).
-fn check_commit_spacing(worker: usize, calls: &[(&'static str, Instant, bool)]) -> (usize, usize) {
+/// A commit is a round of attempts made by the worker's commit task (one tokio task, whose
+/// calls come one after the other). An attempt is the fence's `load_table`, iceberg-rust's own
+/// `load_table` (the transaction's refresh) and the `update_table`; one that lost the catalog's
+/// swap to another worker is made again at once (the same interval's commit), so a round ends
+/// with the attempt that applied. A round starts when its first attempt's fence `load_table`
+/// was made, the second-last of the task's loads before the round's first `update_table`:
+/// nothing between the task's decision to commit and that call waits, so rounds must start an
+/// interval apart. (The catalog's answers would carry the time of reading the table and
+/// writing the manifests, which on a loaded machine is most of an interval; other loads of the
+/// task, for shards taken, come between rounds. The margin, 20%, is for the thread being
+/// descheduled on a loaded machine: with four busy loops on two cores, starts came up to 180 ms
+/// after the decision. A second commit within one interval would come at the commit task's next
+/// tick, 100 ms on.)
+fn check_commit_spacing(worker: usize, calls: &[Call], stopped_at: Instant) -> (usize, usize) {
+    let commit_tasks: Vec<tokio::task::Id> = calls
+        .iter()
+        .filter(|c| c.method == "update_table")
+        .filter_map(|c| c.task)
+        .collect();
     let mut rounds: Vec<Instant> = Vec::new();
     let mut in_round = false;
-    for (_, at, ok) in calls.iter().filter(|(m, _, _)| *m == "update_table") {
-        if !in_round {
-            rounds.push(*at);
+    let mut loads: Vec<Instant> = Vec::new();
+    for call in calls
+        .iter()
+        .filter(|c| c.task.is_some_and(|t| commit_tasks.contains(&t)))
+    {
+        match call.method {
+            "load_table" => loads.push(call.sent),
+            "update_table" => {
+                if !in_round {
+                    let fence_load = loads.len().checked_sub(2).map(|i| loads[i]);
+                    rounds.push(fence_load.unwrap_or_else(|| {
+                        panic!("worker {worker}: a commit without the fence's and the transaction's loads before it")
+                    }));
+                }
+                in_round = !call.ok;
+            }
+            _ => {}
         }
-        in_round = !ok;
     }
     let Some(first) = rounds.first().copied() else {
         return (0, 0);
     };
-    for pair in rounds[..rounds.len() - 1].windows(2) {
+    let before_stop = rounds.iter().take_while(|r| **r < stopped_at).count();
+    for pair in rounds[..before_stop].windows(2) {
         let gap = pair[1] - pair[0];
         assert!(
             gap >= Duration::from_millis(INTERVAL_MS * 4 / 5),
-            "worker {worker}: two commits {gap:?} apart, within one {INTERVAL_MS} ms interval"
+            "worker {worker}: two commits started {gap:?} apart, within one {INTERVAL_MS} ms \
+             interval, {:?} before the stop",
+            stopped_at.saturating_duration_since(pair[1])
         );
     }
-    let requests = calls.iter().filter(|(_, at, _)| *at >= first).count();
+    let requests = calls.iter().filter(|c| c.sent >= first).count();
     (rounds.len(), requests)
 }
 
@@ -354,16 +429,20 @@ async fn workers_on_64_shards_commit_at_most_once_per_interval_and_report_catalo
  {
     let feed = Duration::from_millis(6_500);
     for workers in [1_usize, 4] {
-        let (calls, elapsed, appended, rows) = run_workers(workers, feed).await;
+        let (calls, elapsed, stopped_at, appended, rows) = run_workers(workers, feed).await;
         assert_eq!(rows, appended, "every appended record is in the table once");
         assert!(
-            calls.iter().map(|c| check_commit_spacing(0, c).0).max() >= Some(5),
+            calls
+                .iter()
+                .map(|c| check_commit_spacing(0, c, stopped_at).0)
+                .max()
+                >= Some(5),
             "a worker committed at every interval: {calls:?}"
         );
         let mut total_requests = 0;
         let mut total_commits = 0;
         for (w, worker_calls) in calls.iter().enumerate() {
-            let (commits, requests) = check_commit_spacing(w, worker_calls);
+            let (commits, requests) = check_commit_spacing(w, worker_calls, stopped_at);
             let intervals = elapsed.as_millis() as usize / INTERVAL_MS as usize;
             assert!(
                 commits <= intervals + 1,
@@ -372,8 +451,10 @@ async fn workers_on_64_shards_commit_at_most_once_per_interval_and_report_catalo
             total_requests += requests;
             total_commits += commits;
             let mut by_method: BTreeMap<&str, usize> = BTreeMap::new();
-            for (m, _, ok) in worker_calls {
-                *by_method.entry(if *ok { m } else { "failed" }).or_default() += 1;
+            for call in worker_calls {
+                *by_method
+                    .entry(if call.ok { call.method } else { "failed" })
+                    .or_default() += 1;
             }
             eprintln!("{workers} worker(s), worker {w}: {by_method:?}");
         }
