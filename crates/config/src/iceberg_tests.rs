@@ -344,3 +344,31 @@ fn a_rest_destination_needs_an_http_uri_and_an_s3_or_file_warehouse() {
     let e = load_str(&logical, &[]).unwrap_err().to_string();
     assert!(e.contains("destination.iceberg.warehouse"), "{e}");
 }
+
+#[test]
+fn with_an_iceberg_destination_a_null_routing_key_is_left_out_so_the_record_goes_to_the_default_table()
+ {
+    let text = ICEBERG.replacen(
+        "[destination]\n",
+        "[processing]\npartition_query = \"{destinationDatabaseName: .db, destinationTableName: .table}\"\n[destination]\n",
+        1,
+    );
+    let s = load_str(&text, &[]).unwrap();
+    let query = s.worker.query.as_ref().expect("the routing query");
+    for record in [
+        serde_json::json!({"db": "sales", "table": null}),
+        serde_json::json!({"db": "sales"}),
+    ] {
+        let keys = query
+            .extract(&record)
+            .unwrap_or_else(|f| panic!("{record}: {f}"));
+        assert_eq!(keys.get("destinationTableName"), None, "{record}");
+        assert_eq!(keys.get("destinationDatabaseName"), Some("sales"));
+    }
+    assert!(
+        query
+            .extract(&serde_json::json!({"db": "sales", "table": ""}))
+            .is_err(),
+        "an empty table name still fails the record"
+    );
+}

@@ -28,7 +28,7 @@ pub(super) fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
     check_name(&f.name)?;
     let source = f.source.validate(&f.name)?;
     let leases = f.leases.validate(&f.name)?;
-    let processing = f.processing.validate()?;
+    let mut processing = f.processing.validate()?;
     let iceberg_section = f.destination.iceberg.clone();
     let format = f.format.validate(iceberg_section.is_some())?;
     let data_prefix_given = f
@@ -48,6 +48,15 @@ pub(super) fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
             data_prefix_given,
             processing.query.as_deref(),
         )?;
+        // Routing keys: a null (or missing) one is not given, so the record goes to the
+        // default database or table, as Firehose routes; an empty one still fails.
+        if let Some(query) = &processing.query {
+            let routing = kinesink_partitioning::MetadataQuery::compile(query.text())
+                .map_err(|e| err(format!("config key `processing.partition_query`: {e}")))?
+                .with_budget(query.budget())
+                .omitting_null_keys();
+            processing.query = Some(std::sync::Arc::new(routing));
+        }
     }
     let data_prefix = d.prefixes.data();
     if data_prefix.keys_from_lambda() {

@@ -127,7 +127,8 @@
 //! # Several tables: routing, and the default table as the checkpoint table
 //! A partition query outputting `destinationDatabaseName` / `destinationTableName` (Firehose's
 //! routing keys) sends each record to that table ([`table_routes::TableRoutes`], the record
-//! path's router; a key not output takes the default table's part). Each table's current
+//! path's router; a key not output, or output as `null`, takes the default table's part;
+//! an empty one fails the record). Each table's current
 //! schema, with its field ids, converts its records; `format.schema` only creates tables. A
 //! table is opened (or created) at the first record routed to it; a record routed to a table
 //! that is missing and not created, by a key that is not a valid name, or to a table kinesink

@@ -4,8 +4,8 @@
 //! created on first use from the configured schema and spec, the default table's snapshot
 //! summary carries the shard's position, running the same input again adds nothing anywhere,
 //! and with `create_tables = false` and no `format.schema` the existing tables' own schemas
-//! convert the records while a record routed to a missing table or by an invalid name goes to
-//! the error output.
+//! convert the records while a record routed to a missing table, to a table kinesink cannot
+//! write, or by an invalid name goes to the error output.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -317,6 +317,75 @@ async fn without_create_tables_a_record_routed_to_a_missing_table_goes_to_the_er
         error_records(&w),
         expected_errors(300, Some("Iceberg.TableNotFound")),
         "every record routed to the missing table is in the error output, nothing lost"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_routed_to_a_table_kinesink_cannot_write_goes_to_the_error_output_as_table_not_writable()
+ {
+    use iceberg::spec::{NestedField, PrimitiveType, Schema, StructType, Type};
+    let w = sqlite_catalog("").await;
+    drop(
+        table_routes(w.catalog.clone(), true, Some(SCHEMA), "")
+            .await
+            .unwrap(),
+    );
+    // `orders` has a required field inside a struct, which kinesink cannot write (it writes
+    // nested fields as optional).
+    let schema = Schema::builder()
+        .with_fields(vec![
+            NestedField::optional(1, "event_id", Type::Primitive(PrimitiveType::String)).into(),
+            NestedField::optional(
+                2,
+                "detail",
+                Type::Struct(StructType::new(vec![
+                    NestedField::required(3, "code", Type::Primitive(PrimitiveType::String)).into(),
+                ])),
+            )
+            .into(),
+        ])
+        .build()
+        .unwrap();
+    let creation = iceberg::TableCreation::builder()
+        .name("orders".into())
+        .schema(schema)
+        .build();
+    w.catalog
+        .create_table(&NamespaceIdent::new("analytics".into()), creation)
+        .await
+        .unwrap();
+
+    let routes = table_routes(w.catalog.clone(), false, None, "")
+        .await
+        .unwrap();
+    deliver(&w, routes, 300).await;
+    assert_eq!(event_ids(&w, "events").await, expected(300, "events"));
+    assert_eq!(
+        snapshots(&w, "orders").await,
+        0,
+        "nothing was written to the table kinesink cannot write"
+    );
+    let errors = error_records(&w);
+    let not_writable: Vec<u64> = errors
+        .iter()
+        .filter(|(code, _)| code == "Iceberg.TableNotWritable")
+        .map(|(_, i)| *i)
+        .collect();
+    assert_eq!(
+        not_writable,
+        (0..300)
+            .filter(|i| table_of(*i) == "orders")
+            .collect::<Vec<_>>(),
+        "every record routed to the table kinesink cannot write is in the error output"
+    );
+    let others: Vec<(String, u64)> = errors
+        .into_iter()
+        .filter(|(code, _)| code != "Iceberg.TableNotWritable")
+        .collect();
+    assert_eq!(
+        others,
+        expected_errors(300, Some("Iceberg.TableNotFound")),
+        "the other refused records, nothing lost"
     );
 }
 

@@ -63,14 +63,21 @@ impl DirectSelection {
 
     /// Extracts the keys from a parsed record, with the same results as jaq running the query
     /// (the first failing path in query order fails the record; then each value in order must be
-    /// a non-empty scalar).
-    pub(crate) fn extract(&self, record: &Value) -> Result<PartitionKeys, PartitioningFailure> {
+    /// a non-empty scalar, or null when `omit_null_keys`: that key is left out).
+    pub(crate) fn extract(
+        &self,
+        record: &Value,
+        omit_null_keys: bool,
+    ) -> Result<PartitionKeys, PartitioningFailure> {
         let mut selected: [&Value; MAX_PARTITION_KEYS] = [&Value::Null; MAX_PARTITION_KEYS];
         for (slot, path) in selected.iter_mut().zip(&self.paths) {
             *slot = select(record, path)?;
         }
         let mut keys = PartitionKeys::with_capacity(self.names.len());
         for (name, value) in self.names.iter().zip(selected) {
+            if omit_null_keys && value.is_null() {
+                continue;
+            }
             let text = json_scalar_text(name, value)?;
             keys.push_new_text(name, &text)?;
         }

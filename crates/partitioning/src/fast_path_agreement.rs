@@ -174,6 +174,20 @@ proptest! {
     }
 
     #[test]
+    fn with_null_keys_omitted_the_direct_and_bytes_paths_agree_with_jaq(
+        query in direct_query(),
+        record in record(),
+    ) {
+        let q = MetadataQuery::compile(&query).unwrap().omitting_null_keys();
+        let fast = q.extract(&record);
+        let jaq = q.extract_with_jaq(&record);
+        prop_assert!(same_outcome(&fast, &jaq), "query {}\nrecord {}\nfast {:?}\njaq {:?}", query, record, fast, jaq);
+        let bytes = serde_json::to_vec(&record).unwrap();
+        let parsed: Value = serde_json::from_slice(&bytes).unwrap();
+        prop_assert_eq!(q.extract_from_bytes(&bytes), q.extract(&parsed));
+    }
+
+    #[test]
     fn extraction_from_bytes_equals_extraction_from_the_parsed_value(
         query in direct_query(),
         record in record(),
@@ -283,4 +297,42 @@ fn projections_run_without_jaq_and_other_programs_on_jaq() {
         t.run(br#"{"user": 5}"#),
         Err(crate::TransformError::Failed(_))
     ));
+}
+
+#[test]
+fn with_null_keys_omitted_a_null_or_missing_key_is_left_out_and_an_empty_one_still_fails() {
+    for query in [
+        "{destinationTableName: .t, destinationDatabaseName: .d}",
+        // not a plain projection: jaq runs it
+        "{destinationTableName: .t, destinationDatabaseName: (.d | ascii_downcase)}",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (i, query) = query;
+        let q = MetadataQuery::compile(query).unwrap().omitting_null_keys();
+        assert_eq!(q.runs_without_jaq(), i == 0, "{query}");
+        for record in [json!({"t": null, "d": "db"}), json!({"d": "db"})] {
+            let bytes = serde_json::to_vec(&record).unwrap();
+            for keys in [q.extract(&record), q.extract_from_bytes(&bytes)] {
+                let keys = keys.unwrap();
+                assert_eq!(keys.get("destinationTableName"), None, "{query} {record}");
+                assert_eq!(keys.get("destinationDatabaseName"), Some("db"));
+            }
+        }
+        let empty = json!({"t": "", "d": "db"});
+        assert!(matches!(
+            q.extract(&empty).unwrap_err().reason(),
+            FailureReason::NullOrEmpty { null: false, .. }
+        ));
+        // Without the option, null fails as Firehose's prefix keys do.
+        let strict = MetadataQuery::compile(query).unwrap();
+        assert!(matches!(
+            strict
+                .extract(&json!({"t": null, "d": "db"}))
+                .unwrap_err()
+                .reason(),
+            FailureReason::NullOrEmpty { null: true, .. }
+        ));
+    }
 }

@@ -46,6 +46,7 @@ pub struct MetadataQuery {
     budget: QueryBudget,
     direct: Option<(DirectSelection, PathTree)>,
     key_names: Option<Vec<String>>,
+    omit_null_keys: bool,
 }
 
 /// A query refused at config load.
@@ -144,7 +145,19 @@ impl MetadataQuery {
             budget: QueryBudget::DEFAULT,
             direct,
             key_names,
+            omit_null_keys: false,
         })
+    }
+
+    /// The same query, except that a key whose value is `null` (or a missing field) is left
+    /// out of the keys instead of failing the record. For routing keys, where a key not given
+    /// means the default (Firehose's Iceberg routing: no `destinationTableName` means the
+    /// configured table); prefix keys keep Firehose's null-or-empty failure. An empty string
+    /// still fails.
+    #[must_use]
+    pub fn omitting_null_keys(mut self) -> Self {
+        self.omit_null_keys = true;
+        self
     }
 
     /// The same query with another evaluation budget (the default is [`QueryBudget::DEFAULT`]).
@@ -213,7 +226,7 @@ impl MetadataQuery {
         record: &serde_json::Value,
     ) -> Result<PartitionKeys, PartitioningFailure> {
         match &self.direct {
-            Some((direct, _)) => direct.extract(record),
+            Some((direct, _)) => direct.extract(record, self.omit_null_keys),
             None => self.extract_with_jaq(record),
         }
     }
@@ -226,7 +239,7 @@ impl MetadataQuery {
     /// provided") when the bytes are not one JSON value.
     pub fn extract_from_bytes(&self, record: &[u8]) -> Result<PartitionKeys, PartitioningFailure> {
         match &self.direct {
-            Some((direct, tree)) => tree.extract_from_bytes(direct, record),
+            Some((direct, tree)) => tree.extract_from_bytes(direct, record, self.omit_null_keys),
             None => {
                 let value: serde_json::Value = serde_json::from_slice(record).map_err(|e| {
                     PartitioningFailure::from(FailureReason::NotJson {
@@ -344,6 +357,9 @@ impl MetadataQuery {
                 return Err(not_one_object("an object with a key that is not a string"));
             };
             let name = String::from_utf8_lossy(name);
+            if self.omit_null_keys && matches!(value, Val::Null) {
+                continue;
+            }
             let text = val_scalar_text(&name, value)?;
             keys.insert_text(Arc::from(&*name), &text)?;
         }

@@ -74,11 +74,13 @@ impl PathTree {
         Self { nodes }
     }
 
-    /// Parses `bytes` as one JSON value and extracts the selection's keys.
+    /// Parses `bytes` as one JSON value and extracts the selection's keys (a null key is left
+    /// out when `omit_null_keys`, see [`crate::MetadataQuery::omitting_null_keys`]).
     pub(crate) fn extract_from_bytes(
         &self,
         selection: &DirectSelection,
         bytes: &[u8],
+        omit_null_keys: bool,
     ) -> Result<PartitionKeys, PartitioningFailure> {
         let mut found = vec![Found::Null; selection.paths.len()];
         let mut de = serde_json::Deserializer::from_slice(bytes);
@@ -108,6 +110,7 @@ impl PathTree {
             let key = || name.to_string();
             match f {
                 Found::Text(text) => keys.push_new_text(name, text)?,
+                Found::Null if omit_null_keys => {}
                 Found::Null => {
                     return Err(FailureReason::NullOrEmpty {
                         key: key(),
