@@ -1,7 +1,8 @@
 //! `processing.transform` throughput: the projection `{id: .event_id, t: .ts}` on every record,
-//! JSON parsing and compact output included, one thread, on two shapes of generated events
-//! (~300-byte flat events, and ~1 KB events with nested objects and arrays); then, in the same
-//! run, the `jq` CLI on the same program and file. Each run checks its output: one record out
+//! JSON parsing and compact output included, one thread, on four shapes of generated events
+//! (~180-byte flat events; ~670-byte events with nested objects, arrays and a long string;
+//! ~50-byte events; ~530-byte events of non-ASCII text with escapes, the selected id too); then,
+//! in the same run, the `jq` CLI on the same program and file. Each run checks its output: one record out
 //! per record in.
 //!
 //! Run: `cargo bench -p kinesink-partitioning --bench transform`
@@ -15,6 +16,7 @@ use kinesink_partitioning::JqTransform;
 
 const PROGRAM: &str = "{id: .event_id, t: .ts}";
 const EVENTS: usize = 100_000;
+const ROUNDS: usize = 7;
 
 fn flat(i: usize) -> String {
     format!(
@@ -49,36 +51,78 @@ fn nested(i: usize) -> String {
     )
 }
 
+fn small(i: usize) -> String {
+    format!(
+        r#"{{"event_id":"{i:x}","ts":{},"ok":true,"n":{}}}"#,
+        1_764_633_600 + i,
+        i % 7
+    )
+}
+
+/// Text unlike the generated ASCII: non-ASCII letters, escaped quotes, newlines and `\u`
+/// escapes in long strings, the selected id itself escaped.
+fn escaped(i: usize) -> String {
+    format!(
+        r#"{{"event_id":"é-\"{i}\"","ts":"2026-12-02T10:{:02}:00Z","msg":"Grüße aus Köln, \"zitiert\"\nzweite Zeile \u00e9\u4e2d — {}","path":"C:\\logs\\{}","tags":["ünïcödé","日本語",{}]}}"#,
+        i % 60,
+        "ß€".repeat(40 + i % 60),
+        i % 1000,
+        i % 13
+    )
+}
+
 /// Makes event i.
 type EventShape = fn(usize) -> String;
 
 fn main() {
     let transform = JqTransform::compile(PROGRAM).expect("the program compiles");
-    let shapes: [(&str, EventShape); 2] = [("flat ~300 B", flat), ("nested ~1 KB", nested)];
-    println!("program {PROGRAM}, {EVENTS} events per shape, one thread");
+    let shapes: [(&str, EventShape); 4] = [
+        ("flat ~180 B", flat),
+        ("nested ~670 B", nested),
+        ("small ~50 B", small),
+        ("non-ASCII ~530 B", escaped),
+    ];
+    let events: Vec<Vec<String>> = shapes
+        .iter()
+        .map(|(_, make)| (0..EVENTS).map(make).collect())
+        .collect();
+    for ((name, _), events) in shapes.iter().zip(&events) {
+        let bytes: usize = events.iter().map(String::len).sum();
+        println!("{name}: {} bytes per event on average", bytes / EVENTS);
+    }
+    // Rounds interleave the shapes, so a slow period of this shared machine falls on every
+    // shape alike; each shape's median and best round are printed.
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); shapes.len()];
+    for _ in 0..ROUNDS {
+        for (events, rates) in events.iter().zip(&mut rates) {
+            let start = Instant::now();
+            let mut out = 0;
+            for e in events {
+                out += black_box(transform.run(e.as_bytes()).unwrap()).len();
+            }
+            assert_eq!(out, EVENTS, "one record out per record in");
+            rates.push(EVENTS as f64 / start.elapsed().as_secs_f64());
+        }
+    }
     println!(
-        "{:<14} {:>16} {:>16} {:>8}",
-        "shape", "kinesink rec/s", "jq CLI rec/s", "ratio"
+        "program {PROGRAM}, {EVENTS} events per shape, one thread, {ROUNDS} interleaved rounds"
     );
-    for (name, make) in shapes {
-        let events: Vec<String> = (0..EVENTS).map(make).collect();
-        let best = (0..3)
-            .map(|_| {
-                let start = Instant::now();
-                let mut out = 0;
-                for e in &events {
-                    out += black_box(transform.run(e.as_bytes()).unwrap()).len();
-                }
-                assert_eq!(out, EVENTS, "one record out per record in");
-                EVENTS as f64 / start.elapsed().as_secs_f64()
-            })
-            .fold(0.0, f64::max);
+    println!(
+        "{:<17} {:>13} {:>12} {:>12} {:>13} {:>7}",
+        "shape", "median rec/s", "best rec/s", "median MB/s", "jq CLI rec/s", "ratio"
+    );
+    for (((name, _), events), mut rates) in shapes.iter().zip(&events).zip(rates) {
+        rates.sort_by(f64::total_cmp);
+        let median = rates[rates.len() / 2];
+        let best = rates[rates.len() - 1];
+        let mean_bytes = events.iter().map(String::len).sum::<usize>() as f64 / EVENTS as f64;
+        let mb_s = median * mean_bytes / 1e6;
         let path = std::env::temp_dir().join(format!(
             "kinesink-transform-bench-{}.jsonl",
             std::process::id()
         ));
         let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-        for e in &events {
+        for e in events {
             writeln!(f, "{e}").unwrap();
         }
         drop(f);
@@ -100,8 +144,14 @@ fn main() {
             .fold(None, |b: Option<f64>, r| Some(b.map_or(r, |b| b.max(r))));
         let _ = std::fs::remove_file(&path);
         match jq {
-            Some(jq) => println!("{name:<14} {best:>16.0} {jq:>16.0} {:>7.1}x", best / jq),
-            None => println!("{name:<14} {best:>16.0} {:>16} (jq CLI not found)", "-"),
+            Some(jq) => println!(
+                "{name:<17} {median:>13.0} {best:>12.0} {mb_s:>12.0} {jq:>13.0} {:>6.1}x",
+                median / jq
+            ),
+            None => println!(
+                "{name:<17} {median:>13.0} {best:>12.0} {mb_s:>12.0} {:>13} (jq CLI not found)",
+                "-"
+            ),
         }
     }
 }

@@ -89,32 +89,40 @@ fn same_outcome(
 
 /// JSON-ish text: objects with repeated keys, escapes, nesting, number spellings, junk.
 fn json_ish_text() -> impl Strategy<Value = Vec<u8>> {
-    proptest::collection::vec(
-        prop_oneof![
-            Just("{".to_owned()),
-            Just("}".to_owned()),
-            Just("[".to_owned()),
-            Just("]".to_owned()),
-            Just(",".to_owned()),
-            Just(":".to_owned()),
-            Just(" ".to_owned()),
-            Just("null".to_owned()),
-            Just("1e400".to_owned()),
-            Just("-0".to_owned()),
-            Just("1.5".to_owned()),
-            Just("\"\\u00e9\"".to_owned()),
-            Just("1.0".to_owned()),
-            Just("1E2".to_owned()),
-            Just("123456789012345678901234567890".to_owned()),
-            Just("\"a\\\"b\"".to_owned()),
-            Just("\"\\ud800\"".to_owned()),
-            Just("true".to_owned()),
-            proptest::sample::select(&NAMES[..]).prop_map(|n| format!("\"{n}\"")),
-            "[a-z0-9\"]{1,3}",
-        ],
-        0..24,
-    )
-    .prop_map(|parts| parts.concat().into_bytes())
+    let text_pieces = prop_oneof![
+        Just("{".to_owned()),
+        Just("}".to_owned()),
+        Just("[".to_owned()),
+        Just("]".to_owned()),
+        Just(",".to_owned()),
+        Just(":".to_owned()),
+        Just(" ".to_owned()),
+        Just("null".to_owned()),
+        Just("1e400".to_owned()),
+        Just("-0".to_owned()),
+        Just("1.5".to_owned()),
+        Just("\"\\u00e9\"".to_owned()),
+        Just("1.0".to_owned()),
+        Just("1E2".to_owned()),
+        Just("123456789012345678901234567890".to_owned()),
+        Just("\"a\\\"b\"".to_owned()),
+        Just("\"\\ud800\"".to_owned()),
+        Just("true".to_owned()),
+        proptest::sample::select(&NAMES[..]).prop_map(|n| format!("\"{n}\"")),
+        "[a-z0-9\"]{1,3}",
+        // Text that is not ASCII, inside and outside strings, and bytes that are not UTF-8.
+        Just("\"é日\"".to_owned()),
+        Just("é".to_owned()),
+    ]
+    .prop_map(String::into_bytes);
+    let invalid_utf8 = prop_oneof![
+        Just(vec![0xff]),
+        Just(vec![0xc3]),
+        Just(b"\"a\xffb\"".to_vec()),
+        Just(b"\"\xe6\x97\"".to_vec()),
+    ];
+    proptest::collection::vec(prop_oneof![19 => text_pieces, 1 => invalid_utf8], 0..24)
+        .prop_map(|parts| parts.concat())
 }
 
 /// The record as text: a generated value printed, or the same with some objects' keys

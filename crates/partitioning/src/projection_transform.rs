@@ -96,8 +96,13 @@ impl Projection {
     /// The program's one output on `record`, as compact JSON, or `None` when jaq must run
     /// (the record is not JSON, or the program raises an error on it).
     pub(crate) fn run(&self, record: &[u8]) -> Option<Vec<u8>> {
-        let mut slots = vec![Slot::Null; self.outputs];
-        let mut de = serde_json::Deserializer::from_slice(record);
+        let mut slots: Slots = smallvec::smallvec![Slot::Null; self.outputs];
+        // The whole record's UTF-8 checked at once (std's check runs word by word over ASCII),
+        // so serde_json need not check each string again. Bytes that are not UTF-8 are never
+        // JSON that serde_json accepts (it checks each string's UTF-8, and any byte outside
+        // strings that is not ASCII is a syntax error): jaq then runs and words the error.
+        let text = std::str::from_utf8(record).ok()?;
+        let mut de = serde_json::Deserializer::from_str(text);
         NodeSeed {
             nodes: &self.nodes,
             node: 0,
@@ -106,7 +111,8 @@ impl Projection {
         .deserialize(&mut de)
         .and_then(|()| de.end())
         .ok()?;
-        let mut out = Vec::with_capacity(record.len().min(4096));
+        // Projections are usually much smaller than their record: grown as needed.
+        let mut out = Vec::with_capacity(64);
         out.push(b'{');
         for (i, (name, slot)) in self.printed_names.iter().zip(&slots).enumerate() {
             if i > 0 {
@@ -116,10 +122,10 @@ impl Projection {
             out.push(b':');
             match slot {
                 Slot::Null => out.extend_from_slice(b"null"),
-                Slot::Value(v) => {
-                    use std::io::Write as _;
-                    write!(out, "{v}").ok()?;
-                }
+                // jaq's own printer, writing to the buffer directly: the same bytes as its
+                // `Display` (which `run_with_jaq` prints with) for a value parsed from JSON,
+                // whose strings are valid UTF-8, without going through `fmt` for each string.
+                Slot::Value(v) => jaq_json::write::write(&mut out, &PRINTER, 0, v).ok()?,
                 Slot::CannotIndex => return None,
             }
         }
@@ -128,6 +134,10 @@ impl Projection {
     }
 }
 
+/// jaq's compact printer (`Display` prints with the same default).
+static PRINTER: std::sync::LazyLock<jaq_json::write::Pp> =
+    std::sync::LazyLock::new(jaq_json::write::Pp::default);
+
 /// `value` as jaq prints it.
 fn jaq_printed(value: &serde_json::Value) -> Option<String> {
     let text = serde_json::to_string(value).ok()?;
@@ -135,11 +145,14 @@ fn jaq_printed(value: &serde_json::Value) -> Option<String> {
     Some(val.to_string())
 }
 
+/// The outputs' values, inline for the usual few outputs (no allocation per record).
+type Slots = smallvec::SmallVec<[Slot; 4]>;
+
 /// Deserializes the value at `node`, filling the slots of the outputs at or below it.
 struct NodeSeed<'n, 's> {
     nodes: &'n [PathNode],
     node: usize,
-    slots: &'s mut Vec<Slot>,
+    slots: &'s mut Slots,
 }
 
 impl NodeSeed<'_, '_> {
