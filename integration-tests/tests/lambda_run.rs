@@ -140,3 +140,95 @@ async fn run_delivers_each_record_the_function_returned_once_through_a_sigterm_a
     );
     delete_stream(&stream).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shard_that_ends_with_records_waiting_for_their_lambda_batch_invokes_them_then_ends() {
+    let function = LambdaStandIn::start(|_, body, _| drop_tenths_and_mark(body)).await;
+    let stream = unique("it-lambda-end");
+    create_stream(&stream, 1).await;
+    create_bucket(BUCKET).await;
+    let k = kinesis_client(None).await;
+    let parent = format!("{stream}-p");
+    produce(&stream, 300, &parent, false);
+    // The parent closes with its 300 records; the children get the next 300.
+    split_first_shard(&k, &stream, u128::MAX / 2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let children = format!("{stream}-c");
+    produce(&stream, 300, &children, false);
+    let cfg = config(
+        &stream,
+        &stream,
+        BUCKET,
+        &stream,
+        "",
+        "buffer_interval_s = 1",
+    );
+    // Batches are cut only by size (3 MiB) or after 15 minutes: at the parent's end its records
+    // are still waiting for their invocation.
+    let text = std::fs::read_to_string(&cfg.path).unwrap();
+    std::fs::write(
+        &cfg.path,
+        format!(
+            "{text}[processing.lambda]\nfunction = \"drop-tenths\"\nendpoint_url = \"{}\"\n\
+             buffer_size_mib = 3\nbuffer_interval_s = 900\n",
+            function.endpoint
+        ),
+    )
+    .unwrap();
+    let out = run(kinesink()
+        .args(["run", "--until-caught-up", "--config"])
+        .arg(&cfg.path));
+    assert!(
+        out.status.success(),
+        "the run ends: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let counts = delivered(&objects(BUCKET, &format!("{stream}/")).await);
+    let kept: Vec<String> = [&parent, &children]
+        .iter()
+        .flat_map(|prefix| {
+            (0..300)
+                .filter(|i| i % 10 != 0)
+                .map(move |i| format!("{prefix}-{i}"))
+        })
+        .collect();
+    let missing: Vec<&String> = kept
+        .iter()
+        .filter(|id| !counts.contains_key(*id))
+        .take(5)
+        .collect();
+    assert!(missing.is_empty(), "missing (first 5): {missing:?}");
+    assert!(counts.values().all(|c| *c == 1), "no duplicates");
+    assert_eq!(
+        counts.len(),
+        kept.len(),
+        "nothing but the function's Ok records"
+    );
+    // The parent's records went in one invocation, cut at its end (neither size nor time could
+    // cut it); none of them was sent twice.
+    let parent_batches: Vec<usize> = function
+        .calls()
+        .iter()
+        .map(|call| {
+            decode_request(&call.body)
+                .unwrap()
+                .records
+                .iter()
+                .filter(|r| {
+                    let event: serde_json::Value = serde_json::from_slice(&r.data).unwrap();
+                    event["event_id"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with(&format!("{parent}-"))
+                })
+                .count()
+        })
+        .filter(|n| *n > 0)
+        .collect();
+    assert_eq!(
+        parent_batches,
+        [300],
+        "the parent's records, invoked once at its end"
+    );
+    delete_stream(&stream).await;
+}
