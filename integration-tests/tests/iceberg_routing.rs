@@ -245,3 +245,45 @@ fn without_create_tables_records_routed_to_a_missing_table_land_in_the_error_out
         "1000/0"
     );
 }
+
+#[test]
+fn a_record_routed_to_another_database_lands_there_a_null_key_means_the_default_and_status_lists_both()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let events = input(d, "db", 1_000);
+    // Purchases go to `sales.purchases`; for the rest both routing keys are null: the default
+    // table `analytics.events`, not the error output.
+    let text = config(d, true, true, "events").replace(
+        r#"partition_query = '{destinationTableName: (if .event_type == "purchase" then "purchases" else "events" end)}'"#,
+        r#"partition_query = '{destinationDatabaseName: (if .event_type == "purchase" then "sales" else null end), destinationTableName: (if .event_type == "purchase" then "purchases" else null end)}'"#,
+    );
+    assert!(text.contains("sales"), "the query was replaced");
+    dry_run(d, &text, &events, "shardId-000000000000");
+    assert!(routing_errors(d).is_empty(), "no record refused");
+
+    let cfg = d.join("status.toml");
+    std::fs::write(&cfg, &text).unwrap();
+    let out = run(kinesink()
+        .args(["iceberg", "status", "--json", "--config"])
+        .arg(&cfg));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["table"], "analytics.events");
+    assert_eq!(
+        status["records"].as_u64().unwrap(),
+        ids_of(&events, false).len() as u64,
+        "records with null routing keys are in the default table"
+    );
+    let routed = status["routed_tables"].as_array().unwrap();
+    assert_eq!(routed.len(), 1, "{status}");
+    assert_eq!(routed[0]["table"], "sales.purchases");
+    assert_eq!(
+        routed[0]["records"].as_u64().unwrap(),
+        ids_of(&events, true).len() as u64
+    );
+}

@@ -15,8 +15,8 @@ use super::lease_commands::lease_table;
 #[derive(Debug, Subcommand)]
 pub(crate) enum IcebergCommand {
     /// The table: snapshots, data files, records, bytes, and each shard's committed position
-    /// next to its lease checkpoint; then the other tables of its database this delivery has
-    /// committed to (records routed by `processing.partition_query`).
+    /// next to its lease checkpoint; then the other tables this delivery has committed to
+    /// (records routed by `processing.partition_query`), those of its database first.
     Status {
         /// The configuration file.
         #[arg(long)]
@@ -41,9 +41,9 @@ pub(crate) enum IcebergCommand {
     },
 }
 
-/// The tables of `default`'s database, other than `default`, that hold positions of delivery
-/// `name` (the tables its partition query routed records to), with their status. Tables routed
-/// to other databases are not listed (`--config` names one database).
+/// The tables, other than `default`, that hold positions of delivery `name` (the tables its
+/// partition query routed records to), with their status: those of `default`'s database, then
+/// those of every other database of the catalog (`destinationDatabaseName` routes there).
 async fn routed_tables(
     catalog: &dyn iceberg::Catalog,
     default: &TableIdent,
@@ -55,26 +55,31 @@ async fn routed_tables(
     )>,
     Failure,
 > {
-    let tables = catalog
-        .list_tables(default.namespace())
+    let mut namespaces = catalog
+        .list_namespaces(None)
         .await
-        .map_err(|e| {
-            usage(format!(
-                "list the tables of {}: {e}",
-                default.namespace().join(".")
-            ))
-        })?;
+        .map_err(|e| usage(format!("list the databases of the catalog: {e}")))?;
+    namespaces.sort_by_key(|n| (n != default.namespace(), n.join(".")));
+    if !namespaces.contains(default.namespace()) {
+        namespaces.insert(0, default.namespace().clone());
+    }
     let mut routed = Vec::new();
-    for table in tables {
-        if &table == default {
-            continue;
-        }
-        let status = table_status(catalog, &table, name).await.map_err(usage)?;
-        if !status.positions.is_empty() {
-            routed.push((table, status));
+    for namespace in &namespaces {
+        let mut tables = catalog
+            .list_tables(namespace)
+            .await
+            .map_err(|e| usage(format!("list the tables of {}: {e}", namespace.join("."))))?;
+        tables.sort_by_key(ToString::to_string);
+        for table in tables {
+            if &table == default {
+                continue;
+            }
+            let status = table_status(catalog, &table, name).await.map_err(usage)?;
+            if !status.positions.is_empty() {
+                routed.push((table, status));
+            }
         }
     }
-    routed.sort_by_key(|(t, _)| t.to_string());
     Ok(routed)
 }
 
