@@ -114,10 +114,7 @@ impl ShardWriter {
                 BufferAction::Write(object) if object.table_partition.is_some() => {
                     let ticket = object.ticket;
                     let written = self.write_table_file(&object, lost).await?;
-                    if let Some(table) = &mut self.table {
-                        table.durable.push(written);
-                    }
-                    return Ok(Some(BufferEvent::ObjectDurable(ticket)));
+                    return Ok(Some(self.table_file_durable(ticket, written)));
                 }
                 BufferAction::Checkpoint(at) => {
                     // Acknowledged once the table holds it (`checkpoint_committed`); the
@@ -133,14 +130,14 @@ impl ShardWriter {
     }
 
     /// Performs the object writes of one step ([`kinesink_delivery::PerformActions::perform_writes`]):
-    /// plain objects concurrently ([`ShardWriter::write_all`]); with a table destination one
-    /// after the other, as [`ShardWriter::perform`] does.
+    /// objects and a table destination's data files alike, up to [`CONCURRENT_OBJECT_WRITES`]
+    /// at a time ([`ShardWriter::write_all`]); a step with other actions, one after the other.
     pub(crate) async fn perform_writes(
         &mut self,
         writes: Vec<BufferAction>,
         lost: &CancellationToken,
     ) -> Result<Vec<Option<BufferEvent>>, Stop> {
-        if self.table.is_some() || !writes.iter().all(|w| matches!(w, BufferAction::Write(_))) {
+        if !writes.iter().all(|w| matches!(w, BufferAction::Write(_))) {
             let mut done = Vec::with_capacity(writes.len());
             for write in writes {
                 done.push(self.perform(write, lost).await?);
@@ -158,8 +155,22 @@ impl ShardWriter {
             .write_all(objects, lost)
             .await?
             .into_iter()
-            .map(|ticket| Some(BufferEvent::ObjectDurable(ticket)))
+            .map(Some)
             .collect())
+    }
+
+    /// A table data file is durable: it joins the shard's next flush point, and the summary.
+    fn table_file_durable(
+        &mut self,
+        ticket: FlushTicket,
+        written: kinesink_iceberg_sink::routed_commits::TableFile,
+    ) -> BufferEvent {
+        self.summary
+            .add_object(Some((written.staged.records, written.staged.bytes)));
+        if let Some(table) = &mut self.table {
+            table.durable.push(written);
+        }
+        BufferEvent::ObjectDurable(ticket)
     }
 
     /// Performs an action the way the plain-object destination does.
@@ -246,27 +257,47 @@ impl ShardWriter {
         Ok(ticket)
     }
 
-    /// Writes the objects of one flush, up to [`CONCURRENT_OBJECT_WRITES`] at a time; their
-    /// tickets in the order given. The first failure (in that order) stops the shard; writes
-    /// still running are dropped (an object written or not is the same object on the retry:
-    /// its key and bytes come from the records).
+    /// Writes the objects of one flush (a table destination's data files among them), up to
+    /// [`CONCURRENT_OBJECT_WRITES`] at a time; their completions in the order given (data files
+    /// join the shard's next flush point in that order). The first failure (in that order)
+    /// stops the shard; writes still running are dropped (an object written or not is the same
+    /// object on the retry: its key and bytes come from the records).
     pub(crate) async fn write_all(
         &mut self,
         objects: Vec<ReadyObject>,
         lost: &CancellationToken,
-    ) -> Result<Vec<FlushTicket>, Stop> {
+    ) -> Result<Vec<BufferEvent>, Stop> {
         use futures::{StreamExt as _, TryStreamExt as _};
+        enum Written {
+            Object(FlushTicket, Option<(u64, u64)>),
+            TableFile(
+                FlushTicket,
+                kinesink_iceberg_sink::routed_commits::TableFile,
+            ),
+        }
         let this = &*self;
-        let written: Vec<(FlushTicket, Option<(u64, u64)>)> =
-            futures::stream::iter(objects.into_iter().map(|o| this.write_object(o, lost)))
-                .buffered(CONCURRENT_OBJECT_WRITES)
-                .try_collect()
-                .await?;
+        let write_one = |o: ReadyObject| async move {
+            if this.table.is_some() && o.table_partition.is_some() {
+                let ticket = o.ticket;
+                let file = this.write_table_file(&o, lost).await?;
+                Ok::<_, Stop>(Written::TableFile(ticket, file))
+            } else {
+                let (ticket, delivered) = this.write_object(o, lost).await?;
+                Ok(Written::Object(ticket, delivered))
+            }
+        };
+        let written: Vec<Written> = futures::stream::iter(objects.into_iter().map(write_one))
+            .buffered(CONCURRENT_OBJECT_WRITES)
+            .try_collect()
+            .await?;
         Ok(written
             .into_iter()
-            .map(|(ticket, delivered)| {
-                self.summary.add_object(delivered);
-                ticket
+            .map(|w| match w {
+                Written::Object(ticket, delivered) => {
+                    self.summary.add_object(delivered);
+                    BufferEvent::ObjectDurable(ticket)
+                }
+                Written::TableFile(ticket, file) => self.table_file_durable(ticket, file),
             })
             .collect())
     }
@@ -411,9 +442,10 @@ impl ShardWriter {
     }
 
     /// Writes a data file of the table (once: a replay's or a zombie's copy is taken as it is),
-    /// retrying like an object write; returns its entry for the commit.
+    /// retrying like an object write; returns its entry for the commit (the caller adds it to
+    /// the shard's summary and next flush point: [`ShardWriter::table_file_durable`]).
     async fn write_table_file(
-        &mut self,
+        &self,
         object: &ReadyObject,
         lost: &CancellationToken,
     ) -> Result<kinesink_iceberg_sink::routed_commits::TableFile, Stop> {
@@ -445,9 +477,6 @@ impl ShardWriter {
             match files.write(&self.shard_id, object).await {
                 Ok((staged, entry)) => {
                     let (records, bytes) = (staged.records, staged.bytes);
-                    self.summary.objects += 1;
-                    self.summary.records += records;
-                    self.summary.bytes += bytes;
                     metrics::counter!(kinesink_metric_names::DELIVERY_SUCCESS).increment(1);
                     metrics::counter!(kinesink_metric_names::DELIVERY_RECORDS).increment(records);
                     metrics::counter!(kinesink_metric_names::DELIVERY_BYTES).increment(bytes);
