@@ -272,7 +272,7 @@ impl ShardWriter {
             Object(FlushTicket, Option<(u64, u64)>),
             TableFile(
                 FlushTicket,
-                kinesink_iceberg_sink::routed_commits::TableFile,
+                Box<kinesink_iceberg_sink::routed_commits::TableFile>,
             ),
         }
         let this = &*self;
@@ -280,7 +280,7 @@ impl ShardWriter {
             if this.table.is_some() && o.table_partition.is_some() {
                 let ticket = o.ticket;
                 let file = this.write_table_file(&o, lost).await?;
-                Ok::<_, Stop>(Written::TableFile(ticket, file))
+                Ok::<_, Stop>(Written::TableFile(ticket, Box::new(file)))
             } else {
                 let (ticket, delivered) = this.write_object(o, lost).await?;
                 Ok(Written::Object(ticket, delivered))
@@ -297,7 +297,7 @@ impl ShardWriter {
                     self.summary.add_object(delivered);
                     BufferEvent::ObjectDurable(ticket)
                 }
-                Written::TableFile(ticket, file) => self.table_file_durable(ticket, file),
+                Written::TableFile(ticket, file) => self.table_file_durable(ticket, *file),
             })
             .collect())
     }
