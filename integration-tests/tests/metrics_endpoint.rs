@@ -214,3 +214,112 @@ async fn a_taken_metrics_port_is_a_one_line_error_naming_the_key() {
     );
     delete_stream(&stream).await;
 }
+
+/// A CloudWatch Logs subscription envelope, gzip-compressed as CloudWatch Logs sends it.
+fn envelope(message_type: &str, messages: &[&str]) -> Vec<u8> {
+    let events: Vec<serde_json::Value> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| serde_json::json!({"id": i.to_string(), "timestamp": 1_700_000_000_000_u64, "message": m}))
+        .collect();
+    let body = serde_json::json!({
+        "messageType": message_type,
+        "owner": "123456789012",
+        "logGroup": "/app",
+        "logStream": "s",
+        "subscriptionFilters": ["f"],
+        "logEvents": events,
+    });
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(body.to_string().as_bytes()).unwrap();
+    gz.finish().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn processor_counters_count_control_messages_transform_drops_and_processing_time() {
+    let stream = unique("it-metrics-cwl");
+    create_stream(&stream, 1).await;
+    create_bucket(BUCKET).await;
+    let k = kinesis_client(None).await;
+    for body in [
+        envelope(
+            "DATA_MESSAGE",
+            &[r#"{"event_id":"m1"}"#, r#"{"event_id":"m2"}"#],
+        ),
+        envelope(
+            "CONTROL_MESSAGE",
+            &["CWL CONTROL MESSAGE: Checking health of destination Firehose."],
+        ),
+        envelope(
+            "DATA_MESSAGE",
+            &[r#"{"event_id":"m3"}"#, r#"{"event_id":"m4"}"#],
+        ),
+    ] {
+        k.put_record()
+            .stream_name(&stream)
+            .partition_key("k")
+            .data(aws_sdk_kinesis::primitives::Blob::new(body))
+            .send()
+            .await
+            .unwrap();
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = config(
+        &stream,
+        &stream,
+        BUCKET,
+        &stream,
+        "",
+        &format!(
+            "buffer_interval_s = 1\n[processing]\ndecompression = \"gzip\"\n\
+             cloudwatch_logs_message_extraction = true\n\
+             transform = 'if .event_id == \"m2\" then empty else . end'\n\
+             [metrics]\nlisten = \"127.0.0.1:{port}\""
+        ),
+    );
+    let mut worker = Worker::start(&cfg.path);
+    worker.wait_for("serving /metrics", 1, Duration::from_secs(30));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let text = loop {
+        let (_, text) = get(port, "/metrics");
+        if metric(&text, "kinesink_delivery_to_s3_records_total") == 3.0 {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "not all delivered: {text}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let counts = event_counts(&objects(BUCKET, &format!("{stream}/")).await);
+    assert_eq!(
+        counts.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["m1", "m3", "m4"]
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "kinesink_cloudwatch_logs_control_messages_dropped_total"
+        ),
+        1.0,
+        "the CONTROL_MESSAGE envelope, dropped and counted"
+    );
+    assert_eq!(
+        metric(&text, "kinesink_transform_dropped_records_total"),
+        1.0,
+        "m2, dropped by the transform (no output) and counted"
+    );
+    assert_eq!(
+        metric(&text, "kinesink_succeed_processing_records_total"),
+        3.0
+    );
+    assert!(metric(&text, "kinesink_execute_processing_success_total") >= 1.0);
+    assert!(
+        metric(&text, "kinesink_execute_processing_microseconds_total") > 0.0,
+        "the processing time of the batches is counted"
+    );
+    worker.sigterm();
+    assert_eq!(worker.wait(Duration::from_secs(30)).0, Some(0));
+    delete_stream(&stream).await;
+}

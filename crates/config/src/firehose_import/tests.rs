@@ -331,3 +331,29 @@ fn decompression_and_cloudwatch_logs_message_extraction_are_carried_over() {
         }
     );
 }
+
+#[test]
+fn without_append_delimiter_records_stay_raw_and_an_enabled_backup_carries_its_prefix() {
+    let mut description = fixture("plain_gzip.json");
+    let extended = &mut description["DeliveryStreamDescription"]["Destinations"][0]["ExtendedS3DestinationDescription"];
+    extended["ProcessingConfiguration"]["Processors"] = serde_json::json!([]);
+    extended["S3BackupMode"] = "Enabled".into();
+    extended["S3BackupDescription"] = serde_json::json!({
+        "BucketARN": "arn:aws:s3:::acme-raw-clicks",
+        "Prefix": "backup/clicks/",
+    });
+    let c = import(&description).unwrap();
+    let t = written(&c);
+    assert_eq!(
+        str_at(&t, "format.type"),
+        "raw",
+        "without AppendDelimiterToRecord Firehose writes the records back to back"
+    );
+    assert_eq!(str_at(&t, "format.compression"), "gzip");
+    assert_eq!(str_at(&t, "destination.backup_prefix"), "backup/clicks/");
+    assert!(
+        !c.not_carried_over.iter().any(|m| m.contains("backup")),
+        "a backup to the destination's own bucket is carried over whole: {:?}",
+        c.not_carried_over
+    );
+}

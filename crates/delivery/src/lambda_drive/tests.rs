@@ -538,3 +538,108 @@ async fn throttling_is_retried_and_spent_retries_fail_every_record_with_the_code
 
 #[path = "tests/crash_replay.rs"]
 mod crash_replay;
+
+/// A function answering every record Ok with its text and partition key `k` = `key`.
+fn keyed_function(key: &'static str) -> FnLambdaInvoker {
+    FnLambdaInvoker::new(move |_, request| {
+        let request = decode_request(request).expect("a request");
+        let records: Vec<serde_json::Value> = request
+            .records
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "recordId": r.record_id,
+                    "result": "Ok",
+                    "data": STANDARD.encode(&r.data),
+                    "metadata": {"partitionKeys": {"k": key}},
+                })
+            })
+            .collect();
+        Ok(serde_json::to_vec(&serde_json::json!({ "records": records })).unwrap())
+    })
+}
+
+/// Buffers whose data objects go under `p=!{partitionKeyFromLambda:k}/`.
+fn keyed_buffers(resume: ResumeState) -> ShardBuffers {
+    ShardBuffers::new(
+        ObjectLayout {
+            prefixes: Arc::new(
+                OutputPrefixes::parse(Some("p=!{partitionKeyFromLambda:k}/"), Some("err/"))
+                    .unwrap(),
+            ),
+            ..layout()
+        },
+        BufferLimits {
+            size_bytes: 1 << 20,
+            interval_ms: 3_600_000,
+        },
+        resume,
+    )
+}
+
+#[tokio::test]
+async fn a_function_returning_other_partition_keys_on_replay_duplicates_the_replayed_records_and_loses_none()
+ {
+    // The README's decision: the replay's object of records the first run had written goes
+    // to the replay's partition, under another key than the first run's object, so those
+    // records are in both (duplicated, never lost); records the first run had not written are
+    // in the replay's partition once.
+    let sink = Arc::new(MemorySink::new());
+    let texts = texts();
+    let mut first = run(&sink, "", lambda_size(), ResumeState::default());
+    first.lambda.invoker = Arc::new(keyed_function("a"));
+    first.buffers = keyed_buffers(ResumeState::default());
+    first.journal.crash_at_checkpoint = true;
+    for (i, t) in texts.iter().take(4).enumerate() {
+        first.feed(0, record(i as u64 + 1, t)).await.unwrap();
+    }
+    assert!(first.feed(5_000, StageEvent::Tick).await.is_err());
+    let first_objects: Vec<String> = sink.objects().into_iter().map(|(k, _)| k).collect();
+    assert!(
+        !first_objects.is_empty() && first_objects.iter().all(|k| k.starts_with("p=a/")),
+        "the first run wrote its object under its key: {first_objects:?}"
+    );
+    let resume = ResumeState {
+        checkpoint: None,
+        flush_intent: Some(at(4)),
+        horizon: Some(at(4)),
+    };
+    let mut second = run(&sink, "", lambda_size(), resume.clone());
+    second.lambda.invoker = Arc::new(keyed_function("b"));
+    second.buffers = keyed_buffers(resume);
+    for (i, t) in texts.iter().enumerate() {
+        second.feed(0, record(i as u64 + 1, t)).await.unwrap();
+    }
+    second.feed(0, StageEvent::Drain).await.unwrap();
+    let lines_under = |prefix: &str| -> Vec<String> {
+        let mut lines: Vec<String> = sink
+            .objects()
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .flat_map(|(_, body)| {
+                String::from_utf8(body)
+                    .unwrap()
+                    .lines()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        lines.sort();
+        lines
+    };
+    let mut first_four: Vec<String> = texts.iter().take(4).cloned().collect();
+    first_four.sort();
+    let mut all: Vec<String> = texts.clone();
+    all.sort();
+    assert_eq!(
+        lines_under("p=a/"),
+        first_four,
+        "the first run's object stays"
+    );
+    assert_eq!(
+        lines_under("p=b/"),
+        all,
+        "the replay wrote every record under its key: the first four again, and the rest"
+    );
+    assert!(lines_under("err/").is_empty(), "nothing refused");
+}
