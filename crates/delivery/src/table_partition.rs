@@ -16,13 +16,40 @@ use kinesink_parquet_writer::{ObjectFormat, ParsedJsonRecord};
 /// The partition of a data file in a table destination.
 ///
 /// Guarantees: two partitions are equal (and hash and order alike) exactly when their tables
-/// and paths are equal; the values are carried unopened from the partitioner to the shell.
+/// and paths are equal; the values are carried unopened from the partitioner to the shell. A
+/// clone is one reference count (the record path clones the partition of every record).
 #[derive(Clone)]
-pub struct TablePartition {
+pub struct TablePartition(Arc<Placed>);
+
+/// A partition's parts, shared by its clones.
+struct Placed {
     table: Arc<str>,
     path: Arc<str>,
     values: Arc<dyn Any + Send + Sync>,
     format: Option<ObjectFormat>,
+    /// The hash of (table, path), computed once.
+    hash: u64,
+}
+
+impl Placed {
+    fn new(
+        table: Arc<str>,
+        path: Arc<str>,
+        values: Arc<dyn Any + Send + Sync>,
+        format: Option<ObjectFormat>,
+    ) -> Self {
+        // A fixed hasher: the same (table, path) always hashes the same, as equality needs.
+        let mut hasher = std::hash::DefaultHasher::new();
+        table.hash(&mut hasher);
+        path.hash(&mut hasher);
+        Self {
+            table,
+            path,
+            values,
+            format,
+            hash: hasher.finish(),
+        }
+    }
 }
 
 impl TablePartition {
@@ -31,63 +58,78 @@ impl TablePartition {
     /// `values` of it.
     #[must_use]
     pub fn new(path: Arc<str>, values: Arc<dyn Any + Send + Sync>) -> Self {
-        Self {
-            table: Arc::from(""),
-            path,
-            values,
-            format: None,
-        }
+        Self(Arc::new(Placed::new(Arc::from(""), path, values, None)))
     }
 
     /// This partition in the table `id` routes to, whose data files are written in `format`
     /// (`None`: the layout's format).
     #[must_use]
-    pub fn in_table(mut self, id: Arc<str>, format: Option<ObjectFormat>) -> Self {
-        self.table = id;
-        self.format = format;
-        self
+    pub fn in_table(self, id: Arc<str>, format: Option<ObjectFormat>) -> Self {
+        let p = &self.0;
+        Self(Arc::new(Placed::new(
+            id,
+            Arc::clone(&p.path),
+            Arc::clone(&p.values),
+            format,
+        )))
+    }
+
+    /// This partition in the table `routed` routes to: itself when a partitioner already
+    /// placed it there (its table id is the same allocation as the route's: one table, one
+    /// format), else [`TablePartition::in_table`] of the route's id and format.
+    #[must_use]
+    pub fn placed_in(self, routed: &RoutedTable) -> Self {
+        if Arc::ptr_eq(&self.0.table, &routed.id) {
+            return self;
+        }
+        self.in_table(Arc::clone(&routed.id), routed.format.clone())
     }
 
     /// The id of its table ([`RoutedTable::id`]; empty when no router placed it).
     #[must_use]
     pub fn table(&self) -> &str {
-        &self.table
+        &self.0.table
     }
 
     /// The format of its table's data files, when the table has its own.
     #[must_use]
     pub fn format(&self) -> Option<&ObjectFormat> {
-        self.format.as_ref()
+        self.0.format.as_ref()
     }
 
     /// The directory of its data files, relative to the table's location.
     #[must_use]
     pub fn path(&self) -> &str {
-        &self.path
+        &self.0.path
     }
 
     /// The table format's values of this partition, as the partitioner gave them.
     #[must_use]
     pub fn values(&self) -> &Arc<dyn Any + Send + Sync> {
-        &self.values
+        &self.0.values
     }
 }
 
 impl fmt::Debug for TablePartition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("TablePartition")
-            .field(&self.table)
-            .field(&self.path)
+            .field(&self.0.table)
+            .field(&self.0.path)
             .finish()
     }
 }
 
 impl PartialEq for TablePartition {
     fn eq(&self, other: &Self) -> bool {
-        // A partitioner hands out clones of the partitions it made, so equal texts are usually
-        // the same allocation: compared by address first, by text only when they differ.
+        // A partitioner hands out clones of the partitions it made, so equal partitions are
+        // usually the same allocation: compared by address first, by text only when they differ.
+        if Arc::ptr_eq(&self.0, &other.0) {
+            return true;
+        }
         let same = |a: &Arc<str>, b: &Arc<str>| Arc::ptr_eq(a, b) || a == b;
-        same(&self.table, &other.table) && same(&self.path, &other.path)
+        self.0.hash == other.0.hash
+            && same(&self.0.table, &other.0.table)
+            && same(&self.0.path, &other.0.path)
     }
 }
 
@@ -95,8 +137,7 @@ impl Eq for TablePartition {}
 
 impl Hash for TablePartition {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.table.hash(state);
-        self.path.hash(state);
+        state.write_u64(self.0.hash);
     }
 }
 
@@ -108,7 +149,7 @@ impl PartialOrd for TablePartition {
 
 impl Ord for TablePartition {
     fn cmp(&self, other: &Self) -> Ordering {
-        (&self.table, &self.path).cmp(&(&other.table, &other.path))
+        (&self.0.table, &self.0.path).cmp(&(&other.0.table, &other.0.path))
     }
 }
 
@@ -181,30 +222,87 @@ pub trait TableRouter: Send + Sync + fmt::Debug {
     ///
     /// # Errors
     /// [`RouteError`]: the table cannot take the record, or cannot be looked up now.
-    fn route(&self, database: Option<&str>, table: Option<&str>)
-    -> Result<RoutedTable, RouteError>;
+    fn route(
+        &self,
+        database: Option<&str>,
+        table: Option<&str>,
+    ) -> Result<Arc<RoutedTable>, RouteError>;
 }
 
 /// A destination of one table: every record goes to it, whatever its routing keys.
 ///
 /// Guarantees: [`TableRouter::route`] always answers the same [`RoutedTable`].
 #[derive(Debug, Clone)]
-pub struct SingleTable(pub RoutedTable);
+pub struct SingleTable(pub Arc<RoutedTable>);
 
 impl SingleTable {
     /// The single table placed by `partitioner`, written in the layout's format, with id `id`.
     #[must_use]
     pub fn new(id: &str, partitioner: Arc<dyn TablePartitioner>) -> Self {
-        Self(RoutedTable {
+        Self(Arc::new(RoutedTable {
             id: id.into(),
             partitioner,
             format: None,
-        })
+        }))
     }
 }
 
 impl TableRouter for SingleTable {
-    fn route(&self, _: Option<&str>, _: Option<&str>) -> Result<RoutedTable, RouteError> {
-        Ok(self.0.clone())
+    fn route(&self, _: Option<&str>, _: Option<&str>) -> Result<Arc<RoutedTable>, RouteError> {
+        Ok(Arc::clone(&self.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[derive(Debug)]
+    struct Nowhere;
+
+    impl TablePartitioner for Nowhere {
+        fn partition_of(
+            &self,
+            _: &ParsedJsonRecord<'_>,
+        ) -> Result<TablePartition, TablePartitionFailure> {
+            unreachable!("not called")
+        }
+    }
+
+    #[test]
+    fn a_partition_already_in_the_routes_table_is_taken_as_is_and_equal_texts_are_one_partition() {
+        let routed = RoutedTable {
+            id: "db.t".into(),
+            partitioner: Arc::new(Nowhere),
+            format: None,
+        };
+        let made = TablePartition::new("data/k=a/".into(), Arc::new(()));
+        // Placed by the partitioner in the route's table (the same id allocation): as is.
+        let placed = made.clone().in_table(Arc::clone(&routed.id), None);
+        let again = placed.clone().placed_in(&routed);
+        assert!(
+            Arc::ptr_eq(&placed.0, &again.0),
+            "no new partition per record"
+        );
+        // Placed by the route (another allocation of the same texts): equal, same hash.
+        let other_route = RoutedTable {
+            id: "db.t".into(),
+            ..routed
+        };
+        let by_route = made.clone().placed_in(&other_route);
+        assert!(!Arc::ptr_eq(&by_route.0, &placed.0));
+        assert_eq!(by_route, placed);
+        let set: HashSet<TablePartition> = [by_route.clone(), placed.clone()].into();
+        assert_eq!(set.len(), 1, "equal partitions hash alike");
+        assert_eq!(by_route.table(), "db.t");
+        assert_eq!(by_route.path(), "data/k=a/");
+        // Another path or another table is another partition.
+        let other_path =
+            TablePartition::new("data/k=b/".into(), Arc::new(())).in_table("db.t".into(), None);
+        let other_table = made.in_table("db.u".into(), None);
+        assert_ne!(other_path, placed);
+        assert_ne!(other_table, placed);
+        assert!(other_table > placed, "ordered by table, then path");
     }
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use iceberg::spec::{Datum, PartitionSpec, Schema};
 use kinesink_delivery::{TablePartition, TablePartitionFailure, TablePartitioner};
 use kinesink_parquet_writer::{
-    FORMAT_CONVERSION_FAILED_OUTPUT_TYPE, ParsedJsonRecord, SerdeOptions, TableSchema,
+    FORMAT_CONVERSION_FAILED_OUTPUT_TYPE, ObjectFormat, ParsedJsonRecord, SerdeOptions, TableSchema,
 };
 
 use crate::partition_source::{PartitionSourceError, PartitionSources, SourceValues};
@@ -35,6 +35,8 @@ pub struct IcebergPartitioner {
     values: PartitionValues,
     /// Partitions made so far, by their tuple.
     known: RwLock<KnownPartitions>,
+    /// The table id and format its partitions are placed in ([`IcebergPartitioner::place_in`]).
+    placement: std::sync::OnceLock<(Arc<str>, ObjectFormat)>,
 }
 
 /// Partitions made so far by their tuple, hashed with foldhash (looked up once per record;
@@ -75,7 +77,15 @@ impl IcebergPartitioner {
             sources,
             values,
             known: RwLock::new(HashMap::default()),
+            placement: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Places every partition made from now on in table `id`, written in `format` (the
+    /// table's route has the same `id` allocation, so the record path takes the partitions as
+    /// they are instead of placing each record's anew). Set once; later calls change nothing.
+    pub fn place_in(&self, id: Arc<str>, format: ObjectFormat) {
+        let _ = self.placement.set((id, format));
     }
 }
 
@@ -115,6 +125,10 @@ impl TablePartitioner for IcebergPartitioner {
             format!("{DATA_DIRECTORY}{}/", partition.path()).into()
         };
         let made = TablePartition::new(path, Arc::new(partition));
+        let made = match self.placement.get() {
+            Some((id, format)) => made.in_table(Arc::clone(id), Some(format.clone())),
+            None => made,
+        };
         let mut known = self
             .known
             .write()

@@ -124,17 +124,16 @@ pub struct OpenTable {
     pub format: ObjectFormat,
     /// Writes its data files.
     pub files: TableFiles,
+    /// The table as the record path routes to it (made once: every record shares it).
+    routed: Arc<RoutedTable>,
 }
 
 impl OpenTable {
-    /// The table as the record path routes to it.
+    /// The table as the record path routes to it: the same [`RoutedTable`] every time, whose
+    /// partitioner hands out partitions already placed in this table.
     #[must_use]
-    pub fn routed(&self) -> RoutedTable {
-        RoutedTable {
-            id: Arc::clone(&self.id),
-            partitioner: self.target.partitioner.clone(),
-            format: Some(self.format.clone()),
-        }
+    pub fn routed(&self) -> Arc<RoutedTable> {
+        Arc::clone(&self.routed)
     }
 }
 
@@ -195,11 +194,20 @@ impl TableOpener {
             OpenFailure::Refused(IcebergSinkError::permanent(&operation, message))
         })?;
         let files = TableFiles::new(&target, sink);
+        let id: Arc<str> = format!("{database}.{table}").into();
+        let format = ObjectFormat::Parquet(Arc::new(format));
+        target.partitioner.place_in(Arc::clone(&id), format.clone());
+        let routed = Arc::new(RoutedTable {
+            id: Arc::clone(&id),
+            partitioner: target.partitioner.clone(),
+            format: Some(format.clone()),
+        });
         Ok(OpenTable {
-            id: format!("{database}.{table}").into(),
+            id,
             target,
-            format: ObjectFormat::Parquet(Arc::new(format)),
+            format,
             files,
+            routed,
         })
     }
 }
@@ -348,7 +356,7 @@ impl TableRouter for TableRoutes {
         &self,
         database: Option<&str>,
         table: Option<&str>,
-    ) -> Result<RoutedTable, RouteError> {
+    ) -> Result<Arc<RoutedTable>, RouteError> {
         if database.is_none() && table.is_none() {
             // No routing keys (every record without a routing query): the default table.
             return Ok(self.default.routed());

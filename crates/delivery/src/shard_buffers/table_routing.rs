@@ -45,7 +45,7 @@ impl ShardBuffers {
             }
         };
         let partition = match routed.partitioner.partition_of(parsed) {
-            Ok(partition) => partition.in_table(routed.id, routed.format),
+            Ok(partition) => partition.placed_in(&routed),
             Err(f) => {
                 let failed = fail(&f.error_output_type, &f.error_code, f.message);
                 return self.add_failed(now_ms, &failed, actions);

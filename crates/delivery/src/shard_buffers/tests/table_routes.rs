@@ -35,16 +35,18 @@ impl TableRouter for Catalog {
         &self,
         database: Option<&str>,
         table: Option<&str>,
-    ) -> Result<RoutedTable, RouteError> {
+    ) -> Result<Arc<RoutedTable>, RouteError> {
         let id = format!(
             "{}.{}",
             database.unwrap_or("analytics"),
             table.unwrap_or("events")
         );
-        let routed = |format| RoutedTable {
-            id: id.as_str().into(),
-            partitioner: Arc::new(Unpartitioned),
-            format,
+        let routed = |format| {
+            Arc::new(RoutedTable {
+                id: id.as_str().into(),
+                partitioner: Arc::new(Unpartitioned),
+                format,
+            })
         };
         match id.as_str() {
             "analytics.events" | "audit.events" => Ok(routed(None)),
