@@ -594,7 +594,7 @@ async fn a_function_returning_other_partition_keys_on_replay_duplicates_the_repl
         first.feed(0, record(i as u64 + 1, t)).await.unwrap();
     }
     assert!(first.feed(5_000, StageEvent::Tick).await.is_err());
-    let first_objects: Vec<String> = sink.objects().into_iter().map(|(k, _)| k).collect();
+    let first_objects: Vec<String> = sink.objects().into_keys().collect();
     assert!(
         !first_objects.is_empty() && first_objects.iter().all(|k| k.starts_with("p=a/")),
         "the first run wrote its object under its key: {first_objects:?}"
