@@ -57,6 +57,20 @@ fn delivered(objects: &BTreeMap<String, (String, Vec<u8>)>) -> BTreeMap<String, 
     event_counts(objects)
 }
 
+/// Appends `[processing.lambda]` naming the stand-in `function` (as `drop-tenths`), with the
+/// batching lines `extra`.
+fn with_lambda(cfg: &Config, function: &LambdaStandIn, extra: &str) {
+    let text = std::fs::read_to_string(&cfg.path).unwrap();
+    std::fs::write(
+        &cfg.path,
+        format!(
+            "{text}[processing.lambda]\nfunction = \"drop-tenths\"\nendpoint_url = \"{}\"\n{extra}",
+            function.endpoint
+        ),
+    )
+    .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn run_delivers_each_record_the_function_returned_once_through_a_sigterm_and_a_restart() {
     let function = LambdaStandIn::start(|_, body, _| drop_tenths_and_mark(body)).await;
@@ -75,16 +89,11 @@ async fn run_delivers_each_record_the_function_returned_once_through_a_sigterm_a
         "buffer_size_mib = 1\nbuffer_interval_s = 2",
     );
     // Small batches cut by size, and by time after a second.
-    let text = std::fs::read_to_string(&cfg.path).unwrap();
-    std::fs::write(
-        &cfg.path,
-        format!(
-            "{text}[processing.lambda]\nfunction = \"drop-tenths\"\nendpoint_url = \"{}\"\n\
-             buffer_size_mib = 0.2\nbuffer_interval_s = 1\nretries = 2\n",
-            function.endpoint
-        ),
-    )
-    .unwrap();
+    with_lambda(
+        &cfg,
+        &function,
+        "buffer_size_mib = 0.2\nbuffer_interval_s = 1\nretries = 2\n",
+    );
 
     let mut worker = Worker::start(&cfg.path);
     worker.wait_for("lease taken", 2, Duration::from_secs(60));
@@ -165,16 +174,11 @@ async fn a_shard_that_ends_with_records_waiting_for_their_lambda_batch_invokes_t
     );
     // Batches are cut only by size (3 MiB) or after 15 minutes: at the parent's end its records
     // are still waiting for their invocation.
-    let text = std::fs::read_to_string(&cfg.path).unwrap();
-    std::fs::write(
-        &cfg.path,
-        format!(
-            "{text}[processing.lambda]\nfunction = \"drop-tenths\"\nendpoint_url = \"{}\"\n\
-             buffer_size_mib = 3\nbuffer_interval_s = 900\n",
-            function.endpoint
-        ),
-    )
-    .unwrap();
+    with_lambda(
+        &cfg,
+        &function,
+        "buffer_size_mib = 3\nbuffer_interval_s = 900\n",
+    );
     let out = run(kinesink()
         .args(["run", "--until-caught-up", "--config"])
         .arg(&cfg.path));

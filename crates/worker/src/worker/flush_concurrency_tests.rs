@@ -43,8 +43,8 @@ impl ObjectSink for SlowSink {
     }
 }
 
-#[tokio::test]
-async fn a_flush_of_many_partitions_writes_their_objects_concurrently_and_each_record_once() {
+/// One open shard of [`RECORDS`] records `{"id":"r<i>"}`, sequence numbers 1000 on.
+fn one_shard_of_records() -> Arc<MemoryShardSource> {
     let source = Arc::new(MemoryShardSource::new());
     source.add_shard(
         ShardInfo {
@@ -62,6 +62,22 @@ async fn a_flush_of_many_partitions_writes_their_objects_concurrently_and_each_r
             .collect(),
         vec![],
     );
+    source
+}
+
+/// A memory sink whose puts take 20 ms.
+fn slow_sink() -> Arc<SlowSink> {
+    Arc::new(SlowSink {
+        inner: MemorySink::new(),
+        delay: Duration::from_millis(20),
+        running: AtomicUsize::new(0),
+        most_at_once: AtomicUsize::new(0),
+    })
+}
+
+#[tokio::test]
+async fn a_flush_of_many_partitions_writes_their_objects_concurrently_and_each_record_once() {
+    let source = one_shard_of_records();
     let defaults = crate::test_fixtures::settings("conc", "a");
     // Every record in its own partition; nothing is cut before the end.
     let settings = WorkerSettings {
@@ -85,12 +101,7 @@ async fn a_flush_of_many_partitions_writes_their_objects_concurrently_and_each_r
         error_codec: Codec::None,
         ..defaults
     };
-    let sink = Arc::new(SlowSink {
-        inner: MemorySink::new(),
-        delay: Duration::from_millis(20),
-        running: AtomicUsize::new(0),
-        most_at_once: AtomicUsize::new(0),
-    });
+    let sink = slow_sink();
     let table = Arc::new(MemoryLeaseTable::new());
     let format = ObjectFormat::Records {
         framing: kinesink_parquet_writer::RecordFraming::NewlineDelimited,
@@ -171,12 +182,7 @@ async fn a_flush_of_many_table_partitions_writes_their_data_files_concurrently_a
     })
     .await
     .unwrap();
-    let sink = Arc::new(SlowSink {
-        inner: MemorySink::new(),
-        delay: Duration::from_millis(20),
-        running: AtomicUsize::new(0),
-        most_at_once: AtomicUsize::new(0),
-    });
+    let sink = slow_sink();
     let data_sink = sink.clone();
     let opener = TableOpener {
         catalog: catalog.clone(),
@@ -199,23 +205,7 @@ async fn a_flush_of_many_table_partitions_writes_their_data_files_concurrently_a
         routes.clone(),
         Duration::from_millis(100),
     );
-    let source = Arc::new(MemoryShardSource::new());
-    source.add_shard(
-        ShardInfo {
-            shard_id: "shardId-000000000000".into(),
-            parent_shard_ids: vec![],
-            closed: false,
-        },
-        (0..RECORDS)
-            .map(|i| KinesisRecord {
-                data: format!("{{\"id\":\"r{i}\"}}").into_bytes(),
-                partition_key: "k".into(),
-                sequence_number: (1000 + i).to_string(),
-                approximate_arrival_ms: 1_700_000_000_000,
-            })
-            .collect(),
-        vec![],
-    );
+    let source = one_shard_of_records();
     let defaults = crate::test_fixtures::settings("conc", "a");
     let settings = WorkerSettings {
         reader: ReaderSettings {
