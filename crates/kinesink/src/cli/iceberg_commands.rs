@@ -55,10 +55,18 @@ async fn routed_tables(
     )>,
     Failure,
 > {
-    let mut namespaces = catalog
-        .list_namespaces(None)
-        .await
-        .map_err(|e| usage(format!("list the databases of the catalog: {e}")))?;
+    // Without the permission to list databases (glue:GetDatabases), the configured one's
+    // tables are still shown.
+    let mut namespaces = match catalog.list_namespaces(None).await {
+        Ok(namespaces) => namespaces,
+        Err(e) => {
+            eprintln!(
+                "kinesink: could not list the catalog's databases ({e}); showing the tables of {} only",
+                default.namespace().join(".")
+            );
+            Vec::new()
+        }
+    };
     namespaces.sort_by_key(|n| (n != default.namespace(), n.join(".")));
     if !namespaces.contains(default.namespace()) {
         namespaces.insert(0, default.namespace().clone());
