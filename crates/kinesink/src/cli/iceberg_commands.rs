@@ -73,16 +73,40 @@ async fn routed_tables(
     }
     let mut routed = Vec::new();
     for namespace in &namespaces {
-        let mut tables = catalog
-            .list_tables(namespace)
-            .await
-            .map_err(|e| usage(format!("list the tables of {}: {e}", namespace.join("."))))?;
+        // The configured database must be readable (its failure fails the command); another
+        // database or table this worker may not read (other teams' tables, other buckets) is
+        // skipped with a warning.
+        let own = namespace == default.namespace();
+        let tables = match catalog.list_tables(namespace).await {
+            Ok(tables) => tables,
+            Err(e) if own => {
+                return Err(usage(format!(
+                    "list the tables of {}: {e}",
+                    namespace.join(".")
+                )));
+            }
+            Err(e) => {
+                eprintln!(
+                    "kinesink: skipping database {}: its tables could not be listed ({e})",
+                    namespace.join(".")
+                );
+                continue;
+            }
+        };
+        let mut tables = tables;
         tables.sort_by_key(ToString::to_string);
         for table in tables {
             if &table == default {
                 continue;
             }
-            let status = table_status(catalog, &table, name).await.map_err(usage)?;
+            let status = match table_status(catalog, &table, name).await {
+                Ok(status) => status,
+                Err(e) if own => return Err(usage(e)),
+                Err(e) => {
+                    eprintln!("kinesink: skipping table {table}: {e}");
+                    continue;
+                }
+            };
             if !status.positions.is_empty() {
                 routed.push((table, status));
             }

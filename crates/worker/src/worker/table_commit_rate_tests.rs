@@ -22,6 +22,8 @@ use std::time::Instant;
 
 const SHARDS: u64 = 64;
 const INTERVAL_MS: u64 = 1_000;
+/// How late a commit's first catalog call may start after the commit task decided it.
+const JITTER_MS: u64 = 500;
 
 /// One catalog call: its method, when it was made, by which tokio task, whether it succeeded
 /// (calls are listed in the order they were answered).
@@ -376,10 +378,13 @@ async fn table_rows(dir: &std::path::Path) -> u64 {
 /// nothing between the task's decision to commit and that call waits, so rounds must start an
 /// interval apart. (The catalog's answers would carry the time of reading the table and
 /// writing the manifests, which on a loaded machine is most of an interval; other loads of the
-/// task, for shards taken, come between rounds. The margin, 20%, is for the thread being
-/// descheduled on a loaded machine: with four busy loops on two cores, starts came up to 180 ms
-/// after the decision. A second commit within one interval would come at the commit task's next
-/// tick, 100 ms on.)
+/// task, for shards taken, come between rounds.) Every span of rounds is checked, not only
+/// neighbours: n + 1 rounds must span n intervals, less [`JITTER_MS`] for the thread being
+/// descheduled between a decision and its first call (with four busy loops on two cores, starts
+/// came up to 180 ms late; a late start shortens the spans that begin at it by as much, and
+/// only those). A second commit within one interval (at the commit task's next tick,
+/// 100 ms on) makes a span ~900 ms short; commits every half interval make the spans of three
+/// rounds 1 s short.
 fn check_commit_spacing(worker: usize, calls: &[Call], stopped_at: Instant) -> (usize, usize) {
     let commit_tasks: Vec<tokio::task::Id> = calls
         .iter()
@@ -410,15 +415,20 @@ fn check_commit_spacing(worker: usize, calls: &[Call], stopped_at: Instant) -> (
     let Some(first) = rounds.first().copied() else {
         return (0, 0);
     };
-    let before_stop = rounds.iter().take_while(|r| **r < stopped_at).count();
-    for pair in rounds[..before_stop].windows(2) {
-        let gap = pair[1] - pair[0];
-        assert!(
-            gap >= Duration::from_millis(INTERVAL_MS * 4 / 5),
-            "worker {worker}: two commits started {gap:?} apart, within one {INTERVAL_MS} ms \
-             interval, {:?} before the stop",
-            stopped_at.saturating_duration_since(pair[1])
-        );
+    let before_stop = &rounds[..rounds.iter().take_while(|r| **r < stopped_at).count()];
+    for (i, first_start) in before_stop.iter().enumerate() {
+        for (k, later) in before_stop[i + 1..].iter().enumerate() {
+            let rounds_between = k as u64 + 1;
+            let span = *later - *first_start;
+            assert!(
+                span + Duration::from_millis(JITTER_MS)
+                    >= Duration::from_millis(rounds_between * INTERVAL_MS),
+                "worker {worker}: {} commits started within {span:?}, more than one per \
+                 {INTERVAL_MS} ms interval ({:?} before the stop)",
+                rounds_between + 1,
+                stopped_at.saturating_duration_since(*later)
+            );
+        }
     }
     let requests = calls.iter().filter(|c| c.sent >= first).count();
     (rounds.len(), requests)
