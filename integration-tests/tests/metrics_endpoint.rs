@@ -43,7 +43,9 @@ async fn serving_metrics(name: &str, events: u64, extra: &str) -> (String, u16, 
     let stream = unique(name);
     create_stream(&stream, 2).await;
     create_bucket(BUCKET).await;
-    produce(&stream, events, &stream, false);
+    if events > 0 {
+        produce(&stream, events, &stream, false);
+    }
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -237,9 +239,14 @@ fn envelope(message_type: &str, messages: &[&str]) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn processor_counters_count_control_messages_transform_drops_and_processing_time() {
-    let stream = unique("it-metrics-cwl");
-    create_stream(&stream, 1).await;
-    create_bucket(BUCKET).await;
+    let (stream, port, _cfg, worker) = serving_metrics(
+        "it-metrics-cwl",
+        0,
+        "[processing]\ndecompression = \"gzip\"\ncloudwatch_logs_message_extraction = true\n\
+         transform = 'if .event_id == \"m2\" then empty else . end'\n",
+    )
+    .await;
+    // The envelopes go in while the worker reads.
     let k = kinesis_client(None).await;
     for body in [
         envelope(
@@ -263,26 +270,6 @@ async fn processor_counters_count_control_messages_transform_drops_and_processin
             .await
             .unwrap();
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let cfg = config(
-        &stream,
-        &stream,
-        BUCKET,
-        &stream,
-        "",
-        &format!(
-            "buffer_interval_s = 1\n[processing]\ndecompression = \"gzip\"\n\
-             cloudwatch_logs_message_extraction = true\n\
-             transform = 'if .event_id == \"m2\" then empty else . end'\n\
-             [metrics]\nlisten = \"127.0.0.1:{port}\""
-        ),
-    );
-    let mut worker = Worker::start(&cfg.path);
-    worker.wait_for("serving /metrics", 1, Duration::from_secs(30));
     let deadline = Instant::now() + Duration::from_secs(60);
     let text = loop {
         let (_, text) = get(port, "/metrics");

@@ -366,112 +366,104 @@ mod tests {
         assert_eq!(table.list().await.unwrap()[0].checkpoint, seq(20));
     }
 
-    #[test]
-    fn a_refused_fenced_write_is_counted_as_refused_and_as_a_lease_loss() {
+    /// Runs `body` on a current-thread runtime with a local Prometheus recorder; returns a
+    /// reader of the recorded value of each metric (panicking, naming it, when absent).
+    fn with_counted_metrics(
+        body: impl std::future::Future<Output = ()>,
+    ) -> impl Fn(&str) -> String {
         let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
         let handle = recorder.handle();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        metrics::with_local_recorder(&recorder, || {
-            runtime.block_on(async {
-                let table: Arc<dyn LeaseTable> = Arc::new(MemoryLeaseTable::new());
-                for s in ["x", "y", "z"] {
-                    table
-                        .create_if_missing(&Lease::new(s, vec![], Checkpoint::TrimHorizon))
-                        .await
-                        .unwrap();
-                }
-                let zombie = LeaseKeeper::new(table.clone(), "zombie");
-                for s in ["x", "y", "z"] {
-                    zombie.take(s, 0).await.unwrap().unwrap();
-                }
-                // While the zombie is paused, another worker takes all three leases.
-                for s in ["x", "y", "z"] {
-                    table.take(s, 1, "successor").await.unwrap().unwrap();
-                }
-                assert!(matches!(
-                    zombie.checkpoint("x", &seq(5)).await,
-                    Err(LeaseError::Lost { .. })
-                ));
-                assert!(matches!(
-                    zombie
-                        .record_progress("y", &SequencePosition::new("5", 0), None)
-                        .await,
-                    Err(LeaseError::Lost { .. })
-                ));
-                assert!(matches!(
-                    zombie.release("z").await,
-                    Err(LeaseError::Lost { .. })
-                ));
-                // Not held any more: refused by the keeper itself, no table write, not counted.
-                assert!(matches!(
-                    zombie.checkpoint("x", &seq(6)).await,
-                    Err(LeaseError::Lost { .. })
-                ));
-                // A loss found by a scan instead is counted once, by reconcile.
-                let other = LeaseKeeper::new(table.clone(), "other");
-                table
-                    .create_if_missing(&Lease::new("w", vec![], Checkpoint::TrimHorizon))
-                    .await
-                    .unwrap();
-                other.take("w", 0).await.unwrap().unwrap();
-                table.take("w", 1, "successor").await.unwrap().unwrap();
-                assert_eq!(other.reconcile(&table.list().await.unwrap()).await, ["w"]);
-            });
-        });
+        metrics::with_local_recorder(&recorder, || runtime.block_on(body));
         let text = handle.render();
-        let value = |name: &str| {
+        move |name: &str| {
             text.lines()
                 .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
                 .unwrap_or_else(|| panic!("no {name} in {text}"))
                 .to_owned()
-        };
+        }
+    }
+
+    #[test]
+    fn a_refused_fenced_write_is_counted_as_refused_and_as_a_lease_loss() {
+        let value = with_counted_metrics(async {
+            let table: Arc<dyn LeaseTable> = Arc::new(MemoryLeaseTable::new());
+            for s in ["x", "y", "z"] {
+                table
+                    .create_if_missing(&Lease::new(s, vec![], Checkpoint::TrimHorizon))
+                    .await
+                    .unwrap();
+            }
+            let zombie = LeaseKeeper::new(table.clone(), "zombie");
+            for s in ["x", "y", "z"] {
+                zombie.take(s, 0).await.unwrap().unwrap();
+            }
+            // While the zombie is paused, another worker takes all three leases.
+            for s in ["x", "y", "z"] {
+                table.take(s, 1, "successor").await.unwrap().unwrap();
+            }
+            assert!(matches!(
+                zombie.checkpoint("x", &seq(5)).await,
+                Err(LeaseError::Lost { .. })
+            ));
+            assert!(matches!(
+                zombie
+                    .record_progress("y", &SequencePosition::new("5", 0), None)
+                    .await,
+                Err(LeaseError::Lost { .. })
+            ));
+            assert!(matches!(
+                zombie.release("z").await,
+                Err(LeaseError::Lost { .. })
+            ));
+            // Not held any more: refused by the keeper itself, no table write, not counted.
+            assert!(matches!(
+                zombie.checkpoint("x", &seq(6)).await,
+                Err(LeaseError::Lost { .. })
+            ));
+            // A loss found by a scan instead is counted once, by reconcile.
+            let other = LeaseKeeper::new(table.clone(), "other");
+            table
+                .create_if_missing(&Lease::new("w", vec![], Checkpoint::TrimHorizon))
+                .await
+                .unwrap();
+            other.take("w", 0).await.unwrap().unwrap();
+            table.take("w", 1, "successor").await.unwrap().unwrap();
+            assert_eq!(other.reconcile(&table.list().await.unwrap()).await, ["w"]);
+        });
         assert_eq!(value(kinesink_metric_names::FENCED_WRITES_REFUSED), "3");
         assert_eq!(value(kinesink_metric_names::LEASE_LOSSES), "4");
     }
 
     #[test]
     fn a_loss_a_scan_shows_while_ownership_expired_is_confirmed_by_a_refused_fenced_write() {
-        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
-        let handle = recorder.handle();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        metrics::with_local_recorder(&recorder, || {
-            runtime.block_on(async {
-                let table: Arc<dyn LeaseTable> = Arc::new(MemoryLeaseTable::new());
-                for s in ["x", "y"] {
-                    table
-                        .create_if_missing(&Lease::new(s, vec![], Checkpoint::TrimHorizon))
-                        .await
-                        .unwrap();
-                }
-                let zombie = LeaseKeeper::new(table.clone(), "zombie");
-                for s in ["x", "y"] {
-                    zombie.take(s, 0).await.unwrap().unwrap();
-                }
-                // While the zombie is paused, another worker takes x; y is still its own.
-                table.take("x", 1, "successor").await.unwrap().unwrap();
-                let scan = table.list().await.unwrap();
-                assert_eq!(zombie.confirm_losses(&scan).await, ["x"]);
-                assert_eq!(zombie.held_shards().await, ["y"]);
-                let after = table.list().await.unwrap();
-                assert_eq!(after[0].owner.as_deref(), Some("successor"));
-                assert_eq!(after[0].counter, 2, "the refused write changed nothing");
-                assert_eq!(
-                    after[1].counter, 1,
-                    "a lease the scan shows held is not written"
-                );
-            });
+        let value = with_counted_metrics(async {
+            let table: Arc<dyn LeaseTable> = Arc::new(MemoryLeaseTable::new());
+            for s in ["x", "y"] {
+                table
+                    .create_if_missing(&Lease::new(s, vec![], Checkpoint::TrimHorizon))
+                    .await
+                    .unwrap();
+            }
+            let zombie = LeaseKeeper::new(table.clone(), "zombie");
+            for s in ["x", "y"] {
+                zombie.take(s, 0).await.unwrap().unwrap();
+            }
+            // While the zombie is paused, another worker takes x; y is still its own.
+            table.take("x", 1, "successor").await.unwrap().unwrap();
+            let scan = table.list().await.unwrap();
+            assert_eq!(zombie.confirm_losses(&scan).await, ["x"]);
+            assert_eq!(zombie.held_shards().await, ["y"]);
+            let after = table.list().await.unwrap();
+            assert_eq!(after[0].owner.as_deref(), Some("successor"));
+            assert_eq!(after[0].counter, 2, "the refused write changed nothing");
+            assert_eq!(
+                after[1].counter, 1,
+                "a lease the scan shows held is not written"
+            );
         });
-        let text = handle.render();
-        let value = |name: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-                .unwrap_or_else(|| panic!("no {name} in {text}"))
-                .to_owned()
-        };
         assert_eq!(value(kinesink_metric_names::FENCED_WRITES_REFUSED), "1");
         assert_eq!(value(kinesink_metric_names::LEASE_LOSSES), "1");
     }
