@@ -678,6 +678,8 @@ mod flush_concurrency_tests;
 mod in_process_tests;
 mod shard_launch;
 #[cfg(test)]
+mod table_commit_failure_tests;
+#[cfg(test)]
 mod table_commit_rate_tests;
 #[cfg(test)]
 mod tests;

@@ -36,7 +36,7 @@ struct Call {
 }
 
 /// A catalog that records each call and passes it on.
-struct CountingCatalog {
+pub(super) struct CountingCatalog {
     inner: Arc<dyn Catalog>,
     calls: Mutex<Vec<Call>>,
 }
@@ -48,7 +48,7 @@ impl std::fmt::Debug for CountingCatalog {
 }
 
 impl CountingCatalog {
-    fn new(inner: Arc<dyn Catalog>) -> Self {
+    pub(super) fn new(inner: Arc<dyn Catalog>) -> Self {
         Self {
             inner,
             calls: Mutex::new(Vec::new()),
@@ -188,7 +188,7 @@ impl Catalog for CountingCatalog {
 }
 
 /// The SQL catalog on SQLite in `dir` (warehouse `<dir>/warehouse`).
-async fn sqlite_catalog(dir: &std::path::Path) -> Arc<dyn Catalog> {
+pub(super) async fn sqlite_catalog(dir: &std::path::Path) -> Arc<dyn Catalog> {
     std::fs::create_dir_all(dir.join("warehouse")).unwrap();
     open_catalog(&IcebergCatalogSettings {
         kind: CatalogKind::Sql {
@@ -230,7 +230,7 @@ async fn events_routes(catalog: Arc<dyn Catalog>) -> Arc<TableRoutes> {
 }
 
 /// A record of shard `s` with sequence number `seq`.
-fn record(s: u64, seq: u64) -> KinesisRecord {
+pub(super) fn record(s: u64, seq: u64) -> KinesisRecord {
     KinesisRecord {
         data: format!(r#"{{"event_id":"{s}-{seq}","n":{seq}}}"#).into_bytes(),
         partition_key: "k".into(),
@@ -240,7 +240,7 @@ fn record(s: u64, seq: u64) -> KinesisRecord {
 }
 
 /// Worker `worker_id` delivering into the table through `catalog` (counted).
-async fn iceberg_worker(
+pub(super) async fn iceberg_worker(
     worker_id: &str,
     source: &Arc<MemoryShardSource>,
     leases: &Arc<MemoryLeaseTable>,
@@ -349,7 +349,7 @@ async fn run_workers(
 
 /// The rows in `analytics.events` of the catalog in `dir` (its current snapshot's
 /// `total-records`).
-async fn table_rows(dir: &std::path::Path) -> u64 {
+pub(super) async fn table_rows(dir: &std::path::Path) -> u64 {
     let table = sqlite_catalog(dir)
         .await
         .load_table(&TableIdent::new(
