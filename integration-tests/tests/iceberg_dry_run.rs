@@ -351,20 +351,14 @@ fn the_lambda_processor_runs_before_the_table_and_a_rerun_invokes_nothing_new() 
 fn a_table_with_a_required_column_takes_the_records_that_have_it_and_refuses_the_others() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    // The catalog's tables as iceberg-rust makes them (pyiceberg 0.10's lack the `iceberg_type`
-    // column iceberg-rust's SQL catalog queries): kinesink creates another table first.
-    let empty = d.join("empty.jsonl");
-    std::fs::write(&empty, "").unwrap();
-    dry_run_with(
-        d,
-        &config(d).replace("table = \"events\"", "table = \"first\""),
-        &empty,
-    );
-    // A table made elsewhere (as Spark's `NOT NULL` makes it): `event_id` is required.
+    // A catalog and table made by pyiceberg (its catalog table lacks the `iceberg_type` column
+    // iceberg-rust's SQL catalog queries: kinesink adds it when it opens the catalog), the
+    // table as Spark's `NOT NULL` makes it: `event_id` is required.
     pyiceberg(
         d,
         "from pyiceberg.schema import Schema\n\
          from pyiceberg.types import NestedField, StringType, LongType\n\
+         catalog.create_namespace(\"analytics\")\n\
          catalog.create_table(\"analytics.events\", schema=Schema(\n\
              NestedField(1, \"event_id\", StringType(), required=True),\n\
              NestedField(2, \"event_type\", StringType(), required=False),\n\

@@ -119,12 +119,67 @@ async fn open_sql_catalog(
         database.bind_style().to_string(),
     );
     sqlx::any::install_default_drivers();
+    add_record_type_column(uri)
+        .await
+        .map_err(|m| IcebergSinkError::permanent(operation, m))?;
     let catalog = SqlCatalogBuilder::default()
         .with_storage_factory(factory)
         .load(catalog_name, properties)
         .await
         .map_err(|e| IcebergSinkError::from_iceberg(operation, e))?;
     Ok(Arc::new(catalog))
+}
+
+/// The catalog table of a SQL catalog, and the column iceberg-rust's SQL catalog (like Java's
+/// `JdbcCatalog` schema V1) queries in it but pyiceberg's `SqlCatalog` (0.10) does not create.
+const TABLES_TABLE: &str = "iceberg_tables";
+const RECORD_TYPE_COLUMN: &str = "iceberg_type";
+
+/// Adds the `iceberg_type` column to a catalog table made without it (by pyiceberg, or Java's
+/// schema V0), as Java's `JdbcCatalog` migrates V0 to V1: iceberg-rust's catalog reads a row
+/// whose `iceberg_type` is NULL as a table, and pyiceberg keeps working with the column there
+/// (it names the columns it reads and writes). Nothing is changed when the column is there or
+/// the table is missing (the catalog creates it, with the column). Two processes adding it at
+/// once are fine: the one that loses finds it there.
+///
+/// Written here because iceberg-rust's `SqlCatalog` only creates its tables when missing and
+/// has no migration of its own (0.10.1).
+async fn add_record_type_column(uri: &str) -> Result<(), String> {
+    use sqlx::Connection as _;
+    let mut connection = sqlx::AnyConnection::connect(uri)
+        .await
+        .map_err(|e| format!("cannot connect to the catalog database: {e}"))?;
+    if selects(&mut connection, RECORD_TYPE_COLUMN).await {
+        return Ok(());
+    }
+    if !selects(&mut connection, "1").await {
+        return Ok(()); // no catalog table yet: the catalog creates it with the column
+    }
+    let added = sqlx::query(&format!(
+        "ALTER TABLE {TABLES_TABLE} ADD COLUMN {RECORD_TYPE_COLUMN} VARCHAR(5)"
+    ))
+    .execute(&mut connection)
+    .await;
+    match added {
+        Ok(_) => {
+            tracing::info!(
+                "added the `{RECORD_TYPE_COLUMN}` column to the SQL catalog's `{TABLES_TABLE}` table (made by pyiceberg or an older JdbcCatalog); its tables are read as before"
+            );
+            Ok(())
+        }
+        Err(_) if selects(&mut connection, RECORD_TYPE_COLUMN).await => Ok(()),
+        Err(e) => Err(format!(
+            "the catalog's `{TABLES_TABLE}` table has no `{RECORD_TYPE_COLUMN}` column (made by pyiceberg or an older JdbcCatalog) and adding it failed: {e}"
+        )),
+    }
+}
+
+/// Whether selecting `columns` from the catalog table works (the table and the columns exist).
+async fn selects(connection: &mut sqlx::AnyConnection, columns: &str) -> bool {
+    sqlx::query(&format!("SELECT {columns} FROM {TABLES_TABLE} WHERE 1 = 0"))
+        .fetch_all(connection)
+        .await
+        .is_ok()
 }
 
 /// Creates an empty SQLite database file unless one exists (sqlx opens only existing files).
@@ -221,5 +276,94 @@ mod tests {
                 "{warehouse}"
             );
         }
+    }
+
+    /// A SQLite catalog database laid out as pyiceberg 0.10's `SqlCatalog` makes it (no
+    /// `iceberg_type` column), holding one table row as pyiceberg writes it.
+    async fn pyiceberg_catalog_database(path: &Path) -> String {
+        use sqlx::Connection as _;
+        create_if_missing(path).unwrap();
+        let uri = format!("sqlite://{}", path.display());
+        sqlx::any::install_default_drivers();
+        let mut connection = sqlx::AnyConnection::connect(&uri).await.unwrap();
+        for statement in [
+            "CREATE TABLE iceberg_tables (catalog_name VARCHAR(255) NOT NULL, \
+             table_namespace VARCHAR(255) NOT NULL, table_name VARCHAR(255) NOT NULL, \
+             metadata_location VARCHAR(1000), previous_metadata_location VARCHAR(1000), \
+             PRIMARY KEY (catalog_name, table_namespace, table_name))",
+            "CREATE TABLE iceberg_namespace_properties (catalog_name VARCHAR(255) NOT NULL, \
+             namespace VARCHAR(255) NOT NULL, property_key VARCHAR(255) NOT NULL, \
+             property_value VARCHAR(1000), PRIMARY KEY (catalog_name, namespace, property_key))",
+            "INSERT INTO iceberg_namespace_properties VALUES ('default', 'analytics', 'exists', 'true')",
+            "INSERT INTO iceberg_tables VALUES ('default', 'analytics', 'made_by_pyiceberg', \
+             'file:///nowhere/metadata.json', NULL)",
+        ] {
+            sqlx::query(statement).execute(&mut connection).await.unwrap();
+        }
+        uri
+    }
+
+    fn sql_settings(uri: &str, warehouse: &Path) -> IcebergCatalogSettings {
+        IcebergCatalogSettings {
+            kind: CatalogKind::Sql {
+                uri: uri.to_owned(),
+                catalog_name: "default".into(),
+                warehouse: format!("file://{}", warehouse.display()),
+            },
+            database: "analytics".into(),
+            table: "events".into(),
+            create_tables: true,
+            partition_spec: String::new(),
+            endpoint_url: None,
+            region: None,
+        }
+    }
+
+    /// A catalog pyiceberg made opens: the missing `iceberg_type` column is added, pyiceberg's
+    /// table is still listed, and a table can be created beside it.
+    #[tokio::test]
+    async fn a_sql_catalog_made_by_pyiceberg_gets_the_record_type_column_and_keeps_its_tables() {
+        use iceberg::NamespaceIdent;
+        use iceberg::spec::{NestedField, PrimitiveType, Schema, Type};
+        let dir = tempfile::tempdir().unwrap();
+        let uri = pyiceberg_catalog_database(&dir.path().join("catalog.db")).await;
+        let catalog = open_catalog(&sql_settings(&uri, dir.path())).await.unwrap();
+        let analytics = NamespaceIdent::new("analytics".into());
+        let names = |tables: Vec<iceberg::TableIdent>| {
+            let mut names: Vec<String> = tables.into_iter().map(|t| t.name).collect();
+            names.sort();
+            names
+        };
+        assert_eq!(
+            names(catalog.list_tables(&analytics).await.unwrap()),
+            ["made_by_pyiceberg"],
+            "pyiceberg's table row (iceberg_type NULL) is read as a table"
+        );
+        let schema = Schema::builder()
+            .with_fields(vec![
+                NestedField::optional(1, "id", Type::Primitive(PrimitiveType::String)).into(),
+            ])
+            .build()
+            .unwrap();
+        catalog
+            .create_table(
+                &analytics,
+                iceberg::TableCreation::builder()
+                    .name("events".into())
+                    .schema(schema)
+                    .build(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            names(catalog.list_tables(&analytics).await.unwrap()),
+            ["events", "made_by_pyiceberg"]
+        );
+        // Opening again (a restart, or a second worker) finds the column and changes nothing.
+        let again = open_catalog(&sql_settings(&uri, dir.path())).await.unwrap();
+        assert_eq!(
+            names(again.list_tables(&analytics).await.unwrap()),
+            ["events", "made_by_pyiceberg"]
+        );
     }
 }
