@@ -199,6 +199,16 @@ impl PartitionSources {
         Ok(values.into_vec())
     }
 
+    /// Appends to `out` a key of the record's source values: records with equal keys have
+    /// the same sources (or fail alike), so the same partition
+    /// ([`ColumnValueReader::write_value_key`] per source column, in order). `false` when a
+    /// column gives no key; read such a record with [`Self::read`].
+    pub fn write_key(&self, record: &ParsedJsonRecord<'_>, out: &mut Vec<u8>) -> bool {
+        self.columns
+            .iter()
+            .all(|column| column.reader.write_value_key(record, out))
+    }
+
     /// [`Self::read`] into `values` (cleared first), held inline for up to four spec fields:
     /// what the partitioner does for every record, without a heap allocation for the tuple.
     ///

@@ -2,6 +2,7 @@
 //! from its source columns, read exactly as its Parquet file holds them.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use iceberg::spec::{Datum, PartitionSpec, Schema};
@@ -28,13 +29,21 @@ pub const DATA_DIRECTORY: &str = "data/";
 /// A source value that does not convert goes to `format-conversion-failed` with the Parquet
 /// writer's own code and message. A partition seen before is handed out again (a clone of the
 /// same `TablePartition`), not named anew for each record; at most [`KNOWN_PARTITIONS`] are
-/// kept.
+/// kept. A record whose source values were seen before is placed by its sources' key alone
+/// (no conversion, transform or tuple lookup), until more than [`SOURCE_KEYS`] keys were seen:
+/// sources of that many values (a timestamp, an id) are then read and transformed for every
+/// record, as the key would rarely be seen again.
 #[derive(Debug)]
 pub struct IcebergPartitioner {
     sources: PartitionSources,
     values: PartitionValues,
     /// Partitions made so far, by their tuple.
     known: RwLock<KnownPartitions>,
+    /// Partitions by their records' source key ([`PartitionSources::write_key`]).
+    by_source: RwLock<HashMap<Box<[u8]>, TablePartition, foldhash::fast::RandomState>>,
+    /// Whether records are looked up by their source key (off for good once [`SOURCE_KEYS`]
+    /// keys were seen).
+    source_keys: AtomicBool,
     /// The table id and format its partitions are placed in ([`IcebergPartitioner::place_in`]).
     placement: std::sync::OnceLock<(Arc<str>, ObjectFormat)>,
 }
@@ -47,6 +56,17 @@ type KnownPartitions = HashMap<Vec<Option<Datum>>, TablePartition, foldhash::fas
 /// Partitions a partitioner keeps to hand out again (past that, it starts over: a table with
 /// more live partitions only loses the reuse, never a record).
 pub const KNOWN_PARTITIONS: usize = 4096;
+
+/// Source keys a partitioner keeps before it stops looking records up by them.
+pub const SOURCE_KEYS: usize = 1024;
+
+/// Source keys longer than this are not kept (their records are read and transformed).
+const LONGEST_SOURCE_KEY: usize = 256;
+
+thread_local! {
+    /// The source key of the record being placed (reused: no allocation per record).
+    static SOURCE_KEY: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 /// Why a spec cannot place records.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +97,8 @@ impl IcebergPartitioner {
             sources,
             values,
             known: RwLock::new(HashMap::default()),
+            by_source: RwLock::new(HashMap::default()),
+            source_keys: AtomicBool::new(true),
             placement: std::sync::OnceLock::new(),
         })
     }
@@ -87,13 +109,46 @@ impl IcebergPartitioner {
     pub fn place_in(&self, id: Arc<str>, format: ObjectFormat) {
         let _ = self.placement.set((id, format));
     }
-}
 
-impl TablePartitioner for IcebergPartitioner {
-    fn partition_of(
+    /// The partition of `record` by its source key, or by its values when the key is unknown
+    /// (then kept under the key, while keys are kept).
+    fn partition_by_source_key(
+        &self,
+        record: &ParsedJsonRecord<'_>,
+        key: &mut Vec<u8>,
+    ) -> Result<TablePartition, TablePartitionFailure> {
+        key.clear();
+        if !self.sources.write_key(record, key) || key.len() > LONGEST_SOURCE_KEY {
+            return self.partition_by_values(record);
+        }
+        if let Some(partition) = self
+            .by_source
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(key.as_slice())
+        {
+            return Ok(partition.clone());
+        }
+        let partition = self.partition_by_values(record)?;
+        let mut by_source = self
+            .by_source
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if by_source.len() >= SOURCE_KEYS {
+            self.source_keys.store(false, Ordering::Relaxed);
+            *by_source = HashMap::default();
+        } else {
+            by_source.insert(key.as_slice().into(), partition.clone());
+        }
+        Ok(partition)
+    }
+
+    /// The partition of `record` from its source values, transformed.
+    fn partition_by_values(
         &self,
         record: &ParsedJsonRecord<'_>,
     ) -> Result<TablePartition, TablePartitionFailure> {
+
         let mut values = SourceValues::new();
         self.sources
             .read_into(record, &mut values)
@@ -141,6 +196,18 @@ impl TablePartitioner for IcebergPartitioner {
     }
 }
 
+impl TablePartitioner for IcebergPartitioner {
+    fn partition_of(
+        &self,
+        record: &ParsedJsonRecord<'_>,
+    ) -> Result<TablePartition, TablePartitionFailure> {
+        if !self.source_keys.load(Ordering::Relaxed) {
+            return self.partition_by_values(record);
+        }
+        SOURCE_KEY.with_borrow_mut(|key| self.partition_by_source_key(record, key))
+    }
+}
+
 fn failure(message: String) -> TablePartitionFailure {
     TablePartitionFailure {
         error_output_type: FORMAT_CONVERSION_FAILED_OUTPUT_TYPE.to_owned(),
@@ -163,10 +230,16 @@ mod tests {
     use kinesink_parquet_writer::JsonRecordParser;
 
     fn partitioner() -> IcebergPartitioner {
-        let hive = TableSchema::parse_hive("event_id string, event_type string, ts timestamp")
-            .expect("hive schema");
+        partitioner_of(
+            "event_id string, event_type string, ts timestamp",
+            "event_type, day(ts)",
+        )
+    }
+
+    fn partitioner_of(hive: &str, spec: &str) -> IcebergPartitioner {
+        let hive = TableSchema::parse_hive(hive).expect("hive schema");
         let schema = iceberg_schema_of(&hive).expect("iceberg schema");
-        let spec = parse_partition_spec("event_type, day(ts)")
+        let spec = parse_partition_spec(spec)
             .expect("spec text")
             .bind(schema.clone())
             .expect("spec");
@@ -227,5 +300,126 @@ mod tests {
             );
         }
         assert!(partitioner.known.read().expect("lock").len() <= KNOWN_PARTITIONS);
+    }
+
+    /// What a record's placement says: its path and tuple, or its failure.
+    fn placed(result: Result<TablePartition, TablePartitionFailure>) -> String {
+        match result {
+            Ok(p) => format!(
+                "{} {:?}",
+                p.path(),
+                partition_of_object(&p).map(Partition::values)
+            ),
+            Err(f) => format!("{f:?}"),
+        }
+    }
+
+    /// A record: an event type among few (other spellings, numbers, null, absent), a small
+    /// number, a timestamp among few.
+    fn keyed_record() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let event_type = prop::sample::select(vec![
+            r#""event_type":"click""#,
+            r#""event_type":"cl\u0069ck""#,
+            r#""Event_Type":"view""#,
+            r#""event_type":"v\u00e9rifi\u00e9""#,
+            r#""event_type":1"#,
+            r#""event_type":1.0"#,
+            r#""event_type":true"#,
+            r#""event_type":null"#,
+            r#""event_type":[1]"#,
+            r#""event_type":{"a":1}"#,
+            r#""other":"x""#,
+        ]);
+        let n = prop::sample::select(vec![
+            r#""n":1"#, r#""n":2"#, r#""n":-7"#, r#""n":"3""#, r#""n":1.5"#, r#""n":"x""#,
+            r#""n":null"#, r#""m":1"#,
+        ]);
+        let ts = prop::sample::select(vec![
+            r#""ts":"2026-12-04T05:00:00Z""#,
+            r#""ts":"2026-12-04 23:59:59""#,
+            r#""ts":"2026-12-05T00:00:00Z""#,
+            r#""ts":"not a time""#,
+            r#""ts":1764824400000"#,
+            r#""u":1"#,
+        ]);
+        (event_type, n, ts, any::<bool>()).prop_map(|(e, n, ts, flip)| {
+            if flip {
+                format!("{{{ts},{n},{e}}}")
+            } else {
+                format!("{{{e},{n},{ts}}}")
+            }
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Placing records by their source keys (the cache) gives every record the partition,
+        /// or the failure, its source values give it.
+        #[test]
+        fn records_placed_by_their_source_keys_get_the_partitions_their_values_give(
+            records in proptest::collection::vec(keyed_record(), 1..48)
+        ) {
+            for spec in ["event_type", "event_type, bucket(4, n)", "truncate(2, event_type), day(ts)", "n"] {
+                let cached = partitioner_of("event_type string, n bigint, ts timestamp", spec);
+                let by_values = partitioner_of("event_type string, n bigint, ts timestamp", spec);
+                for text in records.iter().chain(&records) {
+                    let mut parser = JsonRecordParser::new();
+                    let parsed = parser.parse(text.as_bytes()).expect("JSON");
+                    proptest::prop_assert_eq!(
+                        placed(cached.partition_of(&parsed)),
+                        placed(by_values.partition_by_values(&parsed)),
+                        "spec {}, record {}", spec, text
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn records_seen_again_are_placed_by_their_source_key() {
+        let partitioner = partitioner_of("event_type string", "event_type");
+        let first = partition_of(&partitioner, r#"{"event_type":"click"}"#);
+        let again = partition_of(&partitioner, r#"{"x":1,"event_type":"click"}"#);
+        assert!(Arc::ptr_eq(first.values(), again.values()));
+        assert_eq!(partitioner.by_source.read().expect("lock").len(), 1);
+        // A failure is not kept: the record fails again, the same way.
+        let numbers = partitioner_of("n bigint", "n");
+        let mut parser = JsonRecordParser::new();
+        let bad = parser.parse(br#"{"n":"x"}"#).expect("JSON");
+        let failed = placed(numbers.partition_of(&bad));
+        assert!(failed.contains("TablePartitionFailure"), "{failed}");
+        assert_eq!(placed(numbers.partition_of(&bad)), failed);
+        assert!(numbers.by_source.read().expect("lock").is_empty());
+    }
+
+    #[test]
+    fn a_source_of_many_values_stops_the_source_keys_and_records_keep_their_partitions() {
+        let partitioner = partitioner_of("event_id string, ts timestamp", "day(ts)");
+        for n in 0..(SOURCE_KEYS + 10) {
+            let (hour, minute, second) = (n / 3600 % 24, n / 60 % 60, n % 60);
+            let record = format!(r#"{{"ts":"2026-12-04T{hour:02}:{minute:02}:{second:02}Z"}}"#);
+            assert_eq!(
+                partition_of(&partitioner, &record).path(),
+                "data/ts_day=2026-12-04/"
+            );
+        }
+        assert!(!partitioner.source_keys.load(Ordering::Relaxed));
+        assert!(partitioner.by_source.read().expect("lock").is_empty());
+        // Still placed, now by values.
+        assert_eq!(
+            partition_of(&partitioner, r#"{"ts":"2026-12-05T00:00:00Z"}"#).path(),
+            "data/ts_day=2026-12-05/"
+        );
+    }
+
+    #[test]
+    fn a_long_source_key_is_not_kept() {
+        let partitioner = partitioner_of("event_type string", "event_type");
+        let long = "x".repeat(LONGEST_SOURCE_KEY);
+        let partition = partition_of(&partitioner, &format!(r#"{{"event_type":"{long}"}}"#));
+        assert_eq!(partition.path(), format!("data/event_type={long}/"));
+        assert!(partitioner.by_source.read().expect("lock").is_empty());
     }
 }

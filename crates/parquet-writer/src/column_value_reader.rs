@@ -222,11 +222,68 @@ impl ColumnValueReader {
         Ok(first.flatten())
     }
 
+    /// Appends to `out` a key of what [`ColumnValueReader::read`] answers for `record`:
+    /// records whose keys are equal read the same value, or fail alike, so a caller can keep
+    /// what it made of a value by its key and skip reading and converting it again.
+    ///
+    /// The key encodes the JSON value the column would convert (absent and null alike; a
+    /// string's text, a number as parsed), and the conversion depends on nothing else. Returns
+    /// `false` when it gives no key (`out` may then hold part of one): a record of other than
+    /// one document, a value that is an array or an object, or a record refused before its
+    /// value is reached (not an object, a path through a non-object). Read those with
+    /// [`ColumnValueReader::read`].
+    pub fn write_value_key(&self, record: &ParsedJsonRecord<'_>, out: &mut Vec<u8>) -> bool {
+        let mut documents = record.documents();
+        if documents.len() != 1 {
+            return false;
+        }
+        let Some(document) = documents.next() else {
+            return false;
+        };
+        match self.leaf_of(document) {
+            Ok(None) => out.push(0),
+            Ok(Some(node)) => match node.view() {
+                NodeView::Null => out.push(0),
+                NodeView::Bool(b) => out.extend_from_slice(&[1, u8::from(b)]),
+                NodeView::Int(i) => {
+                    out.push(2);
+                    out.extend_from_slice(&i.to_le_bytes());
+                }
+                NodeView::UInt(u) => {
+                    out.push(3);
+                    out.extend_from_slice(&u.to_le_bytes());
+                }
+                NodeView::Float(f) => {
+                    out.push(4);
+                    out.extend_from_slice(&f.to_bits().to_le_bytes());
+                }
+                NodeView::Str(text) => {
+                    out.push(5);
+                    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+                    out.extend_from_slice(text.as_bytes());
+                }
+                NodeView::Array(..) | NodeView::Object => return false,
+            },
+            Err(_) => return false,
+        }
+        true
+    }
+
     /// The value in one document (a record's row).
     fn read_document<'a, N: JsonNode<'a>>(
         &self,
         document: N,
     ) -> Result<Option<ScalarValue>, ConversionFailure> {
+        let Some(node) = self.leaf_of(document)? else {
+            return Ok(None);
+        };
+        convert_scalar(&self.leaf, node, node.view())
+            .map(Some)
+            .map_err(|e| self.failure(self.levels.len(), e))
+    }
+
+    /// The node holding the column's value in one document; `None` when it is null or absent.
+    fn leaf_of<'a, N: JsonNode<'a>>(&self, document: N) -> Result<Option<N>, ConversionFailure> {
         let view = document.view();
         if !matches!(view, NodeView::Object) {
             return Err(ConversionFailure::new(
@@ -258,9 +315,7 @@ impl ColumnValueReader {
                 _ => return Ok(None),
             }
         }
-        convert_scalar(&self.leaf, node, node.view())
-            .map(Some)
-            .map_err(|e| self.failure(self.levels.len(), e))
+        Ok(Some(node))
     }
 
     /// `error` at the value of the first `depth` names of the path, as the encoder words it.
