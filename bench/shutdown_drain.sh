@@ -8,9 +8,11 @@
 #   bench/shutdown_drain.sh 10000            # NDJSON gzip
 #   bench/shutdown_drain.sh 10000 parquet
 #   WAIT=30 bench/shutdown_drain.sh 20000    # seconds to let the worker read before the stop
+#   DEST=file bench/shutdown_drain.sh 10000 parquet   # objects into a local directory (file://)
 #
 # The drain against moto is bound by moto's own PUT rate (one Python process, ~250 conditional
-# PUTs per second here), not by the worker: see bench/RESULTS.md.
+# PUTs per second here), not by the worker: see bench/RESULTS.md. DEST=file measures the
+# worker's own drain: the same encoding and flush protocol, objects written to local files.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -53,8 +55,7 @@ table = "$S"
 [processing]
 partition_query = "{k: .event_id}"
 [destination]
-url = "s3://drain-bench/$S"
-force_path_style = true
+$(if [[ "${DEST:-s3}" == file ]]; then echo "url = \"file://$WORK/dest\""; else printf 'url = "s3://drain-bench/%s"\nforce_path_style = true' "$S"; fi)
 prefix = "data/!{partitionKeyFromQuery:k}/"
 error_output_prefix = "errors/!{firehose:error-output-type}/"
 buffer_interval_s = 900
@@ -72,5 +73,5 @@ wait "$P"
 T1=$(date +%s.%N)
 DELIVERED=$(grep -o 'delivered [0-9]* records' "$WORK/out" | awk '{print $2}')
 OBJECTS=$(grep -o 'in [0-9]* objects' "$WORK/out" | awk '{print $2}')
-echo "partitions=$N format=$FMT peak_rss_before_stop_mib=$((RSS / 1024)) drain_seconds=$(python3 -c "print(round($T1 - $T0, 2))") delivered=$DELIVERED objects=$OBJECTS"
+echo "partitions=$N format=$FMT destination=${DEST:-s3} peak_rss_before_stop_mib=$((RSS / 1024)) drain_seconds=$(python3 -c "print(round($T1 - $T0, 2))") delivered=$DELIVERED objects=$OBJECTS"
 [[ "$DELIVERED" == "$N" && "$OBJECTS" == "$N" ]] || { echo "expected $N records in $N objects (were they all read before the stop? raise WAIT)" >&2; exit 1; }

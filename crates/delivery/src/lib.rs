@@ -104,7 +104,7 @@ pub use s3_sink::{MIN_PART_SIZE, S3Sink, S3SinkOptions};
 pub use shard_buffers::{
     ACTIVE_PARTITION_EXCEEDED, BufferAction, BufferError, BufferEvent, BufferLimits, FailedRecord,
     FlushTicket, ObjectLayout, PartitionLimit, PartitionLimitAction, ReadyObject, ResumeState,
-    ShardBuffers,
+    ShardBuffers, UNENCODED_ROWS_LIMIT,
 };
 pub use sink::{ObjectSink, PutOutcome, SinkError, SinkErrorClass};
 pub use table_partition::{

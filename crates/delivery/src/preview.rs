@@ -8,6 +8,7 @@ use kinesink_record_deaggregation::KinesisRecord;
 
 use crate::drive::{DriveError, PerformActions};
 use crate::lambda_drive::{LambdaShell, drive_event};
+use crate::memory_budget::{BudgetVerdict, MemoryBudget, ShardUsage};
 use crate::object_contents::ObjectContents;
 use crate::record_pipeline::RecordPipeline;
 use crate::shard_buffers::{BufferAction, BufferError, BufferEvent, ShardBuffers};
@@ -40,7 +41,7 @@ pub enum PreviewError<E> {
 /// into `buffers`, then drains them, writing each object to `sink`. Guarantees: the same
 /// actions in the same order as a run over the same records (one [`crate::drive`] loop), every record
 /// read is in exactly one object (data or error output), and memory is one batch plus what the
-/// buffers hold (never the whole input).
+/// buffers hold (never the whole input), which `budget` bounds as it bounds a worker's shards.
 ///
 /// # Errors
 /// [`PreviewError`]: the input, the buffers or the sink failed.
@@ -48,6 +49,7 @@ pub async fn preview<E>(
     pipeline: &mut RecordPipeline,
     lambda: Option<&mut LambdaShell>,
     buffers: &mut ShardBuffers,
+    budget: Option<&mut MemoryBudget>,
     sink: Arc<dyn ObjectSink>,
     next_batch: impl FnMut() -> Result<Vec<KinesisRecord>, E>,
 ) -> Result<PreviewSummary, PreviewError<E>> {
@@ -55,7 +57,7 @@ pub async fn preview<E>(
         sink,
         summary: PreviewSummary::default(),
     };
-    let input_records = feed_through(pipeline, lambda, buffers, &mut writer, next_batch)
+    let input_records = feed_through(pipeline, lambda, buffers, budget, &mut writer, next_batch)
         .await
         .map_err(|e| match e {
             FeedError::Input(e) => PreviewError::Input(e),
@@ -93,11 +95,13 @@ pub async fn feed<E, P: PerformActions + Send>(
     perform: &mut P,
     next_batch: impl FnMut() -> Result<Vec<KinesisRecord>, E>,
 ) -> Result<usize, FeedError<E, P::Error>> {
-    feed_through(pipeline, None, buffers, perform, next_batch).await
+    feed_through(pipeline, None, buffers, None, perform, next_batch).await
 }
 
 /// [`feed`] with the Lambda processor between the pipeline and the buffers when `lambda` is
-/// given (every event through [`drive_event`]).
+/// given (every event through [`drive_event`]), and, when `budget` is given, the memory budget
+/// applied after every batch as a worker applies it to a shard: buffered rows compacted, then
+/// the buffers flushed ([`BufferEvent::Flush`]) while they hold more than its limit.
 ///
 /// # Errors
 /// [`FeedError`]: the input, the buffers or an action failed.
@@ -105,6 +109,7 @@ pub async fn feed_through<E, P: PerformActions + Send>(
     pipeline: &mut RecordPipeline,
     mut lambda: Option<&mut LambdaShell>,
     buffers: &mut ShardBuffers,
+    mut budget: Option<&mut MemoryBudget>,
     perform: &mut P,
     mut next_batch: impl FnMut() -> Result<Vec<KinesisRecord>, E>,
 ) -> Result<usize, FeedError<E, P::Error>> {
@@ -131,7 +136,48 @@ pub async fn feed_through<E, P: PerformActions + Send>(
         if done {
             return Ok(input_records);
         }
+        if let Some(budget) = budget.as_deref_mut()
+            && keep_within(budget, lambda.as_deref(), buffers)
+        {
+            drive_event(
+                lambda.as_deref_mut(),
+                buffers,
+                0,
+                BufferEvent::Flush,
+                perform,
+            )
+            .await
+            .map_err(|e| match e {
+                DriveError::Buffers(e) => FeedError::Buffers(e),
+                DriveError::Perform(e) => FeedError::Perform(e),
+            })?;
+        }
     }
+}
+
+/// The one shard a preview's budget knows.
+const PREVIEW_SHARD: &str = "preview";
+
+/// Reports the buffers' memory to `budget` and compacts them if it says so; whether they must
+/// be flushed as well.
+fn keep_within(
+    budget: &mut MemoryBudget,
+    lambda: Option<&LambdaShell>,
+    buffers: &mut ShardBuffers,
+) -> bool {
+    let usage = |buffers: &ShardBuffers| ShardUsage {
+        buffered_bytes: buffers.held_bytes() + lambda.map_or(0, |l| l.stage.held_bytes()),
+        can_flush: !buffers.replaying_intent(),
+        compactable_bytes: buffers.compactable_bytes(),
+    };
+    budget.report(PREVIEW_SHARD, usage(buffers));
+    let mut verdict = budget.verdict(PREVIEW_SHARD);
+    if verdict == BudgetVerdict::Compact {
+        buffers.compact();
+        budget.report(PREVIEW_SHARD, usage(buffers));
+        verdict = budget.verdict(PREVIEW_SHARD);
+    }
+    verdict == BudgetVerdict::Flush
 }
 
 /// Performs a preview's actions: objects into the sink, the rest acknowledged.
@@ -218,6 +264,7 @@ mod tests {
             &mut RecordPipeline::new(false, None, None),
             None,
             &mut buffers(1_000),
+            None,
             sink.clone(),
             || Ok::<_, std::convert::Infallible>(batches.next().unwrap_or_default()),
         )
@@ -243,6 +290,53 @@ mod tests {
         assert_eq!(counted, 500);
     }
 
+    /// The records (by `n`) of every object of `summary` in `sink`, sorted.
+    fn records_written(sink: &MemorySink, summary: &PreviewSummary) -> Vec<usize> {
+        let mut seen: Vec<usize> = sink
+            .objects()
+            .iter()
+            .filter(|(k, _)| summary.objects.iter().any(|(o, _)| o == *k))
+            .flat_map(|(_, body)| {
+                String::from_utf8(body.clone())
+                    .unwrap()
+                    .lines()
+                    .map(|l| l[5..l.len() - 1].parse::<usize>().unwrap())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        seen.sort_unstable();
+        seen
+    }
+
+    #[tokio::test]
+    async fn a_memory_budget_flushes_the_buffers_whenever_a_batch_leaves_them_over_it() {
+        let run = |budget: Option<MemoryBudget>| async move {
+            let mut budget = budget;
+            let sink = Arc::new(MemorySink::new());
+            let mut batches =
+                (0..10).map(|b| (b * 100..b * 100 + 100).map(record).collect::<Vec<_>>());
+            let summary = preview(
+                &mut RecordPipeline::new(false, None, None),
+                None,
+                &mut buffers(1 << 20),
+                budget.as_mut(),
+                sink.clone(),
+                || Ok::<_, std::convert::Infallible>(batches.next().unwrap_or_default()),
+            )
+            .await
+            .unwrap();
+            let seen = records_written(&sink, &summary);
+            (summary.objects.len(), seen)
+        };
+        let (unbounded, seen) = run(None).await;
+        assert_eq!(unbounded, 1, "no size cut: one object at the end");
+        assert_eq!(seen, (0..1000).collect::<Vec<_>>());
+        // A batch holds ~1,000 bytes: the buffers pass 2,500 bytes every third batch.
+        let (bounded, seen) = run(Some(MemoryBudget::new(2_500))).await;
+        assert_eq!(bounded, 4, "flushed after batches 3, 6 and 9, then drained");
+        assert_eq!(seen, (0..1000).collect::<Vec<_>>(), "each record once");
+    }
+
     #[tokio::test]
     async fn an_input_failure_stops_the_preview_with_that_error() {
         let sink = Arc::new(MemorySink::new());
@@ -251,6 +345,7 @@ mod tests {
             &mut RecordPipeline::new(false, None, None),
             None,
             &mut buffers(1_000),
+            None,
             sink,
             || {
                 calls += 1;

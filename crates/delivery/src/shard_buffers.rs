@@ -30,7 +30,9 @@
 //!   from the same (checkpoint, intent) write the same key with the same bytes for every record
 //!   — with one exception: a Parquet buffer that memory-budget compaction
 //!   ([`ShardBuffers::compact`]) encoded early in one run and not in the other gets the same key
-//!   and the same rows in the same order, but another row-group layout, so other bytes;
+//!   and the same rows in the same order, but another row-group layout, so other bytes (the
+//!   shard's own bound on rows not yet encoded, [`UNENCODED_ROWS_LIMIT`], compacts at the same
+//!   records in every run from the same checkpoint, so it makes no such difference);
 //! - a worker that lost its lease cannot record an intent or a horizon (the writes are fenced),
 //!   so it can only ever write objects a replay reproduces byte for byte: crash before upload, crash after
 //!   upload before checkpoint, and a zombie uploading after takeover all leave each record in
@@ -361,6 +363,11 @@ pub struct ShardBuffers {
     record_parser: JsonRecordParser,
     /// Reused for checking each record's data prefix (the text itself is not kept).
     prefix_scratch: String,
+    /// Bytes appended since the unencoded-rows bound was last checked; zero whenever every
+    /// buffer is empty, so a replay checks at the same records.
+    appended_since_bound: usize,
+    /// Most bytes of Parquet rows not yet encoded the open buffers hold together.
+    unencoded_rows_limit: usize,
 }
 
 impl ShardBuffers {
@@ -390,6 +397,8 @@ impl ShardBuffers {
             next_use: 0,
             record_parser: JsonRecordParser::new(),
             prefix_scratch: String::new(),
+            appended_since_bound: 0,
+            unencoded_rows_limit: UNENCODED_ROWS_LIMIT,
         }
     }
 
@@ -685,3 +694,4 @@ mod tests;
 mod upstream;
 
 use error_record::{error_record_json, failed_record, keyless_prefix};
+pub use held_memory::UNENCODED_ROWS_LIMIT;

@@ -298,7 +298,10 @@ mod tests {
             "INSERT INTO iceberg_tables VALUES ('default', 'analytics', 'made_by_pyiceberg', \
              'file:///nowhere/metadata.json', NULL)",
         ] {
-            sqlx::query(statement).execute(&mut connection).await.unwrap();
+            sqlx::query(statement)
+                .execute(&mut connection)
+                .await
+                .unwrap();
         }
         uri
     }

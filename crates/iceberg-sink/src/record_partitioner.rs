@@ -148,7 +148,6 @@ impl IcebergPartitioner {
         &self,
         record: &ParsedJsonRecord<'_>,
     ) -> Result<TablePartition, TablePartitionFailure> {
-
         let mut values = SourceValues::new();
         self.sources
             .read_into(record, &mut values)
@@ -332,8 +331,14 @@ mod tests {
             r#""other":"x""#,
         ]);
         let n = prop::sample::select(vec![
-            r#""n":1"#, r#""n":2"#, r#""n":-7"#, r#""n":"3""#, r#""n":1.5"#, r#""n":"x""#,
-            r#""n":null"#, r#""m":1"#,
+            r#""n":1"#,
+            r#""n":2"#,
+            r#""n":-7"#,
+            r#""n":"3""#,
+            r#""n":1.5"#,
+            r#""n":"x""#,
+            r#""n":null"#,
+            r#""m":1"#,
         ]);
         let ts = prop::sample::select(vec![
             r#""ts":"2026-12-04T05:00:00Z""#,

@@ -95,6 +95,7 @@ pub async fn preview_into_table<E>(
         &mut pipeline,
         lambda,
         &mut buffers,
+        None,
         &mut performer,
         next_batch,
     )

@@ -8,7 +8,8 @@ use std::fs::File;
 use std::io::BufReader;
 
 use kinesink_delivery::{
-    FileSink, ObjectLayout, ObjectSink, PreviewSummary, RecordPipeline, ResumeState, ShardBuffers,
+    FileSink, MemoryBudget, ObjectLayout, ObjectSink, PreviewSummary, RecordPipeline, ResumeState,
+    ShardBuffers,
 };
 use kinesink_parquet_writer::ObjectFormat;
 use kinesink_shard_reader::{RecordFile, RecordFileError, RecordFileFormat};
@@ -63,8 +64,8 @@ impl DryRunInput<'_> {
     }
 }
 
-/// Runs deaggregation, buffering (size cuts; the interval does not apply to a file) and object
-/// naming exactly as `run` does ([`kinesink_delivery::preview`]), writing objects below
+/// Runs deaggregation, buffering (size cuts and the memory budget; the interval does not apply
+/// to a file) and object naming exactly as `run` does ([`kinesink_delivery::preview`]), writing objects below
 /// `output`; returns the records read and the objects written.
 ///
 /// # Errors
@@ -96,10 +97,15 @@ pub async fn dry_run(
         .with_backup(w.prefixes.backup().is_some());
     let mut buffers = ShardBuffers::new(layout, w.buffer, ResumeState::default());
     let mut lambda = crate::lambda_client::dry_run_shell(settings, input.shard_id).await;
-    Ok(
-        kinesink_delivery::preview(&mut pipeline, lambda.as_mut(), &mut buffers, sink, || {
-            file.next_batch(BATCH_RECORDS)
-        })
-        .await?,
+    // `destination.memory_budget_mib` bounds a dry run as it bounds a worker.
+    let mut budget = MemoryBudget::new(w.memory_budget_bytes);
+    Ok(kinesink_delivery::preview(
+        &mut pipeline,
+        lambda.as_mut(),
+        &mut buffers,
+        Some(&mut budget),
+        sink,
+        || file.next_batch(BATCH_RECORDS),
     )
+    .await?)
 }

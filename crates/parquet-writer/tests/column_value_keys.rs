@@ -31,8 +31,10 @@ fn json_value() -> impl Strategy<Value = String> {
         any::<u64>().prop_map(|u| u.to_string()),
         (-1e6f64..1e6).prop_map(|f| format!("{f}")),
         // The same number written differently, and numbers as text.
-        prop::sample::select(vec!["1", "1.0", "1e0", "-0", "0.0", "-0.0", "12.50", "12.5"])
-            .prop_map(str::to_owned),
+        prop::sample::select(vec![
+            "1", "1.0", "1e0", "-0", "0.0", "-0.0", "12.50", "12.5"
+        ])
+        .prop_map(str::to_owned),
         prop::sample::select(vec![
             "\"1\"",
             "\"12.5\"",

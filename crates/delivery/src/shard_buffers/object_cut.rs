@@ -14,6 +14,10 @@ impl ShardBuffers {
             .open
             .remove(id)
             .expect("cut is only called for open buffers");
+        if self.open.is_empty() {
+            // Every buffer is empty: a replay from here counts from zero too.
+            self.appended_since_bound = 0;
+        }
         let seed = format!(
             "{}/{}/{}",
             self.layout.shard_id, b.first.sequence_number, b.first.sub_sequence_number

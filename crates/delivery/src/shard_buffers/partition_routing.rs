@@ -305,6 +305,7 @@ impl ShardBuffers {
                 buffer.last_used = self.next_use;
                 self.next_use += 1;
             }
+
             found => {
                 if found.is_some() {
                     let object = self.cut(&id)?;
@@ -328,6 +329,7 @@ impl ShardBuffers {
                 self.next_use += 1;
             }
         }
+        self.bound_unencoded_rows(record_size);
         Ok(Ok(()))
     }
 }

@@ -8,6 +8,7 @@ mod shared_positions;
 mod source_backup;
 mod table_partitions;
 mod table_routes;
+mod unencoded_rows;
 
 fn layout() -> ObjectLayout {
     ObjectLayout {

@@ -67,8 +67,7 @@ async fn a_table_dropped_while_the_worker_runs_stops_it_with_the_tables_name_and
     let committed: Vec<(String, Checkpoint)> =
         (0..SHARDS).map(|s| (shard(s), at_record(9))).collect();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while (table_rows(dir.path()).await < 10 * SHARDS
-        || checkpoints(&leases).await != committed)
+    while (table_rows(dir.path()).await < 10 * SHARDS || checkpoints(&leases).await != committed)
         && Instant::now() < deadline
     {
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -374,7 +374,7 @@ impl Sink {
 }
 
 /// The rows of a Parquet object (every column as text).
-fn parquet_rows(body: &[u8]) -> Vec<Vec<String>> {
+pub(super) fn parquet_rows(body: &[u8]) -> Vec<Vec<String>> {
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
         bytes::Bytes::copy_from_slice(body),
     )
@@ -396,10 +396,15 @@ fn parquet_rows(body: &[u8]) -> Vec<Vec<String>> {
 
 fn arrow_cast_to_strings(column: &dyn arrow_array::Array) -> Vec<String> {
     use arrow_array::cast::AsArray;
-    use arrow_array::types::Int32Type;
+    use arrow_array::types::{Int32Type, Int64Type};
     match column.data_type() {
         arrow_schema::DataType::Int32 => column
             .as_primitive::<Int32Type>()
+            .iter()
+            .map(|v| format!("{v:?}"))
+            .collect(),
+        arrow_schema::DataType::Int64 => column
+            .as_primitive::<Int64Type>()
             .iter()
             .map(|v| format!("{v:?}"))
             .collect(),
