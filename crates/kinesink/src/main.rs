@@ -9,7 +9,22 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     keep_c_allocations_in_the_heap();
+    no_transparent_huge_pages();
     kinesink::cli::main()
+}
+
+/// Transparent huge pages cost more than they save here: the kernel clears a whole 2 MiB page
+/// at the first touch of memory the heap grows into, which took up to half of a dry run's
+/// time as system time. With them off (mimalloc's `no_thp`, and this for kernels that give
+/// them without being asked) a dry run of 1M high-cardinality records took 0.8 s of system
+/// time instead of 1.4-1.7 s, and 8-10% less wall time on two of three shapes, the third
+/// unchanged (bench/RESULTS.md).
+fn no_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_THP_DISABLE only sets a flag on this process's memory map.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
 }
 
 /// zstd (inside parquet-rs) allocates its compression workspace with the C library's malloc,

@@ -12,6 +12,7 @@
 //! [`ConversionFailure`] that leaves the encoder unchanged, for the caller to send to the error
 //! output.
 
+mod chunked_output;
 mod codec;
 mod column_buffer;
 mod column_cardinality;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use parquet::arrow::ArrowWriter;
 
+use crate::chunked_output::ChunkedOutput;
 use crate::column_cardinality::high_cardinality_columns;
 use crate::conversion_failure::ConversionFailure;
 use crate::json_record_parser::{JsonRecordParser, ParsedJsonRecord};
@@ -84,7 +85,7 @@ impl ParquetTableFormat {
 pub struct ParquetObjectEncoder {
     format: Arc<ParquetTableFormat>,
     rows: RowGroupBuffer,
-    writer: Option<ArrowWriter<Vec<u8>>>,
+    writer: Option<ArrowWriter<ChunkedOutput>>,
     records: usize,
     /// A row-group encoding error, reported by `finish` (never expected for in-memory output).
     deferred_error: Option<ParquetEncodeError>,
@@ -206,9 +207,7 @@ impl ParquetObjectEncoder {
         self.rows.allocated_bytes()
             + self.parser.allocated_bytes()
             + self.writer.as_ref().map_or(0, |w| {
-                w.inner().capacity().max(w.bytes_written())
-                    + w.in_progress_size()
-                    + OPEN_WRITER_BYTES
+                w.inner().allocated_bytes() + w.in_progress_size() + OPEN_WRITER_BYTES
             })
     }
 
@@ -225,7 +224,7 @@ impl ParquetObjectEncoder {
             Some(w) => w,
             None => self.new_writer(&[])?,
         };
-        Ok(writer.into_inner()?)
+        Ok(writer.into_inner()?.into_vec())
     }
 
     fn encode_if_full(&mut self) {
@@ -248,13 +247,13 @@ impl ParquetObjectEncoder {
     fn new_writer(
         &self,
         plain_columns: &[String],
-    ) -> Result<ArrowWriter<Vec<u8>>, ParquetEncodeError> {
+    ) -> Result<ArrowWriter<ChunkedOutput>, ParquetEncodeError> {
         let properties = self
             .format
             .options
             .writer_properties(plain_columns.iter().map(String::as_str));
         Ok(ArrowWriter::try_new(
-            Vec::new(),
+            ChunkedOutput::default(),
             self.format.schema.arrow_schema(),
             Some(properties),
         )?)
