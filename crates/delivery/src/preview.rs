@@ -272,20 +272,11 @@ mod tests {
         .unwrap();
         assert_eq!(summary.input_records, 500);
         assert!(summary.objects.len() > 1, "size cuts made several objects");
-        let objects = sink.objects();
-        let mut seen: Vec<usize> = objects
-            .iter()
-            .filter(|(k, _)| summary.objects.iter().any(|(o, _)| o == *k))
-            .flat_map(|(_, body)| {
-                String::from_utf8(body.clone())
-                    .unwrap()
-                    .lines()
-                    .map(|l| l[5..l.len() - 1].parse::<usize>().unwrap())
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        seen.sort_unstable();
-        assert_eq!(seen, (0..500).collect::<Vec<_>>(), "each record once");
+        assert_eq!(
+            records_written(&sink, &summary),
+            (0..500).collect::<Vec<_>>(),
+            "each record once"
+        );
         let counted: usize = summary.objects.iter().map(|(_, n)| n).sum();
         assert_eq!(counted, 500);
     }
