@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use kinesink_delivery::{
-    BufferAction, BufferEvent, FeedError, LambdaShell, ObjectContents, ObjectSink, PerformActions,
-    RecordPipeline, ShardBuffers, feed_through,
+    BufferAction, BufferEvent, FeedError, LambdaShell, MemoryBudget, ObjectContents, ObjectSink,
+    PerformActions, RecordPipeline, ShardBuffers, feed_through,
 };
 use kinesink_record_deaggregation::KinesisRecord;
 use kinesink_sequence_position::SequencePosition;
@@ -58,7 +58,9 @@ pub type RecordPath = (RecordPipeline, ShardBuffers);
 /// error-output and backup objects through `outputs`, committed with the shard's position by
 /// `commits`. `record_path` builds the pipeline and buffers resuming after the default table's
 /// position (its layout routes by `routes`); `lambda`, when given, is the Lambda processor
-/// between them (its batches start at the first record after that position).
+/// between them (its batches start at the first record after that position); `budget`, when
+/// given, bounds the buffers' memory as a worker's budget does (compaction, then a flush point
+/// committed early).
 ///
 /// Guarantees: every record after the default table's position is committed exactly once (to
 /// the table it is routed to) or is in an error-output object; the default table's position
@@ -68,6 +70,7 @@ pub type RecordPath = (RecordPipeline, ShardBuffers);
 /// # Errors
 /// [`TablePreviewError`]: the input, the buffers, the catalog or storage failed, or the commit
 /// protocol stopped the shard (a table's position moved in a way this input cannot follow).
+#[allow(clippy::too_many_arguments)] // each is one part of the run; a struct would only rename them
 pub async fn preview_into_table<E>(
     commits: &mut RoutedCommits,
     routes: &TableRoutes,
@@ -75,6 +78,7 @@ pub async fn preview_into_table<E>(
     shard_id: &str,
     record_path: impl FnOnce(Option<SequencePosition>) -> RecordPath,
     lambda: Option<&mut LambdaShell>,
+    budget: Option<&mut MemoryBudget>,
     next_batch: impl FnMut() -> Result<Vec<KinesisRecord>, E>,
 ) -> Result<TablePreviewSummary, TablePreviewError<E>> {
     let (resumed_after, taken) = commits.taken(0, shard_id).await?;
@@ -95,7 +99,7 @@ pub async fn preview_into_table<E>(
         &mut pipeline,
         lambda,
         &mut buffers,
-        None,
+        budget,
         &mut performer,
         next_batch,
     )

@@ -140,6 +140,7 @@ async fn deliver(w: &Warehouse, count: u64) -> TablePreviewSummary {
             )
         },
         None,
+        None,
         || {
             let batch: Vec<_> = (next..count.min(next + 100)).map(record).collect();
             next += batch.len() as u64;

@@ -118,6 +118,7 @@ async fn try_deliver(
             )
         },
         None,
+        None,
         || {
             let batch: Vec<_> = (next..count.min(next + 100)).map(record).collect();
             next += batch.len() as u64;

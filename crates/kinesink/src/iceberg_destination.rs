@@ -11,7 +11,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use iceberg::Catalog;
 use kinesink_delivery::{
-    Destination, FileSink, ObjectLayout, ObjectSink, RecordPipeline, ResumeState, ShardBuffers,
+    Destination, FileSink, MemoryBudget, ObjectLayout, ObjectSink, RecordPipeline, ResumeState,
+    ShardBuffers,
 };
 use kinesink_iceberg_sink::routed_commits::RoutedCommits;
 use kinesink_iceberg_sink::table_preview::{TablePreviewSummary, preview_into_table};
@@ -185,6 +186,8 @@ pub async fn dry_run_into_table(
             (pipeline, ShardBuffers::new(layout, w.buffer, state))
         },
         lambda.as_mut(),
+        // `destination.memory_budget_mib` bounds a dry run as it bounds a worker.
+        Some(&mut MemoryBudget::new(w.memory_budget_bytes)),
         || file.next_batch(BATCH_RECORDS),
     )
     .await?;
