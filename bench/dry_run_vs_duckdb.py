@@ -25,7 +25,6 @@ Shapes, each generated from a fixed seed:
     python3 bench/dry_run_vs_duckdb.py --kinesink target/release/kinesink --rounds 3
 """
 import argparse
-import gzip
 import glob
 import json
 import os
@@ -38,6 +37,8 @@ import sys
 import tempfile
 import time
 import uuid
+
+from iceberg_vs_objects import error_records  # error-output records, as that bench counts them
 
 TYPES = ["view", "click", "add_to_cart", "purchase", "search", "login", "logout", "share"]
 COUNTRIES = ["DE", "FR", "US", "JP", "BR", "IN", "GB", "ES", "IT", "NL", "SE", "PL", "CA", "MX",
@@ -202,15 +203,6 @@ def parquet_rows(root):
     import pyarrow.parquet as pq
     return sum(pq.ParquetFile(p).metadata.num_rows
                for p in glob.glob(os.path.join(root, "**", "*.parquet"), recursive=True))
-
-
-def error_records(out):
-    n = 0
-    for path in glob.glob(os.path.join(out, "errors", "**", "*"), recursive=True):
-        if os.path.isfile(path) and not os.path.basename(path).startswith("."):
-            with gzip.open(path, "rt") as f:
-                n += sum(1 for line in f if line.strip())
-    return n
 
 
 def timed(cmd, stdout=subprocess.DEVNULL):

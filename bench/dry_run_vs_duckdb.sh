@@ -14,16 +14,6 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kinesink/target}"
-if [[ -z "${KINESINK_BIN:-}" ]]; then
-  echo "==> building the release binary" >&2
-  cargo build --quiet --release --locked -p kinesink --bin kinesink
-  KINESINK_BIN="$CARGO_TARGET_DIR/release/kinesink"
-fi
-PYTHON=""
-for candidate in "$HOME/.cache/kinesink/bench-venv/bin/python" "${KINESINK_MOTO_PYTHON:-}"; do
-  if [[ -n "$candidate" ]] && "$candidate" -c 'import duckdb, pyarrow' 2>/dev/null; then PYTHON="$candidate"; break; fi
-done
-[[ -n "$PYTHON" ]] || { echo "no python with duckdb and pyarrow: run bench/run once, or eval \"\$(scripts/local-aws env)\"" >&2; exit 2; }
-echo "==> $(nproc) cores, $(uname -sr), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" >&2
+BENCH_PYTHON_MODULES="duckdb, pyarrow"
+source bench/release_and_python.sh
 "$PYTHON" bench/dry_run_vs_duckdb.py --kinesink "$KINESINK_BIN" "$@"

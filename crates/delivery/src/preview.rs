@@ -8,7 +8,7 @@ use kinesink_record_deaggregation::KinesisRecord;
 
 use crate::drive::{DriveError, PerformActions};
 use crate::lambda_drive::{LambdaShell, drive_event};
-use crate::memory_budget::{BudgetVerdict, MemoryBudget, ShardUsage};
+use crate::memory_budget::{BudgetVerdict, MemoryBudget};
 use crate::object_contents::ObjectContents;
 use crate::record_pipeline::RecordPipeline;
 use crate::shard_buffers::{BufferAction, BufferError, BufferEvent, ShardBuffers};
@@ -165,16 +165,12 @@ fn keep_within(
     lambda: Option<&LambdaShell>,
     buffers: &mut ShardBuffers,
 ) -> bool {
-    let usage = |buffers: &ShardBuffers| ShardUsage {
-        buffered_bytes: buffers.held_bytes() + lambda.map_or(0, |l| l.stage.held_bytes()),
-        can_flush: !buffers.replaying_intent(),
-        compactable_bytes: buffers.compactable_bytes(),
-    };
-    budget.report(PREVIEW_SHARD, usage(buffers));
+    let lambda_held = lambda.map_or(0, |l| l.stage.held_bytes());
+    budget.report(PREVIEW_SHARD, buffers.usage(lambda_held));
     let mut verdict = budget.verdict(PREVIEW_SHARD);
     if verdict == BudgetVerdict::Compact {
         buffers.compact();
-        budget.report(PREVIEW_SHARD, usage(buffers));
+        budget.report(PREVIEW_SHARD, buffers.usage(lambda_held));
         verdict = budget.verdict(PREVIEW_SHARD);
     }
     verdict == BudgetVerdict::Flush

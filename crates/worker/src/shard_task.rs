@@ -348,12 +348,7 @@ impl ShardTask {
     }
 
     fn usage(&self) -> ShardUsage {
-        ShardUsage {
-            // Records waiting in the Lambda stage are held in memory as much as buffered ones.
-            buffered_bytes: self.buffers.held_bytes()
-                + self.lambda.as_ref().map_or(0, |l| l.stage.held_bytes()),
-            can_flush: !self.buffers.replaying_intent(),
-            compactable_bytes: self.buffers.compactable_bytes(),
-        }
+        self.buffers
+            .usage(self.lambda.as_ref().map_or(0, |l| l.stage.held_bytes()))
     }
 }

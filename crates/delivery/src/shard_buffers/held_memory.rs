@@ -2,6 +2,7 @@
 //! reads and asks for, and the shard's own bound on Parquet rows not yet encoded.
 
 use super::ShardBuffers;
+use crate::memory_budget::ShardUsage;
 
 /// Most bytes of Parquet rows not yet encoded (column builders, uncompressed) that one shard's
 /// open buffers hold together. Past it, the buffers holding the most are encoded into
@@ -20,6 +21,18 @@ impl ShardBuffers {
     #[must_use]
     pub fn held_bytes(&self) -> usize {
         self.open.values().map(|b| b.encoder.buffered_bytes()).sum()
+    }
+
+    /// What these buffers report to a memory budget, with `also_held` bytes the shard holds
+    /// for them elsewhere (records waiting in the Lambda stage are held in memory as much as
+    /// buffered ones).
+    #[must_use]
+    pub fn usage(&self, also_held: usize) -> ShardUsage {
+        ShardUsage {
+            buffered_bytes: self.held_bytes() + also_held,
+            can_flush: !self.replaying_intent(),
+            compactable_bytes: self.compactable_bytes(),
+        }
     }
 
     /// Of [`ShardBuffers::held_bytes`], the Parquet rows not yet encoded that
