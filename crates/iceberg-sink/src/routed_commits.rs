@@ -45,6 +45,16 @@ struct RoutedTable {
     committer: TableCommitter,
     /// Shards its protocol was told about (taken lazily, at their first files here).
     shards: BTreeSet<String>,
+    /// Flush points' files not handed to the protocol yet, oldest first: the table's position
+    /// for their shard could not be read yet (a transient failure; tried again at each step).
+    unread: Vec<UnreadFiles>,
+}
+
+/// Files of one flush point of a shard, kept for a routed table.
+struct UnreadFiles {
+    shard: String,
+    up_to: SequencePosition,
+    files: Vec<StagedFile>,
 }
 
 /// The commits of one worker over a destination's tables.
@@ -53,7 +63,8 @@ struct RoutedTable {
 /// table's commit of it was confirmed, and that commit is asked for only after every routed
 /// table that got files of the flush point (or of an earlier one) confirmed them; a shard's
 /// position is the default table's; a routed table learns a shard's position from the table
-/// itself when the shard's first files for it come; a table that fails for good stops the
+/// itself when the shard's first files for it come (a read that fails transiently is tried
+/// again at each step, the files kept in order meanwhile); a table that fails for good stops the
 /// shards waiting for it (the default table: every shard).
 pub struct RoutedCommits {
     routes: Arc<TableRoutes>,
@@ -190,20 +201,14 @@ impl RoutedCommits {
             .flush_point(shard, up_to.clone(), waiting, default_files);
         self.hand_to_default(now_ms, released, &mut out).await;
         for (table, files) in by_table {
-            if let Err(e) = self.taken_by(&table, shard).await {
-                self.stop(
-                    shard,
-                    format!("reading table {table}'s position: {e}"),
-                    &mut out,
-                );
-                return out;
+            if let Some(routed) = self.routed.get_mut(&table) {
+                routed.unread.push(UnreadFiles {
+                    shard: shard.to_owned(),
+                    up_to: up_to.clone(),
+                    files,
+                });
             }
-            let durable = CommitEvent::FilesDurable {
-                shard: shard.to_owned(),
-                up_to: up_to.clone(),
-                files,
-            };
-            self.step_routed(now_ms, &table, durable, &mut out).await;
+            self.hand_unread(now_ms, &table, &mut out).await;
         }
         out
     }
@@ -215,6 +220,7 @@ impl RoutedCommits {
         let mut out = RoutedOutcome::default();
         let tables: Vec<String> = self.routed.keys().cloned().collect();
         for table in tables {
+            self.hand_unread(now_ms, &table, &mut out).await;
             self.step_routed(now_ms, &table, event.clone(), &mut out)
                 .await;
         }
@@ -240,6 +246,7 @@ impl RoutedCommits {
                 RoutedTable {
                     committer,
                     shards: BTreeSet::new(),
+                    unread: Vec::new(),
                 },
             );
         }
@@ -275,7 +282,52 @@ impl RoutedCommits {
         Ok(())
     }
 
+    /// Hands routed table `table` the files kept for it, oldest first, each after the table's
+    /// position for its shard is known. A transient read failure keeps them (for the next
+    /// call: every [`RoutedCommits::step`] makes one); a permanent one stops the shard.
+    async fn hand_unread(&mut self, now_ms: u64, table: &str, out: &mut RoutedOutcome) {
+        loop {
+            let Some(next) = self
+                .routed
+                .get_mut(table)
+                .filter(|r| !r.unread.is_empty())
+                .map(|r| r.unread.remove(0))
+            else {
+                return;
+            };
+            match self.taken_by(table, &next.shard).await {
+                Ok(()) => {
+                    let durable = CommitEvent::FilesDurable {
+                        shard: next.shard,
+                        up_to: next.up_to,
+                        files: next.files,
+                    };
+                    self.step_routed(now_ms, table, durable, out).await;
+                }
+                Err(e) if e.class() == IcebergErrorClass::Transient => {
+                    if let Some(routed) = self.routed.get_mut(table) {
+                        routed.unread.insert(0, next);
+                    }
+                    out.transient.push(e);
+                    return;
+                }
+                Err(e) => {
+                    let reason = format!("reading table {table}'s position: {e}");
+                    self.stop(&next.shard, reason, out);
+                }
+            }
+        }
+    }
+
+    /// Drops the files kept for any routed table of `shard`.
+    fn drop_unread(&mut self, shard: &str) {
+        for routed in self.routed.values_mut() {
+            routed.unread.retain(|u| u.shard != shard);
+        }
+    }
+
     async fn forget_routed(&mut self, now_ms: u64, shard: &str, out: &mut RoutedOutcome) {
+        self.drop_unread(shard);
         let tables: Vec<String> = self
             .routed
             .iter()
@@ -375,6 +427,7 @@ impl RoutedCommits {
     /// Stops `shard`: nothing more of it is committed anywhere by this worker.
     fn stop(&mut self, shard: &str, reason: String, out: &mut RoutedOutcome) {
         self.order.forget(shard);
+        self.drop_unread(shard);
         out.settled.push(Settled::Stop {
             shard: shard.to_owned(),
             reason: StopReason::TableFailed(reason),

@@ -204,7 +204,7 @@ impl PerformActions for TablePerformer<'_> {
 }
 
 /// Checks the commits acknowledged `expected` (when given), stopped nothing and failed
-/// nowhere.
+/// nowhere (or only transiently, on the way to acknowledging `expected`).
 fn check_settled(
     outcome: RoutedOutcome,
     shard_id: &str,
@@ -226,7 +226,9 @@ fn check_settled(
             }
         }
     }
-    if let Some(e) = outcome.transient.into_iter().next() {
+    // A transient failure the same call recovered from (its flush point is acknowledged) is
+    // no failure of the run; any other is.
+    if !acked && let Some(e) = outcome.transient.into_iter().next() {
         return Err(e);
     }
     if let Some(at) = expected.filter(|_| !acked) {

@@ -511,3 +511,40 @@ async fn a_routed_table_ahead_of_the_default_one_adds_nothing_twice_on_the_repla
         );
     }
 }
+
+/// A routed table's position read failing transiently when a shard's first files for it come
+/// (an S3 503 on its metadata; the chaos test injects those) is tried again at the next step:
+/// the files wait, in order, the default table waits for them, and every record still lands in
+/// its table once. Before, the shard stopped with "reading table analytics.orders's position".
+#[tokio::test(flavor = "multi_thread")]
+async fn a_routed_tables_position_read_failing_transiently_is_retried_and_every_record_lands_once()
+{
+    let w = sqlite_catalog("").await;
+    drop(
+        table_routes(w.catalog.clone(), true, Some(SCHEMA), "")
+            .await
+            .unwrap(),
+    );
+    let routes = table_routes(w.catalog.clone(), true, Some(SCHEMA), "")
+        .await
+        .unwrap();
+    // Opening the routes loaded the tables already: the next load of `orders` is the position
+    // read at the shard's first files for it.
+    let outage = Arc::new(CommitOutage::failing_loads(w.catalog.clone(), "orders", 1));
+    try_deliver(&w, outage.clone(), routes, 300)
+        .await
+        .expect("a transient read failure is not the end of the run");
+    assert_eq!(
+        outage.loads_left_to_fail(),
+        0,
+        "the injected failure was met"
+    );
+    for table in ["events", "orders", "missing"] {
+        assert_eq!(
+            event_ids(&w, table).await,
+            expected(300, table),
+            "table {table}: every record once"
+        );
+    }
+    assert_eq!(position(&w, "events").await.as_deref(), Some("1000299/0"));
+}

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kinesink_iceberg_sink::commit_protocol::CommitEvent;
+use kinesink_iceberg_sink::error::IcebergErrorClass;
 use kinesink_iceberg_sink::routed_commits::{RoutedCommits, RoutedOutcome, TableFile};
 use kinesink_iceberg_sink::table_committer::{CommitReport, Settled};
 use kinesink_iceberg_sink::table_files::TableFiles;
@@ -29,11 +30,34 @@ pub enum TableAck {
     Stop(String),
 }
 
+/// Why a shard's position in the default table could not be read when it was taken.
+///
+/// Guarantees: `transient` is true only when waiting can fix it (iceberg-rust's retryable and
+/// `Unexpected` failures: a 5xx or throttled metadata read, a dropped catalog connection; see
+/// `class_of`); a missing table, a refused credential or a stopped commit task are not.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct PositionReadError {
+    /// What failed, naming the table.
+    pub message: String,
+    /// Whether the read should be tried again.
+    pub transient: bool,
+}
+
+impl PositionReadError {
+    fn commit_task_stopped() -> Self {
+        Self {
+            message: "the table's commit task has stopped".to_owned(),
+            transient: false,
+        }
+    }
+}
+
 enum Request {
     Taken {
         shard: String,
         acks: mpsc::UnboundedSender<TableAck>,
-        reply: oneshot::Sender<Result<Option<SequencePosition>, String>>,
+        reply: oneshot::Sender<Result<Option<SequencePosition>, PositionReadError>>,
     },
     Durable {
         shard: String,
@@ -79,12 +103,13 @@ impl TableCommits {
     /// checkpoint if that is further).
     ///
     /// # Errors
-    /// The table could not be read (the message says why).
+    /// The table could not be read (the error says why, and whether to try again: the shard is
+    /// not taken then, and a later call starts afresh).
     pub async fn taken(
         &self,
         shard: &str,
         acks: mpsc::UnboundedSender<TableAck>,
-    ) -> Result<Option<SequencePosition>, String> {
+    ) -> Result<Option<SequencePosition>, PositionReadError> {
         let (reply, answer) = oneshot::channel();
         self.requests
             .send(Request::Taken {
@@ -92,10 +117,10 @@ impl TableCommits {
                 acks,
                 reply,
             })
-            .map_err(|_| "the table's commit task has stopped".to_owned())?;
+            .map_err(|_| PositionReadError::commit_task_stopped())?;
         answer
             .await
-            .map_err(|_| "the table's commit task has stopped".to_owned())?
+            .map_err(|_| PositionReadError::commit_task_stopped())?
     }
 
     /// Flush point `up_to` of `shard` is reached: `files` are the shard's data files since its
@@ -144,7 +169,10 @@ async fn run(
                             outcome
                         }
                         Err(e) => {
-                            let _ = reply.send(Err(e.to_string()));
+                            let _ = reply.send(Err(PositionReadError {
+                                message: e.to_string(),
+                                transient: e.class() == IcebergErrorClass::Transient,
+                            }));
                             continue;
                         }
                     }

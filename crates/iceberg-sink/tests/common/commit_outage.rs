@@ -1,22 +1,26 @@
 //! A catalog whose commits to one table fail while an outage is on (an `Unexpected` error, as
-//! a storage or database failure gives): a table that cannot be committed to for a while.
+//! a storage or database failure gives): a table that cannot be committed to for a while; or
+//! whose next loads of the table fail the same way (an S3 503 on a metadata read).
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use iceberg::table::Table;
 use iceberg::{
     Catalog, Error, ErrorKind, Namespace, NamespaceIdent, TableCommit, TableCreation, TableIdent,
 };
 
-/// Delegates everything to `inner`, except commits to table `table` while `failing` is set.
+/// Delegates everything to `inner`, except commits to table `table` while `failing` is set,
+/// and its next `failing_loads` loads.
 #[derive(Debug)]
 pub(crate) struct CommitOutage {
     inner: Arc<dyn Catalog>,
     table: String,
     /// Set: commits to the table fail.
     pub(crate) failing: AtomicBool,
+    /// Loads of the table still to fail.
+    failing_loads: AtomicU32,
 }
 
 impl CommitOutage {
@@ -26,7 +30,23 @@ impl CommitOutage {
             inner,
             table: table.to_owned(),
             failing: AtomicBool::new(true),
+            failing_loads: AtomicU32::new(0),
         }
+    }
+
+    /// `inner`, with the next `loads` loads of the table named `table` failing (and no commit).
+    pub(crate) fn failing_loads(inner: Arc<dyn Catalog>, table: &str, loads: u32) -> Self {
+        Self {
+            inner,
+            table: table.to_owned(),
+            failing: AtomicBool::new(false),
+            failing_loads: AtomicU32::new(loads),
+        }
+    }
+
+    /// How many of the failing loads are still to come.
+    pub(crate) fn loads_left_to_fail(&self) -> u32 {
+        self.failing_loads.load(Ordering::SeqCst)
     }
 
     /// Ends the outage.
@@ -44,6 +64,17 @@ impl Catalog for CommitOutage {
         self.inner.update_table(commit).await
     }
     async fn load_table(&self, t: &TableIdent) -> iceberg::Result<Table> {
+        if t.name() == self.table
+            && self
+                .failing_loads
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            return Err(Error::new(
+                ErrorKind::Unexpected,
+                "metadata read outage (test)",
+            ));
+        }
         self.inner.load_table(t).await
     }
     async fn list_namespaces(

@@ -2,6 +2,9 @@
 //! further of that progress and the lease row.
 
 use super::*;
+use crate::table_commits::TableAck;
+use kinesink_delivery::{SinkErrorClass, WriteRetry};
+use kinesink_sequence_position::SequencePosition;
 
 /// Claims the shard's progress object, then runs its task from the further of that progress and
 /// the lease row (see `ShardProgress::resume_from`).
@@ -29,6 +32,66 @@ pub(super) async fn launch_shard(
     let outcome = claim_and_run(parts, lease, caught_up, stop, lost).await;
     watch.forget(&shard_id);
     outcome
+}
+
+/// The default table's position for `shard`, read as the shard is taken (its acknowledgements
+/// go to `acks` from then on).
+///
+/// Guarantees: a transient failure (a 5xx or throttled metadata read, a dropped catalog
+/// connection) is retried with backoff for up to `retry_duration` (`destination.retry_duration_s`)
+/// from the first failure, as progress-object writes are; a permanent one, or one lasting the
+/// whole retry duration, is `ShardOutcome::Failed` naming the shard and the table. `lost` and
+/// `stop` end it at once, also while waiting between attempts.
+async fn read_table_position(
+    table: &TableDestination,
+    shard: &str,
+    acks: &tokio::sync::mpsc::UnboundedSender<TableAck>,
+    retry_duration: Duration,
+    stop: &CancellationToken,
+    lost: &CancellationToken,
+) -> Result<Option<SequencePosition>, ShardOutcome> {
+    let mut retry = WriteRetry::new(retry_duration);
+    let mut first_failure: Option<std::time::Instant> = None;
+    loop {
+        let taken = tokio::select! {
+            biased;
+            () = lost.cancelled() => return Err(ShardOutcome::LeaseLost),
+            () = stop.cancelled() => return Err(ShardOutcome::Stopped),
+            taken = table.commits.taken(shard, acks.clone()) => taken,
+        };
+        let error = match taken {
+            Ok(committed) => return Ok(committed),
+            Err(error) => error,
+        };
+        let failing_for = first_failure
+            .get_or_insert_with(std::time::Instant::now)
+            .elapsed();
+        let pause = if error.transient {
+            retry.next_pause(failing_for, SinkErrorClass::Transient)
+        } else {
+            None
+        };
+        let Some(pause) = pause else {
+            let lasted = if error.transient {
+                format!(
+                    " (failing for the whole retry duration, {} s: destination.retry_duration_s)",
+                    retry_duration.as_secs()
+                )
+            } else {
+                String::new()
+            };
+            return Err(ShardOutcome::Failed(format!(
+                "shard {shard}: reading the table's position{lasted}: {error}"
+            )));
+        };
+        tracing::warn!(shard_id = %shard, error = %error, ?pause, "reading the table's position of a taken shard failed; retrying (up to destination.retry_duration_s)");
+        tokio::select! {
+            biased;
+            () = lost.cancelled() => return Err(ShardOutcome::LeaseLost),
+            () = stop.cancelled() => return Err(ShardOutcome::Stopped),
+            () = tokio::time::sleep(pause) => {}
+        }
+    }
 }
 
 /// Claims the progress object, then runs the shard's task.
@@ -64,20 +127,18 @@ async fn claim_and_run(
     let mut table_acks = None;
     if let Some(table) = &parts.table_destination {
         let (acks, receiver) = tokio::sync::mpsc::unbounded_channel();
-        let taken = tokio::select! {
-            biased;
-            () = lost.cancelled() => return ShardOutcome::LeaseLost,
-            () = stop.cancelled() => return ShardOutcome::Stopped,
-            taken = table.commits.taken(&lease.shard_id, acks) => taken,
-        };
-        let committed = match taken {
+        let committed = match read_table_position(
+            table,
+            &lease.shard_id,
+            &acks,
+            parts.settings.retry_duration,
+            &stop,
+            &lost,
+        )
+        .await
+        {
             Ok(committed) => committed,
-            Err(message) => {
-                return ShardOutcome::Failed(format!(
-                    "shard {}: reading the table's position: {message}",
-                    lease.shard_id
-                ));
-            }
+            Err(outcome) => return outcome,
         };
         if let Some(position) = committed {
             let behind = match &resumed.checkpoint {

@@ -112,3 +112,69 @@ async fn a_table_dropped_while_the_worker_runs_stops_it_with_the_tables_name_and
         "no checkpoint moved past what the dropped table held"
     );
 }
+
+/// A metadata read that fails once as a shard is taken (an S3 503 the chaos test injects; found
+/// by CI) is retried within `destination.retry_duration_s`: the worker keeps running and
+/// delivers every record, checkpointed once the table holds it, instead of stopping with
+/// "reading the table's position".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_position_read_failing_transiently_when_a_shard_is_taken_is_retried_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = Arc::new(MemoryShardSource::new());
+    for s in 0..SHARDS {
+        source.add_shard(
+            ShardInfo {
+                shard_id: shard(s),
+                parent_shard_ids: vec![],
+                closed: false,
+            },
+            (0..10).map(|seq| record(s, seq)).collect(),
+            vec![],
+        );
+    }
+    let leases = Arc::new(MemoryLeaseTable::new());
+    let catalog = Arc::new(CountingCatalog::new(sqlite_catalog(dir.path()).await));
+    let worker = iceberg_worker("w0", &source, &leases, catalog.clone()).await;
+    // Every shard's first position read fails (nothing else loads the table before the
+    // shards are taken: no shard has files to commit yet).
+    let injected = u32::try_from(SHARDS).unwrap();
+    catalog.fail_next_loads(injected);
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(worker.run(stop.clone(), RunOptions::default()));
+
+    let committed: Vec<(String, Checkpoint)> =
+        (0..SHARDS).map(|s| (shard(s), at_record(9))).collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while (table_rows(dir.path()).await < 10 * SHARDS || checkpoints(&leases).await != committed)
+        && Instant::now() < deadline
+        && !running.is_finished()
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !running.is_finished(),
+        "the worker is still running after a transient position read failure: {:?}",
+        running.await
+    );
+    assert_eq!(
+        catalog.failed_loads(),
+        SHARDS as usize,
+        "the injected failures were met"
+    );
+    assert_eq!(
+        table_rows(dir.path()).await,
+        10 * SHARDS,
+        "every record is in the table"
+    );
+    assert_eq!(
+        checkpoints(&leases).await,
+        committed,
+        "each shard checkpointed at its tenth record once the table held it"
+    );
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(30), running)
+        .await
+        .expect("the worker stops when told")
+        .unwrap()
+        .expect("and stops cleanly");
+}

@@ -35,10 +35,12 @@ struct Call {
     ok: bool,
 }
 
-/// A catalog that records each call and passes it on.
+/// A catalog that records each call and passes it on (failing the next `failing_loads`
+/// `load_table` calls first, when told to).
 pub(super) struct CountingCatalog {
     inner: Arc<dyn Catalog>,
     calls: Mutex<Vec<Call>>,
+    failing_loads: std::sync::atomic::AtomicU32,
 }
 
 impl std::fmt::Debug for CountingCatalog {
@@ -52,7 +54,22 @@ impl CountingCatalog {
         Self {
             inner,
             calls: Mutex::new(Vec::new()),
+            failing_loads: std::sync::atomic::AtomicU32::new(0),
         }
+    }
+
+    /// The next `n` `load_table` calls fail the way an S3 503 on the metadata read does in
+    /// iceberg-rust (an `Unexpected` error), without reaching the catalog.
+    pub(super) fn fail_next_loads(&self, n: u32) {
+        self.failing_loads.store(n, Ordering::SeqCst);
+    }
+
+    /// How many `load_table` calls failed.
+    pub(super) fn failed_loads(&self) -> usize {
+        self.calls()
+            .iter()
+            .filter(|c| c.method == "load_table" && !c.ok)
+            .count()
     }
 
     fn note<T>(
@@ -79,6 +96,21 @@ impl CountingCatalog {
 impl Catalog for CountingCatalog {
     async fn load_table(&self, table: &TableIdent) -> iceberg::Result<Table> {
         let sent = Instant::now();
+        let injected = self
+            .failing_loads
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if injected {
+            let error = iceberg::Error::new(
+                iceberg::ErrorKind::Unexpected,
+                "Failure in doing io operation",
+            )
+            .with_context("service", "s3")
+            .with_source(std::io::Error::other(
+                "RateLimited (persistent) at read, context: { response: Parts { status: 503 } }",
+            ));
+            return self.note("load_table", sent, Err(error));
+        }
         let r = self.inner.load_table(table).await;
         self.note("load_table", sent, r)
     }
