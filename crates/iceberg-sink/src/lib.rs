@@ -195,6 +195,7 @@ pub mod table_position;
 pub mod table_preview;
 pub mod table_routes;
 pub mod table_target;
+pub mod transient_retry;
 mod warehouse_storage;
 
 pub use catalog_config::{CatalogKind, IcebergCatalogSettings, open_catalog};

@@ -548,3 +548,49 @@ async fn a_routed_tables_position_read_failing_transiently_is_retried_and_every_
     }
     assert_eq!(position(&w, "events").await.as_deref(), Some("1000299/0"));
 }
+
+/// Opening the default table at start through a metadata read that fails transiently (an S3
+/// 503; every restart in the chaos test opens it) is a transient failure that
+/// `retry_transient` rides out, as the binary opens it; a missing table without
+/// `create_tables` stays permanent and is not retried.
+#[tokio::test(flavor = "multi_thread")]
+async fn opening_the_default_table_retries_a_transient_metadata_failure_but_not_a_missing_table() {
+    use kinesink_iceberg_sink::IcebergErrorClass;
+    use kinesink_iceberg_sink::transient_retry::retry_transient;
+    use std::time::Duration;
+    let w = sqlite_catalog("").await;
+    drop(
+        table_routes(w.catalog.clone(), true, Some(SCHEMA), "")
+            .await
+            .unwrap(),
+    );
+    let outage = Arc::new(CommitOutage::failing_loads(w.catalog.clone(), "events", 2));
+    let Err(once) = table_routes(outage.clone(), false, Some(SCHEMA), "").await else {
+        panic!("the first open meets the failing read");
+    };
+    assert_eq!(once.class(), IcebergErrorClass::Transient, "{once}");
+    let routes = retry_transient(Duration::from_secs(30), "opening the table", || {
+        table_routes(outage.clone(), false, Some(SCHEMA), "")
+    })
+    .await
+    .expect("opened once the read answers");
+    assert_eq!(outage.loads_left_to_fail(), 0);
+    assert_eq!(routes.default_table().id.to_string(), "analytics.events");
+
+    let empty = sqlite_catalog("").await;
+    let calls = std::sync::atomic::AtomicU32::new(0);
+    let Err(missing) = retry_transient(Duration::from_secs(30), "opening the table", || {
+        calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        table_routes(empty.catalog.clone(), false, None, "")
+    })
+    .await
+    else {
+        panic!("a missing table is not opened");
+    };
+    assert_eq!(missing.class(), IcebergErrorClass::Permanent, "{missing}");
+    assert_eq!(
+        calls.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "never retried"
+    );
+}

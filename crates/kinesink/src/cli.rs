@@ -524,9 +524,14 @@ async fn run(settings: &Settings, until_caught_up: bool) -> Result<(), Failure> 
                         }
                     }
                 });
-            let opened = crate::iceberg_destination::open(iceberg, &settings.format, data_sinks)
-                .await
-                .map_err(|e| usage(format!("config key `destination.iceberg`: {e:#}")))?;
+            let opened = crate::iceberg_destination::open(
+                iceberg,
+                &settings.format,
+                data_sinks,
+                settings.worker.retry_duration,
+            )
+            .await
+            .map_err(|e| usage(format!("config key `destination.iceberg`: {e:#}")))?;
             let default = opened.routes.default_table();
             tracing::info!(table = %default.target.ident, location = %default.target.location(), "delivering into the Iceberg table (and the tables records are routed to)");
             let destination = crate::iceberg_destination::table_destination(settings, &opened);

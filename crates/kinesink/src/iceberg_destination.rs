@@ -18,6 +18,7 @@ use kinesink_iceberg_sink::routed_commits::RoutedCommits;
 use kinesink_iceberg_sink::table_preview::{TablePreviewSummary, preview_into_table};
 use kinesink_iceberg_sink::table_routes::{DataSinks, TableOpener, TableRoutes};
 use kinesink_iceberg_sink::table_target::TableTarget;
+use kinesink_iceberg_sink::transient_retry::retry_transient;
 use kinesink_iceberg_sink::{IcebergCatalogSettings, open_catalog};
 use kinesink_parquet_writer::ObjectFormat;
 use kinesink_worker::table_commits::TableCommits;
@@ -45,15 +46,17 @@ impl OpenedTables {
 /// Opens the default table `iceberg` names, creating it from `format.schema` when missing (and
 /// `create_tables` is on); routed tables are opened the same way on first use. Each table's
 /// own schema converts its records; `format.schema` only creates tables. Data files of a table
-/// go to `data_sinks(table)`.
+/// go to `data_sinks(table)`. Transient failures of the catalog or the table's metadata are
+/// retried for up to `retry_duration` (`destination.retry_duration_s`).
 ///
 /// # Errors
-/// The catalog or the table failed (a missing table names `create_tables` or
-/// `format.schema`), or the format is not Parquet.
+/// The catalog or the table failed for good or for the whole retry duration (a missing table
+/// names `create_tables` or `format.schema`), or the format is not Parquet.
 pub async fn open(
     iceberg: &IcebergCatalogSettings,
     format: &FormatSource,
     data_sinks: DataSinks,
+    retry_duration: Duration,
 ) -> anyhow::Result<OpenedTables> {
     let (schema, serde, parquet) = match format {
         FormatSource::Given(ObjectFormat::Parquet(configured)) => (
@@ -69,7 +72,12 @@ pub async fn open(
             bail!("config key `format.type`: the Iceberg destination writes Parquet")
         }
     };
-    let catalog = open_catalog(iceberg).await?;
+    // A transient failure at start (an S3 503 on the table's metadata, a dropped catalog
+    // connection) is retried like any destination write, not the end of the process.
+    let catalog = retry_transient(retry_duration, "opening the Iceberg catalog", || {
+        open_catalog(iceberg)
+    })
+    .await?;
     let opener = TableOpener {
         catalog: Arc::clone(&catalog),
         create_tables: iceberg.create_tables,
@@ -79,7 +87,10 @@ pub async fn open(
         parquet,
         data_sinks,
     };
-    let routes = TableRoutes::open(opener, &iceberg.database, &iceberg.table).await?;
+    let routes = retry_transient(retry_duration, "opening the Iceberg table", || {
+        TableRoutes::open(opener.clone(), &iceberg.database, &iceberg.table)
+    })
+    .await?;
     Ok(OpenedTables {
         catalog,
         routes: Arc::new(routes),
@@ -146,7 +157,13 @@ pub async fn dry_run_into_table(
 ) -> anyhow::Result<TablePreviewSummary> {
     // Its batches start at the first record after the table's position.
     let mut lambda = crate::lambda_client::dry_run_shell(settings, input.shard_id).await;
-    let opened = open(iceberg, &settings.format, file_sinks()).await?;
+    let opened = open(
+        iceberg,
+        &settings.format,
+        file_sinks(),
+        settings.worker.retry_duration,
+    )
+    .await?;
     let w = &settings.worker;
     let layout = ObjectLayout {
         shard_id: input.shard_id.to_owned(),

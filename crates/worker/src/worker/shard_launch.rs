@@ -2,6 +2,7 @@
 //! further of that progress and the lease row.
 
 use super::*;
+use crate::lease_outage::WriteStop;
 use crate::table_commits::TableAck;
 use kinesink_delivery::{SinkErrorClass, WriteRetry};
 use kinesink_sequence_position::SequencePosition;
@@ -94,6 +95,39 @@ async fn read_table_position(
     }
 }
 
+/// The shard's fenced lease writes, retried through DynamoDB outages.
+fn lease_writes(parts: &ShardParts) -> LeaseWrites {
+    LeaseWrites {
+        keeper: parts.keeper.clone(),
+        gate: parts.gate.clone(),
+        outage: parts.outage.clone(),
+        retry_duration: parts.settings.lease_retry_duration,
+    }
+}
+
+/// Writes `checkpoint` to the shard's lease row before its task starts (bringing the row up to
+/// the destination), the way the task writes its own: fenced, only while this worker is the
+/// owner, transient DynamoDB failures retried for up to `leases.retry_duration_s`.
+///
+/// # Errors
+/// The outcome the shard ends with: `LeaseLost` (another owner, or `lost`), `Failed` (refused
+/// for good, or failing for the whole retry duration).
+async fn checkpoint_lease(
+    parts: &ShardParts,
+    shard_id: &str,
+    checkpoint: &Checkpoint,
+    lost: &CancellationToken,
+) -> Result<(), ShardOutcome> {
+    match lease_writes(parts)
+        .checkpoint(shard_id, checkpoint, lost)
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(WriteStop::Lost) => Err(ShardOutcome::LeaseLost),
+        Err(WriteStop::Failed(message)) => Err(ShardOutcome::Failed(message)),
+    }
+}
+
 /// Claims the progress object, then runs the shard's task.
 async fn claim_and_run(
     parts: ShardParts,
@@ -162,15 +196,10 @@ async fn claim_and_run(
                     }
                     Err(ProgressFailure::Failed(message)) => return ShardOutcome::Failed(message),
                 }
-                match parts.keeper.checkpoint(&lease.shard_id, &checkpoint).await {
-                    Ok(()) => {}
-                    Err(LeaseError::Lost { .. }) => return ShardOutcome::LeaseLost,
-                    Err(e) => {
-                        return ShardOutcome::Failed(format!(
-                            "checkpoint of shard {}: {e}",
-                            lease.shard_id
-                        ));
-                    }
+                if let Err(stopped) =
+                    checkpoint_lease(&parts, &lease.shard_id, &checkpoint, &lost).await
+                {
+                    return stopped;
                 }
                 resumed.checkpoint = checkpoint;
             }
@@ -183,14 +212,9 @@ async fn claim_and_run(
     }
     if resumed.checkpoint == Checkpoint::ShardEnd {
         // The shard ended; only the lease row's SHARD_END had not been written.
-        return match parts
-            .keeper
-            .checkpoint(&lease.shard_id, &Checkpoint::ShardEnd)
-            .await
-        {
+        return match checkpoint_lease(&parts, &lease.shard_id, &Checkpoint::ShardEnd, &lost).await {
             Ok(()) => ShardOutcome::Ended,
-            Err(LeaseError::Lost { .. }) => ShardOutcome::LeaseLost,
-            Err(e) => ShardOutcome::Failed(format!("checkpoint of shard {}: {e}", lease.shard_id)),
+            Err(stopped) => stopped,
         };
     }
     let mut task = build_task(&parts, &resumed, progress, caught_up);
@@ -276,12 +300,7 @@ fn build_task(
         stall_watch: parts.stall_watch.clone(),
         writer: crate::shard_writer::ShardWriter {
             shard_id: lease.shard_id.clone(),
-            lease_writes: LeaseWrites {
-                keeper: parts.keeper.clone(),
-                gate: parts.gate.clone(),
-                outage: parts.outage.clone(),
-                retry_duration: s.lease_retry_duration,
-            },
+            lease_writes: lease_writes(parts),
             progress,
             sink: parts.sink.clone(),
             stats: parts.stats.clone(),

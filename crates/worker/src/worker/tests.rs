@@ -318,3 +318,74 @@ async fn a_zombie_whose_first_heartbeat_after_waking_fails_still_finds_a_lease_t
     // refused fenced write, not by the scan alone.
     zombie_finds_its_taken_lease_by_a_refused_fenced_write(true).await;
 }
+
+/// A shard whose progress object says it ended while its lease row does not (a worker killed
+/// between the two writes) gets SHARD_END written to the row before anything else. That write
+/// meeting a DynamoDB outage (found by review: it was one unretried call, and any error stopped
+/// the worker) is retried like the task's own lease writes, until DynamoDB answers again.
+#[tokio::test]
+async fn a_shard_end_checkpoint_written_at_take_rides_out_a_dynamodb_outage() {
+    let settings = minimal_settings();
+    let table = Arc::new(FlakyTable::new(true));
+    table
+        .create_if_missing(&Lease::new("s-0", vec![], Checkpoint::TrimHorizon))
+        .await
+        .unwrap();
+    let progress = Arc::new(MemorySink::new());
+    let ended = Lease::new("s-0", vec![], Checkpoint::ShardEnd);
+    kinesink_delivery::ProgressStore::write_progress(
+        progress.as_ref(),
+        &kinesink_delivery::progress_key("r", "s-0"),
+        kinesink_lease_coordination::ShardProgress::of_lease(&ended)
+            .claimed_by("earlier")
+            .encode(),
+        &kinesink_delivery::ProgressCondition::Absent,
+    )
+    .await
+    .unwrap();
+    let worker = Worker::new(
+        settings.clone(),
+        crate::test_fixtures::ndjson_gzip(),
+        Arc::new(MemoryShardSource::new()) as Arc<dyn ShardSource>,
+        table.clone() as Arc<dyn LeaseTable>,
+        Arc::new(MemorySink::new()) as Arc<dyn ObjectSink>,
+        progress.clone() as Arc<dyn kinesink_delivery::ProgressStore>,
+    );
+    let keeper = Arc::new(LeaseKeeper::new(table.clone(), "a"));
+    let lease = keeper.take("s-0", 0).await.unwrap().unwrap();
+    let stats = Arc::new(DeliveryStats::default());
+    let shard = worker.start_shard(&lease, &keeper, &stats, None);
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while table.checkpoint_calls.load(Ordering::Relaxed) < 2 {
+        assert!(
+            !shard.handle.is_finished(),
+            "the shard ended on the first failed write instead of retrying it"
+        );
+        assert!(Instant::now() < deadline, "no retry within 5 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        !shard.handle.is_finished(),
+        "still retrying during the outage"
+    );
+
+    table.down.store(false, Ordering::Relaxed);
+    let outcome = tokio::time::timeout(Duration::from_secs(10), shard.handle)
+        .await
+        .expect("the shard ends once DynamoDB answers")
+        .unwrap();
+    assert!(
+        matches!(outcome, ShardOutcome::Ended),
+        "the shard ends as ended: {outcome:?}"
+    );
+    let row = table
+        .inner
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|l| l.shard_id == "s-0")
+        .unwrap();
+    assert_eq!(row.checkpoint, Checkpoint::ShardEnd);
+}
