@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! fake-kinesis --listen 127.0.0.1:4599 --stream bench --shards 4 --preload-events 250000 [--aggregate]
+//!              [--preload-file events.jsonl]
 //!              [--shard-limits] [--feed-bytes-per-shard 2000000]
 //! ```
 //! Prints `fake-kinesis: listening on http://…` and `fake-kinesis: preloaded N events` (so
@@ -43,6 +44,10 @@ struct Args {
     /// Also write the preloaded events as JSON lines to this file (the reference tools' input).
     #[arg(long)]
     dump_events: Option<std::path::PathBuf>,
+    /// Preload every line of this file as one event instead of sample events (data shapes the
+    /// sample generator does not make; `--preload-events` is ignored).
+    #[arg(long)]
+    preload_file: Option<std::path::PathBuf>,
 }
 
 const EVENT_TIME_MS: i64 = 1_795_345_201_000;
@@ -65,9 +70,27 @@ async fn main() {
                     .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display())),
             )
         });
-        for n in 0..args.preload_events {
-            let (_, data) =
-                events.next_event(EVENT_TIME_MS + i64::try_from(n % 3_600_000).unwrap_or(0));
+        let mut lines = args.preload_file.as_ref().map(|path| {
+            use std::io::BufRead;
+            std::io::BufReader::new(
+                std::fs::File::open(path)
+                    .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display())),
+            )
+            .split(b'\n')
+        });
+        for n in 0.. {
+            let data = match lines.as_mut() {
+                Some(lines) => match lines.next() {
+                    Some(line) => line.expect("reading the preload file"),
+                    None => break,
+                },
+                None if n < args.preload_events => {
+                    events
+                        .next_event(EVENT_TIME_MS + i64::try_from(n % 3_600_000).unwrap_or(0))
+                        .1
+                }
+                None => break,
+            };
             if let Some(out) = dump.as_mut() {
                 use std::io::Write;
                 out.write_all(&data)
