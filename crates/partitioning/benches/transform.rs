@@ -180,7 +180,9 @@ fn main() {
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
         for _ in 0..5 {
             ours.extend(process_rate(Command::new(&me).env(CHILD_ENV, &path)));
-            theirs.extend(process_rate(Command::new("jq").arg("-c").arg(PROGRAM).arg(&path)));
+            theirs.extend(process_rate(
+                Command::new("jq").arg("-c").arg(PROGRAM).arg(&path),
+            ));
         }
         let ours = median_of(ours).expect("the child mode prints one record per event");
         let jq = median_of(theirs);
