@@ -11,16 +11,24 @@
 //! new context (no frame in progress, every parameter at its default, no dictionary) while it
 //! keeps its allocations and its CPU feature flags (the same machine). Only contexts that never
 //! used worker threads and were not poisoned by an error are kept; a reset that fails frees the
-//! context. At most [`POOLED_PER_KIND`] contexts of each kind are kept; the rest are freed.
+//! context. At most [`POOLED_CCTXS`] compression and [`POOLED_DCTXS`] decompression contexts
+//! are kept; the rest are freed.
 
 use core::ptr::NonNull;
 use std::sync::Mutex;
 use std::vec::Vec;
 
-/// Contexts kept per kind: a Parquet row group of ten columns holds ten of each while it is
-/// written, and kinesink encodes on two or three threads at once. At most ~40 MiB when all are
-/// parked with the workspace of a 1 MiB page.
-const POOLED_PER_KIND: usize = 24;
+/// Compression contexts kept: a Parquet row group of N leaf columns holds N of each kind while
+/// it is written, and kinesink encodes on two or three threads at once. 24 was too few for wide
+/// records (41 leaf columns: 17 of each kind created and freed per row group, 15% of the
+/// worker's CPU on that shape); 64 covers ~60 columns on one thread. The pool only ever holds
+/// contexts that were alive at the same time before, so it adds nothing to the peak; at most
+/// ~90 MiB when all are parked with the workspace of a 1 MiB page.
+const POOLED_CCTXS: usize = 64;
+
+/// Decompression contexts kept (parquet-rs makes one per column chunk it writes and never uses
+/// it; ~94 KiB each, at most ~12 MiB parked).
+const POOLED_DCTXS: usize = 128;
 
 /// An owned context pointer parked in the pool. zstd contexts are plain heap allocations with
 /// no thread affinity, like `CCtx`/`DCtx` themselves (which are `Send`).
@@ -48,7 +56,7 @@ pub(crate) fn give_cctx(context: NonNull<zstd_sys::ZSTD_CCtx>) -> bool {
     let Ok(mut pool) = CCTXS.lock() else {
         return false;
     };
-    if pool.len() >= POOLED_PER_KIND {
+    if pool.len() >= POOLED_CCTXS {
         return false;
     }
     // Safety: the caller owns the context and gives it up if this returns true.
@@ -71,7 +79,7 @@ pub(crate) fn give_dctx(context: NonNull<zstd_sys::ZSTD_DCtx>) -> bool {
     let Ok(mut pool) = DCTXS.lock() else {
         return false;
     };
-    if pool.len() >= POOLED_PER_KIND {
+    if pool.len() >= POOLED_DCTXS {
         return false;
     }
     // Safety: as in `give_cctx`.
