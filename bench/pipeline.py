@@ -145,6 +145,40 @@ def reference(engine, events, out, fmt, partition_cols):
     return usage.ru_utime + usage.ru_stime, result["output_bytes"]
 
 
+ROW_COUNTER = r"""
+import glob, gzip, json, os, sys
+root, fmt = sys.argv[1], sys.argv[2]
+def files(under):
+    # Hidden and `_`-prefixed names are not data (sidecars, kinesink's progress objects).
+    return [p for p in glob.glob(os.path.join(under, "**", "*"), recursive=True)
+            if os.path.isfile(p) and not any(part.startswith((".", "_"))
+                                             for part in os.path.relpath(p, under).split(os.sep))]
+def lines(path):
+    opener = gzip.open if open(path, "rb").read(2) == b"\x1f\x8b" else open
+    with opener(path, "rt") as f:
+        return sum(1 for line in f if line.strip())
+errors = sum(lines(p) for p in files(os.path.join(root, "errors")))
+data = [p for p in files(root) if not p.startswith(os.path.join(root, "errors") + os.sep)]
+if fmt == "parquet":
+    import pyarrow.parquet as pq
+    rows = sum(pq.ParquetFile(p).metadata.num_rows for p in data)
+else:
+    rows = sum(lines(p) for p in data)
+print(json.dumps({"rows": rows, "errors": errors}))
+"""
+
+
+def checked_rows(engine, root, fmt, expected):
+    """Rows in the output under `root` and records in its error output (`errors/`), counted in
+    a child process (the driver never loads pyarrow); stops the bench unless they add up to
+    `expected`."""
+    got = json.loads(subprocess.run([sys.executable, "-c", ROW_COUNTER, root, fmt], check=True,
+                                    capture_output=True, text=True).stdout)
+    if got["rows"] + got["errors"] != expected:
+        raise SystemExit(f"{engine}: records in {expected} != rows {got['rows']} + error records {got['errors']} under {root}")
+    return got
+
+
 def throughput(args, work, results):
     n = args.records
     events = os.path.join(work, "events.jsonl")
@@ -167,17 +201,21 @@ def throughput(args, work, results):
             cfg = config(os.path.join(work, f"{name}.toml"), stream, fake.url, out, fmt=fmt, query=query, prefix=prefix, table=table)
             wall, cpu, rss = run_until_caught_up(cfg)
             ours.append((wall, cpu, rss, tree_bytes(out)))
-            log(f"throughput {name} round {round_ + 1}: ours wall {wall:.2f}s cpu {cpu:.2f}s rss {rss / 2**20:.0f} MiB")
+            got = checked_rows("kinesink", out, fmt, n)
+            log(f"throughput {name} round {round_ + 1}: ours wall {wall:.2f}s cpu {cpu:.2f}s rss {rss / 2**20:.0f} MiB; "
+                f"rows {got['rows']:,} + error records {got['errors']:,}")
             shutil.rmtree(out, ignore_errors=True)
         fake.stop()
         duck, arrow = [], []
         for round_ in range(args.rounds):
             out = os.path.join(work, f"duck-{name}-{round_}")
             duck.append(reference("duckdb", events, out, fmt, cols))
+            checked_rows("duckdb", out, fmt, n)
             shutil.rmtree(out, ignore_errors=True)
             if fmt == "parquet":
                 out = os.path.join(work, f"arrow-{name}-{round_}")
                 arrow.append(reference("pyarrow", events, out, fmt, cols))
+                checked_rows("pyarrow", out, fmt, n)
                 shutil.rmtree(out, ignore_errors=True)
             log(f"throughput {name} round {round_ + 1}: duckdb cpu {duck[-1][0]:.2f}s" + (f" pyarrow cpu {arrow[-1][0]:.2f}s" if arrow else ""))
         cpu = statistics.median(o[1] for o in ours)
