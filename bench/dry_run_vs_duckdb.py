@@ -232,15 +232,26 @@ def one_run(engine, kinesink, shape, events, total, root):
                    "--output", out])
         rows, errors = parquet_rows(os.path.join(out, "data")), error_records(out)
     else:
-        r = timed([sys.executable, os.path.abspath(__file__), "--duckdb-child", shape, events, out],
-                  stdout=subprocess.PIPE)
-        r["copy_seconds"] = json.loads(r["stdout"])["copy_seconds"]
-        rows, errors = parquet_rows(out), 0
+        r, rows, errors = duckdb_run(shape, events, out)
+    checked(engine, shape, r, rows, errors, total)
+    shutil.rmtree(work)
+    return r
+
+
+def duckdb_run(shape, events, out, pin=()):
+    """DuckDB's COPY of `events` in its own process (`--duckdb-child`, prefixed by `pin`),
+    measured by `timed`; returns (measures with the COPY's own seconds, rows out, 0 errors)."""
+    r = timed(list(pin) + [sys.executable, os.path.abspath(__file__), "--duckdb-child", shape, events, out],
+              stdout=subprocess.PIPE)
+    r["copy_seconds"] = json.loads(r["stdout"])["copy_seconds"]
+    return r, parquet_rows(out), 0
+
+
+def checked(engine, shape, r, rows, errors, total):
+    """Stops the bench unless rows out + error records = records in; records both in `r`."""
     if rows + errors != total:
         raise SystemExit(f"{engine} {shape}: records in {total} != rows {rows} + error records {errors}")
     r.update(rows=rows, errors=errors)
-    shutil.rmtree(work)
-    return r
 
 
 def main():

@@ -20,10 +20,8 @@ records in kinesink's error output (DuckDB has none).
     bench/worker_vs_duckdb.sh --rounds 3          # builds release binaries, starts the stand-ins
 """
 import argparse
-import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,20 +29,12 @@ import tempfile
 import threading
 import time
 
-from dry_run_vs_duckdb import DEFAULT_RECORDS, PARTITION_KEYS, SCHEMAS, parquet_rows, timed
+from dry_run_vs_duckdb import (DEFAULT_RECORDS, PARTITION_KEYS, SCHEMAS, checked, duckdb_run, log, parquet_rows,
+                               timed)
+from pipeline import free_port
 from iceberg_vs_objects import error_records
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def log(*a):
-    print(*a, file=sys.stderr, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Fake:
@@ -105,13 +95,8 @@ def one_run(engine, args, shape, events, total, fake, root, round_):
         r = timed(pin + [os.path.abspath(args.kinesink), "run", "--until-caught-up", "--config", cfg])
         rows, errors = parquet_rows(os.path.join(out, "data")), error_records(out)
     else:
-        r = timed(pin + [sys.executable, os.path.join(HERE, "dry_run_vs_duckdb.py"), "--duckdb-child", shape, events, out],
-                  stdout=subprocess.PIPE)
-        r["copy_seconds"] = json.loads(r["stdout"])["copy_seconds"]
-        rows, errors = parquet_rows(out), 0
-    if rows + errors != total:
-        raise SystemExit(f"{engine} {shape}: records in {total} != rows {rows} + error records {errors}")
-    r.update(rows=rows, errors=errors)
+        r, rows, errors = duckdb_run(shape, events, out, pin)
+    checked(engine, shape, r, rows, errors, total)
     shutil.rmtree(work)
     return r
 

@@ -18,6 +18,23 @@ fn shard(s: u64) -> String {
     format!("shardId-{s:012}")
 }
 
+/// A stream of [`SHARDS`] open shards holding ten records each.
+fn ten_records_per_shard() -> Arc<MemoryShardSource> {
+    let source = Arc::new(MemoryShardSource::new());
+    for s in 0..SHARDS {
+        source.add_shard(
+            ShardInfo {
+                shard_id: shard(s),
+                parent_shard_ids: vec![],
+                closed: false,
+            },
+            (0..10).map(|seq| record(s, seq)).collect(),
+            vec![],
+        );
+    }
+    source
+}
+
 /// Each shard's lease checkpoint, by shard id.
 async fn checkpoints(leases: &MemoryLeaseTable) -> Vec<(String, Checkpoint)> {
     let mut rows: Vec<(String, Checkpoint)> = leases
@@ -45,18 +62,7 @@ fn at_record(seq: u64) -> Checkpoint {
 async fn a_table_dropped_while_the_worker_runs_stops_it_with_the_tables_name_and_no_checkpoint_moves()
  {
     let dir = tempfile::tempdir().unwrap();
-    let source = Arc::new(MemoryShardSource::new());
-    for s in 0..SHARDS {
-        source.add_shard(
-            ShardInfo {
-                shard_id: shard(s),
-                parent_shard_ids: vec![],
-                closed: false,
-            },
-            (0..10).map(|seq| record(s, seq)).collect(),
-            vec![],
-        );
-    }
+    let source = ten_records_per_shard();
     let leases = Arc::new(MemoryLeaseTable::new());
     let catalog = Arc::new(CountingCatalog::new(sqlite_catalog(dir.path()).await));
     let worker = iceberg_worker("w0", &source, &leases, catalog).await;
@@ -120,18 +126,7 @@ async fn a_table_dropped_while_the_worker_runs_stops_it_with_the_tables_name_and
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_table_position_read_failing_transiently_when_a_shard_is_taken_is_retried_not_fatal() {
     let dir = tempfile::tempdir().unwrap();
-    let source = Arc::new(MemoryShardSource::new());
-    for s in 0..SHARDS {
-        source.add_shard(
-            ShardInfo {
-                shard_id: shard(s),
-                parent_shard_ids: vec![],
-                closed: false,
-            },
-            (0..10).map(|seq| record(s, seq)).collect(),
-            vec![],
-        );
-    }
+    let source = ten_records_per_shard();
     let leases = Arc::new(MemoryLeaseTable::new());
     let catalog = Arc::new(CountingCatalog::new(sqlite_catalog(dir.path()).await));
     let worker = iceberg_worker("w0", &source, &leases, catalog.clone()).await;

@@ -64,6 +64,26 @@ async fn a_reconfirmation_cut_short_by_a_table_error_still_stops_the_readers_of_
     assert_eq!(keeper.held_shards().await, vec!["s-1".to_owned()]);
 }
 
+/// Worker `a` over `table` and `progress` (no stream, objects in memory), holding lease s-0
+/// (taken by its keeper), with its delivery stats.
+async fn worker_holding_s0(
+    settings: &WorkerSettings,
+    table: Arc<dyn LeaseTable>,
+    progress: Arc<MemorySink>,
+) -> (Worker, Arc<LeaseKeeper>, Lease, Arc<DeliveryStats>) {
+    let worker = Worker::new(
+        settings.clone(),
+        crate::test_fixtures::ndjson_gzip(),
+        Arc::new(MemoryShardSource::new()) as Arc<dyn ShardSource>,
+        table.clone(),
+        Arc::new(MemorySink::new()) as Arc<dyn ObjectSink>,
+        progress as Arc<dyn kinesink_delivery::ProgressStore>,
+    );
+    let keeper = Arc::new(LeaseKeeper::new(table, "a"));
+    let lease = keeper.take("s-0", 0).await.unwrap().unwrap();
+    (worker, keeper, lease, Arc::new(DeliveryStats::default()))
+}
+
 /// The memory sink, each put taking `delay` (a slow S3).
 struct SlowSink {
     inner: MemorySink,
@@ -187,17 +207,8 @@ async fn a_shard_taken_again_while_this_workers_previous_reader_runs_starts_only
         .await
         .unwrap();
     let progress = Arc::new(MemorySink::new());
-    let worker = Worker::new(
-        settings.clone(),
-        crate::test_fixtures::ndjson_gzip(),
-        Arc::new(MemoryShardSource::new()) as Arc<dyn ShardSource>,
-        table.clone() as Arc<dyn LeaseTable>,
-        Arc::new(MemorySink::new()) as Arc<dyn ObjectSink>,
-        progress.clone() as Arc<dyn kinesink_delivery::ProgressStore>,
-    );
-    let keeper = Arc::new(LeaseKeeper::new(table.clone(), "a"));
-    let lease = keeper.take("s-0", 0).await.unwrap().unwrap();
-    let stats = Arc::new(DeliveryStats::default());
+    let (worker, keeper, lease, stats) =
+        worker_holding_s0(&settings, table.clone(), progress.clone()).await;
     let (end_previous, previous_ends) = tokio::sync::oneshot::channel::<()>();
     let previous = tokio::spawn(async move {
         let _ = previous_ends.await;
@@ -343,17 +354,8 @@ async fn a_shard_end_checkpoint_written_at_take_rides_out_a_dynamodb_outage() {
     )
     .await
     .unwrap();
-    let worker = Worker::new(
-        settings.clone(),
-        crate::test_fixtures::ndjson_gzip(),
-        Arc::new(MemoryShardSource::new()) as Arc<dyn ShardSource>,
-        table.clone() as Arc<dyn LeaseTable>,
-        Arc::new(MemorySink::new()) as Arc<dyn ObjectSink>,
-        progress.clone() as Arc<dyn kinesink_delivery::ProgressStore>,
-    );
-    let keeper = Arc::new(LeaseKeeper::new(table.clone(), "a"));
-    let lease = keeper.take("s-0", 0).await.unwrap().unwrap();
-    let stats = Arc::new(DeliveryStats::default());
+    let (worker, keeper, lease, stats) =
+        worker_holding_s0(&settings, table.clone(), progress.clone()).await;
     let shard = worker.start_shard(&lease, &keeper, &stats, None);
 
     let deadline = Instant::now() + Duration::from_secs(5);
