@@ -205,7 +205,8 @@ pub enum RouteError {
     /// The record cannot go to the table it names (a bad name, a missing table): it goes to
     /// the error output.
     Record(TablePartitionFailure),
-    /// The catalog could not answer now (unreachable, throttled): the record is not placed
+    /// The catalog could not answer now (unreachable, throttled), after the router's own
+    /// retries (the Iceberg router retries a table's open for 30 s): the record is not placed
     /// and the shard stops ([`crate::BufferError::TableUnavailable`]), to be read again.
     Unavailable(String),
 }

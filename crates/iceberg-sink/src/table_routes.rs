@@ -323,7 +323,7 @@ impl TableRoutes {
             )));
         }
         let opened =
-            tokio::task::block_in_place(|| handle.block_on(self.opener.open(database, table)));
+            tokio::task::block_in_place(|| handle.block_on(self.open_retrying(database, table)));
         let outcome = match opened {
             Ok(opened) => Ok(Arc::new(opened)),
             Err(OpenFailure::Transient(e)) => return Err(RouteError::Unavailable(e.to_string())),
@@ -348,6 +348,29 @@ impl TableRoutes {
             .or_insert(outcome)
             .clone()
             .map_err(RouteError::Record)
+    }
+}
+
+/// How long a routed table's transient open failures are retried on the record path before
+/// the shard stops ([`RouteError::Unavailable`]): long enough for a throttled or 5xx metadata
+/// read to pass, short enough that a shard never waits on a catalog that is down (its task
+/// cannot be cancelled while it waits).
+pub const ROUTED_OPEN_RETRY: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl TableRoutes {
+    /// Opens `database.table`, retrying transient failures for up to [`ROUTED_OPEN_RETRY`]
+    /// (a missing or refused table is answered at once).
+    async fn open_retrying(&self, database: &str, table: &str) -> Result<OpenTable, OpenFailure> {
+        let what = format!("opening routed table {database}.{table}");
+        let retried = crate::transient_retry::retry_transient(ROUTED_OPEN_RETRY, &what, || async {
+            match self.opener.open(database, table).await {
+                Ok(opened) => Ok(Ok(opened)),
+                Err(OpenFailure::Transient(e)) => Err(e),
+                Err(other) => Ok(Err(other)),
+            }
+        })
+        .await;
+        retried.unwrap_or_else(|e| Err(OpenFailure::Transient(e)))
     }
 }
 

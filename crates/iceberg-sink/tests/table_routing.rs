@@ -594,3 +594,37 @@ async fn opening_the_default_table_retries_a_transient_metadata_failure_but_not_
         "never retried"
     );
 }
+
+/// A routed table whose metadata read fails transiently while the record path opens it (its
+/// first record) is opened on a retry, within `ROUTED_OPEN_RETRY`: every record still lands in
+/// its table once. Before, the shard stopped at once ("table unavailable"), and so the worker.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_routed_table_whose_open_fails_transiently_is_opened_on_a_retry() {
+    let w = sqlite_catalog("").await;
+    // A first run creates the tables (`orders` on its first record).
+    let routes = table_routes(w.catalog.clone(), true, Some(SCHEMA), "")
+        .await
+        .unwrap();
+    deliver(&w, routes, 300).await;
+    // New routes open `events` only; `orders`, existing now, is opened (loaded) on the record
+    // path at its first record of the next 100, and that load fails once.
+    let outage = Arc::new(CommitOutage::failing_loads(w.catalog.clone(), "orders", 1));
+    let routes = table_routes(outage.clone(), true, Some(SCHEMA), "")
+        .await
+        .unwrap();
+    try_deliver(&w, w.catalog.clone(), routes, 400)
+        .await
+        .expect("a transient open failure of a routed table is retried");
+    assert_eq!(
+        outage.loads_left_to_fail(),
+        0,
+        "the injected failure was met"
+    );
+    for table in ["events", "orders", "missing"] {
+        assert_eq!(
+            event_ids(&w, table).await,
+            expected(400, table),
+            "table {table}: every record once"
+        );
+    }
+}
