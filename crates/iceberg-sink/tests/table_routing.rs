@@ -223,13 +223,7 @@ async fn records_routed_to_two_tables_are_each_in_their_table_once_and_a_rerun_a
     assert_eq!(summary.committed, Some(SequencePosition::new("1000599", 0)));
 
     // Created on first use, from the configured schema and spec; `missing` was created too.
-    for table in ["events", "orders", "missing"] {
-        assert_eq!(
-            event_ids(&w, table).await,
-            expected(600, table),
-            "table {table}"
-        );
-    }
+    assert_each_table_holds_its_records_once(&w, 600).await;
     let orders = w.catalog.load_table(&ident("orders")).await.unwrap();
     let spec = orders.metadata().default_partition_spec();
     assert_eq!(spec.fields()[0].name, "event_type");
@@ -274,13 +268,7 @@ async fn records_routed_to_two_tables_are_each_in_their_table_once_and_a_rerun_a
         .await
         .unwrap();
     deliver(&w, routes, 900).await;
-    for table in ["events", "orders", "missing"] {
-        assert_eq!(
-            event_ids(&w, table).await,
-            expected(900, table),
-            "table {table}"
-        );
-    }
+    assert_each_table_holds_its_records_once(&w, 900).await;
     assert_eq!(error_records(&w), expected_errors(900, None));
 }
 
@@ -403,6 +391,18 @@ async fn a_missing_default_table_without_a_schema_is_refused_naming_the_key() {
     assert!(refused.to_string().contains("create_tables"), "{refused}");
 }
 
+/// Every table (events, orders, missing) holds exactly the records of the first `count` routed
+/// to it, each once.
+async fn assert_each_table_holds_its_records_once(w: &Warehouse, count: u64) {
+    for table in ["events", "orders", "missing"] {
+        assert_eq!(
+            event_ids(w, table).await,
+            expected(count, table),
+            "table {table}: the records routed to it, each once"
+        );
+    }
+}
+
 /// The table's position for the shard (`None`: none committed).
 async fn position(w: &Warehouse, table: &str) -> Option<String> {
     kinesink_iceberg_sink::load_positions(&*w.catalog, &ident(table), NAME)
@@ -441,13 +441,7 @@ async fn the_default_table_never_takes_a_flush_point_before_the_routed_tables_ho
         .await
         .unwrap();
     try_deliver(&w, outage, routes, 300).await.unwrap();
-    for table in ["events", "orders", "missing"] {
-        assert_eq!(
-            event_ids(&w, table).await,
-            expected(300, table),
-            "table {table}"
-        );
-    }
+    assert_each_table_holds_its_records_once(&w, 300).await;
     assert_eq!(position(&w, "events").await.as_deref(), Some("1000299/0"));
 }
 
@@ -486,13 +480,7 @@ async fn a_routed_table_ahead_of_the_default_one_adds_nothing_twice_on_the_repla
         replay.resumed_after, None,
         "resumed after the default table's position"
     );
-    for table in ["events", "orders", "missing"] {
-        assert_eq!(
-            event_ids(&w, table).await,
-            expected(300, table),
-            "table {table}: once each"
-        );
-    }
+    assert_each_table_holds_its_records_once(&w, 300).await;
     assert_eq!(position(&w, "events").await.as_deref(), Some("1000299/0"));
     assert_eq!(
         error_records(&w),
@@ -503,13 +491,7 @@ async fn a_routed_table_ahead_of_the_default_one_adds_nothing_twice_on_the_repla
         .await
         .unwrap();
     try_deliver(&w, outage, routes, 400).await.unwrap();
-    for table in ["events", "orders", "missing"] {
-        assert_eq!(
-            event_ids(&w, table).await,
-            expected(400, table),
-            "table {table}"
-        );
-    }
+    assert_each_table_holds_its_records_once(&w, 400).await;
 }
 
 /// A routed table's position read failing transiently when a shard's first files for it come
@@ -539,13 +521,7 @@ async fn a_routed_tables_position_read_failing_transiently_is_retried_and_every_
         0,
         "the injected failure was met"
     );
-    for table in ["events", "orders", "missing"] {
-        assert_eq!(
-            event_ids(&w, table).await,
-            expected(300, table),
-            "table {table}: every record once"
-        );
-    }
+    assert_each_table_holds_its_records_once(&w, 300).await;
     assert_eq!(position(&w, "events").await.as_deref(), Some("1000299/0"));
 }
 
@@ -620,11 +596,5 @@ async fn a_routed_table_whose_open_fails_transiently_is_opened_on_a_retry() {
         0,
         "the injected failure was met"
     );
-    for table in ["events", "orders", "missing"] {
-        assert_eq!(
-            event_ids(&w, table).await,
-            expected(400, table),
-            "table {table}: every record once"
-        );
-    }
+    assert_each_table_holds_its_records_once(&w, 400).await;
 }

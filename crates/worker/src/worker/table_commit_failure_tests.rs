@@ -35,6 +35,25 @@ fn ten_records_per_shard() -> Arc<MemoryShardSource> {
     source
 }
 
+/// Waits (up to 30 s, or until the worker ends) until the table holds the ten records of every
+/// shard and each lease is checkpointed at its tenth; returns those checkpoints, by shard id.
+async fn wait_until_ten_committed(
+    dir: &std::path::Path,
+    leases: &MemoryLeaseTable,
+    running: &tokio::task::JoinHandle<Result<RunSummary, RunFailure>>,
+) -> Vec<(String, Checkpoint)> {
+    let committed: Vec<(String, Checkpoint)> =
+        (0..SHARDS).map(|s| (shard(s), at_record(9))).collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while (table_rows(dir).await < 10 * SHARDS || checkpoints(leases).await != committed)
+        && Instant::now() < deadline
+        && !running.is_finished()
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    committed
+}
+
 /// Each shard's lease checkpoint, by shard id.
 async fn checkpoints(leases: &MemoryLeaseTable) -> Vec<(String, Checkpoint)> {
     let mut rows: Vec<(String, Checkpoint)> = leases
@@ -70,14 +89,7 @@ async fn a_table_dropped_while_the_worker_runs_stops_it_with_the_tables_name_and
     let running = tokio::spawn(worker.run(stop.clone(), RunOptions::default()));
 
     // The first ten records of each shard are committed, and checkpointed.
-    let committed: Vec<(String, Checkpoint)> =
-        (0..SHARDS).map(|s| (shard(s), at_record(9))).collect();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while (table_rows(dir.path()).await < 10 * SHARDS || checkpoints(&leases).await != committed)
-        && Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let committed = wait_until_ten_committed(dir.path(), &leases, &running).await;
     assert_eq!(table_rows(dir.path()).await, 10 * SHARDS);
     assert_eq!(
         checkpoints(&leases).await,
@@ -137,15 +149,7 @@ async fn a_table_position_read_failing_transiently_when_a_shard_is_taken_is_retr
     let stop = CancellationToken::new();
     let running = tokio::spawn(worker.run(stop.clone(), RunOptions::default()));
 
-    let committed: Vec<(String, Checkpoint)> =
-        (0..SHARDS).map(|s| (shard(s), at_record(9))).collect();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while (table_rows(dir.path()).await < 10 * SHARDS || checkpoints(&leases).await != committed)
-        && Instant::now() < deadline
-        && !running.is_finished()
-    {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let committed = wait_until_ten_committed(dir.path(), &leases, &running).await;
     assert!(
         !running.is_finished(),
         "the worker is still running after a transient position read failure: {:?}",
