@@ -11,7 +11,8 @@ lines file written by the fake. Scenarios (pick with --only):
                thread) and pyarrow (read_json + write_to_dataset, one thread) on the same events
   rss          peak RSS with 5,000 active partitions, and with 64 shards
   shards       shards per worker: per-shard read limits on, every shard fed 1 MB/s (--feed-bytes); the largest shard
-               count whose worst MillisBehindLatest stays < 5 s for the whole run
+               count whose worst MillisBehindLatest stays < 5 s for the whole run and that read >= 90% of the
+               feed (--pin: worker on core 1, fake on core 0; worker CPU-s per GB read)
   failover     kill -9 of one of 3 workers: time until all its shards are owned again, and
                exactly-once of the output afterwards
   dynamodb     DynamoDB requests per shard-hour (counted by a proxy), next to KCL's defaults
