@@ -19,6 +19,7 @@
 //! long feed at 128 MB/s needs bounded memory. Not modelled: iterator expiry, encryption, write
 //! limits.
 
+mod control_plane;
 mod fan_out;
 mod reads;
 mod shard_log;
@@ -298,26 +299,13 @@ impl FakeKinesis {
         stream: &str,
         records: impl IntoIterator<Item = (String, Vec<u8>)>,
     ) -> usize {
-        let mut streams = self.inner.streams.lock().expect("lock");
-        let Some(s) = streams.get_mut(stream) else {
-            return 0;
-        };
-        let arrival = now_ms();
-        let retention = self.inner.retention_ms();
-        let mut stored = 0;
-        for (partition_key, data) in records {
-            let record = PreparedRecord::new(&partition_key, &data);
-            if s.append(hash_key_of(&partition_key), record, arrival, retention)
-                .is_some()
-            {
-                stored += 1;
-            }
-        }
-        self.inner
-            .counters
-            .records_written
-            .fetch_add(stored as u64, Ordering::Relaxed);
-        stored
+        self.store(
+            stream,
+            None,
+            records
+                .into_iter()
+                .map(|(key, data)| PreparedRecord::new(&key, &data)),
+        )
     }
 
     /// Appends records directly to the `shard_index`-th shard (its lowest hash key), whatever
@@ -346,22 +334,33 @@ impl FakeKinesis {
         shard_index: usize,
         records: impl IntoIterator<Item = PreparedRecord>,
     ) -> usize {
+        self.store(stream, Some(shard_index), records)
+    }
+
+    /// Stores records in the `shard_index`-th shard if given (0 stored if it is closed), else
+    /// in the shard each partition key routes to; returns how many were stored.
+    fn store(
+        &self,
+        stream: &str,
+        shard_index: Option<usize>,
+        records: impl IntoIterator<Item = PreparedRecord>,
+    ) -> usize {
         let mut streams = self.inner.streams.lock().expect("lock");
         let Some(s) = streams.get_mut(stream) else {
             return 0;
         };
-        let Some(hash) = s
-            .shards
-            .get(shard_index)
-            .filter(|sh| sh.is_open())
-            .map(|sh| sh.start_hash)
-        else {
-            return 0;
+        let shard_hash = match shard_index {
+            None => None,
+            Some(index) => match s.shards.get(index).filter(|sh| sh.is_open()) {
+                Some(shard) => Some(shard.start_hash),
+                None => return 0,
+            },
         };
         let arrival = now_ms();
         let retention = self.inner.retention_ms();
         let mut stored = 0;
         for record in records {
+            let hash = shard_hash.unwrap_or_else(|| hash_key_of(record.partition_key()));
             if s.append(hash, record, arrival, retention).is_some() {
                 stored += 1;
             }
@@ -466,25 +465,6 @@ fn stream_name(request: &Value) -> Option<String> {
         .map(|(_, n)| n.to_owned())
 }
 
-fn shard_json(shard: &Shard) -> Value {
-    let mut range = json!({"StartingSequenceNumber": shard.starting_sequence});
-    if let Some(end) = &shard.ending_sequence {
-        range["EndingSequenceNumber"] = json!(end);
-    }
-    let mut value = json!({
-        "ShardId": shard.id,
-        "HashKeyRange": {"StartingHashKey": shard.start_hash.to_string(), "EndingHashKey": shard.end_hash.to_string()},
-        "SequenceNumberRange": range,
-    });
-    if let Some(p) = &shard.parent {
-        value["ParentShardId"] = json!(p);
-    }
-    if let Some(p) = &shard.adjacent_parent {
-        value["AdjacentParentShardId"] = json!(p);
-    }
-    value
-}
-
 async fn handle(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
     let target = headers
         .get("x-amz-target")
@@ -504,8 +484,8 @@ async fn handle(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
         "GetRecords" => reads::get_records(&inner, &request),
         "PutRecords" => put_records(&inner, &request),
         "GetShardIterator" => reads::get_shard_iterator(&inner, &request),
-        "ListShards" => list_shards(&inner, &request),
-        "DescribeStreamSummary" => describe_stream_summary(&inner, &request),
+        "ListShards" => control_plane::list_shards(&inner, &request),
+        "DescribeStreamSummary" => control_plane::describe_stream_summary(&inner, &request),
         "CreateStream" => {
             let Some(name) = stream_name(&request) else {
                 return error("InvalidArgumentException", "StreamName is required");
@@ -523,11 +503,11 @@ async fn handle(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
             }
             ok("{}".into())
         }
-        "SplitShard" => split_shard(&inner, &request),
+        "SplitShard" => control_plane::split_shard(&inner, &request),
         "RegisterStreamConsumer" => fan_out::register_consumer(&inner, &request),
         "DescribeStreamConsumer" => fan_out::describe_consumer(&inner, &request),
         "SubscribeToShard" => fan_out::subscribe_to_shard(&inner, &request),
-        "MergeShards" => merge_shards(&inner, &request),
+        "MergeShards" => control_plane::merge_shards(&inner, &request),
         other => error(
             "UnknownOperationException",
             &format!("the fake Kinesis does not implement {other}"),
@@ -584,121 +564,6 @@ fn put_records(inner: &Inner, request: &Value) -> Response {
     ok(json!({"FailedRecordCount": failed, "Records": results}).to_string())
 }
 
-fn list_shards(inner: &Inner, request: &Value) -> Response {
-    let name = stream_name(request).or_else(|| {
-        request
-            .get("NextToken")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    });
-    let Some(name) = name else {
-        return error("InvalidArgumentException", "StreamName is required");
-    };
-    let streams = inner.streams.lock().expect("lock");
-    let Some(stream) = streams.get(&name) else {
-        return error("ResourceNotFoundException", "stream not found");
-    };
-    let shards: Vec<Value> = stream
-        .shards
-        .iter()
-        .filter(|s| !s.expired)
-        .map(shard_json)
-        .collect();
-    ok(json!({"Shards": shards}).to_string())
-}
-
-fn describe_stream_summary(inner: &Inner, request: &Value) -> Response {
-    let Some(name) = stream_name(request) else {
-        return error("InvalidArgumentException", "StreamName is required");
-    };
-    let streams = inner.streams.lock().expect("lock");
-    let Some(stream) = streams.get(&name) else {
-        return error(
-            "ResourceNotFoundException",
-            &format!("Stream {name} under account 000000000000 not found."),
-        );
-    };
-    let open = stream.shards.iter().filter(|s| s.is_open()).count();
-    ok(json!({"StreamDescriptionSummary": {
-        "StreamName": stream.name,
-        "StreamARN": stream_arn(&stream.name),
-        "StreamStatus": "ACTIVE",
-        "StreamModeDetails": {"StreamMode": "PROVISIONED"},
-        "RetentionPeriodHours": 24,
-        "StreamCreationTimestamp": stream.created_s,
-        "EnhancedMonitoring": [{"ShardLevelMetrics": []}],
-        "EncryptionType": "NONE",
-        "OpenShardCount": open,
-        "ConsumerCount": 0,
-    }})
-    .to_string())
-}
-
-fn split_shard(inner: &Inner, request: &Value) -> Response {
-    let Some(name) = stream_name(request) else {
-        return error("InvalidArgumentException", "StreamName is required");
-    };
-    let shard_id = text_field(request, "ShardToSplit").to_owned();
-    let Some(middle) = request
-        .get("NewStartingHashKey")
-        .and_then(Value::as_str)
-        .and_then(|h| h.parse::<u128>().ok())
-    else {
-        return error("InvalidArgumentException", "NewStartingHashKey is required");
-    };
-    let mut streams = inner.streams.lock().expect("lock");
-    let Some(stream) = streams.get_mut(&name) else {
-        return error("ResourceNotFoundException", "stream not found");
-    };
-    let Some(parent) = stream
-        .shards
-        .iter()
-        .find(|s| s.id == shard_id && s.is_open())
-    else {
-        return error("ResourceNotFoundException", "open shard not found");
-    };
-    let (start, end) = (parent.start_hash, parent.end_hash);
-    if middle <= start || middle > end {
-        return error(
-            "InvalidArgumentException",
-            "NewStartingHashKey is outside the shard's range",
-        );
-    }
-    stream.close(&shard_id);
-    stream.new_shard(start, middle - 1, Some(shard_id.clone()), None);
-    stream.new_shard(middle, end, Some(shard_id), None);
-    ok("{}".into())
-}
-
-fn merge_shards(inner: &Inner, request: &Value) -> Response {
-    let Some(name) = stream_name(request) else {
-        return error("InvalidArgumentException", "StreamName is required");
-    };
-    let first = text_field(request, "ShardToMerge").to_owned();
-    let second = text_field(request, "AdjacentShardToMerge").to_owned();
-    let mut streams = inner.streams.lock().expect("lock");
-    let Some(stream) = streams.get_mut(&name) else {
-        return error("ResourceNotFoundException", "stream not found");
-    };
-    let range = |id: &str| {
-        stream
-            .shards
-            .iter()
-            .find(|s| s.id == id && s.is_open())
-            .map(|s| (s.start_hash, s.end_hash))
-    };
-    let (Some(a), Some(b)) = (range(&first), range(&second)) else {
-        return error("ResourceNotFoundException", "open shards not found");
-    };
-    if a.1.checked_add(1) != Some(b.0) && b.1.checked_add(1) != Some(a.0) {
-        return error("InvalidArgumentException", "the shards are not adjacent");
-    }
-    stream.close(&first);
-    stream.close(&second);
-    stream.new_shard(a.0.min(b.0), a.1.max(b.1), Some(first), Some(second));
-    ok("{}".into())
-}
-
 fn stream_arn(name: &str) -> String {
     format!("arn:aws:kinesis:us-east-1:000000000000:stream/{name}")
 }
@@ -707,14 +572,18 @@ fn stream_arn(name: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn read_limits_allow_five_calls_a_second_and_refuse_reads_past_the_byte_budget() {
-        let mut stream = Stream {
+    fn empty_stream() -> Stream {
+        Stream {
             name: "s".into(),
             created_s: 0.0,
             shards: Vec::new(),
             next_sequence: 0,
-        };
+        }
+    }
+
+    #[test]
+    fn read_limits_allow_five_calls_a_second_and_refuse_reads_past_the_byte_budget() {
+        let mut stream = empty_stream();
         stream.new_shard(0, u128::MAX, None, None);
         let shard = &mut stream.shards[0];
         let t0 = Instant::now();
@@ -739,12 +608,7 @@ mod tests {
 
     #[test]
     fn a_retention_window_drops_records_older_than_it_as_new_ones_arrive() {
-        let mut stream = Stream {
-            name: "s".into(),
-            created_s: 0.0,
-            shards: Vec::new(),
-            next_sequence: 0,
-        };
+        let mut stream = empty_stream();
         stream.new_shard(0, u128::MAX, None, None);
         for arrival_ms in [0, 10_000, 20_000, 30_000] {
             stream.append(1, PreparedRecord::new("k", b"x"), arrival_ms, 15_000);
@@ -765,12 +629,7 @@ mod tests {
 
     #[test]
     fn sequence_numbers_increase_across_shards_and_records_route_by_hash_range() {
-        let mut stream = Stream {
-            name: "s".into(),
-            created_s: 0.0,
-            shards: Vec::new(),
-            next_sequence: 0,
-        };
+        let mut stream = empty_stream();
         stream.new_shard(0, u128::MAX / 2, None, None);
         stream.new_shard(u128::MAX / 2 + 1, u128::MAX, None, None);
         let (a, shard_a) = stream
