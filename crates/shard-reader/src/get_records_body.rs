@@ -85,31 +85,26 @@ impl BodyBuffers {
     const KEPT_BYTES: usize = 64 * 1024 * 1024;
 
     /// An empty buffer with room for `expected` bytes (the response's length when it said so):
-    /// the body is then joined without regrowing.
+    /// the body is then joined without regrowing. The smallest kept buffer that fits, else a
+    /// new one of that size (growing a kept one would copy it); with no length announced, the
+    /// largest kept buffer.
     fn take(&self, expected: usize) -> Vec<u8> {
-        let mut buffer = self
-            .free
-            .lock()
-            .ok()
-            .and_then(|mut free| {
-                // The smallest kept buffer that fits, else the largest (grown once).
-                let fits = free
-                    .iter()
+        let kept = self.free.lock().ok().and_then(|mut free| {
+            let chosen = if expected == 0 {
+                free.iter()
+                    .enumerate()
+                    .max_by_key(|(_, b)| b.capacity())
+                    .map(|(i, _)| i)
+            } else {
+                free.iter()
                     .enumerate()
                     .filter(|(_, b)| b.capacity() >= expected)
                     .min_by_key(|(_, b)| b.capacity())
-                    .map(|(i, _)| i);
-                let largest = || {
-                    free.iter()
-                        .enumerate()
-                        .max_by_key(|(_, b)| b.capacity())
-                        .map(|(i, _)| i)
-                };
-                fits.or_else(largest).map(|i| free.swap_remove(i))
-            })
-            .unwrap_or_default();
-        buffer.reserve_exact(expected);
-        buffer
+                    .map(|(i, _)| i)
+            };
+            chosen.map(|i| free.swap_remove(i))
+        });
+        kept.unwrap_or_else(|| Vec::with_capacity(expected))
     }
 
     fn give_back(&self, mut buffer: Vec<u8>) {
@@ -434,12 +429,18 @@ mod tests {
             50_000,
             "the smallest kept buffer that fits"
         );
-        let grown = buffers.take(1_000_000);
-        assert!(grown.capacity() >= 1_000_000);
+        let fresh = buffers.take(1_000_000);
+        assert!(fresh.capacity() >= 1_000_000);
         assert_eq!(
             buffers.free.lock().unwrap().len(),
-            1,
-            "the largest was taken and grown"
+            2,
+            "none kept fits: a new one, the kept ones stay"
+        );
+        let unannounced = buffers.take(0);
+        assert_eq!(
+            unannounced.capacity(),
+            400_000,
+            "no length announced: the largest kept"
         );
         for _ in 0..2 * BodyBuffers::KEPT {
             buffers.give_back(Vec::with_capacity(1_000));

@@ -76,8 +76,27 @@ fn event_message(event_type: &str, payload: Vec<u8>) -> Bytes {
 }
 
 /// One SubscribeToShard event from `index`: (message, next index, whether the shard ended,
-/// records pushed). A position dropped by the retention window pushes from the oldest record kept.
+/// records pushed).
 fn next_event(stream: &Stream, shard_id: &str, index: usize) -> Option<(Bytes, usize, bool, u64)> {
+    let (payload, start, end, ended) = event_payload(stream, shard_id, index)?;
+    Some((
+        event_message("SubscribeToShardEvent", payload.into_bytes()),
+        end,
+        ended,
+        (end - start) as u64,
+    ))
+}
+
+/// The JSON of one SubscribeToShardEvent from `index`: (payload, first position pushed, next
+/// position, whether the shard ended). A position dropped by the retention window pushes from
+/// the oldest record kept. `ContinuationSequenceNumber` is the sequence number a renewed
+/// subscription (`AFTER_SEQUENCE_NUMBER`) resumes from at the next position exactly, also for
+/// an empty or trimmed shard.
+fn event_payload(
+    stream: &Stream,
+    shard_id: &str,
+    index: usize,
+) -> Option<(String, usize, usize, bool)> {
     let shard = stream
         .shards
         .iter()
@@ -101,23 +120,15 @@ fn next_event(stream: &Stream, shard_id: &str, index: usize) -> Option<(Bytes, u
         payload.push_str(",\"ChildShards\":");
         payload.push_str(&children_json(stream, shard_id).to_string());
     } else {
-        let continuation = match end.checked_sub(1).and_then(|i| log.get(i)) {
-            Some(r) => r.sequence_number(),
-            None => shard.starting_sequence.clone(),
-        };
+        let first = sequence_counter(&shard.starting_sequence).unwrap_or(1);
+        let continuation = sequence_text(log.sequence_before(end, first));
         let _ = write!(
             payload,
             ",\"ContinuationSequenceNumber\":\"{continuation}\""
         );
     }
     payload.push('}');
-    let pushed = (end - start) as u64;
-    Some((
-        event_message("SubscribeToShardEvent", payload.into_bytes()),
-        end,
-        ended,
-        pushed,
-    ))
+    Some((payload, start, end, ended))
 }
 
 pub(super) fn subscribe_to_shard(inner: &Arc<Inner>, request: &Value) -> Response {
@@ -198,4 +209,61 @@ pub(super) fn subscribe_to_shard(inner: &Arc<Inner>, request: &Value) -> Respons
         axum::body::Body::from_stream(body),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one_shard_stream() -> Stream {
+        let mut stream = Stream {
+            name: "s".into(),
+            created_s: 0.0,
+            shards: Vec::new(),
+            next_sequence: 0,
+        };
+        stream.new_shard(0, u128::MAX, None, None);
+        stream
+    }
+
+    fn continuation_of(stream: &Stream, index: usize) -> String {
+        let (payload, ..) = event_payload(stream, "shardId-000000000000", index).unwrap();
+        let event: Value = serde_json::from_str(&payload).expect("the event is JSON");
+        event["ContinuationSequenceNumber"]
+            .as_str()
+            .expect("an open shard's event has a continuation")
+            .to_owned()
+    }
+
+    #[test]
+    fn a_subscription_renewed_after_an_empty_shards_continuation_reads_its_first_record() {
+        let mut stream = one_shard_stream();
+        let continuation = continuation_of(&stream, 0);
+        stream.append(1, PreparedRecord::new("k", b"first"), 1_000, 0);
+        let resumed = start_position(
+            &stream.shards[0],
+            "AFTER_SEQUENCE_NUMBER",
+            &continuation,
+            None,
+        );
+        assert_eq!(resumed, Ok(0), "the first record is not skipped");
+    }
+
+    #[test]
+    fn events_from_a_trimmed_position_push_the_oldest_record_kept_and_continue_after_it() {
+        let mut stream = one_shard_stream();
+        for arrival_ms in [0, 1_000, 60_000] {
+            stream.append(1, PreparedRecord::new("k", b"x"), arrival_ms, 30_000);
+        }
+        let (payload, start, end, ended) =
+            event_payload(&stream, "shardId-000000000000", 0).unwrap();
+        assert_eq!((start, end, ended), (2, 3, false));
+        let event: Value = serde_json::from_str(&payload).unwrap();
+        let records = event["Records"].as_array().unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(
+            event["ContinuationSequenceNumber"], records[0]["SequenceNumber"],
+            "a renewal resumes after the last record pushed"
+        );
+    }
 }

@@ -186,4 +186,35 @@ mod tests {
         );
         assert_eq!(decode_iterator("not base64 !"), None);
     }
+
+    #[tokio::test]
+    async fn get_records_from_a_trimmed_position_starts_at_the_oldest_record_kept() {
+        let fake = FakeKinesis::start("127.0.0.1:0", false).await;
+        fake.create_stream("s", 1);
+        {
+            let mut streams = fake.inner.streams.lock().unwrap();
+            let stream = streams.get_mut("s").unwrap();
+            for arrival_ms in [0, 1_000, 60_000, 61_000] {
+                stream.append(1, PreparedRecord::new("k", b"x"), arrival_ms, 30_000);
+            }
+        }
+        let request = json!({"ShardIterator": encode_iterator("s", "shardId-000000000000", 0)});
+        let response = get_records(&fake.inner, &request);
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let page: Value = serde_json::from_slice(&body).expect("the body is JSON");
+        let sequences: Vec<&str> = page["Records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["SequenceNumber"].as_str().unwrap())
+            .collect();
+        assert_eq!(sequences, [sequence_text(3), sequence_text(4)]);
+        assert_eq!(
+            decode_iterator(page["NextShardIterator"].as_str().unwrap()),
+            Some(("s".into(), "shardId-000000000000".into(), 4)),
+            "the next position counts the trimmed records"
+        );
+    }
 }

@@ -71,21 +71,18 @@ impl StoredRecord {
     pub(super) fn write_json(&self, body: &mut String) {
         body.push_str("{\"SequenceNumber\":\"");
         write_sequence(body, self.sequence);
+        let sign = if self.arrival_ms < 0 { "-" } else { "" };
+        let ms = self.arrival_ms.unsigned_abs();
         let _ = write!(
             body,
-            "\",\"ApproximateArrivalTimestamp\":{}.{:03},\"Data\":\"",
-            self.arrival_ms.div_euclid(1000),
-            self.arrival_ms.rem_euclid(1000)
+            "\",\"ApproximateArrivalTimestamp\":{sign}{}.{:03},\"Data\":\"",
+            ms / 1000,
+            ms % 1000
         );
         body.push_str(&self.record.data_base64);
         body.push_str("\",\"PartitionKey\":");
         write_json_string(body, &self.record.partition_key);
         body.push('}');
-    }
-
-    /// The sequence number's text.
-    pub(super) fn sequence_number(&self) -> String {
-        sequence_text(self.sequence)
     }
 }
 
@@ -128,6 +125,8 @@ pub(super) struct ShardLog {
     /// Records dropped from the front: the position of `records[0]`.
     trimmed: usize,
     records: VecDeque<StoredRecord>,
+    /// The sequence counter of the newest record ever pushed (kept or trimmed).
+    newest_sequence: Option<u128>,
 }
 
 impl ShardLog {
@@ -155,7 +154,22 @@ impl ShardLog {
 
     /// Appends a record at [`end`](Self::end).
     pub(super) fn push(&mut self, record: StoredRecord) {
+        self.newest_sequence = Some(record.sequence);
         self.records.push_back(record);
+    }
+
+    /// A sequence counter that `AFTER_SEQUENCE_NUMBER` resumes from at `position` exactly: the
+    /// record before it if kept, else one less than the record at it, else the newest record
+    /// ever pushed, else one less than `first` (the shard's starting sequence counter).
+    pub(super) fn sequence_before(&self, position: usize, first: u128) -> u128 {
+        if let Some(before) = position.checked_sub(1).and_then(|p| self.get(p)) {
+            return before.sequence;
+        }
+        if let Some(at) = self.get(position) {
+            return at.sequence.saturating_sub(1);
+        }
+        self.newest_sequence
+            .unwrap_or_else(|| first.saturating_sub(1))
     }
 
     /// Drops records that arrived before `oldest_ms`; positions of the others do not change.
@@ -211,6 +225,32 @@ mod tests {
     }
 
     #[test]
+    fn the_sequence_before_a_position_resumes_exactly_there_even_when_trimmed_or_empty() {
+        let mut log = ShardLog::default();
+        assert_eq!(
+            log.sequence_before(0, 11),
+            10,
+            "an empty shard: one before its starting sequence, so AFTER it reads the first record"
+        );
+        for n in [11, 14, 20] {
+            log.push(record(n, i64::try_from(n).unwrap() * 1000));
+        }
+        assert_eq!(
+            log.sequence_before(1, 11),
+            11,
+            "the record before, when kept"
+        );
+        log.trim_before(20_000);
+        assert_eq!(
+            log.sequence_before(2, 11),
+            19,
+            "one less than the record at it"
+        );
+        log.clear();
+        assert_eq!(log.sequence_before(3, 11), 20, "the newest record pushed");
+    }
+
+    #[test]
     fn sequence_numbers_round_trip_and_other_text_is_refused() {
         for n in [0_u128, 1, 99, u128::from(u64::MAX)] {
             let text = sequence_text(n);
@@ -221,6 +261,19 @@ mod tests {
         for bad in ["", "49", "4900", "12345678901234567890", "49x"] {
             assert_eq!(sequence_counter(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn arrival_times_before_the_epoch_keep_their_sign() {
+        let stored = StoredRecord {
+            sequence: 1,
+            record: PreparedRecord::new("k", b""),
+            arrival_ms: -5,
+        };
+        let mut body = String::new();
+        stored.write_json(&mut body);
+        let parsed: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(parsed["ApproximateArrivalTimestamp"].as_f64(), Some(-0.005));
     }
 
     #[test]
